@@ -1,0 +1,191 @@
+//! The errors a client can see.
+//!
+//! [`ErrorCode`] is the API's stable vocabulary: its snake_case names are the
+//! `error.code` strings of every HTTP error body and WebSocket `error` frame, so a
+//! variant is never renamed once released. [`Error`] pairs a code with a human
+//! message (safe to show to the caller) and, for throttling, a retry delay. Internal
+//! causes (I/O, corruption) are logged where they happen and reach the client only
+//! as [`ErrorCode::Internal`].
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+/// A stable, machine-readable error code.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    /// The request could not be understood: bad JSON, wrong shape, unknown field.
+    InvalidRequest,
+    /// A field has a value outside its rules (length, charset, range).
+    InvalidField,
+    /// An id is not well formed.
+    InvalidId,
+    /// The body is larger than the configured limit.
+    PayloadTooLarge,
+    /// No valid session token was presented.
+    Unauthenticated,
+    /// Wrong email or password.
+    InvalidCredentials,
+    /// The caller may see the thing but not do this to it.
+    Forbidden,
+    /// The thing does not exist, or the caller may not know that it exists.
+    NotFound,
+    WorkspaceNotFound,
+    ChannelNotFound,
+    MessageNotFound,
+    UserNotFound,
+    InviteNotFound,
+    /// The invite has expired or has no uses left.
+    InviteExpired,
+    /// An account with this email already exists.
+    EmailTaken,
+    /// The name is already used in this workspace.
+    NameTaken,
+    /// Sign-up is closed on this server (`invite_only`).
+    SignupClosed,
+    /// The change would leave the workspace without an owner.
+    LastOwner,
+    /// The channel is archived: it can be read but not written.
+    ChannelArchived,
+    /// The request conflicts with the current state (e.g. joining a DM).
+    Conflict,
+    /// Too many requests: wait `retry_after` seconds.
+    RateLimited,
+    /// The search query is malformed; the message says where.
+    InvalidQuery,
+    /// The search index is being rebuilt from the store.
+    IndexRebuilding,
+    /// A consent grant without an explicit `accept: true`.
+    ConsentNotExplicit,
+    /// A consent grant naming a stale policy version or hash.
+    PolicyMismatch,
+    /// A WebSocket frame of a type the server does not know.
+    UnknownFrame,
+    /// A WebSocket frame sent before the `auth` frame.
+    NotAuthenticatedYet,
+    /// Something went wrong on the server; the log has the cause.
+    Internal,
+}
+
+impl ErrorCode {
+    /// The snake_case name used on the wire.
+    pub fn as_str(self) -> &'static str {
+        Self::ALL.iter().find(|(c, _)| *c == self).map_or("internal", |(_, n)| n)
+    }
+
+    const ALL: &'static [(ErrorCode, &'static str)] = &[
+        (Self::InvalidRequest, "invalid_request"),
+        (Self::InvalidField, "invalid_field"),
+        (Self::InvalidId, "invalid_id"),
+        (Self::PayloadTooLarge, "payload_too_large"),
+        (Self::Unauthenticated, "unauthenticated"),
+        (Self::InvalidCredentials, "invalid_credentials"),
+        (Self::Forbidden, "forbidden"),
+        (Self::NotFound, "not_found"),
+        (Self::WorkspaceNotFound, "workspace_not_found"),
+        (Self::ChannelNotFound, "channel_not_found"),
+        (Self::MessageNotFound, "message_not_found"),
+        (Self::UserNotFound, "user_not_found"),
+        (Self::InviteNotFound, "invite_not_found"),
+        (Self::InviteExpired, "invite_expired"),
+        (Self::EmailTaken, "email_taken"),
+        (Self::NameTaken, "name_taken"),
+        (Self::SignupClosed, "signup_closed"),
+        (Self::LastOwner, "last_owner"),
+        (Self::ChannelArchived, "channel_archived"),
+        (Self::Conflict, "conflict"),
+        (Self::RateLimited, "rate_limited"),
+        (Self::InvalidQuery, "invalid_query"),
+        (Self::IndexRebuilding, "index_rebuilding"),
+        (Self::ConsentNotExplicit, "consent_not_explicit"),
+        (Self::PolicyMismatch, "policy_mismatch"),
+        (Self::UnknownFrame, "unknown_frame"),
+        (Self::NotAuthenticatedYet, "not_authenticated_yet"),
+        (Self::Internal, "internal"),
+    ];
+
+    /// The HTTP status that carries this code.
+    pub fn http_status(self) -> u16 {
+        use ErrorCode::*;
+        match self {
+            InvalidRequest | InvalidField | InvalidId | InvalidQuery | UnknownFrame
+            | ConsentNotExplicit | PolicyMismatch => 400,
+            Unauthenticated | InvalidCredentials | NotAuthenticatedYet => 401,
+            Forbidden | SignupClosed => 403,
+            NotFound | WorkspaceNotFound | ChannelNotFound | MessageNotFound | UserNotFound
+            | InviteNotFound => 404,
+            EmailTaken | NameTaken | LastOwner | ChannelArchived | Conflict => 409,
+            InviteExpired => 410,
+            PayloadTooLarge => 413,
+            RateLimited => 429,
+            IndexRebuilding => 503,
+            Internal => 500,
+        }
+    }
+}
+
+impl fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// An error as the client sees it.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
+#[error("{code}: {message}")]
+pub struct Error {
+    pub code: ErrorCode,
+    pub message: String,
+    /// Seconds to wait before retrying, for [`ErrorCode::RateLimited`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_after: Option<u64>,
+}
+
+impl Error {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        Error { code, message: message.into(), retry_after: None }
+    }
+
+    pub fn invalid_field(field: &str, why: impl fmt::Display) -> Self {
+        Error::new(ErrorCode::InvalidField, format!("{field}: {why}"))
+    }
+
+    pub fn rate_limited(retry_after_secs: u64) -> Self {
+        Error {
+            code: ErrorCode::RateLimited,
+            message: format!("too many requests; retry after {retry_after_secs} s"),
+            retry_after: Some(retry_after_secs.max(1)),
+        }
+    }
+
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        Error::new(ErrorCode::Forbidden, message)
+    }
+
+    pub fn internal() -> Self {
+        Error::new(ErrorCode::Internal, "internal error; the server log has the cause")
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wire_names_match_serde_names() {
+        for (code, name) in ErrorCode::ALL {
+            assert_eq!(serde_json::to_value(code).unwrap(), serde_json::json!(name));
+            assert_eq!(code.as_str(), *name);
+        }
+    }
+
+    #[test]
+    fn statuses_are_client_or_server_errors() {
+        for (code, _) in ErrorCode::ALL {
+            assert!((400..600).contains(&code.http_status()), "{code}");
+        }
+    }
+}
