@@ -1,1 +1,218 @@
-//! placeholder
+//! Confab's use cases. Every request of the HTTP API and every WebSocket frame ends
+//! up in one method of [`App`], which checks who may do it, validates it, writes it
+//! through the store, and hands the resulting events to the hub once they are
+//! durable.
+//!
+//! Invariants:
+//! - Authorisation lives here, not in handlers: every method takes the [`Caller`]
+//!   and answers `*_not_found` for anything the caller may not know exists.
+//! - Writes to one workspace are serialised by that workspace's lock in the
+//!   [`directory`]; the lock is never held across an await.
+//! - A write is acknowledged only after the [`committer`] has flushed it.
+
+pub mod auth;
+mod channels;
+pub mod committer;
+pub mod config;
+pub mod directory;
+pub mod hub;
+mod live;
+mod messages;
+mod workspaces;
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use confab_core::validate::Limits;
+use confab_core::{Error, Event, EventRecord, Millis, UserId, WorkspaceId};
+use confab_store::{Batch, Op, Store};
+use governor::{DefaultKeyedRateLimiter, Quota};
+use parking_lot::RwLock;
+
+pub use auth::{AuthOutcome, Caller, SignupRequest};
+pub use channels::{CreateChannel, UpdateChannel};
+pub use config::AppConfig;
+pub use live::{Hello, HelloWorkspace, Replay};
+pub use messages::{HistoryQuery, PostMessage};
+pub use workspaces::CreateInvite;
+
+use crate::committer::{Committer, Durable};
+use crate::directory::{Directory, WorkspaceState};
+use crate::hub::Hub;
+
+/// The application: shared by every request handler and connection.
+#[derive(Clone)]
+pub struct App {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: Arc<dyn Store>,
+    config: AppConfig,
+    limits: Limits,
+    directory: Arc<Directory>,
+    hub: Arc<Hub>,
+    committer: Committer,
+    auth: auth::AuthState,
+    message_limiter: DefaultKeyedRateLimiter<UserId>,
+    /// Serialises account creation (unique email and username checks).
+    signup_lock: parking_lot::Mutex<()>,
+}
+
+impl App {
+    /// Builds the app over a store. Must be called inside a tokio runtime (it starts
+    /// the flusher task).
+    pub fn new(store: Arc<dyn Store>, config: AppConfig) -> App {
+        let directory = Arc::new(Directory::default());
+        let hub = Arc::new(Hub::new(config.websocket.queue_frames));
+        let committer = Committer::start(store.clone(), directory.clone(), hub.clone());
+        let quota = Quota::per_second(nonzero(config.limits.messages_per_second))
+            .allow_burst(nonzero(config.limits.message_burst));
+        App {
+            inner: Arc::new(Inner {
+                limits: config.limits.validation(),
+                auth: auth::AuthState::new(&config.auth),
+                message_limiter: DefaultKeyedRateLimiter::keyed(quota),
+                config,
+                store,
+                directory,
+                hub,
+                committer,
+                signup_lock: parking_lot::Mutex::new(()),
+            }),
+        }
+    }
+
+    pub fn config(&self) -> &AppConfig {
+        &self.inner.config
+    }
+
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.inner.store
+    }
+
+    pub fn hub(&self) -> &Arc<Hub> {
+        &self.inner.hub
+    }
+
+    fn limits(&self) -> &Limits {
+        &self.inner.limits
+    }
+
+    fn workspace(&self, id: WorkspaceId) -> Result<Arc<RwLock<WorkspaceState>>, Error> {
+        self.inner.directory.require(self.inner.store.as_ref(), id)
+    }
+
+    /// Runs a write against one workspace: `build` checks and stages changes under the
+    /// workspace's write lock; the batch is applied and queued for the flusher before
+    /// the lock is released. The returned future resolves once durable.
+    fn write<T>(
+        &self,
+        ws: WorkspaceId,
+        build: impl FnOnce(&mut WorkspaceState, &mut Tx) -> Result<T, Error>,
+    ) -> Result<(T, Durable), Error> {
+        let state = self.workspace(ws)?;
+        let mut state = state.write();
+        let mut tx = Tx {
+            workspace: ws,
+            now: now_ms(),
+            next_event_seq: state.last_event_seq,
+            batch: Batch::new(),
+            events: Vec::new(),
+        };
+        let value = build(&mut state, &mut tx)?;
+        self.finish(&mut state, tx).map(|durable| (value, durable))
+    }
+
+    /// Applies a staged transaction under the already-held workspace lock.
+    fn finish(&self, state: &mut WorkspaceState, mut tx: Tx) -> Result<Durable, Error> {
+        let retention = self.inner.config.events.retention.max(1);
+        let last = tx.next_event_seq;
+        if last > state.first_event_seq + retention + retention / 10 || (state.first_event_seq == 0 && last > 0) {
+            // Prune in steps of a tenth of the retention, not on every write.
+            let keep_from = last.saturating_sub(retention).max(1);
+            if keep_from > state.first_event_seq {
+                tx.batch.push(Op::PruneEvents { workspace: tx.workspace, before: keep_from });
+                state.first_event_seq = keep_from;
+            }
+        }
+        if let Err(e) = self.inner.store.apply(tx.batch) {
+            // The in-memory state may already hold this write's changes: reload it.
+            self.inner.directory.invalidate(tx.workspace);
+            return Err(internal(e));
+        }
+        state.last_event_seq = last;
+        Ok(self.inner.committer.enqueue(tx.events))
+    }
+
+    /// Applies a batch that touches no workspace (accounts, sessions) and waits until
+    /// it is durable.
+    async fn write_global(&self, batch: Batch) -> Result<(), Error> {
+        self.inner.store.apply(batch).map_err(internal)?;
+        self.inner.committer.enqueue(Vec::new()).wait().await
+    }
+
+    /// Delivers an ephemeral event (typing, presence) live, without logging it.
+    fn publish_ephemeral(&self, ws: WorkspaceId, event: Event) {
+        let Ok(state) = self.workspace(ws) else { return };
+        let state = state.read();
+        let record = EventRecord { workspace: ws, event_seq: state.last_event_seq, at: now_ms(), event };
+        self.inner.hub.publish(&state, &record, true);
+    }
+
+    fn check_message_rate(&self, user: UserId) -> Result<(), Error> {
+        self.inner.message_limiter.check_key(&user).map_err(|not_until| {
+            let wait = not_until.wait_time_from(governor::clock::Clock::now(&governor::clock::DefaultClock::default()));
+            Error::rate_limited(wait.as_secs() + 1)
+        })
+    }
+
+    /// Whether the client address is currently throttled for log-ins.
+    pub fn login_throttled(&self, addr: IpAddr) -> Option<u64> {
+        self.inner.auth.address_blocked(addr)
+    }
+}
+
+/// Changes staged by one write: store operations plus the events they emit.
+pub(crate) struct Tx {
+    workspace: WorkspaceId,
+    now: Millis,
+    next_event_seq: u64,
+    batch: Batch,
+    events: Vec<EventRecord>,
+}
+
+impl Tx {
+    fn op(&mut self, op: Op) {
+        self.batch.push(op);
+    }
+
+    /// Logs an event with the workspace's next `event_seq`.
+    fn emit(&mut self, event: Event) {
+        self.next_event_seq += 1;
+        let record = EventRecord { workspace: self.workspace, event_seq: self.next_event_seq, at: self.now, event };
+        self.batch.push(Op::AppendEvent(record.clone()));
+        self.events.push(record);
+    }
+}
+
+pub(crate) fn now_ms() -> Millis {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as Millis)
+        .unwrap_or(0)
+}
+
+pub(crate) fn new_ulid() -> ulid::Ulid {
+    ulid::Ulid::new()
+}
+
+/// Logs an internal error with its cause and returns the opaque client-facing one.
+pub(crate) fn internal(e: impl std::fmt::Display) -> Error {
+    tracing::error!(error = %e, "internal error");
+    Error::internal()
+}
+
+fn nonzero(n: u32) -> std::num::NonZeroU32 {
+    std::num::NonZeroU32::new(n.max(1)).unwrap_or(std::num::NonZeroU32::MIN)
+}

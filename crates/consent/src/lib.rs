@@ -1,1 +1,48 @@
-//! placeholder
+//! Consent for Confab's machine learning: the policy texts, the ledger that records
+//! every decision, and the gate through which alone training reads data.
+//!
+//! # The model in brief
+//!
+//! A workspace owner may grant a *purpose* ([`Purpose`]: search ranking, emoji or
+//! channel suggestions) the right to read some *categories* of the workspace's data
+//! ([`Category`]), with a *scope* ([`Scope`]: the workspace's own model only, or also
+//! the instance-wide one) and a *member mode* ([`MemberMode`]: members out until they
+//! opt in, or in until they opt out). The owner accepts a versioned policy text
+//! ([`policies`]) by naming its version and SHA-256. Every member keeps their own key
+//! per purpose. Each decision is an entry in an append-only, hash-chained
+//! [`Ledger`]; current consent is always derived from it.
+//!
+//! # Invariants
+//!
+//! - **Default nothing.** A workspace with no ledger entries has no grants, and no
+//!   other action implies one.
+//! - **Only owners grant or withdraw**, and a grant needs `accept: true` and the
+//!   current policy's exact version and hash.
+//! - **The gate is the only path to data.** Training gets a [`Snapshot`], which only
+//!   [`Gate::snapshot`] can build (no public constructor, no `Deserialize`), from the
+//!   ledger's current state.
+//! - **A snapshot never holds** private-channel or DM data, data of a workspace
+//!   without a grant in force (or whose ledger does not verify), categories the
+//!   grant does not name, or anything written or done by an excluded member.
+//! - **Withdrawal is immediate**: the next snapshot leaves the workspace out.
+//!
+//! The app implements [`LedgerStore`] (durable appends) and [`DataSource`] (read
+//! access to one workspace's data) over its store; [`testing`] has in-memory
+//! versions for tests.
+
+pub mod gate;
+pub mod ledger;
+pub mod policy;
+pub mod testing;
+pub mod vocab;
+
+pub use gate::{
+    DataSource, ExcludedWorkspace, ExclusionReason, Gate, GrantRef, MembershipRecord, MessageRow,
+    ReactionRow, SearchInteraction, Snapshot, WorkspaceSnapshot,
+};
+pub use ledger::{
+    Action, ConsentChange, ConsentState, GENESIS_HASH, GrantRequest, Ledger, LedgerEntry,
+    LedgerExport, LedgerStore, MemberKey, PurposeState, VerifyReport, member_included,
+};
+pub use policy::{Policy, current_policy, policies};
+pub use vocab::{Category, MemberMode, Purpose, Scope};

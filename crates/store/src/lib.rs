@@ -1,1 +1,176 @@
-//! placeholder
+//! Persistence for Confab: the [`Store`] trait the app writes and reads through, and
+//! its embedded implementation on sled ([`SledStore`]).
+//!
+//! The trait is shaped around the domain, not around keys: a write is a [`Batch`] of
+//! typed [`Op`]s applied atomically, and reads are typed look-ups and ranges. A
+//! backend keeps its own secondary indexes (email → user, channel name → channel,
+//! message id → position, idempotency keys) inside the same atomic write, so the app
+//! never sees them. That is what lets PostgreSQL replace sled later without touching
+//! `app`.
+//!
+//! Durability is split in two on purpose: [`Store::apply`] makes a batch visible at
+//! once, and [`Store::flush`] makes everything applied so far durable. The app runs a
+//! single flusher for all writers (group commit) and acknowledges a write only after
+//! a flush that began after its `apply`.
+//!
+//! Honest limits: a crash loses batches applied but not yet flushed, which were never
+//! acknowledged; counters (`seq`, `event_seq`) are derived from the stored data at
+//! start-up rather than stored separately, so they cannot disagree with it.
+
+mod keys;
+mod sled_store;
+
+pub use sled_store::{SledConfig, SledStore};
+
+use confab_core::{
+    Channel, ChannelId, ChannelMembership, EventRecord, Invite, Member, Message, MessageId,
+    Millis, User, UserId, Workspace, WorkspaceId,
+};
+use serde::{Deserialize, Serialize};
+
+/// A storage failure. These are internal: the app logs them and answers `internal`.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("storage engine: {0}")]
+    Engine(#[from] sled::Error),
+    #[error("corrupt record under {key}: {source}")]
+    Corrupt { key: String, source: serde_json::Error },
+    #[error("data dir was written by schema version {found}, this build reads {expected}")]
+    SchemaVersion { found: u32, expected: u32 },
+    #[error("unique key already taken: {0}")]
+    Taken(&'static str),
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// An account with its credential.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct UserRecord {
+    pub user: User,
+    /// PHC string (argon2id).
+    pub password_hash: String,
+}
+
+/// A log-in session; only the SHA-256 of its token is stored.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Session {
+    pub user: UserId,
+    pub created_at: Millis,
+    pub expires_at: Millis,
+}
+
+/// One change in an atomic [`Batch`].
+#[derive(Clone, Debug)]
+pub enum Op {
+    /// Creates or replaces a user; fails the batch with [`StoreError::Taken`] if the
+    /// email or username belongs to another user.
+    PutUser(UserRecord),
+    PutSession { token_hash: [u8; 32], session: Session },
+    DeleteSession { token_hash: [u8; 32] },
+    PutWorkspace(Workspace),
+    PutMember(Member),
+    DeleteMember { workspace: WorkspaceId, user: UserId },
+    /// Creates or replaces a channel; fails with `Taken` if another channel of the
+    /// workspace has the name.
+    PutChannel(Channel),
+    PutChannelMember { channel: ChannelId, user: UserId, membership: ChannelMembership },
+    DeleteChannelMember { channel: ChannelId, user: UserId },
+    /// Creates or replaces a message (its `seq` fixes its place in the channel).
+    PutMessage(Message),
+    /// Records that `user` is mentioned by the message at `seq` of `channel`.
+    PutMention { channel: ChannelId, user: UserId, seq: u64 },
+    AppendEvent(EventRecord),
+    /// Drops the workspace's events with `event_seq < before`.
+    PruneEvents { workspace: WorkspaceId, before: u64 },
+    PutInvite(Invite),
+    /// A value another crate owns (consent ledger, suggestion statistics, search
+    /// interactions), kept with its workspace and deleted with it.
+    PutBlob { workspace: WorkspaceId, namespace: &'static str, key: Vec<u8>, value: Vec<u8> },
+    DeleteBlob { workspace: WorkspaceId, namespace: &'static str, key: Vec<u8> },
+}
+
+/// Changes applied all together or not at all.
+#[derive(Clone, Debug, Default)]
+pub struct Batch {
+    pub ops: Vec<Op>,
+}
+
+impl Batch {
+    pub fn new() -> Self {
+        Batch::default()
+    }
+
+    pub fn push(&mut self, op: Op) -> &mut Self {
+        self.ops.push(op);
+        self
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ops.is_empty()
+    }
+}
+
+/// Which end of a channel's history to read from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Direction {
+    /// Newest first, starting below `before` (exclusive) if given.
+    Backward { before: Option<u64> },
+    /// Oldest first, starting above `after` (exclusive).
+    Forward { after: u64 },
+}
+
+/// Everything Confab stores. Reads see every applied batch; see the crate docs for
+/// what is durable when.
+pub trait Store: Send + Sync + 'static {
+    /// Applies a batch atomically and makes it visible to reads.
+    fn apply(&self, batch: Batch) -> Result<()>;
+    /// Makes every batch applied before this call durable. Blocking: run it off the
+    /// async runtime.
+    fn flush(&self) -> Result<()>;
+
+    fn user(&self, id: UserId) -> Result<Option<UserRecord>>;
+    fn user_by_email(&self, email: &str) -> Result<Option<UserRecord>>;
+    fn user_by_username(&self, username: &str) -> Result<Option<UserRecord>>;
+    fn user_count(&self) -> Result<u64>;
+    fn session(&self, token_hash: &[u8; 32]) -> Result<Option<Session>>;
+
+    fn workspace(&self, id: WorkspaceId) -> Result<Option<Workspace>>;
+    fn workspace_ids(&self) -> Result<Vec<WorkspaceId>>;
+    fn workspaces_of(&self, user: UserId) -> Result<Vec<WorkspaceId>>;
+    fn member(&self, workspace: WorkspaceId, user: UserId) -> Result<Option<Member>>;
+    fn members(&self, workspace: WorkspaceId) -> Result<Vec<Member>>;
+
+    fn channel(&self, id: ChannelId) -> Result<Option<Channel>>;
+    fn channels(&self, workspace: WorkspaceId) -> Result<Vec<Channel>>;
+    fn channel_by_name(&self, workspace: WorkspaceId, name: &str) -> Result<Option<ChannelId>>;
+    fn channel_member(&self, channel: ChannelId, user: UserId) -> Result<Option<ChannelMembership>>;
+    fn channel_members(&self, channel: ChannelId) -> Result<Vec<(UserId, ChannelMembership)>>;
+
+    fn message(&self, id: MessageId) -> Result<Option<Message>>;
+    fn message_at(&self, channel: ChannelId, seq: u64) -> Result<Option<Message>>;
+    fn messages(&self, channel: ChannelId, direction: Direction, limit: usize) -> Result<Vec<Message>>;
+    /// Replies of a thread, oldest first.
+    fn thread_replies(&self, root: MessageId, limit: usize) -> Result<Vec<Message>>;
+    /// The `seq` of the channel's newest message (0 if none).
+    fn last_seq(&self, channel: ChannelId) -> Result<u64>;
+    /// The message an earlier post with this idempotency key created.
+    fn message_by_client_id(&self, channel: ChannelId, author: UserId, client_msg_id: &str)
+    -> Result<Option<MessageId>>;
+    /// How many messages after `after_seq` mention `user`.
+    fn mention_count(&self, channel: ChannelId, user: UserId, after_seq: u64) -> Result<u64>;
+
+    /// Events with `event_seq > after`, oldest first.
+    fn events(&self, workspace: WorkspaceId, after: u64, limit: usize) -> Result<Vec<EventRecord>>;
+    /// `(oldest retained, newest)` event seqs, or `None` if the log is empty.
+    fn event_bounds(&self, workspace: WorkspaceId) -> Result<Option<(u64, u64)>>;
+
+    fn invite(&self, code: &str) -> Result<Option<Invite>>;
+
+    fn blob(&self, workspace: WorkspaceId, namespace: &str, key: &[u8]) -> Result<Option<Vec<u8>>>;
+    /// Every `(key, value)` of a namespace, in key order.
+    fn blobs(&self, workspace: WorkspaceId, namespace: &str) -> Result<Vec<(Vec<u8>, Vec<u8>)>>;
+
+    /// Every message of every channel of a workspace in (channel, seq) order; for
+    /// rebuilding derived data. Stops early when `visit` returns false.
+    fn scan_messages(&self, workspace: WorkspaceId, visit: &mut dyn FnMut(Message) -> bool) -> Result<()>;
+}

@@ -1,0 +1,313 @@
+//! Channels: create, list with unread state, update (topic, name, archive), join,
+//! leave, add members, and direct-message channels.
+
+use std::collections::HashSet;
+
+use confab_core::{
+    Channel, ChannelId, ChannelKind, ChannelView, Error, ErrorCode, Event, Role, UserId, UserProfile, WorkspaceId,
+    validate,
+};
+use confab_store::Op;
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+
+use crate::directory::{ChannelState, WorkspaceState};
+use crate::{App, Caller, Tx, internal, new_ulid};
+
+/// Most people in one DM, the caller included.
+const MAX_DM_MEMBERS: usize = 9;
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateChannel {
+    pub name: String,
+    #[serde(default)]
+    pub private: bool,
+    #[serde(default)]
+    pub topic: String,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateChannel {
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub topic: Option<String>,
+    #[serde(default)]
+    pub archived: Option<bool>,
+}
+
+fn not_found() -> Error {
+    Error::new(ErrorCode::ChannelNotFound, "no such channel")
+}
+
+impl App {
+    /// The workspace a channel belongs to, or `channel_not_found`.
+    pub(crate) fn channel_workspace(&self, channel: ChannelId) -> Result<Channel, Error> {
+        self.store().channel(channel).map_err(internal)?.ok_or_else(not_found)
+    }
+
+    pub fn list_channels(&self, caller: Caller, ws: WorkspaceId) -> Result<Vec<ChannelView>, Error> {
+        let readable: Vec<(ChannelId, bool, u64)> = {
+            let state = self.workspace(ws)?;
+            let state = state.read();
+            state.require_member(caller.user)?;
+            state
+                .channels
+                .iter()
+                .filter(|(id, _)| state.can_read(caller.user, **id))
+                .map(|(id, c)| (*id, c.members.contains(&caller.user), c.members.len() as u64))
+                .collect()
+        };
+        let store = self.store();
+        let mut out = Vec::with_capacity(readable.len());
+        for (id, is_member, member_count) in readable {
+            let Some(channel) = store.channel(id).map_err(internal)? else { continue };
+            let last_seq = store.last_seq(id).map_err(internal)?;
+            let last_read_seq = match is_member {
+                true => store.channel_member(id, caller.user).map_err(internal)?.map_or(0, |m| m.last_read_seq),
+                false => last_seq,
+            };
+            let mention_count = match is_member {
+                true => store.mention_count(id, caller.user, last_read_seq).map_err(internal)?,
+                false => 0,
+            };
+            let dm_members = if channel.kind == ChannelKind::Dm {
+                let mut people = Vec::new();
+                for (user, _) in store.channel_members(id).map_err(internal)? {
+                    if user != caller.user {
+                        if let Some(r) = store.user(user).map_err(internal)? {
+                            people.push(UserProfile::from(&r.user));
+                        }
+                    }
+                }
+                people
+            } else {
+                Vec::new()
+            };
+            out.push(ChannelView {
+                channel,
+                is_member,
+                last_seq,
+                last_read_seq,
+                unread_count: last_seq.saturating_sub(last_read_seq),
+                mention_count,
+                member_count,
+                dm_members,
+            });
+        }
+        out.sort_by(|a, b| a.channel.name.cmp(&b.channel.name));
+        Ok(out)
+    }
+
+    pub fn channel(&self, caller: Caller, channel: ChannelId) -> Result<Channel, Error> {
+        let record = self.channel_workspace(channel)?;
+        self.workspace(record.workspace)?.read().readable_channel(caller.user, channel)?;
+        Ok(record)
+    }
+
+    pub async fn create_channel(&self, caller: Caller, ws: WorkspaceId, req: CreateChannel) -> Result<Channel, Error> {
+        validate::channel_name(&req.name)?;
+        let topic = self.limits().topic(&req.topic)?.to_string();
+        let (channel, durable) = self.write(ws, |state, tx| {
+            if state.require_member(caller.user)? == Role::Guest {
+                return Err(Error::forbidden("guests cannot create channels"));
+            }
+            if state.channels.values().any(|c| c.name == req.name) {
+                return Err(Error::new(ErrorCode::NameTaken, format!("#{} already exists", req.name)));
+            }
+            let kind = if req.private { ChannelKind::Private } else { ChannelKind::Public };
+            let channel = Channel {
+                id: ChannelId::from_ulid(new_ulid()),
+                workspace: ws,
+                name: req.name.clone(),
+                kind,
+                topic,
+                archived: false,
+                created_by: caller.user,
+                created_at: tx.now,
+            };
+            Self::stage_new_channel(state, tx, &channel, &[caller.user]);
+            Ok(channel)
+        })?;
+        durable.wait().await?;
+        Ok(channel)
+    }
+
+    /// Stages a new channel with its first members.
+    fn stage_new_channel(state: &mut WorkspaceState, tx: &mut Tx, channel: &Channel, members: &[UserId]) {
+        tx.op(Op::PutChannel(channel.clone()));
+        state.channels.insert(
+            channel.id,
+            ChannelState {
+                name: channel.name.clone(),
+                kind: channel.kind,
+                archived: false,
+                members: HashSet::new(),
+                last_seq: 0,
+            },
+        );
+        tx.emit(Event::ChannelCreated { channel: channel.clone() });
+        for user in members {
+            Self::stage_channel_join(state, tx, channel.id, *user);
+        }
+    }
+
+    pub async fn update_channel(&self, caller: Caller, channel: ChannelId, req: UpdateChannel) -> Result<Channel, Error> {
+        if let Some(name) = &req.name {
+            validate::channel_name(name)?;
+        }
+        let topic = req.topic.as_deref().map(|t| self.limits().topic(t).map(str::to_string)).transpose()?;
+        let mut record = self.channel_workspace(channel)?;
+        let (updated, durable) = self.write(record.workspace, |state, tx| {
+            let role = state.require_member(caller.user)?;
+            let ch = state.readable_channel(caller.user, channel)?;
+            let is_member = ch.members.contains(&caller.user);
+            let manages = role.is_admin() || record.created_by == caller.user;
+            if !is_member && !role.is_admin() {
+                return Err(Error::forbidden("join the channel to change it"));
+            }
+            if record.kind == ChannelKind::Dm && (req.name.is_some() || req.archived.is_some()) {
+                return Err(Error::new(ErrorCode::Conflict, "direct messages cannot be renamed or archived"));
+            }
+            if (req.name.is_some() || req.archived.is_some()) && !manages {
+                return Err(Error::forbidden("only the channel's creator and admins rename or archive it"));
+            }
+            if ch.archived && req.archived != Some(false) {
+                return Err(Error::new(ErrorCode::ChannelArchived, "the channel is archived"));
+            }
+            if let Some(name) = &req.name {
+                if state.channels.iter().any(|(id, c)| *id != channel && &c.name == name) {
+                    return Err(Error::new(ErrorCode::NameTaken, format!("#{name} already exists")));
+                }
+                record.name = name.clone();
+            }
+            if let Some(topic) = &topic {
+                record.topic = topic.clone();
+            }
+            if let Some(archived) = req.archived {
+                record.archived = archived;
+            }
+            if let Some(ch) = state.channels.get_mut(&channel) {
+                ch.name = record.name.clone();
+                ch.archived = record.archived;
+            }
+            tx.op(Op::PutChannel(record.clone()));
+            tx.emit(Event::ChannelUpdated { channel: record.clone() });
+            Ok(record.clone())
+        })?;
+        durable.wait().await?;
+        Ok(updated)
+    }
+
+    pub async fn join_channel(&self, caller: Caller, channel: ChannelId) -> Result<Channel, Error> {
+        let record = self.channel_workspace(channel)?;
+        let ((), durable) = self.write(record.workspace, |state, tx| {
+            let role = state.require_member(caller.user)?;
+            let ch = state.readable_channel(caller.user, channel)?;
+            if ch.members.contains(&caller.user) {
+                return Ok(());
+            }
+            if ch.kind != ChannelKind::Public || role == Role::Guest {
+                // A guest may read only channels they were added to, so this is unreachable
+                // for them; private channels are joined by being added.
+                return Err(not_found());
+            }
+            if ch.archived {
+                return Err(Error::new(ErrorCode::ChannelArchived, "the channel is archived"));
+            }
+            Self::stage_channel_join(state, tx, channel, caller.user);
+            Ok(())
+        })?;
+        durable.wait().await?;
+        Ok(record)
+    }
+
+    pub async fn leave_channel(&self, caller: Caller, channel: ChannelId) -> Result<(), Error> {
+        let record = self.channel_workspace(channel)?;
+        let ((), durable) = self.write(record.workspace, |state, tx| {
+            state.require_member(caller.user)?;
+            let ch = state.readable_channel(caller.user, channel)?;
+            if !ch.members.contains(&caller.user) {
+                return Ok(());
+            }
+            if ch.kind == ChannelKind::Dm {
+                return Err(Error::new(ErrorCode::Conflict, "you cannot leave a direct message"));
+            }
+            if let Some(ch) = state.channels.get_mut(&channel) {
+                ch.members.remove(&caller.user);
+            }
+            tx.op(Op::DeleteChannelMember { channel, user: caller.user });
+            tx.emit(Event::MemberLeft { channel: Some(channel), user: caller.user });
+            Ok(())
+        })?;
+        durable.wait().await
+    }
+
+    pub async fn add_channel_member(&self, caller: Caller, channel: ChannelId, user: UserId) -> Result<(), Error> {
+        let record = self.channel_workspace(channel)?;
+        let ((), durable) = self.write(record.workspace, |state, tx| {
+            let role = state.require_member(caller.user)?;
+            let ch = state.readable_channel(caller.user, channel)?;
+            if !ch.members.contains(&caller.user) && !role.is_admin() {
+                return Err(Error::forbidden("only members of the channel add people to it"));
+            }
+            if ch.kind == ChannelKind::Dm {
+                return Err(Error::new(ErrorCode::Conflict, "open a new direct message to add people"));
+            }
+            if ch.archived {
+                return Err(Error::new(ErrorCode::ChannelArchived, "the channel is archived"));
+            }
+            if state.role(user).is_none() {
+                return Err(Error::new(ErrorCode::UserNotFound, "no such member"));
+            }
+            Self::stage_channel_join(state, tx, channel, user);
+            Ok(())
+        })?;
+        durable.wait().await
+    }
+
+    /// Opens the DM between the caller and `users`, creating it the first time.
+    pub async fn open_dm(&self, caller: Caller, ws: WorkspaceId, users: &[UserId]) -> Result<Channel, Error> {
+        let mut people: Vec<UserId> = users.iter().copied().chain([caller.user]).collect();
+        people.sort();
+        people.dedup();
+        if people.len() < 2 || people.len() > MAX_DM_MEMBERS {
+            return Err(Error::invalid_field("users", format!("1 to {} other members", MAX_DM_MEMBERS - 1)));
+        }
+        // One DM per set of people: its name is derived from them.
+        let mut hasher = Sha256::new();
+        for p in &people {
+            hasher.update(p.to_bytes());
+        }
+        let digest = hasher.finalize();
+        let name: String = format!("dm-{}", digest.iter().take(12).map(|b| format!("{b:02x}")).collect::<String>());
+        let (result, durable) = self.write(ws, |state, tx| {
+            state.require_member(caller.user)?;
+            if people.iter().any(|p| state.role(*p).is_none()) {
+                return Err(Error::new(ErrorCode::UserNotFound, "no such member"));
+            }
+            if let Some((id, _)) = state.channels.iter().find(|(_, c)| c.kind == ChannelKind::Dm && c.name == name) {
+                return Ok(Err(*id));
+            }
+            let channel = Channel {
+                id: ChannelId::from_ulid(new_ulid()),
+                workspace: ws,
+                name: name.clone(),
+                kind: ChannelKind::Dm,
+                topic: String::new(),
+                archived: false,
+                created_by: caller.user,
+                created_at: tx.now,
+            };
+            Self::stage_new_channel(state, tx, &channel, &people);
+            Ok(Ok(channel))
+        })?;
+        durable.wait().await?;
+        match result {
+            Ok(channel) => Ok(channel),
+            Err(existing) => self.channel_workspace(existing),
+        }
+    }
+}

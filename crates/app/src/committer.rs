@@ -1,0 +1,103 @@
+//! Group commit: one flusher makes every applied batch durable, then releases the
+//! batches' events to the hub in the order they were applied, then acknowledges
+//! their writers.
+//!
+//! A writer applies its batch and enqueues it while holding its workspace's write
+//! lock, so the queue holds each workspace's events in `event_seq` order. The
+//! flusher takes everything queued, flushes once for all of it, publishes, and wakes
+//! the writers: many concurrent writes share one flush, and nobody — neither the
+//! writer nor any other client — hears of a write before it is durable.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use confab_core::{Error, EventRecord};
+use confab_store::Store;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::directory::Directory;
+use crate::hub::Hub;
+
+struct Pending {
+    events: Vec<EventRecord>,
+    done: oneshot::Sender<Result<(), Error>>,
+}
+
+#[derive(Clone)]
+pub struct Committer {
+    queue: mpsc::UnboundedSender<Pending>,
+}
+
+/// Resolves once the write it was returned for is durable.
+pub struct Durable(oneshot::Receiver<Result<(), Error>>);
+
+impl Durable {
+    pub async fn wait(self) -> Result<(), Error> {
+        self.0.await.unwrap_or_else(|_| Err(Error::internal()))
+    }
+}
+
+impl Committer {
+    /// Starts the flusher task on the current runtime.
+    pub fn start(store: Arc<dyn Store>, directory: Arc<Directory>, hub: Arc<Hub>) -> Self {
+        let (queue, rx) = mpsc::unbounded_channel();
+        tokio::spawn(run_flusher(rx, store, directory, hub));
+        Committer { queue }
+    }
+
+    /// Queues an applied batch's events. Call while still holding the workspace's
+    /// write lock, right after `apply`.
+    pub fn enqueue(&self, events: Vec<EventRecord>) -> Durable {
+        let (done, rx) = oneshot::channel();
+        if self.queue.send(Pending { events, done }).is_err() {
+            tracing::error!("the flusher has stopped; writes cannot be acknowledged");
+        }
+        Durable(rx)
+    }
+}
+
+async fn run_flusher(
+    mut rx: mpsc::UnboundedReceiver<Pending>,
+    store: Arc<dyn Store>,
+    directory: Arc<Directory>,
+    hub: Arc<Hub>,
+) {
+    let mut group = Vec::new();
+    while rx.recv_many(&mut group, 4096).await > 0 {
+        let started = Instant::now();
+        let flush_store = store.clone();
+        let flushed = match tokio::task::spawn_blocking(move || flush_store.flush()).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => {
+                tracing::error!(error = %e, "flush failed");
+                Err(Error::internal())
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "flush task failed");
+                Err(Error::internal())
+            }
+        };
+        metrics::histogram!("confab_flush_seconds").record(started.elapsed().as_secs_f64());
+        metrics::histogram!("confab_flush_group_size").record(group.len() as f64);
+        for pending in group.drain(..) {
+            if flushed.is_ok() {
+                publish(&store, &directory, &hub, &pending.events);
+            }
+            let _ = pending.done.send(flushed.clone());
+        }
+    }
+}
+
+fn publish(store: &Arc<dyn Store>, directory: &Directory, hub: &Hub, events: &[EventRecord]) {
+    let Some(first) = events.first() else { return };
+    match directory.get(store.as_ref(), first.workspace) {
+        Ok(Some(state)) => {
+            let state = state.read();
+            for record in events {
+                hub.publish(&state, record, false);
+            }
+        }
+        Ok(None) => {}
+        Err(e) => tracing::error!(error = %e, "cannot load workspace to publish its events"),
+    }
+}

@@ -1,0 +1,140 @@
+//! The app's settings: one struct per `[section]` of `config/default.toml`, each with
+//! its defaults compiled in. The server fills them from the file and the environment.
+
+use confab_core::validate::Limits;
+use serde::Deserialize;
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AppConfig {
+    pub auth: AuthConfig,
+    pub limits: LimitsConfig,
+    pub events: EventsConfig,
+    pub websocket: WebSocketConfig,
+}
+
+/// Whether anyone may sign up, or only people holding an invite.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SignupMode {
+    #[default]
+    Open,
+    InviteOnly,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthConfig {
+    pub signup: SignupMode,
+    /// argon2id memory cost in KiB (default 19 MiB).
+    pub argon2_memory_kib: u32,
+    pub argon2_iterations: u32,
+    pub argon2_parallelism: u32,
+    /// How many password hashes may run at once (each holds `argon2_memory_kib`).
+    pub max_concurrent_hashes: usize,
+    pub session_ttl_days: u32,
+    /// Failed log-ins allowed per account in a burst, then one more every
+    /// `login_failure_refill_secs`.
+    pub login_failures_per_account: u32,
+    /// Failed log-ins allowed per client address in a burst.
+    pub login_failures_per_address: u32,
+    pub login_failure_refill_secs: u32,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        AuthConfig {
+            signup: SignupMode::Open,
+            argon2_memory_kib: 19 * 1024,
+            argon2_iterations: 2,
+            argon2_parallelism: 1,
+            max_concurrent_hashes: 2,
+            session_ttl_days: 30,
+            login_failures_per_account: 5,
+            login_failures_per_address: 20,
+            login_failure_refill_secs: 60,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LimitsConfig {
+    pub max_message_chars: usize,
+    /// Largest HTTP request body, in bytes.
+    pub max_body_bytes: usize,
+    /// Largest WebSocket message a client may send, in bytes.
+    pub max_frame_bytes: usize,
+    /// Messages one user may post per second, sustained (HTTP and WebSocket together).
+    pub messages_per_second: u32,
+    /// Messages one user may post in a burst.
+    pub message_burst: u32,
+    /// WebSocket frames of any kind one connection may send per second, sustained.
+    pub frames_per_second: u32,
+    pub frame_burst: u32,
+    pub invite_max_uses: u32,
+    pub invite_max_days: u32,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        LimitsConfig {
+            max_message_chars: 40_000,
+            max_body_bytes: 256 * 1024,
+            max_frame_bytes: 256 * 1024,
+            messages_per_second: 50,
+            message_burst: 200,
+            frames_per_second: 100,
+            frame_burst: 400,
+            invite_max_uses: 1000,
+            invite_max_days: 90,
+        }
+    }
+}
+
+impl LimitsConfig {
+    pub fn validation(&self) -> Limits {
+        Limits { max_message_chars: self.max_message_chars, ..Limits::default() }
+    }
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EventsConfig {
+    /// How many events each workspace's log keeps for resuming clients; older ones
+    /// are pruned and a client asking for them gets `resync`.
+    pub retention: u64,
+}
+
+impl Default for EventsConfig {
+    fn default() -> Self {
+        EventsConfig { retention: 100_000 }
+    }
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WebSocketConfig {
+    /// Frames queued for one connection before it is closed with the resume code.
+    pub queue_frames: usize,
+    /// Seconds a new connection has to send its `auth` frame.
+    pub auth_timeout_secs: u64,
+    /// Seconds between server pings; a connection silent for three is closed.
+    pub ping_interval_secs: u64,
+    /// Seconds without client activity after which its presence turns `away`.
+    pub away_after_secs: u64,
+    /// Most sends one connection may have awaiting their ack.
+    pub max_inflight_sends: usize,
+}
+
+impl Default for WebSocketConfig {
+    fn default() -> Self {
+        WebSocketConfig {
+            queue_frames: 1024,
+            auth_timeout_secs: 10,
+            ping_interval_secs: 20,
+            away_after_secs: 600,
+            max_inflight_sends: 256,
+        }
+    }
+}

@@ -1,0 +1,148 @@
+//! The in-memory picture of each workspace that authorisation and fan-out consult on
+//! every request and every event: who is a member with which role, which channels
+//! exist, who is in each, and the next sequence numbers.
+//!
+//! A workspace is loaded from the store the first time it is touched and then kept
+//! current by the write paths, which change it under the workspace's write lock in
+//! the same step as they apply their batch. Counters are derived from the stored data
+//! when loading, so a restart picks up exactly where durable data ends.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use confab_core::event::Audience;
+use confab_core::{ChannelId, ChannelKind, Error, ErrorCode, Event, Role, UserId, WorkspaceId};
+use confab_store::Store;
+use parking_lot::RwLock;
+
+use crate::internal;
+
+#[derive(Clone, Debug)]
+pub struct ChannelState {
+    pub name: String,
+    pub kind: ChannelKind,
+    pub archived: bool,
+    pub members: HashSet<UserId>,
+    /// `seq` of the newest message.
+    pub last_seq: u64,
+}
+
+#[derive(Debug)]
+pub struct WorkspaceState {
+    pub id: WorkspaceId,
+    pub members: HashMap<UserId, Role>,
+    pub channels: HashMap<ChannelId, ChannelState>,
+    /// The newest logged event.
+    pub last_event_seq: u64,
+    /// The oldest event still in the log (0 if the log is empty).
+    pub first_event_seq: u64,
+}
+
+impl WorkspaceState {
+    pub fn role(&self, user: UserId) -> Option<Role> {
+        self.members.get(&user).copied()
+    }
+
+    /// The caller's role, or `workspace_not_found` for non-members: a workspace one
+    /// is not in does not exist as far as one can tell.
+    pub fn require_member(&self, user: UserId) -> Result<Role, Error> {
+        self.role(user).ok_or_else(|| Error::new(ErrorCode::WorkspaceNotFound, "no such workspace"))
+    }
+
+    /// Whether `user` may read `channel`: members of the channel always; for public
+    /// channels, every non-guest member of the workspace.
+    pub fn can_read(&self, user: UserId, channel: ChannelId) -> bool {
+        let Some(role) = self.role(user) else { return false };
+        let Some(ch) = self.channels.get(&channel) else { return false };
+        ch.members.contains(&user) || (ch.kind == ChannelKind::Public && role != Role::Guest)
+    }
+
+    /// The channel if the caller may read it, else `channel_not_found` (never
+    /// `forbidden`, which would confirm that a private channel exists).
+    pub fn readable_channel(&self, user: UserId, channel: ChannelId) -> Result<&ChannelState, Error> {
+        if self.can_read(user, channel) {
+            if let Some(ch) = self.channels.get(&channel) {
+                return Ok(ch);
+            }
+        }
+        Err(Error::new(ErrorCode::ChannelNotFound, "no such channel"))
+    }
+
+    pub fn readable_channels(&self, user: UserId) -> Vec<ChannelId> {
+        self.channels.keys().copied().filter(|&c| self.can_read(user, c)).collect()
+    }
+
+    /// Whether `user` receives `event` live or on replay. Channel events go to the
+    /// channel's members (plus, for a public channel's creation or update, everyone who
+    /// may read it); a member leaving a channel is told so themselves.
+    pub fn may_receive(&self, user: UserId, event: &Event) -> bool {
+        if !self.members.contains_key(&user) {
+            return false;
+        }
+        match event.audience() {
+            Audience::Workspace => true,
+            Audience::User(u) => u == user,
+            Audience::Channel(channel) => match event {
+                Event::ChannelCreated { .. } | Event::ChannelUpdated { .. } => self.can_read(user, channel),
+                Event::MemberLeft { user: left, .. } if *left == user => true,
+                _ => self.channels.get(&channel).is_some_and(|c| c.members.contains(&user)),
+            },
+        }
+    }
+}
+
+/// Every loaded workspace.
+#[derive(Default)]
+pub struct Directory {
+    workspaces: RwLock<HashMap<WorkspaceId, Arc<RwLock<WorkspaceState>>>>,
+}
+
+impl Directory {
+    /// The workspace's state, loading it from the store on first use; `None` if the
+    /// workspace does not exist.
+    pub fn get(&self, store: &dyn Store, id: WorkspaceId) -> Result<Option<Arc<RwLock<WorkspaceState>>>, Error> {
+        if let Some(ws) = self.workspaces.read().get(&id) {
+            return Ok(Some(ws.clone()));
+        }
+        let Some(state) = load(store, id)? else { return Ok(None) };
+        let mut all = self.workspaces.write();
+        Ok(Some(all.entry(id).or_insert_with(|| Arc::new(RwLock::new(state))).clone()))
+    }
+
+    /// Like [`Directory::get`], answering `workspace_not_found` if it does not exist.
+    pub fn require(&self, store: &dyn Store, id: WorkspaceId) -> Result<Arc<RwLock<WorkspaceState>>, Error> {
+        self.get(store, id)?.ok_or_else(|| Error::new(ErrorCode::WorkspaceNotFound, "no such workspace"))
+    }
+
+    /// Registers a workspace created in memory and in the store at the same time.
+    pub fn insert(&self, state: WorkspaceState) -> Arc<RwLock<WorkspaceState>> {
+        let id = state.id;
+        let state = Arc::new(RwLock::new(state));
+        self.workspaces.write().insert(id, state.clone());
+        state
+    }
+
+    /// Drops a cached workspace so that it is reloaded from the store, after a write
+    /// failed half-way through updating it.
+    pub fn invalidate(&self, id: WorkspaceId) {
+        self.workspaces.write().remove(&id);
+    }
+}
+
+fn load(store: &dyn Store, id: WorkspaceId) -> Result<Option<WorkspaceState>, Error> {
+    if store.workspace(id).map_err(internal)?.is_none() {
+        return Ok(None);
+    }
+    let members = store.members(id).map_err(internal)?.into_iter().map(|m| (m.user, m.role)).collect();
+    let mut channels = HashMap::new();
+    for channel in store.channels(id).map_err(internal)? {
+        let members = store.channel_members(channel.id).map_err(internal)?.into_iter().map(|(u, _)| u).collect();
+        let last_seq = store.last_seq(channel.id).map_err(internal)?;
+        channels.insert(
+            channel.id,
+            ChannelState { name: channel.name, kind: channel.kind, archived: channel.archived, members, last_seq },
+        );
+    }
+    let (first_event_seq, last_event_seq) = store.event_bounds(id).map_err(internal)?.unwrap_or((0, 0));
+    Ok(Some(WorkspaceState { id, members, channels, last_event_seq, first_event_seq }))
+}

@@ -1,0 +1,226 @@
+//! The fan-out hub: delivers each event to every live connection allowed to see it.
+//!
+//! Each connection has a bounded queue. Publishing never waits: an event is serialised
+//! once into a shared frame, and each receiver's queue gets a cheap clone of it. A
+//! connection whose queue is full is marked lagging and its owner closes it with the
+//! resume close code, so one stuck client never slows the others. No lock is held
+//! across an await: publishing is synchronous and takes only read locks.
+//!
+//! The hub also derives presence from connections: a user is online while any of
+//! their connections is active, away when all of them report away, offline when none
+//! is left.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use bytes::Bytes;
+use confab_core::{EventRecord, Presence, UserId, WorkspaceId};
+use parking_lot::RwLock;
+use serde::Serialize;
+use tokio::sync::{Notify, mpsc};
+
+use crate::directory::WorkspaceState;
+
+pub type ConnId = u64;
+
+/// A frame queued for a connection.
+#[derive(Clone, Debug)]
+pub struct Outbound {
+    pub workspace: WorkspaceId,
+    /// The event's `event_seq`; for ephemeral events, the workspace's newest logged
+    /// seq at the time (they do not advance it).
+    pub event_seq: u64,
+    pub ephemeral: bool,
+    /// The serialised `{"type":"event",...}` frame, shared by all receivers.
+    pub frame: Bytes,
+}
+
+/// The receiving end a connection reads its events from.
+pub struct Subscription {
+    pub id: ConnId,
+    pub events: mpsc::Receiver<Outbound>,
+    /// Fires once the connection has fallen too far behind and must be closed.
+    pub lagged: Arc<Notify>,
+}
+
+#[derive(Clone)]
+struct Subscriber {
+    user: UserId,
+    tx: mpsc::Sender<Outbound>,
+    lagging: Arc<AtomicBool>,
+    lagged: Arc<Notify>,
+    away: Arc<AtomicBool>,
+}
+
+#[derive(Default)]
+struct HubInner {
+    by_workspace: HashMap<WorkspaceId, HashMap<ConnId, Subscriber>>,
+    by_user: HashMap<UserId, HashMap<ConnId, (Subscriber, Vec<WorkspaceId>)>>,
+}
+
+pub struct Hub {
+    inner: RwLock<HubInner>,
+    next_id: AtomicU64,
+    queue_frames: usize,
+}
+
+#[derive(Serialize)]
+struct EventFrame<'a> {
+    r#type: &'static str,
+    workspace: WorkspaceId,
+    event_seq: u64,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    ephemeral: bool,
+    event: &'a confab_core::Event,
+}
+
+/// Serialises an event as the frame every receiver gets.
+pub fn event_frame(record: &EventRecord, ephemeral: bool) -> Bytes {
+    let frame = EventFrame {
+        r#type: "event",
+        workspace: record.workspace,
+        event_seq: record.event_seq,
+        ephemeral,
+        event: &record.event,
+    };
+    Bytes::from(serde_json::to_vec(&frame).unwrap_or_default())
+}
+
+impl Hub {
+    pub fn new(queue_frames: usize) -> Self {
+        Hub { inner: RwLock::default(), next_id: AtomicU64::new(1), queue_frames: queue_frames.max(1) }
+    }
+
+    /// Registers a connection of `user` receiving the events of `workspaces`.
+    /// Returns the subscription and whether the user just came online.
+    pub fn connect(&self, user: UserId, workspaces: &[WorkspaceId]) -> (Subscription, bool) {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let (tx, rx) = mpsc::channel(self.queue_frames);
+        let lagged = Arc::new(Notify::new());
+        let sub = Subscriber {
+            user,
+            tx,
+            lagging: Arc::new(AtomicBool::new(false)),
+            lagged: lagged.clone(),
+            away: Arc::new(AtomicBool::new(false)),
+        };
+        let mut inner = self.inner.write();
+        for ws in workspaces {
+            inner.by_workspace.entry(*ws).or_default().insert(id, sub.clone());
+        }
+        let conns = inner.by_user.entry(user).or_default();
+        let came_online = conns.is_empty();
+        conns.insert(id, (sub, workspaces.to_vec()));
+        (Subscription { id, events: rx, lagged }, came_online)
+    }
+
+    /// Removes a connection. Returns whether the user went offline.
+    pub fn disconnect(&self, user: UserId, id: ConnId) -> bool {
+        let mut inner = self.inner.write();
+        let Some(conns) = inner.by_user.get_mut(&user) else { return false };
+        let Some((_, workspaces)) = conns.remove(&id) else { return false };
+        let went_offline = conns.is_empty();
+        if went_offline {
+            inner.by_user.remove(&user);
+        }
+        for ws in workspaces {
+            if let Some(subs) = inner.by_workspace.get_mut(&ws) {
+                subs.remove(&id);
+                if subs.is_empty() {
+                    inner.by_workspace.remove(&ws);
+                }
+            }
+        }
+        went_offline
+    }
+
+    /// Starts delivering a workspace's events to every connection of a user who just
+    /// joined it.
+    pub fn add_workspace(&self, user: UserId, ws: WorkspaceId) {
+        let mut inner = self.inner.write();
+        let HubInner { by_workspace, by_user } = &mut *inner;
+        if let Some(conns) = by_user.get_mut(&user) {
+            for (id, (sub, workspaces)) in conns.iter_mut() {
+                if !workspaces.contains(&ws) {
+                    workspaces.push(ws);
+                    by_workspace.entry(ws).or_default().insert(*id, sub.clone());
+                }
+            }
+        }
+    }
+
+    /// Stops delivering a workspace's events to a user who left it.
+    pub fn remove_workspace(&self, user: UserId, ws: WorkspaceId) {
+        let mut inner = self.inner.write();
+        let HubInner { by_workspace, by_user } = &mut *inner;
+        if let Some(conns) = by_user.get_mut(&user) {
+            for (id, (_, workspaces)) in conns.iter_mut() {
+                workspaces.retain(|w| *w != ws);
+                if let Some(subs) = by_workspace.get_mut(&ws) {
+                    subs.remove(id);
+                }
+            }
+        }
+    }
+
+    /// Marks one connection away or active; returns the user's presence if it changed.
+    pub fn set_away(&self, user: UserId, id: ConnId, away: bool) -> Option<Presence> {
+        let inner = self.inner.read();
+        let conns = inner.by_user.get(&user)?;
+        let before = presence_of(conns.values().map(|(s, _)| s));
+        conns.get(&id)?.0.away.store(away, Ordering::Relaxed);
+        let after = presence_of(conns.values().map(|(s, _)| s));
+        (before != after).then_some(after)
+    }
+
+    pub fn presence(&self, user: UserId) -> Presence {
+        let inner = self.inner.read();
+        inner.by_user.get(&user).map_or(Presence::Offline, |c| presence_of(c.values().map(|(s, _)| s)))
+    }
+
+    /// How many connections are open.
+    pub fn connection_count(&self) -> usize {
+        self.inner.read().by_user.values().map(HashMap::len).sum()
+    }
+
+    /// Delivers an event to every connection of its workspace whose user may receive
+    /// it. `state` is the workspace's current directory entry.
+    pub fn publish(&self, state: &WorkspaceState, record: &EventRecord, ephemeral: bool) {
+        let inner = self.inner.read();
+        let Some(subs) = inner.by_workspace.get(&record.workspace) else { return };
+        let mut frame: Option<Outbound> = None;
+        for sub in subs.values() {
+            if sub.lagging.load(Ordering::Relaxed) || !state.may_receive(sub.user, &record.event) {
+                continue;
+            }
+            let out = frame
+                .get_or_insert_with(|| Outbound {
+                    workspace: record.workspace,
+                    event_seq: record.event_seq,
+                    ephemeral,
+                    frame: event_frame(record, ephemeral),
+                })
+                .clone();
+            if sub.tx.try_send(out).is_err() {
+                // Full (or closing): this connection must resume from the log.
+                sub.lagging.store(true, Ordering::Relaxed);
+                sub.lagged.notify_one();
+                metrics::counter!("confab_ws_lagged_total").increment(1);
+            }
+        }
+    }
+}
+
+fn presence_of<'a>(mut conns: impl Iterator<Item = &'a Subscriber>) -> Presence {
+    let mut any = false;
+    let all_away = conns.all(|s| {
+        any = true;
+        s.away.load(Ordering::Relaxed)
+    });
+    match (any, all_away) {
+        (false, _) => Presence::Offline,
+        (true, true) => Presence::Away,
+        (true, false) => Presence::Online,
+    }
+}

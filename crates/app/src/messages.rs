@@ -1,0 +1,318 @@
+//! Messages: posting (idempotent with `client_msg_id`), history, threads, edits,
+//! deletes, reactions, mentions and read markers.
+
+use confab_core::{
+    ChannelId, ChannelMembership, Error, ErrorCode, Event, Message, MessageId, Reaction, UserId, emoji, mention,
+};
+use confab_store::{Direction, Op};
+use serde::{Deserialize, Serialize};
+
+use crate::directory::WorkspaceState;
+use crate::{App, Caller, internal, new_ulid};
+
+/// Largest page of history.
+pub const MAX_PAGE: usize = 200;
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PostMessage {
+    pub text: String,
+    #[serde(default)]
+    pub thread_root: Option<MessageId>,
+    #[serde(default)]
+    pub client_msg_id: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HistoryQuery {
+    /// Messages with `seq` below this one, newest first.
+    #[serde(default)]
+    pub before: Option<u64>,
+    /// Messages with `seq` above this one, oldest first.
+    #[serde(default)]
+    pub after: Option<u64>,
+    #[serde(default)]
+    pub limit: Option<usize>,
+}
+
+/// A thread: its root and replies, oldest first.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Thread {
+    pub root: Message,
+    pub replies: Vec<Message>,
+}
+
+fn message_not_found() -> Error {
+    Error::new(ErrorCode::MessageNotFound, "no such message")
+}
+
+impl App {
+    /// Posts a message. A retry with the same `client_msg_id` (same author and
+    /// channel) returns the message the first attempt created.
+    pub async fn post_message(&self, caller: Caller, channel: ChannelId, req: PostMessage) -> Result<Message, Error> {
+        let text = emoji::expand_shortcodes(self.limits().message_text(&req.text)?);
+        if let Some(id) = &req.client_msg_id {
+            self.limits().client_id("client_msg_id", id)?;
+        }
+        let record = self.channel_workspace(channel)?;
+        let ws = record.workspace;
+        // Resolve mentions before taking the lock: it reads the store.
+        let mut mentioned: Vec<UserId> = Vec::new();
+        for name in mention::mentioned_usernames(&text) {
+            if let Some(user) = self.store().user_by_username(&name).map_err(internal)? {
+                mentioned.push(user.user.id);
+            }
+        }
+        let (message, durable) = self.write(ws, |state, tx| {
+            state.require_member(caller.user)?;
+            let ch = state.readable_channel(caller.user, channel)?;
+            if !ch.members.contains(&caller.user) {
+                return Err(Error::forbidden("join the channel to post in it"));
+            }
+            if ch.archived {
+                return Err(Error::new(ErrorCode::ChannelArchived, "the channel is archived"));
+            }
+            if let Some(client_id) = &req.client_msg_id {
+                let earlier = self.store().message_by_client_id(channel, caller.user, client_id).map_err(internal)?;
+                if let Some(id) = earlier {
+                    return Ok(Err(id));
+                }
+            }
+            self.check_message_rate(caller.user)?;
+            let root = match req.thread_root {
+                None => None,
+                Some(root_id) => {
+                    let root = self.store().message(root_id).map_err(internal)?.filter(|m| m.channel == channel);
+                    let mut root = root.ok_or_else(|| Error::invalid_field("thread_root", "no such message in this channel"))?;
+                    if let Some(top) = root.thread_root {
+                        // Replies to a reply go to the thread's root.
+                        root = self.store().message(top).map_err(internal)?.ok_or_else(message_not_found)?;
+                    }
+                    if root.deleted {
+                        return Err(Error::invalid_field("thread_root", "the message was deleted"));
+                    }
+                    Some(root)
+                }
+            };
+            let mentions: Vec<UserId> =
+                mentioned.iter().copied().filter(|u| *u != caller.user && state.can_read(*u, channel)).collect();
+            let seq = ch.last_seq + 1;
+            let message = Message {
+                id: MessageId::from_ulid(new_ulid()),
+                workspace: ws,
+                channel,
+                seq,
+                author: caller.user,
+                text,
+                created_at: tx.now,
+                edited_at: None,
+                deleted: false,
+                thread_root: root.as_ref().map(|r| r.id),
+                reply_count: 0,
+                last_reply_at: None,
+                reactions: Vec::new(),
+                mentions: mentions.clone(),
+                client_msg_id: req.client_msg_id.clone(),
+            };
+            tx.op(Op::PutMessage(message.clone()));
+            for user in &mentions {
+                tx.op(Op::PutMention { channel, user: *user, seq });
+            }
+            // The author has read their own message.
+            let mut membership: ChannelMembership =
+                self.store().channel_member(channel, caller.user).map_err(internal)?.unwrap_or_default();
+            membership.last_read_seq = seq;
+            tx.op(Op::PutChannelMember { channel, user: caller.user, membership });
+            tx.emit(Event::MessageCreated { message: message.clone() });
+            if let Some(mut root) = root {
+                root.reply_count += 1;
+                root.last_reply_at = Some(tx.now);
+                tx.op(Op::PutMessage(root.clone()));
+                tx.emit(Event::MessageUpdated { message: root });
+            }
+            if let Some(ch) = state.channels.get_mut(&channel) {
+                ch.last_seq = seq;
+            }
+            Ok(Ok(message))
+        })?;
+        durable.wait().await?;
+        match message {
+            Ok(message) => {
+                metrics::counter!("confab_messages_posted_total").increment(1);
+                Ok(message)
+            }
+            Err(earlier) => self.store().message(earlier).map_err(internal)?.ok_or_else(Error::internal),
+        }
+    }
+
+    /// A page of a channel's history: newest first, or oldest first with `after`.
+    pub fn history(&self, caller: Caller, channel: ChannelId, query: HistoryQuery) -> Result<Vec<Message>, Error> {
+        let record = self.channel_workspace(channel)?;
+        self.workspace(record.workspace)?.read().readable_channel(caller.user, channel)?;
+        let limit = query.limit.unwrap_or(50);
+        if limit == 0 || limit > MAX_PAGE {
+            return Err(Error::invalid_field("limit", format!("1 to {MAX_PAGE}")));
+        }
+        let direction = match (query.before, query.after) {
+            (Some(_), Some(_)) => return Err(Error::invalid_field("before", "give before or after, not both")),
+            (before, None) => Direction::Backward { before },
+            (None, Some(after)) => Direction::Forward { after },
+        };
+        self.store().messages(channel, direction, limit).map_err(internal)
+    }
+
+    /// A message the caller may read, with its workspace state.
+    fn readable_message(&self, caller: Caller, id: MessageId) -> Result<Message, Error> {
+        let message = self.store().message(id).map_err(internal)?.ok_or_else(message_not_found)?;
+        let state = self.workspace(message.workspace)?;
+        if !state.read().can_read(caller.user, message.channel) {
+            return Err(message_not_found());
+        }
+        Ok(message)
+    }
+
+    pub fn message(&self, caller: Caller, id: MessageId) -> Result<Message, Error> {
+        self.readable_message(caller, id)
+    }
+
+    pub fn thread(&self, caller: Caller, root: MessageId) -> Result<Thread, Error> {
+        let mut root = self.readable_message(caller, root)?;
+        if let Some(top) = root.thread_root {
+            root = self.readable_message(caller, top)?;
+        }
+        let replies = self.store().thread_replies(root.id, 1000).map_err(internal)?;
+        Ok(Thread { root, replies })
+    }
+
+    /// Re-reads a message under its workspace lock and checks the caller may write it.
+    fn writable_message(
+        &self,
+        state: &WorkspaceState,
+        caller: Caller,
+        id: MessageId,
+    ) -> Result<Message, Error> {
+        let message = self.store().message(id).map_err(internal)?.ok_or_else(message_not_found)?;
+        let ch = state.readable_channel(caller.user, message.channel).map_err(|_| message_not_found())?;
+        if message.deleted {
+            return Err(message_not_found());
+        }
+        if ch.archived {
+            return Err(Error::new(ErrorCode::ChannelArchived, "the channel is archived"));
+        }
+        Ok(message)
+    }
+
+    pub async fn edit_message(&self, caller: Caller, id: MessageId, text: &str) -> Result<Message, Error> {
+        let text = emoji::expand_shortcodes(self.limits().message_text(text)?);
+        let ws = self.readable_message(caller, id)?.workspace;
+        let (message, durable) = self.write(ws, |state, tx| {
+            let mut message = self.writable_message(state, caller, id)?;
+            if message.author != caller.user {
+                return Err(Error::forbidden("only the author edits a message"));
+            }
+            message.text = text;
+            message.edited_at = Some(tx.now);
+            tx.op(Op::PutMessage(message.clone()));
+            tx.emit(Event::MessageUpdated { message: message.clone() });
+            Ok(message)
+        })?;
+        durable.wait().await?;
+        Ok(message)
+    }
+
+    pub async fn delete_message(&self, caller: Caller, id: MessageId) -> Result<(), Error> {
+        let ws = self.readable_message(caller, id)?.workspace;
+        let ((), durable) = self.write(ws, |state, tx| {
+            let mut message = self.writable_message(state, caller, id)?;
+            let is_admin = state.role(caller.user).is_some_and(|r| r.is_admin());
+            if message.author != caller.user && !is_admin {
+                return Err(Error::forbidden("only the author or an admin deletes a message"));
+            }
+            message.deleted = true;
+            message.text.clear();
+            message.reactions.clear();
+            message.mentions.clear();
+            message.edited_at = Some(tx.now);
+            tx.op(Op::PutMessage(message.clone()));
+            tx.emit(Event::MessageDeleted {
+                channel: message.channel,
+                message_id: message.id,
+                seq: message.seq,
+                thread_root: message.thread_root,
+            });
+            Ok(())
+        })?;
+        durable.wait().await
+    }
+
+    /// Adds (`add`) or removes the caller's reaction. Reacting twice with the same
+    /// emoji, or removing a reaction one has not made, changes nothing.
+    pub async fn react(&self, caller: Caller, id: MessageId, emoji_input: &str, add: bool) -> Result<Message, Error> {
+        let emoji = emoji::normalize(emoji_input)
+            .ok_or_else(|| Error::invalid_field("emoji", format!("{emoji_input:?} is not an emoji or shortcode")))?
+            .to_string();
+        let ws = self.readable_message(caller, id)?.workspace;
+        let (message, durable) = self.write(ws, |state, tx| {
+            let mut message = self.writable_message(state, caller, id)?;
+            if state.role(caller.user) == Some(confab_core::Role::Guest)
+                && !state.channels.get(&message.channel).is_some_and(|c| c.members.contains(&caller.user))
+            {
+                return Err(message_not_found());
+            }
+            let pos = message.reactions.iter().position(|r| r.emoji == emoji);
+            let changed = match (add, pos) {
+                (true, Some(i)) if message.reactions[i].users.contains(&caller.user) => false,
+                (true, Some(i)) => {
+                    message.reactions[i].users.push(caller.user);
+                    true
+                }
+                (true, None) => {
+                    message.reactions.push(Reaction { emoji: emoji.clone(), users: vec![caller.user] });
+                    true
+                }
+                (false, Some(i)) => {
+                    let before = message.reactions[i].users.len();
+                    message.reactions[i].users.retain(|u| *u != caller.user);
+                    let changed = message.reactions[i].users.len() != before;
+                    if message.reactions[i].users.is_empty() {
+                        message.reactions.remove(i);
+                    }
+                    changed
+                }
+                (false, None) => false,
+            };
+            if changed {
+                tx.op(Op::PutMessage(message.clone()));
+                let (channel, message_id, user) = (message.channel, message.id, caller.user);
+                tx.emit(match add {
+                    true => Event::ReactionAdded { channel, message_id, emoji: emoji.clone(), user },
+                    false => Event::ReactionRemoved { channel, message_id, emoji: emoji.clone(), user },
+                });
+            }
+            Ok(message)
+        })?;
+        durable.wait().await?;
+        Ok(message)
+    }
+
+    /// Moves the caller's read marker (never backwards past what they have read, and
+    /// never beyond the newest message).
+    pub async fn mark_read(&self, caller: Caller, channel: ChannelId, seq: u64) -> Result<u64, Error> {
+        let record = self.channel_workspace(channel)?;
+        let (seq, durable) = self.write(record.workspace, |state, tx| {
+            let ch = state.readable_channel(caller.user, channel)?;
+            if !ch.members.contains(&caller.user) {
+                return Err(Error::forbidden("join the channel to track what you have read"));
+            }
+            let seq = seq.min(ch.last_seq);
+            let mut membership = self.store().channel_member(channel, caller.user).map_err(internal)?.unwrap_or_default();
+            membership.last_read_seq = seq;
+            tx.op(Op::PutChannelMember { channel, user: caller.user, membership });
+            tx.emit(Event::ReadUpdated { channel, user: caller.user, seq });
+            Ok(seq)
+        })?;
+        durable.wait().await?;
+        Ok(seq)
+    }
+}

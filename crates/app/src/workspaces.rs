@@ -1,0 +1,238 @@
+//! Workspaces, their members and roles, and invites.
+
+use std::collections::{HashMap, HashSet};
+
+use base64::Engine;
+use confab_core::{
+    Channel, ChannelId, ChannelKind, ChannelMembership, Error, ErrorCode, Event, Invite, Member, MemberView, Role,
+    UserId, UserProfile, Workspace, WorkspaceId,
+};
+use confab_store::Op;
+use rand::RngCore;
+use serde::{Deserialize, Serialize};
+
+use crate::directory::{ChannelState, WorkspaceState};
+use crate::{App, Caller, Tx, internal, new_ulid, now_ms};
+
+/// The channel every new workspace starts with and every new member joins.
+pub const DEFAULT_CHANNEL: &str = "general";
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateInvite {
+    /// How many people may use it (default 1 for a guest invite, 50 otherwise).
+    #[serde(default)]
+    pub max_uses: Option<u32>,
+    /// Hours until it expires (default 7 days).
+    #[serde(default)]
+    pub expires_in_hours: Option<u32>,
+    /// `member` (default) or `guest`.
+    #[serde(default)]
+    pub role: Option<Role>,
+}
+
+/// A workspace as listed for one of its members.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct WorkspaceView {
+    #[serde(flatten)]
+    pub workspace: Workspace,
+    pub role: Role,
+}
+
+impl App {
+    pub async fn create_workspace(&self, caller: Caller, name: &str) -> Result<WorkspaceView, Error> {
+        let name = self.limits().workspace_name(name)?.to_string();
+        let now = now_ms();
+        let workspace = Workspace { id: WorkspaceId::from_ulid(new_ulid()), name, created_by: caller.user, created_at: now };
+        let general = Channel {
+            id: ChannelId::from_ulid(new_ulid()),
+            workspace: workspace.id,
+            name: DEFAULT_CHANNEL.to_string(),
+            kind: ChannelKind::Public,
+            topic: "Everyone in the workspace".to_string(),
+            archived: false,
+            created_by: caller.user,
+            created_at: now,
+        };
+        let mut state = WorkspaceState {
+            id: workspace.id,
+            members: HashMap::from([(caller.user, Role::Owner)]),
+            channels: HashMap::from([(
+                general.id,
+                ChannelState {
+                    name: general.name.clone(),
+                    kind: general.kind,
+                    archived: false,
+                    members: HashSet::from([caller.user]),
+                    last_seq: 0,
+                },
+            )]),
+            last_event_seq: 0,
+            first_event_seq: 0,
+        };
+        let mut tx = Tx { workspace: workspace.id, now, next_event_seq: 0, batch: Default::default(), events: Vec::new() };
+        tx.op(Op::PutWorkspace(workspace.clone()));
+        tx.op(Op::PutMember(Member { workspace: workspace.id, user: caller.user, role: Role::Owner, joined_at: now }));
+        tx.op(Op::PutChannel(general.clone()));
+        tx.op(Op::PutChannelMember {
+            channel: general.id,
+            user: caller.user,
+            membership: ChannelMembership { joined_at: now, last_read_seq: 0 },
+        });
+        tx.emit(Event::MemberJoined { channel: None, user: caller.user });
+        let general_id = general.id;
+        tx.emit(Event::ChannelCreated { channel: general });
+        tx.emit(Event::MemberJoined { channel: Some(general_id), user: caller.user });
+        let durable = self.finish(&mut state, tx)?;
+        self.inner.directory.insert(state);
+        self.hub().add_workspace(caller.user, workspace.id);
+        durable.wait().await?;
+        Ok(WorkspaceView { workspace, role: Role::Owner })
+    }
+
+    pub fn list_workspaces(&self, caller: Caller) -> Result<Vec<WorkspaceView>, Error> {
+        let mut out = Vec::new();
+        for id in self.store().workspaces_of(caller.user).map_err(internal)? {
+            let (Some(workspace), Some(member)) =
+                (self.store().workspace(id).map_err(internal)?, self.store().member(id, caller.user).map_err(internal)?)
+            else {
+                continue;
+            };
+            out.push(WorkspaceView { workspace, role: member.role });
+        }
+        Ok(out)
+    }
+
+    pub fn members(&self, caller: Caller, ws: WorkspaceId) -> Result<Vec<MemberView>, Error> {
+        self.workspace(ws)?.read().require_member(caller.user)?;
+        let mut out = Vec::new();
+        for member in self.store().members(ws).map_err(internal)? {
+            if let Some(record) = self.store().user(member.user).map_err(internal)? {
+                out.push(MemberView { profile: UserProfile::from(&record.user), role: member.role, joined_at: member.joined_at });
+            }
+        }
+        Ok(out)
+    }
+
+    pub async fn set_role(&self, caller: Caller, ws: WorkspaceId, target: UserId, role: Role) -> Result<MemberView, Error> {
+        let (member, durable) = self.write(ws, |state, tx| {
+            let caller_role = state.require_member(caller.user)?;
+            let current = state.role(target).ok_or_else(|| Error::new(ErrorCode::UserNotFound, "no such member"))?;
+            if !caller_role.is_admin() {
+                return Err(Error::forbidden("only owners and admins change roles"));
+            }
+            if (current == Role::Owner || role == Role::Owner) && caller_role != Role::Owner {
+                return Err(Error::forbidden("only owners make or unmake owners"));
+            }
+            if current == Role::Owner && role != Role::Owner {
+                let owners = state.members.values().filter(|r| **r == Role::Owner).count();
+                if owners <= 1 {
+                    return Err(Error::new(ErrorCode::LastOwner, "the last owner cannot be demoted"));
+                }
+            }
+            let mut member = self
+                .store()
+                .member(ws, target)
+                .map_err(internal)?
+                .ok_or_else(|| Error::new(ErrorCode::UserNotFound, "no such member"))?;
+            member.role = role;
+            tx.op(Op::PutMember(member.clone()));
+            tx.emit(Event::MemberUpdated { user: target, role });
+            state.members.insert(target, role);
+            Ok(member)
+        })?;
+        durable.wait().await?;
+        let record = self.store().user(target).map_err(internal)?.ok_or_else(Error::internal)?;
+        Ok(MemberView { profile: UserProfile::from(&record.user), role: member.role, joined_at: member.joined_at })
+    }
+
+    pub async fn create_invite(&self, caller: Caller, ws: WorkspaceId, req: CreateInvite) -> Result<Invite, Error> {
+        let limits = &self.config().limits;
+        let role = req.role.unwrap_or(Role::Member);
+        if !matches!(role, Role::Member | Role::Guest) {
+            return Err(Error::invalid_field("role", "an invite gives the role member or guest"));
+        }
+        let max_uses = req.max_uses.unwrap_or(if role == Role::Guest { 1 } else { 50 });
+        if max_uses == 0 || max_uses > limits.invite_max_uses {
+            return Err(Error::invalid_field("max_uses", format!("1 to {}", limits.invite_max_uses)));
+        }
+        let hours = req.expires_in_hours.unwrap_or(24 * 7);
+        if hours == 0 || hours > limits.invite_max_days * 24 {
+            return Err(Error::invalid_field("expires_in_hours", format!("1 to {}", limits.invite_max_days * 24)));
+        }
+        let (invite, durable) = self.write(ws, |state, tx| {
+            let caller_role = state.require_member(caller.user)?;
+            if caller_role == Role::Guest || (role == Role::Guest && !caller_role.is_admin()) {
+                return Err(Error::forbidden("guests cannot invite, and only admins invite guests"));
+            }
+            let mut code = [0u8; 16];
+            rand::rng().fill_bytes(&mut code);
+            let invite = Invite {
+                code: base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(code),
+                workspace: ws,
+                created_by: caller.user,
+                created_at: tx.now,
+                expires_at: tx.now + i64::from(hours) * 3_600_000,
+                max_uses,
+                uses: 0,
+                role,
+            };
+            tx.op(Op::PutInvite(invite.clone()));
+            Ok(invite)
+        })?;
+        durable.wait().await?;
+        Ok(invite)
+    }
+
+    pub(crate) fn usable_invite(&self, code: &str) -> Result<Invite, Error> {
+        let invite = if code.is_empty() || code.len() > 64 { None } else { self.store().invite(code).map_err(internal)? };
+        let invite = invite.ok_or_else(|| Error::new(ErrorCode::InviteNotFound, "no such invite"))?;
+        if !invite.is_usable(now_ms()) {
+            return Err(Error::new(ErrorCode::InviteExpired, "this invite has expired or has been used up"));
+        }
+        Ok(invite)
+    }
+
+    /// Joins the invite's workspace (and its default channel). Accepting an invite
+    /// to a workspace one is already in changes nothing.
+    pub async fn accept_invite(&self, caller: Caller, code: &str) -> Result<WorkspaceView, Error> {
+        let invite = self.usable_invite(code)?;
+        let ws = invite.workspace;
+        let (role, durable) = self.write(ws, |state, tx| {
+            if let Some(role) = state.role(caller.user) {
+                return Ok(role);
+            }
+            // Re-read under the lock: another acceptance may have used the last use.
+            let mut invite = self.usable_invite(code)?;
+            invite.uses += 1;
+            tx.op(Op::PutInvite(invite.clone()));
+            tx.op(Op::PutMember(Member { workspace: ws, user: caller.user, role: invite.role, joined_at: tx.now }));
+            tx.emit(Event::MemberJoined { channel: None, user: caller.user });
+            state.members.insert(caller.user, invite.role);
+            if invite.role != Role::Guest {
+                let general = state.channels.iter().find(|(_, c)| c.name == DEFAULT_CHANNEL && !c.archived).map(|(id, _)| *id);
+                if let Some(general) = general {
+                    Self::stage_channel_join(state, tx, general, caller.user);
+                }
+            }
+            Ok(invite.role)
+        })?;
+        self.hub().add_workspace(caller.user, ws);
+        durable.wait().await?;
+        let workspace = self.store().workspace(ws).map_err(internal)?.ok_or_else(Error::internal)?;
+        Ok(WorkspaceView { workspace, role })
+    }
+
+    /// Stages `user` joining `channel`: the membership record, the event and the
+    /// in-memory state.
+    pub(crate) fn stage_channel_join(state: &mut WorkspaceState, tx: &mut Tx, channel: ChannelId, user: UserId) {
+        let Some(ch) = state.channels.get_mut(&channel) else { return };
+        if !ch.members.insert(user) {
+            return;
+        }
+        // New members start with everything before their arrival read.
+        let membership = ChannelMembership { joined_at: tx.now, last_read_seq: ch.last_seq };
+        tx.op(Op::PutChannelMember { channel, user, membership });
+        tx.emit(Event::MemberJoined { channel: Some(channel), user });
+    }
+}

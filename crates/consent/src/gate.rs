@@ -1,0 +1,448 @@
+//! The consent gate: the only way a training pipeline gets workspace data.
+//!
+//! [`Gate::snapshot`] reads the ledger's current state and, through the app's
+//! [`DataSource`], copies out exactly what the grants allow: only workspaces whose
+//! grant for the purpose is in force under the current policy and whose chain
+//! verifies, only the categories the grant names, only public channels (the gate
+//! checks each channel's kind itself), only records up to the cut-off, and nothing
+//! written or done by a member who is not included. The result is a [`Snapshot`],
+//! which code outside this crate cannot construct or deserialise, so holding one
+//! proves the data went through the gate. `consent/preview` is the same function
+//! restricted to one workspace ([`Gate::preview`]).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use confab_core::{
+    Channel, ChannelId, ChannelKind, Error, Message, MessageId, Millis, UserId, WorkspaceId,
+};
+use serde::{Deserialize, Serialize};
+
+use crate::ledger::{ConsentState, Ledger, LedgerStore, verify_entries};
+use crate::policy::current_version_and_hash;
+use crate::vocab::{Category, MemberMode, Purpose, Scope};
+
+/// A channel membership, as the data source yields it and the snapshot holds it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MembershipRecord {
+    pub channel: ChannelId,
+    pub user: UserId,
+    pub joined_at: Millis,
+}
+
+/// One search result shown to a searcher, and whether they clicked it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SearchInteraction {
+    /// The searcher.
+    pub user: UserId,
+    pub at: Millis,
+    /// Groups the results of one search. An opaque id: never the query text.
+    pub query_id: String,
+    /// The result shown, its channel and its author.
+    pub message: MessageId,
+    pub channel: ChannelId,
+    pub author: UserId,
+    /// Ranking features of (query, message), by name (e.g. `bm25`, `age_days`).
+    pub features: BTreeMap<String, f64>,
+    pub clicked: bool,
+}
+
+/// Read access to one workspace's data, implemented by the app over its store. Only
+/// the gate calls it. The gate does not trust it to filter: it re-checks channel
+/// kinds, workspaces, channels, deletion and authorship itself.
+pub trait DataSource {
+    /// The workspace's public channels.
+    fn public_channels(&self, ws: WorkspaceId) -> Result<Vec<Channel>, Error>;
+    /// The messages of one channel, in any order.
+    fn messages(&self, ws: WorkspaceId, channel: ChannelId) -> Result<Vec<Message>, Error>;
+    /// The workspace's channel memberships.
+    fn memberships(&self, ws: WorkspaceId) -> Result<Vec<MembershipRecord>, Error>;
+    /// The workspace's logged search impressions and clicks.
+    fn search_interactions(&self, ws: WorkspaceId) -> Result<Vec<SearchInteraction>, Error>;
+}
+
+/// A message of a public channel, as a pipeline sees it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct MessageRow {
+    pub channel: ChannelId,
+    pub seq: u64,
+    pub id: MessageId,
+    pub author: UserId,
+    pub text: String,
+    pub created_at: Millis,
+    pub thread_root: Option<MessageId>,
+}
+
+/// The included members who reacted to a message with one emoji.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ReactionRow {
+    pub channel: ChannelId,
+    /// The message's seq in its channel.
+    pub seq: u64,
+    pub message: MessageId,
+    pub emoji: String,
+    /// Sorted, never empty.
+    pub users: Vec<UserId>,
+}
+
+/// The grant that let a workspace into a snapshot: what a model manifest records.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct GrantRef {
+    pub entry_seq: u64,
+    pub entry_hash: String,
+    pub scope: Scope,
+    pub categories: Vec<Category>,
+    pub members: MemberMode,
+    pub policy_version: u32,
+}
+
+/// Why a workspace asked for is not in a snapshot.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "reason", rename_all = "snake_case")]
+pub enum ExclusionReason {
+    /// No grant for the purpose was ever given.
+    NotGranted,
+    /// The grant was withdrawn by this entry.
+    Withdrawn { entry_seq: u64, entry_hash: String },
+    /// The grant accepted a policy text that has since changed: an owner must accept
+    /// the current one.
+    PolicyOutdated {
+        granted_version: u32,
+        current_version: u32,
+    },
+    /// The workspace's ledger does not verify, so its consent cannot be trusted.
+    LedgerInvalid { seq: u64, detail: String },
+    /// The grant's scope is `workspace`, and this is the shared (instance-wide) view.
+    WorkspaceScopeOnly,
+}
+
+/// A workspace left out of a snapshot, and why.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ExcludedWorkspace {
+    pub workspace: WorkspaceId,
+    #[serde(flatten)]
+    pub reason: ExclusionReason,
+}
+
+/// The consented data of one workspace. Records are sorted: messages and reactions
+/// by (channel, seq), memberships by (channel, user), search interactions by
+/// (time, user, query, message).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct WorkspaceSnapshot {
+    workspace: WorkspaceId,
+    allowed_by: GrantRef,
+    messages: Vec<MessageRow>,
+    reactions: Vec<ReactionRow>,
+    memberships: Vec<MembershipRecord>,
+    search_interactions: Vec<SearchInteraction>,
+}
+
+impl WorkspaceSnapshot {
+    pub fn workspace(&self) -> WorkspaceId {
+        self.workspace
+    }
+    /// The ledger entry (and its terms) that allowed this workspace in.
+    pub fn allowed_by(&self) -> &GrantRef {
+        &self.allowed_by
+    }
+    pub fn scope(&self) -> Scope {
+        self.allowed_by.scope
+    }
+    pub fn messages(&self) -> &[MessageRow] {
+        &self.messages
+    }
+    pub fn reactions(&self) -> &[ReactionRow] {
+        &self.reactions
+    }
+    pub fn memberships(&self) -> &[MembershipRecord] {
+        &self.memberships
+    }
+    pub fn search_interactions(&self) -> &[SearchInteraction] {
+        &self.search_interactions
+    }
+    /// How many records of all categories it holds.
+    pub fn record_count(&self) -> usize {
+        self.messages.len()
+            + self.reactions.len()
+            + self.memberships.len()
+            + self.search_interactions.len()
+    }
+}
+
+/// Everything a training run may read for one purpose, taken at one instant.
+///
+/// Only [`Gate`] builds one; it is `Serialize` (for preview and dry runs) but
+/// deliberately not `Deserialize`.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Snapshot {
+    purpose: Purpose,
+    /// The data cut-off: no record later than this is included.
+    taken_at: Millis,
+    /// Sorted by workspace id.
+    workspaces: Vec<WorkspaceSnapshot>,
+    /// Sorted by workspace id.
+    excluded: Vec<ExcludedWorkspace>,
+}
+
+impl Snapshot {
+    pub fn purpose(&self) -> Purpose {
+        self.purpose
+    }
+    pub fn taken_at(&self) -> Millis {
+        self.taken_at
+    }
+    /// The included workspaces, sorted by id.
+    pub fn workspaces(&self) -> &[WorkspaceSnapshot] {
+        &self.workspaces
+    }
+    /// The workspaces asked for but left out, with the reason.
+    pub fn excluded(&self) -> &[ExcludedWorkspace] {
+        &self.excluded
+    }
+    pub fn for_workspace(&self, ws: WorkspaceId) -> Option<&WorkspaceSnapshot> {
+        self.workspaces.iter().find(|w| w.workspace == ws)
+    }
+    /// The part an instance-wide model may learn from: only workspaces granted with
+    /// scope `shared`; the others move to `excluded`.
+    pub fn shared_view(&self) -> Snapshot {
+        let (shared, local): (Vec<_>, Vec<_>) = self
+            .workspaces
+            .iter()
+            .cloned()
+            .partition(|w| w.scope() == Scope::Shared);
+        let mut excluded = self.excluded.clone();
+        excluded.extend(local.into_iter().map(|w| ExcludedWorkspace {
+            workspace: w.workspace,
+            reason: ExclusionReason::WorkspaceScopeOnly,
+        }));
+        excluded.sort_by_key(|e| e.workspace);
+        Snapshot {
+            purpose: self.purpose,
+            taken_at: self.taken_at,
+            workspaces: shared,
+            excluded,
+        }
+    }
+    pub fn record_count(&self) -> usize {
+        self.workspaces
+            .iter()
+            .map(WorkspaceSnapshot::record_count)
+            .sum()
+    }
+}
+
+/// Builds snapshots. Stateless: the ledger and the data source are passed in.
+pub struct Gate;
+
+impl Gate {
+    /// Takes a snapshot for `purpose` of the given workspaces (duplicates ignored)
+    /// with cut-off `now`. Consent is always the ledger's current state, never its
+    /// state as of `now`, so a withdrawal is respected however old the cut-off.
+    pub fn snapshot<S: LedgerStore>(
+        ledger: &Ledger<S>,
+        source: &dyn DataSource,
+        purpose: Purpose,
+        workspaces: &[WorkspaceId],
+        now: Millis,
+    ) -> Result<Snapshot, Error> {
+        let wanted: BTreeSet<WorkspaceId> = workspaces.iter().copied().collect();
+        let mut included = Vec::new();
+        let mut excluded = Vec::new();
+        for ws in wanted {
+            match admit(ledger, ws, purpose)? {
+                Err(reason) => excluded.push(ExcludedWorkspace {
+                    workspace: ws,
+                    reason,
+                }),
+                Ok((state, grant)) => {
+                    included.push(collect(source, &state, purpose, ws, grant, now)?);
+                }
+            }
+        }
+        Ok(Snapshot {
+            purpose,
+            taken_at: now,
+            workspaces: included,
+            excluded,
+        })
+    }
+
+    /// Exactly the records a run for `purpose` would read from `ws` now: the same
+    /// code as [`Gate::snapshot`], restricted to that workspace.
+    pub fn preview<S: LedgerStore>(
+        ledger: &Ledger<S>,
+        source: &dyn DataSource,
+        ws: WorkspaceId,
+        purpose: Purpose,
+        now: Millis,
+    ) -> Result<Snapshot, Error> {
+        Gate::snapshot(ledger, source, purpose, &[ws], now)
+    }
+}
+
+/// Decides from the ledger alone whether `ws` may be read for `purpose`.
+fn admit<S: LedgerStore>(
+    ledger: &Ledger<S>,
+    ws: WorkspaceId,
+    purpose: Purpose,
+) -> Result<Result<(ConsentState, GrantRef), ExclusionReason>, Error> {
+    let entries = ledger.store().entries(ws)?;
+    let report = verify_entries(ws, &entries);
+    if let Some((seq, detail)) = report.first_bad {
+        return Ok(Err(ExclusionReason::LedgerInvalid { seq, detail }));
+    }
+    let state = crate::ledger::fold(ws, &entries);
+    let p = state.purpose(purpose);
+    let (Some(entry_seq), Some(entry_hash)) = (p.entry_seq, p.entry_hash.clone()) else {
+        return Ok(Err(ExclusionReason::NotGranted));
+    };
+    let (Some(scope), Some(members), Some(version), Some(sha), true) = (
+        p.scope,
+        p.members,
+        p.policy_version,
+        p.policy_sha256.as_deref(),
+        p.granted,
+    ) else {
+        return Ok(Err(ExclusionReason::Withdrawn {
+            entry_seq,
+            entry_hash,
+        }));
+    };
+    let (current_version, current_sha) = current_version_and_hash(purpose);
+    if version != current_version || sha != current_sha {
+        return Ok(Err(ExclusionReason::PolicyOutdated {
+            granted_version: version,
+            current_version,
+        }));
+    }
+    // The ledger refuses such grants; re-filter so a hand-made entry cannot widen them.
+    let categories: Vec<Category> = p
+        .categories
+        .iter()
+        .copied()
+        .filter(|c| purpose.may_read(*c))
+        .collect();
+    let grant = GrantRef {
+        entry_seq,
+        entry_hash,
+        scope,
+        categories,
+        members,
+        policy_version: version,
+    };
+    Ok(Ok((state, grant)))
+}
+
+/// Copies out one admitted workspace's records, filtered and sorted.
+fn collect(
+    source: &dyn DataSource,
+    state: &ConsentState,
+    purpose: Purpose,
+    ws: WorkspaceId,
+    grant: GrantRef,
+    now: Millis,
+) -> Result<WorkspaceSnapshot, Error> {
+    let wants = |c: Category| grant.categories.contains(&c);
+    let included = |user: UserId| state.member_included(purpose, user);
+
+    // Public channels only, checked here: the source's word is not enough.
+    let public: BTreeSet<ChannelId> = if grant.categories.is_empty() {
+        BTreeSet::new()
+    } else {
+        source
+            .public_channels(ws)?
+            .into_iter()
+            .filter(|c| c.workspace == ws && c.kind == ChannelKind::Public && c.created_at <= now)
+            .map(|c| c.id)
+            .collect()
+    };
+
+    let mut messages = Vec::new();
+    let mut reactions = Vec::new();
+    if wants(Category::Messages) || wants(Category::Reactions) {
+        for &channel in &public {
+            for m in source.messages(ws, channel)? {
+                let readable = m.workspace == ws
+                    && m.channel == channel
+                    && !m.deleted
+                    && m.created_at <= now
+                    && included(m.author);
+                if !readable {
+                    continue;
+                }
+                if wants(Category::Reactions) {
+                    for r in &m.reactions {
+                        let users: BTreeSet<UserId> =
+                            r.users.iter().copied().filter(|u| included(*u)).collect();
+                        if !users.is_empty() {
+                            reactions.push(ReactionRow {
+                                channel,
+                                seq: m.seq,
+                                message: m.id,
+                                emoji: r.emoji.clone(),
+                                users: users.into_iter().collect(),
+                            });
+                        }
+                    }
+                }
+                if wants(Category::Messages) {
+                    messages.push(MessageRow {
+                        channel,
+                        seq: m.seq,
+                        id: m.id,
+                        author: m.author,
+                        text: m.text,
+                        created_at: m.created_at,
+                        thread_root: m.thread_root,
+                    });
+                }
+            }
+        }
+    }
+    messages.sort_by_key(|a| (a.channel, a.seq, a.id));
+    // A source that yields a record twice must not double it.
+    messages.dedup();
+    reactions.sort_by(|a, b| {
+        (a.channel, a.seq, a.message, &a.emoji).cmp(&(b.channel, b.seq, b.message, &b.emoji))
+    });
+    reactions.dedup();
+
+    let mut memberships = Vec::new();
+    if wants(Category::Memberships) {
+        memberships = source
+            .memberships(ws)?
+            .into_iter()
+            .filter(|m| public.contains(&m.channel) && m.joined_at <= now && included(m.user))
+            .collect();
+        memberships.sort_by_key(|m| (m.channel, m.user, m.joined_at));
+        memberships.dedup();
+    }
+
+    let mut search_interactions = Vec::new();
+    if wants(Category::SearchInteractions) {
+        search_interactions = source
+            .search_interactions(ws)?
+            .into_iter()
+            .filter(|s| {
+                public.contains(&s.channel) && s.at <= now && included(s.user) && included(s.author)
+            })
+            .collect();
+        search_interactions.sort_by(|a, b| {
+            (a.at, a.user, &a.query_id, a.message, a.clicked).cmp(&(
+                b.at,
+                b.user,
+                &b.query_id,
+                b.message,
+                b.clicked,
+            ))
+        });
+    }
+
+    Ok(WorkspaceSnapshot {
+        workspace: ws,
+        allowed_by: grant,
+        messages,
+        reactions,
+        memberships,
+        search_interactions,
+    })
+}

@@ -1,0 +1,543 @@
+//! Running a search: compiling a parsed query into a tantivy query with the tenant and
+//! permission filters, retrieving candidates, re-ranking them with the linear model,
+//! and building hits with snippets.
+//!
+//! Ranking is two-stage. Tantivy retrieves the top [`RERANK_POOL`] matches by BM25
+//! (ties to the newer message), with every filter applied inside the query; those
+//! candidates are then scored by [`ranking::score`](crate::ranking::score) on their
+//! full [`FeatureVector`]. The pool keeps latency flat on large indexes; the cost is
+//! that a message outside the best 200 text matches cannot be lifted into the results
+//! by recency or affinity. Queries with no free text (operators only) take the
+//! newest matches as candidates instead.
+
+use std::collections::{HashMap, HashSet};
+use std::ops::Bound;
+use std::sync::atomic::Ordering;
+
+use confab_core::{ChannelId, Error, ErrorCode, MessageId, Millis, UserId, WorkspaceId};
+use serde::{Deserialize, Serialize};
+use tantivy::collector::{Count, TopDocs};
+use tantivy::columnar::Column;
+use tantivy::query::{
+    BooleanQuery, BoostQuery, ConstScoreQuery, EnableScoring, Occur, PhraseQuery, Query, RangeQuery, TermQuery,
+    TermSetQuery, Weight,
+};
+use tantivy::schema::{IndexRecordOption, Value};
+use tantivy::{DocAddress, DocId, Order, Score, Searcher, SegmentReader, TantivyDocument, Term};
+
+use crate::index::{Fields, REACTIONS, REPLIES, SearchIndex, TIMESTAMP, join_id};
+use crate::query::{self, ClauseKind, HasKind, ParsedQuery, QueryError};
+use crate::ranking::{self, Affinity, FeatureVector, RankingWeights};
+use crate::snippet::{HighlightTerms, SnippetPart, build_snippet};
+use crate::tokenizer::{self, analyze, is_compound_whole};
+
+/// Candidates re-ranked by the linear model (more if the requested page goes deeper).
+pub const RERANK_POOL: usize = 200;
+/// Deepest result reachable by pagination (`offset + limit`).
+pub const MAX_RESULT_WINDOW: usize = 1_000;
+/// Largest page.
+pub const MAX_LIMIT: usize = 100;
+/// Extra weight of a word's exact (unstemmed) form over its stem in the text score.
+const EXACT_FORM_BOOST: Score = 0.5;
+
+/// Turns the names written in `from:` and `in:` into ids, within the searcher's
+/// workspace. Names arrive without `@`/`#` and lower-cased.
+///
+/// An unknown name is not an error: a positive `from:@nobody` matches nothing (the
+/// answer is "no results", just as for a word nobody wrote), and a negative one
+/// excludes nothing.
+pub trait Resolver {
+    fn user_by_username(&self, username: &str) -> Option<UserId>;
+    fn channel_by_name(&self, name: &str) -> Option<ChannelId>;
+}
+
+/// A [`Resolver`] over two maps, for callers that already hold the names.
+#[derive(Clone, Debug, Default)]
+pub struct NameMap {
+    pub users: HashMap<String, UserId>,
+    pub channels: HashMap<String, ChannelId>,
+}
+
+impl Resolver for NameMap {
+    fn user_by_username(&self, username: &str) -> Option<UserId> {
+        self.users.get(username).copied()
+    }
+
+    fn channel_by_name(&self, name: &str) -> Option<ChannelId> {
+        self.channels.get(name).copied()
+    }
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SortOrder {
+    /// The linear model over text relevance and the other features.
+    #[default]
+    Relevance,
+    /// Newest first.
+    Recent,
+}
+
+/// One search, as the app builds it for the signed-in user.
+pub struct SearchRequest<'a> {
+    /// The tenant: only its messages can be returned.
+    pub workspace: WorkspaceId,
+    /// The channels the searcher may read right now (computed by the caller at search
+    /// time). Only messages of these channels can be returned.
+    pub readable_channels: &'a [ChannelId],
+    pub query: &'a str,
+    pub resolver: &'a dyn Resolver,
+    pub sort: SortOrder,
+    /// Page size, at most [`MAX_LIMIT`].
+    pub limit: usize,
+    pub offset: usize,
+    pub affinity: &'a Affinity,
+    /// The ranking model for this workspace (default or trained).
+    pub weights: &'a RankingWeights,
+    /// "Now" for the recency feature (milliseconds since the epoch).
+    pub now: Millis,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SearchResults {
+    /// How many messages match (all of them, not only this page).
+    pub total: usize,
+    pub hits: Vec<SearchHit>,
+    /// The results may be incomplete: the index is catching up with recent changes,
+    /// or the page reached past [`MAX_RESULT_WINDOW`] and was cut.
+    pub partial: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SearchHit {
+    pub message_id: MessageId,
+    pub channel: ChannelId,
+    pub author: UserId,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub thread_root: Option<MessageId>,
+    pub timestamp: Millis,
+    /// The linear model's score (the ranking key for `Relevance`).
+    pub score: f32,
+    /// The features the score was computed from: log them with clicks for training.
+    pub features: FeatureVector,
+    pub snippet: Vec<SnippetPart>,
+}
+
+/// A compiled query: the tantivy clauses plus what re-ranking and snippets need.
+struct Compiled {
+    clauses: Vec<(Occur, Box<dyn Query>)>,
+    /// Some clause contributes a text score.
+    has_text: bool,
+    /// Some positive clause can never match (an unknown `from:`/`in:` name).
+    matches_nothing: bool,
+    /// The query has a positive quoted phrase.
+    has_phrase: bool,
+    /// Parts of the positive free words, in order, for the phrase feature.
+    word_parts: Vec<Term>,
+    highlight: HighlightTerms,
+}
+
+impl SearchIndex {
+    /// Searches the messages of `request.workspace` in `request.readable_channels`.
+    ///
+    /// Errors: [`ErrorCode::InvalidQuery`] for a malformed query (the message says
+    /// where), [`ErrorCode::IndexRebuilding`] while the caller has marked the index as
+    /// rebuilding, [`ErrorCode::Internal`] if the index fails (logged here).
+    pub fn search(&self, request: &SearchRequest<'_>) -> Result<SearchResults, Error> {
+        if self.is_rebuilding() {
+            return Err(Error::new(
+                ErrorCode::IndexRebuilding,
+                "the search index is being rebuilt; try again in a little while",
+            ));
+        }
+        let parsed = query::parse(request.query)?;
+        let fields = self.inner.fields;
+        let compiled = compile(&parsed, request.resolver, &fields)?;
+        let window_wanted = request.offset.saturating_add(request.limit.min(MAX_LIMIT));
+        let partial = self.inner.catching_up.load(Ordering::SeqCst) || window_wanted > MAX_RESULT_WINDOW;
+        let empty = SearchResults { total: 0, hits: Vec::new(), partial };
+        if compiled.matches_nothing || request.readable_channels.is_empty() {
+            return Ok(empty);
+        }
+        self.run(request, &fields, compiled, window_wanted.min(MAX_RESULT_WINDOW), partial).map_err(|e| {
+            tracing::error!(error = %e, "search failed");
+            Error::internal()
+        })
+    }
+
+    fn run(
+        &self,
+        request: &SearchRequest<'_>,
+        fields: &Fields,
+        compiled: Compiled,
+        window: usize,
+        partial: bool,
+    ) -> tantivy::Result<SearchResults> {
+        let searcher = self.inner.reader.searcher();
+        let readable: HashSet<ChannelId> = request.readable_channels.iter().copied().collect();
+
+        // The tenant and permission filters come first and are always present: no
+        // query shape can leave them out. They score 0 so BM25 sees only the text.
+        let mut clauses: Vec<(Occur, Box<dyn Query>)> = vec![
+            (Occur::Must, zero_score(term_query(Term::from_field_bytes(fields.workspace, &request.workspace.to_bytes())))),
+            (
+                Occur::Must,
+                zero_score(Box::new(TermSetQuery::new(
+                    readable.iter().map(|c| Term::from_field_bytes(fields.channel, &c.to_bytes())),
+                ))),
+            ),
+        ];
+        clauses.extend(compiled.clauses);
+        let full_query = BooleanQuery::new(clauses);
+
+        let by_text = request.sort == SortOrder::Relevance && compiled.has_text;
+        let pool = if request.sort == SortOrder::Relevance { window.max(RERANK_POOL) } else { window };
+        let (candidates, total): (Vec<(DocAddress, Option<Score>)>, usize) = if by_text {
+            let top = TopDocs::with_limit(pool).tweak_score(|segment: &SegmentReader| {
+                let timestamps = timestamp_column(segment);
+                move |doc: DocId, score: Score| (score, timestamps.as_ref().and_then(|c| c.first(doc)).unwrap_or(0))
+            });
+            let (top, total) = searcher.search(&full_query, &(top, Count))?;
+            (top.into_iter().map(|((score, _), addr)| (addr, Some(score))).collect(), total)
+        } else {
+            let top = TopDocs::with_limit(pool).order_by_fast_field::<i64>(TIMESTAMP, Order::Desc);
+            let (top, total) = searcher.search(&full_query, &(top, Count))?;
+            (top.into_iter().map(|(_, addr)| (addr, None)).collect(), total)
+        };
+
+        // Text scores for candidates that were not retrieved by score.
+        let text_scores: Vec<Score> = if by_text || !compiled.has_text {
+            candidates.iter().map(|(_, s)| s.unwrap_or(0.0)).collect()
+        } else {
+            let weight = full_query.weight(EnableScoring::enabled_from_searcher(&searcher))?;
+            let addrs: Vec<DocAddress> = candidates.iter().map(|(a, _)| *a).collect();
+            scores_at(&searcher, weight.as_ref(), &addrs)?.into_iter().map(|s| s.unwrap_or(0.0)).collect()
+        };
+        let phrase_matches: Vec<bool> = if compiled.has_phrase {
+            vec![true; candidates.len()]
+        } else if compiled.word_parts.len() >= 2 {
+            let phrase = PhraseQuery::new(compiled.word_parts.clone());
+            let weight = phrase.weight(EnableScoring::disabled_from_searcher(&searcher))?;
+            let addrs: Vec<DocAddress> = candidates.iter().map(|(a, _)| *a).collect();
+            scores_at(&searcher, weight.as_ref(), &addrs)?.into_iter().map(|s| s.is_some()).collect()
+        } else {
+            vec![false; candidates.len()]
+        };
+
+        let best_text = text_scores.iter().copied().fold(0.0f32, f32::max);
+        let mut columns: HashMap<u32, SegmentColumns> = HashMap::new();
+        let mut ranked: Vec<(DocAddress, Row, FeatureVector, f32)> = Vec::with_capacity(candidates.len());
+        for (k, (addr, _)) in candidates.iter().enumerate() {
+            let segment_columns = match columns.entry(addr.segment_ord) {
+                std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+                std::collections::hash_map::Entry::Vacant(e) => {
+                    e.insert(SegmentColumns::load(searcher.segment_reader(addr.segment_ord))?)
+                }
+            };
+            let row = segment_columns.row(addr.doc_id);
+            // Defence in depth: the query already filtered on channel.
+            if !readable.contains(&row.channel) {
+                continue;
+            }
+            let features = FeatureVector {
+                text: if best_text > 0.0 { text_scores[k] / best_text } else { 0.0 },
+                phrase: if phrase_matches[k] { 1.0 } else { 0.0 },
+                recency: FeatureVector::recency_of(row.timestamp, request.now),
+                reactions: FeatureVector::count_feature(row.reactions),
+                thread: FeatureVector::count_feature(row.replies),
+                channel_affinity: request.affinity.channel(row.channel),
+                author_affinity: request.affinity.author(row.author),
+            };
+            let score = ranking::score(&features, request.weights);
+            ranked.push((*addr, row, features, score));
+        }
+        if request.sort == SortOrder::Relevance {
+            ranked.sort_by(|a, b| b.3.total_cmp(&a.3).then(b.1.timestamp.cmp(&a.1.timestamp)));
+        }
+
+        let mut exact = tokenizer::exact_analyzer();
+        let mut stemmed = tokenizer::stemmed_analyzer();
+        let mut hits = Vec::new();
+        for (addr, row, features, score) in ranked.into_iter().skip(request.offset).take(request.limit.min(MAX_LIMIT)) {
+            let doc: TantivyDocument = searcher.doc(addr)?;
+            let text = doc.get_first(fields.text).and_then(|v| v.as_str()).unwrap_or_default();
+            hits.push(SearchHit {
+                message_id: row.message,
+                channel: row.channel,
+                author: row.author,
+                thread_root: row.thread_root,
+                timestamp: row.timestamp,
+                score,
+                features,
+                snippet: build_snippet(text, &compiled.highlight, &mut exact, &mut stemmed),
+            });
+        }
+        Ok(SearchResults { total, hits, partial })
+    }
+}
+
+fn timestamp_column(segment: &SegmentReader) -> Option<Column<i64>> {
+    segment.fast_fields().i64(TIMESTAMP).ok()
+}
+
+/// For each address, the weight's score there, or `None` if it does not match.
+/// Walks each segment's scorer forward with `seek`, so it costs a skip-list probe per
+/// address rather than a full evaluation.
+fn scores_at(searcher: &Searcher, weight: &dyn Weight, addrs: &[DocAddress]) -> tantivy::Result<Vec<Option<Score>>> {
+    let mut out = vec![None; addrs.len()];
+    let mut order: Vec<usize> = (0..addrs.len()).collect();
+    order.sort_by_key(|&k| (addrs[k].segment_ord, addrs[k].doc_id));
+    let mut k = 0;
+    while k < order.len() {
+        let segment_ord = addrs[order[k]].segment_ord;
+        let mut scorer = weight.scorer(searcher.segment_reader(segment_ord), 1.0)?;
+        while k < order.len() && addrs[order[k]].segment_ord == segment_ord {
+            let doc = addrs[order[k]].doc_id;
+            let at = if scorer.doc() < doc { scorer.seek(doc) } else { scorer.doc() };
+            if at == doc {
+                out[order[k]] = Some(scorer.score());
+            }
+            k += 1;
+        }
+    }
+    Ok(out)
+}
+
+/// What re-ranking and hits read from the fast columns.
+struct Row {
+    message: MessageId,
+    channel: ChannelId,
+    author: UserId,
+    thread_root: Option<MessageId>,
+    timestamp: Millis,
+    reactions: u64,
+    replies: u64,
+}
+
+struct SegmentColumns {
+    ids: [Column<u64>; 8],
+    timestamp: Column<i64>,
+    reactions: Column<u64>,
+    replies: Column<u64>,
+}
+
+impl SegmentColumns {
+    fn load(segment: &SegmentReader) -> tantivy::Result<Self> {
+        let ff = segment.fast_fields();
+        let names = ["message_hi", "message_lo", "channel_hi", "channel_lo", "author_hi", "author_lo", "root_hi", "root_lo"];
+        let mut ids = Vec::with_capacity(names.len());
+        for name in names {
+            ids.push(ff.u64(name)?);
+        }
+        let ids: [Column<u64>; 8] = ids
+            .try_into()
+            .map_err(|_| tantivy::TantivyError::InternalError("id columns missing".into()))?;
+        Ok(SegmentColumns { ids, timestamp: ff.i64(TIMESTAMP)?, reactions: ff.u64(REACTIONS)?, replies: ff.u64(REPLIES)? })
+    }
+
+    fn row(&self, doc: DocId) -> Row {
+        let v = |k: usize| self.ids[k].first(doc).unwrap_or(0);
+        let root = (v(6), v(7));
+        Row {
+            message: MessageId::from_bytes(join_id(v(0), v(1))),
+            channel: ChannelId::from_bytes(join_id(v(2), v(3))),
+            author: UserId::from_bytes(join_id(v(4), v(5))),
+            thread_root: (root != (0, 0)).then(|| MessageId::from_bytes(join_id(root.0, root.1))),
+            timestamp: self.timestamp.first(doc).unwrap_or(0),
+            reactions: self.reactions.first(doc).unwrap_or(0),
+            replies: self.replies.first(doc).unwrap_or(0),
+        }
+    }
+}
+
+fn term_query(term: Term) -> Box<dyn Query> {
+    Box::new(TermQuery::new(term, IndexRecordOption::Basic))
+}
+
+fn zero_score(query: Box<dyn Query>) -> Box<dyn Query> {
+    Box::new(ConstScoreQuery::new(query, 0.0))
+}
+
+/// Midnight UTC of `date`, in milliseconds.
+fn day_start(date: time::Date) -> Millis {
+    date.midnight().assume_utc().unix_timestamp() * 1000
+}
+
+fn day_end(date: time::Date) -> Millis {
+    date.next_day().map_or(Millis::MAX, day_start)
+}
+
+fn timestamp_range(fields: &Fields, from: Bound<Millis>, to: Bound<Millis>) -> Box<dyn Query> {
+    let term = |ms| Term::from_field_i64(fields.timestamp, ms);
+    Box::new(RangeQuery::new(from.map(term), to.map(term)))
+}
+
+/// Compiles parsed clauses into tantivy clauses (without the tenant and permission
+/// filters, which `run` adds unconditionally).
+fn compile(parsed: &ParsedQuery, resolver: &dyn Resolver, fields: &Fields) -> Result<Compiled, QueryError> {
+    let mut exact = tokenizer::exact_analyzer();
+    let mut stemmed = tokenizer::stemmed_analyzer();
+    let mut out = Compiled {
+        clauses: Vec::new(),
+        has_text: false,
+        matches_nothing: false,
+        has_phrase: false,
+        word_parts: Vec::new(),
+        highlight: HighlightTerms::default(),
+    };
+    let mut authors: Vec<Option<UserId>> = Vec::new();
+    let mut channels: Vec<Option<ChannelId>> = Vec::new();
+    let mut positive_clauses = 0usize;
+    let mut first_unsearchable: Option<(usize, String)> = None;
+
+    for clause in &parsed.clauses {
+        let occur = if clause.negated { Occur::MustNot } else { Occur::Must };
+        let filter = |query: Box<dyn Query>| if clause.negated { query } else { zero_score(query) };
+        match &clause.kind {
+            ClauseKind::Word(word) => {
+                let exact_tokens = analyze(&mut exact, word);
+                let stemmed_tokens = analyze(&mut stemmed, word);
+                let (Some(main_exact), Some(main_stemmed)) = (exact_tokens.first(), stemmed_tokens.first()) else {
+                    first_unsearchable.get_or_insert((clause.position, word.clone()));
+                    continue;
+                };
+                let stem_term = Term::from_field_text(fields.text, &main_stemmed.text);
+                if clause.negated {
+                    out.clauses.push((Occur::MustNot, term_query(stem_term)));
+                    continue;
+                }
+                let exact_term = Term::from_field_text(fields.text_exact, &main_exact.text);
+                let either: Box<dyn Query> = Box::new(BooleanQuery::new(vec![
+                    (Occur::Should, Box::new(TermQuery::new(stem_term, IndexRecordOption::WithFreqs))),
+                    (
+                        Occur::Should,
+                        Box::new(BoostQuery::new(
+                            Box::new(TermQuery::new(exact_term, IndexRecordOption::WithFreqs)),
+                            EXACT_FORM_BOOST,
+                        )),
+                    ),
+                ]));
+                out.clauses.push((Occur::Must, either));
+                out.has_text = true;
+                positive_clauses += 1;
+                out.highlight.stemmed.insert(main_stemmed.text.clone());
+                out.highlight.exact.insert(main_exact.text.clone());
+                out.word_parts.extend(
+                    exact_tokens
+                        .iter()
+                        .filter(|t| !is_compound_whole(t))
+                        .map(|t| Term::from_field_text(fields.text_exact, &t.text)),
+                );
+            }
+            ClauseKind::Phrase(phrase) => {
+                let tokens: Vec<_> =
+                    analyze(&mut exact, phrase).into_iter().filter(|t| !is_compound_whole(t)).collect();
+                let Some(first) = tokens.first() else {
+                    first_unsearchable.get_or_insert((clause.position, format!("\"{phrase}\"")));
+                    continue;
+                };
+                let first_position = first.position;
+                let query: Box<dyn Query> = if tokens.len() == 1 {
+                    Box::new(TermQuery::new(
+                        Term::from_field_text(fields.text_exact, &first.text),
+                        IndexRecordOption::WithFreqs,
+                    ))
+                } else {
+                    Box::new(PhraseQuery::new_with_offset(
+                        tokens
+                            .iter()
+                            .map(|t| (t.position - first_position, Term::from_field_text(fields.text_exact, &t.text)))
+                            .collect(),
+                    ))
+                };
+                out.clauses.push((occur, query));
+                if !clause.negated {
+                    out.has_text = true;
+                    out.has_phrase = true;
+                    positive_clauses += 1;
+                    out.highlight.exact.extend(tokens.into_iter().map(|t| t.text));
+                }
+            }
+            ClauseKind::From(name) => {
+                let id = resolver.user_by_username(name);
+                if clause.negated {
+                    if let Some(id) = id {
+                        out.clauses.push((Occur::MustNot, term_query(Term::from_field_bytes(fields.author, &id.to_bytes()))));
+                    }
+                } else {
+                    authors.push(id);
+                    positive_clauses += 1;
+                }
+            }
+            ClauseKind::In(name) => {
+                let id = resolver.channel_by_name(name);
+                if clause.negated {
+                    if let Some(id) = id {
+                        out.clauses
+                            .push((Occur::MustNot, term_query(Term::from_field_bytes(fields.channel, &id.to_bytes()))));
+                    }
+                } else {
+                    channels.push(id);
+                    positive_clauses += 1;
+                }
+            }
+            ClauseKind::Before(date) => {
+                out.clauses.push((occur, filter(timestamp_range(fields, Bound::Unbounded, Bound::Excluded(day_start(*date))))));
+            }
+            ClauseKind::After(date) => {
+                out.clauses.push((occur, filter(timestamp_range(fields, Bound::Included(day_end(*date)), Bound::Unbounded))));
+            }
+            ClauseKind::On(date) => {
+                let range =
+                    timestamp_range(fields, Bound::Included(day_start(*date)), Bound::Excluded(day_end(*date)));
+                out.clauses.push((occur, filter(range)));
+            }
+            ClauseKind::Has(HasKind::Reaction) => {
+                let range = RangeQuery::new(
+                    Bound::Included(Term::from_field_u64(fields.reactions, 1)),
+                    Bound::Unbounded,
+                );
+                out.clauses.push((occur, filter(Box::new(range))));
+            }
+            ClauseKind::Has(kind) => {
+                let field = if *kind == HasKind::Link { fields.has_link } else { fields.has_mention };
+                out.clauses.push((occur, filter(term_query(Term::from_field_bool(field, true)))));
+            }
+            ClauseKind::IsThread => {
+                out.clauses.push((occur, filter(term_query(Term::from_field_bool(fields.in_thread, true)))));
+            }
+        }
+        if clause.negated {
+            continue;
+        }
+        if !matches!(clause.kind, ClauseKind::Word(_) | ClauseKind::Phrase(_) | ClauseKind::From(_) | ClauseKind::In(_)) {
+            positive_clauses += 1;
+        }
+    }
+
+    // Several `from:` (or `in:`) mean any of them; unknown names match nothing.
+    for (ids, field) in [
+        (authors.iter().map(|a| a.map(|id| id.to_bytes())).collect::<Vec<_>>(), fields.author),
+        (channels.iter().map(|c| c.map(|id| id.to_bytes())).collect::<Vec<_>>(), fields.channel),
+    ] {
+        if ids.is_empty() {
+            continue;
+        }
+        let known: Vec<Term> = ids.iter().flatten().map(|bytes| Term::from_field_bytes(field, bytes)).collect();
+        if known.is_empty() {
+            out.matches_nothing = true;
+        } else {
+            out.clauses.push((Occur::Must, zero_score(Box::new(TermSetQuery::new(known)))));
+        }
+    }
+
+    if positive_clauses == 0 {
+        let (position, token) = first_unsearchable.unwrap_or_default();
+        return Err(QueryError::new(
+            position,
+            token,
+            "nothing searchable here: words need letters or digits",
+        ));
+    }
+    Ok(out)
+}

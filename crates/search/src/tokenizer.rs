@@ -1,0 +1,249 @@
+//! Tokenisation for chat text.
+//!
+//! Chat mixes prose with code, paths and links, so the tokenizer splits on whitespace
+//! first and then treats each chunk in one of two ways:
+//!
+//! - a plain word (`hello`, `naïve`) is one token;
+//! - a compound chunk (`snake_case`, `CamelCase`, `src/lib.rs`, `https://x.io/a`,
+//!   `don't`) yields the *whole* chunk as one token and each of its *parts* as tokens
+//!   of their own, so both `snake_case` and `case` find it.
+//!
+//! The whole token sits at the position of the first part and spans all of them
+//! (`position_length`), so phrase queries built from parts still line up. Leading and
+//! trailing punctuation of a chunk (`(see`, `done.`) is dropped. The two analyzers
+//! then lower-case, fold accents to ASCII (`café` → `cafe`) and, for the stemmed field
+//! only, apply the English Snowball stemmer.
+//!
+//! Known limit: scripts written without spaces (Chinese, Japanese) are not segmented;
+//! a run of such text is one token.
+
+use tantivy::tokenizer::{
+    AsciiFoldingFilter, Language, LowerCaser, RemoveLongFilter, Stemmer, TextAnalyzer, Token,
+    TokenStream, Tokenizer, TokenizerManager,
+};
+
+/// The analyzer of the stemmed text field.
+pub const STEMMED_ANALYZER: &str = "confab_chat_stemmed";
+/// The analyzer of the exact (unstemmed) text field.
+pub const EXACT_ANALYZER: &str = "confab_chat_exact";
+
+/// Tokens longer than this (in bytes) are dropped: they are noise (base64, hashes)
+/// and would bloat the term dictionary. Parts of a long URL are still indexed.
+const MAX_TOKEN_BYTES: usize = 120;
+
+/// Registers both analyzers under their names.
+pub fn register(manager: &TokenizerManager) {
+    manager.register(STEMMED_ANALYZER, stemmed_analyzer());
+    manager.register(EXACT_ANALYZER, exact_analyzer());
+}
+
+/// Lower-cased, ASCII-folded, English-stemmed tokens.
+pub fn stemmed_analyzer() -> TextAnalyzer {
+    TextAnalyzer::builder(ChatTokenizer::default())
+        .filter(RemoveLongFilter::limit(MAX_TOKEN_BYTES))
+        .filter(LowerCaser)
+        .filter(AsciiFoldingFilter)
+        .filter(Stemmer::new(Language::English))
+        .build()
+}
+
+/// Lower-cased, ASCII-folded tokens, not stemmed.
+pub fn exact_analyzer() -> TextAnalyzer {
+    TextAnalyzer::builder(ChatTokenizer::default())
+        .filter(RemoveLongFilter::limit(MAX_TOKEN_BYTES))
+        .filter(LowerCaser)
+        .filter(AsciiFoldingFilter)
+        .build()
+}
+
+/// Runs `analyzer` over `text` and collects its tokens.
+pub fn analyze(analyzer: &mut TextAnalyzer, text: &str) -> Vec<Token> {
+    let mut tokens = Vec::new();
+    let mut stream = analyzer.token_stream(text);
+    while stream.advance() {
+        tokens.push(stream.token().clone());
+    }
+    tokens
+}
+
+/// Whether a token is the whole of a compound chunk (it spans several parts).
+pub fn is_compound_whole(token: &Token) -> bool {
+    token.position_length > 1
+}
+
+/// The chat tokenizer described in the module docs. It tokenizes eagerly into a
+/// reusable buffer; chat messages are short.
+#[derive(Clone, Default)]
+pub struct ChatTokenizer {
+    tokens: Vec<Token>,
+}
+
+pub struct ChatTokenStream<'a> {
+    tokens: &'a mut Vec<Token>,
+    /// Index of the current token plus one (0 before the first `advance`).
+    next: usize,
+}
+
+impl Tokenizer for ChatTokenizer {
+    type TokenStream<'a> = ChatTokenStream<'a>;
+
+    fn token_stream<'a>(&'a mut self, text: &'a str) -> ChatTokenStream<'a> {
+        self.tokens.clear();
+        split_chat_text(text, &mut self.tokens);
+        ChatTokenStream { tokens: &mut self.tokens, next: 0 }
+    }
+}
+
+impl TokenStream for ChatTokenStream<'_> {
+    fn advance(&mut self) -> bool {
+        if self.next < self.tokens.len() {
+            self.next += 1;
+            true
+        } else {
+            false
+        }
+    }
+
+    fn token(&self) -> &Token {
+        &self.tokens[self.next.saturating_sub(1)]
+    }
+
+    fn token_mut(&mut self) -> &mut Token {
+        let index = self.next.saturating_sub(1);
+        &mut self.tokens[index]
+    }
+}
+
+/// Splits `text` into tokens as described in the module docs (no case folding here).
+fn split_chat_text(text: &str, out: &mut Vec<Token>) {
+    let mut position = 0usize;
+    let mut parts: Vec<(usize, usize)> = Vec::new();
+    for (chunk_start, chunk) in whitespace_chunks(text) {
+        // Trim punctuation around the chunk: `(see`, `done.`, `"quoted"`.
+        let Some(first) = chunk.char_indices().find(|(_, c)| c.is_alphanumeric()) else {
+            continue;
+        };
+        let last_end = chunk
+            .char_indices()
+            .rev()
+            .find(|(_, c)| c.is_alphanumeric())
+            .map_or(chunk.len(), |(i, c)| i + c.len_utf8());
+        let start = chunk_start + first.0;
+        let end = chunk_start + last_end;
+
+        parts.clear();
+        split_parts(text, start, end, &mut parts);
+        if parts.len() == 1 {
+            out.push(make_token(text, start, end, position, 1));
+            position += 1;
+            continue;
+        }
+        out.push(make_token(text, start, end, position, parts.len()));
+        for (offset, &(part_start, part_end)) in parts.iter().enumerate() {
+            out.push(make_token(text, part_start, part_end, position + offset, 1));
+        }
+        position += parts.len();
+    }
+}
+
+fn make_token(text: &str, from: usize, to: usize, position: usize, position_length: usize) -> Token {
+    Token { offset_from: from, offset_to: to, position, text: text[from..to].to_string(), position_length }
+}
+
+/// Yields `(byte offset, chunk)` for each maximal run of non-whitespace characters.
+fn whitespace_chunks(text: &str) -> impl Iterator<Item = (usize, &str)> {
+    let mut rest_start = 0usize;
+    std::iter::from_fn(move || {
+        let rest = &text[rest_start..];
+        let skip = rest.find(|c: char| !c.is_whitespace())?;
+        let start = rest_start + skip;
+        let len = text[start..].find(char::is_whitespace).unwrap_or(text.len() - start);
+        rest_start = start + len;
+        Some((start, &text[start..start + len]))
+    })
+}
+
+/// Pushes the parts of `text[start..end]`: runs of letters and digits, with camel-case
+/// runs split at case changes (`parseHTTPRequest` → `parse`, `HTTP`, `Request`).
+fn split_parts(text: &str, start: usize, end: usize, parts: &mut Vec<(usize, usize)>) {
+    let chunk = &text[start..end];
+    let chars: Vec<(usize, char)> = chunk.char_indices().collect();
+    let mut run_start: Option<usize> = None;
+    for (k, &(i, c)) in chars.iter().enumerate() {
+        if !c.is_alphanumeric() {
+            if let Some(s) = run_start.take() {
+                parts.push((start + s, start + i));
+            }
+            continue;
+        }
+        match run_start {
+            None => run_start = Some(i),
+            Some(s) => {
+                let prev = chars[k - 1].1;
+                let next = chars.get(k + 1).map(|&(_, n)| n);
+                let lower_to_upper = prev.is_lowercase() && c.is_uppercase();
+                let acronym_end =
+                    prev.is_uppercase() && c.is_uppercase() && next.is_some_and(char::is_lowercase);
+                if lower_to_upper || acronym_end {
+                    parts.push((start + s, start + i));
+                    run_start = Some(i);
+                }
+            }
+        }
+    }
+    if let Some(s) = run_start {
+        parts.push((start + s, end));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn texts(analyzer: &mut TextAnalyzer, text: &str) -> Vec<String> {
+        analyze(analyzer, text).into_iter().map(|t| t.text).collect()
+    }
+
+    #[test]
+    fn plain_words_are_lowercased_folded_and_trimmed() {
+        let mut exact = exact_analyzer();
+        assert_eq!(texts(&mut exact, "Hello, Café (naïve) WORLD!"), ["hello", "cafe", "naive", "world"]);
+        let mut stemmed = stemmed_analyzer();
+        assert_eq!(texts(&mut stemmed, "running jumps"), ["run", "jump"]);
+    }
+
+    #[test]
+    fn code_like_chunks_yield_whole_and_parts() {
+        let mut exact = exact_analyzer();
+        assert_eq!(texts(&mut exact, "snake_case"), ["snake_case", "snake", "case"]);
+        assert_eq!(texts(&mut exact, "CamelCase"), ["camelcase", "camel", "case"]);
+        assert_eq!(texts(&mut exact, "parseHTTPRequest"), ["parsehttprequest", "parse", "http", "request"]);
+        assert_eq!(texts(&mut exact, "src/lib.rs."), ["src/lib.rs", "src", "lib", "rs"]);
+        assert_eq!(
+            texts(&mut exact, "see https://example.com/a_b"),
+            ["see", "https://example.com/a_b", "https", "example", "com", "a", "b"]
+        );
+    }
+
+    #[test]
+    fn positions_let_parts_form_phrases() {
+        let mut exact = exact_analyzer();
+        let tokens = analyze(&mut exact, "fix snake_case now");
+        let at: Vec<(&str, usize, usize)> =
+            tokens.iter().map(|t| (t.text.as_str(), t.position, t.position_length)).collect();
+        assert_eq!(
+            at,
+            [("fix", 0, 1), ("snake_case", 1, 2), ("snake", 1, 1), ("case", 2, 1), ("now", 3, 1)]
+        );
+    }
+
+    #[test]
+    fn offsets_point_at_the_original_text() {
+        let mut exact = exact_analyzer();
+        let text = "¡Olé! a_b";
+        for token in analyze(&mut exact, text) {
+            assert!(text.is_char_boundary(token.offset_from) && text.is_char_boundary(token.offset_to));
+        }
+        assert!(texts(&mut exact, "  ... --- ").is_empty());
+    }
+}

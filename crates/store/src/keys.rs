@@ -1,0 +1,89 @@
+//! The sled key schema: one tree, every key starts with a one-byte tag naming its
+//! record kind, followed by fixed-width big-endian parts so that keys sort in the
+//! order ranges need (a channel's messages by `seq`, a workspace's events by
+//! `event_seq`).
+//!
+//! Changing a tag or a layout is a schema change: bump [`SCHEMA_VERSION`] and add a
+//! migration.
+
+use confab_core::{ChannelId, MessageId, UserId, WorkspaceId};
+
+pub const SCHEMA_VERSION: u32 = 1;
+
+pub const META_SCHEMA: &[u8] = b"\xF0schema_version";
+
+pub const USER: u8 = 0x01;
+pub const USER_BY_EMAIL: u8 = 0x02;
+pub const USER_BY_USERNAME: u8 = 0x03;
+pub const SESSION: u8 = 0x04;
+pub const WORKSPACE: u8 = 0x10;
+pub const MEMBER: u8 = 0x11;
+pub const WORKSPACES_OF_USER: u8 = 0x12;
+pub const CHANNEL: u8 = 0x20;
+pub const CHANNELS_OF_WORKSPACE: u8 = 0x21;
+pub const CHANNEL_BY_NAME: u8 = 0x22;
+pub const CHANNEL_MEMBER: u8 = 0x23;
+pub const MESSAGE: u8 = 0x30;
+pub const MESSAGE_BY_ID: u8 = 0x31;
+pub const MESSAGE_BY_CLIENT_ID: u8 = 0x32;
+pub const THREAD_REPLY: u8 = 0x33;
+pub const MENTION: u8 = 0x34;
+pub const EVENT: u8 = 0x40;
+pub const INVITE: u8 = 0x50;
+pub const BLOB: u8 = 0x60;
+
+/// Builds a key from a tag and parts.
+pub struct Key(Vec<u8>);
+
+impl Key {
+    pub fn new(tag: u8) -> Self {
+        let mut v = Vec::with_capacity(48);
+        v.push(tag);
+        Key(v)
+    }
+    pub fn bytes(mut self, b: &[u8]) -> Self {
+        self.0.extend_from_slice(b);
+        self
+    }
+    pub fn u64(self, n: u64) -> Self {
+        self.bytes(&n.to_be_bytes())
+    }
+    pub fn user(self, id: UserId) -> Self {
+        self.bytes(&id.to_bytes())
+    }
+    pub fn workspace(self, id: WorkspaceId) -> Self {
+        self.bytes(&id.to_bytes())
+    }
+    pub fn channel(self, id: ChannelId) -> Self {
+        self.bytes(&id.to_bytes())
+    }
+    pub fn message(self, id: MessageId) -> Self {
+        self.bytes(&id.to_bytes())
+    }
+    pub fn build(self) -> Vec<u8> {
+        self.0
+    }
+}
+
+/// Reads a big-endian u64 at the end of a key.
+pub fn trailing_u64(key: &[u8]) -> u64 {
+    let mut buf = [0u8; 8];
+    if key.len() >= 8 {
+        buf.copy_from_slice(&key[key.len() - 8..]);
+    }
+    u64::from_be_bytes(buf)
+}
+
+/// Reads a 16-byte id at the end of a key.
+pub fn trailing_id(key: &[u8]) -> [u8; 16] {
+    let mut buf = [0u8; 16];
+    if key.len() >= 16 {
+        buf.copy_from_slice(&key[key.len() - 16..]);
+    }
+    buf
+}
+
+/// The key of a blob: workspace, namespace, a separator, then the owner's key.
+pub fn blob_prefix(workspace: WorkspaceId, namespace: &str) -> Vec<u8> {
+    Key::new(BLOB).workspace(workspace).bytes(namespace.as_bytes()).bytes(&[0]).build()
+}

@@ -1,0 +1,437 @@
+//! The embedded backend: every record in one sled tree (see [`crate::keys`]), written
+//! with atomic sled batches.
+
+use std::path::Path;
+
+use confab_core::{
+    Channel, ChannelId, ChannelMembership, EventRecord, Invite, Member, Message, MessageId, UserId,
+    Workspace, WorkspaceId,
+};
+use parking_lot::Mutex;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::keys::{self, Key};
+use crate::{Batch, Direction, Op, Result, Session, Store, StoreError, UserRecord};
+
+/// Settings of the sled backend.
+#[derive(Clone, Debug)]
+pub struct SledConfig {
+    /// Page cache size in bytes.
+    pub cache_capacity: u64,
+}
+
+impl Default for SledConfig {
+    fn default() -> Self {
+        SledConfig { cache_capacity: 256 * 1024 * 1024 }
+    }
+}
+
+pub struct SledStore {
+    db: sled::Db,
+    tree: sled::Tree,
+    /// Serialises `apply`, so that unique-key checks and the writes they guard are
+    /// one step. Applying is in-memory and short; durability is `flush`'s job.
+    apply_lock: Mutex<()>,
+}
+
+fn encode<T: Serialize>(value: &T) -> Vec<u8> {
+    // Serialising our own plain data types cannot fail.
+    serde_json::to_vec(value).unwrap_or_default()
+}
+
+fn decode<T: DeserializeOwned>(key: &[u8], bytes: &[u8]) -> Result<T> {
+    serde_json::from_slice(bytes)
+        .map_err(|source| StoreError::Corrupt { key: format!("{key:02x?}"), source })
+}
+
+impl SledStore {
+    /// Opens (or creates) the store in `dir`.
+    pub fn open(dir: &Path, config: &SledConfig) -> Result<Self> {
+        let db = sled::Config::new()
+            .path(dir)
+            .cache_capacity(config.cache_capacity)
+            .mode(sled::Mode::HighThroughput)
+            .open()?;
+        let tree = db.open_tree("confab")?;
+        match tree.get(keys::META_SCHEMA)? {
+            None => {
+                tree.insert(keys::META_SCHEMA, &keys::SCHEMA_VERSION.to_be_bytes())?;
+                db.flush()?;
+            }
+            Some(v) => {
+                let found = u32::from_be_bytes(v.as_ref().try_into().unwrap_or([0; 4]));
+                if found != keys::SCHEMA_VERSION {
+                    return Err(StoreError::SchemaVersion { found, expected: keys::SCHEMA_VERSION });
+                }
+            }
+        }
+        Ok(SledStore { db, tree, apply_lock: Mutex::new(()) })
+    }
+
+    fn get<T: DeserializeOwned>(&self, key: &[u8]) -> Result<Option<T>> {
+        match self.tree.get(key)? {
+            Some(v) => decode(key, &v).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    fn scan<T: DeserializeOwned>(&self, prefix: &[u8]) -> Result<Vec<T>> {
+        self.tree.scan_prefix(prefix).map(|kv| {
+            let (k, v) = kv?;
+            decode(&k, &v)
+        }).collect()
+    }
+
+    fn scan_ids(&self, prefix: &[u8]) -> Result<Vec<[u8; 16]>> {
+        self.tree.scan_prefix(prefix).keys().map(|k| Ok(keys::trailing_id(&k?))).collect()
+    }
+
+    /// Adds the sled writes of one op to `out`, checking unique keys against the
+    /// stored state.
+    fn translate(&self, op: Op, out: &mut sled::Batch) -> Result<()> {
+        match op {
+            Op::PutUser(record) => {
+                let id = record.user.id;
+                let email_key = Key::new(keys::USER_BY_EMAIL).bytes(record.user.email.to_lowercase().as_bytes()).build();
+                let name_key = Key::new(keys::USER_BY_USERNAME).bytes(record.user.username.as_bytes()).build();
+                for (key, what) in [(&email_key, "email"), (&name_key, "username")] {
+                    if let Some(owner) = self.tree.get(key)? {
+                        if owner.as_ref() != id.to_bytes() {
+                            return Err(StoreError::Taken(what));
+                        }
+                    }
+                }
+                let user_key = Key::new(keys::USER).user(id).build();
+                if let Some(old) = self.get::<UserRecord>(&user_key)? {
+                    out.remove(Key::new(keys::USER_BY_EMAIL).bytes(old.user.email.to_lowercase().as_bytes()).build());
+                    out.remove(Key::new(keys::USER_BY_USERNAME).bytes(old.user.username.as_bytes()).build());
+                }
+                out.insert(email_key, &id.to_bytes());
+                out.insert(name_key, &id.to_bytes());
+                out.insert(user_key, encode(&record));
+            }
+            Op::PutSession { token_hash, session } => {
+                out.insert(Key::new(keys::SESSION).bytes(&token_hash).build(), encode(&session));
+            }
+            Op::DeleteSession { token_hash } => {
+                out.remove(Key::new(keys::SESSION).bytes(&token_hash).build());
+            }
+            Op::PutWorkspace(ws) => {
+                out.insert(Key::new(keys::WORKSPACE).workspace(ws.id).build(), encode(&ws));
+            }
+            Op::PutMember(member) => {
+                out.insert(
+                    Key::new(keys::MEMBER).workspace(member.workspace).user(member.user).build(),
+                    encode(&member),
+                );
+                out.insert(
+                    Key::new(keys::WORKSPACES_OF_USER).user(member.user).workspace(member.workspace).build(),
+                    &[],
+                );
+            }
+            Op::DeleteMember { workspace, user } => {
+                out.remove(Key::new(keys::MEMBER).workspace(workspace).user(user).build());
+                out.remove(Key::new(keys::WORKSPACES_OF_USER).user(user).workspace(workspace).build());
+            }
+            Op::PutChannel(channel) => {
+                let name_key =
+                    Key::new(keys::CHANNEL_BY_NAME).workspace(channel.workspace).bytes(channel.name.as_bytes()).build();
+                if let Some(owner) = self.tree.get(&name_key)? {
+                    if owner.as_ref() != channel.id.to_bytes() {
+                        return Err(StoreError::Taken("channel name"));
+                    }
+                }
+                let key = Key::new(keys::CHANNEL).channel(channel.id).build();
+                if let Some(old) = self.get::<Channel>(&key)? {
+                    if old.name != channel.name {
+                        out.remove(
+                            Key::new(keys::CHANNEL_BY_NAME).workspace(old.workspace).bytes(old.name.as_bytes()).build(),
+                        );
+                    }
+                }
+                out.insert(name_key, &channel.id.to_bytes());
+                out.insert(
+                    Key::new(keys::CHANNELS_OF_WORKSPACE).workspace(channel.workspace).channel(channel.id).build(),
+                    &[],
+                );
+                out.insert(key, encode(&channel));
+            }
+            Op::PutChannelMember { channel, user, membership } => {
+                out.insert(Key::new(keys::CHANNEL_MEMBER).channel(channel).user(user).build(), encode(&membership));
+            }
+            Op::DeleteChannelMember { channel, user } => {
+                out.remove(Key::new(keys::CHANNEL_MEMBER).channel(channel).user(user).build());
+            }
+            Op::PutMessage(message) => {
+                let mut position = message.channel.to_bytes().to_vec();
+                position.extend_from_slice(&message.seq.to_be_bytes());
+                out.insert(Key::new(keys::MESSAGE_BY_ID).message(message.id).build(), position);
+                if let Some(client_id) = &message.client_msg_id {
+                    out.insert(
+                        Key::new(keys::MESSAGE_BY_CLIENT_ID)
+                            .channel(message.channel)
+                            .user(message.author)
+                            .bytes(client_id.as_bytes())
+                            .build(),
+                        &message.id.to_bytes(),
+                    );
+                }
+                if let Some(root) = message.thread_root {
+                    out.insert(Key::new(keys::THREAD_REPLY).message(root).u64(message.seq).build(), &[]);
+                }
+                out.insert(Key::new(keys::MESSAGE).channel(message.channel).u64(message.seq).build(), encode(&message));
+            }
+            Op::PutMention { channel, user, seq } => {
+                out.insert(Key::new(keys::MENTION).channel(channel).user(user).u64(seq).build(), &[]);
+            }
+            Op::AppendEvent(record) => {
+                out.insert(
+                    Key::new(keys::EVENT).workspace(record.workspace).u64(record.event_seq).build(),
+                    encode(&record),
+                );
+            }
+            Op::PruneEvents { workspace, before } => {
+                let start = Key::new(keys::EVENT).workspace(workspace).u64(0).build();
+                let end = Key::new(keys::EVENT).workspace(workspace).u64(before).build();
+                for key in self.tree.range(start..end).keys() {
+                    out.remove(key?);
+                }
+            }
+            Op::PutInvite(invite) => {
+                out.insert(Key::new(keys::INVITE).bytes(invite.code.as_bytes()).build(), encode(&invite));
+            }
+            Op::PutBlob { workspace, namespace, key, value } => {
+                let mut k = keys::blob_prefix(workspace, namespace);
+                k.extend_from_slice(&key);
+                out.insert(k, value);
+            }
+            Op::DeleteBlob { workspace, namespace, key } => {
+                let mut k = keys::blob_prefix(workspace, namespace);
+                k.extend_from_slice(&key);
+                out.remove(k);
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Store for SledStore {
+    fn apply(&self, batch: Batch) -> Result<()> {
+        let _guard = self.apply_lock.lock();
+        let mut writes = sled::Batch::default();
+        for op in batch.ops {
+            self.translate(op, &mut writes)?;
+        }
+        self.tree.apply_batch(writes)?;
+        Ok(())
+    }
+
+    fn flush(&self) -> Result<()> {
+        self.db.flush()?;
+        Ok(())
+    }
+
+    fn user(&self, id: UserId) -> Result<Option<UserRecord>> {
+        self.get(&Key::new(keys::USER).user(id).build())
+    }
+
+    fn user_by_email(&self, email: &str) -> Result<Option<UserRecord>> {
+        match self.tree.get(Key::new(keys::USER_BY_EMAIL).bytes(email.to_lowercase().as_bytes()).build())? {
+            Some(id) => self.user(UserId::from_bytes(keys::trailing_id(&id))),
+            None => Ok(None),
+        }
+    }
+
+    fn user_by_username(&self, username: &str) -> Result<Option<UserRecord>> {
+        match self.tree.get(Key::new(keys::USER_BY_USERNAME).bytes(username.as_bytes()).build())? {
+            Some(id) => self.user(UserId::from_bytes(keys::trailing_id(&id))),
+            None => Ok(None),
+        }
+    }
+
+    fn user_count(&self) -> Result<u64> {
+        Ok(self.tree.scan_prefix([keys::USER]).keys().count() as u64)
+    }
+
+    fn session(&self, token_hash: &[u8; 32]) -> Result<Option<Session>> {
+        self.get(&Key::new(keys::SESSION).bytes(token_hash).build())
+    }
+
+    fn workspace(&self, id: WorkspaceId) -> Result<Option<Workspace>> {
+        self.get(&Key::new(keys::WORKSPACE).workspace(id).build())
+    }
+
+    fn workspace_ids(&self) -> Result<Vec<WorkspaceId>> {
+        Ok(self.scan_ids(&[keys::WORKSPACE])?.into_iter().map(WorkspaceId::from_bytes).collect())
+    }
+
+    fn workspaces_of(&self, user: UserId) -> Result<Vec<WorkspaceId>> {
+        let prefix = Key::new(keys::WORKSPACES_OF_USER).user(user).build();
+        Ok(self.scan_ids(&prefix)?.into_iter().map(WorkspaceId::from_bytes).collect())
+    }
+
+    fn member(&self, workspace: WorkspaceId, user: UserId) -> Result<Option<Member>> {
+        self.get(&Key::new(keys::MEMBER).workspace(workspace).user(user).build())
+    }
+
+    fn members(&self, workspace: WorkspaceId) -> Result<Vec<Member>> {
+        self.scan(&Key::new(keys::MEMBER).workspace(workspace).build())
+    }
+
+    fn channel(&self, id: ChannelId) -> Result<Option<Channel>> {
+        self.get(&Key::new(keys::CHANNEL).channel(id).build())
+    }
+
+    fn channels(&self, workspace: WorkspaceId) -> Result<Vec<Channel>> {
+        let prefix = Key::new(keys::CHANNELS_OF_WORKSPACE).workspace(workspace).build();
+        let mut out = Vec::new();
+        for id in self.scan_ids(&prefix)? {
+            if let Some(channel) = self.channel(ChannelId::from_bytes(id))? {
+                out.push(channel);
+            }
+        }
+        Ok(out)
+    }
+
+    fn channel_by_name(&self, workspace: WorkspaceId, name: &str) -> Result<Option<ChannelId>> {
+        let key = Key::new(keys::CHANNEL_BY_NAME).workspace(workspace).bytes(name.as_bytes()).build();
+        Ok(self.tree.get(key)?.map(|id| ChannelId::from_bytes(keys::trailing_id(&id))))
+    }
+
+    fn channel_member(&self, channel: ChannelId, user: UserId) -> Result<Option<ChannelMembership>> {
+        self.get(&Key::new(keys::CHANNEL_MEMBER).channel(channel).user(user).build())
+    }
+
+    fn channel_members(&self, channel: ChannelId) -> Result<Vec<(UserId, ChannelMembership)>> {
+        let prefix = Key::new(keys::CHANNEL_MEMBER).channel(channel).build();
+        self.tree
+            .scan_prefix(&prefix)
+            .map(|kv| {
+                let (k, v) = kv?;
+                Ok((UserId::from_bytes(keys::trailing_id(&k)), decode(&k, &v)?))
+            })
+            .collect()
+    }
+
+    fn message(&self, id: MessageId) -> Result<Option<Message>> {
+        let Some(position) = self.tree.get(Key::new(keys::MESSAGE_BY_ID).message(id).build())? else {
+            return Ok(None);
+        };
+        let mut channel = [0u8; 16];
+        channel.copy_from_slice(&position[..16.min(position.len())]);
+        self.message_at(ChannelId::from_bytes(channel), keys::trailing_u64(&position))
+    }
+
+    fn message_at(&self, channel: ChannelId, seq: u64) -> Result<Option<Message>> {
+        self.get(&Key::new(keys::MESSAGE).channel(channel).u64(seq).build())
+    }
+
+    fn messages(&self, channel: ChannelId, direction: Direction, limit: usize) -> Result<Vec<Message>> {
+        let key = |seq: u64| Key::new(keys::MESSAGE).channel(channel).u64(seq).build();
+        let decode_kv = |kv: sled::Result<(sled::IVec, sled::IVec)>| -> Result<Message> {
+            let (k, v) = kv?;
+            decode(&k, &v)
+        };
+        match direction {
+            Direction::Backward { before } => {
+                let end = key(before.unwrap_or(u64::MAX));
+                self.tree.range(key(0)..end).rev().take(limit).map(decode_kv).collect()
+            }
+            Direction::Forward { after } => {
+                let Some(start) = after.checked_add(1) else { return Ok(Vec::new()) };
+                let end = Key::new(keys::MESSAGE).channel(channel).bytes(&[0xFF; 9]).build();
+                self.tree.range(key(start)..end).take(limit).map(decode_kv).collect()
+            }
+        }
+    }
+
+    fn thread_replies(&self, root: MessageId, limit: usize) -> Result<Vec<Message>> {
+        let Some(root_message) = self.message(root)? else { return Ok(Vec::new()) };
+        let prefix = Key::new(keys::THREAD_REPLY).message(root).build();
+        let mut out = Vec::new();
+        for key in self.tree.scan_prefix(&prefix).keys().take(limit) {
+            if let Some(m) = self.message_at(root_message.channel, keys::trailing_u64(&key?))? {
+                out.push(m);
+            }
+        }
+        Ok(out)
+    }
+
+    fn last_seq(&self, channel: ChannelId) -> Result<u64> {
+        let prefix = Key::new(keys::MESSAGE).channel(channel).build();
+        Ok(self.tree.scan_prefix(&prefix).keys().next_back().transpose()?.map_or(0, |k| keys::trailing_u64(&k)))
+    }
+
+    fn message_by_client_id(
+        &self,
+        channel: ChannelId,
+        author: UserId,
+        client_msg_id: &str,
+    ) -> Result<Option<MessageId>> {
+        let key = Key::new(keys::MESSAGE_BY_CLIENT_ID).channel(channel).user(author).bytes(client_msg_id.as_bytes()).build();
+        Ok(self.tree.get(key)?.map(|id| MessageId::from_bytes(keys::trailing_id(&id))))
+    }
+
+    fn mention_count(&self, channel: ChannelId, user: UserId, after_seq: u64) -> Result<u64> {
+        let start = Key::new(keys::MENTION).channel(channel).user(user).u64(after_seq.saturating_add(1)).build();
+        let end = Key::new(keys::MENTION).channel(channel).user(user).bytes(&[0xFF; 9]).build();
+        Ok(self.tree.range(start..end).keys().count() as u64)
+    }
+
+    fn events(&self, workspace: WorkspaceId, after: u64, limit: usize) -> Result<Vec<EventRecord>> {
+        let Some(start) = after.checked_add(1) else { return Ok(Vec::new()) };
+        let start = Key::new(keys::EVENT).workspace(workspace).u64(start).build();
+        let end = Key::new(keys::EVENT).workspace(workspace).bytes(&[0xFF; 9]).build();
+        self.tree
+            .range(start..end)
+            .take(limit)
+            .map(|kv| {
+                let (k, v) = kv?;
+                decode(&k, &v)
+            })
+            .collect()
+    }
+
+    fn event_bounds(&self, workspace: WorkspaceId) -> Result<Option<(u64, u64)>> {
+        let prefix = Key::new(keys::EVENT).workspace(workspace).build();
+        let mut keys_iter = self.tree.scan_prefix(&prefix).keys();
+        let Some(first) = keys_iter.next().transpose()? else { return Ok(None) };
+        let last = keys_iter.next_back().transpose()?.unwrap_or_else(|| first.clone());
+        Ok(Some((keys::trailing_u64(&first), keys::trailing_u64(&last))))
+    }
+
+    fn invite(&self, code: &str) -> Result<Option<Invite>> {
+        self.get(&Key::new(keys::INVITE).bytes(code.as_bytes()).build())
+    }
+
+    fn blob(&self, workspace: WorkspaceId, namespace: &str, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        let mut k = keys::blob_prefix(workspace, namespace);
+        k.extend_from_slice(key);
+        Ok(self.tree.get(k)?.map(|v| v.to_vec()))
+    }
+
+    fn blobs(&self, workspace: WorkspaceId, namespace: &str) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+        let prefix = keys::blob_prefix(workspace, namespace);
+        self.tree
+            .scan_prefix(&prefix)
+            .map(|kv| {
+                let (k, v) = kv?;
+                Ok((k[prefix.len()..].to_vec(), v.to_vec()))
+            })
+            .collect()
+    }
+
+    fn scan_messages(&self, workspace: WorkspaceId, visit: &mut dyn FnMut(Message) -> bool) -> Result<()> {
+        for channel in self.channels(workspace)? {
+            let prefix = Key::new(keys::MESSAGE).channel(channel.id).build();
+            for kv in self.tree.scan_prefix(&prefix) {
+                let (k, v) = kv?;
+                if !visit(decode(&k, &v)?) {
+                    return Ok(());
+                }
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,299 @@
+//! The HTTP API under `/api/v1`: thin handlers that parse a request, call one `App`
+//! method and shape its answer. Authorisation and validation live in the app.
+
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, State};
+use axum::http::StatusCode;
+use axum::routing::{get, patch, post, put};
+use axum::{Json, Router};
+use confab_app::{App, CreateChannel, CreateInvite, HistoryQuery, PostMessage, SignupRequest, UpdateChannel};
+use confab_core::{ChannelId, MessageId, Presence, Role, UserId};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use crate::error::{ApiError, ApiResult};
+use crate::extract::{Auth, Body, OptionalBody, Path, Query, id};
+
+pub fn routes() -> Router<App> {
+    Router::new()
+        .route("/auth/signup", post(signup))
+        .route("/auth/login", post(login))
+        .route("/auth/logout", post(logout))
+        .route("/me", get(me))
+        .route("/workspaces", get(list_workspaces).post(create_workspace))
+        .route("/workspaces/{ws}/invites", post(create_invite))
+        .route("/invites/{code}/accept", post(accept_invite))
+        .route("/workspaces/{ws}/members", get(list_members))
+        .route("/workspaces/{ws}/members/{user}", patch(set_role))
+        .route("/workspaces/{ws}/presence", get(presence))
+        .route("/workspaces/{ws}/channels", get(list_channels).post(create_channel))
+        .route("/workspaces/{ws}/dms", post(open_dm))
+        .route("/channels/{ch}", get(get_channel).patch(update_channel))
+        .route("/channels/{ch}/join", post(join_channel))
+        .route("/channels/{ch}/leave", post(leave_channel))
+        .route("/channels/{ch}/members", post(add_channel_member))
+        .route("/channels/{ch}/messages", get(history).post(post_message))
+        .route("/channels/{ch}/read", post(mark_read))
+        .route("/messages/{id}", get(get_message).patch(edit_message).delete(delete_message))
+        .route("/messages/{id}/thread", get(thread))
+        .route("/messages/{id}/reactions/{emoji}", put(add_reaction).delete(remove_reaction))
+}
+
+#[derive(Serialize)]
+struct SessionBody {
+    user: confab_core::User,
+    token: String,
+}
+
+async fn signup(State(app): State<App>, Body(req): Body<SignupRequest>) -> ApiResult<(StatusCode, Json<SessionBody>)> {
+    let out = app.signup(req).await?;
+    Ok((StatusCode::CREATED, Json(SessionBody { user: out.user, token: out.token })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LoginBody {
+    email: String,
+    password: String,
+}
+
+async fn login(
+    State(app): State<App>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Body(req): Body<LoginBody>,
+) -> ApiResult<Json<SessionBody>> {
+    let out = app.login(&req.email, &req.password, Some(peer.ip())).await?;
+    Ok(Json(SessionBody { user: out.user, token: out.token }))
+}
+
+async fn logout(State(app): State<App>, auth: Auth) -> ApiResult<StatusCode> {
+    app.logout(&auth.token).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn me(State(app): State<App>, auth: Auth) -> ApiResult<Json<confab_core::User>> {
+    Ok(Json(app.me(auth.caller)?))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NameBody {
+    name: String,
+}
+
+async fn create_workspace(
+    State(app): State<App>,
+    auth: Auth,
+    Body(req): Body<NameBody>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    let ws = app.create_workspace(auth.caller, &req.name).await?;
+    Ok((StatusCode::CREATED, Json(json!(ws))))
+}
+
+async fn list_workspaces(State(app): State<App>, auth: Auth) -> ApiResult<Json<Value>> {
+    Ok(Json(json!({ "workspaces": app.list_workspaces(auth.caller)? })))
+}
+
+async fn create_invite(
+    State(app): State<App>,
+    auth: Auth,
+    Path(ws): Path<String>,
+    OptionalBody(req): OptionalBody<CreateInvite>,
+) -> ApiResult<(StatusCode, Json<confab_core::Invite>)> {
+    let invite = app.create_invite(auth.caller, id(&ws)?, req).await?;
+    Ok((StatusCode::CREATED, Json(invite)))
+}
+
+async fn accept_invite(State(app): State<App>, auth: Auth, Path(code): Path<String>) -> ApiResult<Json<Value>> {
+    Ok(Json(json!(app.accept_invite(auth.caller, &code).await?)))
+}
+
+async fn list_members(State(app): State<App>, auth: Auth, Path(ws): Path<String>) -> ApiResult<Json<Value>> {
+    Ok(Json(json!({ "members": app.members(auth.caller, id(&ws)?)? })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RoleBody {
+    role: Role,
+}
+
+async fn set_role(
+    State(app): State<App>,
+    auth: Auth,
+    Path((ws, user)): Path<(String, String)>,
+    Body(req): Body<RoleBody>,
+) -> ApiResult<Json<confab_core::MemberView>> {
+    let user: UserId = id(&user)?;
+    Ok(Json(app.set_role(auth.caller, id(&ws)?, user, req.role).await?))
+}
+
+#[derive(Serialize)]
+struct PresenceEntry {
+    user: UserId,
+    status: Presence,
+}
+
+async fn presence(State(app): State<App>, auth: Auth, Path(ws): Path<String>) -> ApiResult<Json<Value>> {
+    let entries: Vec<PresenceEntry> =
+        app.presences(auth.caller, id(&ws)?)?.into_iter().map(|(user, status)| PresenceEntry { user, status }).collect();
+    Ok(Json(json!({ "presence": entries })))
+}
+
+async fn list_channels(State(app): State<App>, auth: Auth, Path(ws): Path<String>) -> ApiResult<Json<Value>> {
+    Ok(Json(json!({ "channels": app.list_channels(auth.caller, id(&ws)?)? })))
+}
+
+async fn create_channel(
+    State(app): State<App>,
+    auth: Auth,
+    Path(ws): Path<String>,
+    Body(req): Body<CreateChannel>,
+) -> ApiResult<(StatusCode, Json<confab_core::Channel>)> {
+    Ok((StatusCode::CREATED, Json(app.create_channel(auth.caller, id(&ws)?, req).await?)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DmBody {
+    users: Vec<UserId>,
+}
+
+async fn open_dm(
+    State(app): State<App>,
+    auth: Auth,
+    Path(ws): Path<String>,
+    Body(req): Body<DmBody>,
+) -> ApiResult<Json<confab_core::Channel>> {
+    Ok(Json(app.open_dm(auth.caller, id(&ws)?, &req.users).await?))
+}
+
+async fn get_channel(State(app): State<App>, auth: Auth, Path(ch): Path<String>) -> ApiResult<Json<confab_core::Channel>> {
+    Ok(Json(app.channel(auth.caller, id(&ch)?)?))
+}
+
+async fn update_channel(
+    State(app): State<App>,
+    auth: Auth,
+    Path(ch): Path<String>,
+    Body(req): Body<UpdateChannel>,
+) -> ApiResult<Json<confab_core::Channel>> {
+    Ok(Json(app.update_channel(auth.caller, id(&ch)?, req).await?))
+}
+
+async fn join_channel(State(app): State<App>, auth: Auth, Path(ch): Path<String>) -> ApiResult<Json<confab_core::Channel>> {
+    Ok(Json(app.join_channel(auth.caller, id(&ch)?).await?))
+}
+
+async fn leave_channel(State(app): State<App>, auth: Auth, Path(ch): Path<String>) -> ApiResult<StatusCode> {
+    app.leave_channel(auth.caller, id(&ch)?).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UserBody {
+    user: UserId,
+}
+
+async fn add_channel_member(
+    State(app): State<App>,
+    auth: Auth,
+    Path(ch): Path<String>,
+    Body(req): Body<UserBody>,
+) -> ApiResult<StatusCode> {
+    app.add_channel_member(auth.caller, id(&ch)?, req.user).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn history(
+    State(app): State<App>,
+    auth: Auth,
+    Path(ch): Path<String>,
+    Query(query): Query<HistoryQuery>,
+) -> ApiResult<Json<Value>> {
+    let channel: ChannelId = id(&ch)?;
+    Ok(Json(json!({ "messages": app.history(auth.caller, channel, query)? })))
+}
+
+async fn post_message(
+    State(app): State<App>,
+    auth: Auth,
+    Path(ch): Path<String>,
+    Body(req): Body<PostMessage>,
+) -> ApiResult<(StatusCode, Json<confab_core::Message>)> {
+    Ok((StatusCode::CREATED, Json(app.post_message(auth.caller, id(&ch)?, req).await?)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReadBody {
+    seq: u64,
+}
+
+async fn mark_read(
+    State(app): State<App>,
+    auth: Auth,
+    Path(ch): Path<String>,
+    Body(req): Body<ReadBody>,
+) -> ApiResult<Json<Value>> {
+    let seq = app.mark_read(auth.caller, id(&ch)?, req.seq).await?;
+    Ok(Json(json!({ "seq": seq })))
+}
+
+async fn get_message(State(app): State<App>, auth: Auth, Path(m): Path<String>) -> ApiResult<Json<confab_core::Message>> {
+    Ok(Json(app.message(auth.caller, id(&m)?)?))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TextBody {
+    text: String,
+}
+
+async fn edit_message(
+    State(app): State<App>,
+    auth: Auth,
+    Path(m): Path<String>,
+    Body(req): Body<TextBody>,
+) -> ApiResult<Json<confab_core::Message>> {
+    Ok(Json(app.edit_message(auth.caller, id(&m)?, &req.text).await?))
+}
+
+async fn delete_message(State(app): State<App>, auth: Auth, Path(m): Path<String>) -> ApiResult<StatusCode> {
+    let message: MessageId = id(&m)?;
+    app.delete_message(auth.caller, message).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn thread(State(app): State<App>, auth: Auth, Path(m): Path<String>) -> ApiResult<Json<Value>> {
+    Ok(Json(json!(app.thread(auth.caller, id(&m)?)?)))
+}
+
+async fn add_reaction(
+    State(app): State<App>,
+    auth: Auth,
+    Path((m, emoji)): Path<(String, String)>,
+) -> ApiResult<Json<confab_core::Message>> {
+    Ok(Json(app.react(auth.caller, id(&m)?, &emoji, true).await?))
+}
+
+async fn remove_reaction(
+    State(app): State<App>,
+    auth: Auth,
+    Path((m, emoji)): Path<(String, String)>,
+) -> ApiResult<Json<confab_core::Message>> {
+    Ok(Json(app.react(auth.caller, id(&m)?, &emoji, false).await?))
+}
+
+/// Unknown paths under the API.
+pub async fn not_found() -> ApiError {
+    ApiError::new(confab_core::ErrorCode::NotFound, "no such endpoint")
+}
+
+/// Known paths with the wrong method.
+pub async fn method_not_allowed() -> ApiError {
+    ApiError::new(confab_core::ErrorCode::InvalidRequest, "this endpoint does not take that method")
+}
+
