@@ -46,7 +46,10 @@ struct SessionBody {
     token: String,
 }
 
-async fn signup(State(app): State<App>, Body(req): Body<SignupRequest>) -> ApiResult<(StatusCode, Json<SessionBody>)> {
+async fn signup(
+    State(app): State<App>,
+    Body(req): Body<SignupRequest>,
+) -> ApiResult<(StatusCode, Json<SessionBody>)> {
     let out = app.signup(req).await?;
     Ok((StatusCode::CREATED, Json(SessionBody { user: out.user, token: out.token })))
 }
@@ -105,7 +108,11 @@ async fn create_invite(
     Ok((StatusCode::CREATED, Json(invite)))
 }
 
-async fn accept_invite(State(app): State<App>, auth: Auth, Path(code): Path<String>) -> ApiResult<Json<Value>> {
+async fn accept_invite(
+    State(app): State<App>,
+    auth: Auth,
+    Path(code): Path<String>,
+) -> ApiResult<Json<Value>> {
     Ok(Json(json!(app.accept_invite(auth.caller, &code).await?)))
 }
 
@@ -136,8 +143,11 @@ struct PresenceEntry {
 }
 
 async fn presence(State(app): State<App>, auth: Auth, Path(ws): Path<String>) -> ApiResult<Json<Value>> {
-    let entries: Vec<PresenceEntry> =
-        app.presences(auth.caller, id(&ws)?)?.into_iter().map(|(user, status)| PresenceEntry { user, status }).collect();
+    let entries: Vec<PresenceEntry> = app
+        .presences(auth.caller, id(&ws)?)?
+        .into_iter()
+        .map(|(user, status)| PresenceEntry { user, status })
+        .collect();
     Ok(Json(json!({ "presence": entries })))
 }
 
@@ -169,7 +179,11 @@ async fn open_dm(
     Ok(Json(app.open_dm(auth.caller, id(&ws)?, &req.users).await?))
 }
 
-async fn get_channel(State(app): State<App>, auth: Auth, Path(ch): Path<String>) -> ApiResult<Json<confab_core::Channel>> {
+async fn get_channel(
+    State(app): State<App>,
+    auth: Auth,
+    Path(ch): Path<String>,
+) -> ApiResult<Json<confab_core::Channel>> {
     Ok(Json(app.channel(auth.caller, id(&ch)?)?))
 }
 
@@ -182,7 +196,11 @@ async fn update_channel(
     Ok(Json(app.update_channel(auth.caller, id(&ch)?, req).await?))
 }
 
-async fn join_channel(State(app): State<App>, auth: Auth, Path(ch): Path<String>) -> ApiResult<Json<confab_core::Channel>> {
+async fn join_channel(
+    State(app): State<App>,
+    auth: Auth,
+    Path(ch): Path<String>,
+) -> ApiResult<Json<confab_core::Channel>> {
     Ok(Json(app.join_channel(auth.caller, id(&ch)?).await?))
 }
 
@@ -242,7 +260,11 @@ async fn mark_read(
     Ok(Json(json!({ "seq": seq })))
 }
 
-async fn get_message(State(app): State<App>, auth: Auth, Path(m): Path<String>) -> ApiResult<Json<confab_core::Message>> {
+async fn get_message(
+    State(app): State<App>,
+    auth: Auth,
+    Path(m): Path<String>,
+) -> ApiResult<Json<confab_core::Message>> {
     Ok(Json(app.message(auth.caller, id(&m)?)?))
 }
 
@@ -296,4 +318,3 @@ pub async fn not_found() -> ApiError {
 pub async fn method_not_allowed() -> ApiError {
     ApiError::new(confab_core::ErrorCode::InvalidRequest, "this endpoint does not take that method")
 }
-

@@ -59,10 +59,14 @@ impl Config {
         Self::load_from(file, std::env::vars())
     }
 
-    pub fn load_from(file: Option<&Path>, env: impl IntoIterator<Item = (String, String)>) -> anyhow::Result<Config> {
+    pub fn load_from(
+        file: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> anyhow::Result<Config> {
         let mut table = match file {
             Some(path) => {
-                let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+                let text =
+                    std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
                 text.parse::<toml::Table>().with_context(|| format!("parsing {}", path.display()))?
             }
             None => toml::Table::new(),
@@ -75,9 +79,8 @@ impl Config {
                 // Not a setting (e.g. CONFAB_LOG); leave it alone.
                 continue;
             }
-            let section = table
-                .entry(section.to_string())
-                .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+            let section =
+                table.entry(section.to_string()).or_insert_with(|| toml::Value::Table(toml::Table::new()));
             let Some(section) = section.as_table_mut() else { bail!("[{rest}] is not a table") };
             section.insert(key.to_string(), env_value(&value));
         }
@@ -109,7 +112,8 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("confab-config-test-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let file = dir.join("c.toml");
-        std::fs::write(&file, "[server]\nlisten = \"127.0.0.1:9000\"\n[limits]\nmax_message_chars = 10\n").unwrap();
+        std::fs::write(&file, "[server]\nlisten = \"127.0.0.1:9000\"\n[limits]\nmax_message_chars = 10\n")
+            .unwrap();
         let env = [
             ("CONFAB_LIMITS_MAX_MESSAGE_CHARS".to_string(), "20".to_string()),
             ("CONFAB_AUTH_SIGNUP".to_string(), "invite_only".to_string()),

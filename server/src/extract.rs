@@ -56,9 +56,10 @@ fn json_rejection(rejection: JsonRejection) -> ApiError {
         JsonRejection::BytesRejection(r) if r.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE => {
             ApiError::new(ErrorCode::PayloadTooLarge, "the request body is too large")
         }
-        JsonRejection::MissingJsonContentType(_) => {
-            ApiError::new(ErrorCode::InvalidRequest, "send the body as JSON with Content-Type: application/json")
-        }
+        JsonRejection::MissingJsonContentType(_) => ApiError::new(
+            ErrorCode::InvalidRequest,
+            "send the body as JSON with Content-Type: application/json",
+        ),
         other => ApiError::new(ErrorCode::InvalidRequest, other.body_text()),
     }
 }

@@ -34,7 +34,10 @@ pub fn apply(router: Router, config: &Config) -> Router {
 async fn record_latency(request: Request, next: Next) -> Response {
     let started = Instant::now();
     let method = request.method().to_string();
-    let route = request.extensions().get::<MatchedPath>().map_or_else(|| "unmatched".to_string(), |p| p.as_str().to_string());
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_string(), |p| p.as_str().to_string());
     let response = next.run(request).await;
     let status = response.status().as_u16().to_string();
     metrics::histogram!("confab_http_request_seconds", "method" => method, "route" => route, "status" => status)

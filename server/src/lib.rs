@@ -62,18 +62,16 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         .with_context(|| format!("creating data dir {}", config.server.data_dir.display()))?;
     let store_dir = config.server.data_dir.join("store");
     let sled_config = SledConfig { cache_capacity: config.store.cache_mb * 1024 * 1024 };
-    let store = SledStore::open(&store_dir, &sled_config)
-        .with_context(|| format!("opening the store in {} (is another confab using it?)", store_dir.display()))?;
+    let store = SledStore::open(&store_dir, &sled_config).with_context(|| {
+        format!("opening the store in {} (is another confab using it?)", store_dir.display())
+    })?;
     let store: Arc<dyn Store> = Arc::new(store);
     let app = App::new(store.clone(), config.app.clone());
     let listener = TcpListener::bind(config.server.listen)
         .await
         .with_context(|| format!("listening on {}", config.server.listen))?;
     let addr = listener.local_addr()?;
-    tracing::info!(
-        "confab listening on http://{addr} with data in {}",
-        config.server.data_dir.display()
-    );
+    tracing::info!("confab listening on http://{addr} with data in {}", config.server.data_dir.display());
     let service = router(app, &config, metrics_handle()).into_make_service_with_connect_info::<SocketAddr>();
     axum::serve(listener, service).with_graceful_shutdown(shutdown_signal()).await?;
     tokio::task::spawn_blocking(move || store.flush()).await??;

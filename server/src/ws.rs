@@ -18,8 +18,8 @@ use axum::response::Response;
 use confab_app::hub::{Outbound, Subscription};
 use confab_app::{App, Caller, PostMessage, Replay};
 use confab_core::{ChannelId, Error, ErrorCode, MessageId, WorkspaceId};
-use futures_util::stream::{FuturesUnordered, SplitSink, StreamExt};
 use futures_util::SinkExt;
+use futures_util::stream::{FuturesUnordered, SplitSink, StreamExt};
 use governor::{DefaultDirectRateLimiter, Quota};
 use serde::Deserialize;
 use serde_json::json;
@@ -147,7 +147,9 @@ async fn connection(app: App, socket: WebSocket) {
         }
     };
     let auth = match parse::<Envelope>(&raw) {
-        Ok(env) if env.r#type == "auth" => parse::<AuthFrame>(&raw).and_then(|a| Ok((app.authenticate(&a.token)?, a))),
+        Ok(env) if env.r#type == "auth" => {
+            parse::<AuthFrame>(&raw).and_then(|a| Ok((app.authenticate(&a.token)?, a)))
+        }
         Ok(_) => Err(Error::new(ErrorCode::NotAuthenticatedYet, "the first frame must be `auth`")),
         Err(e) => Err(e),
     };
@@ -197,7 +199,8 @@ async fn connection(app: App, socket: WebSocket) {
             }
         }
     }
-    let writer = tokio::spawn(write_loop(sink, events, direct_rx, lagged, watermarks));
+    let close_timeout = Duration::from_secs(ws_config.close_timeout_secs.max(1));
+    let writer = tokio::spawn(write_loop(sink, events, direct_rx, lagged, watermarks, close_timeout));
 
     // 3. Handle client frames until the peer or the writer goes away.
     read_loop(&app, caller, conn, &mut stream, &direct, &ws_config).await;
@@ -349,12 +352,16 @@ async fn write_loop(
     mut direct: mpsc::UnboundedReceiver<Message>,
     lagged: Arc<Notify>,
     mut watermarks: HashMap<WorkspaceId, u64>,
+    close_timeout: Duration,
 ) {
+    let resume = close(CLOSE_RESUME, "too far behind: resume");
     loop {
         let message = tokio::select! {
             biased;
             () = lagged.notified() => {
-                let _ = tokio::time::timeout(Duration::from_secs(1), sink.send(close(CLOSE_RESUME, "too far behind: resume"))).await;
+                // The close frame queues behind what the socket already holds: a slow
+                // client that reads again soon still learns to resume.
+                let _ = tokio::time::timeout(close_timeout, sink.send(resume)).await;
                 break;
             }
             m = direct.recv() => match m {
@@ -382,6 +389,7 @@ async fn write_loop(
         tokio::select! {
             biased;
             () = lagged.notified() => {
+                let _ = tokio::time::timeout(close_timeout, sink.send(resume)).await;
                 break;
             }
             sent = sink.send(message) => {

@@ -1,1 +1,168 @@
-//! placeholder
+//! Support for Confab's end-to-end tests: [`TestServer`] runs the real `confab`
+//! server as a child process on an ephemeral port with its own data dir, and can
+//! stop, kill -9 and restart it on the same data.
+//!
+//! The child is the test binary itself, re-executed with `CONFAB_E2E_SERVER=1`; its
+//! `main` then runs the server's command line (see [`run_as_server_if_asked`]). That
+//! keeps the tests to one binary and needs no separately built `confab`.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use confab_client::{Client, Session};
+
+const SERVER_ENV: &str = "CONFAB_E2E_SERVER";
+
+/// In the child process, runs the server and exits; in the test runner, returns.
+pub fn run_as_server_if_asked() {
+    if std::env::var_os(SERVER_ENV).is_none() {
+        return;
+    }
+    tracing_subscriber::fmt()
+        .with_ansi(false)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("CONFAB_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,tower_http=warn")),
+        )
+        .init();
+    let args = std::env::args_os().take(1).chain(std::env::args_os().skip_while(|a| a != "--").skip(1));
+    let code = match confab_server::cli::main_with_args(args) {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("confab: {e:#}");
+            1
+        }
+    };
+    std::process::exit(code);
+}
+
+/// A confab server process for one test.
+pub struct TestServer {
+    child: Option<Child>,
+    /// `http://127.0.0.1:PORT`
+    pub url: String,
+    dir: PathBuf,
+    _temp: Option<tempfile::TempDir>,
+    env: Vec<(String, String)>,
+}
+
+/// Settings every test server gets: cheap password hashing (the real cost is a
+/// configuration choice, not what these tests check).
+fn base_env() -> Vec<(String, String)> {
+    vec![
+        ("CONFAB_AUTH_ARGON2_MEMORY_KIB".into(), "256".into()),
+        ("CONFAB_AUTH_ARGON2_ITERATIONS".into(), "1".into()),
+    ]
+}
+
+impl TestServer {
+    /// A server on a fresh data dir.
+    pub fn start() -> TestServer {
+        Self::start_with(&[])
+    }
+
+    /// A server on a fresh data dir with extra `CONFAB_*` settings.
+    pub fn start_with(env: &[(&str, &str)]) -> TestServer {
+        let temp = tempfile::tempdir().expect("temp dir");
+        let dir = temp.path().to_path_buf();
+        let mut all = base_env();
+        all.extend(env.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        let mut server = TestServer { child: None, url: String::new(), dir, _temp: Some(temp), env: all };
+        server.spawn();
+        server
+    }
+
+    pub fn data_dir(&self) -> &Path {
+        &self.dir
+    }
+
+    fn spawn(&mut self) {
+        let exe = std::env::current_exe().expect("test binary path");
+        let mut command = Command::new(exe);
+        command
+            .env(SERVER_ENV, "1")
+            .args(["--", "serve", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(&self.dir)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        for (k, v) in &self.env {
+            command.env(k, v);
+        }
+        let mut child = command.spawn().expect("spawn the server");
+        let stdout = child.stdout.take().expect("server stdout");
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let mut tx = Some(tx);
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if let Some(rest) = line.split("listening on http://").nth(1)
+                    && let Some(tx) = tx.take()
+                {
+                    let addr = rest.split_whitespace().next().unwrap_or_default().to_string();
+                    let _ = tx.send(addr);
+                }
+                if std::env::var_os("CONFAB_E2E_SHOW_SERVER_LOG").is_some() {
+                    println!("[server] {line}");
+                }
+            }
+        });
+        let addr = rx.recv_timeout(Duration::from_secs(60)).expect("the server did not say where it listens");
+        self.url = format!("http://{addr}");
+        self.child = Some(child);
+    }
+
+    /// Kills the process without warning (SIGKILL), as a crash would.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Stops the process gracefully (SIGTERM) and waits for it.
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts the server again on the same data dir (after `stop` or `kill`).
+    pub fn restart(&mut self) {
+        self.stop();
+        self.spawn();
+    }
+
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
+    pub fn client(&self) -> Client {
+        Client::new(&self.url)
+    }
+
+    /// Signs up a user named `name` (email `name@example.com`) and returns a client
+    /// acting as them.
+    pub async fn user(&self, name: &str) -> (Client, Session) {
+        let session = self
+            .client()
+            .signup_with(serde_json::json!({
+                "email": format!("{name}@example.com"),
+                "password": "correct horse battery",
+                "display_name": name,
+                "username": name,
+            }))
+            .await
+            .expect("sign-up");
+        (self.client().with_token(&session.token), session)
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}

@@ -94,21 +94,25 @@ impl AuthState {
         remaining(&self.blocked_addresses.lock(), &addr)
     }
 
-    /// Records a failed log-in; blocks the account or address once its allowance is
-    /// spent.
-    fn record_failure(&self, email: &str, addr: Option<IpAddr>) {
+    /// Records a failed log-in. Once the account's or the address's allowance is
+    /// spent, blocks it and returns how many seconds the caller must wait.
+    fn record_failure(&self, email: &str, addr: Option<IpAddr>) -> Option<u64> {
         let now = now_ms();
         let clock = DefaultClock::default();
+        let mut blocked_for: Option<i64> = None;
         if let Err(not_until) = self.failures_by_account.check_key(&email.to_string()) {
-            let wait = not_until.wait_time_from(clock.now()).as_millis() as i64;
-            self.blocked_accounts.lock().insert(email.to_string(), now + wait.max(1000));
+            let wait = (not_until.wait_time_from(clock.now()).as_millis() as i64).max(1000);
+            self.blocked_accounts.lock().insert(email.to_string(), now + wait);
+            blocked_for = Some(wait);
         }
-        if let Some(addr) = addr {
-            if let Err(not_until) = self.failures_by_address.check_key(&addr) {
-                let wait = not_until.wait_time_from(clock.now()).as_millis() as i64;
-                self.blocked_addresses.lock().insert(addr, now + wait.max(1000));
-            }
+        if let Some(addr) = addr
+            && let Err(not_until) = self.failures_by_address.check_key(&addr)
+        {
+            let wait = (not_until.wait_time_from(clock.now()).as_millis() as i64).max(1000);
+            self.blocked_addresses.lock().insert(addr, now + wait);
+            blocked_for = Some(blocked_for.map_or(wait, |w| w.max(wait)));
         }
+        blocked_for.map(|ms| (ms as u64).div_ceil(1000))
     }
 }
 
@@ -132,8 +136,10 @@ fn new_token() -> String {
 /// A username from the email's local part: lower-cased, only allowed characters.
 fn username_from_email(email: &str) -> String {
     let local = email.split('@').next().unwrap_or_default().to_ascii_lowercase();
-    let mut name: String =
-        local.chars().filter(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "_.-".contains(*c)).collect();
+    let mut name: String = local
+        .chars()
+        .filter(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "_.-".contains(*c))
+        .collect();
     while name.starts_with(['_', '.', '-']) {
         name.remove(0);
     }
@@ -205,10 +211,16 @@ impl App {
             batch.push(Op::PutUser(UserRecord { user: user.clone(), password_hash }));
             batch.push(Op::PutSession {
                 token_hash: hash_token(&token),
-                session: Session { user: user.id, created_at: now, expires_at: now + self.inner.auth.session_ttl_ms },
+                session: Session {
+                    user: user.id,
+                    created_at: now,
+                    expires_at: now + self.inner.auth.session_ttl_ms,
+                },
             });
             self.store().apply(batch).map_err(|e| match e {
-                confab_store::StoreError::Taken(what) => Error::new(ErrorCode::NameTaken, format!("{what} is taken")),
+                confab_store::StoreError::Taken(what) => {
+                    Error::new(ErrorCode::NameTaken, format!("{what} is taken"))
+                }
                 e => internal(e),
             })?;
             user
@@ -221,7 +233,12 @@ impl App {
         Ok(AuthOutcome { user, token })
     }
 
-    pub async fn login(&self, email: &str, password: &str, addr: Option<IpAddr>) -> Result<AuthOutcome, Error> {
+    pub async fn login(
+        &self,
+        email: &str,
+        password: &str,
+        addr: Option<IpAddr>,
+    ) -> Result<AuthOutcome, Error> {
         let email = email.trim().to_lowercase();
         let auth = &self.inner.auth;
         let blocked = remaining(&auth.blocked_accounts.lock(), &email)
@@ -235,7 +252,9 @@ impl App {
         let stored_hash = record.as_ref().map(|r| r.password_hash.clone());
         let ok = self.verify_password(password.to_string(), stored_hash).await?;
         let Some(record) = record.filter(|_| ok) else {
-            auth.record_failure(&email, addr);
+            if let Some(secs) = auth.record_failure(&email, addr) {
+                return Err(Error::rate_limited(secs));
+            }
             return Err(Error::new(ErrorCode::InvalidCredentials, "wrong email or password"));
         };
         let token = new_token();
@@ -257,11 +276,13 @@ impl App {
 
     /// The caller a bearer token stands for, or `unauthenticated`.
     pub fn authenticate(&self, token: &str) -> Result<Caller, Error> {
-        let unauthenticated = || Error::new(ErrorCode::Unauthenticated, "missing, invalid or expired session token");
+        let unauthenticated =
+            || Error::new(ErrorCode::Unauthenticated, "missing, invalid or expired session token");
         if token.is_empty() || token.len() > 128 {
             return Err(unauthenticated());
         }
-        let session = self.store().session(&hash_token(token)).map_err(internal)?.ok_or_else(unauthenticated)?;
+        let session =
+            self.store().session(&hash_token(token)).map_err(internal)?.ok_or_else(unauthenticated)?;
         if session.expires_at <= now_ms() {
             return Err(unauthenticated());
         }
@@ -292,7 +313,9 @@ impl App {
         let _permit = self.inner.auth.hashing.clone().acquire_owned().await.map_err(internal)?;
         let hasher = self.inner.auth.hasher.clone();
         tokio::task::spawn_blocking(move || match stored {
-            Some(hash) => PasswordVerifier::<str>::verify_password(&hasher, password.as_bytes(), &hash).is_ok(),
+            Some(hash) => {
+                PasswordVerifier::<str>::verify_password(&hasher, password.as_bytes(), &hash).is_ok()
+            }
             None => {
                 let _ = PasswordHasher::<PasswordHash>::hash_password(&hasher, password.as_bytes());
                 false

@@ -4,8 +4,8 @@
 use std::collections::HashSet;
 
 use confab_core::{
-    Channel, ChannelId, ChannelKind, ChannelView, Error, ErrorCode, Event, Role, UserId, UserProfile, WorkspaceId,
-    validate,
+    Channel, ChannelId, ChannelKind, ChannelView, Error, ErrorCode, Event, Role, UserId, UserProfile,
+    WorkspaceId, validate,
 };
 use confab_store::Op;
 use serde::Deserialize;
@@ -66,7 +66,9 @@ impl App {
             let Some(channel) = store.channel(id).map_err(internal)? else { continue };
             let last_seq = store.last_seq(id).map_err(internal)?;
             let last_read_seq = match is_member {
-                true => store.channel_member(id, caller.user).map_err(internal)?.map_or(0, |m| m.last_read_seq),
+                true => {
+                    store.channel_member(id, caller.user).map_err(internal)?.map_or(0, |m| m.last_read_seq)
+                }
                 false => last_seq,
             };
             let mention_count = match is_member {
@@ -76,10 +78,10 @@ impl App {
             let dm_members = if channel.kind == ChannelKind::Dm {
                 let mut people = Vec::new();
                 for (user, _) in store.channel_members(id).map_err(internal)? {
-                    if user != caller.user {
-                        if let Some(r) = store.user(user).map_err(internal)? {
-                            people.push(UserProfile::from(&r.user));
-                        }
+                    if user != caller.user
+                        && let Some(r) = store.user(user).map_err(internal)?
+                    {
+                        people.push(UserProfile::from(&r.user));
                     }
                 }
                 people
@@ -107,7 +109,12 @@ impl App {
         Ok(record)
     }
 
-    pub async fn create_channel(&self, caller: Caller, ws: WorkspaceId, req: CreateChannel) -> Result<Channel, Error> {
+    pub async fn create_channel(
+        &self,
+        caller: Caller,
+        ws: WorkspaceId,
+        req: CreateChannel,
+    ) -> Result<Channel, Error> {
         validate::channel_name(&req.name)?;
         let topic = self.limits().topic(&req.topic)?.to_string();
         let (channel, durable) = self.write(ws, |state, tx| {
@@ -154,14 +161,19 @@ impl App {
         }
     }
 
-    pub async fn update_channel(&self, caller: Caller, channel: ChannelId, req: UpdateChannel) -> Result<Channel, Error> {
+    pub async fn update_channel(
+        &self,
+        caller: Caller,
+        channel: ChannelId,
+        req: UpdateChannel,
+    ) -> Result<Channel, Error> {
         if let Some(name) = &req.name {
             validate::channel_name(name)?;
         }
         let topic = req.topic.as_deref().map(|t| self.limits().topic(t).map(str::to_string)).transpose()?;
         let mut record = self.channel_workspace(channel)?;
         let (updated, durable) = self.write(record.workspace, |state, tx| {
-            let role = state.require_member(caller.user)?;
+            let role = state.member_via_channel(caller.user)?;
             let ch = state.readable_channel(caller.user, channel)?;
             let is_member = ch.members.contains(&caller.user);
             let manages = role.is_admin() || record.created_by == caller.user;
@@ -204,7 +216,7 @@ impl App {
     pub async fn join_channel(&self, caller: Caller, channel: ChannelId) -> Result<Channel, Error> {
         let record = self.channel_workspace(channel)?;
         let ((), durable) = self.write(record.workspace, |state, tx| {
-            let role = state.require_member(caller.user)?;
+            let role = state.member_via_channel(caller.user)?;
             let ch = state.readable_channel(caller.user, channel)?;
             if ch.members.contains(&caller.user) {
                 return Ok(());
@@ -227,7 +239,6 @@ impl App {
     pub async fn leave_channel(&self, caller: Caller, channel: ChannelId) -> Result<(), Error> {
         let record = self.channel_workspace(channel)?;
         let ((), durable) = self.write(record.workspace, |state, tx| {
-            state.require_member(caller.user)?;
             let ch = state.readable_channel(caller.user, channel)?;
             if !ch.members.contains(&caller.user) {
                 return Ok(());
@@ -245,10 +256,15 @@ impl App {
         durable.wait().await
     }
 
-    pub async fn add_channel_member(&self, caller: Caller, channel: ChannelId, user: UserId) -> Result<(), Error> {
+    pub async fn add_channel_member(
+        &self,
+        caller: Caller,
+        channel: ChannelId,
+        user: UserId,
+    ) -> Result<(), Error> {
         let record = self.channel_workspace(channel)?;
         let ((), durable) = self.write(record.workspace, |state, tx| {
-            let role = state.require_member(caller.user)?;
+            let role = state.member_via_channel(caller.user)?;
             let ch = state.readable_channel(caller.user, channel)?;
             if !ch.members.contains(&caller.user) && !role.is_admin() {
                 return Err(Error::forbidden("only members of the channel add people to it"));
@@ -282,13 +298,16 @@ impl App {
             hasher.update(p.to_bytes());
         }
         let digest = hasher.finalize();
-        let name: String = format!("dm-{}", digest.iter().take(12).map(|b| format!("{b:02x}")).collect::<String>());
+        let name: String =
+            format!("dm-{}", digest.iter().take(12).map(|b| format!("{b:02x}")).collect::<String>());
         let (result, durable) = self.write(ws, |state, tx| {
             state.require_member(caller.user)?;
             if people.iter().any(|p| state.role(*p).is_none()) {
                 return Err(Error::new(ErrorCode::UserNotFound, "no such member"));
             }
-            if let Some((id, _)) = state.channels.iter().find(|(_, c)| c.kind == ChannelKind::Dm && c.name == name) {
+            if let Some((id, _)) =
+                state.channels.iter().find(|(_, c)| c.kind == ChannelKind::Dm && c.name == name)
+            {
                 return Ok(Err(*id));
             }
             let channel = Channel {

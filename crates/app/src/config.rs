@@ -125,6 +125,9 @@ pub struct WebSocketConfig {
     pub away_after_secs: u64,
     /// Most sends one connection may have awaiting their ack.
     pub max_inflight_sends: usize,
+    /// Seconds a lagging connection gets to take its close frame (code 4000) before
+    /// it is dropped.
+    pub close_timeout_secs: u64,
 }
 
 impl Default for WebSocketConfig {
@@ -135,6 +138,7 @@ impl Default for WebSocketConfig {
             ping_interval_secs: 20,
             away_after_secs: 600,
             max_inflight_sends: 256,
+            close_timeout_secs: 10,
         }
     }
 }

@@ -57,13 +57,19 @@ impl WorkspaceState {
         ch.members.contains(&user) || (ch.kind == ChannelKind::Public && role != Role::Guest)
     }
 
+    /// The caller's role, for a request that addressed a channel: non-members of the
+    /// workspace learn only that the channel does not exist.
+    pub fn member_via_channel(&self, user: UserId) -> Result<Role, Error> {
+        self.role(user).ok_or_else(|| Error::new(ErrorCode::ChannelNotFound, "no such channel"))
+    }
+
     /// The channel if the caller may read it, else `channel_not_found` (never
     /// `forbidden`, which would confirm that a private channel exists).
     pub fn readable_channel(&self, user: UserId, channel: ChannelId) -> Result<&ChannelState, Error> {
-        if self.can_read(user, channel) {
-            if let Some(ch) = self.channels.get(&channel) {
-                return Ok(ch);
-            }
+        if self.can_read(user, channel)
+            && let Some(ch) = self.channels.get(&channel)
+        {
+            return Ok(ch);
         }
         Err(Error::new(ErrorCode::ChannelNotFound, "no such channel"))
     }
@@ -100,7 +106,11 @@ pub struct Directory {
 impl Directory {
     /// The workspace's state, loading it from the store on first use; `None` if the
     /// workspace does not exist.
-    pub fn get(&self, store: &dyn Store, id: WorkspaceId) -> Result<Option<Arc<RwLock<WorkspaceState>>>, Error> {
+    pub fn get(
+        &self,
+        store: &dyn Store,
+        id: WorkspaceId,
+    ) -> Result<Option<Arc<RwLock<WorkspaceState>>>, Error> {
         if let Some(ws) = self.workspaces.read().get(&id) {
             return Ok(Some(ws.clone()));
         }
@@ -136,11 +146,18 @@ fn load(store: &dyn Store, id: WorkspaceId) -> Result<Option<WorkspaceState>, Er
     let members = store.members(id).map_err(internal)?.into_iter().map(|m| (m.user, m.role)).collect();
     let mut channels = HashMap::new();
     for channel in store.channels(id).map_err(internal)? {
-        let members = store.channel_members(channel.id).map_err(internal)?.into_iter().map(|(u, _)| u).collect();
+        let members =
+            store.channel_members(channel.id).map_err(internal)?.into_iter().map(|(u, _)| u).collect();
         let last_seq = store.last_seq(channel.id).map_err(internal)?;
         channels.insert(
             channel.id,
-            ChannelState { name: channel.name, kind: channel.kind, archived: channel.archived, members, last_seq },
+            ChannelState {
+                name: channel.name,
+                kind: channel.kind,
+                archived: channel.archived,
+                members,
+                last_seq,
+            },
         );
     }
     let (first_event_seq, last_event_seq) = store.event_bounds(id).map_err(internal)?.unwrap_or((0, 0));

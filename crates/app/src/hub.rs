@@ -115,13 +115,15 @@ impl Hub {
         (Subscription { id, events: rx, lagged }, came_online)
     }
 
-    /// Removes a connection. Returns whether the user went offline.
-    pub fn disconnect(&self, user: UserId, id: ConnId) -> bool {
+    /// Removes a connection. Returns the user's presence if it changed (offline, or
+    /// away when the connections left are all away).
+    pub fn disconnect(&self, user: UserId, id: ConnId) -> Option<Presence> {
         let mut inner = self.inner.write();
-        let Some(conns) = inner.by_user.get_mut(&user) else { return false };
-        let Some((_, workspaces)) = conns.remove(&id) else { return false };
-        let went_offline = conns.is_empty();
-        if went_offline {
+        let conns = inner.by_user.get_mut(&user)?;
+        let before = presence_of(conns.values().map(|(s, _)| s));
+        let (_, workspaces) = conns.remove(&id)?;
+        let after = presence_of(conns.values().map(|(s, _)| s));
+        if conns.is_empty() {
             inner.by_user.remove(&user);
         }
         for ws in workspaces {
@@ -132,7 +134,7 @@ impl Hub {
                 }
             }
         }
-        went_offline
+        (before != after).then_some(after)
     }
 
     /// Starts delivering a workspace's events to every connection of a user who just

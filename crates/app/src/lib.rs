@@ -128,7 +128,9 @@ impl App {
     fn finish(&self, state: &mut WorkspaceState, mut tx: Tx) -> Result<Durable, Error> {
         let retention = self.inner.config.events.retention.max(1);
         let last = tx.next_event_seq;
-        if last > state.first_event_seq + retention + retention / 10 || (state.first_event_seq == 0 && last > 0) {
+        if last > state.first_event_seq + retention + retention / 10
+            || (state.first_event_seq == 0 && last > 0)
+        {
             // Prune in steps of a tenth of the retention, not on every write.
             let keep_from = last.saturating_sub(retention).max(1);
             if keep_from > state.first_event_seq {
@@ -162,7 +164,8 @@ impl App {
 
     fn check_message_rate(&self, user: UserId) -> Result<(), Error> {
         self.inner.message_limiter.check_key(&user).map_err(|not_until| {
-            let wait = not_until.wait_time_from(governor::clock::Clock::now(&governor::clock::DefaultClock::default()));
+            let wait = not_until
+                .wait_time_from(governor::clock::Clock::now(&governor::clock::DefaultClock::default()));
             Error::rate_limited(wait.as_secs() + 1)
         })
     }
@@ -190,7 +193,8 @@ impl Tx {
     /// Logs an event with the workspace's next `event_seq`.
     fn emit(&mut self, event: Event) {
         self.next_event_seq += 1;
-        let record = EventRecord { workspace: self.workspace, event_seq: self.next_event_seq, at: self.now, event };
+        let record =
+            EventRecord { workspace: self.workspace, event_seq: self.next_event_seq, at: self.now, event };
         self.batch.push(Op::AppendEvent(record.clone()));
         self.events.push(record);
     }

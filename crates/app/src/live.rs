@@ -56,10 +56,10 @@ impl App {
 
     pub fn disconnect(&self, caller: Caller, conn: ConnId) {
         metrics::gauge!("confab_ws_connections").decrement(1.0);
-        if self.hub().disconnect(caller.user, conn) {
-            if let Ok(workspaces) = self.store().workspaces_of(caller.user) {
-                self.broadcast_presence(caller.user, Presence::Offline, &workspaces);
-            }
+        if let Some(presence) = self.hub().disconnect(caller.user, conn)
+            && let Ok(workspaces) = self.store().workspaces_of(caller.user)
+        {
+            self.broadcast_presence(caller.user, presence, &workspaces);
         }
     }
 
@@ -89,7 +89,12 @@ impl App {
     }
 
     /// Tells the channel's other members the caller is typing.
-    pub fn typing(&self, caller: Caller, channel: ChannelId, thread_root: Option<MessageId>) -> Result<(), Error> {
+    pub fn typing(
+        &self,
+        caller: Caller,
+        channel: ChannelId,
+        thread_root: Option<MessageId>,
+    ) -> Result<(), Error> {
         let record = self.channel_workspace(channel)?;
         {
             let state = self.workspace(record.workspace)?;
@@ -106,10 +111,10 @@ impl App {
     /// Marks one connection away or back; tells the workspaces if the user's presence
     /// changed.
     pub fn set_away(&self, caller: Caller, conn: ConnId, away: bool) {
-        if let Some(presence) = self.hub().set_away(caller.user, conn, away) {
-            if let Ok(workspaces) = self.store().workspaces_of(caller.user) {
-                self.broadcast_presence(caller.user, presence, &workspaces);
-            }
+        if let Some(presence) = self.hub().set_away(caller.user, conn, away)
+            && let Ok(workspaces) = self.store().workspaces_of(caller.user)
+        {
+            self.broadcast_presence(caller.user, presence, &workspaces);
         }
     }
 

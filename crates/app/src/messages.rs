@@ -2,10 +2,11 @@
 //! deletes, reactions, mentions and read markers.
 
 use confab_core::{
-    ChannelId, ChannelMembership, Error, ErrorCode, Event, Message, MessageId, Reaction, UserId, emoji, mention,
+    ChannelId, ChannelMembership, Error, ErrorCode, Event, Message, MessageId, Reaction, Thread, UserId,
+    emoji, mention,
 };
 use confab_store::{Direction, Op};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
 use crate::directory::WorkspaceState;
 use crate::{App, Caller, internal, new_ulid};
@@ -36,13 +37,6 @@ pub struct HistoryQuery {
     pub limit: Option<usize>,
 }
 
-/// A thread: its root and replies, oldest first.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct Thread {
-    pub root: Message,
-    pub replies: Vec<Message>,
-}
-
 fn message_not_found() -> Error {
     Error::new(ErrorCode::MessageNotFound, "no such message")
 }
@@ -50,7 +44,12 @@ fn message_not_found() -> Error {
 impl App {
     /// Posts a message. A retry with the same `client_msg_id` (same author and
     /// channel) returns the message the first attempt created.
-    pub async fn post_message(&self, caller: Caller, channel: ChannelId, req: PostMessage) -> Result<Message, Error> {
+    pub async fn post_message(
+        &self,
+        caller: Caller,
+        channel: ChannelId,
+        req: PostMessage,
+    ) -> Result<Message, Error> {
         let text = emoji::expand_shortcodes(self.limits().message_text(&req.text)?);
         if let Some(id) = &req.client_msg_id {
             self.limits().client_id("client_msg_id", id)?;
@@ -65,7 +64,6 @@ impl App {
             }
         }
         let (message, durable) = self.write(ws, |state, tx| {
-            state.require_member(caller.user)?;
             let ch = state.readable_channel(caller.user, channel)?;
             if !ch.members.contains(&caller.user) {
                 return Err(Error::forbidden("join the channel to post in it"));
@@ -74,7 +72,8 @@ impl App {
                 return Err(Error::new(ErrorCode::ChannelArchived, "the channel is archived"));
             }
             if let Some(client_id) = &req.client_msg_id {
-                let earlier = self.store().message_by_client_id(channel, caller.user, client_id).map_err(internal)?;
+                let earlier =
+                    self.store().message_by_client_id(channel, caller.user, client_id).map_err(internal)?;
                 if let Some(id) = earlier {
                     return Ok(Err(id));
                 }
@@ -83,8 +82,11 @@ impl App {
             let root = match req.thread_root {
                 None => None,
                 Some(root_id) => {
-                    let root = self.store().message(root_id).map_err(internal)?.filter(|m| m.channel == channel);
-                    let mut root = root.ok_or_else(|| Error::invalid_field("thread_root", "no such message in this channel"))?;
+                    let root =
+                        self.store().message(root_id).map_err(internal)?.filter(|m| m.channel == channel);
+                    let mut root = root.ok_or_else(|| {
+                        Error::invalid_field("thread_root", "no such message in this channel")
+                    })?;
                     if let Some(top) = root.thread_root {
                         // Replies to a reply go to the thread's root.
                         root = self.store().message(top).map_err(internal)?.ok_or_else(message_not_found)?;
@@ -95,8 +97,11 @@ impl App {
                     Some(root)
                 }
             };
-            let mentions: Vec<UserId> =
-                mentioned.iter().copied().filter(|u| *u != caller.user && state.can_read(*u, channel)).collect();
+            let mentions: Vec<UserId> = mentioned
+                .iter()
+                .copied()
+                .filter(|u| *u != caller.user && state.can_read(*u, channel))
+                .collect();
             let seq = ch.last_seq + 1;
             let message = Message {
                 id: MessageId::from_ulid(new_ulid()),
@@ -147,7 +152,12 @@ impl App {
     }
 
     /// A page of a channel's history: newest first, or oldest first with `after`.
-    pub fn history(&self, caller: Caller, channel: ChannelId, query: HistoryQuery) -> Result<Vec<Message>, Error> {
+    pub fn history(
+        &self,
+        caller: Caller,
+        channel: ChannelId,
+        query: HistoryQuery,
+    ) -> Result<Vec<Message>, Error> {
         let record = self.channel_workspace(channel)?;
         self.workspace(record.workspace)?.read().readable_channel(caller.user, channel)?;
         let limit = query.limit.unwrap_or(50);
@@ -155,7 +165,9 @@ impl App {
             return Err(Error::invalid_field("limit", format!("1 to {MAX_PAGE}")));
         }
         let direction = match (query.before, query.after) {
-            (Some(_), Some(_)) => return Err(Error::invalid_field("before", "give before or after, not both")),
+            (Some(_), Some(_)) => {
+                return Err(Error::invalid_field("before", "give before or after, not both"));
+            }
             (before, None) => Direction::Backward { before },
             (None, Some(after)) => Direction::Forward { after },
         };
@@ -221,9 +233,13 @@ impl App {
         Ok(message)
     }
 
+    /// Deletes a message; deleting it again changes nothing.
     pub async fn delete_message(&self, caller: Caller, id: MessageId) -> Result<(), Error> {
-        let ws = self.readable_message(caller, id)?.workspace;
-        let ((), durable) = self.write(ws, |state, tx| {
+        let message = self.readable_message(caller, id)?;
+        if message.deleted {
+            return Ok(());
+        }
+        let ((), durable) = self.write(message.workspace, |state, tx| {
             let mut message = self.writable_message(state, caller, id)?;
             let is_admin = state.role(caller.user).is_some_and(|r| r.is_admin());
             if message.author != caller.user && !is_admin {
@@ -248,9 +264,17 @@ impl App {
 
     /// Adds (`add`) or removes the caller's reaction. Reacting twice with the same
     /// emoji, or removing a reaction one has not made, changes nothing.
-    pub async fn react(&self, caller: Caller, id: MessageId, emoji_input: &str, add: bool) -> Result<Message, Error> {
+    pub async fn react(
+        &self,
+        caller: Caller,
+        id: MessageId,
+        emoji_input: &str,
+        add: bool,
+    ) -> Result<Message, Error> {
         let emoji = emoji::normalize(emoji_input)
-            .ok_or_else(|| Error::invalid_field("emoji", format!("{emoji_input:?} is not an emoji or shortcode")))?
+            .ok_or_else(|| {
+                Error::invalid_field("emoji", format!("{emoji_input:?} is not an emoji or shortcode"))
+            })?
             .to_string();
         let ws = self.readable_message(caller, id)?.workspace;
         let (message, durable) = self.write(ws, |state, tx| {
@@ -306,7 +330,8 @@ impl App {
                 return Err(Error::forbidden("join the channel to track what you have read"));
             }
             let seq = seq.min(ch.last_seq);
-            let mut membership = self.store().channel_member(channel, caller.user).map_err(internal)?.unwrap_or_default();
+            let mut membership =
+                self.store().channel_member(channel, caller.user).map_err(internal)?.unwrap_or_default();
             membership.last_read_seq = seq;
             tx.op(Op::PutChannelMember { channel, user: caller.user, membership });
             tx.emit(Event::ReadUpdated { channel, user: caller.user, seq });

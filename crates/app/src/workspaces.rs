@@ -4,12 +4,12 @@ use std::collections::{HashMap, HashSet};
 
 use base64::Engine;
 use confab_core::{
-    Channel, ChannelId, ChannelKind, ChannelMembership, Error, ErrorCode, Event, Invite, Member, MemberView, Role,
-    UserId, UserProfile, Workspace, WorkspaceId,
+    Channel, ChannelId, ChannelKind, ChannelMembership, Error, ErrorCode, Event, Invite, Member, MemberView,
+    Role, UserId, UserProfile, Workspace, WorkspaceId, WorkspaceView,
 };
 use confab_store::Op;
 use rand::RngCore;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
 use crate::directory::{ChannelState, WorkspaceState};
 use crate::{App, Caller, Tx, internal, new_ulid, now_ms};
@@ -31,19 +31,16 @@ pub struct CreateInvite {
     pub role: Option<Role>,
 }
 
-/// A workspace as listed for one of its members.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct WorkspaceView {
-    #[serde(flatten)]
-    pub workspace: Workspace,
-    pub role: Role,
-}
-
 impl App {
     pub async fn create_workspace(&self, caller: Caller, name: &str) -> Result<WorkspaceView, Error> {
         let name = self.limits().workspace_name(name)?.to_string();
         let now = now_ms();
-        let workspace = Workspace { id: WorkspaceId::from_ulid(new_ulid()), name, created_by: caller.user, created_at: now };
+        let workspace = Workspace {
+            id: WorkspaceId::from_ulid(new_ulid()),
+            name,
+            created_by: caller.user,
+            created_at: now,
+        };
         let general = Channel {
             id: ChannelId::from_ulid(new_ulid()),
             workspace: workspace.id,
@@ -70,9 +67,20 @@ impl App {
             last_event_seq: 0,
             first_event_seq: 0,
         };
-        let mut tx = Tx { workspace: workspace.id, now, next_event_seq: 0, batch: Default::default(), events: Vec::new() };
+        let mut tx = Tx {
+            workspace: workspace.id,
+            now,
+            next_event_seq: 0,
+            batch: Default::default(),
+            events: Vec::new(),
+        };
         tx.op(Op::PutWorkspace(workspace.clone()));
-        tx.op(Op::PutMember(Member { workspace: workspace.id, user: caller.user, role: Role::Owner, joined_at: now }));
+        tx.op(Op::PutMember(Member {
+            workspace: workspace.id,
+            user: caller.user,
+            role: Role::Owner,
+            joined_at: now,
+        }));
         tx.op(Op::PutChannel(general.clone()));
         tx.op(Op::PutChannelMember {
             channel: general.id,
@@ -93,9 +101,10 @@ impl App {
     pub fn list_workspaces(&self, caller: Caller) -> Result<Vec<WorkspaceView>, Error> {
         let mut out = Vec::new();
         for id in self.store().workspaces_of(caller.user).map_err(internal)? {
-            let (Some(workspace), Some(member)) =
-                (self.store().workspace(id).map_err(internal)?, self.store().member(id, caller.user).map_err(internal)?)
-            else {
+            let (Some(workspace), Some(member)) = (
+                self.store().workspace(id).map_err(internal)?,
+                self.store().member(id, caller.user).map_err(internal)?,
+            ) else {
                 continue;
             };
             out.push(WorkspaceView { workspace, role: member.role });
@@ -108,16 +117,27 @@ impl App {
         let mut out = Vec::new();
         for member in self.store().members(ws).map_err(internal)? {
             if let Some(record) = self.store().user(member.user).map_err(internal)? {
-                out.push(MemberView { profile: UserProfile::from(&record.user), role: member.role, joined_at: member.joined_at });
+                out.push(MemberView {
+                    profile: UserProfile::from(&record.user),
+                    role: member.role,
+                    joined_at: member.joined_at,
+                });
             }
         }
         Ok(out)
     }
 
-    pub async fn set_role(&self, caller: Caller, ws: WorkspaceId, target: UserId, role: Role) -> Result<MemberView, Error> {
+    pub async fn set_role(
+        &self,
+        caller: Caller,
+        ws: WorkspaceId,
+        target: UserId,
+        role: Role,
+    ) -> Result<MemberView, Error> {
         let (member, durable) = self.write(ws, |state, tx| {
             let caller_role = state.require_member(caller.user)?;
-            let current = state.role(target).ok_or_else(|| Error::new(ErrorCode::UserNotFound, "no such member"))?;
+            let current =
+                state.role(target).ok_or_else(|| Error::new(ErrorCode::UserNotFound, "no such member"))?;
             if !caller_role.is_admin() {
                 return Err(Error::forbidden("only owners and admins change roles"));
             }
@@ -143,10 +163,19 @@ impl App {
         })?;
         durable.wait().await?;
         let record = self.store().user(target).map_err(internal)?.ok_or_else(Error::internal)?;
-        Ok(MemberView { profile: UserProfile::from(&record.user), role: member.role, joined_at: member.joined_at })
+        Ok(MemberView {
+            profile: UserProfile::from(&record.user),
+            role: member.role,
+            joined_at: member.joined_at,
+        })
     }
 
-    pub async fn create_invite(&self, caller: Caller, ws: WorkspaceId, req: CreateInvite) -> Result<Invite, Error> {
+    pub async fn create_invite(
+        &self,
+        caller: Caller,
+        ws: WorkspaceId,
+        req: CreateInvite,
+    ) -> Result<Invite, Error> {
         let limits = &self.config().limits;
         let role = req.role.unwrap_or(Role::Member);
         if !matches!(role, Role::Member | Role::Guest) {
@@ -158,7 +187,10 @@ impl App {
         }
         let hours = req.expires_in_hours.unwrap_or(24 * 7);
         if hours == 0 || hours > limits.invite_max_days * 24 {
-            return Err(Error::invalid_field("expires_in_hours", format!("1 to {}", limits.invite_max_days * 24)));
+            return Err(Error::invalid_field(
+                "expires_in_hours",
+                format!("1 to {}", limits.invite_max_days * 24),
+            ));
         }
         let (invite, durable) = self.write(ws, |state, tx| {
             let caller_role = state.require_member(caller.user)?;
@@ -185,7 +217,11 @@ impl App {
     }
 
     pub(crate) fn usable_invite(&self, code: &str) -> Result<Invite, Error> {
-        let invite = if code.is_empty() || code.len() > 64 { None } else { self.store().invite(code).map_err(internal)? };
+        let invite = if code.is_empty() || code.len() > 64 {
+            None
+        } else {
+            self.store().invite(code).map_err(internal)?
+        };
         let invite = invite.ok_or_else(|| Error::new(ErrorCode::InviteNotFound, "no such invite"))?;
         if !invite.is_usable(now_ms()) {
             return Err(Error::new(ErrorCode::InviteExpired, "this invite has expired or has been used up"));
@@ -206,11 +242,20 @@ impl App {
             let mut invite = self.usable_invite(code)?;
             invite.uses += 1;
             tx.op(Op::PutInvite(invite.clone()));
-            tx.op(Op::PutMember(Member { workspace: ws, user: caller.user, role: invite.role, joined_at: tx.now }));
+            tx.op(Op::PutMember(Member {
+                workspace: ws,
+                user: caller.user,
+                role: invite.role,
+                joined_at: tx.now,
+            }));
             tx.emit(Event::MemberJoined { channel: None, user: caller.user });
             state.members.insert(caller.user, invite.role);
             if invite.role != Role::Guest {
-                let general = state.channels.iter().find(|(_, c)| c.name == DEFAULT_CHANNEL && !c.archived).map(|(id, _)| *id);
+                let general = state
+                    .channels
+                    .iter()
+                    .find(|(_, c)| c.name == DEFAULT_CHANNEL && !c.archived)
+                    .map(|(id, _)| *id);
                 if let Some(general) = general {
                     Self::stage_channel_join(state, tx, general, caller.user);
                 }
@@ -225,7 +270,12 @@ impl App {
 
     /// Stages `user` joining `channel`: the membership record, the event and the
     /// in-memory state.
-    pub(crate) fn stage_channel_join(state: &mut WorkspaceState, tx: &mut Tx, channel: ChannelId, user: UserId) {
+    pub(crate) fn stage_channel_join(
+        state: &mut WorkspaceState,
+        tx: &mut Tx,
+        channel: ChannelId,
+        user: UserId,
+    ) {
         let Some(ch) = state.channels.get_mut(&channel) else { return };
         if !ch.members.insert(user) {
             return;

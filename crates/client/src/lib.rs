@@ -1,1 +1,338 @@
-//! placeholder
+//! A typed async client for Confab: the HTTP API ([`Client`]) and the WebSocket
+//! protocol ([`Live`]). The tests, the bench tool and the command line use it, and so
+//! can anyone scripting Confab — for instance a developer testing a consent flow.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), confab_client::ClientError> {
+//! let client = confab_client::Client::new("http://127.0.0.1:8080");
+//! let session = client.signup("ada@example.com", "a long password", "Ada").await?;
+//! let ada = client.with_token(&session.token);
+//! let ws = ada.create_workspace("Analytical Engines").await?;
+//! let general = ada.channels(ws.workspace.id).await?.remove(0);
+//! ada.post(general.channel.id, "hello").await?;
+//! # Ok(()) }
+//! ```
+
+mod live;
+
+use confab_core::{
+    Channel, ChannelId, ChannelView, Invite, MemberView, Message, MessageId, Role, Thread, User, UserId,
+    WorkspaceId, WorkspaceView,
+};
+use reqwest::{Method, StatusCode};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+pub use live::{Live, ServerFrame};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// The server answered with an error body.
+    #[error("{status}: {error}")]
+    Api { status: u16, error: confab_core::Error },
+    #[error("http: {0}")]
+    Http(#[from] reqwest::Error),
+    #[error("websocket: {0}")]
+    WebSocket(#[from] tokio_tungstenite::tungstenite::Error),
+    /// The server said something this client does not understand.
+    #[error("protocol: {0}")]
+    Protocol(String),
+    #[error("timed out waiting for {0}")]
+    Timeout(String),
+}
+
+impl ClientError {
+    /// The API error code, if the server answered with one.
+    pub fn code(&self) -> Option<confab_core::ErrorCode> {
+        match self {
+            ClientError::Api { error, .. } => Some(error.code),
+            _ => None,
+        }
+    }
+}
+
+pub type Result<T, E = ClientError> = std::result::Result<T, E>;
+
+/// A session returned by sign-up and log-in.
+#[derive(Clone, Debug, Deserialize)]
+pub struct Session {
+    pub user: User,
+    pub token: String,
+}
+
+/// Options of a post.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct PostOptions {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub thread_root: Option<MessageId>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_msg_id: Option<String>,
+}
+
+/// A client for one server, optionally logged in.
+#[derive(Clone, Debug)]
+pub struct Client {
+    http: reqwest::Client,
+    base: String,
+    token: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct ErrorBody {
+    error: confab_core::Error,
+}
+
+impl Client {
+    /// A client for the server at `base_url` (e.g. `http://127.0.0.1:8080`).
+    pub fn new(base_url: &str) -> Client {
+        Client { http: reqwest::Client::new(), base: base_url.trim_end_matches('/').to_string(), token: None }
+    }
+
+    /// The same client acting with a session token.
+    pub fn with_token(&self, token: &str) -> Client {
+        Client { token: Some(token.to_string()), ..self.clone() }
+    }
+
+    pub fn token(&self) -> Option<&str> {
+        self.token.as_deref()
+    }
+
+    pub fn base_url(&self) -> &str {
+        &self.base
+    }
+
+    /// Sends any request to `/api/v1{path}` and returns the status and JSON body
+    /// (`Value::Null` for an empty body), whatever the status. For tests of the
+    /// API's edges.
+    pub async fn raw(&self, method: Method, path: &str, body: Option<&str>) -> Result<(StatusCode, Value)> {
+        let mut request = self.http.request(method, format!("{}/api/v1{path}", self.base));
+        if let Some(token) = &self.token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request.header("content-type", "application/json").body(body.to_string());
+        }
+        let response = request.send().await?;
+        let status = response.status();
+        let bytes = response.bytes().await?;
+        let value = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes).unwrap_or(Value::Null)
+        };
+        Ok((status, value))
+    }
+
+    async fn call<T: DeserializeOwned>(&self, method: Method, path: &str, body: Option<Value>) -> Result<T> {
+        let mut request = self.http.request(method, format!("{}/api/v1{path}", self.base));
+        if let Some(token) = &self.token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await?;
+        let status = response.status();
+        let bytes = response.bytes().await?;
+        if !status.is_success() {
+            let error = serde_json::from_slice::<ErrorBody>(&bytes).map(|b| b.error).map_err(|_| {
+                ClientError::Protocol(format!(
+                    "{status} without an error body: {}",
+                    String::from_utf8_lossy(&bytes)
+                ))
+            })?;
+            return Err(ClientError::Api { status: status.as_u16(), error });
+        }
+        let bytes = if bytes.is_empty() { &b"null"[..] } else { &bytes[..] };
+        serde_json::from_slice(bytes).map_err(|e| ClientError::Protocol(format!("unexpected body: {e}")))
+    }
+
+    pub async fn signup(&self, email: &str, password: &str, display_name: &str) -> Result<Session> {
+        let body = json!({ "email": email, "password": password, "display_name": display_name });
+        self.call(Method::POST, "/auth/signup", Some(body)).await
+    }
+
+    /// Sign-up with every field given explicitly (username, invite).
+    pub async fn signup_with(&self, body: Value) -> Result<Session> {
+        self.call(Method::POST, "/auth/signup", Some(body)).await
+    }
+
+    pub async fn login(&self, email: &str, password: &str) -> Result<Session> {
+        self.call(Method::POST, "/auth/login", Some(json!({ "email": email, "password": password }))).await
+    }
+
+    pub async fn logout(&self) -> Result<()> {
+        self.call::<Value>(Method::POST, "/auth/logout", None).await.map(drop)
+    }
+
+    pub async fn me(&self) -> Result<User> {
+        self.call(Method::GET, "/me", None).await
+    }
+
+    pub async fn create_workspace(&self, name: &str) -> Result<WorkspaceView> {
+        self.call(Method::POST, "/workspaces", Some(json!({ "name": name }))).await
+    }
+
+    pub async fn workspaces(&self) -> Result<Vec<WorkspaceView>> {
+        #[derive(Deserialize)]
+        struct Body {
+            workspaces: Vec<WorkspaceView>,
+        }
+        Ok(self.call::<Body>(Method::GET, "/workspaces", None).await?.workspaces)
+    }
+
+    /// Creates an invite; `options` may set `max_uses`, `expires_in_hours`, `role`.
+    pub async fn create_invite(&self, ws: WorkspaceId, options: Value) -> Result<Invite> {
+        self.call(Method::POST, &format!("/workspaces/{ws}/invites"), Some(options)).await
+    }
+
+    pub async fn accept_invite(&self, code: &str) -> Result<WorkspaceView> {
+        self.call(Method::POST, &format!("/invites/{code}/accept"), None).await
+    }
+
+    pub async fn members(&self, ws: WorkspaceId) -> Result<Vec<MemberView>> {
+        #[derive(Deserialize)]
+        struct Body {
+            members: Vec<MemberView>,
+        }
+        Ok(self.call::<Body>(Method::GET, &format!("/workspaces/{ws}/members"), None).await?.members)
+    }
+
+    pub async fn set_role(&self, ws: WorkspaceId, user: UserId, role: Role) -> Result<MemberView> {
+        self.call(Method::PATCH, &format!("/workspaces/{ws}/members/{user}"), Some(json!({ "role": role })))
+            .await
+    }
+
+    pub async fn channels(&self, ws: WorkspaceId) -> Result<Vec<ChannelView>> {
+        #[derive(Deserialize)]
+        struct Body {
+            channels: Vec<ChannelView>,
+        }
+        Ok(self.call::<Body>(Method::GET, &format!("/workspaces/{ws}/channels"), None).await?.channels)
+    }
+
+    /// The channel of `ws` named `name` in the caller's list.
+    pub async fn channel_named(&self, ws: WorkspaceId, name: &str) -> Result<ChannelView> {
+        self.channels(ws)
+            .await?
+            .into_iter()
+            .find(|c| c.channel.name == name)
+            .ok_or_else(|| ClientError::Protocol(format!("no channel #{name} in the list")))
+    }
+
+    pub async fn create_channel(&self, ws: WorkspaceId, name: &str, private: bool) -> Result<Channel> {
+        let body = json!({ "name": name, "private": private });
+        self.call(Method::POST, &format!("/workspaces/{ws}/channels"), Some(body)).await
+    }
+
+    pub async fn update_channel(&self, channel: ChannelId, changes: Value) -> Result<Channel> {
+        self.call(Method::PATCH, &format!("/channels/{channel}"), Some(changes)).await
+    }
+
+    pub async fn join(&self, channel: ChannelId) -> Result<Channel> {
+        self.call(Method::POST, &format!("/channels/{channel}/join"), None).await
+    }
+
+    pub async fn leave(&self, channel: ChannelId) -> Result<()> {
+        self.call::<Value>(Method::POST, &format!("/channels/{channel}/leave"), None).await.map(drop)
+    }
+
+    pub async fn add_member(&self, channel: ChannelId, user: UserId) -> Result<()> {
+        let body = json!({ "user": user });
+        self.call::<Value>(Method::POST, &format!("/channels/{channel}/members"), Some(body)).await.map(drop)
+    }
+
+    pub async fn open_dm(&self, ws: WorkspaceId, users: &[UserId]) -> Result<Channel> {
+        self.call(Method::POST, &format!("/workspaces/{ws}/dms"), Some(json!({ "users": users }))).await
+    }
+
+    pub async fn post(&self, channel: ChannelId, text: &str) -> Result<Message> {
+        self.post_with(channel, text, PostOptions::default()).await
+    }
+
+    pub async fn post_with(&self, channel: ChannelId, text: &str, options: PostOptions) -> Result<Message> {
+        let mut body = serde_json::to_value(&options).map_err(|e| ClientError::Protocol(e.to_string()))?;
+        body["text"] = Value::String(text.to_string());
+        self.call(Method::POST, &format!("/channels/{channel}/messages"), Some(body)).await
+    }
+
+    /// A page of history: `before`/`after` are `seq`s (newest first unless `after`).
+    pub async fn history(
+        &self,
+        channel: ChannelId,
+        before: Option<u64>,
+        after: Option<u64>,
+        limit: usize,
+    ) -> Result<Vec<Message>> {
+        #[derive(Deserialize)]
+        struct Body {
+            messages: Vec<Message>,
+        }
+        let mut query = format!("?limit={limit}");
+        if let Some(b) = before {
+            query.push_str(&format!("&before={b}"));
+        }
+        if let Some(a) = after {
+            query.push_str(&format!("&after={a}"));
+        }
+        Ok(self
+            .call::<Body>(Method::GET, &format!("/channels/{channel}/messages{query}"), None)
+            .await?
+            .messages)
+    }
+
+    pub async fn message(&self, id: MessageId) -> Result<Message> {
+        self.call(Method::GET, &format!("/messages/{id}"), None).await
+    }
+
+    pub async fn thread(&self, root: MessageId) -> Result<Thread> {
+        self.call(Method::GET, &format!("/messages/{root}/thread"), None).await
+    }
+
+    pub async fn edit(&self, id: MessageId, text: &str) -> Result<Message> {
+        self.call(Method::PATCH, &format!("/messages/{id}"), Some(json!({ "text": text }))).await
+    }
+
+    pub async fn delete(&self, id: MessageId) -> Result<()> {
+        self.call::<Value>(Method::DELETE, &format!("/messages/{id}"), None).await.map(drop)
+    }
+
+    pub async fn react(&self, id: MessageId, emoji: &str) -> Result<Message> {
+        self.call(Method::PUT, &format!("/messages/{id}/reactions/{}", encode_segment(emoji)), None).await
+    }
+
+    pub async fn unreact(&self, id: MessageId, emoji: &str) -> Result<Message> {
+        self.call(Method::DELETE, &format!("/messages/{id}/reactions/{}", encode_segment(emoji)), None).await
+    }
+
+    pub async fn mark_read(&self, channel: ChannelId, seq: u64) -> Result<u64> {
+        #[derive(Deserialize)]
+        struct Body {
+            seq: u64,
+        }
+        Ok(self
+            .call::<Body>(Method::POST, &format!("/channels/{channel}/read"), Some(json!({ "seq": seq })))
+            .await?
+            .seq)
+    }
+
+    /// Opens the WebSocket, authenticates, and resumes each `(workspace, after)`.
+    pub async fn connect(&self, resume: &[(WorkspaceId, u64)]) -> Result<Live> {
+        let token = self.token.as_deref().ok_or_else(|| ClientError::Protocol("log in first".into()))?;
+        Live::connect(&self.base, token, resume).await
+    }
+}
+
+/// Percent-encodes a path segment (emoji are multi-byte UTF-8).
+fn encode_segment(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() * 3);
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}

@@ -12,9 +12,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use confab_core::{
-    Channel, ChannelId, ChannelKind, Error, Message, MessageId, Millis, UserId, WorkspaceId,
-};
+use confab_core::{Channel, ChannelId, ChannelKind, Error, Message, MessageId, Millis, UserId, WorkspaceId};
 use serde::{Deserialize, Serialize};
 
 use crate::ledger::{ConsentState, Ledger, LedgerStore, verify_entries};
@@ -105,10 +103,7 @@ pub enum ExclusionReason {
     Withdrawn { entry_seq: u64, entry_hash: String },
     /// The grant accepted a policy text that has since changed: an owner must accept
     /// the current one.
-    PolicyOutdated {
-        granted_version: u32,
-        current_version: u32,
-    },
+    PolicyOutdated { granted_version: u32, current_version: u32 },
     /// The workspace's ledger does not verify, so its consent cannot be trusted.
     LedgerInvalid { seq: u64, detail: String },
     /// The grant's scope is `workspace`, and this is the shared (instance-wide) view.
@@ -161,17 +156,18 @@ impl WorkspaceSnapshot {
     }
     /// How many records of all categories it holds.
     pub fn record_count(&self) -> usize {
-        self.messages.len()
-            + self.reactions.len()
-            + self.memberships.len()
-            + self.search_interactions.len()
+        self.messages.len() + self.reactions.len() + self.memberships.len() + self.search_interactions.len()
     }
 }
 
 /// Everything a training run may read for one purpose, taken at one instant.
 ///
 /// Only [`Gate`] builds one; it is `Serialize` (for preview and dry runs) but
-/// deliberately not `Deserialize`.
+/// deliberately not `Deserialize`, so it cannot be forged from JSON either:
+///
+/// ```compile_fail
+/// let forged: confab_consent::Snapshot = serde_json::from_str("{}").unwrap();
+/// ```
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Snapshot {
     purpose: Purpose,
@@ -204,29 +200,18 @@ impl Snapshot {
     /// The part an instance-wide model may learn from: only workspaces granted with
     /// scope `shared`; the others move to `excluded`.
     pub fn shared_view(&self) -> Snapshot {
-        let (shared, local): (Vec<_>, Vec<_>) = self
-            .workspaces
-            .iter()
-            .cloned()
-            .partition(|w| w.scope() == Scope::Shared);
+        let (shared, local): (Vec<_>, Vec<_>) =
+            self.workspaces.iter().cloned().partition(|w| w.scope() == Scope::Shared);
         let mut excluded = self.excluded.clone();
         excluded.extend(local.into_iter().map(|w| ExcludedWorkspace {
             workspace: w.workspace,
             reason: ExclusionReason::WorkspaceScopeOnly,
         }));
         excluded.sort_by_key(|e| e.workspace);
-        Snapshot {
-            purpose: self.purpose,
-            taken_at: self.taken_at,
-            workspaces: shared,
-            excluded,
-        }
+        Snapshot { purpose: self.purpose, taken_at: self.taken_at, workspaces: shared, excluded }
     }
     pub fn record_count(&self) -> usize {
-        self.workspaces
-            .iter()
-            .map(WorkspaceSnapshot::record_count)
-            .sum()
+        self.workspaces.iter().map(WorkspaceSnapshot::record_count).sum()
     }
 }
 
@@ -249,21 +234,13 @@ impl Gate {
         let mut excluded = Vec::new();
         for ws in wanted {
             match admit(ledger, ws, purpose)? {
-                Err(reason) => excluded.push(ExcludedWorkspace {
-                    workspace: ws,
-                    reason,
-                }),
+                Err(reason) => excluded.push(ExcludedWorkspace { workspace: ws, reason }),
                 Ok((state, grant)) => {
                     included.push(collect(source, &state, purpose, ws, grant, now)?);
                 }
             }
         }
-        Ok(Snapshot {
-            purpose,
-            taken_at: now,
-            workspaces: included,
-            excluded,
-        })
+        Ok(Snapshot { purpose, taken_at: now, workspaces: included, excluded })
     }
 
     /// Exactly the records a run for `purpose` would read from `ws` now: the same
@@ -295,40 +272,18 @@ fn admit<S: LedgerStore>(
     let (Some(entry_seq), Some(entry_hash)) = (p.entry_seq, p.entry_hash.clone()) else {
         return Ok(Err(ExclusionReason::NotGranted));
     };
-    let (Some(scope), Some(members), Some(version), Some(sha), true) = (
-        p.scope,
-        p.members,
-        p.policy_version,
-        p.policy_sha256.as_deref(),
-        p.granted,
-    ) else {
-        return Ok(Err(ExclusionReason::Withdrawn {
-            entry_seq,
-            entry_hash,
-        }));
+    let (Some(scope), Some(members), Some(version), Some(sha), true) =
+        (p.scope, p.members, p.policy_version, p.policy_sha256.as_deref(), p.granted)
+    else {
+        return Ok(Err(ExclusionReason::Withdrawn { entry_seq, entry_hash }));
     };
     let (current_version, current_sha) = current_version_and_hash(purpose);
     if version != current_version || sha != current_sha {
-        return Ok(Err(ExclusionReason::PolicyOutdated {
-            granted_version: version,
-            current_version,
-        }));
+        return Ok(Err(ExclusionReason::PolicyOutdated { granted_version: version, current_version }));
     }
     // The ledger refuses such grants; re-filter so a hand-made entry cannot widen them.
-    let categories: Vec<Category> = p
-        .categories
-        .iter()
-        .copied()
-        .filter(|c| purpose.may_read(*c))
-        .collect();
-    let grant = GrantRef {
-        entry_seq,
-        entry_hash,
-        scope,
-        categories,
-        members,
-        policy_version: version,
-    };
+    let categories: Vec<Category> = p.categories.iter().copied().filter(|c| purpose.may_read(*c)).collect();
+    let grant = GrantRef { entry_seq, entry_hash, scope, categories, members, policy_version: version };
     Ok(Ok((state, grant)))
 }
 
@@ -422,9 +377,7 @@ fn collect(
         search_interactions = source
             .search_interactions(ws)?
             .into_iter()
-            .filter(|s| {
-                public.contains(&s.channel) && s.at <= now && included(s.user) && included(s.author)
-            })
+            .filter(|s| public.contains(&s.channel) && s.at <= now && included(s.user) && included(s.author))
             .collect();
         search_interactions.sort_by(|a, b| {
             (a.at, a.user, &a.query_id, a.message, a.clicked).cmp(&(
@@ -445,4 +398,97 @@ fn collect(
         memberships,
         search_interactions,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ledger::{Action, GENESIS_HASH, LedgerEntry};
+    use crate::testing::{
+        MemoryLedgerStore, MemorySource, channel, channel_id, message, message_id, user_id, workspace_id,
+    };
+
+    /// Appends a grant entry built by hand (valid chain), bypassing the ledger's checks.
+    fn forge_grant(store: &MemoryLedgerStore, version: u32, sha: String, categories: Vec<Category>) {
+        let mut entry = LedgerEntry {
+            seq: 1,
+            workspace: workspace_id(1),
+            at: 0,
+            actor: user_id(1),
+            action: Action::Grant {
+                purpose: Purpose::SearchRanking,
+                scope: Scope::Workspace,
+                categories,
+                members: MemberMode::OptOut,
+            },
+            policy_version: version,
+            policy_sha256: sha,
+            prev_hash: GENESIS_HASH.to_owned(),
+            hash: String::new(),
+        };
+        entry.hash = entry.compute_hash().unwrap();
+        store.append(&entry).unwrap();
+    }
+
+    fn source() -> MemorySource {
+        let (ws, ch) = (workspace_id(1), channel_id(1));
+        MemorySource {
+            channels: vec![channel(ws, ch, ChannelKind::Public)],
+            messages: vec![message(
+                ws,
+                ch,
+                1,
+                message_id(1),
+                user_id(2),
+                "hi",
+                0,
+                vec![("👍", vec![user_id(3)])],
+            )],
+            well_behaved: true,
+            ..MemorySource::default()
+        }
+    }
+
+    #[test]
+    fn a_grant_of_an_older_policy_text_no_longer_counts() {
+        let ledger = Ledger::new(MemoryLedgerStore::new());
+        let (_, sha) = current_version_and_hash(Purpose::SearchRanking);
+        forge_grant(ledger.store(), 0, sha, vec![Category::Messages]);
+        assert!(ledger.verify(workspace_id(1)).unwrap().is_ok());
+        let snap = Gate::snapshot(&ledger, &source(), Purpose::SearchRanking, &[workspace_id(1)], 9).unwrap();
+        assert!(snap.workspaces().is_empty());
+        assert_eq!(
+            snap.excluded()[0].reason,
+            ExclusionReason::PolicyOutdated { granted_version: 0, current_version: 1 }
+        );
+        // Same version, other text.
+        let ledger = Ledger::new(MemoryLedgerStore::new());
+        forge_grant(ledger.store(), 1, "00".repeat(32), vec![Category::Messages]);
+        let snap = Gate::snapshot(&ledger, &source(), Purpose::SearchRanking, &[workspace_id(1)], 9).unwrap();
+        assert!(matches!(snap.excluded()[0].reason, ExclusionReason::PolicyOutdated { .. }));
+    }
+
+    #[test]
+    fn a_hand_made_grant_cannot_widen_a_purposes_categories() {
+        let ledger = Ledger::new(MemoryLedgerStore::new());
+        let (version, sha) = current_version_and_hash(Purpose::SearchRanking);
+        forge_grant(ledger.store(), version, sha, vec![Category::Reactions, Category::Messages]);
+        let snap = Gate::snapshot(&ledger, &source(), Purpose::SearchRanking, &[workspace_id(1)], 9).unwrap();
+        let w = snap.for_workspace(workspace_id(1)).unwrap();
+        assert_eq!(w.allowed_by().categories, vec![Category::Messages]);
+        assert_eq!(w.messages().len(), 1);
+        assert!(w.reactions().is_empty(), "search ranking may not read reactions");
+    }
+
+    #[test]
+    fn excluded_reasons_serialise_flat() {
+        let e = ExcludedWorkspace {
+            workspace: workspace_id(1),
+            reason: ExclusionReason::PolicyOutdated { granted_version: 1, current_version: 2 },
+        };
+        let json = serde_json::to_value(&e).unwrap();
+        assert_eq!(json["reason"], "policy_outdated");
+        assert_eq!(json["current_version"], 2);
+        assert_eq!(json["workspace"], workspace_id(1).to_string());
+    }
 }

@@ -28,26 +28,13 @@ pub const GENESIS_HASH: &str = "000000000000000000000000000000000000000000000000
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Action {
     /// An owner allowed `purpose` to read `categories` of the workspace.
-    Grant {
-        purpose: Purpose,
-        scope: Scope,
-        categories: Vec<Category>,
-        members: MemberMode,
-    },
+    Grant { purpose: Purpose, scope: Scope, categories: Vec<Category>, members: MemberMode },
     /// An owner withdrew the grant for `purpose`.
     Withdraw { purpose: Purpose },
     /// A member set their own key for `purpose` (`user` is always the actor).
-    MemberSet {
-        purpose: Purpose,
-        user: UserId,
-        included: bool,
-    },
+    MemberSet { purpose: Purpose, user: UserId, included: bool },
     /// A training run spent `epsilon` of the workspace's privacy budget for `purpose`.
-    BudgetSpent {
-        purpose: Purpose,
-        epsilon: f64,
-        run_id: String,
-    },
+    BudgetSpent { purpose: Purpose, epsilon: f64, run_id: String },
 }
 
 impl Action {
@@ -265,20 +252,15 @@ impl ConsentState {
     /// The state of `purpose` (always present).
     pub fn purpose(&self, purpose: Purpose) -> &PurposeState {
         // `purposes` always holds every purpose; the fallback is unreachable.
-        self.purposes
-            .iter()
-            .find(|p| p.purpose == purpose)
-            .unwrap_or(match purpose {
-                Purpose::SearchRanking => &NEVER[0],
-                Purpose::EmojiSuggestions => &NEVER[1],
-                Purpose::ChannelSuggestions => &NEVER[2],
-            })
+        self.purposes.iter().find(|p| p.purpose == purpose).unwrap_or(match purpose {
+            Purpose::SearchRanking => &NEVER[0],
+            Purpose::EmojiSuggestions => &NEVER[1],
+            Purpose::ChannelSuggestions => &NEVER[2],
+        })
     }
 
     pub fn member_key(&self, purpose: Purpose, user: UserId) -> Option<&MemberKey> {
-        self.members
-            .iter()
-            .find(|k| k.purpose == purpose && k.user == user)
+        self.members.iter().find(|k| k.purpose == purpose && k.user == user)
     }
 
     /// One member's keys, for `GET /workspaces/{ws}/consent`.
@@ -339,25 +321,14 @@ pub fn member_included(state: &ConsentState, purpose: Purpose, user: UserId) -> 
 
 /// Folds a workspace's entries into its current consent. Does not verify the chain.
 pub fn fold(ws: WorkspaceId, entries: &[LedgerEntry]) -> ConsentState {
-    let mut purposes: Vec<PurposeState> = Purpose::ALL
-        .into_iter()
-        .map(PurposeState::never_granted)
-        .collect();
+    let mut purposes: Vec<PurposeState> = Purpose::ALL.into_iter().map(PurposeState::never_granted).collect();
     let mut members: BTreeMap<(Purpose, UserId), MemberKey> = BTreeMap::new();
     for e in entries {
-        let Some(slot) = purposes
-            .iter_mut()
-            .find(|p| p.purpose == e.action.purpose())
-        else {
+        let Some(slot) = purposes.iter_mut().find(|p| p.purpose == e.action.purpose()) else {
             continue;
         };
         match &e.action {
-            Action::Grant {
-                purpose,
-                scope,
-                categories,
-                members: mode,
-            } => {
+            Action::Grant { purpose, scope, categories, members: mode } => {
                 *slot = PurposeState {
                     purpose: *purpose,
                     granted: true,
@@ -379,11 +350,7 @@ pub fn fold(ws: WorkspaceId, entries: &[LedgerEntry]) -> ConsentState {
                     ..PurposeState::never_granted(*purpose)
                 };
             }
-            Action::MemberSet {
-                purpose,
-                user,
-                included,
-            } => {
+            Action::MemberSet { purpose, user, included } => {
                 members.insert(
                     (*purpose, *user),
                     MemberKey {
@@ -445,24 +412,15 @@ pub fn verify_entries(ws: WorkspaceId, entries: &[LedgerEntry]) -> VerifyReport 
     for (i, e) in entries.iter().enumerate() {
         let expected_seq = i as u64 + 1;
         let problem = if e.seq != expected_seq {
-            Some(format!(
-                "expected seq {expected_seq}, found seq {} (missing or reordered entry)",
-                e.seq
-            ))
+            Some(format!("expected seq {expected_seq}, found seq {} (missing or reordered entry)", e.seq))
         } else if e.workspace != ws {
             Some(format!("entry belongs to workspace {}", e.workspace))
         } else if e.prev_hash != prev {
-            Some(format!(
-                "prev_hash {} does not match the previous entry's hash {prev}",
-                e.prev_hash
-            ))
+            Some(format!("prev_hash {} does not match the previous entry's hash {prev}", e.prev_hash))
         } else {
             match e.compute_hash() {
                 Ok(h) if h == e.hash => None,
-                Ok(h) => Some(format!(
-                    "hash {} does not match the entry's content (expected {h})",
-                    e.hash
-                )),
+                Ok(h) => Some(format!("hash {} does not match the entry's content (expected {h})", e.hash)),
                 Err(_) => Some("entry cannot be serialised".to_owned()),
             }
         };
@@ -500,10 +458,7 @@ pub struct Ledger<S> {
 
 impl<S: LedgerStore> Ledger<S> {
     pub fn new(store: S) -> Self {
-        Ledger {
-            store,
-            append_lock: Mutex::new(()),
-        }
+        Ledger { store, append_lock: Mutex::new(()) }
     }
 
     pub fn store(&self) -> &S {
@@ -540,25 +495,13 @@ impl<S: LedgerStore> Ledger<S> {
             ));
         }
         if req.categories.is_empty() {
-            return Err(Error::invalid_field(
-                "categories",
-                "name at least one category",
-            ));
+            return Err(Error::invalid_field("categories", "name at least one category"));
         }
         if let Some(bad) = req.categories.iter().find(|c| !req.purpose.may_read(**c)) {
-            let allowed: Vec<&str> = req
-                .purpose
-                .allowed_categories()
-                .iter()
-                .map(|c| c.as_str())
-                .collect();
+            let allowed: Vec<&str> = req.purpose.allowed_categories().iter().map(|c| c.as_str()).collect();
             return Err(Error::invalid_field(
                 "categories",
-                format!(
-                    "{} cannot use {bad}; it may read only {}",
-                    req.purpose,
-                    allowed.join(", ")
-                ),
+                format!("{} cannot use {bad}; it may read only {}", req.purpose, allowed.join(", ")),
             ));
         }
         let action = Action::Grant {
@@ -568,12 +511,7 @@ impl<S: LedgerStore> Ledger<S> {
             members: req.members,
         };
         let entry = self.append(ws, actor, action, now, |_| Ok(()))?;
-        Ok(ConsentChange {
-            entry,
-            purpose: req.purpose,
-            granted: true,
-            actor,
-        })
+        Ok(ConsentChange { entry, purpose: req.purpose, granted: true, actor })
     }
 
     /// Withdraws `purpose`, owner only. Withdrawing a purpose that is not granted is
@@ -591,12 +529,7 @@ impl<S: LedgerStore> Ledger<S> {
         let entry = self.append_if(ws, actor, Action::Withdraw { purpose }, now, |state| {
             Ok(state.purpose(purpose).granted)
         })?;
-        Ok(entry.map(|entry| ConsentChange {
-            entry,
-            purpose,
-            granted: false,
-            actor,
-        }))
+        Ok(entry.map(|entry| ConsentChange { entry, purpose, granted: false, actor }))
     }
 
     /// Sets `user`'s own key for `purpose`. The app checks that `user` is a member of
@@ -610,26 +543,11 @@ impl<S: LedgerStore> Ledger<S> {
         now: Millis,
     ) -> Result<ConsentChange, Error> {
         let mut granted = false;
-        let entry = self.append(
-            ws,
-            user,
-            Action::MemberSet {
-                purpose,
-                user,
-                included,
-            },
-            now,
-            |state| {
-                granted = state.purpose(purpose).granted;
-                Ok(())
-            },
-        )?;
-        Ok(ConsentChange {
-            entry,
-            purpose,
-            granted,
-            actor: user,
-        })
+        let entry = self.append(ws, user, Action::MemberSet { purpose, user, included }, now, |state| {
+            granted = state.purpose(purpose).granted;
+            Ok(())
+        })?;
+        Ok(ConsentChange { entry, purpose, granted, actor: user })
     }
 
     /// The workspace's current consent, folded from its entries.
@@ -646,11 +564,7 @@ impl<S: LedgerStore> Ledger<S> {
     pub fn export(&self, ws: WorkspaceId) -> Result<LedgerExport, Error> {
         let entries = self.store.entries(ws)?;
         let verification = verify_entries(ws, &entries);
-        Ok(LedgerExport {
-            workspace: ws,
-            entries,
-            verification,
-        })
+        Ok(LedgerExport { workspace: ws, entries, verification })
     }
 
     /// The privacy budget (ε) spent on the workspace for `purpose`, over its whole
@@ -661,20 +575,8 @@ impl<S: LedgerStore> Ledger<S> {
 
     /// Refuses (with `conflict`) a run that would take the workspace's spend for
     /// `purpose` past `cap`.
-    pub fn can_spend(
-        &self,
-        ws: WorkspaceId,
-        purpose: Purpose,
-        epsilon: f64,
-        cap: f64,
-    ) -> Result<(), Error> {
-        check_budget(
-            ws,
-            purpose,
-            epsilon_in(&self.store.entries(ws)?, purpose),
-            epsilon,
-            cap,
-        )
+    pub fn can_spend(&self, ws: WorkspaceId, purpose: Purpose, epsilon: f64, cap: f64) -> Result<(), Error> {
+        check_budget(ws, purpose, epsilon_in(&self.store.entries(ws)?, purpose), epsilon, cap)
     }
 
     /// Records that run `run_id` spent `epsilon` on the workspace for `purpose`,
@@ -694,11 +596,7 @@ impl<S: LedgerStore> Ledger<S> {
         if run_id.is_empty() {
             return Err(Error::invalid_field("run_id", "must not be empty"));
         }
-        let action = Action::BudgetSpent {
-            purpose,
-            epsilon,
-            run_id: run_id.to_owned(),
-        };
+        let action = Action::BudgetSpent { purpose, epsilon, run_id: run_id.to_owned() };
         let check = |state: &ConsentState, entries: &[LedgerEntry]| {
             if !state.purpose(purpose).granted {
                 return Err(Error::forbidden(format!(
@@ -741,8 +639,7 @@ impl<S: LedgerStore> Ledger<S> {
         if !decide(&fold(ws, &entries))? {
             return Ok(None);
         }
-        self.append_locked(ws, actor, action, now, &entries)
-            .map(Some)
+        self.append_locked(ws, actor, action, now, &entries).map(Some)
     }
 
     /// Builds and stores the entry after `entries`; the caller holds the append lock.
@@ -780,9 +677,7 @@ fn require_owner(role: Role, what: &str) -> Result<(), Error> {
     if role == Role::Owner {
         Ok(())
     } else {
-        Err(Error::forbidden(format!(
-            "only a workspace owner can {what} consent"
-        )))
+        Err(Error::forbidden(format!("only a workspace owner can {what} consent")))
     }
 }
 
@@ -790,34 +685,18 @@ fn epsilon_in(entries: &[LedgerEntry], purpose: Purpose) -> f64 {
     entries
         .iter()
         .filter_map(|e| match &e.action {
-            Action::BudgetSpent {
-                purpose: p,
-                epsilon,
-                ..
-            } if *p == purpose => Some(*epsilon),
+            Action::BudgetSpent { purpose: p, epsilon, .. } if *p == purpose => Some(*epsilon),
             _ => None,
         })
         .sum()
 }
 
-fn check_budget(
-    ws: WorkspaceId,
-    purpose: Purpose,
-    spent: f64,
-    epsilon: f64,
-    cap: f64,
-) -> Result<(), Error> {
+fn check_budget(ws: WorkspaceId, purpose: Purpose, spent: f64, epsilon: f64, cap: f64) -> Result<(), Error> {
     if !(epsilon.is_finite() && epsilon > 0.0) {
-        return Err(Error::invalid_field(
-            "epsilon",
-            "must be a positive finite number",
-        ));
+        return Err(Error::invalid_field("epsilon", "must be a positive finite number"));
     }
     if !(cap.is_finite() && cap >= 0.0) {
-        return Err(Error::invalid_field(
-            "cap",
-            "must be a non-negative finite number",
-        ));
+        return Err(Error::invalid_field("cap", "must be a non-negative finite number"));
     }
     if spent + epsilon > cap {
         return Err(Error::new(
@@ -849,8 +728,7 @@ mod tests {
 
     fn grant(l: &Ledger<MemoryLedgerStore>, mode: MemberMode, at: Millis) -> ConsentChange {
         let req = grant_request(Purpose::SearchRanking, Scope::Workspace, ALL_SEARCH, mode);
-        l.grant(workspace_id(1), owner(), Role::Owner, req, at)
-            .unwrap()
+        l.grant(workspace_id(1), owner(), Role::Owner, req, at).unwrap()
     }
 
     #[test]
@@ -872,21 +750,14 @@ mod tests {
         let l = ledger();
         let ws = workspace_id(1);
         for role in [Role::Admin, Role::Member, Role::Guest] {
-            let req = grant_request(
-                Purpose::SearchRanking,
-                Scope::Workspace,
-                ALL_SEARCH,
-                MemberMode::OptIn,
-            );
+            let req = grant_request(Purpose::SearchRanking, Scope::Workspace, ALL_SEARCH, MemberMode::OptIn);
             let err = l.grant(ws, user_id(2), role, req, 1).unwrap_err();
             assert_eq!(err.code, ErrorCode::Forbidden, "{role:?}");
         }
         assert!(l.store().entries(ws).unwrap().is_empty());
         grant(&l, MemberMode::OptIn, 1);
         for role in [Role::Admin, Role::Member, Role::Guest] {
-            let err = l
-                .withdraw(ws, user_id(2), role, Purpose::SearchRanking, 2)
-                .unwrap_err();
+            let err = l.withdraw(ws, user_id(2), role, Purpose::SearchRanking, 2).unwrap_err();
             assert_eq!(err.code, ErrorCode::Forbidden);
         }
         assert!(l.state(ws).unwrap().purpose(Purpose::SearchRanking).granted);
@@ -903,9 +774,7 @@ mod tests {
                 MemberMode::OptIn,
             );
             req.accept = accept;
-            let err = l
-                .grant(workspace_id(1), owner(), Role::Owner, req, 1)
-                .unwrap_err();
+            let err = l.grant(workspace_id(1), owner(), Role::Owner, req, 1).unwrap_err();
             assert_eq!(err.code, ErrorCode::ConsentNotExplicit);
         }
         // And the JSON body without `accept` deserialises to `None`.
@@ -913,16 +782,8 @@ mod tests {
             "purpose": "emoji_suggestions", "scope": "workspace", "categories": ["messages"],
             "members": "opt_in", "policy_version": 1, "policy_sha256": "x"
         });
-        assert_eq!(
-            serde_json::from_value::<GrantRequest>(body).unwrap().accept,
-            None
-        );
-        assert!(
-            !l.state(workspace_id(1))
-                .unwrap()
-                .purpose(Purpose::EmojiSuggestions)
-                .granted
-        );
+        assert_eq!(serde_json::from_value::<GrantRequest>(body).unwrap().accept, None);
+        assert!(!l.state(workspace_id(1)).unwrap().purpose(Purpose::EmojiSuggestions).granted);
     }
 
     #[test]
@@ -944,16 +805,9 @@ mod tests {
         let mut upper_hash = fresh();
         upper_hash.policy_sha256 = current.sha256.to_uppercase();
         for req in [old_version, other_hash, upper_hash] {
-            let err = l
-                .grant(workspace_id(1), owner(), Role::Owner, req, 1)
-                .unwrap_err();
+            let err = l.grant(workspace_id(1), owner(), Role::Owner, req, 1).unwrap_err();
             assert_eq!(err.code, ErrorCode::PolicyMismatch);
-            assert!(
-                err.message
-                    .contains(&format!("version {}", current.version)),
-                "{}",
-                err.message
-            );
+            assert!(err.message.contains(&format!("version {}", current.version)), "{}", err.message);
             assert!(err.message.contains(&current.sha256));
         }
         assert!(l.store().entries(workspace_id(1)).unwrap().is_empty());
@@ -972,40 +826,21 @@ mod tests {
         let err = l.grant(ws, owner(), Role::Owner, bad, 1).unwrap_err();
         assert_eq!(err.code, ErrorCode::InvalidField);
         assert!(err.message.contains("reactions"), "{}", err.message);
-        let empty = grant_request(
-            Purpose::SearchRanking,
-            Scope::Workspace,
-            &[],
-            MemberMode::OptIn,
-        );
-        assert_eq!(
-            l.grant(ws, owner(), Role::Owner, empty, 1)
-                .unwrap_err()
-                .code,
-            ErrorCode::InvalidField
-        );
+        let empty = grant_request(Purpose::SearchRanking, Scope::Workspace, &[], MemberMode::OptIn);
+        assert_eq!(l.grant(ws, owner(), Role::Owner, empty, 1).unwrap_err().code, ErrorCode::InvalidField);
         // Duplicates and order are normalised.
         let dup = grant_request(
             Purpose::SearchRanking,
             Scope::Workspace,
-            &[
-                Category::SearchInteractions,
-                Category::Messages,
-                Category::Messages,
-            ],
+            &[Category::SearchInteractions, Category::Messages, Category::Messages],
             MemberMode::OptIn,
         );
         let change = l.grant(ws, owner(), Role::Owner, dup, 1).unwrap();
         assert_eq!(
-            l.state(ws)
-                .unwrap()
-                .purpose(Purpose::SearchRanking)
-                .categories,
+            l.state(ws).unwrap().purpose(Purpose::SearchRanking).categories,
             vec![Category::Messages, Category::SearchInteractions]
         );
-        assert!(
-            matches!(&change.entry.action, Action::Grant { categories, .. } if categories.len() == 2)
-        );
+        assert!(matches!(&change.entry.action, Action::Grant { categories, .. } if categories.len() == 2));
     }
 
     #[test]
@@ -1028,16 +863,10 @@ mod tests {
         assert_eq!(s.scope, Some(Scope::Workspace));
         assert_eq!(s.granted_by, Some(owner()));
         assert_eq!(s.granted_at, Some(10));
-        assert_eq!(
-            (s.entry_seq, s.entry_hash.as_deref()),
-            (Some(1), Some(g.entry.hash.as_str()))
-        );
+        assert_eq!((s.entry_seq, s.entry_hash.as_deref()), (Some(1), Some(g.entry.hash.as_str())));
         assert!(!state.purpose(Purpose::EmojiSuggestions).granted);
 
-        let w = l
-            .withdraw(ws, owner(), Role::Owner, Purpose::SearchRanking, 20)
-            .unwrap()
-            .unwrap();
+        let w = l.withdraw(ws, owner(), Role::Owner, Purpose::SearchRanking, 20).unwrap().unwrap();
         assert_eq!((w.entry.seq, w.granted), (2, false));
         assert_eq!(w.entry.prev_hash, g.entry.hash);
         let s = l.state(ws).unwrap().purpose(Purpose::SearchRanking).clone();
@@ -1045,16 +874,8 @@ mod tests {
         assert_eq!(s.entry_seq, Some(2));
 
         // Withdrawing again (or a purpose never granted) is a no-op without an entry.
-        assert!(
-            l.withdraw(ws, owner(), Role::Owner, Purpose::SearchRanking, 30)
-                .unwrap()
-                .is_none()
-        );
-        assert!(
-            l.withdraw(ws, owner(), Role::Owner, Purpose::EmojiSuggestions, 30)
-                .unwrap()
-                .is_none()
-        );
+        assert!(l.withdraw(ws, owner(), Role::Owner, Purpose::SearchRanking, 30).unwrap().is_none());
+        assert!(l.withdraw(ws, owner(), Role::Owner, Purpose::EmojiSuggestions, 30).unwrap().is_none());
         assert_eq!(l.store().entries(ws).unwrap().len(), 2);
         assert!(l.verify(ws).unwrap().is_ok());
         // Another workspace's chain is independent.
@@ -1067,51 +888,25 @@ mod tests {
         let ws = workspace_id(1);
         let (alice, bob, carol) = (user_id(10), user_id(11), user_id(12));
         // Before any grant, even an opt-in includes nobody.
-        l.set_member(ws, carol, Purpose::SearchRanking, true, 1)
-            .unwrap();
-        assert!(
-            !l.state(ws)
-                .unwrap()
-                .member_included(Purpose::SearchRanking, carol)
-        );
+        l.set_member(ws, carol, Purpose::SearchRanking, true, 1).unwrap();
+        assert!(!l.state(ws).unwrap().member_included(Purpose::SearchRanking, carol));
 
         grant(&l, MemberMode::OptIn, 2);
-        let change = l
-            .set_member(ws, alice, Purpose::SearchRanking, true, 3)
-            .unwrap();
+        let change = l.set_member(ws, alice, Purpose::SearchRanking, true, 3).unwrap();
         assert!(change.granted && change.actor == alice);
         let state = l.state(ws).unwrap();
         assert!(state.member_included(Purpose::SearchRanking, alice));
-        assert!(
-            !state.member_included(Purpose::SearchRanking, bob),
-            "silence is not a yes"
-        );
-        assert!(
-            !state.member_included(Purpose::SearchRanking, carol),
-            "a yes before the grant"
-        );
-        assert!(
-            !member_included(&state, Purpose::EmojiSuggestions, alice),
-            "other purpose"
-        );
+        assert!(!state.member_included(Purpose::SearchRanking, bob), "silence is not a yes");
+        assert!(!state.member_included(Purpose::SearchRanking, carol), "a yes before the grant");
+        assert!(!member_included(&state, Purpose::EmojiSuggestions, alice), "other purpose");
         assert_eq!(state.keys_of(alice).len(), 1);
 
         // A re-grant asks again.
         grant(&l, MemberMode::OptIn, 4);
-        assert!(
-            !l.state(ws)
-                .unwrap()
-                .member_included(Purpose::SearchRanking, alice)
-        );
-        l.set_member(ws, alice, Purpose::SearchRanking, true, 5)
-            .unwrap();
-        l.set_member(ws, alice, Purpose::SearchRanking, false, 6)
-            .unwrap();
-        assert!(
-            !l.state(ws)
-                .unwrap()
-                .member_included(Purpose::SearchRanking, alice)
-        );
+        assert!(!l.state(ws).unwrap().member_included(Purpose::SearchRanking, alice));
+        l.set_member(ws, alice, Purpose::SearchRanking, true, 5).unwrap();
+        l.set_member(ws, alice, Purpose::SearchRanking, false, 6).unwrap();
+        assert!(!l.state(ws).unwrap().member_included(Purpose::SearchRanking, alice));
     }
 
     #[test]
@@ -1120,27 +915,19 @@ mod tests {
         let ws = workspace_id(1);
         let (alice, bob) = (user_id(10), user_id(11));
         // An exclusion made before the grant still holds after it.
-        l.set_member(ws, bob, Purpose::SearchRanking, false, 1)
-            .unwrap();
+        l.set_member(ws, bob, Purpose::SearchRanking, false, 1).unwrap();
         grant(&l, MemberMode::OptOut, 2);
         let state = l.state(ws).unwrap();
         assert!(state.member_included(Purpose::SearchRanking, alice));
         assert!(!state.member_included(Purpose::SearchRanking, bob));
-        l.set_member(ws, alice, Purpose::SearchRanking, false, 3)
-            .unwrap();
-        l.set_member(ws, bob, Purpose::SearchRanking, true, 4)
-            .unwrap();
+        l.set_member(ws, alice, Purpose::SearchRanking, false, 3).unwrap();
+        l.set_member(ws, bob, Purpose::SearchRanking, true, 4).unwrap();
         let state = l.state(ws).unwrap();
         assert!(!state.member_included(Purpose::SearchRanking, alice));
         assert!(state.member_included(Purpose::SearchRanking, bob));
         // Withdrawal excludes everyone.
-        l.withdraw(ws, owner(), Role::Owner, Purpose::SearchRanking, 5)
-            .unwrap();
-        assert!(
-            !l.state(ws)
-                .unwrap()
-                .member_included(Purpose::SearchRanking, bob)
-        );
+        l.withdraw(ws, owner(), Role::Owner, Purpose::SearchRanking, 5).unwrap();
+        assert!(!l.state(ws).unwrap().member_included(Purpose::SearchRanking, bob));
     }
 
     /// A ledger with five entries in workspace 1.
@@ -1148,34 +935,24 @@ mod tests {
         let l = ledger();
         let ws = workspace_id(1);
         grant(&l, MemberMode::OptOut, 1);
-        l.set_member(ws, user_id(10), Purpose::SearchRanking, false, 2)
-            .unwrap();
-        l.spend(ws, owner(), Purpose::SearchRanking, 0.5, 10.0, "run-1", 3)
-            .unwrap();
-        l.set_member(ws, user_id(11), Purpose::SearchRanking, false, 4)
-            .unwrap();
-        l.withdraw(ws, owner(), Role::Owner, Purpose::SearchRanking, 5)
-            .unwrap();
+        l.set_member(ws, user_id(10), Purpose::SearchRanking, false, 2).unwrap();
+        l.spend(ws, owner(), Purpose::SearchRanking, 0.5, 10.0, "run-1", 3).unwrap();
+        l.set_member(ws, user_id(11), Purpose::SearchRanking, false, 4).unwrap();
+        l.withdraw(ws, owner(), Role::Owner, Purpose::SearchRanking, 5).unwrap();
         assert!(l.verify(ws).unwrap().is_ok());
         l
     }
 
     fn first_bad(l: &Ledger<MemoryLedgerStore>) -> (u64, String) {
-        l.verify(workspace_id(1))
-            .unwrap()
-            .first_bad
-            .expect("tampering goes unnoticed")
+        l.verify(workspace_id(1)).unwrap().first_bad.expect("tampering goes unnoticed")
     }
 
     #[test]
     fn verify_catches_an_edited_field() {
         let l = five_entries();
         l.store().tamper(workspace_id(1), |e| {
-            e[2].action = Action::BudgetSpent {
-                purpose: Purpose::SearchRanking,
-                epsilon: 0.1,
-                run_id: "run-1".into(),
-            };
+            e[2].action =
+                Action::BudgetSpent { purpose: Purpose::SearchRanking, epsilon: 0.1, run_id: "run-1".into() };
         });
         let (seq, reason) = first_bad(&l);
         assert_eq!(seq, 3);
@@ -1186,8 +963,7 @@ mod tests {
         assert_eq!(first_bad(&l).0, 2);
 
         let l = five_entries();
-        l.store()
-            .tamper(workspace_id(1), |e| e[0].actor = user_id(99));
+        l.store().tamper(workspace_id(1), |e| e[0].actor = user_id(99));
         assert_eq!(first_bad(&l).0, 1);
     }
 
@@ -1196,11 +972,8 @@ mod tests {
         // Rewriting an entry and recomputing its hash breaks the next link.
         let l = five_entries();
         l.store().tamper(workspace_id(1), |e| {
-            e[1].action = Action::MemberSet {
-                purpose: Purpose::SearchRanking,
-                user: user_id(10),
-                included: true,
-            };
+            e[1].action =
+                Action::MemberSet { purpose: Purpose::SearchRanking, user: user_id(10), included: true };
             e[1].hash = e[1].compute_hash().unwrap();
         });
         let (seq, reason) = first_bad(&l);
@@ -1208,8 +981,7 @@ mod tests {
         assert!(reason.contains("prev_hash"), "{reason}");
         // A hash edited alone is caught at its own entry.
         let l = five_entries();
-        l.store()
-            .tamper(workspace_id(1), |e| e[3].hash = "ab".repeat(32));
+        l.store().tamper(workspace_id(1), |e| e[3].hash = "ab".repeat(32));
         assert_eq!(first_bad(&l).0, 4);
     }
 
@@ -1264,10 +1036,7 @@ mod tests {
     #[test]
     fn hashes_are_over_canonical_json() {
         let mut out = String::new();
-        write_canonical(
-            &serde_json::json!({"b": [1, {"z": 1, "a": "é\""}], "a": 0.5}),
-            &mut out,
-        );
+        write_canonical(&serde_json::json!({"b": [1, {"z": 1, "a": "é\""}], "a": 0.5}), &mut out);
         assert_eq!(out, r#"{"a":0.5,"b":[1,{"a":"é\"","z":1}]}"#);
     }
 
@@ -1275,28 +1044,17 @@ mod tests {
     fn the_budget_cap_refuses_overspending() {
         let l = ledger();
         let ws = workspace_id(1);
-        let spend =
-            |eps: f64, run: &str| l.spend(ws, owner(), Purpose::SearchRanking, eps, 1.0, run, 5);
-        assert_eq!(
-            spend(0.1, "r0").unwrap_err().code,
-            ErrorCode::Forbidden,
-            "not granted"
-        );
+        let spend = |eps: f64, run: &str| l.spend(ws, owner(), Purpose::SearchRanking, eps, 1.0, run, 5);
+        assert_eq!(spend(0.1, "r0").unwrap_err().code, ErrorCode::Forbidden, "not granted");
         grant(&l, MemberMode::OptIn, 1);
         spend(0.4, "r1").unwrap();
         spend(0.4, "r2").unwrap();
         assert!((l.epsilon_spent(ws, Purpose::SearchRanking).unwrap() - 0.8).abs() < 1e-12);
         assert_eq!(l.epsilon_spent(ws, Purpose::EmojiSuggestions).unwrap(), 0.0);
         l.can_spend(ws, Purpose::SearchRanking, 0.2, 1.0).unwrap();
-        let err = l
-            .can_spend(ws, Purpose::SearchRanking, 0.3, 1.0)
-            .unwrap_err();
+        let err = l.can_spend(ws, Purpose::SearchRanking, 0.3, 1.0).unwrap_err();
         assert_eq!(err.code, ErrorCode::Conflict);
-        assert!(
-            err.message.contains("budget exceeded") && err.message.contains("cap"),
-            "{}",
-            err.message
-        );
+        assert!(err.message.contains("budget exceeded") && err.message.contains("cap"), "{}", err.message);
         assert_eq!(spend(0.3, "r3").unwrap_err().code, ErrorCode::Conflict);
         for bad in [0.0, -1.0, f64::NAN, f64::INFINITY] {
             assert_eq!(spend(bad, "r4").unwrap_err().code, ErrorCode::InvalidField);
@@ -1315,8 +1073,7 @@ mod tests {
                 let l = l.clone();
                 std::thread::spawn(move || {
                     for i in 0..25 {
-                        l.set_member(ws, user_id(100 + t), Purpose::SearchRanking, i % 2 == 0, i)
-                            .unwrap();
+                        l.set_member(ws, user_id(100 + t), Purpose::SearchRanking, i % 2 == 0, i).unwrap();
                         let req = grant_request(
                             Purpose::EmojiSuggestions,
                             Scope::Workspace,

@@ -26,6 +26,36 @@
 //!   grant does not name, or anything written or done by an excluded member.
 //! - **Withdrawal is immediate**: the next snapshot leaves the workspace out.
 //!
+//! # Example
+//!
+//! ```
+//! use confab_consent::testing::{MemoryLedgerStore, MemorySource, grant_request, user_id, workspace_id};
+//! use confab_consent::{Category, Gate, Ledger, MemberMode, Purpose, Scope};
+//! use confab_core::Role;
+//!
+//! let ledger = Ledger::new(MemoryLedgerStore::new());
+//! let (ws, owner) = (workspace_id(1), user_id(1));
+//! let source = MemorySource::default();
+//!
+//! // Nothing is granted by default: the snapshot says why the workspace is out.
+//! let snap = Gate::snapshot(&ledger, &source, Purpose::EmojiSuggestions, &[ws], 0)?;
+//! assert!(snap.workspaces().is_empty() && snap.excluded().len() == 1);
+//!
+//! // The owner accepts the current policy text (version and SHA-256 come from it).
+//! let req = grant_request(
+//!     Purpose::EmojiSuggestions,
+//!     Scope::Workspace,
+//!     &[Category::Messages, Category::Reactions],
+//!     MemberMode::OptIn,
+//! );
+//! let change = ledger.grant(ws, owner, Role::Owner, req, 0)?;
+//! let _event = change.to_event(); // the app emits `consent.changed`
+//! let snap = Gate::snapshot(&ledger, &source, Purpose::EmojiSuggestions, &[ws], 0)?;
+//! assert_eq!(snap.for_workspace(ws).unwrap().allowed_by().entry_hash, change.entry.hash);
+//! assert!(ledger.verify(ws)?.is_ok());
+//! # Ok::<(), confab_core::Error>(())
+//! ```
+//!
 //! The app implements [`LedgerStore`] (durable appends) and [`DataSource`] (read
 //! access to one workspace's data) over its store; [`testing`] has in-memory
 //! versions for tests.
@@ -41,8 +71,8 @@ pub use gate::{
     ReactionRow, SearchInteraction, Snapshot, WorkspaceSnapshot,
 };
 pub use ledger::{
-    Action, ConsentChange, ConsentState, GENESIS_HASH, GrantRequest, Ledger, LedgerEntry,
-    LedgerExport, LedgerStore, MemberKey, PurposeState, VerifyReport, member_included,
+    Action, ConsentChange, ConsentState, GENESIS_HASH, GrantRequest, Ledger, LedgerEntry, LedgerExport,
+    LedgerStore, MemberKey, PurposeState, VerifyReport, member_included,
 };
 pub use policy::{Policy, current_policy, policies};
 pub use vocab::{Category, MemberMode, Purpose, Scope};

@@ -42,12 +42,7 @@ pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
 /// The policy an owner must accept today to grant `purpose`.
 pub fn current_policy(purpose: Purpose) -> Policy {
     let (version, text) = current_text(purpose);
-    Policy {
-        purpose,
-        version,
-        sha256: sha256_hex(text.as_bytes()),
-        text: text.to_owned(),
-    }
+    Policy { purpose, version, sha256: sha256_hex(text.as_bytes()), text: text.to_owned() }
 }
 
 /// Every purpose's current policy, in [`Purpose::ALL`] order.
@@ -72,15 +67,8 @@ mod tests {
         for p in &all {
             assert_eq!(p.sha256, sha256_hex(p.text.as_bytes()));
             assert_eq!(p.sha256.len(), 64);
-            assert_eq!(
-                current_version_and_hash(p.purpose),
-                (p.version, p.sha256.clone())
-            );
-            assert!(
-                p.text.contains(&format!("(version {})", p.version)),
-                "{}",
-                p.purpose
-            );
+            assert_eq!(current_version_and_hash(p.purpose), (p.version, p.sha256.clone()));
+            assert!(p.text.contains(&format!("(version {})", p.version)), "{}", p.purpose);
         }
         // Distinct texts, so a hash accepted for one purpose is useless for another.
         assert_ne!(all[0].sha256, all[1].sha256);
@@ -92,11 +80,7 @@ mod tests {
         for p in policies() {
             // Compare on collapsed whitespace: the files are wrapped at any word.
             let t = &p.text.split_whitespace().collect::<Vec<_>>().join(" ");
-            assert!(
-                t.contains("Private channels and direct messages are never read"),
-                "{}",
-                p.purpose
-            );
+            assert!(t.contains("Private channels and direct messages are never read"), "{}", p.purpose);
             for heading in [
                 "## What is read",
                 "## What is learned",
@@ -107,11 +91,7 @@ mod tests {
                 assert!(t.contains(heading), "{} lacks {heading}", p.purpose);
             }
             for category in p.purpose.allowed_categories() {
-                assert!(
-                    t.contains(&format!("`{category}`")),
-                    "{} lacks {category}",
-                    p.purpose
-                );
+                assert!(t.contains(&format!("`{category}`")), "{} lacks {category}", p.purpose);
             }
             assert!(t.contains("With scope `workspace`: **nothing**"));
             assert!(t.contains("noise") && t.contains("at least k distinct"));

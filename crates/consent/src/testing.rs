@@ -5,8 +5,7 @@
 use std::collections::HashMap;
 
 use confab_core::{
-    Channel, ChannelId, ChannelKind, Error, Message, MessageId, Millis, Reaction, UserId,
-    WorkspaceId,
+    Channel, ChannelId, ChannelKind, Error, Message, MessageId, Millis, Reaction, UserId, WorkspaceId,
 };
 use parking_lot::Mutex;
 
@@ -35,11 +34,7 @@ impl MemoryLedgerStore {
 
 impl LedgerStore for MemoryLedgerStore {
     fn append(&self, entry: &LedgerEntry) -> Result<(), Error> {
-        self.logs
-            .lock()
-            .entry(entry.workspace)
-            .or_default()
-            .push(entry.clone());
+        self.logs.lock().entry(entry.workspace).or_default().push(entry.clone());
         Ok(())
     }
 
@@ -165,10 +160,7 @@ pub fn message(
         last_reply_at: None,
         reactions: reactions
             .into_iter()
-            .map(|(emoji, users)| Reaction {
-                emoji: emoji.to_owned(),
-                users,
-            })
+            .map(|(emoji, users)| Reaction { emoji: emoji.to_owned(), users })
             .collect(),
         mentions: Vec::new(),
         client_msg_id: None,

@@ -19,11 +19,8 @@ pub enum Purpose {
 }
 
 impl Purpose {
-    pub const ALL: [Purpose; 3] = [
-        Purpose::SearchRanking,
-        Purpose::EmojiSuggestions,
-        Purpose::ChannelSuggestions,
-    ];
+    pub const ALL: [Purpose; 3] =
+        [Purpose::SearchRanking, Purpose::EmojiSuggestions, Purpose::ChannelSuggestions];
 
     /// The snake_case name used on the wire and in policy file names.
     pub fn as_str(self) -> &'static str {
@@ -84,12 +81,8 @@ pub enum Category {
 }
 
 impl Category {
-    pub const ALL: [Category; 4] = [
-        Category::Messages,
-        Category::Reactions,
-        Category::Memberships,
-        Category::SearchInteractions,
-    ];
+    pub const ALL: [Category; 4] =
+        [Category::Messages, Category::Reactions, Category::Memberships, Category::SearchInteractions];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -153,26 +146,11 @@ mod tests {
             serde_json::to_value([Category::SearchInteractions, Category::Memberships]).unwrap(),
             json!(["search_interactions", "memberships"])
         );
-        assert_eq!(
-            serde_json::to_value(Scope::Shared).unwrap(),
-            json!("shared")
-        );
-        assert_eq!(
-            serde_json::to_value(Scope::Workspace).unwrap(),
-            json!("workspace")
-        );
-        assert_eq!(
-            serde_json::to_value(MemberMode::OptIn).unwrap(),
-            json!("opt_in")
-        );
-        assert_eq!(
-            serde_json::to_value(MemberMode::OptOut).unwrap(),
-            json!("opt_out")
-        );
-        assert_eq!(
-            "nope".parse::<Purpose>().unwrap_err().code,
-            ErrorCode::InvalidField
-        );
+        assert_eq!(serde_json::to_value(Scope::Shared).unwrap(), json!("shared"));
+        assert_eq!(serde_json::to_value(Scope::Workspace).unwrap(), json!("workspace"));
+        assert_eq!(serde_json::to_value(MemberMode::OptIn).unwrap(), json!("opt_in"));
+        assert_eq!(serde_json::to_value(MemberMode::OptOut).unwrap(), json!("opt_out"));
+        assert_eq!("nope".parse::<Purpose>().unwrap_err().code, ErrorCode::InvalidField);
     }
 
     #[test]

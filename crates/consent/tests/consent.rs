@@ -5,17 +5,19 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use confab_consent::testing::{
-    MemoryLedgerStore, MemorySource, channel, channel_id, grant_request, message, message_id,
-    user_id, workspace_id,
+    MemoryLedgerStore, MemorySource, channel, channel_id, grant_request, message, message_id, user_id,
+    workspace_id,
 };
 use confab_consent::{
-    Category, ExclusionReason, Gate, Ledger, MemberMode, MembershipRecord, Purpose, Scope,
-    SearchInteraction, Snapshot,
+    Category, ExclusionReason, Gate, Ledger, MemberMode, MembershipRecord, Purpose, Scope, SearchInteraction,
+    Snapshot,
 };
 use confab_core::{ChannelId, ChannelKind, Role, UserId, WorkspaceId};
 use proptest::prelude::*;
 
 const NOW: i64 = 1_000;
+/// When every membership in the property test was made.
+const JOINED_AT: i64 = 1;
 const CANARY: &str = "canary-7f3a9c-do-not-train";
 
 fn ledger() -> Ledger<MemoryLedgerStore> {
@@ -26,13 +28,7 @@ fn owner() -> UserId {
     user_id(1)
 }
 
-fn search(
-    user: UserId,
-    ch: ChannelId,
-    author: UserId,
-    at: i64,
-    clicked: bool,
-) -> SearchInteraction {
+fn search(user: UserId, ch: ChannelId, author: UserId, at: i64, clicked: bool) -> SearchInteraction {
     SearchInteraction {
         user,
         at,
@@ -62,39 +58,14 @@ fn world() -> (MemorySource, WorkspaceId, WorkspaceId) {
         ..MemorySource::default()
     };
     let msgs = [
-        (
-            ws1,
-            public,
-            1,
-            alice,
-            "hello team :tada:",
-            10,
-            vec![("🎉", vec![bob, alice])],
-        ),
+        (ws1, public, 1, alice, "hello team :tada:", 10, vec![("🎉", vec![bob, alice])]),
         (ws1, public, 2, bob, "lunch?", 20, vec![("🍕", vec![alice])]),
         (ws1, private, 1, alice, CANARY, 30, vec![("🔒", vec![bob])]),
         (ws1, dm, 1, bob, CANARY, 40, vec![]),
-        (
-            ws2,
-            other,
-            1,
-            user_id(20),
-            CANARY,
-            50,
-            vec![("👀", vec![user_id(21)])],
-        ),
+        (ws2, other, 1, user_id(20), CANARY, 50, vec![("👀", vec![user_id(21)])]),
     ];
     for (i, (ws, ch, seq, author, text, at, reactions)) in msgs.into_iter().enumerate() {
-        src.messages.push(message(
-            ws,
-            ch,
-            seq,
-            message_id(100 + i as u64),
-            author,
-            text,
-            at,
-            reactions,
-        ));
+        src.messages.push(message(ws, ch, seq, message_id(100 + i as u64), author, text, at, reactions));
     }
     for (ws, ch, user) in [
         (ws1, public, alice),
@@ -103,14 +74,7 @@ fn world() -> (MemorySource, WorkspaceId, WorkspaceId) {
         (ws1, dm, bob),
         (ws2, other, user_id(20)),
     ] {
-        src.memberships.push((
-            ws,
-            MembershipRecord {
-                channel: ch,
-                user,
-                joined_at: 5,
-            },
-        ));
+        src.memberships.push((ws, MembershipRecord { channel: ch, user, joined_at: 5 }));
     }
     src.search_interactions = vec![
         (ws1, search(alice, public, bob, 60, true)),
@@ -129,14 +93,7 @@ fn grant(
     categories: &[Category],
     mode: MemberMode,
 ) {
-    l.grant(
-        ws,
-        owner(),
-        Role::Owner,
-        grant_request(purpose, scope, categories, mode),
-        1,
-    )
-    .unwrap();
+    l.grant(ws, owner(), Role::Owner, grant_request(purpose, scope, categories, mode), 1).unwrap();
 }
 
 fn all_categories(purpose: Purpose) -> Vec<Category> {
@@ -152,11 +109,7 @@ fn with_no_grant_a_snapshot_is_empty() {
         assert!(snap.workspaces().is_empty());
         assert_eq!(snap.record_count(), 0);
         assert_eq!(snap.excluded().len(), 2);
-        assert!(
-            snap.excluded()
-                .iter()
-                .all(|e| e.reason == ExclusionReason::NotGranted)
-        );
+        assert!(snap.excluded().iter().all(|e| e.reason == ExclusionReason::NotGranted));
     }
 }
 
@@ -165,32 +118,17 @@ fn canaries_in_private_channels_dms_and_other_workspaces_never_appear() {
     let (src, ws1, ws2) = world();
     let l = ledger();
     for purpose in Purpose::ALL {
-        grant(
-            &l,
-            ws1,
-            purpose,
-            Scope::Shared,
-            &all_categories(purpose),
-            MemberMode::OptOut,
-        );
+        grant(&l, ws1, purpose, Scope::Shared, &all_categories(purpose), MemberMode::OptOut);
     }
     for purpose in Purpose::ALL {
         let snap = Gate::snapshot(&l, &src, purpose, &[ws1, ws2], NOW).unwrap();
         let json = serde_json::to_string(&snap).unwrap();
         assert!(!json.contains(CANARY), "{purpose}: {json}");
         for secret in [channel_id(2), channel_id(3), channel_id(4)] {
-            assert!(
-                !json.contains(&secret.to_string()),
-                "{purpose} leaks channel {secret}"
-            );
+            assert!(!json.contains(&secret.to_string()), "{purpose} leaks channel {secret}");
         }
-        assert!(
-            !json.contains(&user_id(20).to_string()) && !json.contains(&user_id(21).to_string())
-        );
-        assert!(
-            snap.record_count() > 0,
-            "{purpose}: the public channel is read"
-        );
+        assert!(!json.contains(&user_id(20).to_string()) && !json.contains(&user_id(21).to_string()));
+        assert!(snap.record_count() > 0, "{purpose}: the public channel is read");
         assert_eq!(snap.workspaces().len(), 1);
         assert_eq!(snap.excluded()[0].workspace, ws2);
     }
@@ -212,11 +150,8 @@ fn a_snapshot_holds_exactly_the_granted_public_records() {
     let w = snap.for_workspace(ws1).unwrap();
     let texts: Vec<&str> = w.messages().iter().map(|m| m.text.as_str()).collect();
     assert_eq!(texts, ["hello team :tada:", "lunch?"]);
-    let reactions: Vec<(&str, usize)> = w
-        .reactions()
-        .iter()
-        .map(|r| (r.emoji.as_str(), r.users.len()))
-        .collect();
+    let reactions: Vec<(&str, usize)> =
+        w.reactions().iter().map(|r| (r.emoji.as_str(), r.users.len())).collect();
     assert_eq!(reactions, [("🎉", 2), ("🍕", 1)]);
     assert!(w.memberships().is_empty() && w.search_interactions().is_empty());
     assert_eq!(w.scope(), Scope::Workspace);
@@ -232,14 +167,7 @@ fn a_snapshot_holds_exactly_the_granted_public_records() {
 fn only_the_granted_categories_are_read() {
     let (src, ws1, _) = world();
     let l = ledger();
-    grant(
-        &l,
-        ws1,
-        Purpose::EmojiSuggestions,
-        Scope::Workspace,
-        &[Category::Reactions],
-        MemberMode::OptOut,
-    );
+    grant(&l, ws1, Purpose::EmojiSuggestions, Scope::Workspace, &[Category::Reactions], MemberMode::OptOut);
     grant(
         &l,
         ws1,
@@ -259,25 +187,15 @@ fn only_the_granted_categories_are_read() {
 
     let emoji = Gate::snapshot(&l, &src, Purpose::EmojiSuggestions, &[ws1], NOW).unwrap();
     let w = emoji.for_workspace(ws1).unwrap();
-    assert!(
-        w.messages().is_empty(),
-        "no message text without `messages`"
-    );
+    assert!(w.messages().is_empty(), "no message text without `messages`");
     assert_eq!(w.reactions().len(), 2);
     assert!(!serde_json::to_string(&emoji).unwrap().contains("lunch"));
 
     let channels = Gate::snapshot(&l, &src, Purpose::ChannelSuggestions, &[ws1], NOW).unwrap();
     let w = channels.for_workspace(ws1).unwrap();
     assert!(w.messages().is_empty() && w.reactions().is_empty());
-    let members: Vec<(ChannelId, UserId)> = w
-        .memberships()
-        .iter()
-        .map(|m| (m.channel, m.user))
-        .collect();
-    assert_eq!(
-        members,
-        [(channel_id(1), user_id(10)), (channel_id(1), user_id(11))]
-    );
+    let members: Vec<(ChannelId, UserId)> = w.memberships().iter().map(|m| (m.channel, m.user)).collect();
+    assert_eq!(members, [(channel_id(1), user_id(10)), (channel_id(1), user_id(11))]);
 
     let search = Gate::snapshot(&l, &src, Purpose::SearchRanking, &[ws1], NOW).unwrap();
     let w = search.for_workspace(ws1).unwrap();
@@ -299,8 +217,7 @@ fn excluded_members_records_and_behaviour_are_dropped() {
         &[Category::Messages, Category::Reactions],
         MemberMode::OptOut,
     );
-    l.set_member(ws1, bob, Purpose::EmojiSuggestions, false, 2)
-        .unwrap();
+    l.set_member(ws1, bob, Purpose::EmojiSuggestions, false, 2).unwrap();
     let snap = Gate::snapshot(&l, &src, Purpose::EmojiSuggestions, &[ws1], NOW).unwrap();
     let w = snap.for_workspace(ws1).unwrap();
     assert!(w.messages().iter().all(|m| m.author == alice));
@@ -308,11 +225,7 @@ fn excluded_members_records_and_behaviour_are_dropped() {
     // Bob's reaction to Alice's message is gone; the reaction on Bob's message too.
     assert_eq!(w.reactions().len(), 1);
     assert_eq!(w.reactions()[0].users, [alice]);
-    assert!(
-        !serde_json::to_string(&snap)
-            .unwrap()
-            .contains(&bob.to_string())
-    );
+    assert!(!serde_json::to_string(&snap).unwrap().contains(&bob.to_string()));
 
     // Under opt_in, only those who said yes after the grant are read.
     let l = ledger();
@@ -326,8 +239,7 @@ fn excluded_members_records_and_behaviour_are_dropped() {
     );
     let snap = Gate::snapshot(&l, &src, Purpose::ChannelSuggestions, &[ws1], NOW).unwrap();
     assert_eq!(snap.for_workspace(ws1).unwrap().record_count(), 0);
-    l.set_member(ws1, alice, Purpose::ChannelSuggestions, true, 2)
-        .unwrap();
+    l.set_member(ws1, alice, Purpose::ChannelSuggestions, true, 2).unwrap();
     let snap = Gate::snapshot(&l, &src, Purpose::ChannelSuggestions, &[ws1], NOW).unwrap();
     let w = snap.for_workspace(ws1).unwrap();
     assert_eq!(w.memberships().len(), 1);
@@ -339,39 +251,17 @@ fn excluded_members_records_and_behaviour_are_dropped() {
 fn withdrawal_takes_effect_at_once_even_for_an_old_cut_off() {
     let (src, ws1, _) = world();
     let l = ledger();
-    grant(
-        &l,
-        ws1,
-        Purpose::EmojiSuggestions,
-        Scope::Shared,
-        &[Category::Messages],
-        MemberMode::OptOut,
-    );
+    grant(&l, ws1, Purpose::EmojiSuggestions, Scope::Shared, &[Category::Messages], MemberMode::OptOut);
     assert_eq!(
-        Gate::snapshot(&l, &src, Purpose::EmojiSuggestions, &[ws1], NOW)
-            .unwrap()
-            .workspaces()
-            .len(),
+        Gate::snapshot(&l, &src, Purpose::EmojiSuggestions, &[ws1], NOW).unwrap().workspaces().len(),
         1
     );
-    let change = l
-        .withdraw(
-            ws1,
-            owner(),
-            Role::Owner,
-            Purpose::EmojiSuggestions,
-            NOW + 5,
-        )
-        .unwrap()
-        .unwrap();
+    let change = l.withdraw(ws1, owner(), Role::Owner, Purpose::EmojiSuggestions, NOW + 5).unwrap().unwrap();
     let snap = Gate::snapshot(&l, &src, Purpose::EmojiSuggestions, &[ws1], NOW).unwrap();
     assert!(snap.workspaces().is_empty());
     assert_eq!(
         snap.excluded()[0].reason,
-        ExclusionReason::Withdrawn {
-            entry_seq: change.entry.seq,
-            entry_hash: change.entry.hash
-        }
+        ExclusionReason::Withdrawn { entry_seq: change.entry.seq, entry_hash: change.entry.hash }
     );
 }
 
@@ -379,14 +269,7 @@ fn withdrawal_takes_effect_at_once_even_for_an_old_cut_off() {
 fn a_tampered_ledger_lets_nothing_through() {
     let (src, ws1, _) = world();
     let l = ledger();
-    grant(
-        &l,
-        ws1,
-        Purpose::EmojiSuggestions,
-        Scope::Workspace,
-        &[Category::Messages],
-        MemberMode::OptIn,
-    );
+    grant(&l, ws1, Purpose::EmojiSuggestions, Scope::Workspace, &[Category::Messages], MemberMode::OptIn);
     // Someone edits the stored grant to opt_out, to include members who never said yes.
     l.store().tamper(ws1, |e| {
         if let confab_consent::Action::Grant { members, .. } = &mut e[0].action {
@@ -395,10 +278,7 @@ fn a_tampered_ledger_lets_nothing_through() {
     });
     let snap = Gate::snapshot(&l, &src, Purpose::EmojiSuggestions, &[ws1], NOW).unwrap();
     assert!(snap.workspaces().is_empty());
-    assert!(matches!(
-        snap.excluded()[0].reason,
-        ExclusionReason::LedgerInvalid { seq: 1, .. }
-    ));
+    assert!(matches!(snap.excluded()[0].reason, ExclusionReason::LedgerInvalid { seq: 1, .. }));
 }
 
 #[test]
@@ -421,13 +301,7 @@ fn the_cut_off_and_deletions_are_respected() {
     let snap = Gate::snapshot(&l, &src, Purpose::EmojiSuggestions, &[ws1], 5).unwrap();
     assert_eq!(snap.record_count(), 0);
     let snap = Gate::snapshot(&l, &src, Purpose::EmojiSuggestions, &[ws1], NOW).unwrap();
-    assert!(
-        snap.for_workspace(ws1)
-            .unwrap()
-            .messages()
-            .iter()
-            .all(|m| m.text != "lunch?")
-    );
+    assert!(snap.for_workspace(ws1).unwrap().messages().iter().all(|m| m.text != "lunch?"));
 }
 
 #[test]
@@ -436,22 +310,8 @@ fn shared_view_holds_only_shared_scope_workspaces() {
     // Make ws2's channel data ordinary so it can be granted too.
     src.messages[4].text = "ws2 public".into();
     let l = ledger();
-    grant(
-        &l,
-        ws1,
-        Purpose::EmojiSuggestions,
-        Scope::Workspace,
-        &[Category::Messages],
-        MemberMode::OptOut,
-    );
-    grant(
-        &l,
-        ws2,
-        Purpose::EmojiSuggestions,
-        Scope::Shared,
-        &[Category::Messages],
-        MemberMode::OptOut,
-    );
+    grant(&l, ws1, Purpose::EmojiSuggestions, Scope::Workspace, &[Category::Messages], MemberMode::OptOut);
+    grant(&l, ws2, Purpose::EmojiSuggestions, Scope::Shared, &[Category::Messages], MemberMode::OptOut);
     let snap = Gate::snapshot(&l, &src, Purpose::EmojiSuggestions, &[ws2, ws1], NOW).unwrap();
     let ids: Vec<WorkspaceId> = snap.workspaces().iter().map(|w| w.workspace()).collect();
     assert_eq!(ids, [ws1, ws2], "sorted by workspace");
@@ -459,15 +319,8 @@ fn shared_view_holds_only_shared_scope_workspaces() {
     assert_eq!(shared.workspaces().len(), 1);
     assert_eq!(shared.workspaces()[0].workspace(), ws2);
     assert_eq!(shared.excluded()[0].workspace, ws1);
-    assert_eq!(
-        shared.excluded()[0].reason,
-        ExclusionReason::WorkspaceScopeOnly
-    );
-    assert!(
-        !serde_json::to_string(&shared)
-            .unwrap()
-            .contains("hello team")
-    );
+    assert_eq!(shared.excluded()[0].reason, ExclusionReason::WorkspaceScopeOnly);
+    assert!(!serde_json::to_string(&shared).unwrap().contains("hello team"));
 }
 
 #[test]
@@ -475,14 +328,7 @@ fn the_order_of_the_source_does_not_matter() {
     let (src, ws1, _) = world();
     let l = ledger();
     for purpose in Purpose::ALL {
-        grant(
-            &l,
-            ws1,
-            purpose,
-            Scope::Workspace,
-            &all_categories(purpose),
-            MemberMode::OptOut,
-        );
+        grant(&l, ws1, purpose, Scope::Workspace, &all_categories(purpose), MemberMode::OptOut);
     }
     let mut reversed = src.clone();
     reversed.channels.reverse();
@@ -497,10 +343,7 @@ fn the_order_of_the_source_does_not_matter() {
     for purpose in Purpose::ALL {
         let a = Gate::snapshot(&l, &src, purpose, &[ws1], NOW).unwrap();
         let b = Gate::snapshot(&l, &reversed, purpose, &[ws1], NOW).unwrap();
-        assert_eq!(
-            serde_json::to_string(&a).unwrap(),
-            serde_json::to_string(&b).unwrap()
-        );
+        assert_eq!(serde_json::to_string(&a).unwrap(), serde_json::to_string(&b).unwrap());
     }
 }
 
@@ -510,22 +353,8 @@ fn preview_is_the_snapshot_restricted_to_one_workspace() {
     src.messages[4].text = "ws2 public".into();
     let l = ledger();
     for purpose in Purpose::ALL {
-        grant(
-            &l,
-            ws1,
-            purpose,
-            Scope::Workspace,
-            &all_categories(purpose),
-            MemberMode::OptOut,
-        );
-        grant(
-            &l,
-            ws2,
-            purpose,
-            Scope::Shared,
-            &all_categories(purpose),
-            MemberMode::OptOut,
-        );
+        grant(&l, ws1, purpose, Scope::Workspace, &all_categories(purpose), MemberMode::OptOut);
+        grant(&l, ws2, purpose, Scope::Shared, &all_categories(purpose), MemberMode::OptOut);
     }
     for purpose in Purpose::ALL {
         let all = Gate::snapshot(&l, &src, purpose, &[ws1, ws2], NOW).unwrap();
@@ -542,45 +371,19 @@ fn preview_is_the_snapshot_restricted_to_one_workspace() {
 /// One thing that happens to the ledger.
 #[derive(Clone, Debug)]
 enum Op {
-    Grant {
-        ws: u64,
-        purpose: usize,
-        scope: bool,
-        categories: u8,
-        opt_in: bool,
-    },
-    Withdraw {
-        ws: u64,
-        purpose: usize,
-    },
-    Member {
-        ws: u64,
-        purpose: usize,
-        user: u64,
-        included: bool,
-    },
+    Grant { ws: u64, purpose: usize, scope: bool, categories: u8, opt_in: bool },
+    Withdraw { ws: u64, purpose: usize },
+    Member { ws: u64, purpose: usize, user: u64, included: bool },
 }
 
 fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
         (0..3u64, 0..3usize, any::<bool>(), 1..4u8, any::<bool>()).prop_map(
-            |(ws, purpose, scope, categories, opt_in)| Op::Grant {
-                ws,
-                purpose,
-                scope,
-                categories,
-                opt_in
-            }
+            |(ws, purpose, scope, categories, opt_in)| Op::Grant { ws, purpose, scope, categories, opt_in }
         ),
         (0..3u64, 0..3usize).prop_map(|(ws, purpose)| Op::Withdraw { ws, purpose }),
-        (0..3u64, 0..3usize, 0..4u64, any::<bool>()).prop_map(|(ws, purpose, user, included)| {
-            Op::Member {
-                ws,
-                purpose,
-                user,
-                included,
-            }
-        }),
+        (0..3u64, 0..3usize, 0..4u64, any::<bool>())
+            .prop_map(|(ws, purpose, user, included)| { Op::Member { ws, purpose, user, included } }),
     ]
 }
 
@@ -603,16 +406,11 @@ fn ch_id(ws: u64, ch: u64) -> ChannelId {
     channel_id(ws * 10 + ch)
 }
 
-fn build_source(
-    msgs: &[Msg],
-    joins: &[(u64, u64, u64)],
-    searches: &[(u64, u64, u64, u64)],
-) -> MemorySource {
+fn build_source(msgs: &[Msg], joins: &[(u64, u64, u64)], searches: &[(u64, u64, u64, u64)]) -> MemorySource {
     let mut src = MemorySource::default();
     for ws in 0..3 {
         for ch in 0..3 {
-            src.channels
-                .push(channel(workspace_id(ws), ch_id(ws, ch), kind_of(ch)));
+            src.channels.push(channel(workspace_id(ws), ch_id(ws, ch), kind_of(ch)));
         }
     }
     for (i, m) in msgs.iter().enumerate() {
@@ -632,23 +430,13 @@ fn build_source(
     for &(ws, ch, user) in joins {
         src.memberships.push((
             workspace_id(ws),
-            MembershipRecord {
-                channel: ch_id(ws, ch),
-                user: user_id(user),
-                joined_at: 1,
-            },
+            MembershipRecord { channel: ch_id(ws, ch), user: user_id(user), joined_at: 1 },
         ));
     }
     for (i, &(ws, ch, user, author)) in searches.iter().enumerate() {
         src.search_interactions.push((
             workspace_id(ws),
-            search(
-                user_id(user),
-                ch_id(ws, ch),
-                user_id(author),
-                i as i64,
-                i % 2 == 0,
-            ),
+            search(user_id(user), ch_id(ws, ch), user_id(author), i as i64, i % 2 == 0),
         ));
     }
     src
@@ -666,10 +454,7 @@ struct Model {
 
 fn categories_from(purpose: Purpose, mask: u8) -> Vec<Category> {
     let allowed = purpose.allowed_categories();
-    (0..allowed.len())
-        .filter(|i| mask & (1 << i) != 0)
-        .map(|i| allowed[i])
-        .collect()
+    (0..allowed.len()).filter(|i| mask & (1 << i) != 0).map(|i| allowed[i]).collect()
 }
 
 impl Model {
@@ -684,18 +469,16 @@ impl Model {
         }
     }
     fn reads(&self, ws: u64, p: usize, c: Category) -> bool {
-        self.grants
-            .get(&(ws, p))
-            .is_some_and(|(cats, _, _)| cats.contains(&c))
+        self.grants.get(&(ws, p)).is_some_and(|(cats, _, _)| cats.contains(&c))
     }
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
 
     #[test]
     fn snapshots_hold_exactly_what_consent_allows(
-        ops in prop::collection::vec(op(), 0..14),
+        ops in prop::collection::vec(op(), 0..20),
         msgs in prop::collection::vec(
             (0..3u64, 0..3u64, 0..4u64, prop::collection::vec(0..4u64, 0..3), 0..20i64)
                 .prop_map(|(ws, ch, author, reactors, at)| Msg { ws, ch, author, reactors, at }),
@@ -705,98 +488,144 @@ proptest! {
         searches in prop::collection::vec((0..3u64, 0..3u64, 0..4u64, 0..4u64), 0..12),
         cut_off in 0..25i64,
     ) {
-        let l = ledger();
-        let mut model = Model::default();
-        for (i, op) in ops.iter().enumerate() {
-            match *op {
-                Op::Grant { ws, purpose, scope, categories, opt_in } => {
-                    let p = Purpose::ALL[purpose];
-                    let cats = categories_from(p, categories);
-                    let scope = if scope { Scope::Shared } else { Scope::Workspace };
-                    let mode = if opt_in { MemberMode::OptIn } else { MemberMode::OptOut };
-                    let result = l.grant(workspace_id(ws), owner(), Role::Owner, grant_request(p, scope, &cats, mode), i as i64);
-                    if cats.is_empty() {
-                        prop_assert!(result.is_err());
-                    } else {
-                        result.unwrap();
-                        model.grants.insert((ws, purpose), (cats.into_iter().collect(), opt_in, i));
-                    }
-                }
-                Op::Withdraw { ws, purpose } => {
-                    let change = l.withdraw(workspace_id(ws), owner(), Role::Owner, Purpose::ALL[purpose], i as i64).unwrap();
-                    prop_assert_eq!(change.is_some(), model.grants.remove(&(ws, purpose)).is_some());
-                }
-                Op::Member { ws, purpose, user, included } => {
-                    l.set_member(workspace_id(ws), user_id(user), Purpose::ALL[purpose], included, i as i64).unwrap();
-                    model.keys.insert((ws, purpose, user), (included, i));
+        check_snapshots(&ops, &msgs, &joins, &searches, cut_off)?;
+    }
+}
+
+/// The property: for random ledger operations and data, each purpose's snapshot
+/// holds exactly the records the model says consent allows, and preview agrees.
+fn check_snapshots(
+    ops: &[Op],
+    msgs: &[Msg],
+    joins: &[(u64, u64, u64)],
+    searches: &[(u64, u64, u64, u64)],
+    cut_off: i64,
+) -> Result<(), TestCaseError> {
+    let l = ledger();
+    let mut model = Model::default();
+    for (i, op) in ops.iter().enumerate() {
+        match *op {
+            Op::Grant { ws, purpose, scope, categories, opt_in } => {
+                let p = Purpose::ALL[purpose];
+                let cats = categories_from(p, categories);
+                let scope = if scope { Scope::Shared } else { Scope::Workspace };
+                let mode = if opt_in { MemberMode::OptIn } else { MemberMode::OptOut };
+                let result = l.grant(
+                    workspace_id(ws),
+                    owner(),
+                    Role::Owner,
+                    grant_request(p, scope, &cats, mode),
+                    i as i64,
+                );
+                if cats.is_empty() {
+                    prop_assert!(result.is_err());
+                } else {
+                    result.unwrap();
+                    model.grants.insert((ws, purpose), (cats.into_iter().collect(), opt_in, i));
                 }
             }
-        }
-        let src = build_source(&msgs, &joins, &searches);
-        let all_ws: Vec<WorkspaceId> = (0..3).map(workspace_id).collect();
-        for (p_idx, purpose) in Purpose::ALL.into_iter().enumerate() {
-            let snap: Snapshot = Gate::snapshot(&l, &src, purpose, &all_ws, cut_off).unwrap();
-            let included_ws: BTreeSet<u64> = (0..3).filter(|ws| model.grants.contains_key(&(*ws, p_idx))).collect();
-            let got_ws: BTreeSet<u64> = (0..3).filter(|ws| snap.for_workspace(workspace_id(*ws)).is_some()).collect();
-            prop_assert_eq!(&got_ws, &included_ws);
-            prop_assert_eq!(snap.excluded().len(), 3 - included_ws.len());
-
-            for ws in 0..3u64 {
-                let public = |ch: u64| kind_of(ch) == ChannelKind::Public;
-                let inc = |u: u64| model.included(ws, p_idx, u);
-                // Expected records, computed from the model.
-                let mut want_msgs = Vec::new();
-                let mut want_reactions = Vec::new();
-                for (i, m) in msgs.iter().enumerate() {
-                    if m.ws != ws || !public(m.ch) || m.at > cut_off || !inc(m.author) {
-                        continue;
-                    }
-                    if model.reads(ws, p_idx, Category::Messages) {
-                        want_msgs.push(message_id(i as u64));
-                    }
-                    let users: BTreeSet<UserId> = m.reactors.iter().filter(|u| inc(**u)).map(|u| user_id(*u)).collect();
-                    if model.reads(ws, p_idx, Category::Reactions) && !users.is_empty() {
-                        want_reactions.push((message_id(i as u64), users.into_iter().collect::<Vec<_>>()));
-                    }
-                }
-                let mut want_joins: Vec<(ChannelId, UserId)> = joins.iter()
-                    .filter(|(w, ch, u)| *w == ws && public(*ch) && inc(*u) && model.reads(ws, p_idx, Category::Memberships))
-                    .map(|(w, ch, u)| (ch_id(*w, *ch), user_id(*u)))
-                    .collect();
-                want_joins.sort();
-                want_joins.dedup();
-                let want_searches = searches.iter().enumerate()
-                    .filter(|(i, (w, ch, u, a))| *w == ws && public(*ch) && inc(*u) && inc(*a) && (*i as i64) <= cut_off
-                        && model.reads(ws, p_idx, Category::SearchInteractions))
-                    .count();
-
-                let Some(w) = snap.for_workspace(workspace_id(ws)) else {
-                    prop_assert!(want_msgs.is_empty() && want_reactions.is_empty() && want_joins.is_empty() && want_searches == 0);
-                    continue;
-                };
-                let mut got_msgs: Vec<_> = w.messages().iter().map(|m| m.id).collect();
-                got_msgs.sort();
-                want_msgs.sort();
-                prop_assert_eq!(got_msgs, want_msgs);
-                let mut got_reactions: Vec<_> = w.reactions().iter().map(|r| (r.message, r.users.clone())).collect();
-                got_reactions.sort();
-                want_reactions.sort();
-                prop_assert_eq!(got_reactions, want_reactions);
-                let got_joins: Vec<_> = w.memberships().iter().map(|m| (m.channel, m.user)).collect();
-                prop_assert_eq!(got_joins, want_joins);
-                prop_assert_eq!(w.search_interactions().len(), want_searches);
-                // Nothing from another workspace, a private channel or a DM, by construction of ids.
-                for m in w.messages() {
-                    prop_assert!(m.channel == ch_id(ws, 0));
-                }
-                // Preview serves the same records.
-                let preview = Gate::preview(&l, &src, workspace_id(ws), purpose, cut_off).unwrap();
-                prop_assert_eq!(preview.for_workspace(workspace_id(ws)), Some(w));
+            Op::Withdraw { ws, purpose } => {
+                let change = l
+                    .withdraw(workspace_id(ws), owner(), Role::Owner, Purpose::ALL[purpose], i as i64)
+                    .unwrap();
+                prop_assert_eq!(change.is_some(), model.grants.remove(&(ws, purpose)).is_some());
             }
-            // Every workspace's chain verifies.
-            for ws in &all_ws {
-                prop_assert!(l.verify(*ws).unwrap().is_ok());
+            Op::Member { ws, purpose, user, included } => {
+                l.set_member(workspace_id(ws), user_id(user), Purpose::ALL[purpose], included, i as i64)
+                    .unwrap();
+                model.keys.insert((ws, purpose, user), (included, i));
             }
         }
     }
+    let src = build_source(msgs, joins, searches);
+    let all_ws: Vec<WorkspaceId> = (0..3).map(workspace_id).collect();
+    for (p_idx, purpose) in Purpose::ALL.into_iter().enumerate() {
+        let snap: Snapshot = Gate::snapshot(&l, &src, purpose, &all_ws, cut_off).unwrap();
+        let included_ws: BTreeSet<u64> =
+            (0..3).filter(|ws| model.grants.contains_key(&(*ws, p_idx))).collect();
+        let got_ws: BTreeSet<u64> =
+            (0..3).filter(|ws| snap.for_workspace(workspace_id(*ws)).is_some()).collect();
+        prop_assert_eq!(&got_ws, &included_ws);
+        prop_assert_eq!(snap.excluded().len(), 3 - included_ws.len());
+
+        for ws in 0..3u64 {
+            let public = |ch: u64| kind_of(ch) == ChannelKind::Public;
+            let inc = |u: u64| model.included(ws, p_idx, u);
+            // Expected records, computed from the model.
+            let mut want_msgs = Vec::new();
+            let mut want_reactions = Vec::new();
+            for (i, m) in msgs.iter().enumerate() {
+                if m.ws != ws || !public(m.ch) || m.at > cut_off || !inc(m.author) {
+                    continue;
+                }
+                if model.reads(ws, p_idx, Category::Messages) {
+                    want_msgs.push(message_id(i as u64));
+                }
+                let users: BTreeSet<UserId> =
+                    m.reactors.iter().filter(|u| inc(**u)).map(|u| user_id(*u)).collect();
+                if model.reads(ws, p_idx, Category::Reactions) && !users.is_empty() {
+                    want_reactions.push((message_id(i as u64), users.into_iter().collect::<Vec<_>>()));
+                }
+            }
+            let mut want_joins: Vec<(ChannelId, UserId)> = joins
+                .iter()
+                .filter(|(w, ch, u)| {
+                    *w == ws
+                        && JOINED_AT <= cut_off
+                        && public(*ch)
+                        && inc(*u)
+                        && model.reads(ws, p_idx, Category::Memberships)
+                })
+                .map(|(w, ch, u)| (ch_id(*w, *ch), user_id(*u)))
+                .collect();
+            want_joins.sort();
+            want_joins.dedup();
+            let want_searches = searches
+                .iter()
+                .enumerate()
+                .filter(|(i, (w, ch, u, a))| {
+                    *w == ws
+                        && public(*ch)
+                        && inc(*u)
+                        && inc(*a)
+                        && (*i as i64) <= cut_off
+                        && model.reads(ws, p_idx, Category::SearchInteractions)
+                })
+                .count();
+
+            let Some(w) = snap.for_workspace(workspace_id(ws)) else {
+                prop_assert!(
+                    want_msgs.is_empty()
+                        && want_reactions.is_empty()
+                        && want_joins.is_empty()
+                        && want_searches == 0
+                );
+                continue;
+            };
+            let mut got_msgs: Vec<_> = w.messages().iter().map(|m| m.id).collect();
+            got_msgs.sort();
+            want_msgs.sort();
+            prop_assert_eq!(got_msgs, want_msgs);
+            let mut got_reactions: Vec<_> =
+                w.reactions().iter().map(|r| (r.message, r.users.clone())).collect();
+            got_reactions.sort();
+            want_reactions.sort();
+            prop_assert_eq!(got_reactions, want_reactions);
+            let got_joins: Vec<_> = w.memberships().iter().map(|m| (m.channel, m.user)).collect();
+            prop_assert_eq!(got_joins, want_joins);
+            prop_assert_eq!(w.search_interactions().len(), want_searches);
+            // Nothing from another workspace, a private channel or a DM, by construction of ids.
+            for m in w.messages() {
+                prop_assert!(m.channel == ch_id(ws, 0));
+            }
+            // Preview serves the same records.
+            let preview = Gate::preview(&l, &src, workspace_id(ws), purpose, cut_off).unwrap();
+            prop_assert_eq!(preview.for_workspace(workspace_id(ws)), Some(w));
+        }
+        // Every workspace's chain verifies.
+        for ws in &all_ws {
+            prop_assert!(l.verify(*ws).unwrap().is_ok());
+        }
+    }
+    Ok(())
 }

@@ -109,8 +109,8 @@ impl ErrorCode {
     pub fn http_status(self) -> u16 {
         use ErrorCode::*;
         match self {
-            InvalidRequest | InvalidField | InvalidId | InvalidQuery | UnknownFrame
-            | ConsentNotExplicit | PolicyMismatch => 400,
+            InvalidRequest | InvalidField | InvalidId | InvalidQuery | UnknownFrame | ConsentNotExplicit
+            | PolicyMismatch => 400,
             Unauthenticated | InvalidCredentials | NotAuthenticatedYet => 401,
             Forbidden | SignupClosed => 403,
             NotFound | WorkspaceNotFound | ChannelNotFound | MessageNotFound | UserNotFound

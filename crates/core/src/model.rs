@@ -47,6 +47,14 @@ pub struct Workspace {
     pub created_at: Millis,
 }
 
+/// A workspace as listed for one of its members.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WorkspaceView {
+    #[serde(flatten)]
+    pub workspace: Workspace,
+    pub role: Role,
+}
+
 /// A member's role in a workspace, from most to least powerful.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -186,6 +194,13 @@ impl Message {
     pub fn reaction_count(&self) -> u32 {
         self.reactions.iter().map(|r| r.users.len() as u32).sum()
     }
+}
+
+/// A thread: its root and its replies, oldest first.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Thread {
+    pub root: Message,
+    pub replies: Vec<Message>,
 }
 
 /// An invite code to a workspace.

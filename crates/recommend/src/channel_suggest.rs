@@ -114,7 +114,9 @@ pub(crate) fn candidates(
         }
     }
 
-    let log_scale = |x: f32, max: f32| if max > 0.0 { (1.0 + x).ln() / (1.0 + max).ln() } else { 0.0 };
+    let log_scale = |x: f32, max: f32| {
+        if max > 0.0 { (1.0 + x).ln() / (1.0 + max).ln() } else { 0.0 }
+    };
     let mut out: Vec<(u32, ChannelCandidate)> = partial
         .into_iter()
         .map(|(c, p)| {
@@ -145,7 +147,9 @@ pub(crate) fn candidates(
             .channels
             .iter()
             .filter(|&&c| stats.channels[c as usize].kind != ChannelKind::Dm)
-            .map(|&c| (c, stats.channels[c as usize].activity.value(now, config.channel_activity_half_life_ms)))
+            .map(|&c| {
+                (c, stats.channels[c as usize].activity.value(now, config.channel_activity_half_life_ms))
+            })
             .collect();
         keep_top(&mut own, MAX_OWN_CHANNELS, |a, b| b.1.total_cmp(&a.1));
         own.into_iter().map(|x| x.0).collect()

@@ -184,8 +184,7 @@ pub(crate) fn suggest(
         }
     }
 
-    let mut scored: Vec<(EmojiId, f32)> =
-        candidates.iter().map(|(&id, f)| (id, f.score(weights))).collect();
+    let mut scored: Vec<(EmojiId, f32)> = candidates.iter().map(|(&id, f)| (id, f.score(weights))).collect();
     let limit = query.limit.min(scored.len());
     let by_rank = |a: &(EmojiId, f32), b: &(EmojiId, f32)| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0));
     if limit < scored.len() {
@@ -224,7 +223,9 @@ fn local_lift(stats: &WorkspaceStats, tokens: &[String]) -> HashMap<EmojiId, f32
     }
     let distinct = stats.reaction_counts.len().max(1) as f32;
     for token in tokens {
-        let Some(word) = stats.words.get(token) else { continue };
+        let Some(word) = stats.words.get(token) else {
+            continue;
+        };
         if word.total < MIN_WORD_SUPPORT {
             continue;
         }

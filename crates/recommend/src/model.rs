@@ -103,9 +103,9 @@ impl EmojiAssociationModel {
             }
             let mut ids = Vec::with_capacity(list.len());
             for (emoji, weight) in list {
-                let id = cat.id_of(emoji).ok_or_else(|| {
-                    Error::invalid_field("weights", format!("{emoji:?} is not an emoji"))
-                })?;
+                let id = cat
+                    .id_of(emoji)
+                    .ok_or_else(|| Error::invalid_field("weights", format!("{emoji:?} is not an emoji")))?;
                 if !weight.is_finite() || !(0.0..=1.0).contains(weight) {
                     return Err(Error::invalid_field(
                         "weights",
@@ -206,14 +206,16 @@ pub struct ScoringWeights {
     pub default_prior: f32,
 }
 
+/// Defaults tuned by hand on the simulator with seed 3, so the reported evaluation
+/// (seed 7) is not the data they were picked on.
 impl Default for ScoringWeights {
     fn default() -> Self {
         ScoringWeights {
-            user_frecency: 1.0,
-            workspace_popularity: 0.35,
+            user_frecency: 0.8,
+            workspace_popularity: 0.45,
             prefix_match: 1.0,
             text_model: 0.5,
-            text_local: 1.2,
+            text_local: 2.0,
             default_prior: 0.05,
         }
     }
@@ -250,16 +252,18 @@ pub struct ChannelWeights {
     pub popularity: f32,
 }
 
+/// Defaults tuned like [`ScoringWeights`]'s (simulator seed 3).
 impl Default for ChannelWeights {
     fn default() -> Self {
         ChannelWeights {
             format_version: Self::FORMAT_VERSION,
             model_id: None,
             contacts: 1.0,
-            activity: 0.25,
-            similarity: 0.8,
-            recency: 0.15,
-            popularity: 0.2,
+            activity: 0.15,
+            // Jaccard values are small (0.1–0.4 for related teams), hence the scale.
+            similarity: 2.0,
+            recency: 0.1,
+            popularity: 0.15,
         }
     }
 }
@@ -318,8 +322,7 @@ mod tests {
     fn builtin_model_maps_words_to_named_emoji() {
         let model = EmojiAssociationModel::builtin();
         model.validate().expect("builtin validates");
-        let party: Vec<&str> =
-            model.weights["party"].iter().map(|(e, _)| e.as_str()).collect();
+        let party: Vec<&str> = model.weights["party"].iter().map(|(e, _)| e.as_str()).collect();
         assert!(party.contains(&"🎉") && party.contains(&"🥳"), "{party:?}");
         let pizza = &model.weights["pizza"];
         assert_eq!(pizza[0].0, "🍕");
@@ -350,7 +353,8 @@ mod tests {
     fn channel_weights_are_versioned() {
         let json = serde_json::to_vec(&ChannelWeights::default()).expect("json");
         assert_eq!(ChannelWeights::from_json(&json).expect("ok"), ChannelWeights::default());
-        let future = br#"{"format_version":9,"contacts":1,"activity":1,"similarity":1,"recency":1,"popularity":1}"#;
+        let future =
+            br#"{"format_version":9,"contacts":1,"activity":1,"similarity":1,"recency":1,"popularity":1}"#;
         assert!(ChannelWeights::from_json(future).is_err());
     }
 }

@@ -111,7 +111,9 @@ impl Recommender {
         now: Millis,
         weights: &ChannelWeights,
     ) -> Vec<ChannelSuggestion> {
-        let Some(shared) = self.get(ws) else { return Vec::new() };
+        let Some(shared) = self.get(ws) else {
+            return Vec::new();
+        };
         let stats = shared.read();
         channel_suggest::suggest(&stats, &self.config, user, limit, now, weights)
     }
@@ -126,7 +128,9 @@ impl Recommender {
         now: Millis,
         weights: &ChannelWeights,
     ) -> Vec<ChannelCandidate> {
-        let Some(shared) = self.get(ws) else { return Vec::new() };
+        let Some(shared) = self.get(ws) else {
+            return Vec::new();
+        };
         let stats = shared.read();
         channel_suggest::candidates(&stats, &self.config, user, now, weights, usize::MAX / 8)
     }
@@ -144,9 +148,8 @@ impl Recommender {
     /// Replaces the workspace's statistics with exported ones. Refuses malformed
     /// data and unknown format versions, leaving the current statistics in place.
     pub fn import(&self, ws: WorkspaceId, bytes: &[u8]) -> Result<(), Error> {
-        let snapshot: Snapshot = serde_json::from_slice(bytes).map_err(|e| {
-            Error::new(ErrorCode::InvalidRequest, format!("recommender statistics: {e}"))
-        })?;
+        let snapshot: Snapshot = serde_json::from_slice(bytes)
+            .map_err(|e| Error::new(ErrorCode::InvalidRequest, format!("recommender statistics: {e}")))?;
         let stats = WorkspaceStats::from_snapshot(snapshot)?;
         self.workspaces.write().insert(ws, Arc::new(RwLock::new(stats)));
         Ok(())

@@ -83,7 +83,7 @@ impl Rng {
 
     /// Uniform in `0..n` (`n` > 0).
     pub fn below(&mut self, n: usize) -> usize {
-        ((self.next_u64() >> 32) * n as u64 >> 32) as usize
+        (((self.next_u64() >> 32) * n as u64) >> 32) as usize
     }
 
     pub fn chance(&mut self, p: f64) -> bool {
@@ -155,7 +155,9 @@ pub fn parse_corpus(json: &[u8]) -> Result<Vec<Conversation>, Error> {
     for (id, conversation) in raw {
         let mut messages = Vec::new();
         for m in conversation.messages.into_iter().flatten() {
-            let Some(at) = parse_timestamp(&m.timestamp) else { continue };
+            let Some(at) = parse_timestamp(&m.timestamp) else {
+                continue;
+            };
             let sender = senders.entry(m.sender.clone()).or_insert_with(|| m.sender.as_str().into()).clone();
             messages.push(CorpusMessage { text: m.text.into(), at, sender });
         }
@@ -209,9 +211,24 @@ impl Default for SimConfig {
 #[derive(Clone, Debug)]
 pub enum SimEvent {
     Channel(ChannelInfo),
-    Join { channel: ChannelId, user: UserId },
-    Message { channel: ChannelId, author: UserId, text: Arc<str>, mentions: Vec<UserId>, reply_to_author: Option<UserId> },
-    Reaction { channel: ChannelId, message_author: UserId, message_text: Arc<str>, user: UserId, emoji: &'static str },
+    Join {
+        channel: ChannelId,
+        user: UserId,
+    },
+    Message {
+        channel: ChannelId,
+        author: UserId,
+        text: Arc<str>,
+        mentions: Vec<UserId>,
+        reply_to_author: Option<UserId>,
+    },
+    Reaction {
+        channel: ChannelId,
+        message_author: UserId,
+        message_text: Arc<str>,
+        user: UserId,
+        emoji: &'static str,
+    },
 }
 
 #[derive(Clone, Debug)]
@@ -246,11 +263,25 @@ pub fn apply(r: &Recommender, ws: WorkspaceId, e: &TimedEvent) {
         SimEvent::Join { channel, user } => r.on_join(ws, *channel, *user),
         SimEvent::Message { channel, author, text, mentions, reply_to_author } => r.on_message(
             ws,
-            &MessageEvent { channel: *channel, author: *author, text, at: e.at, mentions, reply_to_author: *reply_to_author },
+            &MessageEvent {
+                channel: *channel,
+                author: *author,
+                text,
+                at: e.at,
+                mentions,
+                reply_to_author: *reply_to_author,
+            },
         ),
         SimEvent::Reaction { channel, message_author, message_text, user, emoji } => r.on_reaction(
             ws,
-            &ReactionEvent { channel: *channel, message_author: *message_author, message_text, user: *user, emoji, at: e.at },
+            &ReactionEvent {
+                channel: *channel,
+                message_author: *message_author,
+                message_text,
+                user: *user,
+                emoji,
+                at: e.at,
+            },
         ),
     }
 }
@@ -265,8 +296,10 @@ fn sender_id(sender: &str) -> UserId {
     UserId::from_bytes(((splitmix(h) as u128) << 64 | splitmix(h ^ 1) as u128).to_be_bytes())
 }
 
-const INTERESTS: [&str; 12] =
-    ["music", "movies", "sports", "food", "travel", "games", "books", "pets", "school", "jobs", "tech", "random"];
+const INTERESTS: [&str; 12] = [
+    "music", "movies", "sports", "food", "travel", "games", "books", "pets", "school", "jobs", "tech",
+    "random",
+];
 
 /// Planted word → emoji, shared by all workspaces of a run.
 fn plant_triggers(corpus: &[Conversation], pool: &[EmojiId], rng: &mut Rng) -> HashMap<String, EmojiId> {
@@ -371,21 +404,34 @@ fn build_workspace(
     let mut members: Vec<Member> = Vec::new();
     let mut index_of: HashMap<Arc<str>, usize> = HashMap::new();
     for c in &convs {
+        // Everyone in a conversation is present from its first message.
+        let begun = c.messages[0].at;
         for m in &c.messages {
             if !index_of.contains_key(&m.sender) {
                 index_of.insert(m.sender.clone(), members.len());
                 let favourites = [pool[rng.below(pool.len())], pool[rng.below(pool.len())]];
                 let tone = rng.chance(0.15).then(|| {
-                    [emojis::SkinTone::Light, emojis::SkinTone::MediumLight, emojis::SkinTone::Medium, emojis::SkinTone::MediumDark, emojis::SkinTone::Dark]
-                        [rng.below(5)]
+                    [
+                        emojis::SkinTone::Light,
+                        emojis::SkinTone::MediumLight,
+                        emojis::SkinTone::Medium,
+                        emojis::SkinTone::MediumDark,
+                        emojis::SkinTone::Dark,
+                    ][rng.below(5)]
                 });
-                members.push(Member { id: sender_id(&m.sender), team: usize::MAX, first_seen: m.at, favourites, tone });
+                members.push(Member {
+                    id: sender_id(&m.sender),
+                    team: usize::MAX,
+                    first_seen: begun,
+                    favourites,
+                    tone,
+                });
             }
         }
     }
     let teams = (members.len() / 25).max(2);
     let mut team_size = vec![0usize; teams];
-    let mut assign = |m: &mut Member, team: usize, size: &mut Vec<usize>| {
+    let assign = |m: &mut Member, team: usize, size: &mut Vec<usize>| {
         m.team = team;
         size[team] += 1;
     };
@@ -425,7 +471,8 @@ fn build_workspace(
     let team_interest: Vec<usize> = (0..teams).map(|_| rng.below(INTERESTS.len())).collect();
     let team_channels: Vec<[ChannelId; 4]> = (0..teams)
         .map(|t| {
-            let born = members.iter().filter(|m| m.team == t).map(|m| m.first_seen).min().unwrap_or(start) - 1;
+            let born =
+                members.iter().filter(|m| m.team == t).map(|m| m.first_seen).min().unwrap_or(start) - 1;
             [
                 new_channel(format!("t{t}-general"), ChannelKind::Public, born, &mut events),
                 new_channel(format!("t{t}-dev"), ChannelKind::Public, born, &mut events),
@@ -439,7 +486,8 @@ fn build_workspace(
     let mut joined: HashMap<(usize, ChannelId), Millis> = HashMap::new();
     for (i, m) in members.iter().enumerate() {
         let t0 = m.first_seen - 1;
-        let later = |rng: &mut Rng| m.first_seen + (rng.unit() * (end - m.first_seen).max(0) as f64) as Millis;
+        let later =
+            |rng: &mut Rng| m.first_seen + (rng.unit() * (end - m.first_seen).max(0) as f64) as Millis;
         let mut plan = vec![(general, t0), (team_channels[m.team][0], t0)];
         for &c in &team_channels[m.team][1..3] {
             if rng.chance(0.4) {
@@ -491,18 +539,38 @@ fn build_workspace(
                     .copied()
                     .filter(|&ch| member_at(a, ch, at) && member_at(b, ch, at))
                     .collect();
-                if shared.len() > 1 && rng.chance(0.5) { shared[1 + rng.below(shared.len() - 1)] } else { shared[0] }
-            }
-            Some(b) => match interests.iter().copied().find(|&ch| member_at(a, ch, at) && member_at(b, ch, at)) {
-                Some(ch) => ch,
-                None => *dms.entry((a.min(b), a.max(b))).or_insert_with(|| {
-                    let id = new_channel(format!("dm-{}-{}", a.min(b), a.max(b)), ChannelKind::Dm, at - 1, &mut events);
-                    for p in [a, b] {
-                        events.push(TimedEvent { at: at - 1, event: SimEvent::Join { channel: id, user: members[p].id } });
+                match shared.len() {
+                    0 => team_channels[members[a].team][0],
+                    1 => shared[0],
+                    n => {
+                        if rng.chance(0.5) {
+                            shared[1 + rng.below(n - 1)]
+                        } else {
+                            shared[0]
+                        }
                     }
-                    id
-                }),
-            },
+                }
+            }
+            Some(b) => {
+                match interests.iter().copied().find(|&ch| member_at(a, ch, at) && member_at(b, ch, at)) {
+                    Some(ch) => ch,
+                    None => *dms.entry((a.min(b), a.max(b))).or_insert_with(|| {
+                        let id = new_channel(
+                            format!("dm-{}-{}", a.min(b), a.max(b)),
+                            ChannelKind::Dm,
+                            at - 1,
+                            &mut events,
+                        );
+                        for p in [a, b] {
+                            events.push(TimedEvent {
+                                at: at - 1,
+                                event: SimEvent::Join { channel: id, user: members[p].id },
+                            });
+                        }
+                        id
+                    }),
+                }
+            }
         };
         let mut previous_author: Option<usize> = None;
         for m in &c.messages {
@@ -512,10 +580,17 @@ fn build_workspace(
                 Some(p) if rng.chance(0.05) => vec![members[p].id],
                 _ => Vec::new(),
             };
-            let reply_to_author = previous_author.filter(|&p| p != author && rng.chance(0.3)).map(|p| members[p].id);
+            let reply_to_author =
+                previous_author.filter(|&p| p != author && rng.chance(0.3)).map(|p| members[p].id);
             events.push(TimedEvent {
                 at: m.at,
-                event: SimEvent::Message { channel, author: members[author].id, text: m.text.clone(), mentions, reply_to_author },
+                event: SimEvent::Message {
+                    channel,
+                    author: members[author].id,
+                    text: m.text.clone(),
+                    mentions,
+                    reply_to_author,
+                },
             });
             previous_author = Some(author);
             if !rng.chance(config.reaction_rate) {
@@ -547,11 +622,8 @@ fn build_workspace(
     }
     // Stable: simultaneous events keep their creation order (channel before join).
     events.sort_by_key(|e| e.at);
-    let mut times: Vec<Millis> = events
-        .iter()
-        .filter(|e| matches!(e.event, SimEvent::Message { .. }))
-        .map(|e| e.at)
-        .collect();
+    let mut times: Vec<Millis> =
+        events.iter().filter(|e| matches!(e.event, SimEvent::Message { .. })).map(|e| e.at).collect();
     times.sort_unstable();
     let split_at = times.get((times.len() as f64 * config.train_share) as usize).copied().unwrap_or(end);
     SimWorkspace { id: ws, events, split_at, channels, members: members.len() }
@@ -616,7 +688,8 @@ impl EvalReport {
 
     /// A Markdown table.
     pub fn table(&self) -> String {
-        let mut out = String::from("| task | method | cases | hit@1 | hit@5 | MRR |\n|---|---|---:|---:|---:|---:|\n");
+        let mut out =
+            String::from("| task | method | cases | hit@1 | hit@5 | MRR |\n|---|---|---:|---:|---:|---:|\n");
         for r in &self.rows {
             let m = &r.metrics;
             out.push_str(&format!(
@@ -681,14 +754,27 @@ pub fn evaluate(
         let mut popular: Vec<&'static str> = counts.keys().copied().collect();
         popular.sort_by(|a, b| counts[b].cmp(&counts[a]).then(a.cmp(b)));
         let base_count = |id: EmojiId| -> usize {
-            counts.iter().filter(|(e, _)| cat.id_of(e).map(|x| cat.base_of(x)) == Some(id)).map(|(_, n)| n).sum()
+            counts
+                .iter()
+                .filter(|(e, _)| cat.id_of(e).map(|x| cat.base_of(x)) == Some(id))
+                .map(|(_, n)| n)
+                .sum()
         };
         let mut base_counts: HashMap<EmojiId, usize> = HashMap::new();
 
         for e in heldout {
-            let SimEvent::Reaction { message_text, user, emoji, .. } = &e.event else { continue };
-            let query = EmojiQuery { user: *user, prefix: None, text: Some(message_text), limit: RANK_DEPTH, now: e.at };
-            let answer: Vec<String> = r.suggest_emoji(w.id, &query, model, scoring).into_iter().map(|s| s.emoji).collect();
+            let SimEvent::Reaction { message_text, user, emoji, .. } = &e.event else {
+                continue;
+            };
+            let query = EmojiQuery {
+                user: *user,
+                prefix: None,
+                text: Some(message_text),
+                limit: RANK_DEPTH,
+                now: e.at,
+            };
+            let answer: Vec<String> =
+                r.suggest_emoji(w.id, &query, model, scoring).into_iter().map(|s| s.emoji).collect();
             record(0, 0, rank_of(&answer, &(*emoji).to_string()));
             record(0, 1, rank_of(&popular[..popular.len().min(RANK_DEPTH)], emoji));
             let mut shuffled = popular.clone();
@@ -696,12 +782,17 @@ pub fn evaluate(
             record(0, 2, rank_of(&shuffled[..shuffled.len().min(RANK_DEPTH)], emoji));
 
             let Some(id) = cat.id_of(emoji) else { continue };
-            let Some(code) = cat.entry(id).shortcodes.first() else { continue };
+            let Some(code) = cat.entry(id).shortcodes.first() else {
+                continue;
+            };
             let prefix: String = code.chars().take(2).collect();
-            let query = EmojiQuery { user: *user, prefix: Some(&prefix), text: None, limit: RANK_DEPTH, now: e.at };
-            let answer: Vec<String> = r.suggest_emoji(w.id, &query, model, scoring).into_iter().map(|s| s.emoji).collect();
+            let query =
+                EmojiQuery { user: *user, prefix: Some(&prefix), text: None, limit: RANK_DEPTH, now: e.at };
+            let answer: Vec<String> =
+                r.suggest_emoji(w.id, &query, model, scoring).into_iter().map(|s| s.emoji).collect();
             record(1, 0, rank_of(&answer, &(*emoji).to_string()));
-            let mut matches: Vec<EmojiId> = cat.prefix_matches(&prefix).into_iter().map(|(id, _)| id).collect();
+            let mut matches: Vec<EmojiId> =
+                cat.prefix_matches(&prefix).into_iter().map(|(id, _)| id).collect();
             matches.sort();
             for &m in &matches {
                 base_counts.entry(m).or_insert_with(|| base_count(m));
@@ -713,7 +804,9 @@ pub fn evaluate(
             };
             let by_alpha = {
                 let mut v = matches.clone();
-                v.sort_by_key(|&m| (cat.entry(m).shortcodes.first().copied().unwrap_or(cat.entry(m).name), m));
+                v.sort_by_key(|&m| {
+                    (cat.entry(m).shortcodes.first().copied().unwrap_or(cat.entry(m).name), m)
+                });
                 v
             };
             let mut random = matches.clone();
@@ -762,8 +855,11 @@ pub fn evaluate(
             let first_hit = |list: &[ChannelId]| list.iter().position(|c| truth.contains(c)).map(|i| i + 1);
             let ids: Vec<ChannelId> = suggested.iter().map(|s| s.channel).collect();
             record(2, 0, first_hit(&ids));
-            let mut eligible: Vec<ChannelId> =
-                public.iter().copied().filter(|c| !members_of.get(c).is_some_and(|m| m.contains(user))).collect();
+            let mut eligible: Vec<ChannelId> = public
+                .iter()
+                .copied()
+                .filter(|c| !members_of.get(c).is_some_and(|m| m.contains(user)))
+                .collect();
             let mut by_size = eligible.clone();
             by_size.sort_by(|a, b| size(b).cmp(&size(a)).then(a.cmp(b)));
             by_size.truncate(RANK_DEPTH);
@@ -798,10 +894,59 @@ mod tests {
         let xs: Vec<usize> = (0..100).map(|_| a.below(10)).collect();
         let ys: Vec<usize> = (0..100).map(|_| b.below(10)).collect();
         assert_eq!(xs, ys);
-        assert!(xs.iter().all(|&x| x < 10) && xs.iter().any(|&x| x == 0) && xs.iter().any(|&x| x == 9));
+        assert!(xs.iter().all(|&x| x < 10) && xs.contains(&0) && xs.contains(&9));
         let zipf: Vec<usize> = (0..1000).map(|_| a.zipf(40, 1.0)).collect();
         let firsts = zipf.iter().filter(|&&x| x == 0).count();
         let lasts = zipf.iter().filter(|&&x| x == 39).count();
         assert!(firsts > 5 * lasts.max(1), "{firsts} {lasts}");
+    }
+
+    /// A small corpus in the real file's shape: 60 two-person conversations among 12
+    /// senders over 60 days.
+    fn tiny_corpus() -> Vec<Conversation> {
+        let mut convs = serde_json::Map::new();
+        for c in 0..60 {
+            let (a, b) = (c % 12, (c * 5 + 1) % 12);
+            let day = 1 + c % 28;
+            let month = 4 + c / 28;
+            let turns: Vec<serde_json::Value> = (0..6)
+                .map(|t| {
+                    let sender = if t % 2 == 0 { a } else { b };
+                    serde_json::json!([{
+                        "text": format!("we love pizza and the dog number {t}"),
+                        "timestamp": format!("2018-{month:02}-{day:02}T10:{t:02}:00Z"),
+                        "sender": format!("sender-{sender}"),
+                    }])
+                })
+                .collect();
+            convs.insert(format!("c{c:03}"), serde_json::json!({ "messages": turns, "ratings": {} }));
+        }
+        let json = serde_json::to_vec(&convs).expect("json");
+        parse_corpus(&json).expect("parses")
+    }
+
+    #[test]
+    fn simulation_is_seeded_and_evaluation_respects_privacy() {
+        let corpus = tiny_corpus();
+        assert_eq!(corpus.len(), 60);
+        let config = SimConfig { seed: 5, workspaces: 2, ..SimConfig::default() };
+        let a = simulate(&corpus, &config);
+        let b = simulate(&corpus, &config);
+        assert_eq!(a.len(), 2);
+        assert_eq!(a[0].events.len(), b[0].events.len());
+        assert!(a[0].events.windows(2).all(|w| w[0].at <= w[1].at));
+        assert!(a[0].events.iter().any(|e| matches!(e.event, SimEvent::Reaction { .. })));
+        let report = evaluate(
+            &a,
+            EmojiAssociationModel::builtin(),
+            &ScoringWeights::default(),
+            &ChannelWeights::default(),
+            5,
+        );
+        assert_eq!(report.privacy_violations, 0);
+        let picker = report.row(TASK_PICKER, METHOD_DEFAULT).expect("picker row");
+        assert!(picker.cases > 0 && (0.0..=1.0).contains(&picker.hit5));
+        assert!(picker.hit1 <= picker.hit5);
+        assert!(report.table().contains("| reaction picker (text) | confab defaults |"));
     }
 }

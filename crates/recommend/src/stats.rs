@@ -84,11 +84,7 @@ pub struct Frecency {
 
 /// `2^(-elapsed / half_life)`, 1 for no or negative elapsed time.
 pub(crate) fn decay(elapsed: Millis, half_life: Millis) -> f32 {
-    if elapsed <= 0 || half_life <= 0 {
-        1.0
-    } else {
-        (-(elapsed as f64) / half_life as f64).exp2() as f32
-    }
+    if elapsed <= 0 || half_life <= 0 { 1.0 } else { (-(elapsed as f64) / half_life as f64).exp2() as f32 }
 }
 
 impl Frecency {
@@ -309,8 +305,7 @@ impl WorkspaceStats {
     }
 
     pub fn on_leave(&mut self, channel: ChannelId, user: UserId) {
-        let (Some(&c), Some(&u)) = (self.channel_index.get(&channel), self.user_index.get(&user))
-        else {
+        let (Some(&c), Some(&u)) = (self.channel_index.get(&channel), self.user_index.get(&user)) else {
             return;
         };
         if !self.channels[c as usize].members.remove(&u) {
@@ -347,10 +342,8 @@ impl WorkspaceStats {
         if contacts.len() > cfg.max_contacts {
             // Keep the strongest three quarters; pruning in bulk keeps it amortised O(1).
             let keep = cfg.max_contacts * 3 / 4;
-            let mut values: Vec<(u32, f32)> = contacts
-                .iter()
-                .map(|(&c, f)| (c, f.value(at, cfg.contact_half_life_ms)))
-                .collect();
+            let mut values: Vec<(u32, f32)> =
+                contacts.iter().map(|(&c, f)| (c, f.value(at, cfg.contact_half_life_ms))).collect();
             values.select_nth_unstable_by(keep, |a, b| b.1.total_cmp(&a.1));
             for &(c, _) in &values[keep..] {
                 contacts.remove(&c);
@@ -412,11 +405,7 @@ impl WorkspaceStats {
                 cfg.user_emoji_half_life_ms,
             );
             if public {
-                self.popularity.entry(emoji).or_default().add(
-                    1.0,
-                    ev.at,
-                    cfg.workspace_emoji_half_life_ms,
-                );
+                self.popularity.entry(emoji).or_default().add(1.0, ev.at, cfg.workspace_emoji_half_life_ms);
             }
         }
     }
@@ -477,7 +466,7 @@ impl WorkspaceStats {
             list.sort_by(|a, b| a.0.cmp(&b.0));
             list
         };
-        let mut words: Vec<(String, f32, Vec<(String, f32)>)> = self
+        let mut words: Vec<WordSnapshot> = self
             .words
             .iter()
             .map(|(w, s)| {
@@ -486,11 +475,8 @@ impl WorkspaceStats {
             })
             .collect();
         words.sort_by(|a, b| a.0.cmp(&b.0));
-        let mut reaction_counts: Vec<(String, f32)> = self
-            .reaction_counts
-            .iter()
-            .map(|(&e, &n)| (cat.as_str(e).to_string(), n))
-            .collect();
+        let mut reaction_counts: Vec<(String, f32)> =
+            self.reaction_counts.iter().map(|(&e, &n)| (cat.as_str(e).to_string(), n)).collect();
         reaction_counts.sort_by(|a, b| a.0.cmp(&b.0));
         let mut snapshot = Snapshot {
             format_version: Snapshot::FORMAT_VERSION,
@@ -519,7 +505,7 @@ impl WorkspaceStats {
                 .map(|u| {
                     let mut contacts: Vec<(UserId, Frecency)> =
                         u.contacts.iter().map(|(c, &f)| (uid(c), f)).collect();
-                    contacts.sort_by(|a, b| a.0.cmp(&b.0));
+                    contacts.sort_by_key(|a| a.0);
                     UserSnapshot { id: u.id, contacts, emoji: emoji_list(&u.emoji) }
                 })
                 .collect(),
@@ -574,16 +560,12 @@ impl WorkspaceStats {
                 let u = stats.ensure_user(member);
                 stats.join_indices(c, u);
             }
-            let recent: Vec<u32> =
-                channel.recent_authors.into_iter().map(|a| stats.ensure_user(a)).collect();
+            let recent: Vec<u32> = channel.recent_authors.into_iter().map(|a| stats.ensure_user(a)).collect();
             stats.channels[c as usize].recent_authors = recent;
         }
         stats.popularity = emoji_map(snapshot.popularity);
-        stats.reaction_counts = snapshot
-            .reaction_counts
-            .into_iter()
-            .filter_map(|(e, n)| Some((cat.id_of(&e)?, n)))
-            .collect();
+        stats.reaction_counts =
+            snapshot.reaction_counts.into_iter().filter_map(|(e, n)| Some((cat.id_of(&e)?, n))).collect();
         stats.reaction_total = snapshot.reaction_total;
         stats.words = snapshot
             .words
@@ -619,6 +601,9 @@ impl WordStats {
     }
 }
 
+/// `(word, reactions on public messages with it, [(emoji, count)])`.
+pub type WordSnapshot = (String, f32, Vec<(String, f32)>);
+
 /// The serialised statistics of one workspace (JSON), versioned.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Snapshot {
@@ -629,7 +614,7 @@ pub struct Snapshot {
     pub reaction_counts: Vec<(String, f32)>,
     pub reaction_total: f32,
     /// `(word, reactions on messages with it, [(emoji, count)])`.
-    pub words: Vec<(String, f32, Vec<(String, f32)>)>,
+    pub words: Vec<WordSnapshot>,
 }
 
 impl Snapshot {
@@ -674,8 +659,7 @@ mod tests {
 
     #[test]
     fn minhash_estimates_overlap() {
-        let users: Vec<UserId> =
-            (0..200u128).map(|i| UserId::from_bytes((i + 1).to_be_bytes())).collect();
+        let users: Vec<UserId> = (0..200u128).map(|i| UserId::from_bytes((i + 1).to_be_bytes())).collect();
         let sig = |members: &[UserId]| {
             let mut s = [u32::MAX; MINHASH_SLOTS];
             for &m in members {

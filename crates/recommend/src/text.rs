@@ -14,11 +14,10 @@ use crate::catalogue::{EmojiId, catalogue};
 pub const MAX_TOKENS: usize = 64;
 
 const STOP_WORDS: &[&str] = &[
-    "about", "an", "and", "are", "as", "at", "be", "but", "by", "can", "do", "for", "from",
-    "had", "has", "have", "he", "her", "him", "his", "if", "in", "is", "it", "its", "me", "my",
-    "no", "not", "of", "on", "or", "our", "she", "so", "that", "the", "their", "them", "then",
-    "there", "they", "this", "to", "too", "us", "was", "we", "were", "what", "when", "with",
-    "you", "your",
+    "about", "an", "and", "are", "as", "at", "be", "but", "by", "can", "do", "for", "from", "had", "has",
+    "have", "he", "her", "him", "his", "if", "in", "is", "it", "its", "me", "my", "no", "not", "of", "on",
+    "or", "our", "she", "so", "that", "the", "their", "them", "then", "there", "they", "this", "to", "too",
+    "us", "was", "we", "were", "what", "when", "with", "you", "your",
 ];
 
 /// The distinct normalised tokens of `text` (see the module doc).

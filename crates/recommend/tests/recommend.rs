@@ -20,18 +20,38 @@ fn chan(n: u128) -> ChannelId {
 }
 
 fn channel(r: &Recommender, w: WorkspaceId, c: ChannelId, name: &str, kind: ChannelKind) {
-    r.on_channel(w, &ChannelInfo { id: c, name: name.into(), kind, created_at: T0 - 60 * DAY, topic: String::new() });
+    r.on_channel(
+        w,
+        &ChannelInfo { id: c, name: name.into(), kind, created_at: T0 - 60 * DAY, topic: String::new() },
+    );
 }
 
-fn say(r: &Recommender, w: WorkspaceId, c: ChannelId, author: UserId, text: &str, at: i64, mentions: &[UserId]) {
+fn say(
+    r: &Recommender,
+    w: WorkspaceId,
+    c: ChannelId,
+    author: UserId,
+    text: &str,
+    at: i64,
+    mentions: &[UserId],
+) {
     r.on_message(w, &MessageEvent { channel: c, author, text, at, mentions, reply_to_author: None });
 }
 
 fn react(r: &Recommender, w: WorkspaceId, c: ChannelId, text: &str, who: UserId, emoji: &str, at: i64) {
-    r.on_reaction(w, &ReactionEvent { channel: c, message_author: user(999), message_text: text, user: who, emoji, at });
+    r.on_reaction(
+        w,
+        &ReactionEvent { channel: c, message_author: user(999), message_text: text, user: who, emoji, at },
+    );
 }
 
-fn emoji(r: &Recommender, w: WorkspaceId, who: UserId, prefix: Option<&str>, text: Option<&str>) -> Vec<String> {
+fn emoji(
+    r: &Recommender,
+    w: WorkspaceId,
+    who: UserId,
+    prefix: Option<&str>,
+    text: Option<&str>,
+) -> Vec<String> {
     let query = EmojiQuery { user: who, prefix, text, limit: 8, now: T0 };
     r.suggest_emoji(w, &query, EmojiAssociationModel::builtin(), &ScoringWeights::default())
         .into_iter()
@@ -63,7 +83,14 @@ fn reaction_picker_follows_the_members_own_frecency() {
     react(&r, w, chan(1), "ok", user(4), "🦊", T0);
     r.on_reaction_removed(
         w,
-        &ReactionEvent { channel: chan(1), message_author: user(999), message_text: "ok", user: user(4), emoji: "🦊", at: T0 },
+        &ReactionEvent {
+            channel: chan(1),
+            message_author: user(999),
+            message_text: "ok",
+            user: user(4),
+            emoji: "🦊",
+            at: T0,
+        },
     );
     assert!(!emoji(&r, w, user(4), None, None).contains(&"🦊".to_string()));
 }
@@ -152,7 +179,16 @@ fn channel_suggestions_follow_contacts_and_never_leak_private_channels() {
     let suggestions = r.suggest_channels(w, me, 10, T0, &ChannelWeights::default());
     let ids: Vec<ChannelId> = suggestions.iter().map(|s| s.channel).collect();
     assert_eq!(ids[0], chan(3), "{suggestions:?}");
-    assert_eq!(suggestions[0].reason, "6 people you talk to are here");
+    let contacts_only = ChannelWeights {
+        activity: 0.0,
+        similarity: 0.0,
+        recency: 0.0,
+        popularity: 0.0,
+        ..ChannelWeights::default()
+    };
+    let by_contacts = r.suggest_channels(w, me, 1, T0, &contacts_only);
+    assert_eq!(by_contacts[0].channel, chan(3));
+    assert_eq!(by_contacts[0].reason, "6 people you talk to are here");
     for banned in [chan(1), chan(2), chan(4), chan(5), chan(6)] {
         assert!(!ids.contains(&banned), "{banned:?} in {suggestions:?}");
     }
@@ -161,12 +197,25 @@ fn channel_suggestions_follow_contacts_and_never_leak_private_channels() {
         assert!(!s.reason.contains("board") && !s.reason.contains("dm-"), "{s:?}");
     }
     // With overlap weighted alone, the reason names the similar PUBLIC channel.
-    let overlap_only = ChannelWeights { contacts: 0.0, activity: 0.0, recency: 0.0, popularity: 0.0, ..ChannelWeights::default() };
+    let overlap_only = ChannelWeights {
+        contacts: 0.0,
+        activity: 0.0,
+        recency: 0.0,
+        popularity: 0.0,
+        ..ChannelWeights::default()
+    };
     let by_overlap = r.suggest_channels(w, me, 1, T0, &overlap_only);
     assert_eq!(by_overlap[0].channel, chan(3));
-    assert!(by_overlap[0].reason == "similar to #design" || by_overlap[0].reason == "similar to #general", "{by_overlap:?}");
+    assert!(
+        by_overlap[0].reason == "similar to #design" || by_overlap[0].reason == "similar to #general",
+        "{by_overlap:?}"
+    );
     // A member of the private channel is still never suggested it; a stranger neither.
-    assert!(r.suggest_channels(w, user(77), 10, T0, &ChannelWeights::default()).iter().all(|s| s.channel != chan(4)));
+    assert!(
+        r.suggest_channels(w, user(77), 10, T0, &ChannelWeights::default())
+            .iter()
+            .all(|s| s.channel != chan(4))
+    );
 }
 
 /// Feeds workspace A's events; the same calls go to every recommender given.
@@ -236,7 +285,12 @@ fn workspaces_are_isolated() {
     assert!(!exported.contains("zorblax") && !exported.contains("b-only") && !exported.contains('🦩'));
     assert!(!exported.contains(&user(200).to_string()));
     // B's own view does have them, so the checks above would notice a leak.
-    let in_b = both.suggest_emoji(b, &EmojiQuery { user: user(3), prefix: None, text: Some("zorblax"), limit: 3, now: T0 }, model, &weights);
+    let in_b = both.suggest_emoji(
+        b,
+        &EmojiQuery { user: user(3), prefix: None, text: Some("zorblax"), limit: 3, now: T0 },
+        model,
+        &weights,
+    );
     assert_eq!(in_b[0].emoji, "🦩");
     both.forget_workspace(b);
     assert!(both.suggest_channels(b, user(200), 10, T0, &ChannelWeights::default()).is_empty());
@@ -268,7 +322,10 @@ fn statistics_round_trip_through_export_and_import() {
         assert_eq!(before.len(), after.len());
         for (x, y) in before.iter().zip(&after) {
             // Sums may run in another order after import: equal up to rounding.
-            assert!(x.channel == y.channel && x.reason == y.reason && (x.score - y.score).abs() < 1e-4, "{x:?} {y:?}");
+            assert!(
+                x.channel == y.channel && x.reason == y.reason && (x.score - y.score).abs() < 1e-4,
+                "{x:?} {y:?}"
+            );
         }
     }
     let mut snapshot: serde_json::Value = serde_json::from_slice(&bytes).expect("json");

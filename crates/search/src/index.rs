@@ -18,9 +18,7 @@ use confab_core::{ChannelId, Message, MessageId, Millis, UserId, WorkspaceId};
 use serde::{Deserialize, Serialize};
 use tantivy::directory::MmapDirectory;
 use tantivy::indexer::IndexWriterOptions;
-use tantivy::schema::{
-    FAST, Field, INDEXED, IndexRecordOption, Schema, TextFieldIndexing, TextOptions,
-};
+use tantivy::schema::{FAST, Field, INDEXED, IndexRecordOption, Schema, TextFieldIndexing, TextOptions};
 use tantivy::{Index, IndexReader, IndexWriter, ReloadPolicy, TantivyDocument, TantivyError, Term};
 
 use crate::tokenizer;
@@ -308,11 +306,18 @@ impl SearchIndex {
         create(None, &config)
     }
 
-    fn start(index: Index, fields: Fields, cursor: IndexCursor, config: &SearchConfig) -> Result<SearchIndex, IndexError> {
+    fn start(
+        index: Index,
+        fields: Fields,
+        cursor: IndexCursor,
+        config: &SearchConfig,
+    ) -> Result<SearchIndex, IndexError> {
         let threads = config.indexing_threads.max(1);
         let per_thread = (config.writer_memory_bytes / threads).max(MIN_MEMORY_PER_THREAD);
-        let options =
-            IndexWriterOptions::builder().num_worker_threads(threads).memory_budget_per_thread(per_thread).build();
+        let options = IndexWriterOptions::builder()
+            .num_worker_threads(threads)
+            .memory_budget_per_thread(per_thread)
+            .build();
         let writer = index.writer_with_options(options).map_err(|e| match e {
             TantivyError::LockFailure(err, _) => IndexError::Locked(err.to_string()),
             other => IndexError::Tantivy(other),
@@ -376,7 +381,9 @@ impl SearchIndex {
     }
 
     pub fn delete_message(&self, id: MessageId) -> Result<(), IndexError> {
-        self.inner.writer_read().delete_term(Term::from_field_bytes(self.inner.fields.message, &id.to_bytes()));
+        self.inner
+            .writer_read()
+            .delete_term(Term::from_field_bytes(self.inner.fields.message, &id.to_bytes()));
         self.inner.mark_dirty(true);
         Ok(())
     }
@@ -499,9 +506,11 @@ impl Inner {
         d.add_bytes(f.workspace, &doc.workspace.to_bytes());
         d.add_bytes(f.channel, &channel);
         d.add_bytes(f.author, &author);
-        for (bytes, hi, lo) in
-            [(message, f.message_hi, f.message_lo), (channel, f.channel_hi, f.channel_lo), (author, f.author_hi, f.author_lo)]
-        {
+        for (bytes, hi, lo) in [
+            (message, f.message_hi, f.message_lo),
+            (channel, f.channel_hi, f.channel_lo),
+            (author, f.author_hi, f.author_lo),
+        ] {
             let (h, l) = split_id(bytes);
             d.add_u64(hi, h);
             d.add_u64(lo, l);
@@ -528,7 +537,8 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 
 fn commit_with_payload(writer: &mut IndexWriter, cursor: &IndexCursor) -> Result<(), IndexError> {
     let payload = CommitPayload { schema_version: SCHEMA_VERSION, cursor: cursor.clone() };
-    let json = serde_json::to_string(&payload).map_err(|e| IndexError::Tantivy(TantivyError::InternalError(e.to_string())))?;
+    let json = serde_json::to_string(&payload)
+        .map_err(|e| IndexError::Tantivy(TantivyError::InternalError(e.to_string())))?;
     let mut prepared = writer.prepare_commit()?;
     prepared.set_payload(&json);
     prepared.commit()?;
@@ -570,7 +580,9 @@ fn open_existing(path: &Path, config: &SearchConfig) -> Result<(SearchIndex, Ind
         .payload
         .as_deref()
         .ok_or_else(|| OpenFailure::Unusable("the last commit has no cursor".into()))
-        .and_then(|json| serde_json::from_str(json).map_err(|e| unusable("the commit cursor is unreadable", &e)))?;
+        .and_then(|json| {
+            serde_json::from_str(json).map_err(|e| unusable("the commit cursor is unreadable", &e))
+        })?;
     if payload.schema_version != SCHEMA_VERSION {
         return Err(OpenFailure::Unusable(format!(
             "the index has schema version {}, this build uses {SCHEMA_VERSION}",

@@ -129,7 +129,11 @@ pub fn parse(input: &str) -> Result<ParsedQuery, QueryError> {
         if negated {
             i += 1;
             if i >= chars.len() || chars[i].is_whitespace() {
-                return Err(QueryError::new(start, "-", "`-` must be followed by a word, phrase or operator to exclude"));
+                return Err(QueryError::new(
+                    start,
+                    "-",
+                    "`-` must be followed by a word, phrase or operator to exclude",
+                ));
             }
         }
         let kind = if chars[i] == '"' {

@@ -123,7 +123,9 @@ impl Default for RankingWeights {
 pub enum WeightsError {
     #[error("ranking weights are not valid JSON of the expected shape: {0}")]
     Malformed(#[from] serde_json::Error),
-    #[error("ranking weights format version {found} is not supported (this build reads {RANKING_WEIGHTS_FORMAT})")]
+    #[error(
+        "ranking weights format version {found} is not supported (this build reads {RANKING_WEIGHTS_FORMAT})"
+    )]
     UnsupportedVersion { found: u64 },
     #[error("ranking weight `{0}` is not a finite number")]
     NotFinite(&'static str),

@@ -19,11 +19,13 @@ use serde::{Deserialize, Serialize};
 use tantivy::collector::{Count, TopDocs};
 use tantivy::columnar::Column;
 use tantivy::query::{
-    BooleanQuery, BoostQuery, ConstScoreQuery, EnableScoring, Occur, PhraseQuery, Query, RangeQuery, TermQuery,
-    TermSetQuery, Weight,
+    BooleanQuery, BoostQuery, ConstScoreQuery, EnableScoring, Explanation, Occur, PhraseQuery, Query,
+    RangeQuery, Scorer, TermQuery, TermSetQuery, Weight,
 };
 use tantivy::schema::{IndexRecordOption, Value};
-use tantivy::{DocAddress, DocId, Order, Score, Searcher, SegmentReader, TantivyDocument, Term};
+use tantivy::{
+    DocAddress, DocId, DocSet, Order, Score, Searcher, SeekDangerResult, SegmentReader, TantivyDocument, Term,
+};
 
 use crate::index::{Fields, REACTIONS, REPLIES, SearchIndex, TIMESTAMP, join_id};
 use crate::query::{self, ClauseKind, HasKind, ParsedQuery, QueryError};
@@ -179,7 +181,13 @@ impl SearchIndex {
         // The tenant and permission filters come first and are always present: no
         // query shape can leave them out. They score 0 so BM25 sees only the text.
         let mut clauses: Vec<(Occur, Box<dyn Query>)> = vec![
-            (Occur::Must, zero_score(term_query(Term::from_field_bytes(fields.workspace, &request.workspace.to_bytes())))),
+            (
+                Occur::Must,
+                zero_score(term_query(Term::from_field_bytes(
+                    fields.workspace,
+                    &request.workspace.to_bytes(),
+                ))),
+            ),
             (
                 Occur::Must,
                 zero_score(Box::new(TermSetQuery::new(
@@ -195,7 +203,9 @@ impl SearchIndex {
         let (candidates, total): (Vec<(DocAddress, Option<Score>)>, usize) = if by_text {
             let top = TopDocs::with_limit(pool).tweak_score(|segment: &SegmentReader| {
                 let timestamps = timestamp_column(segment);
-                move |doc: DocId, score: Score| (score, timestamps.as_ref().and_then(|c| c.first(doc)).unwrap_or(0))
+                move |doc: DocId, score: Score| {
+                    (score, timestamps.as_ref().and_then(|c| c.first(doc)).unwrap_or(0))
+                }
             });
             let (top, total) = searcher.search(&full_query, &(top, Count))?;
             (top.into_iter().map(|((score, _), addr)| (addr, Some(score))).collect(), total)
@@ -258,7 +268,9 @@ impl SearchIndex {
         let mut exact = tokenizer::exact_analyzer();
         let mut stemmed = tokenizer::stemmed_analyzer();
         let mut hits = Vec::new();
-        for (addr, row, features, score) in ranked.into_iter().skip(request.offset).take(request.limit.min(MAX_LIMIT)) {
+        for (addr, row, features, score) in
+            ranked.into_iter().skip(request.offset).take(request.limit.min(MAX_LIMIT))
+        {
             let doc: TantivyDocument = searcher.doc(addr)?;
             let text = doc.get_first(fields.text).and_then(|v| v.as_str()).unwrap_or_default();
             hits.push(SearchHit {
@@ -283,7 +295,11 @@ fn timestamp_column(segment: &SegmentReader) -> Option<Column<i64>> {
 /// For each address, the weight's score there, or `None` if it does not match.
 /// Walks each segment's scorer forward with `seek`, so it costs a skip-list probe per
 /// address rather than a full evaluation.
-fn scores_at(searcher: &Searcher, weight: &dyn Weight, addrs: &[DocAddress]) -> tantivy::Result<Vec<Option<Score>>> {
+fn scores_at(
+    searcher: &Searcher,
+    weight: &dyn Weight,
+    addrs: &[DocAddress],
+) -> tantivy::Result<Vec<Option<Score>>> {
     let mut out = vec![None; addrs.len()];
     let mut order: Vec<usize> = (0..addrs.len()).collect();
     order.sort_by_key(|&k| (addrs[k].segment_ord, addrs[k].doc_id));
@@ -324,15 +340,28 @@ struct SegmentColumns {
 impl SegmentColumns {
     fn load(segment: &SegmentReader) -> tantivy::Result<Self> {
         let ff = segment.fast_fields();
-        let names = ["message_hi", "message_lo", "channel_hi", "channel_lo", "author_hi", "author_lo", "root_hi", "root_lo"];
+        let names = [
+            "message_hi",
+            "message_lo",
+            "channel_hi",
+            "channel_lo",
+            "author_hi",
+            "author_lo",
+            "root_hi",
+            "root_lo",
+        ];
         let mut ids = Vec::with_capacity(names.len());
         for name in names {
             ids.push(ff.u64(name)?);
         }
-        let ids: [Column<u64>; 8] = ids
-            .try_into()
-            .map_err(|_| tantivy::TantivyError::InternalError("id columns missing".into()))?;
-        Ok(SegmentColumns { ids, timestamp: ff.i64(TIMESTAMP)?, reactions: ff.u64(REACTIONS)?, replies: ff.u64(REPLIES)? })
+        let ids: [Column<u64>; 8] =
+            ids.try_into().map_err(|_| tantivy::TantivyError::InternalError("id columns missing".into()))?;
+        Ok(SegmentColumns {
+            ids,
+            timestamp: ff.i64(TIMESTAMP)?,
+            reactions: ff.u64(REACTIONS)?,
+            replies: ff.u64(REPLIES)?,
+        })
     }
 
     fn row(&self, doc: DocId) -> Row {
@@ -348,6 +377,88 @@ impl SegmentColumns {
             replies: self.replies.first(doc).unwrap_or(0),
         }
     }
+}
+
+/// Wraps a query used as an exclusion (`Occur::MustNot`).
+///
+/// Tantivy 0.27's exclusion probes the excluded scorer with `seek_danger` at the
+/// candidate document, which can lie *before* the scorer's current document (e.g. at
+/// the start of a segment). The default `seek_danger` answers that correctly, but the
+/// phrase scorer debug-asserts against it (a panic in debug builds). This wrapper
+/// answers such probes itself: a document before the scorer's position is not in it.
+#[derive(Debug)]
+struct ExclusionQuery(Box<dyn Query>);
+
+impl Clone for ExclusionQuery {
+    fn clone(&self) -> Self {
+        ExclusionQuery(self.0.box_clone())
+    }
+}
+
+impl Query for ExclusionQuery {
+    fn weight(&self, scoring: EnableScoring<'_>) -> tantivy::Result<Box<dyn Weight>> {
+        Ok(Box::new(ExclusionWeight(self.0.weight(scoring)?)))
+    }
+
+    fn query_terms<'a>(&'a self, visitor: &mut dyn FnMut(&'a Term, bool)) {
+        self.0.query_terms(visitor);
+    }
+}
+
+struct ExclusionWeight(Box<dyn Weight>);
+
+impl Weight for ExclusionWeight {
+    fn scorer(&self, reader: &SegmentReader, boost: Score) -> tantivy::Result<Box<dyn Scorer>> {
+        Ok(Box::new(ForwardOnlyScorer(self.0.scorer(reader, boost)?)))
+    }
+
+    fn explain(&self, reader: &SegmentReader, doc: DocId) -> tantivy::Result<Explanation> {
+        self.0.explain(reader, doc)
+    }
+}
+
+struct ForwardOnlyScorer(Box<dyn Scorer>);
+
+impl DocSet for ForwardOnlyScorer {
+    fn advance(&mut self) -> DocId {
+        self.0.advance()
+    }
+
+    fn seek(&mut self, target: DocId) -> DocId {
+        let doc = self.0.doc();
+        if target <= doc { doc } else { self.0.seek(target) }
+    }
+
+    fn seek_danger(&mut self, target: DocId) -> SeekDangerResult {
+        let doc = self.0.doc();
+        match target.cmp(&doc) {
+            std::cmp::Ordering::Less => SeekDangerResult::SeekLowerBound(doc),
+            std::cmp::Ordering::Equal => SeekDangerResult::Found,
+            std::cmp::Ordering::Greater => self.0.seek_danger(target),
+        }
+    }
+
+    fn doc(&self) -> DocId {
+        self.0.doc()
+    }
+
+    fn size_hint(&self) -> u32 {
+        self.0.size_hint()
+    }
+
+    fn cost(&self) -> u64 {
+        self.0.cost()
+    }
+}
+
+impl Scorer for ForwardOnlyScorer {
+    fn score(&mut self) -> Score {
+        self.0.score()
+    }
+}
+
+fn exclusion(query: Box<dyn Query>) -> Box<dyn Query> {
+    Box::new(ExclusionQuery(query))
 }
 
 fn term_query(term: Term) -> Box<dyn Query> {
@@ -397,7 +508,8 @@ fn compile(parsed: &ParsedQuery, resolver: &dyn Resolver, fields: &Fields) -> Re
             ClauseKind::Word(word) => {
                 let exact_tokens = analyze(&mut exact, word);
                 let stemmed_tokens = analyze(&mut stemmed, word);
-                let (Some(main_exact), Some(main_stemmed)) = (exact_tokens.first(), stemmed_tokens.first()) else {
+                let (Some(main_exact), Some(main_stemmed)) = (exact_tokens.first(), stemmed_tokens.first())
+                else {
                     first_unsearchable.get_or_insert((clause.position, word.clone()));
                     continue;
                 };
@@ -446,7 +558,12 @@ fn compile(parsed: &ParsedQuery, resolver: &dyn Resolver, fields: &Fields) -> Re
                     Box::new(PhraseQuery::new_with_offset(
                         tokens
                             .iter()
-                            .map(|t| (t.position - first_position, Term::from_field_text(fields.text_exact, &t.text)))
+                            .map(|t| {
+                                (
+                                    t.position - first_position,
+                                    Term::from_field_text(fields.text_exact, &t.text),
+                                )
+                            })
                             .collect(),
                     ))
                 };
@@ -462,7 +579,10 @@ fn compile(parsed: &ParsedQuery, resolver: &dyn Resolver, fields: &Fields) -> Re
                 let id = resolver.user_by_username(name);
                 if clause.negated {
                     if let Some(id) = id {
-                        out.clauses.push((Occur::MustNot, term_query(Term::from_field_bytes(fields.author, &id.to_bytes()))));
+                        out.clauses.push((
+                            Occur::MustNot,
+                            term_query(Term::from_field_bytes(fields.author, &id.to_bytes())),
+                        ));
                     }
                 } else {
                     authors.push(id);
@@ -473,8 +593,10 @@ fn compile(parsed: &ParsedQuery, resolver: &dyn Resolver, fields: &Fields) -> Re
                 let id = resolver.channel_by_name(name);
                 if clause.negated {
                     if let Some(id) = id {
-                        out.clauses
-                            .push((Occur::MustNot, term_query(Term::from_field_bytes(fields.channel, &id.to_bytes()))));
+                        out.clauses.push((
+                            Occur::MustNot,
+                            term_query(Term::from_field_bytes(fields.channel, &id.to_bytes())),
+                        ));
                     }
                 } else {
                     channels.push(id);
@@ -482,14 +604,23 @@ fn compile(parsed: &ParsedQuery, resolver: &dyn Resolver, fields: &Fields) -> Re
                 }
             }
             ClauseKind::Before(date) => {
-                out.clauses.push((occur, filter(timestamp_range(fields, Bound::Unbounded, Bound::Excluded(day_start(*date))))));
+                out.clauses.push((
+                    occur,
+                    filter(timestamp_range(fields, Bound::Unbounded, Bound::Excluded(day_start(*date)))),
+                ));
             }
             ClauseKind::After(date) => {
-                out.clauses.push((occur, filter(timestamp_range(fields, Bound::Included(day_end(*date)), Bound::Unbounded))));
+                out.clauses.push((
+                    occur,
+                    filter(timestamp_range(fields, Bound::Included(day_end(*date)), Bound::Unbounded)),
+                ));
             }
             ClauseKind::On(date) => {
-                let range =
-                    timestamp_range(fields, Bound::Included(day_start(*date)), Bound::Excluded(day_end(*date)));
+                let range = timestamp_range(
+                    fields,
+                    Bound::Included(day_start(*date)),
+                    Bound::Excluded(day_end(*date)),
+                );
                 out.clauses.push((occur, filter(range)));
             }
             ClauseKind::Has(HasKind::Reaction) => {
@@ -510,7 +641,10 @@ fn compile(parsed: &ParsedQuery, resolver: &dyn Resolver, fields: &Fields) -> Re
         if clause.negated {
             continue;
         }
-        if !matches!(clause.kind, ClauseKind::Word(_) | ClauseKind::Phrase(_) | ClauseKind::From(_) | ClauseKind::In(_)) {
+        if !matches!(
+            clause.kind,
+            ClauseKind::Word(_) | ClauseKind::Phrase(_) | ClauseKind::From(_) | ClauseKind::In(_)
+        ) {
             positive_clauses += 1;
         }
     }
@@ -523,13 +657,22 @@ fn compile(parsed: &ParsedQuery, resolver: &dyn Resolver, fields: &Fields) -> Re
         if ids.is_empty() {
             continue;
         }
-        let known: Vec<Term> = ids.iter().flatten().map(|bytes| Term::from_field_bytes(field, bytes)).collect();
+        let known: Vec<Term> =
+            ids.iter().flatten().map(|bytes| Term::from_field_bytes(field, bytes)).collect();
         if known.is_empty() {
             out.matches_nothing = true;
         } else {
             out.clauses.push((Occur::Must, zero_score(Box::new(TermSetQuery::new(known)))));
         }
     }
+
+    out.clauses = out
+        .clauses
+        .into_iter()
+        .map(
+            |(occur, query)| if occur == Occur::MustNot { (occur, exclusion(query)) } else { (occur, query) },
+        )
+        .collect();
 
     if positive_clauses == 0 {
         let (position, token) = first_unsearchable.unwrap_or_default();

@@ -158,8 +158,8 @@ mod tests {
     fn long_texts_are_cut_around_the_first_match() {
         let text = format!("{} needle {}", "hay ".repeat(100), "straw ".repeat(100));
         let parts = snippet(&text, &["needle"], &[]);
-        assert_eq!(parts.first().map(|p| p.0.as_str()), Some("…"));
-        assert_eq!(parts.last().map(|p| p.0.as_str()), Some("…"));
+        assert!(parts.first().is_some_and(|p| p.0.starts_with("…hay") && !p.1));
+        assert!(parts.last().is_some_and(|p| p.0.ends_with("straw …") && !p.1));
         assert!(parts.iter().any(|p| p.0 == "needle" && p.1));
         let shown: usize = parts.iter().map(|p| p.0.chars().count()).sum();
         assert!(shown <= SNIPPET_MAX_CHARS + 2, "{shown}");

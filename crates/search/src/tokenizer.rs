@@ -18,8 +18,8 @@
 //! a run of such text is one token.
 
 use tantivy::tokenizer::{
-    AsciiFoldingFilter, Language, LowerCaser, RemoveLongFilter, Stemmer, TextAnalyzer, Token,
-    TokenStream, Tokenizer, TokenizerManager,
+    AsciiFoldingFilter, Language, LowerCaser, RemoveLongFilter, Stemmer, TextAnalyzer, Token, TokenStream,
+    Tokenizer, TokenizerManager,
 };
 
 /// The analyzer of the stemmed text field.
@@ -231,10 +231,7 @@ mod tests {
         let tokens = analyze(&mut exact, "fix snake_case now");
         let at: Vec<(&str, usize, usize)> =
             tokens.iter().map(|t| (t.text.as_str(), t.position, t.position_length)).collect();
-        assert_eq!(
-            at,
-            [("fix", 0, 1), ("snake_case", 1, 2), ("snake", 1, 1), ("case", 2, 1), ("now", 3, 1)]
-        );
+        assert_eq!(at, [("fix", 0, 1), ("snake_case", 1, 2), ("snake", 1, 1), ("case", 2, 1), ("now", 3, 1)]);
     }
 
     #[test]

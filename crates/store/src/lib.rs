@@ -23,8 +23,8 @@ mod sled_store;
 pub use sled_store::{SledConfig, SledStore};
 
 use confab_core::{
-    Channel, ChannelId, ChannelMembership, EventRecord, Invite, Member, Message, MessageId,
-    Millis, User, UserId, Workspace, WorkspaceId,
+    Channel, ChannelId, ChannelMembership, EventRecord, Invite, Member, Message, MessageId, Millis, User,
+    UserId, Workspace, WorkspaceId,
 };
 use serde::{Deserialize, Serialize};
 
@@ -65,28 +65,59 @@ pub enum Op {
     /// Creates or replaces a user; fails the batch with [`StoreError::Taken`] if the
     /// email or username belongs to another user.
     PutUser(UserRecord),
-    PutSession { token_hash: [u8; 32], session: Session },
-    DeleteSession { token_hash: [u8; 32] },
+    PutSession {
+        token_hash: [u8; 32],
+        session: Session,
+    },
+    DeleteSession {
+        token_hash: [u8; 32],
+    },
     PutWorkspace(Workspace),
     PutMember(Member),
-    DeleteMember { workspace: WorkspaceId, user: UserId },
+    DeleteMember {
+        workspace: WorkspaceId,
+        user: UserId,
+    },
     /// Creates or replaces a channel; fails with `Taken` if another channel of the
     /// workspace has the name.
     PutChannel(Channel),
-    PutChannelMember { channel: ChannelId, user: UserId, membership: ChannelMembership },
-    DeleteChannelMember { channel: ChannelId, user: UserId },
+    PutChannelMember {
+        channel: ChannelId,
+        user: UserId,
+        membership: ChannelMembership,
+    },
+    DeleteChannelMember {
+        channel: ChannelId,
+        user: UserId,
+    },
     /// Creates or replaces a message (its `seq` fixes its place in the channel).
     PutMessage(Message),
     /// Records that `user` is mentioned by the message at `seq` of `channel`.
-    PutMention { channel: ChannelId, user: UserId, seq: u64 },
+    PutMention {
+        channel: ChannelId,
+        user: UserId,
+        seq: u64,
+    },
     AppendEvent(EventRecord),
     /// Drops the workspace's events with `event_seq < before`.
-    PruneEvents { workspace: WorkspaceId, before: u64 },
+    PruneEvents {
+        workspace: WorkspaceId,
+        before: u64,
+    },
     PutInvite(Invite),
     /// A value another crate owns (consent ledger, suggestion statistics, search
     /// interactions), kept with its workspace and deleted with it.
-    PutBlob { workspace: WorkspaceId, namespace: &'static str, key: Vec<u8>, value: Vec<u8> },
-    DeleteBlob { workspace: WorkspaceId, namespace: &'static str, key: Vec<u8> },
+    PutBlob {
+        workspace: WorkspaceId,
+        namespace: &'static str,
+        key: Vec<u8>,
+        value: Vec<u8>,
+    },
+    DeleteBlob {
+        workspace: WorkspaceId,
+        namespace: &'static str,
+        key: Vec<u8>,
+    },
 }
 
 /// Changes applied all together or not at all.
@@ -154,8 +185,12 @@ pub trait Store: Send + Sync + 'static {
     /// The `seq` of the channel's newest message (0 if none).
     fn last_seq(&self, channel: ChannelId) -> Result<u64>;
     /// The message an earlier post with this idempotency key created.
-    fn message_by_client_id(&self, channel: ChannelId, author: UserId, client_msg_id: &str)
-    -> Result<Option<MessageId>>;
+    fn message_by_client_id(
+        &self,
+        channel: ChannelId,
+        author: UserId,
+        client_msg_id: &str,
+    ) -> Result<Option<MessageId>>;
     /// How many messages after `after_seq` mention `user`.
     fn mention_count(&self, channel: ChannelId, user: UserId, after_seq: u64) -> Result<u64>;
 

@@ -41,8 +41,7 @@ fn encode<T: Serialize>(value: &T) -> Vec<u8> {
 }
 
 fn decode<T: DeserializeOwned>(key: &[u8], bytes: &[u8]) -> Result<T> {
-    serde_json::from_slice(bytes)
-        .map_err(|source| StoreError::Corrupt { key: format!("{key:02x?}"), source })
+    serde_json::from_slice(bytes).map_err(|source| StoreError::Corrupt { key: format!("{key:02x?}"), source })
 }
 
 impl SledStore {
@@ -77,10 +76,13 @@ impl SledStore {
     }
 
     fn scan<T: DeserializeOwned>(&self, prefix: &[u8]) -> Result<Vec<T>> {
-        self.tree.scan_prefix(prefix).map(|kv| {
-            let (k, v) = kv?;
-            decode(&k, &v)
-        }).collect()
+        self.tree
+            .scan_prefix(prefix)
+            .map(|kv| {
+                let (k, v) = kv?;
+                decode(&k, &v)
+            })
+            .collect()
     }
 
     fn scan_ids(&self, prefix: &[u8]) -> Result<Vec<[u8; 16]>> {
@@ -93,18 +95,22 @@ impl SledStore {
         match op {
             Op::PutUser(record) => {
                 let id = record.user.id;
-                let email_key = Key::new(keys::USER_BY_EMAIL).bytes(record.user.email.to_lowercase().as_bytes()).build();
-                let name_key = Key::new(keys::USER_BY_USERNAME).bytes(record.user.username.as_bytes()).build();
+                let email_key =
+                    Key::new(keys::USER_BY_EMAIL).bytes(record.user.email.to_lowercase().as_bytes()).build();
+                let name_key =
+                    Key::new(keys::USER_BY_USERNAME).bytes(record.user.username.as_bytes()).build();
                 for (key, what) in [(&email_key, "email"), (&name_key, "username")] {
-                    if let Some(owner) = self.tree.get(key)? {
-                        if owner.as_ref() != id.to_bytes() {
-                            return Err(StoreError::Taken(what));
-                        }
+                    if let Some(owner) = self.tree.get(key)?
+                        && owner.as_ref() != id.to_bytes()
+                    {
+                        return Err(StoreError::Taken(what));
                     }
                 }
                 let user_key = Key::new(keys::USER).user(id).build();
                 if let Some(old) = self.get::<UserRecord>(&user_key)? {
-                    out.remove(Key::new(keys::USER_BY_EMAIL).bytes(old.user.email.to_lowercase().as_bytes()).build());
+                    out.remove(
+                        Key::new(keys::USER_BY_EMAIL).bytes(old.user.email.to_lowercase().as_bytes()).build(),
+                    );
                     out.remove(Key::new(keys::USER_BY_USERNAME).bytes(old.user.username.as_bytes()).build());
                 }
                 out.insert(email_key, &id.to_bytes());
@@ -135,30 +141,41 @@ impl SledStore {
                 out.remove(Key::new(keys::WORKSPACES_OF_USER).user(user).workspace(workspace).build());
             }
             Op::PutChannel(channel) => {
-                let name_key =
-                    Key::new(keys::CHANNEL_BY_NAME).workspace(channel.workspace).bytes(channel.name.as_bytes()).build();
-                if let Some(owner) = self.tree.get(&name_key)? {
-                    if owner.as_ref() != channel.id.to_bytes() {
-                        return Err(StoreError::Taken("channel name"));
-                    }
+                let name_key = Key::new(keys::CHANNEL_BY_NAME)
+                    .workspace(channel.workspace)
+                    .bytes(channel.name.as_bytes())
+                    .build();
+                if let Some(owner) = self.tree.get(&name_key)?
+                    && owner.as_ref() != channel.id.to_bytes()
+                {
+                    return Err(StoreError::Taken("channel name"));
                 }
                 let key = Key::new(keys::CHANNEL).channel(channel.id).build();
-                if let Some(old) = self.get::<Channel>(&key)? {
-                    if old.name != channel.name {
-                        out.remove(
-                            Key::new(keys::CHANNEL_BY_NAME).workspace(old.workspace).bytes(old.name.as_bytes()).build(),
-                        );
-                    }
+                if let Some(old) = self.get::<Channel>(&key)?
+                    && old.name != channel.name
+                {
+                    out.remove(
+                        Key::new(keys::CHANNEL_BY_NAME)
+                            .workspace(old.workspace)
+                            .bytes(old.name.as_bytes())
+                            .build(),
+                    );
                 }
                 out.insert(name_key, &channel.id.to_bytes());
                 out.insert(
-                    Key::new(keys::CHANNELS_OF_WORKSPACE).workspace(channel.workspace).channel(channel.id).build(),
+                    Key::new(keys::CHANNELS_OF_WORKSPACE)
+                        .workspace(channel.workspace)
+                        .channel(channel.id)
+                        .build(),
                     &[],
                 );
                 out.insert(key, encode(&channel));
             }
             Op::PutChannelMember { channel, user, membership } => {
-                out.insert(Key::new(keys::CHANNEL_MEMBER).channel(channel).user(user).build(), encode(&membership));
+                out.insert(
+                    Key::new(keys::CHANNEL_MEMBER).channel(channel).user(user).build(),
+                    encode(&membership),
+                );
             }
             Op::DeleteChannelMember { channel, user } => {
                 out.remove(Key::new(keys::CHANNEL_MEMBER).channel(channel).user(user).build());
@@ -180,7 +197,10 @@ impl SledStore {
                 if let Some(root) = message.thread_root {
                     out.insert(Key::new(keys::THREAD_REPLY).message(root).u64(message.seq).build(), &[]);
                 }
-                out.insert(Key::new(keys::MESSAGE).channel(message.channel).u64(message.seq).build(), encode(&message));
+                out.insert(
+                    Key::new(keys::MESSAGE).channel(message.channel).u64(message.seq).build(),
+                    encode(&message),
+                );
             }
             Op::PutMention { channel, user, seq } => {
                 out.insert(Key::new(keys::MENTION).channel(channel).user(user).u64(seq).build(), &[]);
@@ -360,7 +380,13 @@ impl Store for SledStore {
 
     fn last_seq(&self, channel: ChannelId) -> Result<u64> {
         let prefix = Key::new(keys::MESSAGE).channel(channel).build();
-        Ok(self.tree.scan_prefix(&prefix).keys().next_back().transpose()?.map_or(0, |k| keys::trailing_u64(&k)))
+        Ok(self
+            .tree
+            .scan_prefix(&prefix)
+            .keys()
+            .next_back()
+            .transpose()?
+            .map_or(0, |k| keys::trailing_u64(&k)))
     }
 
     fn message_by_client_id(
@@ -369,12 +395,17 @@ impl Store for SledStore {
         author: UserId,
         client_msg_id: &str,
     ) -> Result<Option<MessageId>> {
-        let key = Key::new(keys::MESSAGE_BY_CLIENT_ID).channel(channel).user(author).bytes(client_msg_id.as_bytes()).build();
+        let key = Key::new(keys::MESSAGE_BY_CLIENT_ID)
+            .channel(channel)
+            .user(author)
+            .bytes(client_msg_id.as_bytes())
+            .build();
         Ok(self.tree.get(key)?.map(|id| MessageId::from_bytes(keys::trailing_id(&id))))
     }
 
     fn mention_count(&self, channel: ChannelId, user: UserId, after_seq: u64) -> Result<u64> {
-        let start = Key::new(keys::MENTION).channel(channel).user(user).u64(after_seq.saturating_add(1)).build();
+        let start =
+            Key::new(keys::MENTION).channel(channel).user(user).u64(after_seq.saturating_add(1)).build();
         let end = Key::new(keys::MENTION).channel(channel).user(user).bytes(&[0xFF; 9]).build();
         Ok(self.tree.range(start..end).keys().count() as u64)
     }

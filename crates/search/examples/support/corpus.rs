@@ -117,11 +117,16 @@ pub fn generate(corpus: &[Vec<CorpusMessage>], spec: &WorkspaceSpec, mut sink: i
                 }
                 let created_at = start + produced as i64 * step + rng.random_range(0..step);
                 let author = user_id((user_base + message.sender as u64 * 17) % spec.users);
-                let id = MessageId::from_ulid(ulid::Ulid::from_parts(created_at as u64, rng.random::<u128>()));
+                let id =
+                    MessageId::from_ulid(ulid::Ulid::from_parts(created_at as u64, rng.random::<u128>()));
                 let mut text = message.text.clone();
                 let roll: f64 = rng.random();
                 if roll < 0.03 {
-                    text.push_str(&format!(" https://docs.example.com/{}/page{}", WORDS[rng.random_range(0..WORDS.len())], rng.random_range(0..50)));
+                    text.push_str(&format!(
+                        " https://docs.example.com/{}/page{}",
+                        WORDS[rng.random_range(0..WORDS.len())],
+                        rng.random_range(0..50)
+                    ));
                 } else if roll < 0.05 {
                     text.push_str(&format!(" see {}", CODE[rng.random_range(0..CODE.len())]));
                 }

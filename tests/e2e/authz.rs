@@ -1,0 +1,303 @@
+//! The authorisation matrix: every endpoint, for each role, a non-member and a member
+//! of another workspace. Private channels and DMs must not leak through any of them;
+//! what a caller may not know exists answers `*_not_found`.
+
+use confab_client::Client;
+use confab_tests::TestServer;
+use reqwest::Method;
+use serde_json::json;
+
+crate::cases!(every_endpoint_checks_who_is_asking);
+
+struct Actor {
+    name: &'static str,
+    client: Client,
+}
+
+/// What a request must answer: a success status, or an error status and code.
+#[derive(Clone, Copy, Debug)]
+enum Expect {
+    Ok,
+    Err(u16, &'static str),
+}
+
+const NO_WS: Expect = Expect::Err(404, "workspace_not_found");
+const NO_CH: Expect = Expect::Err(404, "channel_not_found");
+const NO_MSG: Expect = Expect::Err(404, "message_not_found");
+const FORBIDDEN: Expect = Expect::Err(403, "forbidden");
+const UNAUTH: Expect = Expect::Err(401, "unauthenticated");
+/// A second channel of the same name is a name clash, whoever asks.
+const NAME_TAKEN: Expect = Expect::Err(409, "name_taken");
+
+async fn every_endpoint_checks_who_is_asking() {
+    let server = TestServer::start();
+    let (owner, _) = server.user("owner").await;
+    let (admin, admin_s) = server.user("admin").await;
+    let (member, member_s) = server.user("member").await;
+    let (guest, guest_s) = server.user("guest").await;
+    let (outsider, _) = server.user("outsider").await;
+    let ws = owner.create_workspace("W").await.unwrap().workspace.id;
+    let other_ws = outsider.create_workspace("Elsewhere").await.unwrap().workspace.id;
+    for user in [&admin, &member] {
+        user.accept_invite(&owner.create_invite(ws, json!({})).await.unwrap().code).await.unwrap();
+    }
+    guest
+        .accept_invite(&owner.create_invite(ws, json!({"role": "guest"})).await.unwrap().code)
+        .await
+        .unwrap();
+    owner.set_role(ws, admin_s.user.id, confab_core::Role::Admin).await.unwrap();
+    let general = owner.channel_named(ws, "general").await.unwrap().channel.id;
+    let project = owner.create_channel(ws, "project", false).await.unwrap().id;
+    owner.add_member(project, guest_s.user.id).await.unwrap();
+    let secret = owner.create_channel(ws, "secret", true).await.unwrap().id;
+    owner.add_member(secret, member_s.user.id).await.unwrap();
+    let dm = owner.open_dm(ws, &[member_s.user.id]).await.unwrap().id;
+    let secret_msg = owner.post(secret, "secret words").await.unwrap().id;
+    let dm_msg = member.post(dm, "dm words").await.unwrap().id;
+    let general_msg = owner.post(general, "hello all").await.unwrap().id;
+    let project_msg = owner.post(project, "project talk").await.unwrap().id;
+
+    let actors = [
+        Actor { name: "owner", client: owner.clone() },
+        Actor { name: "admin", client: admin.clone() },
+        Actor { name: "member", client: member.clone() },
+        Actor { name: "guest", client: guest.clone() },
+        Actor { name: "outsider", client: outsider.clone() },
+        Actor { name: "anonymous", client: server.client() },
+    ];
+    // (method, path, body, expectation per actor in the order above)
+    let w = format!("/workspaces/{ws}");
+    let table: Vec<(Method, String, Option<String>, [Expect; 6])> = vec![
+        (
+            Method::GET,
+            "/me".into(),
+            None,
+            [Expect::Ok, Expect::Ok, Expect::Ok, Expect::Ok, Expect::Ok, UNAUTH],
+        ),
+        (
+            Method::GET,
+            format!("{w}/members"),
+            None,
+            [Expect::Ok, Expect::Ok, Expect::Ok, Expect::Ok, NO_WS, UNAUTH],
+        ),
+        (
+            Method::GET,
+            format!("{w}/channels"),
+            None,
+            [Expect::Ok, Expect::Ok, Expect::Ok, Expect::Ok, NO_WS, UNAUTH],
+        ),
+        (
+            Method::GET,
+            format!("{w}/presence"),
+            None,
+            [Expect::Ok, Expect::Ok, Expect::Ok, Expect::Ok, NO_WS, UNAUTH],
+        ),
+        (
+            Method::POST,
+            format!("{w}/invites"),
+            Some("{}".into()),
+            [Expect::Ok, Expect::Ok, Expect::Ok, FORBIDDEN, NO_WS, UNAUTH],
+        ),
+        (
+            Method::POST,
+            format!("{w}/invites"),
+            Some(r#"{"role":"guest"}"#.into()),
+            [Expect::Ok, Expect::Ok, FORBIDDEN, FORBIDDEN, NO_WS, UNAUTH],
+        ),
+        (
+            Method::PATCH,
+            format!("{w}/members/{}", guest_s.user.id),
+            Some(r#"{"role":"guest"}"#.into()),
+            [Expect::Ok, Expect::Ok, FORBIDDEN, FORBIDDEN, NO_WS, UNAUTH],
+        ),
+        (
+            Method::POST,
+            format!("{w}/dms"),
+            Some(format!(r#"{{"users":["{}","{}"]}}"#, admin_s.user.id, member_s.user.id)),
+            [Expect::Ok, Expect::Ok, Expect::Ok, Expect::Ok, NO_WS, UNAUTH],
+        ),
+        // Channels of every kind.
+        (
+            Method::GET,
+            format!("/channels/{general}"),
+            None,
+            [Expect::Ok, Expect::Ok, Expect::Ok, NO_CH, NO_CH, UNAUTH],
+        ),
+        (
+            Method::GET,
+            format!("/channels/{project}/messages"),
+            None,
+            [Expect::Ok, Expect::Ok, Expect::Ok, Expect::Ok, NO_CH, UNAUTH],
+        ),
+        (
+            Method::GET,
+            format!("/channels/{general}/messages"),
+            None,
+            [Expect::Ok, Expect::Ok, Expect::Ok, NO_CH, NO_CH, UNAUTH],
+        ),
+        (
+            Method::GET,
+            format!("/channels/{secret}"),
+            None,
+            [Expect::Ok, NO_CH, Expect::Ok, NO_CH, NO_CH, UNAUTH],
+        ),
+        (
+            Method::GET,
+            format!("/channels/{secret}/messages"),
+            None,
+            [Expect::Ok, NO_CH, Expect::Ok, NO_CH, NO_CH, UNAUTH],
+        ),
+        (
+            Method::GET,
+            format!("/channels/{dm}/messages"),
+            None,
+            [Expect::Ok, NO_CH, Expect::Ok, NO_CH, NO_CH, UNAUTH],
+        ),
+        (
+            Method::POST,
+            format!("/channels/{secret}/messages"),
+            Some(r#"{"text":"x"}"#.into()),
+            [Expect::Ok, NO_CH, Expect::Ok, NO_CH, NO_CH, UNAUTH],
+        ),
+        (
+            Method::POST,
+            format!("/channels/{dm}/messages"),
+            Some(r#"{"text":"x"}"#.into()),
+            [Expect::Ok, NO_CH, Expect::Ok, NO_CH, NO_CH, UNAUTH],
+        ),
+        (
+            Method::POST,
+            format!("/channels/{secret}/join"),
+            None,
+            [Expect::Ok, NO_CH, Expect::Ok, NO_CH, NO_CH, UNAUTH],
+        ),
+        (
+            Method::POST,
+            format!("/channels/{general}/join"),
+            None,
+            [Expect::Ok, Expect::Ok, Expect::Ok, NO_CH, NO_CH, UNAUTH],
+        ),
+        (
+            Method::POST,
+            format!("/channels/{secret}/members"),
+            Some(format!(r#"{{"user":"{}"}}"#, member_s.user.id)),
+            [Expect::Ok, NO_CH, Expect::Ok, NO_CH, NO_CH, UNAUTH],
+        ),
+        (
+            Method::PATCH,
+            format!("/channels/{secret}"),
+            Some(r#"{"topic":"t"}"#.into()),
+            [Expect::Ok, NO_CH, Expect::Ok, NO_CH, NO_CH, UNAUTH],
+        ),
+        (
+            Method::POST,
+            format!("/channels/{secret}/read"),
+            Some(r#"{"seq":1}"#.into()),
+            [Expect::Ok, NO_CH, Expect::Ok, NO_CH, NO_CH, UNAUTH],
+        ),
+        (
+            Method::POST,
+            format!("/workspaces/{other_ws}/channels"),
+            Some(r#"{"name":"intrude"}"#.into()),
+            [NO_WS, NO_WS, NO_WS, NO_WS, Expect::Ok, UNAUTH],
+        ),
+        (
+            Method::POST,
+            format!("{w}/channels"),
+            Some(r#"{"name":"guests-room"}"#.into()),
+            [Expect::Ok, NAME_TAKEN, NAME_TAKEN, FORBIDDEN, NO_WS, UNAUTH],
+        ),
+        // Messages.
+        (
+            Method::GET,
+            format!("/messages/{secret_msg}"),
+            None,
+            [Expect::Ok, NO_MSG, Expect::Ok, NO_MSG, NO_MSG, UNAUTH],
+        ),
+        (
+            Method::GET,
+            format!("/messages/{dm_msg}"),
+            None,
+            [Expect::Ok, NO_MSG, Expect::Ok, NO_MSG, NO_MSG, UNAUTH],
+        ),
+        (
+            Method::GET,
+            format!("/messages/{secret_msg}/thread"),
+            None,
+            [Expect::Ok, NO_MSG, Expect::Ok, NO_MSG, NO_MSG, UNAUTH],
+        ),
+        (
+            Method::GET,
+            format!("/messages/{general_msg}"),
+            None,
+            [Expect::Ok, Expect::Ok, Expect::Ok, NO_MSG, NO_MSG, UNAUTH],
+        ),
+        (
+            Method::GET,
+            format!("/messages/{project_msg}"),
+            None,
+            [Expect::Ok, Expect::Ok, Expect::Ok, Expect::Ok, NO_MSG, UNAUTH],
+        ),
+        (
+            Method::PUT,
+            format!("/messages/{secret_msg}/reactions/%F0%9F%91%8D"),
+            None,
+            [Expect::Ok, NO_MSG, Expect::Ok, NO_MSG, NO_MSG, UNAUTH],
+        ),
+        (
+            Method::PATCH,
+            format!("/messages/{secret_msg}"),
+            Some(r#"{"text":"changed"}"#.into()),
+            [Expect::Ok, NO_MSG, FORBIDDEN, NO_MSG, NO_MSG, UNAUTH],
+        ),
+        (
+            Method::DELETE,
+            format!("/messages/{dm_msg}"),
+            None,
+            [Expect::Ok, NO_MSG, Expect::Ok, NO_MSG, NO_MSG, UNAUTH],
+        ),
+    ];
+    let mut failures = Vec::new();
+    for (method, path, body, expectations) in &table {
+        for (actor, expect) in actors.iter().zip(expectations) {
+            let (status, value) = actor.client.raw(method.clone(), path, body.as_deref()).await.unwrap();
+            let ok = match expect {
+                Expect::Ok => status.is_success(),
+                Expect::Err(code, name) => status.as_u16() == *code && value["error"]["code"] == *name,
+            };
+            if !ok {
+                failures.push(format!(
+                    "{} {method} {path}: expected {expect:?}, got {status} {value}",
+                    actor.name
+                ));
+            }
+            // Nothing of the private channel or the DM ever appears in an answer to
+            // someone outside them.
+            if !matches!(actor.name, "owner" | "member") {
+                let text = value.to_string();
+                assert!(
+                    !text.contains("secret words") && !text.contains("dm words"),
+                    "{} saw {text}",
+                    actor.name
+                );
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{} authorisation failures:\n{}", failures.len(), failures.join("\n"));
+
+    // Channel lists: only what each may see.
+    // (DMs aside: the table opened some.)
+    let names = |list: Vec<confab_core::ChannelView>| -> Vec<String> {
+        let mut n: Vec<String> = list
+            .into_iter()
+            .filter(|c| c.channel.kind != confab_core::ChannelKind::Dm)
+            .map(|c| c.channel.name)
+            .collect();
+        n.sort();
+        n
+    };
+    let admin_ids: Vec<_> = admin.channels(ws).await.unwrap().into_iter().map(|c| c.channel.id).collect();
+    assert!(!admin_ids.contains(&secret) && !admin_ids.contains(&dm), "{admin_ids:?}");
+    assert!(names(member.channels(ws).await.unwrap()).contains(&"secret".to_string()));
+    assert_eq!(names(guest.channels(ws).await.unwrap()), ["project"]);
+}

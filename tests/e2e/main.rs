@@ -1,0 +1,58 @@
+//! Confab's end-to-end tests: one binary, topic modules, each test against a real
+//! server process over real HTTP and WebSockets.
+
+mod authz;
+mod bad_input;
+mod chat;
+mod deps;
+mod durability;
+mod live;
+
+use std::future::Future;
+
+use libtest_mimic::{Arguments, Failed, Trial};
+
+/// A test: a name and an async body.
+pub struct Case {
+    pub name: &'static str,
+    pub run: fn() -> std::pin::Pin<Box<dyn Future<Output = ()> + Send>>,
+}
+
+#[macro_export]
+macro_rules! cases {
+    ($($name:ident),* $(,)?) => {
+        pub fn cases() -> Vec<$crate::Case> {
+            vec![$($crate::Case { name: stringify!($name), run: || Box::pin($name()) }),*]
+        }
+    };
+}
+
+fn main() {
+    confab_tests::run_as_server_if_asked();
+    let args = Arguments::from_args();
+    let modules: [(&str, Vec<Case>); 6] = [
+        ("authz", authz::cases()),
+        ("bad_input", bad_input::cases()),
+        ("chat", chat::cases()),
+        ("deps", deps::cases()),
+        ("durability", durability::cases()),
+        ("live", live::cases()),
+    ];
+    let trials = modules
+        .into_iter()
+        .flat_map(|(module, cases)| {
+            cases.into_iter().map(move |case| {
+                Trial::test(format!("{module}::{}", case.name), move || {
+                    let runtime = tokio::runtime::Builder::new_multi_thread()
+                        .worker_threads(2)
+                        .enable_all()
+                        .build()
+                        .map_err(|e| Failed::from(e.to_string()))?;
+                    runtime.block_on((case.run)());
+                    Ok(())
+                })
+            })
+        })
+        .collect();
+    libtest_mimic::run(&args, trials).exit();
+}
