@@ -18,7 +18,7 @@ use confab_core::{ChannelId, Message, MessageId, Millis, UserId, WorkspaceId};
 use serde::{Deserialize, Serialize};
 use tantivy::directory::MmapDirectory;
 use tantivy::indexer::IndexWriterOptions;
-use tantivy::schema::{FAST, Field, INDEXED, IndexRecordOption, Schema, TextFieldIndexing, TextOptions};
+use tantivy::schema::{FAST, Field, INDEXED, IndexRecordOption, STORED, Schema, TextFieldIndexing, TextOptions};
 use tantivy::{Index, IndexReader, IndexWriter, ReloadPolicy, TantivyDocument, TantivyError, Term};
 
 use crate::tokenizer;
@@ -141,14 +141,12 @@ pub(crate) struct Fields {
     pub workspace: Field,
     pub channel: Field,
     pub author: Field,
-    pub message_hi: Field,
-    pub message_lo: Field,
     pub channel_hi: Field,
     pub channel_lo: Field,
     pub author_hi: Field,
     pub author_lo: Field,
-    pub root_hi: Field,
-    pub root_lo: Field,
+    /// The thread root's id, stored only.
+    pub thread_root: Field,
     pub timestamp: Field,
     pub reactions: Field,
     pub replies: Field,
@@ -167,20 +165,19 @@ pub(crate) const REPLIES: &str = "replies";
 
 fn build_schema() -> (Schema, Fields) {
     let mut b = Schema::builder();
-    // Ids used as filters are indexed 16-byte terms; ids read back per hit are pairs of
-    // u64 fast fields (a column read is far cheaper than a stored-document fetch).
-    let message = b.add_bytes_field("message", INDEXED);
+    // Ids used as filters are indexed 16-byte terms. Channel and author, which every
+    // re-ranked candidate needs, are also pairs of u64 fast fields (a column read is far
+    // cheaper than a stored-document fetch); the message id and thread root are only
+    // needed for the returned page, so they are stored.
+    let message = b.add_bytes_field("message", INDEXED | STORED);
     let workspace = b.add_bytes_field("workspace", INDEXED);
     let channel = b.add_bytes_field("channel", INDEXED);
     let author = b.add_bytes_field("author", INDEXED);
-    let message_hi = b.add_u64_field("message_hi", FAST);
-    let message_lo = b.add_u64_field("message_lo", FAST);
     let channel_hi = b.add_u64_field("channel_hi", FAST);
     let channel_lo = b.add_u64_field("channel_lo", FAST);
     let author_hi = b.add_u64_field("author_hi", FAST);
     let author_lo = b.add_u64_field("author_lo", FAST);
-    let root_hi = b.add_u64_field("root_hi", FAST);
-    let root_lo = b.add_u64_field("root_lo", FAST);
+    let thread_root = b.add_bytes_field("thread_root", STORED);
     // Range filters (dates, has:reaction) run on the fast columns.
     let timestamp = b.add_i64_field(TIMESTAMP, FAST);
     let reactions = b.add_u64_field(REACTIONS, FAST);
@@ -211,14 +208,11 @@ fn build_schema() -> (Schema, Fields) {
         workspace,
         channel,
         author,
-        message_hi,
-        message_lo,
         channel_hi,
         channel_lo,
         author_hi,
         author_lo,
-        root_hi,
-        root_lo,
+        thread_root,
         timestamp,
         reactions,
         replies,
@@ -506,19 +500,14 @@ impl Inner {
         d.add_bytes(f.workspace, &doc.workspace.to_bytes());
         d.add_bytes(f.channel, &channel);
         d.add_bytes(f.author, &author);
-        for (bytes, hi, lo) in [
-            (message, f.message_hi, f.message_lo),
-            (channel, f.channel_hi, f.channel_lo),
-            (author, f.author_hi, f.author_lo),
-        ] {
+        for (bytes, hi, lo) in [(channel, f.channel_hi, f.channel_lo), (author, f.author_hi, f.author_lo)] {
             let (h, l) = split_id(bytes);
             d.add_u64(hi, h);
             d.add_u64(lo, l);
         }
-        // An absent thread root is (0, 0): never a real ULID.
-        let (root_hi, root_lo) = doc.thread_root.map_or((0, 0), |r| split_id(r.to_bytes()));
-        d.add_u64(f.root_hi, root_hi);
-        d.add_u64(f.root_lo, root_lo);
+        if let Some(root) = doc.thread_root {
+            d.add_bytes(f.thread_root, &root.to_bytes());
+        }
         d.add_i64(f.timestamp, doc.created_at);
         d.add_u64(f.reactions, u64::from(doc.reaction_count));
         d.add_u64(f.replies, u64::from(doc.reply_count));

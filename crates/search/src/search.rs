@@ -273,11 +273,15 @@ impl SearchIndex {
         {
             let doc: TantivyDocument = searcher.doc(addr)?;
             let text = doc.get_first(fields.text).and_then(|v| v.as_str()).unwrap_or_default();
+            let stored_id = |field| doc.get_first(field).and_then(|v| v.as_bytes()?.try_into().ok());
+            let Some(message_id) = stored_id(fields.message).map(MessageId::from_bytes) else {
+                return Err(tantivy::TantivyError::InternalError("a document has no message id".into()));
+            };
             hits.push(SearchHit {
-                message_id: row.message,
+                message_id,
                 channel: row.channel,
                 author: row.author,
-                thread_root: row.thread_root,
+                thread_root: stored_id(fields.thread_root).map(MessageId::from_bytes),
                 timestamp: row.timestamp,
                 score,
                 features,
@@ -321,17 +325,15 @@ fn scores_at(
 
 /// What re-ranking and hits read from the fast columns.
 struct Row {
-    message: MessageId,
     channel: ChannelId,
     author: UserId,
-    thread_root: Option<MessageId>,
     timestamp: Millis,
     reactions: u64,
     replies: u64,
 }
 
 struct SegmentColumns {
-    ids: [Column<u64>; 8],
+    ids: [Column<u64>; 4],
     timestamp: Column<i64>,
     reactions: Column<u64>,
     replies: Column<u64>,
@@ -340,21 +342,12 @@ struct SegmentColumns {
 impl SegmentColumns {
     fn load(segment: &SegmentReader) -> tantivy::Result<Self> {
         let ff = segment.fast_fields();
-        let names = [
-            "message_hi",
-            "message_lo",
-            "channel_hi",
-            "channel_lo",
-            "author_hi",
-            "author_lo",
-            "root_hi",
-            "root_lo",
-        ];
+        let names = ["channel_hi", "channel_lo", "author_hi", "author_lo"];
         let mut ids = Vec::with_capacity(names.len());
         for name in names {
             ids.push(ff.u64(name)?);
         }
-        let ids: [Column<u64>; 8] =
+        let ids: [Column<u64>; 4] =
             ids.try_into().map_err(|_| tantivy::TantivyError::InternalError("id columns missing".into()))?;
         Ok(SegmentColumns {
             ids,
@@ -366,12 +359,9 @@ impl SegmentColumns {
 
     fn row(&self, doc: DocId) -> Row {
         let v = |k: usize| self.ids[k].first(doc).unwrap_or(0);
-        let root = (v(6), v(7));
         Row {
-            message: MessageId::from_bytes(join_id(v(0), v(1))),
-            channel: ChannelId::from_bytes(join_id(v(2), v(3))),
-            author: UserId::from_bytes(join_id(v(4), v(5))),
-            thread_root: (root != (0, 0)).then(|| MessageId::from_bytes(join_id(root.0, root.1))),
+            channel: ChannelId::from_bytes(join_id(v(0), v(1))),
+            author: UserId::from_bytes(join_id(v(2), v(3))),
             timestamp: self.timestamp.first(doc).unwrap_or(0),
             reactions: self.reactions.first(doc).unwrap_or(0),
             replies: self.replies.first(doc).unwrap_or(0),

@@ -72,14 +72,37 @@ pub fn is_compound_whole(token: &Token) -> bool {
 }
 
 /// The chat tokenizer described in the module docs. It tokenizes eagerly into a
-/// reusable buffer; chat messages are short.
+/// reusable buffer (chat messages are short), reusing the tokens' strings from one
+/// text to the next so that indexing allocates little.
 #[derive(Clone, Default)]
 pub struct ChatTokenizer {
+    tokens: TokenBuffer,
+}
+
+#[derive(Clone, Default)]
+struct TokenBuffer {
     tokens: Vec<Token>,
+    len: usize,
+}
+
+impl TokenBuffer {
+    fn push(&mut self, text: &str, from: usize, to: usize, position: usize, position_length: usize) {
+        if self.len == self.tokens.len() {
+            self.tokens.push(Token::default());
+        }
+        let token = &mut self.tokens[self.len];
+        token.offset_from = from;
+        token.offset_to = to;
+        token.position = position;
+        token.position_length = position_length;
+        token.text.clear();
+        token.text.push_str(&text[from..to]);
+        self.len += 1;
+    }
 }
 
 pub struct ChatTokenStream<'a> {
-    tokens: &'a mut Vec<Token>,
+    tokens: &'a mut [Token],
     /// Index of the current token plus one (0 before the first `advance`).
     next: usize,
 }
@@ -88,9 +111,10 @@ impl Tokenizer for ChatTokenizer {
     type TokenStream<'a> = ChatTokenStream<'a>;
 
     fn token_stream<'a>(&'a mut self, text: &'a str) -> ChatTokenStream<'a> {
-        self.tokens.clear();
+        self.tokens.len = 0;
         split_chat_text(text, &mut self.tokens);
-        ChatTokenStream { tokens: &mut self.tokens, next: 0 }
+        let len = self.tokens.len;
+        ChatTokenStream { tokens: &mut self.tokens.tokens[..len], next: 0 }
     }
 }
 
@@ -115,7 +139,7 @@ impl TokenStream for ChatTokenStream<'_> {
 }
 
 /// Splits `text` into tokens as described in the module docs (no case folding here).
-fn split_chat_text(text: &str, out: &mut Vec<Token>) {
+fn split_chat_text(text: &str, out: &mut TokenBuffer) {
     let mut position = 0usize;
     let mut parts: Vec<(usize, usize)> = Vec::new();
     for (chunk_start, chunk) in whitespace_chunks(text) {
@@ -134,20 +158,16 @@ fn split_chat_text(text: &str, out: &mut Vec<Token>) {
         parts.clear();
         split_parts(text, start, end, &mut parts);
         if parts.len() == 1 {
-            out.push(make_token(text, start, end, position, 1));
+            out.push(text, start, end, position, 1);
             position += 1;
             continue;
         }
-        out.push(make_token(text, start, end, position, parts.len()));
+        out.push(text, start, end, position, parts.len());
         for (offset, &(part_start, part_end)) in parts.iter().enumerate() {
-            out.push(make_token(text, part_start, part_end, position + offset, 1));
+            out.push(text, part_start, part_end, position + offset, 1);
         }
         position += parts.len();
     }
-}
-
-fn make_token(text: &str, from: usize, to: usize, position: usize, position_length: usize) -> Token {
-    Token { offset_from: from, offset_to: to, position, text: text[from..to].to_string(), position_length }
 }
 
 /// Yields `(byte offset, chunk)` for each maximal run of non-whitespace characters.
@@ -167,29 +187,26 @@ fn whitespace_chunks(text: &str) -> impl Iterator<Item = (usize, &str)> {
 /// runs split at case changes (`parseHTTPRequest` → `parse`, `HTTP`, `Request`).
 fn split_parts(text: &str, start: usize, end: usize, parts: &mut Vec<(usize, usize)>) {
     let chunk = &text[start..end];
-    let chars: Vec<(usize, char)> = chunk.char_indices().collect();
     let mut run_start: Option<usize> = None;
-    for (k, &(i, c)) in chars.iter().enumerate() {
+    let mut prev: Option<char> = None;
+    let mut chars = chunk.char_indices().peekable();
+    while let Some((i, c)) = chars.next() {
+        let next = chars.peek().map(|&(_, n)| n);
         if !c.is_alphanumeric() {
             if let Some(s) = run_start.take() {
                 parts.push((start + s, start + i));
             }
-            continue;
-        }
-        match run_start {
-            None => run_start = Some(i),
-            Some(s) => {
-                let prev = chars[k - 1].1;
-                let next = chars.get(k + 1).map(|&(_, n)| n);
-                let lower_to_upper = prev.is_lowercase() && c.is_uppercase();
-                let acronym_end =
-                    prev.is_uppercase() && c.is_uppercase() && next.is_some_and(char::is_lowercase);
-                if lower_to_upper || acronym_end {
-                    parts.push((start + s, start + i));
-                    run_start = Some(i);
-                }
+        } else if let (Some(s), Some(p)) = (run_start, prev) {
+            let lower_to_upper = p.is_lowercase() && c.is_uppercase();
+            let acronym_end = p.is_uppercase() && c.is_uppercase() && next.is_some_and(char::is_lowercase);
+            if lower_to_upper || acronym_end {
+                parts.push((start + s, start + i));
+                run_start = Some(i);
             }
+        } else {
+            run_start = Some(i);
         }
+        prev = Some(c);
     }
     if let Some(s) = run_start {
         parts.push((start + s, end));
