@@ -38,6 +38,115 @@ pub fn routes() -> Router<App> {
         .route("/messages/{id}", get(get_message).patch(edit_message).delete(delete_message))
         .route("/messages/{id}/thread", get(thread))
         .route("/messages/{id}/reactions/{emoji}", put(add_reaction).delete(remove_reaction))
+        .route("/workspaces/{ws}/search", get(search))
+        .route("/workspaces/{ws}/search/clicks", post(search_click))
+        .route("/workspaces/{ws}/emoji/suggest", get(suggest_emoji))
+        .route("/workspaces/{ws}/channels/suggested", get(suggest_channels))
+        .route("/consent/policies", get(consent_policies))
+        .route("/workspaces/{ws}/consent", get(consent))
+        .route("/workspaces/{ws}/consent/history", get(consent_history))
+        .route("/workspaces/{ws}/consent/preview", get(consent_preview))
+        .route("/workspaces/{ws}/consent/{purpose}", put(change_consent))
+        .route("/workspaces/{ws}/consent/{purpose}/me", put(set_own_consent))
+}
+
+async fn search(
+    State(app): State<App>,
+    auth: Auth,
+    Path(ws): Path<String>,
+    Query(params): Query<confab_app::search::SearchParams>,
+) -> ApiResult<Json<confab_app::search::SearchAnswer>> {
+    Ok(Json(app.search(auth.caller, id(&ws)?, params)?))
+}
+
+async fn search_click(
+    State(app): State<App>,
+    auth: Auth,
+    Path(ws): Path<String>,
+    Body(click): Body<confab_app::search::SearchClick>,
+) -> ApiResult<StatusCode> {
+    app.search_click(auth.caller, id(&ws)?, click).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn suggest_emoji(
+    State(app): State<App>,
+    auth: Auth,
+    Path(ws): Path<String>,
+    Query(params): Query<confab_app::suggest::EmojiParams>,
+) -> ApiResult<Json<Value>> {
+    Ok(Json(json!({ "suggestions": app.suggest_emoji(auth.caller, id(&ws)?, params)? })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LimitParams {
+    #[serde(default)]
+    limit: Option<usize>,
+}
+
+async fn suggest_channels(
+    State(app): State<App>,
+    auth: Auth,
+    Path(ws): Path<String>,
+    Query(params): Query<LimitParams>,
+) -> ApiResult<Json<Value>> {
+    Ok(Json(json!({ "suggestions": app.suggest_channels(auth.caller, id(&ws)?, params.limit)? })))
+}
+
+async fn consent_policies(State(app): State<App>) -> Json<Value> {
+    Json(json!({ "policies": app.consent_policies() }))
+}
+
+async fn consent(State(app): State<App>, auth: Auth, Path(ws): Path<String>) -> ApiResult<Json<Value>> {
+    Ok(Json(json!(app.consent(auth.caller, id(&ws)?)?)))
+}
+
+async fn consent_history(
+    State(app): State<App>,
+    auth: Auth,
+    Path(ws): Path<String>,
+) -> ApiResult<Json<Value>> {
+    Ok(Json(json!(app.consent_history(auth.caller, id(&ws)?)?)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PurposeParams {
+    purpose: String,
+}
+
+async fn consent_preview(
+    State(app): State<App>,
+    auth: Auth,
+    Path(ws): Path<String>,
+    Query(params): Query<PurposeParams>,
+) -> ApiResult<Json<Value>> {
+    Ok(Json(json!(app.consent_preview(auth.caller, id(&ws)?, &params.purpose)?)))
+}
+
+async fn change_consent(
+    State(app): State<App>,
+    auth: Auth,
+    Path((ws, purpose)): Path<(String, String)>,
+    Body(req): Body<confab_app::consent::ConsentChangeRequest>,
+) -> ApiResult<Json<Value>> {
+    Ok(Json(json!(app.change_consent(auth.caller, id(&ws)?, &purpose, req).await?)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct IncludedBody {
+    included: bool,
+}
+
+async fn set_own_consent(
+    State(app): State<App>,
+    auth: Auth,
+    Path((ws, purpose)): Path<(String, String)>,
+    Body(req): Body<IncludedBody>,
+) -> ApiResult<Json<Value>> {
+    Ok(Json(json!(app.set_own_consent(auth.caller, id(&ws)?, &purpose, req.included).await?)))
 }
 
 #[derive(Serialize)]

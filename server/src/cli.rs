@@ -1,10 +1,13 @@
-//! The command line: `confab [serve]` and its flags.
+//! The command line: `confab [serve]`, `confab reindex`, `confab consent …`.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
+use confab_app::consent::ConsentChangeRequest;
+use confab_core::WorkspaceId;
 
+use crate::admin::{self, AdminRequest};
 use crate::config::Config;
 
 /// Confab: a self-hostable team chat server whose machine learning never learns from
@@ -29,6 +32,81 @@ pub struct Cli {
 pub enum Command {
     /// Run the server (the default when no subcommand is given).
     Serve,
+    /// Rebuild the search index from the store.
+    Reindex {
+        /// Only this workspace (default: all).
+        #[arg(long)]
+        workspace: Option<WorkspaceId>,
+    },
+    /// Inspect and change workspaces' consent to training (works on a running
+    /// server's data dir through its admin socket).
+    #[command(subcommand)]
+    Consent(ConsentCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConsentCommand {
+    /// Print every purpose's policy text with its version and SHA-256.
+    Policies,
+    /// A workspace's current grants and member keys.
+    Status(WorkspaceArg),
+    /// Grant a purpose, as one of the workspace's owners. Read the policy first
+    /// (`confab consent policies`) and pass its hash: consent is never implied.
+    Grant(GrantArgs),
+    /// Withdraw a purpose, as one of the workspace's owners.
+    Withdraw(WithdrawArgs),
+    /// The workspace's ledger entries.
+    History(WorkspaceArg),
+    /// Recompute the ledger's hash chain and report the first tampered entry.
+    Verify(WorkspaceArg),
+    /// The ledger with its verification, as JSON for archiving.
+    Export(WorkspaceArg),
+}
+
+#[derive(Debug, Args)]
+pub struct WorkspaceArg {
+    #[arg(long)]
+    pub workspace: WorkspaceId,
+}
+
+#[derive(Debug, Args)]
+pub struct GrantArgs {
+    #[arg(long)]
+    pub workspace: WorkspaceId,
+    /// search_ranking, emoji_suggestions or channel_suggestions.
+    #[arg(long)]
+    pub purpose: String,
+    /// The email of the owner granting.
+    #[arg(long = "as", value_name = "EMAIL")]
+    pub owner_email: String,
+    /// workspace (a model for this workspace only) or shared (also the instance-wide model).
+    #[arg(long, default_value = "workspace")]
+    pub scope: String,
+    /// Data categories, comma-separated (e.g. messages,reactions).
+    #[arg(long, value_delimiter = ',')]
+    pub categories: Vec<String>,
+    /// opt_in (members are out until each says yes; recommended) or opt_out.
+    #[arg(long, default_value = "opt_in")]
+    pub members: String,
+    /// The version of the policy you read.
+    #[arg(long)]
+    pub policy_version: u32,
+    /// The SHA-256 of the policy text you read.
+    #[arg(long)]
+    pub policy_sha256: String,
+    /// State that you accept the policy; without it the grant is refused.
+    #[arg(long)]
+    pub accept: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct WithdrawArgs {
+    #[arg(long)]
+    pub workspace: WorkspaceId,
+    #[arg(long)]
+    pub purpose: String,
+    #[arg(long = "as", value_name = "EMAIL")]
+    pub owner_email: String,
 }
 
 impl Cli {
@@ -45,12 +123,57 @@ impl Cli {
     }
 }
 
+fn json_value<T: serde::de::DeserializeOwned>(what: &str, text: &str) -> anyhow::Result<T> {
+    serde_json::from_value(serde_json::Value::String(text.to_string()))
+        .map_err(|_| anyhow::anyhow!("{what} {text:?} is not one of the allowed values"))
+}
+
+fn consent_request(command: ConsentCommand) -> anyhow::Result<AdminRequest> {
+    Ok(match command {
+        ConsentCommand::Policies => AdminRequest::ConsentPolicies,
+        ConsentCommand::Status(w) => AdminRequest::ConsentStatus { workspace: w.workspace },
+        ConsentCommand::History(w) => AdminRequest::ConsentHistory { workspace: w.workspace },
+        ConsentCommand::Verify(w) => AdminRequest::ConsentVerify { workspace: w.workspace },
+        ConsentCommand::Export(w) => AdminRequest::ConsentExport { workspace: w.workspace },
+        ConsentCommand::Withdraw(a) => AdminRequest::ConsentWithdraw {
+            workspace: a.workspace,
+            purpose: a.purpose,
+            owner_email: a.owner_email,
+        },
+        ConsentCommand::Grant(a) => AdminRequest::ConsentGrant {
+            workspace: a.workspace,
+            purpose: a.purpose,
+            owner_email: a.owner_email,
+            grant: ConsentChangeRequest {
+                granted: true,
+                scope: Some(json_value("scope", &a.scope)?),
+                categories: Some(
+                    a.categories.iter().map(|c| json_value("category", c)).collect::<Result<_, _>>()?,
+                ),
+                members: Some(json_value("members", &a.members)?),
+                policy_version: Some(a.policy_version),
+                policy_sha256: Some(a.policy_sha256),
+                accept: Some(a.accept),
+            },
+        },
+    })
+}
+
 /// Runs the command line with the given arguments.
 pub fn main_with_args(args: impl IntoIterator<Item = std::ffi::OsString>) -> anyhow::Result<()> {
     let cli = Cli::parse_from(args);
     let config = cli.config()?;
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    match cli.command.unwrap_or(Command::Serve) {
-        Command::Serve => runtime.block_on(crate::serve(config)),
+    let request = match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => return runtime.block_on(crate::serve(config)),
+        Command::Reindex { workspace } => AdminRequest::Reindex { workspace },
+        Command::Consent(command) => consent_request(command)?,
+    };
+    let verify = matches!(request, AdminRequest::ConsentVerify { .. });
+    let answer = runtime.block_on(admin::run(&config, request))?;
+    println!("{}", serde_json::to_string_pretty(&answer)?);
+    if verify && !answer["first_bad"].is_null() {
+        anyhow::bail!("the consent ledger does not verify: {}", answer["first_bad"]);
     }
+    Ok(())
 }

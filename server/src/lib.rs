@@ -2,6 +2,7 @@
 //! transport over the app. This is the only crate that speaks HTTP or WebSocket
 //! as a server; everything it does is call `confab_app::App`.
 
+pub mod admin;
 pub mod api;
 pub mod cli;
 pub mod config;
@@ -56,8 +57,8 @@ fn metrics_handle() -> Option<PrometheusHandle> {
     HANDLE.get_or_init(|| PrometheusBuilder::new().install_recorder().ok()).clone()
 }
 
-/// Opens the data dir and serves until the process is told to stop.
-pub async fn serve(config: Config) -> anyhow::Result<()> {
+/// Opens the store and the app on the configured data dir.
+pub async fn open_app(config: &Config) -> anyhow::Result<(App, Arc<dyn Store>)> {
     std::fs::create_dir_all(&config.server.data_dir)
         .with_context(|| format!("creating data dir {}", config.server.data_dir.display()))?;
     let store_dir = config.server.data_dir.join("store");
@@ -66,7 +67,23 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         format!("opening the store in {} (is another confab using it?)", store_dir.display())
     })?;
     let store: Arc<dyn Store> = Arc::new(store);
-    let app = App::new(store.clone(), config.app.clone());
+    let app = App::open(store.clone(), config.app.clone(), &config.server.data_dir.join("index"))
+        .map_err(|e| anyhow::anyhow!(e))?;
+    Ok((app, store))
+}
+
+/// Opens the data dir and serves until the process is told to stop.
+pub async fn serve(config: Config) -> anyhow::Result<()> {
+    let (app, store) = open_app(&config).await?;
+    #[cfg(unix)]
+    {
+        let (app, dir) = (app.clone(), config.server.data_dir.clone());
+        tokio::spawn(async move {
+            if let Err(e) = admin::serve_socket(app, dir).await {
+                tracing::warn!(error = %e, "the admin socket is unavailable");
+            }
+        });
+    }
     let listener = TcpListener::bind(config.server.listen)
         .await
         .with_context(|| format!("listening on {}", config.server.listen))?;
@@ -75,6 +92,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let service = router(app, &config, metrics_handle()).into_make_service_with_connect_info::<SocketAddr>();
     axum::serve(listener, service).with_graceful_shutdown(shutdown_signal()).await?;
     tokio::task::spawn_blocking(move || store.flush()).await??;
+    let _ = std::fs::remove_file(admin::socket_path(&config.server.data_dir));
     tracing::info!("confab stopped; store flushed");
     Ok(())
 }

@@ -4,8 +4,10 @@
 mod authz;
 mod bad_input;
 mod chat;
+mod cli;
 mod deps;
 mod durability;
+mod features;
 mod live;
 
 use std::future::Future;
@@ -30,12 +32,14 @@ macro_rules! cases {
 fn main() {
     confab_tests::run_as_server_if_asked();
     let args = Arguments::from_args();
-    let modules: [(&str, Vec<Case>); 6] = [
+    let modules: [(&str, Vec<Case>); 8] = [
         ("authz", authz::cases()),
         ("bad_input", bad_input::cases()),
         ("chat", chat::cases()),
+        ("cli", cli::cases()),
         ("deps", deps::cases()),
         ("durability", durability::cases()),
+        ("features", features::cases()),
         ("live", live::cases()),
     ];
     let trials = modules

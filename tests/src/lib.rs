@@ -136,6 +136,18 @@ impl TestServer {
         self.spawn();
     }
 
+    /// Runs a `confab` subcommand on this server's data dir (through the admin socket
+    /// while the server runs) and returns its output.
+    pub fn cli(&self, args: &[&str]) -> std::process::Output {
+        let exe = std::env::current_exe().expect("test binary path");
+        let mut command = Command::new(exe);
+        command.env(SERVER_ENV, "1").arg("--").args(args).arg("--data-dir").arg(&self.dir);
+        for (k, v) in &self.env {
+            command.env(k, v);
+        }
+        command.output().expect("run the confab command line")
+    }
+
     pub fn pid(&self) -> Option<u32> {
         self.child.as_ref().map(Child::id)
     }

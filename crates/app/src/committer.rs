@@ -39,9 +39,16 @@ impl Durable {
 
 impl Committer {
     /// Starts the flusher task on the current runtime.
-    pub fn start(store: Arc<dyn Store>, directory: Arc<Directory>, hub: Arc<Hub>) -> Self {
+    /// Durable events are also handed to `derived` (the search index and suggestion
+    /// statistics).
+    pub fn start(
+        store: Arc<dyn Store>,
+        directory: Arc<Directory>,
+        hub: Arc<Hub>,
+        derived: mpsc::UnboundedSender<Vec<EventRecord>>,
+    ) -> Self {
         let (queue, rx) = mpsc::unbounded_channel();
-        tokio::spawn(run_flusher(rx, store, directory, hub));
+        tokio::spawn(run_flusher(rx, store, directory, hub, derived));
         Committer { queue }
     }
 
@@ -61,6 +68,7 @@ async fn run_flusher(
     store: Arc<dyn Store>,
     directory: Arc<Directory>,
     hub: Arc<Hub>,
+    derived: mpsc::UnboundedSender<Vec<EventRecord>>,
 ) {
     let mut group = Vec::new();
     while rx.recv_many(&mut group, 4096).await > 0 {
@@ -79,11 +87,16 @@ async fn run_flusher(
         };
         metrics::histogram!("confab_flush_seconds").record(started.elapsed().as_secs_f64());
         metrics::histogram!("confab_flush_group_size").record(group.len() as f64);
+        let mut durable_events = Vec::new();
         for pending in group.drain(..) {
             if flushed.is_ok() {
                 publish(&store, &directory, &hub, &pending.events);
+                durable_events.extend(pending.events);
             }
             let _ = pending.done.send(flushed.clone());
+        }
+        if !durable_events.is_empty() {
+            let _ = derived.send(durable_events);
         }
     }
 }

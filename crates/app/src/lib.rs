@@ -10,17 +10,24 @@
 //!   [`directory`]; the lock is never held across an await.
 //! - A write is acknowledged only after the [`committer`] has flushed it.
 
+mod admin;
 pub mod auth;
 mod channels;
 pub mod committer;
 pub mod config;
+pub mod consent;
+mod derived;
 pub mod directory;
 pub mod hub;
 mod live;
 mod messages;
+mod models;
+pub mod search;
+pub mod suggest;
 mod workspaces;
 
 use std::net::IpAddr;
+use std::path::Path;
 use std::sync::Arc;
 
 use confab_core::validate::Limits;
@@ -35,6 +42,10 @@ pub use config::AppConfig;
 pub use live::{Hello, HelloWorkspace, Replay};
 pub use messages::{HistoryQuery, PostMessage};
 pub use workspaces::CreateInvite;
+
+use confab_consent::Ledger;
+use confab_recommend::{RecommendConfig, Recommender};
+use confab_search::{SearchConfig, SearchIndex};
 
 use crate::committer::{Committer, Durable};
 use crate::directory::{Directory, WorkspaceState};
@@ -57,19 +68,42 @@ struct Inner {
     message_limiter: DefaultKeyedRateLimiter<UserId>,
     /// Serialises account creation (unique email and username checks).
     signup_lock: parking_lot::Mutex<()>,
+    search: Arc<SearchIndex>,
+    recommender: Arc<Recommender>,
+    derived: Arc<derived::Derived>,
+    ledger: Ledger<consent::StoreLedger>,
 }
 
 impl App {
-    /// Builds the app over a store. Must be called inside a tokio runtime (it starts
-    /// the flusher task).
-    pub fn new(store: Arc<dyn Store>, config: AppConfig) -> App {
+    /// Builds the app over a store, with the search index in `index_dir`. Must be
+    /// called inside a tokio runtime: it starts the flusher and the task that keeps
+    /// the index and suggestion statistics current (catching up from the store first).
+    pub fn open(store: Arc<dyn Store>, config: AppConfig, index_dir: &Path) -> Result<App, String> {
         let directory = Arc::new(Directory::default());
         let hub = Arc::new(Hub::new(config.websocket.queue_frames));
-        let committer = Committer::start(store.clone(), directory.clone(), hub.clone());
+        let (search, outcome) = SearchIndex::open(index_dir, SearchConfig::default())
+            .map_err(|e| format!("search index: {e}"))?;
+        if let confab_search::OpenOutcome::Recreated { reason } = &outcome {
+            tracing::warn!(%reason, "the search index was unusable and is rebuilt from the store");
+        }
+        let search = Arc::new(search);
+        let recommender = Arc::new(Recommender::new(RecommendConfig::default()));
+        let (derived_tx, derived_rx) = tokio::sync::mpsc::unbounded_channel();
+        let derived = Arc::new(derived::Derived {
+            store: store.clone(),
+            recommender: recommender.clone(),
+            search: search.clone(),
+        });
+        derived::start(derived.clone(), outcome, derived_rx);
+        let committer = Committer::start(store.clone(), directory.clone(), hub.clone(), derived_tx);
         let quota = Quota::per_second(nonzero(config.limits.messages_per_second))
             .allow_burst(nonzero(config.limits.message_burst));
-        App {
+        Ok(App {
             inner: Arc::new(Inner {
+                search,
+                recommender,
+                derived,
+                ledger: Ledger::new(consent::StoreLedger { store: store.clone() }),
                 limits: config.limits.validation(),
                 auth: auth::AuthState::new(&config.auth),
                 message_limiter: DefaultKeyedRateLimiter::keyed(quota),
@@ -80,7 +114,7 @@ impl App {
                 committer,
                 signup_lock: parking_lot::Mutex::new(()),
             }),
-        }
+        })
     }
 
     pub fn config(&self) -> &AppConfig {

@@ -18,14 +18,16 @@ use confab_core::{ChannelId, Message, MessageId, Millis, UserId, WorkspaceId};
 use serde::{Deserialize, Serialize};
 use tantivy::directory::MmapDirectory;
 use tantivy::indexer::IndexWriterOptions;
-use tantivy::schema::{FAST, Field, INDEXED, IndexRecordOption, STORED, Schema, TextFieldIndexing, TextOptions};
+use tantivy::schema::{
+    FAST, Field, INDEXED, IndexRecordOption, STORED, Schema, TextFieldIndexing, TextOptions,
+};
 use tantivy::{Index, IndexReader, IndexWriter, ReloadPolicy, TantivyDocument, TantivyError, Term};
 
 use crate::tokenizer;
 
 /// Bumped whenever the schema or the analyzers change: an index written by another
 /// version is recreated (and rebuilt by the caller) rather than misread.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// How far the caller's event stream has been indexed: per workspace, the last
 /// `event_seq` whose effect has been handed to this index. Opaque to this crate; it is
@@ -153,10 +155,9 @@ pub(crate) struct Fields {
     pub has_link: Field,
     pub has_mention: Field,
     pub in_thread: Field,
-    /// Stemmed text, stored (the snippet source).
+    /// The text: exact forms with positions plus marked stems (see `tokenizer`);
+    /// stored, as the snippet source.
     pub text: Field,
-    /// Unstemmed text with positions (phrases).
-    pub text_exact: Field,
 }
 
 pub(crate) const TIMESTAMP: &str = "timestamp";
@@ -190,18 +191,10 @@ fn build_schema() -> (Schema, Fields) {
         TextOptions::default()
             .set_indexing_options(
                 TextFieldIndexing::default()
-                    .set_tokenizer(tokenizer::STEMMED_ANALYZER)
-                    .set_index_option(IndexRecordOption::WithFreqs),
+                    .set_tokenizer(tokenizer::INDEX_ANALYZER)
+                    .set_index_option(IndexRecordOption::WithFreqsAndPositions),
             )
             .set_stored(),
-    );
-    let text_exact = b.add_text_field(
-        "text_exact",
-        TextOptions::default().set_indexing_options(
-            TextFieldIndexing::default()
-                .set_tokenizer(tokenizer::EXACT_ANALYZER)
-                .set_index_option(IndexRecordOption::WithFreqsAndPositions),
-        ),
     );
     let fields = Fields {
         message,
@@ -220,7 +213,6 @@ fn build_schema() -> (Schema, Fields) {
         has_mention,
         in_thread,
         text,
-        text_exact,
     };
     (b.build(), fields)
 }
@@ -515,7 +507,6 @@ impl Inner {
         d.add_bool(f.has_mention, doc.has_mention);
         d.add_bool(f.in_thread, doc.thread_root.is_some() || doc.reply_count > 0);
         d.add_text(f.text, &doc.text);
-        d.add_text(f.text_exact, &doc.text);
         d
     }
 }

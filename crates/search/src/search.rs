@@ -19,8 +19,8 @@ use serde::{Deserialize, Serialize};
 use tantivy::collector::{Count, TopDocs};
 use tantivy::columnar::Column;
 use tantivy::query::{
-    BooleanQuery, BoostQuery, ConstScoreQuery, EnableScoring, Explanation, Occur, PhraseQuery, Query,
-    RangeQuery, Scorer, TermQuery, TermSetQuery, Weight,
+    BooleanQuery, ConstScoreQuery, EnableScoring, Explanation, Occur, PhraseQuery, Query, RangeQuery, Scorer,
+    TermQuery, TermSetQuery, Weight,
 };
 use tantivy::schema::{IndexRecordOption, Value};
 use tantivy::{
@@ -39,8 +39,6 @@ pub const RERANK_POOL: usize = 200;
 pub const MAX_RESULT_WINDOW: usize = 1_000;
 /// Largest page.
 pub const MAX_LIMIT: usize = 100;
-/// Extra weight of a word's exact (unstemmed) form over its stem in the text score.
-const EXACT_FORM_BOOST: Score = 0.5;
 
 /// Turns the names written in `from:` and `in:` into ids, within the searcher's
 /// workspace. Names arrive without `@`/`#` and lower-cased.
@@ -265,8 +263,7 @@ impl SearchIndex {
             ranked.sort_by(|a, b| b.3.total_cmp(&a.3).then(b.1.timestamp.cmp(&a.1.timestamp)));
         }
 
-        let mut exact = tokenizer::exact_analyzer();
-        let mut stemmed = tokenizer::stemmed_analyzer();
+        let mut analyzer = tokenizer::index_analyzer();
         let mut hits = Vec::new();
         for (addr, row, features, score) in
             ranked.into_iter().skip(request.offset).take(request.limit.min(MAX_LIMIT))
@@ -285,7 +282,7 @@ impl SearchIndex {
                 timestamp: row.timestamp,
                 score,
                 features,
-                snippet: build_snippet(text, &compiled.highlight, &mut exact, &mut stemmed),
+                snippet: build_snippet(text, &compiled.highlight, &mut analyzer),
             });
         }
         Ok(SearchResults { total, hits, partial })
@@ -477,7 +474,6 @@ fn timestamp_range(fields: &Fields, from: Bound<Millis>, to: Bound<Millis>) -> B
 /// filters, which `run` adds unconditionally).
 fn compile(parsed: &ParsedQuery, resolver: &dyn Resolver, fields: &Fields) -> Result<Compiled, QueryError> {
     let mut exact = tokenizer::exact_analyzer();
-    let mut stemmed = tokenizer::stemmed_analyzer();
     let mut out = Compiled {
         clauses: Vec::new(),
         has_text: false,
@@ -497,39 +493,47 @@ fn compile(parsed: &ParsedQuery, resolver: &dyn Resolver, fields: &Fields) -> Re
         match &clause.kind {
             ClauseKind::Word(word) => {
                 let exact_tokens = analyze(&mut exact, word);
-                let stemmed_tokens = analyze(&mut stemmed, word);
-                let (Some(main_exact), Some(main_stemmed)) = (exact_tokens.first(), stemmed_tokens.first())
-                else {
+                let Some(main) = exact_tokens.first() else {
                     first_unsearchable.get_or_insert((clause.position, word.clone()));
                     continue;
                 };
-                let stem_term = Term::from_field_text(fields.text, &main_stemmed.text);
+                // The forms a matching document may hold (see `tokenizer`): the word as
+                // written, and for a simple word its stem as a word and as a marked stem.
+                // A document with the exact form also holds its marked stem, so it matches
+                // twice and scores higher.
+                let mut forms = vec![main.text.clone()];
+                if !is_compound_whole(main) {
+                    let stem = tokenizer::stem(&main.text);
+                    forms.push(tokenizer::marked(&stem));
+                    if stem != main.text {
+                        forms.push(stem);
+                    }
+                }
+                let any_form = |record| -> Box<dyn Query> {
+                    Box::new(BooleanQuery::new(
+                        forms
+                            .iter()
+                            .map(|form| {
+                                let term = Term::from_field_text(fields.text, form);
+                                (Occur::Should, Box::new(TermQuery::new(term, record)) as Box<dyn Query>)
+                            })
+                            .collect(),
+                    ))
+                };
                 if clause.negated {
-                    out.clauses.push((Occur::MustNot, term_query(stem_term)));
+                    out.clauses.push((Occur::MustNot, any_form(IndexRecordOption::Basic)));
                     continue;
                 }
-                let exact_term = Term::from_field_text(fields.text_exact, &main_exact.text);
-                let either: Box<dyn Query> = Box::new(BooleanQuery::new(vec![
-                    (Occur::Should, Box::new(TermQuery::new(stem_term, IndexRecordOption::WithFreqs))),
-                    (
-                        Occur::Should,
-                        Box::new(BoostQuery::new(
-                            Box::new(TermQuery::new(exact_term, IndexRecordOption::WithFreqs)),
-                            EXACT_FORM_BOOST,
-                        )),
-                    ),
-                ]));
-                out.clauses.push((Occur::Must, either));
+                out.clauses.push((Occur::Must, any_form(IndexRecordOption::WithFreqs)));
                 out.has_text = true;
                 positive_clauses += 1;
-                out.highlight.stemmed.insert(main_stemmed.text.clone());
-                out.highlight.exact.insert(main_exact.text.clone());
                 out.word_parts.extend(
                     exact_tokens
                         .iter()
                         .filter(|t| !is_compound_whole(t))
-                        .map(|t| Term::from_field_text(fields.text_exact, &t.text)),
+                        .map(|t| Term::from_field_text(fields.text, &t.text)),
                 );
+                out.highlight.extend(forms);
             }
             ClauseKind::Phrase(phrase) => {
                 let tokens: Vec<_> =
@@ -541,7 +545,7 @@ fn compile(parsed: &ParsedQuery, resolver: &dyn Resolver, fields: &Fields) -> Re
                 let first_position = first.position;
                 let query: Box<dyn Query> = if tokens.len() == 1 {
                     Box::new(TermQuery::new(
-                        Term::from_field_text(fields.text_exact, &first.text),
+                        Term::from_field_text(fields.text, &first.text),
                         IndexRecordOption::WithFreqs,
                     ))
                 } else {
@@ -549,10 +553,7 @@ fn compile(parsed: &ParsedQuery, resolver: &dyn Resolver, fields: &Fields) -> Re
                         tokens
                             .iter()
                             .map(|t| {
-                                (
-                                    t.position - first_position,
-                                    Term::from_field_text(fields.text_exact, &t.text),
-                                )
+                                (t.position - first_position, Term::from_field_text(fields.text, &t.text))
                             })
                             .collect(),
                     ))
@@ -562,7 +563,7 @@ fn compile(parsed: &ParsedQuery, resolver: &dyn Resolver, fields: &Fields) -> Re
                     out.has_text = true;
                     out.has_phrase = true;
                     positive_clauses += 1;
-                    out.highlight.exact.extend(tokens.into_iter().map(|t| t.text));
+                    out.highlight.extend(tokens.into_iter().map(|t| t.text));
                 }
             }
             ClauseKind::From(name) => {

@@ -20,38 +20,25 @@ pub const SNIPPET_MAX_CHARS: usize = 200;
 /// Characters of context kept before the first highlight when the text is cut.
 const LEAD_CHARS: usize = 40;
 
-/// The query terms to highlight, in both analyzed forms.
-#[derive(Clone, Debug, Default)]
-pub(crate) struct HighlightTerms {
-    pub exact: HashSet<String>,
-    pub stemmed: HashSet<String>,
-}
+/// The index tokens to highlight (exact forms and marked stems).
+pub(crate) type HighlightTerms = HashSet<String>;
 
 /// Builds the snippet of `text`: the whole text if short, else a window that starts a
-/// little before the first highlighted term.
+/// little before the first highlighted term. `analyzer` is the index analyzer.
 pub(crate) fn build_snippet(
     text: &str,
     terms: &HighlightTerms,
-    exact: &mut TextAnalyzer,
-    stemmed: &mut TextAnalyzer,
+    analyzer: &mut TextAnalyzer,
 ) -> Vec<SnippetPart> {
-    let mut ranges: Vec<(usize, usize)> = Vec::new();
-    if !terms.exact.is_empty() {
-        ranges.extend(
-            analyze(exact, text)
-                .into_iter()
-                .filter(|t| terms.exact.contains(&t.text))
-                .map(|t| (t.offset_from, t.offset_to)),
-        );
-    }
-    if !terms.stemmed.is_empty() {
-        ranges.extend(
-            analyze(stemmed, text)
-                .into_iter()
-                .filter(|t| terms.stemmed.contains(&t.text))
-                .map(|t| (t.offset_from, t.offset_to)),
-        );
-    }
+    let ranges: Vec<(usize, usize)> = if terms.is_empty() {
+        Vec::new()
+    } else {
+        analyze(analyzer, text)
+            .into_iter()
+            .filter(|t| terms.contains(&t.text))
+            .map(|t| (t.offset_from, t.offset_to))
+            .collect()
+    };
     let ranges = merge(ranges);
 
     let (start, end) = window(text, ranges.first().map_or(0, |r| r.0));
@@ -123,14 +110,12 @@ fn window(text: &str, focus: usize) -> (usize, usize) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::tokenizer::{exact_analyzer, stemmed_analyzer};
+    use crate::tokenizer::{index_analyzer, marked};
 
-    fn snippet(text: &str, exact: &[&str], stemmed: &[&str]) -> Vec<(String, bool)> {
-        let terms = HighlightTerms {
-            exact: exact.iter().map(|s| s.to_string()).collect(),
-            stemmed: stemmed.iter().map(|s| s.to_string()).collect(),
-        };
-        build_snippet(text, &terms, &mut exact_analyzer(), &mut stemmed_analyzer())
+    fn snippet(text: &str, exact: &[&str], stems: &[&str]) -> Vec<(String, bool)> {
+        let terms: HighlightTerms =
+            exact.iter().map(|s| s.to_string()).chain(stems.iter().map(|s| marked(s))).collect();
+        build_snippet(text, &terms, &mut index_analyzer())
             .into_iter()
             .map(|p| (p.text, p.highlight))
             .collect()
@@ -139,7 +124,7 @@ mod tests {
     #[test]
     fn highlights_stemmed_and_exact_matches_without_markup() {
         assert_eq!(
-            snippet("We <b>deployed</b> the Deploy bot", &[], &["deploy"]),
+            snippet("We <b>deployed</b> the Deploy bot", &["deploy"], &["deploy"]),
             [
                 ("We <b>".to_string(), false),
                 ("deployed".to_string(), true),

@@ -10,50 +10,149 @@
 //!
 //! The whole token sits at the position of the first part and spans all of them
 //! (`position_length`), so phrase queries built from parts still line up. Leading and
-//! trailing punctuation of a chunk (`(see`, `done.`) is dropped. The two analyzers
-//! then lower-case, fold accents to ASCII (`café` → `cafe`) and, for the stemmed field
-//! only, apply the English Snowball stemmer.
+//! trailing punctuation of a chunk (`(see`, `done.`) is dropped. Tokens are then
+//! lower-cased and accents folded to ASCII (`café` → `cafe`).
+//!
+//! Stems live in the same field as exact forms: when the English Snowball stem of a
+//! word differs from the word, the index analyzer emits it as a second token at the
+//! same position, prefixed with [`STEM_MARKER`] (`running` → `running`, `\u{1}run`).
+//! A word query matches the exact form, the stem as a word, or the marked stem, so
+//! `runs` finds `running`, and an exact-form match scores higher (it matches twice).
+//! One field instead of a stemmed and an exact one halves tokenization and postings,
+//! which is most of the indexing cost. Compound wholes are not stemmed.
 //!
 //! Known limit: scripts written without spaces (Chinese, Japanese) are not segmented;
 //! a run of such text is one token.
 
 use tantivy::tokenizer::{
-    AsciiFoldingFilter, Language, LowerCaser, RemoveLongFilter, Stemmer, TextAnalyzer, Token, TokenStream,
+    AsciiFoldingFilter, LowerCaser, RemoveLongFilter, TextAnalyzer, Token, TokenFilter, TokenStream,
     Tokenizer, TokenizerManager,
 };
 
-/// The analyzer of the stemmed text field.
-pub const STEMMED_ANALYZER: &str = "confab_chat_stemmed";
-/// The analyzer of the exact (unstemmed) text field.
-pub const EXACT_ANALYZER: &str = "confab_chat_exact";
+/// The analyzer of the text field: exact forms plus marked stems.
+pub const INDEX_ANALYZER: &str = "confab_chat";
+
+/// Prefix of a stem token in the index (a control character no text token contains).
+pub const STEM_MARKER: char = '\u{1}';
 
 /// Tokens longer than this (in bytes) are dropped: they are noise (base64, hashes)
 /// and would bloat the term dictionary. Parts of a long URL are still indexed.
 const MAX_TOKEN_BYTES: usize = 120;
 
-/// Registers both analyzers under their names.
+/// Registers the index analyzer under its name.
 pub fn register(manager: &TokenizerManager) {
-    manager.register(STEMMED_ANALYZER, stemmed_analyzer());
-    manager.register(EXACT_ANALYZER, exact_analyzer());
+    manager.register(INDEX_ANALYZER, index_analyzer());
 }
 
-/// Lower-cased, ASCII-folded, English-stemmed tokens.
-pub fn stemmed_analyzer() -> TextAnalyzer {
+/// What the index stores: lower-cased, ASCII-folded tokens, each followed by its
+/// marked stem when that differs.
+pub fn index_analyzer() -> TextAnalyzer {
     TextAnalyzer::builder(ChatTokenizer::default())
         .filter(RemoveLongFilter::limit(MAX_TOKEN_BYTES))
         .filter(LowerCaser)
         .filter(AsciiFoldingFilter)
-        .filter(Stemmer::new(Language::English))
+        .filter(StemAlongside)
         .build()
 }
 
-/// Lower-cased, ASCII-folded tokens, not stemmed.
+/// Lower-cased, ASCII-folded tokens without stems: how queries are analyzed.
 pub fn exact_analyzer() -> TextAnalyzer {
     TextAnalyzer::builder(ChatTokenizer::default())
         .filter(RemoveLongFilter::limit(MAX_TOKEN_BYTES))
         .filter(LowerCaser)
         .filter(AsciiFoldingFilter)
         .build()
+}
+
+/// The English stem of an already lower-cased, folded token.
+pub fn stem(token: &str) -> String {
+    frostem::Stemmer::new(frostem::Algorithm::English).stem(token).into_owned()
+}
+
+/// The index token of a stem.
+pub fn marked(stem: &str) -> String {
+    let mut out = String::with_capacity(stem.len() + 1);
+    out.push(STEM_MARKER);
+    out.push_str(stem);
+    out
+}
+
+/// Token filter that follows each token with its marked stem when the stem differs.
+#[derive(Clone)]
+pub struct StemAlongside;
+
+impl TokenFilter for StemAlongside {
+    type Tokenizer<T: Tokenizer> = StemAlongsideFilter<T>;
+
+    fn transform<T: Tokenizer>(self, tokenizer: T) -> StemAlongsideFilter<T> {
+        StemAlongsideFilter { inner: tokenizer }
+    }
+}
+
+#[derive(Clone)]
+pub struct StemAlongsideFilter<T> {
+    inner: T,
+}
+
+impl<T: Tokenizer> Tokenizer for StemAlongsideFilter<T> {
+    type TokenStream<'a> = StemAlongsideStream<T::TokenStream<'a>>;
+
+    fn token_stream<'a>(&'a mut self, text: &'a str) -> Self::TokenStream<'a> {
+        StemAlongsideStream {
+            tail: self.inner.token_stream(text),
+            stemmer: frostem::Stemmer::new(frostem::Algorithm::English),
+            stem: Token::default(),
+            stem_pending: false,
+            on_stem: false,
+        }
+    }
+}
+
+pub struct StemAlongsideStream<T> {
+    tail: T,
+    stemmer: frostem::Stemmer,
+    stem: Token,
+    /// The next `advance` yields `stem`.
+    stem_pending: bool,
+    /// The current token is `stem`.
+    on_stem: bool,
+}
+
+impl<T: TokenStream> TokenStream for StemAlongsideStream<T> {
+    fn advance(&mut self) -> bool {
+        if self.stem_pending {
+            self.stem_pending = false;
+            self.on_stem = true;
+            return true;
+        }
+        self.on_stem = false;
+        if !self.tail.advance() {
+            return false;
+        }
+        let token = self.tail.token();
+        if !is_compound_whole(token) {
+            let stemmed = self.stemmer.stem(&token.text);
+            if stemmed != token.text.as_str() {
+                self.stem.text.clear();
+                self.stem.text.push(STEM_MARKER);
+                self.stem.text.push_str(&stemmed);
+                self.stem.offset_from = token.offset_from;
+                self.stem.offset_to = token.offset_to;
+                self.stem.position = token.position;
+                self.stem.position_length = token.position_length;
+                self.stem_pending = true;
+            }
+        }
+        true
+    }
+
+    fn token(&self) -> &Token {
+        if self.on_stem { &self.stem } else { self.tail.token() }
+    }
+
+    fn token_mut(&mut self) -> &mut Token {
+        if self.on_stem { &mut self.stem } else { self.tail.token_mut() }
+    }
 }
 
 /// Runs `analyzer` over `text` and collects its tokens.
@@ -225,8 +324,29 @@ mod tests {
     fn plain_words_are_lowercased_folded_and_trimmed() {
         let mut exact = exact_analyzer();
         assert_eq!(texts(&mut exact, "Hello, Café (naïve) WORLD!"), ["hello", "cafe", "naive", "world"]);
-        let mut stemmed = stemmed_analyzer();
-        assert_eq!(texts(&mut stemmed, "running jumps"), ["run", "jump"]);
+    }
+
+    #[test]
+    fn the_index_has_marked_stems_beside_exact_forms() {
+        let mut index = index_analyzer();
+        let tokens = analyze(&mut index, "Running jumps fast snake_cases");
+        let at: Vec<(&str, usize)> = tokens.iter().map(|t| (t.text.as_str(), t.position)).collect();
+        assert_eq!(
+            at,
+            [
+                ("running", 0),
+                ("\u{1}run", 0),
+                ("jumps", 1),
+                ("\u{1}jump", 1),
+                ("fast", 2),
+                ("snake_cases", 3),
+                ("snake", 3),
+                ("cases", 4),
+                ("\u{1}case", 4),
+            ]
+        );
+        assert_eq!(stem("deploying"), "deploy");
+        assert_eq!(marked("run"), "\u{1}run");
     }
 
     #[test]

@@ -1,0 +1,358 @@
+// main.js — start-up and routing: restores the session, connects the live socket,
+// mounts the shell (top bar, sidebar, main view, side panel, banner, toasts) and
+// switches views on hash changes (#/w/WS/c/CH, #/w/WS/privacy, #/invite/CODE).
+
+import { h, clear, $, debounce } from './dom.js';
+import * as api from './api.js';
+import * as live from './live.js';
+import { state, on, emit, loadPending, currentWorkspace, channelTitle } from './store.js';
+import * as app from './app.js';
+import { icon } from './icons.js';
+import { mountAuth, mountWelcome } from './views/auth.js';
+import { mountSidebar } from './views/sidebar.js';
+import { mountChannel } from './views/channel.js';
+import { mountThread } from './views/thread.js';
+import { mountSearch } from './views/search.js';
+import { mountPrivacy } from './views/privacy.js';
+import { closePicker } from './views/picker.js';
+
+const root = document.getElementById('app');
+let shell = null; // {main, panel, sidebar, ...}
+let mainView = null;
+let panelView = null;
+let sidebarView = null;
+
+// ---- Session ------------------------------------------------------------------------
+
+async function boot() {
+  installGlobalHandlers();
+  const route = app.parseRoute();
+  if (route.name === 'invite') sessionStorage.setItem('confab.invite', route.code);
+  if (!api.getToken()) return showAuth();
+  try {
+    state.me = await api.auth.me();
+  } catch (e) {
+    if (e.status === 401) {
+      api.setToken(null);
+      return showAuth();
+    }
+    clear(root).append(h('main.auth-screen', h('div.auth-card', h('h1', 'Cannot reach the server'), h('p', e.message), h('button.btn.primary', { type: 'button', on: { click: () => location.reload() } }, 'Retry'))));
+    return;
+  }
+  await afterSignIn();
+}
+
+async function afterSignIn() {
+  loadPending();
+  const helloSeen = new Promise((resolve) => {
+    const off = on('hello', () => {
+      off();
+      resolve();
+    });
+    setTimeout(resolve, 3000);
+  });
+  live.start();
+  await helloSeen; // events after the hello are applied on top of what we fetch next
+  const invite = sessionStorage.getItem('confab.invite');
+  if (invite) {
+    sessionStorage.removeItem('confab.invite');
+    try {
+      const ws = await api.workspaces.accept(invite);
+      await app.loadWorkspaces();
+      app.navigate(`#/w/${ws.id}`, { replace: true });
+      return;
+    } catch (e) {
+      app.toast(e.code === 'invite_expired' ? 'That invite has expired.' : e.code === 'invite_not_found' ? 'That invite does not exist.' : `Invite: ${e.message}`, 'error');
+    }
+  }
+  await app.loadWorkspaces();
+  await onRoute();
+}
+
+function showAuth() {
+  destroyShell();
+  const invite = sessionStorage.getItem('confab.invite');
+  mountAuth(root, {
+    invite,
+    onSignedIn: async (user, { invite: code }) => {
+      state.me = user;
+      if (code) sessionStorage.setItem('confab.invite', code);
+      await afterSignIn();
+    },
+  });
+}
+
+async function signOut() {
+  try {
+    await api.auth.logout();
+  } catch {
+    /* the token is dropped either way */
+  }
+  live.stop();
+  api.setToken(null);
+  localStorage.removeItem('confab.pending');
+  state.pending.clear();
+  state.me = null;
+  state.wsId = null;
+  state.workspaces = [];
+  state.channels = new Map();
+  history.replaceState(null, '', '#/');
+  showAuth();
+}
+
+// ---- Shell --------------------------------------------------------------------------
+
+function ensureShell() {
+  if (shell) return shell;
+  const menuBtn = h('button.icon-btn.menu-btn', { type: 'button', 'aria-label': 'Open navigation', 'aria-controls': 'sidebar', 'aria-expanded': 'false', on: { click: () => setDrawer(!app.ui.drawerOpen) } }, icon('menu', 20));
+  const wsName = h('span.topbar-ws');
+  const chName = h('span.topbar-ch');
+  const title = h('div.topbar-title', h('span.logo.small', icon('thread', 16)), wsName, chName);
+  const q = h('input#search-input', { type: 'search', placeholder: 'Search messages', autocomplete: 'off', 'aria-label': 'Search messages', title: 'Operators: from:@name in:#channel before: after: on: has:link has:reaction is:thread "phrase" -word' });
+  const searchForm = h('form.search-form', {
+    role: 'search',
+    on: {
+      submit: (e) => {
+        e.preventDefault();
+        const text = q.value.trim();
+        if (!text) return;
+        app.ui.panel = { type: 'search', q: text, n: Date.now() };
+        emit('panel');
+      },
+    },
+  }, q);
+  const banner = h('div.banner', { role: 'status', hidden: true });
+  const sidebar = h('aside.sidebar#sidebar');
+  const main = h('main.main#main');
+  const panel = h('aside.panel#panel', { hidden: true });
+  const scrim = h('div.scrim', { on: { click: () => setDrawer(false) } });
+  const toasts = h('div.toasts', { 'aria-live': 'polite' });
+  const el = h('div.shell', h('header.topbar', menuBtn, title, searchForm), banner, h('div.layout', sidebar, main, panel), scrim, toasts);
+  clear(root).append(el);
+  shell = { el, main, panel, sidebar, banner, title, wsName, chName, searchForm, q, toasts, menuBtn, offs: [] };
+  sidebarView = mountSidebar(sidebar, { onSignOut: signOut });
+  shell.offs.push(on('panel', renderPanel));
+  shell.offs.push(on('connection', renderBanner));
+  shell.offs.push(on('channels', renderTitle));
+  shell.offs.push(api.onFeatureChange((name, v) => {
+    if (name === 'search') searchForm.hidden = !v;
+  }));
+  searchForm.hidden = api.features.search === false;
+  renderBanner();
+  return shell;
+}
+
+function destroyShell() {
+  if (!shell) return;
+  mainView && mainView.destroy();
+  panelView && panelView.destroy();
+  sidebarView && sidebarView.destroy();
+  shell.offs.forEach((f) => f());
+  mainView = panelView = sidebarView = null;
+  shell = null;
+}
+
+function setDrawer(open) {
+  app.ui.drawerOpen = open;
+  if (!shell) return;
+  shell.el.classList.toggle('drawer-open', open);
+  shell.menuBtn.setAttribute('aria-expanded', String(open));
+  if (open) {
+    const first = shell.sidebar.querySelector('a, button, select');
+    if (first) first.focus();
+  }
+}
+
+function renderBanner() {
+  if (!shell) return;
+  const s = state.connection;
+  shell.banner.hidden = s === 'online' || s === 'connecting';
+  shell.banner.textContent = s === 'offline' ? 'Offline — reconnecting…' : '';
+}
+
+function renderTitle() {
+  if (!shell) return;
+  const r = app.ui.route;
+  const ws = currentWorkspace();
+  let t = ws ? ws.name : 'Confab';
+  if (r.name === 'channel') {
+    const c = state.channels.get(r.channel);
+    if (c) t = c.kind === 'dm' ? channelTitle(c) : `#${c.name}`;
+  } else if (r.name === 'privacy') t = 'Privacy & AI';
+  shell.wsName.textContent = ws ? ws.name : 'Confab';
+  shell.chName.textContent = t;
+  document.title = `${t}${ws && t !== ws.name ? ` · ${ws.name}` : ''} · Confab`;
+}
+
+function renderPanel() {
+  if (!shell) return;
+  const p = app.ui.panel;
+  const key = p ? `${p.type}:${p.root || p.q}:${p.n || ''}` : null;
+  if (shell.panelKey === key) return;
+  shell.panelKey = key;
+  panelView && panelView.destroy();
+  panelView = null;
+  shell.el.classList.toggle('panel-open', !!p);
+  if (!p) {
+    shell.panel.hidden = true;
+    clear(shell.panel);
+    if (mainView && mainView.focus) mainView.focus();
+    return;
+  }
+  shell.panel.hidden = false;
+  panelView = p.type === 'thread' ? mountThread(shell.panel, p.root) : mountSearch(shell.panel, p.q);
+  if (panelView.focus) panelView.focus();
+}
+
+// ---- Routing --------------------------------------------------------------------------
+
+async function onRoute() {
+  if (!state.me) {
+    const r = app.parseRoute();
+    if (r.name === 'invite') {
+      sessionStorage.setItem('confab.invite', r.code);
+      showAuth();
+    }
+    return;
+  }
+  const r = app.parseRoute();
+  app.ui.route = r;
+  closePicker();
+  if (r.name === 'invite') {
+    try {
+      const ws = await api.workspaces.accept(r.code);
+      await app.loadWorkspaces();
+      app.navigate(`#/w/${ws.id}`, { replace: true });
+    } catch (e) {
+      app.reportError(e, 'Could not join');
+      app.navigate('#/', { replace: true });
+    }
+    return;
+  }
+  if (!state.workspaces.length) {
+    destroyShell();
+    mountWelcome(root, { me: state.me, onSignOut: signOut });
+    return;
+  }
+  if (r.name === 'home' || r.name === 'welcome' || !state.workspaces.some((w) => w.id === r.ws)) {
+    const last = localStorage.getItem('confab.ws');
+    const ws = state.workspaces.find((w) => w.id === last) || state.workspaces[0];
+    app.navigate(`#/w/${ws.id}`, { replace: true });
+    return;
+  }
+  ensureShell();
+  try {
+    await app.selectWorkspace(r.ws);
+  } catch (e) {
+    app.reportError(e, 'Could not load the workspace');
+    return;
+  }
+  if (app.parseRoute().name !== r.name || app.parseRoute().ws !== r.ws) return; // navigated meanwhile
+  if (r.name === 'workspace') {
+    const last = localStorage.getItem(`confab.last.${r.ws}`);
+    const chans = [...state.channels.values()].filter((c) => c.is_member && !c.archived);
+    const c = state.channels.get(last) || chans.find((x) => x.name === 'general') || chans[0];
+    if (c) app.navigate(app.channelHash(r.ws, c.id), { replace: true });
+    else showEmptyMain();
+    return;
+  }
+  setDrawer(false);
+  mainView && mainView.destroy();
+  mainView = null;
+  if (r.name === 'privacy') {
+    state.openChannel = null;
+    mainView = mountPrivacy(shell.main);
+  } else if (r.name === 'channel') {
+    if (!state.channels.has(r.channel)) {
+      try {
+        await app.refreshChannels();
+      } catch {
+        /* handled below */
+      }
+    }
+    if (!state.channels.has(r.channel)) {
+      state.openChannel = null;
+      clear(shell.main).append(h('div.empty', h('h1', 'Channel not found'), h('p', 'It may be private, or it was removed.')));
+    } else {
+      state.openChannel = r.channel;
+      localStorage.setItem(`confab.last.${r.ws}`, r.channel);
+      if (r.message) {
+        app.jumpToMessage(r.message).catch((e) => app.reportError(e, 'Could not open the message'));
+      }
+      mainView = mountChannel(shell.main, r.channel);
+      if (!window.matchMedia('(max-width: 760px)').matches || !app.ui.panel) mainView.focus();
+    }
+  }
+  emit('route');
+  renderTitle();
+}
+
+function showEmptyMain() {
+  state.openChannel = null;
+  mainView && mainView.destroy();
+  mainView = null;
+  clear(shell.main).append(h('div.empty', h('h1', 'No channels yet'), h('p', 'Create a channel or browse the existing ones from the sidebar.')));
+  emit('route');
+}
+
+// ---- Global handlers --------------------------------------------------------------------
+
+function installGlobalHandlers() {
+  window.addEventListener('hashchange', () => onRoute().catch((e) => app.reportError(e)));
+  window.addEventListener('popstate', () => {});
+  api.hooks.onUnauthenticated = () => {
+    if (state.me) signOut();
+  };
+  on('unauthenticated', () => state.me && signOut());
+  const refreshChannels = debounce(() => app.refreshChannels().then(app.loadSuggestedChannels).catch((e) => console.warn(e)), 150);
+  on('channels-stale', refreshChannels);
+  on('members-stale', debounce(() => app.refreshMembers().catch((e) => console.warn(e)), 150));
+  on('resync', async (ws) => {
+    if (ws !== state.wsId) return;
+    try {
+      await app.refreshChannels();
+      await app.refreshMembers();
+      if (state.openChannel) await app.reloadHistory(state.openChannel);
+      if (app.ui.panel && app.ui.panel.type === 'thread') await app.openThread(app.ui.panel.root);
+    } catch (e) {
+      app.reportError(e, 'Could not resync');
+    }
+  });
+  on('hello', ({ first }) => {
+    if (!first && state.wsId) app.refreshMembers().catch(() => {});
+  });
+  on('workspace', () => {
+    // Find out once per workspace whether the optional endpoints exist.
+    if (api.features.search === undefined) api.search.query(state.wsId, 'confab', 1).catch(() => {});
+    if (api.features.emojiSuggest === undefined) api.suggest.emojiPrefix(state.wsId, 'sm', 1).catch(() => {});
+  });
+  on('toast', ({ text, kind }) => {
+    if (!shell) return;
+    const t = h(`div.toast.${kind}`, { role: kind === 'error' ? 'alert' : 'status' }, text);
+    shell.toasts.append(t);
+    setTimeout(() => t.remove(), kind === 'error' ? 6000 : 3500);
+  });
+  document.addEventListener('visibilitychange', () => live.presence(document.visibilityState === 'visible' ? 'online' : 'away'));
+  window.addEventListener('online', () => live.reconnectSoon());
+  document.addEventListener('keydown', (e) => {
+    if (e.key === 'Escape' && !e.defaultPrevented) {
+      if (document.querySelector('dialog[open]')) return; // the dialog closes itself
+      if (closePicker()) return;
+      if (app.closePanel()) return;
+      if (app.ui.drawerOpen) {
+        setDrawer(false);
+        shell && shell.menuBtn.focus();
+      }
+    } else if ((e.key === 'k' || e.key === 'K') && (e.ctrlKey || e.metaKey) && shell && !shell.searchForm.hidden) {
+      e.preventDefault();
+      shell.q.focus();
+    }
+  });
+}
+
+boot().catch((e) => {
+  console.warn('start-up failed', e);
+  clear(root).append(h('main.auth-screen', h('div.auth-card', h('h1', 'Something went wrong'), h('p', e.message))));
+});
+
+export { $ };

@@ -1,0 +1,355 @@
+// store.js — the client's state (session, workspace, channels, members, presence,
+// message logs, threads, pending sends, typing) and the reducers that apply server
+// events to it. Views subscribe with `on(topic, fn)`; nothing here touches the DOM.
+
+const listeners = new Map();
+export function on(topic, fn) {
+  if (!listeners.has(topic)) listeners.set(topic, new Set());
+  listeners.get(topic).add(fn);
+  return () => listeners.get(topic).delete(fn);
+}
+export function emit(topic, payload) {
+  for (const fn of listeners.get(topic) || []) {
+    try {
+      fn(payload);
+    } catch (e) {
+      console.warn('listener failed', topic, e);
+    }
+  }
+}
+
+export const state = {
+  me: null,
+  workspaces: [], // [{id, name, role, ...}]
+  wsId: null,
+  channels: new Map(), // channel id -> ChannelView (current workspace)
+  members: new Map(), // user id -> {id, username, display_name, role}
+  presence: new Map(), // user id -> online|away|offline
+  logs: new Map(), // channel id -> ChannelLog
+  threads: new Map(), // root id -> {root, replies: Map id -> Message}
+  pending: new Map(), // client_msg_id -> {client_msg_id, channel, text, thread_root, created_at, status, error}
+  typing: new Map(), // channel id -> Map(user id -> {until, thread_root})
+  eventSeq: new Map(), // workspace id -> last durable event_seq seen
+  connection: 'connecting', // connecting | online | offline
+  openChannel: null,
+  openThread: null,
+};
+
+export function currentWorkspace() {
+  return state.workspaces.find((w) => w.id === state.wsId) || null;
+}
+export function myRole() {
+  const ws = currentWorkspace();
+  return ws ? ws.role : null;
+}
+
+export function userName(id) {
+  if (state.me && id === state.me.id) return state.me.display_name || state.me.username;
+  const m = state.members.get(id);
+  return m ? m.display_name || m.username : 'Unknown user';
+}
+export function userHandle(id) {
+  const m = state.members.get(id) || (state.me && state.me.id === id ? state.me : null);
+  return m ? m.username : null;
+}
+export function memberByUsername(name) {
+  const lower = name.toLowerCase();
+  for (const m of state.members.values()) if (m.username && m.username.toLowerCase() === lower) return m;
+  return null;
+}
+export function channelByName(name) {
+  for (const c of state.channels.values()) if (c.kind !== 'dm' && c.name === name) return c;
+  return null;
+}
+
+/** A DM's title: the other participants' names. */
+export function channelTitle(c) {
+  if (!c) return '';
+  if (c.kind === 'dm') {
+    const others = (c.dm_members || []).filter((u) => !state.me || u.id !== state.me.id);
+    if (!others.length) return `${userName(state.me && state.me.id)} (you)`;
+    return others.map((u) => u.display_name || u.username).join(', ');
+  }
+  return c.name;
+}
+
+// ---- Message logs ------------------------------------------------------------
+
+/**
+ * The loaded, contiguous window of one channel's messages (thread replies included,
+ * since they share the channel's seq numbering; views hide them).
+ */
+export class ChannelLog {
+  constructor(channel) {
+    this.channel = channel;
+    this.byId = new Map();
+    this.list = []; // sorted by seq
+    this.hasOlder = true;
+    this.hasNewer = false; // true when the window does not reach the newest message
+    this.loaded = false;
+    this.version = 0;
+  }
+  get minSeq() {
+    return this.list.length ? this.list[0].seq : null;
+  }
+  get maxSeq() {
+    return this.list.length ? this.list[this.list.length - 1].seq : null;
+  }
+  /** Inserts or replaces; returns true if it was new. */
+  upsert(msg) {
+    const old = this.byId.get(msg.id);
+    this.byId.set(msg.id, msg);
+    this.version++;
+    if (old) {
+      const i = this.list.indexOf(old);
+      if (i >= 0) this.list[i] = msg;
+      return false;
+    }
+    // Insert keeping seq order (usually at the end).
+    let i = this.list.length;
+    while (i > 0 && this.list[i - 1].seq > msg.seq) i--;
+    this.list.splice(i, 0, msg);
+    return true;
+  }
+  clear() {
+    this.byId.clear();
+    this.list = [];
+    this.hasOlder = true;
+    this.hasNewer = false;
+    this.loaded = false;
+    this.version++;
+  }
+}
+
+export function log(channel) {
+  if (!state.logs.has(channel)) state.logs.set(channel, new ChannelLog(channel));
+  return state.logs.get(channel);
+}
+
+function findMessage(id) {
+  for (const l of state.logs.values()) {
+    const m = l.byId.get(id);
+    if (m) return m;
+  }
+  for (const t of state.threads.values()) {
+    if (t.root.id === id) return t.root;
+    const r = t.replies.get(id);
+    if (r) return r;
+  }
+  return null;
+}
+export { findMessage };
+
+/** Puts a message everywhere it is shown (channel log, thread) and settles its pending send. */
+export function putMessage(msg, { live = false } = {}) {
+  if (msg.client_msg_id && state.pending.has(msg.client_msg_id)) {
+    const p = state.pending.get(msg.client_msg_id);
+    if (p.channel === msg.channel) {
+      state.pending.delete(msg.client_msg_id);
+      savePending();
+    }
+  }
+  const l = state.logs.get(msg.channel);
+  let isNew = false;
+  if (l && !l.loaded && l.buffer) l.buffer.push(msg);
+  if (l && l.loaded) {
+    const known = l.byId.has(msg.id);
+    // A live message beyond a detached window is not inserted (the window is filled on scroll).
+    if (known || !live || !l.hasNewer) isNew = l.upsert(msg);
+  }
+  if (msg.thread_root && state.threads.has(msg.thread_root)) {
+    const t = state.threads.get(msg.thread_root);
+    if (!t.replies.has(msg.id)) isNew = true;
+    t.replies.set(msg.id, msg);
+  }
+  if (state.threads.has(msg.id)) state.threads.get(msg.id).root = msg;
+  emit('messages', { channel: msg.channel, thread: msg.thread_root || msg.id });
+  return isNew;
+}
+
+function patchMessage(id, fn) {
+  const touched = new Set();
+  for (const l of state.logs.values()) {
+    const m = l.byId.get(id);
+    if (m) {
+      const next = fn({ ...m });
+      l.upsert(next);
+      touched.add(m.channel);
+    }
+  }
+  for (const t of state.threads.values()) {
+    if (t.root.id === id) {
+      t.root = fn({ ...t.root });
+      touched.add(t.root.channel);
+    }
+    if (t.replies.has(id)) {
+      const r = fn({ ...t.replies.get(id) });
+      t.replies.set(id, r);
+      touched.add(r.channel);
+    }
+  }
+  for (const ch of touched) emit('messages', { channel: ch });
+}
+
+export function setReaction(id, emoji, user, added) {
+  patchMessage(id, (m) => {
+    const reactions = (m.reactions || []).map((r) => ({ emoji: r.emoji, users: [...r.users] }));
+    let r = reactions.find((x) => x.emoji === emoji);
+    if (added) {
+      if (!r) reactions.push((r = { emoji, users: [] }));
+      if (!r.users.includes(user)) r.users.push(user);
+    } else if (r) {
+      r.users = r.users.filter((u) => u !== user);
+    }
+    m.reactions = reactions.filter((x) => x.users.length);
+    return m;
+  });
+}
+
+// ---- Pending sends (optimistic messages) --------------------------------------
+
+const PENDING_KEY = 'confab.pending';
+export function loadPending() {
+  try {
+    const list = JSON.parse(localStorage.getItem(PENDING_KEY) || '[]');
+    for (const p of list) if (p && p.client_msg_id) state.pending.set(p.client_msg_id, { ...p, status: 'pending' });
+  } catch {
+    /* ignore a corrupt entry */
+  }
+}
+export function savePending() {
+  localStorage.setItem(PENDING_KEY, JSON.stringify([...state.pending.values()].filter((p) => p.status !== 'failed')));
+}
+export function pendingFor(channel, threadRoot = null) {
+  return [...state.pending.values()].filter((p) => p.channel === channel && (p.thread_root || null) === threadRoot);
+}
+
+// ---- Channel list --------------------------------------------------------------
+
+export function setChannels(list) {
+  state.channels = new Map(list.map((c) => [c.id, c]));
+  emit('channels');
+}
+
+export function updateChannel(channel) {
+  const old = state.channels.get(channel.id);
+  if (old) state.channels.set(channel.id, { ...old, ...channel });
+  emit('channels');
+}
+
+// ---- Typing ---------------------------------------------------------------------
+
+export function typingIn(channel, threadRoot = null) {
+  const m = state.typing.get(channel);
+  if (!m) return [];
+  const now = Date.now();
+  const out = [];
+  for (const [user, t] of m) {
+    if (t.until < now) m.delete(user);
+    else if ((t.thread_root || null) === threadRoot) out.push(user);
+  }
+  return out;
+}
+
+// ---- Applying server events --------------------------------------------------------
+
+/** Applies one WebSocket `event` frame's payload for the current workspace. */
+export function applyEvent(ws, ev) {
+  if (ws !== state.wsId) {
+    emit('other-workspace-event', { ws, ev });
+    return;
+  }
+  const me = state.me && state.me.id;
+  switch (ev.kind) {
+    case 'message.created': {
+      const msg = ev.message;
+      const isNew = putMessage(msg, { live: true });
+      const c = state.channels.get(msg.channel);
+      if (c) {
+        const wasKnownSeq = msg.seq <= (c.last_seq || 0);
+        c.last_seq = Math.max(c.last_seq || 0, msg.seq);
+        const reading = state.openChannel === msg.channel && document.visibilityState === 'visible';
+        if (!wasKnownSeq && msg.author !== me && !reading && !msg.thread_root) {
+          c.unread_count = (c.unread_count || 0) + 1;
+          if ((msg.mentions || []).includes(me) || c.kind === 'dm') c.mention_count = (c.mention_count || 0) + 1;
+        }
+        emit('channels');
+      }
+      // A message clears the author's typing indicator.
+      const t = state.typing.get(msg.channel);
+      if (t && t.delete(msg.author)) emit('typing', msg.channel);
+      if (isNew) emit('message-arrived', msg);
+      break;
+    }
+    case 'message.updated':
+      putMessage(ev.message, { live: true });
+      break;
+    case 'message.deleted':
+      patchMessage(ev.message_id, (m) => ({ ...m, deleted: true, text: '', reactions: [] }));
+      break;
+    case 'reaction.added':
+      setReaction(ev.message_id, ev.emoji, ev.user, true);
+      break;
+    case 'reaction.removed':
+      setReaction(ev.message_id, ev.emoji, ev.user, false);
+      break;
+    case 'channel.created':
+    case 'channel.updated': {
+      const c = ev.channel;
+      if (state.channels.has(c.id)) updateChannel(c);
+      emit('channels-stale');
+      break;
+    }
+    case 'member.joined':
+    case 'member.left':
+      if (!ev.channel || ev.user === me) emit('channels-stale');
+      if (!ev.channel) emit('members-stale');
+      else {
+        const c = state.channels.get(ev.channel);
+        if (c) {
+          c.member_count = Math.max(0, (c.member_count || 0) + (ev.kind === 'member.joined' ? 1 : -1));
+          emit('channels');
+        }
+      }
+      break;
+    case 'member.updated': {
+      const m = state.members.get(ev.user);
+      if (m) m.role = ev.role;
+      if (ev.user === me) {
+        const w = currentWorkspace();
+        if (w) w.role = ev.role;
+        emit('workspaces');
+      }
+      emit('members');
+      break;
+    }
+    case 'read.updated': {
+      const c = state.channels.get(ev.channel);
+      if (c && ev.user === me) {
+        c.last_read_seq = Math.max(c.last_read_seq || 0, ev.seq);
+        if (c.last_read_seq >= (c.last_seq || 0)) {
+          c.unread_count = 0;
+          c.mention_count = 0;
+        }
+        emit('channels');
+      }
+      break;
+    }
+    case 'typing': {
+      if (ev.user === me) break;
+      if (!state.typing.has(ev.channel)) state.typing.set(ev.channel, new Map());
+      state.typing.get(ev.channel).set(ev.user, { until: Date.now() + 6000, thread_root: ev.thread_root || null });
+      emit('typing', ev.channel);
+      break;
+    }
+    case 'presence':
+      state.presence.set(ev.user, ev.status);
+      emit('presence', ev.user);
+      break;
+    case 'consent.changed':
+      emit('consent-changed', ev);
+      break;
+    default:
+      break;
+  }
+}

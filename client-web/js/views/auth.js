@@ -1,0 +1,106 @@
+// views/auth.js — the screens before the chat: sign in, sign up (with an optional
+// invite), and the welcome screen for someone with no workspace yet.
+
+import { icon } from '../icons.js';
+import { h, clear, field } from '../dom.js';
+import * as api from '../api.js';
+import { workspaceForms } from './dialogs.js';
+
+export function mountAuth(root, { invite, onSignedIn, mode: initialMode }) {
+  let mode = initialMode || (invite ? 'signup' : 'signin');
+  const render = () => {
+    const err = h('p.error', { role: 'alert', hidden: true });
+    const email = h('input', { type: 'email', required: true, autocomplete: 'email' });
+    const password = h('input', { type: 'password', required: true, minlength: mode === 'signup' ? 8 : null, autocomplete: mode === 'signup' ? 'new-password' : 'current-password' });
+    const display = h('input', { type: 'text', required: true, autocomplete: 'name', maxlength: 80 });
+    const username = h('input', { type: 'text', autocomplete: 'username', maxlength: 32, pattern: '[a-z0-9][a-z0-9_.\\-]{1,31}', placeholder: 'optional, e.g. ada' });
+    const inviteInput = h('input', { type: 'text', value: invite || '', placeholder: 'optional', autocomplete: 'off' });
+    const submit = h('button.btn.primary.wide', { type: 'submit' }, mode === 'signup' ? 'Create account' : 'Sign in');
+    const form = h('form.stack', {
+      on: {
+        submit: async (e) => {
+          e.preventDefault();
+          err.hidden = true;
+          submit.disabled = true;
+          try {
+            let r;
+            if (mode === 'signup') {
+              const body = { email: email.value.trim(), password: password.value, display_name: display.value.trim() };
+              if (username.value.trim()) body.username = username.value.trim();
+              const code = extractCode(inviteInput.value);
+              if (code) body.invite = code;
+              r = await api.auth.signup(body);
+            } else {
+              r = await api.auth.login({ email: email.value.trim(), password: password.value });
+            }
+            api.setToken(r.token);
+            await onSignedIn(r.user, { invite: extractCode(inviteInput.value) || invite });
+          } catch (e2) {
+            err.hidden = false;
+            err.textContent = messageFor(e2);
+            submit.disabled = false;
+          }
+        },
+      },
+    });
+    if (mode === 'signup') form.append(field('Your name', display), field('Username', username, 'Used for @mentions. Leave empty to derive it from your name.'));
+    form.append(field('Email', email), field('Password', password, mode === 'signup' ? 'At least 8 characters.' : null));
+    if (mode === 'signup') form.append(field('Invite code', inviteInput, 'Needed if this server is invite-only; joins you to the workspace.'));
+    form.append(err, submit);
+    const switcher = mode === 'signup'
+      ? h('p.center', 'Already have an account? ', h('button.link', { type: 'button', on: { click: () => { mode = 'signin'; render(); } } }, 'Sign in'))
+      : h('p.center', 'New here? ', h('button.link', { type: 'button', on: { click: () => { mode = 'signup'; render(); } } }, 'Create an account'));
+    clear(root).append(
+      h('main.auth-screen',
+        h('div.auth-card',
+          h('div.brand', h('span.logo', icon('thread', 22)), h('span', 'Confab')),
+          h('h1', mode === 'signup' ? 'Create your account' : 'Sign in'),
+          invite ? h('p.notice', 'You have been invited to a workspace. Sign up or sign in to join it.') : null,
+          form,
+          switcher),
+        h('aside.getting-started', { 'aria-label': 'Getting started' },
+          h('h2', 'Getting started'),
+          h('ol',
+            h('li', h('strong', 'Create an account. '), 'On a new server the first account becomes the server’s administrator.'),
+            h('li', h('strong', 'Create a workspace '), 'for your team — you become its owner and get a #general channel.'),
+            h('li', h('strong', 'Invite your team '), 'with an invite link from the sidebar.'),
+            h('li', h('strong', 'Decide about AI. '), 'Nothing is used for training unless an owner opts in under “Privacy & AI”.')))),
+    );
+    (mode === 'signup' ? display : email).focus();
+  };
+  render();
+}
+
+export function extractCode(raw) {
+  const v = (raw || '').trim();
+  if (!v) return '';
+  const m = /invite\/([^/?#\s]+)/.exec(v);
+  return m ? decodeURIComponent(m[1]) : v;
+}
+
+function messageFor(e) {
+  switch (e.code) {
+    case 'invalid_credentials':
+      return 'Wrong email or password.';
+    case 'email_taken':
+      return 'An account with this email already exists. Sign in instead.';
+    case 'signup_closed':
+      return 'This server is invite-only: paste an invite code to sign up.';
+    case 'rate_limited':
+      return `Too many attempts. Try again in ${e.retryAfter || 'a few'} seconds.`;
+    default:
+      return e.message;
+  }
+}
+
+export function mountWelcome(root, { me, onSignOut }) {
+  clear(root).append(
+    h('main.auth-screen',
+      h('div.auth-card.wide',
+        h('div.brand', h('span.logo', icon('thread', 22)), h('span', 'Confab')),
+        h('h1', `Welcome, ${me.display_name}`),
+        h('p', 'You are not in a workspace yet. Create one for your team, or join one with an invite link.'),
+        workspaceForms(),
+        h('p.center', h('button.link', { type: 'button', on: { click: onSignOut } }, 'Sign out')))),
+  );
+}

@@ -1,0 +1,239 @@
+// views/channel.js — the channel view: header (name, topic, members), the message
+// list (history paging on scroll, day separators, grouping, thread replies kept out
+// of the channel, pending sends, jump-to-message flash), the typing line and the composer.
+
+import { icon } from '../icons.js';
+import { h, clear, dayKey, dayLabel } from '../dom.js';
+import { state, on, log, pendingFor, typingIn, userName, channelTitle } from '../store.js';
+import * as app from '../app.js';
+import { renderMessage, renderPending, messageKey, startEdit, presenceDot } from './message.js';
+import { createComposer } from './composer.js';
+
+const GROUP_MS = 5 * 60 * 1000;
+
+/** Builds the list items (day separators, messages, pending) with keyed reuse of unchanged nodes. */
+export function renderList(container, cache, items, context) {
+  const nodes = [];
+  let prev = null;
+  const seen = new Set();
+  for (const it of items) {
+    const at = it.created_at;
+    if (!prev || dayKey(prev.created_at) !== dayKey(at)) {
+      const k = `day:${dayKey(at)}`;
+      let sep = cache.get(k);
+      if (!sep || sep.label !== dayLabel(at)) {
+        sep = { label: dayLabel(at), el: h('div.day-sep', { role: 'separator' }, h('span', dayLabel(at))) };
+        cache.set(k, sep);
+      }
+      seen.add(k);
+      nodes.push(sep.el);
+      prev = null;
+    }
+    const grouped = !!(prev && prev.author === it.author && at - prev.created_at < GROUP_MS && !prev.deleted && !it.deleted && !prev.pendingItem === !it.pendingItem);
+    if (it.pendingItem) {
+      const k = `p:${it.client_msg_id}:${it.status}:${grouped}:${state.connection}`;
+      let e = cache.get(k);
+      if (!e) cache.set(k, (e = { el: renderPending(it, grouped) }));
+      seen.add(k);
+      nodes.push(e.el);
+    } else {
+      const key = messageKey(it, { grouped });
+      let e = cache.get(it.id);
+      if (!e || e.key !== key) {
+        e = { key, el: renderMessage(it, { grouped, context }) };
+        cache.set(it.id, e);
+      }
+      seen.add(it.id);
+      nodes.push(e.el);
+    }
+    prev = it;
+  }
+  for (const k of [...cache.keys()]) if (!seen.has(k)) cache.delete(k);
+  // Reconcile children in order, moving only what changed.
+  let cur = container.firstChild;
+  for (const n of nodes) {
+    if (cur === n) {
+      cur = cur.nextSibling;
+    } else {
+      container.insertBefore(n, cur);
+    }
+  }
+  while (cur) {
+    const next = cur.nextSibling;
+    container.removeChild(cur);
+    cur = next;
+  }
+}
+
+export function typingText(users) {
+  if (!users.length) return '';
+  const names = users.map(userName);
+  if (names.length === 1) return `${names[0]} is typing…`;
+  if (names.length === 2) return `${names[0]} and ${names[1]} are typing…`;
+  return 'Several people are typing…';
+}
+
+export function mountChannel(root, chId) {
+  const c = state.channels.get(chId);
+  const cache = new Map();
+  const offs = [];
+  const l = log(chId);
+
+  const title = h('h1.ch-title');
+  const topic = h('p.ch-topic');
+  const meta = h('div.ch-meta');
+  const header = h('header.ch-header', h('div.ch-heading', title, topic), meta);
+  const list = h('div.msg-list');
+  const status = h('div.list-status', { 'aria-live': 'polite' });
+  const scroller = h('div.messages', { role: 'log', 'aria-label': 'Messages', tabindex: '0' }, status, list);
+  const typingLine = h('div.typing', { 'aria-live': 'polite' });
+  const composerSlot = h('div.composer-slot');
+  const view = h('section.channel-view', { 'aria-label': 'Channel' }, header, scroller, typingLine, composerSlot);
+  clear(root).append(view);
+
+  let composer = null;
+  function renderHeader() {
+    const ch = state.channels.get(chId) || c;
+    if (!ch) return;
+    clear(title);
+    if (ch.kind === 'dm') {
+      const others = (ch.dm_members || []).filter((u) => u.id !== state.me.id);
+      if (others.length === 1) title.append(presenceDot(others[0].id), ' ');
+      title.append(channelTitle(ch));
+    } else title.append(h('span.hash', icon(ch.kind === 'private' ? 'lock' : 'hash', 18)), ch.name);
+    topic.textContent = ch.topic || '';
+    clear(meta);
+    if (ch.archived) meta.append(h('span.tag', 'Archived'));
+    if (ch.kind !== 'dm') meta.append(h('span.muted', `${ch.member_count || 0} member${ch.member_count === 1 ? '' : 's'}`));
+    if (!ch.is_member && ch.kind === 'public' && !ch.archived) {
+      meta.append(h('button.btn.primary.small', { type: 'button', on: { click: () => app.joinChannel(chId).then(renderComposer).catch((e) => app.reportError(e, 'Join failed')) } }, 'Join channel'));
+    }
+  }
+  function renderComposer() {
+    const ch = state.channels.get(chId) || c;
+    const want = `${ch && ch.is_member}-${ch && ch.archived}`;
+    if (composer && composer.state === want) return;
+    let disabled = null;
+    if (ch && ch.archived) disabled = 'This channel is archived.';
+    else if (ch && !ch.is_member) disabled = 'Join the channel to post.';
+    const label = ch ? (ch.kind === 'dm' ? `Message ${channelTitle(ch)}` : `Message #${ch.name}`) : 'Message';
+    composer = createComposer({ channel: chId, label, disabledReason: disabled, onUpEmpty: editLast });
+    composer.state = want;
+    clear(composerSlot).append(composer);
+  }
+  function editLast() {
+    const mine = l.list.filter((m) => m.author === state.me.id && !m.deleted && !m.thread_root);
+    const last = mine[mine.length - 1];
+    if (!last) return false;
+    startEdit(last);
+    return true;
+  }
+
+  const nearBottom = () => scroller.scrollHeight - scroller.scrollTop - scroller.clientHeight < 60;
+  let stick = true;
+
+  function render(opts = {}) {
+    const wasBottom = nearBottom();
+    const prevHeight = scroller.scrollHeight;
+    const prevTop = scroller.scrollTop;
+    const items = l.list.filter((m) => !m.thread_root);
+    const pend = l.hasNewer ? [] : pendingFor(chId).map((p) => ({ ...p, pendingItem: true }));
+    renderList(list, cache, items.concat(pend), 'channel');
+    clear(status);
+    if (!l.loaded) status.append(h('div.muted.center', 'Loading…'));
+    else if (l.hasOlder) status.append(h('div.muted.center', l.loading ? 'Loading older messages…' : ''));
+    else {
+      const ch = state.channels.get(chId) || c;
+      status.append(
+        h('div.channel-start',
+          h('h2', ch ? (ch.kind === 'dm' ? channelTitle(ch) : `#${ch.name}`) : ''),
+          h('p.muted', ch && ch.kind === 'dm' ? 'This is the very beginning of your direct message history.' : 'This is the very beginning of the channel.')),
+      );
+    }
+    if (opts.older) {
+      scroller.scrollTop = prevTop + (scroller.scrollHeight - prevHeight);
+    } else if (opts.jump) {
+      scrollToMessage(opts.jump);
+    } else if (opts.reset && !app.ui.flash) {
+      scroller.scrollTop = scroller.scrollHeight;
+    } else if (wasBottom || stick) {
+      scroller.scrollTop = scroller.scrollHeight;
+    }
+    if (app.ui.flash && l.byId.has(app.ui.flash) && !opts.jump) scrollToMessage(app.ui.flash);
+    if (opts.focusEdit) {
+      const ta = list.querySelector(`.msg[data-id="${opts.focusEdit}"] textarea`);
+      if (ta) {
+        ta.focus();
+        ta.setSelectionRange(ta.value.length, ta.value.length);
+      }
+    }
+    if (opts.refocus && composer) composer.focusInput();
+    maybeFill();
+    if (nearBottom()) app.markRead(chId);
+  }
+
+  function scrollToMessage(id) {
+    const el = list.querySelector(`.msg[data-id="${id}"]`);
+    if (!el) return;
+    stick = false;
+    el.scrollIntoView({ block: 'center' });
+    if (app.ui.flash === id) {
+      app.ui.flash = null;
+      el.classList.remove('flash');
+      void el.offsetWidth;
+      el.classList.add('flash');
+    }
+  }
+
+  // Keep loading while the visible history does not fill the view (replies are hidden).
+  function maybeFill() {
+    if (l.loaded && !l.loading && l.hasOlder && scroller.scrollHeight <= scroller.clientHeight + 100) {
+      app.loadOlder(chId).catch((e) => app.reportError(e, 'Could not load history'));
+    }
+  }
+
+  scroller.addEventListener('scroll', () => {
+    stick = nearBottom();
+    if (scroller.scrollTop < 150 && l.hasOlder && !l.loading) app.loadOlder(chId).catch((e) => app.reportError(e, 'Could not load history'));
+    if (stick && l.hasNewer && !l.loading) app.loadNewer(chId).catch((e) => app.reportError(e, 'Could not load history'));
+    if (stick) app.markRead(chId);
+  });
+
+  function renderTyping() {
+    typingLine.textContent = typingText(typingIn(chId, null));
+  }
+  const typingTimer = setInterval(renderTyping, 2000);
+
+  offs.push(on('messages', (p) => {
+    if (!p || p.channel === chId) render(p || {});
+  }));
+  offs.push(on('pending', () => render()));
+  offs.push(on('connection', () => render()));
+  offs.push(on('members', () => render()));
+  offs.push(on('channels', () => {
+    renderHeader();
+    renderComposer();
+  }));
+  offs.push(on('typing', (ch) => ch === chId && renderTyping()));
+  offs.push(on('message-arrived', (m) => {
+    if (m.channel === chId && m.author === state.me.id) stick = true;
+  }));
+  const onVisible = () => {
+    if (document.visibilityState === 'visible' && nearBottom()) app.markRead(chId);
+  };
+  document.addEventListener('visibilitychange', onVisible);
+
+  renderHeader();
+  renderComposer();
+  render({ reset: true });
+  app.ensureHistory(chId).catch((e) => app.reportError(e, 'Could not load messages'));
+
+  return {
+    focus: () => composer && composer.focusInput(),
+    destroy() {
+      offs.forEach((f) => f());
+      clearInterval(typingTimer);
+      document.removeEventListener('visibilitychange', onVisible);
+    },
+  };
+}

@@ -1,0 +1,185 @@
+// views/composer.js — the message box: Enter sends, Shift+Enter adds a line, drafts
+// are kept per channel/thread in localStorage, ":" completes emoji, "@" members and
+// "#" channels, typing frames are sent (throttled in live.js), and Up in an empty box
+// edits your last message.
+
+import { icon } from '../icons.js';
+import { h, clear, uid, debounce } from '../dom.js';
+import { state, channelTitle } from '../store.js';
+import { completePrefix } from '../emoji.js';
+import { sendMessage, typing } from '../live.js';
+import { presenceDot } from './message.js';
+
+const draftKey = (channel, root) => `confab.draft.${channel}${root ? `.${root}` : ''}`;
+
+export function createComposer({ channel, threadRoot = null, label, onUpEmpty, disabledReason }) {
+  const taId = uid('composer');
+  const listId = uid('ac');
+  const ta = h('textarea.composer-input', {
+    id: taId,
+    rows: 1,
+    placeholder: label,
+    autocomplete: 'off',
+    'aria-autocomplete': 'list',
+    'aria-controls': listId,
+    'aria-expanded': 'false',
+  });
+  const list = h('ul.autocomplete', { id: listId, role: 'listbox', 'aria-label': 'Suggestions', hidden: true });
+  const send = h('button.send', { type: 'submit', 'aria-label': 'Send message', title: 'Send (Enter)' }, icon('send', 18));
+  const form = h('form.composer', { 'aria-label': label }, h('label.sr-only', { for: taId }, label), list, h('div.composer-row', ta, send));
+  if (disabledReason) {
+    ta.disabled = true;
+    send.disabled = true;
+    ta.placeholder = disabledReason;
+  }
+
+  ta.value = localStorage.getItem(draftKey(channel, threadRoot)) || '';
+  const saveDraft = debounce(() => {
+    if (ta.value) localStorage.setItem(draftKey(channel, threadRoot), ta.value);
+    else localStorage.removeItem(draftKey(channel, threadRoot));
+  }, 250);
+  const autosize = () => {
+    ta.style.height = 'auto';
+    ta.style.height = `${Math.min(ta.scrollHeight, 200)}px`;
+  };
+
+  // ---- autocomplete
+  let ac = null; // {trigger, start, items, index}
+  let acSeq = 0;
+  const closeAc = () => {
+    ac = null;
+    list.hidden = true;
+    clear(list);
+    ta.setAttribute('aria-expanded', 'false');
+    ta.removeAttribute('aria-activedescendant');
+  };
+  const renderAc = () => {
+    clear(list);
+    if (!ac || !ac.items.length) {
+      closeAc();
+      return;
+    }
+    ac.items.forEach((it, i) => {
+      const li = h('li', {
+        id: `${listId}-${i}`,
+        role: 'option',
+        'aria-selected': i === ac.index ? 'true' : 'false',
+        on: {
+          mousedown: (e) => {
+            e.preventDefault();
+            ac.index = i;
+            accept();
+          },
+        },
+      }, it.view);
+      list.append(li);
+    });
+    list.hidden = false;
+    ta.setAttribute('aria-expanded', 'true');
+    ta.setAttribute('aria-activedescendant', `${listId}-${ac.index}`);
+  };
+  const accept = () => {
+    if (!ac) return;
+    const it = ac.items[ac.index];
+    const before = ta.value.slice(0, ac.start);
+    const after = ta.value.slice(ta.selectionStart);
+    const insert = `${it.insert} `;
+    ta.value = before + insert + after.replace(/^ /, '');
+    const pos = before.length + insert.length;
+    ta.setSelectionRange(pos, pos);
+    closeAc();
+    saveDraft();
+    autosize();
+  };
+  const updateAc = async () => {
+    const upto = ta.value.slice(0, ta.selectionStart);
+    const m = /(^|[\s(])([:@#])([\w+.-]*)$/.exec(upto);
+    if (!m || (m[2] === ':' && m[3].length < 2)) {
+      closeAc();
+      return;
+    }
+    const [, , trigger, query] = m;
+    const start = upto.length - query.length - 1;
+    const seq = ++acSeq;
+    let items = [];
+    const q = query.toLowerCase();
+    if (trigger === ':') {
+      const res = await completePrefix(state.wsId, q, 8);
+      if (seq !== acSeq) return;
+      items = res.map((e) => ({
+        insert: e.emoji,
+        view: [h('span.ac-emoji', e.emoji), h('span', e.shortcode ? `:${e.shortcode}:` : e.name), e.name && e.shortcode ? h('span.muted', ` ${e.name}`) : null],
+      }));
+    } else if (trigger === '@') {
+      items = [...state.members.values()]
+        .filter((u) => u.username.toLowerCase().startsWith(q) || (u.display_name || '').toLowerCase().split(/\s+/).some((w) => w.startsWith(q)))
+        .sort((a, b) => a.username.localeCompare(b.username))
+        .slice(0, 8)
+        .map((u) => ({ insert: `@${u.username}`, view: [presenceDot(u.id), h('strong', u.display_name || u.username), h('span.muted', ` @${u.username}`)] }));
+    } else {
+      items = [...state.channels.values()]
+        .filter((c) => c.kind !== 'dm' && c.name.startsWith(q))
+        .sort((a, b) => a.name.localeCompare(b.name))
+        .slice(0, 8)
+        .map((c) => ({ insert: `#${c.name}`, view: [h('span', `#${channelTitle(c)}`), c.topic ? h('span.muted', ` ${c.topic}`) : null] }));
+    }
+    ac = { trigger, start, items, index: 0 };
+    renderAc();
+  };
+
+  const submit = () => {
+    const text = ta.value.trim();
+    if (!text || ta.disabled) return;
+    sendMessage(channel, text, threadRoot);
+    ta.value = '';
+    localStorage.removeItem(draftKey(channel, threadRoot));
+    closeAc();
+    autosize();
+  };
+
+  ta.addEventListener('keydown', (e) => {
+    if (ac && ac.items.length) {
+      if (e.key === 'ArrowDown' || e.key === 'ArrowUp') {
+        e.preventDefault();
+        const n = ac.items.length;
+        ac.index = (ac.index + (e.key === 'ArrowDown' ? 1 : n - 1)) % n;
+        renderAc();
+        return;
+      }
+      if ((e.key === 'Enter' && !e.shiftKey) || e.key === 'Tab') {
+        e.preventDefault();
+        accept();
+        return;
+      }
+      if (e.key === 'Escape') {
+        e.preventDefault();
+        e.stopPropagation();
+        closeAc();
+        return;
+      }
+    }
+    if (e.key === 'Enter' && !e.shiftKey && !e.isComposing) {
+      e.preventDefault();
+      submit();
+    } else if (e.key === 'ArrowUp' && !ta.value && onUpEmpty) {
+      if (onUpEmpty()) e.preventDefault();
+    }
+  });
+  ta.addEventListener('input', () => {
+    saveDraft();
+    autosize();
+    updateAc();
+    if (ta.value.trim()) typing(channel, threadRoot);
+  });
+  ta.addEventListener('blur', () => setTimeout(closeAc, 150));
+  form.addEventListener('submit', (e) => {
+    e.preventDefault();
+    submit();
+    ta.focus();
+  });
+  requestAnimationFrame(autosize);
+
+  form.focusInput = () => ta.focus();
+  form.input = ta;
+  return form;
+}

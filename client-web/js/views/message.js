@@ -1,0 +1,193 @@
+// views/message.js — one message as DOM: author, time, safe markdown text, edited and
+// deleted marks, reactions (count, who reacted, toggle), "N replies", pending/failed
+// state and the hover toolbar (react, reply, edit, delete). Also the inline editor.
+
+import { h } from '../dom.js';
+import { timeOf, fullTime } from '../dom.js';
+import { renderMarkdown } from '../markdown.js';
+import { state, emit, userName, memberByUsername, channelByName } from '../store.js';
+import { emojiName } from '../emoji.js';
+import * as app from '../app.js';
+import { retryPending, discardPending } from '../live.js';
+import { openPicker } from './picker.js';
+import { icon } from '../icons.js';
+
+export function markdownContext() {
+  const me = state.me;
+  return {
+    isMe: (u) => me && u.toLowerCase() === me.username.toLowerCase(),
+    knownUser: (u) => !!memberByUsername(u) || (me && u.toLowerCase() === me.username.toLowerCase()),
+    knownChannel: (n) => !!channelByName(n),
+    onChannel: (n) => {
+      const c = channelByName(n);
+      if (c) app.navigate(app.channelHash(state.wsId, c.id));
+    },
+  };
+}
+
+function hue(id) {
+  // FNV-1a over the whole id: ULIDs share their time prefix, so every character counts.
+  let x = 0x811c9dc5;
+  for (const ch of String(id)) x = Math.imul(x ^ ch.charCodeAt(0), 0x01000193);
+  return (x >>> 0) % 360;
+}
+
+export function avatar(userId, size = 'md') {
+  const name = userName(userId);
+  const initials = name
+    .split(/\s+/)
+    .filter(Boolean)
+    .slice(0, 2)
+    .map((w) => w[0].toUpperCase())
+    .join('');
+  return h(`span.avatar.${size}`, { 'aria-hidden': 'true', style: { '--h': hue(userId) } }, initials || '?');
+}
+
+export function presenceDot(userId) {
+  const s = state.presence.get(userId) || 'offline';
+  return h(`span.presence.${s}`, { title: s, 'aria-label': s, role: 'img' });
+}
+
+/** A key that changes whenever the rendered output would. */
+export function messageKey(m, opts) {
+  const r = (m.reactions || []).map((x) => `${x.emoji}:${x.users.join(',')}`).join('|');
+  return [m.id, m.text, m.edited_at, m.deleted, r, m.reply_count, opts.grouped, app.ui.editing === m.id, state.members.size].join('\u0001');
+}
+
+export function renderMessage(m, opts = {}) {
+  const me = state.me && state.me.id;
+  const mine = m.author === me;
+  const mentioned = (m.mentions || []).includes(me);
+  const el = h(`div.msg${opts.grouped ? '.grouped' : ''}${mentioned ? '.mentioned' : ''}${m.deleted ? '.deleted' : ''}`, {
+    dataset: { id: m.id, seq: m.seq },
+    tabindex: '-1',
+  });
+  const gutter = opts.grouped
+    ? h('span.gutter-time', { title: fullTime(m.created_at) }, timeOf(m.created_at))
+    : avatar(m.author);
+  const body = h('div.msg-body');
+  if (!opts.grouped) {
+    body.append(
+      h('div.msg-meta', h('span.author', userName(m.author)), h('time', { datetime: new Date(m.created_at).toISOString(), title: fullTime(m.created_at) }, timeOf(m.created_at))),
+    );
+  }
+  if (m.deleted) {
+    body.append(h('div.msg-text.muted', h('em', 'This message was deleted.')));
+  } else if (app.ui.editing === m.id) {
+    body.append(editor(m));
+  } else {
+    const text = h('div.msg-text');
+    text.append(renderMarkdown(m.text, markdownContext()));
+    if (m.edited_at) text.append(h('span.edited', { title: `Edited ${fullTime(m.edited_at)}` }, ' (edited)'));
+    body.append(text);
+  }
+  if (!m.deleted && (m.reactions || []).length) body.append(reactionsRow(m));
+  if (opts.context !== 'thread-root' && opts.context !== 'thread' && m.reply_count > 0) {
+    body.append(
+      h('button.replies', { type: 'button', on: { click: () => app.openThread(m.id) } },
+        `${m.reply_count} ${m.reply_count === 1 ? 'reply' : 'replies'}`,
+        m.last_reply_at ? h('span.muted', ` · last ${timeOf(m.last_reply_at)}`) : null),
+    );
+  }
+  el.append(h('div.gutter', gutter), body);
+  if (!m.deleted) el.append(toolbar(m, mine, opts));
+  return el;
+}
+
+function reactionsRow(m) {
+  const me = state.me.id;
+  const row = h('div.reactions');
+  for (const r of m.reactions) {
+    const names = r.users.map((u) => (u === me ? 'You' : userName(u)));
+    const label = `${names.join(', ')} reacted with ${emojiName(r.emoji)}`;
+    const mine = r.users.includes(me);
+    row.append(
+      h('button.reaction', {
+        type: 'button',
+        title: label,
+        'aria-label': `${r.emoji} ${r.users.length}: ${label}. ${mine ? 'Remove your reaction' : 'Add yours'}`,
+        'aria-pressed': mine ? 'true' : 'false',
+        on: { click: () => app.toggleReaction(m, r.emoji) },
+      }, h('span.e', r.emoji), h('span.count', String(r.users.length))),
+    );
+  }
+  row.append(
+    h('button.reaction.add', { type: 'button', 'aria-label': 'Add reaction', title: 'Add reaction', on: { click: (e) => openPicker(e.currentTarget, m) } }, icon('smile', 16), '+'),
+  );
+  return row;
+}
+
+function toolbar(m, mine, opts) {
+  const bar = h('div.msg-actions', { role: 'toolbar', 'aria-label': 'Message actions' });
+  bar.append(h('button', { type: 'button', 'aria-label': 'Add reaction', title: 'Add reaction', on: { click: (e) => openPicker(e.currentTarget, m) } }, icon('smile')));
+  if (opts.context === 'channel' && !m.thread_root) {
+    bar.append(h('button', { type: 'button', 'aria-label': 'Reply in thread', title: 'Reply in thread', on: { click: () => app.openThread(m.id) } }, icon('thread')));
+  }
+  if (mine) {
+    bar.append(h('button', { type: 'button', 'aria-label': 'Edit message', title: 'Edit', on: { click: () => startEdit(m) } }, icon('edit')));
+    bar.append(
+      h('button', { type: 'button', 'aria-label': 'Delete message', title: 'Delete', on: { click: () => { if (confirm('Delete this message?')) app.deleteMessage(m); } } }, icon('trash')),
+    );
+  }
+  return bar;
+}
+
+export function startEdit(m) {
+  app.ui.editing = m.id;
+  app.ui.editingText = m.text;
+  emit('messages', { channel: m.channel, thread: m.thread_root || m.id, focusEdit: m.id });
+}
+
+function stopEdit(m) {
+  app.ui.editing = null;
+  emit('messages', { channel: m.channel, thread: m.thread_root || m.id, refocus: true });
+}
+
+function editor(m) {
+  const ta = h('textarea.edit-box', { 'aria-label': 'Edit message', rows: 2 });
+  ta.value = app.ui.editingText != null ? app.ui.editingText : m.text;
+  ta.addEventListener('input', () => {
+    app.ui.editingText = ta.value;
+  });
+  const save = async () => {
+    const text = ta.value.trim();
+    if (text && text !== m.text) await app.editMessage(m, text);
+    stopEdit(m);
+  };
+  ta.addEventListener('keydown', (e) => {
+    if (e.key === 'Enter' && !e.shiftKey && !e.isComposing) {
+      e.preventDefault();
+      save();
+    } else if (e.key === 'Escape') {
+      e.preventDefault();
+      e.stopPropagation();
+      stopEdit(m);
+    }
+  });
+  return h('div.editor', ta,
+    h('div.editor-actions',
+      h('span.hint', 'Enter to save · Esc to cancel'),
+      h('button.btn.small', { type: 'button', on: { click: () => stopEdit(m) } }, 'Cancel'),
+      h('button.btn.small.primary', { type: 'button', on: { click: save } }, 'Save')));
+}
+
+/** A pending (optimistic) message: shown greyed until acknowledged; failed ones offer retry. */
+export function renderPending(p, grouped) {
+  const el = h(`div.msg.pending${p.status === 'failed' ? '.failed' : ''}${grouped ? '.grouped' : ''}`, { dataset: { pending: p.client_msg_id } });
+  const body = h('div.msg-body');
+  if (!grouped) body.append(h('div.msg-meta', h('span.author', userName(p.author)), h('time', timeOf(p.created_at))));
+  const text = h('div.msg-text');
+  text.append(renderMarkdown(p.text, markdownContext()));
+  body.append(text);
+  if (p.status === 'failed') {
+    body.append(
+      h('div.pending-status.error', `Not sent: ${p.error || 'error'} `,
+        h('button.link', { type: 'button', on: { click: () => retryPending(p.client_msg_id) } }, 'Retry'), ' · ',
+        h('button.link', { type: 'button', on: { click: () => discardPending(p.client_msg_id) } }, 'Discard')),
+    );
+  } else {
+    body.append(h('div.pending-status', { 'aria-live': 'polite' }, state.connection === 'online' ? 'Sending…' : 'Waiting for connection…'));
+  }
+  el.append(h('div.gutter', grouped ? h('span.gutter-time') : avatar(p.author)), body);
+  return el;
+}

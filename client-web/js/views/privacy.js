@@ -1,0 +1,362 @@
+// views/privacy.js — the Privacy & AI page. For each training purpose: its state (off
+// unless an owner opted in), the policy text, a preview of exactly what a training run
+// would read, the owner's explicit opt-in (never pre-ticked) and one-click withdrawal,
+// each member's own include/exclude key, and the hash-chained consent history.
+// Everything is rendered as text; controls hide when the server lacks the endpoints.
+
+import { h, clear, fullTime } from '../dom.js';
+import { state, on, myRole, userName } from '../store.js';
+import * as api from '../api.js';
+import * as app from '../app.js';
+
+const PURPOSES = {
+  search_ranking: {
+    title: 'Search ranking',
+    what: 'Learn which search results people open, to rank results better.',
+    categories: ['messages', 'search_interactions'],
+  },
+  emoji_suggestions: {
+    title: 'Emoji suggestions',
+    what: 'Learn which emoji people react with to which words, to suggest reactions.',
+    categories: ['messages', 'reactions'],
+  },
+  channel_suggestions: {
+    title: 'Channel suggestions',
+    what: 'Learn which channels people join together, to suggest channels.',
+    categories: ['messages', 'memberships'],
+  },
+};
+const CATEGORY_LABELS = {
+  messages: 'Message text of public channels',
+  reactions: 'Reactions',
+  memberships: 'Channel memberships',
+  search_interactions: 'Search queries and clicks',
+};
+const short = (hash) => (hash ? String(hash).slice(0, 10) : '—');
+const list = (x, key) => (Array.isArray(x) ? x : x && Array.isArray(x[key]) ? x[key] : []);
+
+export function mountPrivacy(root) {
+  const offs = [];
+  const page = h('section.privacy-page', { 'aria-labelledby': 'privacy-title' });
+  const scroller = h('div.page-scroll', page);
+  clear(root).append(scroller);
+  let data = null;
+  const previews = new Map(); // purpose -> {loading, data, error}
+  const openForms = new Set();
+
+  async function load() {
+    const ws = state.wsId;
+    try {
+      const [policies, consent] = await Promise.all([api.consent.policies(), api.consent.state(ws)]);
+      let history = null;
+      if (policies && consent) history = await api.consent.history(ws).catch((e) => ({ error: e }));
+      if (ws !== state.wsId) return;
+      data = { policies, consent, history };
+    } catch (e) {
+      data = { error: e };
+    }
+    render();
+  }
+
+  function render() {
+    clear(page);
+    page.append(
+      h('header.page-header',
+        h('h1#privacy-title', 'Privacy & AI'),
+        h('p.lead', 'Confab can learn better search ranking and suggestions from your workspace — but only if an owner explicitly opts in, purpose by purpose. Until then nothing here is used for training; features run on defaults and live statistics that stay with the workspace. Private channels and direct messages are never training data.')),
+    );
+    if (!data) {
+      page.append(h('p.muted', 'Loading…'));
+      return;
+    }
+    if (data.error) {
+      page.append(h('p.error', `Could not load consent settings: ${data.error.message}`));
+      return;
+    }
+    if (!data.policies || !data.consent) {
+      page.append(h('div.card.notice', h('h2', 'Not available on this server'), h('p', 'This server does not offer consent-gated training yet, so none of your workspace’s data is used to train models.')));
+      return;
+    }
+    const role = myRole();
+    const isOwner = role === 'owner';
+    const owners = [...state.members.values()].filter((m) => m.role === 'owner');
+    page.append(
+      h('div.card.who',
+        isOwner
+          ? h('p', h('strong', 'You are an owner of this workspace. '), 'You can grant or withdraw consent for each purpose below. Every change is recorded in the signed history.')
+          : h('p', h('strong', 'Only workspace owners can change these settings. '), `Owners: ${owners.map((o) => `${o.display_name} (@${o.username})`).join(', ') || 'unknown'}. `, 'You can always exclude your own data below.')),
+    );
+    const policies = list(data.policies, 'policies');
+    const states = list(data.consent, 'purposes');
+    const names = [...new Set([...policies.map((p) => p.purpose), ...states.map((s) => s.purpose)])];
+    for (const purpose of names) {
+      page.append(purposeCard(purpose, policies.find((p) => p.purpose === purpose), states.find((s) => s.purpose === purpose) || { purpose, granted: false }, isOwner));
+    }
+    page.append(historySection());
+  }
+
+  function myKey(purpose, st) {
+    const c = data.consent;
+    const me = state.me.id;
+    if (st && typeof st.included === 'boolean') return st.included;
+    if (st && st.me && typeof st.me.included === 'boolean') return st.me.included;
+    for (const src of [c.me, c.mine, c.member, c.members]) {
+      if (!src) continue;
+      const arr = Array.isArray(src) ? src : Object.entries(src).map(([k, v]) => (typeof v === 'object' ? { purpose: k, ...v } : { purpose: k, included: v }));
+      const hit = arr.find((k) => k.purpose === purpose && (!k.user || k.user === me));
+      if (hit && typeof hit.included === 'boolean') return hit.included;
+    }
+    return null; // no choice made: the grant's member mode decides
+  }
+
+  function purposeCard(purpose, policy, st, isOwner) {
+    const info = PURPOSES[purpose] || { title: purpose, what: '', categories: [] };
+    const granted = !!st.granted;
+    const card = h('article.card.purpose', { 'aria-labelledby': `p-${purpose}`, dataset: { purpose } });
+    card.append(
+      h('header.purpose-head',
+        h('div', h('h2', { id: `p-${purpose}` }, info.title), h('p.muted', info.what)),
+        h(`span.state.${granted ? 'on' : 'off'}`, { role: 'status' }, granted ? 'On' : 'Off')),
+    );
+    if (granted) {
+      card.append(
+        h('dl.facts',
+          h('dt', 'Scope'), h('dd', st.scope === 'shared' ? 'Shared: this workspace’s model and the server-wide model' : 'This workspace’s own model only'),
+          h('dt', 'Data'), h('dd', (st.categories || []).map((c) => CATEGORY_LABELS[c] || c).join(', ') || '—'),
+          h('dt', 'Members'), h('dd', st.members === 'opt_out' ? 'Included unless they exclude themselves' : 'Excluded unless they opt in'),
+          h('dt', 'Policy'), h('dd', `version ${st.policy_version ?? '?'}`),
+          h('dt', 'Granted by'), h('dd', `${st.granted_by ? userName(st.granted_by) : '—'}${st.granted_at ? `, ${fullTime(st.granted_at)}` : ''}`)),
+      );
+    } else {
+      card.append(h('p', 'Not granted: no data of this workspace is used to train this purpose.'));
+    }
+    if (policy) {
+      card.append(h('details.policy', h('summary', `Read the policy (version ${policy.version}, sha256 ${short(policy.sha256)}…)`), h('pre.policy-text', policy.text || '')));
+    }
+    card.append(previewBlock(purpose));
+
+    // The member's own key.
+    const mine = myKey(purpose, st);
+    const effective = mine !== null ? mine : st.members === 'opt_out';
+    const meLine = h('div.member-key',
+      h('p', h('strong', 'Your data: '), granted
+        ? effective ? 'included in training for this purpose.' : 'excluded from training for this purpose.'
+        : mine === false ? 'excluded (kept if an owner opts in later).' : mine === true ? 'you opted in, but the workspace has not.' : 'not used (the workspace has not opted in).'),
+      h('button.btn.small', {
+        type: 'button',
+        dataset: { action: effective ? 'exclude-me' : 'include-me' },
+        on: { click: (e) => setMine(purpose, !effective, e.currentTarget) },
+      }, effective ? 'Exclude my data' : 'Include my data'));
+    card.append(meLine);
+
+    if (isOwner) card.append(granted ? withdrawBlock(purpose) : grantBlock(purpose, policy, info));
+    return card;
+  }
+
+  function previewBlock(purpose) {
+    const p = previews.get(purpose);
+    const box = h('div.preview');
+    if (api.features.consentPreview === false) return box;
+    if (!p) {
+      box.append(h('button.btn.small', { type: 'button', dataset: { action: 'preview' }, on: { click: () => loadPreview(purpose) } }, 'Preview what would be shared'));
+      return box;
+    }
+    if (p.loading) {
+      box.append(h('p.muted', 'Loading preview…'));
+      return box;
+    }
+    if (p.error) {
+      box.append(h('p.error', `Preview failed: ${p.error.message}`));
+      return box;
+    }
+    if (!p.data) {
+      box.append(h('p.muted', 'Preview is not available on this server.'));
+      return box;
+    }
+    box.append(h('h3', 'What a training run would read right now'), renderPreview(p.data),
+      h('button.btn.small', { type: 'button', on: { click: () => { previews.delete(purpose); render(); } } }, 'Hide preview'));
+    return box;
+  }
+
+  async function loadPreview(purpose) {
+    previews.set(purpose, { loading: true });
+    render();
+    try {
+      const d = await api.consent.preview(state.wsId, purpose);
+      previews.set(purpose, { data: d });
+    } catch (e) {
+      previews.set(purpose, { error: e });
+    }
+    render();
+  }
+
+  function grantBlock(purpose, policy, info) {
+    const open = openForms.has(purpose);
+    const box = h('div.grant');
+    if (!open) {
+      box.append(h('button.btn.primary', { type: 'button', dataset: { action: 'start-grant' }, on: { click: () => { openForms.add(purpose); render(); } } }, 'Opt in…'));
+      return box;
+    }
+    const id = (s) => `${purpose}-${s}`;
+    const radio = (name, value, label, checked, hint) =>
+      h('div.check', h('input', { type: 'radio', name: id(name), id: id(`${name}-${value}`), value, checked }),
+        h('label', { for: id(`${name}-${value}`) }, label, hint ? h('span.muted', ` — ${hint}`) : null));
+    const cats = (policy && policy.categories) || info.categories;
+    const catBoxes = cats.map((c) => h('div.check', h('input', { type: 'checkbox', id: id(`cat-${c}`), value: c, checked: true, name: id('cat') }), h('label', { for: id(`cat-${c}`) }, CATEGORY_LABELS[c] || c)));
+    const agree = h('input', { type: 'checkbox', id: id('agree') });
+    const confirmBtn = h('button.btn.primary', { type: 'submit', disabled: true, dataset: { action: 'confirm-grant' } }, 'Confirm opt-in');
+    agree.addEventListener('change', () => {
+      confirmBtn.disabled = !agree.checked;
+    });
+    const err = h('p.error', { role: 'alert', hidden: true });
+    const form = h('form.stack.grant-form', {
+      on: {
+        submit: async (e) => {
+          e.preventDefault();
+          if (!agree.checked) return;
+          const scope = form.querySelector(`input[name="${id('scope')}"]:checked`).value;
+          const members = form.querySelector(`input[name="${id('members')}"]:checked`).value;
+          const categories = [...form.querySelectorAll(`input[name="${id('cat')}"]:checked`)].map((x) => x.value);
+          if (!policy) {
+            err.hidden = false;
+            err.textContent = 'The policy could not be loaded; reload the page.';
+            return;
+          }
+          confirmBtn.disabled = true;
+          try {
+            await api.consent.set(state.wsId, purpose, {
+              granted: true, scope, categories, members, policy_version: policy.version, policy_sha256: policy.sha256, accept: true,
+            });
+            openForms.delete(purpose);
+            app.toast(`Opted in to ${info.title.toLowerCase()}`);
+            await load();
+          } catch (e2) {
+            err.hidden = false;
+            err.textContent = e2.code === 'policy_mismatch' ? 'The policy changed since you read it. Reload the page and read it again.' : e2.message;
+            confirmBtn.disabled = !agree.checked;
+          }
+        },
+      },
+    },
+    h('fieldset', h('legend', 'Where may the learning go?'),
+      radio('scope', 'workspace', 'This workspace only', true, 'a model trained on and served to this workspace'),
+      radio('scope', 'shared', 'Also the server-wide model', false, 'shared with every workspace on this server')),
+    h('fieldset', h('legend', 'Which data?'), catBoxes),
+    h('fieldset', h('legend', 'Members'),
+      radio('members', 'opt_in', 'Each member opts in themselves (recommended)', true, 'an employer’s yes is not each employee’s'),
+      radio('members', 'opt_out', 'Members are included unless they opt out', false)),
+    h('div.check.agree', agree, h('label', { for: id('agree') }, `I have read the policy (version ${policy ? policy.version : '?'}) and agree`)),
+    err,
+    h('div.actions', h('button.btn', { type: 'button', on: { click: () => { openForms.delete(purpose); render(); } } }, 'Cancel'), confirmBtn));
+    box.append(form);
+    return box;
+  }
+
+  function withdrawBlock(purpose) {
+    return h('div.grant',
+      h('button.btn.danger', {
+        type: 'button',
+        dataset: { action: 'withdraw' },
+        on: {
+          click: async (e) => {
+            e.currentTarget.disabled = true;
+            try {
+              await api.consent.set(state.wsId, purpose, { granted: false });
+              app.toast('Consent withdrawn. Models trained with this workspace’s data stop being served.');
+              await load();
+            } catch (e2) {
+              app.reportError(e2, 'Withdraw failed');
+              e.currentTarget.disabled = false;
+            }
+          },
+        },
+      }, 'Withdraw consent'),
+      h('p.muted', 'Takes effect at once: the next run excludes this workspace and models that used its data stop being served.'));
+  }
+
+  async function setMine(purpose, included, btn) {
+    btn.disabled = true;
+    try {
+      await api.consent.setMine(state.wsId, purpose, included);
+      await load();
+    } catch (e) {
+      app.reportError(e, 'Could not change your setting');
+      btn.disabled = false;
+    }
+  }
+
+  function historySection() {
+    const sec = h('section.card.history', { 'aria-labelledby': 'hist-title' }, h('h2#hist-title', 'Consent history'));
+    const hist = data.history;
+    if (!hist) {
+      sec.append(h('p.muted', 'History is not available on this server.'));
+      return sec;
+    }
+    if (hist.error) {
+      sec.append(h('p.muted', hist.error.status === 403 || hist.error.code === 'forbidden' ? 'Only owners and admins can see the full history.' : `Could not load the history: ${hist.error.message}`));
+      return sec;
+    }
+    const entries = list(hist, 'entries');
+    sec.append(h('p.muted', 'Every grant, withdrawal and member choice is an entry in an append-only chain: each entry’s hash covers the one before it, so nothing can be edited or removed unnoticed.'));
+    if (!entries.length) {
+      sec.append(h('p', 'No entries yet: nothing has ever been granted.'));
+      return sec;
+    }
+    const tbody = h('tbody');
+    for (const e of [...entries].reverse()) {
+      const a = e.action || {};
+      const type = a.type || e.type || '';
+      const what = {
+        grant: `Granted ${a.purpose} (${a.scope}; ${(a.categories || []).join(', ')}; members ${a.members})`,
+        withdraw: `Withdrew ${a.purpose}`,
+        member_set: `${a.included ? 'Included' : 'Excluded'} own data for ${a.purpose}`,
+        budget_spent: `Training run spent ε=${a.epsilon} for ${a.purpose}`,
+      }[type] || `${type} ${a.purpose || ''}`;
+      tbody.append(h('tr', { dataset: { type } },
+        h('td', String(e.seq ?? '')),
+        h('td', e.at ? fullTime(e.at) : ''),
+        h('td', e.actor ? userName(e.actor) : ''),
+        h('td', what),
+        h('td', h('code', { title: e.prev_hash || '' }, short(e.prev_hash))),
+        h('td', h('code', { title: e.hash || '' }, short(e.hash)))));
+    }
+    sec.append(h('div.table-wrap', h('table.history-table',
+      h('thead', h('tr', ['#', 'When', 'Who', 'What', 'Previous', 'Hash'].map((t) => h('th', { scope: 'col' }, t)))), tbody)));
+    return sec;
+  }
+
+  offs.push(on('consent-changed', () => load()));
+  offs.push(on('members', () => data && render()));
+  render();
+  load();
+  return { destroy: () => offs.forEach((f) => f()) };
+}
+
+/** A generic, safe rendering of a preview answer: counts, then a sample of each record list. */
+function renderPreview(d) {
+  const box = h('div.preview-body');
+  const counts = h('ul.counts');
+  const samples = h('div');
+  const walk = (obj, prefix) => {
+    for (const [k, v] of Object.entries(obj || {})) {
+      const label = prefix ? `${prefix}.${k}` : k;
+      if (Array.isArray(v)) {
+        counts.append(h('li', h('strong', String(v.length)), ` ${label.replace(/_/g, ' ')}`));
+        if (v.length && typeof v[0] === 'object') {
+          samples.append(h('details', h('summary', `Sample of ${label.replace(/_/g, ' ')} (${Math.min(5, v.length)} of ${v.length})`),
+            h('pre.sample', v.slice(0, 5).map((r) => JSON.stringify(r, null, 2)).join('\n'))));
+        }
+      } else if (typeof v === 'number') {
+        counts.append(h('li', h('strong', String(v)), ` ${label.replace(/_/g, ' ')}`));
+      } else if (v && typeof v === 'object' && !prefix) {
+        walk(v, k);
+      } else if (typeof v === 'string' || typeof v === 'boolean') {
+        counts.append(h('li', `${label.replace(/_/g, ' ')}: `, h('strong', String(v))));
+      }
+    }
+  };
+  walk(d, '');
+  if (!counts.childNodes.length) counts.append(h('li', 'Nothing: no records would be read.'));
+  box.append(counts, samples);
+  return box;
+}

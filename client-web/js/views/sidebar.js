@@ -1,0 +1,125 @@
+// views/sidebar.js — the sidebar: workspace switcher, channels with unread and
+// mention badges, direct messages with presence, "Browse channels", "Channels you may
+// like" (when the server suggests), archived channels, and the user's own menu.
+
+import { h, clear } from '../dom.js';
+import { state, on, channelTitle, currentWorkspace } from '../store.js';
+import * as api from '../api.js';
+import * as app from '../app.js';
+import { presenceDot } from './message.js';
+import { icon } from '../icons.js';
+import { createChannelDialog, browseChannelsDialog, newDmDialog, inviteDialog, workspaceDialog } from './dialogs.js';
+
+export function mountSidebar(root, { onSignOut }) {
+  const nav = h('nav.sidebar-inner', { 'aria-label': 'Workspace navigation' });
+  clear(root).append(nav);
+  const offs = [];
+
+  function channelLink(c) {
+    const active = state.openChannel === c.id && app.ui.route.name === 'channel';
+    const unread = c.is_member && c.unread_count > 0;
+    const a = h(`a.side-item${active ? '.active' : ''}${unread ? '.unread' : ''}${c.archived ? '.archived' : ''}`, {
+      href: app.channelHash(state.wsId, c.id),
+      'aria-current': active ? 'page' : null,
+      dataset: { channel: c.id },
+    });
+    if (c.kind === 'dm') {
+      const others = (c.dm_members || []).filter((u) => u.id !== state.me.id);
+      a.append(others.length === 1 ? presenceDot(others[0].id) : h('span.side-icon', icon('users', 16)));
+    } else {
+      a.append(h('span.side-icon', icon(c.kind === 'private' ? 'lock' : 'hash', 16)));
+    }
+    a.append(h('span.side-name', channelTitle(c)));
+    if (c.is_member && c.mention_count > 0) {
+      a.append(h('span.badge.mention', { 'aria-label': `${c.mention_count} mention${c.mention_count === 1 ? '' : 's'}` }, String(c.mention_count)));
+    } else if (unread) {
+      a.append(h('span.badge', { 'aria-label': `${c.unread_count} unread` }, String(c.unread_count)));
+    }
+    return h('li', a);
+  }
+
+  function section(title, addLabel, onAdd, items, empty) {
+    const head = h('div.side-head', h('h2', title), addLabel ? h('button.icon-btn.small', { type: 'button', 'aria-label': addLabel, title: addLabel, on: { click: onAdd } }, icon('plus', 16)) : null);
+    const ul = h('ul.side-list');
+    if (items.length) ul.append(...items);
+    else if (empty) ul.append(h('li.side-empty', empty));
+    return h('section.side-section', head, ul);
+  }
+
+  function render() {
+    // Keep keyboard focus on the same control across re-renders.
+    const active = nav.contains(document.activeElement) ? document.activeElement : null;
+    const focusKey = active && (active.getAttribute('href') || active.getAttribute('aria-label') || active.id || active.textContent);
+    clear(nav);
+    const ws = currentWorkspace();
+    // Workspace switcher.
+    const sel = h('select#ws-select', {
+      on: {
+        change: () => {
+          if (sel.value === '__add') {
+            sel.value = state.wsId;
+            workspaceDialog();
+          } else app.navigate(`#/w/${sel.value}`);
+        },
+      },
+    });
+    for (const w of state.workspaces) sel.append(h('option', { value: w.id, selected: w.id === state.wsId }, w.name));
+    sel.append(h('option', { value: '__add' }, '＋ Create or join a workspace…'));
+    nav.append(
+      h('div.ws-switch', h('label.sr-only', { for: 'ws-select' }, 'Workspace'), sel,
+        ws && ws.role !== 'guest' ? h('button.icon-btn', { type: 'button', 'aria-label': 'Invite people', title: 'Invite people', on: { click: inviteDialog } }, icon('userPlus')) : null),
+    );
+
+    const all = [...state.channels.values()];
+    const mine = all.filter((c) => c.is_member && c.kind !== 'dm' && !c.archived).sort((a, b) => a.name.localeCompare(b.name));
+    const dms = all.filter((c) => c.kind === 'dm' && !c.archived).sort((a, b) => (b.last_seq || 0) - (a.last_seq || 0) || channelTitle(a).localeCompare(channelTitle(b)));
+    const archived = all.filter((c) => c.archived).sort((a, b) => a.name.localeCompare(b.name));
+    const browsable = all.filter((c) => c.kind === 'public' && !c.is_member && !c.archived);
+    const canCreate = ws && ws.role !== 'guest';
+
+    nav.append(section('Channels', canCreate ? 'Create channel' : null, createChannelDialog, mine.map(channelLink), 'No channels yet'));
+    nav.append(
+      h('button.side-action', { type: 'button', on: { click: browseChannelsDialog } }, h('span.side-icon', icon('search', 16)),
+        `Browse channels${browsable.length ? ` (${browsable.length})` : ''}`),
+    );
+    nav.append(section('Direct messages', 'New direct message', newDmDialog, dms.map(channelLink), 'No conversations yet'));
+
+    if (api.features.channelSuggest !== false && app.suggestions.channels.length) {
+      const items = app.suggestions.channels.map((s) => {
+        const c = s.channel || state.channels.get(s.id);
+        const name = c ? c.name : 'channel';
+        return h('li.suggest',
+          h('div', h('a.side-item', { href: app.channelHash(state.wsId, s.id) }, h('span.side-icon', icon('hash', 16)), h('span.side-name', name)),
+            s.reason ? h('p.reason', s.reason) : null),
+          h('button.btn.small', {
+            type: 'button',
+            'aria-label': `Join #${name}`,
+            on: { click: () => app.joinChannel(s.id).then(() => app.navigate(app.channelHash(state.wsId, s.id))).catch((e) => app.reportError(e, 'Join failed')) },
+          }, 'Join'));
+      });
+      nav.append(section('Channels you may like', null, null, items));
+    }
+    if (archived.length) {
+      const det = h('details.side-section.archived-section', h('summary', h('h2', `Archived (${archived.length})`)), h('ul.side-list', archived.map(channelLink)));
+      nav.append(det);
+    }
+    const me = state.me;
+    nav.append(
+      h('div.side-footer',
+        h('a.side-item', { href: `#/w/${state.wsId}/privacy`, 'aria-current': app.ui.route.name === 'privacy' ? 'page' : null }, h('span.side-icon', icon('shield', 16)), h('span.side-name', 'Privacy & AI')),
+        h('div.side-me', presenceDot(me.id), h('span.side-name', h('strong', me.display_name), h('span.muted', ` @${me.username}`)),
+          h('button.btn.small', { type: 'button', on: { click: onSignOut } }, 'Sign out'))),
+    );
+    if (focusKey) {
+      const again = [...nav.querySelectorAll('a, button, select, summary')].find(
+        (el) => (el.getAttribute('href') || el.getAttribute('aria-label') || el.id || el.textContent) === focusKey,
+      );
+      if (again) again.focus();
+    }
+  }
+
+  for (const t of ['channels', 'workspaces', 'workspace', 'presence', 'suggestions', 'route', 'members']) offs.push(on(t, render));
+  offs.push(api.onFeatureChange(render));
+  render();
+  return { destroy: () => offs.forEach((f) => f()) };
+}

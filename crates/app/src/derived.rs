@@ -1,0 +1,278 @@
+//! Derived data: the search index and the suggestion statistics, both computed from
+//! the store and kept current from the stream of committed events.
+//!
+//! The committer hands every durable batch of events to one task here, which applies
+//! them to the index and the recommender off the write path. At start-up the task
+//! first catches up: the recommender is rebuilt from the stored messages, and the
+//! index either replays the events after the cursor it committed last or, if it was
+//! missing or corrupt, is rebuilt from the store (search answers `index_rebuilding`
+//! meanwhile). Events that arrive during the catch-up wait in the queue; applying
+//! them again is harmless because index updates are upserts.
+
+use std::sync::Arc;
+
+use confab_core::{Event, EventRecord, Message, WorkspaceId};
+use confab_recommend::{ChannelInfo, MessageEvent, ReactionEvent, Recommender};
+use confab_search::{IndexCursor, IndexDoc, OpenOutcome, SearchIndex};
+use confab_store::Store;
+use tokio::sync::mpsc;
+
+/// Largest number of events replayed per workspace before rebuilding it instead.
+const REPLAY_LIMIT: usize = 100_000;
+
+pub(crate) struct Derived {
+    pub store: Arc<dyn Store>,
+    pub recommender: Arc<Recommender>,
+    pub search: Arc<SearchIndex>,
+}
+
+pub(crate) fn start(
+    derived: Arc<Derived>,
+    outcome: OpenOutcome,
+    mut rx: mpsc::UnboundedReceiver<Vec<EventRecord>>,
+) {
+    if !matches!(outcome, OpenOutcome::Existing { .. }) {
+        derived.search.set_rebuilding(true);
+    } else {
+        derived.search.set_catching_up(true);
+    }
+    tokio::spawn(async move {
+        let catch_up = derived.clone();
+        let caught_up = tokio::task::spawn_blocking(move || catch_up.catch_up(outcome)).await;
+        // What the catch-up already covered: queued events up to here are skipped, so
+        // nothing is counted twice.
+        let covered = match caught_up {
+            Ok(Ok(cursor)) => cursor,
+            Ok(Err(e)) => {
+                tracing::error!(error = %e, "catching up derived data failed");
+                IndexCursor::new()
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "catching up derived data panicked");
+                IndexCursor::new()
+            }
+        };
+        derived.search.set_rebuilding(false);
+        derived.search.set_catching_up(false);
+        while let Some(mut events) = rx.recv().await {
+            events.retain(|e| covered.get(&e.workspace).is_none_or(|done| e.event_seq > *done));
+            let derived = derived.clone();
+            // Index updates and store look-ups block: keep them off the async workers.
+            let _ = tokio::task::spawn_blocking(move || derived.apply_all(&events)).await;
+        }
+    });
+}
+
+impl Derived {
+    fn catch_up(&self, outcome: OpenOutcome) -> Result<IndexCursor, String> {
+        let workspaces = self.store.workspace_ids().map_err(|e| e.to_string())?;
+        let mut cursor: IndexCursor = match &outcome {
+            OpenOutcome::Existing { cursor } => cursor.clone(),
+            _ => IndexCursor::new(),
+        };
+        for ws in &workspaces {
+            self.rebuild_recommender(*ws)?;
+            let newest = self.store.event_bounds(*ws).map_err(|e| e.to_string())?.map_or(0, |(_, last)| last);
+            let done = cursor.get(ws).copied();
+            let replayed = match done {
+                Some(after) if after >= newest => true,
+                Some(after) => self.replay(*ws, after, newest)?,
+                None => false,
+            };
+            if !replayed {
+                self.rebuild_index(*ws)?;
+            }
+            cursor.insert(*ws, newest);
+        }
+        self.search.commit(cursor.clone()).map_err(|e| e.to_string())?;
+        tracing::info!(
+            workspaces = workspaces.len(),
+            documents = self.search.num_docs(),
+            "search index and suggestions are current"
+        );
+        Ok(cursor)
+    }
+
+    /// Replays a workspace's logged events after `after`; false if the log no longer
+    /// holds them all (then the workspace is rebuilt instead).
+    fn replay(&self, ws: WorkspaceId, after: u64, newest: u64) -> Result<bool, String> {
+        if newest - after > REPLAY_LIMIT as u64 {
+            return Ok(false);
+        }
+        let events = self.store.events(ws, after, REPLAY_LIMIT).map_err(|e| e.to_string())?;
+        if events.first().is_some_and(|e| e.event_seq != after + 1) {
+            return Ok(false);
+        }
+        for record in &events {
+            self.apply_to_index(record);
+        }
+        Ok(true)
+    }
+
+    /// Rebuilds these workspaces' part of the index from the store and commits.
+    /// Returns how many documents the index holds afterwards.
+    pub(crate) fn reindex(&self, workspaces: &[WorkspaceId]) -> Result<usize, String> {
+        let mut cursor = self.search.indexed_cursor();
+        for ws in workspaces {
+            // The log position first: events after it are applied again, harmlessly.
+            let newest = self.store.event_bounds(*ws).map_err(|e| e.to_string())?.map_or(0, |(_, last)| last);
+            self.rebuild_index(*ws)?;
+            cursor.insert(*ws, newest);
+        }
+        self.search.commit(cursor).map_err(|e| e.to_string())?;
+        Ok(self.search.num_docs() as usize)
+    }
+
+    fn rebuild_index(&self, ws: WorkspaceId) -> Result<(), String> {
+        self.search.delete_workspace(ws).map_err(|e| e.to_string())?;
+        let mut docs = Vec::new();
+        self.store
+            .scan_messages(ws, &mut |m| {
+                docs.extend(IndexDoc::from_message(&m));
+                true
+            })
+            .map_err(|e| e.to_string())?;
+        self.search.bulk_add(docs).map_err(|e| e.to_string())?;
+        Ok(())
+    }
+
+    /// Feeds a workspace's channels, memberships and messages (oldest first) to the
+    /// recommender, which keeps statistics in memory only.
+    fn rebuild_recommender(&self, ws: WorkspaceId) -> Result<(), String> {
+        let store = &self.store;
+        self.recommender.forget_workspace(ws);
+        for channel in store.channels(ws).map_err(|e| e.to_string())? {
+            self.recommender.on_channel(ws, &channel_info(&channel));
+            if channel.archived {
+                self.recommender.on_channel_archived(ws, channel.id, true);
+            }
+            for (user, _) in store.channel_members(channel.id).map_err(|e| e.to_string())? {
+                self.recommender.on_join(ws, channel.id, user);
+            }
+        }
+        let mut messages: Vec<Message> = Vec::new();
+        store
+            .scan_messages(ws, &mut |m| {
+                if !m.deleted {
+                    messages.push(m);
+                }
+                true
+            })
+            .map_err(|e| e.to_string())?;
+        messages.sort_by_key(|m| (m.created_at, m.id));
+        let authors: std::collections::HashMap<_, _> = messages.iter().map(|m| (m.id, m.author)).collect();
+        for m in &messages {
+            let reply_to_author = m.thread_root.and_then(|root| authors.get(&root).copied());
+            self.recommender.on_message(ws, &message_event(m, reply_to_author));
+            for reaction in &m.reactions {
+                for user in &reaction.users {
+                    self.recommender.on_reaction(
+                        ws,
+                        &ReactionEvent {
+                            channel: m.channel,
+                            message_author: m.author,
+                            message_text: &m.text,
+                            user: *user,
+                            emoji: &reaction.emoji,
+                            at: m.created_at,
+                        },
+                    );
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn apply_all(&self, events: &[EventRecord]) {
+        let mut cursor = self.search.indexed_cursor();
+        for record in events {
+            self.apply_to_index(record);
+            self.apply_to_recommender(record);
+            cursor.insert(record.workspace, record.event_seq);
+        }
+        // The background committer stores the cursor with its next commit.
+        self.search.advance_cursor(cursor);
+    }
+
+    fn message(&self, id: confab_core::MessageId) -> Option<Message> {
+        self.store.message(id).ok().flatten()
+    }
+
+    fn apply_to_index(&self, record: &EventRecord) {
+        let result = match &record.event {
+            Event::MessageCreated { message } | Event::MessageUpdated { message } => {
+                match IndexDoc::from_message(message) {
+                    Some(doc) => self.search.index_messages(&[doc]),
+                    None => self.search.delete_message(message.id),
+                }
+            }
+            Event::MessageDeleted { message_id, .. } => self.search.delete_message(*message_id),
+            Event::ReactionAdded { message_id, .. } | Event::ReactionRemoved { message_id, .. } => {
+                match self.message(*message_id).as_ref().and_then(IndexDoc::from_message) {
+                    Some(doc) => self.search.update_counts(&doc),
+                    None => Ok(()),
+                }
+            }
+            _ => Ok(()),
+        };
+        if let Err(e) = result {
+            tracing::error!(error = %e, event_seq = record.event_seq, "indexing an event failed");
+        }
+    }
+
+    fn apply_to_recommender(&self, record: &EventRecord) {
+        let ws = record.workspace;
+        let r = &self.recommender;
+        match &record.event {
+            Event::ChannelCreated { channel } | Event::ChannelUpdated { channel } => {
+                r.on_channel(ws, &channel_info(channel));
+                r.on_channel_archived(ws, channel.id, channel.archived);
+            }
+            Event::MemberJoined { channel: Some(channel), user } => r.on_join(ws, *channel, *user),
+            Event::MemberLeft { channel: Some(channel), user } => r.on_leave(ws, *channel, *user),
+            Event::MessageCreated { message } => {
+                let reply_to_author =
+                    message.thread_root.and_then(|root| self.message(root)).map(|m| m.author);
+                r.on_message(ws, &message_event(message, reply_to_author));
+            }
+            Event::ReactionAdded { channel, message_id, emoji, user }
+            | Event::ReactionRemoved { channel, message_id, emoji, user } => {
+                let Some(message) = self.message(*message_id) else { return };
+                let reaction = ReactionEvent {
+                    channel: *channel,
+                    message_author: message.author,
+                    message_text: &message.text,
+                    user: *user,
+                    emoji,
+                    at: record.at,
+                };
+                match record.event {
+                    Event::ReactionAdded { .. } => r.on_reaction(ws, &reaction),
+                    _ => r.on_reaction_removed(ws, &reaction),
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+fn channel_info(channel: &confab_core::Channel) -> ChannelInfo {
+    ChannelInfo {
+        id: channel.id,
+        name: channel.name.clone(),
+        kind: channel.kind,
+        created_at: channel.created_at,
+        topic: channel.topic.clone(),
+    }
+}
+
+fn message_event(m: &Message, reply_to_author: Option<confab_core::UserId>) -> MessageEvent<'_> {
+    MessageEvent {
+        channel: m.channel,
+        author: m.author,
+        text: &m.text,
+        at: m.created_at,
+        mentions: &m.mentions,
+        reply_to_author,
+    }
+}

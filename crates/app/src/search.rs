@@ -1,0 +1,235 @@
+//! Search as a use case: who may search what, the searcher's affinities for ranking,
+//! the answer's shape, and the impression/click log that training may later learn
+//! from (only with the workspace's consent for `search_interactions`).
+
+use std::collections::{BTreeMap, HashMap};
+
+use confab_consent::SearchInteraction;
+use confab_core::{
+    ChannelId, ChannelKind, Error, ErrorCode, Message, MessageId, UserId, UserProfile, WorkspaceId,
+};
+use confab_search::{Affinity, RankingWeights, Resolver, SearchRequest, SnippetPart, SortOrder};
+use confab_store::{Batch, Op};
+use serde::{Deserialize, Serialize};
+
+use crate::{App, Caller, internal, new_ulid, now_ms};
+
+/// The store namespace of logged search impressions, keyed by query id.
+pub(crate) const SEARCH_LOG: &str = "search_log";
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SearchParams {
+    pub q: String,
+    #[serde(default)]
+    pub limit: Option<usize>,
+    #[serde(default)]
+    pub offset: Option<usize>,
+    #[serde(default)]
+    pub sort: Option<SortOrder>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ChannelRef {
+    pub id: ChannelId,
+    pub name: String,
+    pub kind: ChannelKind,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct SearchHitView {
+    pub message: Message,
+    pub channel: ChannelRef,
+    pub author: UserProfile,
+    /// The matched text with highlighted parts; render the parts as text.
+    pub snippet: Vec<SnippetPart>,
+    pub score: f32,
+    /// For a reply: the thread's root message.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub thread_root: Option<Message>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct SearchAnswer {
+    /// Report clicks with this id.
+    pub query_id: String,
+    pub total: usize,
+    pub partial: bool,
+    pub hits: Vec<SearchHitView>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SearchClick {
+    pub query_id: String,
+    pub message: MessageId,
+}
+
+/// Resolves `from:@name` and `in:#name` within one workspace.
+struct WorkspaceNames<'a> {
+    app: &'a App,
+    workspace: WorkspaceId,
+    members: &'a HashMap<UserId, confab_core::Role>,
+}
+
+impl Resolver for WorkspaceNames<'_> {
+    fn user_by_username(&self, username: &str) -> Option<UserId> {
+        let user = self.app.store().user_by_username(username).ok().flatten()?.user.id;
+        self.members.contains_key(&user).then_some(user)
+    }
+
+    fn channel_by_name(&self, name: &str) -> Option<ChannelId> {
+        self.app.store().channel_by_name(self.workspace, name).ok().flatten()
+    }
+}
+
+impl App {
+    /// The ranking weights for a workspace: a trained model it may use, else the
+    /// hand-set defaults.
+    fn ranking_weights(&self, ws: WorkspaceId) -> RankingWeights {
+        self.served_ranking_weights(ws).unwrap_or_default()
+    }
+
+    pub fn search(
+        &self,
+        caller: Caller,
+        ws: WorkspaceId,
+        params: SearchParams,
+    ) -> Result<SearchAnswer, Error> {
+        let limit = params.limit.unwrap_or(20);
+        if limit == 0 || limit > 100 {
+            return Err(Error::invalid_field("limit", "1 to 100"));
+        }
+        let offset = params.offset.unwrap_or(0);
+        if offset > 1000 {
+            return Err(Error::invalid_field("offset", "at most 1000"));
+        }
+        if params.q.chars().count() > 1000 {
+            return Err(Error::new(ErrorCode::InvalidQuery, "the query is longer than 1000 characters"));
+        }
+        let state = self.workspace(ws)?;
+        let (readable, members, affinity) = {
+            let state = state.read();
+            state.require_member(caller.user)?;
+            // Computed now, at search time: leaving a channel hides it at once.
+            let readable = state.readable_channels(caller.user);
+            let mut affinity = Affinity::default();
+            for (id, ch) in &state.channels {
+                if ch.members.contains(&caller.user) {
+                    let weight = if ch.kind == ChannelKind::Public { 0.5 } else { 1.0 };
+                    affinity.channels.insert(*id, weight);
+                    if ch.kind == ChannelKind::Dm {
+                        for other in ch.members.iter().filter(|u| **u != caller.user) {
+                            affinity.authors.insert(*other, 1.0);
+                        }
+                    }
+                }
+            }
+            (readable, state.members.clone(), affinity)
+        };
+        let resolver = WorkspaceNames { app: self, workspace: ws, members: &members };
+        let weights = self.ranking_weights(ws);
+        let results = self.inner.search.search(&SearchRequest {
+            workspace: ws,
+            readable_channels: &readable,
+            query: &params.q,
+            resolver: &resolver,
+            sort: params.sort.unwrap_or_default(),
+            limit,
+            offset,
+            affinity: &affinity,
+            weights: &weights,
+            now: now_ms(),
+        })?;
+        let query_id = new_ulid().to_string();
+        let store = self.store();
+        let mut hits = Vec::with_capacity(results.hits.len());
+        let mut log = Vec::with_capacity(results.hits.len());
+        for hit in results.hits {
+            // The index may lag a delete by a moment: show only what the store has.
+            let Some(message) = store.message(hit.message_id).map_err(internal)? else { continue };
+            if message.deleted || message.workspace != ws || !readable.contains(&message.channel) {
+                continue;
+            }
+            let Some(channel) = store.channel(message.channel).map_err(internal)? else { continue };
+            let Some(author) = store.user(message.author).map_err(internal)? else { continue };
+            let thread_root = match message.thread_root {
+                Some(root) => store.message(root).map_err(internal)?,
+                None => None,
+            };
+            log.push(SearchInteraction {
+                user: caller.user,
+                at: now_ms(),
+                query_id: query_id.clone(),
+                message: message.id,
+                channel: message.channel,
+                author: message.author,
+                features: feature_map(&hit.features),
+                clicked: false,
+            });
+            hits.push(SearchHitView {
+                channel: ChannelRef { id: channel.id, name: channel.name, kind: channel.kind },
+                author: UserProfile::from(&author.user),
+                message,
+                snippet: hit.snippet,
+                score: hit.score,
+                thread_root,
+            });
+        }
+        if !log.is_empty() {
+            let value = serde_json::to_vec(&log).map_err(internal)?;
+            let mut batch = Batch::new();
+            batch.push(Op::PutBlob {
+                workspace: ws,
+                namespace: SEARCH_LOG,
+                key: query_id.as_bytes().to_vec(),
+                value,
+            });
+            // An impression log is best-effort: it is flushed with the next write.
+            store.apply(batch).map_err(internal)?;
+        }
+        Ok(SearchAnswer { query_id, total: results.total, partial: results.partial, hits })
+    }
+
+    /// Records that the caller opened a result of one of their own searches.
+    pub async fn search_click(
+        &self,
+        caller: Caller,
+        ws: WorkspaceId,
+        click: SearchClick,
+    ) -> Result<(), Error> {
+        self.workspace(ws)?.read().require_member(caller.user)?;
+        let unknown = || Error::new(ErrorCode::NotFound, "no such search result");
+        if click.query_id.len() > 64 {
+            return Err(unknown());
+        }
+        let raw = self
+            .store()
+            .blob(ws, SEARCH_LOG, click.query_id.as_bytes())
+            .map_err(internal)?
+            .ok_or_else(unknown)?;
+        let mut log: Vec<SearchInteraction> = serde_json::from_slice(&raw).map_err(internal)?;
+        let Some(entry) = log.iter_mut().find(|e| e.message == click.message && e.user == caller.user) else {
+            return Err(unknown());
+        };
+        entry.clicked = true;
+        let value = serde_json::to_vec(&log).map_err(internal)?;
+        let mut batch = Batch::new();
+        batch.push(Op::PutBlob {
+            workspace: ws,
+            namespace: SEARCH_LOG,
+            key: click.query_id.into_bytes(),
+            value,
+        });
+        self.write_global(batch).await
+    }
+}
+
+fn feature_map(features: &confab_search::FeatureVector) -> BTreeMap<String, f64> {
+    match serde_json::to_value(features) {
+        Ok(serde_json::Value::Object(map)) => {
+            map.into_iter().filter_map(|(k, v)| v.as_f64().map(|f| (k, f))).collect()
+        }
+        _ => BTreeMap::new(),
+    }
+}

@@ -1,0 +1,239 @@
+//! `fanout`: send→delivery latency from one sender to many receivers.
+//!
+//! - live delivery: 1 sender, 4 receivers in one channel, `--live-rate` messages/s;
+//! - large fan-out: `--clients` connected clients of one workspace, `--members` of
+//!   them in one channel; first messages one at a time (each must reach everyone),
+//!   then `--fan-rate` messages/s for `--fan-duration` seconds.
+//!
+//! Each case runs against Confab and then, with the same clients, against the bare
+//! baseline broadcast server, so the report can give Confab as a ratio of it.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use futures_util::stream::{self, StreamExt, TryStreamExt};
+use tokio::sync::watch;
+use tokio::time::Instant;
+
+use super::{Ctx, secs};
+use crate::load::{Pace, PhaseTimes, SenderPlan, Tally, run_receiver, run_sender};
+use crate::report::{Latency, thousands};
+use crate::{setup, wire};
+
+/// One stretch of sending at one pace.
+struct Phase {
+    interval: Duration,
+    count: u64,
+}
+
+/// What the receivers saw in one phase.
+struct PhaseFigures {
+    latency: Latency,
+    deliveries: u64,
+    expected: u64,
+    per_second: f64,
+}
+
+struct Figures {
+    phases: Vec<PhaseFigures>,
+    connect_time: Duration,
+    other_frames: u64,
+    closed: usize,
+}
+
+pub async fn run(ctx: &Ctx<'_>) -> anyhow::Result<()> {
+    live(ctx, false).await?;
+    large(ctx, false).await
+}
+
+/// Only the baseline halves of both cases.
+pub async fn run_baseline_only(ctx: &Ctx<'_>) -> anyhow::Result<()> {
+    live(ctx, true).await?;
+    large(ctx, true).await
+}
+
+fn live_phases(ctx: &Ctx<'_>) -> Vec<Phase> {
+    vec![Phase {
+        interval: secs(1.0 / ctx.o.live_rate.max(1.0)),
+        count: (ctx.o.live_rate * ctx.o.live_duration).ceil() as u64,
+    }]
+}
+
+fn large_phases(ctx: &Ctx<'_>) -> Vec<Phase> {
+    vec![
+        Phase { interval: Duration::from_millis(200), count: 20 },
+        Phase {
+            interval: secs(1.0 / ctx.o.fan_rate.max(1.0)),
+            count: (ctx.o.fan_rate * ctx.o.fan_duration).ceil() as u64,
+        },
+    ]
+}
+
+async fn live(ctx: &Ctx<'_>, baseline_only: bool) -> anyhow::Result<()> {
+    let label = format!("1 sender → 4 receivers at {} msg/s", ctx.o.live_rate);
+    println!("\n== fanout (live delivery): {label}");
+    let r = ctx.report;
+    let mut confab_p99 = None;
+    if !baseline_only {
+        let server = ctx.confab().await?;
+        let team = setup::team(&server.base, 5).await?;
+        let channel = setup::channel_with(&team, "live", &team.people).await?;
+        let auths = team.people.iter().map(|p| wire::auth_frame(&p.token)).collect::<Vec<_>>();
+        let f = measure(&server.base, auths[1..].to_vec(), 4, auths[0].clone(), channel.to_string(), live_phases(ctx)).await?;
+        server.stop().await?;
+        let p = &f.phases[0];
+        let p99 = p.latency.quantile_ms(0.99);
+        r.target("fanout", &format!("live: {label}, send→delivery"), p.latency.summary(), "p99 ≤ 2 ms", p99 <= 2.0 && p.deliveries == p.expected);
+        r.info("fanout", "live: deliveries", format!("{} of {} ({} /s)", p.deliveries, p.expected, thousands(p.per_second)));
+        confab_p99 = Some(p99);
+    }
+    if !ctx.o.no_baseline || baseline_only {
+        let server = ctx.baseline().await?;
+        let auths = (0..5).map(|_| wire::baseline_auth_frame(true)).collect::<Vec<_>>();
+        let f = measure(&server.base, auths[1..].to_vec(), 4, auths[0].clone(), "c".into(), live_phases(ctx)).await?;
+        server.stop().await?;
+        let p = &f.phases[0];
+        r.info("baseline", &format!("live: {label}, send→delivery"), p.latency.summary());
+        if let Some(c) = confab_p99 {
+            r.info("fanout", "live: Confab / baseline p99", format!("{:.1}×", c / p.latency.quantile_ms(0.99).max(0.001)));
+        }
+    }
+    Ok(())
+}
+
+async fn large(ctx: &Ctx<'_>, baseline_only: bool) -> anyhow::Result<()> {
+    let (clients, members) = (ctx.o.clients.max(2), ctx.o.members.clamp(2, ctx.o.clients.max(2)));
+    let label = format!("{clients} clients, {members}-member channel");
+    println!("\n== fanout (large): {label}, {} msg/s", ctx.o.fan_rate);
+    let r = ctx.report;
+    let mut confab_p99 = None;
+    if !baseline_only {
+        let server = ctx.confab().await?;
+        let setup_started = Instant::now();
+        let team = setup::team(&server.base, clients).await?;
+        let channel = setup::channel_with(&team, "fan", &team.people[..members]).await?;
+        println!("  set-up (sign-ups, invites, joins): {:.1} s", setup_started.elapsed().as_secs_f64());
+        let auths = team.people.iter().map(|p| wire::auth_frame(&p.token)).collect::<Vec<_>>();
+        let rss_before = server.rss_kib();
+        let f = measure(&server.base, auths[1..].to_vec(), members - 1, auths[0].clone(), channel.to_string(), large_phases(ctx)).await?;
+        let rss_after = server.rss_kib();
+        server.stop().await?;
+        let one = &f.phases[0];
+        r.target(
+            "fanout",
+            &format!("{label}: one message at a time, send→delivery"),
+            one.latency.summary(),
+            "p99 ≤ 100 ms",
+            one.latency.quantile_ms(0.99) <= 100.0 && one.deliveries == one.expected,
+        );
+        let sustained = &f.phases[1];
+        r.info("fanout", &format!("{label}: {} msg/s, send→delivery", ctx.o.fan_rate), sustained.latency.summary());
+        r.info(
+            "fanout",
+            &format!("{label}: deliveries"),
+            format!("{} of {} ({} /s)", sustained.deliveries, sustained.expected, thousands(sustained.per_second)),
+        );
+        r.info(
+            "fanout",
+            &format!("{label}: connecting all clients"),
+            format!("{:.1} s; {} other frames (presence) received; {} connections closed by the server", f.connect_time.as_secs_f64(), thousands(f.other_frames as f64), f.closed),
+        );
+        if let (Some(a), Some(b)) = (rss_before, rss_after) {
+            r.info("fanout", &format!("{label}: server RSS before / after connecting"), format!("{} / {} MiB", a / 1024, b / 1024));
+        }
+        confab_p99 = Some(sustained.latency.quantile_ms(0.99));
+    }
+    if !ctx.o.no_baseline || baseline_only {
+        let server = ctx.baseline().await?;
+        let auths = (1..clients).map(|i| wire::baseline_auth_frame(i < members)).collect::<Vec<_>>();
+        let f = measure(&server.base, auths, members - 1, wire::baseline_auth_frame(true), "c".into(), large_phases(ctx)).await?;
+        server.stop().await?;
+        let sustained = &f.phases[1];
+        let base_p99 = sustained.latency.quantile_ms(0.99);
+        r.info("baseline", &format!("{label}: one message at a time"), f.phases[0].latency.summary());
+        r.info("baseline", &format!("{label}: {} msg/s, send→delivery", ctx.o.fan_rate), sustained.latency.summary());
+        if let Some(c) = confab_p99 {
+            let ratio = c / base_p99.max(0.001);
+            r.target("fanout", &format!("{label}: Confab / baseline p99 at {} msg/s", ctx.o.fan_rate), format!("{ratio:.2}×"), "≤ 2×", ratio <= 2.0);
+        }
+    }
+    Ok(())
+}
+
+/// Connects the receivers (each read from the moment it is connected), then one
+/// sender, runs the phases one after the other and gathers what the receivers saw.
+/// The first `in_channel` receivers are the ones messages should reach.
+async fn measure(
+    base: &str,
+    receiver_auths: Vec<String>,
+    in_channel: usize,
+    sender_auth: String,
+    channel: String,
+    phases: Vec<Phase>,
+) -> anyhow::Result<Figures> {
+    let times: Arc<Vec<Arc<PhaseTimes>>> =
+        Arc::new(phases.iter().enumerate().map(|(i, p)| PhaseTimes::new(i as u64, p.count as usize + 1)).collect());
+    let tally = Arc::new(Tally::default());
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let total_time: f64 = phases.iter().map(|p| p.interval.as_secs_f64() * p.count as f64).sum();
+    let deadline = Instant::now() + secs(total_time + 600.0);
+
+    let connect_started = Instant::now();
+    let receivers: Vec<_> = stream::iter(receiver_auths)
+        .map(|auth| {
+            let (times, tally, stop_rx) = (times.clone(), tally.clone(), stop_rx.clone());
+            async move {
+                let socket = wire::connect(base, auth).await?;
+                Ok::<_, anyhow::Error>(tokio::spawn(run_receiver(socket, times, tally, stop_rx, deadline)))
+            }
+        })
+        .buffered(32)
+        .try_collect()
+        .await?;
+    let mut socket = wire::connect(base, sender_auth).await?;
+    let connect_time = connect_started.elapsed();
+    println!("  {} receivers connected in {:.1} s", receivers.len(), connect_time.as_secs_f64());
+
+    let mut progress = Vec::new();
+    for (i, phase) in phases.iter().enumerate() {
+        let expected = phase.count * in_channel as u64;
+        tally.reset(expected);
+        let start = Instant::now();
+        let plan = SenderPlan {
+            channel: channel.clone(),
+            pace: Pace::Every(phase.interval),
+            max_messages: phase.count,
+            deadline: start + phase.interval.mul_f64(phase.count as f64 * 1.5) + Duration::from_secs(2),
+            drain: Duration::from_secs(30),
+            times: times[i].clone(),
+            record_latency: false,
+            keep_acks: false,
+        };
+        let (sent, back) = run_sender(socket, plan).await;
+        socket = back.context("the sender's connection broke")?;
+        let deliveries = tally.wait(Duration::from_secs(60)).await;
+        let elapsed = start.elapsed();
+        println!("  phase {i}: {} sent, {} acked, {deliveries}/{expected} deliveries in {:.1} s", sent.sent, sent.acked, elapsed.as_secs_f64());
+        progress.push((deliveries, expected, deliveries as f64 / elapsed.as_secs_f64().max(1e-3)));
+    }
+    let _ = stop_tx.send(true);
+    let mut latency = vec![Latency::default(); phases.len()];
+    let mut frames = 0;
+    let mut closed = 0;
+    for handle in receivers {
+        let r = handle.await?;
+        for (total, part) in latency.iter_mut().zip(&r.latency) {
+            total.merge(part);
+        }
+        frames += r.frames;
+        closed += usize::from(r.closed.is_some());
+    }
+    let delivered: u64 = progress.iter().map(|p| p.0).sum();
+    let phases = latency
+        .into_iter()
+        .zip(progress)
+        .map(|(latency, (deliveries, expected, per_second))| PhaseFigures { latency, deliveries, expected, per_second })
+        .collect();
+    Ok(Figures { phases, connect_time, other_frames: frames.saturating_sub(delivered), closed })
+}

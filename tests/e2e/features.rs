@@ -1,0 +1,301 @@
+//! Search, suggestions and consent through the HTTP API, as a client uses them.
+
+use std::time::{Duration, Instant};
+
+use confab_client::{Client, ServerFrame};
+use confab_core::Event;
+use confab_tests::TestServer;
+use reqwest::Method;
+use serde_json::{Value, json};
+
+crate::cases!(
+    search_finds_new_messages_with_operators_and_permissions,
+    search_index_is_rebuilt_from_the_store,
+    suggestions_stay_inside_their_workspace,
+    consent_is_explicit_owner_only_recorded_and_revocable,
+);
+
+/// Polls a search until `pred` holds (the index commits in the background).
+async fn search_until(client: &Client, ws: &str, q: &str, pred: impl Fn(&Value) -> bool) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let path = format!("/workspaces/{ws}/search?q={}", urlencode(q));
+    loop {
+        let (status, body) = client.raw(Method::GET, &path, None).await.unwrap();
+        if status.is_success() && pred(&body) {
+            return body;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "search {q:?} never satisfied the check; last answer {status} {body}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| if b.is_ascii_alphanumeric() { (b as char).to_string() } else { format!("%{b:02X}") })
+        .collect()
+}
+
+fn texts(body: &Value) -> Vec<String> {
+    body["hits"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|h| h["message"]["text"].as_str().unwrap_or("").to_string())
+        .collect()
+}
+
+async fn search_finds_new_messages_with_operators_and_permissions() {
+    let server = TestServer::start();
+    let (ada, _) = server.user("ada").await;
+    let (bob, bob_s) = server.user("bob").await;
+    let ws = ada.create_workspace("W").await.unwrap().workspace.id;
+    bob.accept_invite(&ada.create_invite(ws, json!({})).await.unwrap().code).await.unwrap();
+    let general = ada.channel_named(ws, "general").await.unwrap().channel.id;
+    let secret = ada.create_channel(ws, "secret", true).await.unwrap().id;
+    ada.add_member(secret, bob_s.user.id).await.unwrap();
+    let wsid = ws.to_string();
+
+    let posted = Instant::now();
+    ada.post(general, "the deploy pipeline is green").await.unwrap();
+    let body = search_until(&bob, &wsid, "deploy", |b| b["total"] == 1).await;
+    let searchable_after = posted.elapsed();
+    assert!(searchable_after < Duration::from_secs(2), "searchable after {searchable_after:?}");
+    let snippet = &body["hits"][0]["snippet"];
+    assert!(
+        snippet
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["highlight"] == true && p["text"].as_str().unwrap().to_lowercase().contains("deploy")),
+        "{snippet}"
+    );
+
+    bob.post(general, "deploying tomorrow, pipeline permitting").await.unwrap();
+    ada.post(secret, "secret deploy plans").await.unwrap();
+    search_until(&bob, &wsid, "deploy", |b| b["total"] == 3).await;
+    // Operators.
+    let from_bob = search_until(&ada, &wsid, "deploy from:@bob", |b| b["total"].as_u64().is_some()).await;
+    assert_eq!(texts(&from_bob), ["deploying tomorrow, pipeline permitting"]);
+    let in_secret = search_until(&ada, &wsid, "deploy in:#secret", |b| b["total"].as_u64().is_some()).await;
+    assert_eq!(texts(&in_secret), ["secret deploy plans"]);
+    let phrase = search_until(&ada, &wsid, "\"pipeline is green\"", |b| b["total"].as_u64().is_some()).await;
+    assert_eq!(texts(&phrase), ["the deploy pipeline is green"]);
+    let excluded = search_until(&ada, &wsid, "deploy -secret", |b| b["total"].as_u64().is_some()).await;
+    assert_eq!(excluded["total"], 2);
+    // Leaving the private channel hides its messages at once.
+    bob.leave(secret).await.unwrap();
+    let (_, now) = bob.raw(Method::GET, &format!("/workspaces/{wsid}/search?q=deploy"), None).await.unwrap();
+    assert!(!texts(&now).contains(&"secret deploy plans".to_string()), "{now}");
+    assert_eq!(now["total"], 2);
+    // Malformed queries say where; outsiders learn nothing.
+    let (status, err) =
+        ada.raw(Method::GET, &format!("/workspaces/{wsid}/search?q=%22open"), None).await.unwrap();
+    assert_eq!((status.as_u16(), err["error"]["code"].as_str()), (400, Some("invalid_query")));
+    let (outsider, _) = server.user("eve").await;
+    let (status, _) =
+        outsider.raw(Method::GET, &format!("/workspaces/{wsid}/search?q=deploy"), None).await.unwrap();
+    assert_eq!(status.as_u16(), 404);
+    // A click on a shown result is recorded; on anything else it is refused.
+    let query_id = now["query_id"].as_str().unwrap();
+    let message = now["hits"][0]["message"]["id"].as_str().unwrap();
+    let click = json!({"query_id": query_id, "message": message}).to_string();
+    let (status, _) =
+        bob.raw(Method::POST, &format!("/workspaces/{wsid}/search/clicks"), Some(&click)).await.unwrap();
+    assert_eq!(status.as_u16(), 204);
+    let (status, _) =
+        ada.raw(Method::POST, &format!("/workspaces/{wsid}/search/clicks"), Some(&click)).await.unwrap();
+    assert_eq!(status.as_u16(), 404, "a click on someone else's search is refused");
+}
+
+async fn search_index_is_rebuilt_from_the_store() {
+    let mut server = TestServer::start();
+    let (ada, _) = server.user("ada").await;
+    let ws = ada.create_workspace("W").await.unwrap().workspace.id;
+    let general = ada.channel_named(ws, "general").await.unwrap().channel.id;
+    for i in 0..20 {
+        ada.post(general, &format!("rebuildable note {i}")).await.unwrap();
+    }
+    let wsid = ws.to_string();
+    search_until(&ada, &wsid, "rebuildable", |b| b["total"] == 20).await;
+    server.stop();
+    std::fs::remove_dir_all(server.data_dir().join("index")).unwrap();
+    server.restart();
+    let ada = server.client().with_token(ada.token().unwrap());
+    search_until(&ada, &wsid, "rebuildable", |b| b["total"] == 20).await;
+    // A restart with an intact index catches up instead (and still finds new posts).
+    ada.post(general, "rebuildable after restart").await.unwrap();
+    server.restart();
+    let ada = server.client().with_token(ada.token().unwrap());
+    search_until(&ada, &wsid, "rebuildable", |b| b["total"] == 21).await;
+}
+
+async fn suggestions_stay_inside_their_workspace() {
+    let server = TestServer::start();
+    let (ada, _) = server.user("ada").await;
+    let (bob, _) = server.user("bob").await;
+    let (zed, _) = server.user("zed").await;
+    let a = ada.create_workspace("A").await.unwrap().workspace.id;
+    bob.accept_invite(&ada.create_invite(a, json!({})).await.unwrap().code).await.unwrap();
+    let b = zed.create_workspace("B").await.unwrap().workspace.id;
+    // Workspace A: a public channel Bob is in and Ada is not, and a private one.
+    let design = bob.create_channel(a, "design", false).await.unwrap();
+    bob.post(design.id, "mockups are up").await.unwrap();
+    let hush = bob.create_channel(a, "hush-hush", true).await.unwrap();
+    bob.post(hush.id, "quiet").await.unwrap();
+    let general_a = ada.channel_named(a, "general").await.unwrap().channel.id;
+    let m = bob.post(general_a, "shipped it").await.unwrap();
+    ada.react(m.id, "🎉").await.unwrap();
+    // Workspace B: its own channel and an emoji only B uses.
+    let b_channel = zed.create_channel(b, "b-only-room", false).await.unwrap();
+    let general_b = zed.channel_named(b, "general").await.unwrap().channel.id;
+    for _ in 0..5 {
+        let m = zed.post(general_b, "zebra time").await.unwrap();
+        zed.react(m.id, "🦓").await.unwrap();
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let suggested = loop {
+        let (_, body) = ada
+            .raw(Method::GET, &format!("/workspaces/{a}/channels/suggested?limit=10"), None)
+            .await
+            .unwrap();
+        if body["suggestions"].as_array().is_some_and(|s| !s.is_empty()) || Instant::now() > deadline {
+            break body;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let names: Vec<&str> = suggested["suggestions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["channel"]["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["design"], "{suggested}");
+    assert!(suggested["suggestions"][0]["reason"].as_str().is_some_and(|r| !r.is_empty()));
+    let text = suggested.to_string();
+    assert!(
+        !text.contains("hush") && !text.contains(&b_channel.id.to_string()) && !text.contains("b-only"),
+        "{text}"
+    );
+    // Emoji: the `:` prefix completes, and nothing of B's reactions shows in A.
+    let (_, tada) =
+        ada.raw(Method::GET, &format!("/workspaces/{a}/emoji/suggest?prefix=tad"), None).await.unwrap();
+    assert_eq!(tada["suggestions"][0]["emoji"], "🎉", "{tada}");
+    let (_, picker) = ada
+        .raw(Method::GET, &format!("/workspaces/{a}/emoji/suggest?text=zebra%20time"), None)
+        .await
+        .unwrap();
+    let (_, in_b) = zed
+        .raw(Method::GET, &format!("/workspaces/{b}/emoji/suggest?text=zebra%20time"), None)
+        .await
+        .unwrap();
+    assert_eq!(in_b["suggestions"][0]["emoji"], "🦓", "B learns its own habit: {in_b}");
+    let a_first: Vec<&str> =
+        picker["suggestions"].as_array().unwrap().iter().map(|s| s["emoji"].as_str().unwrap()).collect();
+    assert!(a_first.first() != Some(&"🦓") || a_first.is_empty(), "B's habit leaked into A: {picker}");
+    // Outsiders get nothing.
+    let (status, _) =
+        zed.raw(Method::GET, &format!("/workspaces/{a}/emoji/suggest?prefix=tad"), None).await.unwrap();
+    assert_eq!(status.as_u16(), 404);
+}
+
+async fn consent_is_explicit_owner_only_recorded_and_revocable() {
+    let server = TestServer::start();
+    let (ada, _) = server.user("ada").await;
+    let (bob, _) = server.user("bob").await;
+    let ws = ada.create_workspace("W").await.unwrap().workspace.id;
+    bob.accept_invite(&ada.create_invite(ws, json!({})).await.unwrap().code).await.unwrap();
+    let general = ada.channel_named(ws, "general").await.unwrap().channel.id;
+    let secret = ada.create_channel(ws, "secret", true).await.unwrap().id;
+    ada.post(general, "public words").await.unwrap();
+    ada.post(secret, "never training data").await.unwrap();
+    let m = bob.post(general, "bob's words").await.unwrap();
+    ada.react(m.id, "👍").await.unwrap();
+
+    let (_, policies) = ada.raw(Method::GET, "/consent/policies", None).await.unwrap();
+    let emoji_policy = policies["policies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["purpose"] == "emoji_suggestions")
+        .unwrap()
+        .clone();
+    assert!(emoji_policy["text"].as_str().unwrap().len() > 200);
+    // Default: nothing granted.
+    let (_, state) = bob.raw(Method::GET, &format!("/workspaces/{ws}/consent"), None).await.unwrap();
+    assert!(state["purposes"].as_array().unwrap().iter().all(|p| p["granted"] == false), "{state}");
+
+    let grant = |accept: Value, sha: &str| {
+        json!({
+            "granted": true, "scope": "workspace", "categories": ["messages", "reactions"], "members": "opt_out",
+            "policy_version": emoji_policy["version"], "policy_sha256": sha, "accept": accept,
+        })
+        .to_string()
+    };
+    let sha = emoji_policy["sha256"].as_str().unwrap();
+    let path = format!("/workspaces/{ws}/consent/emoji_suggestions");
+    let table = [
+        (&bob, grant(json!(true), sha), 403, "forbidden"),
+        (&ada, grant(Value::Null, sha), 400, "consent_not_explicit"),
+        (&ada, grant(json!(false), sha), 400, "consent_not_explicit"),
+        (&ada, grant(json!(true), &"0".repeat(64)), 400, "policy_mismatch"),
+    ];
+    for (who, body, status, code) in table {
+        let (got, value) = who.raw(Method::PUT, &path, Some(&body)).await.unwrap();
+        assert_eq!((got.as_u16(), value["error"]["code"].as_str()), (status, Some(code)), "{body}");
+    }
+    let mut bob_live = bob.connect(&[]).await.unwrap();
+    let (status, state) = ada.raw(Method::PUT, &path, Some(&grant(json!(true), sha))).await.unwrap();
+    assert!(status.is_success(), "{state}");
+    let (_, event) = bob_live.wait_event(Duration::from_secs(10), "consent.changed").await.unwrap();
+    assert!(
+        matches!(event, Event::ConsentChanged { granted: true, ref purpose, .. } if purpose == "emoji_suggestions")
+    );
+
+    // The preview is exactly what a run would read: public channels only.
+    let (status, preview) = ada
+        .raw(Method::GET, &format!("/workspaces/{ws}/consent/preview?purpose=emoji_suggestions"), None)
+        .await
+        .unwrap();
+    assert!(status.is_success(), "{preview}");
+    let text = preview.to_string();
+    assert!(text.contains("public words") && text.contains("bob's words"), "{text}");
+    assert!(!text.contains("never training data"), "a private channel reached the preview: {text}");
+    let (status, _) = bob
+        .raw(Method::GET, &format!("/workspaces/{ws}/consent/preview?purpose=emoji_suggestions"), None)
+        .await
+        .unwrap();
+    assert_eq!(status.as_u16(), 403, "members do not preview");
+    // Bob excludes himself: his words leave the preview at once.
+    let (status, _) =
+        bob.raw(Method::PUT, &format!("{path}/me"), Some(r#"{"included":false}"#)).await.unwrap();
+    assert!(status.is_success());
+    let (_, preview) = ada
+        .raw(Method::GET, &format!("/workspaces/{ws}/consent/preview?purpose=emoji_suggestions"), None)
+        .await
+        .unwrap();
+    assert!(!preview.to_string().contains("bob's words"));
+    // Withdrawing is one call; the history records all of it, hash-chained.
+    let (status, state) = ada.raw(Method::PUT, &path, Some(r#"{"granted":false}"#)).await.unwrap();
+    assert!(status.is_success(), "{state}");
+    let purpose =
+        state["purposes"].as_array().unwrap().iter().find(|p| p["purpose"] == "emoji_suggestions").unwrap();
+    assert_eq!(purpose["granted"], false);
+    let (_, history) =
+        bob.raw(Method::GET, &format!("/workspaces/{ws}/consent/history"), None).await.unwrap();
+    let entries = history["entries"].as_array().unwrap();
+    let actions: Vec<&str> = entries.iter().map(|e| e["action"]["type"].as_str().unwrap()).collect();
+    assert_eq!(actions, ["grant", "member_set", "withdraw"], "{history}");
+    for pair in entries.windows(2) {
+        assert_eq!(pair[1]["prev_hash"], pair[0]["hash"]);
+    }
+    assert!(history["verification"]["first_bad"].is_null(), "{history}");
+    let _ = bob_live
+        .wait_for(Duration::from_secs(10), "withdrawal event", |f| {
+            matches!(f, ServerFrame::Event { event: Event::ConsentChanged { granted: false, .. }, .. })
+        })
+        .await
+        .unwrap();
+}
