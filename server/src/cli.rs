@@ -32,6 +32,9 @@ pub struct Cli {
 pub enum Command {
     /// Run the server (the default when no subcommand is given).
     Serve,
+    /// Run a server on a fresh data dir seeded with two demo workspaces from the chat
+    /// corpus (default data dir: ./demo-data).
+    Demo,
     /// Rebuild the search index from the store.
     Reindex {
         /// Only this workspace (default: all).
@@ -166,6 +169,13 @@ pub fn main_with_args(args: impl IntoIterator<Item = std::ffi::OsString>) -> any
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     let request = match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => return runtime.block_on(crate::serve(config)),
+        Command::Demo => {
+            let mut config = config;
+            if cli.data_dir.is_none() {
+                config.server.data_dir = PathBuf::from("./demo-data");
+            }
+            return runtime.block_on(crate::demo::run(config));
+        }
         Command::Reindex { workspace } => AdminRequest::Reindex { workspace },
         Command::Consent(command) => consent_request(command)?,
     };

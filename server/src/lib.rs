@@ -6,6 +6,7 @@ pub mod admin;
 pub mod api;
 pub mod cli;
 pub mod config;
+pub mod demo;
 pub mod error;
 pub mod extract;
 pub mod layers;
@@ -75,6 +76,11 @@ pub async fn open_app(config: &Config) -> anyhow::Result<(App, Arc<dyn Store>)> 
 /// Opens the data dir and serves until the process is told to stop.
 pub async fn serve(config: Config) -> anyhow::Result<()> {
     let (app, store) = open_app(&config).await?;
+    serve_app(config, app, store).await
+}
+
+/// Serves an opened app until the process is told to stop, then flushes the store.
+pub async fn serve_app(config: Config, app: App, store: Arc<dyn Store>) -> anyhow::Result<()> {
     #[cfg(unix)]
     {
         let (app, dir) = (app.clone(), config.server.data_dir.clone());
