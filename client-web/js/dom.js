@@ -26,7 +26,12 @@ export function h(tag, props, ...children) {
       else if (k === 'text') el.textContent = v;
       else if (k === 'value') el.value = v;
       else if (k === 'dataset') Object.assign(el.dataset, v);
-      else if (k === 'style' && typeof v === 'object') Object.assign(el.style, v);
+      else if (k === 'style' && typeof v === 'object') {
+        for (const [sk, sv] of Object.entries(v)) {
+          if (sk.startsWith('--')) el.style.setProperty(sk, String(sv));
+          else el.style[sk] = sv;
+        }
+      }
       else if (k in el && typeof v !== 'string' && k !== 'list') el[k] = v;
       else if (v === true) el.setAttribute(k, '');
       else el.setAttribute(k, String(v));

@@ -323,7 +323,8 @@ function installGlobalHandlers() {
   });
   on('workspace', () => {
     // Find out once per workspace whether the optional endpoints exist.
-    if (api.features.search === undefined) api.search.query(state.wsId, 'confab', 1).catch(() => {});
+    // The search probe sends no query (a 400 when search exists), so no query is logged.
+    if (api.features.search === undefined) api.optional('search', api.get(`/workspaces/${state.wsId}/search`)).catch(() => {});
     if (api.features.emojiSuggest === undefined) api.suggest.emojiPrefix(state.wsId, 'sm', 1).catch(() => {});
   });
   on('toast', ({ text, kind }) => {

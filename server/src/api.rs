@@ -43,6 +43,7 @@ pub fn routes() -> Router<App> {
         .route("/workspaces/{ws}/emoji/suggest", get(suggest_emoji))
         .route("/workspaces/{ws}/channels/suggested", get(suggest_channels))
         .route("/consent/policies", get(consent_policies))
+        .route("/features", get(features))
         .route("/workspaces/{ws}/consent", get(consent))
         .route("/workspaces/{ws}/consent/history", get(consent_history))
         .route("/workspaces/{ws}/consent/preview", get(consent_preview))
@@ -95,7 +96,23 @@ async fn suggest_channels(
 }
 
 async fn consent_policies(State(app): State<App>) -> Json<Value> {
-    Json(json!({ "policies": app.consent_policies() }))
+    let policies: Vec<Value> = app
+        .consent_policies()
+        .into_iter()
+        .map(|p| {
+            let categories = p.purpose.allowed_categories();
+            let mut v = json!(p);
+            v["categories"] = json!(categories);
+            v
+        })
+        .collect();
+    Json(json!({ "policies": policies }))
+}
+
+/// What this server offers, so a client can show or hide whole features without
+/// probing endpoints.
+async fn features() -> Json<Value> {
+    Json(json!({ "search": true, "emoji_suggest": true, "channel_suggest": true, "consent": true }))
 }
 
 async fn consent(State(app): State<App>, auth: Auth, Path(ws): Path<String>) -> ApiResult<Json<Value>> {

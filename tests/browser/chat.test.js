@@ -99,6 +99,12 @@ test('a <script> or <img onerror> message renders as text', async () => {
   await a.locator('.msg:not(.pending)', { hasText: '<b onmouseover=alert(3)>hi</b>' }).waitFor();
   assert.equal(await a.locator('.msg-text b').count(), 0);
   await shot(a, 'xss-as-text');
+  // Up in the empty composer edits your last message; Enter saves it.
+  await box.press('ArrowUp');
+  const edit = a.getByRole('textbox', { name: 'Edit message' });
+  await edit.fill('edited <b>safely</b>');
+  await edit.press('Enter');
+  await a.locator('.msg', { hasText: 'edited <b>safely</b>' }).locator('.edited').waitFor();
   assert.deepEqual(a.problems, [], 'no dialog, console error or page error');
   await a.context().close();
 });
@@ -149,6 +155,10 @@ test('main screen at 1280x800 and the narrow layout', async () => {
   await a.locator('.channel-view button.replies', { hasText: '1 reply' }).waitFor();
   await a.locator('.side-item .badge.mention').first().waitFor();
   await shot(a, 'main');
+  const dark = await openPage(browser, server, { user: alice, hash: `#/w/${ws.id}/c/${eng.id}`, colorScheme: 'dark' });
+  await dark.locator('.channel-view button.replies', { hasText: '1 reply' }).waitFor();
+  await shot(dark, 'main-dark');
+  await dark.context().close();
 
   // Narrow: the sidebar is a drawer.
   const m = await openPage(browser, server, { user: bob, viewport: { width: 390, height: 844 }, hash: `#/w/${ws.id}/c/${eng.id}` });

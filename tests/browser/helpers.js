@@ -25,7 +25,7 @@ export const SHOTS = path.join(here, 'screenshots');
 fs.mkdirSync(SHOTS, { recursive: true });
 
 /** Starts `confab serve` on a free port. `dataDir` reuses a directory (for restarts). */
-export async function startServer({ dataDir, port = 0 } = {}) {
+export async function startServer({ dataDir, port = 0, noProxy = false } = {}) {
   const dir = dataDir || fs.mkdtempSync(path.join(os.tmpdir(), 'confab-browser-'));
   const proc = spawn(BIN, ['serve', '--listen', `127.0.0.1:${port}`, '--data-dir', dir], {
     env: { ...process.env, CONFAB_AUTH_ARGON2_MEMORY_KIB: '256', CONFAB_AUTH_ARGON2_ITERATIONS: '1', NO_COLOR: '1' },
@@ -51,6 +51,14 @@ export async function startServer({ dataDir, port = 0 } = {}) {
     });
   });
   proc.removeAllListeners('exit');
+  const stopProc = async (p) => {
+    if (p.exitCode !== null || p.signalCode !== null) return;
+    const exited = new Promise((r) => p.once('exit', r));
+    p.kill('SIGTERM');
+    const t = setTimeout(() => p.kill('SIGKILL'), 5000);
+    await exited;
+    clearTimeout(t);
+  };
   const server = {
     dir,
     addr,
@@ -59,40 +67,36 @@ export async function startServer({ dataDir, port = 0 } = {}) {
     proc,
     proxy: null,
     async stop() {
-      if (server.proxy) await new Promise((r) => server.proxy.close(() => r()));
-      server.proxy = null;
-      if (proc.exitCode !== null) return;
-      const exited = new Promise((r) => proc.once('exit', r));
-      proc.kill('SIGTERM');
-      const t = setTimeout(() => proc.kill('SIGKILL'), 5000);
-      await exited;
-      clearTimeout(t);
+      await stopProc(server.proc);
+      if (server.proxy) {
+        server.proxy.closeAllConnections();
+        for (const s of server.proxy.upgraded) s.destroy();
+        await new Promise((r) => server.proxy.close(() => r()));
+        server.proxy = null;
+      }
     },
-    /** Stops the server and starts a new one on the same data dir and port. */
+    /** Stops the server, runs `between` while it is down, then starts it again on the same data dir and port. */
     async restart({ between } = {}) {
-      await server.stop();
+      await stopProc(server.proc);
       if (between) await between();
-      const port2 = Number(addr.split(':')[1]);
+      const port2 = Number(server.addr.split(':')[1]);
       let next;
       for (let i = 0; i < 50; i++) {
         try {
-          next = await startServer({ dataDir: dir, port: port2 });
+          next = await startServer({ dataDir: dir, port: port2, noProxy: true });
           break;
         } catch (e) {
           if (i === 49) throw e;
           await new Promise((r) => setTimeout(r, 100)); // the port may linger briefly
         }
       }
-      Object.assign(server, { proc: next.proc, addr: next.addr, apiUrl: next.apiUrl, stop: next.stop, restart: next.restart });
-      if (proxyPort) server.proxy = await startClientProxy(server, proxyPort);
+      Object.assign(server, { proc: next.proc, addr: next.addr, apiUrl: next.apiUrl });
       return server;
     },
   };
-  let proxyPort = null;
-  if (process.env.CONFAB_CLIENT_DIR) {
+  if (process.env.CONFAB_CLIENT_DIR && !noProxy) {
     server.proxy = await startClientProxy(server, 0);
-    proxyPort = server.proxy.address().port;
-    server.url = `http://127.0.0.1:${proxyPort}`;
+    server.url = `http://127.0.0.1:${server.proxy.address().port}`;
   }
   return server;
 }
@@ -133,7 +137,10 @@ function startClientProxy(server, port) {
       res.end(data);
     });
   });
+  srv.upgraded = new Set();
   srv.on('upgrade', (req, sock, head) => {
+    srv.upgraded.add(sock);
+    sock.on('close', () => srv.upgraded.delete(sock));
     const [host, p] = target();
     const up = net.connect(Number(p), host, () => {
       let s = `${req.method} ${req.url} HTTP/1.1\r\n`;
@@ -203,8 +210,8 @@ const OPTIONAL = /\/api\/v1\/(workspaces\/[^/]+\/(search|emoji\/suggest|channels
  * A new browser context + page. Collects console errors (except the expected 404s of
  * optional endpoints), page errors and dialogs in `page.problems`.
  */
-export async function openPage(browser, server, { user, viewport = { width: 1280, height: 800 }, hash = '' } = {}) {
-  const context = await browser.newContext({ viewport });
+export async function openPage(browser, server, { user, viewport = { width: 1280, height: 800 }, hash = '', colorScheme = 'light' } = {}) {
+  const context = await browser.newContext({ viewport, colorScheme });
   if (user) {
     await context.addInitScript(([token]) => {
       if (!sessionStorage.getItem('confab.test.init')) {

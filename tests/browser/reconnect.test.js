@@ -27,7 +27,6 @@ test('a server restart loses nothing and duplicates nothing', async () => {
   await b.locator('.msg', { hasText: 'before the restart' }).waitFor();
   const box = a.getByRole('textbox', { name: 'Message #general' });
 
-  console.log("# restarting");
   await server.restart({
     between: async () => {
       // While the server is down: the banner shows and a new message stays pending.

@@ -33,7 +33,7 @@ function showError(el, e) {
 
 export function createChannelDialog() {
   openDialog('Create a channel', (body, close) => {
-    const name = h('input', { type: 'text', required: true, maxlength: 80, pattern: '[a-z0-9_-]{1,80}', placeholder: 'e.g. project-launch', autocomplete: 'off' });
+    const name = h('input', { type: 'text', required: true, maxlength: 80, pattern: '[a-z0-9_\\-]{1,80}', placeholder: 'e.g. project-launch', autocomplete: 'off' });
     const topic = h('input', { type: 'text', maxlength: 250, placeholder: 'What is it about? (optional)' });
     const priv = h('input', { type: 'checkbox', id: 'new-ch-private' });
     const err = errorLine();

@@ -141,7 +141,7 @@ export function mountPrivacy(root) {
     const meLine = h('div.member-key',
       h('p', h('strong', 'Your data: '), granted
         ? effective ? 'included in training for this purpose.' : 'excluded from training for this purpose.'
-        : mine === false ? 'excluded (kept if an owner opts in later).' : mine === true ? 'you opted in, but the workspace has not.' : 'not used (the workspace has not opted in).'),
+        : effective ? 'not used while the workspace has not opted in; you chose to be included if it does.' : 'not used (the workspace has not opted in).'),
       h('button.btn.small', {
         type: 'button',
         dataset: { action: effective ? 'exclude-me' : 'include-me' },
@@ -297,6 +297,12 @@ export function mountPrivacy(root) {
       return sec;
     }
     const entries = list(hist, 'entries');
+    const v = hist.verification;
+    if (v) {
+      sec.append(v.first_bad === null || v.first_bad === undefined
+        ? h('p.verified', `✓ Chain verified: ${v.entries} entr${v.entries === 1 ? 'y' : 'ies'}, intact${v.head_hash ? ` (head ${short(v.head_hash)}…)` : ''}`)
+        : h('p.error', `Chain broken at entry #${v.first_bad}: the history has been tampered with.`));
+    }
     sec.append(h('p.muted', 'Every grant, withdrawal and member choice is an entry in an append-only chain: each entry’s hash covers the one before it, so nothing can be edited or removed unnoticed.'));
     if (!entries.length) {
       sec.append(h('p', 'No entries yet: nothing has ever been granted.'));
@@ -306,12 +312,13 @@ export function mountPrivacy(root) {
     for (const e of [...entries].reverse()) {
       const a = e.action || {};
       const type = a.type || e.type || '';
+      const pname = (PURPOSES[a.purpose] || { title: a.purpose || '' }).title.toLowerCase();
       const what = {
-        grant: `Granted ${a.purpose} (${a.scope}; ${(a.categories || []).join(', ')}; members ${a.members})`,
-        withdraw: `Withdrew ${a.purpose}`,
-        member_set: `${a.included ? 'Included' : 'Excluded'} own data for ${a.purpose}`,
-        budget_spent: `Training run spent ε=${a.epsilon} for ${a.purpose}`,
-      }[type] || `${type} ${a.purpose || ''}`;
+        grant: `Granted ${pname} (scope ${a.scope}; ${(a.categories || []).map((c) => c.replace(/_/g, ' ')).join(', ')}; members ${String(a.members).replace('_', '-')})`,
+        withdraw: `Withdrew ${pname}`,
+        member_set: `${a.included ? 'Included' : 'Excluded'} their own data for ${pname}`,
+        budget_spent: `Training run spent ε=${a.epsilon} for ${pname}`,
+      }[type] || `${type} ${pname}`;
       tbody.append(h('tr', { dataset: { type } },
         h('td', String(e.seq ?? '')),
         h('td', e.at ? fullTime(e.at) : ''),
@@ -332,8 +339,50 @@ export function mountPrivacy(root) {
   return { destroy: () => offs.forEach((f) => f()) };
 }
 
-/** A generic, safe rendering of a preview answer: counts, then a sample of each record list. */
+const EXCLUSION = {
+  not_granted: 'not included: no owner has opted in to this purpose',
+  withdrawn: 'not included: consent was withdrawn',
+  scope: 'not included: the grant does not cover this scope',
+};
+
+/**
+ * The preview answer `{purpose, taken_at, workspaces: [{allowed_by, messages, reactions,
+ * memberships, search_interactions, ...}], excluded: [{workspace, reason}]}`: counts per
+ * category and a sample of the records, all as text.
+ */
 function renderPreview(d) {
+  if (!d || !Array.isArray(d.workspaces)) return renderPreviewGeneric(d);
+  const box = h('div.preview-body');
+  if (d.taken_at) box.append(h('p.muted', `As of ${fullTime(d.taken_at)}.`));
+  for (const ex of d.excluded || []) {
+    box.append(h('p', h('strong', 'Nothing would be read: '), `this workspace is ${EXCLUSION[ex.reason] || `excluded (${ex.reason})`}.`));
+  }
+  for (const w of d.workspaces) {
+    const counts = h('ul.counts');
+    const samples = h('div');
+    for (const [k, v] of Object.entries(w)) {
+      if (!Array.isArray(v)) continue;
+      counts.append(h('li', h('strong', String(v.length)), ` ${(CATEGORY_LABELS[k] || k.replace(/_/g, ' ')).toLowerCase()}`));
+      if (!v.length) continue;
+      const sample = v.slice(0, 5).map((r) => {
+        if (k === 'messages') return `${userName(r.author)}: ${r.text}`;
+        if (k === 'reactions') return `${r.emoji} × ${(r.users || []).length} on message #${r.seq}`;
+        if (k === 'memberships') return `${userName(r.user)} in a channel since ${fullTime(r.joined_at)}`;
+        return JSON.stringify(r);
+      });
+      samples.append(h('details', h('summary', `Sample of ${k.replace(/_/g, ' ')} (${sample.length} of ${v.length})`), h('pre.sample', sample.join('\n'))));
+    }
+    if (w.allowed_by) {
+      box.append(h('p', `Allowed by ledger entry #${w.allowed_by.entry_seq} (${short(w.allowed_by.entry_hash)}…): ${(w.allowed_by.categories || []).join(', ')}, scope ${w.allowed_by.scope}, members ${w.allowed_by.members}.`));
+    }
+    box.append(counts, samples);
+  }
+  if (!d.workspaces.length && !(d.excluded || []).length) box.append(h('p', 'Nothing: no records would be read.'));
+  return box;
+}
+
+/** A generic, safe rendering of any other preview shape: counts, then a sample of each record list. */
+function renderPreviewGeneric(d) {
   const box = h('div.preview-body');
   const counts = h('ul.counts');
   const samples = h('div');

@@ -81,11 +81,10 @@ function renderHit(hit, rank, queryId, q) {
   } else if (msg) snippet.textContent = plainPreview(msg.text, 200);
   const authorName = hit.author && typeof hit.author === 'object' ? hit.author.display_name || hit.author.username : userName(authorId);
   const open = async () => {
+    // The click signal for ranking: the server takes exactly these two fields.
     const body = { message: messageId };
     if (queryId) body.query_id = queryId;
-    if (hit.click_token) body.click_token = hit.click_token;
-    body.rank = rank;
-    api.search.click(state.wsId, body).catch(() => {});
+    api.search.click(state.wsId, body).catch((e) => console.warn('search click not recorded', e));
     try {
       await app.jumpToMessage(msg && msg.seq !== undefined ? msg : messageId);
       if (window.matchMedia('(max-width: 760px)').matches) app.closePanel();

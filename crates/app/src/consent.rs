@@ -119,6 +119,9 @@ pub struct ConsentView {
 pub struct MemberConsent {
     pub purpose: Purpose,
     pub included: bool,
+    /// Whether the member has set their key at all (else `included` is the default
+    /// of the grant's member mode).
+    pub chosen: bool,
 }
 
 /// `PUT /workspaces/{ws}/consent/{purpose}`: a grant (`granted: true` plus the grant's
@@ -156,7 +159,11 @@ impl App {
         let state = self.inner.ledger.state(ws)?;
         let me = Purpose::ALL
             .iter()
-            .map(|p| MemberConsent { purpose: *p, included: state.member_included(*p, caller.user) })
+            .map(|p| MemberConsent {
+                purpose: *p,
+                included: state.member_included(*p, caller.user),
+                chosen: state.member_key(*p, caller.user).is_some(),
+            })
             .collect();
         Ok(ConsentView { state, role, me })
     }

@@ -121,6 +121,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let mut latencies: HashMap<&'static str, Vec<Duration>> = HashMap::new();
     let mut hits_total = 0usize;
+    let mut cpu_times: HashMap<&'static str, Vec<Duration>> = HashMap::new();
     for (round, (kind, query)) in queries.iter().enumerate() {
         let request = SearchRequest {
             workspace: workspace_id(1),
@@ -134,13 +135,17 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             weights: &weights,
             now: NOW,
         };
+        let cpu_before = thread_cpu_nanos();
         let t = Instant::now();
         let results = index.search(&request).map_err(|e| format!("{query}: {e}"))?;
         let took = t.elapsed();
+        let cpu = Duration::from_nanos(thread_cpu_nanos().saturating_sub(cpu_before));
         hits_total += results.hits.len();
         if round >= 100 {
             latencies.entry(kind).or_default().push(took);
             latencies.entry("all").or_default().push(took);
+            cpu_times.entry(kind).or_default().push(cpu);
+            cpu_times.entry("all").or_default().push(cpu);
         }
     }
 
@@ -210,16 +215,22 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         pct(&mut visible, 100.0)
     );
     println!();
-    println!("| queries (limit 20, 50 of 200 channels readable) | n | p50 | p95 | p99 |");
-    println!("|---|---|---|---|---|");
+    println!(
+        "| queries (limit 20, 50 of 200 channels readable) | n | p50 | p95 | p99 | CPU p50 | CPU p95 | CPU p99 |"
+    );
+    println!("|---|---|---|---|---|---|---|---|");
     for kind in ["one word", "multi-word", "phrase", "operator", "all"] {
         let mut l = latencies.remove(kind).unwrap_or_default();
+        let mut c = cpu_times.remove(kind).unwrap_or_default();
         println!(
-            "| {kind} | {} | {:.2} ms | {:.2} ms | {:.2} ms |",
+            "| {kind} | {} | {:.2} ms | {:.2} ms | {:.2} ms | {:.2} ms | {:.2} ms | {:.2} ms |",
             l.len(),
             ms(pct(&mut l, 50.0)),
             ms(pct(&mut l, 95.0)),
-            ms(pct(&mut l, 99.0))
+            ms(pct(&mut l, 99.0)),
+            ms(pct(&mut c, 50.0)),
+            ms(pct(&mut c, 95.0)),
+            ms(pct(&mut c, 99.0))
         );
     }
     println!();
@@ -228,6 +239,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         hits_total as f64 / queries.len() as f64
     );
     Ok(())
+}
+
+/// On-CPU time of the calling thread, from `/proc/thread-self/schedstat` (ns); 0
+/// where that file does not exist. Unlike wall time, it does not count waiting for a
+/// core on a busy machine.
+fn thread_cpu_nanos() -> u64 {
+    std::fs::read_to_string("/proc/thread-self/schedstat")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0)
 }
 
 /// CPU time (user + system) of this process so far, from `/proc/self/stat`; 0 where
