@@ -215,22 +215,19 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         pct(&mut visible, 100.0)
     );
     println!();
-    println!(
-        "| queries (limit 20, 50 of 200 channels readable) | n | p50 | p95 | p99 | CPU p50 | CPU p95 | CPU p99 |"
-    );
-    println!("|---|---|---|---|---|---|---|---|");
+    println!("| queries (limit 20, 50 of 200 channels readable) | n | p50 | p95 | p99 | mean CPU |");
+    println!("|---|---|---|---|---|---|");
     for kind in ["one word", "multi-word", "phrase", "operator", "all"] {
         let mut l = latencies.remove(kind).unwrap_or_default();
-        let mut c = cpu_times.remove(kind).unwrap_or_default();
+        let c = cpu_times.remove(kind).unwrap_or_default();
         println!(
-            "| {kind} | {} | {:.2} ms | {:.2} ms | {:.2} ms | {:.2} ms | {:.2} ms | {:.2} ms |",
+            "| {kind} | {} | {:.2} ms | {:.2} ms | {:.2} ms | {:.2} ms |",
             l.len(),
             ms(pct(&mut l, 50.0)),
             ms(pct(&mut l, 95.0)),
             ms(pct(&mut l, 99.0)),
-            ms(pct(&mut c, 50.0)),
-            ms(pct(&mut c, 95.0)),
-            ms(pct(&mut c, 99.0))
+            // The scheduler's CPU clock ticks coarsely (4 ms here): only the mean is exact.
+            ms(c.iter().sum::<Duration>()) / c.len().max(1) as f64
         );
     }
     println!();

@@ -191,8 +191,7 @@ mod tests {
 
     #[test]
     fn weights_round_trip_and_reject_other_versions() {
-        let mut weights = RankingWeights::default();
-        weights.model_id = Some("lr-2024-05".into());
+        let weights = RankingWeights { model_id: Some("lr-2024-05".into()), ..RankingWeights::default() };
         let back = RankingWeights::from_json(&weights.to_json()).unwrap();
         assert_eq!(back, weights);
 

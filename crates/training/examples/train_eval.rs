@@ -9,7 +9,8 @@
 //! times, planted preferences) and `confab_training::simulated::add_click_logs`
 //! (planted click preference); every workspace grants every purpose with scope
 //! `shared`, through the real ledger and gate. Noise is seeded so the table is
-//! reproducible; served models use the OS's randomness instead.
+//! reproducible; served models use the OS's randomness instead. Exits non-zero only
+//! on an error; models that lose to their default are listed as not servable.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -84,7 +85,7 @@ fn main() -> ExitCode {
     println!();
     println!("| purpose | model | metric | held-out cases | default | trained | ε spent | servable |");
     println!("|---|---|---|---:|---:|---:|---:|---|");
-    let mut all_servable = true;
+    let mut not_servable = 0usize;
     for purpose in [Purpose::EmojiSuggestions, Purpose::ChannelSuggestions, Purpose::SearchRanking] {
         let snapshot = match Gate::snapshot(&ledger, &source, purpose, &ids, now) {
             Ok(s) => s,
@@ -115,10 +116,13 @@ fn main() -> ExitCode {
                 m.manifest.privacy.epsilon,
                 if m.manifest.servable { "yes" } else { "no" }
             );
-            all_servable &= m.manifest.servable;
+            not_servable += usize::from(!m.manifest.servable);
         }
     }
     println!();
-    println!("{:.1} s", started.elapsed().as_secs_f64());
-    if all_servable { ExitCode::SUCCESS } else { ExitCode::FAILURE }
+    println!(
+        "{not_servable} model(s) did not beat their default and would not be served · {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    ExitCode::SUCCESS
 }
