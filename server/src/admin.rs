@@ -29,6 +29,9 @@ pub enum AdminRequest {
     ConsentVerify { workspace: WorkspaceId },
     ConsentExport { workspace: WorkspaceId },
     Reindex { workspace: Option<WorkspaceId> },
+    Train { purpose: Option<String>, dry_run: bool },
+    ModelsList { workspace: Option<WorkspaceId> },
+    ModelsShow { id: String },
 }
 
 #[derive(Serialize, Deserialize)]
@@ -74,6 +77,25 @@ pub async fn execute(app: &App, request: AdminRequest) -> Result<Value, Error> {
             as_json(serde_json::to_value(app.admin_consent_verify(workspace)?))
         }
         AdminRequest::Reindex { workspace } => Ok(json!({ "documents": app.reindex(workspace).await? })),
+        AdminRequest::Train { purpose, dry_run } => {
+            let purposes = match purpose {
+                Some(p) => vec![p.parse()?],
+                None => confab_consent::Purpose::ALL.to_vec(),
+            };
+            let runs = app
+                .run_training(
+                    confab_app::models::scheduler(),
+                    &purposes,
+                    dry_run,
+                    confab_training::NoiseSource::Os,
+                )
+                .await?;
+            as_json(serde_json::to_value(runs))
+        }
+        AdminRequest::ModelsList { workspace } => {
+            as_json(serde_json::to_value(app.model_records(workspace)?))
+        }
+        AdminRequest::ModelsShow { id } => as_json(serde_json::to_value(app.model_record(&id)?)),
     }
 }
 

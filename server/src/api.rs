@@ -44,6 +44,8 @@ pub fn routes() -> Router<App> {
         .route("/workspaces/{ws}/channels/suggested", get(suggest_channels))
         .route("/consent/policies", get(consent_policies))
         .route("/features", get(features))
+        .route("/workspaces/{ws}/models", get(models))
+        .route("/admin/train", post(train))
         .route("/workspaces/{ws}/consent", get(consent))
         .route("/workspaces/{ws}/consent/history", get(consent_history))
         .route("/workspaces/{ws}/consent/preview", get(consent_preview))
@@ -107,6 +109,27 @@ async fn consent_policies(State(app): State<App>) -> Json<Value> {
         })
         .collect();
     Json(json!({ "policies": policies }))
+}
+
+async fn models(State(app): State<App>, auth: Auth, Path(ws): Path<String>) -> ApiResult<Json<Value>> {
+    Ok(Json(json!({ "models": app.models(auth.caller, id(&ws)?)? })))
+}
+
+#[derive(Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TrainBody {
+    #[serde(default)]
+    purpose: Option<String>,
+    #[serde(default)]
+    dry_run: bool,
+}
+
+async fn train(
+    State(app): State<App>,
+    auth: Auth,
+    OptionalBody(req): OptionalBody<TrainBody>,
+) -> ApiResult<Json<Value>> {
+    Ok(Json(json!({ "runs": app.train(auth.caller, req.purpose.as_deref(), req.dry_run).await? })))
 }
 
 /// What this server offers, so a client can show or hide whole features without

@@ -45,6 +45,30 @@ pub enum Command {
     /// server's data dir through its admin socket).
     #[command(subcommand)]
     Consent(ConsentCommand),
+    /// Run consent-gated training now: each purpose's pipeline reads a snapshot taken
+    /// through the consent gate and saves its models with their manifests.
+    Train {
+        /// Only this purpose (default: all).
+        #[arg(long)]
+        purpose: Option<String>,
+        /// Print which workspaces would be included or excluded and why; train nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Trained models and their manifests.
+    #[command(subcommand)]
+    Models(ModelsCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ModelsCommand {
+    /// Every model (or those concerning one workspace), served or retired.
+    List {
+        #[arg(long)]
+        workspace: Option<WorkspaceId>,
+    },
+    /// One model's manifest and state.
+    Show { id: String },
 }
 
 #[derive(Debug, Subcommand)]
@@ -178,6 +202,9 @@ pub fn main_with_args(args: impl IntoIterator<Item = std::ffi::OsString>) -> any
         }
         Command::Reindex { workspace } => AdminRequest::Reindex { workspace },
         Command::Consent(command) => consent_request(command)?,
+        Command::Train { purpose, dry_run } => AdminRequest::Train { purpose, dry_run },
+        Command::Models(ModelsCommand::List { workspace }) => AdminRequest::ModelsList { workspace },
+        Command::Models(ModelsCommand::Show { id }) => AdminRequest::ModelsShow { id },
     };
     let verify = matches!(request, AdminRequest::ConsentVerify { .. });
     let answer = runtime.block_on(admin::run(&config, request))?;

@@ -7,13 +7,14 @@
 //!   with a few public channels, one private channel and a DM;
 //! - the corpus's conversations replayed into channels, each corpus sender mapped to a
 //!   member of that workspace;
-//! - reactions from a small documented model: a message with a word of a mood list
-//!   (thanks → 🙏, haha/lol → 😂, love → ❤️, great/awesome/cool/nice → 👍, and a
-//!   question mark → 🤔) gets that emoji from one to three other members with
-//!   probability one half;
+//! - reactions from a small documented model ([`MOODS`]): a message with a word of a
+//!   list (thanks → 🙏, haha/lol → 😂, movie → 🎬, pizza → 🍕, trip → ✈️, song → 🎵,
+//!   dog → 🐶, game → 🎮, love → ❤️, great/awesome/cool/nice → 👍) gets that emoji
+//!   from one to three other members with probability 0.8;
 //! - a few searches with a click on the top result;
 //! - Acme's owner grants `emoji_suggestions` (workspace scope, members opt-out) after
-//!   reading the policy; Globex grants nothing.
+//!   reading the policy, and a training run builds Acme's emoji model (served if it
+//!   beats the default on held-out data); Globex grants nothing.
 
 use std::collections::BTreeMap;
 
@@ -28,10 +29,16 @@ use crate::config::Config;
 const SLICE: &[u8] = include_bytes!("../../corpus/demo-slice.json");
 pub const PASSWORD: &str = "confab-demo";
 
-/// Moods the reaction model plants, checked in order.
+/// Words the reaction model plants an emoji for, checked in order.
 const MOODS: &[(&[&str], &str)] = &[
     (&["thanks", "thank"], "🙏"),
     (&["haha", "lol", "funny", "hilarious"], "😂"),
+    (&["movie", "movies", "film", "netflix"], "🎬"),
+    (&["food", "pizza", "eat", "eating", "dinner", "cook"], "🍕"),
+    (&["travel", "trip", "vacation", "beach"], "✈️"),
+    (&["music", "song", "songs", "band", "concert"], "🎵"),
+    (&["dog", "dogs", "cat", "cats", "pet"], "🐶"),
+    (&["game", "games", "play", "playing"], "🎮"),
     (&["love"], "❤️"),
     (&["great", "awesome", "cool", "nice"], "👍"),
 ];
@@ -131,7 +138,7 @@ pub async fn seed(app: &App) -> anyhow::Result<Vec<String>> {
             let members = channel_members(app, owner, channel, &callers)?;
             let mut speakers: BTreeMap<&str, Caller> = BTreeMap::new();
             for message in &conversation.messages {
-                let next = members[speakers.len() % members.len()];
+                let next = members[rng.random_range(0..members.len())];
                 let speaker = *speakers.entry(&message.sender).or_insert(next);
                 let text: String = message.text.chars().take(2000).collect();
                 if text.trim().is_empty() {
@@ -160,6 +167,26 @@ pub async fn seed(app: &App) -> anyhow::Result<Vec<String>> {
         }
         if team_index == 0 {
             grant_emoji_suggestions(app, owner, ws).await?;
+            let runs = app
+                .run_training(
+                    owner.user,
+                    &[confab_consent::Purpose::EmojiSuggestions],
+                    false,
+                    confab_training::NoiseSource::Os,
+                )
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            for model in runs.iter().flat_map(|r| &r.models) {
+                lines.push(format!(
+                    "trained model {} for {}: {} (held-out {} {:.3} vs default {:.3})",
+                    model.id,
+                    team.name,
+                    if model.servable { "served" } else { "not served: it does not beat the default" },
+                    model.evaluation.metric,
+                    model.evaluation.trained,
+                    model.evaluation.default,
+                ));
+            }
         }
         lines.push(format!(
             "{}: {} messages; sign in as {} (owner) or {}; {}",
@@ -193,13 +220,10 @@ async fn plant_reactions(
 ) {
     let lower = message.text.to_lowercase();
     let words: Vec<&str> = lower.split(|c: char| !c.is_alphanumeric()).collect();
-    let emoji = MOODS
-        .iter()
-        .find(|(triggers, _)| triggers.iter().any(|t| words.contains(t)))
-        .map(|(_, e)| *e)
-        .or_else(|| lower.ends_with('?').then_some("🤔"));
+    let emoji =
+        MOODS.iter().find(|(triggers, _)| triggers.iter().any(|t| words.contains(t))).map(|(_, e)| *e);
     let Some(emoji) = emoji else { return };
-    if !rng.random_bool(0.5) {
+    if !rng.random_bool(0.8) {
         return;
     }
     let others: Vec<Caller> = members.iter().copied().filter(|m| m.user != author.user).collect();
@@ -240,6 +264,8 @@ pub async fn run(mut config: Config) -> anyhow::Result<()> {
     // The demo posts thousands of messages as a handful of people in seconds.
     config.app.limits.messages_per_second = 1_000_000;
     config.app.limits.message_burst = 1_000_000;
+    // A small team: let a word into the emoji model once three members wrote it.
+    config.app.training.min_users_per_word = config.app.training.min_users_per_word.min(3);
     let (app, store) = crate::open_app(&config).await?;
     let started = std::time::Instant::now();
     let lines = seed(&app).await?;

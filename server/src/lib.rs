@@ -68,7 +68,7 @@ pub async fn open_app(config: &Config) -> anyhow::Result<(App, Arc<dyn Store>)> 
         format!("opening the store in {} (is another confab using it?)", store_dir.display())
     })?;
     let store: Arc<dyn Store> = Arc::new(store);
-    let app = App::open(store.clone(), config.app.clone(), &config.server.data_dir.join("index"))
+    let app = App::open(store.clone(), config.app.clone(), &config.server.data_dir)
         .map_err(|e| anyhow::anyhow!(e))?;
     Ok((app, store))
 }

@@ -13,6 +13,7 @@ crate::cases!(
     search_index_is_rebuilt_from_the_store,
     suggestions_stay_inside_their_workspace,
     consent_is_explicit_owner_only_recorded_and_revocable,
+    training_reads_only_consented_workspaces_and_withdrawal_retires_models,
 );
 
 /// Polls a search until `pred` holds (the index commits in the background).
@@ -298,4 +299,103 @@ async fn consent_is_explicit_owner_only_recorded_and_revocable() {
         })
         .await
         .unwrap();
+}
+
+async fn training_reads_only_consented_workspaces_and_withdrawal_retires_models() {
+    let server = TestServer::start_with(&[("CONFAB_TRAINING_MIN_USERS_PER_WORD", "2")]);
+    let (admin, _) = server.user("root").await;
+    let mut teams = Vec::new();
+    for team in ["a", "b"] {
+        let (owner, _) = server.user(&format!("{team}owner")).await;
+        let ws = owner.create_workspace(team).await.unwrap().workspace.id;
+        let mut members = vec![owner.clone()];
+        for i in 0..3 {
+            let (m, _) = server.user(&format!("{team}member{i}")).await;
+            m.accept_invite(&owner.create_invite(ws, json!({})).await.unwrap().code).await.unwrap();
+            members.push(m);
+        }
+        let general = owner.channel_named(ws, "general").await.unwrap().channel.id;
+        for (i, author) in members.iter().enumerate() {
+            for j in 0..4 {
+                let m =
+                    author.post(general, &format!("{team}canary pizza party number {i}{j}")).await.unwrap();
+                for reactor in members.iter().filter(|r| r.token() != author.token()) {
+                    reactor.react(m.id, "🎉").await.unwrap();
+                }
+            }
+        }
+        teams.push((owner, ws));
+    }
+    let (a_owner, a) = (&teams[0].0, teams[0].1);
+    let b = teams[1].1;
+    let (_, policies) = a_owner.raw(Method::GET, "/consent/policies", None).await.unwrap();
+    let policy = policies["policies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["purpose"] == "emoji_suggestions")
+        .unwrap()
+        .clone();
+    let grant = json!({
+        "granted": true, "scope": "workspace", "categories": ["messages", "reactions"], "members": "opt_out",
+        "policy_version": policy["version"], "policy_sha256": policy["sha256"], "accept": true,
+    })
+    .to_string();
+    let (status, _) = a_owner
+        .raw(Method::PUT, &format!("/workspaces/{a}/consent/emoji_suggestions"), Some(&grant))
+        .await
+        .unwrap();
+    assert!(status.is_success());
+
+    // Only the instance admin runs training; a dry run says who is in and why.
+    let (status, _) =
+        a_owner.raw(Method::POST, "/admin/train", Some(r#"{"purpose":"emoji_suggestions"}"#)).await.unwrap();
+    assert_eq!(status.as_u16(), 403);
+    let (_, plan) = admin
+        .raw(Method::POST, "/admin/train", Some(r#"{"purpose":"emoji_suggestions","dry_run":true}"#))
+        .await
+        .unwrap();
+    let plan_text = plan.to_string();
+    assert!(plan_text.contains(&a.to_string()) && plan_text.contains(&b.to_string()), "{plan}");
+    let (status, run) =
+        admin.raw(Method::POST, "/admin/train", Some(r#"{"purpose":"emoji_suggestions"}"#)).await.unwrap();
+    assert!(status.is_success(), "{run}");
+    let models = run["runs"][0]["models"].as_array().unwrap();
+    assert_eq!(models.len(), 1, "one workspace model for A, no shared model: {run}");
+    let manifest = &models[0];
+    assert_eq!(manifest["workspace"], json!(a.to_string()));
+    let contributors: Vec<&str> = manifest["contributors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["workspace"].as_str().unwrap())
+        .collect();
+    assert_eq!(contributors, [a.to_string()]);
+    assert!(!run.to_string().contains("bcanary"), "nothing of B reached training");
+    let (_, listed) = a_owner.raw(Method::GET, &format!("/workspaces/{a}/models"), None).await.unwrap();
+    assert_eq!(listed["models"][0]["manifest"]["id"], manifest["id"]);
+    assert!(listed["models"][0]["retired"].is_null());
+    // B sees no model of A's.
+    let (b_owner, _) = (&teams[1].0, ());
+    let (_, b_models) = b_owner.raw(Method::GET, &format!("/workspaces/{b}/models"), None).await.unwrap();
+    assert_eq!(b_models["models"].as_array().unwrap().len(), 0, "{b_models}");
+
+    // Withdrawal retires the model at once.
+    let (status, _) = a_owner
+        .raw(Method::PUT, &format!("/workspaces/{a}/consent/emoji_suggestions"), Some(r#"{"granted":false}"#))
+        .await
+        .unwrap();
+    assert!(status.is_success());
+    let (_, listed) = a_owner.raw(Method::GET, &format!("/workspaces/{a}/models"), None).await.unwrap();
+    assert!(!listed["models"][0]["retired"].is_null(), "{listed}");
+    // The privacy budget was recorded in the ledger.
+    let (_, history) =
+        a_owner.raw(Method::GET, &format!("/workspaces/{a}/consent/history"), None).await.unwrap();
+    let actions: Vec<&str> = history["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"]["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(actions, ["grant", "budget_spent", "withdraw"], "{history}");
 }

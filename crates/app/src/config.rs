@@ -11,6 +11,40 @@ pub struct AppConfig {
     pub limits: LimitsConfig,
     pub events: EventsConfig,
     pub websocket: WebSocketConfig,
+    pub training: TrainingSettings,
+}
+
+/// `[training]`: when consent-gated training runs and its privacy parameters.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TrainingSettings {
+    /// Hours between scheduled runs of every purpose; 0 turns the schedule off (runs
+    /// then happen on demand: `confab train`, `POST /api/v1/admin/train`).
+    pub schedule_hours: u64,
+    /// A word enters an emoji model only if at least this many members wrote it (k).
+    pub min_users_per_word: usize,
+    /// ε of the noise on each released count, per run.
+    pub epsilon: f64,
+    /// The privacy budget per workspace and purpose over the ledger's history; a run
+    /// that would exceed it is refused.
+    pub epsilon_cap: f64,
+}
+
+impl Default for TrainingSettings {
+    fn default() -> Self {
+        TrainingSettings { schedule_hours: 24, min_users_per_word: 5, epsilon: 1.0, epsilon_cap: 10.0 }
+    }
+}
+
+impl TrainingSettings {
+    pub fn pipeline_config(&self) -> confab_training::TrainingConfig {
+        confab_training::TrainingConfig {
+            min_users_per_word: self.min_users_per_word,
+            epsilon: self.epsilon,
+            epsilon_cap: self.epsilon_cap,
+            ..Default::default()
+        }
+    }
 }
 
 /// Whether anyone may sign up, or only people holding an invite.

@@ -194,7 +194,7 @@ impl App {
         } else {
             let change = self.inner.ledger.withdraw(ws, caller.user, role, purpose, now)?;
             if change.is_some() {
-                self.on_consent_narrowed(ws, purpose);
+                self.on_consent_narrowed(ws, purpose, false);
             }
             change
         };
@@ -216,7 +216,7 @@ impl App {
         self.workspace(ws)?.read().require_member(caller.user)?;
         let change = self.inner.ledger.set_member(ws, caller.user, purpose, included, now_ms())?;
         if !included {
-            self.on_consent_narrowed(ws, purpose);
+            self.on_consent_narrowed(ws, purpose, true);
         }
         self.announce_consent(ws, &change).await?;
         self.consent(caller, ws)

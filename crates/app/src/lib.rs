@@ -21,7 +21,7 @@ pub mod directory;
 pub mod hub;
 mod live;
 mod messages;
-mod models;
+pub mod models;
 pub mod search;
 pub mod suggest;
 mod workspaces;
@@ -72,16 +72,21 @@ struct Inner {
     recommender: Arc<Recommender>,
     derived: Arc<derived::Derived>,
     ledger: Ledger<consent::StoreLedger>,
+    serving: models::Serving,
 }
 
 impl App {
-    /// Builds the app over a store, with the search index in `index_dir`. Must be
-    /// called inside a tokio runtime: it starts the flusher and the task that keeps
-    /// the index and suggestion statistics current (catching up from the store first).
-    pub fn open(store: Arc<dyn Store>, config: AppConfig, index_dir: &Path) -> Result<App, String> {
+    /// Builds the app over a store, with the search index in `<data_dir>/index` and
+    /// trained models in `<data_dir>/models`. Must be called inside a tokio runtime: it
+    /// starts the flusher, the task that keeps the index and suggestion statistics
+    /// current (catching up from the store first) and the training schedule.
+    pub fn open(store: Arc<dyn Store>, config: AppConfig, data_dir: &Path) -> Result<App, String> {
+        let index_dir = data_dir.join("index");
+        let registry = confab_training::ModelRegistry::open(data_dir.join("models"))
+            .map_err(|e| format!("model registry: {e}"))?;
         let directory = Arc::new(Directory::default());
         let hub = Arc::new(Hub::new(config.websocket.queue_frames));
-        let (search, outcome) = SearchIndex::open(index_dir, SearchConfig::default())
+        let (search, outcome) = SearchIndex::open(&index_dir, SearchConfig::default())
             .map_err(|e| format!("search index: {e}"))?;
         if let confab_search::OpenOutcome::Recreated { reason } = &outcome {
             tracing::warn!(%reason, "the search index was unusable and is rebuilt from the store");
@@ -104,6 +109,7 @@ impl App {
                 recommender,
                 derived,
                 ledger: Ledger::new(consent::StoreLedger { store: store.clone() }),
+                serving: models::Serving::new(registry),
                 limits: config.limits.validation(),
                 auth: auth::AuthState::new(&config.auth),
                 message_limiter: DefaultKeyedRateLimiter::keyed(quota),
@@ -115,6 +121,29 @@ impl App {
                 signup_lock: parking_lot::Mutex::new(()),
             }),
         })
+        .inspect(|app| app.start_training_schedule())
+    }
+
+    /// Runs every purpose's pipeline every `training.schedule_hours` (if not 0).
+    fn start_training_schedule(&self) {
+        let hours = self.config().training.schedule_hours;
+        if hours == 0 {
+            return;
+        }
+        let app = self.clone();
+        tokio::spawn(async move {
+            let period = std::time::Duration::from_secs(hours * 3600);
+            let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+            loop {
+                ticks.tick().await;
+                let purposes = confab_consent::Purpose::ALL;
+                let run =
+                    app.run_training(models::scheduler(), &purposes, false, confab_training::NoiseSource::Os);
+                if let Err(e) = run.await {
+                    tracing::error!(error = %e, "scheduled training failed");
+                }
+            }
+        });
     }
 
     pub fn config(&self) -> &AppConfig {

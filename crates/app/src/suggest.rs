@@ -49,7 +49,7 @@ impl App {
             now: now_ms(),
         };
         let model = self.served_emoji_model(ws);
-        Ok(self.inner.recommender.suggest_emoji(ws, &query, model, &ScoringWeights::default()))
+        Ok(self.inner.recommender.suggest_emoji(ws, &query, &model, &ScoringWeights::default()))
     }
 
     pub fn suggest_channels(

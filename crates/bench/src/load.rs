@@ -112,7 +112,8 @@ pub async fn run_sender(socket: Socket, plan: SenderPlan) -> (SenderResult, Opti
         while n < plan.max_messages && Instant::now() < plan.deadline {
             match plan.pace {
                 Pace::Window(_) => {
-                    let Ok(Ok(permit)) = tokio::time::timeout_at(plan.deadline, permits.acquire()).await else {
+                    let Ok(Ok(permit)) = tokio::time::timeout_at(plan.deadline, permits.acquire()).await
+                    else {
                         break;
                     };
                     permit.forget();

@@ -105,14 +105,16 @@ impl Report {
     /// The Markdown table of every row so far.
     pub fn table(&self) -> String {
         let rows = self.rows.lock().map(|r| r.clone()).unwrap_or_default();
-        let mut out = String::from("| scenario | metric | value | target | verdict |\n|---|---|---|---|---|\n");
+        let mut out =
+            String::from("| scenario | metric | value | target | verdict |\n|---|---|---|---|---|\n");
         for r in rows {
             let verdict = match r.verdict {
                 Verdict::Met => "met",
                 Verdict::Missed => "**missed**",
                 Verdict::Info => "",
             };
-            let _ = writeln!(out, "| {} | {} | {} | {} | {} |", r.scenario, r.metric, r.value, r.target, verdict);
+            let _ =
+                writeln!(out, "| {} | {} | {} | {} | {} |", r.scenario, r.metric, r.value, r.target, verdict);
         }
         out
     }
@@ -132,7 +134,7 @@ pub fn thousands(n: f64) -> String {
     let s = n.abs().to_string();
     let mut out = String::new();
     for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);

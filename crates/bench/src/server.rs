@@ -62,7 +62,11 @@ pub struct ServerProcess {
 
 impl ServerProcess {
     /// Starts `confab serve` on `data_dir` listening on a free loopback port.
-    pub async fn start_confab(bin: &Path, data_dir: &Path, extra_env: &[(String, String)]) -> anyhow::Result<Self> {
+    pub async fn start_confab(
+        bin: &Path,
+        data_dir: &Path,
+        extra_env: &[(String, String)],
+    ) -> anyhow::Result<Self> {
         let mut cmd = Command::new(bin);
         cmd.arg("serve").arg("--listen").arg("127.0.0.1:0").arg("--data-dir").arg(data_dir);
         for (k, v) in confab_env() {
@@ -173,7 +177,10 @@ mod tests {
     fn parses_the_listening_line() {
         let line = "2025-01-01T00:00:00Z  INFO confab_server: confab listening on http://127.0.0.1:4567 with data in /tmp/x";
         assert_eq!(parse_listening(line), Some("127.0.0.1:4567".parse().unwrap()));
-        assert_eq!(parse_listening("listening on http://127.0.0.1:1\u{1b}[0m"), Some("127.0.0.1:1".parse().unwrap()));
+        assert_eq!(
+            parse_listening("listening on http://127.0.0.1:1\u{1b}[0m"),
+            Some("127.0.0.1:1".parse().unwrap())
+        );
         assert_eq!(parse_listening("nothing here"), None);
     }
 }

@@ -96,7 +96,11 @@ pub async fn own_channels(team: &Team, people: &[Person], prefix: &str) -> anyho
     let ws = team.workspace;
     stream::iter(people.iter().enumerate())
         .map(|(i, p)| async move {
-            let ch = p.client.create_channel(ws, &format!("{prefix}-{i}"), false).await.context("create channel")?;
+            let ch = p
+                .client
+                .create_channel(ws, &format!("{prefix}-{i}"), false)
+                .await
+                .context("create channel")?;
             Ok::<_, anyhow::Error>(ch.id)
         })
         .buffered(CONCURRENCY)

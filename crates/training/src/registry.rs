@@ -46,7 +46,7 @@ pub struct Retirement {
 }
 
 /// A model as the registry holds it.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct ModelRecord {
     pub manifest: Manifest,
     /// `Some` once retired; its artifact is then gone.

@@ -58,7 +58,11 @@ pub async fn run(ctx: &Ctx<'_>) -> anyhow::Result<()> {
         total.unacked_present += t.unacked_present;
     }
     let r = ctx.report;
-    r.info("crash", "runs (kill -9 at a random moment under load)", format!("{runs}, {failed_runs} with a violation"));
+    r.info(
+        "crash",
+        "runs (kill -9 at a random moment under load)",
+        format!("{runs}, {failed_runs} with a violation"),
+    );
     r.info("crash", "acknowledged messages checked", thousands(total.acked as f64));
     r.target("crash", "acknowledged messages lost", total.lost.to_string(), "0", total.lost == 0);
     r.target(
@@ -95,7 +99,8 @@ async fn one_run(ctx: &Ctx<'_>) -> anyhow::Result<Tally> {
     let server = ServerProcess::start_confab(bin, dir.path(), &[]).await?;
     let team = setup::team(&server.base, ctx.o.crash_senders.max(1)).await?;
     let channels = setup::own_channels(&team, &team.people, "crash").await?;
-    let sockets = connect_all(&server.base, team.people.iter().map(|p| wire::auth_frame(&p.token)).collect()).await?;
+    let sockets =
+        connect_all(&server.base, team.people.iter().map(|p| wire::auth_frame(&p.token)).collect()).await?;
     let kill_after = Duration::from_millis(rand::rng().random_range(300..2500));
     let times = PhaseTimes::new(0, 2_000_000);
     let start = Instant::now();

@@ -80,23 +80,46 @@ async fn live(ctx: &Ctx<'_>, baseline_only: bool) -> anyhow::Result<()> {
         let team = setup::team(&server.base, 5).await?;
         let channel = setup::channel_with(&team, "live", &team.people).await?;
         let auths = team.people.iter().map(|p| wire::auth_frame(&p.token)).collect::<Vec<_>>();
-        let f = measure(&server.base, auths[1..].to_vec(), 4, auths[0].clone(), channel.to_string(), live_phases(ctx)).await?;
+        let f = measure(
+            &server.base,
+            auths[1..].to_vec(),
+            4,
+            auths[0].clone(),
+            channel.to_string(),
+            live_phases(ctx),
+        )
+        .await?;
         server.stop().await?;
         let p = &f.phases[0];
         let p99 = p.latency.quantile_ms(0.99);
-        r.target("fanout", &format!("live: {label}, send→delivery"), p.latency.summary(), "p99 ≤ 2 ms", p99 <= 2.0 && p.deliveries == p.expected);
-        r.info("fanout", "live: deliveries", format!("{} of {} ({} /s)", p.deliveries, p.expected, thousands(p.per_second)));
+        r.target(
+            "fanout",
+            &format!("live: {label}, send→delivery"),
+            p.latency.summary(),
+            "p99 ≤ 2 ms",
+            p99 <= 2.0 && p.deliveries == p.expected,
+        );
+        r.info(
+            "fanout",
+            "live: deliveries",
+            format!("{} of {} ({} /s)", p.deliveries, p.expected, thousands(p.per_second)),
+        );
         confab_p99 = Some(p99);
     }
     if !ctx.o.no_baseline || baseline_only {
         let server = ctx.baseline().await?;
         let auths = (0..5).map(|_| wire::baseline_auth_frame(true)).collect::<Vec<_>>();
-        let f = measure(&server.base, auths[1..].to_vec(), 4, auths[0].clone(), "c".into(), live_phases(ctx)).await?;
+        let f = measure(&server.base, auths[1..].to_vec(), 4, auths[0].clone(), "c".into(), live_phases(ctx))
+            .await?;
         server.stop().await?;
         let p = &f.phases[0];
         r.info("baseline", &format!("live: {label}, send→delivery"), p.latency.summary());
         if let Some(c) = confab_p99 {
-            r.info("fanout", "live: Confab / baseline p99", format!("{:.1}×", c / p.latency.quantile_ms(0.99).max(0.001)));
+            r.info(
+                "fanout",
+                "live: Confab / baseline p99",
+                format!("{:.1}×", c / p.latency.quantile_ms(0.99).max(0.001)),
+            );
         }
     }
     Ok(())
@@ -116,7 +139,15 @@ async fn large(ctx: &Ctx<'_>, baseline_only: bool) -> anyhow::Result<()> {
         println!("  set-up (sign-ups, invites, joins): {:.1} s", setup_started.elapsed().as_secs_f64());
         let auths = team.people.iter().map(|p| wire::auth_frame(&p.token)).collect::<Vec<_>>();
         let rss_before = server.rss_kib();
-        let f = measure(&server.base, auths[1..].to_vec(), members - 1, auths[0].clone(), channel.to_string(), large_phases(ctx)).await?;
+        let f = measure(
+            &server.base,
+            auths[1..].to_vec(),
+            members - 1,
+            auths[0].clone(),
+            channel.to_string(),
+            large_phases(ctx),
+        )
+        .await?;
         let rss_after = server.rss_kib();
         server.stop().await?;
         let one = &f.phases[0];
@@ -128,34 +159,70 @@ async fn large(ctx: &Ctx<'_>, baseline_only: bool) -> anyhow::Result<()> {
             one.latency.quantile_ms(0.99) <= 100.0 && one.deliveries == one.expected,
         );
         let sustained = &f.phases[1];
-        r.info("fanout", &format!("{label}: {} msg/s, send→delivery", ctx.o.fan_rate), sustained.latency.summary());
+        r.info(
+            "fanout",
+            &format!("{label}: {} msg/s, send→delivery", ctx.o.fan_rate),
+            sustained.latency.summary(),
+        );
         r.info(
             "fanout",
             &format!("{label}: deliveries"),
-            format!("{} of {} ({} /s)", sustained.deliveries, sustained.expected, thousands(sustained.per_second)),
+            format!(
+                "{} of {} ({} /s)",
+                sustained.deliveries,
+                sustained.expected,
+                thousands(sustained.per_second)
+            ),
         );
         r.info(
             "fanout",
             &format!("{label}: connecting all clients"),
-            format!("{:.1} s; {} other frames (presence) received; {} connections closed by the server", f.connect_time.as_secs_f64(), thousands(f.other_frames as f64), f.closed),
+            format!(
+                "{:.1} s; {} other frames (presence) received; {} connections closed by the server",
+                f.connect_time.as_secs_f64(),
+                thousands(f.other_frames as f64),
+                f.closed
+            ),
         );
         if let (Some(a), Some(b)) = (rss_before, rss_after) {
-            r.info("fanout", &format!("{label}: server RSS before / after connecting"), format!("{} / {} MiB", a / 1024, b / 1024));
+            r.info(
+                "fanout",
+                &format!("{label}: server RSS before / after connecting"),
+                format!("{} / {} MiB", a / 1024, b / 1024),
+            );
         }
         confab_p99 = Some(sustained.latency.quantile_ms(0.99));
     }
     if !ctx.o.no_baseline || baseline_only {
         let server = ctx.baseline().await?;
         let auths = (1..clients).map(|i| wire::baseline_auth_frame(i < members)).collect::<Vec<_>>();
-        let f = measure(&server.base, auths, members - 1, wire::baseline_auth_frame(true), "c".into(), large_phases(ctx)).await?;
+        let f = measure(
+            &server.base,
+            auths,
+            members - 1,
+            wire::baseline_auth_frame(true),
+            "c".into(),
+            large_phases(ctx),
+        )
+        .await?;
         server.stop().await?;
         let sustained = &f.phases[1];
         let base_p99 = sustained.latency.quantile_ms(0.99);
         r.info("baseline", &format!("{label}: one message at a time"), f.phases[0].latency.summary());
-        r.info("baseline", &format!("{label}: {} msg/s, send→delivery", ctx.o.fan_rate), sustained.latency.summary());
+        r.info(
+            "baseline",
+            &format!("{label}: {} msg/s, send→delivery", ctx.o.fan_rate),
+            sustained.latency.summary(),
+        );
         if let Some(c) = confab_p99 {
             let ratio = c / base_p99.max(0.001);
-            r.target("fanout", &format!("{label}: Confab / baseline p99 at {} msg/s", ctx.o.fan_rate), format!("{ratio:.2}×"), "≤ 2×", ratio <= 2.0);
+            r.target(
+                "fanout",
+                &format!("{label}: Confab / baseline p99 at {} msg/s", ctx.o.fan_rate),
+                format!("{ratio:.2}×"),
+                "≤ 2×",
+                ratio <= 2.0,
+            );
         }
     }
     Ok(())
@@ -172,8 +239,9 @@ async fn measure(
     channel: String,
     phases: Vec<Phase>,
 ) -> anyhow::Result<Figures> {
-    let times: Arc<Vec<Arc<PhaseTimes>>> =
-        Arc::new(phases.iter().enumerate().map(|(i, p)| PhaseTimes::new(i as u64, p.count as usize + 1)).collect());
+    let times: Arc<Vec<Arc<PhaseTimes>>> = Arc::new(
+        phases.iter().enumerate().map(|(i, p)| PhaseTimes::new(i as u64, p.count as usize + 1)).collect(),
+    );
     let tally = Arc::new(Tally::default());
     let (stop_tx, stop_rx) = watch::channel(false);
     let total_time: f64 = phases.iter().map(|p| p.interval.as_secs_f64() * p.count as f64).sum();
@@ -214,7 +282,12 @@ async fn measure(
         socket = back.context("the sender's connection broke")?;
         let deliveries = tally.wait(Duration::from_secs(60)).await;
         let elapsed = start.elapsed();
-        println!("  phase {i}: {} sent, {} acked, {deliveries}/{expected} deliveries in {:.1} s", sent.sent, sent.acked, elapsed.as_secs_f64());
+        println!(
+            "  phase {i}: {} sent, {} acked, {deliveries}/{expected} deliveries in {:.1} s",
+            sent.sent,
+            sent.acked,
+            elapsed.as_secs_f64()
+        );
         progress.push((deliveries, expected, deliveries as f64 / elapsed.as_secs_f64().max(1e-3)));
     }
     let _ = stop_tx.send(true);
@@ -233,7 +306,12 @@ async fn measure(
     let phases = latency
         .into_iter()
         .zip(progress)
-        .map(|(latency, (deliveries, expected, per_second))| PhaseFigures { latency, deliveries, expected, per_second })
+        .map(|(latency, (deliveries, expected, per_second))| PhaseFigures {
+            latency,
+            deliveries,
+            expected,
+            per_second,
+        })
         .collect();
     Ok(Figures { phases, connect_time, other_frames: frames.saturating_sub(delivered), closed })
 }

@@ -39,14 +39,27 @@ pub async fn run(ctx: &Ctx<'_>) -> anyhow::Result<()> {
     let per_conn = after.saturating_sub(before) as f64 / n as f64;
     let projected_mib = (before as f64 + per_conn * TARGET_CONNECTIONS) / 1024.0;
     r.info("idle", &format!("{n} connections: connect time"), format!("{:.1} s", connect_time.as_secs_f64()));
-    r.info("idle", &format!("server RSS before / with {n} connections"), format!("{:.1} / {:.1} MiB", before as f64 / 1024.0, after as f64 / 1024.0));
+    r.info(
+        "idle",
+        &format!("server RSS before / with {n} connections"),
+        format!("{:.1} / {:.1} MiB", before as f64 / 1024.0, after as f64 / 1024.0),
+    );
     r.info("idle", "RSS per idle connection", format!("{per_conn:.1} KiB"));
     let metric = if n as f64 >= TARGET_CONNECTIONS {
         format!("RSS with {n} idle connections")
     } else {
         format!("RSS projected to 10,000 connections (from {n})")
     };
-    r.target("idle", &metric, format!("{:.1} MiB", if n as f64 >= TARGET_CONNECTIONS { after as f64 / 1024.0 } else { projected_mib }), "≤ 160 MiB at 10,000", projected_mib <= TARGET_MIB || after as f64 / 1024.0 <= TARGET_MIB && n as f64 >= TARGET_CONNECTIONS);
+    r.target(
+        "idle",
+        &metric,
+        format!(
+            "{:.1} MiB",
+            if n as f64 >= TARGET_CONNECTIONS { after as f64 / 1024.0 } else { projected_mib }
+        ),
+        "≤ 160 MiB at 10,000",
+        projected_mib <= TARGET_MIB || after as f64 / 1024.0 <= TARGET_MIB && n as f64 >= TARGET_CONNECTIONS,
+    );
     if !ctx.o.no_baseline {
         let b = run_baseline_only(ctx).await?;
         if let Some(b) = b {

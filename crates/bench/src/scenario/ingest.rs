@@ -31,7 +31,10 @@ pub struct Figures {
 }
 
 pub async fn run(ctx: &Ctx<'_>) -> anyhow::Result<()> {
-    println!("\n== ingest: {} senders × window {}, then {} msg/s over {} senders", ctx.o.senders, ctx.o.window, ctx.o.rate, ctx.o.rate_senders);
+    println!(
+        "\n== ingest: {} senders × window {}, then {} msg/s over {} senders",
+        ctx.o.senders, ctx.o.window, ctx.o.rate, ctx.o.rate_senders
+    );
     let server = ctx.confab().await?;
     let people = ctx.o.senders.max(ctx.o.rate_senders).max(1);
     let team = setup::team(&server.base, people).await?;
@@ -58,9 +61,17 @@ pub async fn run(ctx: &Ctx<'_>) -> anyhow::Result<()> {
         );
     }
     if confab.errors > 0 {
-        r.info("ingest", "error answers", format!("{} (first: {})", confab.errors, confab.first_error.unwrap_or_default()));
+        r.info(
+            "ingest",
+            "error answers",
+            format!("{} (first: {})", confab.errors, confab.first_error.unwrap_or_default()),
+        );
     }
-    r.info("ingest", &format!("offered {} msg/s: achieved", ctx.o.rate), format!("{:.0} msg/s", confab.paced_rate));
+    r.info(
+        "ingest",
+        &format!("offered {} msg/s: achieved", ctx.o.rate),
+        format!("{:.0} msg/s", confab.paced_rate),
+    );
     let p99 = confab.paced_latency.quantile_ms(0.99);
     r.target(
         "ingest",
@@ -72,7 +83,11 @@ pub async fn run(ctx: &Ctx<'_>) -> anyhow::Result<()> {
 
     if !ctx.o.no_baseline {
         let base = run_baseline(ctx).await?;
-        r.info("ingest", "Confab / baseline throughput", format!("{:.2}×", confab.throughput / base.throughput.max(1.0)));
+        r.info(
+            "ingest",
+            "Confab / baseline throughput",
+            format!("{:.2}×", confab.throughput / base.throughput.max(1.0)),
+        );
         r.info(
             "ingest",
             &format!("Confab / baseline p99 at {} msg/s", ctx.o.rate),
@@ -91,13 +106,22 @@ pub async fn run_baseline(ctx: &Ctx<'_>) -> anyhow::Result<Figures> {
     let f = measure(ctx, &server.base, auths, channels).await?;
     server.stop().await?;
     let r = ctx.report;
-    r.info("baseline", &format!("echo msgs/s ({} senders × window {})", ctx.o.senders, ctx.o.window), thousands(f.throughput));
+    r.info(
+        "baseline",
+        &format!("echo msgs/s ({} senders × window {})", ctx.o.senders, ctx.o.window),
+        thousands(f.throughput),
+    );
     r.info("baseline", &format!("send→echo at {} msg/s", ctx.o.rate), f.paced_latency.summary());
     Ok(f)
 }
 
 /// Runs the throughput and then the latency run with the given connections.
-async fn measure(ctx: &Ctx<'_>, base: &str, auths: Vec<String>, channels: Vec<String>) -> anyhow::Result<Figures> {
+async fn measure(
+    ctx: &Ctx<'_>,
+    base: &str,
+    auths: Vec<String>,
+    channels: Vec<String>,
+) -> anyhow::Result<Figures> {
     let senders = ctx.o.senders.max(1);
     let sockets = connect_all(base, auths.iter().take(senders).cloned().collect()).await?;
 
@@ -185,5 +209,13 @@ async fn measure(ctx: &Ctx<'_>, base: &str, auths: Vec<String>, channels: Vec<St
     }
     let paced_rate = paced_acked as f64 / last.duration_since(start).as_secs_f64().max(1e-3);
     println!("  latency run: {paced_acked} acked at {paced_rate:.0} msg/s: {}", paced_latency.summary());
-    Ok(Figures { throughput, closed_latency, errors, first_error, paced_rate, paced_latency, lost_connections })
+    Ok(Figures {
+        throughput,
+        closed_latency,
+        errors,
+        first_error,
+        paced_rate,
+        paced_latency,
+        lost_connections,
+    })
 }

@@ -46,12 +46,22 @@ impl<'a> Ctx<'a> {
     /// A confab to measure: the `--url` one, or a fresh one on a temporary data dir.
     pub async fn confab(&self) -> anyhow::Result<Running> {
         if let Some(url) = &self.o.url {
-            return Ok(Running { process: None, base: url.trim_end_matches('/').to_string(), pid: self.o.pid, _dir: None });
+            return Ok(Running {
+                process: None,
+                base: url.trim_end_matches('/').to_string(),
+                pid: self.o.pid,
+                _dir: None,
+            });
         }
         let dir = tempfile::Builder::new().prefix("confab-bench-").tempdir()?;
         let process = ServerProcess::start_confab(self.bin()?, dir.path(), &[]).await?;
         println!("  started confab pid {} at {}", process.pid, process.base);
-        Ok(Running { base: process.base.clone(), pid: Some(process.pid), process: Some(process), _dir: Some(dir) })
+        Ok(Running {
+            base: process.base.clone(),
+            pid: Some(process.pid),
+            process: Some(process),
+            _dir: Some(dir),
+        })
     }
 
     /// A fresh baseline server.
@@ -108,13 +118,20 @@ pub async fn baseline_only(ctx: &Ctx<'_>) -> anyhow::Result<()> {
 pub async fn sled(ctx: &Ctx<'_>) -> anyhow::Result<()> {
     println!("\n== sled ceiling: {} writers, 200-byte values, group commit", ctx.o.sled_writers);
     let (writers, total) = (ctx.o.sled_writers, ctx.o.sled_writes);
-    let c = tokio::task::spawn_blocking(move || crate::baseline::sled_ceiling(writers, total, Duration::from_secs(60)))
-        .await??;
+    let c = tokio::task::spawn_blocking(move || {
+        crate::baseline::sled_ceiling(writers, total, Duration::from_secs(60))
+    })
+    .await??;
     let rate = c.writes as f64 / c.elapsed.as_secs_f64();
     ctx.report.info(
         "baseline",
         &format!("sled raw durable 200-byte writes/s ({writers} writers, group commit)"),
-        format!("{} ({} flushes, {:.0} writes/flush)", thousands(rate), thousands(c.flushes as f64), c.writes as f64 / c.flushes.max(1) as f64),
+        format!(
+            "{} ({} flushes, {:.0} writes/flush)",
+            thousands(rate),
+            thousands(c.flushes as f64),
+            c.writes as f64 / c.flushes.max(1) as f64
+        ),
     );
     Ok(())
 }
