@@ -186,9 +186,24 @@ fn consent_request(command: ConsentCommand) -> anyhow::Result<AdminRequest> {
     })
 }
 
+/// Sets up logging (`CONFAB_LOG`, default `info`): the server logs to standard output;
+/// the other commands log to standard error, keeping their output (JSON) clean.
+fn init_logging(server: bool) {
+    use std::io::IsTerminal;
+    let filter = tracing_subscriber::EnvFilter::try_from_env("CONFAB_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,tower_http=warn"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    let _ = if server {
+        builder.with_ansi(std::io::stdout().is_terminal()).try_init()
+    } else {
+        builder.with_ansi(std::io::stderr().is_terminal()).with_writer(std::io::stderr).try_init()
+    };
+}
+
 /// Runs the command line with the given arguments.
 pub fn main_with_args(args: impl IntoIterator<Item = std::ffi::OsString>) -> anyhow::Result<()> {
     let cli = Cli::parse_from(args);
+    init_logging(matches!(cli.command, None | Some(Command::Serve) | Some(Command::Demo)));
     let config = cli.config()?;
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     let request = match cli.command.unwrap_or(Command::Serve) {

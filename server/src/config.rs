@@ -134,6 +134,17 @@ mod tests {
     }
 
     #[test]
+    fn unknown_sections_are_errors() {
+        let dir = std::env::temp_dir().join(format!("confab-config-sections-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("c.toml");
+        std::fs::write(&file, "[nonsense]\nkey = 1\n").unwrap();
+        let loaded = Config::load_from(Some(&file), []);
+        std::fs::remove_dir_all(dir).unwrap();
+        assert!(loaded.is_err(), "an unknown [section] must not be ignored");
+    }
+
+    #[test]
     fn shipped_default_file_matches_compiled_defaults() {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/default.toml");
         let from_file = Config::load_from(Some(&path), []).unwrap();

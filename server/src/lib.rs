@@ -19,6 +19,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use axum::Router;
 use axum::routing::get;
+use axum::serve::ListenerExt;
 use confab_app::App;
 use confab_store::{SledConfig, SledStore, Store};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
@@ -96,6 +97,13 @@ pub async fn serve_app(config: Config, app: App, store: Arc<dyn Store>) -> anyho
     let addr = listener.local_addr()?;
     tracing::info!("confab listening on http://{addr} with data in {}", config.server.data_dir.display());
     let service = router(app, &config, metrics_handle()).into_make_service_with_connect_info::<SocketAddr>();
+    // Frames are written as they come (no write buffer): without TCP_NODELAY, Nagle
+    // would hold small frames back behind an unacknowledged segment.
+    let listener = listener.tap_io(|tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!(error = %e, "cannot set TCP_NODELAY");
+        }
+    });
     axum::serve(listener, service).with_graceful_shutdown(shutdown_signal()).await?;
     tokio::task::spawn_blocking(move || store.flush()).await??;
     let _ = std::fs::remove_file(admin::socket_path(&config.server.data_dir));

@@ -105,6 +105,18 @@ enum PresenceStatus {
     Away,
 }
 
+/// `{"type":"ack","req":…,"message":…}`, serialised straight from the message.
+fn ack_frame(req: &str, message: &confab_core::Message) -> Message {
+    #[derive(serde::Serialize)]
+    struct Ack<'a> {
+        r#type: &'static str,
+        req: &'a str,
+        message: &'a confab_core::Message,
+    }
+    let bytes = serde_json::to_string(&Ack { r#type: "ack", req, message }).unwrap_or_default();
+    Message::Text(Utf8Bytes::from(bytes))
+}
+
 fn text(value: serde_json::Value) -> Message {
     Message::Text(Utf8Bytes::from(value.to_string()))
 }
@@ -176,7 +188,10 @@ async fn connection(app: App, socket: WebSocket) {
     for w in &hello.workspaces {
         watermarks.insert(w.id, w.event_seq);
     }
-    let _ = direct.send(text(json!({ "type": "hello", "user": hello.user, "workspaces": hello.workspaces })));
+    // The hello and the replay go out before anything live, in order; live events
+    // meanwhile wait in the connection's hub queue.
+    let mut opening =
+        vec![text(json!({ "type": "hello", "user": hello.user, "workspaces": hello.workspaces }))];
     for resume in auth.resume {
         let upto = watermarks.get(&resume.workspace).copied();
         let replay = match upto {
@@ -185,18 +200,20 @@ async fn connection(app: App, socket: WebSocket) {
         };
         match replay {
             Ok(Replay::Events(frames)) => {
-                for frame in frames {
-                    if let Ok(t) = Utf8Bytes::try_from(frame) {
-                        let _ = direct.send(Message::Text(t));
-                    }
-                }
+                opening.extend(
+                    frames.into_iter().filter_map(|f| Utf8Bytes::try_from(f).ok()).map(Message::Text),
+                );
             }
             Ok(Replay::Resync) => {
-                let _ = direct.send(text(json!({ "type": "resync", "workspace": resume.workspace })));
+                opening.push(text(json!({ "type": "resync", "workspace": resume.workspace })))
             }
-            Err(e) => {
-                let _ = direct.send(error_frame(None, &e));
-            }
+            Err(e) => opening.push(error_frame(None, &e)),
+        }
+    }
+    for frame in opening {
+        if sink.send(frame).await.is_err() {
+            app.disconnect(caller, conn);
+            return;
         }
     }
     let close_timeout = Duration::from_secs(ws_config.close_timeout_secs.max(1));
@@ -260,6 +277,18 @@ async fn read_loop(
                         continue;
                     }
                 };
+                // `req` is echoed back: hold it to the documented shape.
+                let req_ok = match &envelope.req {
+                    None => true,
+                    Some(serde_json::Value::String(r)) => app.limits_check_client_id("req", r).is_ok(),
+                    Some(serde_json::Value::Number(_)) => true,
+                    Some(_) => false,
+                };
+                if !req_ok {
+                    let e = Error::invalid_field("req", "1 to 64 printable ASCII characters, or a number");
+                    let _ = direct.send(error_frame(None, &e));
+                    continue;
+                }
                 if envelope.r#type != "ping" {
                     last_active = Instant::now();
                     if away {
@@ -319,7 +348,7 @@ async fn read_loop(
             }
             Some((req, result)) = inflight.next(), if !inflight.is_empty() => {
                 let frame = match result {
-                    Ok(message) => text(json!({ "type": "ack", "req": req, "message": message })),
+                    Ok(message) => ack_frame(&req, &message),
                     Err(e) => error_frame(Some(serde_json::Value::String(req)), &e),
                 };
                 if direct.send(frame).is_err() {
@@ -346,6 +375,16 @@ async fn read_loop(
 
 type Sink = SplitSink<WebSocket, Message>;
 
+/// Whether the hub has already signalled lag (consumes the signal).
+fn lagged_now(lagged: &Notify) -> bool {
+    use std::future::Future;
+    let notified = lagged.notified();
+    let mut notified = std::pin::pin!(notified);
+    let waker = futures_util::task::noop_waker();
+    let mut cx = std::task::Context::from_waker(&waker);
+    notified.as_mut().poll(&mut cx).is_ready()
+}
+
 async fn write_loop(
     mut sink: Sink,
     mut events: mpsc::Receiver<Outbound>,
@@ -356,8 +395,13 @@ async fn write_loop(
 ) {
     let resume = close(CLOSE_RESUME, "too far behind: resume");
     loop {
+        // The lag signal first; then replies and events fairly, so that a client with
+        // many sends in flight does not starve its own event queue into overflowing.
+        if lagged_now(&lagged) {
+            let _ = tokio::time::timeout(close_timeout, sink.send(resume)).await;
+            break;
+        }
         let message = tokio::select! {
-            biased;
             () = lagged.notified() => {
                 // The close frame queues behind what the socket already holds: a slow
                 // client that reads again soon still learns to resume.

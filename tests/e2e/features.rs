@@ -153,7 +153,7 @@ async fn suggestions_stay_inside_their_workspace() {
     let b_channel = zed.create_channel(b, "b-only-room", false).await.unwrap();
     let general_b = zed.channel_named(b, "general").await.unwrap().channel.id;
     for _ in 0..5 {
-        let m = zed.post(general_b, "zebra time").await.unwrap();
+        let m = zed.post(general_b, "quokka time").await.unwrap();
         zed.react(m.id, "🦓").await.unwrap();
     }
     let deadline = Instant::now() + Duration::from_secs(10);

@@ -143,6 +143,8 @@ async fn presence_follows_connections() {
     let (bob, _) = server.user("bob").await;
     let ws = ada.create_workspace("W").await.unwrap().workspace.id;
     bob.accept_invite(&ada.create_invite(ws, json!({})).await.unwrap().code).await.unwrap();
+    // Presence goes to the people one has DMs with.
+    ada.open_dm(ws, &[bob.me().await.unwrap().id]).await.unwrap();
     let mut bob_live = bob.connect(&[]).await.unwrap();
     let ada_id = ada_s.user.id;
     let next_of_ada = async |live: &mut confab_client::Live| -> Presence {

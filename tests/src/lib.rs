@@ -21,13 +21,6 @@ pub fn run_as_server_if_asked() {
     if std::env::var_os(SERVER_ENV).is_none() {
         return;
     }
-    tracing_subscriber::fmt()
-        .with_ansi(false)
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("CONFAB_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,tower_http=warn")),
-        )
-        .init();
     let args = std::env::args_os().take(1).chain(std::env::args_os().skip_while(|a| a != "--").skip(1));
     let code = match confab_server::cli::main_with_args(args) {
         Ok(()) => 0,

@@ -186,6 +186,32 @@ impl Hub {
         self.inner.read().by_user.values().map(HashMap::len).sum()
     }
 
+    /// Delivers an ephemeral event only to the connections of `users` that receive
+    /// this workspace's events (presence goes to the people one has DMs with, not to
+    /// the whole workspace: telling N members about N arrivals would be N² frames).
+    pub fn publish_to_users(&self, record: &EventRecord, users: &std::collections::HashSet<UserId>) {
+        let inner = self.inner.read();
+        let Some(subs) = inner.by_workspace.get(&record.workspace) else { return };
+        let frame = Outbound {
+            workspace: record.workspace,
+            event_seq: record.event_seq,
+            ephemeral: true,
+            frame: event_frame(record, true),
+        };
+        for user in users {
+            let Some(conns) = inner.by_user.get(user) else { continue };
+            for id in conns.keys() {
+                if let Some(sub) = subs.get(id)
+                    && !sub.lagging.load(Ordering::Relaxed)
+                    && sub.tx.try_send(frame.clone()).is_err()
+                {
+                    sub.lagging.store(true, Ordering::Relaxed);
+                    sub.lagged.notify_one();
+                }
+            }
+        }
+    }
+
     /// Delivers an event to every connection of its workspace whose user may receive
     /// it. `state` is the workspace's current directory entry.
     pub fn publish(&self, state: &WorkspaceState, record: &EventRecord, ephemeral: bool) {

@@ -162,6 +162,11 @@ impl App {
         &self.inner.limits
     }
 
+    /// Checks an id a client chose (`client_msg_id`, a frame's `req`).
+    pub fn limits_check_client_id(&self, field: &str, id: &str) -> Result<(), Error> {
+        self.inner.limits.client_id(field, id)
+    }
+
     fn workspace(&self, id: WorkspaceId) -> Result<Arc<RwLock<WorkspaceState>>, Error> {
         self.inner.directory.require(self.inner.store.as_ref(), id)
     }

@@ -126,9 +126,27 @@ impl App {
         Ok(state.members.keys().map(|u| (*u, self.hub().presence(*u))).collect())
     }
 
+    /// Tells the people a user has DMs with (and the user's own other connections)
+    /// that their presence changed. Everyone else can ask
+    /// `GET /workspaces/{ws}/presence` when they need it.
     fn broadcast_presence(&self, user: UserId, status: Presence, workspaces: &[WorkspaceId]) {
         for ws in workspaces {
-            self.publish_ephemeral(*ws, Event::Presence { user, status });
+            let Ok(state) = self.workspace(*ws) else { continue };
+            let state = state.read();
+            let mut audience: std::collections::HashSet<UserId> = state
+                .channels
+                .values()
+                .filter(|c| c.kind == confab_core::ChannelKind::Dm && c.members.contains(&user))
+                .flat_map(|c| c.members.iter().copied())
+                .collect();
+            audience.insert(user);
+            let record = confab_core::EventRecord {
+                workspace: *ws,
+                event_seq: state.last_event_seq,
+                at: crate::now_ms(),
+                event: Event::Presence { user, status },
+            };
+            self.hub().publish_to_users(&record, &audience);
         }
     }
 }

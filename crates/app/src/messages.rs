@@ -3,7 +3,7 @@
 
 use confab_core::{
     ChannelId, ChannelMembership, Error, ErrorCode, Event, Message, MessageId, Reaction, Thread, UserId,
-    emoji, mention,
+    emoji, mention, validate,
 };
 use confab_store::{Direction, Op};
 use serde::Deserialize;
@@ -13,6 +13,9 @@ use crate::{App, Caller, internal, new_ulid};
 
 /// Largest page of history.
 pub const MAX_PAGE: usize = 200;
+
+/// Most `@mentions` of one message that are resolved and counted.
+const MAX_MENTIONS: usize = 50;
 
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -58,7 +61,9 @@ impl App {
         let ws = record.workspace;
         // Resolve mentions before taking the lock: it reads the store.
         let mut mentioned: Vec<UserId> = Vec::new();
-        for name in mention::mentioned_usernames(&text) {
+        // Only names that can be usernames, and at most MAX_MENTIONS look-ups.
+        let names = mention::mentioned_usernames(&text).into_iter().filter(|n| validate::username(n).is_ok());
+        for name in names.take(MAX_MENTIONS) {
             if let Some(user) = self.store().user_by_username(&name).map_err(internal)? {
                 mentioned.push(user.user.id);
             }
