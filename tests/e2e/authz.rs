@@ -36,17 +36,16 @@ async fn every_endpoint_checks_who_is_asking() {
     let (member, member_s) = server.user("member").await;
     let (guest, guest_s) = server.user("guest").await;
     let (outsider, _) = server.user("outsider").await;
-    let ws = owner.create_workspace("W").await.unwrap().workspace.id;
+    let (ws, general) = confab_tests::workspace(&owner, "W").await;
     let other_ws = outsider.create_workspace("Elsewhere").await.unwrap().workspace.id;
     for user in [&admin, &member] {
-        user.accept_invite(&owner.create_invite(ws, json!({})).await.unwrap().code).await.unwrap();
+        confab_tests::join(&owner, ws, user).await;
     }
     guest
         .accept_invite(&owner.create_invite(ws, json!({"role": "guest"})).await.unwrap().code)
         .await
         .unwrap();
     owner.set_role(ws, admin_s.user.id, confab_core::Role::Admin).await.unwrap();
-    let general = owner.channel_named(ws, "general").await.unwrap().channel.id;
     let project = owner.create_channel(ws, "project", false).await.unwrap().id;
     owner.add_member(project, guest_s.user.id).await.unwrap();
     let secret = owner.create_channel(ws, "secret", true).await.unwrap().id;

@@ -17,8 +17,7 @@ type BadRequest<'a> = (&'a confab_client::Client, Method, String, Option<String>
 async fn http_bad_input_table() {
     let server = TestServer::start();
     let (ada, _) = server.user("ada").await;
-    let ws = ada.create_workspace("W").await.unwrap().workspace.id;
-    let general = ada.channel_named(ws, "general").await.unwrap().channel.id;
+    let (ws, general) = confab_tests::workspace(&ada, "W").await;
     let msg = ada.post(general, "keep me").await.unwrap().id;
     let long = "x".repeat(40_001);
     let huge = format!(r#"{{"text":"{}"}}"#, "y".repeat(300_000));
@@ -213,8 +212,7 @@ async fn http_bad_input_table() {
 async fn websocket_bad_frames_table() {
     let server = TestServer::start();
     let (ada, _) = server.user("ada").await;
-    let ws = ada.create_workspace("W").await.unwrap().workspace.id;
-    let general = ada.channel_named(ws, "general").await.unwrap().channel.id;
+    let (_, general) = confab_tests::workspace(&ada, "W").await;
 
     // Before auth: anything else is refused and the connection closed.
     let (mut raw, _) = confab_client::Live::open(&server.url).await.unwrap();

@@ -95,8 +95,7 @@ async fn two_users_chat_in_a_channel_and_a_dm() {
 async fn retried_posts_are_idempotent() {
     let server = TestServer::start();
     let (ada, _) = server.user("ada").await;
-    let ws = ada.create_workspace("W").await.unwrap().workspace.id;
-    let general = ada.channel_named(ws, "general").await.unwrap().channel.id;
+    let (_, general) = confab_tests::workspace(&ada, "W").await;
     let options = PostOptions { client_msg_id: Some("retry-me-1".into()), ..Default::default() };
     let first = ada.post_with(general, "once", options.clone()).await.unwrap();
     let second = ada.post_with(general, "once", options.clone()).await.unwrap();
@@ -123,9 +122,8 @@ async fn threads_reactions_mentions_and_read_markers() {
     let server = TestServer::start();
     let (ada, ada_s) = server.user("ada").await;
     let (bob, bob_s) = server.user("bob").await;
-    let ws = ada.create_workspace("W").await.unwrap().workspace.id;
-    bob.accept_invite(&ada.create_invite(ws, json!({})).await.unwrap().code).await.unwrap();
-    let general = ada.channel_named(ws, "general").await.unwrap().channel.id;
+    let (ws, general) = confab_tests::workspace(&ada, "W").await;
+    confab_tests::join(&ada, ws, &bob).await;
 
     let root = ada.post(general, "shall we ship? @bob").await.unwrap();
     assert_eq!(root.mentions, [bob_s.user.id]);
@@ -169,9 +167,8 @@ async fn edits_and_deletes() {
     let server = TestServer::start();
     let (ada, _) = server.user("ada").await;
     let (bob, _) = server.user("bob").await;
-    let ws = ada.create_workspace("W").await.unwrap().workspace.id;
-    bob.accept_invite(&ada.create_invite(ws, json!({})).await.unwrap().code).await.unwrap();
-    let general = ada.channel_named(ws, "general").await.unwrap().channel.id;
+    let (ws, general) = confab_tests::workspace(&ada, "W").await;
+    confab_tests::join(&ada, ws, &bob).await;
     let mut ada_live = ada.connect(&[]).await.unwrap();
 
     let bobs = bob.post(general, "tpyo").await.unwrap();

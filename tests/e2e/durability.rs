@@ -5,7 +5,6 @@ use std::time::Duration;
 
 use confab_client::ServerFrame;
 use confab_tests::TestServer;
-use serde_json::json;
 
 crate::cases!(restart_keeps_everything, kill_during_ingest_loses_no_acknowledged_message);
 
@@ -13,9 +12,8 @@ async fn restart_keeps_everything() {
     let mut server = TestServer::start();
     let (ada, ada_s) = server.user("ada").await;
     let (bob, _) = server.user("bob").await;
-    let ws = ada.create_workspace("W").await.unwrap().workspace.id;
-    bob.accept_invite(&ada.create_invite(ws, json!({})).await.unwrap().code).await.unwrap();
-    let general = ada.channel_named(ws, "general").await.unwrap().channel.id;
+    let (ws, general) = confab_tests::workspace(&ada, "W").await;
+    confab_tests::join(&ada, ws, &bob).await;
     let private = ada.create_channel(ws, "plans", true).await.unwrap();
     let root = ada.post(general, "before the restart").await.unwrap();
     bob.react(root.id, "🎉").await.unwrap();
@@ -45,8 +43,7 @@ async fn kill_during_ingest_loses_no_acknowledged_message() {
         ("CONFAB_LIMITS_MESSAGE_BURST", "1000000"),
     ]);
     let (ada, _) = server.user("ada").await;
-    let ws = ada.create_workspace("W").await.unwrap().workspace.id;
-    let general = ada.channel_named(ws, "general").await.unwrap().channel.id;
+    let (_, general) = confab_tests::workspace(&ada, "W").await;
     let token = ada.token().unwrap().to_string();
     let mut acknowledged_total = 0;
     for round in 0..3u64 {

@@ -52,9 +52,8 @@ async fn search_finds_new_messages_with_operators_and_permissions() {
     let server = TestServer::start();
     let (ada, _) = server.user("ada").await;
     let (bob, bob_s) = server.user("bob").await;
-    let ws = ada.create_workspace("W").await.unwrap().workspace.id;
-    bob.accept_invite(&ada.create_invite(ws, json!({})).await.unwrap().code).await.unwrap();
-    let general = ada.channel_named(ws, "general").await.unwrap().channel.id;
+    let (ws, general) = confab_tests::workspace(&ada, "W").await;
+    confab_tests::join(&ada, ws, &bob).await;
     let secret = ada.create_channel(ws, "secret", true).await.unwrap().id;
     ada.add_member(secret, bob_s.user.id).await.unwrap();
     let wsid = ws.to_string();
@@ -114,8 +113,7 @@ async fn search_finds_new_messages_with_operators_and_permissions() {
 async fn search_index_is_rebuilt_from_the_store() {
     let mut server = TestServer::start();
     let (ada, _) = server.user("ada").await;
-    let ws = ada.create_workspace("W").await.unwrap().workspace.id;
-    let general = ada.channel_named(ws, "general").await.unwrap().channel.id;
+    let (ws, general) = confab_tests::workspace(&ada, "W").await;
     for i in 0..20 {
         ada.post(general, &format!("rebuildable note {i}")).await.unwrap();
     }
@@ -139,7 +137,7 @@ async fn suggestions_stay_inside_their_workspace() {
     let (bob, _) = server.user("bob").await;
     let (zed, _) = server.user("zed").await;
     let a = ada.create_workspace("A").await.unwrap().workspace.id;
-    bob.accept_invite(&ada.create_invite(a, json!({})).await.unwrap().code).await.unwrap();
+    confab_tests::join(&ada, a, &bob).await;
     let b = zed.create_workspace("B").await.unwrap().workspace.id;
     // Workspace A: a public channel Bob is in and Ada is not, and a private one.
     let design = bob.create_channel(a, "design", false).await.unwrap();
@@ -206,9 +204,8 @@ async fn consent_is_explicit_owner_only_recorded_and_revocable() {
     let server = TestServer::start();
     let (ada, _) = server.user("ada").await;
     let (bob, _) = server.user("bob").await;
-    let ws = ada.create_workspace("W").await.unwrap().workspace.id;
-    bob.accept_invite(&ada.create_invite(ws, json!({})).await.unwrap().code).await.unwrap();
-    let general = ada.channel_named(ws, "general").await.unwrap().channel.id;
+    let (ws, general) = confab_tests::workspace(&ada, "W").await;
+    confab_tests::join(&ada, ws, &bob).await;
     let secret = ada.create_channel(ws, "secret", true).await.unwrap().id;
     ada.post(general, "public words").await.unwrap();
     ada.post(secret, "never training data").await.unwrap();
@@ -311,7 +308,7 @@ async fn training_reads_only_consented_workspaces_and_withdrawal_retires_models(
         let mut members = vec![owner.clone()];
         for i in 0..3 {
             let (m, _) = server.user(&format!("{team}member{i}")).await;
-            m.accept_invite(&owner.create_invite(ws, json!({})).await.unwrap().code).await.unwrap();
+            confab_tests::join(&owner, ws, &m).await;
             members.push(m);
         }
         let general = owner.channel_named(ws, "general").await.unwrap().channel.id;

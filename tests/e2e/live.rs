@@ -39,9 +39,8 @@ async fn resume_after_a_dropped_connection_loses_and_repeats_nothing() {
     let server = TestServer::start();
     let (ada, _) = server.user("ada").await;
     let (bob, _) = server.user("bob").await;
-    let ws = ada.create_workspace("W").await.unwrap().workspace.id;
-    bob.accept_invite(&ada.create_invite(ws, json!({})).await.unwrap().code).await.unwrap();
-    let general = ada.channel_named(ws, "general").await.unwrap().channel.id;
+    let (ws, general) = confab_tests::workspace(&ada, "W").await;
+    confab_tests::join(&ada, ws, &bob).await;
 
     let mut bob_live = bob.connect(&[]).await.unwrap();
     for i in 0..5 {
@@ -76,8 +75,7 @@ async fn resume_after_a_dropped_connection_loses_and_repeats_nothing() {
 async fn resuming_from_before_the_retained_log_asks_for_resync() {
     let server = TestServer::start_with(&[("CONFAB_EVENTS_RETENTION", "10")]);
     let (ada, _) = server.user("ada").await;
-    let ws = ada.create_workspace("W").await.unwrap().workspace.id;
-    let general = ada.channel_named(ws, "general").await.unwrap().channel.id;
+    let (ws, general) = confab_tests::workspace(&ada, "W").await;
     for i in 0..40 {
         ada.post(general, &format!("m{i}")).await.unwrap();
     }
@@ -101,11 +99,10 @@ async fn a_stuck_client_is_closed_with_the_resume_code_and_others_are_served() {
     let (ada, _) = server.user("ada").await;
     let (bob, _) = server.user("bob").await;
     let (cy, _) = server.user("cy").await;
-    let ws = ada.create_workspace("W").await.unwrap().workspace.id;
+    let (ws, general) = confab_tests::workspace(&ada, "W").await;
     for user in [&bob, &cy] {
-        user.accept_invite(&ada.create_invite(ws, json!({})).await.unwrap().code).await.unwrap();
+        confab_tests::join(&ada, ws, user).await;
     }
-    let general = ada.channel_named(ws, "general").await.unwrap().channel.id;
     // Bob connects and never reads; Cy reads everything.
     let mut stuck = bob.connect(&[]).await.unwrap();
     let mut reader = cy.connect(&[]).await.unwrap();
@@ -142,7 +139,7 @@ async fn presence_follows_connections() {
     let (ada, ada_s) = server.user("ada").await;
     let (bob, _) = server.user("bob").await;
     let ws = ada.create_workspace("W").await.unwrap().workspace.id;
-    bob.accept_invite(&ada.create_invite(ws, json!({})).await.unwrap().code).await.unwrap();
+    confab_tests::join(&ada, ws, &bob).await;
     // Presence goes to the people one has DMs with.
     ada.open_dm(ws, &[bob.me().await.unwrap().id]).await.unwrap();
     let mut bob_live = bob.connect(&[]).await.unwrap();
@@ -175,13 +172,12 @@ async fn private_channel_events_reach_only_members() {
     let (ada, _) = server.user("ada").await;
     let (bob, bob_s) = server.user("bob").await;
     let (cy, _) = server.user("cy").await;
-    let ws = ada.create_workspace("W").await.unwrap().workspace.id;
+    let (ws, general) = confab_tests::workspace(&ada, "W").await;
     for user in [&bob, &cy] {
-        user.accept_invite(&ada.create_invite(ws, json!({})).await.unwrap().code).await.unwrap();
+        confab_tests::join(&ada, ws, user).await;
     }
     let secret = ada.create_channel(ws, "secret", true).await.unwrap();
     ada.add_member(secret.id, bob_s.user.id).await.unwrap();
-    let general = ada.channel_named(ws, "general").await.unwrap().channel.id;
     let mut cy_live = cy.connect(&[(ws, 0)]).await.unwrap();
     let mut bob_live = bob.connect(&[]).await.unwrap();
     ada.post(secret.id, "the secret plan").await.unwrap();

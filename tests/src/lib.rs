@@ -171,3 +171,17 @@ impl Drop for TestServer {
         self.kill();
     }
 }
+
+/// Invites `member` into `ws` on behalf of `inviter` (an ordinary member invite) and
+/// accepts it.
+pub async fn join(inviter: &Client, ws: confab_core::WorkspaceId, member: &Client) {
+    let invite = inviter.create_invite(ws, serde_json::json!({})).await.expect("create an invite");
+    member.accept_invite(&invite.code).await.expect("accept the invite");
+}
+
+/// A new workspace of `owner` and the id of its `#general` channel.
+pub async fn workspace(owner: &Client, name: &str) -> (confab_core::WorkspaceId, confab_core::ChannelId) {
+    let ws = owner.create_workspace(name).await.expect("create a workspace").workspace.id;
+    let general = owner.channel_named(ws, "general").await.expect("#general").channel.id;
+    (ws, general)
+}
