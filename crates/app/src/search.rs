@@ -2,7 +2,7 @@
 //! the answer's shape, and the impression/click log that training may later learn
 //! from (only with the workspace's consent for `search_interactions`).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use confab_consent::SearchInteraction;
 use confab_core::{
@@ -69,13 +69,14 @@ pub struct SearchClick {
 struct WorkspaceNames<'a> {
     app: &'a App,
     workspace: WorkspaceId,
-    members: &'a HashMap<UserId, confab_core::Role>,
 }
 
 impl Resolver for WorkspaceNames<'_> {
     fn user_by_username(&self, username: &str) -> Option<UserId> {
         let user = self.app.store().user_by_username(username).ok().flatten()?.user.id;
-        self.members.contains_key(&user).then_some(user)
+        // Only members of this workspace: one look-up per `from:` name, rather than a
+        // copy of the member list per search.
+        self.app.store().member(self.workspace, user).ok().flatten().map(|m| m.user)
     }
 
     fn channel_by_name(&self, name: &str) -> Option<ChannelId> {
@@ -108,7 +109,7 @@ impl App {
             return Err(Error::new(ErrorCode::InvalidQuery, "the query is longer than 1000 characters"));
         }
         let state = self.workspace(ws)?;
-        let (readable, members, affinity) = {
+        let (readable, affinity) = {
             let state = state.read();
             state.require_member(caller.user)?;
             // Computed now, at search time: leaving a channel hides it at once.
@@ -125,9 +126,9 @@ impl App {
                     }
                 }
             }
-            (readable, state.members.clone(), affinity)
+            (readable, affinity)
         };
-        let resolver = WorkspaceNames { app: self, workspace: ws, members: &members };
+        let resolver = WorkspaceNames { app: self, workspace: ws };
         let weights = self.ranking_weights(ws);
         let results = self.inner.search.search(&SearchRequest {
             workspace: ws,
