@@ -39,6 +39,12 @@ fn urlencode(s: &str) -> String {
         .collect()
 }
 
+/// The current policy of a purpose, as `GET /consent/policies` shows it.
+async fn policy(client: &Client, purpose: &str) -> Value {
+    let (_, policies) = client.raw(Method::GET, "/consent/policies", None).await.unwrap();
+    policies["policies"].as_array().unwrap().iter().find(|p| p["purpose"] == purpose).unwrap().clone()
+}
+
 fn texts(body: &Value) -> Vec<String> {
     body["hits"]
         .as_array()
@@ -212,14 +218,7 @@ async fn consent_is_explicit_owner_only_recorded_and_revocable() {
     let m = bob.post(general, "bob's words").await.unwrap();
     ada.react(m.id, "👍").await.unwrap();
 
-    let (_, policies) = ada.raw(Method::GET, "/consent/policies", None).await.unwrap();
-    let emoji_policy = policies["policies"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["purpose"] == "emoji_suggestions")
-        .unwrap()
-        .clone();
+    let emoji_policy = policy(&ada, "emoji_suggestions").await;
     assert!(emoji_policy["text"].as_str().unwrap().len() > 200);
     // Default: nothing granted.
     let (_, state) = bob.raw(Method::GET, &format!("/workspaces/{ws}/consent"), None).await.unwrap();
@@ -325,14 +324,7 @@ async fn training_reads_only_consented_workspaces_and_withdrawal_retires_models(
     }
     let (a_owner, a) = (&teams[0].0, teams[0].1);
     let b = teams[1].1;
-    let (_, policies) = a_owner.raw(Method::GET, "/consent/policies", None).await.unwrap();
-    let policy = policies["policies"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["purpose"] == "emoji_suggestions")
-        .unwrap()
-        .clone();
+    let policy = policy(a_owner, "emoji_suggestions").await;
     let grant = json!({
         "granted": true, "scope": "workspace", "categories": ["messages", "reactions"], "members": "opt_out",
         "policy_version": policy["version"], "policy_sha256": policy["sha256"], "accept": true,
