@@ -2,20 +2,11 @@
 // how to begin, sign up, create a workspace, create a channel, invite someone by link,
 // the invitee signs up through the link and lands in the workspace, opens a DM, signs out.
 
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, launch, openPage, shot } from './helpers.js';
+import { serverAndBrowser, openPage, shot } from './helpers.js';
 
-let server;
-let browser;
-before(async () => {
-  server = await startServer();
-  browser = await launch();
-});
-after(async () => {
-  await browser?.close();
-  await server?.stop();
-});
+const env = serverAndBrowser();
 
 async function signUpThroughUi(page, name, email) {
   const create = page.getByRole('button', { name: 'Create an account' });
@@ -27,7 +18,7 @@ async function signUpThroughUi(page, name, email) {
 }
 
 test('sign up, create a workspace and a channel, invite by link, DM, sign out', async () => {
-  const a = await openPage(browser, server);
+  const a = await openPage(env.browser, env.server);
   await a.getByRole('heading', { name: 'Getting started' }).waitFor();
   assert.match(await a.locator('.getting-started').innerText(), /first account becomes the server’s administrator/);
   await shot(a, 'first-screen');
@@ -54,7 +45,7 @@ test('sign up, create a workspace and a channel, invite by link, DM, sign out', 
   await a.getByRole('dialog').waitFor({ state: 'detached' });
 
   // The invitee follows the link, signs up and lands in the workspace.
-  const b = await openPage(browser, server, { hash: link.slice(link.indexOf('#')) });
+  const b = await openPage(env.browser, env.server, { hash: link.slice(link.indexOf('#')) });
   await b.getByText('You have been invited to a workspace').waitFor();
   await signUpThroughUi(b, 'Charles Babbage', 'charles@example.test');
   await b.getByRole('textbox', { name: 'Message #general' }).waitFor();

@@ -2,25 +2,16 @@
 // emoji autocomplete, safe rendering of HTML-looking text, the main screen at
 // 1280x800 and the narrow (390px) layout.
 
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, launch, teamOfTwo, openPage, shot, apiOk, hasEndpoint } from './helpers.js';
+import { serverAndBrowser, teamOfTwo, openPage, shot, apiOk, hasEndpoint } from './helpers.js';
 
-let server;
-let browser;
-before(async () => {
-  server = await startServer();
-  browser = await launch();
-});
-after(async () => {
-  await browser?.close();
-  await server?.stop();
-});
+const env = serverAndBrowser();
 
 test('two users chat in real time, react and reply in a thread', async () => {
-  const { alice, bob, general } = await teamOfTwo(server);
-  const a = await openPage(browser, server, { user: alice });
-  const b = await openPage(browser, server, { user: bob });
+  const { alice, bob, general } = await teamOfTwo(env.server);
+  const a = await openPage(env.browser, env.server, { user: alice });
+  const b = await openPage(env.browser, env.server, { user: bob });
   const aBox = a.getByRole('textbox', { name: 'Message #general' });
   const bBox = b.getByRole('textbox', { name: 'Message #general' });
   await aBox.waitFor();
@@ -72,7 +63,7 @@ test('two users chat in real time, react and reply in a thread', async () => {
   await a.getByRole('region', { name: 'Thread' }).waitFor({ state: 'detached' });
 
   // The server has exactly one message and one reply (nothing duplicated).
-  const hist = await apiOk(server, 'GET', `/channels/${general.id}/messages?limit=50`, undefined, alice.token);
+  const hist = await apiOk(env.server, 'GET', `/channels/${general.id}/messages?limit=50`, undefined, alice.token);
   assert.equal(hist.messages.filter((m) => m.text.includes('Release notes')).length, 1);
   assert.equal(hist.messages.filter((m) => m.thread_root).length, 1);
 
@@ -84,10 +75,10 @@ test('two users chat in real time, react and reply in a thread', async () => {
 });
 
 test('a <script> or <img onerror> message renders as text', async () => {
-  const { alice, bob, general } = await teamOfTwo(server);
+  const { alice, bob, general } = await teamOfTwo(env.server);
   const evil = '<script>alert("xss")</script> and <img src=x onerror="alert(2)"> **bold**';
-  await apiOk(server, 'POST', `/channels/${general.id}/messages`, { text: evil }, bob.token);
-  const a = await openPage(browser, server, { user: alice });
+  await apiOk(env.server, 'POST', `/channels/${general.id}/messages`, { text: evil }, bob.token);
+  const a = await openPage(env.browser, env.server, { user: alice });
   const msg = a.locator('.msg', { hasText: '<script>alert("xss")</script>' });
   await msg.waitFor();
   assert.equal(await a.locator('.msg-text script, .msg-text img').count(), 0, 'no element created from message text');
@@ -110,8 +101,8 @@ test('a <script> or <img onerror> message renders as text', async () => {
 });
 
 test('emoji autocomplete inserts an emoji', async () => {
-  const { alice } = await teamOfTwo(server);
-  const a = await openPage(browser, server, { user: alice });
+  const { alice } = await teamOfTwo(env.server);
+  const a = await openPage(env.browser, env.server, { user: alice });
   const box = a.getByRole('textbox', { name: 'Message #general' });
   await box.waitFor();
   await box.pressSequentially('Ship it :tad', { delay: 15 });
@@ -122,19 +113,19 @@ test('emoji autocomplete inserts an emoji', async () => {
   assert.equal(await box.inputValue(), 'Ship it 🎉 ');
   await box.press('Enter'); // sends
   await a.locator('.msg:not(.pending)', { hasText: 'Ship it 🎉' }).waitFor();
-  const viaServer = await hasEndpoint(server, '/workspaces/x/emoji/suggest?prefix=ta', alice.token);
+  const viaServer = await hasEndpoint(env.server, '/workspaces/x/emoji/suggest?prefix=ta', alice.token);
   console.log(`# emoji suggestions came from ${viaServer ? 'the server' : 'the local fallback list'}`);
   assert.deepEqual(a.problems, []);
   await a.context().close();
 });
 
 test('main screen at 1280x800 and the narrow layout', async () => {
-  const { alice, bob, ws, general } = await teamOfTwo(server);
-  const eng = await apiOk(server, 'POST', `/workspaces/${ws.id}/channels`, { name: 'engineering', topic: 'Builds, reviews and releases' }, alice.token);
-  await apiOk(server, 'POST', `/channels/${eng.id}/join`, undefined, bob.token);
-  await apiOk(server, 'POST', `/workspaces/${ws.id}/channels`, { name: 'random' }, bob.token);
-  await apiOk(server, 'POST', `/workspaces/${ws.id}/channels`, { name: 'design', private: true }, alice.token);
-  const dm = await apiOk(server, 'POST', `/workspaces/${ws.id}/dms`, { users: [bob.id] }, alice.token);
+  const { alice, bob, ws, general } = await teamOfTwo(env.server);
+  const eng = await apiOk(env.server, 'POST', `/workspaces/${ws.id}/channels`, { name: 'engineering', topic: 'Builds, reviews and releases' }, alice.token);
+  await apiOk(env.server, 'POST', `/channels/${eng.id}/join`, undefined, bob.token);
+  await apiOk(env.server, 'POST', `/workspaces/${ws.id}/channels`, { name: 'random' }, bob.token);
+  await apiOk(env.server, 'POST', `/workspaces/${ws.id}/channels`, { name: 'design', private: true }, alice.token);
+  const dm = await apiOk(env.server, 'POST', `/workspaces/${ws.id}/dms`, { users: [bob.id] }, alice.token);
   const lines = [
     [alice, 'Good morning! The *1.4 release* is planned for Thursday.'],
     [bob, 'Great. I will finish the migration notes today.'],
@@ -144,24 +135,24 @@ test('main screen at 1280x800 and the narrow layout', async () => {
     [bob, `Thanks @${alice.username}! :tada:`],
   ];
   let last;
-  for (const [u, text] of lines) last = await apiOk(server, 'POST', `/channels/${eng.id}/messages`, { text }, u.token);
-  await apiOk(server, 'PUT', `/messages/${last.id}/reactions/tada`, undefined, alice.token);
-  await apiOk(server, 'PUT', `/messages/${last.id}/reactions/%F0%9F%91%8D`, undefined, bob.token);
-  await apiOk(server, 'POST', `/channels/${eng.id}/messages`, { text: 'I can review it after lunch.', thread_root: last.id }, bob.token);
-  await apiOk(server, 'POST', `/channels/${general.id}/messages`, { text: `@${alice.username} welcome aboard` }, bob.token);
-  await apiOk(server, 'POST', `/channels/${dm.id}/messages`, { text: 'got a minute?' }, bob.token);
+  for (const [u, text] of lines) last = await apiOk(env.server, 'POST', `/channels/${eng.id}/messages`, { text }, u.token);
+  await apiOk(env.server, 'PUT', `/messages/${last.id}/reactions/tada`, undefined, alice.token);
+  await apiOk(env.server, 'PUT', `/messages/${last.id}/reactions/%F0%9F%91%8D`, undefined, bob.token);
+  await apiOk(env.server, 'POST', `/channels/${eng.id}/messages`, { text: 'I can review it after lunch.', thread_root: last.id }, bob.token);
+  await apiOk(env.server, 'POST', `/channels/${general.id}/messages`, { text: `@${alice.username} welcome aboard` }, bob.token);
+  await apiOk(env.server, 'POST', `/channels/${dm.id}/messages`, { text: 'got a minute?' }, bob.token);
 
-  const a = await openPage(browser, server, { user: alice, hash: `#/w/${ws.id}/c/${eng.id}` });
+  const a = await openPage(env.browser, env.server, { user: alice, hash: `#/w/${ws.id}/c/${eng.id}` });
   await a.locator('.channel-view button.replies', { hasText: '1 reply' }).waitFor();
   await a.locator('.side-item .badge.mention').first().waitFor();
   await shot(a, 'main');
-  const dark = await openPage(browser, server, { user: alice, hash: `#/w/${ws.id}/c/${eng.id}`, colorScheme: 'dark' });
+  const dark = await openPage(env.browser, env.server, { user: alice, hash: `#/w/${ws.id}/c/${eng.id}`, colorScheme: 'dark' });
   await dark.locator('.channel-view button.replies', { hasText: '1 reply' }).waitFor();
   await shot(dark, 'main-dark');
   await dark.context().close();
 
   // Narrow: the sidebar is a drawer.
-  const m = await openPage(browser, server, { user: bob, viewport: { width: 390, height: 844 }, hash: `#/w/${ws.id}/c/${eng.id}` });
+  const m = await openPage(env.browser, env.server, { user: bob, viewport: { width: 390, height: 844 }, hash: `#/w/${ws.id}/c/${eng.id}` });
   await m.locator('.msg', { hasText: 'Good morning' }).waitFor();
   assert.equal(await m.locator('#sidebar').isVisible(), false, 'drawer closed');
   await shot(m, 'mobile-channel');

@@ -3,33 +3,24 @@
 // signed history records both; a member cannot change the workspace's consent. Skips
 // when the server has no consent endpoints yet.
 
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, launch, teamOfTwo, openPage, shot, apiOk, api, hasEndpoint, until } from './helpers.js';
+import { serverAndBrowser, teamOfTwo, openPage, shot, apiOk, api, hasEndpoint, until } from './helpers.js';
 
-let server;
-let browser;
-before(async () => {
-  server = await startServer();
-  browser = await launch();
-});
-after(async () => {
-  await browser?.close();
-  await server?.stop();
-});
+const env = serverAndBrowser();
 
 const PURPOSE = 'emoji_suggestions';
 
 test('the owner opts in, previews, withdraws; the history shows both', async (t) => {
-  const { alice, bob, ws, general } = await teamOfTwo(server);
-  if (!(await hasEndpoint(server, '/consent/policies', alice.token)) || !(await hasEndpoint(server, `/workspaces/${ws.id}/consent`, alice.token))) {
+  const { alice, bob, ws, general } = await teamOfTwo(env.server);
+  if (!(await hasEndpoint(env.server, '/consent/policies', alice.token)) || !(await hasEndpoint(env.server, `/workspaces/${ws.id}/consent`, alice.token))) {
     t.skip('consent endpoints are not on this server yet (404 not_found)');
     return;
   }
-  const m = await apiOk(server, 'POST', `/channels/${general.id}/messages`, { text: 'ship it today' }, bob.token);
-  await apiOk(server, 'PUT', `/messages/${m.id}/reactions/rocket`, undefined, alice.token);
+  const m = await apiOk(env.server, 'POST', `/channels/${general.id}/messages`, { text: 'ship it today' }, bob.token);
+  await apiOk(env.server, 'PUT', `/messages/${m.id}/reactions/rocket`, undefined, alice.token);
 
-  const a = await openPage(browser, server, { user: alice, hash: `#/w/${ws.id}/privacy` });
+  const a = await openPage(env.browser, env.server, { user: alice, hash: `#/w/${ws.id}/privacy` });
   const card = a.locator(`article.purpose[data-purpose="${PURPOSE}"]`);
   await card.waitFor();
   assert.equal(await card.locator('.state').innerText(), 'Off', 'off by default');
@@ -62,7 +53,7 @@ test('the owner opts in, previews, withdraws; the history shows both', async (t)
   await shot(a, 'consent-history');
 
   const hist = await until(async () => {
-    const r = await apiOk(server, 'GET', `/workspaces/${ws.id}/consent/history`, undefined, alice.token);
+    const r = await apiOk(env.server, 'GET', `/workspaces/${ws.id}/consent/history`, undefined, alice.token);
     const entries = Array.isArray(r) ? r : r.entries;
     return entries.length >= 2 ? entries : null;
   }, { message: 'two history entries' });
@@ -77,12 +68,12 @@ test('the owner opts in, previews, withdraws; the history shows both', async (t)
 });
 
 test('a member sees the state but cannot change the workspace consent', async (t) => {
-  const { alice, bob, ws } = await teamOfTwo(server);
-  if (!(await hasEndpoint(server, '/consent/policies', bob.token)) || !(await hasEndpoint(server, `/workspaces/${ws.id}/consent`, bob.token))) {
+  const { alice, bob, ws } = await teamOfTwo(env.server);
+  if (!(await hasEndpoint(env.server, '/consent/policies', bob.token)) || !(await hasEndpoint(env.server, `/workspaces/${ws.id}/consent`, bob.token))) {
     t.skip('consent endpoints are not on this server yet (404 not_found)');
     return;
   }
-  const b = await openPage(browser, server, { user: bob, hash: `#/w/${ws.id}/privacy` });
+  const b = await openPage(env.browser, env.server, { user: bob, hash: `#/w/${ws.id}/privacy` });
   const card = b.locator(`article.purpose[data-purpose="${PURPOSE}"]`);
   await card.waitFor();
   await b.locator('.who', { hasText: 'Only workspace owners can change these settings' }).waitFor();
@@ -94,19 +85,19 @@ test('a member sees the state but cannot change the workspace consent', async (t
   await b.locator(`article.purpose[data-purpose="${PURPOSE}"] .member-key`).waitFor();
   await shot(b, 'consent-member');
   // And the server refuses a member's grant.
-  const r = await api(server, 'PUT', `/workspaces/${ws.id}/consent/${PURPOSE}`, { granted: false }, bob.token);
+  const r = await api(env.server, 'PUT', `/workspaces/${ws.id}/consent/${PURPOSE}`, { granted: false }, bob.token);
   assert.equal(r.status, 403);
   assert.deepEqual(b.problems, []);
   await b.context().close();
 });
 
 test('without consent endpoints the page says so', async (t) => {
-  const { alice, ws } = await teamOfTwo(server);
-  if (await hasEndpoint(server, '/consent/policies', alice.token)) {
+  const { alice, ws } = await teamOfTwo(env.server);
+  if (await hasEndpoint(env.server, '/consent/policies', alice.token)) {
     t.skip('this server has consent endpoints');
     return;
   }
-  const a = await openPage(browser, server, { user: alice, hash: `#/w/${ws.id}/privacy` });
+  const a = await openPage(env.browser, env.server, { user: alice, hash: `#/w/${ws.id}/privacy` });
   await a.getByRole('heading', { name: 'Not available on this server' }).waitFor();
   await shot(a, 'consent-unavailable');
   assert.deepEqual(a.problems, []);

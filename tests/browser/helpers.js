@@ -17,6 +17,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { after, before } from 'node:test';
 import { chromium } from 'playwright-core';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -195,6 +196,21 @@ export async function teamOfTwo(server) {
 }
 
 // ---- Browser helpers -------------------------------------------------------------------
+
+/** Starts one server and one browser for a test file (before its tests) and stops
+ * them after; returns the object whose `server` and `browser` the tests use. */
+export function serverAndBrowser() {
+  const env = {};
+  before(async () => {
+    env.server = await startServer();
+    env.browser = await launch();
+  });
+  after(async () => {
+    await env.browser?.close();
+    await env.server?.stop();
+  });
+  return env;
+}
 
 export async function launch() {
   return chromium.launch({

@@ -2,36 +2,27 @@
 // hit in context (history loaded around it, scrolled to and flashed). Skips when the
 // server has no search endpoint yet.
 
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, launch, teamOfTwo, openPage, shot, apiOk, api, hasEndpoint, until } from './helpers.js';
+import { serverAndBrowser, teamOfTwo, openPage, shot, apiOk, api, hasEndpoint, until } from './helpers.js';
 
-let server;
-let browser;
-before(async () => {
-  server = await startServer();
-  browser = await launch();
-});
-after(async () => {
-  await browser?.close();
-  await server?.stop();
-});
+const env = serverAndBrowser();
 
 test('search finds a message and opens it in context', async (t) => {
-  const { alice, bob, ws, general } = await teamOfTwo(server);
-  if (!(await hasEndpoint(server, `/workspaces/${ws.id}/search?q=x&limit=1`, alice.token))) {
+  const { alice, bob, ws, general } = await teamOfTwo(env.server);
+  if (!(await hasEndpoint(env.server, `/workspaces/${ws.id}/search?q=x&limit=1`, alice.token))) {
     t.skip('GET /workspaces/{ws}/search is not on this server yet (404 not_found)');
     return;
   }
-  const target = await apiOk(server, 'POST', `/channels/${general.id}/messages`, { text: 'The quarterly deploy checklist lives in the wiki' }, bob.token);
+  const target = await apiOk(env.server, 'POST', `/channels/${general.id}/messages`, { text: 'The quarterly deploy checklist lives in the wiki' }, bob.token);
   // Enough later messages that the target is not in the first page of history.
-  for (let i = 0; i < 70; i++) await apiOk(server, 'POST', `/channels/${general.id}/messages`, { text: `filler message number ${i}` }, i % 2 ? alice.token : bob.token);
+  for (let i = 0; i < 70; i++) await apiOk(env.server, 'POST', `/channels/${general.id}/messages`, { text: `filler message number ${i}` }, i % 2 ? alice.token : bob.token);
   await until(async () => {
-    const r = await api(server, 'GET', `/workspaces/${ws.id}/search?q=${encodeURIComponent('checklist')}&limit=5`, undefined, alice.token);
+    const r = await api(env.server, 'GET', `/workspaces/${ws.id}/search?q=${encodeURIComponent('checklist')}&limit=5`, undefined, alice.token);
     return r.status === 200 && r.data.hits.length > 0;
   }, { message: 'the message to be searchable' });
 
-  const a = await openPage(browser, server, { user: alice });
+  const a = await openPage(env.browser, env.server, { user: alice });
   await a.locator('.msg', { hasText: 'filler message number 69' }).waitFor();
   assert.equal(await a.locator('.msg', { hasText: 'quarterly deploy' }).count(), 0, 'target not loaded yet');
   const box = a.getByRole('searchbox', { name: 'Search messages' });
@@ -56,12 +47,12 @@ test('search finds a message and opens it in context', async (t) => {
 });
 
 test('an invalid query shows the server’s message', async (t) => {
-  const { alice, ws } = await teamOfTwo(server);
-  if (!(await hasEndpoint(server, `/workspaces/${ws.id}/search?q=x&limit=1`, alice.token))) {
+  const { alice, ws } = await teamOfTwo(env.server);
+  if (!(await hasEndpoint(env.server, `/workspaces/${ws.id}/search?q=x&limit=1`, alice.token))) {
     t.skip('GET /workspaces/{ws}/search is not on this server yet (404 not_found)');
     return;
   }
-  const a = await openPage(browser, server, { user: alice });
+  const a = await openPage(env.browser, env.server, { user: alice });
   const box = a.getByRole('searchbox', { name: 'Search messages' });
   await box.fill('frm:bob deploy');
   await box.press('Enter');
