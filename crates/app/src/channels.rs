@@ -44,7 +44,12 @@ fn not_found() -> Error {
 
 impl App {
     /// The workspace a channel belongs to, or `channel_not_found`.
-    pub(crate) fn channel_workspace(&self, channel: ChannelId) -> Result<Channel, Error> {
+    pub(crate) fn channel_workspace(&self, channel: ChannelId) -> Result<WorkspaceId, Error> {
+        self.inner.directory.channel_owner(self.store().as_ref(), channel)?.ok_or_else(not_found)
+    }
+
+    /// The stored channel, or `channel_not_found`.
+    pub(crate) fn channel_record(&self, channel: ChannelId) -> Result<Channel, Error> {
         self.store().channel(channel).map_err(internal)?.ok_or_else(not_found)
     }
 
@@ -104,9 +109,9 @@ impl App {
     }
 
     pub fn channel(&self, caller: Caller, channel: ChannelId) -> Result<Channel, Error> {
-        let record = self.channel_workspace(channel)?;
-        self.workspace(record.workspace)?.read().readable_channel(caller.user, channel)?;
-        Ok(record)
+        let ws = self.channel_workspace(channel)?;
+        self.workspace(ws)?.read().readable_channel(caller.user, channel)?;
+        self.channel_record(channel)
     }
 
     pub async fn create_channel(
@@ -171,10 +176,12 @@ impl App {
             validate::channel_name(name)?;
         }
         let topic = req.topic.as_deref().map(|t| self.limits().topic(t).map(str::to_string)).transpose()?;
-        let mut record = self.channel_workspace(channel)?;
-        let (updated, durable) = self.write(record.workspace, |state, tx| {
+        let ws = self.channel_workspace(channel)?;
+        let (updated, durable) = self.write(ws, |state, tx| {
             let role = state.member_via_channel(caller.user)?;
             let ch = state.readable_channel(caller.user, channel)?;
+            // Read under the workspace lock, so that concurrent updates do not undo each other.
+            let mut record = self.store().channel(channel).map_err(internal)?.ok_or_else(not_found)?;
             let is_member = ch.members.contains(&caller.user);
             let manages = role.is_admin() || record.created_by == caller.user;
             if !is_member && !role.is_admin() {
@@ -207,15 +214,15 @@ impl App {
             }
             tx.op(Op::PutChannel(record.clone()));
             tx.emit(Event::ChannelUpdated { channel: record.clone() });
-            Ok(record.clone())
+            Ok(record)
         })?;
         durable.wait().await?;
         Ok(updated)
     }
 
     pub async fn join_channel(&self, caller: Caller, channel: ChannelId) -> Result<Channel, Error> {
-        let record = self.channel_workspace(channel)?;
-        let ((), durable) = self.write(record.workspace, |state, tx| {
+        let ws = self.channel_workspace(channel)?;
+        let ((), durable) = self.write(ws, |state, tx| {
             let role = state.member_via_channel(caller.user)?;
             let ch = state.readable_channel(caller.user, channel)?;
             if ch.members.contains(&caller.user) {
@@ -233,12 +240,12 @@ impl App {
             Ok(())
         })?;
         durable.wait().await?;
-        Ok(record)
+        self.channel_record(channel)
     }
 
     pub async fn leave_channel(&self, caller: Caller, channel: ChannelId) -> Result<(), Error> {
-        let record = self.channel_workspace(channel)?;
-        let ((), durable) = self.write(record.workspace, |state, tx| {
+        let ws = self.channel_workspace(channel)?;
+        let ((), durable) = self.write(ws, |state, tx| {
             let ch = state.readable_channel(caller.user, channel)?;
             if !ch.members.contains(&caller.user) {
                 return Ok(());
@@ -262,8 +269,8 @@ impl App {
         channel: ChannelId,
         user: UserId,
     ) -> Result<(), Error> {
-        let record = self.channel_workspace(channel)?;
-        let ((), durable) = self.write(record.workspace, |state, tx| {
+        let ws = self.channel_workspace(channel)?;
+        let ((), durable) = self.write(ws, |state, tx| {
             let role = state.member_via_channel(caller.user)?;
             let ch = state.readable_channel(caller.user, channel)?;
             if !ch.members.contains(&caller.user) && !role.is_admin() {
@@ -326,7 +333,7 @@ impl App {
         durable.wait().await?;
         match result {
             Ok(channel) => Ok(channel),
-            Err(existing) => self.channel_workspace(existing),
+            Err(existing) => self.channel_record(existing),
         }
     }
 }

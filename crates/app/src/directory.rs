@@ -101,6 +101,9 @@ impl WorkspaceState {
 #[derive(Default)]
 pub struct Directory {
     workspaces: RwLock<HashMap<WorkspaceId, Arc<RwLock<WorkspaceState>>>>,
+    /// The workspace of each channel looked up so far (a channel never moves), so
+    /// that a request naming a channel does not read and decode the channel record.
+    channel_owners: RwLock<HashMap<ChannelId, WorkspaceId>>,
 }
 
 impl Directory {
@@ -130,6 +133,16 @@ impl Directory {
         let state = Arc::new(RwLock::new(state));
         self.workspaces.write().insert(id, state.clone());
         state
+    }
+
+    /// The workspace `channel` belongs to; `None` if there is no such channel.
+    pub fn channel_owner(&self, store: &dyn Store, channel: ChannelId) -> Result<Option<WorkspaceId>, Error> {
+        if let Some(ws) = self.channel_owners.read().get(&channel) {
+            return Ok(Some(*ws));
+        }
+        let Some(record) = store.channel(channel).map_err(internal)? else { return Ok(None) };
+        self.channel_owners.write().insert(channel, record.workspace);
+        Ok(Some(record.workspace))
     }
 
     /// Drops a cached workspace so that it is reloaded from the store, after a write

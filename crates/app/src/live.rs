@@ -95,16 +95,16 @@ impl App {
         channel: ChannelId,
         thread_root: Option<MessageId>,
     ) -> Result<(), Error> {
-        let record = self.channel_workspace(channel)?;
+        let ws = self.channel_workspace(channel)?;
         {
-            let state = self.workspace(record.workspace)?;
+            let state = self.workspace(ws)?;
             let state = state.read();
             let ch = state.readable_channel(caller.user, channel)?;
             if !ch.members.contains(&caller.user) {
                 return Err(Error::new(ErrorCode::Forbidden, "join the channel first"));
             }
         }
-        self.publish_ephemeral(record.workspace, Event::Typing { channel, user: caller.user, thread_root });
+        self.publish_ephemeral(ws, Event::Typing { channel, user: caller.user, thread_root });
         Ok(())
     }
 

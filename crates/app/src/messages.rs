@@ -2,7 +2,7 @@
 //! deletes, reactions, mentions and read markers.
 
 use confab_core::{
-    ChannelId, ChannelMembership, Error, ErrorCode, Event, Message, MessageId, Reaction, Thread, UserId,
+    ChannelId, Error, ErrorCode, Event, Message, MessageId, Reaction, Thread, UserId,
     emoji, mention, validate,
 };
 use confab_store::{Direction, Op};
@@ -57,8 +57,7 @@ impl App {
         if let Some(id) = &req.client_msg_id {
             self.limits().client_id("client_msg_id", id)?;
         }
-        let record = self.channel_workspace(channel)?;
-        let ws = record.workspace;
+        let ws = self.channel_workspace(channel)?;
         // Resolve mentions before taking the lock: it reads the store.
         let mut mentioned: Vec<UserId> = Vec::new();
         // Only names that can be usernames, and at most MAX_MENTIONS look-ups.
@@ -130,10 +129,7 @@ impl App {
                 tx.op(Op::PutMention { channel, user: *user, seq });
             }
             // The author has read their own message.
-            let mut membership: ChannelMembership =
-                self.store().channel_member(channel, caller.user).map_err(internal)?.unwrap_or_default();
-            membership.last_read_seq = seq;
-            tx.op(Op::PutChannelMember { channel, user: caller.user, membership });
+            tx.op(Op::SetReadMarker { channel, user: caller.user, seq });
             tx.emit(Event::MessageCreated { message: message.clone() });
             if let Some(mut root) = root {
                 root.reply_count += 1;
@@ -163,8 +159,8 @@ impl App {
         channel: ChannelId,
         query: HistoryQuery,
     ) -> Result<Vec<Message>, Error> {
-        let record = self.channel_workspace(channel)?;
-        self.workspace(record.workspace)?.read().readable_channel(caller.user, channel)?;
+        let ws = self.channel_workspace(channel)?;
+        self.workspace(ws)?.read().readable_channel(caller.user, channel)?;
         let limit = query.limit.unwrap_or(50);
         if limit == 0 || limit > MAX_PAGE {
             return Err(Error::invalid_field("limit", format!("1 to {MAX_PAGE}")));
@@ -328,17 +324,14 @@ impl App {
     /// Moves the caller's read marker (never backwards past what they have read, and
     /// never beyond the newest message).
     pub async fn mark_read(&self, caller: Caller, channel: ChannelId, seq: u64) -> Result<u64, Error> {
-        let record = self.channel_workspace(channel)?;
-        let (seq, durable) = self.write(record.workspace, |state, tx| {
+        let ws = self.channel_workspace(channel)?;
+        let (seq, durable) = self.write(ws, |state, tx| {
             let ch = state.readable_channel(caller.user, channel)?;
             if !ch.members.contains(&caller.user) {
                 return Err(Error::forbidden("join the channel to track what you have read"));
             }
             let seq = seq.min(ch.last_seq);
-            let mut membership =
-                self.store().channel_member(channel, caller.user).map_err(internal)?.unwrap_or_default();
-            membership.last_read_seq = seq;
-            tx.op(Op::PutChannelMember { channel, user: caller.user, membership });
+            tx.op(Op::SetReadMarker { channel, user: caller.user, seq });
             tx.emit(Event::ReadUpdated { channel, user: caller.user, seq });
             Ok(seq)
         })?;

@@ -8,7 +8,10 @@
 
 use confab_core::{ChannelId, MessageId, UserId, WorkspaceId};
 
-pub const SCHEMA_VERSION: u32 = 1;
+/// 2: read markers under [`READ_MARKER`]; `message.created` events stored by
+/// reference to their message. A version-1 store is read as it is and upgraded by
+/// rewriting the version alone.
+pub const SCHEMA_VERSION: u32 = 2;
 
 pub const META_SCHEMA: &[u8] = b"\xF0schema_version";
 
@@ -23,6 +26,9 @@ pub const CHANNEL: u8 = 0x20;
 pub const CHANNELS_OF_WORKSPACE: u8 = 0x21;
 pub const CHANNEL_BY_NAME: u8 = 0x22;
 pub const CHANNEL_MEMBER: u8 = 0x23;
+/// A member's read marker: channel, user → `seq` (8 bytes, big-endian). Overrides the
+/// membership record's `last_read_seq`.
+pub const READ_MARKER: u8 = 0x24;
 pub const MESSAGE: u8 = 0x30;
 pub const MESSAGE_BY_ID: u8 = 0x31;
 pub const MESSAGE_BY_CLIENT_ID: u8 = 0x32;

@@ -39,6 +39,8 @@ pub enum StoreError {
     SchemaVersion { found: u32, expected: u32 },
     #[error("unique key already taken: {0}")]
     Taken(&'static str),
+    #[error("missing record: {what}")]
+    Missing { what: String },
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
@@ -86,9 +88,18 @@ pub enum Op {
         user: UserId,
         membership: ChannelMembership,
     },
+    /// Removes the membership and its read marker.
     DeleteChannelMember {
         channel: ChannelId,
         user: UserId,
+    },
+    /// Moves a member's read marker (the `last_read_seq` that
+    /// [`Store::channel_member`] reports) without reading or rewriting the
+    /// membership: posting moves the author's marker, so this is on the hot path.
+    SetReadMarker {
+        channel: ChannelId,
+        user: UserId,
+        seq: u64,
     },
     /// Creates or replaces a message (its `seq` fixes its place in the channel).
     PutMessage(Message),
@@ -98,6 +109,9 @@ pub enum Op {
         user: UserId,
         seq: u64,
     },
+    /// Logs an event. A `message.created` event is logged by reference to the message
+    /// record (which must be written in the same batch): reading the log back gives
+    /// the message as it is stored then, e.g. edited or deleted since.
     AppendEvent(EventRecord),
     /// Drops the workspace's events with `event_seq < before`.
     PruneEvents {

@@ -4,12 +4,12 @@
 use std::path::Path;
 
 use confab_core::{
-    Channel, ChannelId, ChannelMembership, EventRecord, Invite, Member, Message, MessageId, UserId,
-    Workspace, WorkspaceId,
+    Channel, ChannelId, ChannelMembership, Event, EventRecord, Invite, Member, Message, MessageId, Millis,
+    UserId, Workspace, WorkspaceId,
 };
 use parking_lot::Mutex;
-use serde::Serialize;
 use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 
 use crate::keys::{self, Key};
 use crate::{Batch, Direction, Op, Result, Session, Store, StoreError, UserRecord};
@@ -33,6 +33,22 @@ pub struct SledStore {
     /// Serialises `apply`, so that unique-key checks and the writes they guard are
     /// one step. Applying is in-memory and short; durability is `flush`'s job.
     apply_lock: Mutex<()>,
+}
+
+/// How the event log stores an event. A `message.created` event names the message
+/// record written in the same batch instead of holding a second copy of the message:
+/// the message is most of the event, and posting is the hot write path.
+#[derive(Serialize, Deserialize)]
+#[serde(untagged)]
+enum StoredEvent {
+    MessageCreated {
+        at: Millis,
+        #[serde(rename = "message_created_in")]
+        channel: ChannelId,
+        seq: u64,
+    },
+    /// Every other event, and every event of a version-1 store.
+    Full(EventRecord),
 }
 
 fn encode<T: Serialize>(value: &T) -> Vec<u8> {
@@ -60,8 +76,14 @@ impl SledStore {
             }
             Some(v) => {
                 let found = u32::from_be_bytes(v.as_ref().try_into().unwrap_or([0; 4]));
-                if found != keys::SCHEMA_VERSION {
-                    return Err(StoreError::SchemaVersion { found, expected: keys::SCHEMA_VERSION });
+                match found {
+                    keys::SCHEMA_VERSION => {}
+                    // Version 2 reads version-1 records as they are.
+                    1 => {
+                        tree.insert(keys::META_SCHEMA, &keys::SCHEMA_VERSION.to_be_bytes())?;
+                        db.flush()?;
+                    }
+                    _ => return Err(StoreError::SchemaVersion { found, expected: keys::SCHEMA_VERSION }),
                 }
             }
         }
@@ -179,6 +201,10 @@ impl SledStore {
             }
             Op::DeleteChannelMember { channel, user } => {
                 out.remove(Key::new(keys::CHANNEL_MEMBER).channel(channel).user(user).build());
+                out.remove(Key::new(keys::READ_MARKER).channel(channel).user(user).build());
+            }
+            Op::SetReadMarker { channel, user, seq } => {
+                out.insert(Key::new(keys::READ_MARKER).channel(channel).user(user).build(), &seq.to_be_bytes());
             }
             Op::PutMessage(message) => {
                 let mut position = message.channel.to_bytes().to_vec();
@@ -206,10 +232,16 @@ impl SledStore {
                 out.insert(Key::new(keys::MENTION).channel(channel).user(user).u64(seq).build(), &[]);
             }
             Op::AppendEvent(record) => {
-                out.insert(
-                    Key::new(keys::EVENT).workspace(record.workspace).u64(record.event_seq).build(),
-                    encode(&record),
-                );
+                let key = Key::new(keys::EVENT).workspace(record.workspace).u64(record.event_seq).build();
+                let value = match &record.event {
+                    Event::MessageCreated { message } => encode(&StoredEvent::MessageCreated {
+                        at: record.at,
+                        channel: message.channel,
+                        seq: message.seq,
+                    }),
+                    _ => encode(&record),
+                };
+                out.insert(key, value);
             }
             Op::PruneEvents { workspace, before } => {
                 let start = Key::new(keys::EVENT).workspace(workspace).u64(0).build();
@@ -320,7 +352,15 @@ impl Store for SledStore {
     }
 
     fn channel_member(&self, channel: ChannelId, user: UserId) -> Result<Option<ChannelMembership>> {
-        self.get(&Key::new(keys::CHANNEL_MEMBER).channel(channel).user(user).build())
+        let Some(mut membership) =
+            self.get::<ChannelMembership>(&Key::new(keys::CHANNEL_MEMBER).channel(channel).user(user).build())?
+        else {
+            return Ok(None);
+        };
+        if let Some(marker) = self.tree.get(Key::new(keys::READ_MARKER).channel(channel).user(user).build())? {
+            membership.last_read_seq = keys::trailing_u64(&marker);
+        }
+        Ok(Some(membership))
     }
 
     fn channel_members(&self, channel: ChannelId) -> Result<Vec<(UserId, ChannelMembership)>> {
@@ -419,7 +459,16 @@ impl Store for SledStore {
             .take(limit)
             .map(|kv| {
                 let (k, v) = kv?;
-                decode(&k, &v)
+                let (workspace, event_seq) = (workspace, keys::trailing_u64(&k));
+                match decode::<StoredEvent>(&k, &v)? {
+                    StoredEvent::Full(record) => Ok(record),
+                    StoredEvent::MessageCreated { at, channel, seq } => {
+                        let message = self.message_at(channel, seq)?.ok_or_else(|| StoreError::Missing {
+                            what: format!("message {seq} of channel {channel} logged by event {event_seq}"),
+                        })?;
+                        Ok(EventRecord { workspace, event_seq, at, event: Event::MessageCreated { message } })
+                    }
+                }
             })
             .collect()
     }

@@ -1,0 +1,139 @@
+//! The sled backend's storage formats: what is written compactly on the hot path
+//! (events by reference, read markers) reads back as the full records, and a
+//! version-1 data dir opens under version 2.
+
+use confab_core::{
+    ChannelId, ChannelMembership, Event, EventRecord, Message, MessageId, UserId, WorkspaceId,
+};
+use confab_store::{Batch, Op, SledStore, Store, StoreError};
+
+fn message(workspace: WorkspaceId, channel: ChannelId, seq: u64, text: &str) -> Message {
+    Message {
+        id: MessageId::from_ulid(ulid::Ulid::new()),
+        workspace,
+        channel,
+        seq,
+        author: UserId::from_ulid(ulid::Ulid::new()),
+        text: text.to_string(),
+        created_at: 1_700_000_000_000 + seq as i64,
+        edited_at: None,
+        deleted: false,
+        thread_root: None,
+        reply_count: 0,
+        last_reply_at: None,
+        reactions: Vec::new(),
+        mentions: Vec::new(),
+        client_msg_id: None,
+    }
+}
+
+fn apply(store: &SledStore, ops: Vec<Op>) {
+    let mut batch = Batch::new();
+    for op in ops {
+        batch.push(op);
+    }
+    store.apply(batch).unwrap();
+    store.flush().unwrap();
+}
+
+#[test]
+fn a_logged_message_created_event_reads_back_with_the_stored_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SledStore::open(dir.path(), &Default::default()).unwrap();
+    let ws = WorkspaceId::from_ulid(ulid::Ulid::new());
+    let channel = ChannelId::from_ulid(ulid::Ulid::new());
+    let first = message(ws, channel, 1, "first");
+    let created = EventRecord {
+        workspace: ws,
+        event_seq: 1,
+        at: 5,
+        event: Event::MessageCreated { message: first.clone() },
+    };
+    let typing_like = EventRecord {
+        workspace: ws,
+        event_seq: 2,
+        at: 6,
+        event: Event::ReadUpdated { channel, user: first.author, seq: 1 },
+    };
+    apply(
+        &store,
+        vec![Op::PutMessage(first.clone()), Op::AppendEvent(created.clone()), Op::AppendEvent(typing_like.clone())],
+    );
+    assert_eq!(store.events(ws, 0, 10).unwrap(), vec![created.clone(), typing_like.clone()]);
+
+    // The log names the message, so a replay shows it as it is now (here: edited).
+    let mut edited = first.clone();
+    edited.text = "first, edited".into();
+    edited.edited_at = Some(9);
+    apply(&store, vec![Op::PutMessage(edited.clone())]);
+    let replayed = store.events(ws, 0, 10).unwrap();
+    assert_eq!(replayed[0].event, Event::MessageCreated { message: edited });
+    assert_eq!((replayed[0].event_seq, replayed[0].at), (1, 5));
+    assert_eq!(store.events(ws, 1, 10).unwrap(), vec![typing_like]);
+}
+
+#[test]
+fn the_read_marker_overrides_the_membership_until_the_member_leaves() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SledStore::open(dir.path(), &Default::default()).unwrap();
+    let channel = ChannelId::from_ulid(ulid::Ulid::new());
+    let user = UserId::from_ulid(ulid::Ulid::new());
+    let joined = ChannelMembership { joined_at: 7, last_read_seq: 3 };
+    apply(&store, vec![Op::PutChannelMember { channel, user, membership: joined.clone() }]);
+    assert_eq!(store.channel_member(channel, user).unwrap(), Some(joined.clone()));
+
+    apply(&store, vec![Op::SetReadMarker { channel, user, seq: 12 }]);
+    let read = store.channel_member(channel, user).unwrap().unwrap();
+    assert_eq!((read.joined_at, read.last_read_seq), (7, 12));
+    // Marking as unread moves it back.
+    apply(&store, vec![Op::SetReadMarker { channel, user, seq: 4 }]);
+    assert_eq!(store.channel_member(channel, user).unwrap().unwrap().last_read_seq, 4);
+
+    // Leaving drops the marker with the membership: a later join starts afresh.
+    apply(&store, vec![Op::DeleteChannelMember { channel, user }]);
+    assert_eq!(store.channel_member(channel, user).unwrap(), None);
+    let rejoined = ChannelMembership { joined_at: 20, last_read_seq: 30 };
+    apply(&store, vec![Op::PutChannelMember { channel, user, membership: rejoined.clone() }]);
+    assert_eq!(store.channel_member(channel, user).unwrap(), Some(rejoined));
+    // A marker without a membership is not a membership.
+    let stranger = UserId::from_ulid(ulid::Ulid::new());
+    apply(&store, vec![Op::SetReadMarker { channel, user: stranger, seq: 1 }]);
+    assert_eq!(store.channel_member(channel, stranger).unwrap(), None);
+}
+
+#[test]
+fn a_version_1_store_opens_with_its_full_events_and_is_upgraded() {
+    let dir = tempfile::tempdir().unwrap();
+    let ws = WorkspaceId::from_ulid(ulid::Ulid::new());
+    let channel = ChannelId::from_ulid(ulid::Ulid::new());
+    let old = message(ws, channel, 1, "from version 1");
+    let record =
+        EventRecord { workspace: ws, event_seq: 1, at: 5, event: Event::MessageCreated { message: old.clone() } };
+    {
+        // Write what version 1 wrote: the schema mark and the event with its message inline.
+        let db = sled::open(dir.path()).unwrap();
+        let tree = db.open_tree("confab").unwrap();
+        tree.insert(b"\xF0schema_version", &1u32.to_be_bytes()).unwrap();
+        let mut key = vec![0x40];
+        key.extend_from_slice(&ws.to_bytes());
+        key.extend_from_slice(&1u64.to_be_bytes());
+        tree.insert(key, serde_json::to_vec(&record).unwrap()).unwrap();
+        db.flush().unwrap();
+    }
+    let store = SledStore::open(dir.path(), &Default::default()).unwrap();
+    assert_eq!(store.events(ws, 0, 10).unwrap(), vec![record]);
+    drop(store);
+    // Upgraded for good: a second open finds version 2.
+    SledStore::open(dir.path(), &Default::default()).unwrap();
+    {
+        let db = sled::open(dir.path()).unwrap();
+        let version = db.open_tree("confab").unwrap().get(b"\xF0schema_version").unwrap().unwrap();
+        assert_eq!(version.as_ref(), &2u32.to_be_bytes());
+        db.open_tree("confab").unwrap().insert(b"\xF0schema_version", &99u32.to_be_bytes()).unwrap();
+        db.flush().unwrap();
+    }
+    assert!(matches!(
+        SledStore::open(dir.path(), &Default::default()),
+        Err(StoreError::SchemaVersion { found: 99, expected: 2 })
+    ));
+}
