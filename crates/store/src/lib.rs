@@ -17,6 +17,7 @@
 //! acknowledged; counters (`seq`, `event_seq`) are derived from the stored data at
 //! start-up rather than stored separately, so they cannot disagree with it.
 
+mod journal;
 mod keys;
 mod sled_store;
 
@@ -39,6 +40,8 @@ pub enum StoreError {
     SchemaVersion { found: u32, expected: u32 },
     #[error("unique key already taken: {0}")]
     Taken(&'static str),
+    #[error("the journal of the last batch is damaged")]
+    CorruptJournal,
     #[error("missing record: {what}")]
     Missing { what: String },
 }

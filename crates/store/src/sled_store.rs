@@ -11,6 +11,7 @@ use parking_lot::Mutex;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
+use crate::journal::{JOURNAL_KEY, Writes};
 use crate::keys::{self, Key};
 use crate::{Batch, Direction, Op, Result, Session, Store, StoreError, UserRecord};
 
@@ -31,7 +32,9 @@ pub struct SledStore {
     db: sled::Db,
     tree: sled::Tree,
     /// Serialises `apply`, so that unique-key checks and the writes they guard are
-    /// one step. Applying is in-memory and short; durability is `flush`'s job.
+    /// one step, and so that batches reach sled's log one after another (which
+    /// their atomicity rests on: see [`crate::journal`]). Applying is in-memory and
+    /// short; durability is `flush`'s job.
     apply_lock: Mutex<()>,
 }
 
@@ -87,6 +90,12 @@ impl SledStore {
                 }
             }
         }
+        // Complete the batch a crash may have cut short (see crate::journal).
+        if let Some(journal) = tree.get(JOURNAL_KEY)? {
+            let writes = Writes::decode(&journal).ok_or(StoreError::CorruptJournal)?;
+            writes.apply(&tree)?;
+            db.flush()?;
+        }
         Ok(SledStore { db, tree, apply_lock: Mutex::new(()) })
     }
 
@@ -113,7 +122,7 @@ impl SledStore {
 
     /// Adds the sled writes of one op to `out`, checking unique keys against the
     /// stored state.
-    fn translate(&self, op: Op, out: &mut sled::Batch) -> Result<()> {
+    fn translate(&self, op: Op, out: &mut Writes) -> Result<()> {
         match op {
             Op::PutUser(record) => {
                 let id = record.user.id;
@@ -204,7 +213,10 @@ impl SledStore {
                 out.remove(Key::new(keys::READ_MARKER).channel(channel).user(user).build());
             }
             Op::SetReadMarker { channel, user, seq } => {
-                out.insert(Key::new(keys::READ_MARKER).channel(channel).user(user).build(), &seq.to_be_bytes());
+                out.insert(
+                    Key::new(keys::READ_MARKER).channel(channel).user(user).build(),
+                    &seq.to_be_bytes(),
+                );
             }
             Op::PutMessage(message) => {
                 let mut position = message.channel.to_bytes().to_vec();
@@ -271,11 +283,13 @@ impl SledStore {
 impl Store for SledStore {
     fn apply(&self, batch: Batch) -> Result<()> {
         let _guard = self.apply_lock.lock();
-        let mut writes = sled::Batch::default();
+        let mut writes = Writes::default();
         for op in batch.ops {
             self.translate(op, &mut writes)?;
         }
-        self.tree.apply_batch(writes)?;
+        if !writes.is_empty() {
+            writes.apply_journaled(&self.tree)?;
+        }
         Ok(())
     }
 
@@ -352,12 +366,14 @@ impl Store for SledStore {
     }
 
     fn channel_member(&self, channel: ChannelId, user: UserId) -> Result<Option<ChannelMembership>> {
-        let Some(mut membership) =
-            self.get::<ChannelMembership>(&Key::new(keys::CHANNEL_MEMBER).channel(channel).user(user).build())?
+        let Some(mut membership) = self
+            .get::<ChannelMembership>(&Key::new(keys::CHANNEL_MEMBER).channel(channel).user(user).build())?
         else {
             return Ok(None);
         };
-        if let Some(marker) = self.tree.get(Key::new(keys::READ_MARKER).channel(channel).user(user).build())? {
+        if let Some(marker) =
+            self.tree.get(Key::new(keys::READ_MARKER).channel(channel).user(user).build())?
+        {
             membership.last_read_seq = keys::trailing_u64(&marker);
         }
         Ok(Some(membership))
@@ -513,5 +529,41 @@ impl Store for SledStore {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use confab_core::{ChannelId, ChannelMembership, UserId};
+
+    use super::*;
+
+    /// A crash between a batch's journal record and the end of its writes: opening
+    /// the store finishes the batch.
+    #[test]
+    fn opening_completes_a_batch_cut_short() {
+        let dir = tempfile::tempdir().unwrap();
+        let (channel, user) = (ChannelId::from_ulid(ulid::Ulid::new()), UserId::from_ulid(ulid::Ulid::new()));
+        let membership = ChannelMembership { joined_at: 1, last_read_seq: 0 };
+        {
+            let store = SledStore::open(dir.path(), &Default::default()).unwrap();
+            let mut writes = Writes::default();
+            store
+                .translate(
+                    Op::PutChannelMember { channel, user, membership: membership.clone() },
+                    &mut writes,
+                )
+                .unwrap();
+            store.translate(Op::SetReadMarker { channel, user, seq: 9 }, &mut writes).unwrap();
+            // The journal and the first write reach the log; the marker does not.
+            store.tree.insert(JOURNAL_KEY, writes.encode()).unwrap();
+            let (key, value) = &writes.entries()[0];
+            store.tree.insert(key, value.clone().unwrap()).unwrap();
+            store.db.flush().unwrap();
+            assert_eq!(store.channel_member(channel, user).unwrap(), Some(membership.clone()));
+        }
+        let store = SledStore::open(dir.path(), &Default::default()).unwrap();
+        let recovered = store.channel_member(channel, user).unwrap().unwrap();
+        assert_eq!((recovered.joined_at, recovered.last_read_seq), (1, 9));
     }
 }

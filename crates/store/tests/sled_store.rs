@@ -57,7 +57,11 @@ fn a_logged_message_created_event_reads_back_with_the_stored_message() {
     };
     apply(
         &store,
-        vec![Op::PutMessage(first.clone()), Op::AppendEvent(created.clone()), Op::AppendEvent(typing_like.clone())],
+        vec![
+            Op::PutMessage(first.clone()),
+            Op::AppendEvent(created.clone()),
+            Op::AppendEvent(typing_like.clone()),
+        ],
     );
     assert_eq!(store.events(ws, 0, 10).unwrap(), vec![created.clone(), typing_like.clone()]);
 
@@ -107,8 +111,12 @@ fn a_version_1_store_opens_with_its_full_events_and_is_upgraded() {
     let ws = WorkspaceId::from_ulid(ulid::Ulid::new());
     let channel = ChannelId::from_ulid(ulid::Ulid::new());
     let old = message(ws, channel, 1, "from version 1");
-    let record =
-        EventRecord { workspace: ws, event_seq: 1, at: 5, event: Event::MessageCreated { message: old.clone() } };
+    let record = EventRecord {
+        workspace: ws,
+        event_seq: 1,
+        at: 5,
+        event: Event::MessageCreated { message: old.clone() },
+    };
     {
         // Write what version 1 wrote: the schema mark and the event with its message inline.
         let db = sled::open(dir.path()).unwrap();
