@@ -194,9 +194,9 @@ pub fn config(data: &[u8]) {
         let mut f = std::fs::File::create(&path).expect("scratch file");
         f.write_all(raw.as_bytes()).expect("write scratch file");
     }
-    let first = confab_server::config::Config::load_from(Some(&path), std::iter::empty());
-    let second = confab_server::config::Config::load_from(Some(&path), std::iter::empty());
-    assert_eq!(format!("{first:?}"), format!("{second:?}"), "config loading is not deterministic");
+    let first = outcome(confab_server::config::Config::load_from(Some(&path), std::iter::empty()));
+    let second = outcome(confab_server::config::Config::load_from(Some(&path), std::iter::empty()));
+    assert_eq!(first, second, "config loading is not deterministic");
 
     let env: Vec<(String, String)> = raw
         .lines()
@@ -211,6 +211,14 @@ pub fn config(data: &[u8]) {
     if let Ok(c) = confab_server::config::Config::load_from(Some(&path), std::iter::empty()) {
         panic!("an unknown [zz_not_a_section] table was accepted: {c:?}");
     }
+}
+
+/// What loading a configuration gave, for comparing two loads: the settings, or the
+/// error's message chain. Not the error's `Debug` form: an `anyhow::Error` captures a
+/// backtrace when `RUST_BACKTRACE` or `RUST_LIB_BACKTRACE` is set, and `Debug` prints
+/// it. Two loads from different lines of this function would always differ.
+fn outcome<E: std::fmt::Display>(loaded: Result<confab_server::config::Config, E>) -> Result<String, String> {
+    loaded.map(|c| format!("{c:?}")).map_err(|e| format!("{e:#}"))
 }
 
 // ---------------------------------------------------------------------------------
@@ -274,7 +282,7 @@ pub fn leftover_shortcode(s: &str) -> Option<String> {
             continue;
         }
         let after = &s[i + 1..];
-        let Some(len) = after.find(':') else { return None };
+        let len = after.find(':')?;
         let code = &after[..len];
         let plausible = !code.is_empty()
             && code.len() <= 64

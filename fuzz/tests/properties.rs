@@ -33,8 +33,15 @@ fn tricky_text() -> impl Strategy<Value = String> {
 }
 
 fn frame() -> impl Strategy<Value = String> {
-    let ty =
-        prop_oneof![Just("send"), Just("auth"), Just("typing"), Just("presence"), Just("ping"), "[a-z]{0,6}"];
+    // Every arm must yield the same type: a regex strategy yields `String`.
+    let ty = prop_oneof![
+        Just("send".to_string()),
+        Just("auth".to_string()),
+        Just("typing".to_string()),
+        Just("presence".to_string()),
+        Just("ping".to_string()),
+        "[a-z]{0,6}",
+    ];
     let id = prop_oneof![Just("01HZY3Q7R6S0000000000000AB".to_string()), "[0-9A-Z]{0,28}"];
     (ty, id, tricky_text(), any::<bool>(), any::<u64>()).prop_map(|(ty, id, text, extra, n)| {
         let mut v = serde_json::json!({
@@ -88,4 +95,14 @@ proptest! {
         confab_fuzz::emoji(s.as_bytes());
         confab_fuzz::validate(s.as_bytes());
     }
+}
+
+// Inputs the fuzzers found, kept as regression tests.
+
+/// `config`, a file that does not parse: the harness compared the two loads' errors in
+/// their `Debug` form, which includes a backtrace under `RUST_BACKTRACE=1`, so they
+/// never matched (the bug was in the harness). Fails only with the backtrace on.
+#[test]
+fn config_error_with_backtrace() {
+    confab_fuzz::config(b"\x0e");
 }

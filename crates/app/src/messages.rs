@@ -2,8 +2,8 @@
 //! deletes, reactions, mentions and read markers.
 
 use confab_core::{
-    ChannelId, Error, ErrorCode, Event, Message, MessageId, Reaction, Thread, UserId,
-    emoji, mention, validate,
+    ChannelId, Error, ErrorCode, Event, Message, MessageId, Reaction, Thread, UserId, emoji, mention,
+    validate,
 };
 use confab_store::{Direction, Op};
 use serde::Deserialize;

@@ -51,7 +51,7 @@ enum StoredEvent {
         seq: u64,
     },
     /// Every other event, and every event of a version-1 store.
-    Full(EventRecord),
+    Full(Box<EventRecord>),
 }
 
 fn encode<T: Serialize>(value: &T) -> Vec<u8> {
@@ -477,7 +477,7 @@ impl Store for SledStore {
                 let (k, v) = kv?;
                 let (workspace, event_seq) = (workspace, keys::trailing_u64(&k));
                 match decode::<StoredEvent>(&k, &v)? {
-                    StoredEvent::Full(record) => Ok(record),
+                    StoredEvent::Full(record) => Ok(*record),
                     StoredEvent::MessageCreated { at, channel, seq } => {
                         let message = self.message_at(channel, seq)?.ok_or_else(|| StoreError::Missing {
                             what: format!("message {seq} of channel {channel} logged by event {event_seq}"),
