@@ -192,6 +192,12 @@ impl Derived {
         }
         // The background committer stores the cursor with its next commit.
         self.search.advance_cursor(cursor);
+        if let Some(last) = events.last() {
+            // How far the index and suggestions trail the log (plus up to one commit
+            // interval before the index shows it).
+            let lag_ms = crate::now_ms().saturating_sub(last.at).max(0);
+            metrics::histogram!("confab_derived_lag_seconds").record(lag_ms as f64 / 1000.0);
+        }
     }
 
     fn message(&self, id: confab_core::MessageId) -> Option<Message> {
