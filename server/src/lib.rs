@@ -96,7 +96,19 @@ pub async fn serve_app(config: Config, app: App, store: Arc<dyn Store>) -> anyho
         .with_context(|| format!("listening on {}", config.server.listen))?;
     let addr = listener.local_addr()?;
     tracing::info!("confab listening on http://{addr} with data in {}", config.server.data_dir.display());
-    let service = router(app, &config, metrics_handle()).into_make_service_with_connect_info::<SocketAddr>();
+    let metrics = metrics_handle();
+    if let Some(handle) = metrics.clone() {
+        // The recorder buffers every histogram sample until upkeep drains it into
+        // its summary: without this, memory grows with every request and flush.
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(std::time::Duration::from_secs(5));
+            loop {
+                every.tick().await;
+                handle.run_upkeep();
+            }
+        });
+    }
+    let service = router(app, &config, metrics).into_make_service_with_connect_info::<SocketAddr>();
     // Frames are written as they come (no write buffer): without TCP_NODELAY, Nagle
     // would hold small frames back behind an unacknowledged segment.
     let listener = listener.tap_io(|tcp| {
