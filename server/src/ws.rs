@@ -387,7 +387,7 @@ fn lagged_now(lagged: &Notify) -> bool {
 
 async fn write_loop(
     mut sink: Sink,
-    mut events: mpsc::Receiver<Outbound>,
+    mut events: mpsc::Receiver<std::sync::Arc<Outbound>>,
     mut direct: mpsc::UnboundedReceiver<Message>,
     lagged: Arc<Notify>,
     mut watermarks: HashMap<WorkspaceId, u64>,
@@ -421,7 +421,7 @@ async fn write_loop(
                         }
                         *seen = out.event_seq;
                     }
-                    match Utf8Bytes::try_from(out.frame) {
+                    match Utf8Bytes::try_from(out.frame.clone()) {
                         Ok(t) => Message::Text(t),
                         Err(_) => continue,
                     }

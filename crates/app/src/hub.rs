@@ -39,7 +39,7 @@ pub struct Outbound {
 /// The receiving end a connection reads its events from.
 pub struct Subscription {
     pub id: ConnId,
-    pub events: mpsc::Receiver<Outbound>,
+    pub events: mpsc::Receiver<Arc<Outbound>>,
     /// Fires once the connection has fallen too far behind and must be closed.
     pub lagged: Arc<Notify>,
 }
@@ -47,7 +47,9 @@ pub struct Subscription {
 #[derive(Clone)]
 struct Subscriber {
     user: UserId,
-    tx: mpsc::Sender<Outbound>,
+    /// Frames are queued behind an `Arc`: a queue allocates its slots 32 at a time
+    /// up front, so a small slot keeps an idle connection small.
+    tx: mpsc::Sender<Arc<Outbound>>,
     lagging: Arc<AtomicBool>,
     lagged: Arc<Notify>,
     away: Arc<AtomicBool>,
@@ -192,12 +194,12 @@ impl Hub {
     pub fn publish_to_users(&self, record: &EventRecord, users: &std::collections::HashSet<UserId>) {
         let inner = self.inner.read();
         let Some(subs) = inner.by_workspace.get(&record.workspace) else { return };
-        let frame = Outbound {
+        let frame = Arc::new(Outbound {
             workspace: record.workspace,
             event_seq: record.event_seq,
             ephemeral: true,
             frame: event_frame(record, true),
-        };
+        });
         for user in users {
             let Some(conns) = inner.by_user.get(user) else { continue };
             for id in conns.keys() {
@@ -217,17 +219,19 @@ impl Hub {
     pub fn publish(&self, state: &WorkspaceState, record: &EventRecord, ephemeral: bool) {
         let inner = self.inner.read();
         let Some(subs) = inner.by_workspace.get(&record.workspace) else { return };
-        let mut frame: Option<Outbound> = None;
+        let mut frame: Option<Arc<Outbound>> = None;
         for sub in subs.values() {
             if sub.lagging.load(Ordering::Relaxed) || !state.may_receive(sub.user, &record.event) {
                 continue;
             }
             let out = frame
-                .get_or_insert_with(|| Outbound {
-                    workspace: record.workspace,
-                    event_seq: record.event_seq,
-                    ephemeral,
-                    frame: event_frame(record, ephemeral),
+                .get_or_insert_with(|| {
+                    Arc::new(Outbound {
+                        workspace: record.workspace,
+                        event_seq: record.event_seq,
+                        ephemeral,
+                        frame: event_frame(record, ephemeral),
+                    })
                 })
                 .clone();
             if sub.tx.try_send(out).is_err() {
