@@ -108,6 +108,7 @@ pub async fn serve_app(config: Config, app: App, store: Arc<dyn Store>) -> anyho
             }
         });
     }
+    tokio::spawn(return_freed_memory());
     let service = router(app, &config, metrics).into_make_service_with_connect_info::<SocketAddr>();
     // Frames are written as they come (no write buffer): without TCP_NODELAY, Nagle
     // would hold small frames back behind an unacknowledged segment.
@@ -121,6 +122,25 @@ pub async fn serve_app(config: Config, app: App, store: Arc<dyn Store>) -> anyho
     let _ = std::fs::remove_file(admin::socket_path(&config.server.data_dir));
     tracing::info!("confab stopped; store flushed");
     Ok(())
+}
+
+/// Hands memory that the server freed back to the system every few seconds.
+///
+/// glibc's allocator keeps freed memory in its per-thread arenas; after a burst of
+/// sign-ups or connections the process stayed tens of MiB larger than what it still
+/// had allocated (see docs/benchmarks.md, idle connections). `malloc_trim` releases
+/// the free pages of every arena; it is cheap when there is nothing to release.
+async fn return_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        let mut every = tokio::time::interval(std::time::Duration::from_secs(10));
+        loop {
+            every.tick().await;
+            #[allow(unsafe_code)]
+            // SAFETY: malloc_trim only walks the allocator's own free lists.
+            let _ = tokio::task::spawn_blocking(|| unsafe { libc::malloc_trim(0) }).await;
+        }
+    }
 }
 
 async fn shutdown_signal() {

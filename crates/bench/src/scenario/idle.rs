@@ -87,9 +87,15 @@ pub async fn run_baseline_only(ctx: &Ctx<'_>) -> anyhow::Result<Option<f64>> {
     Ok(Some(per_conn))
 }
 
+/// How long to wait before reading RSS: longer than the server's interval for
+/// returning freed memory to the system (`server/src/lib.rs`, `return_freed_memory`).
+const SETTLE: Duration = Duration::from_secs(12);
+
 /// Opens and holds the connections; returns the server's RSS (KiB) before and with
 /// them, and how long connecting took.
 async fn hold(server: &Running, auths: Vec<String>) -> anyhow::Result<(Option<u64>, Option<u64>, Duration)> {
+    // The server hands freed memory back every 10 s: read its settled size.
+    tokio::time::sleep(SETTLE).await;
     let before = server.rss_kib();
     let tally = Arc::new(Tally::default());
     let times = Arc::new(Vec::new());
@@ -110,7 +116,7 @@ async fn hold(server: &Running, auths: Vec<String>) -> anyhow::Result<(Option<u6
         .await?;
     let connect_time = started.elapsed();
     // Let presence frames and allocator caches settle before reading RSS.
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    tokio::time::sleep(SETTLE).await;
     let after = server.rss_kib();
     let _ = stop_tx.send(true);
     let mut closed = 0;
