@@ -156,6 +156,36 @@ pub fn rss_kib(pid: u32) -> anyhow::Result<u64> {
     Ok(kib.parse()?)
 }
 
+/// CPU time (user + system) a process has used so far, in clock ticks.
+pub fn cpu_ticks(pid: u32) -> anyhow::Result<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    // Fields after the `(comm)`, which may itself hold spaces.
+    let rest = stat.rsplit_once(')').context("malformed stat")?.1;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let utime: u64 = fields.get(11).context("no utime")?.parse()?;
+    let stime: u64 = fields.get(12).context("no stime")?.parse()?;
+    Ok(utime + stime)
+}
+
+/// Waits until the process is quiet — under 10% of a core for half a second — or
+/// `limit` has passed; returns how long it took. Used between phases so that one
+/// phase's background work (index merges, catch-up) is not measured in the next.
+pub async fn wait_until_quiet(pid: u32, limit: std::time::Duration) -> std::time::Duration {
+    const WINDOW: Duration = Duration::from_millis(500);
+    let started = Instant::now();
+    let Ok(mut last) = cpu_ticks(pid) else { return started.elapsed() };
+    while started.elapsed() < limit {
+        tokio::time::sleep(WINDOW).await;
+        let Ok(now) = cpu_ticks(pid) else { break };
+        // 100 ticks a second: 10% of a core over 0.5 s is 5 ticks.
+        if now.saturating_sub(last) < 5 {
+            break;
+        }
+        last = now;
+    }
+    started.elapsed()
+}
+
 /// Total size of the files under `dir`, in bytes.
 pub fn dir_size(dir: &Path) -> u64 {
     let Ok(entries) = std::fs::read_dir(dir) else { return 0 };

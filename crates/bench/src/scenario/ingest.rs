@@ -41,7 +41,7 @@ pub async fn run(ctx: &Ctx<'_>) -> anyhow::Result<()> {
     let channels = setup::own_channels(&team, &team.people, "ingest").await?;
     let auths = team.people.iter().map(|p| wire::auth_frame(&p.token)).collect();
     let channels = channels.iter().map(ToString::to_string).collect();
-    let confab = measure(ctx, &server.base, auths, channels).await?;
+    let confab = measure(ctx, &server.base, server.pid, auths, channels).await?;
     server.stop().await?;
 
     let r = ctx.report;
@@ -103,7 +103,7 @@ pub async fn run_baseline(ctx: &Ctx<'_>) -> anyhow::Result<Figures> {
     let people = ctx.o.senders.max(ctx.o.rate_senders).max(1);
     let auths = (0..people).map(|_| wire::baseline_auth_frame(false)).collect();
     let channels = (0..people).map(|i| format!("c{i}")).collect();
-    let f = measure(ctx, &server.base, auths, channels).await?;
+    let f = measure(ctx, &server.base, server.pid, auths, channels).await?;
     server.stop().await?;
     let r = ctx.report;
     r.info(
@@ -119,6 +119,7 @@ pub async fn run_baseline(ctx: &Ctx<'_>) -> anyhow::Result<Figures> {
 async fn measure(
     ctx: &Ctx<'_>,
     base: &str,
+    pid: Option<u32>,
     auths: Vec<String>,
     channels: Vec<String>,
 ) -> anyhow::Result<Figures> {
@@ -168,7 +169,12 @@ async fn measure(
     let throughput = acked as f64 / last_ack.duration_since(start).as_secs_f64().max(1e-3);
     println!("  throughput run: {acked} acked, {errors} errors, {:.0} msg/s", throughput);
 
-    // 2. Open-loop latency at a fixed offered rate.
+    // 2. Open-loop latency at a fixed offered rate, once the server has digested the
+    // burst (indexing it, merging index segments): the target is the steady state.
+    if let Some(pid) = pid {
+        let waited = crate::server::wait_until_quiet(pid, secs(60.0)).await;
+        println!("  server quiet again after {:.1} s", waited.as_secs_f64());
+    }
     let n = ctx.o.rate_senders.max(1);
     let mut sockets: Vec<_> = reusable.into_iter().take(n).collect();
     if sockets.len() < n {
