@@ -181,7 +181,7 @@ impl App {
             let role = state.member_via_channel(caller.user)?;
             let ch = state.readable_channel(caller.user, channel)?;
             // Read under the workspace lock, so that concurrent updates do not undo each other.
-            let mut record = self.store().channel(channel).map_err(internal)?.ok_or_else(not_found)?;
+            let mut record = self.channel_record(channel)?;
             let is_member = ch.members.contains(&caller.user);
             let manages = role.is_admin() || record.created_by == caller.user;
             if !is_member && !role.is_admin() {
