@@ -27,6 +27,15 @@ fn message(workspace: WorkspaceId, channel: ChannelId, seq: u64, text: &str) -> 
     }
 }
 
+fn created_event(message: &Message, event_seq: u64, at: i64) -> EventRecord {
+    EventRecord {
+        workspace: message.workspace,
+        event_seq,
+        at,
+        event: Event::MessageCreated { message: message.clone() },
+    }
+}
+
 fn apply(store: &SledStore, ops: Vec<Op>) {
     let mut batch = Batch::new();
     for op in ops {
@@ -43,13 +52,8 @@ fn a_logged_message_created_event_reads_back_with_the_stored_message() {
     let ws = WorkspaceId::from_ulid(ulid::Ulid::new());
     let channel = ChannelId::from_ulid(ulid::Ulid::new());
     let first = message(ws, channel, 1, "first");
-    let created = EventRecord {
-        workspace: ws,
-        event_seq: 1,
-        at: 5,
-        event: Event::MessageCreated { message: first.clone() },
-    };
-    let typing_like = EventRecord {
+    let created = created_event(&first, 1, 5);
+    let read_updated = EventRecord {
         workspace: ws,
         event_seq: 2,
         at: 6,
@@ -60,10 +64,10 @@ fn a_logged_message_created_event_reads_back_with_the_stored_message() {
         vec![
             Op::PutMessage(first.clone()),
             Op::AppendEvent(created.clone()),
-            Op::AppendEvent(typing_like.clone()),
+            Op::AppendEvent(read_updated.clone()),
         ],
     );
-    assert_eq!(store.events(ws, 0, 10).unwrap(), vec![created.clone(), typing_like.clone()]);
+    assert_eq!(store.events(ws, 0, 10).unwrap(), vec![created.clone(), read_updated.clone()]);
 
     // The log names the message, so a replay shows it as it is now (here: edited).
     let mut edited = first.clone();
@@ -73,7 +77,7 @@ fn a_logged_message_created_event_reads_back_with_the_stored_message() {
     let replayed = store.events(ws, 0, 10).unwrap();
     assert_eq!(replayed[0].event, Event::MessageCreated { message: edited });
     assert_eq!((replayed[0].event_seq, replayed[0].at), (1, 5));
-    assert_eq!(store.events(ws, 1, 10).unwrap(), vec![typing_like]);
+    assert_eq!(store.events(ws, 1, 10).unwrap(), vec![read_updated]);
 }
 
 #[test]
@@ -111,12 +115,7 @@ fn a_version_1_store_opens_with_its_full_events_and_is_upgraded() {
     let ws = WorkspaceId::from_ulid(ulid::Ulid::new());
     let channel = ChannelId::from_ulid(ulid::Ulid::new());
     let old = message(ws, channel, 1, "from version 1");
-    let record = EventRecord {
-        workspace: ws,
-        event_seq: 1,
-        at: 5,
-        event: Event::MessageCreated { message: old.clone() },
-    };
+    let record = created_event(&old, 1, 5);
     {
         // Write what version 1 wrote: the schema mark and the event with its message inline.
         let db = sled::open(dir.path()).unwrap();
