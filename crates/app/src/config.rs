@@ -28,11 +28,26 @@ pub struct TrainingSettings {
     /// The privacy budget per workspace and purpose over the ledger's history; a run
     /// that would exceed it is refused.
     pub epsilon_cap: f64,
+    /// Seconds between two rebuilds of one model slot (a purpose and a workspace's own
+    /// model, or the shared one) after consent changes retire it; the changes in
+    /// between are coalesced into one rebuild.
+    pub rebuild_interval_secs: u64,
+    /// Key changes one member may make per workspace per hour (`PUT
+    /// …/consent/{purpose}/me`); an exclusion of a member who is included is always
+    /// accepted.
+    pub member_key_changes_per_hour: u32,
 }
 
 impl Default for TrainingSettings {
     fn default() -> Self {
-        TrainingSettings { schedule_hours: 24, min_users_per_word: 5, epsilon: 1.0, epsilon_cap: 10.0 }
+        TrainingSettings {
+            schedule_hours: 24,
+            min_users_per_word: 5,
+            epsilon: 1.0,
+            epsilon_cap: 10.0,
+            rebuild_interval_secs: 6 * 3600,
+            member_key_changes_per_hour: 6,
+        }
     }
 }
 

@@ -2,6 +2,12 @@
 //! withdrawals (owners only), each member's own key, and the preview of exactly what
 //! a training run would read — served by the consent gate itself.
 //!
+//! A member's key is theirs: the state shows each member only their own keys (owners
+//! and admins also get counts), the history shows other members' key entries sealed
+//! (a commitment that still verifies, without who or which way), and the
+//! `consent.changed` event of a key change goes only to that member. Every change is
+//! followed by retiring the models it lapsed (`models.rs`).
+//!
 //! The ledger is kept in the store with its workspace ([`StoreLedger`]); the gate
 //! reads workspace data through [`StoreSource`]. Every change is also logged as a
 //! `consent.changed` event.
@@ -9,8 +15,8 @@
 use std::sync::Arc;
 
 use confab_consent::{
-    ConsentChange, ConsentState, DataSource, Gate, GrantRequest, LedgerEntry, LedgerExport, LedgerStore,
-    MembershipRecord, Policy, Purpose, SearchInteraction, Snapshot,
+    ConsentChange, DataSource, Gate, GrantRequest, LedgerEntry, LedgerExport, LedgerStore, MembershipRecord,
+    Policy, Purpose, PurposeState, SearchInteraction, Snapshot,
 };
 use confab_core::{Channel, ChannelId, ChannelKind, Error, ErrorCode, Message, Role, WorkspaceId};
 use confab_store::{Batch, Op, Store};
@@ -104,15 +110,25 @@ impl DataSource for StoreSource {
     }
 }
 
-/// A workspace's consent as its members see it.
+/// A workspace's consent as one member sees it: every purpose's grant, the caller's
+/// own keys, and (owners and admins only) how many members chose what. Nobody is
+/// shown another member's key.
 #[derive(Clone, Debug, Serialize)]
 pub struct ConsentView {
-    #[serde(flatten)]
-    pub state: ConsentState,
+    pub workspace: WorkspaceId,
+    /// One per purpose.
+    pub purposes: Vec<PurposeState>,
+    /// Seq and hash of the ledger's newest entry, if any.
+    pub head_seq: Option<u64>,
+    pub head_hash: Option<String>,
     /// The caller's role, so a client can tell whether it may change consent.
     pub role: Role,
     /// The caller's own key per purpose: whether their data would be included.
     pub me: Vec<MemberConsent>,
+    /// Owners and admins: per purpose, how many members set their key each way.
+    /// Counts only, never who.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub member_counts: Option<Vec<MemberCounts>>,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -122,6 +138,14 @@ pub struct MemberConsent {
     /// Whether the member has set their key at all (else `included` is the default
     /// of the grant's member mode).
     pub chosen: bool,
+}
+
+/// How many members' latest key for a purpose says in, and out.
+#[derive(Clone, Debug, Serialize)]
+pub struct MemberCounts {
+    pub purpose: Purpose,
+    pub opted_in: usize,
+    pub opted_out: usize,
 }
 
 /// `PUT /workspaces/{ws}/consent/{purpose}`: a grant (`granted: true` plus the grant's
@@ -165,10 +189,31 @@ impl App {
                 chosen: state.member_key(*p, caller.user).is_some(),
             })
             .collect();
-        Ok(ConsentView { state, role, me })
+        let member_counts = role.is_admin().then(|| {
+            Purpose::ALL
+                .iter()
+                .map(|p| {
+                    let keys = state.members.iter().filter(|k| k.purpose == *p);
+                    let (opted_in, opted_out) =
+                        keys.fold((0, 0), |(i, o), k| if k.included { (i + 1, o) } else { (i, o + 1) });
+                    MemberCounts { purpose: *p, opted_in, opted_out }
+                })
+                .collect()
+        });
+        Ok(ConsentView {
+            workspace: state.workspace,
+            purposes: state.purposes,
+            head_seq: state.head_seq,
+            head_hash: state.head_hash,
+            role,
+            me,
+            member_counts,
+        })
     }
 
-    /// Grants or withdraws a purpose for the workspace (owners only).
+    /// Grants or withdraws a purpose for the workspace (owners only). Whatever the
+    /// change removed (the grant itself, scope, categories, member mode, policy
+    /// version), every model that used it is retired before this returns.
     pub async fn change_consent(
         &self,
         caller: Caller,
@@ -192,19 +237,20 @@ impl App {
             };
             Some(self.inner.ledger.grant(ws, caller.user, role, grant, now)?)
         } else {
-            let change = self.inner.ledger.withdraw(ws, caller.user, role, purpose, now)?;
-            if change.is_some() {
-                self.on_consent_narrowed(ws, purpose, false);
-            }
-            change
+            self.inner.ledger.withdraw(ws, caller.user, role, purpose, now)?
         };
+        let retired = self.retire_lapsed_models();
         if let Some(change) = change {
             self.announce_consent(ws, &change).await?;
         }
+        retired?;
         self.consent(caller, ws)
     }
 
-    /// A member's own key: include or exclude their data for one purpose.
+    /// A member's own key: include or exclude their data for one purpose. An
+    /// exclusion retires every model that held their data before this returns
+    /// (serving falls back to the defaults); the rebuild is queued and coalesced.
+    /// Key changes are rate-limited, but leaving is always accepted.
     pub async fn set_own_consent(
         &self,
         caller: Caller,
@@ -214,17 +260,20 @@ impl App {
     ) -> Result<ConsentView, Error> {
         let purpose = parse_purpose(purpose)?;
         self.workspace(ws)?.read().require_member(caller.user)?;
+        let leaving = !included && self.inner.ledger.state(ws)?.member_included(purpose, caller.user);
+        self.count_key_change(ws, caller.user, leaving)?;
         let change = self.inner.ledger.set_member(ws, caller.user, purpose, included, now_ms())?;
-        if !included {
-            self.on_consent_narrowed(ws, purpose, true);
-        }
+        let retired = self.retire_lapsed_models();
         self.announce_consent(ws, &change).await?;
+        retired?;
         self.consent(caller, ws)
     }
 
+    /// The workspace's ledger as the caller may see it: every entry, but other
+    /// members' keys without who or which way (their hashes still verify).
     pub fn consent_history(&self, caller: Caller, ws: WorkspaceId) -> Result<LedgerExport, Error> {
         self.workspace(ws)?.read().require_member(caller.user)?;
-        self.inner.ledger.export(ws)
+        Ok(self.inner.ledger.export(ws)?.shown_to(caller.user))
     }
 
     /// Exactly the records a training run for `purpose` would read from this
@@ -239,6 +288,8 @@ impl App {
         Gate::preview(&self.inner.ledger, &source, ws, purpose, now_ms())
     }
 
+    /// Logs the change as a `consent.changed` event: to the whole workspace for a
+    /// grant or withdrawal, only to the member for their own key.
     async fn announce_consent(&self, ws: WorkspaceId, change: &ConsentChange) -> Result<(), Error> {
         let event = change.to_event();
         let ((), durable) = self.write(ws, |_, tx| {

@@ -2,23 +2,31 @@
 //!
 //! Which model serves which workspace: for each (workspace, purpose), the newest
 //! servable model that workspace may use — its own `workspace`-scoped model, else the
-//! shared one — from the registry in `<data-dir>/models`; with none, the hand-set
-//! defaults and the workspace's own live statistics. The choice is cached and the
-//! cache is dropped whenever a run saves models or a withdrawal retires some, so the
-//! very next request after a withdrawal no longer uses a retired model.
+//! shared one — from the registry in `<data-dir>/models`, and only one that every
+//! contributing workspace's *current* consent still covers (the registry checks the
+//! ledger); with none, the hand-set defaults and the workspace's own live
+//! statistics. The choice is cached per ledger generation: any consent change makes
+//! the very next request check again.
+//!
+//! After every consent change the models it lapsed are retired at once and their
+//! slots queued for a rebuild, coalesced to one per slot per
+//! `training.rebuild_interval_secs`. A member's key changes are rate-limited
+//! (`training.member_key_changes_per_hour`, leaving always allowed), so a member
+//! cannot spend the workspace's privacy budget by toggling: see `docs/consent.md`.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
-use confab_consent::{Gate, Purpose};
+use confab_consent::{Gate, Ledger, Purpose, Scope};
 use confab_core::{Error, ErrorCode, Role, UserId, WorkspaceId};
 use confab_recommend::{ChannelWeights, EmojiAssociationModel};
 use confab_search::RankingWeights;
-use confab_training::{Manifest, ModelRegistry, NoiseSource};
-use parking_lot::RwLock;
+use confab_training::{Manifest, ModelRegistry, NoiseSource, PlannedModel, Rebuild, Retirement};
+use parking_lot::{Mutex, RwLock};
 use serde::Serialize;
 
-use crate::consent::StoreSource;
+use crate::consent::{StoreLedger, StoreSource};
 use crate::{App, Caller, internal, now_ms};
 
 /// A model's weights, parsed once.
@@ -29,11 +37,31 @@ enum Weights {
     Channels(Arc<ChannelWeights>),
 }
 
-/// The serving side of the registry.
+/// What is served per (workspace, purpose), valid only for the ledger generation it
+/// was computed at: any consent change makes every entry stale.
+#[derive(Default)]
+struct ServedCache {
+    generation: u64,
+    served: HashMap<(WorkspaceId, Purpose), Option<Weights>>,
+}
+
+/// One model slot's rebuilds: when the last one started and whether one is queued.
+#[derive(Default)]
+struct RebuildSlot {
+    last_started: Option<Instant>,
+    queued: bool,
+}
+
+/// The serving side of the registry, and the state that keeps members' key changes
+/// from spending the workspace's privacy budget: the rebuild queue (at most one
+/// rebuild per model slot per `training.rebuild_interval_secs`) and each member's
+/// recent key changes (`training.member_key_changes_per_hour`).
 pub(crate) struct Serving {
     pub registry: ModelRegistry,
-    cache: RwLock<HashMap<(WorkspaceId, Purpose), Option<Weights>>>,
+    cache: RwLock<ServedCache>,
     builtin_emoji: Arc<EmojiAssociationModel>,
+    rebuilds: Mutex<HashMap<(Purpose, Option<WorkspaceId>), RebuildSlot>>,
+    key_changes: Mutex<HashMap<(WorkspaceId, UserId), VecDeque<Instant>>>,
 }
 
 impl Serving {
@@ -42,18 +70,27 @@ impl Serving {
             registry,
             cache: RwLock::default(),
             builtin_emoji: Arc::new(EmojiAssociationModel::builtin().clone()),
+            rebuilds: Mutex::default(),
+            key_changes: Mutex::default(),
         }
     }
 
     fn invalidate(&self) {
-        self.cache.write().clear();
+        self.cache.write().served.clear();
     }
 
-    fn weights(&self, ws: WorkspaceId, purpose: Purpose) -> Option<Weights> {
-        if let Some(hit) = self.cache.read().get(&(ws, purpose)) {
-            return hit.clone();
+    /// The weights `ws` is served for `purpose`: only a model every contributor's
+    /// current consent covers (the registry checks the ledger), cached until the
+    /// ledger next changes.
+    fn weights(&self, ledger: &Ledger<StoreLedger>, ws: WorkspaceId, purpose: Purpose) -> Option<Weights> {
+        let generation = ledger.generation();
+        {
+            let cache = self.cache.read();
+            if let Some(hit) = cache.served.get(&(ws, purpose)).filter(|_| cache.generation == generation) {
+                return hit.clone();
+            }
         }
-        let loaded = match self.registry.servable_for(ws, purpose) {
+        let loaded = match self.registry.servable_for(ws, purpose, ledger) {
             Ok(Some(model)) => parse(purpose, &model.artifact),
             Ok(None) => None,
             Err(e) => {
@@ -61,8 +98,45 @@ impl Serving {
                 None
             }
         };
-        self.cache.write().insert((ws, purpose), loaded.clone());
+        // Cache only if no consent change landed meanwhile (else the next call checks
+        // again).
+        let mut cache = self.cache.write();
+        if ledger.generation() == generation {
+            if cache.generation != generation {
+                cache.served.clear();
+                cache.generation = generation;
+            }
+            cache.served.insert((ws, purpose), loaded.clone());
+        }
         loaded
+    }
+
+    /// Counts a member's key change against `per_hour`, refusing it with
+    /// `rate_limited` past the limit. An exclusion of a member who is included now is
+    /// always let through (leaving is never refused) but still counted, so what is
+    /// limited is how often a member can come back in, and with it how often their
+    /// toggling can retire models.
+    fn count_key_change(
+        &self,
+        ws: WorkspaceId,
+        user: UserId,
+        per_hour: u32,
+        always_allowed: bool,
+    ) -> Result<(), Error> {
+        let now = Instant::now();
+        let hour = Duration::from_secs(3600);
+        let mut changes = self.key_changes.lock();
+        changes.retain(|_, q| q.back().is_some_and(|t| now.duration_since(*t) < hour));
+        let recent = changes.entry((ws, user)).or_default();
+        while recent.front().is_some_and(|t| now.duration_since(*t) >= hour) {
+            recent.pop_front();
+        }
+        if !always_allowed && recent.len() >= per_hour as usize {
+            let wait = recent.front().map_or(hour, |t| hour.saturating_sub(now.duration_since(*t)));
+            return Err(Error::rate_limited(wait.as_secs().max(1)));
+        }
+        recent.push_back(now);
+        Ok(())
     }
 }
 
@@ -94,9 +168,29 @@ pub struct TrainOutcome {
     pub plan: Option<confab_training::Report>,
     /// The models saved (with their manifests), servable or not.
     pub models: Vec<Manifest>,
+    /// Models saved retired because consent changed while they trained (ids).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub lapsed: Vec<String>,
     /// Why the run did not happen, e.g. the privacy budget.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub refused: Option<String>,
+}
+
+impl TrainOutcome {
+    fn empty(purpose: Purpose) -> Self {
+        TrainOutcome { purpose, plan: None, models: Vec::new(), lapsed: Vec::new(), refused: None }
+    }
+}
+
+/// A model as an owner or admin of one workspace sees it: its manifest with only
+/// their own workspace's contribution; the other workspaces of a shared model are a
+/// count, never named, with nothing of theirs (member counts, ledger hashes).
+#[derive(Clone, Debug, Serialize)]
+pub struct ModelView {
+    pub manifest: Manifest,
+    /// How many other workspaces' data the model holds.
+    pub other_contributors: usize,
+    pub retired: Option<Retirement>,
 }
 
 /// The actor recorded in the ledger for runs the server starts by itself (the nil id,
@@ -105,52 +199,118 @@ pub fn scheduler() -> UserId {
     UserId::from_ulid(ulid::Ulid::nil())
 }
 
+/// Which model slots a run builds.
+#[derive(Clone, Copy, Debug)]
+enum Slots {
+    /// Every model the snapshot allows (scheduled and requested runs).
+    All,
+    /// One workspace's own model (a rebuild).
+    Own(WorkspaceId),
+    /// The shared model only (a rebuild).
+    Shared,
+}
+
+impl Slots {
+    fn of(rebuild: &Rebuild) -> Self {
+        match (rebuild.scope, rebuild.workspace) {
+            (Scope::Workspace, Some(ws)) => Slots::Own(ws),
+            _ => Slots::Shared,
+        }
+    }
+
+    fn wants(self, plan: &PlannedModel) -> bool {
+        match self {
+            Slots::All => true,
+            Slots::Own(ws) => plan.scope == Scope::Workspace && plan.workspace == Some(ws),
+            Slots::Shared => plan.scope == Scope::Shared,
+        }
+    }
+}
+
 impl App {
+    fn served(&self, ws: WorkspaceId, purpose: Purpose) -> Option<Weights> {
+        self.inner.serving.weights(&self.inner.ledger, ws, purpose)
+    }
+
     pub(crate) fn served_ranking_weights(&self, ws: WorkspaceId) -> Option<RankingWeights> {
-        match self.inner.serving.weights(ws, Purpose::SearchRanking) {
+        match self.served(ws, Purpose::SearchRanking) {
             Some(Weights::Ranking(w)) => Some((*w).clone()),
             _ => None,
         }
     }
 
     pub(crate) fn served_emoji_model(&self, ws: WorkspaceId) -> Arc<EmojiAssociationModel> {
-        match self.inner.serving.weights(ws, Purpose::EmojiSuggestions) {
+        match self.served(ws, Purpose::EmojiSuggestions) {
             Some(Weights::Emoji(m)) => m,
             _ => self.inner.serving.builtin_emoji.clone(),
         }
     }
 
     pub(crate) fn served_channel_weights(&self, ws: WorkspaceId) -> ChannelWeights {
-        match self.inner.serving.weights(ws, Purpose::ChannelSuggestions) {
+        match self.served(ws, Purpose::ChannelSuggestions) {
             Some(Weights::Channels(w)) => (*w).clone(),
             _ => ChannelWeights::default(),
         }
     }
 
-    /// After a withdrawal (or a member's exclusion): every model that learned from this
-    /// workspace for this purpose stops being served now, and a rebuild without it is
-    /// queued. Nothing of the workspace is cached for training, so nothing else is left
-    /// to delete.
-    pub(crate) fn on_consent_narrowed(&self, ws: WorkspaceId, purpose: Purpose, member: bool) {
-        let registry = &self.inner.serving.registry;
-        let retired = match member {
-            false => registry.retire_including(ws, purpose, now_ms()),
-            true => registry.retire_including_member(ws, purpose, now_ms()),
-        };
+    /// After any consent change (a grant, a re-grant, a withdrawal, a member's key):
+    /// every model that used something no longer consented to is retired now, and a
+    /// rebuild of each such slot is queued (coalesced, see [`App::queue_rebuild`]).
+    /// Serving had already stopped using them: the registry checks current consent on
+    /// every look-up. A failure is returned, not just logged; the sweep is idempotent
+    /// and runs again at the next change or run.
+    pub(crate) fn retire_lapsed_models(&self) -> Result<(), Error> {
+        let retired = self.inner.serving.registry.retire_uncovered(&self.inner.ledger, now_ms());
         self.inner.serving.invalidate();
-        match retired {
-            Ok(retired) if !retired.rebuild.is_empty() => {
-                tracing::info!(models = ?retired.models, "models retired after a withdrawal; rebuilding");
-                let app = self.clone();
-                tokio::spawn(async move {
-                    if let Err(e) = app.run_training(scheduler(), &[purpose], false, NoiseSource::Os).await {
-                        tracing::error!(error = %e, "rebuilding after a withdrawal failed");
-                    }
-                });
-            }
-            Ok(_) => {}
-            Err(e) => tracing::error!(error = %e, "retiring models after a withdrawal failed"),
+        let retired = retired.map_err(|e| {
+            tracing::error!(error = %e, "retiring models after a consent change failed");
+            Error::new(
+                ErrorCode::Internal,
+                format!(
+                    "the consent change is recorded and no model it no longer covers is served, \
+                     but retiring them failed ({e}); it is retried at the next change or run"
+                ),
+            )
+        })?;
+        if !retired.models.is_empty() {
+            tracing::info!(models = ?retired.models, "models retired after a consent change");
         }
+        for slot in retired.rebuild {
+            self.queue_rebuild(slot);
+        }
+        Ok(())
+    }
+
+    /// Queues a rebuild of one model slot (a purpose and a workspace's own model, or
+    /// the shared one). Rebuilds are coalesced: while one is queued, more requests for
+    /// the slot add nothing, and a slot is rebuilt at most once per
+    /// `training.rebuild_interval_secs`. Each rebuild trains only that slot, so it
+    /// spends ε only on the workspaces that slot reads.
+    fn queue_rebuild(&self, slot: Rebuild) {
+        let interval = Duration::from_secs(self.config().training.rebuild_interval_secs);
+        let delay = {
+            let mut slots = self.inner.serving.rebuilds.lock();
+            let state = slots.entry((slot.purpose, slot.workspace)).or_default();
+            if state.queued {
+                return;
+            }
+            state.queued = true;
+            state
+                .last_started
+                .map_or(Duration::ZERO, |last| (last + interval).saturating_duration_since(Instant::now()))
+        };
+        let app = self.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(delay).await;
+            if let Some(state) = app.inner.serving.rebuilds.lock().get_mut(&(slot.purpose, slot.workspace)) {
+                state.queued = false;
+                state.last_started = Some(Instant::now());
+            }
+            let run = app.run_slots(scheduler(), slot.purpose, Slots::of(&slot), NoiseSource::Os).await;
+            if let Err(e) = run {
+                tracing::error!(error = %e, "rebuilding a retired model failed");
+            }
+        });
     }
 
     /// `POST /admin/train`: the instance admin runs training now.
@@ -172,7 +332,8 @@ impl App {
 
     /// Runs the pipelines of `purposes` over a snapshot of every workspace taken now
     /// through the consent gate, within each workspace's privacy budget, and saves
-    /// the models.
+    /// the models — under the ledger's append lock, each retired from the start if
+    /// consent changed while it trained.
     pub async fn run_training(
         &self,
         actor: UserId,
@@ -180,84 +341,120 @@ impl App {
         dry_run: bool,
         noise: NoiseSource,
     ) -> Result<Vec<TrainOutcome>, Error> {
-        let app = self.clone();
-        let purposes = purposes.to_vec();
-        tokio::task::spawn_blocking(move || {
-            let config = app.config().training.pipeline_config();
-            let workspaces = app.store().workspace_ids().map_err(internal)?;
-            let source = StoreSource { store: app.store().clone() };
-            let mut out = Vec::new();
-            for purpose in purposes {
-                let now = now_ms();
-                let snapshot = Gate::snapshot(&app.inner.ledger, &source, purpose, &workspaces, now)?;
-                if dry_run {
-                    let plan = confab_training::dry_run(&snapshot, &config);
-                    out.push(TrainOutcome { purpose, plan: Some(plan), models: Vec::new(), refused: None });
-                    continue;
-                }
-                if snapshot.workspaces().is_empty() {
-                    out.push(TrainOutcome { purpose, plan: None, models: Vec::new(), refused: None });
-                    continue;
-                }
-                let trained = confab_training::train_within_budget(
-                    &app.inner.ledger,
-                    actor,
-                    purpose,
-                    &snapshot,
-                    &config,
-                    noise,
-                    now,
-                );
-                match trained {
-                    Ok(models) => {
-                        for model in &models {
-                            app.inner.serving.registry.save(model).map_err(internal)?;
-                        }
-                        app.inner.serving.invalidate();
-                        let models = models.into_iter().map(|m| m.manifest).collect();
-                        out.push(TrainOutcome { purpose, plan: None, models, refused: None });
-                    }
-                    Err(confab_training::TrainingError::BudgetExceeded(why)) => {
-                        out.push(TrainOutcome {
-                            purpose,
-                            plan: None,
-                            models: Vec::new(),
-                            refused: Some(why),
-                        });
-                    }
-                    Err(e) => return Err(internal(e)),
-                }
+        let mut out = Vec::new();
+        for &purpose in purposes {
+            if dry_run {
+                let app = self.clone();
+                let plan = tokio::task::spawn_blocking(move || {
+                    let config = app.config().training.pipeline_config();
+                    let workspaces = app.store().workspace_ids().map_err(internal)?;
+                    let source = StoreSource { store: app.store().clone() };
+                    let snapshot =
+                        Gate::snapshot(&app.inner.ledger, &source, purpose, &workspaces, now_ms())?;
+                    Ok::<_, Error>(confab_training::dry_run(&snapshot, &config))
+                })
+                .await
+                .map_err(internal)??;
+                out.push(TrainOutcome { plan: Some(plan), ..TrainOutcome::empty(purpose) });
+                continue;
             }
-            Ok(out)
+            out.push(self.run_slots(actor, purpose, Slots::All, noise).await?);
+        }
+        Ok(out)
+    }
+
+    /// One run of `purpose` building `slots`.
+    async fn run_slots(
+        &self,
+        actor: UserId,
+        purpose: Purpose,
+        slots: Slots,
+        noise: NoiseSource,
+    ) -> Result<TrainOutcome, Error> {
+        let app = self.clone();
+        tokio::task::spawn_blocking(move || {
+            // Retry any retirement a failed sweep left undone.
+            if let Err(e) = app.inner.serving.registry.retire_uncovered(&app.inner.ledger, now_ms()) {
+                tracing::error!(error = %e, "retiring lapsed models before a run failed");
+            }
+            let config = app.config().training.pipeline_config();
+            let workspaces = match slots {
+                Slots::Own(ws) => vec![ws],
+                Slots::All | Slots::Shared => app.store().workspace_ids().map_err(internal)?,
+            };
+            let source = StoreSource { store: app.store().clone() };
+            let now = now_ms();
+            let snapshot = Gate::snapshot(&app.inner.ledger, &source, purpose, &workspaces, now)?;
+            if snapshot.workspaces().is_empty() {
+                return Ok(TrainOutcome::empty(purpose));
+            }
+            let only = |plan: &PlannedModel| slots.wants(plan);
+            let trained = confab_training::train_within_budget_only(
+                &app.inner.ledger,
+                actor,
+                purpose,
+                &snapshot,
+                &config,
+                noise,
+                now,
+                &only,
+            );
+            match trained {
+                Ok(models) => {
+                    let saved = app.inner.serving.registry.save_run(&models, &app.inner.ledger, now_ms());
+                    app.inner.serving.invalidate();
+                    let saved = saved.map_err(internal)?;
+                    let lapsed = models
+                        .iter()
+                        .zip(&saved)
+                        .filter(|(_, retired)| retired.is_some())
+                        .map(|(m, _)| m.manifest.id.clone())
+                        .collect();
+                    let models = models.into_iter().map(|m| m.manifest).collect();
+                    Ok(TrainOutcome { models, lapsed, ..TrainOutcome::empty(purpose) })
+                }
+                Err(confab_training::TrainingError::BudgetExceeded(why)) => {
+                    Ok(TrainOutcome { refused: Some(why), ..TrainOutcome::empty(purpose) })
+                }
+                Err(e) => Err(internal(e)),
+            }
         })
         .await
         .map_err(internal)?
     }
 
-    /// The models that include this workspace or may serve it, with their manifests
-    /// (owners and admins).
-    pub fn models(
-        &self,
-        caller: Caller,
-        ws: WorkspaceId,
-    ) -> Result<Vec<confab_training::ModelRecord>, Error> {
+    /// The models that include this workspace or may serve it (owners and admins),
+    /// each showing only this workspace's contribution: other workspaces are a count.
+    pub fn models(&self, caller: Caller, ws: WorkspaceId) -> Result<Vec<ModelView>, Error> {
         let role = self.workspace(ws)?.read().require_member(caller.user)?;
         if !matches!(role, Role::Owner | Role::Admin) {
             return Err(Error::forbidden("owners and admins see the workspace's models"));
         }
-        self.model_records(Some(ws))
+        Ok(self
+            .model_records(Some(ws))?
+            .into_iter()
+            .map(|record| {
+                let mut manifest = record.manifest;
+                let total = manifest.contributors.len();
+                manifest.contributors.retain(|c| c.workspace == ws);
+                let other_contributors = total - manifest.contributors.len();
+                // A retirement caused by another workspace names it: say only why.
+                let retired = record.retired.map(|r| match other_contributors {
+                    0 => r,
+                    _ => Retirement { at: r.at, reason: "consent no longer covers this model".to_owned() },
+                });
+                ModelView { manifest, other_contributors, retired }
+            })
+            .collect())
     }
 
-    /// Every model in the registry, or those concerning one workspace.
+    /// Every model in the registry, or those concerning one workspace (the operator's
+    /// view: everything, for `confab models`).
     pub fn model_records(&self, ws: Option<WorkspaceId>) -> Result<Vec<confab_training::ModelRecord>, Error> {
         let all = self.inner.serving.registry.list().map_err(internal)?;
         Ok(all
             .into_iter()
-            .filter(|r| {
-                ws.is_none_or(|ws| {
-                    r.manifest.includes(ws) || r.manifest.scope == confab_consent::Scope::Shared
-                })
-            })
+            .filter(|r| ws.is_none_or(|ws| r.manifest.includes(ws) || r.manifest.scope == Scope::Shared))
             .collect())
     }
 
@@ -268,5 +465,12 @@ impl App {
             .get(id)
             .map_err(|e| Error::new(ErrorCode::NotFound, e.to_string()))?
             .ok_or_else(|| Error::new(ErrorCode::NotFound, format!("no model {id}")))
+    }
+
+    /// Counts a member's key change against the rate limit (see
+    /// [`Serving::count_key_change`]).
+    pub(crate) fn count_key_change(&self, ws: WorkspaceId, user: UserId, leaving: bool) -> Result<(), Error> {
+        let per_hour = self.config().training.member_key_changes_per_hour;
+        self.inner.serving.count_key_change(ws, user, per_hour, leaving)
     }
 }

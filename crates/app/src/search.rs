@@ -1,6 +1,9 @@
 //! Search as a use case: who may search what, the searcher's affinities for ranking,
 //! the answer's shape, and the impression/click log that training may later learn
-//! from (only with the workspace's consent for `search_interactions`).
+//! from (only with the workspace's consent for `search_interactions`). The log holds
+//! the hit's `logged_features`: affinities derived from DMs and private channels rank
+//! results but are never logged, so the log (and any preview or snapshot of it)
+//! cannot tell who has DMs with whom.
 
 use std::collections::BTreeMap;
 
@@ -114,14 +117,23 @@ impl App {
             state.require_member(caller.user)?;
             // Computed now, at search time: leaving a channel hides it at once.
             let readable = state.readable_channels(caller.user);
+            // Public memberships are known to the workspace: they may be logged. What
+            // comes from DMs and private channels goes in the private tier, which ranks
+            // the caller's results but never enters the impression log.
             let mut affinity = Affinity::default();
             for (id, ch) in &state.channels {
                 if ch.members.contains(&caller.user) {
-                    let weight = if ch.kind == ChannelKind::Public { 0.5 } else { 1.0 };
-                    affinity.channels.insert(*id, weight);
+                    match ch.kind {
+                        ChannelKind::Public => {
+                            affinity.channels.insert(*id, 0.5);
+                        }
+                        ChannelKind::Private | ChannelKind::Dm => {
+                            affinity.private.channels.insert(*id, 1.0);
+                        }
+                    }
                     if ch.kind == ChannelKind::Dm {
                         for other in ch.members.iter().filter(|u| **u != caller.user) {
-                            affinity.authors.insert(*other, 1.0);
+                            affinity.private.authors.insert(*other, 1.0);
                         }
                     }
                 }
@@ -165,7 +177,7 @@ impl App {
                 message: message.id,
                 channel: message.channel,
                 author: message.author,
-                features: feature_map(&hit.features),
+                features: feature_map(&hit.logged_features),
                 clicked: false,
             });
             hits.push(SearchHitView {

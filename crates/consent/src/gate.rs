@@ -91,6 +91,9 @@ pub struct GrantRef {
     pub categories: Vec<Category>,
     pub members: MemberMode,
     pub policy_version: u32,
+    /// The ledger's head when the snapshot was taken: every entry after it is a
+    /// change the data did not see ([`crate::coverage`] checks them).
+    pub head_seq: u64,
 }
 
 /// Why a workspace asked for is not in a snapshot.
@@ -283,7 +286,9 @@ fn admit<S: LedgerStore>(
     }
     // The ledger refuses such grants; re-filter so a hand-made entry cannot widen them.
     let categories: Vec<Category> = p.categories.iter().copied().filter(|c| purpose.may_read(*c)).collect();
-    let grant = GrantRef { entry_seq, entry_hash, scope, categories, members, policy_version: version };
+    let head_seq = entries.last().map_or(0, |e| e.seq);
+    let grant =
+        GrantRef { entry_seq, entry_hash, scope, categories, members, policy_version: version, head_seq };
     Ok(Ok((state, grant)))
 }
 
@@ -425,6 +430,8 @@ mod tests {
             policy_sha256: sha,
             prev_hash: GENESIS_HASH.to_owned(),
             hash: String::new(),
+            opening: None,
+            redacted: false,
         };
         entry.hash = entry.compute_hash().unwrap();
         store.append(&entry).unwrap();

@@ -13,6 +13,8 @@
 use std::collections::BTreeMap;
 
 use confab_core::{Error, ErrorCode, Event, Millis, Role, UserId, WorkspaceId};
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -31,8 +33,23 @@ pub enum Action {
     Grant { purpose: Purpose, scope: Scope, categories: Vec<Category>, members: MemberMode },
     /// An owner withdrew the grant for `purpose`.
     Withdraw { purpose: Purpose },
-    /// A member set their own key for `purpose` (`user` is always the actor).
-    MemberSet { purpose: Purpose, user: UserId, included: bool },
+    /// A member set their own key for `purpose`.
+    ///
+    /// Entries written since keys became private carry only a `commitment`: the
+    /// SHA-256 of the member, their choice and a random nonce (the entry's
+    /// [`KeyOpening`], which the hash does not cover). Showing the entry without its
+    /// opening hides who chose what, yet the chain still verifies, and nobody can
+    /// recover the member by trying ids. Older entries name `user` and `included`
+    /// directly (the actor is then the member too).
+    MemberSet {
+        purpose: Purpose,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        user: Option<UserId>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        included: Option<bool>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        commitment: Option<String>,
+    },
     /// A training run spent `epsilon` of the workspace's privacy budget for `purpose`.
     BudgetSpent { purpose: Purpose, epsilon: f64, run_id: String },
 }
@@ -62,8 +79,84 @@ pub struct LedgerEntry {
     pub policy_version: u32,
     pub policy_sha256: String,
     pub prev_hash: String,
-    /// Hex SHA-256 of the canonical JSON of every other field.
+    /// Hex SHA-256 of the canonical JSON of every other field (but `opening` and
+    /// `redacted`).
     pub hash: String,
+    /// For a sealed member key: who chose what, committed to by the action's
+    /// `commitment`. Only the member themselves (and the operator) are shown it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub opening: Option<KeyOpening>,
+    /// Set on an older (unsealed) member-key entry shown to someone else: its member
+    /// and choice are blanked, so its hash can no longer be recomputed; its links are
+    /// still checked. Never set on a stored entry.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub redacted: bool,
+}
+
+/// What a sealed member-key entry commits to.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyOpening {
+    pub user: UserId,
+    pub included: bool,
+    /// 32 hex digits of OS randomness: makes the commitment impossible to brute-force
+    /// from the (public) member ids.
+    pub nonce: String,
+}
+
+impl KeyOpening {
+    /// The commitment a `member_set` action carries for this opening.
+    pub fn commitment(&self, ws: WorkspaceId, purpose: Purpose) -> Result<String, Error> {
+        let value = serde_json::json!({
+            "workspace": ws, "purpose": purpose, "user": self.user,
+            "included": self.included, "nonce": self.nonce,
+        });
+        let mut text = String::new();
+        write_canonical(&value, &mut text);
+        Ok(sha256_hex(text.as_bytes()))
+    }
+}
+
+/// The actor recorded on a sealed member-key entry (the nil id, which no account
+/// has): the member is only in the opening.
+pub fn sealed_actor() -> UserId {
+    UserId::from_bytes([0; 16])
+}
+
+impl LedgerEntry {
+    /// For a member-key entry: whose key and which choice, if known (opened or an
+    /// older unsealed entry). `None` for other entries and for redacted ones.
+    pub fn member_key(&self) -> Option<(Purpose, UserId, bool)> {
+        match &self.action {
+            Action::MemberSet { purpose, user: Some(user), included: Some(included), .. } => {
+                Some((*purpose, *user, *included))
+            }
+            Action::MemberSet { purpose, commitment: Some(c), .. } => self
+                .opening
+                .as_ref()
+                .filter(|o| o.commitment(self.workspace, *purpose).is_ok_and(|h| h == *c))
+                .map(|o| (*purpose, o.user, o.included)),
+            _ => None,
+        }
+    }
+
+    /// Whether this is a member-key entry.
+    pub fn is_member_key(&self) -> bool {
+        matches!(self.action, Action::MemberSet { .. })
+    }
+
+    /// The entry as someone other than its member may see it: a sealed key without
+    /// its opening (still verifiable), an older one blanked and marked `redacted`.
+    pub fn redacted(&self) -> LedgerEntry {
+        let mut out = self.clone();
+        out.opening = None;
+        if let Action::MemberSet { purpose, user: Some(_), .. } = &self.action {
+            out.action =
+                Action::MemberSet { purpose: *purpose, user: None, included: None, commitment: None };
+            out.actor = sealed_actor();
+            out.redacted = true;
+        }
+        out
+    }
 }
 
 /// The fields covered by an entry's hash: everything but `hash` itself.
@@ -186,6 +279,8 @@ pub struct ConsentChange {
     /// key change leaves it as it was).
     pub granted: bool,
     pub actor: UserId,
+    /// A member's own key: announced only to that member.
+    pub personal: bool,
 }
 
 impl ConsentChange {
@@ -200,6 +295,7 @@ impl ConsentChange {
             granted: self.granted,
             by: self.actor,
             entry_hash: self.entry.hash.clone(),
+            personal: self.personal,
         }
     }
 }
@@ -350,17 +446,15 @@ pub fn fold(ws: WorkspaceId, entries: &[LedgerEntry]) -> ConsentState {
                     ..PurposeState::never_granted(*purpose)
                 };
             }
-            Action::MemberSet { purpose, user, included } => {
-                members.insert(
-                    (*purpose, *user),
-                    MemberKey {
-                        purpose: *purpose,
-                        user: *user,
-                        included: *included,
-                        at: e.at,
-                        entry_seq: e.seq,
-                    },
-                );
+            Action::MemberSet { .. } => {
+                // A key whose opening is missing or does not match its commitment
+                // counts for nobody; verification reports it.
+                if let Some((purpose, user, included)) = e.member_key() {
+                    members.insert(
+                        (purpose, user),
+                        MemberKey { purpose, user, included, at: e.at, entry_seq: e.seq },
+                    );
+                }
             }
             Action::BudgetSpent { .. } => {}
         }
@@ -406,7 +500,20 @@ impl VerifyReport {
 
 /// Checks a chain: gapless seqs from 1, the right workspace, each `prev_hash` equal
 /// to the previous entry's `hash`, and each `hash` equal to the recomputed one.
+/// A sealed member key must carry an opening that matches its commitment, and no
+/// stored entry may be marked `redacted`.
 pub fn verify_entries(ws: WorkspaceId, entries: &[LedgerEntry]) -> VerifyReport {
+    verify_chain(ws, entries, false)
+}
+
+/// [`verify_entries`] for a history as a member or owner is shown it
+/// ([`LedgerExport::shown_to`]): a sealed key without its opening verifies by its hash
+/// alone, and an older key entry marked `redacted` by its links alone.
+pub fn verify_shown(ws: WorkspaceId, entries: &[LedgerEntry]) -> VerifyReport {
+    verify_chain(ws, entries, true)
+}
+
+fn verify_chain(ws: WorkspaceId, entries: &[LedgerEntry], shown: bool) -> VerifyReport {
     let mut first_bad = None;
     let mut prev = GENESIS_HASH.to_owned();
     for (i, e) in entries.iter().enumerate() {
@@ -417,6 +524,12 @@ pub fn verify_entries(ws: WorkspaceId, entries: &[LedgerEntry]) -> VerifyReport 
             Some(format!("entry belongs to workspace {}", e.workspace))
         } else if e.prev_hash != prev {
             Some(format!("prev_hash {} does not match the previous entry's hash {prev}", e.prev_hash))
+        } else if e.redacted && !shown {
+            Some("a stored entry is marked redacted".to_owned())
+        } else if e.redacted {
+            None
+        } else if let Some(problem) = seal_problem(e, shown) {
+            Some(problem)
         } else {
             match e.compute_hash() {
                 Ok(h) if h == e.hash => None,
@@ -438,6 +551,26 @@ pub fn verify_entries(ws: WorkspaceId, entries: &[LedgerEntry]) -> VerifyReport 
     }
 }
 
+/// What is wrong with a member-key entry's seal, if anything.
+fn seal_problem(e: &LedgerEntry, shown: bool) -> Option<String> {
+    match (&e.action, &e.opening) {
+        (Action::MemberSet { commitment: Some(c), purpose, user: None, included: None }, Some(o)) => {
+            match o.commitment(e.workspace, *purpose) {
+                Ok(h) if h == *c => None,
+                _ => Some("the member key's opening does not match its commitment".to_owned()),
+            }
+        }
+        (Action::MemberSet { commitment: Some(_), user: None, included: None, .. }, None) if shown => None,
+        (Action::MemberSet { commitment: Some(_), user: None, included: None, .. }, None) => {
+            Some("a sealed member key has lost its opening".to_owned())
+        }
+        (Action::MemberSet { commitment: None, user: Some(_), included: Some(_), .. }, None) => None,
+        (Action::MemberSet { .. }, _) => Some("malformed member key entry".to_owned()),
+        (_, Some(_)) => Some("only a member key entry has an opening".to_owned()),
+        (_, None) => None,
+    }
+}
+
 /// A workspace's ledger as `GET /workspaces/{ws}/consent/history` and
 /// `confab consent export` return it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -447,6 +580,22 @@ pub struct LedgerExport {
     pub verification: VerifyReport,
 }
 
+impl LedgerExport {
+    /// The history as `viewer` may see it: every member-key entry but the viewer's own
+    /// is [redacted](LedgerEntry::redacted). `verification` is still that of the whole
+    /// stored chain (checked before redacting); [`verify_shown`] re-checks what is
+    /// shown.
+    pub fn shown_to(mut self, viewer: UserId) -> LedgerExport {
+        for e in &mut self.entries {
+            let own = e.member_key().is_some_and(|(_, user, _)| user == viewer);
+            if e.is_member_key() && !own {
+                *e = e.redacted();
+            }
+        }
+        self
+    }
+}
+
 /// The consent ledger over an app-provided store.
 ///
 /// Appends are serialised by one mutex, so use one `Ledger` per store in a process.
@@ -454,11 +603,30 @@ pub struct LedgerExport {
 pub struct Ledger<S> {
     store: S,
     append_lock: Mutex<()>,
+    /// Bumped after every append: anything derived from consent (served models) and
+    /// cached is stale once this moves.
+    generation: AtomicU64,
 }
 
 impl<S: LedgerStore> Ledger<S> {
     pub fn new(store: S) -> Self {
-        Ledger { store, append_lock: Mutex::new(()) }
+        Ledger { store, append_lock: Mutex::new(()), generation: AtomicU64::new(0) }
+    }
+
+    /// How many entries this `Ledger` has appended since it was opened: a cache of
+    /// anything derived from consent is valid only while this has not moved.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::SeqCst)
+    }
+
+    /// Runs `f` holding the append lock: no consent change can be appended until it
+    /// returns, so what `f` reads of the ledger (through [`Ledger::store`],
+    /// [`Ledger::state`] or [`Ledger::coverage`], which do not take the lock) stays
+    /// current while it acts on it. A training run saves its models this way. `f`
+    /// must not append.
+    pub fn while_unchanged<R>(&self, f: impl FnOnce() -> R) -> R {
+        let _guard = self.append_lock.lock();
+        f()
     }
 
     pub fn store(&self) -> &S {
@@ -511,7 +679,7 @@ impl<S: LedgerStore> Ledger<S> {
             members: req.members,
         };
         let entry = self.append(ws, actor, action, now, |_| Ok(()))?;
-        Ok(ConsentChange { entry, purpose: req.purpose, granted: true, actor })
+        Ok(ConsentChange { entry, purpose: req.purpose, granted: true, actor, personal: false })
     }
 
     /// Withdraws `purpose`, owner only. Withdrawing a purpose that is not granted is
@@ -529,7 +697,7 @@ impl<S: LedgerStore> Ledger<S> {
         let entry = self.append_if(ws, actor, Action::Withdraw { purpose }, now, |state| {
             Ok(state.purpose(purpose).granted)
         })?;
-        Ok(entry.map(|entry| ConsentChange { entry, purpose, granted: false, actor }))
+        Ok(entry.map(|entry| ConsentChange { entry, purpose, granted: false, actor, personal: false }))
     }
 
     /// Sets `user`'s own key for `purpose`. The app checks that `user` is a member of
@@ -542,12 +710,14 @@ impl<S: LedgerStore> Ledger<S> {
         included: bool,
         now: Millis,
     ) -> Result<ConsentChange, Error> {
-        let mut granted = false;
-        let entry = self.append(ws, user, Action::MemberSet { purpose, user, included }, now, |state| {
-            granted = state.purpose(purpose).granted;
-            Ok(())
-        })?;
-        Ok(ConsentChange { entry, purpose, granted, actor: user })
+        let opening = KeyOpening { user, included, nonce: hex::encode(rand::random::<[u8; 16]>()) };
+        let commitment = opening.commitment(ws, purpose)?;
+        let action = Action::MemberSet { purpose, user: None, included: None, commitment: Some(commitment) };
+        let _guard = self.append_lock.lock();
+        let entries = self.store.entries(ws)?;
+        let granted = fold(ws, &entries).purpose(purpose).granted;
+        let entry = self.append_locked(ws, sealed_actor(), action, now, &entries, Some(opening))?;
+        Ok(ConsentChange { entry, purpose, granted, actor: user, personal: true })
     }
 
     /// The workspace's current consent, folded from its entries.
@@ -608,7 +778,7 @@ impl<S: LedgerStore> Ledger<S> {
         let _guard = self.append_lock.lock();
         let entries = self.store.entries(ws)?;
         check(&fold(ws, &entries), &entries)?;
-        self.append_locked(ws, actor, action, now, &entries)
+        self.append_locked(ws, actor, action, now, &entries, None)
     }
 
     /// Appends unless `check` fails.
@@ -639,7 +809,7 @@ impl<S: LedgerStore> Ledger<S> {
         if !decide(&fold(ws, &entries))? {
             return Ok(None);
         }
-        self.append_locked(ws, actor, action, now, &entries).map(Some)
+        self.append_locked(ws, actor, action, now, &entries, None).map(Some)
     }
 
     /// Builds and stores the entry after `entries`; the caller holds the append lock.
@@ -650,6 +820,7 @@ impl<S: LedgerStore> Ledger<S> {
         action: Action,
         now: Millis,
         entries: &[LedgerEntry],
+        opening: Option<KeyOpening>,
     ) -> Result<LedgerEntry, Error> {
         let (seq, prev_hash) = match entries.last() {
             Some(last) => (last.seq + 1, last.hash.clone()),
@@ -666,9 +837,12 @@ impl<S: LedgerStore> Ledger<S> {
             policy_sha256,
             prev_hash,
             hash: String::new(),
+            opening,
+            redacted: false,
         };
         entry.hash = entry.compute_hash()?;
         self.store.append(&entry)?;
+        self.generation.fetch_add(1, Ordering::SeqCst);
         Ok(entry)
     }
 }
@@ -972,8 +1146,15 @@ mod tests {
         // Rewriting an entry and recomputing its hash breaks the next link.
         let l = five_entries();
         l.store().tamper(workspace_id(1), |e| {
-            e[1].action =
-                Action::MemberSet { purpose: Purpose::SearchRanking, user: user_id(10), included: true };
+            e[1].opening.as_mut().unwrap().included = true;
+            let commitment =
+                e[1].opening.as_ref().unwrap().commitment(e[1].workspace, Purpose::SearchRanking);
+            e[1].action = Action::MemberSet {
+                purpose: Purpose::SearchRanking,
+                user: None,
+                included: None,
+                commitment: Some(commitment.unwrap()),
+            };
             e[1].hash = e[1].compute_hash().unwrap();
         });
         let (seq, reason) = first_bad(&l);

@@ -60,19 +60,22 @@
 //! access to one workspace's data) over its store; [`testing`] has in-memory
 //! versions for tests.
 
+pub mod coverage;
 pub mod gate;
 pub mod ledger;
 pub mod policy;
 pub mod testing;
 pub mod vocab;
 
+pub use coverage::{Coverage, coverage_of};
 pub use gate::{
     DataSource, ExcludedWorkspace, ExclusionReason, Gate, GrantRef, MembershipRecord, MessageRow,
     ReactionRow, SearchInteraction, Snapshot, WorkspaceSnapshot,
 };
 pub use ledger::{
-    Action, ConsentChange, ConsentState, GENESIS_HASH, GrantRequest, Ledger, LedgerEntry, LedgerExport,
-    LedgerStore, MemberKey, PurposeState, VerifyReport, member_included,
+    Action, ConsentChange, ConsentState, GENESIS_HASH, GrantRequest, KeyOpening, Ledger, LedgerEntry,
+    LedgerExport, LedgerStore, MemberKey, PurposeState, VerifyReport, member_included, sealed_actor,
+    verify_entries, verify_shown,
 };
 pub use policy::{Policy, current_policy, policies};
 pub use vocab::{Category, MemberMode, Purpose, Scope};

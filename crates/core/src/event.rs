@@ -71,6 +71,10 @@ pub enum Event {
         by: UserId,
         /// The ledger entry that records the change.
         entry_hash: String,
+        /// A member's own key change: sent only to that member (`by`), so nobody
+        /// else learns who chose what.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        personal: bool,
     },
 }
 
@@ -126,7 +130,9 @@ impl Event {
             Event::MemberJoined { channel, .. } | Event::MemberLeft { channel, .. } => {
                 channel.map_or(Audience::Workspace, Audience::Channel)
             }
-            Event::ReadUpdated { user, .. } => Audience::User(*user),
+            Event::ReadUpdated { user, .. } | Event::ConsentChanged { personal: true, by: user, .. } => {
+                Audience::User(*user)
+            }
             Event::MemberUpdated { .. } | Event::Presence { .. } | Event::ConsentChanged { .. } => {
                 Audience::Workspace
             }

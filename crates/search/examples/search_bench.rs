@@ -116,6 +116,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         authors: (0..20)
             .map(|_| (user_id(rng.random_range(0..o.users)), rng.random_range(0.2..1.0)))
             .collect(),
+        private: Default::default(),
     };
     let weights = RankingWeights::default();
 

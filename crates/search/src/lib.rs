@@ -45,6 +45,6 @@ pub mod tokenizer;
 
 pub use index::{IndexCursor, IndexDoc, IndexError, OpenOutcome, SearchConfig, SearchIndex, text_has_link};
 pub use query::{ParsedQuery, QueryError};
-pub use ranking::{Affinity, FeatureVector, RankingWeights, WeightsError};
+pub use ranking::{Affinity, FeatureVector, PrivateAffinity, RankingWeights, WeightsError};
 pub use search::{NameMap, Resolver, SearchHit, SearchRequest, SearchResults, SortOrder};
 pub use snippet::SnippetPart;

@@ -19,8 +19,26 @@ use serde::{Deserialize, Serialize};
 /// The searcher's affinities, given by the caller, each in `[0, 1]` (values outside
 /// are clamped): how much they engage with a channel (e.g. their share of recent
 /// reads or posts there) and with an author (e.g. how often they talk).
+///
+/// Two tiers. `channels` and `authors` come from what the workspace may know (public
+/// channels); `private` comes from DMs and private channels. Both rank the searcher's
+/// results, but only the first tier enters [`crate::SearchHit::logged_features`],
+/// the features the app logs for training: who has DMs with whom never reaches a
+/// log, a consent preview or a snapshot.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Affinity {
+    #[serde(default)]
+    pub channels: HashMap<ChannelId, f32>,
+    #[serde(default)]
+    pub authors: HashMap<UserId, f32>,
+    /// Affinities derived from DMs and private channels: ranking only, never logged.
+    #[serde(default)]
+    pub private: PrivateAffinity,
+}
+
+/// Affinities derived from DMs and private channels.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct PrivateAffinity {
     #[serde(default)]
     pub channels: HashMap<ChannelId, f32>,
     #[serde(default)]
@@ -28,11 +46,24 @@ pub struct Affinity {
 }
 
 impl Affinity {
+    /// For ranking: the stronger of both tiers.
     pub fn channel(&self, channel: ChannelId) -> f32 {
+        self.loggable_channel(channel)
+            .max(self.private.channels.get(&channel).copied().map_or(0.0, clamp_unit))
+    }
+
+    /// For ranking: the stronger of both tiers.
+    pub fn author(&self, author: UserId) -> f32 {
+        self.loggable_author(author).max(self.private.authors.get(&author).copied().map_or(0.0, clamp_unit))
+    }
+
+    /// The first tier only: what may be logged.
+    pub fn loggable_channel(&self, channel: ChannelId) -> f32 {
         self.channels.get(&channel).copied().map_or(0.0, clamp_unit)
     }
 
-    pub fn author(&self, author: UserId) -> f32 {
+    /// The first tier only: what may be logged.
+    pub fn loggable_author(&self, author: UserId) -> f32 {
         self.authors.get(&author).copied().map_or(0.0, clamp_unit)
     }
 }
@@ -222,7 +253,7 @@ mod tests {
         assert_eq!(FeatureVector::count_feature(0), 0.0);
         assert!(FeatureVector::count_feature(3) < FeatureVector::count_feature(4));
         assert_eq!(FeatureVector::count_feature(1_000_000), 1.0);
-        let affinity = Affinity { channels: HashMap::new(), authors: HashMap::new() };
+        let affinity = Affinity::default();
         assert_eq!(affinity.channel(ulid_for_test()), 0.0);
     }
 

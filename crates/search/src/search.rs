@@ -118,8 +118,11 @@ pub struct SearchHit {
     pub timestamp: Millis,
     /// The linear model's score (the ranking key for `Relevance`).
     pub score: f32,
-    /// The features the score was computed from: log them with clicks for training.
+    /// The features the score was computed from.
     pub features: FeatureVector,
+    /// The features to log with clicks for training: `features` with the affinities
+    /// of the loggable tier only (nothing derived from DMs or private channels).
+    pub logged_features: FeatureVector,
     pub snippet: Vec<SnippetPart>,
 }
 
@@ -234,7 +237,8 @@ impl SearchIndex {
 
         let best_text = text_scores.iter().copied().fold(0.0f32, f32::max);
         let mut columns: HashMap<u32, SegmentColumns> = HashMap::new();
-        let mut ranked: Vec<(DocAddress, Row, FeatureVector, f32)> = Vec::with_capacity(candidates.len());
+        let mut ranked: Vec<(DocAddress, Row, (FeatureVector, FeatureVector), f32)> =
+            Vec::with_capacity(candidates.len());
         for (k, (addr, _)) in candidates.iter().enumerate() {
             let segment_columns = match columns.entry(addr.segment_ord) {
                 std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
@@ -257,7 +261,12 @@ impl SearchIndex {
                 author_affinity: request.affinity.author(row.author),
             };
             let score = ranking::score(&features, request.weights);
-            ranked.push((*addr, row, features, score));
+            let logged = FeatureVector {
+                channel_affinity: request.affinity.loggable_channel(row.channel),
+                author_affinity: request.affinity.loggable_author(row.author),
+                ..features
+            };
+            ranked.push((*addr, row, (features, logged), score));
         }
         if request.sort == SortOrder::Relevance {
             ranked.sort_by(|a, b| b.3.total_cmp(&a.3).then(b.1.timestamp.cmp(&a.1.timestamp)));
@@ -265,7 +274,7 @@ impl SearchIndex {
 
         let mut analyzer = tokenizer::index_analyzer();
         let mut hits = Vec::new();
-        for (addr, row, features, score) in
+        for (addr, row, (features, logged_features), score) in
             ranked.into_iter().skip(request.offset).take(request.limit.min(MAX_LIMIT))
         {
             let doc: TantivyDocument = searcher.doc(addr)?;
@@ -282,6 +291,7 @@ impl SearchIndex {
                 timestamp: row.timestamp,
                 score,
                 features,
+                logged_features,
                 snippet: build_snippet(text, &compiled.highlight, &mut analyzer),
             });
         }

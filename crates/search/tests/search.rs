@@ -568,6 +568,26 @@ fn corpus_equal_texts_rank_by_recency_channel_and_contact() {
     let ranked = exact_copies(&s.run(&query).unwrap());
     let first = copies.iter().find(|d| d.id == ranked[0]).unwrap();
     assert_eq!(first.author, oldest.author, "author affinity");
+
+    // An affinity from DMs or private channels ranks just the same, but never enters
+    // the features that are logged for training.
+    s.affinity = Affinity::default();
+    s.affinity.private.authors.insert(oldest.author, 1.0);
+    s.affinity.private.channels.insert(oldest.channel, 1.0);
+    let results = s.run(&query).unwrap();
+    let ranked = exact_copies(&results);
+    let first = copies.iter().find(|d| d.id == ranked[0]).unwrap();
+    assert_eq!(first.author, oldest.author, "a private affinity still ranks");
+    let boosted = results.hits.iter().filter(|h| h.author == oldest.author).collect::<Vec<_>>();
+    assert!(!boosted.is_empty() && boosted.iter().all(|h| h.features.author_affinity == 1.0));
+    for hit in &results.hits {
+        assert_eq!(hit.logged_features.author_affinity, 0.0, "a DM partner reached the logged features");
+        assert_eq!(
+            hit.logged_features.channel_affinity, 0.0,
+            "a private channel reached the logged features"
+        );
+        assert_eq!(hit.logged_features.text, hit.features.text);
+    }
 }
 
 #[test]

@@ -14,7 +14,7 @@ use crate::config::TrainingConfig;
 use crate::error::TrainingError;
 use crate::manifest::{TrainedModel, sha256_hex};
 use crate::noise::NoiseSource;
-use crate::runner::{epsilon_per_model, planned_models, train};
+use crate::runner::{PlannedModel, epsilon_per_model, planned_models, train_only};
 
 /// ε a run spends per workspace.
 #[derive(Clone, Debug, PartialEq)]
@@ -29,10 +29,19 @@ impl BudgetPlan {
     /// What a run over `snapshot` would spend: ε for every model that reads a
     /// workspace (its own model, and the shared one if it granted `shared`).
     pub fn for_run(snapshot: &Snapshot, config: &TrainingConfig) -> Self {
+        Self::for_models(snapshot, config, &|_| true)
+    }
+
+    /// [`BudgetPlan::for_run`] for the planned models `only` accepts.
+    pub fn for_models(
+        snapshot: &Snapshot,
+        config: &TrainingConfig,
+        only: &dyn Fn(&PlannedModel) -> bool,
+    ) -> Self {
         let per_model = epsilon_per_model(snapshot.purpose(), config);
         let mut per_workspace = BTreeMap::new();
         if per_model > 0.0 {
-            for model in planned_models(snapshot, config) {
+            for model in planned_models(snapshot, config).into_iter().filter(|m| only(m)) {
                 for ws in model.reads {
                     *per_workspace.entry(ws).or_insert(0.0) += per_model;
                 }
@@ -109,9 +118,25 @@ pub fn train_within_budget<S: LedgerStore>(
     noise: NoiseSource,
     now: Millis,
 ) -> Result<Vec<TrainedModel>, TrainingError> {
+    train_within_budget_only(ledger, actor, purpose, snapshot, config, noise, now, &|_| true)
+}
+
+/// [`train_within_budget`] building (and spending on) only the planned models `only`
+/// accepts: how a rebuild after a narrowing retrains just the retired slots.
+#[allow(clippy::too_many_arguments)]
+pub fn train_within_budget_only<S: LedgerStore>(
+    ledger: &Ledger<S>,
+    actor: UserId,
+    purpose: Purpose,
+    snapshot: &Snapshot,
+    config: &TrainingConfig,
+    noise: NoiseSource,
+    now: Millis,
+    only: &dyn Fn(&PlannedModel) -> bool,
+) -> Result<Vec<TrainedModel>, TrainingError> {
     config.validate()?;
-    BudgetPlan::for_run(snapshot, config).check(ledger)?;
-    let models = train(purpose, snapshot, config, noise, now)?;
+    BudgetPlan::for_models(snapshot, config, only).check(ledger)?;
+    let models = train_only(purpose, snapshot, config, noise, now, only)?;
     BudgetPlan::spent_by(purpose, &models, config.epsilon_cap).record(
         ledger,
         actor,

@@ -52,8 +52,11 @@
 //! * [`train`] / [`train_within_budget`] (checks `Ledger::can_spend` for every workspace
 //!   first, refuses with [`TrainingError::BudgetExceeded`], records the spend after).
 //! * [`dry_run`]: which workspaces a run would include or leave out, and why.
-//! * [`ModelRegistry`]: `save`, `list`, `get`, `servable_for`, `retire_including`
-//!   (withdrawal), `retire_including_member`, `forget_workspace`.
+//! * [`ModelRegistry`]: `save`, `save_run` (a run's models, retired from the start if
+//!   consent changed while they trained), `list`, `get`, `servable_for` (only models
+//!   every contributor's current consent still covers), `retire_uncovered` (after any
+//!   consent change), `retire_including` (withdrawal), `retire_including_member`,
+//!   `forget_workspace`.
 //! * [`simulated`]: consented simulated instances for tests and evaluations.
 
 pub mod budget;
@@ -70,14 +73,14 @@ pub mod runner;
 pub mod simulated;
 mod split;
 
-pub use budget::{BudgetPlan, run_id, train_within_budget};
+pub use budget::{BudgetPlan, run_id, train_within_budget, train_within_budget_only};
 pub use config::TrainingConfig;
 pub use error::TrainingError;
 pub use manifest::{CODE_VERSION, Contributor, Evaluation, Manifest, Privacy, TrainedModel};
 pub use noise::NoiseSource;
 pub use registry::{ModelRecord, ModelRegistry, Rebuild, Retired, Retirement, ServableModel};
 pub use runner::{
-    IncludedWorkspace, PlannedModel, Report, dry_run, epsilon_per_model, planned_models, train,
+    IncludedWorkspace, PlannedModel, Report, dry_run, epsilon_per_model, planned_models, train, train_only,
 };
 
 #[cfg(test)]

@@ -2,7 +2,9 @@
 //! ledger entry, with how much noise, and how it compares with the default on held-out
 //! data) and its artifact (the weights JSON that serving reads).
 
-use confab_consent::{MemberMode, Purpose, Scope, WorkspaceSnapshot};
+use confab_consent::{
+    Category, Coverage, GrantRef, Ledger, LedgerStore, MemberMode, Purpose, Scope, WorkspaceSnapshot,
+};
 use confab_core::{Millis, WorkspaceId};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -22,6 +24,21 @@ pub struct Contributor {
     /// How many distinct members' records the model's training split held (a count,
     /// never who).
     pub member_count: usize,
+    /// The grant's scope and the categories the model read. (Absent in manifests
+    /// written before they were recorded: such a model is never served.)
+    #[serde(default = "workspace_scope")]
+    pub scope: Scope,
+    #[serde(default)]
+    pub categories: Vec<Category>,
+    /// The workspace's ledger head when the snapshot was taken: consent changes after
+    /// it are checked against the model (`confab_consent::coverage`). 0 in older
+    /// manifests, which then count as not covered.
+    #[serde(default)]
+    pub ledger_head_seq: u64,
+}
+
+fn workspace_scope() -> Scope {
+    Scope::Workspace
 }
 
 impl Contributor {
@@ -34,6 +51,22 @@ impl Contributor {
             policy_version: g.policy_version,
             members: g.members,
             member_count,
+            scope: g.scope,
+            categories: g.categories.clone(),
+            ledger_head_seq: g.head_seq,
+        }
+    }
+
+    /// The grant this contributor's data came in under, as the consent crate checks it.
+    pub fn grant_ref(&self) -> GrantRef {
+        GrantRef {
+            entry_seq: self.entry_seq,
+            entry_hash: self.entry_hash.clone(),
+            scope: self.scope,
+            categories: self.categories.clone(),
+            members: self.members,
+            policy_version: self.policy_version,
+            head_seq: self.ledger_head_seq,
         }
     }
 }
@@ -107,6 +140,22 @@ pub struct Manifest {
 impl Manifest {
     pub fn includes(&self, ws: WorkspaceId) -> bool {
         self.contributors.iter().any(|c| c.workspace == ws)
+    }
+
+    /// Whether every contributor's *current* consent still covers this model: the
+    /// first contributor whose does not, and why, else `Covered`.
+    pub fn coverage<S: LedgerStore>(&self, ledger: &Ledger<S>) -> Result<Coverage, confab_core::Error> {
+        if self.contributors.is_empty() {
+            return Ok(Coverage::Lapsed("the model names no contributor".to_owned()));
+        }
+        for c in &self.contributors {
+            if let Coverage::Lapsed(why) =
+                ledger.coverage(c.workspace, self.purpose, self.scope, &c.grant_ref())?
+            {
+                return Ok(Coverage::Lapsed(format!("workspace {}: {why}", c.workspace)));
+            }
+        }
+        Ok(Coverage::Covered)
     }
 }
 

@@ -13,8 +13,19 @@
 //! Artifacts are checked against the manifest's SHA-256 on every read.
 //!
 //! Serving rule ([`ModelRegistry::servable_for`]): a workspace gets its own newest
-//! servable `workspace`-scoped model, else the newest servable shared model. A
+//! servable `workspace`-scoped model, else the newest servable shared model, in both
+//! cases only one that every contributor's *current* consent still covers (checked
+//! against the ledger on every look-up, whatever the files say). A
 //! `workspace`-scoped model is never returned for another workspace.
+//!
+//! Crash safety: every file is synced before it is renamed into place, and the
+//! directory holding a rename or removal is synced after it, so a retirement that
+//! returned `Ok` survives a crash.
+//!
+//! Narrowing ([`ModelRegistry::retire_uncovered`]): after any consent change, every
+//! model whose consent lapsed is retired at once. A run saves its models with
+//! [`ModelRegistry::save_run`], under the ledger's append lock, retired from the start
+//! if consent changed while it trained.
 //!
 //! Withdrawal ([`ModelRegistry::retire_including`]): every model whose manifest lists
 //! the workspace for that purpose is retired at once (tombstone first, then the
@@ -27,7 +38,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use confab_consent::{Purpose, Scope};
+use confab_consent::{Coverage, Ledger, LedgerStore, Purpose, Scope};
 use confab_core::{Millis, WorkspaceId};
 use serde::{Deserialize, Serialize};
 
@@ -101,11 +112,21 @@ fn write_synced(path: &Path, bytes: &[u8]) -> Result<(), TrainingError> {
     file.sync_all().map_err(io(path))
 }
 
+/// Makes a directory's entries (creations, renames, removals) durable: without this a
+/// crash may undo a rename or a removal the files' own syncs do not cover.
+fn sync_dir(path: &Path) -> Result<(), TrainingError> {
+    fs::File::open(path).and_then(|dir| dir.sync_all()).map_err(io(path))
+}
+
 impl ModelRegistry {
     /// Opens (creating if needed) a registry rooted at `root`.
     pub fn open(root: impl Into<PathBuf>) -> Result<Self, TrainingError> {
         let root = root.into();
         fs::create_dir_all(&root).map_err(io(&root))?;
+        sync_dir(&root)?;
+        if let Some(parent) = root.parent().filter(|p| !p.as_os_str().is_empty()) {
+            sync_dir(parent)?;
+        }
         Ok(ModelRegistry { root })
     }
 
@@ -123,6 +144,13 @@ impl ModelRegistry {
     /// Stores a model atomically. Saving the same model again is a no-op; a different
     /// model under an existing id is refused.
     pub fn save(&self, model: &TrainedModel) -> Result<(), TrainingError> {
+        self.save_as(model, None)
+    }
+
+    /// Saves a model, retired from the start if `retired` is given (its artifact is
+    /// then never written): what a run does with a model whose consent lapsed while
+    /// it trained.
+    fn save_as(&self, model: &TrainedModel, retired: Option<&Retirement>) -> Result<(), TrainingError> {
         let id = &model.manifest.id;
         let dir = self.dir(id)?;
         if sha256_hex(&model.artifact) != model.manifest.artifact_sha256 {
@@ -142,9 +170,17 @@ impl ModelRegistry {
             STAGING_COUNTER.fetch_add(1, Ordering::Relaxed)
         ));
         fs::create_dir(&staging).map_err(io(&staging))?;
-        let written = write_synced(&staging.join(ARTIFACT), &model.artifact)
+        let contents = match retired {
+            None => write_synced(&staging.join(ARTIFACT), &model.artifact),
+            Some(r) => serde_json::to_vec_pretty(r)
+                .map_err(|e| TrainingError::Corrupt(format!("{id}: retirement: {e}")))
+                .and_then(|bytes| write_synced(&staging.join(RETIRED), &bytes)),
+        };
+        let written = contents
             .and_then(|()| write_synced(&staging.join(MANIFEST), &manifest))
-            .and_then(|()| fs::rename(&staging, &dir).map_err(io(&dir)));
+            .and_then(|()| sync_dir(&staging))
+            .and_then(|()| fs::rename(&staging, &dir).map_err(io(&dir)))
+            .and_then(|()| sync_dir(&self.root));
         if written.is_err() {
             // Leave nothing half-written behind; the original error is what matters.
             let _ = fs::remove_dir_all(&staging);
@@ -215,20 +251,36 @@ impl ModelRegistry {
     /// The model `ws` may be served for `purpose`: its own newest servable
     /// `workspace`-scoped model, else the newest servable shared one, else `None`
     /// (serving then uses its defaults).
-    pub fn servable_for(
+    ///
+    /// Only a model every one of whose contributors' *current* consent still covers
+    /// it ([`Manifest::coverage`]) is a candidate, whatever its files say: a lost
+    /// retirement, a crash or a run racing a withdrawal cannot get a model served
+    /// past its consent.
+    pub fn servable_for<S: LedgerStore>(
         &self,
         ws: WorkspaceId,
         purpose: Purpose,
+        ledger: &Ledger<S>,
     ) -> Result<Option<ServableModel>, TrainingError> {
         let records = self.list()?;
-        let newest = |scope: Scope| {
-            records
+        let newest = |scope: Scope| -> Result<Option<&ModelRecord>, TrainingError> {
+            let candidates = records
                 .iter()
                 .rev()
                 .filter(|r| r.is_served() && r.manifest.purpose == purpose && r.manifest.scope == scope)
-                .find(|r| scope == Scope::Shared || r.manifest.workspace == Some(ws))
+                .filter(|r| scope == Scope::Shared || r.manifest.workspace == Some(ws));
+            for r in candidates {
+                if r.manifest.coverage(ledger).map_err(TrainingError::Consent)?.is_covered() {
+                    return Ok(Some(r));
+                }
+            }
+            Ok(None)
         };
-        let Some(record) = newest(Scope::Workspace).or_else(|| newest(Scope::Shared)) else {
+        let own = newest(Scope::Workspace)?;
+        let Some(record) = (match own {
+            Some(r) => Some(r),
+            None => newest(Scope::Shared)?,
+        }) else {
             return Ok(None);
         };
         // Belt and braces: a workspace model is only ever its own workspace's.
@@ -254,12 +306,69 @@ impl ModelRegistry {
         write_synced(&tmp, &bytes)?;
         let target = dir.join(RETIRED);
         fs::rename(&tmp, &target).map_err(io(&target))?;
+        sync_dir(&dir)?;
         let artifact = dir.join(ARTIFACT);
         match fs::remove_file(&artifact) {
-            Ok(()) => Ok(()),
+            Ok(()) => sync_dir(&dir),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
             Err(e) => Err(TrainingError::Io { path: artifact, source: e }),
         }
+    }
+
+    /// Saves a run's models while no consent change can be appended, each retired
+    /// from the start unless every contributor's current consent still covers it (a
+    /// withdrawal or narrowing made while the run trained). Returns each model's
+    /// retirement, `None` for those saved servable.
+    pub fn save_run<S: LedgerStore>(
+        &self,
+        models: &[TrainedModel],
+        ledger: &Ledger<S>,
+        at: Millis,
+    ) -> Result<Vec<Option<Retirement>>, TrainingError> {
+        ledger.while_unchanged(|| {
+            models
+                .iter()
+                .map(|model| {
+                    let retired = match model.manifest.coverage(ledger).map_err(TrainingError::Consent)? {
+                        Coverage::Covered => None,
+                        Coverage::Lapsed(why) => Some(Retirement {
+                            at,
+                            reason: format!("consent changed while the model trained: {why}"),
+                        }),
+                    };
+                    self.save_as(model, retired.as_ref())?;
+                    Ok(retired)
+                })
+                .collect()
+        })
+    }
+
+    /// Retires every model not yet retired whose contributors' current consent no
+    /// longer covers it (any change that removed something it used), at once, and
+    /// returns them with the model slots to rebuild over a fresh snapshot. The app
+    /// calls this after every consent change; it is idempotent, so a failed or
+    /// interrupted sweep is simply run again.
+    pub fn retire_uncovered<S: LedgerStore>(
+        &self,
+        ledger: &Ledger<S>,
+        at: Millis,
+    ) -> Result<Retired, TrainingError> {
+        let mut out = Retired::default();
+        for record in self.list()? {
+            let m = &record.manifest;
+            if record.retired.is_some() {
+                continue;
+            }
+            let Coverage::Lapsed(why) = m.coverage(ledger).map_err(TrainingError::Consent)? else { continue };
+            self.retire(&m.id, &Retirement { at, reason: format!("consent no longer covers it: {why}") })?;
+            out.models.push(m.id.clone());
+            let rebuild = Rebuild { purpose: m.purpose, scope: m.scope, workspace: m.workspace };
+            if !out.rebuild.contains(&rebuild) {
+                out.rebuild.push(rebuild);
+            }
+        }
+        out.rebuild.sort();
+        Ok(out)
     }
 
     fn retire_where(

@@ -67,13 +67,26 @@ pub fn train(
     noise: NoiseSource,
     now: Millis,
 ) -> Result<Vec<TrainedModel>, TrainingError> {
+    train_only(purpose, snapshot, config, noise, now, &|_| true)
+}
+
+/// [`train`], building only the planned models `only` accepts (a rebuild of some
+/// model slots, which spends nothing on the others).
+pub fn train_only(
+    purpose: Purpose,
+    snapshot: &Snapshot,
+    config: &TrainingConfig,
+    noise: NoiseSource,
+    now: Millis,
+    only: &dyn Fn(&PlannedModel) -> bool,
+) -> Result<Vec<TrainedModel>, TrainingError> {
     config.validate()?;
     if snapshot.purpose() != purpose {
         return Err(TrainingError::PurposeMismatch { expected: purpose, found: snapshot.purpose() });
     }
     let shared_view = snapshot.shared_view();
     let mut models = Vec::new();
-    for plan in planned_models(snapshot, config) {
+    for plan in planned_models(snapshot, config).into_iter().filter(|p| only(p)) {
         let source = if plan.scope == Scope::Shared { &shared_view } else { snapshot };
         let data: Vec<&WorkspaceSnapshot> =
             plan.reads.iter().filter_map(|ws| source.for_workspace(*ws)).collect();

@@ -8,10 +8,12 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use confab_consent::testing::{
-    MemoryLedgerStore, MemorySource, channel, channel_id, message, message_id, user_id, workspace_id,
+    MemoryLedgerStore, MemorySource, channel, channel_id, grant_request, message, message_id, user_id,
+    workspace_id,
 };
 use confab_consent::{
-    ExclusionReason, Gate, Ledger, MembershipRecord, Purpose, Scope, SearchInteraction, Snapshot,
+    Category, ExclusionReason, Gate, Ledger, MemberMode, MembershipRecord, Purpose, Scope, SearchInteraction,
+    Snapshot,
 };
 use confab_core::{ChannelKind, Millis, Role, UserId, WorkspaceId};
 use confab_recommend::{ChannelWeights, EmojiAssociationModel};
@@ -304,6 +306,9 @@ fn an_excluded_member_is_indistinguishable_from_a_deleted_one() {
         let excluded = ledger_with(&[(A, Scope::Shared), (C, Scope::Shared)], &[purpose]);
         excluded.set_member(ws(A), leaver, purpose, false, T0).expect("member key");
         let plain = ledger_with(&[(A, Scope::Shared), (C, Scope::Shared)], &[purpose]);
+        // The same number of ledger entries (manifests record the ledger's head), the
+        // key set by someone who has no data.
+        plain.set_member(ws(A), member(A, 99), purpose, false, T0).expect("member key");
         let with_exclusion =
             train(purpose, &snapshot(&excluded, &full, purpose, &[A, C]), &config(), SEED, NOW)
                 .expect("train");
@@ -412,7 +417,7 @@ fn withdrawal_stops_serving_at_once_and_the_rebuild_is_exact_unlearning() {
     }
     let own_a = own_model(&models, A).manifest.id.clone();
     let shared = shared_model(&models).manifest.id.clone();
-    let served = registry.servable_for(ws(A), purpose).expect("read").expect("a model for A");
+    let served = registry.servable_for(ws(A), purpose, &ledger).expect("read").expect("a model for A");
     assert_eq!(served.manifest.id, own_a, "A's own model first");
     assert_eq!(served.artifact, own_model(&models, A).artifact);
 
@@ -426,9 +431,14 @@ fn withdrawal_stops_serving_at_once_and_the_rebuild_is_exact_unlearning() {
     assert_eq!(got, expected);
     assert_eq!(retired.rebuild.len(), 1);
     assert_eq!(retired.rebuild[0].scope, Scope::Shared);
-    assert_eq!(registry.servable_for(ws(A), purpose).expect("read"), None, "nothing with A's data is served");
+    assert_eq!(
+        registry.servable_for(ws(A), purpose, &ledger).expect("read"),
+        None,
+        "nothing with A's data is served"
+    );
     assert_eq!(registry.artifact(&shared).expect("read"), None, "the artifact is gone");
-    let c_served = registry.servable_for(ws(C), purpose).expect("read").expect("C keeps its own model");
+    let c_served =
+        registry.servable_for(ws(C), purpose, &ledger).expect("read").expect("C keeps its own model");
     assert_eq!(c_served.manifest.workspace, Some(ws(C)));
 
     // Rebuild from a fresh snapshot: A is out, with the withdrawal as the reason.
@@ -441,7 +451,7 @@ fn withdrawal_stops_serving_at_once_and_the_rebuild_is_exact_unlearning() {
     assert_eq!(rebuilt_shared.manifest.contributors.len(), 2);
     registry.save(rebuilt_shared).expect("save");
     assert_eq!(
-        registry.servable_for(ws(A), purpose).expect("read").map(|m| m.manifest.id),
+        registry.servable_for(ws(A), purpose, &ledger).expect("read").map(|m| m.manifest.id),
         Some(rebuilt_shared.manifest.id.clone()),
         "A is served the shared model again, now without its data"
     );
@@ -451,6 +461,189 @@ fn withdrawal_stops_serving_at_once_and_the_rebuild_is_exact_unlearning() {
     let scratch =
         train(purpose, &snapshot(&never, &source, purpose, &[C, D]), &config(), SEED, later).expect("train");
     assert_eq!(shared_model(&scratch), rebuilt_shared, "byte-identical artifact and manifest");
+}
+
+/// Trains and saves the emoji models of A, C and D, all granted `shared`, `opt_out`.
+fn three_shared(
+    name: &str,
+) -> (MemorySource, Ledger<MemoryLedgerStore>, TempDir, ModelRegistry, Vec<TrainedModel>) {
+    let purpose = Purpose::EmojiSuggestions;
+    let source = fixture(&[A, C, D]);
+    let ledger = ledger_with(&[(A, Scope::Shared), (C, Scope::Shared), (D, Scope::Shared)], &[purpose]);
+    let dir = TempDir::new(name);
+    let registry = ModelRegistry::open(dir.0.join("models")).expect("registry");
+    let models = train(purpose, &snapshot(&ledger, &source, purpose, &[A, C, D]), &config(), SEED, NOW)
+        .expect("train");
+    for m in &models {
+        assert!(m.manifest.servable);
+        registry.save(m).expect("save");
+    }
+    (source, ledger, dir, registry, models)
+}
+
+/// A workspace with no model of its own: it is served the shared one, if any.
+const E: u64 = 5;
+
+fn regrant(ledger: &Ledger<MemoryLedgerStore>, scope: Scope, categories: &[Category], members: MemberMode) {
+    let req = grant_request(Purpose::EmojiSuggestions, scope, categories, members);
+    ledger.grant(ws(A), simulated::owner(), Role::Owner, req, NOW + 1).expect("re-grant");
+}
+
+fn served_id(registry: &ModelRegistry, w: u64, ledger: &Ledger<MemoryLedgerStore>) -> Option<String> {
+    registry.servable_for(ws(w), Purpose::EmojiSuggestions, ledger).expect("read").map(|m| m.manifest.id)
+}
+
+#[test]
+fn narrowing_a_grant_retires_exactly_the_models_that_used_what_was_removed() {
+    let all = [Category::Messages, Category::Reactions];
+    // Scope shared → workspace: the shared model goes, A's own model stays.
+    let (_, ledger, _dir, registry, models) = three_shared("narrow-scope");
+    let (shared, own_a) =
+        (shared_model(&models).manifest.id.clone(), own_model(&models, A).manifest.id.clone());
+    assert_eq!(served_id(&registry, E, &ledger), Some(shared.clone()));
+    regrant(&ledger, Scope::Workspace, &all, MemberMode::OptOut);
+    // Served no more at once, before any file changes (the serve-time check) ...
+    assert_eq!(served_id(&registry, E, &ledger), None, "the shared model with A's data is still served");
+    assert_eq!(served_id(&registry, A, &ledger), Some(own_a.clone()));
+    // ... and the sweep retires it and asks for the shared slot to be rebuilt.
+    let retired = registry.retire_uncovered(&ledger, NOW + 2).expect("sweep");
+    assert_eq!(retired.models, vec![shared.clone()]);
+    assert_eq!(retired.rebuild.len(), 1);
+    assert_eq!(retired.rebuild[0].scope, Scope::Shared);
+    assert!(registry.get(&shared).expect("read").expect("kept").retired.is_some());
+    assert!(registry.retire_uncovered(&ledger, NOW + 3).expect("sweep").models.is_empty(), "idempotent");
+
+    // A category dropped: every model that read A goes (A's own and the shared one).
+    let (_, ledger, _dir, registry, models) = three_shared("narrow-categories");
+    regrant(&ledger, Scope::Shared, &[Category::Messages], MemberMode::OptOut);
+    let mut retired = registry.retire_uncovered(&ledger, NOW + 2).expect("sweep").models;
+    retired.sort();
+    let mut expected =
+        vec![shared_model(&models).manifest.id.clone(), own_model(&models, A).manifest.id.clone()];
+    expected.sort();
+    assert_eq!(retired, expected);
+    assert_eq!(served_id(&registry, C, &ledger), Some(own_model(&models, C).manifest.id.clone()));
+
+    // Members opt_out → opt_in: members who never answered are out now.
+    let (_, ledger, _dir, registry, models) = three_shared("narrow-members");
+    regrant(&ledger, Scope::Shared, &all, MemberMode::OptIn);
+    assert_eq!(registry.retire_uncovered(&ledger, NOW + 2).expect("sweep").models.len(), 2);
+    assert_eq!(served_id(&registry, A, &ledger), None);
+    assert_eq!(served_id(&registry, D, &ledger), Some(own_model(&models, D).manifest.id.clone()));
+
+    // A broader re-grant removes nothing: nothing is retired.
+    let source = fixture(&[A]);
+    let ledger = Ledger::new(MemoryLedgerStore::new());
+    let narrow = grant_request(
+        Purpose::EmojiSuggestions,
+        Scope::Workspace,
+        &[Category::Reactions, Category::Messages],
+        MemberMode::OptOut,
+    );
+    ledger.grant(ws(A), simulated::owner(), Role::Owner, narrow, T0).expect("grant");
+    let dir = TempDir::new("broaden");
+    let registry = ModelRegistry::open(dir.0.join("models")).expect("registry");
+    let models = train(
+        Purpose::EmojiSuggestions,
+        &snapshot(&ledger, &source, Purpose::EmojiSuggestions, &[A]),
+        &config(),
+        SEED,
+        NOW,
+    )
+    .expect("train");
+    registry.save(&models[0]).expect("save");
+    regrant(&ledger, Scope::Shared, &all, MemberMode::OptOut);
+    assert!(registry.retire_uncovered(&ledger, NOW + 2).expect("sweep").models.is_empty());
+    assert_eq!(served_id(&registry, A, &ledger), Some(models[0].manifest.id.clone()));
+}
+
+#[test]
+fn a_members_exclusion_lapses_models_that_held_their_data_only() {
+    let (_, ledger, _dir, registry, models) = three_shared("member-exclusion");
+    // Included under opt_out, so in the snapshot: excluding themselves lapses A's models.
+    ledger.set_member(ws(A), member(A, 3), Purpose::EmojiSuggestions, false, NOW + 1).expect("key");
+    assert_eq!(served_id(&registry, A, &ledger), None, "A's models still served after an exclusion");
+    assert_eq!(served_id(&registry, E, &ledger), None, "the shared model still served after an exclusion");
+    assert_eq!(served_id(&registry, C, &ledger), Some(own_model(&models, C).manifest.id.clone()));
+    assert_eq!(registry.retire_uncovered(&ledger, NOW + 2).expect("sweep").models.len(), 2);
+    // Opting in again (a broadening) does not bring the retired models back.
+    ledger.set_member(ws(A), member(A, 3), Purpose::EmojiSuggestions, true, NOW + 3).expect("key");
+    assert_eq!(served_id(&registry, A, &ledger), None);
+    // Under opt_in, a member who never opted in was not in the data: their exclusion
+    // lapses nothing.
+    let source = fixture(&[A]);
+    let ledger = Ledger::new(MemoryLedgerStore::new());
+    let req = grant_request(
+        Purpose::EmojiSuggestions,
+        Scope::Workspace,
+        &[Category::Reactions, Category::Messages],
+        MemberMode::OptIn,
+    );
+    ledger.grant(ws(A), simulated::owner(), Role::Owner, req, T0).expect("grant");
+    for i in 0..10 {
+        ledger.set_member(ws(A), member(A, i), Purpose::EmojiSuggestions, i != 9, T0 + 1).expect("key");
+    }
+    let dir = TempDir::new("member-never-in");
+    let registry = ModelRegistry::open(dir.0.join("models")).expect("registry");
+    let models = train(
+        Purpose::EmojiSuggestions,
+        &snapshot(&ledger, &source, Purpose::EmojiSuggestions, &[A]),
+        &config(),
+        SEED,
+        NOW,
+    )
+    .expect("train");
+    registry.save(&models[0]).expect("save");
+    ledger.set_member(ws(A), member(A, 9), Purpose::EmojiSuggestions, false, NOW + 1).expect("key");
+    assert!(registry.retire_uncovered(&ledger, NOW + 2).expect("sweep").models.is_empty());
+    ledger.set_member(ws(A), member(A, 2), Purpose::EmojiSuggestions, false, NOW + 3).expect("key");
+    assert_eq!(registry.retire_uncovered(&ledger, NOW + 4).expect("sweep").models.len(), 1);
+}
+
+#[test]
+fn a_run_that_races_a_withdrawal_saves_its_models_retired() {
+    let purpose = Purpose::EmojiSuggestions;
+    let source = fixture(&[A, C, D]);
+    let ledger = ledger_with(&[(A, Scope::Shared), (C, Scope::Shared), (D, Scope::Shared)], &[purpose]);
+    let dir = TempDir::new("race");
+    let registry = ModelRegistry::open(dir.0.join("models")).expect("registry");
+    let snap = snapshot(&ledger, &source, purpose, &[A, C, D]);
+    let models = train(purpose, &snap, &config(), SEED, NOW).expect("train");
+    // The withdrawal lands after the snapshot, before the save.
+    ledger.withdraw(ws(A), simulated::owner(), Role::Owner, purpose, NOW + 1).expect("withdraw");
+    let saved = registry.save_run(&models, &ledger, NOW + 2).expect("save");
+    for (m, retired) in models.iter().zip(&saved) {
+        let record = registry.get(&m.manifest.id).expect("read").expect("saved for audit");
+        assert_eq!(record.retired.is_some(), m.manifest.includes(ws(A)), "{}", m.manifest.id);
+        assert_eq!(retired.is_some(), m.manifest.includes(ws(A)));
+        if m.manifest.includes(ws(A)) {
+            assert_eq!(registry.artifact(&m.manifest.id).expect("read"), None, "no artifact written");
+        }
+    }
+    assert_eq!(served_id(&registry, A, &ledger), None);
+    assert_eq!(served_id(&registry, E, &ledger), None, "the shared model read A");
+    assert_eq!(served_id(&registry, C, &ledger), Some(own_model(&models, C).manifest.id.clone()));
+}
+
+#[test]
+fn a_model_whose_retirement_was_lost_is_not_served() {
+    // The ledger says withdrawn; the registry's files never heard of it (a crash or a
+    // failed retirement). Serving reads the ledger, not the files.
+    let (_, ledger, dir, registry, models) = three_shared("lost-retirement");
+    ledger
+        .withdraw(ws(A), simulated::owner(), Role::Owner, Purpose::EmojiSuggestions, NOW + 1)
+        .expect("withdraw");
+    assert!(registry.list().expect("list").iter().all(|r| r.retired.is_none()));
+    assert_eq!(served_id(&registry, A, &ledger), None);
+    assert_eq!(served_id(&registry, E, &ledger), None);
+    assert_eq!(served_id(&registry, D, &ledger), Some(own_model(&models, D).manifest.id.clone()));
+    // A registry reopened (after a restart) is checked the same way.
+    let reopened = ModelRegistry::open(dir.0.join("models")).expect("reopen");
+    assert_eq!(served_id(&reopened, E, &ledger), None);
+    // A manifest written before coverage was recorded is never served.
+    let mut old = own_model(&models, D).clone();
+    old.manifest.contributors[0].ledger_head_seq = 0;
+    assert!(!old.manifest.coverage(&ledger).expect("coverage").is_covered());
 }
 
 #[test]
@@ -466,13 +659,13 @@ fn a_workspace_model_is_never_served_to_another_workspace() {
     let mut model = models[0].clone();
     model.manifest.servable = true; // serve it whatever its metrics, to test the rule
     registry.save(&model).expect("save");
-    assert!(registry.servable_for(ws(A), purpose).expect("read").is_some());
-    assert_eq!(registry.servable_for(ws(C), purpose).expect("read"), None);
+    assert!(registry.servable_for(ws(A), purpose, &ledger).expect("read").is_some());
+    assert_eq!(registry.servable_for(ws(C), purpose, &ledger).expect("read"), None);
     // A member exclusion in A retires A's model and asks for it to be rebuilt.
     let retired = registry.retire_including_member(ws(A), purpose, NOW).expect("retire");
     assert_eq!(retired.models, vec![model.manifest.id.clone()]);
     assert_eq!(retired.rebuild[0].workspace, Some(ws(A)));
-    assert_eq!(registry.servable_for(ws(A), purpose).expect("read"), None);
+    assert_eq!(registry.servable_for(ws(A), purpose, &ledger).expect("read"), None);
     let record = registry.get(&model.manifest.id).expect("read").expect("kept for audit");
     assert!(record.retired.is_some() && !record.is_served());
 }
@@ -492,7 +685,7 @@ fn the_registry_refuses_tampered_artifacts_and_bad_ids() {
     registry.save(&model).expect("saving the same model again is fine");
     assert_eq!(registry.list().expect("list").len(), 1);
     std::fs::write(registry.root().join(&model.manifest.id).join("artifact.json"), b"{}").expect("tamper");
-    assert!(matches!(registry.servable_for(ws(A), purpose), Err(TrainingError::Corrupt(_))));
+    assert!(matches!(registry.servable_for(ws(A), purpose, &ledger), Err(TrainingError::Corrupt(_))));
     assert!(matches!(registry.get("../etc"), Err(TrainingError::InvalidId(_))));
     let mut forged = model.clone();
     forged.artifact.push(b' ');
