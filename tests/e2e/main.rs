@@ -8,6 +8,7 @@ mod cli;
 mod deps;
 mod durability;
 mod features;
+mod integrity;
 mod live;
 
 use std::future::Future;
@@ -32,7 +33,7 @@ macro_rules! cases {
 fn main() {
     confab_tests::run_as_server_if_asked();
     let args = Arguments::from_args();
-    let modules: [(&str, Vec<Case>); 8] = [
+    let modules: [(&str, Vec<Case>); 9] = [
         ("authz", authz::cases()),
         ("bad_input", bad_input::cases()),
         ("chat", chat::cases()),
@@ -40,6 +41,7 @@ fn main() {
         ("deps", deps::cases()),
         ("durability", durability::cases()),
         ("features", features::cases()),
+        ("integrity", integrity::cases()),
         ("live", live::cases()),
     ];
     let trials = modules

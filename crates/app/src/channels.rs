@@ -9,9 +9,8 @@ use confab_core::{
 };
 use confab_store::Op;
 use serde::Deserialize;
-use sha2::{Digest, Sha256};
 
-use crate::directory::{ChannelState, WorkspaceState};
+use crate::directory::{ChannelState, WorkspaceState, dm_key};
 use crate::{App, Caller, Tx, internal, new_ulid};
 
 /// Most people in one DM, the caller included.
@@ -126,7 +125,7 @@ impl App {
             if state.require_member(caller.user)? == Role::Guest {
                 return Err(Error::forbidden("guests cannot create channels"));
             }
-            if state.channels.values().any(|c| c.name == req.name) {
+            if state.channel_name_taken(&req.name, None) {
                 return Err(Error::new(ErrorCode::NameTaken, format!("#{} already exists", req.name)));
             }
             let kind = if req.private { ChannelKind::Private } else { ChannelKind::Public };
@@ -150,6 +149,9 @@ impl App {
     /// Stages a new channel with its first members.
     fn stage_new_channel(state: &mut WorkspaceState, tx: &mut Tx, channel: &Channel, members: &[UserId]) {
         tx.op(Op::PutChannel(channel.clone()));
+        if channel.kind == ChannelKind::Dm {
+            state.dms.insert(dm_key(members), channel.id);
+        }
         state.channels.insert(
             channel.id,
             ChannelState {
@@ -197,7 +199,7 @@ impl App {
                 return Err(Error::new(ErrorCode::ChannelArchived, "the channel is archived"));
             }
             if let Some(name) = &req.name {
-                if state.channels.iter().any(|(id, c)| *id != channel && &c.name == name) {
+                if state.channel_name_taken(name, Some(channel)) {
                     return Err(Error::new(ErrorCode::NameTaken, format!("#{name} already exists")));
                 }
                 record.name = name.clone();
@@ -299,28 +301,24 @@ impl App {
         if people.len() < 2 || people.len() > MAX_DM_MEMBERS {
             return Err(Error::invalid_field("users", format!("1 to {} other members", MAX_DM_MEMBERS - 1)));
         }
-        // One DM per set of people: its name is derived from them.
-        let mut hasher = Sha256::new();
-        for p in &people {
-            hasher.update(p.to_bytes());
-        }
-        let digest = hasher.finalize();
-        let name: String =
-            format!("dm-{}", digest.iter().take(12).map(|b| format!("{b:02x}")).collect::<String>());
+        let key = dm_key(&people);
         let (result, durable) = self.write(ws, |state, tx| {
             state.require_member(caller.user)?;
             if people.iter().any(|p| state.role(*p).is_none()) {
                 return Err(Error::new(ErrorCode::UserNotFound, "no such member"));
             }
-            if let Some((id, _)) =
-                state.channels.iter().find(|(_, c)| c.kind == ChannelKind::Dm && c.name == name)
-            {
+            // One DM per set of people, found by its members alone.
+            if let Some(id) = state.dms.get(&key) {
                 return Ok(Err(*id));
             }
+            let id = ChannelId::from_ulid(new_ulid());
+            // The name only labels the DM (clients show its members); it is outside the
+            // channel name space and says nothing about who is in it.
+            let name = format!("dm-{}", id.to_string().to_lowercase());
             let channel = Channel {
-                id: ChannelId::from_ulid(new_ulid()),
+                id,
                 workspace: ws,
-                name: name.clone(),
+                name,
                 kind: ChannelKind::Dm,
                 topic: String::new(),
                 archived: false,

@@ -9,6 +9,7 @@
 //! writer nor any other client — hears of a write before it is durable.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use confab_core::{Error, EventRecord};
@@ -40,15 +41,17 @@ impl Durable {
 impl Committer {
     /// Starts the flusher task on the current runtime.
     /// Durable events are also handed to `derived` (the search index and suggestion
-    /// statistics).
+    /// statistics). A failed flush sets `writes_stopped` (fail-stop): what was applied
+    /// may not be durable, so nothing more is acknowledged until a restart.
     pub fn start(
         store: Arc<dyn Store>,
         directory: Arc<Directory>,
         hub: Arc<Hub>,
         derived: mpsc::UnboundedSender<Vec<EventRecord>>,
+        writes_stopped: Arc<AtomicBool>,
     ) -> Self {
         let (queue, rx) = mpsc::unbounded_channel();
-        tokio::spawn(run_flusher(rx, store, directory, hub, derived));
+        tokio::spawn(run_flusher(rx, store, directory, hub, derived, writes_stopped));
         Committer { queue }
     }
 
@@ -69,20 +72,25 @@ async fn run_flusher(
     directory: Arc<Directory>,
     hub: Arc<Hub>,
     derived: mpsc::UnboundedSender<Vec<EventRecord>>,
+    writes_stopped: Arc<AtomicBool>,
 ) {
     let mut group = Vec::new();
     while rx.recv_many(&mut group, 4096).await > 0 {
         let started = Instant::now();
         let flush_store = store.clone();
         let flushed = match tokio::task::spawn_blocking(move || flush_store.flush()).await {
+            // Once stopped, nothing more is acknowledged, even if a later flush works.
+            Ok(Ok(())) if writes_stopped.load(Ordering::Acquire) => Err(Error::unavailable()),
             Ok(Ok(())) => Ok(()),
             Ok(Err(e)) => {
-                tracing::error!(error = %e, "flush failed");
-                Err(Error::internal())
+                tracing::error!(error = %e, "flush failed: writes stop until a restart");
+                writes_stopped.store(true, Ordering::Release);
+                Err(Error::unavailable())
             }
             Err(e) => {
-                tracing::error!(error = %e, "flush task failed");
-                Err(Error::internal())
+                tracing::error!(error = %e, "flush task failed: writes stop until a restart");
+                writes_stopped.store(true, Ordering::Release);
+                Err(Error::unavailable())
             }
         };
         metrics::histogram!("confab_flush_seconds").record(started.elapsed().as_secs_f64());

@@ -32,6 +32,9 @@ pub struct WorkspaceState {
     pub id: WorkspaceId,
     pub members: HashMap<UserId, Role>,
     pub channels: HashMap<ChannelId, ChannelState>,
+    /// Each direct-message channel by its members (sorted): a DM is found by who is in
+    /// it, never by a name, so no channel name can block or reveal one.
+    pub dms: HashMap<Vec<UserId>, ChannelId>,
     /// The newest logged event.
     pub last_event_seq: u64,
     /// The oldest event still in the log (0 if the log is empty).
@@ -72,6 +75,12 @@ impl WorkspaceState {
             return Ok(ch);
         }
         Err(Error::new(ErrorCode::ChannelNotFound, "no such channel"))
+    }
+
+    /// Whether a channel other than `except` (and other than a DM, whose name is not
+    /// in the channel name space) already has `name`.
+    pub fn channel_name_taken(&self, name: &str, except: Option<ChannelId>) -> bool {
+        self.channels.iter().any(|(id, c)| Some(*id) != except && c.kind != ChannelKind::Dm && c.name == name)
     }
 
     pub fn readable_channels(&self, user: UserId) -> Vec<ChannelId> {
@@ -144,23 +153,22 @@ impl Directory {
         self.channel_owners.write().insert(channel, record.workspace);
         Ok(Some(record.workspace))
     }
-
-    /// Drops a cached workspace so that it is reloaded from the store, after a write
-    /// failed half-way through updating it.
-    pub fn invalidate(&self, id: WorkspaceId) {
-        self.workspaces.write().remove(&id);
-    }
 }
 
-fn load(store: &dyn Store, id: WorkspaceId) -> Result<Option<WorkspaceState>, Error> {
+/// Reads a workspace's state from the store; `None` if it does not exist.
+pub(crate) fn load(store: &dyn Store, id: WorkspaceId) -> Result<Option<WorkspaceState>, Error> {
     if store.workspace(id).map_err(internal)?.is_none() {
         return Ok(None);
     }
     let members = store.members(id).map_err(internal)?.into_iter().map(|m| (m.user, m.role)).collect();
     let mut channels = HashMap::new();
+    let mut dms = HashMap::new();
     for channel in store.channels(id).map_err(internal)? {
-        let members =
+        let members: HashSet<UserId> =
             store.channel_members(channel.id).map_err(internal)?.into_iter().map(|(u, _)| u).collect();
+        if channel.kind == ChannelKind::Dm {
+            dms.insert(dm_key(&members), channel.id);
+        }
         let last_seq = store.last_seq(channel.id).map_err(internal)?;
         channels.insert(
             channel.id,
@@ -174,5 +182,13 @@ fn load(store: &dyn Store, id: WorkspaceId) -> Result<Option<WorkspaceState>, Er
         );
     }
     let (first_event_seq, last_event_seq) = store.event_bounds(id).map_err(internal)?.unwrap_or((0, 0));
-    Ok(Some(WorkspaceState { id, members, channels, last_event_seq, first_event_seq }))
+    Ok(Some(WorkspaceState { id, members, channels, dms, last_event_seq, first_event_seq }))
+}
+
+/// The key of a DM in [`WorkspaceState::dms`]: its members, sorted.
+pub fn dm_key<'a>(members: impl IntoIterator<Item = &'a UserId>) -> Vec<UserId> {
+    let mut key: Vec<UserId> = members.into_iter().copied().collect();
+    key.sort();
+    key.dedup();
+    key
 }

@@ -9,6 +9,11 @@
 //! - Writes to one workspace are serialised by that workspace's lock in the
 //!   [`directory`]; the lock is never held across an await.
 //! - A write is acknowledged only after the [`committer`] has flushed it.
+//! - The cached [`WorkspaceState`] of a workspace is one object for the life of the
+//!   process: a failed write reloads it in place under its write lock, so no writer
+//!   can hold a copy whose counters are older than the store's.
+//! - Fail-stop: once a store write or flush has failed, every later write answers
+//!   `unavailable` (503) until the process is restarted; reads go on.
 
 mod admin;
 pub mod auth;
@@ -29,10 +34,11 @@ mod workspaces;
 use std::net::IpAddr;
 use std::path::Path;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use confab_core::validate::Limits;
 use confab_core::{Error, Event, EventRecord, Millis, UserId, WorkspaceId};
-use confab_store::{Batch, Op, Store};
+use confab_store::{Batch, Op, Store, StoreError};
 use governor::{DefaultKeyedRateLimiter, Quota};
 use parking_lot::RwLock;
 
@@ -51,6 +57,9 @@ use crate::committer::{Committer, Durable};
 use crate::directory::{Directory, WorkspaceState};
 use crate::hub::Hub;
 
+/// Most events one write prunes from the log (see [`App::finish`]).
+const MAX_PRUNE_STEP: u64 = 2_000;
+
 /// The application: shared by every request handler and connection.
 #[derive(Clone)]
 pub struct App {
@@ -64,6 +73,8 @@ struct Inner {
     directory: Arc<Directory>,
     hub: Arc<Hub>,
     committer: Committer,
+    /// Set when a store write or flush failed: see the crate docs (fail-stop).
+    writes_stopped: Arc<AtomicBool>,
     auth: auth::AuthState,
     message_limiter: DefaultKeyedRateLimiter<UserId>,
     /// Serialises account creation (unique email and username checks).
@@ -100,7 +111,14 @@ impl App {
             search: search.clone(),
         });
         derived::start(derived.clone(), outcome, derived_rx);
-        let committer = Committer::start(store.clone(), directory.clone(), hub.clone(), derived_tx);
+        let writes_stopped = Arc::new(AtomicBool::new(false));
+        let committer = Committer::start(
+            store.clone(),
+            directory.clone(),
+            hub.clone(),
+            derived_tx,
+            writes_stopped.clone(),
+        );
         let quota = Quota::per_second(nonzero(config.limits.messages_per_second))
             .allow_burst(nonzero(config.limits.message_burst));
         Ok(App {
@@ -118,6 +136,7 @@ impl App {
                 directory,
                 hub,
                 committer,
+                writes_stopped,
                 signup_lock: parking_lot::Mutex::new(()),
             }),
         })
@@ -174,11 +193,16 @@ impl App {
     /// Runs a write against one workspace: `build` checks and stages changes under the
     /// workspace's write lock; the batch is applied and queued for the flusher before
     /// the lock is released. The returned future resolves once durable.
+    ///
+    /// `build` checks everything that can fail before it changes `state`: an error
+    /// from `build` leaves the state as it is, while a failure to apply the batch
+    /// reloads the state from the store (see [`App::finish`]).
     fn write<T>(
         &self,
         ws: WorkspaceId,
         build: impl FnOnce(&mut WorkspaceState, &mut Tx) -> Result<T, Error>,
     ) -> Result<(T, Durable), Error> {
+        self.check_writable()?;
         let state = self.workspace(ws)?;
         let mut state = state.write();
         let mut tx = Tx {
@@ -199,17 +223,29 @@ impl App {
         if last > state.first_event_seq + retention + retention / 10
             || (state.first_event_seq == 0 && last > 0)
         {
-            // Prune in steps of a tenth of the retention, not on every write.
-            let keep_from = last.saturating_sub(retention).max(1);
+            // Prune in steps of a tenth of the retention, not on every write, and at most
+            // MAX_PRUNE_STEP events per batch: a larger batch is a journal record big
+            // enough for sled to write it to a file of its own (see confab_store).
+            let keep_from =
+                last.saturating_sub(retention).max(1).min(state.first_event_seq.max(1) + MAX_PRUNE_STEP);
             if keep_from > state.first_event_seq {
                 tx.batch.push(Op::PruneEvents { workspace: tx.workspace, before: keep_from });
                 state.first_event_seq = keep_from;
             }
         }
         if let Err(e) = self.inner.store.apply(tx.batch) {
-            // The in-memory state may already hold this write's changes: reload it.
-            self.inner.directory.invalidate(tx.workspace);
-            return Err(internal(e));
+            let error = self.store_write_failed(e);
+            // The state may already hold this write's changes. Reload it in place while
+            // the lock is still held: the counters come back to exactly what the store
+            // holds, and every other writer waits on this same lock, so none can write
+            // through an older copy.
+            match directory::load(self.inner.store.as_ref(), tx.workspace) {
+                Ok(Some(fresh)) => *state = fresh,
+                // A workspace created by this very batch: the caller drops `state`.
+                Ok(None) => {}
+                Err(_) => self.stop_writes(),
+            }
+            return Err(error);
         }
         state.last_event_seq = last;
         Ok(self.inner.committer.enqueue(tx.events))
@@ -218,8 +254,46 @@ impl App {
     /// Applies a batch that touches no workspace (accounts, sessions) and waits until
     /// it is durable.
     async fn write_global(&self, batch: Batch) -> Result<(), Error> {
-        self.inner.store.apply(batch).map_err(internal)?;
+        self.check_writable()?;
+        self.inner.store.apply(batch).map_err(|e| self.store_write_failed(e))?;
         self.inner.committer.enqueue(Vec::new()).wait().await
+    }
+
+    /// `unavailable` once writes have stopped (fail-stop).
+    fn check_writable(&self) -> Result<(), Error> {
+        match self.inner.writes_stopped.load(Ordering::Acquire) {
+            true => Err(Error::unavailable()),
+            false => Ok(()),
+        }
+    }
+
+    fn stop_writes(&self) {
+        if !self.inner.writes_stopped.swap(true, Ordering::AcqRel) {
+            tracing::error!("writes stopped after a storage failure; restart the server to recover");
+        }
+    }
+
+    /// The client's error for a failed `apply`. A batch the store refused (a unique
+    /// key taken, say) wrote nothing; any other failure may have left part of it
+    /// visible, so writes stop.
+    fn store_write_failed(&self, e: StoreError) -> Error {
+        match e {
+            StoreError::Taken(_) | StoreError::Corrupt { .. } | StoreError::Missing { .. } => internal(e),
+            StoreError::Engine(_)
+            | StoreError::Io(_)
+            | StoreError::Stopped
+            | StoreError::SchemaVersion { .. }
+            | StoreError::CorruptJournal => {
+                tracing::error!(error = %e, "store write failed");
+                self.stop_writes();
+                Error::unavailable()
+            }
+        }
+    }
+
+    /// Whether writes have stopped after a storage failure (for the health check).
+    pub fn writes_stopped(&self) -> bool {
+        self.inner.writes_stopped.load(Ordering::Acquire)
     }
 
     /// Delivers an ephemeral event (typing, presence) live, without logging it.

@@ -64,6 +64,7 @@ impl App {
                     last_seq: 0,
                 },
             )]),
+            dms: HashMap::new(),
             last_event_seq: 0,
             first_event_seq: 0,
         };

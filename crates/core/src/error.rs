@@ -66,6 +66,9 @@ pub enum ErrorCode {
     NotAuthenticatedYet,
     /// Something went wrong on the server; the log has the cause.
     Internal,
+    /// A storage write failed, so the server refuses writes until it is restarted
+    /// (fail-stop: nothing is acknowledged that may not be durable). Reads still work.
+    Unavailable,
 }
 
 impl ErrorCode {
@@ -103,6 +106,7 @@ impl ErrorCode {
         (Self::UnknownFrame, "unknown_frame"),
         (Self::NotAuthenticatedYet, "not_authenticated_yet"),
         (Self::Internal, "internal"),
+        (Self::Unavailable, "unavailable"),
     ];
 
     /// The HTTP status that carries this code.
@@ -119,7 +123,7 @@ impl ErrorCode {
             InviteExpired => 410,
             PayloadTooLarge => 413,
             RateLimited => 429,
-            IndexRebuilding => 503,
+            IndexRebuilding | Unavailable => 503,
             Internal => 500,
         }
     }
@@ -165,6 +169,13 @@ impl Error {
 
     pub fn internal() -> Self {
         Error::new(ErrorCode::Internal, "internal error; the server log has the cause")
+    }
+
+    pub fn unavailable() -> Self {
+        Error::new(
+            ErrorCode::Unavailable,
+            "the server stopped accepting writes after a storage failure; it must be restarted",
+        )
     }
 }
 

@@ -9,9 +9,11 @@
 use confab_core::{ChannelId, MessageId, UserId, WorkspaceId};
 
 /// 2: read markers under [`READ_MARKER`]; `message.created` events stored by
-/// reference to their message. A version-1 store is read as it is and upgraded by
-/// rewriting the version alone.
-pub const SCHEMA_VERSION: u32 = 2;
+/// reference to their message. A version-1 store is read as it is.
+/// 3: direct-message channels have no [`CHANNEL_BY_NAME`] entry (a DM's name must
+/// not occupy, or reveal anything through, the channel name space); opening an older
+/// store removes those entries.
+pub const SCHEMA_VERSION: u32 = 3;
 
 pub const META_SCHEMA: &[u8] = b"\xF0schema_version";
 

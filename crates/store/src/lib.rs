@@ -44,6 +44,11 @@ pub enum StoreError {
     CorruptJournal,
     #[error("missing record: {what}")]
     Missing { what: String },
+    #[error("file system: {0}")]
+    Io(#[from] std::io::Error),
+    /// An earlier write failed half-way: the store refuses writes until reopened.
+    #[error("the store stopped after a failed write; restart to recover")]
+    Stopped,
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
@@ -170,10 +175,12 @@ pub enum Direction {
 /// Everything Confab stores. Reads see every applied batch; see the crate docs for
 /// what is durable when.
 pub trait Store: Send + Sync + 'static {
-    /// Applies a batch atomically and makes it visible to reads.
+    /// Applies a batch atomically and makes it visible to reads. On an error nothing
+    /// of the batch is visible, or — if it failed half-way — the store has stopped
+    /// and refuses every later write with [`StoreError::Stopped`].
     fn apply(&self, batch: Batch) -> Result<()>;
     /// Makes every batch applied before this call durable. Blocking: run it off the
-    /// async runtime.
+    /// async runtime. A failed flush stops the store like a failed apply.
     fn flush(&self) -> Result<()>;
 
     fn user(&self, id: UserId) -> Result<Option<UserRecord>>;

@@ -1,11 +1,25 @@
 //! The embedded backend: every record in one sled tree (see [`crate::keys`]), written
-//! with atomic sled batches.
+//! in atomic batches through a one-key journal (see [`crate::journal`]).
+//!
+//! Durability: sled writes a value (or a page rewrite) larger than about 128 KiB to
+//! a file of its own under `blobs/` and never syncs it, while its log, which points
+//! at the file, is synced. [`SledStore::flush`] therefore syncs every blob file and
+//! the blob directory before it syncs the log, so nothing acknowledged depends on
+//! bytes that a power loss can take.
+//!
+//! Fail-stop: once a batch failed half-way through being written, or a flush failed,
+//! what is visible may not be what is durable. The store then refuses every later
+//! `apply` and `flush` with [`StoreError::Stopped`]; restarting the process reopens
+//! it from what is durable (completing the journal's batch).
 
-use std::path::Path;
+use std::collections::HashSet;
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use confab_core::{
-    Channel, ChannelId, ChannelMembership, Event, EventRecord, Invite, Member, Message, MessageId, Millis,
-    UserId, Workspace, WorkspaceId,
+    Channel, ChannelId, ChannelKind, ChannelMembership, Event, EventRecord, Invite, Member, Message,
+    MessageId, Millis, UserId, Workspace, WorkspaceId,
 };
 use parking_lot::Mutex;
 use serde::de::DeserializeOwned;
@@ -36,6 +50,49 @@ pub struct SledStore {
     /// their atomicity rests on: see [`crate::journal`]). Applying is in-memory and
     /// short; durability is `flush`'s job.
     apply_lock: Mutex<()>,
+    blobs: BlobSync,
+    /// Set once a write failed half-way; see the module docs.
+    stopped: AtomicBool,
+}
+
+/// Syncs the files sled writes under `blobs/` (see the module docs).
+struct BlobSync {
+    dir: PathBuf,
+    /// Blob files synced so far that still exist.
+    synced: Mutex<HashSet<OsString>>,
+}
+
+impl BlobSync {
+    /// Syncs every blob file not synced yet, then the directory that names them.
+    fn sync(&self) -> std::io::Result<()> {
+        let entries = match std::fs::read_dir(&self.dir) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(e),
+        };
+        let mut synced = self.synced.lock();
+        let mut present = HashSet::with_capacity(synced.len());
+        let mut any_new = false;
+        for entry in entries {
+            let entry = entry?;
+            let name = entry.file_name();
+            if !synced.contains(&name) {
+                // sled may remove a blob it no longer needs at any time.
+                match std::fs::File::open(entry.path()) {
+                    Ok(file) => file.sync_all()?,
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                    Err(e) => return Err(e),
+                }
+                any_new = true;
+            }
+            present.insert(name);
+        }
+        if any_new {
+            std::fs::File::open(&self.dir)?.sync_all()?;
+        }
+        *synced = present;
+        Ok(())
+    }
 }
 
 /// How the event log stores an event. A `message.created` event names the message
@@ -79,14 +136,8 @@ impl SledStore {
             }
             Some(v) => {
                 let found = u32::from_be_bytes(v.as_ref().try_into().unwrap_or([0; 4]));
-                match found {
-                    keys::SCHEMA_VERSION => {}
-                    // Version 2 reads version-1 records as they are.
-                    1 => {
-                        tree.insert(keys::META_SCHEMA, &keys::SCHEMA_VERSION.to_be_bytes())?;
-                        db.flush()?;
-                    }
-                    _ => return Err(StoreError::SchemaVersion { found, expected: keys::SCHEMA_VERSION }),
+                if !(1..=keys::SCHEMA_VERSION).contains(&found) {
+                    return Err(StoreError::SchemaVersion { found, expected: keys::SCHEMA_VERSION });
                 }
             }
         }
@@ -96,7 +147,55 @@ impl SledStore {
             writes.apply(&tree)?;
             db.flush()?;
         }
-        Ok(SledStore { db, tree, apply_lock: Mutex::new(()) })
+        let store = SledStore {
+            blobs: BlobSync { dir: dir.join("blobs"), synced: Mutex::new(HashSet::new()) },
+            db,
+            tree,
+            apply_lock: Mutex::new(()),
+            stopped: AtomicBool::new(false),
+        };
+        store.upgrade()?;
+        Ok(store)
+    }
+
+    /// Brings an older store to [`keys::SCHEMA_VERSION`]: version 1 records read as
+    /// they are; versions 1 and 2 lose the name entries of direct-message channels.
+    fn upgrade(&self) -> Result<()> {
+        let found = match self.tree.get(keys::META_SCHEMA)? {
+            Some(v) => u32::from_be_bytes(v.as_ref().try_into().unwrap_or([0; 4])),
+            None => 0,
+        };
+        if found == keys::SCHEMA_VERSION {
+            return Ok(());
+        }
+        let mut writes = Writes::default();
+        for channel in self.scan::<Channel>(&[keys::CHANNEL])? {
+            if channel.kind != ChannelKind::Dm {
+                continue;
+            }
+            let name_key = Key::new(keys::CHANNEL_BY_NAME)
+                .workspace(channel.workspace)
+                .bytes(channel.name.as_bytes())
+                .build();
+            if self.tree.get(&name_key)?.is_some_and(|owner| owner.as_ref() == channel.id.to_bytes()) {
+                writes.remove(name_key);
+            }
+        }
+        writes.insert(keys::META_SCHEMA, &keys::SCHEMA_VERSION.to_be_bytes());
+        writes.apply_journaled(&self.tree)?;
+        self.flush()
+    }
+
+    fn check_running(&self) -> Result<()> {
+        match self.stopped.load(Ordering::Acquire) {
+            true => Err(StoreError::Stopped),
+            false => Ok(()),
+        }
+    }
+
+    fn stop(&self, cause: &dyn std::fmt::Display) {
+        tracing::error!(error = %cause, "a store write failed: refusing writes until the process restarts");
+        self.stopped.store(true, Ordering::Release);
     }
 
     fn get<T: DeserializeOwned>(&self, key: &[u8]) -> Result<Option<T>> {
@@ -172,11 +271,15 @@ impl SledStore {
                 out.remove(Key::new(keys::WORKSPACES_OF_USER).user(user).workspace(workspace).build());
             }
             Op::PutChannel(channel) => {
+                // A DM's name is not in the channel name space: it can neither be
+                // squatted by a channel nor be probed for through one.
+                let has_name = channel.kind != ChannelKind::Dm;
                 let name_key = Key::new(keys::CHANNEL_BY_NAME)
                     .workspace(channel.workspace)
                     .bytes(channel.name.as_bytes())
                     .build();
-                if let Some(owner) = self.tree.get(&name_key)?
+                if has_name
+                    && let Some(owner) = self.tree.get(&name_key)?
                     && owner.as_ref() != channel.id.to_bytes()
                 {
                     return Err(StoreError::Taken("channel name"));
@@ -184,6 +287,7 @@ impl SledStore {
                 let key = Key::new(keys::CHANNEL).channel(channel.id).build();
                 if let Some(old) = self.get::<Channel>(&key)?
                     && old.name != channel.name
+                    && old.kind != ChannelKind::Dm
                 {
                     out.remove(
                         Key::new(keys::CHANNEL_BY_NAME)
@@ -192,7 +296,9 @@ impl SledStore {
                             .build(),
                     );
                 }
-                out.insert(name_key, &channel.id.to_bytes());
+                if has_name {
+                    out.insert(name_key, &channel.id.to_bytes());
+                }
                 out.insert(
                     Key::new(keys::CHANNELS_OF_WORKSPACE)
                         .workspace(channel.workspace)
@@ -283,19 +389,29 @@ impl SledStore {
 impl Store for SledStore {
     fn apply(&self, batch: Batch) -> Result<()> {
         let _guard = self.apply_lock.lock();
+        self.check_running()?;
         let mut writes = Writes::default();
+        // A refusal here (a unique key taken, a corrupt record) has written nothing.
         for op in batch.ops {
             self.translate(op, &mut writes)?;
         }
-        if !writes.is_empty() {
-            writes.apply_journaled(&self.tree)?;
+        if !writes.is_empty()
+            && let Err(e) = writes.apply_journaled(&self.tree)
+        {
+            self.stop(&e);
+            return Err(e.into());
         }
         Ok(())
     }
 
     fn flush(&self) -> Result<()> {
-        self.db.flush()?;
-        Ok(())
+        self.check_running()?;
+        let synced =
+            self.blobs.sync().map_err(StoreError::Io).and_then(|()| Ok(self.db.flush().map(drop)?));
+        if let Err(e) = &synced {
+            self.stop(e);
+        }
+        synced
     }
 
     fn user(&self, id: UserId) -> Result<Option<UserRecord>> {
