@@ -5,6 +5,7 @@ mod authz;
 mod bad_input;
 mod chat;
 mod cli;
+mod consent_attacks;
 mod deps;
 mod durability;
 mod features;
@@ -33,11 +34,12 @@ macro_rules! cases {
 fn main() {
     confab_tests::run_as_server_if_asked();
     let args = Arguments::from_args();
-    let modules: [(&str, Vec<Case>); 9] = [
+    let modules: [(&str, Vec<Case>); 10] = [
         ("authz", authz::cases()),
         ("bad_input", bad_input::cases()),
         ("chat", chat::cases()),
         ("cli", cli::cases()),
+        ("consent_attacks", consent_attacks::cases()),
         ("deps", deps::cases()),
         ("durability", durability::cases()),
         ("features", features::cases()),
