@@ -6,6 +6,14 @@
 //! connection's replies first, then its hub queue, dropping live events the replay
 //! already covered. When the hub marks the connection lagging, the writer closes it
 //! with [`CLOSE_RESUME`] so the client reconnects and resumes from the log.
+//!
+//! Bounds (see docs/security.md): the replay streams page by page within
+//! `websocket.replay_budget_bytes`; replies wait in a queue of
+//! `websocket.direct_queue_frames` (full: closed with [`CLOSE_RESUME`]); a write that
+//! makes no progress for `websocket.write_timeout_secs` drops the connection; only a
+//! pong answering one of the server's own pings proves the peer is alive, so a client
+//! that sends but never reads is closed with [`CLOSE_TIMEOUT`]; input echoed in errors
+//! is cut to a few dozen characters.
 
 use std::collections::HashMap;
 use std::num::NonZeroU32;
@@ -31,6 +39,11 @@ pub const CLOSE_RESUME: u16 = 4000;
 pub const CLOSE_UNAUTHENTICATED: u16 = 4001;
 /// Close code for a peer that stopped answering pings.
 pub const CLOSE_TIMEOUT: u16 = 4002;
+
+/// Most characters of a client's input (a frame `type`, a parse error) echoed back.
+const ECHO_CHARS: usize = 48;
+/// Longest parse error message sent back, in characters.
+const PARSE_ERROR_CHARS: usize = 160;
 
 pub async fn upgrade(State(app): State<App>, ws: WebSocketUpgrade) -> Response {
     let max = app.config().limits.max_frame_bytes;
@@ -133,9 +146,51 @@ fn close(code: u16, reason: &'static str) -> Message {
     Message::Close(Some(CloseFrame { code, reason: Utf8Bytes::from_static(reason) }))
 }
 
-/// Parses a JSON frame into `T`, answering bad shapes with `invalid_request`.
+/// Parses a JSON frame into `T`, answering bad shapes with `invalid_request`. serde's
+/// message may quote the input: it is cut short.
 fn parse<T: serde::de::DeserializeOwned>(raw: &str) -> Result<T, Error> {
-    serde_json::from_str(raw).map_err(|e| Error::new(ErrorCode::InvalidRequest, format!("bad frame: {e}")))
+    serde_json::from_str(raw).map_err(|e| {
+        Error::new(
+            ErrorCode::InvalidRequest,
+            format!("bad frame: {}", clip(&e.to_string(), PARSE_ERROR_CHARS)),
+        )
+    })
+}
+
+/// At most `max` characters of `s`, with `…` when cut.
+fn clip(s: &str, max: usize) -> String {
+    match s.char_indices().nth(max) {
+        Some((end, _)) => format!("{}…", &s[..end]),
+        None => s.to_string(),
+    }
+}
+
+/// Sends one message, giving up after `timeout` without progress.
+async fn send_timed(sink: &mut Sink, message: Message, timeout: Duration) -> bool {
+    matches!(tokio::time::timeout(timeout, sink.send(message)).await, Ok(Ok(())))
+}
+
+/// The replies of a connection (acks, errors, pongs, pings) on their way to the
+/// writer, in a bounded queue: when it is full the client is not reading, and the
+/// writer is told to close with the resume code.
+struct Replies {
+    tx: mpsc::Sender<Message>,
+    lagged: Arc<Notify>,
+}
+
+impl Replies {
+    /// Queues a reply; false if the connection is done (queue full or writer gone).
+    fn send(&self, message: Message) -> bool {
+        match self.tx.try_send(message) {
+            Ok(()) => true,
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                metrics::counter!("confab_ws_reply_queue_full_total").increment(1);
+                self.lagged.notify_one();
+                false
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => false,
+        }
+    }
 }
 
 async fn connection(app: App, socket: WebSocket) {
@@ -183,41 +238,27 @@ async fn connection(app: App, socket: WebSocket) {
         }
     };
     let Subscription { id: conn, events, lagged } = subscription;
-    let (direct, direct_rx) = mpsc::unbounded_channel::<Message>();
+    let (direct, direct_rx) = mpsc::channel::<Message>(ws_config.direct_queue_frames.max(1));
+    let write_timeout = Duration::from_secs(ws_config.write_timeout_secs.max(1));
     let mut watermarks: HashMap<WorkspaceId, u64> = HashMap::new();
     for w in &hello.workspaces {
         watermarks.insert(w.id, w.event_seq);
     }
     // The hello and the replay go out before anything live, in order; live events
     // meanwhile wait in the connection's hub queue.
-    let mut opening =
-        vec![text(json!({ "type": "hello", "user": hello.user, "workspaces": hello.workspaces }))];
-    for resume in auth.resume {
-        let upto = watermarks.get(&resume.workspace).copied();
-        let replay = match upto {
-            Some(upto) => app.replay(caller, resume.workspace, resume.after, upto),
-            None => Err(Error::new(ErrorCode::WorkspaceNotFound, "no such workspace")),
-        };
-        match replay {
-            Ok(Replay::Events(frames)) => {
-                opening.extend(
-                    frames.into_iter().filter_map(|f| Utf8Bytes::try_from(f).ok()).map(Message::Text),
-                );
-            }
-            Ok(Replay::Resync) => {
-                opening.push(text(json!({ "type": "resync", "workspace": resume.workspace })))
-            }
-            Err(e) => opening.push(error_frame(None, &e)),
-        }
-    }
-    for frame in opening {
-        if sink.send(frame).await.is_err() {
-            app.disconnect(caller, conn);
-            return;
-        }
+    let hello = text(json!({ "type": "hello", "user": hello.user, "workspaces": hello.workspaces }));
+    let replayed = match send_timed(&mut sink, hello, write_timeout).await {
+        true => replay(&app, caller, auth.resume, &watermarks, &mut sink, &ws_config).await,
+        false => false,
+    };
+    if !replayed {
+        app.disconnect(caller, conn);
+        return;
     }
     let close_timeout = Duration::from_secs(ws_config.close_timeout_secs.max(1));
-    let writer = tokio::spawn(write_loop(sink, events, direct_rx, lagged, watermarks, close_timeout));
+    let direct = Replies { tx: direct, lagged: lagged.clone() };
+    let timeouts = WriteTimeouts { close: close_timeout, write: write_timeout };
+    let writer = tokio::spawn(write_loop(sink, events, direct_rx, lagged, watermarks, timeouts));
 
     // 3. Handle client frames until the peer or the writer goes away.
     read_loop(&app, caller, conn, &mut stream, &direct, &ws_config).await;
@@ -226,12 +267,108 @@ async fn connection(app: App, socket: WebSocket) {
     let _ = tokio::time::timeout(Duration::from_secs(2), writer).await;
 }
 
+/// Replays what a resuming client missed, straight to the socket: each of the user's
+/// workspaces at most once (from the earliest `after` named for it), a page of the
+/// log at a time, within `websocket.replay_budget_bytes` for the whole connection. A
+/// workspace whose replay would go past the budget gets `resync` instead of the rest.
+/// Returns whether the socket is still usable.
+async fn replay(
+    app: &App,
+    caller: Caller,
+    resume: Vec<ResumeFrom>,
+    watermarks: &HashMap<WorkspaceId, u64>,
+    sink: &mut Sink,
+    config: &confab_app::config::WebSocketConfig,
+) -> bool {
+    let write_timeout = Duration::from_secs(config.write_timeout_secs.max(1));
+    // Deduplicate and keep only the user's workspaces: the list is never longer than
+    // the `hello`, however long the frame was.
+    let mut wanted: Vec<(WorkspaceId, u64)> = Vec::new();
+    let mut index: HashMap<WorkspaceId, usize> = HashMap::new();
+    let mut unknown = 0usize;
+    for r in resume {
+        if !watermarks.contains_key(&r.workspace) {
+            unknown += 1;
+            continue;
+        }
+        match index.get(&r.workspace) {
+            Some(&i) => wanted[i].1 = wanted[i].1.min(r.after),
+            None => {
+                index.insert(r.workspace, wanted.len());
+                wanted.push((r.workspace, r.after));
+            }
+        }
+    }
+    drop(index);
+    if unknown > 0 {
+        let e = Error::new(
+            ErrorCode::WorkspaceNotFound,
+            format!("{unknown} resume entries name workspaces you are not a member of"),
+        );
+        if !send_timed(sink, error_frame(None, &e), write_timeout).await {
+            return false;
+        }
+    }
+    let mut budget = config.replay_budget_bytes;
+    for (ws, after) in wanted {
+        let upto = watermarks.get(&ws).copied().unwrap_or(0);
+        let mut cursor = match app.replay(caller, ws, after, upto) {
+            Ok(Replay::Events(cursor)) => cursor,
+            Ok(Replay::Resync) => {
+                if !send_timed(sink, resync_frame(ws), write_timeout).await {
+                    return false;
+                }
+                continue;
+            }
+            Err(e) => {
+                if !send_timed(sink, error_frame(None, &e), write_timeout).await {
+                    return false;
+                }
+                continue;
+            }
+        };
+        'pages: while !cursor.is_done() {
+            let page = match app.replay_page(&mut cursor) {
+                Ok(page) => page,
+                Err(e) => {
+                    if !send_timed(sink, error_frame(None, &e), write_timeout).await {
+                        return false;
+                    }
+                    break 'pages;
+                }
+            };
+            for frame in page {
+                if frame.len() > budget {
+                    // Over budget: the client refetches this workspace over HTTP; the
+                    // events it was already sent are harmless before a resync.
+                    budget = 0;
+                    metrics::counter!("confab_ws_replay_over_budget_total").increment(1);
+                    if !send_timed(sink, resync_frame(ws), write_timeout).await {
+                        return false;
+                    }
+                    break 'pages;
+                }
+                budget -= frame.len();
+                let Ok(frame) = Utf8Bytes::try_from(frame) else { continue };
+                if !send_timed(sink, Message::Text(frame), write_timeout).await {
+                    return false;
+                }
+            }
+        }
+    }
+    true
+}
+
+fn resync_frame(ws: WorkspaceId) -> Message {
+    text(json!({ "type": "resync", "workspace": ws }))
+}
+
 async fn read_loop(
     app: &App,
     caller: Caller,
     conn: u64,
     stream: &mut futures_util::stream::SplitStream<WebSocket>,
-    direct: &mpsc::UnboundedSender<Message>,
+    direct: &Replies,
     config: &confab_app::config::WebSocketConfig,
 ) {
     let limits = &app.config().limits;
@@ -242,6 +379,9 @@ async fn read_loop(
     let mut inflight = FuturesUnordered::new();
     let ping_every = Duration::from_secs(config.ping_interval_secs.max(1));
     let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + ping_every, ping_every);
+    // Only a pong carrying one of our recent ping payloads counts as hearing from the
+    // peer: frames it sends prove nothing about whether it reads.
+    let pings = PingPayloads::new(conn);
     let mut last_heard = Instant::now();
     let mut last_active = Instant::now();
     let mut away = false;
@@ -251,29 +391,40 @@ async fn read_loop(
         tokio::select! {
             incoming = stream.next(), if can_read => {
                 let Some(Ok(message)) = incoming else { return };
-                last_heard = Instant::now();
                 let raw = match message {
                     Message::Text(raw) => raw,
                     Message::Binary(_) => {
                         let e = Error::new(ErrorCode::InvalidRequest, "frames are JSON text, not binary");
-                        let _ = direct.send(error_frame(None, &e));
+                        if !direct.send(error_frame(None, &e)) {
+                            return;
+                        }
                         continue;
                     }
                     Message::Close(_) => return,
-                    Message::Ping(_) | Message::Pong(_) => continue,
+                    Message::Pong(payload) => {
+                        if pings.answers(&payload) {
+                            last_heard = Instant::now();
+                        }
+                        continue;
+                    }
+                    Message::Ping(_) => continue,
                 };
                 if frame_limiter.check().is_err() {
                     // One error a second at most, so a flood is not echoed back.
                     if last_rate_error.is_none_or(|t| t.elapsed() >= Duration::from_secs(1)) {
                         last_rate_error = Some(Instant::now());
-                        let _ = direct.send(error_frame(None, &Error::rate_limited(1)));
+                        if !direct.send(error_frame(None, &Error::rate_limited(1))) {
+                    return;
+                }
                     }
                     continue;
                 }
                 let envelope = match parse::<Envelope>(&raw) {
                     Ok(env) => env,
                     Err(e) => {
-                        let _ = direct.send(error_frame(None, &e));
+                        if !direct.send(error_frame(None, &e)) {
+                    return;
+                }
                         continue;
                     }
                 };
@@ -286,7 +437,9 @@ async fn read_loop(
                 };
                 if !req_ok {
                     let e = Error::invalid_field("req", "1 to 64 printable ASCII characters, or a number");
-                    let _ = direct.send(error_frame(None, &e));
+                    if !direct.send(error_frame(None, &e)) {
+                    return;
+                }
                     continue;
                 }
                 if envelope.r#type != "ping" {
@@ -311,13 +464,17 @@ async fn read_loop(
                             });
                         }
                         Err(e) => {
-                            let _ = direct.send(error_frame(envelope.req, &e));
+                            if !direct.send(error_frame(envelope.req, &e)) {
+                    return;
+                }
                         }
                     },
                     "typing" => {
                         let result = parse::<TypingFrame>(&raw).and_then(|f| app.typing(caller, f.channel, f.thread_root));
                         if let Err(e) = result {
-                            let _ = direct.send(error_frame(envelope.req, &e));
+                            if !direct.send(error_frame(envelope.req, &e)) {
+                    return;
+                }
                         }
                     }
                     "presence" => match parse::<PresenceFrame>(&raw) {
@@ -326,7 +483,9 @@ async fn read_loop(
                             app.set_away(caller, conn, away);
                         }
                         Err(e) => {
-                            let _ = direct.send(error_frame(envelope.req, &e));
+                            if !direct.send(error_frame(envelope.req, &e)) {
+                    return;
+                }
                         }
                     },
                     "ping" => {
@@ -334,15 +493,24 @@ async fn read_loop(
                         if let Some(req) = envelope.req {
                             pong["req"] = req;
                         }
-                        let _ = direct.send(text(pong));
+                        if !direct.send(text(pong)) {
+                    return;
+                }
                     }
                     "auth" => {
                         let e = Error::new(ErrorCode::InvalidRequest, "already authenticated");
-                        let _ = direct.send(error_frame(envelope.req, &e));
+                        if !direct.send(error_frame(envelope.req, &e)) {
+                    return;
+                }
                     }
                     other => {
-                        let e = Error::new(ErrorCode::UnknownFrame, format!("unknown frame type {other:?}"));
-                        let _ = direct.send(error_frame(envelope.req, &e));
+                        let e = Error::new(
+                            ErrorCode::UnknownFrame,
+                            format!("unknown frame type {:?}", clip(other, ECHO_CHARS)),
+                        );
+                        if !direct.send(error_frame(envelope.req, &e)) {
+                    return;
+                }
                     }
                 }
             }
@@ -351,12 +519,12 @@ async fn read_loop(
                     Ok(message) => ack_frame(&req, &message),
                     Err(e) => error_frame(Some(serde_json::Value::String(req)), &e),
                 };
-                if direct.send(frame).is_err() {
+                if !direct.send(frame) {
                     return;
                 }
             }
             _ = ping.tick() => {
-                if last_heard.elapsed() > ping_every * 3 {
+                if last_heard.elapsed() > ping_every.saturating_mul(3) {
                     let _ = direct.send(close(CLOSE_TIMEOUT, "no answer to pings"));
                     return;
                 }
@@ -364,16 +532,55 @@ async fn read_loop(
                     away = true;
                     app.set_away(caller, conn, true);
                 }
-                if direct.send(Message::Ping(Default::default())).is_err() {
+                if !direct.send(Message::Ping(pings.next())) {
                     return;
                 }
             }
-            () = direct.closed() => return,
+            () = direct.tx.closed() => return,
         }
     }
 }
 
 type Sink = SplitSink<WebSocket, Message>;
+
+/// The payloads of a connection's pings: a per-connection secret plus a counter, so
+/// a pong proves the peer read one of the last few pings.
+struct PingPayloads {
+    secret: u64,
+    sent: std::cell::Cell<u64>,
+}
+
+impl PingPayloads {
+    /// Pings whose pong still counts (the peer may answer a little late).
+    const WINDOW: u64 = 3;
+
+    fn new(conn: u64) -> Self {
+        use std::hash::BuildHasher;
+        let secret = std::collections::hash_map::RandomState::new().hash_one(conn);
+        PingPayloads { secret, sent: std::cell::Cell::new(0) }
+    }
+
+    fn next(&self) -> axum::body::Bytes {
+        let n = self.sent.get() + 1;
+        self.sent.set(n);
+        axum::body::Bytes::copy_from_slice(&(n ^ self.secret).to_be_bytes())
+    }
+
+    fn answers(&self, payload: &[u8]) -> bool {
+        let Ok(bytes) = <[u8; 8]>::try_from(payload) else { return false };
+        let n = u64::from_be_bytes(bytes) ^ self.secret;
+        let sent = self.sent.get();
+        n >= 1 && n <= sent && sent - n < Self::WINDOW
+    }
+}
+
+/// How long the writer waits on the socket.
+struct WriteTimeouts {
+    /// For the close frame of a lagging connection.
+    close: Duration,
+    /// For any other write to make progress.
+    write: Duration,
+}
 
 /// Whether the hub has already signalled lag (consumes the signal).
 fn lagged_now(lagged: &Notify) -> bool {
@@ -388,11 +595,12 @@ fn lagged_now(lagged: &Notify) -> bool {
 async fn write_loop(
     mut sink: Sink,
     mut events: mpsc::Receiver<std::sync::Arc<Outbound>>,
-    mut direct: mpsc::UnboundedReceiver<Message>,
+    mut direct: mpsc::Receiver<Message>,
     lagged: Arc<Notify>,
     mut watermarks: HashMap<WorkspaceId, u64>,
-    close_timeout: Duration,
+    timeouts: WriteTimeouts,
 ) {
+    let close_timeout = timeouts.close;
     let resume = close(CLOSE_RESUME, "too far behind: resume");
     loop {
         // The lag signal first; then replies and events fairly, so that a client with
@@ -436,9 +644,16 @@ async fn write_loop(
                 let _ = tokio::time::timeout(close_timeout, sink.send(resume)).await;
                 break;
             }
-            sent = sink.send(message) => {
-                if sent.is_err() || is_close {
-                    break;
+            sent = tokio::time::timeout(timeouts.write, sink.send(message)) => {
+                match sent {
+                    Ok(Ok(())) if !is_close => {}
+                    Ok(Ok(())) | Ok(Err(_)) => break,
+                    Err(_) => {
+                        // No progress for write_timeout_secs: drop the connection
+                        // without waiting for a close handshake it would not read.
+                        metrics::counter!("confab_ws_write_timeouts_total").increment(1);
+                        return;
+                    }
                 }
             }
         }

@@ -1,6 +1,7 @@
 //! Confab's end-to-end tests: one binary, topic modules, each test against a real
 //! server process over real HTTP and WebSockets.
 
+mod abuse;
 mod authz;
 mod bad_input;
 mod chat;
@@ -34,7 +35,8 @@ macro_rules! cases {
 fn main() {
     confab_tests::run_as_server_if_asked();
     let args = Arguments::from_args();
-    let modules: [(&str, Vec<Case>); 10] = [
+    let modules: [(&str, Vec<Case>); 11] = [
+        ("abuse", abuse::cases()),
         ("authz", authz::cases()),
         ("bad_input", bad_input::cases()),
         ("chat", chat::cases()),

@@ -177,6 +177,15 @@ pub struct WebSocketConfig {
     /// Seconds a lagging connection gets to take its close frame (code 4000) before
     /// it is dropped.
     pub close_timeout_secs: u64,
+    /// Bytes of replayed events one connection is sent on resume, over all its
+    /// workspaces; a workspace past it gets `resync` instead.
+    pub replay_budget_bytes: usize,
+    /// Replies (acks, errors, pongs) queued for one connection before it is closed
+    /// with the resume code.
+    pub direct_queue_frames: usize,
+    /// Seconds one write to the socket may make no progress before the connection is
+    /// dropped.
+    pub write_timeout_secs: u64,
 }
 
 impl Default for WebSocketConfig {
@@ -188,6 +197,9 @@ impl Default for WebSocketConfig {
             away_after_secs: 600,
             max_inflight_sends: 256,
             close_timeout_secs: 10,
+            replay_budget_bytes: 8 * 1024 * 1024,
+            direct_queue_frames: 256,
+            write_timeout_secs: 30,
         }
     }
 }

@@ -4,6 +4,10 @@
 //! A connection registers with the hub *before* reading how far each workspace's log
 //! goes, so no event falls between the replay and the live stream; the connection
 //! then drops live events at or below what it has already been sent.
+//!
+//! A replay is read from the log a page at a time ([`ReplayCursor`]), so a resuming
+//! connection holds one page of frames, not everything it missed; the caller decides
+//! how many bytes it is willing to send and answers `resync` past that.
 
 use bytes::Bytes;
 use confab_core::{ChannelId, Error, ErrorCode, Event, MessageId, Presence, UserId, WorkspaceId};
@@ -28,12 +32,36 @@ pub struct Hello {
     pub workspaces: Vec<HelloWorkspace>,
 }
 
+/// Events read from the log per page of a replay.
+const REPLAY_PAGE: usize = 64;
+
 /// What a resuming client gets for one workspace.
 pub enum Replay {
-    /// The frames it missed, oldest first.
-    Events(Vec<Bytes>),
+    /// The events it missed, read page by page with [`App::replay_page`].
+    Events(ReplayCursor),
     /// It asked for events the log no longer keeps: refetch over HTTP.
     Resync,
+}
+
+/// Where a replay of one workspace has got to: the next page starts after `after`
+/// and the replay ends at `upto` (the workspace's `event_seq` in the `hello`).
+#[derive(Clone, Copy, Debug)]
+pub struct ReplayCursor {
+    caller: Caller,
+    workspace: WorkspaceId,
+    after: u64,
+    upto: u64,
+}
+
+impl ReplayCursor {
+    /// Whether every event up to `upto` has been read.
+    pub fn is_done(&self) -> bool {
+        self.after >= self.upto
+    }
+
+    pub fn workspace(&self) -> WorkspaceId {
+        self.workspace
+    }
 }
 
 impl App {
@@ -63,7 +91,9 @@ impl App {
         }
     }
 
-    /// The events of `ws` after `after` up to `upto` that the caller may see.
+    /// Starts replaying the events of `ws` after `after` up to `upto` that the caller
+    /// may see, or answers `Resync` if the log no longer holds them (or they are more
+    /// than a replay serves). Nothing is read yet: see [`App::replay_page`].
     pub fn replay(&self, caller: Caller, ws: WorkspaceId, after: u64, upto: u64) -> Result<Replay, Error> {
         let state = self.workspace(ws)?;
         let first = {
@@ -71,21 +101,39 @@ impl App {
             state.require_member(caller.user)?;
             state.first_event_seq
         };
+        let cursor = ReplayCursor { caller, workspace: ws, after: after.min(upto), upto };
         if after >= upto {
-            return Ok(Replay::Events(Vec::new()));
+            return Ok(Replay::Events(cursor));
         }
         if (first > 0 && after + 1 < first) || upto - after > MAX_REPLAY as u64 {
             return Ok(Replay::Resync);
         }
-        let records = self.store().events(ws, after, (upto - after) as usize).map_err(internal)?;
+        Ok(Replay::Events(cursor))
+    }
+
+    /// The next page of a replay: the frames of up to a page of events the caller may
+    /// see, oldest first, advancing the cursor. An empty page with the cursor not
+    /// done cannot happen: the cursor then jumps to `upto`.
+    pub fn replay_page(&self, cursor: &mut ReplayCursor) -> Result<Vec<Bytes>, Error> {
+        if cursor.is_done() {
+            return Ok(Vec::new());
+        }
+        let want = (cursor.upto - cursor.after).min(REPLAY_PAGE as u64) as usize;
+        let records = self.store().events(cursor.workspace, cursor.after, want).map_err(internal)?;
+        let state = self.workspace(cursor.workspace)?;
         let state = state.read();
-        Ok(Replay::Events(
-            records
-                .iter()
-                .filter(|r| r.event_seq <= upto && state.may_receive(caller.user, &r.event))
-                .map(|r| event_frame(r, false))
-                .collect(),
-        ))
+        // A member removed meanwhile gets nothing more.
+        state.require_member(cursor.caller.user)?;
+        cursor.after = match records.last() {
+            Some(last) if records.len() == want => last.event_seq.min(cursor.upto),
+            // The log ends before `upto` (or holds a gap): nothing more to read.
+            _ => cursor.upto,
+        };
+        Ok(records
+            .iter()
+            .filter(|r| r.event_seq <= cursor.upto && state.may_receive(cursor.caller.user, &r.event))
+            .map(|r| event_frame(r, false))
+            .collect())
     }
 
     /// Tells the channel's other members the caller is typing.

@@ -58,11 +58,16 @@ impl App {
             self.limits().client_id("client_msg_id", id)?;
         }
         let ws = self.channel_workspace(channel)?;
+        // The rate first: a sender over it costs no mention parsing or look-ups.
+        self.check_message_rate(caller.user)?;
         // Resolve mentions before taking the lock: it reads the store.
         let mut mentioned: Vec<UserId> = Vec::new();
-        // Only names that can be usernames, and at most MAX_MENTIONS look-ups.
-        let names = mention::mentioned_usernames(&text).into_iter().filter(|n| validate::username(n).is_ok());
-        for name in names.take(MAX_MENTIONS) {
+        // Parsing stops at MAX_MENTIONS names; only those that can be usernames are
+        // looked up.
+        let names = mention::mentioned_usernames_up_to(&text, MAX_MENTIONS)
+            .into_iter()
+            .filter(|n| validate::username(n).is_ok());
+        for name in names {
             if let Some(user) = self.store().user_by_username(&name).map_err(internal)? {
                 mentioned.push(user.user.id);
             }
@@ -82,7 +87,6 @@ impl App {
                     return Ok(Err(id));
                 }
             }
-            self.check_message_rate(caller.user)?;
             let root = match req.thread_root {
                 None => None,
                 Some(root_id) => {

@@ -1,0 +1,295 @@
+//! A hostile client against a real server: every input has a limit, memory stays
+//! bounded, and one client's abuse does not lock others out (issue 12).
+
+use std::time::Duration;
+
+use confab_client::{Live, ServerFrame};
+use confab_core::Event;
+use confab_tests::TestServer;
+use futures_util::{SinkExt, StreamExt};
+use serde_json::json;
+use tokio_tungstenite::tungstenite::Message;
+
+crate::cases!(
+    a_repeated_resume_list_replays_each_workspace_once,
+    a_replay_past_the_byte_budget_gets_resync,
+    a_resume_flood_that_never_reads_keeps_memory_bounded,
+    errors_echo_at_most_a_few_dozen_characters_of_input,
+    a_client_that_sends_but_never_reads_is_closed,
+    a_full_reply_queue_closes_with_the_resume_code,
+    a_write_that_makes_no_progress_drops_the_connection,
+    posts_over_the_rate_are_refused_without_parsing_their_mentions,
+);
+
+const WAIT: Duration = Duration::from_secs(10);
+
+/// The server's resident memory, in KiB.
+fn rss_kib(server: &TestServer) -> u64 {
+    let pid = server.pid().expect("server running");
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("read /proc status");
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .expect("VmRSS")
+}
+
+type RawSocket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// An authenticated socket that the test drives frame by frame (or never reads).
+async fn raw_socket(server: &TestServer, auth: serde_json::Value) -> RawSocket {
+    let (mut socket, _) = Live::open(&server.url).await.expect("open a socket");
+    socket.send(Message::text(auth.to_string())).await.expect("send auth");
+    socket
+}
+
+/// Reads until a `pong` with `req`, counting `message.created` events and resyncs.
+async fn count_until_pong(live: &mut Live, req: u64) -> (usize, usize) {
+    live.send_json(&json!({"type": "ping", "req": req})).await.unwrap();
+    let (mut created, mut resyncs) = (0, 0);
+    loop {
+        match live.next(WAIT).await.unwrap() {
+            ServerFrame::Pong { .. } => return (created, resyncs),
+            ServerFrame::Event { event: Event::MessageCreated { .. }, .. } => created += 1,
+            ServerFrame::Resync { .. } => resyncs += 1,
+            ServerFrame::Closed { code, reason } => panic!("closed {code:?} {reason}"),
+            _ => {}
+        }
+    }
+}
+
+async fn a_repeated_resume_list_replays_each_workspace_once() {
+    let server = TestServer::start();
+    let (ada, _) = server.user("ada").await;
+    let (ws, general) = confab_tests::workspace(&ada, "W").await;
+    for i in 0..5 {
+        ada.post(general, &format!("m{i}")).await.unwrap();
+    }
+    let resume: Vec<_> = std::iter::repeat_n((ws, 0), 25).collect();
+    let mut live = ada.connect(&resume).await.unwrap();
+    let (created, resyncs) = count_until_pong(&mut live, 1).await;
+    assert_eq!((created, resyncs), (5, 0), "one workspace named 25 times is replayed once");
+}
+
+async fn a_replay_past_the_byte_budget_gets_resync() {
+    let server = TestServer::start_with(&[("CONFAB_WEBSOCKET_REPLAY_BUDGET_BYTES", "4000")]);
+    let (ada, _) = server.user("ada").await;
+    let (ws, general) = confab_tests::workspace(&ada, "W").await;
+    let (small_ws, small_general) = confab_tests::workspace(&ada, "Small").await;
+    let text = "y".repeat(500);
+    for _ in 0..20 {
+        ada.post(general, &text).await.unwrap();
+    }
+    ada.post(small_general, "hi").await.unwrap();
+
+    // Within the budget: the small workspace is replayed in full.
+    let mut live = ada.connect(&[(small_ws, 0)]).await.unwrap();
+    assert_eq!(count_until_pong(&mut live, 1).await, (1, 0));
+    live.close().await.unwrap();
+
+    // 20 messages of 500 bytes are past 4000 bytes: some events, then `resync`.
+    let mut live = ada.connect(&[(ws, 0)]).await.unwrap();
+    let (created, resyncs) = count_until_pong(&mut live, 2).await;
+    assert_eq!(resyncs, 1, "a replay past the budget ends with resync");
+    assert!(created < 8, "the replay stopped at the budget, sent {created}");
+}
+
+async fn a_resume_flood_that_never_reads_keeps_memory_bounded() {
+    let server = TestServer::start_with(&[
+        ("CONFAB_LIMITS_MESSAGES_PER_SECOND", "100000"),
+        ("CONFAB_LIMITS_MESSAGE_BURST", "100000"),
+        // The budget is not what bounds memory here: streaming is.
+        ("CONFAB_WEBSOCKET_REPLAY_BUDGET_BYTES", "1000000000"),
+    ]);
+    let (ada, ada_session) = server.user("ada").await;
+    let (ws, general) = confab_tests::workspace(&ada, "W").await;
+    // 12 MB of log.
+    let big = "z".repeat(30_000);
+    for _ in 0..400 {
+        ada.post(general, &big).await.unwrap();
+    }
+    // Warm up: one full replay that is read, so caches are as full as they get.
+    let mut live = ada.connect(&[(ws, 0)]).await.unwrap();
+    assert_eq!(count_until_pong(&mut live, 1).await.0, 400);
+    live.close().await.unwrap();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let before = rss_kib(&server);
+
+    // Attackers name the workspace 25 times each and never read.
+    let resume: Vec<_> = (0..25).map(|_| json!({"workspace": ws, "after": 0})).collect();
+    let mut sockets = Vec::new();
+    for _ in 0..2 {
+        let auth = json!({"type": "auth", "token": ada_session.token, "resume": resume});
+        sockets.push(raw_socket(&server, auth).await);
+    }
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let grown_mib = rss_kib(&server).saturating_sub(before) / 1024;
+    assert!(grown_mib < 32, "2 resume floods of 25 x 12 MB grew the server by {grown_mib} MiB");
+    drop(sockets);
+}
+
+/// The next frame of a raw socket that is an `error`, as JSON.
+async fn next_error(socket: &mut RawSocket) -> serde_json::Value {
+    loop {
+        let message = tokio::time::timeout(WAIT, socket.next()).await.expect("a frame in time");
+        if let Some(Ok(Message::Text(text))) = message {
+            let value: serde_json::Value = serde_json::from_str(&text).unwrap();
+            if value["type"] == "error" {
+                return value;
+            }
+        } else {
+            panic!("expected an error frame, got {message:?}");
+        }
+    }
+}
+
+async fn errors_echo_at_most_a_few_dozen_characters_of_input() {
+    let server = TestServer::start();
+    let (_, session) = server.user("ada").await;
+    let mut socket = raw_socket(&server, json!({"type": "auth", "token": session.token})).await;
+    let long = "q".repeat(100_000);
+    // An unknown type is named in the error...
+    socket.send(Message::text(json!({"type": long}).to_string())).await.unwrap();
+    let error = next_error(&mut socket).await;
+    assert_eq!(error["error"]["code"], "unknown_frame");
+    let message = error["error"]["message"].as_str().unwrap();
+    assert!(message.len() < 200, "an unknown type is echoed in {} bytes", message.len());
+    // ...and so is a bad field in serde's message.
+    let frame = json!({"type": "send", "req": "1", "channel": long, "text": "hi"});
+    socket.send(Message::text(frame.to_string())).await.unwrap();
+    let error = next_error(&mut socket).await;
+    assert_eq!(error["error"]["code"], "invalid_request");
+    let message = error["error"]["message"].as_str().unwrap();
+    assert!(message.len() < 300, "a parse error is echoed in {} bytes", message.len());
+}
+
+/// Reads a socket until it ends; returns the close code, if the server sent one.
+/// Panics if the socket is still open after `within`.
+async fn read_to_end(socket: &mut RawSocket, within: Duration) -> Option<u16> {
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        match tokio::time::timeout(left, socket.next()).await {
+            Err(_) => panic!("the server did not close the connection within {within:?}"),
+            Ok(None) | Ok(Some(Err(_))) => return None,
+            Ok(Some(Ok(Message::Close(frame)))) => return frame.map(|f| u16::from(f.code)),
+            Ok(Some(Ok(_))) => continue,
+        }
+    }
+}
+
+async fn a_client_that_sends_but_never_reads_is_closed() {
+    let server = TestServer::start_with(&[("CONFAB_WEBSOCKET_PING_INTERVAL_SECS", "1")]);
+    let (_, session) = server.user("ada").await;
+    let mut socket = raw_socket(&server, json!({"type": "auth", "token": session.token})).await;
+    // The client keeps sending for longer than three ping intervals but never reads,
+    // so it never answers the server's pings.
+    let mut send_failed = false;
+    for _ in 0..40 {
+        let frame = Message::text(json!({"type": "presence", "status": "online"}).to_string());
+        if socket.send(frame).await.is_err() {
+            // The server already closed the connection.
+            send_failed = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(150)).await;
+    }
+    let code = read_to_end(&mut socket, Duration::from_secs(5)).await;
+    assert!(
+        code == Some(4002) || (send_failed && code.is_none()),
+        "a peer that answers no pings is closed as timed out (code {code:?})"
+    );
+}
+
+/// An authenticated socket whose receive buffer is small, so the server's writes to
+/// it stall soon once the test stops reading.
+async fn small_buffer_socket(server: &TestServer, token: &str) -> RawSocket {
+    let addr: std::net::SocketAddr = server.url.trim_start_matches("http://").parse().unwrap();
+    let tcp = tokio::net::TcpSocket::new_v4().unwrap();
+    tcp.set_recv_buffer_size(4096).unwrap();
+    let stream = tcp.connect(addr).await.unwrap();
+    let url = format!("ws://{addr}/api/v1/ws");
+    let (mut socket, _) =
+        tokio_tungstenite::client_async(url, tokio_tungstenite::MaybeTlsStream::Plain(stream))
+            .await
+            .expect("websocket handshake");
+    socket.send(Message::text(json!({"type": "auth", "token": token}).to_string())).await.unwrap();
+    socket
+}
+
+/// Sends `ping` frames (each answered with a pong) without reading, for `duration`.
+async fn flood_pings(socket: &mut RawSocket, duration: Duration) {
+    let req = "r".repeat(64);
+    let frame = json!({"type": "ping", "req": req}).to_string();
+    let until = tokio::time::Instant::now() + duration;
+    while tokio::time::Instant::now() < until {
+        for _ in 0..100 {
+            if socket.send(Message::text(frame.clone())).await.is_err() {
+                return;
+            }
+        }
+        tokio::task::yield_now().await;
+    }
+}
+
+async fn a_full_reply_queue_closes_with_the_resume_code() {
+    let server = TestServer::start_with(&[
+        ("CONFAB_WEBSOCKET_DIRECT_QUEUE_FRAMES", "8"),
+        ("CONFAB_WEBSOCKET_WRITE_TIMEOUT_SECS", "120"),
+        ("CONFAB_WEBSOCKET_CLOSE_TIMEOUT_SECS", "120"),
+        ("CONFAB_LIMITS_FRAMES_PER_SECOND", "1000000"),
+        ("CONFAB_LIMITS_FRAME_BURST", "1000000"),
+    ]);
+    let (_, session) = server.user("ada").await;
+    let mut socket = small_buffer_socket(&server, &session.token).await;
+    flood_pings(&mut socket, Duration::from_secs(4)).await;
+    let code = read_to_end(&mut socket, Duration::from_secs(20)).await;
+    assert_eq!(code, Some(4000), "a client whose replies pile up is told to resume");
+}
+
+async fn a_write_that_makes_no_progress_drops_the_connection() {
+    let server = TestServer::start_with(&[
+        ("CONFAB_WEBSOCKET_WRITE_TIMEOUT_SECS", "2"),
+        ("CONFAB_WEBSOCKET_DIRECT_QUEUE_FRAMES", "1000000"),
+        ("CONFAB_LIMITS_FRAMES_PER_SECOND", "1000000"),
+        ("CONFAB_LIMITS_FRAME_BURST", "1000000"),
+    ]);
+    let (_, session) = server.user("ada").await;
+    let mut socket = small_buffer_socket(&server, &session.token).await;
+    flood_pings(&mut socket, Duration::from_secs(3)).await;
+    // The writer is stuck; after write_timeout_secs the server drops the socket.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let code = read_to_end(&mut socket, Duration::from_secs(20)).await;
+    assert_eq!(code, None, "a stuck write ends the connection without a handshake");
+}
+
+async fn posts_over_the_rate_are_refused_without_parsing_their_mentions() {
+    let server = TestServer::start_with(&[
+        ("CONFAB_LIMITS_MESSAGES_PER_SECOND", "1"),
+        ("CONFAB_LIMITS_MESSAGE_BURST", "1"),
+    ]);
+    let (ada, _) = server.user("ada").await;
+    let (_, general) = confab_tests::workspace(&ada, "W").await;
+    ada.post(general, "spends the burst").await.unwrap();
+    // 40,000 characters of distinct mentions: parsing them took a quadratic pass
+    // before the rate was checked.
+    let mut text = String::new();
+    let mut i = 0;
+    while text.len() < 39_990 {
+        text.push_str(&format!("@u{i} "));
+        i += 1;
+    }
+    let started = std::time::Instant::now();
+    for _ in 0..20 {
+        match ada.post(general, &text).await {
+            Err(confab_client::ClientError::Api { error, .. }) => {
+                assert_eq!(error.code, confab_core::ErrorCode::RateLimited)
+            }
+            Err(e) => panic!("expected rate_limited, got {e}"),
+            Ok(m) => panic!("expected rate_limited, got message {}", m.id),
+        }
+    }
+    let took = started.elapsed();
+    assert!(took < Duration::from_secs(2), "20 refused posts took {took:?}");
+}
