@@ -1,9 +1,7 @@
 //! The HTTP API under `/api/v1`: thin handlers that parse a request, call one `App`
 //! method and shape its answer. Authorisation and validation live in the app.
 
-use std::net::SocketAddr;
-
-use axum::extract::{ConnectInfo, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{get, patch, post, put};
 use axum::{Json, Router};
@@ -13,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{Auth, Body, OptionalBody, Path, Query, id};
+use crate::extract::{Auth, Body, ClientAddr, OptionalBody, Path, Query, id};
 
 pub fn routes() -> Router<App> {
     Router::new()
@@ -197,9 +195,10 @@ struct SessionBody {
 
 async fn signup(
     State(app): State<App>,
+    ClientAddr(addr): ClientAddr,
     Body(req): Body<SignupRequest>,
 ) -> ApiResult<(StatusCode, Json<SessionBody>)> {
-    let out = app.signup(req).await?;
+    let out = app.signup_from(req, Some(addr)).await?;
     Ok((StatusCode::CREATED, Json(SessionBody { user: out.user, token: out.token })))
 }
 
@@ -212,10 +211,10 @@ struct LoginBody {
 
 async fn login(
     State(app): State<App>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ClientAddr(addr): ClientAddr,
     Body(req): Body<LoginBody>,
 ) -> ApiResult<Json<SessionBody>> {
-    let out = app.login(&req.email, &req.password, Some(peer.ip())).await?;
+    let out = app.login(&req.email, &req.password, Some(addr)).await?;
     Ok(Json(SessionBody { user: out.user, token: out.token }))
 }
 

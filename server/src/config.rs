@@ -1,13 +1,18 @@
 //! Settings: compiled-in defaults, overridden by a TOML file (`--config`), overridden
 //! by environment variables `CONFAB_<SECTION>_<KEY>`, overridden by the `--listen` and
 //! `--data-dir` flags. `config/default.toml` documents every key.
+//!
+//! Every section can be set from the environment; a key no section knows is an error
+//! (serde's `deny_unknown_fields`, in the file and in the environment alike); every
+//! number is checked against its range at start-up ([`Config::validate`]), so a bad
+//! value stops the server with a message naming the key instead of failing later.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 use confab_app::AppConfig;
-use serde::Deserialize;
+use serde::{Deserialize, Deserializer};
 
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -25,6 +30,13 @@ pub struct ServerSection {
     pub data_dir: PathBuf,
     /// Seconds a request may take before it is answered with a timeout.
     pub request_timeout_secs: u64,
+    /// Where Prometheus metrics are served (`GET /metrics`), or "off". Never on the
+    /// public listener.
+    pub metrics_listen: MetricsListen,
+    /// Peers whose `X-Forwarded-For` is believed (addresses or CIDR ranges); every
+    /// other peer is the client itself. In the environment: comma-separated.
+    #[serde(deserialize_with = "list_or_comma_separated")]
+    pub trusted_proxies: Vec<ipnet::IpNet>,
 }
 
 impl Default for ServerSection {
@@ -33,8 +45,61 @@ impl Default for ServerSection {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             data_dir: PathBuf::from("./data"),
             request_timeout_secs: 30,
+            metrics_listen: MetricsListen::At(SocketAddr::from(([127, 0, 0, 1], 9464))),
+            trusted_proxies: Vec::new(),
         }
     }
+}
+
+impl ServerSection {
+    /// Whether `X-Forwarded-For` from this peer is believed.
+    pub fn trusts(&self, peer: IpAddr) -> bool {
+        let peer = peer.to_canonical();
+        self.trusted_proxies.iter().any(|net| net.contains(&peer))
+    }
+}
+
+/// `server.metrics_listen`: an address, or "off".
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MetricsListen {
+    Off,
+    At(SocketAddr),
+}
+
+impl<'de> Deserialize<'de> for MetricsListen {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let raw = String::deserialize(d)?;
+        if raw.eq_ignore_ascii_case("off") {
+            return Ok(MetricsListen::Off);
+        }
+        raw.parse().map(MetricsListen::At).map_err(|_| {
+            serde::de::Error::custom(format!(
+                "metrics_listen: {raw:?} is neither an address (ip:port) nor \"off\""
+            ))
+        })
+    }
+}
+
+/// A list of addresses or CIDR ranges, from a TOML array or a comma-separated string.
+fn list_or_comma_separated<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<ipnet::IpNet>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Raw {
+        List(Vec<String>),
+        One(String),
+    }
+    let items = match Raw::deserialize(d)? {
+        Raw::List(items) => items,
+        Raw::One(s) => s.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect(),
+    };
+    items
+        .iter()
+        .map(|item| {
+            item.parse::<ipnet::IpNet>()
+                .or_else(|_| item.parse::<IpAddr>().map(ipnet::IpNet::from))
+                .map_err(|_| serde::de::Error::custom(format!("{item:?} is not an IP address or CIDR range")))
+        })
+        .collect()
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -50,8 +115,8 @@ impl Default for StoreSection {
     }
 }
 
-/// The sections a `CONFAB_<SECTION>_<KEY>` variable may name.
-const SECTIONS: &[&str] = &["server", "store", "auth", "limits", "events", "websocket"];
+/// The sections a `CONFAB_<SECTION>_<KEY>` variable may name: every section.
+const SECTIONS: &[&str] = &["server", "store", "auth", "limits", "events", "websocket", "training"];
 
 impl Config {
     /// Loads the configuration from an optional file and the process environment.
@@ -84,7 +149,67 @@ impl Config {
             let Some(section) = section.as_table_mut() else { bail!("[{rest}] is not a table") };
             section.insert(key.to_string(), env_value(&value));
         }
-        toml::Value::Table(table).try_into().context("invalid configuration")
+        let config: Config = toml::Value::Table(table).try_into().context("invalid configuration")?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks every number against its range; the error names the key and the range.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        let (a, l, w) = (&self.app.auth, &self.app.limits, &self.app.websocket);
+        const DAY: u64 = 86_400;
+        const MIB: u64 = 1024 * 1024;
+        let checks: &[(&str, u64, u64, u64)] = &[
+            ("server.request_timeout_secs", self.server.request_timeout_secs, 1, 3600),
+            ("store.cache_mb", self.store.cache_mb, 1, 1 << 20),
+            ("auth.argon2_memory_kib", a.argon2_memory_kib.into(), 8, 4 << 20),
+            ("auth.argon2_iterations", a.argon2_iterations.into(), 1, 100),
+            ("auth.argon2_parallelism", a.argon2_parallelism.into(), 1, 64),
+            ("auth.max_concurrent_hashes", a.max_concurrent_hashes as u64, 1, 1024),
+            ("auth.session_ttl_days", a.session_ttl_days.into(), 1, 3650),
+            ("auth.max_concurrent_signup_hashes", a.max_concurrent_signup_hashes as u64, 1, 1024),
+            ("auth.login_failures_per_pair", a.login_failures_per_pair.into(), 1, 1_000_000),
+            ("auth.login_failures_per_account", a.login_failures_per_account.into(), 1, 1_000_000),
+            ("auth.login_failures_per_address", a.login_failures_per_address.into(), 1, 1_000_000),
+            ("auth.login_failure_refill_secs", a.login_failure_refill_secs.into(), 1, DAY),
+            ("auth.login_backoff_max_secs", a.login_backoff_max_secs.into(), 1, 7 * DAY),
+            ("auth.signups_per_address", a.signups_per_address.into(), 1, 1_000_000),
+            ("auth.signup_refill_secs", a.signup_refill_secs.into(), 1, DAY),
+            ("auth.throttle_max_entries", a.throttle_max_entries as u64, 16, 100_000_000),
+            ("limits.max_message_chars", l.max_message_chars as u64, 1, 1_000_000),
+            ("limits.max_body_bytes", l.max_body_bytes as u64, 1024, 64 * MIB),
+            ("limits.max_frame_bytes", l.max_frame_bytes as u64, 1024, 64 * MIB),
+            ("limits.messages_per_second", l.messages_per_second.into(), 1, 1_000_000),
+            ("limits.message_burst", l.message_burst.into(), 1, 1_000_000),
+            ("limits.frames_per_second", l.frames_per_second.into(), 1, 1_000_000),
+            ("limits.frame_burst", l.frame_burst.into(), 1, 1_000_000),
+            ("limits.invite_max_uses", l.invite_max_uses.into(), 1, 1_000_000),
+            ("limits.invite_max_days", l.invite_max_days.into(), 1, 3650),
+            ("events.retention", self.app.events.retention, 1, 100_000_000),
+            ("websocket.queue_frames", w.queue_frames as u64, 1, 1_000_000),
+            ("websocket.auth_timeout_secs", w.auth_timeout_secs, 1, 3600),
+            ("websocket.ping_interval_secs", w.ping_interval_secs, 1, 3600),
+            ("websocket.away_after_secs", w.away_after_secs, 1, 7 * DAY),
+            ("websocket.max_inflight_sends", w.max_inflight_sends as u64, 1, 65_536),
+            ("websocket.close_timeout_secs", w.close_timeout_secs, 1, 3600),
+            ("websocket.replay_budget_bytes", w.replay_budget_bytes as u64, 0, 1024 * MIB),
+            ("websocket.direct_queue_frames", w.direct_queue_frames as u64, 1, 1_000_000),
+            ("websocket.write_timeout_secs", w.write_timeout_secs, 1, 3600),
+            ("training.schedule_hours", self.app.training.schedule_hours, 0, 24 * 366),
+            ("training.min_users_per_word", self.app.training.min_users_per_word as u64, 1, 1_000_000),
+        ];
+        for &(key, value, min, max) in checks {
+            if !(min..=max).contains(&value) {
+                bail!("invalid configuration: {key} = {value} is out of range ({min} to {max})");
+            }
+        }
+        let t = &self.app.training;
+        for (key, value) in [("training.epsilon", t.epsilon), ("training.epsilon_cap", t.epsilon_cap)] {
+            if !(value.is_finite() && value > 0.0 && value <= 1000.0) {
+                bail!("invalid configuration: {key} = {value} is out of range (above 0, at most 1000)");
+            }
+        }
+        Ok(())
     }
 }
 
@@ -125,6 +250,42 @@ mod tests {
         assert_eq!(config.app.auth.signup, confab_app::config::SignupMode::InviteOnly);
         assert_eq!(config.server.data_dir, PathBuf::from("./data"));
         std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn every_section_is_read_from_the_environment() {
+        let env = [
+            ("CONFAB_TRAINING_SCHEDULE_HOURS".to_string(), "0".to_string()),
+            ("CONFAB_SERVER_METRICS_LISTEN".to_string(), "off".to_string()),
+            ("CONFAB_SERVER_TRUSTED_PROXIES".to_string(), "10.0.0.1, 192.168.0.0/16".to_string()),
+            ("CONFAB_STORE_CACHE_MB".to_string(), "64".to_string()),
+        ];
+        let config = Config::load_from(None, env).unwrap();
+        assert_eq!(config.app.training.schedule_hours, 0);
+        assert_eq!(config.server.metrics_listen, MetricsListen::Off);
+        assert!(config.server.trusts("10.0.0.1".parse().unwrap()));
+        assert!(config.server.trusts("192.168.4.5".parse().unwrap()));
+        assert!(!config.server.trusts("10.0.0.2".parse().unwrap()));
+        assert_eq!(config.store.cache_mb, 64);
+        let unknown = [("CONFAB_TRAINING_NOPE".to_string(), "1".to_string())];
+        assert!(Config::load_from(None, unknown).is_err(), "an unknown training key is an error");
+    }
+
+    #[test]
+    fn numbers_out_of_range_are_clear_errors() {
+        for (var, value, key) in [
+            ("CONFAB_WEBSOCKET_PING_INTERVAL_SECS", "9223372036854775807", "websocket.ping_interval_secs"),
+            ("CONFAB_WEBSOCKET_QUEUE_FRAMES", "0", "websocket.queue_frames"),
+            ("CONFAB_AUTH_SESSION_TTL_DAYS", "0", "auth.session_ttl_days"),
+            ("CONFAB_LIMITS_MAX_FRAME_BYTES", "10", "limits.max_frame_bytes"),
+            ("CONFAB_TRAINING_EPSILON", "-1", "training.epsilon"),
+        ] {
+            let e = Config::load_from(None, [(var.to_string(), value.to_string())]).unwrap_err();
+            assert!(format!("{e:#}").contains(key), "{var}={value}: {e:#}");
+        }
+        // A number too large for its type is an error too, not a wrap-around.
+        let huge = [("CONFAB_AUTH_ARGON2_ITERATIONS".to_string(), "99999999999".to_string())];
+        assert!(Config::load_from(None, huge).is_err());
     }
 
     #[test]

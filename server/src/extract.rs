@@ -1,6 +1,6 @@
 //! Request extractors that answer bad input with the API's JSON errors instead of
 //! axum's plain-text rejections: the bearer-token [`Auth`], JSON bodies, query
-//! strings and ids in paths.
+//! strings and ids in paths; and the client's address, [`ClientAddr`].
 
 use std::str::FromStr;
 
@@ -117,5 +117,78 @@ impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for Path<T>
             .await
             .map(|axum::extract::Path(v)| Path(v))
             .map_err(|r| ApiError::new(ErrorCode::InvalidRequest, r.body_text()))
+    }
+}
+
+/// The peers whose `X-Forwarded-For` is believed (`server.trusted_proxies`), as a
+/// request extension set by the router.
+#[derive(Clone, Debug, Default)]
+pub struct TrustedProxies(pub std::sync::Arc<Vec<ipnet::IpNet>>);
+
+impl TrustedProxies {
+    fn trusts(&self, addr: std::net::IpAddr) -> bool {
+        let addr = addr.to_canonical();
+        self.0.iter().any(|net| net.contains(&addr))
+    }
+
+    /// The client's address: the TCP peer, or — only when the peer is a trusted proxy
+    /// — the right-most `X-Forwarded-For` entry that is not itself a trusted proxy.
+    pub fn client(&self, peer: std::net::IpAddr, headers: &axum::http::HeaderMap) -> std::net::IpAddr {
+        if !self.trusts(peer) {
+            return peer;
+        }
+        let mut client = peer;
+        let hops = headers
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .map(str::trim)
+            .collect::<Vec<_>>();
+        for hop in hops.iter().rev() {
+            let Ok(addr) = hop.parse::<std::net::IpAddr>() else { break };
+            client = addr;
+            if !self.trusts(addr) {
+                break;
+            }
+        }
+        client
+    }
+}
+
+/// The client's IP address, for throttling log-ins and sign-ups.
+pub struct ClientAddr(pub std::net::IpAddr);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        let peer = parts
+            .extensions
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .map(|c| c.0.ip())
+            .ok_or_else(|| ApiError(Error::internal()))?;
+        let proxies = parts.extensions.get::<TrustedProxies>().cloned().unwrap_or_default();
+        Ok(ClientAddr(proxies.client(peer, &parts.headers)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn forwarded_for_is_believed_only_from_trusted_proxies() {
+        let proxies = TrustedProxies(std::sync::Arc::new(vec!["10.0.0.0/8".parse().unwrap()]));
+        let mut headers = axum::http::HeaderMap::new();
+        headers.insert("x-forwarded-for", "1.2.3.4, 203.0.113.7, 10.0.0.2".parse().unwrap());
+        let proxy: std::net::IpAddr = "10.0.0.1".parse().unwrap();
+        let stranger: std::net::IpAddr = "198.51.100.1".parse().unwrap();
+        // Through the proxies: the right-most untrusted hop (1.2.3.4 could be forged).
+        assert_eq!(proxies.client(proxy, &headers), "203.0.113.7".parse::<std::net::IpAddr>().unwrap());
+        // From anyone else the header is ignored.
+        assert_eq!(proxies.client(stranger, &headers), stranger);
+        headers.insert("x-forwarded-for", "garbage".parse().unwrap());
+        assert_eq!(proxies.client(proxy, &headers), proxy);
     }
 }

@@ -1,6 +1,12 @@
 //! The `confab` server: configuration, command line, and the HTTP and WebSocket
 //! transport over the app. This is the only crate that speaks HTTP or WebSocket
 //! as a server; everything it does is call `confab_app::App`.
+//!
+//! The public listener serves the API, the WebSocket and the web client; Prometheus
+//! metrics are served only on `server.metrics_listen` (loopback by default, or
+//! "off"). The data dir is owner-only: it is created `0700`, and the process creates
+//! every file with umask `077`, so the store, the index, the models and the admin
+//! socket are never readable by anyone else, not even for a moment.
 
 pub mod admin;
 pub mod api;
@@ -28,29 +34,63 @@ use tokio::net::TcpListener;
 use crate::config::Config;
 
 /// Builds the whole HTTP service over an app.
-pub fn router(app: App, config: &Config, metrics: Option<PrometheusHandle>) -> Router {
+pub fn router(app: App, config: &Config) -> Router {
     let api = api::routes()
         .route("/ws", get(ws::upgrade))
         .route("/healthz", get(healthz))
         .fallback(api::not_found)
         .method_not_allowed_fallback(api::method_not_allowed);
-    let metrics_route = move || {
-        let handle = metrics.clone();
-        async move { handle.map(|h| h.render()).unwrap_or_default() }
-    };
     let router = Router::new()
         .nest("/api/v1", api)
         .route("/healthz", get(healthz))
-        .route("/metrics", get(metrics_route.clone()))
-        .route("/api/v1/metrics", get(metrics_route))
         .route("/", get(web::index))
         .route("/{*path}", get(web::asset))
-        .with_state(app);
+        .with_state(app)
+        .layer(axum::Extension(extract::TrustedProxies(Arc::new(config.server.trusted_proxies.clone()))));
     layers::apply(router, config)
 }
 
 async fn healthz() -> &'static str {
     "ok"
+}
+
+/// The metrics service: `GET /metrics` in Prometheus' text format.
+pub fn metrics_router(metrics: Option<PrometheusHandle>) -> Router {
+    Router::new().route(
+        "/metrics",
+        get(move || {
+            let handle = metrics.clone();
+            async move { handle.map(|h| h.render()).unwrap_or_default() }
+        }),
+    )
+}
+
+/// Creates the data dir owner-only (`0700`), or makes an existing one so, and makes
+/// every file this process creates from now on owner-only (umask `077`).
+pub fn secure_data_dir(dir: &std::path::Path) -> anyhow::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+        #[allow(unsafe_code)]
+        // SAFETY: umask only sets the process's file mode creation mask.
+        unsafe {
+            libc::umask(0o077);
+        }
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .with_context(|| format!("creating data dir {}", dir.display()))?;
+        let mode = std::fs::metadata(dir)?.permissions().mode();
+        if mode & 0o077 != 0 {
+            tracing::warn!(dir = %dir.display(), "the data dir was readable by others; making it owner-only");
+            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+                .with_context(|| format!("making {} owner-only", dir.display()))?;
+        }
+    }
+    #[cfg(not(unix))]
+    std::fs::create_dir_all(dir).with_context(|| format!("creating data dir {}", dir.display()))?;
+    Ok(())
 }
 
 /// Installs the Prometheus recorder once per process.
@@ -61,8 +101,7 @@ fn metrics_handle() -> Option<PrometheusHandle> {
 
 /// Opens the store and the app on the configured data dir.
 pub async fn open_app(config: &Config) -> anyhow::Result<(App, Arc<dyn Store>)> {
-    std::fs::create_dir_all(&config.server.data_dir)
-        .with_context(|| format!("creating data dir {}", config.server.data_dir.display()))?;
+    secure_data_dir(&config.server.data_dir)?;
     let store_dir = config.server.data_dir.join("store");
     let sled_config = SledConfig { cache_capacity: config.store.cache_mb * 1024 * 1024 };
     let store = SledStore::open(&store_dir, &sled_config).with_context(|| {
@@ -82,6 +121,8 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
 
 /// Serves an opened app until the process is told to stop, then flushes the store.
 pub async fn serve_app(config: Config, app: App, store: Arc<dyn Store>) -> anyhow::Result<()> {
+    // The admin socket is bound inside the data dir, which is owner-only before it.
+    secure_data_dir(&config.server.data_dir)?;
     #[cfg(unix)]
     {
         let (app, dir) = (app.clone(), config.server.data_dir.clone());
@@ -108,8 +149,24 @@ pub async fn serve_app(config: Config, app: App, store: Arc<dyn Store>) -> anyho
             }
         });
     }
+    if let config::MetricsListen::At(at) = config.server.metrics_listen {
+        // Metrics are auxiliary: a second server on the same host (whose default
+        // metrics port is taken) still serves chat, and says why it has no metrics.
+        match TcpListener::bind(at).await {
+            Ok(listener) => {
+                tracing::info!("confab metrics at http://{}/metrics", listener.local_addr()?);
+                let service = metrics_router(metrics);
+                tokio::spawn(async move {
+                    if let Err(e) = axum::serve(listener, service).await {
+                        tracing::warn!(error = %e, "the metrics listener stopped");
+                    }
+                });
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot serve metrics on {at} (server.metrics_listen)"),
+        }
+    }
     tokio::spawn(return_freed_memory());
-    let service = router(app, &config, metrics).into_make_service_with_connect_info::<SocketAddr>();
+    let service = router(app, &config).into_make_service_with_connect_info::<SocketAddr>();
     // Frames are written as they come (no write buffer): without TCP_NODELAY, Nagle
     // would hold small frames back behind an unacknowledged segment.
     let listener = listener.tap_io(|tcp| {

@@ -19,6 +19,13 @@ crate::cases!(
     a_full_reply_queue_closes_with_the_resume_code,
     a_write_that_makes_no_progress_drops_the_connection,
     posts_over_the_rate_are_refused_without_parsing_their_mentions,
+    web_pages_carry_a_strict_content_security_policy,
+    metrics_are_served_only_on_the_metrics_listener,
+    the_data_dir_and_its_files_are_owner_only,
+    a_strangers_wrong_passwords_do_not_lock_the_owner_out,
+    forwarded_for_is_believed_only_from_trusted_proxies,
+    sign_ups_are_throttled_per_address,
+    log_ins_do_not_wait_behind_queued_sign_ups,
 );
 
 const WAIT: Duration = Duration::from_secs(10);
@@ -292,4 +299,200 @@ async fn posts_over_the_rate_are_refused_without_parsing_their_mentions() {
     }
     let took = started.elapsed();
     assert!(took < Duration::from_secs(2), "20 refused posts took {took:?}");
+}
+
+async fn web_pages_carry_a_strict_content_security_policy() {
+    let server = TestServer::start();
+    let http = reqwest::Client::new();
+    for path in ["/", "/index.html", "/js/main.js", "/css/app.css", "/no-such-file"] {
+        let response = http.get(format!("{}{path}", server.url)).send().await.unwrap();
+        let header = |name: &str| {
+            response.headers().get(name).and_then(|v| v.to_str().ok()).unwrap_or_default().to_string()
+        };
+        let csp = header("content-security-policy");
+        assert!(csp.contains("default-src 'self'"), "{path}: CSP {csp:?}");
+        assert!(csp.contains("frame-ancestors 'none'"), "{path}: CSP {csp:?}");
+        assert_eq!(header("x-content-type-options"), "nosniff", "{path}");
+        assert!(!header("referrer-policy").is_empty(), "{path}: no Referrer-Policy");
+    }
+}
+
+async fn metrics_are_served_only_on_the_metrics_listener() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let metrics_at = format!("127.0.0.1:{port}");
+    let server = TestServer::start_with(&[("CONFAB_SERVER_METRICS_LISTEN", &metrics_at)]);
+    let http = reqwest::Client::new();
+    for path in ["/metrics", "/api/v1/metrics"] {
+        let response = http.get(format!("{}{path}", server.url)).send().await.unwrap();
+        assert_eq!(response.status(), 404, "{path} is not public");
+    }
+    // Some traffic, so there is something to report.
+    server.user("ada").await;
+    let mut body = String::new();
+    for _ in 0..50 {
+        if let Ok(response) = http.get(format!("http://{metrics_at}/metrics")).send().await {
+            assert_eq!(response.status(), 200);
+            body = response.text().await.unwrap();
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(body.contains("confab_http_request_seconds"), "metrics served on {metrics_at}: {body:.200}");
+}
+
+async fn the_data_dir_and_its_files_are_owner_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let server = TestServer::start_creating_data_dir(&[]);
+    let (ada, _) = server.user("ada").await;
+    confab_tests::workspace(&ada, "W").await;
+    // The admin socket exists once the server answers commands through it.
+    let out = server.cli(&["consent", "policies"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let mut stack = vec![server.data_dir().to_path_buf()];
+    let mut seen = 0;
+    while let Some(path) = stack.pop() {
+        let meta = std::fs::symlink_metadata(&path).unwrap();
+        let mode = meta.permissions().mode() & 0o777;
+        assert_eq!(mode & 0o077, 0, "{} is mode {mode:o}", path.display());
+        seen += 1;
+        if meta.is_dir() {
+            stack.extend(std::fs::read_dir(&path).unwrap().map(|e| e.unwrap().path()));
+        }
+    }
+    assert!(seen > 3, "the data dir holds the store, the index and the admin socket");
+    let dir_mode = std::fs::metadata(server.data_dir()).unwrap().permissions().mode() & 0o777;
+    assert_eq!(dir_mode, 0o700);
+}
+
+/// An HTTP client whose requests come from `local` (any 127.0.0.0/8 address is this
+/// machine), so tests can be several client addresses.
+fn http_from(local: [u8; 4]) -> reqwest::Client {
+    reqwest::Client::builder().local_address(std::net::IpAddr::from(local)).build().unwrap()
+}
+
+/// Posts a log-in and returns the status and, if refused, the error code.
+async fn try_login(
+    http: &reqwest::Client,
+    server: &TestServer,
+    email: &str,
+    password: &str,
+) -> (u16, String) {
+    try_login_via(http, server, email, password, None).await
+}
+
+async fn try_login_via(
+    http: &reqwest::Client,
+    server: &TestServer,
+    email: &str,
+    password: &str,
+    forwarded_for: Option<&str>,
+) -> (u16, String) {
+    let mut request = http
+        .post(format!("{}/api/v1/auth/login", server.url))
+        .json(&json!({"email": email, "password": password}));
+    if let Some(xff) = forwarded_for {
+        request = request.header("x-forwarded-for", xff);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status().as_u16();
+    let body: serde_json::Value = response.json().await.unwrap_or_default();
+    (status, body["error"]["code"].as_str().unwrap_or_default().to_string())
+}
+
+const PASSWORD: &str = "correct horse battery";
+
+async fn a_strangers_wrong_passwords_do_not_lock_the_owner_out() {
+    let server = TestServer::start();
+    // Ada signs up (and so is known) from 127.0.0.1.
+    server.user("ada").await;
+    let stranger = http_from([127, 0, 0, 2]);
+    let mut refused = false;
+    for _ in 0..8 {
+        let (status, code) = try_login(&stranger, &server, "ada@example.com", "guess").await;
+        assert!(status == 401 || (status == 429 && code == "rate_limited"), "{status} {code}");
+        refused |= status == 429;
+    }
+    assert!(refused, "the stranger is throttled");
+    // Even the right password waits, from the stranger's address...
+    assert_eq!(try_login(&stranger, &server, "ada@example.com", PASSWORD).await.0, 429);
+    // ...but Ada, from her own address, gets in.
+    let owner = http_from([127, 0, 0, 1]);
+    assert_eq!(try_login(&owner, &server, "ada@example.com", PASSWORD).await, (200, String::new()));
+}
+
+async fn forwarded_for_is_believed_only_from_trusted_proxies() {
+    let server = TestServer::start_with(&[
+        ("CONFAB_SERVER_TRUSTED_PROXIES", "127.0.0.1"),
+        ("CONFAB_AUTH_LOGIN_FAILURES_PER_ADDRESS", "3"),
+    ]);
+    let proxy = http_from([127, 0, 0, 1]);
+    // Through the trusted proxy: each forwarded address is its own client.
+    for i in 0..4 {
+        let email = format!("nobody{i}@example.com");
+        try_login_via(&proxy, &server, &email, "guess", Some("203.0.113.1")).await;
+    }
+    let (status, _) = try_login_via(&proxy, &server, "other@example.com", "guess", Some("203.0.113.1")).await;
+    assert_eq!(status, 429, "203.0.113.1 spent its allowance");
+    let (status, _) = try_login_via(&proxy, &server, "other@example.com", "guess", Some("203.0.113.2")).await;
+    assert_eq!(status, 401, "203.0.113.2 is another client");
+    // From a peer that is not a trusted proxy the header means nothing.
+    let direct = http_from([127, 0, 0, 3]);
+    for i in 0..4 {
+        let email = format!("nobody{i}@example.com");
+        try_login_via(&direct, &server, &email, "guess", Some(&format!("198.51.100.{i}"))).await;
+    }
+    let (status, _) = try_login_via(&direct, &server, "x@example.com", "guess", Some("198.51.100.99")).await;
+    assert_eq!(status, 429, "a forged X-Forwarded-For does not escape the throttle");
+}
+
+async fn sign_ups_are_throttled_per_address() {
+    let server = TestServer::start_with(&[("CONFAB_AUTH_SIGNUPS_PER_ADDRESS", "3")]);
+    let signup = |http: reqwest::Client, name: String| {
+        let url = format!("{}/api/v1/auth/signup", server.url);
+        async move {
+            let body =
+                json!({"email": format!("{name}@example.com"), "password": PASSWORD, "display_name": name});
+            http.post(url).json(&body).send().await.unwrap().status().as_u16()
+        }
+    };
+    let one = http_from([127, 0, 0, 2]);
+    for i in 0..3 {
+        assert_eq!(signup(one.clone(), format!("a{i}")).await, 201);
+    }
+    assert_eq!(signup(one.clone(), "a3".into()).await, 429, "the fourth sign-up from one address waits");
+    assert_eq!(signup(http_from([127, 0, 0, 3]), "b0".into()).await, 201, "another address may sign up");
+}
+
+async fn log_ins_do_not_wait_behind_queued_sign_ups() {
+    // The real password-hashing cost, where a queue of sign-ups takes seconds.
+    let server = TestServer::start_with(&[
+        ("CONFAB_AUTH_ARGON2_MEMORY_KIB", "19456"),
+        ("CONFAB_AUTH_ARGON2_ITERATIONS", "2"),
+        ("CONFAB_AUTH_SIGNUPS_PER_ADDRESS", "1000"),
+    ]);
+    server.user("ada").await;
+    let http = reqwest::Client::new();
+    let started = std::time::Instant::now();
+    assert_eq!(try_login(&http, &server, "ada@example.com", PASSWORD).await.0, 200);
+    let alone = started.elapsed();
+    let mut signups = Vec::new();
+    for i in 0..48 {
+        let (http, url) = (http.clone(), format!("{}/api/v1/auth/signup", server.url));
+        signups.push(tokio::spawn(async move {
+            let body =
+                json!({"email": format!("s{i}@example.com"), "password": PASSWORD, "display_name": "s"});
+            http.post(url).json(&body).send().await.unwrap().status().as_u16()
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let started = std::time::Instant::now();
+    assert_eq!(try_login(&http, &server, "ada@example.com", PASSWORD).await.0, 200);
+    let behind = started.elapsed();
+    for s in signups {
+        assert_eq!(s.await.unwrap(), 201);
+    }
+    assert!(
+        behind < alone * 4 + Duration::from_millis(250),
+        "a log-in took {behind:?} behind 48 sign-ups, {alone:?} alone"
+    );
 }

@@ -279,7 +279,7 @@ async fn websocket_bad_frames_table() {
 }
 
 async fn login_failures_are_throttled() {
-    let server = TestServer::start_with(&[("CONFAB_AUTH_LOGIN_FAILURES_PER_ACCOUNT", "3")]);
+    let server = TestServer::start_with(&[("CONFAB_AUTH_LOGIN_FAILURES_PER_PAIR", "3")]);
     let (_ada, _) = server.user("ada").await;
     let anon = server.client();
     let body = r#"{"email":"ada@example.com","password":"wrong password"}"#;

@@ -48,6 +48,8 @@ fn base_env() -> Vec<(String, String)> {
     vec![
         ("CONFAB_AUTH_ARGON2_MEMORY_KIB".into(), "256".into()),
         ("CONFAB_AUTH_ARGON2_ITERATIONS".into(), "1".into()),
+        // Many test servers run at once: none takes the default metrics port.
+        ("CONFAB_SERVER_METRICS_LISTEN".into(), "off".into()),
     ]
 }
 
@@ -61,6 +63,18 @@ impl TestServer {
     pub fn start_with(env: &[(&str, &str)]) -> TestServer {
         let temp = tempfile::tempdir().expect("temp dir");
         let dir = temp.path().to_path_buf();
+        let mut all = base_env();
+        all.extend(env.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        let mut server = TestServer { child: None, url: String::new(), dir, _temp: Some(temp), env: all };
+        server.spawn();
+        server
+    }
+
+    /// A server whose data dir does not exist yet (the server creates it), with extra
+    /// `CONFAB_*` settings.
+    pub fn start_creating_data_dir(env: &[(&str, &str)]) -> TestServer {
+        let temp = tempfile::tempdir().expect("temp dir");
+        let dir = temp.path().join("data");
         let mut all = base_env();
         all.extend(env.iter().map(|(k, v)| (k.to_string(), v.to_string())));
         let mut server = TestServer { child: None, url: String::new(), dir, _temp: Some(temp), env: all };

@@ -2,20 +2,35 @@
 //! bearer token into a [`Caller`].
 //!
 //! Passwords are hashed with argon2id off the async runtime, at most
-//! `max_concurrent_hashes` at a time, so a burst of log-ins cannot starve other
-//! requests. A session token is 256 random bits shown to the client once; the store
-//! keeps only its SHA-256.
+//! `max_concurrent_hashes` log-ins and `max_concurrent_signup_hashes` sign-ups at a
+//! time, from separate permits: a queue of sign-ups never delays a log-in. A session
+//! token is 256 random bits shown to the client once; the store keeps only its
+//! SHA-256. An expired session is deleted when it is next presented.
+//!
+//! Throttling follows OWASP's guidance (see docs/security.md):
+//! - failed log-ins are counted per (account, address) pair: past
+//!   `login_failures_per_pair`, that pair waits, twice as long after each further
+//!   failure (up to `login_backoff_max_secs`) — so a stranger guessing a password
+//!   locks out only themselves;
+//! - per address (`login_failures_per_address`; IPv6 by /64), against one address
+//!   spraying many accounts;
+//! - per account over all addresses (`login_failures_per_account`), against
+//!   distributed guessing — but an address the account has signed up or logged in
+//!   from before is exempt, so the owner still gets in from their own address;
+//! - sign-ups per address (`signups_per_address`).
+//!
+//! Accounts are keyed by a hash of the email, never the string a client sent, and
+//! every map is pruned as it goes and capped at `throttle_max_entries`.
 
+use std::collections::HashMap;
+use std::hash::Hash;
 use std::net::IpAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
 use argon2::{Algorithm, Argon2, Params, PasswordHash, PasswordHasher, PasswordVerifier, Version};
 use base64::Engine;
 use confab_core::{Error, ErrorCode, User, UserId, validate};
 use confab_store::{Batch, Op, Session, UserRecord};
-use governor::clock::{Clock, DefaultClock};
-use governor::{DefaultKeyedRateLimiter, Quota};
 use parking_lot::Mutex;
 use rand::RngCore;
 use serde::Deserialize;
@@ -53,15 +68,152 @@ pub struct AuthOutcome {
     pub token: String,
 }
 
+/// An account in the throttle maps: the first half of the email's SHA-256.
+type AccountKey = [u8; 16];
+
+fn account_key(email: &str) -> AccountKey {
+    let digest = Sha256::digest(email.as_bytes());
+    let mut key = [0u8; 16];
+    key.copy_from_slice(&digest[..16]);
+    key
+}
+
+/// The address a throttle counts: IPv4 as is, IPv6 by its /64 (one host's share).
+fn address_key(addr: IpAddr) -> IpAddr {
+    match addr.to_canonical() {
+        IpAddr::V6(v6) => IpAddr::V6((u128::from(v6) & !((1u128 << 64) - 1)).into()),
+        v4 => v4,
+    }
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Strikes {
+    /// Strikes not yet forgiven (one is forgiven per refill period).
+    count: u32,
+    /// When the last one happened (ms).
+    last: i64,
+    /// Refused until then (ms).
+    blocked_until: i64,
+}
+
+/// Counts strikes per key with a burst, a refill, and exponential back-off past the
+/// burst; prunes itself and holds at most `cap` keys.
+struct Throttle<K> {
+    burst: u32,
+    refill_ms: i64,
+    max_backoff_ms: i64,
+    cap: usize,
+    entries: HashMap<K, Strikes>,
+    last_prune: i64,
+}
+
+impl<K: Hash + Eq + Copy> Throttle<K> {
+    fn new(burst: u32, refill_ms: i64, max_backoff_ms: i64, cap: usize) -> Self {
+        Throttle {
+            burst: burst.max(1),
+            refill_ms: refill_ms.max(1),
+            max_backoff_ms: max_backoff_ms.max(1000),
+            cap: cap.max(16),
+            entries: HashMap::new(),
+            last_prune: 0,
+        }
+    }
+
+    /// Seconds `key` must still wait, if any.
+    fn blocked(&self, key: &K, now: i64) -> Option<u64> {
+        let left = self.entries.get(key)?.blocked_until - now;
+        (left > 0).then(|| (left as u64).div_ceil(1000))
+    }
+
+    /// Strikes left after forgiving one per refill period since the last.
+    fn current(refill_ms: i64, s: &Strikes, now: i64) -> u32 {
+        let forgiven = ((now - s.last).max(0) / refill_ms).min(i64::from(u32::MAX)) as u32;
+        s.count.saturating_sub(forgiven)
+    }
+
+    /// Counts one strike; returns the seconds to wait if `key` is now blocked.
+    fn strike(&mut self, key: K, now: i64) -> Option<u64> {
+        self.prune(now);
+        let previous = self.entries.get(&key).map_or(0, |s| Self::current(self.refill_ms, s, now));
+        let count = previous.saturating_add(1);
+        let blocked_until = if count > self.burst {
+            // One refill period, then twice as long after each further strike.
+            let doublings = (count - self.burst - 1).min(30);
+            let wait = self.refill_ms.saturating_mul(1i64 << doublings).min(self.max_backoff_ms);
+            now + wait.max(1000)
+        } else {
+            0
+        };
+        self.entries.insert(key, Strikes { count, last: now, blocked_until });
+        self.blocked(&key, now)
+    }
+
+    fn forget(&mut self, key: &K) {
+        self.entries.remove(key);
+    }
+
+    /// Drops forgiven keys once a minute, and the oldest tenth when at the cap.
+    fn prune(&mut self, now: i64) {
+        let refill = self.refill_ms;
+        if now - self.last_prune >= 60_000 || self.entries.len() >= self.cap {
+            self.last_prune = now;
+            self.entries.retain(|_, s| s.blocked_until > now || Self::current(refill, s, now) > 0);
+        }
+        if self.entries.len() >= self.cap {
+            let mut lasts: Vec<i64> = self.entries.values().map(|s| s.last).collect();
+            let nth = lasts.len() / 10;
+            let (_, cutoff, _) = lasts.select_nth_unstable(nth);
+            let cutoff = *cutoff;
+            self.entries.retain(|_, s| s.last > cutoff);
+        }
+    }
+}
+
+/// Addresses each account has signed up or logged in from lately: exempt from the
+/// account-wide throttle. Capped; the oldest go first.
+struct KnownAddresses {
+    ttl_ms: i64,
+    cap: usize,
+    entries: HashMap<(AccountKey, IpAddr), i64>,
+}
+
+impl KnownAddresses {
+    fn contains(&self, key: &(AccountKey, IpAddr), now: i64) -> bool {
+        self.entries.get(key).is_some_and(|at| now - at < self.ttl_ms)
+    }
+
+    fn insert(&mut self, key: (AccountKey, IpAddr), now: i64) {
+        if self.entries.len() >= self.cap {
+            let ttl = self.ttl_ms;
+            self.entries.retain(|_, at| now - *at < ttl);
+        }
+        if self.entries.len() >= self.cap {
+            let mut ats: Vec<i64> = self.entries.values().copied().collect();
+            let nth = ats.len() / 10;
+            let (_, cutoff, _) = ats.select_nth_unstable(nth);
+            let cutoff = *cutoff;
+            self.entries.retain(|_, at| *at > cutoff);
+        }
+        self.entries.insert(key, now);
+    }
+}
+
+struct Throttles {
+    pairs: Throttle<(AccountKey, IpAddr)>,
+    addresses: Throttle<IpAddr>,
+    accounts: Throttle<AccountKey>,
+    known: KnownAddresses,
+    signups: Throttle<IpAddr>,
+}
+
 pub(crate) struct AuthState {
     hasher: Argon2<'static>,
+    /// Permits for log-in hashes.
     hashing: Arc<Semaphore>,
+    /// Separate permits for sign-up hashes, so a log-in never queues behind them.
+    signup_hashing: Arc<Semaphore>,
     session_ttl_ms: i64,
-    failures_by_account: DefaultKeyedRateLimiter<String>,
-    failures_by_address: DefaultKeyedRateLimiter<IpAddr>,
-    /// Until when (ms) a key is refused without checking the password.
-    blocked_accounts: Mutex<std::collections::HashMap<String, i64>>,
-    blocked_addresses: Mutex<std::collections::HashMap<IpAddr, i64>>,
+    throttles: Mutex<Throttles>,
 }
 
 impl AuthState {
@@ -73,54 +225,79 @@ impl AuthState {
             None,
         )
         .unwrap_or_default();
-        let refill = Duration::from_secs(u64::from(config.login_failure_refill_secs.max(1)));
-        let quota = |burst: u32| {
-            Quota::with_period(refill)
-                .unwrap_or_else(|| Quota::per_minute(crate::nonzero(1)))
-                .allow_burst(crate::nonzero(burst))
-        };
+        let refill_ms = i64::from(config.login_failure_refill_secs.max(1)) * 1000;
+        let backoff_ms = i64::from(config.login_backoff_max_secs.max(1)) * 1000;
+        let signup_refill_ms = i64::from(config.signup_refill_secs.max(1)) * 1000;
+        let cap = config.throttle_max_entries.max(16);
+        let session_ttl_ms = i64::from(config.session_ttl_days.max(1)) * 86_400_000;
         AuthState {
             hasher: Argon2::new(Algorithm::Argon2id, Version::V0x13, params),
             hashing: Arc::new(Semaphore::new(config.max_concurrent_hashes.max(1))),
-            session_ttl_ms: i64::from(config.session_ttl_days.max(1)) * 86_400_000,
-            failures_by_account: DefaultKeyedRateLimiter::keyed(quota(config.login_failures_per_account)),
-            failures_by_address: DefaultKeyedRateLimiter::keyed(quota(config.login_failures_per_address)),
-            blocked_accounts: Mutex::default(),
-            blocked_addresses: Mutex::default(),
+            signup_hashing: Arc::new(Semaphore::new(config.max_concurrent_signup_hashes.max(1))),
+            session_ttl_ms,
+            throttles: Mutex::new(Throttles {
+                pairs: Throttle::new(config.login_failures_per_pair, refill_ms, backoff_ms, cap),
+                addresses: Throttle::new(config.login_failures_per_address, refill_ms, backoff_ms, cap),
+                accounts: Throttle::new(config.login_failures_per_account, refill_ms, backoff_ms, cap),
+                known: KnownAddresses { ttl_ms: session_ttl_ms, cap, entries: HashMap::new() },
+                signups: Throttle::new(config.signups_per_address, signup_refill_ms, signup_refill_ms, cap),
+            }),
         }
     }
 
     pub(crate) fn address_blocked(&self, addr: IpAddr) -> Option<u64> {
-        remaining(&self.blocked_addresses.lock(), &addr)
+        self.throttles.lock().addresses.blocked(&address_key(addr), now_ms())
     }
 
-    /// Records a failed log-in. Once the account's or the address's allowance is
-    /// spent, blocks it and returns how many seconds the caller must wait.
-    fn record_failure(&self, email: &str, addr: Option<IpAddr>) -> Option<u64> {
+    /// Seconds a log-in to `account` from `addr` must wait before its password is
+    /// even checked.
+    fn login_blocked(&self, account: AccountKey, addr: Option<IpAddr>) -> Option<u64> {
         let now = now_ms();
-        let clock = DefaultClock::default();
-        let mut blocked_for: Option<i64> = None;
-        if let Err(not_until) = self.failures_by_account.check_key(&email.to_string()) {
-            let wait = (not_until.wait_time_from(clock.now()).as_millis() as i64).max(1000);
-            self.blocked_accounts.lock().insert(email.to_string(), now + wait);
-            blocked_for = Some(wait);
-        }
-        if let Some(addr) = addr
-            && let Err(not_until) = self.failures_by_address.check_key(&addr)
-        {
-            let wait = (not_until.wait_time_from(clock.now()).as_millis() as i64).max(1000);
-            self.blocked_addresses.lock().insert(addr, now + wait);
-            blocked_for = Some(blocked_for.map_or(wait, |w| w.max(wait)));
-        }
-        blocked_for.map(|ms| (ms as u64).div_ceil(1000))
+        let t = self.throttles.lock();
+        let Some(addr) = addr.map(address_key) else {
+            return t.accounts.blocked(&account, now);
+        };
+        let pair = (account, addr);
+        let account_wide =
+            if t.known.contains(&pair, now) { None } else { t.accounts.blocked(&account, now) };
+        [t.pairs.blocked(&pair, now), t.addresses.blocked(&addr, now), account_wide]
+            .into_iter()
+            .flatten()
+            .max()
     }
-}
 
-/// Seconds left on a block, if any.
-fn remaining<K: std::hash::Hash + Eq>(blocked: &std::collections::HashMap<K, i64>, key: &K) -> Option<u64> {
-    let until = *blocked.get(key)?;
-    let left = until - now_ms();
-    (left > 0).then(|| (left as u64).div_ceil(1000))
+    /// Records a failed log-in; returns how many seconds the caller must now wait,
+    /// if it is blocked.
+    fn record_failure(&self, account: AccountKey, addr: Option<IpAddr>) -> Option<u64> {
+        let now = now_ms();
+        let mut t = self.throttles.lock();
+        let account_wide = t.accounts.strike(account, now);
+        let Some(addr) = addr.map(address_key) else { return account_wide };
+        let pair = (account, addr);
+        let account_wide = if t.known.contains(&pair, now) { None } else { account_wide };
+        let waits = [t.pairs.strike(pair, now), t.addresses.strike(addr, now), account_wide];
+        waits.into_iter().flatten().max()
+    }
+
+    /// A successful sign-up or log-in: the pair's failures are forgotten and the
+    /// address is known to the account from now on.
+    fn record_success(&self, account: AccountKey, addr: Option<IpAddr>) {
+        let Some(addr) = addr.map(address_key) else { return };
+        let mut t = self.throttles.lock();
+        t.pairs.forget(&(account, addr));
+        t.known.insert((account, addr), now_ms());
+    }
+
+    /// Counts a sign-up attempt from `addr`; the seconds to wait if over the limit.
+    fn signup_attempt(&self, addr: IpAddr) -> Option<u64> {
+        let now = now_ms();
+        let mut t = self.throttles.lock();
+        let key = address_key(addr);
+        if let Some(secs) = t.signups.blocked(&key, now) {
+            return Some(secs);
+        }
+        t.signups.strike(key, now)
+    }
 }
 
 pub(crate) fn hash_token(token: &str) -> [u8; 32] {
@@ -152,6 +329,11 @@ fn username_from_email(email: &str) -> String {
 
 impl App {
     pub async fn signup(&self, req: SignupRequest) -> Result<AuthOutcome, Error> {
+        self.signup_from(req, None).await
+    }
+
+    /// Signs up a client at `addr` (throttled per address, `auth.signups_per_address`).
+    pub async fn signup_from(&self, req: SignupRequest, addr: Option<IpAddr>) -> Result<AuthOutcome, Error> {
         let limits = self.limits();
         let email = req.email.trim().to_lowercase();
         validate::email(&email)?;
@@ -171,10 +353,14 @@ impl App {
             }
             (SignupMode::Open, None) => None,
         };
+        if let Some(secs) = addr.and_then(|a| self.inner.auth.signup_attempt(a)) {
+            return Err(Error::rate_limited(secs));
+        }
         if self.store().user_by_email(&email).map_err(internal)?.is_some() {
             return Err(Error::new(ErrorCode::EmailTaken, "an account with this email exists"));
         }
-        let password_hash = self.hash_password(req.password).await?;
+        let account = account_key(&email);
+        let password_hash = self.hash_password_with(req.password, &self.inner.auth.signup_hashing).await?;
         let now = now_ms();
         let token = new_token();
         let user = {
@@ -226,6 +412,7 @@ impl App {
             user
         };
         self.inner.committer.enqueue(Vec::new()).wait().await?;
+        self.inner.auth.record_success(account, addr);
         if let Some(invite) = invite {
             let caller = Caller { user: user.id, instance_admin: user.instance_admin };
             self.accept_invite(caller, &invite.code).await?;
@@ -241,9 +428,9 @@ impl App {
     ) -> Result<AuthOutcome, Error> {
         let email = email.trim().to_lowercase();
         let auth = &self.inner.auth;
-        let blocked = remaining(&auth.blocked_accounts.lock(), &email)
-            .or_else(|| addr.and_then(|a| remaining(&auth.blocked_addresses.lock(), &a)));
-        if let Some(secs) = blocked {
+        // The throttles key on a hash: an email of any length costs 16 bytes.
+        let account = account_key(&email);
+        if let Some(secs) = auth.login_blocked(account, addr) {
             return Err(Error::rate_limited(secs));
         }
         let record = self.store().user_by_email(&email).map_err(internal)?;
@@ -252,11 +439,12 @@ impl App {
         let stored_hash = record.as_ref().map(|r| r.password_hash.clone());
         let ok = self.verify_password(password.to_string(), stored_hash).await?;
         let Some(record) = record.filter(|_| ok) else {
-            if let Some(secs) = auth.record_failure(&email, addr) {
+            if let Some(secs) = auth.record_failure(account, addr) {
                 return Err(Error::rate_limited(secs));
             }
             return Err(Error::new(ErrorCode::InvalidCredentials, "wrong email or password"));
         };
+        auth.record_success(account, addr);
         let token = new_token();
         let now = now_ms();
         let mut batch = Batch::new();
@@ -284,6 +472,17 @@ impl App {
         let session =
             self.store().session(&hash_token(token)).map_err(internal)?.ok_or_else(unauthenticated)?;
         if session.expires_at <= now_ms() {
+            // Expired: delete it now, off the caller's path.
+            let (app, token_hash) = (self.clone(), hash_token(token));
+            if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+                runtime.spawn(async move {
+                    let mut batch = Batch::new();
+                    batch.push(Op::DeleteSession { token_hash });
+                    if let Err(e) = app.write_global(batch).await {
+                        tracing::warn!(error = %e, "deleting an expired session failed");
+                    }
+                });
+            }
             return Err(unauthenticated());
         }
         let record = self.store().user(session.user).map_err(internal)?.ok_or_else(unauthenticated)?;
@@ -298,8 +497,9 @@ impl App {
             .ok_or_else(|| Error::new(ErrorCode::Unauthenticated, "account no longer exists"))
     }
 
-    async fn hash_password(&self, password: String) -> Result<String, Error> {
-        let _permit = self.inner.auth.hashing.clone().acquire_owned().await.map_err(internal)?;
+    /// Hashes a password with one of `permits` (log-ins' or sign-ups').
+    async fn hash_password_with(&self, password: String, permits: &Arc<Semaphore>) -> Result<String, Error> {
+        let _permit = permits.clone().acquire_owned().await.map_err(internal)?;
         let hasher = self.inner.auth.hasher.clone();
         tokio::task::spawn_blocking(move || {
             PasswordHasher::<PasswordHash>::hash_password(&hasher, password.as_bytes()).map(|h| h.to_string())
@@ -323,5 +523,50 @@ impl App {
         })
         .await
         .map_err(internal)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_throttle_backs_off_exponentially_and_forgives_with_time() {
+        let mut t: Throttle<u8> = Throttle::new(2, 1000, 8000, 100);
+        assert_eq!(t.strike(1, 0), None);
+        assert_eq!(t.strike(1, 0), None);
+        assert_eq!(t.strike(1, 0), Some(1), "past the burst: one refill period");
+        assert_eq!(t.strike(1, 0), Some(2), "then twice as long");
+        assert_eq!(t.strike(1, 0), Some(4));
+        assert_eq!(t.strike(1, 0), Some(8));
+        assert_eq!(t.strike(1, 0), Some(8), "up to the maximum");
+        assert_eq!(t.blocked(&2, 0), None, "other keys are not affected");
+        // Long after, every strike is forgiven and the key is pruned.
+        t.prune(1_000_000);
+        assert!(t.entries.is_empty());
+    }
+
+    #[test]
+    fn throttle_maps_stay_within_their_cap() {
+        let mut t: Throttle<u32> = Throttle::new(5, 60_000, 900_000, 1000);
+        for key in 0..100_000u32 {
+            t.strike(key, i64::from(key));
+            assert!(t.entries.len() <= 1000);
+        }
+        let mut known = KnownAddresses { ttl_ms: i64::MAX, cap: 1000, entries: HashMap::new() };
+        for n in 0..100_000u32 {
+            known.insert((account_key(&n.to_string()), IpAddr::from([127, 0, 0, 1])), i64::from(n));
+            assert!(known.entries.len() <= 1000);
+        }
+    }
+
+    #[test]
+    fn throttle_keys_do_not_hold_what_the_client_sent() {
+        // A 256 KB "email" costs a 16-byte key.
+        let key = account_key(&"x".repeat(256 * 1024));
+        assert_eq!(std::mem::size_of_val(&key), 16);
+        let v6: IpAddr = "2001:db8::1".parse().unwrap();
+        let same_host: IpAddr = "2001:db8::ffff:1".parse().unwrap();
+        assert_eq!(address_key(v6), address_key(same_host), "IPv6 is counted by /64");
     }
 }

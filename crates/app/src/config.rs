@@ -82,12 +82,27 @@ pub struct AuthConfig {
     /// How many password hashes may run at once (each holds `argon2_memory_kib`).
     pub max_concurrent_hashes: usize,
     pub session_ttl_days: u32,
-    /// Failed log-ins allowed per account in a burst, then one more every
-    /// `login_failure_refill_secs`.
+    /// Failed log-ins allowed per (account, client address) pair in a burst, then
+    /// one more every `login_failure_refill_secs`; past it the pair backs off
+    /// exponentially.
+    pub login_failures_per_pair: u32,
+    /// Failed log-ins allowed per account over all addresses in a burst; past it,
+    /// only addresses the account has logged in or signed up from may try.
     pub login_failures_per_account: u32,
-    /// Failed log-ins allowed per client address in a burst.
+    /// Failed log-ins allowed per client address (IPv6: per /64) in a burst.
     pub login_failures_per_address: u32,
     pub login_failure_refill_secs: u32,
+    /// Longest back-off of a throttled log-in, in seconds.
+    pub login_backoff_max_secs: u32,
+    /// Sign-ups allowed per client address in a burst, then one more every
+    /// `signup_refill_secs`.
+    pub signups_per_address: u32,
+    pub signup_refill_secs: u32,
+    /// Sign-up password hashes computed at once, from permits separate from the
+    /// log-ins' `max_concurrent_hashes`.
+    pub max_concurrent_signup_hashes: usize,
+    /// Keys each log-in/sign-up throttle map holds at most (oldest dropped first).
+    pub throttle_max_entries: usize,
 }
 
 impl Default for AuthConfig {
@@ -99,9 +114,15 @@ impl Default for AuthConfig {
             argon2_parallelism: 1,
             max_concurrent_hashes: 2,
             session_ttl_days: 30,
-            login_failures_per_account: 5,
+            login_failures_per_pair: 5,
+            login_failures_per_account: 50,
             login_failures_per_address: 20,
             login_failure_refill_secs: 60,
+            login_backoff_max_secs: 900,
+            signups_per_address: 10,
+            signup_refill_secs: 60,
+            max_concurrent_signup_hashes: 1,
+            throttle_max_entries: 100_000,
         }
     }
 }
