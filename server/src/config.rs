@@ -197,6 +197,13 @@ impl Config {
             ("websocket.write_timeout_secs", w.write_timeout_secs, 1, 3600),
             ("training.schedule_hours", self.app.training.schedule_hours, 0, 24 * 366),
             ("training.min_users_per_word", self.app.training.min_users_per_word as u64, 1, 1_000_000),
+            ("training.rebuild_interval_secs", self.app.training.rebuild_interval_secs, 0, 30 * DAY),
+            (
+                "training.member_key_changes_per_hour",
+                self.app.training.member_key_changes_per_hour.into(),
+                0,
+                1_000_000,
+            ),
         ];
         for &(key, value, min, max) in checks {
             if !(min..=max).contains(&value) {
