@@ -414,8 +414,8 @@ async fn read_loop(
                     if last_rate_error.is_none_or(|t| t.elapsed() >= Duration::from_secs(1)) {
                         last_rate_error = Some(Instant::now());
                         if !direct.send(error_frame(None, &Error::rate_limited(1))) {
-                    return;
-                }
+                            return;
+                        }
                     }
                     continue;
                 }
@@ -423,8 +423,8 @@ async fn read_loop(
                     Ok(env) => env,
                     Err(e) => {
                         if !direct.send(error_frame(None, &e)) {
-                    return;
-                }
+                            return;
+                        }
                         continue;
                     }
                 };
@@ -438,8 +438,8 @@ async fn read_loop(
                 if !req_ok {
                     let e = Error::invalid_field("req", "1 to 64 printable ASCII characters, or a number");
                     if !direct.send(error_frame(None, &e)) {
-                    return;
-                }
+                        return;
+                    }
                     continue;
                 }
                 if envelope.r#type != "ping" {
@@ -465,16 +465,16 @@ async fn read_loop(
                         }
                         Err(e) => {
                             if !direct.send(error_frame(envelope.req, &e)) {
-                    return;
-                }
+                                return;
+                            }
                         }
                     },
                     "typing" => {
                         let result = parse::<TypingFrame>(&raw).and_then(|f| app.typing(caller, f.channel, f.thread_root));
-                        if let Err(e) = result {
-                            if !direct.send(error_frame(envelope.req, &e)) {
-                    return;
-                }
+                        if let Err(e) = result
+                            && !direct.send(error_frame(envelope.req, &e))
+                        {
+                            return;
                         }
                     }
                     "presence" => match parse::<PresenceFrame>(&raw) {
@@ -484,8 +484,8 @@ async fn read_loop(
                         }
                         Err(e) => {
                             if !direct.send(error_frame(envelope.req, &e)) {
-                    return;
-                }
+                                return;
+                            }
                         }
                     },
                     "ping" => {
@@ -494,14 +494,14 @@ async fn read_loop(
                             pong["req"] = req;
                         }
                         if !direct.send(text(pong)) {
-                    return;
-                }
+                            return;
+                        }
                     }
                     "auth" => {
                         let e = Error::new(ErrorCode::InvalidRequest, "already authenticated");
                         if !direct.send(error_frame(envelope.req, &e)) {
-                    return;
-                }
+                            return;
+                        }
                     }
                     other => {
                         let e = Error::new(
@@ -509,8 +509,8 @@ async fn read_loop(
                             format!("unknown frame type {:?}", clip(other, ECHO_CHARS)),
                         );
                         if !direct.send(error_frame(envelope.req, &e)) {
-                    return;
-                }
+                            return;
+                        }
                     }
                 }
             }
