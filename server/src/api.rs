@@ -3,7 +3,7 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::{get, patch, post, put};
+use axum::routing::{delete, get, patch, post, put};
 use axum::{Json, Router};
 use confab_app::{App, CreateChannel, CreateInvite, HistoryQuery, PostMessage, SignupRequest, UpdateChannel};
 use confab_core::{ChannelId, MessageId, Presence, Role, UserId};
@@ -20,10 +20,11 @@ pub fn routes() -> Router<App> {
         .route("/auth/logout", post(logout))
         .route("/me", get(me))
         .route("/workspaces", get(list_workspaces).post(create_workspace))
-        .route("/workspaces/{ws}/invites", post(create_invite))
+        .route("/workspaces/{ws}/invites", get(list_invites).post(create_invite))
+        .route("/workspaces/{ws}/invites/{code}", delete(revoke_invite))
         .route("/invites/{code}/accept", post(accept_invite))
         .route("/workspaces/{ws}/members", get(list_members))
-        .route("/workspaces/{ws}/members/{user}", patch(set_role))
+        .route("/workspaces/{ws}/members/{user}", patch(set_role).delete(remove_member))
         .route("/workspaces/{ws}/presence", get(presence))
         .route("/workspaces/{ws}/channels", get(list_channels).post(create_channel))
         .route("/workspaces/{ws}/dms", post(open_dm))
@@ -282,6 +283,28 @@ async fn set_role(
 ) -> ApiResult<Json<confab_core::MemberView>> {
     let user: UserId = id(&user)?;
     Ok(Json(app.set_role(auth.caller, id(&ws)?, user, req.role).await?))
+}
+
+async fn remove_member(
+    State(app): State<App>,
+    auth: Auth,
+    Path((ws, user)): Path<(String, String)>,
+) -> ApiResult<StatusCode> {
+    app.remove_member(auth.caller, id(&ws)?, id(&user)?).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn list_invites(State(app): State<App>, auth: Auth, Path(ws): Path<String>) -> ApiResult<Json<Value>> {
+    Ok(Json(json!({ "invites": app.invites(auth.caller, id(&ws)?)? })))
+}
+
+async fn revoke_invite(
+    State(app): State<App>,
+    auth: Auth,
+    Path((ws, code)): Path<(String, String)>,
+) -> ApiResult<StatusCode> {
+    app.revoke_invite(auth.caller, id(&ws)?, &code).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 #[derive(Serialize)]

@@ -12,6 +12,7 @@ mod durability;
 mod features;
 mod integrity;
 mod live;
+mod revocation;
 
 use std::future::Future;
 
@@ -35,7 +36,7 @@ macro_rules! cases {
 fn main() {
     confab_tests::run_as_server_if_asked();
     let args = Arguments::from_args();
-    let modules: [(&str, Vec<Case>); 11] = [
+    let modules: [(&str, Vec<Case>); 12] = [
         ("abuse", abuse::cases()),
         ("authz", authz::cases()),
         ("bad_input", bad_input::cases()),
@@ -47,6 +48,7 @@ fn main() {
         ("features", features::cases()),
         ("integrity", integrity::cases()),
         ("live", live::cases()),
+        ("revocation", revocation::cases()),
     ];
     let trials = modules
         .into_iter()

@@ -121,9 +121,16 @@ impl App {
     ) -> Result<Channel, Error> {
         validate::channel_name(&req.name)?;
         let topic = self.limits().topic(&req.topic)?.to_string();
-        let (channel, durable) = self.write(ws, |state, tx| {
+        let (channel, durable) = self.write_as(caller, ws, |state, tx| {
             if state.require_member(caller.user)? == Role::Guest {
                 return Err(Error::forbidden("guests cannot create channels"));
+            }
+            let max_created = self.config().limits.max_channels_per_user;
+            if state.channels.values().filter(|c| c.created_by == caller.user).count() >= max_created {
+                return Err(Error::new(
+                    ErrorCode::QuotaExceeded,
+                    format!("one member creates at most {max_created} channels in a workspace"),
+                ));
             }
             if state.channel_name_taken(&req.name, None) {
                 return Err(Error::new(ErrorCode::NameTaken, format!("#{} already exists", req.name)));
@@ -160,6 +167,7 @@ impl App {
                 archived: false,
                 members: HashSet::new(),
                 last_seq: 0,
+                created_by: channel.created_by,
             },
         );
         tx.emit(Event::ChannelCreated { channel: channel.clone() });
@@ -179,7 +187,7 @@ impl App {
         }
         let topic = req.topic.as_deref().map(|t| self.limits().topic(t).map(str::to_string)).transpose()?;
         let ws = self.channel_workspace(channel)?;
-        let (updated, durable) = self.write(ws, |state, tx| {
+        let (updated, durable) = self.write_as(caller, ws, |state, tx| {
             let role = state.member_via_channel(caller.user)?;
             let ch = state.readable_channel(caller.user, channel)?;
             // Read under the workspace lock, so that concurrent updates do not undo each other.
@@ -224,7 +232,7 @@ impl App {
 
     pub async fn join_channel(&self, caller: Caller, channel: ChannelId) -> Result<Channel, Error> {
         let ws = self.channel_workspace(channel)?;
-        let ((), durable) = self.write(ws, |state, tx| {
+        let ((), durable) = self.write_as(caller, ws, |state, tx| {
             let role = state.member_via_channel(caller.user)?;
             let ch = state.readable_channel(caller.user, channel)?;
             if ch.members.contains(&caller.user) {
@@ -247,7 +255,7 @@ impl App {
 
     pub async fn leave_channel(&self, caller: Caller, channel: ChannelId) -> Result<(), Error> {
         let ws = self.channel_workspace(channel)?;
-        let ((), durable) = self.write(ws, |state, tx| {
+        let ((), durable) = self.write_as(caller, ws, |state, tx| {
             let ch = state.readable_channel(caller.user, channel)?;
             if !ch.members.contains(&caller.user) {
                 return Ok(());
@@ -255,11 +263,7 @@ impl App {
             if ch.kind == ChannelKind::Dm {
                 return Err(Error::new(ErrorCode::Conflict, "you cannot leave a direct message"));
             }
-            if let Some(ch) = state.channels.get_mut(&channel) {
-                ch.members.remove(&caller.user);
-            }
-            tx.op(Op::DeleteChannelMember { channel, user: caller.user });
-            tx.emit(Event::MemberLeft { channel: Some(channel), user: caller.user });
+            Self::stage_channel_leave(state, tx, channel, caller.user);
             Ok(())
         })?;
         durable.wait().await
@@ -272,7 +276,7 @@ impl App {
         user: UserId,
     ) -> Result<(), Error> {
         let ws = self.channel_workspace(channel)?;
-        let ((), durable) = self.write(ws, |state, tx| {
+        let ((), durable) = self.write_as(caller, ws, |state, tx| {
             let role = state.member_via_channel(caller.user)?;
             let ch = state.readable_channel(caller.user, channel)?;
             if !ch.members.contains(&caller.user) && !role.is_admin() {
@@ -302,7 +306,7 @@ impl App {
             return Err(Error::invalid_field("users", format!("1 to {} other members", MAX_DM_MEMBERS - 1)));
         }
         let key = dm_key(&people);
-        let (result, durable) = self.write(ws, |state, tx| {
+        let (result, durable) = self.write_as(caller, ws, |state, tx| {
             state.require_member(caller.user)?;
             if people.iter().any(|p| state.role(*p).is_none()) {
                 return Err(Error::new(ErrorCode::UserNotFound, "no such member"));

@@ -144,6 +144,18 @@ pub struct LimitsConfig {
     pub frame_burst: u32,
     pub invite_max_uses: u32,
     pub invite_max_days: u32,
+    /// Mutations other than posting (edits, reactions, read markers, channels,
+    /// workspaces, invites, DMs, roles, consent keys) one user may make per second,
+    /// sustained, and in a burst.
+    pub writes_per_second: u32,
+    pub write_burst: u32,
+    /// Searches one user may run per second, sustained, and in a burst.
+    pub searches_per_second: u32,
+    pub search_burst: u32,
+    /// Workspaces one account may own.
+    pub max_workspaces_per_user: usize,
+    /// Channels one member may create in one workspace.
+    pub max_channels_per_user: usize,
 }
 
 impl Default for LimitsConfig {
@@ -158,6 +170,12 @@ impl Default for LimitsConfig {
             frame_burst: 400,
             invite_max_uses: 1000,
             invite_max_days: 90,
+            writes_per_second: 10,
+            write_burst: 100,
+            searches_per_second: 5,
+            search_burst: 30,
+            max_workspaces_per_user: 20,
+            max_channels_per_user: 200,
         }
     }
 }

@@ -25,6 +25,8 @@ pub struct ChannelState {
     pub members: HashSet<UserId>,
     /// `seq` of the newest message.
     pub last_seq: u64,
+    /// Who created it (for the per-member channel quota).
+    pub created_by: UserId,
 }
 
 #[derive(Debug)]
@@ -89,8 +91,15 @@ impl WorkspaceState {
 
     /// Whether `user` receives `event` live or on replay. Channel events go to the
     /// channel's members (plus, for a public channel's creation or update, everyone who
-    /// may read it); a member leaving a channel is told so themselves.
+    /// may read it); a member leaving a channel, or removed from the workspace, is
+    /// told so themselves.
     pub fn may_receive(&self, user: UserId, event: &Event) -> bool {
+        // A member removed from the workspace is told so, though no longer a member.
+        if let Event::MemberLeft { channel: None, user: left } = event
+            && *left == user
+        {
+            return true;
+        }
         if !self.members.contains_key(&user) {
             return false;
         }
@@ -178,6 +187,7 @@ pub(crate) fn load(store: &dyn Store, id: WorkspaceId) -> Result<Option<Workspac
                 archived: channel.archived,
                 members,
                 last_seq,
+                created_by: channel.created_by,
             },
         );
     }

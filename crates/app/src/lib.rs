@@ -77,6 +77,10 @@ struct Inner {
     writes_stopped: Arc<AtomicBool>,
     auth: auth::AuthState,
     message_limiter: DefaultKeyedRateLimiter<UserId>,
+    /// Every other mutation, per user (`limits.writes_per_second`).
+    write_limiter: DefaultKeyedRateLimiter<UserId>,
+    /// Searches, per user (`limits.searches_per_second`).
+    search_limiter: DefaultKeyedRateLimiter<UserId>,
     /// Serialises account creation (unique email and username checks).
     signup_lock: parking_lot::Mutex<()>,
     search: Arc<SearchIndex>,
@@ -119,8 +123,12 @@ impl App {
             derived_tx,
             writes_stopped.clone(),
         );
-        let quota = Quota::per_second(nonzero(config.limits.messages_per_second))
-            .allow_burst(nonzero(config.limits.message_burst));
+        let limits = &config.limits;
+        let quota =
+            |per_second: u32, burst: u32| Quota::per_second(nonzero(per_second)).allow_burst(nonzero(burst));
+        let message_quota = quota(limits.messages_per_second, limits.message_burst);
+        let write_quota = quota(limits.writes_per_second, limits.write_burst);
+        let search_quota = quota(limits.searches_per_second, limits.search_burst);
         Ok(App {
             inner: Arc::new(Inner {
                 search,
@@ -130,7 +138,9 @@ impl App {
                 serving: models::Serving::new(registry),
                 limits: config.limits.validation(),
                 auth: auth::AuthState::new(&config.auth),
-                message_limiter: DefaultKeyedRateLimiter::keyed(quota),
+                message_limiter: DefaultKeyedRateLimiter::keyed(message_quota),
+                write_limiter: DefaultKeyedRateLimiter::keyed(write_quota),
+                search_limiter: DefaultKeyedRateLimiter::keyed(search_quota),
                 config,
                 store,
                 directory,
@@ -214,6 +224,18 @@ impl App {
         };
         let value = build(&mut state, &mut tx)?;
         self.finish(&mut state, tx).map(|durable| (value, durable))
+    }
+
+    /// [`App::write`] on behalf of `caller`, counted against their write rate
+    /// (`limits.writes_per_second`): every mutation but posting, which has its own.
+    fn write_as<T>(
+        &self,
+        caller: Caller,
+        ws: WorkspaceId,
+        build: impl FnOnce(&mut WorkspaceState, &mut Tx) -> Result<T, Error>,
+    ) -> Result<(T, Durable), Error> {
+        self.check_write_rate(caller.user)?;
+        self.write(ws, build)
     }
 
     /// Applies a staged transaction under the already-held workspace lock.
@@ -305,11 +327,17 @@ impl App {
     }
 
     fn check_message_rate(&self, user: UserId) -> Result<(), Error> {
-        self.inner.message_limiter.check_key(&user).map_err(|not_until| {
-            let wait = not_until
-                .wait_time_from(governor::clock::Clock::now(&governor::clock::DefaultClock::default()));
-            Error::rate_limited(wait.as_secs() + 1)
-        })
+        check_rate(&self.inner.message_limiter, user)
+    }
+
+    /// Counts one mutation other than a post against `user`'s write rate.
+    fn check_write_rate(&self, user: UserId) -> Result<(), Error> {
+        check_rate(&self.inner.write_limiter, user)
+    }
+
+    /// Counts one search against `user`'s search rate.
+    pub(crate) fn check_search_rate(&self, user: UserId) -> Result<(), Error> {
+        check_rate(&self.inner.search_limiter, user)
     }
 
     /// Whether the client address is currently throttled for log-ins.
@@ -357,6 +385,14 @@ pub(crate) fn new_ulid() -> ulid::Ulid {
 pub(crate) fn internal(e: impl std::fmt::Display) -> Error {
     tracing::error!(error = %e, "internal error");
     Error::internal()
+}
+
+fn check_rate(limiter: &DefaultKeyedRateLimiter<UserId>, user: UserId) -> Result<(), Error> {
+    limiter.check_key(&user).map_err(|not_until| {
+        let wait =
+            not_until.wait_time_from(governor::clock::Clock::now(&governor::clock::DefaultClock::default()));
+        Error::rate_limited(wait.as_secs() + 1)
+    })
 }
 
 fn nonzero(n: u32) -> std::num::NonZeroU32 {

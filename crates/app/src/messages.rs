@@ -223,7 +223,7 @@ impl App {
     pub async fn edit_message(&self, caller: Caller, id: MessageId, text: &str) -> Result<Message, Error> {
         let text = emoji::expand_shortcodes(self.limits().message_text(text)?);
         let ws = self.readable_message(caller, id)?.workspace;
-        let (message, durable) = self.write(ws, |state, tx| {
+        let (message, durable) = self.write_as(caller, ws, |state, tx| {
             let mut message = self.writable_message(state, caller, id)?;
             if message.author != caller.user {
                 return Err(Error::forbidden("only the author edits a message"));
@@ -244,7 +244,7 @@ impl App {
         if message.deleted {
             return Ok(());
         }
-        let ((), durable) = self.write(message.workspace, |state, tx| {
+        let ((), durable) = self.write_as(caller, message.workspace, |state, tx| {
             let mut message = self.writable_message(state, caller, id)?;
             let is_admin = state.role(caller.user).is_some_and(|r| r.is_admin());
             if message.author != caller.user && !is_admin {
@@ -282,7 +282,7 @@ impl App {
             })?
             .to_string();
         let ws = self.readable_message(caller, id)?.workspace;
-        let (message, durable) = self.write(ws, |state, tx| {
+        let (message, durable) = self.write_as(caller, ws, |state, tx| {
             let mut message = self.writable_message(state, caller, id)?;
             if state.role(caller.user) == Some(confab_core::Role::Guest)
                 && !state.channels.get(&message.channel).is_some_and(|c| c.members.contains(&caller.user))
@@ -329,7 +329,7 @@ impl App {
     /// never beyond the newest message).
     pub async fn mark_read(&self, caller: Caller, channel: ChannelId, seq: u64) -> Result<u64, Error> {
         let ws = self.channel_workspace(channel)?;
-        let (seq, durable) = self.write(ws, |state, tx| {
+        let (seq, durable) = self.write_as(caller, ws, |state, tx| {
             let ch = state.readable_channel(caller.user, channel)?;
             if !ch.members.contains(&caller.user) {
                 return Err(Error::forbidden("join the channel to track what you have read"));

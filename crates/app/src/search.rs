@@ -100,6 +100,7 @@ impl App {
         ws: WorkspaceId,
         params: SearchParams,
     ) -> Result<SearchAnswer, Error> {
+        self.check_search_rate(caller.user)?;
         let limit = params.limit.unwrap_or(20);
         if limit == 0 || limit > 100 {
             return Err(Error::invalid_field("limit", "1 to 100"));
@@ -211,6 +212,7 @@ impl App {
         ws: WorkspaceId,
         click: SearchClick,
     ) -> Result<(), Error> {
+        self.check_write_rate(caller.user)?;
         self.workspace(ws)?.read().require_member(caller.user)?;
         let unknown = || Error::new(ErrorCode::NotFound, "no such search result");
         if click.query_id.len() > 64 {

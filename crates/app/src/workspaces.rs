@@ -34,6 +34,14 @@ pub struct CreateInvite {
 impl App {
     pub async fn create_workspace(&self, caller: Caller, name: &str) -> Result<WorkspaceView, Error> {
         let name = self.limits().workspace_name(name)?.to_string();
+        self.check_write_rate(caller.user)?;
+        let max_owned = self.config().limits.max_workspaces_per_user;
+        if self.owned_workspaces(caller.user)? >= max_owned {
+            return Err(Error::new(
+                ErrorCode::QuotaExceeded,
+                format!("one account owns at most {max_owned} workspaces"),
+            ));
+        }
         let now = now_ms();
         let workspace = Workspace {
             id: WorkspaceId::from_ulid(new_ulid()),
@@ -62,6 +70,7 @@ impl App {
                     archived: false,
                     members: HashSet::from([caller.user]),
                     last_seq: 0,
+                    created_by: caller.user,
                 },
             )]),
             dms: HashMap::new(),
@@ -135,7 +144,7 @@ impl App {
         target: UserId,
         role: Role,
     ) -> Result<MemberView, Error> {
-        let (member, durable) = self.write(ws, |state, tx| {
+        let (member, durable) = self.write_as(caller, ws, |state, tx| {
             let caller_role = state.require_member(caller.user)?;
             let current =
                 state.role(target).ok_or_else(|| Error::new(ErrorCode::UserNotFound, "no such member"))?;
@@ -159,6 +168,20 @@ impl App {
             member.role = role;
             tx.op(Op::PutMember(member.clone()));
             tx.emit(Event::MemberUpdated { user: target, role });
+            if role == Role::Guest && current != Role::Guest {
+                // A guest is in the channels someone added them to, not in every public
+                // one: demotion takes them out of the public channels; private channels
+                // and DMs, joined by invitation, stay.
+                let public: Vec<ChannelId> = state
+                    .channels
+                    .iter()
+                    .filter(|(_, c)| c.kind == ChannelKind::Public && c.members.contains(&target))
+                    .map(|(id, _)| *id)
+                    .collect();
+                for channel in public {
+                    Self::stage_channel_leave(state, tx, channel, target);
+                }
+            }
             state.members.insert(target, role);
             Ok(member)
         })?;
@@ -193,7 +216,7 @@ impl App {
                 format!("1 to {}", limits.invite_max_days * 24),
             ));
         }
-        let (invite, durable) = self.write(ws, |state, tx| {
+        let (invite, durable) = self.write_as(caller, ws, |state, tx| {
             let caller_role = state.require_member(caller.user)?;
             if caller_role == Role::Guest || (role == Role::Guest && !caller_role.is_admin()) {
                 return Err(Error::forbidden("guests cannot invite, and only admins invite guests"));
@@ -235,7 +258,7 @@ impl App {
     pub async fn accept_invite(&self, caller: Caller, code: &str) -> Result<WorkspaceView, Error> {
         let invite = self.usable_invite(code)?;
         let ws = invite.workspace;
-        let (role, durable) = self.write(ws, |state, tx| {
+        let (role, durable) = self.write_as(caller, ws, |state, tx| {
             if let Some(role) = state.role(caller.user) {
                 return Ok(role);
             }
@@ -267,6 +290,109 @@ impl App {
         durable.wait().await?;
         let workspace = self.store().workspace(ws).map_err(internal)?.ok_or_else(Error::internal)?;
         Ok(WorkspaceView { workspace, role })
+    }
+
+    /// How many workspaces `user` owns.
+    fn owned_workspaces(&self, user: UserId) -> Result<usize, Error> {
+        let mut owned = 0;
+        for ws in self.store().workspaces_of(user).map_err(internal)? {
+            if self.store().member(ws, user).map_err(internal)?.is_some_and(|m| m.role == Role::Owner) {
+                owned += 1;
+            }
+        }
+        Ok(owned)
+    }
+
+    /// Removes `target` from the workspace: their membership and their channel
+    /// memberships go in one write, their live connections stop receiving the
+    /// workspace's events at once, and they are sent `member.left` (without a
+    /// channel) so their client drops the workspace. Owners and admins remove
+    /// members (only owners remove owners, never the last one); anyone may remove
+    /// themselves, which is leaving. DM memberships are kept, inert: a DM is
+    /// identified by its members, and it comes back if they are invited again.
+    pub async fn remove_member(&self, caller: Caller, ws: WorkspaceId, target: UserId) -> Result<(), Error> {
+        let ((), durable) = self.write_as(caller, ws, |state, tx| {
+            let caller_role = state.require_member(caller.user)?;
+            let current =
+                state.role(target).ok_or_else(|| Error::new(ErrorCode::UserNotFound, "no such member"))?;
+            if target != caller.user && !caller_role.is_admin() {
+                return Err(Error::forbidden("only owners and admins remove members"));
+            }
+            if current == Role::Owner {
+                if target != caller.user && caller_role != Role::Owner {
+                    return Err(Error::forbidden("only owners remove owners"));
+                }
+                if state.members.values().filter(|r| **r == Role::Owner).count() <= 1 {
+                    return Err(Error::new(
+                        ErrorCode::LastOwner,
+                        "the last owner cannot leave or be removed",
+                    ));
+                }
+            }
+            let channels: Vec<ChannelId> = state
+                .channels
+                .iter()
+                .filter(|(_, c)| c.kind != ChannelKind::Dm && c.members.contains(&target))
+                .map(|(id, _)| *id)
+                .collect();
+            for channel in channels {
+                Self::stage_channel_leave(state, tx, channel, target);
+            }
+            tx.op(Op::DeleteMember { workspace: ws, user: target });
+            tx.emit(Event::MemberLeft { channel: None, user: target });
+            state.members.remove(&target);
+            Ok(())
+        })?;
+        durable.wait().await?;
+        self.hub().remove_workspace(target, ws);
+        Ok(())
+    }
+
+    /// The workspace's invites: all of them for owners and admins, one's own for
+    /// members (an invite code is a key to the workspace).
+    pub fn invites(&self, caller: Caller, ws: WorkspaceId) -> Result<Vec<Invite>, Error> {
+        let role = self.workspace(ws)?.read().require_member(caller.user)?;
+        if role == Role::Guest {
+            return Err(Error::forbidden("guests cannot invite"));
+        }
+        let mut invites = self.store().invites(ws).map_err(internal)?;
+        invites.retain(|i| role.is_admin() || i.created_by == caller.user);
+        invites.sort_by_key(|i| std::cmp::Reverse(i.created_at));
+        Ok(invites)
+    }
+
+    /// Revokes an invite: owners and admins any of the workspace's, members their
+    /// own. An invite one may not see answers `invite_not_found`.
+    pub async fn revoke_invite(&self, caller: Caller, ws: WorkspaceId, code: &str) -> Result<(), Error> {
+        let ((), durable) = self.write_as(caller, ws, |state, tx| {
+            let role = state.require_member(caller.user)?;
+            let invite = match code.is_empty() || code.len() > 64 {
+                true => None,
+                false => self.store().invite(code).map_err(internal)?,
+            };
+            let invite = invite
+                .filter(|i| i.workspace == ws && (role.is_admin() || i.created_by == caller.user))
+                .ok_or_else(|| Error::new(ErrorCode::InviteNotFound, "no such invite"))?;
+            tx.op(Op::DeleteInvite { code: invite.code });
+            Ok(())
+        })?;
+        durable.wait().await
+    }
+
+    /// Stages `user` leaving `channel`: the membership record, the event and the
+    /// in-memory state.
+    pub(crate) fn stage_channel_leave(
+        state: &mut WorkspaceState,
+        tx: &mut Tx,
+        channel: ChannelId,
+        user: UserId,
+    ) {
+        let Some(ch) = state.channels.get_mut(&channel) else { return };
+        if !ch.members.remove(&user) {
+            return;
+        }
+        tx.op(Op::DeleteChannelMember { channel, user });
+        tx.emit(Event::MemberLeft { channel: Some(channel), user });
     }
 
     /// Stages `user` joining `channel`: the membership record, the event and the

@@ -128,6 +128,9 @@ impl Store for FaultyStore {
     fn invite(&self, code: &str) -> Result<Option<Invite>> {
         self.inner.invite(code)
     }
+    fn invites(&self, workspace: WorkspaceId) -> Result<Vec<Invite>> {
+        self.inner.invites(workspace)
+    }
     fn blob(&self, workspace: WorkspaceId, namespace: &str, key: &[u8]) -> Result<Option<Vec<u8>>> {
         self.inner.blob(workspace, namespace, key)
     }

@@ -52,6 +52,8 @@ pub enum ErrorCode {
     Conflict,
     /// Too many requests: wait `retry_after` seconds.
     RateLimited,
+    /// A per-account quota is used up (workspaces owned, channels created).
+    QuotaExceeded,
     /// The search query is malformed; the message says where.
     InvalidQuery,
     /// The search index is being rebuilt from the store.
@@ -99,6 +101,7 @@ impl ErrorCode {
         (Self::ChannelArchived, "channel_archived"),
         (Self::Conflict, "conflict"),
         (Self::RateLimited, "rate_limited"),
+        (Self::QuotaExceeded, "quota_exceeded"),
         (Self::InvalidQuery, "invalid_query"),
         (Self::IndexRebuilding, "index_rebuilding"),
         (Self::ConsentNotExplicit, "consent_not_explicit"),
@@ -116,7 +119,7 @@ impl ErrorCode {
             InvalidRequest | InvalidField | InvalidId | InvalidQuery | UnknownFrame | ConsentNotExplicit
             | PolicyMismatch => 400,
             Unauthenticated | InvalidCredentials | NotAuthenticatedYet => 401,
-            Forbidden | SignupClosed => 403,
+            Forbidden | SignupClosed | QuotaExceeded => 403,
             NotFound | WorkspaceNotFound | ChannelNotFound | MessageNotFound | UserNotFound
             | InviteNotFound => 404,
             EmailTaken | NameTaken | LastOwner | ChannelArchived | Conflict => 409,

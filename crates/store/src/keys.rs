@@ -11,8 +11,10 @@ use confab_core::{ChannelId, MessageId, UserId, WorkspaceId};
 /// 2: read markers under [`READ_MARKER`]; `message.created` events stored by
 /// reference to their message. A version-1 store is read as it is.
 /// 3: direct-message channels have no [`CHANNEL_BY_NAME`] entry (a DM's name must
-/// not occupy, or reveal anything through, the channel name space); opening an older
-/// store removes those entries.
+/// not occupy, or reveal anything through, the channel name space); invites are
+/// indexed by workspace ([`INVITES_OF_WORKSPACE`]); `message.updated` events are
+/// stored by reference like `message.created`. Opening an older store removes the
+/// DMs' name entries and builds the invite index.
 pub const SCHEMA_VERSION: u32 = 3;
 
 pub const META_SCHEMA: &[u8] = b"\xF0schema_version";
@@ -38,6 +40,8 @@ pub const THREAD_REPLY: u8 = 0x33;
 pub const MENTION: u8 = 0x34;
 pub const EVENT: u8 = 0x40;
 pub const INVITE: u8 = 0x50;
+/// Workspace, invite code → `[]`.
+pub const INVITES_OF_WORKSPACE: u8 = 0x51;
 pub const BLOB: u8 = 0x60;
 
 /// Builds a key from a tag and parts.

@@ -117,9 +117,10 @@ pub enum Op {
         user: UserId,
         seq: u64,
     },
-    /// Logs an event. A `message.created` event is logged by reference to the message
-    /// record (which must be written in the same batch): reading the log back gives
-    /// the message as it is stored then, e.g. edited or deleted since.
+    /// Logs an event. A `message.created` or `message.updated` event is logged by
+    /// reference to the message record (which must be written in the same batch):
+    /// reading the log back gives the message as it is stored then, e.g. edited or
+    /// deleted since.
     AppendEvent(EventRecord),
     /// Drops the workspace's events with `event_seq < before`.
     PruneEvents {
@@ -127,6 +128,10 @@ pub enum Op {
         before: u64,
     },
     PutInvite(Invite),
+    /// Revokes an invite (nothing if there is none).
+    DeleteInvite {
+        code: String,
+    },
     /// A value another crate owns (consent ledger, suggestion statistics, search
     /// interactions), kept with its workspace and deleted with it.
     PutBlob {
@@ -224,6 +229,8 @@ pub trait Store: Send + Sync + 'static {
     fn event_bounds(&self, workspace: WorkspaceId) -> Result<Option<(u64, u64)>>;
 
     fn invite(&self, code: &str) -> Result<Option<Invite>>;
+    /// Every invite of a workspace, used up and expired ones included.
+    fn invites(&self, workspace: WorkspaceId) -> Result<Vec<Invite>>;
 
     fn blob(&self, workspace: WorkspaceId, namespace: &str, key: &[u8]) -> Result<Option<Vec<u8>>>;
     /// Every `(key, value)` of a namespace, in key order.

@@ -107,6 +107,14 @@ enum StoredEvent {
         channel: ChannelId,
         seq: u64,
     },
+    /// An edit (or a thread's new reply count): by reference too, so that editing a
+    /// large message does not store it twice per edit.
+    MessageUpdated {
+        at: Millis,
+        #[serde(rename = "message_updated_in")]
+        channel: ChannelId,
+        seq: u64,
+    },
     /// Every other event, and every event of a version-1 store.
     Full(Box<EventRecord>),
 }
@@ -159,7 +167,8 @@ impl SledStore {
     }
 
     /// Brings an older store to [`keys::SCHEMA_VERSION`]: version 1 records read as
-    /// they are; versions 1 and 2 lose the name entries of direct-message channels.
+    /// they are; versions 1 and 2 lose the name entries of direct-message channels
+    /// and gain the index of invites by workspace.
     fn upgrade(&self) -> Result<()> {
         let found = match self.tree.get(keys::META_SCHEMA)? {
             Some(v) => u32::from_be_bytes(v.as_ref().try_into().unwrap_or([0; 4])),
@@ -181,9 +190,25 @@ impl SledStore {
                 writes.remove(name_key);
             }
         }
+        for invite in self.scan::<Invite>(&[keys::INVITE])? {
+            writes.insert(
+                Key::new(keys::INVITES_OF_WORKSPACE)
+                    .workspace(invite.workspace)
+                    .bytes(invite.code.as_bytes())
+                    .build(),
+                &[],
+            );
+        }
         writes.insert(keys::META_SCHEMA, &keys::SCHEMA_VERSION.to_be_bytes());
         writes.apply_journaled(&self.tree)?;
         self.flush()
+    }
+
+    /// The message an event logged by reference names.
+    fn logged_message(&self, channel: ChannelId, seq: u64, event_seq: u64) -> Result<Message> {
+        self.message_at(channel, seq)?.ok_or_else(|| StoreError::Missing {
+            what: format!("message {seq} of channel {channel} logged by event {event_seq}"),
+        })
     }
 
     fn check_running(&self) -> Result<()> {
@@ -357,6 +382,11 @@ impl SledStore {
                         channel: message.channel,
                         seq: message.seq,
                     }),
+                    Event::MessageUpdated { message } => encode(&StoredEvent::MessageUpdated {
+                        at: record.at,
+                        channel: message.channel,
+                        seq: message.seq,
+                    }),
                     _ => encode(&record),
                 };
                 out.insert(key, value);
@@ -369,7 +399,26 @@ impl SledStore {
                 }
             }
             Op::PutInvite(invite) => {
+                out.insert(
+                    Key::new(keys::INVITES_OF_WORKSPACE)
+                        .workspace(invite.workspace)
+                        .bytes(invite.code.as_bytes())
+                        .build(),
+                    &[],
+                );
                 out.insert(Key::new(keys::INVITE).bytes(invite.code.as_bytes()).build(), encode(&invite));
+            }
+            Op::DeleteInvite { code } => {
+                let key = Key::new(keys::INVITE).bytes(code.as_bytes()).build();
+                if let Some(invite) = self.get::<Invite>(&key)? {
+                    out.remove(
+                        Key::new(keys::INVITES_OF_WORKSPACE)
+                            .workspace(invite.workspace)
+                            .bytes(code.as_bytes())
+                            .build(),
+                    );
+                    out.remove(key);
+                }
             }
             Op::PutBlob { workspace, namespace, key, value } => {
                 let mut k = keys::blob_prefix(workspace, namespace);
@@ -595,10 +644,12 @@ impl Store for SledStore {
                 match decode::<StoredEvent>(&k, &v)? {
                     StoredEvent::Full(record) => Ok(*record),
                     StoredEvent::MessageCreated { at, channel, seq } => {
-                        let message = self.message_at(channel, seq)?.ok_or_else(|| StoreError::Missing {
-                            what: format!("message {seq} of channel {channel} logged by event {event_seq}"),
-                        })?;
+                        let message = self.logged_message(channel, seq, event_seq)?;
                         Ok(EventRecord { workspace, event_seq, at, event: Event::MessageCreated { message } })
+                    }
+                    StoredEvent::MessageUpdated { at, channel, seq } => {
+                        let message = self.logged_message(channel, seq, event_seq)?;
+                        Ok(EventRecord { workspace, event_seq, at, event: Event::MessageUpdated { message } })
                     }
                 }
             })
@@ -615,6 +666,19 @@ impl Store for SledStore {
 
     fn invite(&self, code: &str) -> Result<Option<Invite>> {
         self.get(&Key::new(keys::INVITE).bytes(code.as_bytes()).build())
+    }
+
+    fn invites(&self, workspace: WorkspaceId) -> Result<Vec<Invite>> {
+        let prefix = Key::new(keys::INVITES_OF_WORKSPACE).workspace(workspace).build();
+        let mut out = Vec::new();
+        for key in self.tree.scan_prefix(&prefix).keys() {
+            let key = key?;
+            let code = &key[prefix.len()..];
+            if let Some(invite) = self.get(&Key::new(keys::INVITE).bytes(code).build())? {
+                out.push(invite);
+            }
+        }
+        Ok(out)
     }
 
     fn blob(&self, workspace: WorkspaceId, namespace: &str, key: &[u8]) -> Result<Option<Vec<u8>>> {

@@ -3,8 +3,8 @@
 //! version-1 data dir opens under version 2.
 
 use confab_core::{
-    Channel, ChannelId, ChannelKind, ChannelMembership, Event, EventRecord, Message, MessageId, UserId,
-    WorkspaceId,
+    Channel, ChannelId, ChannelKind, ChannelMembership, Event, EventRecord, Invite, Message, MessageId, Role,
+    UserId, WorkspaceId,
 };
 use confab_store::{Batch, Op, SledStore, Store, StoreError};
 
@@ -227,4 +227,66 @@ fn a_value_larger_than_a_log_segment_slot_survives_flush_and_reopen() {
     }
     let store = SledStore::open(dir.path(), &Default::default()).unwrap();
     assert_eq!(store.message_at(ch, 1).unwrap().unwrap().text.len(), 300_000);
+}
+
+/// An edit is logged by reference: the log holds no second copy of the message, and
+/// reads back as the message as stored.
+#[test]
+fn a_logged_message_updated_event_reads_back_with_the_stored_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SledStore::open(dir.path(), &Default::default()).unwrap();
+    let ws = WorkspaceId::from_ulid(ulid::Ulid::new());
+    let ch = ChannelId::from_ulid(ulid::Ulid::new());
+    let mut edited = message(ws, ch, 1, &"long words ".repeat(2_000));
+    apply(&store, vec![Op::PutMessage(edited.clone()), Op::AppendEvent(created_event(&edited, 1, 5))]);
+    edited.text = "short".to_string();
+    edited.edited_at = Some(6);
+    let update = EventRecord {
+        workspace: ws,
+        event_seq: 2,
+        at: 6,
+        event: Event::MessageUpdated { message: edited.clone() },
+    };
+    apply(&store, vec![Op::PutMessage(edited.clone()), Op::AppendEvent(update.clone())]);
+    assert_eq!(store.events(ws, 1, 10).unwrap(), vec![update]);
+    let mut key = vec![0x40];
+    key.extend_from_slice(&ws.to_bytes());
+    key.extend_from_slice(&2u64.to_be_bytes());
+    drop(store);
+    let db = sled::open(dir.path()).unwrap();
+    let logged = db.open_tree("confab").unwrap().get(key).unwrap().unwrap();
+    assert!(logged.len() < 100, "the log entry names the message: {} bytes", logged.len());
+}
+
+/// Invites are listed per workspace, and a revoked one is gone from the list and
+/// from look-ups.
+#[test]
+fn invites_are_listed_per_workspace_and_revoked() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SledStore::open(dir.path(), &Default::default()).unwrap();
+    let (ws, other) = (WorkspaceId::from_ulid(ulid::Ulid::new()), WorkspaceId::from_ulid(ulid::Ulid::new()));
+    let invite = |workspace: WorkspaceId, code: &str| Invite {
+        code: code.to_string(),
+        workspace,
+        created_by: UserId::from_ulid(ulid::Ulid::new()),
+        created_at: 1,
+        expires_at: 2,
+        max_uses: 1,
+        uses: 0,
+        role: Role::Member,
+    };
+    apply(
+        &store,
+        vec![
+            Op::PutInvite(invite(ws, "a")),
+            Op::PutInvite(invite(ws, "b")),
+            Op::PutInvite(invite(other, "c")),
+        ],
+    );
+    let codes = |ws| store.invites(ws).unwrap().into_iter().map(|i| i.code).collect::<Vec<_>>();
+    assert_eq!(codes(ws), ["a", "b"]);
+    apply(&store, vec![Op::DeleteInvite { code: "a".into() }, Op::DeleteInvite { code: "zz".into() }]);
+    assert_eq!(codes(ws), ["b"]);
+    assert_eq!(codes(other), ["c"]);
+    assert!(store.invite("a").unwrap().is_none());
 }

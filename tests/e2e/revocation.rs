@@ -1,0 +1,175 @@
+//! An owner can cut someone off, and one member cannot make the server do unbounded
+//! work: removing a member, revoking invites, demoting to guest, the write rate over
+//! every mutation and the per-account quotas, each as a client would see it.
+
+use std::time::Duration;
+
+use confab_client::{Live, ServerFrame};
+use confab_core::Event;
+use confab_tests::TestServer;
+use reqwest::{Method, StatusCode};
+use serde_json::json;
+
+crate::cases!(
+    a_removed_member_is_cut_off_at_once,
+    invites_are_listed_to_whom_they_belong_and_revoked,
+    demotion_to_guest_leaves_the_public_channels,
+    every_mutation_counts_against_one_write_rate,
+    workspaces_and_channels_have_per_account_quotas,
+);
+
+const WAIT: Duration = Duration::from_secs(5);
+
+/// Waits until `live` receives a `message.created` whose text is `text`; `None` if
+/// none comes within `within`.
+async fn receives_message(live: &mut Live, text: &str, within: Duration) -> Option<()> {
+    live.wait_for(within, text, |f| {
+        matches!(f, ServerFrame::Event { event: Event::MessageCreated { message }, .. } if message.text == text)
+    })
+    .await
+    .ok()
+    .map(drop)
+}
+
+async fn a_removed_member_is_cut_off_at_once() {
+    let server = TestServer::start();
+    let (owner, _) = server.user("owner").await;
+    let (mallory, mallory_s) = server.user("mallory").await;
+    let (ws, general) = confab_tests::workspace(&owner, "Acme").await;
+    confab_tests::join(&owner, ws, &mallory).await;
+    let secret = owner.create_channel(ws, "secret", true).await.unwrap().id;
+    owner.add_member(secret, mallory_s.user.id).await.unwrap();
+    let mut live = mallory.connect(&[]).await.unwrap();
+    owner.post(general, "before").await.unwrap();
+    receives_message(&mut live, "before", WAIT).await.expect("a member receives");
+
+    // A plain member cannot remove anyone.
+    let path = format!("/workspaces/{ws}/members/{}", mallory_s.user.id);
+    let (status, body) = mallory
+        .raw(Method::DELETE, &format!("/workspaces/{ws}/members/{}", owner.me().await.unwrap().id), None)
+        .await
+        .unwrap();
+    assert_eq!((status, body["error"]["code"].as_str()), (StatusCode::FORBIDDEN, Some("forbidden")));
+
+    let (status, _) = owner.raw(Method::DELETE, &path, None).await.unwrap();
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    // The removed member is told, on the socket they hold...
+    let told = live
+        .wait_for(WAIT, "member.left", |f| {
+            matches!(f, ServerFrame::Event { event: Event::MemberLeft { channel: None, user }, .. }
+                if *user == mallory_s.user.id)
+        })
+        .await;
+    assert!(told.is_ok(), "the removed member gets member.left: {told:?}");
+    // ...and hears nothing more from the workspace, public or private.
+    owner.post(general, "after, public").await.unwrap();
+    owner.post(secret, "after, private").await.unwrap();
+    assert!(receives_message(&mut live, "after, public", Duration::from_millis(700)).await.is_none());
+    assert!(receives_message(&mut live, "after, private", Duration::from_millis(100)).await.is_none());
+    // Nothing of the workspace answers them any more.
+    for path in [format!("/channels/{general}/messages"), format!("/channels/{secret}/messages")] {
+        let (status, body) = mallory.raw(Method::GET, &path, None).await.unwrap();
+        assert_eq!(
+            (status, body["error"]["code"].as_str()),
+            (StatusCode::NOT_FOUND, Some("channel_not_found"))
+        );
+    }
+    assert!(mallory.workspaces().await.unwrap().is_empty());
+    let members = owner.members(ws).await.unwrap();
+    assert!(members.iter().all(|m| m.profile.id != mallory_s.user.id));
+    // The last owner can neither leave nor be removed.
+    let owner_id = owner.me().await.unwrap().id;
+    let (status, body) =
+        owner.raw(Method::DELETE, &format!("/workspaces/{ws}/members/{owner_id}"), None).await.unwrap();
+    assert_eq!((status, body["error"]["code"].as_str()), (StatusCode::CONFLICT, Some("last_owner")));
+}
+
+async fn invites_are_listed_to_whom_they_belong_and_revoked() {
+    let server = TestServer::start();
+    let (owner, _) = server.user("owner").await;
+    let (member, _) = server.user("member").await;
+    let (stranger, _) = server.user("stranger").await;
+    let (ws, _) = confab_tests::workspace(&owner, "Acme").await;
+    confab_tests::join(&owner, ws, &member).await;
+    let owners = owner.create_invite(ws, json!({})).await.unwrap();
+    let members = member.create_invite(ws, json!({})).await.unwrap();
+    let codes = |body: &serde_json::Value| -> Vec<String> {
+        body["invites"].as_array().unwrap().iter().map(|i| i["code"].as_str().unwrap().to_string()).collect()
+    };
+    let path = format!("/workspaces/{ws}/invites");
+    let (_, all) = owner.raw(Method::GET, &path, None).await.unwrap();
+    assert_eq!(codes(&all).len(), 3, "the owner sees every invite (one was used to join)");
+    let (_, own) = member.raw(Method::GET, &path, None).await.unwrap();
+    assert_eq!(codes(&own), vec![members.code.clone()], "a member sees only their own");
+    // A member cannot revoke someone else's invite, nor learn that it exists.
+    let (status, body) = member.raw(Method::DELETE, &format!("{path}/{}", owners.code), None).await.unwrap();
+    assert_eq!((status, body["error"]["code"].as_str()), (StatusCode::NOT_FOUND, Some("invite_not_found")));
+    let (status, _) = owner.raw(Method::DELETE, &format!("{path}/{}", owners.code), None).await.unwrap();
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let refused = stranger.accept_invite(&owners.code).await.unwrap_err().to_string();
+    assert!(refused.contains("invite_not_found"), "{refused}");
+    let (_, all) = owner.raw(Method::GET, &path, None).await.unwrap();
+    assert!(!codes(&all).contains(&owners.code));
+}
+
+async fn demotion_to_guest_leaves_the_public_channels() {
+    let server = TestServer::start();
+    let (owner, _) = server.user("owner").await;
+    let (member, member_s) = server.user("member").await;
+    let (ws, general) = confab_tests::workspace(&owner, "Acme").await;
+    confab_tests::join(&owner, ws, &member).await;
+    let private = owner.create_channel(ws, "private", true).await.unwrap().id;
+    owner.add_member(private, member_s.user.id).await.unwrap();
+    owner.set_role(ws, member_s.user.id, confab_core::Role::Guest).await.unwrap();
+    let channels = member.channels(ws).await.unwrap();
+    let names: Vec<&str> = channels.iter().map(|c| c.channel.name.as_str()).collect();
+    assert_eq!(names, vec!["private"], "a guest keeps the channels they were added to");
+    let (status, _) = member.raw(Method::GET, &format!("/channels/{general}/messages"), None).await.unwrap();
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+async fn every_mutation_counts_against_one_write_rate() {
+    let server = TestServer::start_with(&[
+        ("CONFAB_LIMITS_WRITE_BURST", "20"),
+        ("CONFAB_LIMITS_WRITES_PER_SECOND", "1"),
+    ]);
+    let (alice, _) = server.user("alice").await;
+    let (ws, general) = confab_tests::workspace(&alice, "Acme").await;
+    let message = alice.post(general, "x").await.unwrap();
+    // Edits, reactions and read markers share one budget: a flood is cut off.
+    let mut limited = None;
+    for n in 0..60 {
+        let result = match n % 3 {
+            0 => alice.edit(message.id, &format!("edit {n}")).await.map(drop),
+            1 => alice.react(message.id, "tada").await.map(drop),
+            _ => alice.mark_read(general, 1).await.map(drop),
+        };
+        if let Err(e) = result {
+            limited = Some((n, e.to_string()));
+            break;
+        }
+    }
+    let (n, error) = limited.expect("the flood is rate limited");
+    assert!(n <= 21 && error.contains("rate_limited"), "limited after {n}: {error}");
+    // Searching has its own budget, and posting its own: both still work.
+    alice.post(general, "still posting").await.expect("posting has its own rate");
+    let (status, _) =
+        alice.raw(Method::GET, &format!("/workspaces/{ws}/search?q=posting"), None).await.unwrap();
+    assert_eq!(status, StatusCode::OK);
+}
+
+async fn workspaces_and_channels_have_per_account_quotas() {
+    let server = TestServer::start_with(&[
+        ("CONFAB_LIMITS_MAX_WORKSPACES_PER_USER", "2"),
+        ("CONFAB_LIMITS_MAX_CHANNELS_PER_USER", "2"),
+    ]);
+    let (alice, _) = server.user("alice").await;
+    let (ws, _) = confab_tests::workspace(&alice, "One").await;
+    alice.create_workspace("Two").await.unwrap();
+    let refused = alice.create_workspace("Three").await.unwrap_err().to_string();
+    assert!(refused.contains("quota_exceeded"), "{refused}");
+    // #general was created by the owner too: one more channel fits.
+    alice.create_channel(ws, "one", false).await.unwrap();
+    let refused = alice.create_channel(ws, "two", false).await.unwrap_err().to_string();
+    assert!(refused.contains("quota_exceeded"), "{refused}");
+}
