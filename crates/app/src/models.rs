@@ -416,6 +416,13 @@ impl App {
                 Err(confab_training::TrainingError::BudgetExceeded(why)) => {
                     Ok(TrainOutcome { refused: Some(why), ..TrainOutcome::empty(purpose) })
                 }
+                // Recording the spend found the purpose withdrawn meanwhile: the
+                // models are dropped, nothing is saved.
+                Err(confab_training::TrainingError::Consent(e)) if e.code == ErrorCode::Forbidden => {
+                    let why =
+                        format!("consent changed while the run trained; nothing was saved ({})", e.message);
+                    Ok(TrainOutcome { refused: Some(why), ..TrainOutcome::empty(purpose) })
+                }
                 Err(e) => Err(internal(e)),
             }
         })

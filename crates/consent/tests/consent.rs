@@ -347,6 +347,105 @@ fn the_order_of_the_source_does_not_matter() {
     }
 }
 
+// ---------------------------------------------------------------------------------
+// A member's key is theirs (issue 11, defect 6)
+// ---------------------------------------------------------------------------------
+
+/// A ledger with a grant, two members' keys and a withdrawal.
+fn ledger_with_keys() -> (Ledger<MemoryLedgerStore>, WorkspaceId, UserId, UserId) {
+    let l = ledger();
+    let ws = workspace_id(1);
+    let (bob, carol) = (user_id(20), user_id(30));
+    grant(
+        &l,
+        ws,
+        Purpose::EmojiSuggestions,
+        Scope::Workspace,
+        &all_categories(Purpose::EmojiSuggestions),
+        MemberMode::OptOut,
+    );
+    l.set_member(ws, bob, Purpose::EmojiSuggestions, false, 2).unwrap();
+    l.set_member(ws, carol, Purpose::EmojiSuggestions, true, 3).unwrap();
+    l.withdraw(ws, owner(), Role::Owner, Purpose::EmojiSuggestions, 4).unwrap();
+    (l, ws, bob, carol)
+}
+
+#[test]
+fn a_history_shown_to_others_hides_each_members_key_and_still_verifies() {
+    let (l, ws, bob, carol) = ledger_with_keys();
+    let full = l.export(ws).unwrap();
+    assert!(full.verification.is_ok());
+    let shown = full.clone().shown_to(carol);
+    let text = serde_json::to_string(&shown).unwrap();
+    assert!(!text.contains(&bob.to_string()), "Carol sees Bob's key: {text}");
+    // Carol's own entry keeps its opening; Bob's has none and names nobody.
+    let keys: Vec<_> = shown.entries.iter().filter(|e| e.is_member_key()).collect();
+    assert_eq!(keys.len(), 2);
+    assert_eq!(keys.iter().filter(|e| e.opening.is_some()).count(), 1);
+    assert!(keys.iter().all(|e| e.actor == confab_consent::sealed_actor()));
+    assert!(shown.entries.iter().any(|e| e.member_key() == Some((Purpose::EmojiSuggestions, carol, true))));
+    // Every hash is kept and recomputes: the whole chain verifies as shown ...
+    assert!(confab_consent::verify_shown(ws, &shown.entries).is_ok());
+    for (a, b) in full.entries.iter().zip(&shown.entries) {
+        assert_eq!(a.hash, b.hash);
+    }
+    // ... but not as a stored ledger (an opening is missing), and tampering with what
+    // is shown is still caught.
+    assert!(!confab_consent::verify_entries(ws, &shown.entries).is_ok());
+    let mut forged = shown.entries.clone();
+    if let confab_consent::Action::MemberSet { commitment, .. } = &mut forged[1].action {
+        *commitment = Some("00".repeat(32));
+    }
+    assert_eq!(confab_consent::verify_shown(ws, &forged).first_bad.map(|(seq, _)| seq), Some(2));
+    // The operator's verification checks the openings against their commitments.
+    l.store().tamper(ws, |e| e[1].opening.as_mut().unwrap().included = true);
+    let report = l.verify(ws).unwrap();
+    assert_eq!(report.first_bad.map(|(seq, _)| seq), Some(2), "an opening edited behind the ledger");
+}
+
+#[test]
+fn a_sealed_key_cannot_be_opened_by_trying_every_member() {
+    // Member ids are public and an entry's other fields are shown: if the hash covered
+    // the member directly, anyone could find them by trying each id. The commitment
+    // has a random nonce, so trying every member and both choices finds nothing.
+    let (l, ws, bob, carol) = ledger_with_keys();
+    let shown = l.export(ws).unwrap().shown_to(owner());
+    let sealed = &shown.entries[1];
+    let confab_consent::Action::MemberSet { commitment: Some(commitment), .. } = &sealed.action else {
+        panic!("not sealed: {sealed:?}");
+    };
+    for user in [bob, carol, owner(), user_id(21)] {
+        for included in [true, false] {
+            for nonce in ["", "0", &"0".repeat(32)] {
+                let guess = confab_consent::KeyOpening { user, included, nonce: nonce.to_owned() };
+                assert_ne!(&guess.commitment(ws, Purpose::EmojiSuggestions).unwrap(), commitment);
+            }
+        }
+    }
+    // And two identical choices do not look alike.
+    let l2 = ledger();
+    l2.set_member(ws, bob, Purpose::EmojiSuggestions, false, 2).unwrap();
+    l2.set_member(ws, bob, Purpose::EmojiSuggestions, false, 2).unwrap();
+    let e = l2.export(ws).unwrap().entries;
+    assert_ne!(e[0].action, e[1].action);
+}
+
+#[test]
+fn a_key_change_is_announced_to_the_member_alone() {
+    let (l, ws, bob, _) = ledger_with_keys();
+    let change = l.set_member(ws, bob, Purpose::EmojiSuggestions, true, 9).unwrap();
+    let event = change.to_event();
+    assert_eq!(event.audience(), confab_core::event::Audience::User(bob));
+    let req = grant_request(
+        Purpose::EmojiSuggestions,
+        Scope::Workspace,
+        &all_categories(Purpose::EmojiSuggestions),
+        MemberMode::OptOut,
+    );
+    let change = l.grant(ws, owner(), Role::Owner, req, 10).unwrap();
+    assert_eq!(change.to_event().audience(), confab_core::event::Audience::Workspace);
+}
+
 #[test]
 fn preview_is_the_snapshot_restricted_to_one_workspace() {
     let (mut src, ws1, ws2) = world();

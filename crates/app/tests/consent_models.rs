@@ -1,0 +1,197 @@
+//! The promise that no model is served past its consent, checked in-process against
+//! the real sled store and model registry while consent changes race training runs.
+//!
+//! Owners grant, re-grant narrower, withdraw and members toggle their keys while
+//! training runs are in flight. After every round, read back from the registry and
+//! the ledger: every model that is not retired is covered by every contributor's
+//! *current* consent (and so is anything the registry would serve).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use confab_app::consent::{ConsentChangeRequest, StoreLedger};
+use confab_app::{App, AppConfig, Caller, PostMessage, SignupRequest};
+use confab_consent::{Category, Ledger, MemberMode, Purpose, Scope};
+use confab_core::WorkspaceId;
+use confab_store::{SledStore, Store};
+use confab_training::{ModelRegistry, NoiseSource};
+
+struct World {
+    _dir: tempfile::TempDir,
+    dir: std::path::PathBuf,
+    store: Arc<dyn Store>,
+    app: App,
+    ws: WorkspaceId,
+    people: Vec<Caller>,
+}
+
+async fn world() -> World {
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn Store> =
+        Arc::new(SledStore::open(&dir.path().join("store"), &Default::default()).unwrap());
+    let mut config = AppConfig::default();
+    config.training.schedule_hours = 0;
+    config.training.min_users_per_word = 2;
+    config.training.epsilon_cap = 1000.0;
+    config.training.member_key_changes_per_hour = 1000;
+    config.limits.messages_per_second = 1_000_000;
+    config.limits.message_burst = 1_000_000;
+    config.auth.argon2_memory_kib = 256;
+    config.auth.argon2_iterations = 1;
+    let app = App::open(store.clone(), config, dir.path()).unwrap();
+    let mut people = Vec::new();
+    for i in 0..4 {
+        let outcome = app
+            .signup(SignupRequest {
+                email: format!("person{i}@example.com"),
+                password: "a long enough password".into(),
+                display_name: format!("Person {i}"),
+                username: None,
+                invite: None,
+            })
+            .await
+            .unwrap();
+        people.push(app.authenticate(&outcome.token).unwrap());
+    }
+    let owner = people[0];
+    let ws = app.create_workspace(owner, "Races").await.unwrap().workspace.id;
+    let invite = app.create_invite(owner, ws, Default::default()).await.unwrap();
+    for caller in &people[1..] {
+        app.accept_invite(*caller, &invite.code).await.unwrap();
+    }
+    let general = app
+        .list_channels(owner, ws)
+        .unwrap()
+        .into_iter()
+        .find(|c| c.channel.name == "general")
+        .unwrap()
+        .channel
+        .id;
+    // Enough reacted messages by enough members for an emoji model, and enough of
+    // them that a run takes a while.
+    for round in 0..25 {
+        for (i, author) in people.iter().enumerate() {
+            let text = format!("deploy pizza party {round} {i}");
+            let post = PostMessage { text, thread_root: None, client_msg_id: None };
+            let m = app.post_message(*author, general, post).await.unwrap();
+            for reactor in people.iter().filter(|r| r.user != author.user) {
+                app.react(*reactor, m.id, "tada", true).await.unwrap();
+            }
+        }
+    }
+    let dir_path = dir.path().to_path_buf();
+    World { _dir: dir, dir: dir_path, store, app, ws, people }
+}
+
+fn grant(scope: Scope, categories: &[Category], members: MemberMode) -> ConsentChangeRequest {
+    let policy = confab_consent::current_policy(Purpose::EmojiSuggestions);
+    ConsentChangeRequest {
+        granted: true,
+        scope: Some(scope),
+        categories: Some(categories.to_vec()),
+        members: Some(members),
+        policy_version: Some(policy.version),
+        policy_sha256: Some(policy.sha256),
+        accept: Some(true),
+    }
+}
+
+fn withdraw() -> ConsentChangeRequest {
+    ConsentChangeRequest {
+        granted: false,
+        scope: None,
+        categories: None,
+        members: None,
+        policy_version: None,
+        policy_sha256: None,
+        accept: None,
+    }
+}
+
+/// Every model not retired is covered by its contributors' current consent; returns
+/// how many are live.
+fn assert_no_model_outlives_its_consent(w: &World, round: usize) -> usize {
+    let ledger = Ledger::new(StoreLedger { store: w.store.clone() });
+    let registry = ModelRegistry::open(w.dir.join("models")).unwrap();
+    let mut live = 0;
+    for record in registry.list().unwrap() {
+        if record.retired.is_some() {
+            continue;
+        }
+        let coverage = record.manifest.coverage(&ledger).unwrap();
+        assert!(
+            coverage.is_covered(),
+            "round {round}: model {} is not retired but its consent lapsed: {coverage:?}",
+            record.manifest.id
+        );
+        live += 1;
+    }
+    if let Some(served) = registry.servable_for(w.ws, Purpose::EmojiSuggestions, &ledger).unwrap() {
+        assert!(served.manifest.coverage(&ledger).unwrap().is_covered());
+    }
+    live
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn consent_changes_racing_training_runs_never_leave_a_model_past_its_consent() {
+    let w = world().await;
+    let owner = w.people[0];
+    let all = [Category::Messages, Category::Reactions];
+    let mut live_models = 0;
+    for round in 0..32usize {
+        w.app
+            .change_consent(
+                owner,
+                w.ws,
+                "emoji_suggestions",
+                grant(Scope::Workspace, &all, MemberMode::OptOut),
+            )
+            .await
+            .unwrap();
+        let run = {
+            let app = w.app.clone();
+            tokio::spawn(async move {
+                app.run_training(
+                    confab_app::models::scheduler(),
+                    &[Purpose::EmojiSuggestions],
+                    false,
+                    NoiseSource::Os,
+                )
+                .await
+            })
+        };
+        // Land the narrowing at a different moment of the run each round.
+        tokio::time::sleep(Duration::from_millis((round as u64 * 5) % 32)).await;
+        match round % 4 {
+            0 => {
+                w.app.change_consent(owner, w.ws, "emoji_suggestions", withdraw()).await.unwrap();
+            }
+            1 => {
+                let narrower = grant(Scope::Workspace, &[Category::Messages], MemberMode::OptOut);
+                w.app.change_consent(owner, w.ws, "emoji_suggestions", narrower).await.unwrap();
+            }
+            2 => {
+                let opt_in = grant(Scope::Workspace, &all, MemberMode::OptIn);
+                w.app.change_consent(owner, w.ws, "emoji_suggestions", opt_in).await.unwrap();
+            }
+            _ => {
+                let member = w.people[1 + round % 3];
+                w.app.set_own_consent(member, w.ws, "emoji_suggestions", false).await.unwrap();
+                w.app.set_own_consent(member, w.ws, "emoji_suggestions", true).await.unwrap();
+            }
+        }
+        run.await.unwrap().unwrap();
+        live_models += assert_no_model_outlives_its_consent(&w, round);
+    }
+    // The check can see a live model: without any narrowing, a run's model stays.
+    w.app
+        .change_consent(owner, w.ws, "emoji_suggestions", grant(Scope::Workspace, &all, MemberMode::OptOut))
+        .await
+        .unwrap();
+    w.app
+        .run_training(confab_app::models::scheduler(), &[Purpose::EmojiSuggestions], false, NoiseSource::Os)
+        .await
+        .unwrap();
+    live_models += assert_no_model_outlives_its_consent(&w, 99);
+    assert!(live_models > 0, "no model was ever live: the check saw nothing");
+}
