@@ -45,7 +45,7 @@ impl Default for TrainingSettings {
             min_users_per_word: 5,
             epsilon: 1.0,
             epsilon_cap: 10.0,
-            rebuild_interval_secs: 6 * 3600,
+            rebuild_interval_secs: 24 * 3600,
             member_key_changes_per_hour: 6,
         }
     }
