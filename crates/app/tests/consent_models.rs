@@ -195,3 +195,43 @@ async fn consent_changes_racing_training_runs_never_leave_a_model_past_its_conse
     live_models += assert_no_model_outlives_its_consent(&w, 99);
     assert!(live_models > 0, "no model was ever live: the check saw nothing");
 }
+
+/// A retirement that fails is reported to the caller, not just logged, and the model
+/// is not served meanwhile; the next change retries the sweep.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_retirement_is_reported_and_the_model_is_still_not_served() {
+    let w = world().await;
+    let owner = w.people[0];
+    let all = [Category::Messages, Category::Reactions];
+    w.app
+        .change_consent(owner, w.ws, "emoji_suggestions", grant(Scope::Workspace, &all, MemberMode::OptOut))
+        .await
+        .unwrap();
+    let runs = w
+        .app
+        .run_training(confab_app::models::scheduler(), &[Purpose::EmojiSuggestions], false, NoiseSource::Os)
+        .await
+        .unwrap();
+    let id = runs[0].models[0].id.clone();
+    let ledger = Ledger::new(StoreLedger { store: w.store.clone() });
+    let registry = ModelRegistry::open(w.dir.join("models")).unwrap();
+    let record = registry.get(&id).unwrap().unwrap();
+    assert!(record.retired.is_none() && record.manifest.coverage(&ledger).unwrap().is_covered());
+    // Make the tombstone impossible to write: a directory (not empty) in its place.
+    let blocker = w.dir.join("models").join(&id).join("retired.json");
+    std::fs::create_dir_all(blocker.join("x")).unwrap();
+
+    let err = w.app.change_consent(owner, w.ws, "emoji_suggestions", withdraw()).await.unwrap_err();
+    assert!(err.message.contains("retiring them failed"), "{err:?}");
+    // The withdrawal itself is recorded, and nothing serves the model.
+    let state = w.app.admin_consent_state(w.ws).unwrap();
+    assert!(!state.purpose(Purpose::EmojiSuggestions).granted);
+    assert!(!record.manifest.coverage(&ledger).unwrap().is_covered());
+    assert_eq!(registry.servable_for(w.ws, Purpose::EmojiSuggestions, &ledger).unwrap(), None);
+    assert!(registry.get(&id).unwrap().unwrap().retired.is_none(), "the failure was real");
+
+    // Once the disk is fixed, the next change retires it.
+    std::fs::remove_dir_all(&blocker).unwrap();
+    w.app.set_own_consent(w.people[1], w.ws, "emoji_suggestions", false).await.unwrap();
+    assert!(registry.get(&id).unwrap().unwrap().retired.is_some());
+}
