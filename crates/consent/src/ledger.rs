@@ -1215,6 +1215,50 @@ mod tests {
     }
 
     #[test]
+    fn an_older_unsealed_key_entry_still_verifies_folds_and_redacts() {
+        // A `member_set` entry as written before keys were sealed: user and choice in
+        // the action, the member as actor, no commitment.
+        let l = ledger();
+        let ws = workspace_id(1);
+        grant(&l, MemberMode::OptOut, 1);
+        let entries = l.store().entries(ws).unwrap();
+        let mut legacy = LedgerEntry {
+            seq: 2,
+            workspace: ws,
+            at: 2,
+            actor: user_id(10),
+            action: Action::MemberSet {
+                purpose: Purpose::SearchRanking,
+                user: Some(user_id(10)),
+                included: Some(false),
+                commitment: None,
+            },
+            policy_version: entries[0].policy_version,
+            policy_sha256: entries[0].policy_sha256.clone(),
+            prev_hash: entries[0].hash.clone(),
+            hash: String::new(),
+            opening: None,
+            redacted: false,
+        };
+        legacy.hash = legacy.compute_hash().unwrap();
+        let json = serde_json::to_value(&legacy).unwrap();
+        assert_eq!(
+            json["action"],
+            serde_json::json!({"type": "member_set", "purpose": "search_ranking", "user": user_id(10), "included": false})
+        );
+        l.store().append(&legacy).unwrap();
+        assert!(l.verify(ws).unwrap().is_ok());
+        assert!(!l.state(ws).unwrap().member_included(Purpose::SearchRanking, user_id(10)));
+        let shown = l.export(ws).unwrap().shown_to(user_id(11));
+        assert!(shown.entries[1].redacted && shown.entries[1].actor == sealed_actor());
+        assert!(!serde_json::to_string(&shown).unwrap().contains(&user_id(10).to_string()));
+        assert!(verify_shown(ws, &shown.entries).is_ok());
+        assert!(!verify_entries(ws, &shown.entries).is_ok(), "a stored entry may not be redacted");
+        // Its own member sees it as it is.
+        assert!(!l.export(ws).unwrap().shown_to(user_id(10)).entries[1].redacted);
+    }
+
+    #[test]
     fn hashes_are_over_canonical_json() {
         let mut out = String::new();
         write_canonical(&serde_json::json!({"b": [1, {"z": 1, "a": "é\""}], "a": 0.5}), &mut out);
