@@ -18,6 +18,8 @@ pub fn routes() -> Router<App> {
         .route("/auth/signup", post(signup))
         .route("/auth/login", post(login))
         .route("/auth/logout", post(logout))
+        .route("/auth/logout_all", post(logout_all))
+        .route("/auth/password", post(change_password))
         .route("/me", get(me))
         .route("/workspaces", get(list_workspaces).post(create_workspace))
         .route("/workspaces/{ws}/invites", get(list_invites).post(create_invite))
@@ -221,6 +223,19 @@ async fn login(
 
 async fn logout(State(app): State<App>, auth: Auth) -> ApiResult<StatusCode> {
     app.logout(&auth.token).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn logout_all(State(app): State<App>, auth: Auth) -> ApiResult<Json<Value>> {
+    Ok(Json(json!({ "sessions_ended": app.logout_all(auth.caller).await? })))
+}
+
+async fn change_password(
+    State(app): State<App>,
+    auth: Auth,
+    Body(req): Body<confab_app::ChangePassword>,
+) -> ApiResult<StatusCode> {
+    app.change_password(auth.caller, &auth.token, req).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

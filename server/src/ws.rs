@@ -215,12 +215,12 @@ async fn connection(app: App, socket: WebSocket) {
     };
     let auth = match parse::<Envelope>(&raw) {
         Ok(env) if env.r#type == "auth" => {
-            parse::<AuthFrame>(&raw).and_then(|a| Ok((app.authenticate(&a.token)?, a)))
+            parse::<AuthFrame>(&raw).and_then(|a| Ok((app.authenticate_session(&a.token)?, a)))
         }
         Ok(_) => Err(Error::new(ErrorCode::NotAuthenticatedYet, "the first frame must be `auth`")),
         Err(e) => Err(e),
     };
-    let (caller, auth) = match auth {
+    let (session, auth) = match auth {
         Ok(ok) => ok,
         Err(e) => {
             let _ = sink.send(error_frame(None, &e)).await;
@@ -230,14 +230,15 @@ async fn connection(app: App, socket: WebSocket) {
     };
 
     // 2. Register with the hub, say hello, replay what a resuming client missed.
-    let (hello, subscription) = match app.connect(caller) {
+    let caller = session.caller;
+    let (hello, subscription) = match app.connect(&session) {
         Ok(ok) => ok,
         Err(e) => {
             let _ = sink.send(error_frame(None, &e)).await;
             return;
         }
     };
-    let Subscription { id: conn, events, lagged } = subscription;
+    let Subscription { id: conn, events, lagged, revoked } = subscription;
     let (direct, direct_rx) = mpsc::channel::<Message>(ws_config.direct_queue_frames.max(1));
     let write_timeout = Duration::from_secs(ws_config.write_timeout_secs.max(1));
     let mut watermarks: HashMap<WorkspaceId, u64> = HashMap::new();
@@ -261,7 +262,8 @@ async fn connection(app: App, socket: WebSocket) {
     let writer = tokio::spawn(write_loop(sink, events, direct_rx, lagged, watermarks, timeouts));
 
     // 3. Handle client frames until the peer or the writer goes away.
-    read_loop(&app, caller, conn, &mut stream, &direct, &ws_config).await;
+    let session_end = SessionEnd { revoked, expires_at: session.expires_at };
+    read_loop(&app, caller, conn, &mut stream, &direct, &ws_config, session_end).await;
     app.disconnect(caller, conn);
     drop(direct);
     let _ = tokio::time::timeout(Duration::from_secs(2), writer).await;
@@ -363,6 +365,25 @@ fn resync_frame(ws: WorkspaceId) -> Message {
     text(json!({ "type": "resync", "workspace": ws }))
 }
 
+/// What ends a connection's session: the hub's signal that it was signed out (or
+/// signed out everywhere, or its password changed), or its expiry.
+struct SessionEnd {
+    revoked: Arc<Notify>,
+    expires_at: confab_core::Millis,
+}
+
+impl SessionEnd {
+    /// When the session expires, as a deadline of the runtime's clock.
+    fn deadline(&self) -> tokio::time::Instant {
+        let now_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as i64);
+        let left = u64::try_from(self.expires_at.saturating_sub(now_ms)).unwrap_or(0);
+        // Far-off expiries are capped so the deadline cannot overflow the clock.
+        tokio::time::Instant::now() + Duration::from_millis(left.min(u64::from(u32::MAX)))
+    }
+}
+
 async fn read_loop(
     app: &App,
     caller: Caller,
@@ -370,7 +391,10 @@ async fn read_loop(
     stream: &mut futures_util::stream::SplitStream<WebSocket>,
     direct: &Replies,
     config: &confab_app::config::WebSocketConfig,
+    session_end: SessionEnd,
 ) {
+    let expiry = tokio::time::sleep_until(session_end.deadline());
+    tokio::pin!(expiry);
     let limits = &app.config().limits;
     let frame_limiter = DefaultDirectRateLimiter::direct(
         Quota::per_second(NonZeroU32::new(limits.frames_per_second.max(1)).unwrap_or(NonZeroU32::MIN))
@@ -536,6 +560,14 @@ async fn read_loop(
                     return;
                 }
             }
+            () = session_end.revoked.notified() => {
+                let _ = direct.send(close(CLOSE_UNAUTHENTICATED, "signed out"));
+                return;
+            }
+            () = &mut expiry => {
+                let _ = direct.send(close(CLOSE_UNAUTHENTICATED, "session expired"));
+                return;
+            }
             () = direct.tx.closed() => return,
         }
     }
@@ -602,6 +634,9 @@ async fn write_loop(
 ) {
     let close_timeout = timeouts.close;
     let resume = close(CLOSE_RESUME, "too far behind: resume");
+    // The hub drops the event queue when the reader ends the connection; a close
+    // frame the reader queued must still go out, so replies drain until they end.
+    let mut events_open = true;
     loop {
         // The lag signal first; then replies and events fairly, so that a client with
         // many sends in flight does not starve its own event queue into overflowing.
@@ -620,7 +655,7 @@ async fn write_loop(
                 Some(m) => m,
                 None => break,
             },
-            e = events.recv() => match e {
+            e = events.recv(), if events_open => match e {
                 Some(out) => {
                     if !out.ephemeral {
                         let seen = watermarks.entry(out.workspace).or_insert(0);
@@ -634,7 +669,10 @@ async fn write_loop(
                         Err(_) => continue,
                     }
                 }
-                None => break,
+                None => {
+                    events_open = false;
+                    continue;
+                }
             },
         };
         let is_close = matches!(message, Message::Close(_));

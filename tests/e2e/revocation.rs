@@ -11,6 +11,8 @@ use reqwest::{Method, StatusCode};
 use serde_json::json;
 
 crate::cases!(
+    signing_out_closes_that_sessions_sockets,
+    signing_out_everywhere_and_changing_the_password_close_the_other_sessions,
     a_removed_member_is_cut_off_at_once,
     invites_are_listed_to_whom_they_belong_and_revoked,
     demotion_to_guest_leaves_the_public_channels,
@@ -29,6 +31,81 @@ async fn receives_message(live: &mut Live, text: &str, within: Duration) -> Opti
     .await
     .ok()
     .map(drop)
+}
+
+/// Waits for the close frame and returns its code.
+async fn closed_with(live: &mut Live) -> Option<u16> {
+    match live
+        .wait_for(WAIT, "close", |f| {
+            eprintln!("FRAME {f:?}");
+            matches!(f, ServerFrame::Closed { .. })
+        })
+        .await
+    {
+        Ok(ServerFrame::Closed { code, .. }) => code,
+        other => panic!("expected the socket to close: {other:?}"),
+    }
+}
+
+async fn signing_out_closes_that_sessions_sockets() {
+    let server = TestServer::start();
+    let (alice, _) = server.user("alice").await;
+    let (ws, general) = confab_tests::workspace(&alice, "Acme").await;
+    let laptop = server.client().with_token(
+        &server.client().login("alice@example.com", "correct horse battery").await.unwrap().token,
+    );
+    let mut phone_socket = alice.connect(&[]).await.unwrap();
+    let mut laptop_socket = laptop.connect(&[]).await.unwrap();
+    laptop.logout().await.unwrap();
+    assert_eq!(closed_with(&mut laptop_socket).await, Some(4001), "the signed-out session's socket closes");
+    // The other session's socket is untouched and still receives.
+    alice.post(general, "still here").await.unwrap();
+    receives_message(&mut phone_socket, "still here", WAIT).await.expect("the other session receives");
+    let (status, _) = laptop.raw(Method::GET, &format!("/workspaces/{ws}/channels"), None).await.unwrap();
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+}
+
+async fn signing_out_everywhere_and_changing_the_password_close_the_other_sessions() {
+    let server = TestServer::start();
+    let (alice, _) = server.user("alice").await;
+    let login = || async {
+        let session = server.client().login("alice@example.com", "correct horse battery").await.unwrap();
+        server.client().with_token(&session.token)
+    };
+    // A password change keeps the session that made it and ends every other one.
+    let other = login().await;
+    let mut other_socket = other.connect(&[]).await.unwrap();
+    let mut own_socket = alice.connect(&[]).await.unwrap();
+    let change =
+        |current: &str, new: &str| json!({"current_password": current, "new_password": new}).to_string();
+    let (status, body) = alice
+        .raw(Method::POST, "/auth/password", Some(&change("wrong password", "a new long password")))
+        .await
+        .unwrap();
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (StatusCode::UNAUTHORIZED, Some("invalid_credentials"))
+    );
+    let (status, _) = alice
+        .raw(Method::POST, "/auth/password", Some(&change("correct horse battery", "a new long password")))
+        .await
+        .unwrap();
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    assert_eq!(closed_with(&mut other_socket).await, Some(4001));
+    assert!(other.me().await.is_err(), "the other session has ended");
+    alice.me().await.expect("the session that changed the password goes on");
+    assert!(server.client().login("alice@example.com", "correct horse battery").await.is_err());
+    let again = server.client().login("alice@example.com", "a new long password").await.unwrap();
+    let again = server.client().with_token(&again.token);
+
+    // Signing out everywhere ends all of them, this one included.
+    let mut again_socket = again.connect(&[]).await.unwrap();
+    let (status, body) = alice.raw(Method::POST, "/auth/logout_all", None).await.unwrap();
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["sessions_ended"], 2);
+    assert_eq!(closed_with(&mut own_socket).await, Some(4001));
+    assert_eq!(closed_with(&mut again_socket).await, Some(4001));
+    assert!(alice.me().await.is_err() && again.me().await.is_err());
 }
 
 async fn a_removed_member_is_cut_off_at_once() {

@@ -456,12 +456,6 @@ impl App {
         Ok(AuthOutcome { user: record.user, token })
     }
 
-    pub async fn logout(&self, token: &str) -> Result<(), Error> {
-        let mut batch = Batch::new();
-        batch.push(Op::DeleteSession { token_hash: hash_token(token) });
-        self.write_global(batch).await
-    }
-
     /// The caller a bearer token stands for, or `unauthenticated`.
     pub fn authenticate(&self, token: &str) -> Result<Caller, Error> {
         let unauthenticated =
@@ -497,6 +491,12 @@ impl App {
             .ok_or_else(|| Error::new(ErrorCode::Unauthenticated, "account no longer exists"))
     }
 
+    /// Hashes a new password (a change), with the sign-ups' permits so that log-ins
+    /// never queue behind it.
+    pub(crate) async fn hash_new_password(&self, password: String) -> Result<String, Error> {
+        self.hash_password_with(password, &self.inner.auth.signup_hashing).await
+    }
+
     /// Hashes a password with one of `permits` (log-ins' or sign-ups').
     async fn hash_password_with(&self, password: String, permits: &Arc<Semaphore>) -> Result<String, Error> {
         let _permit = permits.clone().acquire_owned().await.map_err(internal)?;
@@ -509,7 +509,11 @@ impl App {
         .map_err(internal)
     }
 
-    async fn verify_password(&self, password: String, stored: Option<String>) -> Result<bool, Error> {
+    pub(crate) async fn verify_password(
+        &self,
+        password: String,
+        stored: Option<String>,
+    ) -> Result<bool, Error> {
         let _permit = self.inner.auth.hashing.clone().acquire_owned().await.map_err(internal)?;
         let hasher = self.inner.auth.hasher.clone();
         tokio::task::spawn_blocking(move || match stored {

@@ -42,11 +42,19 @@ pub struct Subscription {
     pub events: mpsc::Receiver<Arc<Outbound>>,
     /// Fires once the connection has fallen too far behind and must be closed.
     pub lagged: Arc<Notify>,
+    /// Fires once the session the connection authenticated with has ended (signed
+    /// out, signed out everywhere, password changed): the connection must close.
+    pub revoked: Arc<Notify>,
 }
+
+/// SHA-256 of a session token: how the hub knows which session a connection uses.
+pub type SessionHash = [u8; 32];
 
 #[derive(Clone)]
 struct Subscriber {
     user: UserId,
+    session: SessionHash,
+    revoked: Arc<Notify>,
     /// Frames are queued behind an `Arc`: a queue allocates its slots 32 at a time
     /// up front, so a small slot keeps an idle connection small.
     tx: mpsc::Sender<Arc<Outbound>>,
@@ -96,12 +104,20 @@ impl Hub {
 
     /// Registers a connection of `user` receiving the events of `workspaces`.
     /// Returns the subscription and whether the user just came online.
-    pub fn connect(&self, user: UserId, workspaces: &[WorkspaceId]) -> (Subscription, bool) {
+    pub fn connect(
+        &self,
+        user: UserId,
+        session: SessionHash,
+        workspaces: &[WorkspaceId],
+    ) -> (Subscription, bool) {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = mpsc::channel(self.queue_frames);
         let lagged = Arc::new(Notify::new());
+        let revoked = Arc::new(Notify::new());
         let sub = Subscriber {
             user,
+            session,
+            revoked: revoked.clone(),
             tx,
             lagging: Arc::new(AtomicBool::new(false)),
             lagged: lagged.clone(),
@@ -114,7 +130,23 @@ impl Hub {
         let conns = inner.by_user.entry(user).or_default();
         let came_online = conns.is_empty();
         conns.insert(id, (sub, workspaces.to_vec()));
-        (Subscription { id, events: rx, lagged }, came_online)
+        (Subscription { id, events: rx, lagged, revoked }, came_online)
+    }
+
+    /// Tells every connection of `user` whose session `ended` says has ended to
+    /// close. Returns how many were told.
+    pub fn revoke_sessions(&self, user: UserId, ended: impl Fn(&SessionHash) -> bool) -> usize {
+        let inner = self.inner.read();
+        let Some(conns) = inner.by_user.get(&user) else { return 0 };
+        let mut told = 0;
+        for (sub, _) in conns.values() {
+            if ended(&sub.session) {
+                // notify_one keeps the signal for a connection not yet waiting on it.
+                sub.revoked.notify_one();
+                told += 1;
+            }
+        }
+        told
     }
 
     /// Removes a connection. Returns the user's presence if it changed (offline, or

@@ -28,6 +28,7 @@ mod live;
 mod messages;
 pub mod models;
 pub mod search;
+pub mod sessions;
 pub mod suggest;
 mod workspaces;
 
@@ -47,6 +48,7 @@ pub use channels::{CreateChannel, UpdateChannel};
 pub use config::AppConfig;
 pub use live::{Hello, HelloWorkspace, Replay};
 pub use messages::{HistoryQuery, PostMessage};
+pub use sessions::{ChangePassword, SessionGrant};
 pub use workspaces::CreateInvite;
 
 use confab_consent::Ledger;
@@ -56,6 +58,9 @@ use confab_search::{SearchConfig, SearchIndex};
 use crate::committer::{Committer, Durable};
 use crate::directory::{Directory, WorkspaceState};
 use crate::hub::Hub;
+
+/// How often expired sessions are deleted.
+const SESSION_SWEEP_PERIOD: std::time::Duration = std::time::Duration::from_secs(3600);
 
 /// Most events one write prunes from the log (see [`App::finish`]).
 const MAX_PRUNE_STEP: u64 = 2_000;
@@ -150,7 +155,10 @@ impl App {
                 signup_lock: parking_lot::Mutex::new(()),
             }),
         })
-        .inspect(|app| app.start_training_schedule())
+        .inspect(|app| {
+            app.start_training_schedule();
+            app.start_session_sweep(SESSION_SWEEP_PERIOD);
+        })
     }
 
     /// Runs every purpose's pipeline every `training.schedule_hours` (if not 0).

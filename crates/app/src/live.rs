@@ -14,7 +14,7 @@ use confab_core::{ChannelId, Error, ErrorCode, Event, MessageId, Presence, UserI
 use serde::Serialize;
 
 use crate::hub::{ConnId, Subscription, event_frame};
-use crate::{App, Caller, internal};
+use crate::{App, Caller, SessionGrant, internal};
 
 /// Most events replayed for one workspace on resume; a client further behind than
 /// this is told to resync.
@@ -65,11 +65,12 @@ impl ReplayCursor {
 }
 
 impl App {
-    /// Registers a new connection and says hello.
-    pub fn connect(&self, caller: Caller) -> Result<(Hello, Subscription), Error> {
+    /// Registers a new connection of a session and says hello.
+    pub fn connect(&self, session: &SessionGrant) -> Result<(Hello, Subscription), Error> {
+        let caller = session.caller;
         let user = self.me(caller)?;
         let workspace_ids = self.store().workspaces_of(caller.user).map_err(internal)?;
-        let (subscription, came_online) = self.hub().connect(caller.user, &workspace_ids);
+        let (subscription, came_online) = self.hub().connect(caller.user, session.token_hash, &workspace_ids);
         let mut workspaces = Vec::with_capacity(workspace_ids.len());
         for id in &workspace_ids {
             let state = self.workspace(*id)?;

@@ -19,8 +19,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use confab_app::{App, AppConfig, Caller, CreateChannel, PostMessage, SignupRequest};
 use confab_core::{
-    Channel, ChannelId, ChannelMembership, ErrorCode, EventRecord, Invite, Member, Message, MessageId, User,
-    UserId, Workspace, WorkspaceId,
+    Channel, ChannelId, ChannelMembership, ErrorCode, EventRecord, Invite, Member, Message, MessageId,
+    Millis, User, UserId, Workspace, WorkspaceId,
 };
 use confab_store::{Batch, Direction, Result, Session, SledStore, Store, StoreError, UserRecord};
 
@@ -62,6 +62,12 @@ impl Store for FaultyStore {
     }
     fn session(&self, token_hash: &[u8; 32]) -> Result<Option<Session>> {
         self.inner.session(token_hash)
+    }
+    fn sessions_of(&self, user: UserId) -> Result<Vec<([u8; 32], Session)>> {
+        self.inner.sessions_of(user)
+    }
+    fn expired_sessions(&self, now: Millis, limit: usize) -> Result<Vec<[u8; 32]>> {
+        self.inner.expired_sessions(now, limit)
     }
     fn workspace(&self, id: WorkspaceId) -> Result<Option<Workspace>> {
         self.inner.workspace(id)

@@ -12,9 +12,10 @@ use confab_core::{ChannelId, MessageId, UserId, WorkspaceId};
 /// reference to their message. A version-1 store is read as it is.
 /// 3: direct-message channels have no [`CHANNEL_BY_NAME`] entry (a DM's name must
 /// not occupy, or reveal anything through, the channel name space); invites are
-/// indexed by workspace ([`INVITES_OF_WORKSPACE`]); `message.updated` events are
+/// indexed by workspace ([`INVITES_OF_WORKSPACE`]) and sessions by user
+/// ([`SESSIONS_OF_USER`]); `message.updated` events are
 /// stored by reference like `message.created`. Opening an older store removes the
-/// DMs' name entries and builds the invite index.
+/// DMs' name entries and builds both indexes.
 pub const SCHEMA_VERSION: u32 = 3;
 
 pub const META_SCHEMA: &[u8] = b"\xF0schema_version";
@@ -23,6 +24,8 @@ pub const USER: u8 = 0x01;
 pub const USER_BY_EMAIL: u8 = 0x02;
 pub const USER_BY_USERNAME: u8 = 0x03;
 pub const SESSION: u8 = 0x04;
+/// User, token hash → `[]`: every session of a user, to sign them out everywhere.
+pub const SESSIONS_OF_USER: u8 = 0x05;
 pub const WORKSPACE: u8 = 0x10;
 pub const MEMBER: u8 = 0x11;
 pub const WORKSPACES_OF_USER: u8 = 0x12;

@@ -193,6 +193,10 @@ pub trait Store: Send + Sync + 'static {
     fn user_by_username(&self, username: &str) -> Result<Option<UserRecord>>;
     fn user_count(&self) -> Result<u64>;
     fn session(&self, token_hash: &[u8; 32]) -> Result<Option<Session>>;
+    /// Every session of a user, with its token hash.
+    fn sessions_of(&self, user: UserId) -> Result<Vec<([u8; 32], Session)>>;
+    /// Token hashes of sessions expired by `now`, at most `limit` of them.
+    fn expired_sessions(&self, now: Millis, limit: usize) -> Result<Vec<[u8; 32]>>;
 
     fn workspace(&self, id: WorkspaceId) -> Result<Option<Workspace>>;
     fn workspace_ids(&self) -> Result<Vec<WorkspaceId>>;

@@ -168,7 +168,7 @@ impl SledStore {
 
     /// Brings an older store to [`keys::SCHEMA_VERSION`]: version 1 records read as
     /// they are; versions 1 and 2 lose the name entries of direct-message channels
-    /// and gain the index of invites by workspace.
+    /// and gain the indexes of invites by workspace and sessions by user.
     fn upgrade(&self) -> Result<()> {
         let found = match self.tree.get(keys::META_SCHEMA)? {
             Some(v) => u32::from_be_bytes(v.as_ref().try_into().unwrap_or([0; 4])),
@@ -189,6 +189,11 @@ impl SledStore {
             if self.tree.get(&name_key)?.is_some_and(|owner| owner.as_ref() == channel.id.to_bytes()) {
                 writes.remove(name_key);
             }
+        }
+        for kv in self.tree.scan_prefix([keys::SESSION]) {
+            let (key, value) = kv?;
+            let session: Session = decode(&key, &value)?;
+            writes.insert(Key::new(keys::SESSIONS_OF_USER).user(session.user).bytes(&key[1..]).build(), &[]);
         }
         for invite in self.scan::<Invite>(&[keys::INVITE])? {
             writes.insert(
@@ -273,10 +278,20 @@ impl SledStore {
                 out.insert(user_key, encode(&record));
             }
             Op::PutSession { token_hash, session } => {
+                out.insert(
+                    Key::new(keys::SESSIONS_OF_USER).user(session.user).bytes(&token_hash).build(),
+                    &[],
+                );
                 out.insert(Key::new(keys::SESSION).bytes(&token_hash).build(), encode(&session));
             }
             Op::DeleteSession { token_hash } => {
-                out.remove(Key::new(keys::SESSION).bytes(&token_hash).build());
+                let key = Key::new(keys::SESSION).bytes(&token_hash).build();
+                if let Some(session) = self.get::<Session>(&key)? {
+                    out.remove(
+                        Key::new(keys::SESSIONS_OF_USER).user(session.user).bytes(&token_hash).build(),
+                    );
+                }
+                out.remove(key);
             }
             Op::PutWorkspace(ws) => {
                 out.insert(Key::new(keys::WORKSPACE).workspace(ws.id).build(), encode(&ws));
@@ -487,6 +502,36 @@ impl Store for SledStore {
 
     fn session(&self, token_hash: &[u8; 32]) -> Result<Option<Session>> {
         self.get(&Key::new(keys::SESSION).bytes(token_hash).build())
+    }
+
+    fn sessions_of(&self, user: UserId) -> Result<Vec<([u8; 32], Session)>> {
+        let prefix = Key::new(keys::SESSIONS_OF_USER).user(user).build();
+        let mut out = Vec::new();
+        for key in self.tree.scan_prefix(&prefix).keys() {
+            let key = key?;
+            let Ok(token_hash) = <[u8; 32]>::try_from(&key[prefix.len()..]) else { continue };
+            if let Some(session) = self.session(&token_hash)? {
+                out.push((token_hash, session));
+            }
+        }
+        Ok(out)
+    }
+
+    fn expired_sessions(&self, now: Millis, limit: usize) -> Result<Vec<[u8; 32]>> {
+        let mut out = Vec::new();
+        for kv in self.tree.scan_prefix([keys::SESSION]) {
+            let (key, value) = kv?;
+            let session: Session = decode(&key, &value)?;
+            if session.expires_at <= now
+                && let Ok(token_hash) = <[u8; 32]>::try_from(&key[1..])
+            {
+                out.push(token_hash);
+                if out.len() >= limit {
+                    break;
+                }
+            }
+        }
+        Ok(out)
     }
 
     fn workspace(&self, id: WorkspaceId) -> Result<Option<Workspace>> {

@@ -6,7 +6,7 @@ use confab_core::{
     Channel, ChannelId, ChannelKind, ChannelMembership, Event, EventRecord, Invite, Message, MessageId, Role,
     UserId, WorkspaceId,
 };
-use confab_store::{Batch, Op, SledStore, Store, StoreError};
+use confab_store::{Batch, Op, Session, SledStore, Store, StoreError};
 
 fn message(workspace: WorkspaceId, channel: ChannelId, seq: u64, text: &str) -> Message {
     Message {
@@ -289,4 +289,30 @@ fn invites_are_listed_per_workspace_and_revoked() {
     assert_eq!(codes(ws), ["b"]);
     assert_eq!(codes(other), ["c"]);
     assert!(store.invite("a").unwrap().is_none());
+}
+
+/// Sessions are found by user (to sign out everywhere) and by expiry (to sweep), and
+/// deleting one removes it from both.
+#[test]
+fn sessions_are_listed_per_user_and_by_expiry() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SledStore::open(dir.path(), &Default::default()).unwrap();
+    let (alice, bob) = (UserId::from_ulid(ulid::Ulid::new()), UserId::from_ulid(ulid::Ulid::new()));
+    let session = |user, expires_at| Session { user, created_at: 0, expires_at };
+    apply(
+        &store,
+        vec![
+            Op::PutSession { token_hash: [1; 32], session: session(alice, 100) },
+            Op::PutSession { token_hash: [2; 32], session: session(alice, 900) },
+            Op::PutSession { token_hash: [3; 32], session: session(bob, 50) },
+        ],
+    );
+    let hashes = |user| store.sessions_of(user).unwrap().into_iter().map(|(h, _)| h[0]).collect::<Vec<_>>();
+    assert_eq!(hashes(alice), [1, 2]);
+    assert_eq!(hashes(bob), [3]);
+    assert_eq!(store.expired_sessions(500, 10).unwrap(), vec![[1; 32], [3; 32]]);
+    assert_eq!(store.expired_sessions(500, 1).unwrap().len(), 1);
+    apply(&store, vec![Op::DeleteSession { token_hash: [1; 32] }]);
+    assert_eq!(hashes(alice), [2]);
+    assert_eq!(store.expired_sessions(500, 10).unwrap(), vec![[3; 32]]);
 }

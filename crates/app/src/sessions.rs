@@ -1,0 +1,156 @@
+//! Ending sessions: signing out, signing out everywhere, changing one's password,
+//! and sweeping expired sessions away.
+//!
+//! A session ends for its open WebSockets too, not only for the next HTTP request:
+//! ending one tells the hub, which signals every connection that authenticated with
+//! it, and the connection closes with code 4001. A connection also closes by itself
+//! when its session expires ([`SessionGrant::expires_at`]).
+
+use std::time::Duration;
+
+use confab_core::{Error, ErrorCode, Millis, UserId};
+use confab_store::{Batch, Op, UserRecord};
+use serde::Deserialize;
+
+use crate::auth::hash_token;
+use crate::hub::SessionHash;
+use crate::{App, Caller, internal, now_ms};
+
+/// Expired sessions deleted per sweep batch.
+const SWEEP_BATCH: usize = 500;
+
+/// What authenticating a connection yields: who it is, and the session it holds.
+#[derive(Clone, Copy, Debug)]
+pub struct SessionGrant {
+    pub caller: Caller,
+    pub token_hash: SessionHash,
+    pub expires_at: Millis,
+}
+
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChangePassword {
+    pub current_password: String,
+    pub new_password: String,
+}
+
+impl std::fmt::Debug for ChangePassword {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ChangePassword { .. }")
+    }
+}
+
+impl App {
+    /// The session a bearer token stands for, or `unauthenticated`.
+    pub fn authenticate_session(&self, token: &str) -> Result<SessionGrant, Error> {
+        let caller = self.authenticate(token)?;
+        let token_hash = hash_token(token);
+        let session = self
+            .store()
+            .session(&token_hash)
+            .map_err(internal)?
+            .filter(|s| s.user == caller.user)
+            .ok_or_else(|| {
+                Error::new(ErrorCode::Unauthenticated, "missing, invalid or expired session token")
+            })?;
+        Ok(SessionGrant { caller, token_hash, expires_at: session.expires_at })
+    }
+
+    /// Ends the session of `token` and closes its WebSockets.
+    pub async fn logout(&self, token: &str) -> Result<(), Error> {
+        let token_hash = hash_token(token);
+        let user = self.store().session(&token_hash).map_err(internal)?.map(|s| s.user);
+        let mut batch = Batch::new();
+        batch.push(Op::DeleteSession { token_hash });
+        self.write_global(batch).await?;
+        if let Some(user) = user {
+            self.hub().revoke_sessions(user, |s| *s == token_hash);
+        }
+        Ok(())
+    }
+
+    /// Ends every session of the caller, this one included, and closes every one of
+    /// their WebSockets. Returns how many sessions ended.
+    pub async fn logout_all(&self, caller: Caller) -> Result<usize, Error> {
+        self.end_sessions(caller.user, None).await
+    }
+
+    /// Changes the caller's password after checking the current one, and ends every
+    /// other session of theirs (the one making the change stays signed in).
+    pub async fn change_password(
+        &self,
+        caller: Caller,
+        token: &str,
+        req: ChangePassword,
+    ) -> Result<(), Error> {
+        self.limits().password(&req.new_password)?;
+        // Each try costs a hash: count it, so a stolen session cannot guess freely.
+        self.check_write_rate(caller.user)?;
+        let record = self.store().user(caller.user).map_err(internal)?.ok_or_else(Error::internal)?;
+        if !self.verify_password(req.current_password, Some(record.password_hash.clone())).await? {
+            return Err(Error::new(ErrorCode::InvalidCredentials, "the current password is wrong"));
+        }
+        let password_hash = self.hash_new_password(req.new_password).await?;
+        let mut batch = Batch::new();
+        batch.push(Op::PutUser(UserRecord { user: record.user, password_hash }));
+        self.write_global(batch).await?;
+        self.end_sessions(caller.user, Some(hash_token(token))).await?;
+        Ok(())
+    }
+
+    /// Deletes every session of `user` but `keep`, then closes their WebSockets.
+    async fn end_sessions(&self, user: UserId, keep: Option<SessionHash>) -> Result<usize, Error> {
+        let ended: Vec<SessionHash> = self
+            .store()
+            .sessions_of(user)
+            .map_err(internal)?
+            .into_iter()
+            .map(|(hash, _)| hash)
+            .filter(|hash| Some(*hash) != keep)
+            .collect();
+        let mut batch = Batch::new();
+        for token_hash in &ended {
+            batch.push(Op::DeleteSession { token_hash: *token_hash });
+        }
+        if !batch.is_empty() {
+            self.write_global(batch).await?;
+        }
+        self.hub().revoke_sessions(user, |s| Some(*s) != keep);
+        Ok(ended.len())
+    }
+
+    /// Deletes expired sessions every `period`, a bounded batch at a time, so that
+    /// sessions nobody presents again do not pile up in the store.
+    pub(crate) fn start_session_sweep(&self, period: Duration) {
+        let app = self.clone();
+        tokio::spawn(async move {
+            let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+            loop {
+                ticks.tick().await;
+                if let Err(e) = app.sweep_expired_sessions().await {
+                    tracing::warn!(error = %e, "sweeping expired sessions failed");
+                }
+            }
+        });
+    }
+
+    /// Deletes every session expired by now; returns how many.
+    pub async fn sweep_expired_sessions(&self) -> Result<usize, Error> {
+        let mut swept = 0;
+        loop {
+            let expired = self.store().expired_sessions(now_ms(), SWEEP_BATCH).map_err(internal)?;
+            if expired.is_empty() {
+                return Ok(swept);
+            }
+            let mut batch = Batch::new();
+            for token_hash in &expired {
+                batch.push(Op::DeleteSession { token_hash: *token_hash });
+            }
+            self.write_global(batch).await?;
+            swept += expired.len();
+            if expired.len() < SWEEP_BATCH {
+                return Ok(swept);
+            }
+        }
+    }
+}
