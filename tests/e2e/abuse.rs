@@ -130,9 +130,9 @@ async fn a_resume_flood_that_never_reads_keeps_memory_bounded() {
         let auth = json!({"type": "auth", "token": ada_session.token, "resume": resume});
         sockets.push(raw_socket(&server, auth).await);
     }
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    tokio::time::sleep(Duration::from_secs(6)).await;
     let grown_mib = rss_kib(&server).saturating_sub(before) / 1024;
-    assert!(grown_mib < 32, "2 resume floods of 25 x 12 MB grew the server by {grown_mib} MiB");
+    assert!(grown_mib < 24, "2 resume floods of 25 x 12 MB grew the server by {grown_mib} MiB");
     drop(sockets);
 }
 
@@ -492,7 +492,7 @@ async fn log_ins_do_not_wait_behind_queued_sign_ups() {
         assert_eq!(s.await.unwrap(), 201);
     }
     assert!(
-        behind < alone * 4 + Duration::from_millis(250),
+        behind < alone * 5 + Duration::from_millis(400),
         "a log-in took {behind:?} behind 48 sign-ups, {alone:?} alone"
     );
 }
