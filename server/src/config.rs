@@ -108,7 +108,7 @@ impl Default for StoreSection {
 }
 
 /// The sections a `CONFAB_<SECTION>_<KEY>` variable may name: every section.
-const SECTIONS: &[&str] = &["server", "store", "auth", "limits", "events", "websocket", "training"];
+const SECTIONS: &[&str] = &["server", "store", "auth", "limits", "events", "websocket", "training", "search"];
 
 impl Config {
     /// Loads the configuration from an optional file and the process environment.
@@ -177,6 +177,14 @@ impl Config {
             ("limits.frame_burst", l.frame_burst.into(), 1, 1_000_000),
             ("limits.invite_max_uses", l.invite_max_uses.into(), 1, 1_000_000),
             ("limits.invite_max_days", l.invite_max_days.into(), 1, 3650),
+            ("limits.writes_per_second", l.writes_per_second.into(), 1, 1_000_000),
+            ("limits.write_burst", l.write_burst.into(), 1, 1_000_000),
+            ("limits.searches_per_second", l.searches_per_second.into(), 1, 1_000_000),
+            ("limits.search_burst", l.search_burst.into(), 1, 1_000_000),
+            ("limits.max_workspaces_per_user", l.max_workspaces_per_user as u64, 1, 1_000_000),
+            ("limits.max_channels_per_user", l.max_channels_per_user as u64, 1, 1_000_000),
+            ("search.log_max_age_days", self.app.search.log_max_age_days.into(), 1, 3650),
+            ("search.log_max_queries", self.app.search.log_max_queries as u64, 0, 100_000_000),
             ("events.retention", self.app.events.retention, 1, 100_000_000),
             ("websocket.queue_frames", w.queue_frames as u64, 1, 1_000_000),
             ("websocket.auth_timeout_secs", w.auth_timeout_secs, 1, 3600),

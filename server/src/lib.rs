@@ -50,8 +50,17 @@ pub fn router(app: App, config: &Config) -> Router {
     layers::apply(router, config)
 }
 
-async fn healthz() -> &'static str {
-    "ok"
+/// `ok`, or 503 once writes have stopped after a storage failure (fail-stop): the
+/// process must be restarted, and a supervisor watching this check can do it.
+async fn healthz(
+    axum::extract::State(app): axum::extract::State<App>,
+) -> (axum::http::StatusCode, &'static str) {
+    match app.writes_stopped() {
+        true => {
+            (axum::http::StatusCode::SERVICE_UNAVAILABLE, "writes stopped after a storage failure: restart")
+        }
+        false => (axum::http::StatusCode::OK, "ok"),
+    }
 }
 
 /// The metrics service: `GET /metrics` in Prometheus' text format.

@@ -12,6 +12,25 @@ pub struct AppConfig {
     pub events: EventsConfig,
     pub websocket: WebSocketConfig,
     pub training: TrainingSettings,
+    pub search: SearchLogConfig,
+}
+
+/// `[search]`: how long the log of searches and clicks (the `search_interactions`
+/// that consenting workspaces may train ranking on) is kept.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SearchLogConfig {
+    /// Logged searches older than this are deleted.
+    pub log_max_age_days: u32,
+    /// Logged searches kept per workspace at most; the oldest go first (0: none are
+    /// logged).
+    pub log_max_queries: usize,
+}
+
+impl Default for SearchLogConfig {
+    fn default() -> Self {
+        SearchLogConfig { log_max_age_days: 90, log_max_queries: 20_000 }
+    }
 }
 
 /// `[training]`: when consent-gated training runs and its privacy parameters.

@@ -23,6 +23,7 @@ pub mod config;
 pub mod consent;
 mod derived;
 pub mod directory;
+mod housekeeping;
 pub mod hub;
 mod live;
 mod messages;
@@ -59,8 +60,8 @@ use crate::committer::{Committer, Durable};
 use crate::directory::{Directory, WorkspaceState};
 use crate::hub::Hub;
 
-/// How often expired sessions are deleted.
-const SESSION_SWEEP_PERIOD: std::time::Duration = std::time::Duration::from_secs(3600);
+/// How often expired sessions and old search logs are deleted.
+const HOUSEKEEPING_PERIOD: std::time::Duration = std::time::Duration::from_secs(3600);
 
 /// Most events one write prunes from the log (see [`App::finish`]).
 const MAX_PRUNE_STEP: u64 = 2_000;
@@ -86,6 +87,7 @@ struct Inner {
     write_limiter: DefaultKeyedRateLimiter<UserId>,
     /// Searches, per user (`limits.searches_per_second`).
     search_limiter: DefaultKeyedRateLimiter<UserId>,
+    search_log_pruning: search::SearchLogPruning,
     /// Serialises account creation (unique email and username checks).
     signup_lock: parking_lot::Mutex<()>,
     search: Arc<SearchIndex>,
@@ -146,6 +148,7 @@ impl App {
                 message_limiter: DefaultKeyedRateLimiter::keyed(message_quota),
                 write_limiter: DefaultKeyedRateLimiter::keyed(write_quota),
                 search_limiter: DefaultKeyedRateLimiter::keyed(search_quota),
+                search_log_pruning: Default::default(),
                 config,
                 store,
                 directory,
@@ -157,7 +160,7 @@ impl App {
         })
         .inspect(|app| {
             app.start_training_schedule();
-            app.start_session_sweep(SESSION_SWEEP_PERIOD);
+            app.start_housekeeping(HOUSEKEEPING_PERIOD);
         })
     }
 

@@ -190,7 +190,7 @@ impl App {
                 thread_root,
             });
         }
-        if !log.is_empty() {
+        if !log.is_empty() && self.config().search.log_max_queries > 0 {
             let value = serde_json::to_vec(&log).map_err(internal)?;
             let mut batch = Batch::new();
             batch.push(Op::PutBlob {
@@ -201,6 +201,7 @@ impl App {
             });
             // An impression log is best-effort: it is flushed with the next write.
             store.apply(batch).map_err(internal)?;
+            self.note_search_logged(ws);
         }
         Ok(SearchAnswer { query_id, total: results.total, partial: results.partial, hits })
     }
@@ -237,6 +238,68 @@ impl App {
             value,
         });
         self.write_global(batch).await
+    }
+}
+
+/// Log entries deleted per batch when pruning (keeps each batch small).
+const PRUNE_BATCH: usize = 1_000;
+
+impl App {
+    /// Counts a logged search; every [`SearchLogPruning::EVERY`]-th one prunes its
+    /// workspace's log in the background, so the log stays near its bound between
+    /// the periodic sweeps.
+    fn note_search_logged(&self, ws: WorkspaceId) {
+        if self.inner.search_log_pruning.note() {
+            let app = self.clone();
+            tokio::spawn(async move {
+                if let Err(e) = app.prune_search_log(ws).await {
+                    tracing::warn!(error = %e, "pruning the search log failed");
+                }
+            });
+        }
+    }
+
+    /// Deletes a workspace's logged searches older than `search.log_max_age_days`,
+    /// then the oldest past `search.log_max_queries`. Returns how many went.
+    pub async fn prune_search_log(&self, ws: WorkspaceId) -> Result<usize, Error> {
+        let config = &self.config().search;
+        let oldest_kept = now_ms() - i64::from(config.log_max_age_days) * 86_400_000;
+        // Keys are query ids, ULIDs: in time order, with their time inside.
+        let keys: Vec<Vec<u8>> =
+            self.store().blobs(ws, SEARCH_LOG).map_err(internal)?.into_iter().map(|(k, _)| k).collect();
+        let too_many = keys.len().saturating_sub(config.log_max_queries);
+        let expired = keys.iter().take_while(|k| logged_at(k).is_none_or(|at| at < oldest_kept)).count();
+        let doomed = &keys[..too_many.max(expired)];
+        for chunk in doomed.chunks(PRUNE_BATCH) {
+            let mut batch = Batch::new();
+            for key in chunk {
+                batch.push(Op::DeleteBlob { workspace: ws, namespace: SEARCH_LOG, key: key.clone() });
+            }
+            self.write_global(batch).await?;
+        }
+        Ok(doomed.len())
+    }
+}
+
+/// When a logged search ran, from its query id; `None` for a key that is not one.
+fn logged_at(key: &[u8]) -> Option<i64> {
+    let id = std::str::from_utf8(key).ok()?.parse::<ulid::Ulid>().ok()?;
+    i64::try_from(id.timestamp_ms()).ok()
+}
+
+/// Counts logged searches to decide when one triggers a prune.
+#[derive(Default)]
+pub(crate) struct SearchLogPruning {
+    logged: std::sync::atomic::AtomicU64,
+}
+
+impl SearchLogPruning {
+    const EVERY: u64 = 256;
+
+    /// Counts one; true when this one should prune.
+    fn note(&self) -> bool {
+        let n = self.logged.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+        n.is_multiple_of(Self::EVERY)
     }
 }
 

@@ -6,8 +6,6 @@
 //! it, and the connection closes with code 4001. A connection also closes by itself
 //! when its session expires ([`SessionGrant::expires_at`]).
 
-use std::time::Duration;
-
 use confab_core::{Error, ErrorCode, Millis, UserId};
 use confab_store::{Batch, Op, UserRecord};
 use serde::Deserialize;
@@ -117,21 +115,6 @@ impl App {
         }
         self.hub().revoke_sessions(user, |s| Some(*s) != keep);
         Ok(ended.len())
-    }
-
-    /// Deletes expired sessions every `period`, a bounded batch at a time, so that
-    /// sessions nobody presents again do not pile up in the store.
-    pub(crate) fn start_session_sweep(&self, period: Duration) {
-        let app = self.clone();
-        tokio::spawn(async move {
-            let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
-            loop {
-                ticks.tick().await;
-                if let Err(e) = app.sweep_expired_sessions().await {
-                    tracing::warn!(error = %e, "sweeping expired sessions failed");
-                }
-            }
-        });
     }
 
     /// Deletes every session expired by now; returns how many.

@@ -1,0 +1,85 @@
+//! What only grows is bounded: the search log is pruned to `search.log_max_queries`
+//! (and by age), and expired sessions are swept away, against the real sled store
+//! and tantivy index.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use confab_app::search::SearchParams;
+use confab_app::{App, AppConfig, PostMessage, SignupRequest};
+use confab_store::{Batch, Op, Session, SledStore, Store};
+
+async fn app_with(config: AppConfig) -> (tempfile::TempDir, Arc<SledStore>, App) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(SledStore::open(&dir.path().join("store"), &Default::default()).unwrap());
+    let app = App::open(store.clone(), config, dir.path()).unwrap();
+    (dir, store, app)
+}
+
+fn config() -> AppConfig {
+    let mut config = AppConfig::default();
+    config.training.schedule_hours = 0;
+    config.auth.argon2_memory_kib = 256;
+    config.auth.argon2_iterations = 1;
+    config.limits.searches_per_second = 1_000;
+    config.limits.search_burst = 1_000;
+    config
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_search_log_keeps_at_most_its_configured_number_of_searches() {
+    let mut config = config();
+    config.search.log_max_queries = 3;
+    let (_dir, store, app) = app_with(config).await;
+    let ada = app
+        .signup(SignupRequest {
+            email: "ada@example.com".into(),
+            password: "a long enough password".into(),
+            display_name: "Ada".into(),
+            username: None,
+            invite: None,
+        })
+        .await
+        .unwrap();
+    let ada = app.authenticate(&ada.token).unwrap();
+    let ws = app.create_workspace(ada, "Engines").await.unwrap().workspace.id;
+    let general = app.list_channels(ada, ws).unwrap()[0].channel.id;
+    let post = PostMessage { text: "the analytical engine".into(), thread_root: None, client_msg_id: None };
+    app.post_message(ada, general, post).await.unwrap();
+    let search =
+        || app.search(ada, ws, SearchParams { q: "engine".into(), limit: None, offset: None, sort: None });
+    // The index catches up within a second.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while search().map(|a| a.hits.is_empty()).unwrap_or(true) {
+        assert!(tokio::time::Instant::now() < deadline, "the message became searchable");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    for _ in 0..9 {
+        search().unwrap();
+    }
+    let logged = |store: &SledStore| store.blobs(ws, "search_log").unwrap();
+    assert!(logged(&store).len() >= 10, "every search with hits was logged");
+    let newest = logged(&store).last().unwrap().0.clone();
+    let before = logged(&store).len();
+    assert_eq!(app.prune_search_log(ws).await.unwrap(), before - 3);
+    let kept = logged(&store);
+    assert_eq!(kept.len(), 3);
+    assert_eq!(kept.last().unwrap().0, newest, "the newest searches are kept");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn expired_sessions_are_swept_and_live_ones_kept() {
+    let (_dir, store, app) = app_with(config()).await;
+    let user = confab_core::UserId::from_ulid(ulid::Ulid::new());
+    let mut batch = Batch::new();
+    for (n, expires_at) in [(1u8, 1), (2, 2), (3, i64::MAX)] {
+        batch.push(Op::PutSession {
+            token_hash: [n; 32],
+            session: Session { user, created_at: 0, expires_at },
+        });
+    }
+    store.apply(batch).unwrap();
+    assert_eq!(app.sweep_expired_sessions().await.unwrap(), 2);
+    let left: Vec<[u8; 32]> = store.sessions_of(user).unwrap().into_iter().map(|(h, _)| h).collect();
+    assert_eq!(left, vec![[3; 32]]);
+}
