@@ -62,6 +62,10 @@ struct BlobSync {
     synced: Mutex<HashSet<OsString>>,
 }
 
+fn sync_dir(dir: &Path) -> Result<()> {
+    std::fs::File::open(dir).and_then(|d| d.sync_all()).map_err(StoreError::Io)
+}
+
 impl BlobSync {
     /// Syncs every blob file not synced yet, then the directory that names them.
     fn sync(&self) -> std::io::Result<()> {
@@ -163,6 +167,12 @@ impl SledStore {
             stopped: AtomicBool::new(false),
         };
         store.upgrade()?;
+        // The files sled created on first open are named by directory entries that a
+        // power loss could take with them: sync the directories once.
+        sync_dir(dir)?;
+        if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
+            sync_dir(parent)?;
+        }
         Ok(store)
     }
 
