@@ -59,15 +59,7 @@ pub async fn execute(app: &App, request: AdminRequest) -> Result<Value, Error> {
         }
         AdminRequest::ConsentWithdraw { workspace, purpose, owner_email } => {
             let caller = app.caller_by_email(&owner_email)?;
-            let withdraw = ConsentChangeRequest {
-                granted: false,
-                scope: None,
-                categories: None,
-                members: None,
-                policy_version: None,
-                policy_sha256: None,
-                accept: None,
-            };
+            let withdraw = ConsentChangeRequest::withdrawal();
             as_json(serde_json::to_value(app.change_consent(caller, workspace, &purpose, withdraw).await?))
         }
         AdminRequest::ConsentHistory { workspace } | AdminRequest::ConsentExport { workspace } => {

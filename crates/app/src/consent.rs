@@ -168,6 +168,21 @@ pub struct ConsentChangeRequest {
     pub accept: Option<bool>,
 }
 
+impl ConsentChangeRequest {
+    /// A withdrawal: `granted: false` and nothing else.
+    pub fn withdrawal() -> Self {
+        ConsentChangeRequest {
+            granted: false,
+            scope: None,
+            categories: None,
+            members: None,
+            policy_version: None,
+            policy_sha256: None,
+            accept: None,
+        }
+    }
+}
+
 fn parse_purpose(text: &str) -> Result<Purpose, Error> {
     text.parse::<Purpose>()
         .map_err(|_| Error::new(ErrorCode::NotFound, format!("no consent purpose {text:?}")))

@@ -17,7 +17,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
-use confab_app::{App, AppConfig, Caller, CreateChannel, PostMessage, SignupRequest};
+use confab_app::{App, Caller, CreateChannel, PostMessage};
 use confab_core::{
     Channel, ChannelId, ChannelMembership, ErrorCode, EventRecord, Invite, Member, Message, MessageId,
     Millis, User, UserId, Workspace, WorkspaceId,
@@ -167,26 +167,10 @@ async fn world(n: usize) -> World {
         applies: AtomicU64::new(0),
         fail_next_flush: AtomicBool::new(false),
     });
-    let mut config = AppConfig::default();
-    config.training.schedule_hours = 0;
-    config.limits.messages_per_second = 1_000_000;
-    config.limits.message_burst = 1_000_000;
-    config.auth.argon2_memory_kib = 256;
-    config.auth.argon2_iterations = 1;
-    let app = App::open(store.clone(), config, dir.path()).unwrap();
+    let app = crate::support::open(store.clone(), crate::support::config(), dir.path());
     let mut people = Vec::new();
     for i in 0..n {
-        let outcome = app
-            .signup(SignupRequest {
-                email: format!("person{i}@example.com"),
-                password: "a long enough password".into(),
-                display_name: format!("Person {i}"),
-                username: None,
-                invite: None,
-            })
-            .await
-            .unwrap();
-        people.push((app.authenticate(&outcome.token).unwrap(), outcome.user));
+        people.push(crate::support::person(&app, i).await);
     }
     let owner = people[0].0;
     let ws = app.create_workspace(owner, "Integrity").await.unwrap().workspace.id;

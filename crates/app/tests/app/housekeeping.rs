@@ -6,21 +6,18 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use confab_app::search::SearchParams;
-use confab_app::{App, AppConfig, PostMessage, SignupRequest};
+use confab_app::{App, AppConfig, PostMessage};
 use confab_store::{Batch, Op, Session, SledStore, Store};
 
 async fn app_with(config: AppConfig) -> (tempfile::TempDir, Arc<SledStore>, App) {
     let dir = tempfile::tempdir().unwrap();
     let store = Arc::new(SledStore::open(&dir.path().join("store"), &Default::default()).unwrap());
-    let app = App::open(store.clone(), config, dir.path()).unwrap();
+    let app = crate::support::open(store.clone(), config, dir.path());
     (dir, store, app)
 }
 
 fn config() -> AppConfig {
-    let mut config = AppConfig::default();
-    config.training.schedule_hours = 0;
-    config.auth.argon2_memory_kib = 256;
-    config.auth.argon2_iterations = 1;
+    let mut config = crate::support::config();
     config.limits.searches_per_second = 1_000;
     config.limits.search_burst = 1_000;
     config
@@ -31,17 +28,7 @@ async fn the_search_log_keeps_at_most_its_configured_number_of_searches() {
     let mut config = config();
     config.search.log_max_queries = 3;
     let (_dir, store, app) = app_with(config).await;
-    let ada = app
-        .signup(SignupRequest {
-            email: "ada@example.com".into(),
-            password: "a long enough password".into(),
-            display_name: "Ada".into(),
-            username: None,
-            invite: None,
-        })
-        .await
-        .unwrap();
-    let ada = app.authenticate(&ada.token).unwrap();
+    let (ada, _) = crate::support::person(&app, 0).await;
     let ws = app.create_workspace(ada, "Engines").await.unwrap().workspace.id;
     let general = app.list_channels(ada, ws).unwrap()[0].channel.id;
     let post = PostMessage { text: "the analytical engine".into(), thread_root: None, client_msg_id: None };

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use confab_app::consent::{ConsentChangeRequest, StoreLedger};
-use confab_app::{App, AppConfig, Caller, PostMessage, SignupRequest};
+use confab_app::{App, Caller, PostMessage};
 use confab_consent::{Category, Ledger, MemberMode, Purpose, Scope};
 use confab_core::WorkspaceId;
 use confab_store::{SledStore, Store};
@@ -29,29 +29,16 @@ async fn world() -> World {
     let dir = tempfile::tempdir().unwrap();
     let store: Arc<dyn Store> =
         Arc::new(SledStore::open(&dir.path().join("store"), &Default::default()).unwrap());
-    let mut config = AppConfig::default();
-    config.training.schedule_hours = 0;
+    let mut config = crate::support::config();
     config.training.min_users_per_word = 2;
     config.training.epsilon_cap = 1000.0;
     config.training.member_key_changes_per_hour = 1000;
-    config.limits.messages_per_second = 1_000_000;
-    config.limits.message_burst = 1_000_000;
-    config.auth.argon2_memory_kib = 256;
-    config.auth.argon2_iterations = 1;
-    let app = App::open(store.clone(), config, dir.path()).unwrap();
+    config.limits.writes_per_second = 1_000_000;
+    config.limits.write_burst = 1_000_000;
+    let app = crate::support::open(store.clone(), config, dir.path());
     let mut people = Vec::new();
     for i in 0..4 {
-        let outcome = app
-            .signup(SignupRequest {
-                email: format!("person{i}@example.com"),
-                password: "a long enough password".into(),
-                display_name: format!("Person {i}"),
-                username: None,
-                invite: None,
-            })
-            .await
-            .unwrap();
-        people.push(app.authenticate(&outcome.token).unwrap());
+        people.push(crate::support::person(&app, i).await.0);
     }
     let owner = people[0];
     let ws = app.create_workspace(owner, "Races").await.unwrap().workspace.id;
@@ -97,15 +84,7 @@ fn grant(scope: Scope, categories: &[Category], members: MemberMode) -> ConsentC
 }
 
 fn withdraw() -> ConsentChangeRequest {
-    ConsentChangeRequest {
-        granted: false,
-        scope: None,
-        categories: None,
-        members: None,
-        policy_version: None,
-        policy_sha256: None,
-        accept: None,
-    }
+    ConsentChangeRequest::withdrawal()
 }
 
 /// Every model not retired is covered by its contributors' current consent; returns

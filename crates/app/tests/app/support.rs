@@ -1,0 +1,40 @@
+//! What every `App`-level test starts from.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use confab_app::{App, AppConfig, Caller, SignupRequest};
+use confab_core::User;
+use confab_store::Store;
+
+/// Defaults, but fast to run: no training schedule, cheap password hashing and no
+/// practical limit on posting.
+pub fn config() -> AppConfig {
+    let mut config = AppConfig::default();
+    config.training.schedule_hours = 0;
+    config.limits.messages_per_second = 1_000_000;
+    config.limits.message_burst = 1_000_000;
+    config.auth.argon2_memory_kib = 256;
+    config.auth.argon2_iterations = 1;
+    config
+}
+
+/// An app over `store` with its derived data in `dir`.
+pub fn open(store: Arc<dyn Store>, config: AppConfig, dir: &Path) -> App {
+    App::open(store, config, dir).expect("open the app")
+}
+
+/// Signs up `person{i}@example.com` and returns them as a caller.
+pub async fn person(app: &App, i: usize) -> (Caller, User) {
+    let outcome = app
+        .signup(SignupRequest {
+            email: format!("person{i}@example.com"),
+            password: "a long enough password".into(),
+            display_name: format!("Person {i}"),
+            username: None,
+            invite: None,
+        })
+        .await
+        .expect("sign up");
+    (app.authenticate(&outcome.token).expect("authenticate"), outcome.user)
+}
