@@ -28,11 +28,13 @@ export const channelHash = (ws, ch, msg) => `#/w/${ws}/c/${ch}${msg ? `/m/${msg}
 
 export function parseRoute(hash = location.hash) {
   const parts = hash.replace(/^#\/?/, '').split('/').filter(Boolean).map(decodeURIComponent);
-  if (parts[0] === 'invite' && parts[1]) return { name: 'invite', code: parts[1] };
+  // #/invite/CODE[/Workspace name]: the name is the inviter's hint, shown before joining.
+  if (parts[0] === 'invite' && parts[1]) return { name: 'invite', code: parts[1], hint: parts[2] || null };
   if (parts[0] === 'welcome') return { name: 'welcome' };
   if (parts[0] === 'w' && parts[1]) {
     const ws = parts[1];
     if (parts[2] === 'privacy') return { name: 'privacy', ws };
+    if (parts[2] === 'settings') return { name: 'settings', ws };
     if (parts[2] === 'c' && parts[3]) return { name: 'channel', ws, channel: parts[3], message: parts[4] === 'm' ? parts[5] : null };
     return { name: 'workspace', ws };
   }

@@ -28,6 +28,7 @@ export function start() {
 export function stop() {
   stopped = true;
   clearTimeout(reconnectTimer);
+  inflight.clear();
   if (ws) {
     ws.onclose = null;
     ws.close(1000);
@@ -74,6 +75,9 @@ function connect() {
     inflight.clear();
     if (stopped) return;
     if (e.code === 4001) {
+      // The session ended (signed out, signed out everywhere, password changed
+      // elsewhere, expired): never reconnect with this token; main.js signs out.
+      stopped = true;
       setConnection('offline');
       emit('unauthenticated');
       return;
@@ -169,7 +173,9 @@ function sendPending(p) {
 }
 
 function resendPending() {
-  for (const p of state.pending.values()) if (p.status === 'pending') sendPending(p);
+  const me = state.me && state.me.id;
+  // Only the signed-in user's own texts: never another user's left in this browser.
+  for (const p of state.pending.values()) if (p.status === 'pending' && p.author === me) sendPending(p);
 }
 
 function newClientId() {

@@ -5,7 +5,7 @@
 import { h, clear, $, debounce } from './dom.js';
 import * as api from './api.js';
 import * as live from './live.js';
-import { state, on, emit, loadPending, currentWorkspace, channelTitle } from './store.js';
+import { state, on, emit, loadPending, clearLocalData, currentWorkspace, channelTitle } from './store.js';
 import * as app from './app.js';
 import { icon } from './icons.js';
 import { mountAuth, mountWelcome } from './views/auth.js';
@@ -15,6 +15,7 @@ import { mountThread } from './views/thread.js';
 import { mountSearch } from './views/search.js';
 import { mountPrivacy } from './views/privacy.js';
 import { closePicker } from './views/picker.js';
+import { confirmInviteDialog } from './views/dialogs.js';
 
 const root = document.getElementById('app');
 let shell = null; // {main, panel, sidebar, ...}
@@ -24,17 +25,39 @@ let sidebarView = null;
 
 // ---- Session ------------------------------------------------------------------------
 
+// The signed-in user's id is kept next to the token, so that a session found dead at
+// start-up (401) still clears that user's unsent texts.
+const UID_KEY = 'confab.uid';
+
+function rememberInvite(route) {
+  sessionStorage.setItem('confab.invite', route.code);
+  if (route.hint) sessionStorage.setItem('confab.invite.hint', route.hint);
+  else sessionStorage.removeItem('confab.invite.hint');
+}
+function takeInvite() {
+  const code = sessionStorage.getItem('confab.invite');
+  const hint = sessionStorage.getItem('confab.invite.hint');
+  sessionStorage.removeItem('confab.invite');
+  sessionStorage.removeItem('confab.invite.hint');
+  return code ? { code, hint } : null;
+}
+
 async function boot() {
   installGlobalHandlers();
   const route = app.parseRoute();
-  if (route.name === 'invite') sessionStorage.setItem('confab.invite', route.code);
-  if (!api.getToken()) return showAuth();
+  if (route.name === 'invite') rememberInvite(route);
+  if (!api.getToken()) {
+    clearLocalData();
+    return showAuth();
+  }
   try {
     state.me = await api.auth.me();
   } catch (e) {
     if (e.status === 401) {
       api.setToken(null);
-      return showAuth();
+      localStorage.removeItem(UID_KEY);
+      clearLocalData();
+      return showAuth({ notice: 'Your session has ended. Sign in again.' });
     }
     clear(root).append(h('main.auth-screen', h('div.auth-card', h('h1', 'Cannot reach the server'), h('p', e.message), h('button.btn.primary', { type: 'button', on: { click: () => location.reload() } }, 'Retry'))));
     return;
@@ -42,7 +65,11 @@ async function boot() {
   await afterSignIn();
 }
 
-async function afterSignIn() {
+async function afterSignIn({ joined = false } = {}) {
+  // Another user's leftovers (a session that ended while this tab was closed) go.
+  const prev = localStorage.getItem(UID_KEY);
+  if (prev && prev !== state.me.id) clearLocalData();
+  localStorage.setItem(UID_KEY, state.me.id);
   loadPending();
   const helloSeen = new Promise((resolve) => {
     const off = on('hello', () => {
@@ -53,51 +80,78 @@ async function afterSignIn() {
   });
   live.start();
   await helloSeen; // events after the hello are applied on top of what we fetch next
-  const invite = sessionStorage.getItem('confab.invite');
-  if (invite) {
-    sessionStorage.removeItem('confab.invite');
-    try {
-      const ws = await api.workspaces.accept(invite);
-      await app.loadWorkspaces();
-      app.navigate(`#/w/${ws.id}`, { replace: true });
-      return;
-    } catch (e) {
-      app.toast(e.code === 'invite_expired' ? 'That invite has expired.' : e.code === 'invite_not_found' ? 'That invite does not exist.' : `Invite: ${e.message}`, 'error');
-    }
-  }
+  const invite = takeInvite();
   await app.loadWorkspaces();
+  if (invite && !joined) {
+    // An invite link never joins by itself: show where it leads and ask.
+    history.replaceState(null, '', '#/');
+    await onRoute();
+    askToJoin(invite);
+    return;
+  }
+  if (joined && app.parseRoute().name === 'invite') history.replaceState(null, '', '#/');
   await onRoute();
 }
 
-function showAuth() {
+function showAuth({ notice } = {}) {
   destroyShell();
   const invite = sessionStorage.getItem('confab.invite');
   mountAuth(root, {
     invite,
-    onSignedIn: async (user, { invite: code }) => {
+    notice,
+    onSignedIn: async (user, { joined }) => {
       state.me = user;
-      if (code) sessionStorage.setItem('confab.invite', code);
-      await afterSignIn();
+      // A sign-up that carried the invite code has joined already (the form said so).
+      if (joined) takeInvite();
+      await afterSignIn({ joined });
     },
   });
 }
 
-async function signOut() {
+/** The confirmation an invite link opens: the workspace it names, Join or Cancel. */
+function askToJoin({ code, hint }) {
+  confirmInviteDialog({
+    code,
+    hint,
+    onJoined: async (ws) => {
+      await app.loadWorkspaces();
+      app.navigate(`#/w/${ws.id}`, { replace: true });
+    },
+  });
+}
+
+let signingOut = false;
+/**
+ * Every way a session ends comes here: the Sign out button (`ended` false: tell the
+ * server), a 401 from any request, a WebSocket closed with 4001 (`ended` true: the
+ * server ended it — signed out elsewhere, password changed, expired). Unsent texts and
+ * drafts are forgotten, the socket stops for good, and the sign-in screen shows.
+ */
+async function signOut({ ended = false } = {}) {
+  if (signingOut) return;
+  signingOut = true;
   try {
-    await api.auth.logout();
-  } catch {
-    /* the token is dropped either way */
+    // The request takes the token now, before it is dropped below.
+    const bye = ended ? null : api.auth.logout().catch(() => {});
+    live.stop();
+    clearLocalData();
+    api.setToken(null);
+    localStorage.removeItem(UID_KEY);
+    state.me = null;
+    state.wsId = null;
+    state.workspaces = [];
+    state.channels = new Map();
+    state.members = new Map();
+    state.logs.clear();
+    state.threads.clear();
+    app.ui.panel = null;
+    for (const d of document.querySelectorAll('dialog')) d.remove();
+    history.replaceState(null, '', '#/');
+    showAuth({ notice: ended ? 'Your session has ended (signed out elsewhere, password changed or expired). Sign in again.' : null });
+    if (bye) await bye;
+  } finally {
+    signingOut = false;
   }
-  live.stop();
-  api.setToken(null);
-  localStorage.removeItem('confab.pending');
-  state.pending.clear();
-  state.me = null;
-  state.wsId = null;
-  state.workspaces = [];
-  state.channels = new Map();
-  history.replaceState(null, '', '#/');
-  showAuth();
 }
 
 // ---- Shell --------------------------------------------------------------------------
@@ -210,7 +264,7 @@ async function onRoute() {
   if (!state.me) {
     const r = app.parseRoute();
     if (r.name === 'invite') {
-      sessionStorage.setItem('confab.invite', r.code);
+      rememberInvite(r);
       showAuth();
     }
     return;
@@ -219,14 +273,10 @@ async function onRoute() {
   app.ui.route = r;
   closePicker();
   if (r.name === 'invite') {
-    try {
-      const ws = await api.workspaces.accept(r.code);
-      await app.loadWorkspaces();
-      app.navigate(`#/w/${ws.id}`, { replace: true });
-    } catch (e) {
-      app.reportError(e, 'Could not join');
-      app.navigate('#/', { replace: true });
-    }
+    // Signed in already: show the current screen underneath, then ask.
+    history.replaceState(null, '', state.wsId ? `#/w/${state.wsId}` : '#/');
+    await onRoute();
+    askToJoin({ code: r.code, hint: r.hint });
     return;
   }
   if (!state.workspaces.length) {
@@ -301,9 +351,9 @@ function installGlobalHandlers() {
   window.addEventListener('hashchange', () => onRoute().catch((e) => app.reportError(e)));
   window.addEventListener('popstate', () => {});
   api.hooks.onUnauthenticated = () => {
-    if (state.me) signOut();
+    if (state.me) signOut({ ended: true });
   };
-  on('unauthenticated', () => state.me && signOut());
+  on('unauthenticated', () => state.me && signOut({ ended: true }));
   const refreshChannels = debounce(() => app.refreshChannels().then(app.loadSuggestedChannels).catch((e) => console.warn(e)), 150);
   on('channels-stale', refreshChannels);
   on('members-stale', debounce(() => app.refreshMembers().catch((e) => console.warn(e)), 150));

@@ -208,17 +208,58 @@ export function setReaction(id, emoji, user, added) {
 
 // ---- Pending sends (optimistic messages) --------------------------------------
 
-const PENDING_KEY = 'confab.pending';
+// Kept per user (`confab.pending.<user id>`), and each entry names its author: a
+// text typed by one user is never sent as another who signs in on the same browser.
+// Every sign-out path calls clearLocalData().
+const LEGACY_PENDING_KEY = 'confab.pending';
+const pendingKey = (user) => `confab.pending.${user}`;
 export function loadPending() {
-  try {
-    const list = JSON.parse(localStorage.getItem(PENDING_KEY) || '[]');
-    for (const p of list) if (p && p.client_msg_id) state.pending.set(p.client_msg_id, { ...p, status: 'pending' });
-  } catch {
-    /* ignore a corrupt entry */
+  state.pending.clear();
+  const me = state.me && state.me.id;
+  // An entry from before pending texts were kept per user cannot be attributed safely
+  // unless it names its author.
+  const legacy = localStorage.getItem(LEGACY_PENDING_KEY);
+  localStorage.removeItem(LEGACY_PENDING_KEY);
+  if (!me) return;
+  for (const raw of [legacy, localStorage.getItem(pendingKey(me))]) {
+    try {
+      const list = JSON.parse(raw || '[]');
+      for (const p of list) {
+        if (p && p.client_msg_id && p.author === me) state.pending.set(p.client_msg_id, { ...p, status: 'pending' });
+      }
+    } catch {
+      /* ignore a corrupt entry */
+    }
   }
+  savePending();
 }
 export function savePending() {
-  localStorage.setItem(PENDING_KEY, JSON.stringify([...state.pending.values()].filter((p) => p.status !== 'failed')));
+  const me = state.me && state.me.id;
+  if (!me) return;
+  const list = [...state.pending.values()].filter((p) => p.status !== 'failed' && p.author === me);
+  if (list.length) localStorage.setItem(pendingKey(me), JSON.stringify(list));
+  else localStorage.removeItem(pendingKey(me));
+}
+
+/** A composer draft's storage key: per user, channel and thread. */
+export function draftKey(channel, root) {
+  const me = state.me && state.me.id;
+  return `confab.draft.${me || 'anon'}.${channel}${root ? `.${root}` : ''}`;
+}
+
+/**
+ * Forgets everything unsent that this browser keeps: pending texts and drafts (every
+ * user's, since only one may be signed in here; plus legacy unkeyed entries). Called
+ * on every way a session ends: sign-out, a 401, a WebSocket closed with 4001.
+ */
+export function clearLocalData() {
+  state.pending.clear();
+  const drop = [];
+  for (let i = 0; i < localStorage.length; i++) {
+    const k = localStorage.key(i);
+    if (k && (k === LEGACY_PENDING_KEY || k.startsWith('confab.pending.') || k.startsWith('confab.draft.'))) drop.push(k);
+  }
+  for (const k of drop) localStorage.removeItem(k);
 }
 export function pendingFor(channel, threadRoot = null) {
   return [...state.pending.values()].filter((p) => p.channel === channel && (p.thread_root || null) === threadRoot);

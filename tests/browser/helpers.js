@@ -224,10 +224,12 @@ const OPTIONAL = /\/api\/v1\/(workspaces\/[^/]+\/(search|emoji\/suggest|channels
 
 /**
  * A new browser context + page. Collects console errors (except the expected 404s of
- * optional endpoints), page errors and dialogs in `page.problems`.
+ * optional endpoints), page errors and dialogs in `page.problems`. `setup(context)`
+ * runs before the page loads (e.g. to route its WebSocket).
  */
-export async function openPage(browser, server, { user, viewport = { width: 1280, height: 800 }, hash = '', colorScheme = 'light' } = {}) {
+export async function openPage(browser, server, { user, viewport = { width: 1280, height: 800 }, hash = '', colorScheme = 'light', setup } = {}) {
   const context = await browser.newContext({ viewport, colorScheme });
+  if (setup) await setup(context);
   if (user) {
     await context.addInitScript(([token]) => {
       if (!sessionStorage.getItem('confab.test.init')) {
@@ -265,6 +267,23 @@ export async function shot(page, name) {
 export async function hasEndpoint(server, p, token) {
   const r = await api(server, 'GET', p, undefined, token);
   return !(r.status === 404 && r.data && r.data.error && r.data.error.code === 'not_found');
+}
+
+/** Signs in through the sign-in screen (switching to it from sign-up if needed). */
+export async function signInThroughUi(page, user) {
+  const signIn = page.getByRole('heading', { name: 'Sign in' });
+  const signUp = page.getByRole('heading', { name: 'Create your account' });
+  await signIn.or(signUp).first().waitFor();
+  if (await signUp.isVisible()) await page.getByRole('button', { name: 'Sign in', exact: true }).click();
+  await signIn.waitFor();
+  await page.getByLabel('Email').fill(user.email || `${user.username}@example.test`);
+  await page.getByLabel('Password').fill('correct horse battery');
+  await page.locator('form').getByRole('button', { name: 'Sign in', exact: true }).click();
+}
+
+/** The keys of this page's localStorage that start with `prefix`. */
+export async function storageKeys(page, prefix) {
+  return page.evaluate((p) => Object.keys(localStorage).filter((k) => k.startsWith(p)), prefix);
 }
 
 /** Waits until fn() is truthy (polling), for server-side assertions. */

@@ -6,7 +6,7 @@ import { h, clear, field } from '../dom.js';
 import * as api from '../api.js';
 import { workspaceForms } from './dialogs.js';
 
-export function mountAuth(root, { invite, onSignedIn, mode: initialMode }) {
+export function mountAuth(root, { invite, notice, onSignedIn, mode: initialMode }) {
   let mode = initialMode || (invite ? 'signup' : 'signin');
   const render = () => {
     const err = h('p.error', { role: 'alert', hidden: true });
@@ -24,17 +24,19 @@ export function mountAuth(root, { invite, onSignedIn, mode: initialMode }) {
           submit.disabled = true;
           try {
             let r;
+            let joined = false;
             if (mode === 'signup') {
               const body = { email: email.value.trim(), password: password.value, display_name: display.value.trim() };
               if (username.value.trim()) body.username = username.value.trim();
               const code = extractCode(inviteInput.value);
               if (code) body.invite = code;
+              joined = !!code;
               r = await api.auth.signup(body);
             } else {
               r = await api.auth.login({ email: email.value.trim(), password: password.value });
             }
             api.setToken(r.token);
-            await onSignedIn(r.user, { invite: extractCode(inviteInput.value) || invite });
+            await onSignedIn(r.user, { joined });
           } catch (e2) {
             err.hidden = false;
             err.textContent = messageFor(e2);
@@ -55,7 +57,8 @@ export function mountAuth(root, { invite, onSignedIn, mode: initialMode }) {
         h('div.auth-card',
           h('div.brand', h('span.logo', icon('thread', 22)), h('span', 'Confab')),
           h('h1', mode === 'signup' ? 'Create your account' : 'Sign in'),
-          invite ? h('p.notice', 'You have been invited to a workspace. Sign up or sign in to join it.') : null,
+          notice ? h('p.notice.session-ended', { role: 'status' }, notice) : null,
+          invite ? h('p.notice', mode === 'signup' ? 'You have been invited to a workspace. Creating your account with the invite code below joins it.' : 'You have been invited to a workspace. Sign in, and you will be asked whether to join it.') : null,
           form,
           switcher),
         h('aside.getting-started', { 'aria-label': 'Getting started' },

@@ -1,16 +1,15 @@
 // views/composer.js — the message box: Enter sends, Shift+Enter adds a line, drafts
 // are kept per channel/thread in localStorage, ":" completes emoji, "@" members and
 // "#" channels, typing frames are sent (throttled in live.js), and Up in an empty box
-// edits your last message.
+// edits your last message. Drafts are kept per user (store.js draftKey) and cleared
+// on sign-out.
 
 import { icon } from '../icons.js';
 import { h, clear, uid, debounce } from '../dom.js';
-import { state, channelTitle } from '../store.js';
+import { state, channelTitle, draftKey } from '../store.js';
 import { completePrefix } from '../emoji.js';
 import { sendMessage, typing } from '../live.js';
 import { presenceDot } from './message.js';
-
-const draftKey = (channel, root) => `confab.draft.${channel}${root ? `.${root}` : ''}`;
 
 export function createComposer({ channel, threadRoot = null, label, onUpEmpty, disabledReason }) {
   const taId = uid('composer');
@@ -33,10 +32,15 @@ export function createComposer({ channel, threadRoot = null, label, onUpEmpty, d
     ta.placeholder = disabledReason;
   }
 
-  ta.value = localStorage.getItem(draftKey(channel, threadRoot)) || '';
+  // Drafts are the signed-in user's: the key names them, and a save that fires after
+  // they signed out writes nothing.
+  const owner = state.me && state.me.id;
+  const key = draftKey(channel, threadRoot);
+  ta.value = localStorage.getItem(key) || '';
   const saveDraft = debounce(() => {
-    if (ta.value) localStorage.setItem(draftKey(channel, threadRoot), ta.value);
-    else localStorage.removeItem(draftKey(channel, threadRoot));
+    if (!state.me || state.me.id !== owner) return;
+    if (ta.value) localStorage.setItem(key, ta.value);
+    else localStorage.removeItem(key);
   }, 250);
   const autosize = () => {
     ta.style.height = 'auto';
@@ -132,7 +136,7 @@ export function createComposer({ channel, threadRoot = null, label, onUpEmpty, d
     if (!text || ta.disabled) return;
     sendMessage(channel, text, threadRoot);
     ta.value = '';
-    localStorage.removeItem(draftKey(channel, threadRoot));
+    localStorage.removeItem(key);
     closeAc();
     autosize();
   };

@@ -158,7 +158,7 @@ export function inviteDialog() {
           e.preventDefault();
           try {
             const inv = await api.workspaces.invite(state.wsId, { role: role.value, max_uses: Number(uses.value) || undefined, expires_in_hours: Number(hours.value) || undefined });
-            const link = `${location.origin}/#/invite/${encodeURIComponent(inv.code)}`;
+            const link = inviteLink(inv.code);
             const input = h('input.invite-link', { type: 'text', readonly: true, value: link });
             clear(out).append(
               field('Invite link', input, `Or share the code: ${inv.code}`),
@@ -173,6 +173,59 @@ export function inviteDialog() {
     }, field('Role', role), field('Uses', uses), field('Expires after (hours)', hours), err,
     h('div.actions', h('button.btn.primary', { type: 'submit' }, 'Create invite link')));
     body.append(form, out);
+  });
+}
+
+/** An invite link: the code, then the workspace's name as a hint for the confirmation. */
+export function inviteLink(code) {
+  const ws = state.workspaces.find((w) => w.id === state.wsId);
+  return `${location.origin}/#/invite/${encodeURIComponent(code)}${ws ? `/${encodeURIComponent(ws.name)}` : ''}`;
+}
+
+function inviteErrorText(e) {
+  if (e.code === 'invite_not_found') return 'That invite does not exist (it may have been revoked).';
+  if (e.code === 'invite_expired') return 'That invite has expired or been used up.';
+  return e.message || String(e);
+}
+
+/**
+ * Opening an invite link asks first: which workspace (the name the link carries — the
+ * server has no look-up of an invite before accepting it), Join or Cancel.
+ */
+export function confirmInviteDialog({ code, hint, onJoined }) {
+  const known = hint && state.workspaces.find((w) => w.name === hint);
+  return openDialog('Join workspace?', (body, close) => {
+    const err = errorLine();
+    const join = h('button.btn.primary', {
+      type: 'button',
+      on: {
+        click: async () => {
+          join.disabled = true;
+          err.hidden = true;
+          try {
+            const ws = await api.workspaces.accept(code);
+            close();
+            app.toast(`You joined ${ws.name}.`);
+            await onJoined(ws);
+          } catch (e) {
+            showError(err, new Error(inviteErrorText(e)));
+            join.disabled = false;
+          }
+        },
+      },
+    }, 'Join');
+    const cancel = h('button.btn', { type: 'button', on: { click: close } }, 'Cancel');
+    body.append(
+      hint
+        ? h('p.invite-to', 'You have been invited to join the workspace ', h('strong', hint), '.')
+        : h('p.invite-to', 'You have been invited to join a workspace.'),
+      h('p.muted', `Invite code ${code}. The workspace’s name comes from the link; you see the workspace itself once you join.`),
+      known ? h('p.muted', 'You are already in a workspace with this name.') : null,
+      err,
+      h('div.actions', cancel, join),
+    );
+    // Cancel is the default: Enter or a stray click does not join.
+    queueMicrotask(() => cancel.focus());
   });
 }
 
@@ -209,7 +262,7 @@ export function workspaceForms(onDone) {
           onDone && onDone();
           app.navigate(`#/w/${ws.id}`);
         } catch (e2) {
-          showError(err2, e2.code === 'invite_not_found' ? new Error('That invite code does not exist.') : e2.code === 'invite_expired' ? new Error('That invite has expired or been used up.') : e2);
+          showError(err2, new Error(inviteErrorText(e2)));
         }
       },
     },

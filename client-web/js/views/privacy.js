@@ -32,6 +32,31 @@ const CATEGORY_LABELS = {
   memberships: 'Channel memberships',
   search_interactions: 'Search queries and clicks',
 };
+/**
+ * A member's own key entry. Sealed (`action.commitment`, no actor): only the member's
+ * own entries carry `opening: {user, included, nonce}`; anyone else's is just "a
+ * member changed their own key". An older unsealed entry of another member comes
+ * blanked with `redacted: true`.
+ */
+function memberSetLabel(e, a, pname) {
+  const what = pname ? ` for ${pname}` : '';
+  if (e.opening && typeof e.opening.included === 'boolean') {
+    return `${e.opening.included ? 'Included' : 'Excluded'} their own data${what}`;
+  }
+  if (e.redacted) return `A member changed their own key${what} (hidden)`;
+  if (!a.commitment && typeof a.included === 'boolean') {
+    // An older, unsealed entry the caller may see (their own).
+    return `${a.included ? 'Included' : 'Excluded'} their own data${what}`;
+  }
+  return `A member changed their own key${what}`;
+}
+function whoLabel(e, type) {
+  const user = e.actor || (e.opening && e.opening.user) || null;
+  if (user) return state.me && user === state.me.id ? `${userName(user)} (you)` : userName(user);
+  if (type === 'member_set') return 'A member';
+  if (type === 'budget_spent') return 'Scheduled training run';
+  return '';
+}
 const short = (hash) => (hash ? String(hash).slice(0, 10) : '—');
 const list = (x, key) => (Array.isArray(x) ? x : x && Array.isArray(x[key]) ? x[key] : []);
 
@@ -316,13 +341,13 @@ export function mountPrivacy(root) {
       const what = {
         grant: `Granted ${pname} (scope ${a.scope}; ${(a.categories || []).map((c) => c.replace(/_/g, ' ')).join(', ')}; members ${String(a.members).replace('_', '-')})`,
         withdraw: `Withdrew ${pname}`,
-        member_set: `${a.included ? 'Included' : 'Excluded'} their own data for ${pname}`,
+        member_set: memberSetLabel(e, a, pname),
         budget_spent: `Training run spent ε=${a.epsilon} for ${pname}`,
       }[type] || `${type} ${pname}`;
       tbody.append(h('tr', { dataset: { type } },
         h('td', String(e.seq ?? '')),
         h('td', e.at ? fullTime(e.at) : ''),
-        h('td', e.actor ? userName(e.actor) : ''),
+        h('td', whoLabel(e, type)),
         h('td', what),
         h('td', h('code', { title: e.prev_hash || '' }, short(e.prev_hash))),
         h('td', h('code', { title: e.hash || '' }, short(e.hash)))));
