@@ -185,6 +185,14 @@ impl Config {
             ("limits.max_channels_per_user", l.max_channels_per_user as u64, 1, 1_000_000),
             ("search.log_max_age_days", self.app.search.log_max_age_days.into(), 1, 3650),
             ("search.log_max_queries", self.app.search.log_max_queries as u64, 0, 100_000_000),
+            ("limits.writes_per_second", l.writes_per_second.into(), 1, 1_000_000),
+            ("limits.write_burst", l.write_burst.into(), 1, 1_000_000),
+            ("limits.searches_per_second", l.searches_per_second.into(), 1, 1_000_000),
+            ("limits.search_burst", l.search_burst.into(), 1, 1_000_000),
+            ("limits.max_workspaces_per_user", l.max_workspaces_per_user as u64, 1, 1_000_000),
+            ("limits.max_channels_per_user", l.max_channels_per_user as u64, 1, 1_000_000),
+            ("search.log_max_age_days", self.app.search.log_max_age_days.into(), 1, 3650),
+            ("search.log_max_queries", self.app.search.log_max_queries as u64, 0, 100_000_000),
             ("events.retention", self.app.events.retention, 1, 100_000_000),
             ("websocket.queue_frames", w.queue_frames as u64, 1, 1_000_000),
             ("websocket.auth_timeout_secs", w.auth_timeout_secs, 1, 3600),
@@ -292,6 +300,15 @@ mod tests {
         // A number too large for its type is an error too, not a wrap-around.
         let huge = [("CONFAB_AUTH_ARGON2_ITERATIONS".to_string(), "99999999999".to_string())];
         assert!(Config::load_from(None, huge).is_err());
+    }
+
+    #[test]
+    fn every_section_of_the_shipped_file_can_be_set_from_the_environment() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/default.toml");
+        let table: toml::Table = std::fs::read_to_string(path).unwrap().parse().unwrap();
+        for section in table.keys() {
+            assert!(SECTIONS.contains(&section.as_str()), "[{section}] is missing from SECTIONS");
+        }
     }
 
     #[test]
