@@ -16,6 +16,8 @@ import { mountSearch } from './views/search.js';
 import { mountPrivacy } from './views/privacy.js';
 import { closePicker } from './views/picker.js';
 import { confirmInviteDialog } from './views/dialogs.js';
+import { mountChannelDetails } from './views/details.js';
+import { mountSettings } from './views/settings.js';
 
 const root = document.getElementById('app');
 let shell = null; // {main, panel, sidebar, ...}
@@ -233,6 +235,7 @@ function renderTitle() {
     const c = state.channels.get(r.channel);
     if (c) t = c.kind === 'dm' ? channelTitle(c) : `#${c.name}`;
   } else if (r.name === 'privacy') t = 'Privacy & AI';
+  else if (r.name === 'settings') t = 'Workspace settings';
   shell.wsName.textContent = ws ? ws.name : 'Confab';
   shell.chName.textContent = t;
   document.title = `${t}${ws && t !== ws.name ? ` · ${ws.name}` : ''} · Confab`;
@@ -241,7 +244,7 @@ function renderTitle() {
 function renderPanel() {
   if (!shell) return;
   const p = app.ui.panel;
-  const key = p ? `${p.type}:${p.root || p.q}:${p.n || ''}` : null;
+  const key = p ? `${p.type}:${p.root || p.q || p.channel}:${p.n || ''}` : null;
   if (shell.panelKey === key) return;
   shell.panelKey = key;
   panelView && panelView.destroy();
@@ -254,7 +257,7 @@ function renderPanel() {
     return;
   }
   shell.panel.hidden = false;
-  panelView = p.type === 'thread' ? mountThread(shell.panel, p.root) : mountSearch(shell.panel, p.q);
+  panelView = p.type === 'thread' ? mountThread(shell.panel, p.root) : p.type === 'details' ? mountChannelDetails(shell.panel, p.channel) : mountSearch(shell.panel, p.q);
   if (panelView.focus) panelView.focus();
 }
 
@@ -309,9 +312,13 @@ async function onRoute() {
   setDrawer(false);
   mainView && mainView.destroy();
   mainView = null;
+  if (app.ui.panel && app.ui.panel.type === 'details' && (r.name !== 'channel' || app.ui.panel.channel !== r.channel)) app.closePanel();
   if (r.name === 'privacy') {
     state.openChannel = null;
     mainView = mountPrivacy(shell.main);
+  } else if (r.name === 'settings') {
+    state.openChannel = null;
+    mainView = mountSettings(shell.main);
   } else if (r.name === 'channel') {
     if (!state.channels.has(r.channel)) {
       try {
@@ -366,6 +373,28 @@ function installGlobalHandlers() {
       if (app.ui.panel && app.ui.panel.type === 'thread') await app.openThread(app.ui.panel.root);
     } catch (e) {
       app.reportError(e, 'Could not resync');
+    }
+  });
+  // Removed from a workspace (or left it): it goes from the UI at once.
+  on('workspace-removed', (ws) => {
+    const w = state.workspaces.find((x) => x.id === ws);
+    if (!w) return;
+    state.workspaces = state.workspaces.filter((x) => x.id !== ws);
+    state.eventSeq.delete(ws);
+    if (localStorage.getItem('confab.ws') === ws) localStorage.removeItem('confab.ws');
+    emit('workspaces');
+    app.toast(`You are no longer a member of ${w.name}.`, 'error');
+    if (state.wsId === ws) {
+      state.wsId = null;
+      state.channels = new Map();
+      state.members = new Map();
+      state.logs.clear();
+      state.threads.clear();
+      state.openChannel = null;
+      app.ui.panel = null;
+      emit('panel');
+      for (const d of document.querySelectorAll('dialog')) d.remove();
+      app.navigate('#/', { replace: true });
     }
   });
   on('hello', ({ first }) => {

@@ -296,6 +296,12 @@ export function typingIn(channel, threadRoot = null) {
 
 /** Applies one WebSocket `event` frame's payload for the current workspace. */
 export function applyEvent(ws, ev) {
+  const me0 = state.me && state.me.id;
+  if (ev.kind === 'member.left' && !ev.channel && ev.user === me0) {
+    // Removed from the workspace (or left it elsewhere): main.js drops it at once.
+    emit('workspace-removed', ws);
+    return;
+  }
   if (ws !== state.wsId) {
     emit('other-workspace-event', { ws, ev });
     return;
@@ -351,6 +357,7 @@ export function applyEvent(ws, ev) {
           c.member_count = Math.max(0, (c.member_count || 0) + (ev.kind === 'member.joined' ? 1 : -1));
           emit('channels');
         }
+        emit('channel-members-changed', { channel: ev.channel, user: ev.user, kind: ev.kind });
       }
       break;
     case 'member.updated': {

@@ -103,3 +103,34 @@ test('without consent endpoints the page says so', async (t) => {
   assert.deepEqual(a.problems, []);
   await a.context().close();
 });
+
+test('the history labels a member’s sealed key: "a member changed their own key" for others, their choice for themselves', async (t) => {
+  const { alice, bob, ws } = await teamOfTwo(env.server);
+  if (!(await hasEndpoint(env.server, '/consent/policies', alice.token)) || !(await hasEndpoint(env.server, `/workspaces/${ws.id}/consent`, alice.token))) {
+    t.skip('consent endpoints are not on this server yet (404 not_found)');
+    return;
+  }
+  const policy = (await apiOk(env.server, 'GET', '/consent/policies', undefined, alice.token)).policies.find((p) => p.purpose === PURPOSE);
+  await apiOk(env.server, 'PUT', `/workspaces/${ws.id}/consent/${PURPOSE}`, {
+    granted: true, scope: 'workspace', categories: policy.categories, members: 'opt_in', policy_version: policy.version, policy_sha256: policy.sha256, accept: true,
+  }, alice.token);
+  // Bob includes his own data: a sealed entry, whose opening only Bob is shown.
+  await apiOk(env.server, 'PUT', `/workspaces/${ws.id}/consent/${PURPOSE}/me`, { included: true }, bob.token);
+
+  const a = await openPage(env.browser, env.server, { user: alice, hash: `#/w/${ws.id}/privacy` });
+  const aRow = a.locator('.history-table tr[data-type="member_set"]');
+  await aRow.waitFor();
+  assert.match(await aRow.innerText(), /A member changed their own key for emoji suggestions/);
+  assert.doesNotMatch(await aRow.innerText(), /Excluded|Included|Bob/, 'nothing about who or which way');
+  await shot(a, 'consent-history-sealed');
+
+  const b = await openPage(env.browser, env.server, { user: bob, hash: `#/w/${ws.id}/privacy` });
+  const bRow = b.locator('.history-table tr[data-type="member_set"]');
+  await bRow.waitFor();
+  assert.match(await bRow.innerText(), /Included their own data for emoji suggestions/);
+  assert.match(await bRow.innerText(), /Bob \(you\)/);
+  assert.deepEqual(a.problems, []);
+  assert.deepEqual(b.problems, []);
+  await a.context().close();
+  await b.context().close();
+});

@@ -220,7 +220,7 @@ export async function launch() {
 }
 
 // Endpoints the client probes and that may legitimately answer 404 on this server.
-const OPTIONAL = /\/api\/v1\/(workspaces\/[^/]+\/(search|emoji\/suggest|channels\/suggested|consent)|consent\/)/;
+const OPTIONAL = /\/api\/v1\/(workspaces\/[^/]+\/(search|emoji\/suggest|channels\/suggested|consent)|consent\/|channels\/[^/]+\/members)/;
 
 /**
  * A new browser context + page. Collects console errors (except the expected 404s of

@@ -22,6 +22,7 @@ test('an invite link asks before joining: Cancel joins nothing, Join joins', asy
   const dlg = c.getByRole('dialog', { name: 'Join workspace?' });
   await dlg.waitFor();
   assert.match(await dlg.innerText(), /invited to join the workspace Acme/);
+  assert.doesNotMatch(await dlg.innerText(), /null|undefined/);
   await shot(c, 'invite-confirm');
   // Nothing joined while the question is open.
   assert.deepEqual((await workspacesOf(carol)).map((w) => w.name), ['Carol home']);

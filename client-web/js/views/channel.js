@@ -4,7 +4,7 @@
 
 import { icon } from '../icons.js';
 import { h, clear, dayKey, dayLabel } from '../dom.js';
-import { state, on, log, pendingFor, typingIn, userName, channelTitle } from '../store.js';
+import { state, on, emit, log, pendingFor, typingIn, userName, channelTitle } from '../store.js';
 import * as app from '../app.js';
 import { renderMessage, renderPending, messageKey, startEdit, presenceDot } from './message.js';
 import { createComposer } from './composer.js';
@@ -104,14 +104,21 @@ export function mountChannel(root, chId) {
     topic.textContent = ch.topic || '';
     clear(meta);
     if (ch.archived) meta.append(h('span.tag', 'Archived'));
-    if (ch.kind !== 'dm') meta.append(h('span.muted', `${ch.member_count || 0} member${ch.member_count === 1 ? '' : 's'}`));
+    const openDetails = () => {
+      app.ui.panel = { type: 'details', channel: chId };
+      emit('panel');
+    };
+    if (ch.kind !== 'dm') {
+      meta.append(h('button.link.members-link', { type: 'button', title: 'Show the members', on: { click: openDetails } }, `${ch.member_count || 0} member${ch.member_count === 1 ? '' : 's'}`));
+    }
+    meta.append(h('button.icon-btn', { type: 'button', 'aria-label': 'Channel details', title: 'Channel details', on: { click: openDetails } }, icon('info', 18)));
     if (!ch.is_member && ch.kind === 'public' && !ch.archived) {
       meta.append(h('button.btn.primary.small', { type: 'button', on: { click: () => app.joinChannel(chId).then(renderComposer).catch((e) => app.reportError(e, 'Join failed')) } }, 'Join channel'));
     }
   }
   function renderComposer() {
     const ch = state.channels.get(chId) || c;
-    const want = `${ch && ch.is_member}-${ch && ch.archived}`;
+    const want = `${ch && ch.is_member}-${ch && ch.archived}-${ch && ch.name}`;
     if (composer && composer.state === want) return;
     let disabled = null;
     if (ch && ch.archived) disabled = 'This channel is archived.';
@@ -210,9 +217,15 @@ export function mountChannel(root, chId) {
   offs.push(on('pending', () => render()));
   offs.push(on('connection', () => render()));
   offs.push(on('members', () => render()));
+  let shownName = c && c.name;
   offs.push(on('channels', () => {
     renderHeader();
     renderComposer();
+    const ch = state.channels.get(chId);
+    if (ch && ch.name !== shownName) {
+      shownName = ch.name;
+      render(); // the channel-start heading names it
+    }
   }));
   offs.push(on('typing', (ch) => ch === chId && renderTyping()));
   offs.push(on('message-arrived', (m) => {

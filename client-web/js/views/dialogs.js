@@ -220,7 +220,7 @@ export function confirmInviteDialog({ code, hint, onJoined }) {
         ? h('p.invite-to', 'You have been invited to join the workspace ', h('strong', hint), '.')
         : h('p.invite-to', 'You have been invited to join a workspace.'),
       h('p.muted', `Invite code ${code}. The workspace’s name comes from the link; you see the workspace itself once you join.`),
-      known ? h('p.muted', 'You are already in a workspace with this name.') : null,
+      known ? h('p.muted', 'You are already in a workspace with this name.') : '',
       err,
       h('div.actions', cancel, join),
     );

@@ -50,8 +50,10 @@ function memberSetLabel(e, a, pname) {
   }
   return `A member changed their own key${what}`;
 }
+const NIL_ID = '00000000000000000000000000'; // a sealed entry's actor: nobody named
 function whoLabel(e, type) {
-  const user = e.actor || (e.opening && e.opening.user) || null;
+  const actor = e.actor && e.actor !== NIL_ID ? e.actor : null;
+  const user = actor || (e.opening && e.opening.user) || null;
   if (user) return state.me && user === state.me.id ? `${userName(user)} (you)` : userName(user);
   if (type === 'member_set') return 'A member';
   if (type === 'budget_spent') return 'Scheduled training run';

@@ -106,6 +106,9 @@ export function mountSidebar(root, { onSignOut }) {
     const me = state.me;
     nav.append(
       h('div.side-footer',
+        ws && (ws.role === 'owner' || ws.role === 'admin')
+          ? h('a.side-item', { href: `#/w/${state.wsId}/settings`, 'aria-current': app.ui.route.name === 'settings' ? 'page' : null }, h('span.side-icon', icon('settings', 16)), h('span.side-name', 'Workspace settings'))
+          : null,
         h('a.side-item', { href: `#/w/${state.wsId}/privacy`, 'aria-current': app.ui.route.name === 'privacy' ? 'page' : null }, h('span.side-icon', icon('shield', 16)), h('span.side-name', 'Privacy & AI')),
         h('div.side-me', presenceDot(me.id), h('span.side-name', h('strong', me.display_name), h('span.muted', ` @${me.username}`)),
           h('button.btn.small', { type: 'button', on: { click: onSignOut } }, 'Sign out'))),
