@@ -1,6 +1,8 @@
 //! The authorisation matrix: every endpoint, for each role, a non-member and a member
 //! of another workspace. Private channels and DMs must not leak through any of them;
-//! what a caller may not know exists answers `*_not_found`.
+//! what a caller may not know exists answers `*_not_found`. "Every endpoint" is
+//! checked: the routes are read from the router's source, and one without a row (or
+//! a reason it is checked elsewhere) fails the test.
 
 use confab_client::Client;
 use confab_tests::TestServer;
@@ -26,6 +28,9 @@ const NO_CH: Expect = Expect::Err(404, "channel_not_found");
 const NO_MSG: Expect = Expect::Err(404, "message_not_found");
 const FORBIDDEN: Expect = Expect::Err(403, "forbidden");
 const UNAUTH: Expect = Expect::Err(401, "unauthenticated");
+const NO_INVITE: Expect = Expect::Err(404, "invite_not_found");
+const NO_USER: Expect = Expect::Err(404, "user_not_found");
+const NOT_FOUND: Expect = Expect::Err(404, "not_found");
 /// A second channel of the same name is a name clash, whoever asks.
 const NAME_TAKEN: Expect = Expect::Err(409, "name_taken");
 
@@ -66,6 +71,33 @@ async fn every_endpoint_checks_who_is_asking() {
     ];
     // (method, path, body, expectation per actor in the order above)
     let w = format!("/workspaces/{ws}");
+    let policy = owner.raw(Method::GET, "/consent/policies", None).await.unwrap().1["policies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["purpose"] == "emoji_suggestions")
+        .cloned()
+        .unwrap();
+    let grant = serde_json::json!({
+        "granted": true, "scope": "workspace", "categories": ["messages", "reactions"],
+        "members": "opt_in", "policy_version": policy["version"], "policy_sha256": policy["sha256"],
+        "accept": true,
+    })
+    .to_string();
+    // A search of the owner's that found the #general message (once the index has it).
+    let mut query_id = String::new();
+    for _ in 0..100 {
+        let (_, found) = owner.raw(Method::GET, &format!("{w}/search?q=hello"), None).await.unwrap();
+        if found["hits"].as_array().is_some_and(|h| !h.is_empty()) {
+            query_id = found["query_id"].as_str().unwrap().to_string();
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(!query_id.is_empty(), "the search index caught up");
+    let (extra, extra_s) = server.user("extra").await;
+    confab_tests::join(&owner, ws, &extra).await;
+    let revocable = owner.create_invite(ws, json!({})).await.unwrap().code;
     let table: Vec<(Method, String, Option<String>, [Expect; 6])> = vec![
         (
             Method::GET,
@@ -255,7 +287,130 @@ async fn every_endpoint_checks_who_is_asking() {
             None,
             [Expect::Ok, NO_MSG, Expect::Ok, NO_MSG, NO_MSG, UNAUTH],
         ),
+        (
+            Method::POST,
+            format!("/channels/{project}/messages"),
+            Some(r#"{"text":"project note"}"#.into()),
+            [Expect::Ok, FORBIDDEN, FORBIDDEN, Expect::Ok, NO_CH, UNAUTH],
+        ),
+        (
+            Method::DELETE,
+            format!("/messages/{secret_msg}/reactions/%F0%9F%91%8D"),
+            None,
+            [Expect::Ok, NO_MSG, Expect::Ok, NO_MSG, NO_MSG, UNAUTH],
+        ),
+        (
+            Method::GET,
+            "/workspaces".into(),
+            None,
+            [Expect::Ok, Expect::Ok, Expect::Ok, Expect::Ok, Expect::Ok, UNAUTH],
+        ),
+        (
+            Method::POST,
+            "/workspaces".into(),
+            Some(r#"{"name":"Side project"}"#.into()),
+            [Expect::Ok, Expect::Ok, Expect::Ok, Expect::Ok, Expect::Ok, UNAUTH],
+        ),
+        (
+            Method::GET,
+            format!("{w}/invites"),
+            None,
+            [Expect::Ok, Expect::Ok, Expect::Ok, FORBIDDEN, NO_WS, UNAUTH],
+        ),
+        (
+            Method::DELETE,
+            format!("{w}/invites/{revocable}"),
+            None,
+            [Expect::Ok, NO_INVITE, NO_INVITE, NO_INVITE, NO_WS, UNAUTH],
+        ),
+        (
+            Method::POST,
+            format!("/invites/{revocable}/accept"),
+            None,
+            [NO_INVITE, NO_INVITE, NO_INVITE, NO_INVITE, NO_INVITE, UNAUTH],
+        ),
+        // The machine-learning routes.
+        (
+            Method::GET,
+            format!("{w}/search?q=secret"),
+            None,
+            [Expect::Ok, Expect::Ok, Expect::Ok, Expect::Ok, NO_WS, UNAUTH],
+        ),
+        (
+            Method::POST,
+            format!("{w}/search/clicks"),
+            Some(format!(r#"{{"query_id":"{query_id}","message":"{general_msg}"}}"#)),
+            [Expect::Ok, NOT_FOUND, NOT_FOUND, NOT_FOUND, NO_WS, UNAUTH],
+        ),
+        (
+            Method::GET,
+            format!("{w}/emoji/suggest?prefix=th"),
+            None,
+            [Expect::Ok, Expect::Ok, Expect::Ok, Expect::Ok, NO_WS, UNAUTH],
+        ),
+        (
+            Method::GET,
+            format!("{w}/channels/suggested"),
+            None,
+            [Expect::Ok, Expect::Ok, Expect::Ok, Expect::Ok, NO_WS, UNAUTH],
+        ),
+        (
+            Method::GET,
+            format!("{w}/consent"),
+            None,
+            [Expect::Ok, Expect::Ok, Expect::Ok, Expect::Ok, NO_WS, UNAUTH],
+        ),
+        (
+            Method::GET,
+            format!("{w}/consent/history"),
+            None,
+            [Expect::Ok, Expect::Ok, Expect::Ok, Expect::Ok, NO_WS, UNAUTH],
+        ),
+        (
+            Method::PUT,
+            format!("{w}/consent/emoji_suggestions"),
+            Some(grant.clone()),
+            [Expect::Ok, FORBIDDEN, FORBIDDEN, FORBIDDEN, NO_WS, UNAUTH],
+        ),
+        (
+            Method::PUT,
+            format!("{w}/consent/emoji_suggestions/me"),
+            Some(r#"{"included":false}"#.into()),
+            [Expect::Ok, Expect::Ok, Expect::Ok, Expect::Ok, NO_WS, UNAUTH],
+        ),
+        (
+            Method::GET,
+            format!("{w}/consent/preview?purpose=emoji_suggestions"),
+            None,
+            [Expect::Ok, Expect::Ok, FORBIDDEN, FORBIDDEN, NO_WS, UNAUTH],
+        ),
+        (
+            Method::GET,
+            format!("{w}/models"),
+            None,
+            [Expect::Ok, Expect::Ok, FORBIDDEN, FORBIDDEN, NO_WS, UNAUTH],
+        ),
+        (
+            Method::POST,
+            "/admin/train".into(),
+            Some(r#"{"dry_run":true}"#.into()),
+            [Expect::Ok, FORBIDDEN, FORBIDDEN, FORBIDDEN, FORBIDDEN, UNAUTH],
+        ),
+        // Leaving, and removing members, last: they change who may do what.
+        (
+            Method::POST,
+            format!("/channels/{general}/leave"),
+            None,
+            [Expect::Ok, Expect::Ok, Expect::Ok, NO_CH, NO_CH, UNAUTH],
+        ),
+        (
+            Method::DELETE,
+            format!("{w}/members/{}", extra_s.user.id),
+            None,
+            [Expect::Ok, NO_USER, NO_USER, NO_USER, NO_WS, UNAUTH],
+        ),
     ];
+    every_route_has_a_row(&table, &[&revocable]);
     let mut failures = Vec::new();
     for (method, path, body, expectations) in &table {
         for (actor, expect) in actors.iter().zip(expectations) {
@@ -299,4 +454,88 @@ async fn every_endpoint_checks_who_is_asking() {
     assert!(!admin_ids.contains(&secret) && !admin_ids.contains(&dm), "{admin_ids:?}");
     assert!(names(member.channels(ws).await.unwrap()).contains(&"secret".to_string()));
     assert_eq!(names(guest.channels(ws).await.unwrap()), ["project"]);
+}
+
+/// Routes the table leaves out, each with where it is checked instead.
+const NOT_IN_THE_TABLE: &[(&str, &str, &str)] = &[
+    ("POST", "/auth/signup", "anyone may call it: bad_input and chat tests"),
+    ("POST", "/auth/login", "anyone may call it: bad_input::login_failures_are_throttled"),
+    (
+        "POST",
+        "/auth/logout",
+        "ends the caller's own session: revocation::signing_out_closes_that_sessions_sockets",
+    ),
+    ("POST", "/auth/logout_all", "ends the caller's own sessions: revocation tests"),
+    ("POST", "/auth/password", "changes the caller's own password: revocation tests"),
+    ("GET", "/consent/policies", "public policy texts"),
+    ("GET", "/features", "public feature list"),
+    ("GET", "/ws", "the WebSocket: live tests"),
+    ("GET", "/healthz", "public health check"),
+];
+
+/// The routes the server registers, as (method, path template), read from the
+/// router's source so that a new route cannot be added without a row here.
+fn registered_routes() -> Vec<(String, String)> {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let mut routes = Vec::new();
+    for file in ["server/src/api.rs", "server/src/lib.rs"] {
+        let source = std::fs::read_to_string(root.join(file)).expect("router source");
+        for line in source.lines().map(str::trim).filter(|l| l.starts_with(".route(\"/")) {
+            let path = line.split('"').nth(1).expect("a quoted path").to_string();
+            if path == "/" || path.starts_with("/{*") {
+                continue; // the web client's pages, not the API
+            }
+            let handlers = line.split_once(',').map_or("", |(_, h)| h);
+            for method in ["get", "post", "put", "patch", "delete"] {
+                let called = handlers.match_indices(&format!("{method}(")).any(|(i, _)| {
+                    i == 0 || !handlers[..i].ends_with(|c: char| c.is_alphanumeric() || c == '_')
+                });
+                if called {
+                    routes.push((method.to_uppercase(), path.clone()));
+                }
+            }
+        }
+    }
+    assert!(routes.len() > 40, "the router source was read: {routes:?}");
+    routes
+}
+
+/// A path with every id, code, emoji and purpose in it replaced by `{}`.
+fn template_of(path: &str, codes: &[&str]) -> String {
+    let path = path.split('?').next().unwrap_or(path);
+    path.split('/')
+        .map(|segment| {
+            let id = segment.len() == 26 && segment.chars().all(|c| c.is_ascii_alphanumeric());
+            if id || codes.contains(&segment) || segment.contains('%') || segment == "emoji_suggestions" {
+                "{}".to_string()
+            } else {
+                segment.to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+/// Every registered route is in the table or in [`NOT_IN_THE_TABLE`], and that list
+/// names only routes that exist.
+fn every_route_has_a_row(table: &[(Method, String, Option<String>, [Expect; 6])], codes: &[&str]) {
+    let covered: std::collections::HashSet<(String, String)> =
+        table.iter().map(|(m, path, _, _)| (m.to_string(), template_of(path, codes))).collect();
+    let routes = registered_routes();
+    let mut missing = Vec::new();
+    for (method, path) in &routes {
+        let template =
+            path.split('/').map(|s| if s.starts_with('{') { "{}" } else { s }).collect::<Vec<_>>().join("/");
+        let elsewhere = NOT_IN_THE_TABLE.iter().any(|(m, p, _)| m == method && p == path);
+        if !elsewhere && !covered.contains(&(method.clone(), template)) {
+            missing.push(format!("{method} {path}"));
+        }
+    }
+    assert!(missing.is_empty(), "routes without a row in the authorisation table: {missing:?}");
+    for (method, path, _) in NOT_IN_THE_TABLE {
+        assert!(
+            routes.iter().any(|(m, p)| m == method && p == path),
+            "{method} {path} is listed as checked elsewhere but is not a route"
+        );
+    }
 }
