@@ -1,0 +1,952 @@
+//! A seeded simulator for offline evaluation: workspaces built from the real chat
+//! corpus (its text, senders and timestamps) with planted preferences, a time-wise
+//! train/held-out split, and hit@k / MRR against baselines.
+//!
+//! The `recommend_eval` example is its command line; a training crate can reuse the
+//! same workspaces to check that a trained model beats the defaults.
+//!
+//! # Planted model (everything drawn from one seeded generator)
+//!
+//! * **Workspaces**: the corpus's conversations, shuffled, dealt round-robin into
+//!   `workspaces` workspaces. Members are the real senders (the same sender has the
+//!   same id in every workspace they appear in).
+//! * **Teams**: senders are grouped by who talks to whom: walking conversations in time
+//!   order, a sender without a team takes their partner's team, two newcomers start in
+//!   the smallest team. About 25 members per team.
+//! * **Channels**: `general` for all; per team three public channels (`tN-general`,
+//!   `tN-dev`, `tN-social`) and one private (`tN-leads`); twelve public interest
+//!   channels, each team preferring one of them. DMs are opened on demand.
+//! * **Joins**: at their first message a member joins `general` and `tN-general`, each
+//!   other team channel with probability 0.4 (else later, with probability 0.6), the
+//!   private one with 0.3, their team's interest channel with 0.3 (else later with
+//!   0.5) and any other interest channel with 0.1 (else later with 0.05, noise). A
+//!   "later" join happens at a uniform time between first message and the corpus end.
+//! * **Messages**: a same-team conversation goes to a team channel both are in, a
+//!   cross-team one to an interest channel both are in or else to their DM; a one-person
+//!   conversation to their team's general channel. 5% of messages mention the
+//!   partner; 30% reply to them.
+//! * **Reactions**: 30% of messages get one, from the conversation partner (or a
+//!   teammate). The emoji is: the planted emoji of a trigger word in the text with
+//!   probability 0.6 if there is one; else one of the reactor's two favourites (70/30)
+//!   with probability 0.5; else a Zipf(1.0) draw from a 40-emoji workspace pool.
+//!   Favourites are uniform draws from the pool. 15% of members use one skin tone on
+//!   every emoji that takes one.
+//! * **Trigger words**: 25 corpus words that the catalogue names (e.g. `dog` → 🐕,
+//!   mapped to the built-in model's top emoji for them) and 25 frequent corpus words
+//!   mapped to random pool emoji (jargon only the workspace's history can teach).
+//!
+//! # Tasks
+//!
+//! The split is the 80th percentile of message times. Statistics are fed the train
+//! events only, then: **reaction picker** — for each held-out reaction, suggest for
+//! the reactor given the message text, and find the reacted emoji; **`:` completion**
+//! — the same reaction, typed as `:` plus the first two letters of its shortcode;
+//! **channels** — for each member active before the split who joins public channels
+//! after it, suggest channels at the split and find any of those joins.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::io::Read;
+use std::path::Path;
+use std::sync::Arc;
+
+use confab_core::{ChannelId, ChannelKind, Error, ErrorCode, Millis, UserId, WorkspaceId};
+use serde::Deserialize;
+
+use crate::catalogue::{EmojiId, catalogue};
+use crate::model::{ChannelWeights, EmojiAssociationModel, ScoringWeights};
+use crate::stats::{ChannelInfo, MessageEvent, ReactionEvent, splitmix};
+use crate::{EmojiQuery, Recommender, text};
+
+const DAY_MS: Millis = 24 * 60 * 60 * 1000;
+/// Ranks beyond this count as misses.
+const RANK_DEPTH: usize = 20;
+
+/// A small, fast, seeded generator (SplitMix64): stable across platforms and crate
+/// versions, so a seed reproduces a run forever.
+#[derive(Clone, Debug)]
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Self {
+        Rng(seed)
+    }
+
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        splitmix(self.0)
+    }
+
+    /// Uniform in `[0, 1)`.
+    pub fn unit(&mut self) -> f64 {
+        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    /// Uniform in `0..n` (`n` > 0).
+    pub fn below(&mut self, n: usize) -> usize {
+        (((self.next_u64() >> 32) * n as u64) >> 32) as usize
+    }
+
+    pub fn chance(&mut self, p: f64) -> bool {
+        self.unit() < p
+    }
+
+    pub fn shuffle<T>(&mut self, items: &mut [T]) {
+        for i in (1..items.len()).rev() {
+            items.swap(i, self.below(i + 1));
+        }
+    }
+
+    /// An index in `0..n` with probability ∝ `1 / (i + 1)^s`.
+    pub fn zipf(&mut self, n: usize, s: f64) -> usize {
+        let total: f64 = (1..=n).map(|i| (i as f64).powf(-s)).sum();
+        let mut x = self.unit() * total;
+        for i in 0..n {
+            x -= ((i + 1) as f64).powf(-s);
+            if x <= 0.0 {
+                return i;
+            }
+        }
+        n - 1
+    }
+}
+
+/// One corpus message.
+#[derive(Clone, Debug)]
+pub struct CorpusMessage {
+    pub text: Arc<str>,
+    pub at: Millis,
+    pub sender: Arc<str>,
+}
+
+/// One corpus conversation, messages in order.
+#[derive(Clone, Debug)]
+pub struct Conversation {
+    pub id: String,
+    pub messages: Vec<CorpusMessage>,
+}
+
+#[derive(Deserialize)]
+struct RawConversation {
+    messages: Vec<Vec<RawMessage>>,
+}
+
+#[derive(Deserialize)]
+struct RawMessage {
+    text: String,
+    timestamp: String,
+    sender: String,
+}
+
+/// Reads `chitchat-dataset.json.gz` (see `corpus/README.md` for its shape).
+pub fn load_corpus(path: &Path) -> Result<Vec<Conversation>, Error> {
+    let io = |e: std::io::Error| Error::new(ErrorCode::InvalidRequest, format!("{}: {e}", path.display()));
+    let file = std::fs::File::open(path).map_err(io)?;
+    let mut json = Vec::new();
+    flate2::read::GzDecoder::new(file).read_to_end(&mut json).map_err(io)?;
+    parse_corpus(&json)
+}
+
+/// Parses the corpus JSON (already decompressed). Conversations come sorted by id.
+pub fn parse_corpus(json: &[u8]) -> Result<Vec<Conversation>, Error> {
+    let raw: BTreeMap<String, RawConversation> = serde_json::from_slice(json)
+        .map_err(|e| Error::new(ErrorCode::InvalidRequest, format!("corpus: {e}")))?;
+    let mut senders: HashMap<String, Arc<str>> = HashMap::new();
+    let mut out = Vec::with_capacity(raw.len());
+    for (id, conversation) in raw {
+        let mut messages = Vec::new();
+        for m in conversation.messages.into_iter().flatten() {
+            let Some(at) = parse_timestamp(&m.timestamp) else {
+                continue;
+            };
+            let sender = senders.entry(m.sender.clone()).or_insert_with(|| m.sender.as_str().into()).clone();
+            messages.push(CorpusMessage { text: m.text.into(), at, sender });
+        }
+        if !messages.is_empty() {
+            out.push(Conversation { id, messages });
+        }
+    }
+    Ok(out)
+}
+
+/// `YYYY-MM-DDTHH:MM:SSZ` (UTC) to milliseconds since the epoch.
+pub fn parse_timestamp(s: &str) -> Option<Millis> {
+    let b = s.as_bytes();
+    if b.len() < 19 || b[4] != b'-' || b[7] != b'-' || b[10] != b'T' || b[13] != b':' || b[16] != b':' {
+        return None;
+    }
+    let num = |r: std::ops::Range<usize>| s.get(r)?.parse::<i64>().ok();
+    let (y, mo, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
+    let (h, mi, sec) = (num(11..13)?, num(14..16)?, num(17..19)?);
+    if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || sec > 60 {
+        return None;
+    }
+    // Days from civil (Howard Hinnant's algorithm).
+    let y = if mo <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (mo + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    Some(((days * 24 + h) * 60 + mi) * 60_000 + sec * 1000)
+}
+
+/// Simulator settings.
+#[derive(Clone, Debug)]
+pub struct SimConfig {
+    pub seed: u64,
+    pub workspaces: usize,
+    /// Share of message time before the split (0.8 = 80% train).
+    pub train_share: f64,
+    pub reaction_rate: f64,
+}
+
+impl Default for SimConfig {
+    fn default() -> Self {
+        SimConfig { seed: 7, workspaces: 4, train_share: 0.8, reaction_rate: 0.3 }
+    }
+}
+
+/// One simulated event, in the vocabulary of the [`Recommender`] hooks.
+#[derive(Clone, Debug)]
+pub enum SimEvent {
+    Channel(ChannelInfo),
+    Join {
+        channel: ChannelId,
+        user: UserId,
+    },
+    Message {
+        channel: ChannelId,
+        author: UserId,
+        text: Arc<str>,
+        mentions: Vec<UserId>,
+        reply_to_author: Option<UserId>,
+    },
+    Reaction {
+        channel: ChannelId,
+        message_author: UserId,
+        message_text: Arc<str>,
+        user: UserId,
+        emoji: &'static str,
+    },
+}
+
+#[derive(Clone, Debug)]
+pub struct TimedEvent {
+    pub at: Millis,
+    pub event: SimEvent,
+}
+
+/// A simulated workspace: its events in time order and the split.
+#[derive(Clone, Debug)]
+pub struct SimWorkspace {
+    pub id: WorkspaceId,
+    pub events: Vec<TimedEvent>,
+    pub split_at: Millis,
+    pub channels: HashMap<ChannelId, ChannelInfo>,
+    pub members: usize,
+}
+
+impl SimWorkspace {
+    /// Feeds every event before `until` to the recommender.
+    pub fn replay(&self, r: &Recommender, until: Millis) {
+        for e in self.events.iter().take_while(|e| e.at < until) {
+            apply(r, self.id, e);
+        }
+    }
+}
+
+/// Feeds one event.
+pub fn apply(r: &Recommender, ws: WorkspaceId, e: &TimedEvent) {
+    match &e.event {
+        SimEvent::Channel(info) => r.on_channel(ws, info),
+        SimEvent::Join { channel, user } => r.on_join(ws, *channel, *user),
+        SimEvent::Message { channel, author, text, mentions, reply_to_author } => r.on_message(
+            ws,
+            &MessageEvent {
+                channel: *channel,
+                author: *author,
+                text,
+                at: e.at,
+                mentions,
+                reply_to_author: *reply_to_author,
+            },
+        ),
+        SimEvent::Reaction { channel, message_author, message_text, user, emoji } => r.on_reaction(
+            ws,
+            &ReactionEvent {
+                channel: *channel,
+                message_author: *message_author,
+                message_text,
+                user: *user,
+                emoji,
+                at: e.at,
+            },
+        ),
+    }
+}
+
+fn hash_str(s: &str) -> u64 {
+    s.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ b as u64).wrapping_mul(0x0100_0000_01b3))
+}
+
+/// The same sender has the same id in every workspace.
+fn sender_id(sender: &str) -> UserId {
+    let h = hash_str(sender);
+    UserId::from_bytes(((splitmix(h) as u128) << 64 | splitmix(h ^ 1) as u128).to_be_bytes())
+}
+
+const INTERESTS: [&str; 12] = [
+    "music", "movies", "sports", "food", "travel", "games", "books", "pets", "school", "jobs", "tech",
+    "random",
+];
+
+/// Planted word → emoji, shared by all workspaces of a run.
+fn plant_triggers(corpus: &[Conversation], pool: &[EmojiId], rng: &mut Rng) -> HashMap<String, EmojiId> {
+    let cat = catalogue();
+    let mut df: HashMap<String, usize> = HashMap::new();
+    let mut total = 0usize;
+    for m in corpus.iter().flat_map(|c| &c.messages) {
+        total += 1;
+        for t in text::tokenize(&m.text) {
+            *df.entry(t).or_default() += 1;
+        }
+    }
+    // Words in 0.05%..3% of messages: common enough to recur, rare enough to mean something.
+    let mut band: Vec<(String, usize)> = df
+        .into_iter()
+        .filter(|(w, n)| *n * 2000 >= total && *n * 33 <= total && w.chars().all(|c| c.is_ascii_lowercase()))
+        .collect();
+    band.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    let builtin = EmojiAssociationModel::builtin();
+    let mut triggers = HashMap::new();
+    for (word, _) in &band {
+        if triggers.len() >= 25 {
+            break;
+        }
+        if let Some(list) = builtin.weights.get(word) {
+            let best = list.iter().max_by(|a, b| a.1.total_cmp(&b.1).then(b.0.cmp(&a.0)));
+            if let Some(id) = best.and_then(|(e, _)| cat.id_of(e)) {
+                triggers.insert(word.clone(), cat.base_of(id));
+            }
+        }
+    }
+    let mut jargon: Vec<&String> =
+        band.iter().take(300).map(|(w, _)| w).filter(|w| !triggers.contains_key(*w)).collect();
+    rng.shuffle(&mut jargon);
+    for word in jargon.into_iter().take(25) {
+        triggers.insert(word.clone(), pool[rng.below(pool.len())]);
+    }
+    triggers
+}
+
+struct Member {
+    id: UserId,
+    team: usize,
+    first_seen: Millis,
+    favourites: [EmojiId; 2],
+    tone: Option<emojis::SkinTone>,
+}
+
+/// Builds the simulated workspaces (see the module doc for the planted model).
+pub fn simulate(corpus: &[Conversation], config: &SimConfig) -> Vec<SimWorkspace> {
+    let cat = catalogue();
+    let mut rng = Rng::new(config.seed);
+    let pool_groups = [
+        emojis::Group::SmileysAndEmotion,
+        emojis::Group::PeopleAndBody,
+        emojis::Group::AnimalsAndNature,
+        emojis::Group::FoodAndDrink,
+        emojis::Group::Activities,
+        emojis::Group::Symbols,
+    ];
+    let eligible: Vec<EmojiId> = cat
+        .entries()
+        .iter()
+        .filter(|e| pool_groups.contains(&e.group) && !e.shortcodes.is_empty())
+        .map(|e| e.id)
+        .collect();
+    let mut order: Vec<usize> = (0..corpus.len()).collect();
+    rng.shuffle(&mut order);
+    let mut pool_rng = rng.clone();
+    let shared_pool: Vec<EmojiId> = (0..40).map(|_| eligible[pool_rng.below(eligible.len())]).collect();
+    let triggers = plant_triggers(corpus, &shared_pool, &mut rng);
+    let end = corpus.iter().flat_map(|c| &c.messages).map(|m| m.at).max().unwrap_or(0);
+
+    (0..config.workspaces.max(1))
+        .map(|w| {
+            let convs: Vec<&Conversation> =
+                order.iter().skip(w).step_by(config.workspaces.max(1)).map(|&i| &corpus[i]).collect();
+            // Each workspace ranks the shared pool in its own order of popularity.
+            let mut pool = shared_pool.clone();
+            rng.shuffle(&mut pool);
+            build_workspace(w, &convs, &pool, &triggers, end, config, &mut rng)
+        })
+        .collect()
+}
+
+fn build_workspace(
+    index: usize,
+    convs: &[&Conversation],
+    pool: &[EmojiId],
+    triggers: &HashMap<String, EmojiId>,
+    end: Millis,
+    config: &SimConfig,
+    rng: &mut Rng,
+) -> SimWorkspace {
+    let cat = catalogue();
+    let ws = WorkspaceId::from_bytes(((config.seed as u128) << 64 | (index as u128 + 1)).to_be_bytes());
+    let mut convs = convs.to_vec();
+    convs.sort_by_key(|c| (c.messages[0].at, c.id.clone()));
+    let start = convs.first().map_or(0, |c| c.messages[0].at) - DAY_MS;
+
+    // Members and teams, by who talks to whom.
+    let mut members: Vec<Member> = Vec::new();
+    let mut index_of: HashMap<Arc<str>, usize> = HashMap::new();
+    for c in &convs {
+        // Everyone in a conversation is present from its first message.
+        let begun = c.messages[0].at;
+        for m in &c.messages {
+            if !index_of.contains_key(&m.sender) {
+                index_of.insert(m.sender.clone(), members.len());
+                let favourites = [pool[rng.below(pool.len())], pool[rng.below(pool.len())]];
+                let tone = rng.chance(0.15).then(|| {
+                    [
+                        emojis::SkinTone::Light,
+                        emojis::SkinTone::MediumLight,
+                        emojis::SkinTone::Medium,
+                        emojis::SkinTone::MediumDark,
+                        emojis::SkinTone::Dark,
+                    ][rng.below(5)]
+                });
+                members.push(Member {
+                    id: sender_id(&m.sender),
+                    team: usize::MAX,
+                    first_seen: begun,
+                    favourites,
+                    tone,
+                });
+            }
+        }
+    }
+    let teams = (members.len() / 25).max(2);
+    let mut team_size = vec![0usize; teams];
+    let assign = |m: &mut Member, team: usize, size: &mut Vec<usize>| {
+        m.team = team;
+        size[team] += 1;
+    };
+    for c in &convs {
+        let mut people: Vec<usize> = Vec::new();
+        for m in &c.messages {
+            let i = index_of[&m.sender];
+            if !people.contains(&i) {
+                people.push(i);
+            }
+        }
+        let known = people.iter().map(|&i| members[i].team).find(|&t| t != usize::MAX);
+        for &i in &people {
+            if members[i].team == usize::MAX {
+                let smallest = (0..teams).min_by_key(|&t| (team_size[t], t)).unwrap_or(0);
+                let team = known.filter(|&t| team_size[t] < 40).unwrap_or(smallest);
+                assign(&mut members[i], team, &mut team_size);
+            }
+        }
+    }
+
+    // Channels.
+    let mut events: Vec<TimedEvent> = Vec::new();
+    let mut channels: HashMap<ChannelId, ChannelInfo> = HashMap::new();
+    let mut next_channel = 0u128;
+    let mut new_channel = |name: String, kind: ChannelKind, at: Millis, events: &mut Vec<TimedEvent>| {
+        next_channel += 1;
+        let id = ChannelId::from_bytes(((index as u128 + 1) << 96 | next_channel).to_be_bytes());
+        let info = ChannelInfo { id, name, kind, created_at: at, topic: String::new() };
+        channels.insert(id, info.clone());
+        events.push(TimedEvent { at, event: SimEvent::Channel(info) });
+        id
+    };
+    let general = new_channel("general".into(), ChannelKind::Public, start, &mut events);
+    let interests: Vec<ChannelId> =
+        INTERESTS.iter().map(|n| new_channel((*n).into(), ChannelKind::Public, start, &mut events)).collect();
+    let team_interest: Vec<usize> = (0..teams).map(|_| rng.below(INTERESTS.len())).collect();
+    let team_channels: Vec<[ChannelId; 4]> = (0..teams)
+        .map(|t| {
+            let born =
+                members.iter().filter(|m| m.team == t).map(|m| m.first_seen).min().unwrap_or(start) - 1;
+            [
+                new_channel(format!("t{t}-general"), ChannelKind::Public, born, &mut events),
+                new_channel(format!("t{t}-dev"), ChannelKind::Public, born, &mut events),
+                new_channel(format!("t{t}-social"), ChannelKind::Public, born, &mut events),
+                new_channel(format!("t{t}-leads"), ChannelKind::Private, born, &mut events),
+            ]
+        })
+        .collect();
+
+    // Joins: member × channel → join time.
+    let mut joined: HashMap<(usize, ChannelId), Millis> = HashMap::new();
+    for (i, m) in members.iter().enumerate() {
+        let t0 = m.first_seen - 1;
+        let later =
+            |rng: &mut Rng| m.first_seen + (rng.unit() * (end - m.first_seen).max(0) as f64) as Millis;
+        let mut plan = vec![(general, t0), (team_channels[m.team][0], t0)];
+        for &c in &team_channels[m.team][1..3] {
+            if rng.chance(0.4) {
+                plan.push((c, t0));
+            } else if rng.chance(0.6) {
+                plan.push((c, later(rng)));
+            }
+        }
+        if rng.chance(0.3) {
+            plan.push((team_channels[m.team][3], t0));
+        }
+        for (k, &c) in interests.iter().enumerate() {
+            let (now_p, later_p) = if k == team_interest[m.team] { (0.3, 0.5) } else { (0.1, 0.05) };
+            if rng.chance(now_p) {
+                plan.push((c, t0));
+            } else if rng.chance(later_p) {
+                plan.push((c, later(rng)));
+            }
+        }
+        for (c, at) in plan {
+            joined.insert((i, c), at);
+            events.push(TimedEvent { at, event: SimEvent::Join { channel: c, user: m.id } });
+        }
+    }
+    let member_at = |i: usize, c: ChannelId, at: Millis| joined.get(&(i, c)).is_some_and(|&j| j <= at);
+
+    // Conversations into channels, with reactions.
+    let mut dms: HashMap<(usize, usize), ChannelId> = HashMap::new();
+    let mut team_members: Vec<Vec<usize>> = vec![Vec::new(); teams];
+    for (i, m) in members.iter().enumerate() {
+        team_members[m.team].push(i);
+    }
+    for c in &convs {
+        let at = c.messages[0].at;
+        let mut people: Vec<usize> = Vec::new();
+        for m in &c.messages {
+            let i = index_of[&m.sender];
+            if !people.contains(&i) {
+                people.push(i);
+            }
+        }
+        let a = people[0];
+        let b = people.get(1).copied();
+        let channel = match b {
+            None => team_channels[members[a].team][0],
+            Some(b) if members[a].team == members[b].team => {
+                let shared: Vec<ChannelId> = team_channels[members[a].team][..3]
+                    .iter()
+                    .copied()
+                    .filter(|&ch| member_at(a, ch, at) && member_at(b, ch, at))
+                    .collect();
+                match shared.len() {
+                    0 => team_channels[members[a].team][0],
+                    1 => shared[0],
+                    n => {
+                        if rng.chance(0.5) {
+                            shared[1 + rng.below(n - 1)]
+                        } else {
+                            shared[0]
+                        }
+                    }
+                }
+            }
+            Some(b) => {
+                match interests.iter().copied().find(|&ch| member_at(a, ch, at) && member_at(b, ch, at)) {
+                    Some(ch) => ch,
+                    None => *dms.entry((a.min(b), a.max(b))).or_insert_with(|| {
+                        let id = new_channel(
+                            format!("dm-{}-{}", a.min(b), a.max(b)),
+                            ChannelKind::Dm,
+                            at - 1,
+                            &mut events,
+                        );
+                        for p in [a, b] {
+                            events.push(TimedEvent {
+                                at: at - 1,
+                                event: SimEvent::Join { channel: id, user: members[p].id },
+                            });
+                        }
+                        id
+                    }),
+                }
+            }
+        };
+        let mut previous_author: Option<usize> = None;
+        for m in &c.messages {
+            let author = index_of[&m.sender];
+            let partner = people.iter().copied().find(|&p| p != author);
+            let mentions = match partner {
+                Some(p) if rng.chance(0.05) => vec![members[p].id],
+                _ => Vec::new(),
+            };
+            let reply_to_author =
+                previous_author.filter(|&p| p != author && rng.chance(0.3)).map(|p| members[p].id);
+            events.push(TimedEvent {
+                at: m.at,
+                event: SimEvent::Message {
+                    channel,
+                    author: members[author].id,
+                    text: m.text.clone(),
+                    mentions,
+                    reply_to_author,
+                },
+            });
+            previous_author = Some(author);
+            if !rng.chance(config.reaction_rate) {
+                continue;
+            }
+            let team = &team_members[members[author].team];
+            let reactor = partner.unwrap_or_else(|| team[rng.below(team.len())]);
+            if reactor == author {
+                continue;
+            }
+            let trigger = text::tokenize(&m.text).into_iter().find_map(|w| triggers.get(&w).copied());
+            let base = match trigger {
+                Some(e) if rng.chance(0.6) => e,
+                _ if rng.chance(0.5) => members[reactor].favourites[usize::from(!rng.chance(0.7))],
+                _ => pool[rng.zipf(pool.len(), 1.0)],
+            };
+            let shown = members[reactor].tone.and_then(|t| cat.with_skin_tone(base, t)).unwrap_or(base);
+            events.push(TimedEvent {
+                at: m.at + 1_000 + rng.below(60_000) as Millis,
+                event: SimEvent::Reaction {
+                    channel,
+                    message_author: members[author].id,
+                    message_text: m.text.clone(),
+                    user: members[reactor].id,
+                    emoji: cat.as_str(shown),
+                },
+            });
+        }
+    }
+    // Stable: simultaneous events keep their creation order (channel before join).
+    events.sort_by_key(|e| e.at);
+    let mut times: Vec<Millis> =
+        events.iter().filter(|e| matches!(e.event, SimEvent::Message { .. })).map(|e| e.at).collect();
+    times.sort_unstable();
+    let split_at = times.get((times.len() as f64 * config.train_share) as usize).copied().unwrap_or(end);
+    SimWorkspace { id: ws, events, split_at, channels, members: members.len() }
+}
+
+/// hit@1, hit@5 and MRR of one method on one task.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Metrics {
+    pub cases: usize,
+    pub hit1: f64,
+    pub hit5: f64,
+    pub mrr: f64,
+}
+
+impl Metrics {
+    /// Records the 1-based rank of the first correct answer (`None`: not in the list).
+    fn record(&mut self, rank: Option<usize>) {
+        self.cases += 1;
+        if let Some(r) = rank.filter(|&r| r <= RANK_DEPTH) {
+            self.hit1 += f64::from(r == 1);
+            self.hit5 += f64::from(r <= 5);
+            self.mrr += 1.0 / r as f64;
+        }
+    }
+
+    fn finish(mut self) -> Self {
+        if self.cases > 0 {
+            let n = self.cases as f64;
+            self.hit1 /= n;
+            self.hit5 /= n;
+            self.mrr /= n;
+        }
+        self
+    }
+}
+
+/// One line of the evaluation table.
+#[derive(Clone, Debug, PartialEq)]
+pub struct EvalRow {
+    pub task: &'static str,
+    pub method: &'static str,
+    pub metrics: Metrics,
+}
+
+/// The evaluation of one run.
+#[derive(Clone, Debug, Default)]
+pub struct EvalReport {
+    pub rows: Vec<EvalRow>,
+    /// Channel suggestions that were not public, or whose reason named a non-public
+    /// channel: must be 0.
+    pub privacy_violations: usize,
+    pub workspaces: usize,
+    pub members: usize,
+    pub train_events: usize,
+    pub heldout_events: usize,
+}
+
+impl EvalReport {
+    pub fn row(&self, task: &str, method: &str) -> Option<&Metrics> {
+        self.rows.iter().find(|r| r.task == task && r.method == method).map(|r| &r.metrics)
+    }
+
+    /// A Markdown table.
+    pub fn table(&self) -> String {
+        let mut out =
+            String::from("| task | method | cases | hit@1 | hit@5 | MRR |\n|---|---|---:|---:|---:|---:|\n");
+        for r in &self.rows {
+            let m = &r.metrics;
+            out.push_str(&format!(
+                "| {} | {} | {} | {:.3} | {:.3} | {:.3} |\n",
+                r.task, r.method, m.cases, m.hit1, m.hit5, m.mrr
+            ));
+        }
+        out
+    }
+}
+
+pub const TASK_PICKER: &str = "reaction picker (text)";
+pub const TASK_PREFIX: &str = "`:` completion (2 letters)";
+pub const TASK_CHANNELS: &str = "channel joins";
+pub const METHOD_DEFAULT: &str = "confab defaults";
+pub const METHOD_POPULAR: &str = "global popularity";
+pub const METHOD_RANDOM: &str = "random";
+pub const METHOD_ALPHA: &str = "alphabetical";
+
+fn rank_of<T: PartialEq>(list: &[T], truth: &T) -> Option<usize> {
+    list.iter().position(|x| x == truth).map(|i| i + 1)
+}
+
+/// Trains on each workspace's events before its split and scores the held-out tasks.
+pub fn evaluate(
+    workspaces: &[SimWorkspace],
+    model: &EmojiAssociationModel,
+    scoring: &ScoringWeights,
+    channel_weights: &ChannelWeights,
+    seed: u64,
+) -> EvalReport {
+    let cat = catalogue();
+    let mut rng = Rng::new(seed ^ 0xE7A1);
+    let mut report = EvalReport { workspaces: workspaces.len(), ..EvalReport::default() };
+    let mut metrics: BTreeMap<(usize, usize), Metrics> = BTreeMap::new();
+    let tasks = [TASK_PICKER, TASK_PREFIX, TASK_CHANNELS];
+    let methods = [METHOD_DEFAULT, METHOD_POPULAR, METHOD_RANDOM, METHOD_ALPHA];
+    let mut record = |task: usize, method: usize, rank: Option<usize>| {
+        metrics.entry((task, method)).or_default().record(rank);
+    };
+
+    for w in workspaces {
+        report.members += w.members;
+        let r = Recommender::default();
+        w.replay(&r, w.split_at);
+        let (train, heldout) = w.events.split_at(w.events.partition_point(|e| e.at < w.split_at));
+        report.train_events += train.len();
+        report.heldout_events += heldout.len();
+
+        // Baseline state from the train events.
+        let mut counts: HashMap<&'static str, usize> = HashMap::new();
+        let mut members_of: HashMap<ChannelId, HashSet<UserId>> = HashMap::new();
+        for e in train {
+            match &e.event {
+                SimEvent::Reaction { emoji, .. } => *counts.entry(*emoji).or_default() += 1,
+                SimEvent::Join { channel, user } => {
+                    members_of.entry(*channel).or_default().insert(*user);
+                }
+                _ => {}
+            }
+        }
+        let mut popular: Vec<&'static str> = counts.keys().copied().collect();
+        popular.sort_by(|a, b| counts[b].cmp(&counts[a]).then(a.cmp(b)));
+        let base_count = |id: EmojiId| -> usize {
+            counts
+                .iter()
+                .filter(|(e, _)| cat.id_of(e).map(|x| cat.base_of(x)) == Some(id))
+                .map(|(_, n)| n)
+                .sum()
+        };
+        let mut base_counts: HashMap<EmojiId, usize> = HashMap::new();
+
+        for e in heldout {
+            let SimEvent::Reaction { message_text, user, emoji, .. } = &e.event else {
+                continue;
+            };
+            let query = EmojiQuery {
+                user: *user,
+                prefix: None,
+                text: Some(message_text),
+                limit: RANK_DEPTH,
+                now: e.at,
+            };
+            let answer: Vec<String> =
+                r.suggest_emoji(w.id, &query, model, scoring).into_iter().map(|s| s.emoji).collect();
+            record(0, 0, rank_of(&answer, &(*emoji).to_string()));
+            record(0, 1, rank_of(&popular[..popular.len().min(RANK_DEPTH)], emoji));
+            let mut shuffled = popular.clone();
+            rng.shuffle(&mut shuffled);
+            record(0, 2, rank_of(&shuffled[..shuffled.len().min(RANK_DEPTH)], emoji));
+
+            let Some(id) = cat.id_of(emoji) else { continue };
+            let Some(code) = cat.entry(id).shortcodes.first() else {
+                continue;
+            };
+            let prefix: String = code.chars().take(2).collect();
+            let query =
+                EmojiQuery { user: *user, prefix: Some(&prefix), text: None, limit: RANK_DEPTH, now: e.at };
+            let answer: Vec<String> =
+                r.suggest_emoji(w.id, &query, model, scoring).into_iter().map(|s| s.emoji).collect();
+            record(1, 0, rank_of(&answer, &(*emoji).to_string()));
+            let mut matches: Vec<EmojiId> =
+                cat.prefix_matches(&prefix).into_iter().map(|(id, _)| id).collect();
+            matches.sort();
+            for &m in &matches {
+                base_counts.entry(m).or_insert_with(|| base_count(m));
+            }
+            let by_popularity = {
+                let mut v = matches.clone();
+                v.sort_by(|a, b| base_counts[b].cmp(&base_counts[a]).then(a.cmp(b)));
+                v
+            };
+            let by_alpha = {
+                let mut v = matches.clone();
+                v.sort_by_key(|&m| {
+                    (cat.entry(m).shortcodes.first().copied().unwrap_or(cat.entry(m).name), m)
+                });
+                v
+            };
+            let mut random = matches.clone();
+            rng.shuffle(&mut random);
+            // Baselines show the base emoji: they know nothing of anyone's skin tone.
+            for (method, list) in [(1, by_popularity), (2, random), (3, by_alpha)] {
+                let shown: Vec<&str> = list.iter().take(RANK_DEPTH).map(|&m| cat.as_str(m)).collect();
+                record(1, method, rank_of(&shown, emoji));
+            }
+        }
+
+        // Channel joins after the split, per member who was active before it.
+        let active: HashSet<UserId> = train
+            .iter()
+            .filter_map(|e| match &e.event {
+                SimEvent::Message { author, .. } => Some(*author),
+                _ => None,
+            })
+            .collect();
+        let mut future: BTreeMap<UserId, HashSet<ChannelId>> = BTreeMap::new();
+        for e in heldout {
+            if let SimEvent::Join { channel, user } = &e.event {
+                let public = w.channels.get(channel).is_some_and(|c| c.kind == ChannelKind::Public);
+                if public && active.contains(user) {
+                    future.entry(*user).or_default().insert(*channel);
+                }
+            }
+        }
+        let mut public: Vec<ChannelId> =
+            w.channels.values().filter(|c| c.kind == ChannelKind::Public).map(|c| c.id).collect();
+        public.sort();
+        let size = |c: &ChannelId| members_of.get(c).map_or(0, HashSet::len);
+        for (user, truth) in &future {
+            let suggested = r.suggest_channels(w.id, *user, RANK_DEPTH, w.split_at, channel_weights);
+            for s in &suggested {
+                let kind = w.channels.get(&s.channel).map(|c| c.kind);
+                let named_private = w
+                    .channels
+                    .values()
+                    .filter(|c| c.kind != ChannelKind::Public)
+                    .any(|c| s.reason.contains(&format!("#{}", c.name)));
+                if kind != Some(ChannelKind::Public) || named_private {
+                    report.privacy_violations += 1;
+                }
+            }
+            let first_hit = |list: &[ChannelId]| list.iter().position(|c| truth.contains(c)).map(|i| i + 1);
+            let ids: Vec<ChannelId> = suggested.iter().map(|s| s.channel).collect();
+            record(2, 0, first_hit(&ids));
+            let mut eligible: Vec<ChannelId> = public
+                .iter()
+                .copied()
+                .filter(|c| !members_of.get(c).is_some_and(|m| m.contains(user)))
+                .collect();
+            let mut by_size = eligible.clone();
+            by_size.sort_by(|a, b| size(b).cmp(&size(a)).then(a.cmp(b)));
+            by_size.truncate(RANK_DEPTH);
+            record(2, 1, first_hit(&by_size));
+            rng.shuffle(&mut eligible);
+            eligible.truncate(RANK_DEPTH);
+            record(2, 2, first_hit(&eligible));
+        }
+    }
+    report.rows = metrics
+        .into_iter()
+        .map(|((t, m), metrics)| EvalRow { task: tasks[t], method: methods[m], metrics: metrics.finish() })
+        .collect();
+    report
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps_parse_as_utc() {
+        assert_eq!(parse_timestamp("1970-01-01T00:00:00Z"), Some(0));
+        assert_eq!(parse_timestamp("2018-05-02T19:38:15Z"), Some(1_525_289_895_000));
+        assert_eq!(parse_timestamp("2018-13-02T19:38:15Z"), None);
+        assert_eq!(parse_timestamp("yesterday"), None);
+    }
+
+    #[test]
+    fn rng_is_reproducible_and_in_range() {
+        let (mut a, mut b) = (Rng::new(7), Rng::new(7));
+        let xs: Vec<usize> = (0..100).map(|_| a.below(10)).collect();
+        let ys: Vec<usize> = (0..100).map(|_| b.below(10)).collect();
+        assert_eq!(xs, ys);
+        assert!(xs.iter().all(|&x| x < 10) && xs.contains(&0) && xs.contains(&9));
+        let zipf: Vec<usize> = (0..1000).map(|_| a.zipf(40, 1.0)).collect();
+        let firsts = zipf.iter().filter(|&&x| x == 0).count();
+        let lasts = zipf.iter().filter(|&&x| x == 39).count();
+        assert!(firsts > 5 * lasts.max(1), "{firsts} {lasts}");
+    }
+
+    /// A small corpus in the real file's shape: 60 two-person conversations among 12
+    /// senders over 60 days.
+    fn tiny_corpus() -> Vec<Conversation> {
+        let mut convs = serde_json::Map::new();
+        for c in 0..60 {
+            let (a, b) = (c % 12, (c * 5 + 1) % 12);
+            let day = 1 + c % 28;
+            let month = 4 + c / 28;
+            let turns: Vec<serde_json::Value> = (0..6)
+                .map(|t| {
+                    let sender = if t % 2 == 0 { a } else { b };
+                    serde_json::json!([{
+                        "text": format!("we love pizza and the dog number {t}"),
+                        "timestamp": format!("2018-{month:02}-{day:02}T10:{t:02}:00Z"),
+                        "sender": format!("sender-{sender}"),
+                    }])
+                })
+                .collect();
+            convs.insert(format!("c{c:03}"), serde_json::json!({ "messages": turns, "ratings": {} }));
+        }
+        let json = serde_json::to_vec(&convs).expect("json");
+        parse_corpus(&json).expect("parses")
+    }
+
+    #[test]
+    fn simulation_is_seeded_and_evaluation_respects_privacy() {
+        let corpus = tiny_corpus();
+        assert_eq!(corpus.len(), 60);
+        let config = SimConfig { seed: 5, workspaces: 2, ..SimConfig::default() };
+        let a = simulate(&corpus, &config);
+        let b = simulate(&corpus, &config);
+        assert_eq!(a.len(), 2);
+        assert_eq!(a[0].events.len(), b[0].events.len());
+        assert!(a[0].events.windows(2).all(|w| w[0].at <= w[1].at));
+        assert!(a[0].events.iter().any(|e| matches!(e.event, SimEvent::Reaction { .. })));
+        let report = evaluate(
+            &a,
+            EmojiAssociationModel::builtin(),
+            &ScoringWeights::default(),
+            &ChannelWeights::default(),
+            5,
+        );
+        assert_eq!(report.privacy_violations, 0);
+        let picker = report.row(TASK_PICKER, METHOD_DEFAULT).expect("picker row");
+        assert!(picker.cases > 0 && (0.0..=1.0).contains(&picker.hit5));
+        assert!(picker.hit1 <= picker.hit5);
+        assert!(report.table().contains("| reaction picker (text) | confab defaults |"));
+    }
+}
