@@ -55,6 +55,19 @@ export function mountChannelDetails(root, chId) {
   let addQuery = '';
   /** @type {Set<string>} */
   const added = new Set();
+  // The name and topic inputs outlive re-renders (a channel event re-renders the
+  // panel): what someone is typing is kept until it is saved.
+  const nameInput = /** @type {HTMLInputElement} */ (h('input', { type: 'text', maxlength: 80, pattern: '[a-z0-9_\\-]{1,80}', required: true, autocomplete: 'off', id: 'det-name' }));
+  const topicInput = /** @type {HTMLInputElement} */ (h('input', { type: 'text', maxlength: 250, autocomplete: 'off', id: 'det-topic', placeholder: 'What is this channel about?' }));
+  const dirty = { name: false, topic: false };
+  nameInput.addEventListener('input', () => {
+    const v = nameInput.value.toLowerCase().replace(/\s+/g, '-').replace(/[^a-z0-9_-]/g, '');
+    if (v !== nameInput.value) nameInput.value = v;
+    dirty.name = true;
+  });
+  topicInput.addEventListener('input', () => {
+    dirty.topic = true;
+  });
 
   const showError = (/** @type {any} */ e, /** @type {string} */ what) => {
     err.hidden = false;
@@ -127,12 +140,9 @@ export function mountChannelDetails(root, chId) {
       ch.created_by ? [h('dt', 'Created by'), h('dd', userName(ch.created_by))] : null,
       ch.archived ? [h('dt', 'State'), h('dd', 'Archived: read-only')] : null);
     about.append(facts);
+    if (!dirty.name) nameInput.value = ch.name;
+    if (!dirty.topic) topicInput.value = ch.topic || '';
     if (rights.rename) {
-      const nameInput = /** @type {HTMLInputElement} */ (h('input', { type: 'text', value: ch.name, maxlength: 80, pattern: '[a-z0-9_\\-]{1,80}', required: true, autocomplete: 'off', id: 'det-name' }));
-      nameInput.addEventListener('input', () => {
-        const v = nameInput.value.toLowerCase().replace(/\s+/g, '-').replace(/[^a-z0-9_-]/g, '');
-        if (v !== nameInput.value) nameInput.value = v;
-      });
       const btn = /** @type {HTMLButtonElement} */ (h('button.btn.small', { type: 'submit' }, 'Rename'));
       about.append(h('form.inline-form', {
         on: {
@@ -140,14 +150,15 @@ export function mountChannelDetails(root, chId) {
             e.preventDefault();
             const name = nameInput.value.trim();
             if (!name || name === ch.name) return;
-            act(() => api.channels.update(chId, { name }), 'Could not rename', btn, `Renamed to #${name}`);
+            act(() => api.channels.update(chId, { name }), 'Could not rename', btn, `Renamed to #${name}`).then((ok) => {
+              if (ok) dirty.name = false;
+            });
           },
         },
       }, h('label', { for: 'det-name' }, 'Channel name'), h('div.inline-row', nameInput, btn)));
     }
     if (ch.kind !== 'dm') {
       if (rights.topic) {
-        const topicInput = /** @type {HTMLInputElement} */ (h('input', { type: 'text', value: ch.topic || '', maxlength: 250, autocomplete: 'off', id: 'det-topic', placeholder: 'What is this channel about?' }));
         const btn = /** @type {HTMLButtonElement} */ (h('button.btn.small', { type: 'submit' }, 'Save topic'));
         about.append(h('form.inline-form', {
           on: {
@@ -155,7 +166,9 @@ export function mountChannelDetails(root, chId) {
               e.preventDefault();
               const topic = topicInput.value.trim();
               if (topic === (ch.topic || '')) return;
-              act(() => api.channels.update(chId, { topic }), 'Could not change the topic', btn, 'Topic saved');
+              act(() => api.channels.update(chId, { topic }), 'Could not change the topic', btn, 'Topic saved').then((ok) => {
+                if (ok) dirty.topic = false;
+              });
             },
           },
         }, h('label', { for: 'det-topic' }, 'Topic'), h('div.inline-row', topicInput, btn)));

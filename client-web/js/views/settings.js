@@ -34,6 +34,11 @@ export function mountSettings(root) {
   /** @type {string | null} */
   let lastLink = null;
   const err = h('p.error', { role: 'alert', hidden: true });
+  // The invite form's fields outlive re-renders (a member event re-renders the page).
+  const roleSel = /** @type {HTMLSelectElement} */ (h('select#inv-role', h('option', { value: 'member' }, 'Member'), h('option', { value: 'guest' }, 'Guest')));
+  const uses = /** @type {HTMLInputElement} */ (h('input#inv-uses', { type: 'number', min: 1, max: 1000, value: '10' }));
+  const hours = /** @type {HTMLInputElement} */ (h('input#inv-hours', { type: 'number', min: 1, max: 8760, value: '168' }));
+
   const showError = (/** @type {any} */ e, /** @type {string} */ what) => {
     err.hidden = false;
     err.textContent = `${what}: ${messageFor(e)}`;
@@ -156,9 +161,6 @@ export function mountSettings(root) {
   function invitesCard(/** @type {Role} */ myRoleNow) {
     const sec = h('section.card.settings-invites', { 'aria-labelledby': 'set-invites' }, h('h2#set-invites', 'Invites'));
     // Create.
-    const roleSel = /** @type {HTMLSelectElement} */ (h('select#inv-role', h('option', { value: 'member' }, 'Member'), h('option', { value: 'guest' }, 'Guest')));
-    const uses = /** @type {HTMLInputElement} */ (h('input#inv-uses', { type: 'number', min: 1, max: 1000, value: '10' }));
-    const hours = /** @type {HTMLInputElement} */ (h('input#inv-hours', { type: 'number', min: 1, max: 8760, value: '168' }));
     const create = /** @type {HTMLButtonElement} */ (h('button.btn.primary', { type: 'submit' }, 'Create invite'));
     sec.append(h('form.invite-form', {
       on: {
