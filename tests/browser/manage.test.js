@@ -164,3 +164,43 @@ test('workspace settings: change a role, remove a member (their page drops the w
   for (const p of [b, c]) assert.deepEqual(p.problems, []);
   for (const p of [a, b, c]) await p.context().close();
 });
+
+// The server has no channel member list or removal yet (the report asks for
+// GET /channels/{ch}/members → {members: [{id, username, display_name, joined_at}]} and
+// DELETE /channels/{ch}/members/{user} → 204). Until it does, this test answers those
+// two routes in the browser, to check the panel's list and Remove against that shape.
+test('channel details: member list and Remove, against the proposed channel-members routes (stubbed in the browser)', async () => {
+  const { alice, bob, general } = await teamOfTwo(env.server);
+  let inChannel = [alice, bob];
+  const deletes = [];
+  const stub = (ctx) => ctx.route(new RegExp(`/api/v1/channels/${general.id}/members(/[^/]+)?$`), async (route) => {
+    const req = route.request();
+    if (req.method() === 'GET') {
+      await route.fulfill({ json: { members: inChannel.map((u) => ({ id: u.id, username: u.username, display_name: u.display_name, joined_at: 1 })) } });
+    } else if (req.method() === 'DELETE') {
+      const user = req.url().split('/').pop();
+      deletes.push(user);
+      inChannel = inChannel.filter((u) => u.id !== user);
+      await route.fulfill({ status: 204 });
+    } else await route.continue();
+  });
+  const b = await openPage(env.browser, env.server, { user: bob, setup: stub });
+  await b.getByRole('button', { name: 'Channel details' }).click();
+  const bPanel = b.getByRole('region', { name: 'Channel details' });
+  await bPanel.locator('.member-row', { hasText: `@${alice.username}` }).waitFor();
+  assert.equal(await bPanel.getByRole('button', { name: /^Remove / }).count(), 0, 'a plain member removes nobody');
+
+  const a = await openPage(env.browser, env.server, { user: alice, setup: stub });
+  await a.getByRole('button', { name: 'Channel details' }).click();
+  const panel = a.getByRole('region', { name: 'Channel details' });
+  await panel.getByRole('heading', { name: 'Members (2)' }).waitFor();
+  assert.equal(await panel.getByRole('button', { name: 'Remove Alice from the channel' }).count(), 0, 'not oneself');
+  await panel.getByRole('button', { name: 'Remove Bob from the channel' }).click();
+  await panel.locator('.member-row', { hasText: `@${bob.username}` }).waitFor({ state: 'detached' });
+  await panel.getByRole('heading', { name: 'Members (1)' }).waitFor();
+  assert.deepEqual(deletes, [bob.id]);
+  assert.deepEqual(a.problems, []);
+  assert.deepEqual(b.problems, []);
+  await a.context().close();
+  await b.context().close();
+});

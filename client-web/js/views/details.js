@@ -82,7 +82,8 @@ export function mountChannelDetails(root, chId) {
     const ch = state.channels.get(chId);
     if (!ch) return;
     if (ch.kind === 'dm') {
-      members = ch.dm_members || [];
+      const others = (ch.dm_members || []).filter((m) => !state.me || m.id !== state.me.id);
+      members = state.me ? [state.me, ...others] : others;
       render();
       return;
     }
