@@ -1,6 +1,8 @@
 // main.js — start-up and routing: restores the session, connects the live socket,
 // mounts the shell (top bar, sidebar, main view, side panel, banner, toasts) and
-// switches views on hash changes (#/w/WS/c/CH, #/w/WS/privacy, #/invite/CODE).
+// switches views on hash changes (#/w/WS/c/CH, #/w/WS/privacy, #/w/WS/settings,
+// #/invite/CODE[/NAME], which asks before joining). Every way a session ends goes
+// through signOut(), which forgets unsent texts and drafts.
 
 import { h, clear, $, debounce } from './dom.js';
 import * as api from './api.js';

@@ -219,7 +219,8 @@ export async function launch() {
   });
 }
 
-// Endpoints the client probes and that may legitimately answer 404 on this server.
+// Endpoints the client probes and that may legitimately answer 404 on this server (or,
+// for GET /channels/{ch}/members, 400 for a path that takes only POST today).
 const OPTIONAL = /\/api\/v1\/(workspaces\/[^/]+\/(search|emoji\/suggest|channels\/suggested|consent)|consent\/|channels\/[^/]+\/members)/;
 
 /**
