@@ -208,6 +208,7 @@ pub fn main_with_args(args: impl IntoIterator<Item = std::ffi::OsString>) -> any
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     let request = match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => return runtime.block_on(crate::serve(config)),
+        #[cfg(feature = "demo")]
         Command::Demo => {
             let mut config = config;
             if cli.data_dir.is_none() {
@@ -215,6 +216,8 @@ pub fn main_with_args(args: impl IntoIterator<Item = std::ffi::OsString>) -> any
             }
             return runtime.block_on(crate::demo::run(config));
         }
+        #[cfg(not(feature = "demo"))]
+        Command::Demo => anyhow::bail!("this confab was built without the `demo` feature"),
         Command::Reindex { workspace } => AdminRequest::Reindex { workspace },
         Command::Consent(command) => consent_request(command)?,
         Command::Train { purpose, dry_run } => AdminRequest::Train { purpose, dry_run },

@@ -60,7 +60,7 @@ const TEAMS: [Team; 2] = [
 
 /// Seeds the app and returns the lines to print for the newcomer.
 pub async fn seed(app: &App) -> anyhow::Result<Vec<String>> {
-    let corpus = confab_recommend::simulate::parse_corpus(SLICE).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let corpus = confab_test_support::corpus::parse_corpus(SLICE).map_err(|e| anyhow::anyhow!("{e}"))?;
     let mut rng = StdRng::seed_from_u64(7);
     let mut lines = vec![format!("Every demo account's password is {PASSWORD:?}.")];
     let mut conversations = corpus.iter();

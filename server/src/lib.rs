@@ -12,6 +12,7 @@ pub mod admin;
 pub mod api;
 pub mod cli;
 pub mod config;
+#[cfg(feature = "demo")]
 pub mod demo;
 pub mod error;
 pub mod extract;

@@ -61,6 +61,7 @@ async fn dependency_rules_hold() {
             "training reads data only through consent"
         );
     }
+    test_support_stays_out_of_product_code(&meta);
     // Only the server and the client speak HTTP/WebSocket: check the external crates.
     for p in meta["packages"].as_array().expect("packages") {
         let name = p["name"].as_str().unwrap_or_default();
@@ -75,6 +76,48 @@ async fn dependency_rules_hold() {
         match name {
             "confab-server" | "confab-client" | "confab-tests" | "confab-bench" => {}
             _ => assert!(web.is_empty(), "{name} must not speak HTTP/WebSocket itself: {web:?}"),
+        }
+    }
+}
+
+/// Test support (the corpus simulator, offline evaluation, in-memory consent stand-ins)
+/// is not product code: it is never published, no product crate depends on it (tests,
+/// examples and benches reach it as a dev-dependency), and the server links it only
+/// through its `demo` feature, for `confab demo`.
+fn test_support_stays_out_of_product_code(meta: &serde_json::Value) {
+    const SUPPORT: &str = "confab-test-support";
+    let packages = meta["packages"].as_array().expect("packages");
+    let support = packages.iter().find(|p| p["name"] == SUPPORT).expect("the test-support crate");
+    assert_eq!(support["publish"], serde_json::json!([]), "{SUPPORT} must be `publish = false`");
+    for p in packages {
+        let name = p["name"].as_str().unwrap_or_default();
+        let links: Vec<&serde_json::Value> = p["dependencies"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|d| d["name"] == SUPPORT && (d["kind"].is_null() || d["kind"] == "build"))
+            .collect();
+        match name {
+            SUPPORT | "confab-tests" | "confab-bench" => {}
+            "confab-server" => {
+                assert!(!links.is_empty(), "the demo needs {SUPPORT}: update this rule with the demo");
+                for d in &links {
+                    assert_eq!(d["optional"], true, "the server links {SUPPORT} only through a feature");
+                }
+                let features = p["features"].as_object().expect("features");
+                for (feature, enables) in features {
+                    let enables_support =
+                        enables.as_array().into_iter().flatten().filter_map(|e| e.as_str()).any(|e| {
+                            e == format!("dep:{SUPPORT}") || e.split(['/', '?']).next() == Some(SUPPORT)
+                        });
+                    assert!(
+                        !enables_support || feature == "demo",
+                        "only the server's `demo` feature may enable {SUPPORT}, not `{feature}`"
+                    );
+                }
+                assert!(features.contains_key("demo"), "the server's `demo` feature");
+            }
+            _ => assert!(links.is_empty(), "{name} is product code and must not depend on {SUPPORT}"),
         }
     }
 }

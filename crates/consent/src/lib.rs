@@ -29,7 +29,7 @@
 //! # Example
 //!
 //! ```
-//! use confab_consent::testing::{MemoryLedgerStore, MemorySource, grant_request, user_id, workspace_id};
+//! use confab_test_support::consent::{MemoryLedgerStore, MemorySource, grant_request, user_id, workspace_id};
 //! use confab_consent::{Category, Gate, Ledger, MemberMode, Purpose, Scope};
 //! use confab_core::Role;
 //!
@@ -57,14 +57,13 @@
 //! ```
 //!
 //! The app implements [`LedgerStore`] (durable appends) and [`DataSource`] (read
-//! access to one workspace's data) over its store; [`testing`] has in-memory
-//! versions for tests.
+//! access to one workspace's data) over its store; `confab-test-support` (`consent`)
+//! has in-memory versions for tests.
 
 pub mod coverage;
 pub mod gate;
 pub mod ledger;
 pub mod policy;
-pub mod testing;
 pub mod vocab;
 
 pub use coverage::{Coverage, coverage_of};

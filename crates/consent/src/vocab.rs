@@ -19,8 +19,21 @@ pub enum Purpose {
 }
 
 impl Purpose {
-    pub const ALL: [Purpose; 3] =
+    /// How many purposes there are.
+    pub const COUNT: usize = 3;
+
+    /// Every purpose, in declaration order (`ALL[p.index()] == p`).
+    pub const ALL: [Purpose; Purpose::COUNT] =
         [Purpose::SearchRanking, Purpose::EmojiSuggestions, Purpose::ChannelSuggestions];
+
+    /// This purpose's position in [`Purpose::ALL`].
+    pub const fn index(self) -> usize {
+        match self {
+            Purpose::SearchRanking => 0,
+            Purpose::EmojiSuggestions => 1,
+            Purpose::ChannelSuggestions => 2,
+        }
+    }
 
     /// The snake_case name used on the wire and in policy file names.
     pub fn as_str(self) -> &'static str {
@@ -132,6 +145,13 @@ pub enum MemberMode {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn every_purpose_sits_at_its_index() {
+        for (i, p) in Purpose::ALL.into_iter().enumerate() {
+            assert_eq!(p.index(), i);
+        }
+    }
 
     #[test]
     fn wire_names_are_pinned() {

@@ -4,15 +4,15 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use confab_consent::testing::{
-    MemoryLedgerStore, MemorySource, channel, channel_id, grant_request, message, message_id, user_id,
-    workspace_id,
-};
 use confab_consent::{
     Category, ExclusionReason, Gate, Ledger, MemberMode, MembershipRecord, Purpose, Scope, SearchInteraction,
     Snapshot,
 };
 use confab_core::{ChannelId, ChannelKind, Role, UserId, WorkspaceId};
+use confab_test_support::consent::{
+    MemoryLedgerStore, MemorySource, channel, channel_id, grant_request, message, message_id, user_id,
+    workspace_id,
+};
 use proptest::prelude::*;
 
 const NOW: i64 = 1_000;

@@ -12,11 +12,11 @@
 use std::time::{Duration, Instant};
 
 use confab_core::{ChannelId, ChannelKind, UserId, WorkspaceId};
-use confab_recommend::simulate::Rng;
 use confab_recommend::{
     ChannelInfo, ChannelWeights, EmojiAssociationModel, EmojiQuery, MessageEvent, ReactionEvent, Recommender,
     ScoringWeights, catalogue,
 };
+use confab_test_support::rng::Rng;
 
 const DAY: i64 = 24 * 60 * 60 * 1000;
 const T0: i64 = 1_700_000_000_000;

@@ -1,5 +1,5 @@
 //! Offline evaluation of the default suggestions against baselines on workspaces
-//! simulated from the real chat corpus (see `confab_recommend::simulate` for the
+//! simulated from the real chat corpus (see `confab_test_support::simulate` for the
 //! planted model).
 //!
 //! `cargo run --release -p confab-recommend --example recommend_eval -- --seed 7`
@@ -11,8 +11,10 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
 
-use confab_recommend::simulate::{self, METHOD_DEFAULT, METHOD_POPULAR, METHOD_RANDOM, SimConfig};
 use confab_recommend::{ChannelWeights, EmojiAssociationModel, ScoringWeights};
+use confab_test_support::corpus;
+use confab_test_support::evaluate::{self, METHOD_DEFAULT, METHOD_POPULAR, METHOD_RANDOM};
+use confab_test_support::simulate::{self, SimConfig};
 
 fn main() -> ExitCode {
     let mut config = SimConfig::default();
@@ -32,7 +34,7 @@ fn main() -> ExitCode {
         }
     }
     let started = Instant::now();
-    let conversations = match simulate::load_corpus(&corpus) {
+    let conversations = match corpus::load_corpus(&corpus) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("cannot read the corpus: {e}");
@@ -40,7 +42,7 @@ fn main() -> ExitCode {
         }
     };
     let workspaces = simulate::simulate(&conversations, &config);
-    let report = simulate::evaluate(
+    let report = evaluate::evaluate(
         &workspaces,
         EmojiAssociationModel::builtin(),
         &ScoringWeights::default(),
@@ -62,7 +64,7 @@ fn main() -> ExitCode {
     println!();
     println!("privacy violations in channel suggestions: {}", report.privacy_violations);
     let mut ok = report.privacy_violations == 0;
-    for task in [simulate::TASK_PICKER, simulate::TASK_PREFIX, simulate::TASK_CHANNELS] {
+    for task in [evaluate::TASK_PICKER, evaluate::TASK_PREFIX, evaluate::TASK_CHANNELS] {
         let hit5 = |method| report.row(task, method).map_or(0.0, |m| m.hit5);
         let beats = hit5(METHOD_DEFAULT) > hit5(METHOD_POPULAR) && hit5(METHOD_DEFAULT) > hit5(METHOD_RANDOM);
         println!("{task}: defaults beat the baselines on hit@5: {}", if beats { "yes" } else { "NO" });

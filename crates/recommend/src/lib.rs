@@ -39,15 +39,14 @@
 //! * [`ScoringWeights`]: the linear blend of emoji features (defaults included).
 //!
 //! Trained models are JSON; `from_json` validates them and refuses unknown versions.
-//! [`simulate`] holds the seeded offline-evaluation simulator that the
-//! `recommend_eval` example drives and a training crate can reuse.
+//! The seeded offline-evaluation simulator that the `recommend_eval` example drives is
+//! test support, in `confab-test-support` (`simulate`, `evaluate`).
 
 pub mod catalogue;
 pub mod channel_suggest;
 pub mod emoji_suggest;
 pub mod model;
 pub mod recommender;
-pub mod simulate;
 pub mod stats;
 pub mod text;
 

@@ -5,8 +5,8 @@
 //! Options: `--seed N` (simulator and noise), `--workspaces N`, `--conversations N`
 //! (a prefix of the corpus; 0 = all), `--epsilon X`, `--corpus PATH`.
 //!
-//! Workspaces come from `confab_recommend::simulate` (real corpus text, senders and
-//! times, planted preferences) and `confab_training::simulated::add_click_logs`
+//! Workspaces come from `confab_test_support::simulate` (real corpus text, senders and
+//! times, planted preferences) and `confab_test_support::training::add_click_logs`
 //! (planted click preference); every workspace grants every purpose with scope
 //! `shared`, through the real ledger and gate. Noise is seeded so the table is
 //! reproducible; served models use the OS's randomness instead. Exits non-zero only
@@ -16,10 +16,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
 
-use confab_consent::testing::MemoryLedgerStore;
 use confab_consent::{Gate, Ledger, Purpose, Scope};
-use confab_recommend::simulate::{self, SimConfig};
-use confab_training::simulated::{self, ClickConfig};
+use confab_test_support::consent::MemoryLedgerStore;
+use confab_test_support::corpus;
+use confab_test_support::simulate::{self, SimConfig};
+use confab_test_support::training::{self as simulated, ClickConfig};
 use confab_training::{NoiseSource, TrainingConfig, train};
 
 fn main() -> ExitCode {
@@ -50,7 +51,7 @@ fn main() -> ExitCode {
         }
     }
     let started = Instant::now();
-    let all = match simulate::load_corpus(&corpus) {
+    let all = match corpus::load_corpus(&corpus) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("cannot read the corpus: {}", e.message);

@@ -57,7 +57,9 @@
 //!   every contributor's current consent still covers), `retire_uncovered` (after any
 //!   consent change), `retire_including` (withdrawal), `retire_including_member`,
 //!   `forget_workspace`.
-//! * [`simulated`]: consented simulated instances for tests and evaluations.
+//!
+//! Consented simulated instances for tests and evaluations are test support, in
+//! `confab-test-support` (`training`).
 
 pub mod budget;
 mod channels;
@@ -70,7 +72,6 @@ pub mod noise;
 mod ranking;
 pub mod registry;
 pub mod runner;
-pub mod simulated;
 mod split;
 
 pub use budget::{BudgetPlan, run_id, train_within_budget, train_within_budget_only};

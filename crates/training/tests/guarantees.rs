@@ -7,10 +7,6 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use confab_consent::testing::{
-    MemoryLedgerStore, MemorySource, channel, channel_id, grant_request, message, message_id, user_id,
-    workspace_id,
-};
 use confab_consent::{
     Category, ExclusionReason, Gate, Ledger, MemberMode, MembershipRecord, Purpose, Scope, SearchInteraction,
     Snapshot,
@@ -18,7 +14,11 @@ use confab_consent::{
 use confab_core::{ChannelKind, Millis, Role, UserId, WorkspaceId};
 use confab_recommend::{ChannelWeights, EmojiAssociationModel};
 use confab_search::ranking::RankingWeights;
-use confab_training::simulated::{self, ClickConfig};
+use confab_test_support::consent::{
+    MemoryLedgerStore, MemorySource, channel, channel_id, grant_request, message, message_id, user_id,
+    workspace_id,
+};
+use confab_test_support::training::{self as simulated, ClickConfig};
 use confab_training::{
     BudgetPlan, ModelRegistry, NoiseSource, TrainedModel, TrainingConfig, TrainingError, dry_run, train,
     train_within_budget,
@@ -776,7 +776,8 @@ fn a_dry_run_says_who_is_in_who_is_out_and_why() {
 
 /// Small simulated workspaces from the real corpus, every purpose granted `shared`.
 fn simulated_instance() -> (Ledger<MemoryLedgerStore>, MemorySource, Vec<WorkspaceId>) {
-    use confab_recommend::simulate::{SimConfig, load_corpus, simulate};
+    use confab_test_support::corpus::load_corpus;
+    use confab_test_support::simulate::{SimConfig, simulate};
     let corpus_path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../corpus/chitchat-dataset.json.gz");
     let corpus = load_corpus(Path::new(corpus_path)).expect("corpus");
     let sims = simulate(&corpus[..900], &SimConfig { seed: 7, workspaces: 2, ..SimConfig::default() });

@@ -3,7 +3,7 @@ use confab_consent::WorkspaceSnapshot;
 
 fn main() {
     let _forged = WorkspaceSnapshot {
-        workspace: confab_consent::testing::workspace_id(1),
+        workspace: confab_test_support::consent::workspace_id(1),
         messages: Vec::new(),
     };
 }

@@ -1,6 +1,6 @@
-//! In-memory stand-ins for the app's [`LedgerStore`] and [`DataSource`], for tests
-//! (this crate's, and the training crate's). Nothing here is durable: never use it
-//! to hold real consent.
+//! In-memory stand-ins for the app's [`LedgerStore`] and [`DataSource`], and builders
+//! of ids, records and grant requests, for the consent and training crates' tests.
+//! Nothing here is durable: never use it to hold real consent.
 
 use std::collections::HashMap;
 
@@ -9,10 +9,10 @@ use confab_core::{
 };
 use parking_lot::Mutex;
 
-use crate::gate::{DataSource, MembershipRecord, SearchInteraction};
-use crate::ledger::{GrantRequest, LedgerEntry, LedgerStore};
-use crate::policy::current_policy;
-use crate::vocab::{Category, MemberMode, Purpose, Scope};
+use confab_consent::{
+    Category, DataSource, GrantRequest, LedgerEntry, LedgerStore, MemberMode, MembershipRecord, Purpose,
+    Scope, SearchInteraction, current_policy,
+};
 
 /// A ledger store in a map. For tests only.
 #[derive(Default)]

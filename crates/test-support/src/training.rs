@@ -1,7 +1,8 @@
-//! Simulated, consented instances for tests, the `train_eval` example and published
-//! evaluations: the recommend crate's seeded workspaces (real corpus text, senders and
-//! times, planted preferences) turned into a consent-crate [`MemorySource`], plus
-//! seeded search click logs with a planted preference. Never used for real data.
+//! Simulated, consented instances for the training crate's tests, its `train_eval`
+//! example and published evaluations: the [simulator](crate::simulate)'s seeded
+//! workspaces (real corpus text, senders and times, planted preferences) turned into a
+//! [`MemorySource`], plus seeded search click logs with a planted preference. Never
+//! used for real data.
 //!
 //! Click model ([`add_click_logs`]): each searcher has three frequent authors. A search
 //! at time `t` shows ten earlier public messages (about a third by the searcher's
@@ -13,12 +14,13 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-use confab_consent::testing::{MemorySource, channel, grant_request, message, message_id, user_id};
+use crate::consent::{MemorySource, channel, grant_request, message, message_id, user_id};
+use crate::rng::Rng;
+use crate::simulate::{SimEvent, SimWorkspace};
 use confab_consent::{
     ConsentChange, Ledger, LedgerStore, MemberMode, MembershipRecord, Purpose, Scope, SearchInteraction,
 };
 use confab_core::{ChannelId, ChannelKind, Millis, Role, UserId, WorkspaceId};
-use confab_recommend::simulate::{Rng, SimEvent, SimWorkspace};
 use confab_search::ranking::FeatureVector;
 
 /// The owner id the helpers grant with.

@@ -1,0 +1,61 @@
+//! The consent ledger: an append-only, hash-chained log of every grant, withdrawal,
+//! member key change and privacy-budget spend, one chain per workspace.
+//!
+//! Each entry's `hash` is the SHA-256 of the canonical JSON of all its other fields
+//! (keys sorted, no whitespace), and `prev_hash` is the hash of the entry before it
+//! (64 zeros for the first), so editing, dropping or reordering any entry breaks the
+//! chain where [`Ledger::verify`] can see it. Current consent ([`ConsentState`]) is
+//! never stored: it is always derived by folding the entries.
+//!
+//! Persistence is the app's [`LedgerStore`]; this module decides what may be
+//! appended and serialises appends so two changes cannot chain off the same entry.
+//!
+//! * [`entry`]: what an entry records ([`Action`], [`LedgerEntry`], sealed keys).
+//! * [`hash`]: the canonical JSON an entry's hash and a key's commitment are over.
+//! * [`fold`](mod@fold): entries → current consent ([`ConsentState`]).
+//! * [`verify`]: re-checking a chain, and the history as exported and shown.
+//! * [`append`]: the [`Ledger`] itself: who may append what, one append at a time.
+//!
+//! Tests: `crates/consent/tests/ledger.rs`.
+
+pub mod append;
+pub mod entry;
+pub mod fold;
+pub mod hash;
+pub mod verify;
+
+use confab_core::{Error, WorkspaceId};
+
+pub use append::{ConsentChange, GrantRequest, Ledger};
+pub use entry::{Action, GENESIS_HASH, KeyOpening, LedgerEntry, sealed_actor};
+pub use fold::{ConsentState, MemberKey, PurposeState, fold, member_included};
+pub use verify::{LedgerExport, VerifyReport, verify_entries, verify_shown};
+
+/// Where ledger entries live. The app implements it over its store.
+pub trait LedgerStore {
+    /// Appends one entry to its workspace's log. Must be durable before returning
+    /// `Ok`. [`Ledger`] calls this only with the next `seq` of that workspace, one
+    /// append at a time.
+    fn append(&self, entry: &LedgerEntry) -> Result<(), Error>;
+    /// All entries of one workspace in append order (an empty log for a workspace
+    /// never seen).
+    fn entries(&self, ws: WorkspaceId) -> Result<Vec<LedgerEntry>, Error>;
+}
+
+impl<T: LedgerStore + ?Sized> LedgerStore for &T {
+    fn append(&self, entry: &LedgerEntry) -> Result<(), Error> {
+        (**self).append(entry)
+    }
+    fn entries(&self, ws: WorkspaceId) -> Result<Vec<LedgerEntry>, Error> {
+        (**self).entries(ws)
+    }
+}
+
+impl<T: LedgerStore + ?Sized> LedgerStore for std::sync::Arc<T> {
+    fn append(&self, entry: &LedgerEntry) -> Result<(), Error> {
+        (**self).append(entry)
+    }
+    fn entries(&self, ws: WorkspaceId) -> Result<Vec<LedgerEntry>, Error> {
+        (**self).entries(ws)
+    }
+}

@@ -1,0 +1,21 @@
+//! Test support for Confab: simulation, evaluation corpora and in-memory stand-ins.
+//!
+//! Not product code. Only tests, examples, benches and the demo use this crate: no
+//! product crate depends on it, and the server only through its `demo` cargo feature
+//! (`tests/e2e/deps.rs` checks both). It is never published.
+//!
+//! * [`corpus`]: the real chat corpus (`corpus/`), read and parsed.
+//! * [`rng`]: the seeded generator every simulation draws from.
+//! * [`simulate`]: workspaces simulated from the corpus with planted preferences, as
+//!   events in the suggestion hooks' vocabulary.
+//! * [`evaluate`]: hit@k and MRR of the suggestions on those workspaces, against
+//!   baselines (`crates/recommend/examples/recommend_eval.rs`).
+//! * [`consent`]: an in-memory ledger store and data source, ids and records.
+//! * [`training`]: simulated workspaces as a consented data source, click logs, grants.
+
+pub mod consent;
+pub mod corpus;
+pub mod evaluate;
+pub mod rng;
+pub mod simulate;
+pub mod training;
