@@ -44,7 +44,7 @@ use confab_core::{ChannelId, ChannelKind, Millis, UserId, WorkspaceId};
 use confab_recommend::catalogue::{EmojiId, catalogue};
 use confab_recommend::{ChannelInfo, EmojiAssociationModel, MessageEvent, ReactionEvent, Recommender, text};
 
-use crate::corpus::Conversation;
+use crate::corpus::{Conversation, CorpusMessage};
 use crate::rng::{Rng, splitmix};
 
 const DAY_MS: Millis = 24 * 60 * 60 * 1000;
@@ -252,102 +252,158 @@ fn build_workspace(
     config: &SimConfig,
     rng: &mut Rng,
 ) -> SimWorkspace {
-    let cat = catalogue();
     let ws = WorkspaceId::from_bytes(((config.seed as u128) << 64 | (index as u128 + 1)).to_be_bytes());
     let mut convs = convs.to_vec();
     convs.sort_by_key(|c| (c.messages[0].at, c.id.clone()));
     let start = convs.first().map_or(0, |c| c.messages[0].at) - DAY_MS;
+    let cast = Cast::of(&convs, pool, rng);
+    let mut timeline = Timeline { index, events: Vec::new(), channels: HashMap::new(), next_channel: 0 };
+    let layout = Layout::plant(&cast, start, &mut timeline, rng);
+    let joined = plan_joins(&cast, &layout, end, &mut timeline, rng);
+    let reactions = Reactions { pool, triggers, rate: config.reaction_rate };
+    post_conversations(&convs, &cast, &layout, &joined, &reactions, &mut timeline, rng);
 
-    // Members and teams, by who talks to whom.
-    let mut members: Vec<Member> = Vec::new();
-    let mut index_of: HashMap<Arc<str>, usize> = HashMap::new();
-    for c in &convs {
-        // Everyone in a conversation is present from its first message.
-        let begun = c.messages[0].at;
-        for m in &c.messages {
-            if !index_of.contains_key(&m.sender) {
-                index_of.insert(m.sender.clone(), members.len());
-                let favourites = [pool[rng.below(pool.len())], pool[rng.below(pool.len())]];
-                let tone = rng.chance(0.15).then(|| {
-                    [
-                        emojis::SkinTone::Light,
-                        emojis::SkinTone::MediumLight,
-                        emojis::SkinTone::Medium,
-                        emojis::SkinTone::MediumDark,
-                        emojis::SkinTone::Dark,
-                    ][rng.below(5)]
-                });
-                members.push(Member {
-                    id: sender_id(&m.sender),
-                    team: usize::MAX,
-                    first_seen: begun,
-                    favourites,
-                    tone,
-                });
+    // Stable: simultaneous events keep their creation order (channel before join).
+    let Timeline { mut events, channels, .. } = timeline;
+    events.sort_by_key(|e| e.at);
+    let mut times: Vec<Millis> =
+        events.iter().filter(|e| matches!(e.event, SimEvent::Message { .. })).map(|e| e.at).collect();
+    times.sort_unstable();
+    let split_at = times.get((times.len() as f64 * config.train_share) as usize).copied().unwrap_or(end);
+    SimWorkspace { id: ws, events, split_at, channels, members: cast.members.len() }
+}
+
+/// Members and teams, by who talks to whom.
+struct Cast {
+    members: Vec<Member>,
+    index_of: HashMap<Arc<str>, usize>,
+    teams: usize,
+}
+
+impl Cast {
+    fn of(convs: &[&Conversation], pool: &[EmojiId], rng: &mut Rng) -> Cast {
+        let mut cast = Cast { members: Vec::new(), index_of: HashMap::new(), teams: 0 };
+        for c in convs {
+            // Everyone in a conversation is present from its first message.
+            let begun = c.messages[0].at;
+            for m in &c.messages {
+                if !cast.index_of.contains_key(&m.sender) {
+                    cast.index_of.insert(m.sender.clone(), cast.members.len());
+                    let favourites = [pool[rng.below(pool.len())], pool[rng.below(pool.len())]];
+                    let tone = rng.chance(0.15).then(|| {
+                        [
+                            emojis::SkinTone::Light,
+                            emojis::SkinTone::MediumLight,
+                            emojis::SkinTone::Medium,
+                            emojis::SkinTone::MediumDark,
+                            emojis::SkinTone::Dark,
+                        ][rng.below(5)]
+                    });
+                    cast.members.push(Member {
+                        id: sender_id(&m.sender),
+                        team: usize::MAX,
+                        first_seen: begun,
+                        favourites,
+                        tone,
+                    });
+                }
             }
         }
+        cast.teams = (cast.members.len() / 25).max(2);
+        let mut team_size = vec![0usize; cast.teams];
+        for c in convs {
+            let people = cast.people_in(c);
+            let known = people.iter().map(|&i| cast.members[i].team).find(|&t| t != usize::MAX);
+            for &i in &people {
+                if cast.members[i].team == usize::MAX {
+                    let smallest = (0..cast.teams).min_by_key(|&t| (team_size[t], t)).unwrap_or(0);
+                    let team = known.filter(|&t| team_size[t] < 40).unwrap_or(smallest);
+                    cast.members[i].team = team;
+                    team_size[team] += 1;
+                }
+            }
+        }
+        cast
     }
-    let teams = (members.len() / 25).max(2);
-    let mut team_size = vec![0usize; teams];
-    let assign = |m: &mut Member, team: usize, size: &mut Vec<usize>| {
-        m.team = team;
-        size[team] += 1;
-    };
-    for c in &convs {
+
+    /// The members who speak in a conversation, in order of their first message.
+    fn people_in(&self, c: &Conversation) -> Vec<usize> {
         let mut people: Vec<usize> = Vec::new();
         for m in &c.messages {
-            let i = index_of[&m.sender];
+            let i = self.index_of[&m.sender];
             if !people.contains(&i) {
                 people.push(i);
             }
         }
-        let known = people.iter().map(|&i| members[i].team).find(|&t| t != usize::MAX);
-        for &i in &people {
-            if members[i].team == usize::MAX {
-                let smallest = (0..teams).min_by_key(|&t| (team_size[t], t)).unwrap_or(0);
-                let team = known.filter(|&t| team_size[t] < 40).unwrap_or(smallest);
-                assign(&mut members[i], team, &mut team_size);
-            }
-        }
+        people
     }
+}
 
-    // Channels.
-    let mut events: Vec<TimedEvent> = Vec::new();
-    let mut channels: HashMap<ChannelId, ChannelInfo> = HashMap::new();
-    let mut next_channel = 0u128;
-    let mut new_channel = |name: String, kind: ChannelKind, at: Millis, events: &mut Vec<TimedEvent>| {
-        next_channel += 1;
-        let id = ChannelId::from_bytes(((index as u128 + 1) << 96 | next_channel).to_be_bytes());
+/// The workspace's events so far, and the channels they created.
+struct Timeline {
+    index: usize,
+    events: Vec<TimedEvent>,
+    channels: HashMap<ChannelId, ChannelInfo>,
+    next_channel: u128,
+}
+
+impl Timeline {
+    fn new_channel(&mut self, name: String, kind: ChannelKind, at: Millis) -> ChannelId {
+        self.next_channel += 1;
+        let id = ChannelId::from_bytes(((self.index as u128 + 1) << 96 | self.next_channel).to_be_bytes());
         let info = ChannelInfo { id, name, kind, created_at: at, topic: String::new() };
-        channels.insert(id, info.clone());
-        events.push(TimedEvent { at, event: SimEvent::Channel(info) });
+        self.channels.insert(id, info.clone());
+        self.events.push(TimedEvent { at, event: SimEvent::Channel(info) });
         id
-    };
-    let general = new_channel("general".into(), ChannelKind::Public, start, &mut events);
-    let interests: Vec<ChannelId> =
-        INTERESTS.iter().map(|n| new_channel((*n).into(), ChannelKind::Public, start, &mut events)).collect();
-    let team_interest: Vec<usize> = (0..teams).map(|_| rng.below(INTERESTS.len())).collect();
-    let team_channels: Vec<[ChannelId; 4]> = (0..teams)
-        .map(|t| {
-            let born =
-                members.iter().filter(|m| m.team == t).map(|m| m.first_seen).min().unwrap_or(start) - 1;
-            [
-                new_channel(format!("t{t}-general"), ChannelKind::Public, born, &mut events),
-                new_channel(format!("t{t}-dev"), ChannelKind::Public, born, &mut events),
-                new_channel(format!("t{t}-social"), ChannelKind::Public, born, &mut events),
-                new_channel(format!("t{t}-leads"), ChannelKind::Private, born, &mut events),
-            ]
-        })
-        .collect();
+    }
+}
 
-    // Joins: member × channel → join time.
-    let mut joined: HashMap<(usize, ChannelId), Millis> = HashMap::new();
-    for (i, m) in members.iter().enumerate() {
+/// The planted channels.
+struct Layout {
+    general: ChannelId,
+    interests: Vec<ChannelId>,
+    /// Per team, the index of the interest channel it prefers.
+    team_interest: Vec<usize>,
+    /// Per team: general, dev, social (public) and leads (private).
+    team_channels: Vec<[ChannelId; 4]>,
+}
+
+impl Layout {
+    fn plant(cast: &Cast, start: Millis, timeline: &mut Timeline, rng: &mut Rng) -> Layout {
+        let general = timeline.new_channel("general".into(), ChannelKind::Public, start);
+        let interests: Vec<ChannelId> =
+            INTERESTS.iter().map(|n| timeline.new_channel((*n).into(), ChannelKind::Public, start)).collect();
+        let team_interest: Vec<usize> = (0..cast.teams).map(|_| rng.below(INTERESTS.len())).collect();
+        let team_channels: Vec<[ChannelId; 4]> = (0..cast.teams)
+            .map(|t| {
+                let born =
+                    cast.members.iter().filter(|m| m.team == t).map(|m| m.first_seen).min().unwrap_or(start)
+                        - 1;
+                [
+                    timeline.new_channel(format!("t{t}-general"), ChannelKind::Public, born),
+                    timeline.new_channel(format!("t{t}-dev"), ChannelKind::Public, born),
+                    timeline.new_channel(format!("t{t}-social"), ChannelKind::Public, born),
+                    timeline.new_channel(format!("t{t}-leads"), ChannelKind::Private, born),
+                ]
+            })
+            .collect();
+        Layout { general, interests, team_interest, team_channels }
+    }
+}
+
+/// Member × channel → join time.
+type Joined = HashMap<(usize, ChannelId), Millis>;
+
+/// Plans every member's joins (see the module doc) and records them on the timeline.
+fn plan_joins(cast: &Cast, layout: &Layout, end: Millis, timeline: &mut Timeline, rng: &mut Rng) -> Joined {
+    let mut joined = Joined::new();
+    for (i, m) in cast.members.iter().enumerate() {
+        let team_channels = &layout.team_channels[m.team];
         let t0 = m.first_seen - 1;
         let later =
             |rng: &mut Rng| m.first_seen + (rng.unit() * (end - m.first_seen).max(0) as f64) as Millis;
-        let mut plan = vec![(general, t0), (team_channels[m.team][0], t0)];
-        for &c in &team_channels[m.team][1..3] {
+        let mut plan = vec![(layout.general, t0), (team_channels[0], t0)];
+        for &c in &team_channels[1..3] {
             if rng.chance(0.4) {
                 plan.push((c, t0));
             } else if rng.chance(0.6) {
@@ -355,10 +411,10 @@ fn build_workspace(
             }
         }
         if rng.chance(0.3) {
-            plan.push((team_channels[m.team][3], t0));
+            plan.push((team_channels[3], t0));
         }
-        for (k, &c) in interests.iter().enumerate() {
-            let (now_p, later_p) = if k == team_interest[m.team] { (0.3, 0.5) } else { (0.1, 0.05) };
+        for (k, &c) in layout.interests.iter().enumerate() {
+            let (now_p, later_p) = if k == layout.team_interest[m.team] { (0.3, 0.5) } else { (0.1, 0.05) };
             if rng.chance(now_p) {
                 plan.push((c, t0));
             } else if rng.chance(later_p) {
@@ -367,124 +423,165 @@ fn build_workspace(
         }
         for (c, at) in plan {
             joined.insert((i, c), at);
-            events.push(TimedEvent { at, event: SimEvent::Join { channel: c, user: m.id } });
+            timeline.events.push(TimedEvent { at, event: SimEvent::Join { channel: c, user: m.id } });
         }
     }
-    let member_at = |i: usize, c: ChannelId, at: Millis| joined.get(&(i, c)).is_some_and(|&j| j <= at);
+    joined
+}
 
-    // Conversations into channels, with reactions.
+/// What reactions are drawn from.
+struct Reactions<'a> {
+    pool: &'a [EmojiId],
+    triggers: &'a HashMap<String, EmojiId>,
+    rate: f64,
+}
+
+/// Conversations into channels, with reactions.
+fn post_conversations(
+    convs: &[&Conversation],
+    cast: &Cast,
+    layout: &Layout,
+    joined: &Joined,
+    reactions: &Reactions<'_>,
+    timeline: &mut Timeline,
+    rng: &mut Rng,
+) {
     let mut dms: HashMap<(usize, usize), ChannelId> = HashMap::new();
-    let mut team_members: Vec<Vec<usize>> = vec![Vec::new(); teams];
-    for (i, m) in members.iter().enumerate() {
+    let mut team_members: Vec<Vec<usize>> = vec![Vec::new(); cast.teams];
+    for (i, m) in cast.members.iter().enumerate() {
         team_members[m.team].push(i);
     }
-    for c in &convs {
-        let at = c.messages[0].at;
-        let mut people: Vec<usize> = Vec::new();
-        for m in &c.messages {
-            let i = index_of[&m.sender];
-            if !people.contains(&i) {
-                people.push(i);
-            }
-        }
-        let a = people[0];
-        let b = people.get(1).copied();
-        let channel = match b {
-            None => team_channels[members[a].team][0],
-            Some(b) if members[a].team == members[b].team => {
-                let shared: Vec<ChannelId> = team_channels[members[a].team][..3]
-                    .iter()
-                    .copied()
-                    .filter(|&ch| member_at(a, ch, at) && member_at(b, ch, at))
-                    .collect();
-                match shared.len() {
-                    0 => team_channels[members[a].team][0],
-                    1 => shared[0],
-                    n => {
-                        if rng.chance(0.5) {
-                            shared[1 + rng.below(n - 1)]
-                        } else {
-                            shared[0]
-                        }
-                    }
-                }
-            }
-            Some(b) => {
-                match interests.iter().copied().find(|&ch| member_at(a, ch, at) && member_at(b, ch, at)) {
-                    Some(ch) => ch,
-                    None => *dms.entry((a.min(b), a.max(b))).or_insert_with(|| {
-                        let id = new_channel(
-                            format!("dm-{}-{}", a.min(b), a.max(b)),
-                            ChannelKind::Dm,
-                            at - 1,
-                            &mut events,
-                        );
-                        for p in [a, b] {
-                            events.push(TimedEvent {
-                                at: at - 1,
-                                event: SimEvent::Join { channel: id, user: members[p].id },
-                            });
-                        }
-                        id
-                    }),
-                }
-            }
-        };
+    for c in convs {
+        let people = cast.people_in(c);
+        let channel = channel_for(c.messages[0].at, &people, cast, layout, joined, &mut dms, timeline, rng);
         let mut previous_author: Option<usize> = None;
         for m in &c.messages {
-            let author = index_of[&m.sender];
+            let author = cast.index_of[&m.sender];
             let partner = people.iter().copied().find(|&p| p != author);
-            let mentions = match partner {
-                Some(p) if rng.chance(0.05) => vec![members[p].id],
-                _ => Vec::new(),
-            };
-            let reply_to_author =
-                previous_author.filter(|&p| p != author && rng.chance(0.3)).map(|p| members[p].id);
-            events.push(TimedEvent {
-                at: m.at,
-                event: SimEvent::Message {
-                    channel,
-                    author: members[author].id,
-                    text: m.text.clone(),
-                    mentions,
-                    reply_to_author,
-                },
-            });
+            post_message(m, channel, author, partner, previous_author, cast, timeline, rng);
             previous_author = Some(author);
-            if !rng.chance(config.reaction_rate) {
+            if !rng.chance(reactions.rate) {
                 continue;
             }
-            let team = &team_members[members[author].team];
+            let team = &team_members[cast.members[author].team];
             let reactor = partner.unwrap_or_else(|| team[rng.below(team.len())]);
             if reactor == author {
                 continue;
             }
-            let trigger = text::tokenize(&m.text).into_iter().find_map(|w| triggers.get(&w).copied());
-            let base = match trigger {
-                Some(e) if rng.chance(0.6) => e,
-                _ if rng.chance(0.5) => members[reactor].favourites[usize::from(!rng.chance(0.7))],
-                _ => pool[rng.zipf(pool.len(), 1.0)],
-            };
-            let shown = members[reactor].tone.and_then(|t| cat.with_skin_tone(base, t)).unwrap_or(base);
-            events.push(TimedEvent {
-                at: m.at + 1_000 + rng.below(60_000) as Millis,
-                event: SimEvent::Reaction {
-                    channel,
-                    message_author: members[author].id,
-                    message_text: m.text.clone(),
-                    user: members[reactor].id,
-                    emoji: cat.as_str(shown),
-                },
-            });
+            react(m, channel, &cast.members[author], &cast.members[reactor], reactions, timeline, rng);
         }
     }
-    // Stable: simultaneous events keep their creation order (channel before join).
-    events.sort_by_key(|e| e.at);
-    let mut times: Vec<Millis> =
-        events.iter().filter(|e| matches!(e.event, SimEvent::Message { .. })).map(|e| e.at).collect();
-    times.sort_unstable();
-    let split_at = times.get((times.len() as f64 * config.train_share) as usize).copied().unwrap_or(end);
-    SimWorkspace { id: ws, events, split_at, channels, members: members.len() }
+}
+
+/// Where a conversation goes: a same-team one to a team channel both are in, a
+/// cross-team one to an interest channel both are in or else their DM (opened now), a
+/// one-person one to the team's general channel.
+#[allow(clippy::too_many_arguments)]
+fn channel_for(
+    at: Millis,
+    people: &[usize],
+    cast: &Cast,
+    layout: &Layout,
+    joined: &Joined,
+    dms: &mut HashMap<(usize, usize), ChannelId>,
+    timeline: &mut Timeline,
+    rng: &mut Rng,
+) -> ChannelId {
+    let member_at = |i: usize, c: ChannelId| joined.get(&(i, c)).is_some_and(|&j| j <= at);
+    let a = people[0];
+    let team_channels = &layout.team_channels[cast.members[a].team];
+    let Some(b) = people.get(1).copied() else {
+        return team_channels[0];
+    };
+    if cast.members[a].team == cast.members[b].team {
+        let shared: Vec<ChannelId> =
+            team_channels[..3].iter().copied().filter(|&ch| member_at(a, ch) && member_at(b, ch)).collect();
+        return match shared.len() {
+            0 => team_channels[0],
+            1 => shared[0],
+            n => {
+                if rng.chance(0.5) {
+                    shared[1 + rng.below(n - 1)]
+                } else {
+                    shared[0]
+                }
+            }
+        };
+    }
+    if let Some(ch) = layout.interests.iter().copied().find(|&ch| member_at(a, ch) && member_at(b, ch)) {
+        return ch;
+    }
+    *dms.entry((a.min(b), a.max(b))).or_insert_with(|| {
+        let id = timeline.new_channel(format!("dm-{}-{}", a.min(b), a.max(b)), ChannelKind::Dm, at - 1);
+        for p in [a, b] {
+            timeline.events.push(TimedEvent {
+                at: at - 1,
+                event: SimEvent::Join { channel: id, user: cast.members[p].id },
+            });
+        }
+        id
+    })
+}
+
+/// One corpus message, mentioning or replying to the conversation partner now and then.
+#[allow(clippy::too_many_arguments)]
+fn post_message(
+    m: &CorpusMessage,
+    channel: ChannelId,
+    author: usize,
+    partner: Option<usize>,
+    previous_author: Option<usize>,
+    cast: &Cast,
+    timeline: &mut Timeline,
+    rng: &mut Rng,
+) {
+    let mentions = match partner {
+        Some(p) if rng.chance(0.05) => vec![cast.members[p].id],
+        _ => Vec::new(),
+    };
+    let reply_to_author =
+        previous_author.filter(|&p| p != author && rng.chance(0.3)).map(|p| cast.members[p].id);
+    timeline.events.push(TimedEvent {
+        at: m.at,
+        event: SimEvent::Message {
+            channel,
+            author: cast.members[author].id,
+            text: m.text.clone(),
+            mentions,
+            reply_to_author,
+        },
+    });
+}
+
+/// `reactor`'s reaction to `m`: a trigger word's emoji, a favourite, or a pool draw.
+fn react(
+    m: &CorpusMessage,
+    channel: ChannelId,
+    author: &Member,
+    reactor: &Member,
+    reactions: &Reactions<'_>,
+    timeline: &mut Timeline,
+    rng: &mut Rng,
+) {
+    let cat = catalogue();
+    let trigger = text::tokenize(&m.text).into_iter().find_map(|w| reactions.triggers.get(&w).copied());
+    let pool = reactions.pool;
+    let base = match trigger {
+        Some(e) if rng.chance(0.6) => e,
+        _ if rng.chance(0.5) => reactor.favourites[usize::from(!rng.chance(0.7))],
+        _ => pool[rng.zipf(pool.len(), 1.0)],
+    };
+    let shown = reactor.tone.and_then(|t| cat.with_skin_tone(base, t)).unwrap_or(base);
+    timeline.events.push(TimedEvent {
+        at: m.at + 1_000 + rng.below(60_000) as Millis,
+        event: SimEvent::Reaction {
+            channel,
+            message_author: author.id,
+            message_text: m.text.clone(),
+            user: reactor.id,
+            emoji: cat.as_str(shown),
+        },
+    });
 }
 
 #[cfg(test)]
