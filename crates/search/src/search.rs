@@ -481,9 +481,145 @@ fn timestamp_range(fields: &Fields, from: Bound<Millis>, to: Bound<Millis>) -> B
 }
 
 /// Compiles parsed clauses into tantivy clauses (without the tenant and permission
-/// filters, which `run` adds unconditionally).
+/// filters, which `run` adds unconditionally): [`plan`], then [`convert_to_query`].
 fn compile(parsed: &ParsedQuery, resolver: &dyn Resolver, fields: &Fields) -> Result<Compiled, QueryError> {
+    Ok(convert_to_query(&plan(parsed, resolver)?, fields))
+}
+
+/// A query's logical plan: each clause with its names resolved and its words analysed,
+/// in query order, before any tantivy query exists. Tests pin it through `Debug`.
+#[derive(Debug, Default, PartialEq)]
+struct Plan {
+    clauses: Vec<Planned>,
+    /// The positive `from:` names, resolved (`None`: nobody has it); a match needs any one.
+    authors: Vec<Option<UserId>>,
+    /// The positive `in:` names, likewise.
+    channels: Vec<Option<ChannelId>>,
+}
+
+/// One clause of the plan: excluded when `negated`, else required.
+#[derive(Debug, PartialEq)]
+struct Planned {
+    negated: bool,
+    node: Node,
+}
+
+#[derive(Debug, PartialEq)]
+enum Node {
+    /// Any of the forms a matching document may hold (see `tokenizer`): the word as
+    /// written, and for a simple word its stem as a marked stem and as a word. A
+    /// document with the exact form also holds its marked stem, so it matches twice and
+    /// scores higher. `parts`: its tokens but compound wholes, for the phrase feature.
+    Word {
+        forms: Vec<String>,
+        parts: Vec<String>,
+    },
+    /// Tokens at their offsets from the first (compound wholes left out).
+    Phrase(Vec<(usize, String)>),
+    /// A negated `from:` of a known name (positive ones are [`Plan::authors`]).
+    Author(UserId),
+    /// A negated `in:` of a known name.
+    Channel(ChannelId),
+    /// Sent within these bounds (milliseconds, UTC days).
+    Time(Bound<Millis>, Bound<Millis>),
+    HasReaction,
+    HasLink,
+    HasMention,
+    InThread,
+}
+
+/// Resolves and analyses every clause. Fails when nothing positive is left to search.
+fn plan(parsed: &ParsedQuery, resolver: &dyn Resolver) -> Result<Plan, QueryError> {
     let mut exact = tokenizer::exact_analyzer();
+    let mut plan = Plan::default();
+    let mut positive_clauses = 0usize;
+    let mut first_unsearchable: Option<(usize, String)> = None;
+    for clause in &parsed.clauses {
+        let node = match &clause.kind {
+            ClauseKind::Word(word) => match plan_word(&mut exact, word) {
+                Some(node) => node,
+                None => {
+                    first_unsearchable.get_or_insert((clause.position, word.clone()));
+                    continue;
+                }
+            },
+            ClauseKind::Phrase(phrase) => match plan_phrase(&mut exact, phrase) {
+                Some(node) => node,
+                None => {
+                    first_unsearchable.get_or_insert((clause.position, format!("\"{phrase}\"")));
+                    continue;
+                }
+            },
+            ClauseKind::From(name) => {
+                let id = resolver.user_by_username(name);
+                if !clause.negated {
+                    plan.authors.push(id);
+                    positive_clauses += 1;
+                    continue;
+                }
+                // A negated unknown name excludes nothing.
+                let Some(id) = id else { continue };
+                Node::Author(id)
+            }
+            ClauseKind::In(name) => {
+                let id = resolver.channel_by_name(name);
+                if !clause.negated {
+                    plan.channels.push(id);
+                    positive_clauses += 1;
+                    continue;
+                }
+                let Some(id) = id else { continue };
+                Node::Channel(id)
+            }
+            ClauseKind::Before(date) => Node::Time(Bound::Unbounded, Bound::Excluded(day_start(*date))),
+            ClauseKind::After(date) => Node::Time(Bound::Included(day_end(*date)), Bound::Unbounded),
+            ClauseKind::On(date) => {
+                Node::Time(Bound::Included(day_start(*date)), Bound::Excluded(day_end(*date)))
+            }
+            ClauseKind::Has(HasKind::Reaction) => Node::HasReaction,
+            ClauseKind::Has(HasKind::Link) => Node::HasLink,
+            ClauseKind::Has(HasKind::Mention) => Node::HasMention,
+            ClauseKind::IsThread => Node::InThread,
+        };
+        positive_clauses += usize::from(!clause.negated);
+        plan.clauses.push(Planned { negated: clause.negated, node });
+    }
+    if positive_clauses == 0 {
+        let (position, token) = first_unsearchable.unwrap_or_default();
+        return Err(QueryError::new(
+            position,
+            token,
+            "nothing searchable here: words need letters or digits",
+        ));
+    }
+    Ok(plan)
+}
+
+/// A free word's forms, or `None` if it has no letters or digits.
+fn plan_word(exact: &mut tantivy::tokenizer::TextAnalyzer, word: &str) -> Option<Node> {
+    let tokens = analyze(exact, word);
+    let main = tokens.first()?;
+    let mut forms = vec![main.text.clone()];
+    if !is_compound_whole(main) {
+        let stem = tokenizer::stem(&main.text);
+        forms.push(tokenizer::marked(&stem));
+        if stem != main.text {
+            forms.push(stem);
+        }
+    }
+    let parts = tokens.iter().filter(|t| !is_compound_whole(t)).map(|t| t.text.clone()).collect();
+    Some(Node::Word { forms, parts })
+}
+
+/// A quoted phrase's tokens at their offsets, or `None` if it has none.
+fn plan_phrase(exact: &mut tantivy::tokenizer::TextAnalyzer, phrase: &str) -> Option<Node> {
+    let tokens: Vec<_> = analyze(exact, phrase).into_iter().filter(|t| !is_compound_whole(t)).collect();
+    let first = tokens.first()?.position;
+    Some(Node::Phrase(tokens.into_iter().map(|t| (t.position - first, t.text)).collect()))
+}
+
+/// Builds the tantivy clauses of a plan, and what re-ranking and snippets need.
+fn convert_to_query(plan: &Plan, fields: &Fields) -> Compiled {
     let mut out = Compiled {
         clauses: Vec::new(),
         has_text: false,
@@ -492,169 +628,27 @@ fn compile(parsed: &ParsedQuery, resolver: &dyn Resolver, fields: &Fields) -> Re
         word_parts: Vec::new(),
         highlight: HighlightTerms::default(),
     };
-    let mut authors: Vec<Option<UserId>> = Vec::new();
-    let mut channels: Vec<Option<ChannelId>> = Vec::new();
-    let mut positive_clauses = 0usize;
-    let mut first_unsearchable: Option<(usize, String)> = None;
-
-    for clause in &parsed.clauses {
-        let occur = if clause.negated { Occur::MustNot } else { Occur::Must };
-        let filter = |query: Box<dyn Query>| if clause.negated { query } else { zero_score(query) };
-        match &clause.kind {
-            ClauseKind::Word(word) => {
-                let exact_tokens = analyze(&mut exact, word);
-                let Some(main) = exact_tokens.first() else {
-                    first_unsearchable.get_or_insert((clause.position, word.clone()));
-                    continue;
-                };
-                // The forms a matching document may hold (see `tokenizer`): the word as
-                // written, and for a simple word its stem as a word and as a marked stem.
-                // A document with the exact form also holds its marked stem, so it matches
-                // twice and scores higher.
-                let mut forms = vec![main.text.clone()];
-                if !is_compound_whole(main) {
-                    let stem = tokenizer::stem(&main.text);
-                    forms.push(tokenizer::marked(&stem));
-                    if stem != main.text {
-                        forms.push(stem);
-                    }
-                }
-                let any_form = |record| -> Box<dyn Query> {
-                    Box::new(BooleanQuery::new(
-                        forms
-                            .iter()
-                            .map(|form| {
-                                let term = Term::from_field_text(fields.text, form);
-                                (Occur::Should, Box::new(TermQuery::new(term, record)) as Box<dyn Query>)
-                            })
-                            .collect(),
-                    ))
-                };
-                if clause.negated {
-                    out.clauses.push((Occur::MustNot, any_form(IndexRecordOption::Basic)));
-                    continue;
-                }
-                out.clauses.push((Occur::Must, any_form(IndexRecordOption::WithFreqs)));
+    for Planned { negated, node } in &plan.clauses {
+        let query = node_query(node, *negated, fields);
+        out.clauses.push(if *negated { (Occur::MustNot, exclusion(query)) } else { (Occur::Must, query) });
+        match node {
+            Node::Word { forms, parts } if !negated => {
                 out.has_text = true;
-                positive_clauses += 1;
-                out.word_parts.extend(
-                    exact_tokens
-                        .iter()
-                        .filter(|t| !is_compound_whole(t))
-                        .map(|t| Term::from_field_text(fields.text, &t.text)),
-                );
-                out.highlight.extend(forms);
+                out.word_parts.extend(parts.iter().map(|p| Term::from_field_text(fields.text, p)));
+                out.highlight.extend(forms.iter().cloned());
             }
-            ClauseKind::Phrase(phrase) => {
-                let tokens: Vec<_> =
-                    analyze(&mut exact, phrase).into_iter().filter(|t| !is_compound_whole(t)).collect();
-                let Some(first) = tokens.first() else {
-                    first_unsearchable.get_or_insert((clause.position, format!("\"{phrase}\"")));
-                    continue;
-                };
-                let first_position = first.position;
-                let query: Box<dyn Query> = if tokens.len() == 1 {
-                    Box::new(TermQuery::new(
-                        Term::from_field_text(fields.text, &first.text),
-                        IndexRecordOption::WithFreqs,
-                    ))
-                } else {
-                    Box::new(PhraseQuery::new_with_offset(
-                        tokens
-                            .iter()
-                            .map(|t| {
-                                (t.position - first_position, Term::from_field_text(fields.text, &t.text))
-                            })
-                            .collect(),
-                    ))
-                };
-                out.clauses.push((occur, query));
-                if !clause.negated {
-                    out.has_text = true;
-                    out.has_phrase = true;
-                    positive_clauses += 1;
-                    out.highlight.extend(tokens.into_iter().map(|t| t.text));
-                }
+            Node::Phrase(tokens) if !negated => {
+                out.has_text = true;
+                out.has_phrase = true;
+                out.highlight.extend(tokens.iter().map(|(_, t)| t.clone()));
             }
-            ClauseKind::From(name) => {
-                let id = resolver.user_by_username(name);
-                if clause.negated {
-                    if let Some(id) = id {
-                        out.clauses.push((
-                            Occur::MustNot,
-                            term_query(Term::from_field_bytes(fields.author, &id.to_bytes())),
-                        ));
-                    }
-                } else {
-                    authors.push(id);
-                    positive_clauses += 1;
-                }
-            }
-            ClauseKind::In(name) => {
-                let id = resolver.channel_by_name(name);
-                if clause.negated {
-                    if let Some(id) = id {
-                        out.clauses.push((
-                            Occur::MustNot,
-                            term_query(Term::from_field_bytes(fields.channel, &id.to_bytes())),
-                        ));
-                    }
-                } else {
-                    channels.push(id);
-                    positive_clauses += 1;
-                }
-            }
-            ClauseKind::Before(date) => {
-                out.clauses.push((
-                    occur,
-                    filter(timestamp_range(fields, Bound::Unbounded, Bound::Excluded(day_start(*date)))),
-                ));
-            }
-            ClauseKind::After(date) => {
-                out.clauses.push((
-                    occur,
-                    filter(timestamp_range(fields, Bound::Included(day_end(*date)), Bound::Unbounded)),
-                ));
-            }
-            ClauseKind::On(date) => {
-                let range = timestamp_range(
-                    fields,
-                    Bound::Included(day_start(*date)),
-                    Bound::Excluded(day_end(*date)),
-                );
-                out.clauses.push((occur, filter(range)));
-            }
-            ClauseKind::Has(HasKind::Reaction) => {
-                let range = RangeQuery::new(
-                    Bound::Included(Term::from_field_u64(fields.reactions, 1)),
-                    Bound::Unbounded,
-                );
-                out.clauses.push((occur, filter(Box::new(range))));
-            }
-            ClauseKind::Has(kind) => {
-                let field = if *kind == HasKind::Link { fields.has_link } else { fields.has_mention };
-                out.clauses.push((occur, filter(term_query(Term::from_field_bool(field, true)))));
-            }
-            ClauseKind::IsThread => {
-                out.clauses.push((occur, filter(term_query(Term::from_field_bool(fields.in_thread, true)))));
-            }
-        }
-        if clause.negated {
-            continue;
-        }
-        if !matches!(
-            clause.kind,
-            ClauseKind::Word(_) | ClauseKind::Phrase(_) | ClauseKind::From(_) | ClauseKind::In(_)
-        ) {
-            positive_clauses += 1;
+            _ => {}
         }
     }
-
     // Several `from:` (or `in:`) mean any of them; unknown names match nothing.
-    for (ids, field) in [
-        (authors.iter().map(|a| a.map(|id| id.to_bytes())).collect::<Vec<_>>(), fields.author),
-        (channels.iter().map(|c| c.map(|id| id.to_bytes())).collect::<Vec<_>>(), fields.channel),
-    ] {
+    let authors = plan.authors.iter().map(|a| a.map(|id| id.to_bytes())).collect::<Vec<_>>();
+    let channels = plan.channels.iter().map(|c| c.map(|id| id.to_bytes())).collect::<Vec<_>>();
+    for (ids, field) in [(authors, fields.author), (channels, fields.channel)] {
         if ids.is_empty() {
             continue;
         }
@@ -666,22 +660,102 @@ fn compile(parsed: &ParsedQuery, resolver: &dyn Resolver, fields: &Fields) -> Re
             out.clauses.push((Occur::Must, zero_score(Box::new(TermSetQuery::new(known)))));
         }
     }
+    out
+}
 
-    out.clauses = out
-        .clauses
-        .into_iter()
-        .map(
-            |(occur, query)| if occur == Occur::MustNot { (occur, exclusion(query)) } else { (occur, query) },
-        )
-        .collect();
-
-    if positive_clauses == 0 {
-        let (position, token) = first_unsearchable.unwrap_or_default();
-        return Err(QueryError::new(
-            position,
-            token,
-            "nothing searchable here: words need letters or digits",
-        ));
+/// One plan node as a tantivy query. Words and phrases score; a required filter scores
+/// 0 so that BM25 sees only the text.
+fn node_query(node: &Node, negated: bool, fields: &Fields) -> Box<dyn Query> {
+    let filter = |query: Box<dyn Query>| if negated { query } else { zero_score(query) };
+    let text = |t: &str| Term::from_field_text(fields.text, t);
+    match node {
+        Node::Word { forms, .. } => {
+            let record = if negated { IndexRecordOption::Basic } else { IndexRecordOption::WithFreqs };
+            Box::new(BooleanQuery::new(
+                forms
+                    .iter()
+                    .map(|form| {
+                        (Occur::Should, Box::new(TermQuery::new(text(form), record)) as Box<dyn Query>)
+                    })
+                    .collect(),
+            ))
+        }
+        Node::Phrase(tokens) => match tokens.as_slice() {
+            [(_, only)] => Box::new(TermQuery::new(text(only), IndexRecordOption::WithFreqs)),
+            _ => Box::new(PhraseQuery::new_with_offset(tokens.iter().map(|(o, t)| (*o, text(t))).collect())),
+        },
+        Node::Author(id) => filter(term_query(Term::from_field_bytes(fields.author, &id.to_bytes()))),
+        Node::Channel(id) => filter(term_query(Term::from_field_bytes(fields.channel, &id.to_bytes()))),
+        Node::Time(from, to) => filter(timestamp_range(fields, *from, *to)),
+        Node::HasReaction => filter(Box::new(RangeQuery::new(
+            Bound::Included(Term::from_field_u64(fields.reactions, 1)),
+            Bound::Unbounded,
+        ))),
+        Node::HasLink => filter(term_query(Term::from_field_bool(fields.has_link, true))),
+        Node::HasMention => filter(term_query(Term::from_field_bool(fields.has_mention, true))),
+        Node::InThread => filter(term_query(Term::from_field_bool(fields.in_thread, true))),
     }
-    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The plan of `q`, one `Debug` line per clause, then the `from:` and `in:` lists.
+    fn plan_of(q: &str) -> Result<Vec<String>, QueryError> {
+        let names = NameMap {
+            users: HashMap::from([("ada".to_owned(), UserId::from_bytes([1; 16]))]),
+            channels: HashMap::from([("general".to_owned(), ChannelId::from_bytes([2; 16]))]),
+        };
+        let plan = plan(&query::parse(q).expect("parses"), &names)?;
+        let mut lines: Vec<String> = plan.clauses.iter().map(|c| format!("{c:?}")).collect();
+        lines.push(format!("authors: {:?}", plan.authors));
+        lines.push(format!("channels: {:?}", plan.channels));
+        Ok(lines)
+    }
+
+    #[test]
+    fn a_plan_resolves_names_and_analyses_words_in_query_order() {
+        let plan =
+            plan_of(r#"Running "big deal" -spam from:ada -in:general in:nowhere has:reaction is:thread"#);
+        assert_eq!(
+            plan.expect("plan"),
+            [
+                r#"Planned { negated: false, node: Word { forms: ["running", "\u{1}run", "run"], parts: ["running"] } }"#,
+                r#"Planned { negated: false, node: Phrase([(0, "big"), (1, "deal")]) }"#,
+                r#"Planned { negated: true, node: Word { forms: ["spam", "\u{1}spam"], parts: ["spam"] } }"#,
+                r#"Planned { negated: true, node: Channel(ChannelId(02081040G2081040G2081040G2)) }"#,
+                r#"Planned { negated: false, node: HasReaction }"#,
+                r#"Planned { negated: false, node: InThread }"#,
+                r#"authors: [Some(UserId(01040G2081040G2081040G2081))]"#,
+                r#"channels: [None]"#,
+            ]
+        );
+    }
+
+    #[test]
+    fn a_plan_bounds_dates_by_utc_days_and_drops_unknown_exclusions() {
+        let plan =
+            plan_of("on:2024-03-05 -before:2024-01-01 after:1970-01-01 -from:nobody has:link -has:mention");
+        assert_eq!(
+            plan.expect("plan"),
+            [
+                "Planned { negated: false, node: Time(Included(1709596800000), Excluded(1709683200000)) }",
+                "Planned { negated: true, node: Time(Unbounded, Excluded(1704067200000)) }",
+                "Planned { negated: false, node: Time(Included(86400000), Unbounded) }",
+                "Planned { negated: false, node: HasLink }",
+                "Planned { negated: true, node: HasMention }",
+                "authors: []",
+                "channels: []",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_plan_needs_something_positive_to_search() {
+        let err = plan_of("-hello ?!").unwrap_err();
+        assert_eq!((err.position, err.token.as_str()), (7, "?!"));
+        let err = plan_of(r#""?!" -hello"#).unwrap_err();
+        assert_eq!((err.position, err.token.as_str()), (0, r#""?!""#));
+    }
 }
