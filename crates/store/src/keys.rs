@@ -3,8 +3,9 @@
 //! order ranges need (a channel's messages by `seq`, a workspace's events by
 //! `event_seq`).
 //!
-//! Changing a tag or a layout is a schema change: bump [`SCHEMA_VERSION`] and add a
-//! migration.
+//! Every layout is built in one place: the constructor named after its key (e.g.
+//! [`channel_by_name`]); the store never assembles a key itself. Changing a tag or a
+//! layout is a schema change: bump [`SCHEMA_VERSION`] and add a migration.
 
 use confab_core::{ChannelId, MessageId, UserId, WorkspaceId};
 
@@ -47,37 +48,198 @@ pub const INVITE: u8 = 0x50;
 pub const INVITES_OF_WORKSPACE: u8 = 0x51;
 pub const BLOB: u8 = 0x60;
 
-/// Builds a key from a tag and parts.
-pub struct Key(Vec<u8>);
+/// Builds a key from a tag and parts. Private: every layout is named once, by the
+/// constructors below.
+struct Key(Vec<u8>);
 
 impl Key {
-    pub fn new(tag: u8) -> Self {
+    fn new(tag: u8) -> Self {
         let mut v = Vec::with_capacity(48);
         v.push(tag);
         Key(v)
     }
-    pub fn bytes(mut self, b: &[u8]) -> Self {
+    fn bytes(mut self, b: &[u8]) -> Self {
         self.0.extend_from_slice(b);
         self
     }
-    pub fn u64(self, n: u64) -> Self {
+    fn u64(self, n: u64) -> Self {
         self.bytes(&n.to_be_bytes())
     }
-    pub fn user(self, id: UserId) -> Self {
+    fn user(self, id: UserId) -> Self {
         self.bytes(&id.to_bytes())
     }
-    pub fn workspace(self, id: WorkspaceId) -> Self {
+    fn workspace(self, id: WorkspaceId) -> Self {
         self.bytes(&id.to_bytes())
     }
-    pub fn channel(self, id: ChannelId) -> Self {
+    fn channel(self, id: ChannelId) -> Self {
         self.bytes(&id.to_bytes())
     }
-    pub fn message(self, id: MessageId) -> Self {
+    fn message(self, id: MessageId) -> Self {
         self.bytes(&id.to_bytes())
     }
-    pub fn build(self) -> Vec<u8> {
+    /// Past every `seq` (8 bytes) that can follow: the end of a range over them.
+    fn after_every_seq(self) -> Self {
+        self.bytes(&[0xFF; 9])
+    }
+    fn build(self) -> Vec<u8> {
         self.0
     }
+}
+
+// One constructor per key, grouped by record kind. A `…_prefix` is the start every key
+// of one owner shares (for scans); a `…_end` sorts after all of them (for ranges).
+
+/// User → `UserRecord`.
+pub fn user(id: UserId) -> Vec<u8> {
+    Key::new(USER).user(id).build()
+}
+
+/// Lower-cased email → user id.
+pub fn user_by_email(email: &str) -> Vec<u8> {
+    Key::new(USER_BY_EMAIL).bytes(email.to_lowercase().as_bytes()).build()
+}
+
+/// Username → user id.
+pub fn user_by_username(username: &str) -> Vec<u8> {
+    Key::new(USER_BY_USERNAME).bytes(username.as_bytes()).build()
+}
+
+/// Token hash → `Session`.
+pub fn session(token_hash: &[u8]) -> Vec<u8> {
+    Key::new(SESSION).bytes(token_hash).build()
+}
+
+/// User, token hash → `[]`.
+pub fn session_of_user(user: UserId, token_hash: &[u8]) -> Vec<u8> {
+    Key::new(SESSIONS_OF_USER).user(user).bytes(token_hash).build()
+}
+
+pub fn sessions_of_user_prefix(user: UserId) -> Vec<u8> {
+    Key::new(SESSIONS_OF_USER).user(user).build()
+}
+
+/// Workspace → `Workspace`.
+pub fn workspace(id: WorkspaceId) -> Vec<u8> {
+    Key::new(WORKSPACE).workspace(id).build()
+}
+
+/// Workspace, user → `Member`.
+pub fn member(workspace: WorkspaceId, user: UserId) -> Vec<u8> {
+    Key::new(MEMBER).workspace(workspace).user(user).build()
+}
+
+pub fn members_prefix(workspace: WorkspaceId) -> Vec<u8> {
+    Key::new(MEMBER).workspace(workspace).build()
+}
+
+/// User, workspace → `[]`.
+pub fn workspace_of_user(user: UserId, workspace: WorkspaceId) -> Vec<u8> {
+    Key::new(WORKSPACES_OF_USER).user(user).workspace(workspace).build()
+}
+
+pub fn workspaces_of_user_prefix(user: UserId) -> Vec<u8> {
+    Key::new(WORKSPACES_OF_USER).user(user).build()
+}
+
+/// Channel → `Channel`.
+pub fn channel(id: ChannelId) -> Vec<u8> {
+    Key::new(CHANNEL).channel(id).build()
+}
+
+/// Workspace, channel → `[]`.
+pub fn channel_of_workspace(workspace: WorkspaceId, channel: ChannelId) -> Vec<u8> {
+    Key::new(CHANNELS_OF_WORKSPACE).workspace(workspace).channel(channel).build()
+}
+
+pub fn channels_of_workspace_prefix(workspace: WorkspaceId) -> Vec<u8> {
+    Key::new(CHANNELS_OF_WORKSPACE).workspace(workspace).build()
+}
+
+/// Workspace, channel name → channel id (never a DM's name).
+pub fn channel_by_name(workspace: WorkspaceId, name: &str) -> Vec<u8> {
+    Key::new(CHANNEL_BY_NAME).workspace(workspace).bytes(name.as_bytes()).build()
+}
+
+/// Channel, user → `ChannelMembership`.
+pub fn channel_member(channel: ChannelId, user: UserId) -> Vec<u8> {
+    Key::new(CHANNEL_MEMBER).channel(channel).user(user).build()
+}
+
+pub fn channel_members_prefix(channel: ChannelId) -> Vec<u8> {
+    Key::new(CHANNEL_MEMBER).channel(channel).build()
+}
+
+/// Channel, user → `seq` (see [`READ_MARKER`]).
+pub fn read_marker(channel: ChannelId, user: UserId) -> Vec<u8> {
+    Key::new(READ_MARKER).channel(channel).user(user).build()
+}
+
+/// Channel, `seq` → `Message`.
+pub fn message(channel: ChannelId, seq: u64) -> Vec<u8> {
+    Key::new(MESSAGE).channel(channel).u64(seq).build()
+}
+
+pub fn messages_prefix(channel: ChannelId) -> Vec<u8> {
+    Key::new(MESSAGE).channel(channel).build()
+}
+
+pub fn messages_end(channel: ChannelId) -> Vec<u8> {
+    Key::new(MESSAGE).channel(channel).after_every_seq().build()
+}
+
+/// Message id → its channel and `seq` (16 + 8 bytes).
+pub fn message_by_id(id: MessageId) -> Vec<u8> {
+    Key::new(MESSAGE_BY_ID).message(id).build()
+}
+
+/// Channel, author, client message id → message id.
+pub fn message_by_client_id(channel: ChannelId, author: UserId, client_msg_id: &str) -> Vec<u8> {
+    Key::new(MESSAGE_BY_CLIENT_ID).channel(channel).user(author).bytes(client_msg_id.as_bytes()).build()
+}
+
+/// Thread root, reply `seq` → `[]`.
+pub fn thread_reply(root: MessageId, seq: u64) -> Vec<u8> {
+    Key::new(THREAD_REPLY).message(root).u64(seq).build()
+}
+
+pub fn thread_replies_prefix(root: MessageId) -> Vec<u8> {
+    Key::new(THREAD_REPLY).message(root).build()
+}
+
+/// Channel, mentioned user, `seq` → `[]`.
+pub fn mention(channel: ChannelId, user: UserId, seq: u64) -> Vec<u8> {
+    Key::new(MENTION).channel(channel).user(user).u64(seq).build()
+}
+
+pub fn mentions_end(channel: ChannelId, user: UserId) -> Vec<u8> {
+    Key::new(MENTION).channel(channel).user(user).after_every_seq().build()
+}
+
+/// Workspace, `event_seq` → the stored event.
+pub fn event(workspace: WorkspaceId, event_seq: u64) -> Vec<u8> {
+    Key::new(EVENT).workspace(workspace).u64(event_seq).build()
+}
+
+pub fn events_prefix(workspace: WorkspaceId) -> Vec<u8> {
+    Key::new(EVENT).workspace(workspace).build()
+}
+
+pub fn events_end(workspace: WorkspaceId) -> Vec<u8> {
+    Key::new(EVENT).workspace(workspace).after_every_seq().build()
+}
+
+/// Invite code → `Invite`.
+pub fn invite(code: &[u8]) -> Vec<u8> {
+    Key::new(INVITE).bytes(code).build()
+}
+
+/// Workspace, invite code → `[]`.
+pub fn invite_of_workspace(workspace: WorkspaceId, code: &str) -> Vec<u8> {
+    Key::new(INVITES_OF_WORKSPACE).workspace(workspace).bytes(code.as_bytes()).build()
+}
+
+pub fn invites_of_workspace_prefix(workspace: WorkspaceId) -> Vec<u8> {
+    Key::new(INVITES_OF_WORKSPACE).workspace(workspace).build()
 }
 
 /// Reads a big-endian u64 at the end of a key.
@@ -98,7 +260,46 @@ pub fn trailing_id(key: &[u8]) -> [u8; 16] {
     buf
 }
 
-/// The key of a blob: workspace, namespace, a separator, then the owner's key.
+/// The start of a namespace's blobs: workspace, namespace, a separator.
 pub fn blob_prefix(workspace: WorkspaceId, namespace: &str) -> Vec<u8> {
     Key::new(BLOB).workspace(workspace).bytes(namespace.as_bytes()).bytes(&[0]).build()
+}
+
+/// A blob: its namespace's [`blob_prefix`], then the owner's key.
+pub fn blob(workspace: WorkspaceId, namespace: &str, key: &[u8]) -> Vec<u8> {
+    let mut out = blob_prefix(workspace, namespace);
+    out.extend_from_slice(key);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The layouts are the stored format: a tag, then fixed-width big-endian parts.
+    #[test]
+    fn every_key_is_its_tag_then_its_parts() {
+        let (ws, user) = (WorkspaceId::from_bytes([1; 16]), UserId::from_bytes([2; 16]));
+        let (ch, root) = (ChannelId::from_bytes([3; 16]), MessageId::from_bytes([4; 16]));
+        let key = |tag: u8, parts: &[&[u8]]| [&[tag][..], &parts.concat()].concat();
+        let seq = 7u64.to_be_bytes();
+        assert_eq!(user_by_email("Ada@Example.com"), key(USER_BY_EMAIL, &[b"ada@example.com"]));
+        assert_eq!(session_of_user(user, b"hash"), key(SESSIONS_OF_USER, &[&[2; 16], b"hash"]));
+        assert_eq!(member(ws, user), key(MEMBER, &[&[1; 16], &[2; 16]]));
+        assert_eq!(workspace_of_user(user, ws), key(WORKSPACES_OF_USER, &[&[2; 16], &[1; 16]]));
+        assert_eq!(channel_by_name(ws, "general"), key(CHANNEL_BY_NAME, &[&[1; 16], b"general"]));
+        assert_eq!(read_marker(ch, user), key(READ_MARKER, &[&[3; 16], &[2; 16]]));
+        assert_eq!(message(ch, 7), key(MESSAGE, &[&[3; 16], &seq]));
+        assert_eq!(messages_end(ch), key(MESSAGE, &[&[3; 16], &[0xFF; 9]]));
+        assert_eq!(
+            message_by_client_id(ch, user, "c1"),
+            key(MESSAGE_BY_CLIENT_ID, &[&[3; 16], &[2; 16], b"c1"])
+        );
+        assert_eq!(thread_reply(root, 7), key(THREAD_REPLY, &[&[4; 16], &seq]));
+        assert_eq!(mention(ch, user, 7), key(MENTION, &[&[3; 16], &[2; 16], &seq]));
+        assert_eq!(event(ws, 7), key(EVENT, &[&[1; 16], &seq]));
+        assert_eq!(invite_of_workspace(ws, "code"), key(INVITES_OF_WORKSPACE, &[&[1; 16], b"code"]));
+        assert_eq!(blob(ws, "consent", b"k"), key(BLOB, &[&[1; 16], b"consent", &[0], b"k"]));
+        assert!(messages_prefix(ch) < message(ch, 0) && message(ch, u64::MAX) < messages_end(ch));
+    }
 }

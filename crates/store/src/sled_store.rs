@@ -26,7 +26,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::journal::{JOURNAL_KEY, Writes};
-use crate::keys::{self, Key};
+use crate::keys;
 use crate::{Batch, Direction, Op, Result, Session, Store, StoreError, UserRecord};
 
 /// Settings of the sled backend.
@@ -192,10 +192,7 @@ impl SledStore {
             if channel.kind != ChannelKind::Dm {
                 continue;
             }
-            let name_key = Key::new(keys::CHANNEL_BY_NAME)
-                .workspace(channel.workspace)
-                .bytes(channel.name.as_bytes())
-                .build();
+            let name_key = keys::channel_by_name(channel.workspace, &channel.name);
             if self.tree.get(&name_key)?.is_some_and(|owner| owner.as_ref() == channel.id.to_bytes()) {
                 writes.remove(name_key);
             }
@@ -203,16 +200,10 @@ impl SledStore {
         for kv in self.tree.scan_prefix([keys::SESSION]) {
             let (key, value) = kv?;
             let session: Session = decode(&key, &value)?;
-            writes.insert(Key::new(keys::SESSIONS_OF_USER).user(session.user).bytes(&key[1..]).build(), &[]);
+            writes.insert(keys::session_of_user(session.user, &key[1..]), &[]);
         }
         for invite in self.scan::<Invite>(&[keys::INVITE])? {
-            writes.insert(
-                Key::new(keys::INVITES_OF_WORKSPACE)
-                    .workspace(invite.workspace)
-                    .bytes(invite.code.as_bytes())
-                    .build(),
-                &[],
-            );
+            writes.insert(keys::invite_of_workspace(invite.workspace, &invite.code), &[]);
         }
         writes.insert(keys::META_SCHEMA, &keys::SCHEMA_VERSION.to_be_bytes());
         writes.apply_journaled(&self.tree)?;
@@ -265,10 +256,8 @@ impl SledStore {
         match op {
             Op::PutUser(record) => {
                 let id = record.user.id;
-                let email_key =
-                    Key::new(keys::USER_BY_EMAIL).bytes(record.user.email.to_lowercase().as_bytes()).build();
-                let name_key =
-                    Key::new(keys::USER_BY_USERNAME).bytes(record.user.username.as_bytes()).build();
+                let email_key = keys::user_by_email(&record.user.email);
+                let name_key = keys::user_by_username(&record.user.username);
                 for (key, what) in [(&email_key, "email"), (&name_key, "username")] {
                     if let Some(owner) = self.tree.get(key)?
                         && owner.as_ref() != id.to_bytes()
@@ -276,131 +265,91 @@ impl SledStore {
                         return Err(StoreError::Taken(what));
                     }
                 }
-                let user_key = Key::new(keys::USER).user(id).build();
+                let user_key = keys::user(id);
                 if let Some(old) = self.get::<UserRecord>(&user_key)? {
-                    out.remove(
-                        Key::new(keys::USER_BY_EMAIL).bytes(old.user.email.to_lowercase().as_bytes()).build(),
-                    );
-                    out.remove(Key::new(keys::USER_BY_USERNAME).bytes(old.user.username.as_bytes()).build());
+                    out.remove(keys::user_by_email(&old.user.email));
+                    out.remove(keys::user_by_username(&old.user.username));
                 }
                 out.insert(email_key, &id.to_bytes());
                 out.insert(name_key, &id.to_bytes());
                 out.insert(user_key, encode(&record));
             }
             Op::PutSession { token_hash, session } => {
-                out.insert(
-                    Key::new(keys::SESSIONS_OF_USER).user(session.user).bytes(&token_hash).build(),
-                    &[],
-                );
-                out.insert(Key::new(keys::SESSION).bytes(&token_hash).build(), encode(&session));
+                out.insert(keys::session_of_user(session.user, &token_hash), &[]);
+                out.insert(keys::session(&token_hash), encode(&session));
             }
             Op::DeleteSession { token_hash } => {
-                let key = Key::new(keys::SESSION).bytes(&token_hash).build();
+                let key = keys::session(&token_hash);
                 if let Some(session) = self.get::<Session>(&key)? {
-                    out.remove(
-                        Key::new(keys::SESSIONS_OF_USER).user(session.user).bytes(&token_hash).build(),
-                    );
+                    out.remove(keys::session_of_user(session.user, &token_hash));
                 }
                 out.remove(key);
             }
             Op::PutWorkspace(ws) => {
-                out.insert(Key::new(keys::WORKSPACE).workspace(ws.id).build(), encode(&ws));
+                out.insert(keys::workspace(ws.id), encode(&ws));
             }
             Op::PutMember(member) => {
-                out.insert(
-                    Key::new(keys::MEMBER).workspace(member.workspace).user(member.user).build(),
-                    encode(&member),
-                );
-                out.insert(
-                    Key::new(keys::WORKSPACES_OF_USER).user(member.user).workspace(member.workspace).build(),
-                    &[],
-                );
+                out.insert(keys::member(member.workspace, member.user), encode(&member));
+                out.insert(keys::workspace_of_user(member.user, member.workspace), &[]);
             }
             Op::DeleteMember { workspace, user } => {
-                out.remove(Key::new(keys::MEMBER).workspace(workspace).user(user).build());
-                out.remove(Key::new(keys::WORKSPACES_OF_USER).user(user).workspace(workspace).build());
+                out.remove(keys::member(workspace, user));
+                out.remove(keys::workspace_of_user(user, workspace));
             }
             Op::PutChannel(channel) => {
                 // A DM's name is not in the channel name space: it can neither be
                 // squatted by a channel nor be probed for through one.
                 let has_name = channel.kind != ChannelKind::Dm;
-                let name_key = Key::new(keys::CHANNEL_BY_NAME)
-                    .workspace(channel.workspace)
-                    .bytes(channel.name.as_bytes())
-                    .build();
+                let name_key = keys::channel_by_name(channel.workspace, &channel.name);
                 if has_name
                     && let Some(owner) = self.tree.get(&name_key)?
                     && owner.as_ref() != channel.id.to_bytes()
                 {
                     return Err(StoreError::Taken("channel name"));
                 }
-                let key = Key::new(keys::CHANNEL).channel(channel.id).build();
+                let key = keys::channel(channel.id);
                 if let Some(old) = self.get::<Channel>(&key)?
                     && old.name != channel.name
                     && old.kind != ChannelKind::Dm
                 {
-                    out.remove(
-                        Key::new(keys::CHANNEL_BY_NAME)
-                            .workspace(old.workspace)
-                            .bytes(old.name.as_bytes())
-                            .build(),
-                    );
+                    out.remove(keys::channel_by_name(old.workspace, &old.name));
                 }
                 if has_name {
                     out.insert(name_key, &channel.id.to_bytes());
                 }
-                out.insert(
-                    Key::new(keys::CHANNELS_OF_WORKSPACE)
-                        .workspace(channel.workspace)
-                        .channel(channel.id)
-                        .build(),
-                    &[],
-                );
+                out.insert(keys::channel_of_workspace(channel.workspace, channel.id), &[]);
                 out.insert(key, encode(&channel));
             }
             Op::PutChannelMember { channel, user, membership } => {
-                out.insert(
-                    Key::new(keys::CHANNEL_MEMBER).channel(channel).user(user).build(),
-                    encode(&membership),
-                );
+                out.insert(keys::channel_member(channel, user), encode(&membership));
             }
             Op::DeleteChannelMember { channel, user } => {
-                out.remove(Key::new(keys::CHANNEL_MEMBER).channel(channel).user(user).build());
-                out.remove(Key::new(keys::READ_MARKER).channel(channel).user(user).build());
+                out.remove(keys::channel_member(channel, user));
+                out.remove(keys::read_marker(channel, user));
             }
             Op::SetReadMarker { channel, user, seq } => {
-                out.insert(
-                    Key::new(keys::READ_MARKER).channel(channel).user(user).build(),
-                    &seq.to_be_bytes(),
-                );
+                out.insert(keys::read_marker(channel, user), &seq.to_be_bytes());
             }
             Op::PutMessage(message) => {
                 let mut position = message.channel.to_bytes().to_vec();
                 position.extend_from_slice(&message.seq.to_be_bytes());
-                out.insert(Key::new(keys::MESSAGE_BY_ID).message(message.id).build(), position);
+                out.insert(keys::message_by_id(message.id), position);
                 if let Some(client_id) = &message.client_msg_id {
                     out.insert(
-                        Key::new(keys::MESSAGE_BY_CLIENT_ID)
-                            .channel(message.channel)
-                            .user(message.author)
-                            .bytes(client_id.as_bytes())
-                            .build(),
+                        keys::message_by_client_id(message.channel, message.author, client_id),
                         &message.id.to_bytes(),
                     );
                 }
                 if let Some(root) = message.thread_root {
-                    out.insert(Key::new(keys::THREAD_REPLY).message(root).u64(message.seq).build(), &[]);
+                    out.insert(keys::thread_reply(root, message.seq), &[]);
                 }
-                out.insert(
-                    Key::new(keys::MESSAGE).channel(message.channel).u64(message.seq).build(),
-                    encode(&message),
-                );
+                out.insert(keys::message(message.channel, message.seq), encode(&message));
             }
             Op::PutMention { channel, user, seq } => {
-                out.insert(Key::new(keys::MENTION).channel(channel).user(user).u64(seq).build(), &[]);
+                out.insert(keys::mention(channel, user, seq), &[]);
             }
             Op::AppendEvent(record) => {
-                let key = Key::new(keys::EVENT).workspace(record.workspace).u64(record.event_seq).build();
+                let key = keys::event(record.workspace, record.event_seq);
                 let value = match &record.event {
                     Event::MessageCreated { message } => encode(&StoredEvent::MessageCreated {
                         at: record.at,
@@ -417,43 +366,28 @@ impl SledStore {
                 out.insert(key, value);
             }
             Op::PruneEvents { workspace, before } => {
-                let start = Key::new(keys::EVENT).workspace(workspace).u64(0).build();
-                let end = Key::new(keys::EVENT).workspace(workspace).u64(before).build();
+                let start = keys::event(workspace, 0);
+                let end = keys::event(workspace, before);
                 for key in self.tree.range(start..end).keys() {
                     out.remove(key?);
                 }
             }
             Op::PutInvite(invite) => {
-                out.insert(
-                    Key::new(keys::INVITES_OF_WORKSPACE)
-                        .workspace(invite.workspace)
-                        .bytes(invite.code.as_bytes())
-                        .build(),
-                    &[],
-                );
-                out.insert(Key::new(keys::INVITE).bytes(invite.code.as_bytes()).build(), encode(&invite));
+                out.insert(keys::invite_of_workspace(invite.workspace, &invite.code), &[]);
+                out.insert(keys::invite(invite.code.as_bytes()), encode(&invite));
             }
             Op::DeleteInvite { code } => {
-                let key = Key::new(keys::INVITE).bytes(code.as_bytes()).build();
+                let key = keys::invite(code.as_bytes());
                 if let Some(invite) = self.get::<Invite>(&key)? {
-                    out.remove(
-                        Key::new(keys::INVITES_OF_WORKSPACE)
-                            .workspace(invite.workspace)
-                            .bytes(code.as_bytes())
-                            .build(),
-                    );
+                    out.remove(keys::invite_of_workspace(invite.workspace, &code));
                     out.remove(key);
                 }
             }
             Op::PutBlob { workspace, namespace, key, value } => {
-                let mut k = keys::blob_prefix(workspace, namespace);
-                k.extend_from_slice(&key);
-                out.insert(k, value);
+                out.insert(keys::blob(workspace, namespace, &key), value);
             }
             Op::DeleteBlob { workspace, namespace, key } => {
-                let mut k = keys::blob_prefix(workspace, namespace);
-                k.extend_from_slice(&key);
-                out.remove(k);
+                out.remove(keys::blob(workspace, namespace, &key));
             }
         }
         Ok(())
@@ -489,18 +423,18 @@ impl Store for SledStore {
     }
 
     fn user(&self, id: UserId) -> Result<Option<UserRecord>> {
-        self.get(&Key::new(keys::USER).user(id).build())
+        self.get(&keys::user(id))
     }
 
     fn user_by_email(&self, email: &str) -> Result<Option<UserRecord>> {
-        match self.tree.get(Key::new(keys::USER_BY_EMAIL).bytes(email.to_lowercase().as_bytes()).build())? {
+        match self.tree.get(keys::user_by_email(email))? {
             Some(id) => self.user(UserId::from_bytes(keys::trailing_id(&id))),
             None => Ok(None),
         }
     }
 
     fn user_by_username(&self, username: &str) -> Result<Option<UserRecord>> {
-        match self.tree.get(Key::new(keys::USER_BY_USERNAME).bytes(username.as_bytes()).build())? {
+        match self.tree.get(keys::user_by_username(username))? {
             Some(id) => self.user(UserId::from_bytes(keys::trailing_id(&id))),
             None => Ok(None),
         }
@@ -511,11 +445,11 @@ impl Store for SledStore {
     }
 
     fn session(&self, token_hash: &[u8; 32]) -> Result<Option<Session>> {
-        self.get(&Key::new(keys::SESSION).bytes(token_hash).build())
+        self.get(&keys::session(token_hash))
     }
 
     fn sessions_of(&self, user: UserId) -> Result<Vec<([u8; 32], Session)>> {
-        let prefix = Key::new(keys::SESSIONS_OF_USER).user(user).build();
+        let prefix = keys::sessions_of_user_prefix(user);
         let mut out = Vec::new();
         for key in self.tree.scan_prefix(&prefix).keys() {
             let key = key?;
@@ -545,7 +479,7 @@ impl Store for SledStore {
     }
 
     fn workspace(&self, id: WorkspaceId) -> Result<Option<Workspace>> {
-        self.get(&Key::new(keys::WORKSPACE).workspace(id).build())
+        self.get(&keys::workspace(id))
     }
 
     fn workspace_ids(&self) -> Result<Vec<WorkspaceId>> {
@@ -553,24 +487,24 @@ impl Store for SledStore {
     }
 
     fn workspaces_of(&self, user: UserId) -> Result<Vec<WorkspaceId>> {
-        let prefix = Key::new(keys::WORKSPACES_OF_USER).user(user).build();
+        let prefix = keys::workspaces_of_user_prefix(user);
         Ok(self.scan_ids(&prefix)?.into_iter().map(WorkspaceId::from_bytes).collect())
     }
 
     fn member(&self, workspace: WorkspaceId, user: UserId) -> Result<Option<Member>> {
-        self.get(&Key::new(keys::MEMBER).workspace(workspace).user(user).build())
+        self.get(&keys::member(workspace, user))
     }
 
     fn members(&self, workspace: WorkspaceId) -> Result<Vec<Member>> {
-        self.scan(&Key::new(keys::MEMBER).workspace(workspace).build())
+        self.scan(&keys::members_prefix(workspace))
     }
 
     fn channel(&self, id: ChannelId) -> Result<Option<Channel>> {
-        self.get(&Key::new(keys::CHANNEL).channel(id).build())
+        self.get(&keys::channel(id))
     }
 
     fn channels(&self, workspace: WorkspaceId) -> Result<Vec<Channel>> {
-        let prefix = Key::new(keys::CHANNELS_OF_WORKSPACE).workspace(workspace).build();
+        let prefix = keys::channels_of_workspace_prefix(workspace);
         let mut out = Vec::new();
         for id in self.scan_ids(&prefix)? {
             if let Some(channel) = self.channel(ChannelId::from_bytes(id))? {
@@ -581,26 +515,23 @@ impl Store for SledStore {
     }
 
     fn channel_by_name(&self, workspace: WorkspaceId, name: &str) -> Result<Option<ChannelId>> {
-        let key = Key::new(keys::CHANNEL_BY_NAME).workspace(workspace).bytes(name.as_bytes()).build();
+        let key = keys::channel_by_name(workspace, name);
         Ok(self.tree.get(key)?.map(|id| ChannelId::from_bytes(keys::trailing_id(&id))))
     }
 
     fn channel_member(&self, channel: ChannelId, user: UserId) -> Result<Option<ChannelMembership>> {
-        let Some(mut membership) = self
-            .get::<ChannelMembership>(&Key::new(keys::CHANNEL_MEMBER).channel(channel).user(user).build())?
+        let Some(mut membership) = self.get::<ChannelMembership>(&keys::channel_member(channel, user))?
         else {
             return Ok(None);
         };
-        if let Some(marker) =
-            self.tree.get(Key::new(keys::READ_MARKER).channel(channel).user(user).build())?
-        {
+        if let Some(marker) = self.tree.get(keys::read_marker(channel, user))? {
             membership.last_read_seq = keys::trailing_u64(&marker);
         }
         Ok(Some(membership))
     }
 
     fn channel_members(&self, channel: ChannelId) -> Result<Vec<(UserId, ChannelMembership)>> {
-        let prefix = Key::new(keys::CHANNEL_MEMBER).channel(channel).build();
+        let prefix = keys::channel_members_prefix(channel);
         self.tree
             .scan_prefix(&prefix)
             .map(|kv| {
@@ -611,7 +542,7 @@ impl Store for SledStore {
     }
 
     fn message(&self, id: MessageId) -> Result<Option<Message>> {
-        let Some(position) = self.tree.get(Key::new(keys::MESSAGE_BY_ID).message(id).build())? else {
+        let Some(position) = self.tree.get(keys::message_by_id(id))? else {
             return Ok(None);
         };
         let mut channel = [0u8; 16];
@@ -620,11 +551,11 @@ impl Store for SledStore {
     }
 
     fn message_at(&self, channel: ChannelId, seq: u64) -> Result<Option<Message>> {
-        self.get(&Key::new(keys::MESSAGE).channel(channel).u64(seq).build())
+        self.get(&keys::message(channel, seq))
     }
 
     fn messages(&self, channel: ChannelId, direction: Direction, limit: usize) -> Result<Vec<Message>> {
-        let key = |seq: u64| Key::new(keys::MESSAGE).channel(channel).u64(seq).build();
+        let key = |seq: u64| keys::message(channel, seq);
         let decode_kv = |kv: sled::Result<(sled::IVec, sled::IVec)>| -> Result<Message> {
             let (k, v) = kv?;
             decode(&k, &v)
@@ -636,7 +567,7 @@ impl Store for SledStore {
             }
             Direction::Forward { after } => {
                 let Some(start) = after.checked_add(1) else { return Ok(Vec::new()) };
-                let end = Key::new(keys::MESSAGE).channel(channel).bytes(&[0xFF; 9]).build();
+                let end = keys::messages_end(channel);
                 self.tree.range(key(start)..end).take(limit).map(decode_kv).collect()
             }
         }
@@ -644,7 +575,7 @@ impl Store for SledStore {
 
     fn thread_replies(&self, root: MessageId, limit: usize) -> Result<Vec<Message>> {
         let Some(root_message) = self.message(root)? else { return Ok(Vec::new()) };
-        let prefix = Key::new(keys::THREAD_REPLY).message(root).build();
+        let prefix = keys::thread_replies_prefix(root);
         let mut out = Vec::new();
         for key in self.tree.scan_prefix(&prefix).keys().take(limit) {
             if let Some(m) = self.message_at(root_message.channel, keys::trailing_u64(&key?))? {
@@ -655,7 +586,7 @@ impl Store for SledStore {
     }
 
     fn last_seq(&self, channel: ChannelId) -> Result<u64> {
-        let prefix = Key::new(keys::MESSAGE).channel(channel).build();
+        let prefix = keys::messages_prefix(channel);
         Ok(self
             .tree
             .scan_prefix(&prefix)
@@ -671,25 +602,20 @@ impl Store for SledStore {
         author: UserId,
         client_msg_id: &str,
     ) -> Result<Option<MessageId>> {
-        let key = Key::new(keys::MESSAGE_BY_CLIENT_ID)
-            .channel(channel)
-            .user(author)
-            .bytes(client_msg_id.as_bytes())
-            .build();
+        let key = keys::message_by_client_id(channel, author, client_msg_id);
         Ok(self.tree.get(key)?.map(|id| MessageId::from_bytes(keys::trailing_id(&id))))
     }
 
     fn mention_count(&self, channel: ChannelId, user: UserId, after_seq: u64) -> Result<u64> {
-        let start =
-            Key::new(keys::MENTION).channel(channel).user(user).u64(after_seq.saturating_add(1)).build();
-        let end = Key::new(keys::MENTION).channel(channel).user(user).bytes(&[0xFF; 9]).build();
+        let start = keys::mention(channel, user, after_seq.saturating_add(1));
+        let end = keys::mentions_end(channel, user);
         Ok(self.tree.range(start..end).keys().count() as u64)
     }
 
     fn events(&self, workspace: WorkspaceId, after: u64, limit: usize) -> Result<Vec<EventRecord>> {
         let Some(start) = after.checked_add(1) else { return Ok(Vec::new()) };
-        let start = Key::new(keys::EVENT).workspace(workspace).u64(start).build();
-        let end = Key::new(keys::EVENT).workspace(workspace).bytes(&[0xFF; 9]).build();
+        let start = keys::event(workspace, start);
+        let end = keys::events_end(workspace);
         self.tree
             .range(start..end)
             .take(limit)
@@ -712,7 +638,7 @@ impl Store for SledStore {
     }
 
     fn event_bounds(&self, workspace: WorkspaceId) -> Result<Option<(u64, u64)>> {
-        let prefix = Key::new(keys::EVENT).workspace(workspace).build();
+        let prefix = keys::events_prefix(workspace);
         let mut keys_iter = self.tree.scan_prefix(&prefix).keys();
         let Some(first) = keys_iter.next().transpose()? else { return Ok(None) };
         let last = keys_iter.next_back().transpose()?.unwrap_or_else(|| first.clone());
@@ -720,16 +646,16 @@ impl Store for SledStore {
     }
 
     fn invite(&self, code: &str) -> Result<Option<Invite>> {
-        self.get(&Key::new(keys::INVITE).bytes(code.as_bytes()).build())
+        self.get(&keys::invite(code.as_bytes()))
     }
 
     fn invites(&self, workspace: WorkspaceId) -> Result<Vec<Invite>> {
-        let prefix = Key::new(keys::INVITES_OF_WORKSPACE).workspace(workspace).build();
+        let prefix = keys::invites_of_workspace_prefix(workspace);
         let mut out = Vec::new();
         for key in self.tree.scan_prefix(&prefix).keys() {
             let key = key?;
             let code = &key[prefix.len()..];
-            if let Some(invite) = self.get(&Key::new(keys::INVITE).bytes(code).build())? {
+            if let Some(invite) = self.get(&keys::invite(code))? {
                 out.push(invite);
             }
         }
@@ -737,9 +663,7 @@ impl Store for SledStore {
     }
 
     fn blob(&self, workspace: WorkspaceId, namespace: &str, key: &[u8]) -> Result<Option<Vec<u8>>> {
-        let mut k = keys::blob_prefix(workspace, namespace);
-        k.extend_from_slice(key);
-        Ok(self.tree.get(k)?.map(|v| v.to_vec()))
+        Ok(self.tree.get(keys::blob(workspace, namespace, key))?.map(|v| v.to_vec()))
     }
 
     fn blobs(&self, workspace: WorkspaceId, namespace: &str) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
@@ -755,7 +679,7 @@ impl Store for SledStore {
 
     fn scan_messages(&self, workspace: WorkspaceId, visit: &mut dyn FnMut(Message) -> bool) -> Result<()> {
         for channel in self.channels(workspace)? {
-            let prefix = Key::new(keys::MESSAGE).channel(channel.id).build();
+            let prefix = keys::messages_prefix(channel.id);
             for kv in self.tree.scan_prefix(&prefix) {
                 let (k, v) = kv?;
                 if !visit(decode(&k, &v)?) {
