@@ -1,33 +1,43 @@
 //! Turning app errors into HTTP answers: the status of the error code and the JSON
-//! body `{"error": {"code", "message"}}`, plus `Retry-After` when throttled.
+//! body `{"error": {"code", "message"}}`, plus `Retry-After` when throttled. This is
+//! where the cause of a server failure is logged, once ([`confab_app::AppError::log`]).
 
 use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use confab_app::AppError;
 use confab_core::{Error, ErrorCode};
 
-/// An error on its way to the client.
+/// An error on its way to the client, with its cause.
 #[derive(Debug)]
-pub struct ApiError(pub Error);
+pub struct ApiError(pub AppError);
+
+impl From<AppError> for ApiError {
+    fn from(e: AppError) -> Self {
+        ApiError(e)
+    }
+}
 
 impl From<Error> for ApiError {
     fn from(e: Error) -> Self {
-        ApiError(e)
+        ApiError(AppError::Client(e))
     }
 }
 
 impl ApiError {
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        ApiError(Error::new(code, message))
+        ApiError(AppError::Client(Error::new(code, message)))
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        self.0.log();
+        let error = self.0.to_client();
         let status =
-            StatusCode::from_u16(self.0.code.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        let retry_after = self.0.retry_after;
-        let body = serde_json::json!({ "error": { "code": self.0.code, "message": self.0.message } });
+            StatusCode::from_u16(error.code.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let retry_after = error.retry_after;
+        let body = serde_json::json!({ "error": { "code": error.code, "message": error.message } });
         let mut response = (status, Json(body)).into_response();
         if let Some(secs) = retry_after
             && let Ok(value) = HeaderValue::from_str(&secs.to_string())

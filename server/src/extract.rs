@@ -84,7 +84,7 @@ fn query_rejection(rejection: QueryRejection) -> ApiError {
 
 /// Parses an id from a path segment with the id type's own error.
 pub fn id<T: FromStr<Err = Error>>(text: &str) -> Result<T, ApiError> {
-    text.parse().map_err(ApiError)
+    text.parse().map_err(ApiError::from)
 }
 
 /// A JSON body that may be absent (an empty body means the defaults).
@@ -167,7 +167,7 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
             .extensions
             .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
             .map(|c| c.0.ip())
-            .ok_or_else(|| ApiError(Error::internal()))?;
+            .ok_or_else(|| ApiError::from(Error::internal()))?;
         let proxies = parts.extensions.get::<TrustedProxies>().cloned().unwrap_or_default();
         Ok(ClientAddr(proxies.client(peer, &parts.headers)))
     }

@@ -26,7 +26,7 @@ pub fn apply(router: Router, config: &Config) -> Router {
         ))
         .layer(CatchPanicLayer::custom(|_: Box<dyn std::any::Any + Send>| {
             tracing::error!("a request handler panicked");
-            ApiError(Error::internal()).into_response()
+            ApiError::from(Error::internal()).into_response()
         }))
         .layer(TraceLayer::new_for_http())
 }

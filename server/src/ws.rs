@@ -23,6 +23,7 @@ use std::time::{Duration, Instant};
 use axum::extract::State;
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::response::Response;
+use confab_app::AppError;
 use confab_app::hub::{Outbound, Subscription};
 use confab_app::{App, Caller, PostMessage, Replay};
 use confab_core::{ChannelId, Error, ErrorCode, MessageId, WorkspaceId};
@@ -134,7 +135,11 @@ fn text(value: serde_json::Value) -> Message {
     Message::Text(Utf8Bytes::from(value.to_string()))
 }
 
-fn error_frame(req: Option<serde_json::Value>, error: &Error) -> Message {
+/// An `error` frame; a server failure's cause is logged here, once.
+fn error_frame(req: Option<serde_json::Value>, error: impl Into<AppError>) -> Message {
+    let error: AppError = error.into();
+    error.log();
+    let error = error.to_client();
     let mut frame = json!({ "type": "error", "error": { "code": error.code, "message": error.message } });
     if let Some(req) = req {
         frame["req"] = req;
@@ -203,7 +208,7 @@ async fn connection(app: App, socket: WebSocket) {
         Ok(Some(Ok(Message::Text(raw)))) => raw,
         Ok(Some(Ok(_))) => {
             let e = Error::new(ErrorCode::NotAuthenticatedYet, "the first frame must be a text `auth` frame");
-            let _ = sink.send(error_frame(None, &e)).await;
+            let _ = sink.send(error_frame(None, e)).await;
             let _ = sink.send(close(CLOSE_UNAUTHENTICATED, "authenticate first")).await;
             return;
         }
@@ -223,7 +228,7 @@ async fn connection(app: App, socket: WebSocket) {
     let (session, auth) = match auth {
         Ok(ok) => ok,
         Err(e) => {
-            let _ = sink.send(error_frame(None, &e)).await;
+            let _ = sink.send(error_frame(None, e)).await;
             let _ = sink.send(close(CLOSE_UNAUTHENTICATED, "authentication failed")).await;
             return;
         }
@@ -234,7 +239,7 @@ async fn connection(app: App, socket: WebSocket) {
     let (hello, subscription) = match app.connect(&session) {
         Ok(ok) => ok,
         Err(e) => {
-            let _ = sink.send(error_frame(None, &e)).await;
+            let _ = sink.send(error_frame(None, e)).await;
             return;
         }
     };
@@ -307,7 +312,7 @@ async fn replay(
             ErrorCode::WorkspaceNotFound,
             format!("{unknown} resume entries name workspaces you are not a member of"),
         );
-        if !send_timed(sink, error_frame(None, &e), write_timeout).await {
+        if !send_timed(sink, error_frame(None, e), write_timeout).await {
             return false;
         }
     }
@@ -323,7 +328,7 @@ async fn replay(
                 continue;
             }
             Err(e) => {
-                if !send_timed(sink, error_frame(None, &e), write_timeout).await {
+                if !send_timed(sink, error_frame(None, e), write_timeout).await {
                     return false;
                 }
                 continue;
@@ -333,7 +338,7 @@ async fn replay(
             let page = match app.replay_page(&mut cursor) {
                 Ok(page) => page,
                 Err(e) => {
-                    if !send_timed(sink, error_frame(None, &e), write_timeout).await {
+                    if !send_timed(sink, error_frame(None, e), write_timeout).await {
                         return false;
                     }
                     break 'pages;
@@ -419,7 +424,7 @@ async fn read_loop(
                     Message::Text(raw) => raw,
                     Message::Binary(_) => {
                         let e = Error::new(ErrorCode::InvalidRequest, "frames are JSON text, not binary");
-                        if !direct.send(error_frame(None, &e)) {
+                        if !direct.send(error_frame(None, e)) {
                             return;
                         }
                         continue;
@@ -437,7 +442,7 @@ async fn read_loop(
                     // One error a second at most, so a flood is not echoed back.
                     if last_rate_error.is_none_or(|t| t.elapsed() >= Duration::from_secs(1)) {
                         last_rate_error = Some(Instant::now());
-                        if !direct.send(error_frame(None, &Error::rate_limited(1))) {
+                        if !direct.send(error_frame(None, Error::rate_limited(1))) {
                             return;
                         }
                     }
@@ -446,7 +451,7 @@ async fn read_loop(
                 let envelope = match parse::<Envelope>(&raw) {
                     Ok(env) => env,
                     Err(e) => {
-                        if !direct.send(error_frame(None, &e)) {
+                        if !direct.send(error_frame(None, e)) {
                             return;
                         }
                         continue;
@@ -461,7 +466,7 @@ async fn read_loop(
                 };
                 if !req_ok {
                     let e = Error::invalid_field("req", "1 to 64 printable ASCII characters, or a number");
-                    if !direct.send(error_frame(None, &e)) {
+                    if !direct.send(error_frame(None, e)) {
                         return;
                     }
                     continue;
@@ -488,15 +493,17 @@ async fn read_loop(
                             });
                         }
                         Err(e) => {
-                            if !direct.send(error_frame(envelope.req, &e)) {
+                            if !direct.send(error_frame(envelope.req, e)) {
                                 return;
                             }
                         }
                     },
                     "typing" => {
-                        let result = parse::<TypingFrame>(&raw).and_then(|f| app.typing(caller, f.channel, f.thread_root));
+                        let result = parse::<TypingFrame>(&raw)
+                            .map_err(AppError::from)
+                            .and_then(|f| app.typing(caller, f.channel, f.thread_root));
                         if let Err(e) = result
-                            && !direct.send(error_frame(envelope.req, &e))
+                            && !direct.send(error_frame(envelope.req, e))
                         {
                             return;
                         }
@@ -507,7 +514,7 @@ async fn read_loop(
                             app.set_away(caller, conn, away);
                         }
                         Err(e) => {
-                            if !direct.send(error_frame(envelope.req, &e)) {
+                            if !direct.send(error_frame(envelope.req, e)) {
                                 return;
                             }
                         }
@@ -523,7 +530,7 @@ async fn read_loop(
                     }
                     "auth" => {
                         let e = Error::new(ErrorCode::InvalidRequest, "already authenticated");
-                        if !direct.send(error_frame(envelope.req, &e)) {
+                        if !direct.send(error_frame(envelope.req, e)) {
                             return;
                         }
                     }
@@ -532,7 +539,7 @@ async fn read_loop(
                             ErrorCode::UnknownFrame,
                             format!("unknown frame type {:?}", clip(other, ECHO_CHARS)),
                         );
-                        if !direct.send(error_frame(envelope.req, &e)) {
+                        if !direct.send(error_frame(envelope.req, e)) {
                             return;
                         }
                     }
@@ -541,7 +548,7 @@ async fn read_loop(
             Some((req, result)) = inflight.next(), if !inflight.is_empty() => {
                 let frame = match result {
                     Ok(message) => ack_frame(&req, &message),
-                    Err(e) => error_frame(Some(serde_json::Value::String(req)), &e),
+                    Err(e) => error_frame(Some(serde_json::Value::String(req)), e),
                 };
                 if !direct.send(frame) {
                     return;

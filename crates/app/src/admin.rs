@@ -5,46 +5,46 @@
 use confab_consent::{LedgerExport, VerifyReport};
 use confab_core::{Error, ErrorCode, WorkspaceId};
 
-use crate::{App, Caller, internal};
+use crate::error::{AppError, Result};
+use crate::{App, Caller};
 
 impl App {
     /// The caller an operator acts as, by email.
-    pub fn caller_by_email(&self, email: &str) -> Result<Caller, Error> {
-        let record =
-            self.store().user_by_email(email).map_err(internal)?.ok_or_else(|| {
-                Error::new(ErrorCode::UserNotFound, format!("no account with email {email}"))
-            })?;
+    pub fn caller_by_email(&self, email: &str) -> Result<Caller> {
+        let record = self
+            .store()
+            .user_by_email(email)?
+            .ok_or_else(|| Error::new(ErrorCode::UserNotFound, format!("no account with email {email}")))?;
         Ok(Caller { user: record.user.id, instance_admin: record.user.instance_admin })
     }
 
-    pub fn admin_consent_verify(&self, ws: WorkspaceId) -> Result<VerifyReport, Error> {
+    pub fn admin_consent_verify(&self, ws: WorkspaceId) -> Result<VerifyReport> {
         self.workspace(ws)?;
-        self.inner.ledger.verify(ws)
+        self.inner.ledger.verify(ws).map_err(AppError::from)
     }
 
-    pub fn admin_consent_export(&self, ws: WorkspaceId) -> Result<LedgerExport, Error> {
+    pub fn admin_consent_export(&self, ws: WorkspaceId) -> Result<LedgerExport> {
         self.workspace(ws)?;
-        self.inner.ledger.export(ws)
+        self.inner.ledger.export(ws).map_err(AppError::from)
     }
 
-    pub fn admin_consent_state(&self, ws: WorkspaceId) -> Result<confab_consent::ConsentState, Error> {
+    pub fn admin_consent_state(&self, ws: WorkspaceId) -> Result<confab_consent::ConsentState> {
         self.workspace(ws)?;
-        self.inner.ledger.state(ws)
+        self.inner.ledger.state(ws).map_err(AppError::from)
     }
 
     /// Rebuilds the search index of one workspace, or of all, from the store.
-    pub async fn reindex(&self, ws: Option<WorkspaceId>) -> Result<usize, Error> {
+    pub async fn reindex(&self, ws: Option<WorkspaceId>) -> Result<usize> {
         let workspaces = match ws {
             Some(ws) => {
                 self.workspace(ws)?;
                 vec![ws]
             }
-            None => self.store().workspace_ids().map_err(internal)?,
+            None => self.store().workspace_ids()?,
         };
         let derived = self.inner.derived.clone();
         tokio::task::spawn_blocking(move || derived.reindex(&workspaces))
-            .await
-            .map_err(internal)?
-            .map_err(internal)
+            .await?
+            .map_err(|e| AppError::other("reindexing", e))
     }
 }

@@ -38,7 +38,8 @@ use sha2::{Digest, Sha256};
 use tokio::sync::Semaphore;
 
 use crate::config::{AuthConfig, SignupMode};
-use crate::{App, internal, new_ulid, now_ms};
+use crate::error::{AppError, Result};
+use crate::{App, new_ulid, now_ms};
 
 /// Who is making a request.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -328,12 +329,12 @@ fn username_from_email(email: &str) -> String {
 }
 
 impl App {
-    pub async fn signup(&self, req: SignupRequest) -> Result<AuthOutcome, Error> {
+    pub async fn signup(&self, req: SignupRequest) -> Result<AuthOutcome> {
         self.signup_from(req, None).await
     }
 
     /// Signs up a client at `addr` (throttled per address, `auth.signups_per_address`).
-    pub async fn signup_from(&self, req: SignupRequest, addr: Option<IpAddr>) -> Result<AuthOutcome, Error> {
+    pub async fn signup_from(&self, req: SignupRequest, addr: Option<IpAddr>) -> Result<AuthOutcome> {
         let limits = self.limits();
         let email = req.email.trim().to_lowercase();
         validate::email(&email)?;
@@ -349,15 +350,17 @@ impl App {
         let invite = match (self.config().auth.signup, &req.invite) {
             (_, Some(code)) => Some(self.usable_invite(code)?),
             (SignupMode::InviteOnly, None) => {
-                return Err(Error::new(ErrorCode::SignupClosed, "sign-up needs an invite on this server"));
+                return Err(
+                    Error::new(ErrorCode::SignupClosed, "sign-up needs an invite on this server").into()
+                );
             }
             (SignupMode::Open, None) => None,
         };
         if let Some(secs) = addr.and_then(|a| self.inner.auth.signup_attempt(a)) {
-            return Err(Error::rate_limited(secs));
+            return Err(Error::rate_limited(secs).into());
         }
-        if self.store().user_by_email(&email).map_err(internal)?.is_some() {
-            return Err(Error::new(ErrorCode::EmailTaken, "an account with this email exists"));
+        if self.store().user_by_email(&email)?.is_some() {
+            return Err(Error::new(ErrorCode::EmailTaken, "an account with this email exists").into());
         }
         let account = account_key(&email);
         let password_hash = self.hash_password_with(req.password, &self.inner.auth.signup_hashing).await?;
@@ -366,19 +369,19 @@ impl App {
         let user = {
             let _guard = self.inner.signup_lock.lock();
             let store = self.store();
-            if store.user_by_email(&email).map_err(internal)?.is_some() {
-                return Err(Error::new(ErrorCode::EmailTaken, "an account with this email exists"));
+            if store.user_by_email(&email)?.is_some() {
+                return Err(Error::new(ErrorCode::EmailTaken, "an account with this email exists").into());
             }
             let username = match explicit_username {
-                Some(u) if store.user_by_username(&u).map_err(internal)?.is_some() => {
-                    return Err(Error::new(ErrorCode::NameTaken, "this username is taken"));
+                Some(u) if store.user_by_username(&u)?.is_some() => {
+                    return Err(Error::new(ErrorCode::NameTaken, "this username is taken").into());
                 }
                 Some(u) => u,
                 None => {
                     let base = username_from_email(&email);
                     let mut candidate = base.clone();
                     let mut n = 1;
-                    while store.user_by_username(&candidate).map_err(internal)?.is_some() {
+                    while store.user_by_username(&candidate)?.is_some() {
                         n += 1;
                         candidate = format!("{base}{n}");
                     }
@@ -390,7 +393,7 @@ impl App {
                 email,
                 username,
                 display_name,
-                instance_admin: store.user_count().map_err(internal)? == 0,
+                instance_admin: store.user_count()? == 0,
                 created_at: now,
             };
             let mut batch = Batch::new();
@@ -405,9 +408,9 @@ impl App {
             });
             self.store().apply(batch).map_err(|e| match e {
                 confab_store::StoreError::Taken(what) => {
-                    Error::new(ErrorCode::NameTaken, format!("{what} is taken"))
+                    AppError::from(Error::new(ErrorCode::NameTaken, format!("{what} is taken")))
                 }
-                e => internal(e),
+                e => AppError::from(e),
             })?;
             user
         };
@@ -420,29 +423,24 @@ impl App {
         Ok(AuthOutcome { user, token })
     }
 
-    pub async fn login(
-        &self,
-        email: &str,
-        password: &str,
-        addr: Option<IpAddr>,
-    ) -> Result<AuthOutcome, Error> {
+    pub async fn login(&self, email: &str, password: &str, addr: Option<IpAddr>) -> Result<AuthOutcome> {
         let email = email.trim().to_lowercase();
         let auth = &self.inner.auth;
         // The throttles key on a hash: an email of any length costs 16 bytes.
         let account = account_key(&email);
         if let Some(secs) = auth.login_blocked(account, addr) {
-            return Err(Error::rate_limited(secs));
+            return Err(Error::rate_limited(secs).into());
         }
-        let record = self.store().user_by_email(&email).map_err(internal)?;
+        let record = self.store().user_by_email(&email)?;
         // Verify against a real hash even for unknown emails, so timing does not tell
         // which emails have accounts.
         let stored_hash = record.as_ref().map(|r| r.password_hash.clone());
         let ok = self.verify_password(password.to_string(), stored_hash).await?;
         let Some(record) = record.filter(|_| ok) else {
             if let Some(secs) = auth.record_failure(account, addr) {
-                return Err(Error::rate_limited(secs));
+                return Err(Error::rate_limited(secs).into());
             }
-            return Err(Error::new(ErrorCode::InvalidCredentials, "wrong email or password"));
+            return Err(Error::new(ErrorCode::InvalidCredentials, "wrong email or password").into());
         };
         auth.record_success(account, addr);
         let token = new_token();
@@ -457,14 +455,13 @@ impl App {
     }
 
     /// The caller a bearer token stands for, or `unauthenticated`.
-    pub fn authenticate(&self, token: &str) -> Result<Caller, Error> {
+    pub fn authenticate(&self, token: &str) -> Result<Caller> {
         let unauthenticated =
             || Error::new(ErrorCode::Unauthenticated, "missing, invalid or expired session token");
         if token.is_empty() || token.len() > 128 {
-            return Err(unauthenticated());
+            return Err(unauthenticated().into());
         }
-        let session =
-            self.store().session(&hash_token(token)).map_err(internal)?.ok_or_else(unauthenticated)?;
+        let session = self.store().session(&hash_token(token))?.ok_or_else(unauthenticated)?;
         if session.expires_at <= now_ms() {
             // Expired: delete it now, off the caller's path.
             let (app, token_hash) = (self.clone(), hash_token(token));
@@ -477,44 +474,47 @@ impl App {
                     }
                 });
             }
-            return Err(unauthenticated());
+            return Err(unauthenticated().into());
         }
-        let record = self.store().user(session.user).map_err(internal)?.ok_or_else(unauthenticated)?;
+        let record = self.store().user(session.user)?.ok_or_else(unauthenticated)?;
         Ok(Caller { user: record.user.id, instance_admin: record.user.instance_admin })
     }
 
-    pub fn me(&self, caller: Caller) -> Result<User, Error> {
+    pub fn me(&self, caller: Caller) -> Result<User> {
         self.store()
-            .user(caller.user)
-            .map_err(internal)?
+            .user(caller.user)?
             .map(|r| r.user)
             .ok_or_else(|| Error::new(ErrorCode::Unauthenticated, "account no longer exists"))
+            .map_err(AppError::from)
     }
 
     /// Hashes a new password (a change), with the sign-ups' permits so that log-ins
     /// never queue behind it.
-    pub(crate) async fn hash_new_password(&self, password: String) -> Result<String, Error> {
+    pub(crate) async fn hash_new_password(&self, password: String) -> Result<String> {
         self.hash_password_with(password, &self.inner.auth.signup_hashing).await
     }
 
     /// Hashes a password with one of `permits` (log-ins' or sign-ups').
-    async fn hash_password_with(&self, password: String, permits: &Arc<Semaphore>) -> Result<String, Error> {
-        let _permit = permits.clone().acquire_owned().await.map_err(internal)?;
+    async fn hash_password_with(&self, password: String, permits: &Arc<Semaphore>) -> Result<String> {
+        let _permit =
+            permits.clone().acquire_owned().await.map_err(|e| AppError::other("password hashing", e))?;
         let hasher = self.inner.auth.hasher.clone();
         tokio::task::spawn_blocking(move || {
             PasswordHasher::<PasswordHash>::hash_password(&hasher, password.as_bytes()).map(|h| h.to_string())
         })
-        .await
-        .map_err(internal)?
-        .map_err(internal)
+        .await?
+        .map_err(|e| AppError::other("password hashing", e))
     }
 
-    pub(crate) async fn verify_password(
-        &self,
-        password: String,
-        stored: Option<String>,
-    ) -> Result<bool, Error> {
-        let _permit = self.inner.auth.hashing.clone().acquire_owned().await.map_err(internal)?;
+    pub(crate) async fn verify_password(&self, password: String, stored: Option<String>) -> Result<bool> {
+        let _permit = self
+            .inner
+            .auth
+            .hashing
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|e| AppError::other("password hashing", e))?;
         let hasher = self.inner.auth.hasher.clone();
         tokio::task::spawn_blocking(move || match stored {
             Some(hash) => {
@@ -526,7 +526,7 @@ impl App {
             }
         })
         .await
-        .map_err(internal)
+        .map_err(AppError::from)
     }
 }
 

@@ -11,7 +11,8 @@ use confab_store::Op;
 use serde::Deserialize;
 
 use crate::directory::{ChannelState, WorkspaceState, dm_key};
-use crate::{App, Caller, Tx, internal, new_ulid};
+use crate::error::{AppError, Result};
+use crate::{App, Caller, Tx, new_ulid};
 
 /// Most people in one DM, the caller included.
 const MAX_DM_MEMBERS: usize = 9;
@@ -43,16 +44,20 @@ fn not_found() -> Error {
 
 impl App {
     /// The workspace a channel belongs to, or `channel_not_found`.
-    pub(crate) fn channel_workspace(&self, channel: ChannelId) -> Result<WorkspaceId, Error> {
-        self.inner.directory.channel_owner(self.store().as_ref(), channel)?.ok_or_else(not_found)
+    pub(crate) fn channel_workspace(&self, channel: ChannelId) -> Result<WorkspaceId> {
+        self.inner
+            .directory
+            .channel_owner(self.store().as_ref(), channel)?
+            .ok_or_else(not_found)
+            .map_err(AppError::from)
     }
 
     /// The stored channel, or `channel_not_found`.
-    pub(crate) fn channel_record(&self, channel: ChannelId) -> Result<Channel, Error> {
-        self.store().channel(channel).map_err(internal)?.ok_or_else(not_found)
+    pub(crate) fn channel_record(&self, channel: ChannelId) -> Result<Channel> {
+        self.store().channel(channel)?.ok_or_else(not_found).map_err(AppError::from)
     }
 
-    pub fn list_channels(&self, caller: Caller, ws: WorkspaceId) -> Result<Vec<ChannelView>, Error> {
+    pub fn list_channels(&self, caller: Caller, ws: WorkspaceId) -> Result<Vec<ChannelView>> {
         let readable: Vec<(ChannelId, bool, u64)> = {
             let state = self.workspace(ws)?;
             let state = state.read();
@@ -67,23 +72,21 @@ impl App {
         let store = self.store();
         let mut out = Vec::with_capacity(readable.len());
         for (id, is_member, member_count) in readable {
-            let Some(channel) = store.channel(id).map_err(internal)? else { continue };
-            let last_seq = store.last_seq(id).map_err(internal)?;
+            let Some(channel) = store.channel(id)? else { continue };
+            let last_seq = store.last_seq(id)?;
             let last_read_seq = match is_member {
-                true => {
-                    store.channel_member(id, caller.user).map_err(internal)?.map_or(0, |m| m.last_read_seq)
-                }
+                true => store.channel_member(id, caller.user)?.map_or(0, |m| m.last_read_seq),
                 false => last_seq,
             };
             let mention_count = match is_member {
-                true => store.mention_count(id, caller.user, last_read_seq).map_err(internal)?,
+                true => store.mention_count(id, caller.user, last_read_seq)?,
                 false => 0,
             };
             let dm_members = if channel.kind == ChannelKind::Dm {
                 let mut people = Vec::new();
-                for (user, _) in store.channel_members(id).map_err(internal)? {
+                for (user, _) in store.channel_members(id)? {
                     if user != caller.user
-                        && let Some(r) = store.user(user).map_err(internal)?
+                        && let Some(r) = store.user(user)?
                     {
                         people.push(UserProfile::from(&r.user));
                     }
@@ -107,7 +110,7 @@ impl App {
         Ok(out)
     }
 
-    pub fn channel(&self, caller: Caller, channel: ChannelId) -> Result<Channel, Error> {
+    pub fn channel(&self, caller: Caller, channel: ChannelId) -> Result<Channel> {
         let ws = self.channel_workspace(channel)?;
         self.workspace(ws)?.read().readable_channel(caller.user, channel)?;
         self.channel_record(channel)
@@ -118,22 +121,23 @@ impl App {
         caller: Caller,
         ws: WorkspaceId,
         req: CreateChannel,
-    ) -> Result<Channel, Error> {
+    ) -> Result<Channel> {
         validate::channel_name(&req.name)?;
         let topic = self.limits().topic(&req.topic)?.to_string();
         let (channel, durable) = self.write_as(caller, ws, |state, tx| {
             if state.require_member(caller.user)? == Role::Guest {
-                return Err(Error::forbidden("guests cannot create channels"));
+                return Err(Error::forbidden("guests cannot create channels").into());
             }
             let max_created = self.config().limits.max_channels_per_user;
             if state.channels.values().filter(|c| c.created_by == caller.user).count() >= max_created {
                 return Err(Error::new(
                     ErrorCode::QuotaExceeded,
                     format!("one member creates at most {max_created} channels in a workspace"),
-                ));
+                )
+                .into());
             }
             if state.channel_name_taken(&req.name, None) {
-                return Err(Error::new(ErrorCode::NameTaken, format!("#{} already exists", req.name)));
+                return Err(Error::new(ErrorCode::NameTaken, format!("#{} already exists", req.name)).into());
             }
             let kind = if req.private { ChannelKind::Private } else { ChannelKind::Public };
             let channel = Channel {
@@ -181,7 +185,7 @@ impl App {
         caller: Caller,
         channel: ChannelId,
         req: UpdateChannel,
-    ) -> Result<Channel, Error> {
+    ) -> Result<Channel> {
         if let Some(name) = &req.name {
             validate::channel_name(name)?;
         }
@@ -195,20 +199,24 @@ impl App {
             let is_member = ch.members.contains(&caller.user);
             let manages = role.is_admin() || record.created_by == caller.user;
             if !is_member && !role.is_admin() {
-                return Err(Error::forbidden("join the channel to change it"));
+                return Err(Error::forbidden("join the channel to change it").into());
             }
             if record.kind == ChannelKind::Dm && (req.name.is_some() || req.archived.is_some()) {
-                return Err(Error::new(ErrorCode::Conflict, "direct messages cannot be renamed or archived"));
+                return Err(
+                    Error::new(ErrorCode::Conflict, "direct messages cannot be renamed or archived").into()
+                );
             }
             if (req.name.is_some() || req.archived.is_some()) && !manages {
-                return Err(Error::forbidden("only the channel's creator and admins rename or archive it"));
+                return Err(
+                    Error::forbidden("only the channel's creator and admins rename or archive it").into()
+                );
             }
             if ch.archived && req.archived != Some(false) {
-                return Err(Error::new(ErrorCode::ChannelArchived, "the channel is archived"));
+                return Err(Error::new(ErrorCode::ChannelArchived, "the channel is archived").into());
             }
             if let Some(name) = &req.name {
                 if state.channel_name_taken(name, Some(channel)) {
-                    return Err(Error::new(ErrorCode::NameTaken, format!("#{name} already exists")));
+                    return Err(Error::new(ErrorCode::NameTaken, format!("#{name} already exists")).into());
                 }
                 record.name = name.clone();
             }
@@ -230,7 +238,7 @@ impl App {
         Ok(updated)
     }
 
-    pub async fn join_channel(&self, caller: Caller, channel: ChannelId) -> Result<Channel, Error> {
+    pub async fn join_channel(&self, caller: Caller, channel: ChannelId) -> Result<Channel> {
         let ws = self.channel_workspace(channel)?;
         let ((), durable) = self.write_as(caller, ws, |state, tx| {
             let role = state.member_via_channel(caller.user)?;
@@ -241,10 +249,10 @@ impl App {
             if ch.kind != ChannelKind::Public || role == Role::Guest {
                 // A guest may read only channels they were added to, so this is unreachable
                 // for them; private channels are joined by being added.
-                return Err(not_found());
+                return Err(not_found().into());
             }
             if ch.archived {
-                return Err(Error::new(ErrorCode::ChannelArchived, "the channel is archived"));
+                return Err(Error::new(ErrorCode::ChannelArchived, "the channel is archived").into());
             }
             Self::stage_channel_join(state, tx, channel, caller.user);
             Ok(())
@@ -253,7 +261,7 @@ impl App {
         self.channel_record(channel)
     }
 
-    pub async fn leave_channel(&self, caller: Caller, channel: ChannelId) -> Result<(), Error> {
+    pub async fn leave_channel(&self, caller: Caller, channel: ChannelId) -> Result<()> {
         let ws = self.channel_workspace(channel)?;
         let ((), durable) = self.write_as(caller, ws, |state, tx| {
             let ch = state.readable_channel(caller.user, channel)?;
@@ -261,55 +269,52 @@ impl App {
                 return Ok(());
             }
             if ch.kind == ChannelKind::Dm {
-                return Err(Error::new(ErrorCode::Conflict, "you cannot leave a direct message"));
+                return Err(Error::new(ErrorCode::Conflict, "you cannot leave a direct message").into());
             }
             Self::stage_channel_leave(state, tx, channel, caller.user);
             Ok(())
         })?;
-        durable.wait().await
+        (durable.wait().await).map_err(AppError::from)
     }
 
-    pub async fn add_channel_member(
-        &self,
-        caller: Caller,
-        channel: ChannelId,
-        user: UserId,
-    ) -> Result<(), Error> {
+    pub async fn add_channel_member(&self, caller: Caller, channel: ChannelId, user: UserId) -> Result<()> {
         let ws = self.channel_workspace(channel)?;
         let ((), durable) = self.write_as(caller, ws, |state, tx| {
             let role = state.member_via_channel(caller.user)?;
             let ch = state.readable_channel(caller.user, channel)?;
             if !ch.members.contains(&caller.user) && !role.is_admin() {
-                return Err(Error::forbidden("only members of the channel add people to it"));
+                return Err(Error::forbidden("only members of the channel add people to it").into());
             }
             if ch.kind == ChannelKind::Dm {
-                return Err(Error::new(ErrorCode::Conflict, "open a new direct message to add people"));
+                return Err(Error::new(ErrorCode::Conflict, "open a new direct message to add people").into());
             }
             if ch.archived {
-                return Err(Error::new(ErrorCode::ChannelArchived, "the channel is archived"));
+                return Err(Error::new(ErrorCode::ChannelArchived, "the channel is archived").into());
             }
             if state.role(user).is_none() {
-                return Err(Error::new(ErrorCode::UserNotFound, "no such member"));
+                return Err(Error::new(ErrorCode::UserNotFound, "no such member").into());
             }
             Self::stage_channel_join(state, tx, channel, user);
             Ok(())
         })?;
-        durable.wait().await
+        (durable.wait().await).map_err(AppError::from)
     }
 
     /// Opens the DM between the caller and `users`, creating it the first time.
-    pub async fn open_dm(&self, caller: Caller, ws: WorkspaceId, users: &[UserId]) -> Result<Channel, Error> {
+    pub async fn open_dm(&self, caller: Caller, ws: WorkspaceId, users: &[UserId]) -> Result<Channel> {
         let mut people: Vec<UserId> = users.iter().copied().chain([caller.user]).collect();
         people.sort();
         people.dedup();
         if people.len() < 2 || people.len() > MAX_DM_MEMBERS {
-            return Err(Error::invalid_field("users", format!("1 to {} other members", MAX_DM_MEMBERS - 1)));
+            return Err(
+                Error::invalid_field("users", format!("1 to {} other members", MAX_DM_MEMBERS - 1)).into()
+            );
         }
         let key = dm_key(&people);
         let (result, durable) = self.write_as(caller, ws, |state, tx| {
             state.require_member(caller.user)?;
             if people.iter().any(|p| state.role(*p).is_none()) {
-                return Err(Error::new(ErrorCode::UserNotFound, "no such member"));
+                return Err(Error::new(ErrorCode::UserNotFound, "no such member").into());
             }
             // One DM per set of people, found by its members alone.
             if let Some(id) = state.dms.get(&key) {

@@ -22,8 +22,9 @@ use confab_core::{Channel, ChannelId, ChannelKind, Error, ErrorCode, Message, Ro
 use confab_store::{Batch, Op, Store};
 use serde::{Deserialize, Serialize};
 
+use crate::error::{AppError, Result};
 use crate::search::SEARCH_LOG;
-use crate::{App, Caller, internal, now_ms};
+use crate::{App, Caller, now_ms};
 
 /// The store namespace of a workspace's ledger entries, keyed by big-endian `seq`.
 const LEDGER: &str = "consent_ledger";
@@ -36,7 +37,7 @@ pub struct StoreLedger {
 
 impl LedgerStore for StoreLedger {
     fn append(&self, entry: &LedgerEntry) -> Result<(), Error> {
-        let value = serde_json::to_vec(entry).map_err(internal)?;
+        let value = serde_json::to_vec(entry).map_err(boundary)?;
         let mut batch = Batch::new();
         batch.push(Op::PutBlob {
             workspace: entry.workspace,
@@ -44,16 +45,16 @@ impl LedgerStore for StoreLedger {
             key: entry.seq.to_be_bytes().to_vec(),
             value,
         });
-        self.store.apply(batch).map_err(internal)?;
-        self.store.flush().map_err(internal)
+        self.store.apply(batch).map_err(boundary)?;
+        self.store.flush().map_err(boundary)
     }
 
     fn entries(&self, ws: WorkspaceId) -> Result<Vec<LedgerEntry>, Error> {
         self.store
             .blobs(ws, LEDGER)
-            .map_err(internal)?
+            .map_err(boundary)?
             .into_iter()
-            .map(|(_, v)| serde_json::from_slice(&v).map_err(internal))
+            .map(|(_, v)| serde_json::from_slice(&v).map_err(boundary))
             .collect()
     }
 }
@@ -69,7 +70,7 @@ impl DataSource for StoreSource {
         Ok(self
             .store
             .channels(ws)
-            .map_err(internal)?
+            .map_err(boundary)?
             .into_iter()
             .filter(|c| c.kind == ChannelKind::Public)
             .collect())
@@ -82,7 +83,7 @@ impl DataSource for StoreSource {
             let page = self
                 .store
                 .messages(channel, confab_store::Direction::Forward { after }, 1000)
-                .map_err(internal)?;
+                .map_err(boundary)?;
             let Some(last) = page.last() else { break };
             after = last.seq;
             out.extend(page.into_iter().filter(|m| m.workspace == ws));
@@ -93,7 +94,7 @@ impl DataSource for StoreSource {
     fn memberships(&self, ws: WorkspaceId) -> Result<Vec<MembershipRecord>, Error> {
         let mut out = Vec::new();
         for channel in self.public_channels(ws)? {
-            for (user, membership) in self.store.channel_members(channel.id).map_err(internal)? {
+            for (user, membership) in self.store.channel_members(channel.id).map_err(boundary)? {
                 out.push(MembershipRecord { channel: channel.id, user, joined_at: membership.joined_at });
             }
         }
@@ -102,12 +103,19 @@ impl DataSource for StoreSource {
 
     fn search_interactions(&self, ws: WorkspaceId) -> Result<Vec<SearchInteraction>, Error> {
         let mut out = Vec::new();
-        for (_, value) in self.store.blobs(ws, SEARCH_LOG).map_err(internal)? {
-            let log: Vec<SearchInteraction> = serde_json::from_slice(&value).map_err(internal)?;
+        for (_, value) in self.store.blobs(ws, SEARCH_LOG).map_err(boundary)? {
+            let log: Vec<SearchInteraction> = serde_json::from_slice(&value).map_err(boundary)?;
             out.extend(log);
         }
         Ok(out)
     }
+}
+
+/// The consent crate's storage traits speak only the client-facing error, so a
+/// storage failure behind them is logged here, where its cause is still known.
+fn boundary(e: impl std::fmt::Display) -> Error {
+    tracing::error!(error = %e, "consent storage failed");
+    Error::internal()
 }
 
 /// A workspace's consent as one member sees it: every purpose's grant, the caller's
@@ -183,9 +191,10 @@ impl ConsentChangeRequest {
     }
 }
 
-fn parse_purpose(text: &str) -> Result<Purpose, Error> {
+fn parse_purpose(text: &str) -> Result<Purpose> {
     text.parse::<Purpose>()
         .map_err(|_| Error::new(ErrorCode::NotFound, format!("no consent purpose {text:?}")))
+        .map_err(AppError::from)
 }
 
 impl App {
@@ -193,7 +202,7 @@ impl App {
         confab_consent::policies()
     }
 
-    pub fn consent(&self, caller: Caller, ws: WorkspaceId) -> Result<ConsentView, Error> {
+    pub fn consent(&self, caller: Caller, ws: WorkspaceId) -> Result<ConsentView> {
         let role = self.workspace(ws)?.read().require_member(caller.user)?;
         let state = self.inner.ledger.state(ws)?;
         let me = Purpose::ALL
@@ -235,7 +244,7 @@ impl App {
         ws: WorkspaceId,
         purpose: &str,
         req: ConsentChangeRequest,
-    ) -> Result<ConsentView, Error> {
+    ) -> Result<ConsentView> {
         let purpose = parse_purpose(purpose)?;
         let role = self.workspace(ws)?.read().require_member(caller.user)?;
         let now = now_ms();
@@ -272,7 +281,7 @@ impl App {
         ws: WorkspaceId,
         purpose: &str,
         included: bool,
-    ) -> Result<ConsentView, Error> {
+    ) -> Result<ConsentView> {
         let purpose = parse_purpose(purpose)?;
         self.workspace(ws)?.read().require_member(caller.user)?;
         let leaving = !included && self.inner.ledger.state(ws)?.member_included(purpose, caller.user);
@@ -286,31 +295,31 @@ impl App {
 
     /// The workspace's ledger as the caller may see it: every entry, but other
     /// members' keys without who or which way (their hashes still verify).
-    pub fn consent_history(&self, caller: Caller, ws: WorkspaceId) -> Result<LedgerExport, Error> {
+    pub fn consent_history(&self, caller: Caller, ws: WorkspaceId) -> Result<LedgerExport> {
         self.workspace(ws)?.read().require_member(caller.user)?;
         Ok(self.inner.ledger.export(ws)?.shown_to(caller.user))
     }
 
     /// Exactly the records a training run for `purpose` would read from this
     /// workspace now (owners and admins).
-    pub fn consent_preview(&self, caller: Caller, ws: WorkspaceId, purpose: &str) -> Result<Snapshot, Error> {
+    pub fn consent_preview(&self, caller: Caller, ws: WorkspaceId, purpose: &str) -> Result<Snapshot> {
         let purpose = parse_purpose(purpose)?;
         let role = self.workspace(ws)?.read().require_member(caller.user)?;
         if !role.is_admin() {
-            return Err(Error::forbidden("owners and admins preview what training would read"));
+            return Err(Error::forbidden("owners and admins preview what training would read").into());
         }
         let source = StoreSource { store: self.store().clone() };
-        Gate::preview(&self.inner.ledger, &source, ws, purpose, now_ms())
+        Gate::preview(&self.inner.ledger, &source, ws, purpose, now_ms()).map_err(AppError::from)
     }
 
     /// Logs the change as a `consent.changed` event: to the whole workspace for a
     /// grant or withdrawal, only to the member for their own key.
-    async fn announce_consent(&self, ws: WorkspaceId, change: &ConsentChange) -> Result<(), Error> {
+    async fn announce_consent(&self, ws: WorkspaceId, change: &ConsentChange) -> Result<()> {
         let event = change.to_event();
         let ((), durable) = self.write(ws, |_, tx| {
             tx.emit(event);
             Ok(())
         })?;
-        durable.wait().await
+        (durable.wait().await).map_err(AppError::from)
     }
 }

@@ -15,7 +15,7 @@ use confab_core::{ChannelId, ChannelKind, Error, ErrorCode, Event, Role, UserId,
 use confab_store::Store;
 use parking_lot::RwLock;
 
-use crate::internal;
+use crate::error::{AppError, Result};
 
 #[derive(Clone, Debug)]
 pub struct ChannelState {
@@ -50,8 +50,10 @@ impl WorkspaceState {
 
     /// The caller's role, or `workspace_not_found` for non-members: a workspace one
     /// is not in does not exist as far as one can tell.
-    pub fn require_member(&self, user: UserId) -> Result<Role, Error> {
-        self.role(user).ok_or_else(|| Error::new(ErrorCode::WorkspaceNotFound, "no such workspace"))
+    pub fn require_member(&self, user: UserId) -> Result<Role> {
+        self.role(user)
+            .ok_or_else(|| Error::new(ErrorCode::WorkspaceNotFound, "no such workspace"))
+            .map_err(AppError::from)
     }
 
     /// Whether `user` may read `channel`: members of the channel always; for public
@@ -64,19 +66,21 @@ impl WorkspaceState {
 
     /// The caller's role, for a request that addressed a channel: non-members of the
     /// workspace learn only that the channel does not exist.
-    pub fn member_via_channel(&self, user: UserId) -> Result<Role, Error> {
-        self.role(user).ok_or_else(|| Error::new(ErrorCode::ChannelNotFound, "no such channel"))
+    pub fn member_via_channel(&self, user: UserId) -> Result<Role> {
+        self.role(user)
+            .ok_or_else(|| Error::new(ErrorCode::ChannelNotFound, "no such channel"))
+            .map_err(AppError::from)
     }
 
     /// The channel if the caller may read it, else `channel_not_found` (never
     /// `forbidden`, which would confirm that a private channel exists).
-    pub fn readable_channel(&self, user: UserId, channel: ChannelId) -> Result<&ChannelState, Error> {
+    pub fn readable_channel(&self, user: UserId, channel: ChannelId) -> Result<&ChannelState> {
         if self.can_read(user, channel)
             && let Some(ch) = self.channels.get(&channel)
         {
             return Ok(ch);
         }
-        Err(Error::new(ErrorCode::ChannelNotFound, "no such channel"))
+        Err(Error::new(ErrorCode::ChannelNotFound, "no such channel").into())
     }
 
     /// Whether a channel other than `except` (and other than a DM, whose name is not
@@ -127,11 +131,7 @@ pub struct Directory {
 impl Directory {
     /// The workspace's state, loading it from the store on first use; `None` if the
     /// workspace does not exist.
-    pub fn get(
-        &self,
-        store: &dyn Store,
-        id: WorkspaceId,
-    ) -> Result<Option<Arc<RwLock<WorkspaceState>>>, Error> {
+    pub fn get(&self, store: &dyn Store, id: WorkspaceId) -> Result<Option<Arc<RwLock<WorkspaceState>>>> {
         if let Some(ws) = self.workspaces.read().get(&id) {
             return Ok(Some(ws.clone()));
         }
@@ -141,8 +141,9 @@ impl Directory {
     }
 
     /// Like [`Directory::get`], answering `workspace_not_found` if it does not exist.
-    pub fn require(&self, store: &dyn Store, id: WorkspaceId) -> Result<Arc<RwLock<WorkspaceState>>, Error> {
-        self.get(store, id)?.ok_or_else(|| Error::new(ErrorCode::WorkspaceNotFound, "no such workspace"))
+    pub fn require(&self, store: &dyn Store, id: WorkspaceId) -> Result<Arc<RwLock<WorkspaceState>>> {
+        self.get(store, id)?
+            .ok_or_else(|| Error::new(ErrorCode::WorkspaceNotFound, "no such workspace").into())
     }
 
     /// Registers a workspace created in memory and in the store at the same time.
@@ -154,31 +155,31 @@ impl Directory {
     }
 
     /// The workspace `channel` belongs to; `None` if there is no such channel.
-    pub fn channel_owner(&self, store: &dyn Store, channel: ChannelId) -> Result<Option<WorkspaceId>, Error> {
+    pub fn channel_owner(&self, store: &dyn Store, channel: ChannelId) -> Result<Option<WorkspaceId>> {
         if let Some(ws) = self.channel_owners.read().get(&channel) {
             return Ok(Some(*ws));
         }
-        let Some(record) = store.channel(channel).map_err(internal)? else { return Ok(None) };
+        let Some(record) = store.channel(channel)? else { return Ok(None) };
         self.channel_owners.write().insert(channel, record.workspace);
         Ok(Some(record.workspace))
     }
 }
 
 /// Reads a workspace's state from the store; `None` if it does not exist.
-pub(crate) fn load(store: &dyn Store, id: WorkspaceId) -> Result<Option<WorkspaceState>, Error> {
-    if store.workspace(id).map_err(internal)?.is_none() {
+pub(crate) fn load(store: &dyn Store, id: WorkspaceId) -> Result<Option<WorkspaceState>> {
+    if store.workspace(id)?.is_none() {
         return Ok(None);
     }
-    let members = store.members(id).map_err(internal)?.into_iter().map(|m| (m.user, m.role)).collect();
+    let members = store.members(id)?.into_iter().map(|m| (m.user, m.role)).collect();
     let mut channels = HashMap::new();
     let mut dms = HashMap::new();
-    for channel in store.channels(id).map_err(internal)? {
+    for channel in store.channels(id)? {
         let members: HashSet<UserId> =
-            store.channel_members(channel.id).map_err(internal)?.into_iter().map(|(u, _)| u).collect();
+            store.channel_members(channel.id)?.into_iter().map(|(u, _)| u).collect();
         if channel.kind == ChannelKind::Dm {
             dms.insert(dm_key(&members), channel.id);
         }
-        let last_seq = store.last_seq(channel.id).map_err(internal)?;
+        let last_seq = store.last_seq(channel.id)?;
         channels.insert(
             channel.id,
             ChannelState {
@@ -191,7 +192,7 @@ pub(crate) fn load(store: &dyn Store, id: WorkspaceId) -> Result<Option<Workspac
             },
         );
     }
-    let (first_event_seq, last_event_seq) = store.event_bounds(id).map_err(internal)?.unwrap_or((0, 0));
+    let (first_event_seq, last_event_seq) = store.event_bounds(id)?.unwrap_or((0, 0));
     Ok(Some(WorkspaceState { id, members, channels, dms, last_event_seq, first_event_seq }))
 }
 

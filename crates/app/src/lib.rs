@@ -23,6 +23,7 @@ pub mod config;
 pub mod consent;
 mod derived;
 pub mod directory;
+pub mod error;
 mod housekeeping;
 pub mod hub;
 mod live;
@@ -47,6 +48,7 @@ use parking_lot::RwLock;
 pub use auth::{AuthOutcome, Caller, SignupRequest};
 pub use channels::{CreateChannel, UpdateChannel};
 pub use config::AppConfig;
+pub use error::{AppError, Result};
 pub use live::{Hello, HelloWorkspace, Replay};
 pub use messages::{HistoryQuery, PostMessage};
 pub use sessions::{ChangePassword, SessionGrant};
@@ -203,11 +205,11 @@ impl App {
     }
 
     /// Checks an id a client chose (`client_msg_id`, a frame's `req`).
-    pub fn limits_check_client_id(&self, field: &str, id: &str) -> Result<(), Error> {
-        self.inner.limits.client_id(field, id)
+    pub fn limits_check_client_id(&self, field: &str, id: &str) -> Result<()> {
+        self.inner.limits.client_id(field, id).map_err(AppError::from)
     }
 
-    fn workspace(&self, id: WorkspaceId) -> Result<Arc<RwLock<WorkspaceState>>, Error> {
+    fn workspace(&self, id: WorkspaceId) -> Result<Arc<RwLock<WorkspaceState>>> {
         self.inner.directory.require(self.inner.store.as_ref(), id)
     }
 
@@ -221,8 +223,8 @@ impl App {
     fn write<T>(
         &self,
         ws: WorkspaceId,
-        build: impl FnOnce(&mut WorkspaceState, &mut Tx) -> Result<T, Error>,
-    ) -> Result<(T, Durable), Error> {
+        build: impl FnOnce(&mut WorkspaceState, &mut Tx) -> Result<T>,
+    ) -> Result<(T, Durable)> {
         self.check_writable()?;
         let state = self.workspace(ws)?;
         let mut state = state.write();
@@ -243,14 +245,14 @@ impl App {
         &self,
         caller: Caller,
         ws: WorkspaceId,
-        build: impl FnOnce(&mut WorkspaceState, &mut Tx) -> Result<T, Error>,
-    ) -> Result<(T, Durable), Error> {
+        build: impl FnOnce(&mut WorkspaceState, &mut Tx) -> Result<T>,
+    ) -> Result<(T, Durable)> {
         self.check_write_rate(caller.user)?;
         self.write(ws, build)
     }
 
     /// Applies a staged transaction under the already-held workspace lock.
-    fn finish(&self, state: &mut WorkspaceState, mut tx: Tx) -> Result<Durable, Error> {
+    fn finish(&self, state: &mut WorkspaceState, mut tx: Tx) -> Result<Durable> {
         let retention = self.inner.config.events.retention.max(1);
         let last = tx.next_event_seq;
         if last > state.first_event_seq + retention + retention / 10
@@ -286,16 +288,16 @@ impl App {
 
     /// Applies a batch that touches no workspace (accounts, sessions) and waits until
     /// it is durable.
-    async fn write_global(&self, batch: Batch) -> Result<(), Error> {
+    async fn write_global(&self, batch: Batch) -> Result<()> {
         self.check_writable()?;
         self.inner.store.apply(batch).map_err(|e| self.store_write_failed(e))?;
-        self.inner.committer.enqueue(Vec::new()).wait().await
+        (self.inner.committer.enqueue(Vec::new()).wait().await).map_err(AppError::from)
     }
 
     /// `unavailable` once writes have stopped (fail-stop).
-    fn check_writable(&self) -> Result<(), Error> {
+    fn check_writable(&self) -> Result<()> {
         match self.inner.writes_stopped.load(Ordering::Acquire) {
-            true => Err(Error::unavailable()),
+            true => Err(Error::unavailable().into()),
             false => Ok(()),
         }
     }
@@ -306,20 +308,21 @@ impl App {
         }
     }
 
-    /// The client's error for a failed `apply`. A batch the store refused (a unique
-    /// key taken, say) wrote nothing; any other failure may have left part of it
-    /// visible, so writes stop.
-    fn store_write_failed(&self, e: StoreError) -> Error {
+    /// The error for a failed `apply`. A batch the store refused (a unique key taken,
+    /// say) wrote nothing; any other failure may have left part of it visible, so
+    /// writes stop.
+    fn store_write_failed(&self, e: StoreError) -> AppError {
         match e {
-            StoreError::Taken(_) | StoreError::Corrupt { .. } | StoreError::Missing { .. } => internal(e),
+            StoreError::Taken(_) | StoreError::Corrupt { .. } | StoreError::Missing { .. } => {
+                AppError::Store(e)
+            }
             StoreError::Engine(_)
             | StoreError::Io(_)
             | StoreError::Stopped
             | StoreError::SchemaVersion { .. }
             | StoreError::CorruptJournal => {
-                tracing::error!(error = %e, "store write failed");
                 self.stop_writes();
-                Error::unavailable()
+                AppError::WritesStopped(e)
             }
         }
     }
@@ -337,17 +340,17 @@ impl App {
         self.inner.hub.publish(&state, &record, true);
     }
 
-    fn check_message_rate(&self, user: UserId) -> Result<(), Error> {
+    fn check_message_rate(&self, user: UserId) -> Result<()> {
         check_rate(&self.inner.message_limiter, user)
     }
 
     /// Counts one mutation other than a post against `user`'s write rate.
-    fn check_write_rate(&self, user: UserId) -> Result<(), Error> {
+    fn check_write_rate(&self, user: UserId) -> Result<()> {
         check_rate(&self.inner.write_limiter, user)
     }
 
     /// Counts one search against `user`'s search rate.
-    pub(crate) fn check_search_rate(&self, user: UserId) -> Result<(), Error> {
+    pub(crate) fn check_search_rate(&self, user: UserId) -> Result<()> {
         check_rate(&self.inner.search_limiter, user)
     }
 
@@ -392,18 +395,15 @@ pub(crate) fn new_ulid() -> ulid::Ulid {
     ulid::Ulid::new()
 }
 
-/// Logs an internal error with its cause and returns the opaque client-facing one.
-pub(crate) fn internal(e: impl std::fmt::Display) -> Error {
-    tracing::error!(error = %e, "internal error");
-    Error::internal()
-}
-
-fn check_rate(limiter: &DefaultKeyedRateLimiter<UserId>, user: UserId) -> Result<(), Error> {
-    limiter.check_key(&user).map_err(|not_until| {
-        let wait =
-            not_until.wait_time_from(governor::clock::Clock::now(&governor::clock::DefaultClock::default()));
-        Error::rate_limited(wait.as_secs() + 1)
-    })
+fn check_rate(limiter: &DefaultKeyedRateLimiter<UserId>, user: UserId) -> Result<()> {
+    limiter
+        .check_key(&user)
+        .map_err(|not_until| {
+            let wait = not_until
+                .wait_time_from(governor::clock::Clock::now(&governor::clock::DefaultClock::default()));
+            Error::rate_limited(wait.as_secs() + 1)
+        })
+        .map_err(AppError::from)
 }
 
 fn nonzero(n: u32) -> std::num::NonZeroU32 {

@@ -13,8 +13,9 @@ use bytes::Bytes;
 use confab_core::{ChannelId, Error, ErrorCode, Event, MessageId, Presence, UserId, WorkspaceId};
 use serde::Serialize;
 
+use crate::error::Result;
 use crate::hub::{ConnId, Subscription, event_frame};
-use crate::{App, Caller, SessionGrant, internal};
+use crate::{App, Caller, SessionGrant};
 
 /// Most events replayed for one workspace on resume; a client further behind than
 /// this is told to resync.
@@ -66,10 +67,10 @@ impl ReplayCursor {
 
 impl App {
     /// Registers a new connection of a session and says hello.
-    pub fn connect(&self, session: &SessionGrant) -> Result<(Hello, Subscription), Error> {
+    pub fn connect(&self, session: &SessionGrant) -> Result<(Hello, Subscription)> {
         let caller = session.caller;
         let user = self.me(caller)?;
-        let workspace_ids = self.store().workspaces_of(caller.user).map_err(internal)?;
+        let workspace_ids = self.store().workspaces_of(caller.user)?;
         let (subscription, came_online) = self.hub().connect(caller.user, session.token_hash, &workspace_ids);
         let mut workspaces = Vec::with_capacity(workspace_ids.len());
         for id in &workspace_ids {
@@ -95,7 +96,7 @@ impl App {
     /// Starts replaying the events of `ws` after `after` up to `upto` that the caller
     /// may see, or answers `Resync` if the log no longer holds them (or they are more
     /// than a replay serves). Nothing is read yet: see [`App::replay_page`].
-    pub fn replay(&self, caller: Caller, ws: WorkspaceId, after: u64, upto: u64) -> Result<Replay, Error> {
+    pub fn replay(&self, caller: Caller, ws: WorkspaceId, after: u64, upto: u64) -> Result<Replay> {
         let state = self.workspace(ws)?;
         let first = {
             let state = state.read();
@@ -115,12 +116,12 @@ impl App {
     /// The next page of a replay: the frames of up to a page of events the caller may
     /// see, oldest first, advancing the cursor. An empty page with the cursor not
     /// done cannot happen: the cursor then jumps to `upto`.
-    pub fn replay_page(&self, cursor: &mut ReplayCursor) -> Result<Vec<Bytes>, Error> {
+    pub fn replay_page(&self, cursor: &mut ReplayCursor) -> Result<Vec<Bytes>> {
         if cursor.is_done() {
             return Ok(Vec::new());
         }
         let want = (cursor.upto - cursor.after).min(REPLAY_PAGE as u64) as usize;
-        let records = self.store().events(cursor.workspace, cursor.after, want).map_err(internal)?;
+        let records = self.store().events(cursor.workspace, cursor.after, want)?;
         let state = self.workspace(cursor.workspace)?;
         let state = state.read();
         // A member removed meanwhile gets nothing more.
@@ -138,19 +139,14 @@ impl App {
     }
 
     /// Tells the channel's other members the caller is typing.
-    pub fn typing(
-        &self,
-        caller: Caller,
-        channel: ChannelId,
-        thread_root: Option<MessageId>,
-    ) -> Result<(), Error> {
+    pub fn typing(&self, caller: Caller, channel: ChannelId, thread_root: Option<MessageId>) -> Result<()> {
         let ws = self.channel_workspace(channel)?;
         {
             let state = self.workspace(ws)?;
             let state = state.read();
             let ch = state.readable_channel(caller.user, channel)?;
             if !ch.members.contains(&caller.user) {
-                return Err(Error::new(ErrorCode::Forbidden, "join the channel first"));
+                return Err(Error::new(ErrorCode::Forbidden, "join the channel first").into());
             }
         }
         self.publish_ephemeral(ws, Event::Typing { channel, user: caller.user, thread_root });
@@ -168,7 +164,7 @@ impl App {
     }
 
     /// The presence of each member of a workspace the caller is in.
-    pub fn presences(&self, caller: Caller, ws: WorkspaceId) -> Result<Vec<(UserId, Presence)>, Error> {
+    pub fn presences(&self, caller: Caller, ws: WorkspaceId) -> Result<Vec<(UserId, Presence)>> {
         let state = self.workspace(ws)?;
         let state = state.read();
         state.require_member(caller.user)?;

@@ -9,7 +9,8 @@ use confab_store::{Direction, Op};
 use serde::Deserialize;
 
 use crate::directory::WorkspaceState;
-use crate::{App, Caller, internal, new_ulid};
+use crate::error::{AppError, Result};
+use crate::{App, Caller, new_ulid};
 
 /// Largest page of history.
 pub const MAX_PAGE: usize = 200;
@@ -52,7 +53,7 @@ impl App {
         caller: Caller,
         channel: ChannelId,
         req: PostMessage,
-    ) -> Result<Message, Error> {
+    ) -> Result<Message> {
         let text = emoji::expand_shortcodes(self.limits().message_text(&req.text)?);
         if let Some(id) = &req.client_msg_id {
             self.limits().client_id("client_msg_id", id)?;
@@ -68,21 +69,20 @@ impl App {
             .into_iter()
             .filter(|n| validate::username(n).is_ok());
         for name in names {
-            if let Some(user) = self.store().user_by_username(&name).map_err(internal)? {
+            if let Some(user) = self.store().user_by_username(&name)? {
                 mentioned.push(user.user.id);
             }
         }
         let (message, durable) = self.write(ws, |state, tx| {
             let ch = state.readable_channel(caller.user, channel)?;
             if !ch.members.contains(&caller.user) {
-                return Err(Error::forbidden("join the channel to post in it"));
+                return Err(Error::forbidden("join the channel to post in it").into());
             }
             if ch.archived {
-                return Err(Error::new(ErrorCode::ChannelArchived, "the channel is archived"));
+                return Err(Error::new(ErrorCode::ChannelArchived, "the channel is archived").into());
             }
             if let Some(client_id) = &req.client_msg_id {
-                let earlier =
-                    self.store().message_by_client_id(channel, caller.user, client_id).map_err(internal)?;
+                let earlier = self.store().message_by_client_id(channel, caller.user, client_id)?;
                 if let Some(id) = earlier {
                     return Ok(Err(id));
                 }
@@ -90,17 +90,16 @@ impl App {
             let root = match req.thread_root {
                 None => None,
                 Some(root_id) => {
-                    let root =
-                        self.store().message(root_id).map_err(internal)?.filter(|m| m.channel == channel);
+                    let root = self.store().message(root_id)?.filter(|m| m.channel == channel);
                     let mut root = root.ok_or_else(|| {
                         Error::invalid_field("thread_root", "no such message in this channel")
                     })?;
                     if let Some(top) = root.thread_root {
                         // Replies to a reply go to the thread's root.
-                        root = self.store().message(top).map_err(internal)?.ok_or_else(message_not_found)?;
+                        root = self.store().message(top)?.ok_or_else(message_not_found)?;
                     }
                     if root.deleted {
-                        return Err(Error::invalid_field("thread_root", "the message was deleted"));
+                        return Err(Error::invalid_field("thread_root", "the message was deleted").into());
                     }
                     Some(root)
                 }
@@ -152,81 +151,73 @@ impl App {
                 metrics::counter!("confab_messages_posted_total").increment(1);
                 Ok(message)
             }
-            Err(earlier) => self.store().message(earlier).map_err(internal)?.ok_or_else(Error::internal),
+            Err(earlier) => {
+                self.store().message(earlier)?.ok_or_else(Error::internal).map_err(AppError::from)
+            }
         }
     }
 
     /// A page of a channel's history: newest first, or oldest first with `after`.
-    pub fn history(
-        &self,
-        caller: Caller,
-        channel: ChannelId,
-        query: HistoryQuery,
-    ) -> Result<Vec<Message>, Error> {
+    pub fn history(&self, caller: Caller, channel: ChannelId, query: HistoryQuery) -> Result<Vec<Message>> {
         let ws = self.channel_workspace(channel)?;
         self.workspace(ws)?.read().readable_channel(caller.user, channel)?;
         let limit = query.limit.unwrap_or(50);
         if limit == 0 || limit > MAX_PAGE {
-            return Err(Error::invalid_field("limit", format!("1 to {MAX_PAGE}")));
+            return Err(Error::invalid_field("limit", format!("1 to {MAX_PAGE}")).into());
         }
         let direction = match (query.before, query.after) {
             (Some(_), Some(_)) => {
-                return Err(Error::invalid_field("before", "give before or after, not both"));
+                return Err(Error::invalid_field("before", "give before or after, not both").into());
             }
             (before, None) => Direction::Backward { before },
             (None, Some(after)) => Direction::Forward { after },
         };
-        self.store().messages(channel, direction, limit).map_err(internal)
+        self.store().messages(channel, direction, limit).map_err(AppError::from)
     }
 
     /// A message the caller may read, with its workspace state.
-    fn readable_message(&self, caller: Caller, id: MessageId) -> Result<Message, Error> {
-        let message = self.store().message(id).map_err(internal)?.ok_or_else(message_not_found)?;
+    fn readable_message(&self, caller: Caller, id: MessageId) -> Result<Message> {
+        let message = self.store().message(id)?.ok_or_else(message_not_found)?;
         let state = self.workspace(message.workspace)?;
         if !state.read().can_read(caller.user, message.channel) {
-            return Err(message_not_found());
+            return Err(message_not_found().into());
         }
         Ok(message)
     }
 
-    pub fn message(&self, caller: Caller, id: MessageId) -> Result<Message, Error> {
+    pub fn message(&self, caller: Caller, id: MessageId) -> Result<Message> {
         self.readable_message(caller, id)
     }
 
-    pub fn thread(&self, caller: Caller, root: MessageId) -> Result<Thread, Error> {
+    pub fn thread(&self, caller: Caller, root: MessageId) -> Result<Thread> {
         let mut root = self.readable_message(caller, root)?;
         if let Some(top) = root.thread_root {
             root = self.readable_message(caller, top)?;
         }
-        let replies = self.store().thread_replies(root.id, 1000).map_err(internal)?;
+        let replies = self.store().thread_replies(root.id, 1000)?;
         Ok(Thread { root, replies })
     }
 
     /// Re-reads a message under its workspace lock and checks the caller may write it.
-    fn writable_message(
-        &self,
-        state: &WorkspaceState,
-        caller: Caller,
-        id: MessageId,
-    ) -> Result<Message, Error> {
-        let message = self.store().message(id).map_err(internal)?.ok_or_else(message_not_found)?;
+    fn writable_message(&self, state: &WorkspaceState, caller: Caller, id: MessageId) -> Result<Message> {
+        let message = self.store().message(id)?.ok_or_else(message_not_found)?;
         let ch = state.readable_channel(caller.user, message.channel).map_err(|_| message_not_found())?;
         if message.deleted {
-            return Err(message_not_found());
+            return Err(message_not_found().into());
         }
         if ch.archived {
-            return Err(Error::new(ErrorCode::ChannelArchived, "the channel is archived"));
+            return Err(Error::new(ErrorCode::ChannelArchived, "the channel is archived").into());
         }
         Ok(message)
     }
 
-    pub async fn edit_message(&self, caller: Caller, id: MessageId, text: &str) -> Result<Message, Error> {
+    pub async fn edit_message(&self, caller: Caller, id: MessageId, text: &str) -> Result<Message> {
         let text = emoji::expand_shortcodes(self.limits().message_text(text)?);
         let ws = self.readable_message(caller, id)?.workspace;
         let (message, durable) = self.write_as(caller, ws, |state, tx| {
             let mut message = self.writable_message(state, caller, id)?;
             if message.author != caller.user {
-                return Err(Error::forbidden("only the author edits a message"));
+                return Err(Error::forbidden("only the author edits a message").into());
             }
             message.text = text;
             message.edited_at = Some(tx.now);
@@ -239,7 +230,7 @@ impl App {
     }
 
     /// Deletes a message; deleting it again changes nothing.
-    pub async fn delete_message(&self, caller: Caller, id: MessageId) -> Result<(), Error> {
+    pub async fn delete_message(&self, caller: Caller, id: MessageId) -> Result<()> {
         let message = self.readable_message(caller, id)?;
         if message.deleted {
             return Ok(());
@@ -248,7 +239,7 @@ impl App {
             let mut message = self.writable_message(state, caller, id)?;
             let is_admin = state.role(caller.user).is_some_and(|r| r.is_admin());
             if message.author != caller.user && !is_admin {
-                return Err(Error::forbidden("only the author or an admin deletes a message"));
+                return Err(Error::forbidden("only the author or an admin deletes a message").into());
             }
             message.deleted = true;
             message.text.clear();
@@ -264,7 +255,7 @@ impl App {
             });
             Ok(())
         })?;
-        durable.wait().await
+        (durable.wait().await).map_err(AppError::from)
     }
 
     /// Adds (`add`) or removes the caller's reaction. Reacting twice with the same
@@ -275,7 +266,7 @@ impl App {
         id: MessageId,
         emoji_input: &str,
         add: bool,
-    ) -> Result<Message, Error> {
+    ) -> Result<Message> {
         let emoji = emoji::normalize(emoji_input)
             .ok_or_else(|| {
                 Error::invalid_field("emoji", format!("{emoji_input:?} is not an emoji or shortcode"))
@@ -287,7 +278,7 @@ impl App {
             if state.role(caller.user) == Some(confab_core::Role::Guest)
                 && !state.channels.get(&message.channel).is_some_and(|c| c.members.contains(&caller.user))
             {
-                return Err(message_not_found());
+                return Err(message_not_found().into());
             }
             let pos = message.reactions.iter().position(|r| r.emoji == emoji);
             let changed = match (add, pos) {
@@ -327,12 +318,12 @@ impl App {
 
     /// Moves the caller's read marker (never backwards past what they have read, and
     /// never beyond the newest message).
-    pub async fn mark_read(&self, caller: Caller, channel: ChannelId, seq: u64) -> Result<u64, Error> {
+    pub async fn mark_read(&self, caller: Caller, channel: ChannelId, seq: u64) -> Result<u64> {
         let ws = self.channel_workspace(channel)?;
         let (seq, durable) = self.write_as(caller, ws, |state, tx| {
             let ch = state.readable_channel(caller.user, channel)?;
             if !ch.members.contains(&caller.user) {
-                return Err(Error::forbidden("join the channel to track what you have read"));
+                return Err(Error::forbidden("join the channel to track what you have read").into());
             }
             let seq = seq.min(ch.last_seq);
             tx.op(Op::SetReadMarker { channel, user: caller.user, seq });

@@ -27,7 +27,8 @@ use parking_lot::{Mutex, RwLock};
 use serde::Serialize;
 
 use crate::consent::{StoreLedger, StoreSource};
-use crate::{App, Caller, internal, now_ms};
+use crate::error::{AppError, Result};
+use crate::{App, Caller, now_ms};
 
 /// A model's weights, parsed once.
 #[derive(Clone)]
@@ -122,7 +123,7 @@ impl Serving {
         user: UserId,
         per_hour: u32,
         always_allowed: bool,
-    ) -> Result<(), Error> {
+    ) -> Result<()> {
         let now = Instant::now();
         let hour = Duration::from_secs(3600);
         let mut changes = self.key_changes.lock();
@@ -133,7 +134,7 @@ impl Serving {
         }
         if !always_allowed && recent.len() >= per_hour as usize {
             let wait = recent.front().map_or(hour, |t| hour.saturating_sub(now.duration_since(*t)));
-            return Err(Error::rate_limited(wait.as_secs().max(1)));
+            return Err(Error::rate_limited(wait.as_secs().max(1)).into());
         }
         recent.push_back(now);
         Ok(())
@@ -259,7 +260,7 @@ impl App {
     /// Serving had already stopped using them: the registry checks current consent on
     /// every look-up. A failure is returned, not just logged; the sweep is idempotent
     /// and runs again at the next change or run.
-    pub(crate) fn retire_lapsed_models(&self) -> Result<(), Error> {
+    pub(crate) fn retire_lapsed_models(&self) -> Result<()> {
         let retired = self.inner.serving.registry.retire_uncovered(&self.inner.ledger, now_ms());
         self.inner.serving.invalidate();
         let retired = retired.map_err(|e| {
@@ -319,9 +320,9 @@ impl App {
         caller: Caller,
         purpose: Option<&str>,
         dry_run: bool,
-    ) -> Result<Vec<TrainOutcome>, Error> {
+    ) -> Result<Vec<TrainOutcome>> {
         if !caller.instance_admin {
-            return Err(Error::forbidden("only the instance admin runs training"));
+            return Err(Error::forbidden("only the instance admin runs training").into());
         }
         let purposes = match purpose {
             Some(p) => vec![p.parse::<Purpose>()?],
@@ -340,21 +341,20 @@ impl App {
         purposes: &[Purpose],
         dry_run: bool,
         noise: NoiseSource,
-    ) -> Result<Vec<TrainOutcome>, Error> {
+    ) -> Result<Vec<TrainOutcome>> {
         let mut out = Vec::new();
         for &purpose in purposes {
             if dry_run {
                 let app = self.clone();
                 let plan = tokio::task::spawn_blocking(move || {
                     let config = app.config().training.pipeline_config();
-                    let workspaces = app.store().workspace_ids().map_err(internal)?;
+                    let workspaces = app.store().workspace_ids()?;
                     let source = StoreSource { store: app.store().clone() };
                     let snapshot =
                         Gate::snapshot(&app.inner.ledger, &source, purpose, &workspaces, now_ms())?;
-                    Ok::<_, Error>(confab_training::dry_run(&snapshot, &config))
+                    Ok::<_, AppError>(confab_training::dry_run(&snapshot, &config))
                 })
-                .await
-                .map_err(internal)??;
+                .await??;
                 out.push(TrainOutcome { plan: Some(plan), ..TrainOutcome::empty(purpose) });
                 continue;
             }
@@ -370,7 +370,7 @@ impl App {
         purpose: Purpose,
         slots: Slots,
         noise: NoiseSource,
-    ) -> Result<TrainOutcome, Error> {
+    ) -> Result<TrainOutcome> {
         let app = self.clone();
         tokio::task::spawn_blocking(move || {
             // Retry any retirement a failed sweep left undone.
@@ -380,7 +380,7 @@ impl App {
             let config = app.config().training.pipeline_config();
             let workspaces = match slots {
                 Slots::Own(ws) => vec![ws],
-                Slots::All | Slots::Shared => app.store().workspace_ids().map_err(internal)?,
+                Slots::All | Slots::Shared => app.store().workspace_ids()?,
             };
             let source = StoreSource { store: app.store().clone() };
             let now = now_ms();
@@ -403,7 +403,7 @@ impl App {
                 Ok(models) => {
                     let saved = app.inner.serving.registry.save_run(&models, &app.inner.ledger, now_ms());
                     app.inner.serving.invalidate();
-                    let saved = saved.map_err(internal)?;
+                    let saved = saved?;
                     let lapsed = models
                         .iter()
                         .zip(&saved)
@@ -423,19 +423,18 @@ impl App {
                         format!("consent changed while the run trained; nothing was saved ({})", e.message);
                     Ok(TrainOutcome { refused: Some(why), ..TrainOutcome::empty(purpose) })
                 }
-                Err(e) => Err(internal(e)),
+                Err(e) => Err(AppError::from(e)),
             }
         })
-        .await
-        .map_err(internal)?
+        .await?
     }
 
     /// The models that include this workspace or may serve it (owners and admins),
     /// each showing only this workspace's contribution: other workspaces are a count.
-    pub fn models(&self, caller: Caller, ws: WorkspaceId) -> Result<Vec<ModelView>, Error> {
+    pub fn models(&self, caller: Caller, ws: WorkspaceId) -> Result<Vec<ModelView>> {
         let role = self.workspace(ws)?.read().require_member(caller.user)?;
         if !matches!(role, Role::Owner | Role::Admin) {
-            return Err(Error::forbidden("owners and admins see the workspace's models"));
+            return Err(Error::forbidden("owners and admins see the workspace's models").into());
         }
         Ok(self
             .model_records(Some(ws))?
@@ -457,26 +456,27 @@ impl App {
 
     /// Every model in the registry, or those concerning one workspace (the operator's
     /// view: everything, for `confab models`).
-    pub fn model_records(&self, ws: Option<WorkspaceId>) -> Result<Vec<confab_training::ModelRecord>, Error> {
-        let all = self.inner.serving.registry.list().map_err(internal)?;
+    pub fn model_records(&self, ws: Option<WorkspaceId>) -> Result<Vec<confab_training::ModelRecord>> {
+        let all = self.inner.serving.registry.list()?;
         Ok(all
             .into_iter()
             .filter(|r| ws.is_none_or(|ws| r.manifest.includes(ws) || r.manifest.scope == Scope::Shared))
             .collect())
     }
 
-    pub fn model_record(&self, id: &str) -> Result<confab_training::ModelRecord, Error> {
+    pub fn model_record(&self, id: &str) -> Result<confab_training::ModelRecord> {
         self.inner
             .serving
             .registry
             .get(id)
             .map_err(|e| Error::new(ErrorCode::NotFound, e.to_string()))?
             .ok_or_else(|| Error::new(ErrorCode::NotFound, format!("no model {id}")))
+            .map_err(AppError::from)
     }
 
     /// Counts a member's key change against the rate limit (see
     /// [`Serving::count_key_change`]).
-    pub(crate) fn count_key_change(&self, ws: WorkspaceId, user: UserId, leaving: bool) -> Result<(), Error> {
+    pub(crate) fn count_key_change(&self, ws: WorkspaceId, user: UserId, leaving: bool) -> Result<()> {
         let per_hour = self.config().training.member_key_changes_per_hour;
         self.inner.serving.count_key_change(ws, user, per_hour, leaving)
     }

@@ -15,7 +15,8 @@ use confab_search::{Affinity, RankingWeights, Resolver, SearchRequest, SnippetPa
 use confab_store::{Batch, Op};
 use serde::{Deserialize, Serialize};
 
-use crate::{App, Caller, internal, new_ulid, now_ms};
+use crate::error::Result;
+use crate::{App, Caller, new_ulid, now_ms};
 
 /// The store namespace of logged search impressions, keyed by query id.
 pub(crate) const SEARCH_LOG: &str = "search_log";
@@ -94,23 +95,20 @@ impl App {
         self.served_ranking_weights(ws).unwrap_or_default()
     }
 
-    pub fn search(
-        &self,
-        caller: Caller,
-        ws: WorkspaceId,
-        params: SearchParams,
-    ) -> Result<SearchAnswer, Error> {
+    pub fn search(&self, caller: Caller, ws: WorkspaceId, params: SearchParams) -> Result<SearchAnswer> {
         self.check_search_rate(caller.user)?;
         let limit = params.limit.unwrap_or(20);
         if limit == 0 || limit > 100 {
-            return Err(Error::invalid_field("limit", "1 to 100"));
+            return Err(Error::invalid_field("limit", "1 to 100").into());
         }
         let offset = params.offset.unwrap_or(0);
         if offset > 1000 {
-            return Err(Error::invalid_field("offset", "at most 1000"));
+            return Err(Error::invalid_field("offset", "at most 1000").into());
         }
         if params.q.chars().count() > 1000 {
-            return Err(Error::new(ErrorCode::InvalidQuery, "the query is longer than 1000 characters"));
+            return Err(
+                Error::new(ErrorCode::InvalidQuery, "the query is longer than 1000 characters").into()
+            );
         }
         let state = self.workspace(ws)?;
         let (readable, affinity) = {
@@ -161,14 +159,14 @@ impl App {
         let mut log = Vec::with_capacity(results.hits.len());
         for hit in results.hits {
             // The index may lag a delete by a moment: show only what the store has.
-            let Some(message) = store.message(hit.message_id).map_err(internal)? else { continue };
+            let Some(message) = store.message(hit.message_id)? else { continue };
             if message.deleted || message.workspace != ws || !readable.contains(&message.channel) {
                 continue;
             }
-            let Some(channel) = store.channel(message.channel).map_err(internal)? else { continue };
-            let Some(author) = store.user(message.author).map_err(internal)? else { continue };
+            let Some(channel) = store.channel(message.channel)? else { continue };
+            let Some(author) = store.user(message.author)? else { continue };
             let thread_root = match message.thread_root {
-                Some(root) => store.message(root).map_err(internal)?,
+                Some(root) => store.message(root)?,
                 None => None,
             };
             log.push(SearchInteraction {
@@ -191,7 +189,7 @@ impl App {
             });
         }
         if !log.is_empty() && self.config().search.log_max_queries > 0 {
-            let value = serde_json::to_vec(&log).map_err(internal)?;
+            let value = serde_json::to_vec(&log)?;
             let mut batch = Batch::new();
             batch.push(Op::PutBlob {
                 workspace: ws,
@@ -200,36 +198,27 @@ impl App {
                 value,
             });
             // An impression log is best-effort: it is flushed with the next write.
-            store.apply(batch).map_err(internal)?;
+            store.apply(batch)?;
             self.note_search_logged(ws);
         }
         Ok(SearchAnswer { query_id, total: results.total, partial: results.partial, hits })
     }
 
     /// Records that the caller opened a result of one of their own searches.
-    pub async fn search_click(
-        &self,
-        caller: Caller,
-        ws: WorkspaceId,
-        click: SearchClick,
-    ) -> Result<(), Error> {
+    pub async fn search_click(&self, caller: Caller, ws: WorkspaceId, click: SearchClick) -> Result<()> {
         self.check_write_rate(caller.user)?;
         self.workspace(ws)?.read().require_member(caller.user)?;
         let unknown = || Error::new(ErrorCode::NotFound, "no such search result");
         if click.query_id.len() > 64 {
-            return Err(unknown());
+            return Err(unknown().into());
         }
-        let raw = self
-            .store()
-            .blob(ws, SEARCH_LOG, click.query_id.as_bytes())
-            .map_err(internal)?
-            .ok_or_else(unknown)?;
-        let mut log: Vec<SearchInteraction> = serde_json::from_slice(&raw).map_err(internal)?;
+        let raw = self.store().blob(ws, SEARCH_LOG, click.query_id.as_bytes())?.ok_or_else(unknown)?;
+        let mut log: Vec<SearchInteraction> = serde_json::from_slice(&raw)?;
         let Some(entry) = log.iter_mut().find(|e| e.message == click.message && e.user == caller.user) else {
-            return Err(unknown());
+            return Err(unknown().into());
         };
         entry.clicked = true;
-        let value = serde_json::to_vec(&log).map_err(internal)?;
+        let value = serde_json::to_vec(&log)?;
         let mut batch = Batch::new();
         batch.push(Op::PutBlob {
             workspace: ws,
@@ -261,12 +250,11 @@ impl App {
 
     /// Deletes a workspace's logged searches older than `search.log_max_age_days`,
     /// then the oldest past `search.log_max_queries`. Returns how many went.
-    pub async fn prune_search_log(&self, ws: WorkspaceId) -> Result<usize, Error> {
+    pub async fn prune_search_log(&self, ws: WorkspaceId) -> Result<usize> {
         let config = &self.config().search;
         let oldest_kept = now_ms() - i64::from(config.log_max_age_days) * 86_400_000;
         // Keys are query ids, ULIDs: in time order, with their time inside.
-        let keys: Vec<Vec<u8>> =
-            self.store().blobs(ws, SEARCH_LOG).map_err(internal)?.into_iter().map(|(k, _)| k).collect();
+        let keys: Vec<Vec<u8>> = self.store().blobs(ws, SEARCH_LOG)?.into_iter().map(|(k, _)| k).collect();
         let too_many = keys.len().saturating_sub(config.log_max_queries);
         let expired = keys.iter().take_while(|k| logged_at(k).is_none_or(|at| at < oldest_kept)).count();
         let doomed = &keys[..too_many.max(expired)];

@@ -11,8 +11,9 @@ use confab_store::{Batch, Op, UserRecord};
 use serde::Deserialize;
 
 use crate::auth::hash_token;
+use crate::error::Result;
 use crate::hub::SessionHash;
-use crate::{App, Caller, internal, now_ms};
+use crate::{App, Caller, now_ms};
 
 /// Expired sessions deleted per sweep batch.
 const SWEEP_BATCH: usize = 500;
@@ -40,24 +41,20 @@ impl std::fmt::Debug for ChangePassword {
 
 impl App {
     /// The session a bearer token stands for, or `unauthenticated`.
-    pub fn authenticate_session(&self, token: &str) -> Result<SessionGrant, Error> {
+    pub fn authenticate_session(&self, token: &str) -> Result<SessionGrant> {
         let caller = self.authenticate(token)?;
         let token_hash = hash_token(token);
-        let session = self
-            .store()
-            .session(&token_hash)
-            .map_err(internal)?
-            .filter(|s| s.user == caller.user)
-            .ok_or_else(|| {
+        let session =
+            self.store().session(&token_hash)?.filter(|s| s.user == caller.user).ok_or_else(|| {
                 Error::new(ErrorCode::Unauthenticated, "missing, invalid or expired session token")
             })?;
         Ok(SessionGrant { caller, token_hash, expires_at: session.expires_at })
     }
 
     /// Ends the session of `token` and closes its WebSockets.
-    pub async fn logout(&self, token: &str) -> Result<(), Error> {
+    pub async fn logout(&self, token: &str) -> Result<()> {
         let token_hash = hash_token(token);
-        let user = self.store().session(&token_hash).map_err(internal)?.map(|s| s.user);
+        let user = self.store().session(&token_hash)?.map(|s| s.user);
         let mut batch = Batch::new();
         batch.push(Op::DeleteSession { token_hash });
         self.write_global(batch).await?;
@@ -69,24 +66,19 @@ impl App {
 
     /// Ends every session of the caller, this one included, and closes every one of
     /// their WebSockets. Returns how many sessions ended.
-    pub async fn logout_all(&self, caller: Caller) -> Result<usize, Error> {
+    pub async fn logout_all(&self, caller: Caller) -> Result<usize> {
         self.end_sessions(caller.user, None).await
     }
 
     /// Changes the caller's password after checking the current one, and ends every
     /// other session of theirs (the one making the change stays signed in).
-    pub async fn change_password(
-        &self,
-        caller: Caller,
-        token: &str,
-        req: ChangePassword,
-    ) -> Result<(), Error> {
+    pub async fn change_password(&self, caller: Caller, token: &str, req: ChangePassword) -> Result<()> {
         self.limits().password(&req.new_password)?;
         // Each try costs a hash: count it, so a stolen session cannot guess freely.
         self.check_write_rate(caller.user)?;
-        let record = self.store().user(caller.user).map_err(internal)?.ok_or_else(Error::internal)?;
+        let record = self.store().user(caller.user)?.ok_or_else(Error::internal)?;
         if !self.verify_password(req.current_password, Some(record.password_hash.clone())).await? {
-            return Err(Error::new(ErrorCode::InvalidCredentials, "the current password is wrong"));
+            return Err(Error::new(ErrorCode::InvalidCredentials, "the current password is wrong").into());
         }
         let password_hash = self.hash_new_password(req.new_password).await?;
         let mut batch = Batch::new();
@@ -97,11 +89,10 @@ impl App {
     }
 
     /// Deletes every session of `user` but `keep`, then closes their WebSockets.
-    async fn end_sessions(&self, user: UserId, keep: Option<SessionHash>) -> Result<usize, Error> {
+    async fn end_sessions(&self, user: UserId, keep: Option<SessionHash>) -> Result<usize> {
         let ended: Vec<SessionHash> = self
             .store()
-            .sessions_of(user)
-            .map_err(internal)?
+            .sessions_of(user)?
             .into_iter()
             .map(|(hash, _)| hash)
             .filter(|hash| Some(*hash) != keep)
@@ -118,10 +109,10 @@ impl App {
     }
 
     /// Deletes every session expired by now; returns how many.
-    pub async fn sweep_expired_sessions(&self) -> Result<usize, Error> {
+    pub async fn sweep_expired_sessions(&self) -> Result<usize> {
         let mut swept = 0;
         loop {
-            let expired = self.store().expired_sessions(now_ms(), SWEEP_BATCH).map_err(internal)?;
+            let expired = self.store().expired_sessions(now_ms(), SWEEP_BATCH)?;
             if expired.is_empty() {
                 return Ok(swept);
             }

@@ -5,7 +5,8 @@ use confab_core::{Channel, ChannelKind, Error, Role, WorkspaceId};
 use confab_recommend::{EmojiQuery, EmojiSuggestion, ScoringWeights};
 use serde::{Deserialize, Serialize};
 
-use crate::{App, Caller, internal, now_ms};
+use crate::error::Result;
+use crate::{App, Caller, now_ms};
 
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -31,14 +32,14 @@ impl App {
         caller: Caller,
         ws: WorkspaceId,
         params: EmojiParams,
-    ) -> Result<Vec<EmojiSuggestion>, Error> {
+    ) -> Result<Vec<EmojiSuggestion>> {
         self.workspace(ws)?.read().require_member(caller.user)?;
         let limit = params.limit.unwrap_or(8);
         if limit == 0 || limit > 50 {
-            return Err(Error::invalid_field("limit", "1 to 50"));
+            return Err(Error::invalid_field("limit", "1 to 50").into());
         }
         if params.prefix.as_ref().is_some_and(|p| p.chars().count() > 64) {
-            return Err(Error::invalid_field("prefix", "at most 64 characters"));
+            return Err(Error::invalid_field("prefix", "at most 64 characters").into());
         }
         let text = params.text.as_deref().map(|t| t.chars().take(2000).collect::<String>());
         let query = EmojiQuery {
@@ -57,10 +58,10 @@ impl App {
         caller: Caller,
         ws: WorkspaceId,
         limit: Option<usize>,
-    ) -> Result<Vec<ChannelSuggestionView>, Error> {
+    ) -> Result<Vec<ChannelSuggestionView>> {
         let limit = limit.unwrap_or(5);
         if limit == 0 || limit > 50 {
-            return Err(Error::invalid_field("limit", "1 to 50"));
+            return Err(Error::invalid_field("limit", "1 to 50").into());
         }
         let state = self.workspace(ws)?;
         if state.read().require_member(caller.user)? == Role::Guest {
@@ -77,7 +78,7 @@ impl App {
             if ch.kind != ChannelKind::Public || ch.archived || ch.members.contains(&caller.user) {
                 continue;
             }
-            let Some(channel) = self.store().channel(s.channel).map_err(internal)? else { continue };
+            let Some(channel) = self.store().channel(s.channel)? else { continue };
             out.push(ChannelSuggestionView { channel, reason: s.reason, score: s.score });
         }
         Ok(out)

@@ -12,7 +12,8 @@ use rand::RngCore;
 use serde::Deserialize;
 
 use crate::directory::{ChannelState, WorkspaceState};
-use crate::{App, Caller, Tx, internal, new_ulid, now_ms};
+use crate::error::{AppError, Result};
+use crate::{App, Caller, Tx, new_ulid, now_ms};
 
 /// The channel every new workspace starts with and every new member joins.
 pub const DEFAULT_CHANNEL: &str = "general";
@@ -32,7 +33,7 @@ pub struct CreateInvite {
 }
 
 impl App {
-    pub async fn create_workspace(&self, caller: Caller, name: &str) -> Result<WorkspaceView, Error> {
+    pub async fn create_workspace(&self, caller: Caller, name: &str) -> Result<WorkspaceView> {
         let name = self.limits().workspace_name(name)?.to_string();
         self.check_write_rate(caller.user)?;
         let max_owned = self.config().limits.max_workspaces_per_user;
@@ -40,7 +41,8 @@ impl App {
             return Err(Error::new(
                 ErrorCode::QuotaExceeded,
                 format!("one account owns at most {max_owned} workspaces"),
-            ));
+            )
+            .into());
         }
         let now = now_ms();
         let workspace = Workspace {
@@ -108,13 +110,12 @@ impl App {
         Ok(WorkspaceView { workspace, role: Role::Owner })
     }
 
-    pub fn list_workspaces(&self, caller: Caller) -> Result<Vec<WorkspaceView>, Error> {
+    pub fn list_workspaces(&self, caller: Caller) -> Result<Vec<WorkspaceView>> {
         let mut out = Vec::new();
-        for id in self.store().workspaces_of(caller.user).map_err(internal)? {
-            let (Some(workspace), Some(member)) = (
-                self.store().workspace(id).map_err(internal)?,
-                self.store().member(id, caller.user).map_err(internal)?,
-            ) else {
+        for id in self.store().workspaces_of(caller.user)? {
+            let (Some(workspace), Some(member)) =
+                (self.store().workspace(id)?, self.store().member(id, caller.user)?)
+            else {
                 continue;
             };
             out.push(WorkspaceView { workspace, role: member.role });
@@ -122,11 +123,11 @@ impl App {
         Ok(out)
     }
 
-    pub fn members(&self, caller: Caller, ws: WorkspaceId) -> Result<Vec<MemberView>, Error> {
+    pub fn members(&self, caller: Caller, ws: WorkspaceId) -> Result<Vec<MemberView>> {
         self.workspace(ws)?.read().require_member(caller.user)?;
         let mut out = Vec::new();
-        for member in self.store().members(ws).map_err(internal)? {
-            if let Some(record) = self.store().user(member.user).map_err(internal)? {
+        for member in self.store().members(ws)? {
+            if let Some(record) = self.store().user(member.user)? {
                 out.push(MemberView {
                     profile: UserProfile::from(&record.user),
                     role: member.role,
@@ -143,27 +144,26 @@ impl App {
         ws: WorkspaceId,
         target: UserId,
         role: Role,
-    ) -> Result<MemberView, Error> {
+    ) -> Result<MemberView> {
         let (member, durable) = self.write_as(caller, ws, |state, tx| {
             let caller_role = state.require_member(caller.user)?;
             let current =
                 state.role(target).ok_or_else(|| Error::new(ErrorCode::UserNotFound, "no such member"))?;
             if !caller_role.is_admin() {
-                return Err(Error::forbidden("only owners and admins change roles"));
+                return Err(Error::forbidden("only owners and admins change roles").into());
             }
             if (current == Role::Owner || role == Role::Owner) && caller_role != Role::Owner {
-                return Err(Error::forbidden("only owners make or unmake owners"));
+                return Err(Error::forbidden("only owners make or unmake owners").into());
             }
             if current == Role::Owner && role != Role::Owner {
                 let owners = state.members.values().filter(|r| **r == Role::Owner).count();
                 if owners <= 1 {
-                    return Err(Error::new(ErrorCode::LastOwner, "the last owner cannot be demoted"));
+                    return Err(Error::new(ErrorCode::LastOwner, "the last owner cannot be demoted").into());
                 }
             }
             let mut member = self
                 .store()
-                .member(ws, target)
-                .map_err(internal)?
+                .member(ws, target)?
                 .ok_or_else(|| Error::new(ErrorCode::UserNotFound, "no such member"))?;
             member.role = role;
             tx.op(Op::PutMember(member.clone()));
@@ -186,7 +186,7 @@ impl App {
             Ok(member)
         })?;
         durable.wait().await?;
-        let record = self.store().user(target).map_err(internal)?.ok_or_else(Error::internal)?;
+        let record = self.store().user(target)?.ok_or_else(Error::internal)?;
         Ok(MemberView {
             profile: UserProfile::from(&record.user),
             role: member.role,
@@ -194,32 +194,28 @@ impl App {
         })
     }
 
-    pub async fn create_invite(
-        &self,
-        caller: Caller,
-        ws: WorkspaceId,
-        req: CreateInvite,
-    ) -> Result<Invite, Error> {
+    pub async fn create_invite(&self, caller: Caller, ws: WorkspaceId, req: CreateInvite) -> Result<Invite> {
         let limits = &self.config().limits;
         let role = req.role.unwrap_or(Role::Member);
         if !matches!(role, Role::Member | Role::Guest) {
-            return Err(Error::invalid_field("role", "an invite gives the role member or guest"));
+            return Err(Error::invalid_field("role", "an invite gives the role member or guest").into());
         }
         let max_uses = req.max_uses.unwrap_or(if role == Role::Guest { 1 } else { 50 });
         if max_uses == 0 || max_uses > limits.invite_max_uses {
-            return Err(Error::invalid_field("max_uses", format!("1 to {}", limits.invite_max_uses)));
+            return Err(Error::invalid_field("max_uses", format!("1 to {}", limits.invite_max_uses)).into());
         }
         let hours = req.expires_in_hours.unwrap_or(24 * 7);
         if hours == 0 || hours > limits.invite_max_days * 24 {
             return Err(Error::invalid_field(
                 "expires_in_hours",
                 format!("1 to {}", limits.invite_max_days * 24),
-            ));
+            )
+            .into());
         }
         let (invite, durable) = self.write_as(caller, ws, |state, tx| {
             let caller_role = state.require_member(caller.user)?;
             if caller_role == Role::Guest || (role == Role::Guest && !caller_role.is_admin()) {
-                return Err(Error::forbidden("guests cannot invite, and only admins invite guests"));
+                return Err(Error::forbidden("guests cannot invite, and only admins invite guests").into());
             }
             let mut code = [0u8; 16];
             rand::rng().fill_bytes(&mut code);
@@ -240,22 +236,20 @@ impl App {
         Ok(invite)
     }
 
-    pub(crate) fn usable_invite(&self, code: &str) -> Result<Invite, Error> {
-        let invite = if code.is_empty() || code.len() > 64 {
-            None
-        } else {
-            self.store().invite(code).map_err(internal)?
-        };
+    pub(crate) fn usable_invite(&self, code: &str) -> Result<Invite> {
+        let invite = if code.is_empty() || code.len() > 64 { None } else { self.store().invite(code)? };
         let invite = invite.ok_or_else(|| Error::new(ErrorCode::InviteNotFound, "no such invite"))?;
         if !invite.is_usable(now_ms()) {
-            return Err(Error::new(ErrorCode::InviteExpired, "this invite has expired or has been used up"));
+            return Err(
+                Error::new(ErrorCode::InviteExpired, "this invite has expired or has been used up").into()
+            );
         }
         Ok(invite)
     }
 
     /// Joins the invite's workspace (and its default channel). Accepting an invite
     /// to a workspace one is already in changes nothing.
-    pub async fn accept_invite(&self, caller: Caller, code: &str) -> Result<WorkspaceView, Error> {
+    pub async fn accept_invite(&self, caller: Caller, code: &str) -> Result<WorkspaceView> {
         let invite = self.usable_invite(code)?;
         let ws = invite.workspace;
         let (role, durable) = self.write_as(caller, ws, |state, tx| {
@@ -288,15 +282,15 @@ impl App {
         })?;
         self.hub().add_workspace(caller.user, ws);
         durable.wait().await?;
-        let workspace = self.store().workspace(ws).map_err(internal)?.ok_or_else(Error::internal)?;
+        let workspace = self.store().workspace(ws)?.ok_or_else(Error::internal)?;
         Ok(WorkspaceView { workspace, role })
     }
 
     /// How many workspaces `user` owns.
-    fn owned_workspaces(&self, user: UserId) -> Result<usize, Error> {
+    fn owned_workspaces(&self, user: UserId) -> Result<usize> {
         let mut owned = 0;
-        for ws in self.store().workspaces_of(user).map_err(internal)? {
-            if self.store().member(ws, user).map_err(internal)?.is_some_and(|m| m.role == Role::Owner) {
+        for ws in self.store().workspaces_of(user)? {
+            if self.store().member(ws, user)?.is_some_and(|m| m.role == Role::Owner) {
                 owned += 1;
             }
         }
@@ -310,23 +304,24 @@ impl App {
     /// members (only owners remove owners, never the last one); anyone may remove
     /// themselves, which is leaving. DM memberships are kept, inert: a DM is
     /// identified by its members, and it comes back if they are invited again.
-    pub async fn remove_member(&self, caller: Caller, ws: WorkspaceId, target: UserId) -> Result<(), Error> {
+    pub async fn remove_member(&self, caller: Caller, ws: WorkspaceId, target: UserId) -> Result<()> {
         let ((), durable) = self.write_as(caller, ws, |state, tx| {
             let caller_role = state.require_member(caller.user)?;
             let current =
                 state.role(target).ok_or_else(|| Error::new(ErrorCode::UserNotFound, "no such member"))?;
             if target != caller.user && !caller_role.is_admin() {
-                return Err(Error::forbidden("only owners and admins remove members"));
+                return Err(Error::forbidden("only owners and admins remove members").into());
             }
             if current == Role::Owner {
                 if target != caller.user && caller_role != Role::Owner {
-                    return Err(Error::forbidden("only owners remove owners"));
+                    return Err(Error::forbidden("only owners remove owners").into());
                 }
                 if state.members.values().filter(|r| **r == Role::Owner).count() <= 1 {
                     return Err(Error::new(
                         ErrorCode::LastOwner,
                         "the last owner cannot leave or be removed",
-                    ));
+                    )
+                    .into());
                 }
             }
             let channels: Vec<ChannelId> = state
@@ -350,12 +345,12 @@ impl App {
 
     /// The workspace's invites: all of them for owners and admins, one's own for
     /// members (an invite code is a key to the workspace).
-    pub fn invites(&self, caller: Caller, ws: WorkspaceId) -> Result<Vec<Invite>, Error> {
+    pub fn invites(&self, caller: Caller, ws: WorkspaceId) -> Result<Vec<Invite>> {
         let role = self.workspace(ws)?.read().require_member(caller.user)?;
         if role == Role::Guest {
-            return Err(Error::forbidden("guests cannot invite"));
+            return Err(Error::forbidden("guests cannot invite").into());
         }
-        let mut invites = self.store().invites(ws).map_err(internal)?;
+        let mut invites = self.store().invites(ws)?;
         invites.retain(|i| role.is_admin() || i.created_by == caller.user);
         invites.sort_by_key(|i| std::cmp::Reverse(i.created_at));
         Ok(invites)
@@ -363,12 +358,12 @@ impl App {
 
     /// Revokes an invite: owners and admins any of the workspace's, members their
     /// own. An invite one may not see answers `invite_not_found`.
-    pub async fn revoke_invite(&self, caller: Caller, ws: WorkspaceId, code: &str) -> Result<(), Error> {
+    pub async fn revoke_invite(&self, caller: Caller, ws: WorkspaceId, code: &str) -> Result<()> {
         let ((), durable) = self.write_as(caller, ws, |state, tx| {
             let role = state.require_member(caller.user)?;
             let invite = match code.is_empty() || code.len() > 64 {
                 true => None,
-                false => self.store().invite(code).map_err(internal)?,
+                false => self.store().invite(code)?,
             };
             let invite = invite
                 .filter(|i| i.workspace == ws && (role.is_admin() || i.created_by == caller.user))
@@ -376,7 +371,7 @@ impl App {
             tx.op(Op::DeleteInvite { code: invite.code });
             Ok(())
         })?;
-        durable.wait().await
+        (durable.wait().await).map_err(AppError::from)
     }
 
     /// Stages `user` leaving `channel`: the membership record, the event and the

@@ -201,7 +201,7 @@ async fn a_failed_retirement_is_reported_and_the_model_is_still_not_served() {
     std::fs::create_dir_all(blocker.join("x")).unwrap();
 
     let err = w.app.change_consent(owner, w.ws, "emoji_suggestions", withdraw()).await.unwrap_err();
-    assert!(err.message.contains("retiring them failed"), "{err:?}");
+    assert!(err.to_client().message.contains("retiring them failed"), "{err:?}");
     // The withdrawal itself is recorded, and nothing serves the model.
     let state = w.app.admin_consent_state(w.ws).unwrap();
     assert!(!state.purpose(Purpose::EmojiSuggestions).granted);

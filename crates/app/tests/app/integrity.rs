@@ -290,12 +290,12 @@ async fn a_failed_flush_acknowledges_nothing_and_stops_every_later_write() {
     let before = w.app.post_message(alice, w.general, post("durable".into())).await.unwrap();
     w.store.fail_next_flush.store(true, Ordering::Release);
     let failed = w.app.post_message(alice, w.general, post("not durable".into())).await.unwrap_err();
-    assert_eq!(failed.code, ErrorCode::Unavailable);
+    assert_eq!(failed.code(), ErrorCode::Unavailable);
     // Later writes, of anyone and of any kind, are refused though the store would work.
     let later = w.app.post_message(bob, w.general, post("after".into())).await.unwrap_err();
-    assert_eq!(later.code, ErrorCode::Unavailable);
+    assert_eq!(later.code(), ErrorCode::Unavailable);
     let join = w.app.join_channel(bob, w.random).await.unwrap_err();
-    assert_eq!(join.code, ErrorCode::Unavailable);
+    assert_eq!(join.code(), ErrorCode::Unavailable);
     assert!(w.app.writes_stopped());
     // Reads go on.
     assert_eq!(w.app.message(alice, before.id).unwrap().text, "durable");
