@@ -22,8 +22,10 @@ pub fn routes() -> Router<App> {
         .route("/auth/password", post(change_password))
         .route("/me", get(me))
         .route("/workspaces", get(list_workspaces).post(create_workspace))
+        .route("/workspaces/{ws}", patch(rename_workspace))
         .route("/workspaces/{ws}/invites", get(list_invites).post(create_invite))
         .route("/workspaces/{ws}/invites/{code}", delete(revoke_invite))
+        .route("/invites/{code}", get(invite_preview))
         .route("/invites/{code}/accept", post(accept_invite))
         .route("/workspaces/{ws}/members", get(list_members))
         .route("/workspaces/{ws}/members/{user}", patch(set_role).delete(remove_member))
@@ -33,7 +35,8 @@ pub fn routes() -> Router<App> {
         .route("/channels/{ch}", get(get_channel).patch(update_channel))
         .route("/channels/{ch}/join", post(join_channel))
         .route("/channels/{ch}/leave", post(leave_channel))
-        .route("/channels/{ch}/members", post(add_channel_member))
+        .route("/channels/{ch}/members", get(channel_members).post(add_channel_member))
+        .route("/channels/{ch}/members/{user}", delete(remove_channel_member))
         .route("/channels/{ch}/messages", get(history).post(post_message))
         .route("/channels/{ch}/read", post(mark_read))
         .route("/messages/{id}", get(get_message).patch(edit_message).delete(delete_message))
@@ -298,6 +301,40 @@ async fn set_role(
 ) -> ApiResult<Json<confab_core::MemberView>> {
     let user: UserId = id(&user)?;
     Ok(Json(app.set_role(auth.caller, id(&ws)?, user, req.role).await?))
+}
+
+async fn rename_workspace(
+    State(app): State<App>,
+    auth: Auth,
+    Path(ws): Path<String>,
+    Body(req): Body<NameBody>,
+) -> ApiResult<Json<confab_core::Workspace>> {
+    Ok(Json(app.rename_workspace(auth.caller, id(&ws)?, &req.name).await?))
+}
+
+async fn invite_preview(
+    State(app): State<App>,
+    _auth: Auth,
+    Path(code): Path<String>,
+) -> ApiResult<Json<confab_app::InvitePreview>> {
+    Ok(Json(app.invite_preview(&code)?))
+}
+
+async fn channel_members(
+    State(app): State<App>,
+    auth: Auth,
+    Path(ch): Path<String>,
+) -> ApiResult<Json<Value>> {
+    Ok(Json(json!({ "members": app.channel_members(auth.caller, id(&ch)?)? })))
+}
+
+async fn remove_channel_member(
+    State(app): State<App>,
+    auth: Auth,
+    Path((ch, user)): Path<(String, String)>,
+) -> ApiResult<StatusCode> {
+    app.remove_channel_member(auth.caller, id(&ch)?, id(&user)?).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 async fn remove_member(

@@ -98,6 +98,9 @@ async fn every_endpoint_checks_who_is_asking() {
     let (extra, extra_s) = server.user("extra").await;
     confab_tests::join(&owner, ws, &extra).await;
     let revocable = owner.create_invite(ws, json!({})).await.unwrap().code;
+    let preview_code = owner.create_invite(ws, json!({})).await.unwrap().code;
+    let scratch = owner.create_channel(ws, "scratch", false).await.unwrap().id;
+    owner.add_member(scratch, extra_s.user.id).await.unwrap();
     let table: Vec<(Method, String, Option<String>, [Expect; 6])> = vec![
         (
             Method::GET,
@@ -329,6 +332,30 @@ async fn every_endpoint_checks_who_is_asking() {
             None,
             [NO_INVITE, NO_INVITE, NO_INVITE, NO_INVITE, NO_INVITE, UNAUTH],
         ),
+        (
+            Method::GET,
+            format!("/invites/{preview_code}"),
+            None,
+            [Expect::Ok, Expect::Ok, Expect::Ok, Expect::Ok, Expect::Ok, UNAUTH],
+        ),
+        (
+            Method::PATCH,
+            w.clone(),
+            Some(r#"{"name":"W renamed"}"#.into()),
+            [Expect::Ok, Expect::Ok, FORBIDDEN, FORBIDDEN, NO_WS, UNAUTH],
+        ),
+        (
+            Method::GET,
+            format!("/channels/{secret}/members"),
+            None,
+            [Expect::Ok, NO_CH, Expect::Ok, NO_CH, NO_CH, UNAUTH],
+        ),
+        (
+            Method::DELETE,
+            format!("/channels/{scratch}/members/{}", extra_s.user.id),
+            None,
+            [Expect::Ok, NO_USER, FORBIDDEN, NO_CH, NO_CH, UNAUTH],
+        ),
         // The machine-learning routes.
         (
             Method::GET,
@@ -410,7 +437,7 @@ async fn every_endpoint_checks_who_is_asking() {
             [Expect::Ok, NO_USER, NO_USER, NO_USER, NO_WS, UNAUTH],
         ),
     ];
-    every_route_has_a_row(&table, &[&revocable]);
+    every_route_has_a_row(&table, &[&revocable, &preview_code]);
     let mut failures = Vec::new();
     for (method, path, body, expectations) in &table {
         for (actor, expect) in actors.iter().zip(expectations) {

@@ -18,6 +18,7 @@ crate::cases!(
     demotion_to_guest_leaves_the_public_channels,
     every_mutation_counts_against_one_write_rate,
     workspaces_and_channels_have_per_account_quotas,
+    a_channel_creator_lists_and_removes_members_and_an_invite_shows_where_it_leads,
 );
 
 const WAIT: Duration = Duration::from_secs(5);
@@ -35,13 +36,7 @@ async fn receives_message(live: &mut Live, text: &str, within: Duration) -> Opti
 
 /// Waits for the close frame and returns its code.
 async fn closed_with(live: &mut Live) -> Option<u16> {
-    match live
-        .wait_for(WAIT, "close", |f| {
-            eprintln!("FRAME {f:?}");
-            matches!(f, ServerFrame::Closed { .. })
-        })
-        .await
-    {
+    match live.wait_for(WAIT, "close", |f| matches!(f, ServerFrame::Closed { .. })).await {
         Ok(ServerFrame::Closed { code, .. }) => code,
         other => panic!("expected the socket to close: {other:?}"),
     }
@@ -249,4 +244,52 @@ async fn workspaces_and_channels_have_per_account_quotas() {
     alice.create_channel(ws, "one", false).await.unwrap();
     let refused = alice.create_channel(ws, "two", false).await.unwrap_err().to_string();
     assert!(refused.contains("quota_exceeded"), "{refused}");
+}
+
+async fn a_channel_creator_lists_and_removes_members_and_an_invite_shows_where_it_leads() {
+    let server = TestServer::start();
+    let (owner, owner_s) = server.user("owner").await;
+    let (bob, bob_s) = server.user("bob").await;
+    let (ws, _) = confab_tests::workspace(&owner, "Acme").await;
+    // Whoever holds an invite code sees where it leads before joining.
+    let code = owner.create_invite(ws, json!({})).await.unwrap().code;
+    let (status, preview) = bob.raw(Method::GET, &format!("/invites/{code}"), None).await.unwrap();
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        (preview["workspace"]["name"].as_str(), preview["role"].as_str()),
+        (Some("Acme"), Some("member"))
+    );
+    bob.accept_invite(&code).await.unwrap();
+    let private = owner.create_channel(ws, "private", true).await.unwrap().id;
+    owner.add_member(private, bob_s.user.id).await.unwrap();
+    let members = |body: &serde_json::Value| -> Vec<String> {
+        body["members"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["username"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let path = format!("/channels/{private}/members");
+    let (_, listed) = bob.raw(Method::GET, &path, None).await.unwrap();
+    assert_eq!(members(&listed), ["owner", "bob"]);
+    // Bob is cut off from the channel at once.
+    let mut live = bob.connect(&[]).await.unwrap();
+    let (status, _) = owner.raw(Method::DELETE, &format!("{path}/{}", bob_s.user.id), None).await.unwrap();
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    owner.post(private, "after bob left").await.unwrap();
+    assert!(receives_message(&mut live, "after bob left", Duration::from_millis(700)).await.is_none());
+    let (status, _) = bob.raw(Method::GET, &path, None).await.unwrap();
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    // Renaming the workspace tells its members.
+    let (status, _) =
+        owner.raw(Method::PATCH, &format!("/workspaces/{ws}"), Some(r#"{"name":"Acme Ltd"}"#)).await.unwrap();
+    assert_eq!(status, StatusCode::OK);
+    let renamed = live
+        .wait_for(WAIT, "workspace.updated", |f| {
+            matches!(f, ServerFrame::Event { event: Event::WorkspaceUpdated { workspace }, .. } if workspace.name == "Acme Ltd")
+        })
+        .await;
+    assert!(renamed.is_ok(), "{renamed:?}");
+    let _ = owner_s;
 }

@@ -27,6 +27,14 @@ pub struct CreateChannel {
     pub topic: String,
 }
 
+/// A member of a channel, as its member list shows them.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct ChannelMemberView {
+    #[serde(flatten)]
+    pub profile: UserProfile,
+    pub joined_at: confab_core::Millis,
+}
+
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateChannel {
@@ -275,6 +283,55 @@ impl App {
             Ok(())
         })?;
         (durable.wait().await).map_err(AppError::from)
+    }
+
+    /// The members of a channel the caller may read, oldest first.
+    pub fn channel_members(&self, caller: Caller, channel: ChannelId) -> Result<Vec<ChannelMemberView>> {
+        let ws = self.channel_workspace(channel)?;
+        self.workspace(ws)?.read().readable_channel(caller.user, channel)?;
+        let mut out = Vec::new();
+        for (user, membership) in self.store().channel_members(channel)? {
+            if let Some(record) = self.store().user(user)? {
+                out.push(ChannelMemberView {
+                    profile: UserProfile::from(&record.user),
+                    joined_at: membership.joined_at,
+                });
+            }
+        }
+        out.sort_by_key(|m| m.joined_at);
+        Ok(out)
+    }
+
+    /// Takes `user` out of a channel: its creator and admins may; anyone may take
+    /// themselves out (that is leaving). Not for DMs.
+    pub async fn remove_channel_member(
+        &self,
+        caller: Caller,
+        channel: ChannelId,
+        user: UserId,
+    ) -> Result<()> {
+        if user == caller.user {
+            return self.leave_channel(caller, channel).await;
+        }
+        let ws = self.channel_workspace(channel)?;
+        let record = self.channel_record(channel)?;
+        let ((), durable) = self.write_as(caller, ws, |state, tx| {
+            let role = state.member_via_channel(caller.user)?;
+            let ch = state.readable_channel(caller.user, channel)?;
+            if ch.kind == ChannelKind::Dm {
+                return Err(Error::new(ErrorCode::Conflict, "nobody is removed from a direct message").into());
+            }
+            if !role.is_admin() && record.created_by != caller.user {
+                return Err(Error::forbidden("only the channel's creator and admins remove people").into());
+            }
+            if !ch.members.contains(&user) {
+                return Err(Error::new(ErrorCode::UserNotFound, "not a member of the channel").into());
+            }
+            Self::stage_channel_leave(state, tx, channel, user);
+            Ok(())
+        })?;
+        durable.wait().await?;
+        Ok(())
     }
 
     pub async fn add_channel_member(&self, caller: Caller, channel: ChannelId, user: UserId) -> Result<()> {

@@ -46,13 +46,13 @@ use governor::{DefaultKeyedRateLimiter, Quota};
 use parking_lot::RwLock;
 
 pub use auth::{AuthOutcome, Caller, SignupRequest};
-pub use channels::{CreateChannel, UpdateChannel};
+pub use channels::{ChannelMemberView, CreateChannel, UpdateChannel};
 pub use config::AppConfig;
 pub use error::{AppError, Result};
 pub use live::{Hello, HelloWorkspace, Replay};
 pub use messages::{HistoryQuery, PostMessage};
 pub use sessions::{ChangePassword, SessionGrant};
-pub use workspaces::CreateInvite;
+pub use workspaces::{CreateInvite, InvitePreview, WorkspaceRef};
 
 use confab_consent::Ledger;
 use confab_recommend::{RecommendConfig, Recommender};

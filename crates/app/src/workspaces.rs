@@ -18,6 +18,20 @@ use crate::{App, Caller, Tx, new_ulid, now_ms};
 /// The channel every new workspace starts with and every new member joins.
 pub const DEFAULT_CHANNEL: &str = "general";
 
+/// An invite as its holder sees it before accepting.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct InvitePreview {
+    pub workspace: WorkspaceRef,
+    pub role: Role,
+    pub expires_at: confab_core::Millis,
+}
+
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct WorkspaceRef {
+    pub id: WorkspaceId,
+    pub name: String,
+}
+
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CreateInvite {
@@ -341,6 +355,37 @@ impl App {
         durable.wait().await?;
         self.hub().remove_workspace(target, ws);
         Ok(())
+    }
+
+    /// Renames the workspace (owners and admins); members are told by
+    /// `workspace.updated`.
+    pub async fn rename_workspace(&self, caller: Caller, ws: WorkspaceId, name: &str) -> Result<Workspace> {
+        let name = self.limits().workspace_name(name)?.to_string();
+        let (workspace, durable) = self.write_as(caller, ws, |state, tx| {
+            if !state.require_member(caller.user)?.is_admin() {
+                return Err(Error::forbidden("only owners and admins rename the workspace").into());
+            }
+            let mut workspace = self.store().workspace(ws)?.ok_or_else(Error::internal)?;
+            workspace.name = name;
+            tx.op(Op::PutWorkspace(workspace.clone()));
+            tx.emit(Event::WorkspaceUpdated { workspace: workspace.clone() });
+            Ok(workspace)
+        })?;
+        durable.wait().await?;
+        Ok(workspace)
+    }
+
+    /// What an invite leads to, for whoever holds its code: the workspace's name and
+    /// the role it gives, so a client can ask before joining. Holding the code is
+    /// what lets one see this, as it is what lets one join.
+    pub fn invite_preview(&self, code: &str) -> Result<InvitePreview> {
+        let invite = self.usable_invite(code)?;
+        let workspace = self.store().workspace(invite.workspace)?.ok_or_else(Error::internal)?;
+        Ok(InvitePreview {
+            workspace: WorkspaceRef { id: workspace.id, name: workspace.name },
+            role: invite.role,
+            expires_at: invite.expires_at,
+        })
     }
 
     /// The workspace's invites: all of them for owners and admins, one's own for

@@ -48,6 +48,9 @@ pub enum Event {
         channel: Option<ChannelId>,
         user: UserId,
     },
+    /// The workspace was renamed.
+    #[serde(rename = "workspace.updated")]
+    WorkspaceUpdated { workspace: crate::model::Workspace },
     /// A member's role changed.
     #[serde(rename = "member.updated")]
     MemberUpdated { user: UserId, role: Role },
@@ -103,6 +106,7 @@ impl Event {
             Event::MemberJoined { .. } => "member.joined",
             Event::MemberLeft { .. } => "member.left",
             Event::MemberUpdated { .. } => "member.updated",
+            Event::WorkspaceUpdated { .. } => "workspace.updated",
             Event::ReadUpdated { .. } => "read.updated",
             Event::Typing { .. } => "typing",
             Event::Presence { .. } => "presence",
@@ -133,9 +137,10 @@ impl Event {
             Event::ReadUpdated { user, .. } | Event::ConsentChanged { personal: true, by: user, .. } => {
                 Audience::User(*user)
             }
-            Event::MemberUpdated { .. } | Event::Presence { .. } | Event::ConsentChanged { .. } => {
-                Audience::Workspace
-            }
+            Event::MemberUpdated { .. }
+            | Event::WorkspaceUpdated { .. }
+            | Event::Presence { .. }
+            | Event::ConsentChanged { .. } => Audience::Workspace,
         }
     }
 }
