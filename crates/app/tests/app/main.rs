@@ -4,4 +4,5 @@
 mod consent_models;
 mod housekeeping;
 mod integrity;
+mod sessions;
 mod support;
