@@ -8,10 +8,6 @@
 //! Options: `--messages N` (default 200000), `--channels N` (200), `--readable N`
 //! (50), `--users N` (500), `--queries N` (2000), `--seed N` (42).
 
-mod support {
-    pub mod corpus;
-}
-
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
@@ -19,10 +15,10 @@ use confab_search::{
     Affinity, IndexCursor, IndexDoc, NameMap, OpenOutcome, RankingWeights, SearchConfig, SearchIndex,
     SearchRequest, SortOrder,
 };
+use confab_test_support::search::{self as corpus, NOW, WorkspaceSpec, channel_id, user_id, workspace_id};
 use rand::rngs::StdRng;
 use rand::seq::IndexedRandom;
 use rand::{Rng, SeedableRng};
-use support::corpus::{self, NOW, WorkspaceSpec, channel_id, user_id, workspace_id};
 
 struct Options {
     messages: usize,

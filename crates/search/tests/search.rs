@@ -1,9 +1,6 @@
 //! Integration tests of `confab-search`: relevance signals, operators, updates,
 //! permissions (property test), reopening and recovery from a damaged index.
 
-#[path = "../examples/support/corpus.rs"]
-mod corpus;
-
 use std::collections::{HashMap, HashSet};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
@@ -13,7 +10,7 @@ use confab_search::{
     Affinity, IndexCursor, IndexDoc, NameMap, OpenOutcome, RankingWeights, SearchConfig, SearchIndex,
     SearchRequest, SearchResults, SortOrder,
 };
-use corpus::{NOW, channel_id, user_id, workspace_id};
+use confab_test_support::search::{self as corpus, NOW, channel_id, user_id, workspace_id};
 use proptest::prelude::*;
 
 const DAY: i64 = 86_400_000;

@@ -10,6 +10,8 @@
 //!   events in the suggestion hooks' vocabulary.
 //! * [`evaluate`]: hit@k and MRR of the suggestions on those workspaces, against
 //!   baselines (`crates/recommend/examples/recommend_eval.rs`).
+//! * [`search`]: index documents generated from the corpus, for the search crate's
+//!   tests and bench.
 //! * [`consent`]: an in-memory ledger store and data source, ids and records.
 //! * [`training`]: simulated workspaces as a consented data source, click logs, grants.
 
@@ -17,5 +19,6 @@ pub mod consent;
 pub mod corpus;
 pub mod evaluate;
 pub mod rng;
+pub mod search;
 pub mod simulate;
 pub mod training;

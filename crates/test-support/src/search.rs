@@ -1,12 +1,11 @@
-//! Realistic synthetic workspaces from the chit-chat corpus, shared by the search
-//! bench (`examples/search_bench.rs`) and the integration tests (`tests/search.rs`).
+//! Realistic synthetic search workspaces from the chit-chat corpus, shared by the
+//! search bench (`crates/search/examples/search_bench.rs`) and the search crate's
+//! integration tests (`crates/search/tests/search.rs`).
 //!
 //! Conversations are replayed round-robin, each replay into a different channel with
 //! senders remapped to the workspace's users and timestamps spread over a year before
 //! [`NOW`]. A seeded generator adds what the corpus lacks: thread replies (10%),
 //! links (3%), code-like tokens (2%), mentions and reactions.
-
-#![allow(dead_code)]
 
 use std::collections::BTreeMap;
 use std::io::Read;
