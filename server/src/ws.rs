@@ -17,6 +17,7 @@
 
 use std::collections::HashMap;
 use std::num::NonZeroU32;
+use std::ops::ControlFlow;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -389,6 +390,14 @@ impl SessionEnd {
     }
 }
 
+/// Sends in flight: each resolves to its `req` and the post's outcome.
+type Inflight = FuturesUnordered<
+    std::pin::Pin<
+        Box<dyn std::future::Future<Output = (String, Result<confab_core::Message, AppError>)> + Send>,
+    >,
+>;
+
+/// Reads the peer's frames until it leaves, its session ends or the writer stops.
 async fn read_loop(
     app: &App,
     caller: Caller,
@@ -400,183 +409,215 @@ async fn read_loop(
 ) {
     let expiry = tokio::time::sleep_until(session_end.deadline());
     tokio::pin!(expiry);
-    let limits = &app.config().limits;
-    let frame_limiter = DefaultDirectRateLimiter::direct(
-        Quota::per_second(NonZeroU32::new(limits.frames_per_second.max(1)).unwrap_or(NonZeroU32::MIN))
-            .allow_burst(NonZeroU32::new(limits.frame_burst.max(1)).unwrap_or(NonZeroU32::MIN)),
-    );
-    let mut inflight = FuturesUnordered::new();
     let ping_every = Duration::from_secs(config.ping_interval_secs.max(1));
     let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + ping_every, ping_every);
-    // Only a pong carrying one of our recent ping payloads counts as hearing from the
-    // peer: frames it sends prove nothing about whether it reads.
-    let pings = PingPayloads::new(conn);
-    let mut last_heard = Instant::now();
-    let mut last_active = Instant::now();
-    let mut away = false;
-    let mut last_rate_error: Option<Instant> = None;
+    let mut connection = Connection::new(app, caller, conn, direct, config);
+    let mut inflight = Inflight::new();
     loop {
         let can_read = inflight.len() < config.max_inflight_sends.max(1);
-        tokio::select! {
-            incoming = stream.next(), if can_read => {
-                let Some(Ok(message)) = incoming else { return };
-                let raw = match message {
-                    Message::Text(raw) => raw,
-                    Message::Binary(_) => {
-                        let e = Error::new(ErrorCode::InvalidRequest, "frames are JSON text, not binary");
-                        if !direct.send(error_frame(None, e)) {
-                            return;
-                        }
-                        continue;
-                    }
-                    Message::Close(_) => return,
-                    Message::Pong(payload) => {
-                        if pings.answers(&payload) {
-                            last_heard = Instant::now();
-                        }
-                        continue;
-                    }
-                    Message::Ping(_) => continue,
-                };
-                if frame_limiter.check().is_err() {
-                    // One error a second at most, so a flood is not echoed back.
-                    if last_rate_error.is_none_or(|t| t.elapsed() >= Duration::from_secs(1)) {
-                        last_rate_error = Some(Instant::now());
-                        if !direct.send(error_frame(None, Error::rate_limited(1))) {
-                            return;
-                        }
-                    }
-                    continue;
-                }
-                let envelope = match parse::<Envelope>(&raw) {
-                    Ok(env) => env,
-                    Err(e) => {
-                        if !direct.send(error_frame(None, e)) {
-                            return;
-                        }
-                        continue;
-                    }
-                };
-                // `req` is echoed back: hold it to the documented shape.
-                let req_ok = match &envelope.req {
-                    None => true,
-                    Some(serde_json::Value::String(r)) => app.limits_check_client_id("req", r).is_ok(),
-                    Some(serde_json::Value::Number(_)) => true,
-                    Some(_) => false,
-                };
-                if !req_ok {
-                    let e = Error::invalid_field("req", "1 to 64 printable ASCII characters, or a number");
-                    if !direct.send(error_frame(None, e)) {
-                        return;
-                    }
-                    continue;
-                }
-                if envelope.r#type != "ping" {
-                    last_active = Instant::now();
-                    if away {
-                        away = false;
-                        app.set_away(caller, conn, false);
-                    }
-                }
-                match envelope.r#type.as_str() {
-                    "send" => match parse::<SendFrame>(&raw) {
-                        Ok(frame) => {
-                            let app = app.clone();
-                            inflight.push(async move {
-                                let req = frame.req.clone();
-                                let post = PostMessage {
-                                    text: frame.text,
-                                    thread_root: frame.thread_root,
-                                    client_msg_id: frame.client_msg_id,
-                                };
-                                (req, app.post_message(caller, frame.channel, post).await)
-                            });
-                        }
-                        Err(e) => {
-                            if !direct.send(error_frame(envelope.req, e)) {
-                                return;
-                            }
-                        }
-                    },
-                    "typing" => {
-                        let result = parse::<TypingFrame>(&raw)
-                            .map_err(AppError::from)
-                            .and_then(|f| app.typing(caller, f.channel, f.thread_root));
-                        if let Err(e) = result
-                            && !direct.send(error_frame(envelope.req, e))
-                        {
-                            return;
-                        }
-                    }
-                    "presence" => match parse::<PresenceFrame>(&raw) {
-                        Ok(frame) => {
-                            away = frame.status == PresenceStatus::Away;
-                            app.set_away(caller, conn, away);
-                        }
-                        Err(e) => {
-                            if !direct.send(error_frame(envelope.req, e)) {
-                                return;
-                            }
-                        }
-                    },
-                    "ping" => {
-                        let mut pong = json!({ "type": "pong" });
-                        if let Some(req) = envelope.req {
-                            pong["req"] = req;
-                        }
-                        if !direct.send(text(pong)) {
-                            return;
-                        }
-                    }
-                    "auth" => {
-                        let e = Error::new(ErrorCode::InvalidRequest, "already authenticated");
-                        if !direct.send(error_frame(envelope.req, e)) {
-                            return;
-                        }
-                    }
-                    other => {
-                        let e = Error::new(
-                            ErrorCode::UnknownFrame,
-                            format!("unknown frame type {:?}", clip(other, ECHO_CHARS)),
-                        );
-                        if !direct.send(error_frame(envelope.req, e)) {
-                            return;
-                        }
-                    }
-                }
-            }
-            Some((req, result)) = inflight.next(), if !inflight.is_empty() => {
-                let frame = match result {
-                    Ok(message) => ack_frame(&req, &message),
-                    Err(e) => error_frame(Some(serde_json::Value::String(req)), e),
-                };
-                if !direct.send(frame) {
-                    return;
-                }
-            }
-            _ = ping.tick() => {
-                if last_heard.elapsed() > ping_every.saturating_mul(3) {
-                    let _ = direct.send(close(CLOSE_TIMEOUT, "no answer to pings"));
-                    return;
-                }
-                if !away && last_active.elapsed() > Duration::from_secs(config.away_after_secs.max(1)) {
-                    away = true;
-                    app.set_away(caller, conn, true);
-                }
-                if !direct.send(Message::Ping(pings.next())) {
-                    return;
-                }
-            }
-            () = session_end.revoked.notified() => {
-                let _ = direct.send(close(CLOSE_UNAUTHENTICATED, "signed out"));
-                return;
-            }
-            () = &mut expiry => {
-                let _ = direct.send(close(CLOSE_UNAUTHENTICATED, "session expired"));
-                return;
-            }
-            () = direct.tx.closed() => return,
+        let flow = tokio::select! {
+            incoming = stream.next(), if can_read => match incoming {
+                Some(Ok(message)) => connection.on_message(message, &mut inflight),
+                _ => ControlFlow::Break(()),
+            },
+            Some((req, result)) = inflight.next(), if !inflight.is_empty() => connection.on_sent(req, result),
+            _ = ping.tick() => connection.on_tick(ping_every),
+            () = session_end.revoked.notified() => connection.close(CLOSE_UNAUTHENTICATED, "signed out"),
+            () = &mut expiry => connection.close(CLOSE_UNAUTHENTICATED, "session expired"),
+            () = direct.tx.closed() => ControlFlow::Break(()),
+        };
+        if flow.is_break() {
+            return;
         }
+    }
+}
+
+/// What the reader of one connection keeps while it lives, with a method per kind of
+/// input. Each returns whether to go on.
+struct Connection<'a> {
+    app: &'a App,
+    caller: Caller,
+    conn: u64,
+    direct: &'a Replies,
+    config: &'a confab_app::config::WebSocketConfig,
+    frame_limiter: DefaultDirectRateLimiter,
+    /// Only a pong carrying one of our recent ping payloads counts as hearing from
+    /// the peer: frames it sends prove nothing about whether it reads.
+    pings: PingPayloads,
+    last_heard: Instant,
+    last_active: Instant,
+    away: bool,
+    last_rate_error: Option<Instant>,
+}
+
+impl<'a> Connection<'a> {
+    fn new(
+        app: &'a App,
+        caller: Caller,
+        conn: u64,
+        direct: &'a Replies,
+        config: &'a confab_app::config::WebSocketConfig,
+    ) -> Self {
+        let limits = &app.config().limits;
+        let frame_limiter = DefaultDirectRateLimiter::direct(
+            Quota::per_second(NonZeroU32::new(limits.frames_per_second.max(1)).unwrap_or(NonZeroU32::MIN))
+                .allow_burst(NonZeroU32::new(limits.frame_burst.max(1)).unwrap_or(NonZeroU32::MIN)),
+        );
+        Connection {
+            app,
+            caller,
+            conn,
+            direct,
+            config,
+            frame_limiter,
+            pings: PingPayloads::new(conn),
+            last_heard: Instant::now(),
+            last_active: Instant::now(),
+            away: false,
+            last_rate_error: None,
+        }
+    }
+
+    /// Queues a reply; stops if the connection is done.
+    fn reply(&self, frame: Message) -> ControlFlow<()> {
+        match self.direct.send(frame) {
+            true => ControlFlow::Continue(()),
+            false => ControlFlow::Break(()),
+        }
+    }
+
+    fn close(&self, code: u16, reason: &'static str) -> ControlFlow<()> {
+        let _ = self.direct.send(close(code, reason));
+        ControlFlow::Break(())
+    }
+
+    /// One WebSocket message from the peer.
+    fn on_message(&mut self, message: Message, inflight: &mut Inflight) -> ControlFlow<()> {
+        match message {
+            Message::Text(raw) => self.on_frame(&raw, inflight),
+            Message::Binary(_) => {
+                let e = Error::new(ErrorCode::InvalidRequest, "frames are JSON text, not binary");
+                self.reply(error_frame(None, e))
+            }
+            Message::Close(_) => ControlFlow::Break(()),
+            Message::Pong(payload) => {
+                if self.pings.answers(&payload) {
+                    self.last_heard = Instant::now();
+                }
+                ControlFlow::Continue(())
+            }
+            Message::Ping(_) => ControlFlow::Continue(()),
+        }
+    }
+
+    /// One JSON frame: rate-checked, its envelope checked, then handled by type.
+    fn on_frame(&mut self, raw: &str, inflight: &mut Inflight) -> ControlFlow<()> {
+        if self.frame_limiter.check().is_err() {
+            // One error a second at most, so a flood is not echoed back.
+            if self.last_rate_error.is_none_or(|t| t.elapsed() >= Duration::from_secs(1)) {
+                self.last_rate_error = Some(Instant::now());
+                return self.reply(error_frame(None, Error::rate_limited(1)));
+            }
+            return ControlFlow::Continue(());
+        }
+        let envelope = match parse::<Envelope>(raw) {
+            Ok(env) => env,
+            Err(e) => return self.reply(error_frame(None, e)),
+        };
+        // `req` is echoed back: hold it to the documented shape.
+        let req_ok = match &envelope.req {
+            None => true,
+            Some(serde_json::Value::String(r)) => self.app.limits_check_client_id("req", r).is_ok(),
+            Some(serde_json::Value::Number(_)) => true,
+            Some(_) => false,
+        };
+        if !req_ok {
+            let e = Error::invalid_field("req", "1 to 64 printable ASCII characters, or a number");
+            return self.reply(error_frame(None, e));
+        }
+        if envelope.r#type != "ping" {
+            self.last_active = Instant::now();
+            if self.away {
+                self.away = false;
+                self.app.set_away(self.caller, self.conn, false);
+            }
+        }
+        let (app, caller) = (self.app, self.caller);
+        match envelope.r#type.as_str() {
+            "send" => match parse::<SendFrame>(raw) {
+                Ok(frame) => {
+                    let app = app.clone();
+                    inflight.push(Box::pin(async move {
+                        let post = PostMessage {
+                            text: frame.text,
+                            thread_root: frame.thread_root,
+                            client_msg_id: frame.client_msg_id,
+                        };
+                        (frame.req, app.post_message(caller, frame.channel, post).await)
+                    }));
+                    ControlFlow::Continue(())
+                }
+                Err(e) => self.reply(error_frame(envelope.req, e)),
+            },
+            "typing" => {
+                let result = parse::<TypingFrame>(raw)
+                    .map_err(AppError::from)
+                    .and_then(|f| app.typing(caller, f.channel, f.thread_root));
+                match result {
+                    Ok(()) => ControlFlow::Continue(()),
+                    Err(e) => self.reply(error_frame(envelope.req, e)),
+                }
+            }
+            "presence" => match parse::<PresenceFrame>(raw) {
+                Ok(frame) => {
+                    self.away = frame.status == PresenceStatus::Away;
+                    app.set_away(caller, self.conn, self.away);
+                    ControlFlow::Continue(())
+                }
+                Err(e) => self.reply(error_frame(envelope.req, e)),
+            },
+            "ping" => {
+                let mut pong = json!({ "type": "pong" });
+                if let Some(req) = envelope.req {
+                    pong["req"] = req;
+                }
+                self.reply(text(pong))
+            }
+            "auth" => {
+                let e = Error::new(ErrorCode::InvalidRequest, "already authenticated");
+                self.reply(error_frame(envelope.req, e))
+            }
+            other => {
+                let e = Error::new(
+                    ErrorCode::UnknownFrame,
+                    format!("unknown frame type {:?}", clip(other, ECHO_CHARS)),
+                );
+                self.reply(error_frame(envelope.req, e))
+            }
+        }
+    }
+
+    /// A send finished: its `ack` or its error.
+    fn on_sent(&self, req: String, result: Result<confab_core::Message, AppError>) -> ControlFlow<()> {
+        let frame = match result {
+            Ok(message) => ack_frame(&req, &message),
+            Err(e) => error_frame(Some(serde_json::Value::String(req)), e),
+        };
+        self.reply(frame)
+    }
+
+    /// The ping interval: close a peer that stopped answering, mark an idle one
+    /// away, ping again.
+    fn on_tick(&mut self, ping_every: Duration) -> ControlFlow<()> {
+        if self.last_heard.elapsed() > ping_every.saturating_mul(3) {
+            return self.close(CLOSE_TIMEOUT, "no answer to pings");
+        }
+        if !self.away && self.last_active.elapsed() > Duration::from_secs(self.config.away_after_secs.max(1))
+        {
+            self.away = true;
+            self.app.set_away(self.caller, self.conn, true);
+        }
+        self.reply(Message::Ping(self.pings.next()))
     }
 }
 
