@@ -27,6 +27,12 @@ pub struct CreateChannel {
     pub topic: String,
 }
 
+/// What opening a DM came to.
+enum OpenedDm {
+    Created(Channel),
+    Existing(ChannelId),
+}
+
 /// A member of a channel, as its member list shows them.
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct ChannelMemberView {
@@ -282,7 +288,7 @@ impl App {
             Self::stage_channel_leave(state, tx, channel, caller.user);
             Ok(())
         })?;
-        (durable.wait().await).map_err(AppError::from)
+        durable.wait().await
     }
 
     /// The members of a channel the caller may read, oldest first.
@@ -354,7 +360,7 @@ impl App {
             Self::stage_channel_join(state, tx, channel, user);
             Ok(())
         })?;
-        (durable.wait().await).map_err(AppError::from)
+        durable.wait().await
     }
 
     /// Opens the DM between the caller and `users`, creating it the first time.
@@ -375,7 +381,7 @@ impl App {
             }
             // One DM per set of people, found by its members alone.
             if let Some(id) = state.dms.get(&key) {
-                return Ok(Err(*id));
+                return Ok(OpenedDm::Existing(*id));
             }
             let id = ChannelId::from_ulid(new_ulid());
             // The name only labels the DM (clients show its members); it is outside the
@@ -392,12 +398,12 @@ impl App {
                 created_at: tx.now,
             };
             Self::stage_new_channel(state, tx, &channel, &people);
-            Ok(Ok(channel))
+            Ok(OpenedDm::Created(channel))
         })?;
         durable.wait().await?;
         match result {
-            Ok(channel) => Ok(channel),
-            Err(existing) => self.channel_record(existing),
+            OpenedDm::Created(channel) => Ok(channel),
+            OpenedDm::Existing(existing) => self.channel_record(existing),
         }
     }
 }

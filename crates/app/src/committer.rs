@@ -33,8 +33,8 @@ pub struct Committer {
 pub struct Durable(oneshot::Receiver<Result<(), Error>>);
 
 impl Durable {
-    pub async fn wait(self) -> Result<(), Error> {
-        self.0.await.unwrap_or_else(|_| Err(Error::internal()))
+    pub async fn wait(self) -> crate::Result<()> {
+        Ok(self.0.await.unwrap_or_else(|_| Err(Error::internal()))?)
     }
 }
 

@@ -320,6 +320,6 @@ impl App {
             tx.emit(event);
             Ok(())
         })?;
-        (durable.wait().await).map_err(AppError::from)
+        durable.wait().await
     }
 }

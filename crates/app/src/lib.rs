@@ -291,7 +291,7 @@ impl App {
     async fn write_global(&self, batch: Batch) -> Result<()> {
         self.check_writable()?;
         self.inner.store.apply(batch).map_err(|e| self.store_write_failed(e))?;
-        (self.inner.committer.enqueue(Vec::new()).wait().await).map_err(AppError::from)
+        self.inner.committer.enqueue(Vec::new()).wait().await
     }
 
     /// `unavailable` once writes have stopped (fail-stop).

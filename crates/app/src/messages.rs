@@ -45,6 +45,13 @@ fn message_not_found() -> Error {
     Error::new(ErrorCode::MessageNotFound, "no such message")
 }
 
+/// What a post came to.
+enum Posted {
+    New(Box<Message>),
+    /// An earlier post with the same idempotency key made this message.
+    Earlier(MessageId),
+}
+
 impl App {
     /// Posts a message. A retry with the same `client_msg_id` (same author and
     /// channel) returns the message the first attempt created.
@@ -84,7 +91,7 @@ impl App {
             if let Some(client_id) = &req.client_msg_id {
                 let earlier = self.store().message_by_client_id(channel, caller.user, client_id)?;
                 if let Some(id) = earlier {
-                    return Ok(Err(id));
+                    return Ok(Posted::Earlier(id));
                 }
             }
             let root = match req.thread_root {
@@ -143,15 +150,15 @@ impl App {
             if let Some(ch) = state.channels.get_mut(&channel) {
                 ch.last_seq = seq;
             }
-            Ok(Ok(message))
+            Ok(Posted::New(Box::new(message)))
         })?;
         durable.wait().await?;
         match message {
-            Ok(message) => {
+            Posted::New(message) => {
                 metrics::counter!("confab_messages_posted_total").increment(1);
-                Ok(message)
+                Ok(*message)
             }
-            Err(earlier) => {
+            Posted::Earlier(earlier) => {
                 self.store().message(earlier)?.ok_or_else(Error::internal).map_err(AppError::from)
             }
         }
@@ -255,7 +262,7 @@ impl App {
             });
             Ok(())
         })?;
-        (durable.wait().await).map_err(AppError::from)
+        durable.wait().await
     }
 
     /// Adds (`add`) or removes the caller's reaction. Reacting twice with the same

@@ -12,7 +12,7 @@ use rand::RngCore;
 use serde::Deserialize;
 
 use crate::directory::{ChannelState, WorkspaceState};
-use crate::error::{AppError, Result};
+use crate::error::Result;
 use crate::{App, Caller, Tx, new_ulid, now_ms};
 
 /// The channel every new workspace starts with and every new member joins.
@@ -416,7 +416,7 @@ impl App {
             tx.op(Op::DeleteInvite { code: invite.code });
             Ok(())
         })?;
-        (durable.wait().await).map_err(AppError::from)
+        durable.wait().await
     }
 
     /// Stages `user` leaving `channel`: the membership record, the event and the
