@@ -114,21 +114,6 @@ export async function optional(feature, promise) {
   }
 }
 
-/** Like `optional`, for a route whose path may exist with other methods only. */
-export async function optionalRoute(feature, promise) {
-  try {
-    const r = await promise;
-    setFeature(feature, true);
-    return r;
-  } catch (e) {
-    if (isMissingEndpoint(e) || (e instanceof ApiError && (e.status === 405 || (e.status === 400 && e.code === 'invalid_request')))) {
-      setFeature(feature, false);
-      return null;
-    }
-    throw e;
-  }
-}
-
 // ---- Typed calls -------------------------------------------------------------
 
 export const auth = {
@@ -142,6 +127,9 @@ export const workspaces = {
   list: () => get('/workspaces').then((r) => r.workspaces),
   create: (name) => post('/workspaces', { name }),
   invite: (ws, body) => post(`/workspaces/${ws}/invites`, body || {}),
+  rename: (ws, name) => patch(`/workspaces/${ws}`, { name }),
+  /** Where an invite leads ({workspace: {id, name}, role, expires_at}), before accepting it. */
+  preview: (code) => get(`/invites/${enc(code)}`),
   accept: (code) => post(`/invites/${enc(code)}/accept`),
   members: (ws) => get(`/workspaces/${ws}/members`).then((r) => r.members),
   setRole: (ws, user, role) => patch(`/workspaces/${ws}/members/${user}`, { role }),
@@ -160,10 +148,8 @@ export const channels = {
   join: (ch) => post(`/channels/${ch}/join`),
   leave: (ch) => post(`/channels/${ch}/leave`),
   addMember: (ch, user) => post(`/channels/${ch}/members`, { user }),
-  // Not on the server yet (see the channel details panel): a missing route answers
-  // 404 `not_found`, or `invalid_request` for a known path with another method.
-  members: (ch) => optionalRoute('channelMembers', get(`/channels/${ch}/members`).then((r) => r.members)),
-  removeMember: (ch, user) => optionalRoute('channelMemberRemove', del(`/channels/${ch}/members/${user}`)),
+  members: (ch) => get(`/channels/${ch}/members`).then((r) => r.members),
+  removeMember: (ch, user) => del(`/channels/${ch}/members/${user}`),
   history: (ch, params) => get(`/channels/${ch}/messages${qs(params)}`).then((r) => r.messages),
   post: (ch, body) => post(`/channels/${ch}/messages`, body),
   read: (ch, seq) => post(`/channels/${ch}/read`, { seq }),

@@ -28,7 +28,8 @@ export const channelHash = (ws, ch, msg) => `#/w/${ws}/c/${ch}${msg ? `/m/${msg}
 
 export function parseRoute(hash = location.hash) {
   const parts = hash.replace(/^#\/?/, '').split('/').filter(Boolean).map(decodeURIComponent);
-  // #/invite/CODE[/Workspace name]: the name is the inviter's hint, shown before joining.
+  // #/invite/CODE[/Workspace name]: older links carry the name; it is never shown (the
+  // server says where a code leads).
   if (parts[0] === 'invite' && parts[1]) return { name: 'invite', code: parts[1], hint: parts[2] || null };
   if (parts[0] === 'welcome') return { name: 'welcome' };
   if (parts[0] === 'w' && parts[1]) {

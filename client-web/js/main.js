@@ -1,8 +1,9 @@
 // main.js — start-up and routing: restores the session, connects the live socket,
 // mounts the shell (top bar, sidebar, main view, side panel, banner, toasts) and
 // switches views on hash changes (#/w/WS/c/CH, #/w/WS/privacy, #/w/WS/settings,
-// #/invite/CODE[/NAME], which asks before joining). Every way a session ends goes
-// through signOut(), which forgets unsent texts and drafts.
+// #/invite/CODE, which asks the server where the code leads, then asks before
+// joining). Every way a session ends goes through signOut(), which forgets unsent
+// texts and drafts.
 
 import { h, clear, $, debounce } from './dom.js';
 import * as api from './api.js';
@@ -35,15 +36,12 @@ const UID_KEY = 'confab.uid';
 
 function rememberInvite(route) {
   sessionStorage.setItem('confab.invite', route.code);
-  if (route.hint) sessionStorage.setItem('confab.invite.hint', route.hint);
-  else sessionStorage.removeItem('confab.invite.hint');
 }
 function takeInvite() {
   const code = sessionStorage.getItem('confab.invite');
-  const hint = sessionStorage.getItem('confab.invite.hint');
   sessionStorage.removeItem('confab.invite');
-  sessionStorage.removeItem('confab.invite.hint');
-  return code ? { code, hint } : null;
+  sessionStorage.removeItem('confab.invite.hint'); // kept by earlier versions
+  return code ? { code } : null;
 }
 
 async function boot() {
@@ -112,11 +110,10 @@ function showAuth({ notice } = {}) {
   });
 }
 
-/** The confirmation an invite link opens: the workspace it names, Join or Cancel. */
-function askToJoin({ code, hint }) {
+/** The confirmation an invite link opens: the workspace the server says it leads to, Join or Cancel. */
+function askToJoin({ code }) {
   confirmInviteDialog({
     code,
-    hint,
     onJoined: async (ws) => {
       await app.loadWorkspaces();
       app.navigate(`#/w/${ws.id}`, { replace: true });
@@ -192,6 +189,7 @@ function ensureShell() {
   shell.offs.push(on('panel', renderPanel));
   shell.offs.push(on('connection', renderBanner));
   shell.offs.push(on('channels', renderTitle));
+  shell.offs.push(on('workspaces', renderTitle));
   shell.offs.push(api.onFeatureChange((name, v) => {
     if (name === 'search') searchForm.hidden = !v;
   }));
@@ -281,7 +279,7 @@ async function onRoute() {
     // Signed in already: show the current screen underneath, then ask.
     history.replaceState(null, '', state.wsId ? `#/w/${state.wsId}` : '#/');
     await onRoute();
-    askToJoin({ code: r.code, hint: r.hint });
+    askToJoin({ code: r.code });
     return;
   }
   if (!state.workspaces.length) {

@@ -302,6 +302,16 @@ export function applyEvent(ws, ev) {
     emit('workspace-removed', ws);
     return;
   }
+  if (ev.kind === 'workspace.updated' && ev.workspace) {
+    // Renamed: the switcher lists every workspace, so this applies to any of them.
+    // Only the name is taken: the listed record also carries the caller's role.
+    const w = state.workspaces.find((x) => x.id === (ev.workspace.id || ws));
+    if (w && typeof ev.workspace.name === 'string' && w.name !== ev.workspace.name) {
+      w.name = ev.workspace.name;
+      emit('workspaces');
+    }
+    return;
+  }
   if (ws !== state.wsId) {
     emit('other-workspace-event', { ws, ev });
     return;

@@ -1,8 +1,9 @@
 // manage.test.js — managing channels and people, two users side by side: the channel
 // details panel (add people, topic, rename, archive and unarchive, leave, the
-// server's refusals shown), and the workspace settings screen (change a role, remove
-// a member — whose other page drops the workspace at once —, create and revoke an
-// invite). Controls show only to those allowed.
+// server's refusals shown; the member list as the server gives it, Remove), and the
+// workspace settings screen (change a role, remove a member — whose other page drops
+// the workspace at once —, create and revoke an invite, rename the workspace, which
+// every open page of its members follows). Controls show only to those allowed.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -83,29 +84,79 @@ test('channel details: add people, topic, rename, archive and unarchive, leave',
   await b.context().close();
 });
 
-test('channel details: the member list and Remove where the server lists channel members, else it says so', async (t) => {
-  const { alice, bob, ws, general } = await teamOfTwo(env.server);
-  const probe = await api(env.server, 'GET', `/channels/${general.id}/members`, undefined, alice.token);
-  if (probe.status >= 400) {
-    // Today's server: the panel says it cannot list them, and offers no Remove.
-    const a = await openPage(env.browser, env.server, { user: alice });
-    await a.getByRole('button', { name: 'Channel details' }).click();
-    const panel = a.getByRole('region', { name: 'Channel details' });
-    await panel.locator('.members-unlisted', { hasText: '2 members. This server does not list a channel’s members yet.' }).waitFor();
-    assert.equal(await panel.getByRole('button', { name: /^Remove / }).count(), 0);
-    assert.deepEqual(a.problems, []);
-    await a.context().close();
-    t.diagnostic('the server has no GET /channels/{ch}/members yet: checked that the panel says so');
-    return;
-  }
-  const a = await openPage(env.browser, env.server, { user: alice });
+test('channel details: the member list is the server’s (who is in the channel, not the workspace)', async () => {
+  const { alice, bob, ws } = await teamOfTwo(env.server);
+  const carol = await signup(env.server, 'Carol');
+  const inv = await apiOk(env.server, 'POST', `/workspaces/${ws.id}/invites`, {}, alice.token);
+  await apiOk(env.server, 'POST', `/invites/${inv.code}/accept`, undefined, carol.token);
+  const plans = await apiOk(env.server, 'POST', `/workspaces/${ws.id}/channels`, { name: 'plans' }, alice.token);
+  await apiOk(env.server, 'POST', `/channels/${plans.id}/join`, undefined, bob.token);
+  // Carol is in the workspace (and #general), not in #plans.
+  const listed = (await apiOk(env.server, 'GET', `/channels/${plans.id}/members`, undefined, alice.token)).members;
+  assert.deepEqual(listed.map((m) => m.id).sort(), [alice.id, bob.id].sort());
+
+  const a = await openPage(env.browser, env.server, { user: alice, hash: `#/w/${ws.id}/c/${plans.id}` });
+  await a.getByRole('textbox', { name: 'Message #plans' }).waitFor();
   await a.getByRole('button', { name: 'Channel details' }).click();
   const panel = a.getByRole('region', { name: 'Channel details' });
-  await panel.locator('.member-row', { hasText: `@${bob.username}` }).waitFor();
+  await panel.getByRole('heading', { name: 'Members (2)' }).waitFor();
+  await panel.locator('.member-row').nth(1).waitFor();
+  const rows = await panel.locator('.member-row').evaluateAll((els) => els.map((el) => [el.dataset.user, el.querySelector('.member-name').textContent]));
+  assert.deepEqual(rows, [
+    [alice.id, `Alice @${alice.username} (you)`],
+    [bob.id, `Bob @${bob.username}`],
+  ]);
+  assert.equal(await panel.locator('.members-unlisted').count(), 0);
+  assert.equal(await panel.locator('.member-row', { hasText: `@${carol.username}` }).count(), 0, 'a workspace member outside the channel is not listed');
+  // The creator may remove Bob, not herself (Leave is for that).
+  await panel.getByRole('button', { name: 'Remove Bob from the channel' }).waitFor();
+  assert.equal(await panel.getByRole('button', { name: 'Remove Alice from the channel' }).count(), 0);
+
+  // Carol joins: the open list follows (member.joined) with her, from the server.
+  await apiOk(env.server, 'POST', `/channels/${plans.id}/join`, undefined, carol.token);
+  await panel.getByRole('heading', { name: 'Members (3)' }).waitFor();
+  await panel.locator(`.member-row[data-user="${carol.id}"]`, { hasText: `Carol @${carol.username}` }).waitFor();
+  assert.deepEqual(a.problems, []);
+  await a.context().close();
+});
+
+test('channel details: Remove takes someone out of the channel, on the server and on their page', async () => {
+  const { alice, bob, ws } = await teamOfTwo(env.server);
+  const plans = await apiOk(env.server, 'POST', `/workspaces/${ws.id}/channels`, { name: 'plans' }, alice.token);
+  await apiOk(env.server, 'POST', `/channels/${plans.id}/join`, undefined, bob.token);
+
+  const b = await openPage(env.browser, env.server, { user: bob, hash: `#/w/${ws.id}/c/${plans.id}` });
+  await b.getByRole('textbox', { name: 'Message #plans' }).waitFor();
+  await b.getByRole('button', { name: 'Channel details' }).click();
+  const bPanel = b.getByRole('region', { name: 'Channel details' });
+  await bPanel.getByRole('heading', { name: 'Members (2)' }).waitFor();
+  await bPanel.locator('.member-row', { hasText: `@${alice.username}` }).waitFor();
+  assert.equal(await bPanel.getByRole('button', { name: /^Remove / }).count(), 0, 'a plain member removes nobody');
+  // His channel list (not the suggestions, which may offer #plans once he is out).
+  const bPlans = b.locator(`.sidebar .side-item[data-channel="${plans.id}"]`);
+  await bPlans.waitFor();
+
+  const a = await openPage(env.browser, env.server, { user: alice, hash: `#/w/${ws.id}/c/${plans.id}` });
+  await a.getByRole('textbox', { name: 'Message #plans' }).waitFor();
+  await a.getByRole('button', { name: 'Channel details' }).click();
+  const panel = a.getByRole('region', { name: 'Channel details' });
+  await panel.getByRole('heading', { name: 'Members (2)' }).waitFor();
   await panel.getByRole('button', { name: 'Remove Bob from the channel' }).click();
   await panel.locator('.member-row', { hasText: `@${bob.username}` }).waitFor({ state: 'detached' });
-  assert.ok(!(await channelsOf(bob, ws.id)).some((c) => c.id === general.id && c.is_member));
+  await panel.getByRole('heading', { name: 'Members (1)' }).waitFor();
+  await a.locator('.ch-meta').getByRole('button', { name: '1 member' }).waitFor();
+  const listed = (await apiOk(env.server, 'GET', `/channels/${plans.id}/members`, undefined, alice.token)).members;
+  assert.deepEqual(listed.map((m) => m.id), [alice.id], 'removed on the server');
+  assert.ok(!(await channelsOf(bob, ws.id)).some((c) => c.id === plans.id && c.is_member));
+
+  // Bob's page: #plans leaves his channels, and his open panel lists Alice alone.
+  await bPlans.waitFor({ state: 'detached' });
+  await bPanel.getByRole('heading', { name: 'Members (1)' }).waitFor();
+  assert.equal(await bPanel.locator('.member-row', { hasText: `@${bob.username}` }).count(), 0);
+  assert.deepEqual(a.problems, []);
+  assert.deepEqual(b.problems, []);
   await a.context().close();
+  await b.context().close();
 });
 
 test('workspace settings: change a role, remove a member (their page drops the workspace), revoke an invite', async () => {
@@ -165,42 +216,48 @@ test('workspace settings: change a role, remove a member (their page drops the w
   for (const p of [a, b, c]) await p.context().close();
 });
 
-// The server has no channel member list or removal yet (the report asks for
-// GET /channels/{ch}/members → {members: [{id, username, display_name, joined_at}]} and
-// DELETE /channels/{ch}/members/{user} → 204). Until it does, this test answers those
-// two routes in the browser, to check the panel's list and Remove against that shape.
-test('channel details: member list and Remove, against the proposed channel-members routes (stubbed in the browser)', async () => {
-  const { alice, bob, general } = await teamOfTwo(env.server);
-  let inChannel = [alice, bob];
-  const deletes = [];
-  const stub = (ctx) => ctx.route(new RegExp(`/api/v1/channels/${general.id}/members(/[^/]+)?$`), async (route) => {
-    const req = route.request();
-    if (req.method() === 'GET') {
-      await route.fulfill({ json: { members: inChannel.map((u) => ({ id: u.id, username: u.username, display_name: u.display_name, joined_at: 1 })) } });
-    } else if (req.method() === 'DELETE') {
-      const user = req.url().split('/').pop();
-      deletes.push(user);
-      inChannel = inChannel.filter((u) => u.id !== user);
-      await route.fulfill({ status: 204 });
-    } else await route.continue();
-  });
-  const b = await openPage(env.browser, env.server, { user: bob, setup: stub });
-  await b.getByRole('button', { name: 'Channel details' }).click();
-  const bPanel = b.getByRole('region', { name: 'Channel details' });
-  await bPanel.locator('.member-row', { hasText: `@${alice.username}` }).waitFor();
-  assert.equal(await bPanel.getByRole('button', { name: /^Remove / }).count(), 0, 'a plain member removes nobody');
+test('workspace settings: Rename, and every open page of its members follows', async () => {
+  const { alice, bob, ws } = await teamOfTwo(env.server);
+  const home = await apiOk(env.server, 'POST', '/workspaces', { name: 'Bob home' }, bob.token);
+  // Bob has two pages open: one on Acme, one on his other workspace.
+  const b1 = await openPage(env.browser, env.server, { user: bob, hash: `#/w/${ws.id}` });
+  await b1.getByRole('textbox', { name: 'Message #general' }).waitFor();
+  const b2 = await openPage(env.browser, env.server, { user: bob, hash: `#/w/${home.id}` });
+  await b2.getByRole('textbox', { name: 'Message #general' }).waitFor();
+  assert.equal(await b2.locator('#ws-select option:checked').innerText(), 'Bob home');
+  assert.equal(await b1.locator('.topbar-ws').innerText(), 'Acme');
 
-  const a = await openPage(env.browser, env.server, { user: alice, setup: stub });
-  await a.getByRole('button', { name: 'Channel details' }).click();
-  const panel = a.getByRole('region', { name: 'Channel details' });
-  await panel.getByRole('heading', { name: 'Members (2)' }).waitFor();
-  assert.equal(await panel.getByRole('button', { name: 'Remove Alice from the channel' }).count(), 0, 'not oneself');
-  await panel.getByRole('button', { name: 'Remove Bob from the channel' }).click();
-  await panel.locator('.member-row', { hasText: `@${bob.username}` }).waitFor({ state: 'detached' });
-  await panel.getByRole('heading', { name: 'Members (1)' }).waitFor();
-  assert.deepEqual(deletes, [bob.id]);
-  assert.deepEqual(a.problems, []);
-  assert.deepEqual(b.problems, []);
-  await a.context().close();
-  await b.context().close();
+  const a = await openPage(env.browser, env.server, { user: alice, hash: `#/w/${ws.id}/settings` });
+  const page = a.getByRole('region', { name: 'Workspace settings' });
+  const name = page.getByRole('textbox', { name: 'Workspace name' });
+  await name.waitFor();
+  assert.equal(await name.inputValue(), 'Acme');
+  await name.fill('Acme Labs');
+  await page.getByRole('button', { name: 'Rename' }).click();
+  await page.locator('.lead', { hasText: 'Acme Labs' }).waitFor();
+  await a.waitForFunction(() => document.querySelector('#ws-select option:checked')?.textContent === 'Acme Labs');
+  assert.equal((await apiOk(env.server, 'GET', '/workspaces', undefined, alice.token)).workspaces.find((w) => w.id === ws.id).name, 'Acme Labs');
+  await shot(a, 'workspace-rename');
+
+  // workspace.updated: Bob's page on Acme (switcher, top bar, title) and his page on
+  // the other workspace (switcher) follow, without a reload.
+  await b1.waitForFunction(() => document.querySelector('#ws-select option:checked')?.textContent === 'Acme Labs');
+  await b1.locator('.topbar-ws', { hasText: 'Acme Labs' }).waitFor();
+  assert.match(await b1.title(), /Acme Labs/);
+  await b2.waitForFunction((id) => document.querySelector(`#ws-select option[value="${id}"]`)?.textContent === 'Acme Labs', ws.id);
+  assert.equal(await b2.locator('#ws-select option:checked').innerText(), 'Bob home', 'still on his own workspace');
+
+  // A second rename reaches the field of a settings page left open (Bob is made admin).
+  await apiOk(env.server, 'PATCH', `/workspaces/${ws.id}/members/${bob.id}`, { role: 'admin' }, alice.token);
+  await b1.getByRole('link', { name: 'Workspace settings' }).click();
+  const bName = b1.getByRole('region', { name: 'Workspace settings' }).getByRole('textbox', { name: 'Workspace name' });
+  await bName.waitFor();
+  assert.equal(await bName.inputValue(), 'Acme Labs');
+  await name.fill('Acme Research');
+  await page.getByRole('button', { name: 'Rename' }).click();
+  await b1.waitForFunction(() => document.querySelector('#ws-name')?.value === 'Acme Research');
+  assert.equal(await b1.locator('.settings-page .lead').innerText(), 'Acme Research');
+
+  for (const p of [a, b1, b2]) assert.deepEqual(p.problems, []);
+  for (const p of [a, b1, b2]) await p.context().close();
 });

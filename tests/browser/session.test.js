@@ -1,5 +1,6 @@
 // session.test.js — where sessions begin and end: an invite link asks before joining
-// (signed in, and after signing in); a session that ended while a text was unsent
+// (signed in, and after signing in), naming the workspace the server says the code
+// leads to, never the link's own text, and saying so when a code does not work; a session that ended while a text was unsent
 // does not hand that text, or a draft, to the next user of the browser; a WebSocket
 // closed with 4001 lands on the sign-in screen instead of reconnecting.
 
@@ -57,6 +58,78 @@ test('an invite link asks before joining: Cancel joins nothing, Join joins', asy
   assert.deepEqual(d.problems, []);
   await c.context().close();
   await d.context().close();
+});
+
+test('the invite dialog names the workspace the server says (not the link), and says when a code does not work', async () => {
+  const { alice, ws } = await teamOfTwo(env.server);
+  const inv = await apiOk(env.server, 'POST', `/workspaces/${ws.id}/invites`, {}, alice.token);
+  const once = await apiOk(env.server, 'POST', `/workspaces/${ws.id}/invites`, { max_uses: 1 }, alice.token);
+  const guestInv = await apiOk(env.server, 'POST', `/workspaces/${ws.id}/invites`, { role: 'guest' }, alice.token);
+  await apiOk(env.server, 'POST', `/invites/${once.code}/accept`, undefined, (await signup(env.server, 'Dave')).token);
+  // Renamed after the links went out: they still say "Acme".
+  await apiOk(env.server, 'PATCH', `/workspaces/${ws.id}`, { name: 'Acme Labs' }, alice.token);
+  const carol = await signup(env.server, 'Carol');
+  const home = await apiOk(env.server, 'POST', '/workspaces', { name: 'Carol home' }, carol.token);
+
+  const c = await openPage(env.browser, env.server, { user: carol, hash: `#/invite/${inv.code}/${encodeURIComponent('Acme')}` });
+  const dlg = c.getByRole('dialog', { name: 'Join workspace?' });
+  const ask = async (hash) => {
+    await c.evaluate((h) => { location.hash = h; }, hash);
+    await dlg.waitFor();
+  };
+  const close = async (label) => {
+    await dlg.getByRole('button', { name: label, exact: true }).click();
+    await dlg.waitFor({ state: 'detached' });
+  };
+  // The link's name is stale: the dialog has the server's.
+  await dlg.locator('.invite-ws', { hasText: 'Acme Labs' }).waitFor();
+  assert.match(await dlg.innerText(), /invited to join the workspace Acme Labs\./);
+  await dlg.getByRole('button', { name: 'Join', exact: true }).and(c.locator(':enabled')).waitFor();
+  await close('Cancel');
+
+  // A link that lies about the name.
+  await ask(`#/invite/${inv.code}/${encodeURIComponent('Your Bank')}`);
+  await dlg.locator('.invite-ws', { hasText: 'Acme Labs' }).waitFor();
+  assert.doesNotMatch(await dlg.innerText(), /Your Bank/);
+  await close('Cancel');
+
+  // A link with no name (as the client now writes them), and a guest invite.
+  await ask(`#/invite/${guestInv.code}`);
+  await dlg.locator('.invite-to', { hasText: 'Acme Labs as a guest.' }).waitFor();
+  assert.doesNotMatch(await dlg.innerText(), /null|undefined/);
+  await close('Cancel');
+
+  // A code that does not exist, and one used up: said plainly, nothing to join.
+  await ask(`#/invite/not-a-real-code/${encodeURIComponent('Acme')}`);
+  await dlg.getByRole('alert').filter({ hasText: 'That invite does not exist (it may have been revoked).' }).waitFor();
+  assert.match(await dlg.innerText(), /This invite link does not work/);
+  assert.doesNotMatch(await dlg.innerText(), /Acme/);
+  assert.equal(await dlg.getByRole('button', { name: 'Join', exact: true }).count(), 0);
+  await shot(c, 'invite-invalid');
+  await close('Close');
+  await ask(`#/invite/${once.code}`);
+  await dlg.getByRole('alert').filter({ hasText: 'That invite has expired or been used up.' }).waitFor();
+  assert.equal(await dlg.getByRole('button', { name: 'Join', exact: true }).count(), 0);
+  await close('Close');
+  assert.deepEqual((await workspacesOf(carol)).map((w) => w.name), ['Carol home'], 'nothing joined');
+
+  // Join, from the nameless link; the same link again says she is in it already.
+  await ask(`#/invite/${inv.code}`);
+  await dlg.locator('.invite-ws', { hasText: 'Acme Labs' }).waitFor();
+  await close('Join');
+  await c.waitForFunction(() => document.querySelector('#ws-select option:checked')?.textContent === 'Acme Labs');
+  await c.evaluate((h) => { location.hash = h; }, `#/w/${home.id}`);
+  await c.waitForFunction(() => document.querySelector('#ws-select option:checked')?.textContent === 'Carol home');
+  await ask(`#/invite/${inv.code}/${encodeURIComponent('Acme')}`);
+  await dlg.locator('.invite-to', { hasText: 'You are already a member of Acme Labs.' }).waitFor();
+  await close('Open Acme Labs');
+  await c.waitForFunction(() => document.querySelector('#ws-select option:checked')?.textContent === 'Acme Labs');
+  assert.deepEqual((await workspacesOf(carol)).map((w) => w.name).sort(), ['Acme Labs', 'Carol home']);
+
+  // Only the dead codes' look-ups failed (404, 410).
+  assert.deepEqual(c.problems.filter((p) => !/status of (404|410)\b.*\/api\/v1\/invites\//.test(p)), []);
+  assert.equal(c.problems.length, 2);
+  await c.context().close();
 });
 
 test('a second user signing in on the same browser does not send the first user’s pending text or see their draft', async () => {

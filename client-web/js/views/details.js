@@ -1,10 +1,11 @@
 // @ts-check
 // views/details.js — the channel details side panel ("Channel details"), opened from
 // the channel header: name and "Rename", "Topic", "Archive"/"Unarchive", "Leave",
-// the members ("Add people" from the workspace's members, "Remove" where the server
-// offers it). Each control shows only to those the server allows (channel members
-// edit the topic and add people; the creator, admins and owners rename and archive);
-// the server still checks, and its refusals are shown in the panel.
+// the members as the server lists them ("Add people" from the workspace's members,
+// "Remove" for the channel's creator and admins). Each control shows only to those
+// the server allows (channel members edit the topic and add people; the creator,
+// admins and owners rename and archive); the server still checks, and its refusals
+// are shown in the panel.
 
 import { icon } from '../icons.js';
 import { h, clear, uid } from '../dom.js';
@@ -49,8 +50,9 @@ export function mountChannelDetails(root, chId) {
     h('header.panel-header', h('div', h('h2', 'Channel details'), sub), closeBtn), err, body);
   clear(root).append(panel);
 
-  /** @type {Member[] | null | undefined} undefined: loading; null: the server does not list them */
+  /** @type {Member[] | null | undefined} undefined: loading; null: the list could not be loaded */
   let members;
+  let loads = 0;
   let addOpen = false;
   let addQuery = '';
   /** @type {Set<string>} */
@@ -87,15 +89,14 @@ export function mountChannelDetails(root, chId) {
       render();
       return;
     }
-    if (api.features.channelMembers === false) {
-      members = null;
-      render();
-      return;
-    }
+    // Loads may overlap (a Remove, then its member.left event): only the last one counts.
+    const mine = ++loads;
     try {
       const list = await api.channels.members(chId);
-      members = list ? list.map((m) => ({ ...(state.members.get(m.id || m.user) || {}), ...m, id: m.id || m.user })) : null;
+      if (mine !== loads) return;
+      members = list.map((m) => ({ ...(state.members.get(m.id) || {}), ...m }));
     } catch (e) {
+      if (mine !== loads) return;
       members = null;
       if (!(e instanceof api.ApiError && (e.code === 'channel_not_found' || e.code === 'forbidden'))) showError(e, 'Could not load the members');
     }
@@ -187,14 +188,14 @@ export function mountChannelDetails(root, chId) {
     if (rights.add && addOpen) sec.append(addPeople(ch));
     if (members === undefined) sec.append(h('p.muted', 'Loading members…'));
     else if (members === null) {
-      sec.append(h('p.muted.members-unlisted', `${count} member${count === 1 ? '' : 's'}. This server does not list a channel’s members yet.`));
+      sec.append(h('p.muted.members-unlisted', `${count} member${count === 1 ? '' : 's'}.`));
       if (added.size) sec.append(h('p.muted', `Added just now: ${[...added].map(userName).join(', ')}.`));
     } else {
       const ul = h('ul.member-list');
       const sorted = [...members].sort((a, b) => (a.display_name || a.username || '').localeCompare(b.display_name || b.username || ''));
       for (const m of sorted) {
         const name = m.display_name || m.username || userName(m.id);
-        const canRemove = ch.kind !== 'dm' && m.id !== (state.me && state.me.id) && rights.archive && api.features.channelMemberRemove !== false;
+        const canRemove = ch.kind !== 'dm' && m.id !== (state.me && state.me.id) && rights.archive;
         ul.append(h('li.member-row', { dataset: { user: m.id } },
           presenceDot(m.id),
           h('span.member-name', h('strong', name), m.username ? h('span.muted', ` @${m.username}`) : null, m.id === (state.me && state.me.id) ? h('span.muted', ' (you)') : null),
@@ -206,11 +207,6 @@ export function mountChannelDetails(root, chId) {
                 const btn = /** @type {HTMLButtonElement} */ (e.currentTarget);
                 const ok = await act(() => api.channels.removeMember(chId, m.id), `Could not remove ${name}`, btn, null);
                 if (!ok) return;
-                if (api.features.channelMemberRemove === false) {
-                  showError(new Error('this server cannot remove someone from a channel yet'), `Could not remove ${name}`);
-                  render();
-                  return;
-                }
                 app.toast(`Removed ${name} from #${ch.name}`);
                 await loadMembers();
               },
@@ -308,7 +304,12 @@ export function mountChannelDetails(root, chId) {
   offs.push(on('channels', () => render()));
   offs.push(on('members', () => render()));
   offs.push(on('channel-members-changed', (/** @type {any} */ p) => {
-    if (p && p.channel === chId && members !== null && api.features.channelMembers !== false) loadMembers();
+    if (!p || p.channel !== chId || members === null) return;
+    // Out of a private channel (left, or removed): it is no longer readable, so
+    // there is no list to ask for; the channel goes from the store next.
+    const ch = state.channels.get(chId);
+    if (p.kind === 'member.left' && state.me && p.user === state.me.id && (!ch || ch.kind !== 'public')) return;
+    loadMembers();
   }));
   render();
   loadMembers();

@@ -3,7 +3,7 @@
 // create or join a workspace.
 
 import { icon } from '../icons.js';
-import { h, clear, field } from '../dom.js';
+import { h, clear, field, fullTime } from '../dom.js';
 import { state, channelTitle } from '../store.js';
 import * as api from '../api.js';
 import * as app from '../app.js';
@@ -176,10 +176,12 @@ export function inviteDialog() {
   });
 }
 
-/** An invite link: the code, then the workspace's name as a hint for the confirmation. */
+/**
+ * An invite link: the code alone. Where it leads is asked of the server before
+ * joining (older links also carry a name after the code; it is not shown).
+ */
 export function inviteLink(code) {
-  const ws = state.workspaces.find((w) => w.id === state.wsId);
-  return `${location.origin}/#/invite/${encodeURIComponent(code)}${ws ? `/${encodeURIComponent(ws.name)}` : ''}`;
+  return `${location.origin}/#/invite/${encodeURIComponent(code)}`;
 }
 
 function inviteErrorText(e) {
@@ -189,15 +191,18 @@ function inviteErrorText(e) {
 }
 
 /**
- * Opening an invite link asks first: which workspace (the name the link carries — the
- * server has no look-up of an invite before accepting it), Join or Cancel.
+ * Opening an invite link asks first: the server says which workspace the code leads
+ * to (GET /invites/{code}; never the name a link carries, which anyone can write),
+ * then Join or Cancel. A code that does not work says why and offers no Join; a
+ * workspace one is in already is opened instead of joined.
  */
-export function confirmInviteDialog({ code, hint, onJoined }) {
-  const known = hint && state.workspaces.find((w) => w.name === hint);
+export function confirmInviteDialog({ code, onJoined }) {
   return openDialog('Join workspace?', (body, close) => {
     const err = errorLine();
-    const join = h('button.btn.primary', {
+    const what = h('div.invite-what', { 'aria-live': 'polite' }, h('p.muted', 'Looking up the invite…'));
+    const join = /** @type {HTMLButtonElement} */ (h('button.btn.primary', {
       type: 'button',
+      disabled: true,
       on: {
         click: async () => {
           join.disabled = true;
@@ -213,19 +218,41 @@ export function confirmInviteDialog({ code, hint, onJoined }) {
           }
         },
       },
-    }, 'Join');
+    }, 'Join'));
     const cancel = h('button.btn', { type: 'button', on: { click: close } }, 'Cancel');
-    body.append(
-      hint
-        ? h('p.invite-to', 'You have been invited to join the workspace ', h('strong', hint), '.')
-        : h('p.invite-to', 'You have been invited to join a workspace.'),
-      h('p.muted', `Invite code ${code}. The workspace’s name comes from the link; you see the workspace itself once you join.`),
-      known ? h('p.muted', 'You are already in a workspace with this name.') : '',
-      err,
-      h('div.actions', cancel, join),
-    );
+    body.append(what, err, h('div.actions', cancel, join));
     // Cancel is the default: Enter or a stray click does not join.
     queueMicrotask(() => cancel.focus());
+
+    api.workspaces.preview(code).then((p) => {
+      const ws = p && p.workspace;
+      if (!ws || typeof ws.name !== 'string') throw new Error('The server did not say where this invite leads.');
+      const mine = state.workspaces.find((w) => w.id === ws.id);
+      if (mine) {
+        clear(what).append(h('p.invite-to', 'You are already a member of ', h('strong.invite-ws', ws.name), '.'));
+        join.replaceWith(h('button.btn.primary', {
+          type: 'button',
+          on: {
+            click: async () => {
+              close();
+              await onJoined(mine);
+            },
+          },
+        }, `Open ${ws.name}`));
+        return;
+      }
+      clear(what).append(
+        h('p.invite-to', 'You have been invited to join the workspace ', h('strong.invite-ws', ws.name), p.role === 'guest' ? ' as a guest' : '', '.'),
+        h('p.muted', `Invite code ${code}${p.expires_at ? `, valid until ${fullTime(p.expires_at)}` : ''}.`),
+      );
+      join.disabled = false;
+    }).catch((e) => {
+      // Nothing to join: say why, and leave only the way out.
+      clear(what).append(h('p.invite-to', 'This invite link does not work.'));
+      showError(err, new Error(e instanceof api.ApiError && e.status === 0 ? `${e.message}. Try the link again later.` : inviteErrorText(e)));
+      join.remove();
+      cancel.textContent = 'Close';
+    });
   });
 }
 

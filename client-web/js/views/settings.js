@@ -1,12 +1,12 @@
 // @ts-check
 // views/settings.js — "Workspace settings" for owners and admins (#/w/WS/settings):
-// the members with their roles (change a role, remove a member), the invites by code
+// the workspace's name ("Rename"; every member's open pages follow the
+// `workspace.updated` event), the members with their roles (change a role, remove a member), the invites by code
 // (create, "Revoke"). Only owners are offered the owner role and the removal of
 // owners; the server checks every change again and its refusals are shown here.
-// Renaming a workspace is not offered: the API has no endpoint for it.
 
 import { h, clear, fullTime } from '../dom.js';
-import { state, on, myRole, currentWorkspace, userName } from '../store.js';
+import { state, on, emit, myRole, currentWorkspace, userName } from '../store.js';
 import * as api from '../api.js';
 import * as app from '../app.js';
 import { presenceDot } from './message.js';
@@ -38,6 +38,15 @@ export function mountSettings(root) {
   const roleSel = /** @type {HTMLSelectElement} */ (h('select#inv-role', h('option', { value: 'member' }, 'Member'), h('option', { value: 'guest' }, 'Guest')));
   const uses = /** @type {HTMLInputElement} */ (h('input#inv-uses', { type: 'number', min: 1, max: 1000, value: '10' }));
   const hours = /** @type {HTMLInputElement} */ (h('input#inv-hours', { type: 'number', min: 1, max: 8760, value: '168' }));
+  // The name being typed is kept across re-renders until it is saved (or the
+  // workspace changes); until then the field follows renames made elsewhere.
+  const nameInput = /** @type {HTMLInputElement} */ (h('input#ws-name', { type: 'text', maxlength: 80, required: true, autocomplete: 'off' }));
+  let nameDirty = false;
+  /** @type {string | null} */
+  let nameFor = null;
+  nameInput.addEventListener('input', () => {
+    nameDirty = true;
+  });
 
   const showError = (/** @type {any} */ e, /** @type {string} */ what) => {
     err.hidden = false;
@@ -74,11 +83,46 @@ export function mountSettings(root) {
       page.append(h('div.card.notice', h('p', 'Only the workspace’s owners and admins manage its members and invites.')));
       return;
     }
-    page.append(membersCard(role), invitesCard(role));
+    page.append(nameCard(ws), membersCard(role), invitesCard(role));
     if (focusKey) {
       const again = [...page.querySelectorAll('button, select, input')].find((el) => (el.getAttribute('aria-label') || el.id) === focusKey);
       if (again instanceof HTMLElement) again.focus();
     }
+  }
+
+  function nameCard(/** @type {{id: string, name: string}} */ ws) {
+    if (!nameDirty || nameFor !== ws.id) {
+      nameInput.value = ws.name;
+      nameFor = ws.id;
+      nameDirty = false;
+    }
+    const btn = /** @type {HTMLButtonElement} */ (h('button#ws-rename.btn.small', { type: 'submit' }, 'Rename'));
+    return h('section.card.settings-name', { 'aria-labelledby': 'set-name' },
+      h('h2#set-name', 'Name'),
+      h('form.inline-form', {
+        on: {
+          submit: async (/** @type {Event} */ e) => {
+            e.preventDefault();
+            const name = nameInput.value.trim();
+            if (!name || name === ws.name) return;
+            clearError();
+            btn.disabled = true;
+            try {
+              const updated = await api.workspaces.rename(ws.id, name);
+              nameDirty = false;
+              const w = state.workspaces.find((x) => x.id === ws.id);
+              if (w) w.name = (updated && updated.name) || name;
+              app.toast(`Renamed the workspace to ${(w && w.name) || name}`);
+              emit('workspaces');
+            } catch (e2) {
+              showError(e2, 'Could not rename the workspace');
+            } finally {
+              if (btn.isConnected) btn.disabled = false;
+            }
+          },
+        },
+      }, h('label', { for: 'ws-name' }, 'Workspace name'), h('div.inline-row', nameInput, btn)),
+      h('p.muted', 'Everyone in the workspace sees the new name at once.'));
   }
 
   function membersCard(/** @type {Role} */ myRoleNow) {
@@ -255,6 +299,8 @@ function messageFor(/** @type {any} */ e) {
       return 'that invite no longer exists';
     case 'user_not_found':
       return 'that person is no longer a member';
+    case 'invalid_field':
+      return e.message;
     case 'rate_limited':
       return `too many changes; try again in ${e.retryAfter || 'a few'} seconds`;
     default:
