@@ -83,6 +83,8 @@ pub struct SenderResult {
     pub last_ack: Option<Instant>,
     /// Whether the connection broke before every ack arrived.
     pub broken: bool,
+    /// The close code, if the server closed the connection with one.
+    pub close_code: Option<u16>,
     /// Whether the server went silent with sends unanswered (for [`STALL`]).
     pub stalled: bool,
 }
@@ -187,7 +189,12 @@ pub async fn run_sender(socket: Socket, plan: SenderPlan) -> (SenderResult, Opti
                     }
                     Kind::Event | Kind::Other => {}
                 },
-                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => {
+                Some(Ok(Message::Close(c))) => {
+                    result.broken = true;
+                    result.close_code = c.map(|c| u16::from(c.code));
+                    break;
+                }
+                None | Some(Err(_)) => {
                     result.broken = true;
                     break;
                 }
@@ -200,10 +207,11 @@ pub async fn run_sender(socket: Socket, plan: SenderPlan) -> (SenderResult, Opti
     let ((sink, failed), (mut result, stream)) = tokio::join!(writer, reader);
     if result.broken || result.stalled {
         eprintln!(
-            "  a sender {}: sent {}, acked {}",
+            "  a sender {}: sent {}, acked {}{}",
             if result.stalled { "stalled (no answer for 10 s)" } else { "lost its connection" },
             sent_rx.borrow().unwrap_or(0),
-            result.acked
+            result.acked,
+            result.close_code.map(|c| format!(" (close code {c})")).unwrap_or_default()
         );
     }
     result.sent = sent_rx.borrow().unwrap_or(0);

@@ -45,6 +45,8 @@ enum Scenario {
     Baseline,
     /// kill -9 under load, restart, check every acknowledged message.
     Crash,
+    /// Live delivery with and without hostile clients (issue 12): latency, memory, disk.
+    Hostile,
     /// Every scenario above, one after the other.
     All,
     /// Runs the bare baseline server (used by the bench itself).
@@ -134,6 +136,38 @@ pub struct Options {
     #[arg(long, global = true, default_value_t = 4)]
     pub crash_senders: usize,
 
+    /// Hostile: seconds of each measured phase (without, then with attackers).
+    #[arg(long, global = true, default_value_t = 20.0)]
+    pub hostile_duration: f64,
+    /// Hostile: seconds the attacks run before the measured load starts.
+    #[arg(long, global = true, default_value_t = 3.0)]
+    pub attack_warmup: f64,
+    /// Hostile: attacker accounts (members of the busy workspace and channel).
+    #[arg(long, global = true, default_value_t = 4)]
+    pub attackers: usize,
+    /// Hostile: client addresses the log-in and sign-up floods come from (named in
+    /// X-Forwarded-For; the server trusts loopback as its proxy), at most 250.
+    #[arg(long, global = true, default_value_t = 16)]
+    pub attack_addresses: usize,
+    /// Hostile: sockets flooding resume lists at once.
+    #[arg(long, global = true, default_value_t = 8)]
+    pub resume_sockets: usize,
+    /// Hostile: subscribers of the busy channel that never read.
+    #[arg(long, global = true, default_value_t = 16)]
+    pub stalled_sockets: usize,
+    /// Hostile: sockets sending frames answered by errors, never reading.
+    #[arg(long, global = true, default_value_t = 4)]
+    pub error_sockets: usize,
+    /// Hostile: edits/s and reactions/s each attacker account attempts.
+    #[arg(long, global = true, default_value_t = 50.0)]
+    pub write_flood_rate: f64,
+    /// Hostile: failed log-ins/s (half for the sender's email, half unknown emails).
+    #[arg(long, global = true, default_value_t = 100.0)]
+    pub login_flood_rate: f64,
+    /// Hostile: sign-ups/s.
+    #[arg(long, global = true, default_value_t = 10.0)]
+    pub signup_flood_rate: f64,
+
     /// Sled ceiling: writer threads sharing each flush.
     #[arg(long, global = true, default_value_t = 64)]
     pub sled_writers: usize,
@@ -176,12 +210,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Scenario::Startup => scenario::startup::run(&ctx).await?,
         Scenario::Baseline => scenario::baseline_only(&ctx).await?,
         Scenario::Crash => scenario::crash::run(&ctx).await?,
+        Scenario::Hostile => scenario::hostile::run(&ctx).await?,
         Scenario::All => {
             scenario::ingest::run(&ctx).await?;
             scenario::fanout::run(&ctx).await?;
             scenario::idle::run(&ctx).await?;
             scenario::startup::run(&ctx).await?;
             scenario::crash::run(&ctx).await?;
+            scenario::hostile::run(&ctx).await?;
             scenario::sled(&ctx).await?;
         }
         Scenario::ServeBaseline { .. } => unreachable!("handled above"),

@@ -8,6 +8,7 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
@@ -58,6 +59,8 @@ pub struct ServerProcess {
     pub pid: u32,
     /// From spawning the process to reading its listening line.
     pub time_to_listen: Duration,
+    /// `http://ADDR/metrics`, once the server has said where it serves metrics.
+    pub metrics: Arc<OnceLock<String>>,
 }
 
 impl ServerProcess {
@@ -107,15 +110,19 @@ impl ServerProcess {
         .await
         .context("the server did not report listening in time")??;
         let time_to_listen = started.elapsed();
-        // Keep draining stdout; surface warnings and errors.
+        // Keep draining stdout; surface warnings and errors, note the metrics address.
+        let metrics = Arc::new(OnceLock::new());
+        let metrics_at = metrics.clone();
         tokio::spawn(async move {
             while let Ok(Some(line)) = lines.next_line().await {
                 if line.contains("ERROR") || line.contains("WARN") {
                     eprintln!("[server {pid}] {line}");
+                } else if let Some(url) = parse_metrics(&line) {
+                    let _ = metrics_at.set(url);
                 }
             }
         });
-        Ok(ServerProcess { child, base: format!("http://{addr}"), pid, time_to_listen })
+        Ok(ServerProcess { child, base: format!("http://{addr}"), pid, time_to_listen, metrics })
     }
 
     /// `kill -9`: no chance to flush or clean up.
@@ -148,11 +155,35 @@ fn parse_listening(line: &str) -> Option<SocketAddr> {
     rest[..end].parse().ok()
 }
 
+/// Finds `http://ADDR/metrics` in a line containing `metrics at http://ADDR/metrics`.
+fn parse_metrics(line: &str) -> Option<String> {
+    let at = line.find("metrics at http://")? + "metrics at ".len();
+    let rest = &line[at..];
+    let end = rest.find(|c: char| c.is_whitespace() || c == '\u{1b}').unwrap_or(rest.len());
+    rest[..end].ends_with("/metrics").then(|| rest[..end].to_string())
+}
+
 /// `VmRSS` of a process, in KiB.
 pub fn rss_kib(pid: u32) -> anyhow::Result<u64> {
+    status_kib(pid, "VmRSS:")
+}
+
+/// `VmHWM` of a process (its peak resident size since start or since
+/// [`reset_peak_rss`]), in KiB.
+pub fn peak_rss_kib(pid: u32) -> anyhow::Result<u64> {
+    status_kib(pid, "VmHWM:")
+}
+
+/// Resets a process's `VmHWM` to its current RSS (`/proc/PID/clear_refs`, value 5);
+/// fails on kernels or permissions that do not allow it.
+pub fn reset_peak_rss(pid: u32) -> anyhow::Result<()> {
+    std::fs::write(format!("/proc/{pid}/clear_refs"), "5").context("writing /proc/PID/clear_refs")
+}
+
+fn status_kib(pid: u32, field: &str) -> anyhow::Result<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
-    let line = status.lines().find(|l| l.starts_with("VmRSS:")).context("no VmRSS line")?;
-    let kib = line.split_whitespace().nth(1).context("malformed VmRSS line")?;
+    let line = status.lines().find(|l| l.starts_with(field)).with_context(|| format!("no {field} line"))?;
+    let kib = line.split_whitespace().nth(1).with_context(|| format!("malformed {field} line"))?;
     Ok(kib.parse()?)
 }
 
@@ -212,5 +243,10 @@ mod tests {
             Some("127.0.0.1:1".parse().unwrap())
         );
         assert_eq!(parse_listening("nothing here"), None);
+        assert_eq!(
+            parse_metrics("INFO confab_server: confab metrics at http://127.0.0.1:39001/metrics").as_deref(),
+            Some("http://127.0.0.1:39001/metrics")
+        );
+        assert_eq!(parse_metrics("cannot serve metrics on 127.0.0.1:9464"), None);
     }
 }

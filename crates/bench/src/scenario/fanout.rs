@@ -11,7 +11,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::Context;
+use anyhow::bail;
 use futures_util::stream::{self, StreamExt, TryStreamExt};
 use tokio::sync::watch;
 use tokio::time::Instant;
@@ -22,24 +22,31 @@ use crate::report::{Latency, thousands};
 use crate::{setup, wire};
 
 /// One stretch of sending at one pace.
-struct Phase {
-    interval: Duration,
-    count: u64,
+pub(super) struct Phase {
+    pub interval: Duration,
+    pub count: u64,
 }
 
 /// What the receivers saw in one phase.
-struct PhaseFigures {
-    latency: Latency,
-    deliveries: u64,
-    expected: u64,
-    per_second: f64,
+pub(super) struct PhaseFigures {
+    pub latency: Latency,
+    pub deliveries: u64,
+    pub expected: u64,
+    pub per_second: f64,
+    /// Messages sent and acknowledged.
+    pub sent: u64,
+    pub acked: u64,
+    /// How the sender's connection ended, if the server ended it.
+    pub sender_lost: Option<String>,
 }
 
-struct Figures {
-    phases: Vec<PhaseFigures>,
-    connect_time: Duration,
-    other_frames: u64,
-    closed: usize,
+pub(super) struct Figures {
+    pub phases: Vec<PhaseFigures>,
+    pub connect_time: Duration,
+    pub other_frames: u64,
+    pub closed: usize,
+    /// Close codes the server sent the receivers it closed (`None`: no close frame).
+    pub close_codes: Vec<Option<u16>>,
 }
 
 pub async fn run(ctx: &Ctx<'_>) -> anyhow::Result<()> {
@@ -231,7 +238,7 @@ async fn large(ctx: &Ctx<'_>, baseline_only: bool) -> anyhow::Result<()> {
 /// Connects the receivers (each read from the moment it is connected), then one
 /// sender, runs the phases one after the other and gathers what the receivers saw.
 /// The first `in_channel` receivers are the ones messages should reach.
-async fn measure(
+pub(super) async fn measure(
     base: &str,
     receiver_auths: Vec<String>,
     in_channel: usize,
@@ -259,10 +266,11 @@ async fn measure(
         .buffered(32)
         .try_collect()
         .await?;
-    let mut socket = wire::connect(base, sender_auth).await?;
+    let mut socket = Some(wire::connect(base, sender_auth).await?);
     let connect_time = connect_started.elapsed();
     println!("  {} receivers connected in {:.1} s", receivers.len(), connect_time.as_secs_f64());
 
+    let phase_count = phases.len();
     let mut progress = Vec::new();
     for (i, phase) in phases.iter().enumerate() {
         let expected = phase.count * in_channel as u64;
@@ -278,9 +286,19 @@ async fn measure(
             record_latency: false,
             keep_acks: false,
         };
-        let (sent, back) = run_sender(socket, plan).await;
-        socket = back.context("the sender's connection broke")?;
-        let deliveries = tally.wait(Duration::from_secs(60)).await;
+        // A sender the server closed ends the run: the phase reports what it saw.
+        let Some(sender) = socket.take() else { break };
+        let (sent, back) = run_sender(sender, plan).await;
+        socket = back;
+        let sender_lost = match (&socket, sent.close_code) {
+            (Some(_), _) => None,
+            (None, Some(code)) => Some(format!("closed with code {code}")),
+            (None, None) if sent.stalled => Some("no answer for 10 s".into()),
+            (None, None) => Some("dropped without a close frame".into()),
+        };
+        // With the sender gone, the receivers get 10 s for what it did send; `expected`
+        // stays what the phase planned, so the phase counts as incomplete.
+        let deliveries = tally.wait(Duration::from_secs(if socket.is_some() { 60 } else { 10 })).await;
         let elapsed = start.elapsed();
         println!(
             "  phase {i}: {} sent, {} acked, {deliveries}/{expected} deliveries in {:.1} s",
@@ -288,12 +306,18 @@ async fn measure(
             sent.acked,
             elapsed.as_secs_f64()
         );
-        progress.push((deliveries, expected, deliveries as f64 / elapsed.as_secs_f64().max(1e-3)));
+        progress.push((
+            deliveries,
+            expected,
+            deliveries as f64 / elapsed.as_secs_f64().max(1e-3),
+            (sent.sent, sent.acked, sender_lost),
+        ));
     }
     let _ = stop_tx.send(true);
     let mut latency = vec![Latency::default(); phases.len()];
     let mut frames = 0;
     let mut closed = 0;
+    let mut close_codes = Vec::new();
     for handle in receivers {
         let r = handle.await?;
         for (total, part) in latency.iter_mut().zip(&r.latency) {
@@ -301,17 +325,26 @@ async fn measure(
         }
         frames += r.frames;
         closed += usize::from(r.closed.is_some());
+        close_codes.extend(r.closed);
     }
     let delivered: u64 = progress.iter().map(|p| p.0).sum();
     let phases = latency
         .into_iter()
         .zip(progress)
-        .map(|(latency, (deliveries, expected, per_second))| PhaseFigures {
+        .map(|(latency, (deliveries, expected, per_second, (sent, acked, sender_lost)))| PhaseFigures {
             latency,
             deliveries,
             expected,
             per_second,
+            sent,
+            acked,
+            sender_lost,
         })
         .collect();
-    Ok(Figures { phases, connect_time, other_frames: frames.saturating_sub(delivered), closed })
+    let figures =
+        Figures { phases, connect_time, other_frames: frames.saturating_sub(delivered), closed, close_codes };
+    if figures.phases.len() < phase_count {
+        bail!("the sender's connection broke");
+    }
+    Ok(figures)
 }

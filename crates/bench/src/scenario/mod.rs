@@ -3,6 +3,7 @@
 
 pub mod crash;
 pub mod fanout;
+pub mod hostile;
 pub mod idle;
 pub mod ingest;
 pub mod startup;
@@ -53,8 +54,14 @@ impl<'a> Ctx<'a> {
                 _dir: None,
             });
         }
+        self.fresh_confab(&[]).await
+    }
+
+    /// A fresh confab on a temporary data dir, with `extra_env` on top of the bench's
+    /// settings ([`crate::server::confab_env`]).
+    pub async fn fresh_confab(&self, extra_env: &[(String, String)]) -> anyhow::Result<Running> {
         let dir = tempfile::Builder::new().prefix("confab-bench-").tempdir()?;
-        let process = ServerProcess::start_confab(self.bin()?, dir.path(), &[]).await?;
+        let process = ServerProcess::start_confab(self.bin()?, dir.path(), extra_env).await?;
         println!("  started confab pid {} at {}", process.pid, process.base);
         Ok(Running {
             base: process.base.clone(),
@@ -82,6 +89,11 @@ pub struct Running {
 impl Running {
     pub fn rss_kib(&self) -> Option<u64> {
         self.pid.and_then(|pid| crate::server::rss_kib(pid).ok())
+    }
+
+    /// The data dir, when the bench started this server.
+    pub fn data_dir(&self) -> Option<&std::path::Path> {
+        self._dir.as_ref().map(|d| d.path())
     }
 
     pub async fn stop(self) -> anyhow::Result<()> {
