@@ -128,8 +128,10 @@ fn ack_frame(req: &str, message: &confab_core::Message) -> Message {
         req: &'a str,
         message: &'a confab_core::Message,
     }
-    let bytes = serde_json::to_string(&Ack { r#type: "ack", req, message }).unwrap_or_default();
-    Message::Text(Utf8Bytes::from(bytes))
+    match serde_json::to_string(&Ack { r#type: "ack", req, message }) {
+        Ok(bytes) => Message::Text(Utf8Bytes::from(bytes)),
+        Err(e) => error_frame(Some(serde_json::Value::String(req.to_string())), AppError::from(e)),
+    }
 }
 
 fn text(value: serde_json::Value) -> Message {

@@ -226,7 +226,7 @@ impl App {
         });
         Ok(ConsentView {
             workspace: state.workspace,
-            purposes: state.purposes,
+            purposes: state.purposes.into(),
             head_seq: state.head_seq,
             head_hash: state.head_hash,
             role,

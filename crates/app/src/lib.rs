@@ -313,9 +313,10 @@ impl App {
     /// writes stop.
     fn store_write_failed(&self, e: StoreError) -> AppError {
         match e {
-            StoreError::Taken(_) | StoreError::Corrupt { .. } | StoreError::Missing { .. } => {
-                AppError::Store(e)
-            }
+            StoreError::Taken(_)
+            | StoreError::Corrupt { .. }
+            | StoreError::Missing { .. }
+            | StoreError::Encode(_) => AppError::Store(e),
             StoreError::Engine(_)
             | StoreError::Io(_)
             | StoreError::Stopped

@@ -36,6 +36,8 @@ pub enum StoreError {
     Engine(#[from] sled::Error),
     #[error("corrupt record under {key}: {source}")]
     Corrupt { key: String, source: serde_json::Error },
+    #[error("encoding a record: {0}")]
+    Encode(serde_json::Error),
     #[error("data dir was written by schema version {found}, this build reads {expected}")]
     SchemaVersion { found: u32, expected: u32 },
     #[error("unique key already taken: {0}")]

@@ -123,9 +123,8 @@ enum StoredEvent {
     Full(Box<EventRecord>),
 }
 
-fn encode<T: Serialize>(value: &T) -> Vec<u8> {
-    // Serialising our own plain data types cannot fail.
-    serde_json::to_vec(value).unwrap_or_default()
+fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>> {
+    serde_json::to_vec(value).map_err(StoreError::Encode)
 }
 
 fn decode<T: DeserializeOwned>(key: &[u8], bytes: &[u8]) -> Result<T> {
@@ -272,11 +271,11 @@ impl SledStore {
                 }
                 out.insert(email_key, &id.to_bytes());
                 out.insert(name_key, &id.to_bytes());
-                out.insert(user_key, encode(&record));
+                out.insert(user_key, encode(&record)?);
             }
             Op::PutSession { token_hash, session } => {
                 out.insert(keys::session_of_user(session.user, &token_hash), &[]);
-                out.insert(keys::session(&token_hash), encode(&session));
+                out.insert(keys::session(&token_hash), encode(&session)?);
             }
             Op::DeleteSession { token_hash } => {
                 let key = keys::session(&token_hash);
@@ -286,10 +285,10 @@ impl SledStore {
                 out.remove(key);
             }
             Op::PutWorkspace(ws) => {
-                out.insert(keys::workspace(ws.id), encode(&ws));
+                out.insert(keys::workspace(ws.id), encode(&ws)?);
             }
             Op::PutMember(member) => {
-                out.insert(keys::member(member.workspace, member.user), encode(&member));
+                out.insert(keys::member(member.workspace, member.user), encode(&member)?);
                 out.insert(keys::workspace_of_user(member.user, member.workspace), &[]);
             }
             Op::DeleteMember { workspace, user } => {
@@ -318,10 +317,10 @@ impl SledStore {
                     out.insert(name_key, &channel.id.to_bytes());
                 }
                 out.insert(keys::channel_of_workspace(channel.workspace, channel.id), &[]);
-                out.insert(key, encode(&channel));
+                out.insert(key, encode(&channel)?);
             }
             Op::PutChannelMember { channel, user, membership } => {
-                out.insert(keys::channel_member(channel, user), encode(&membership));
+                out.insert(keys::channel_member(channel, user), encode(&membership)?);
             }
             Op::DeleteChannelMember { channel, user } => {
                 out.remove(keys::channel_member(channel, user));
@@ -343,7 +342,7 @@ impl SledStore {
                 if let Some(root) = message.thread_root {
                     out.insert(keys::thread_reply(root, message.seq), &[]);
                 }
-                out.insert(keys::message(message.channel, message.seq), encode(&message));
+                out.insert(keys::message(message.channel, message.seq), encode(&message)?);
             }
             Op::PutMention { channel, user, seq } => {
                 out.insert(keys::mention(channel, user, seq), &[]);
@@ -355,13 +354,13 @@ impl SledStore {
                         at: record.at,
                         channel: message.channel,
                         seq: message.seq,
-                    }),
+                    })?,
                     Event::MessageUpdated { message } => encode(&StoredEvent::MessageUpdated {
                         at: record.at,
                         channel: message.channel,
                         seq: message.seq,
-                    }),
-                    _ => encode(&record),
+                    })?,
+                    _ => encode(&record)?,
                 };
                 out.insert(key, value);
             }
@@ -374,7 +373,7 @@ impl SledStore {
             }
             Op::PutInvite(invite) => {
                 out.insert(keys::invite_of_workspace(invite.workspace, &invite.code), &[]);
-                out.insert(keys::invite(invite.code.as_bytes()), encode(&invite));
+                out.insert(keys::invite(invite.code.as_bytes()), encode(&invite)?);
             }
             Op::DeleteInvite { code } => {
                 let key = keys::invite(code.as_bytes());

@@ -42,8 +42,8 @@ pub struct MemberKey {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ConsentState {
     pub workspace: WorkspaceId,
-    /// One per purpose, in [`Purpose::ALL`] order.
-    pub purposes: Vec<PurposeState>,
+    /// One per purpose, in [`Purpose::ALL`] order (so none can be missing).
+    pub purposes: [PurposeState; Purpose::COUNT],
     /// Every member's latest key per purpose, sorted by (purpose, user). Only show a
     /// member their own: who excluded themselves is their business.
     pub members: Vec<MemberKey>,
@@ -55,12 +55,7 @@ pub struct ConsentState {
 impl ConsentState {
     /// The state of `purpose` (always present).
     pub fn purpose(&self, purpose: Purpose) -> &PurposeState {
-        // `purposes` always holds every purpose; the fallback is unreachable.
-        self.purposes.iter().find(|p| p.purpose == purpose).unwrap_or(match purpose {
-            Purpose::SearchRanking => &NEVER[0],
-            Purpose::EmojiSuggestions => &NEVER[1],
-            Purpose::ChannelSuggestions => &NEVER[2],
-        })
+        &self.purposes[purpose.index()]
     }
 
     pub fn member_key(&self, purpose: Purpose, user: UserId) -> Option<&MemberKey> {
@@ -93,12 +88,6 @@ impl ConsentState {
         }
     }
 }
-
-static NEVER: [PurposeState; 3] = [
-    PurposeState::never_granted(Purpose::SearchRanking),
-    PurposeState::never_granted(Purpose::EmojiSuggestions),
-    PurposeState::never_granted(Purpose::ChannelSuggestions),
-];
 
 impl PurposeState {
     const fn never_granted(purpose: Purpose) -> Self {
@@ -169,7 +158,7 @@ pub fn fold(ws: WorkspaceId, entries: &[LedgerEntry]) -> ConsentState {
     let head = entries.last();
     ConsentState {
         workspace: ws,
-        purposes: purposes.into(),
+        purposes,
         members: members.into_values().collect(),
         head_seq: head.map(|e| e.seq),
         head_hash: head.map(|e| e.hash.clone()),
