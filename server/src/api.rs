@@ -521,7 +521,7 @@ async fn add_reaction(
     auth: Auth,
     Path((m, emoji)): Path<(String, String)>,
 ) -> ApiResult<Json<confab_core::Message>> {
-    Ok(Json(app.react(auth.caller, id(&m)?, &emoji, true).await?))
+    Ok(Json(app.add_reaction(auth.caller, id(&m)?, &emoji).await?))
 }
 
 async fn remove_reaction(
@@ -529,7 +529,7 @@ async fn remove_reaction(
     auth: Auth,
     Path((m, emoji)): Path<(String, String)>,
 ) -> ApiResult<Json<confab_core::Message>> {
-    Ok(Json(app.react(auth.caller, id(&m)?, &emoji, false).await?))
+    Ok(Json(app.remove_reaction(auth.caller, id(&m)?, &emoji).await?))
 }
 
 /// Unknown paths under the API.

@@ -229,7 +229,7 @@ async fn plant_reactions(
     let others: Vec<Caller> = members.iter().copied().filter(|m| m.user != author.user).collect();
     let count = rng.random_range(1..=3).min(others.len());
     for reactor in others.iter().take(count) {
-        let _ = app.react(*reactor, message.id, emoji, true).await;
+        let _ = app.add_reaction(*reactor, message.id, emoji).await;
     }
 }
 

@@ -45,6 +45,12 @@ fn message_not_found() -> Error {
     Error::new(ErrorCode::MessageNotFound, "no such message")
 }
 
+#[derive(Clone, Copy)]
+enum ReactionChange {
+    Add,
+    Remove,
+}
+
 /// What a post came to.
 enum Posted {
     New(Box<Message>),
@@ -265,14 +271,22 @@ impl App {
         durable.wait().await
     }
 
-    /// Adds (`add`) or removes the caller's reaction. Reacting twice with the same
-    /// emoji, or removing a reaction one has not made, changes nothing.
-    pub async fn react(
+    /// Adds the caller's reaction; reacting twice with the same emoji changes nothing.
+    pub async fn add_reaction(&self, caller: Caller, id: MessageId, emoji: &str) -> Result<Message> {
+        self.react(caller, id, emoji, ReactionChange::Add).await
+    }
+
+    /// Removes the caller's reaction; removing one never made changes nothing.
+    pub async fn remove_reaction(&self, caller: Caller, id: MessageId, emoji: &str) -> Result<Message> {
+        self.react(caller, id, emoji, ReactionChange::Remove).await
+    }
+
+    async fn react(
         &self,
         caller: Caller,
         id: MessageId,
         emoji_input: &str,
-        add: bool,
+        change: ReactionChange,
     ) -> Result<Message> {
         let emoji = emoji::normalize(emoji_input)
             .ok_or_else(|| {
@@ -288,17 +302,17 @@ impl App {
                 return Err(message_not_found().into());
             }
             let pos = message.reactions.iter().position(|r| r.emoji == emoji);
-            let changed = match (add, pos) {
-                (true, Some(i)) if message.reactions[i].users.contains(&caller.user) => false,
-                (true, Some(i)) => {
+            let changed = match (change, pos) {
+                (ReactionChange::Add, Some(i)) if message.reactions[i].users.contains(&caller.user) => false,
+                (ReactionChange::Add, Some(i)) => {
                     message.reactions[i].users.push(caller.user);
                     true
                 }
-                (true, None) => {
+                (ReactionChange::Add, None) => {
                     message.reactions.push(Reaction { emoji: emoji.clone(), users: vec![caller.user] });
                     true
                 }
-                (false, Some(i)) => {
+                (ReactionChange::Remove, Some(i)) => {
                     let before = message.reactions[i].users.len();
                     message.reactions[i].users.retain(|u| *u != caller.user);
                     let changed = message.reactions[i].users.len() != before;
@@ -307,14 +321,18 @@ impl App {
                     }
                     changed
                 }
-                (false, None) => false,
+                (ReactionChange::Remove, None) => false,
             };
             if changed {
                 tx.op(Op::PutMessage(message.clone()));
                 let (channel, message_id, user) = (message.channel, message.id, caller.user);
-                tx.emit(match add {
-                    true => Event::ReactionAdded { channel, message_id, emoji: emoji.clone(), user },
-                    false => Event::ReactionRemoved { channel, message_id, emoji: emoji.clone(), user },
+                tx.emit(match change {
+                    ReactionChange::Add => {
+                        Event::ReactionAdded { channel, message_id, emoji: emoji.clone(), user }
+                    }
+                    ReactionChange::Remove => {
+                        Event::ReactionRemoved { channel, message_id, emoji: emoji.clone(), user }
+                    }
                 });
             }
             Ok(message)

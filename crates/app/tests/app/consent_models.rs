@@ -62,7 +62,7 @@ async fn world() -> World {
             let post = PostMessage { text, thread_root: None, client_msg_id: None };
             let m = app.post_message(*author, general, post).await.unwrap();
             for reactor in people.iter().filter(|r| r.user != author.user) {
-                app.react(*reactor, m.id, "tada", true).await.unwrap();
+                app.add_reaction(*reactor, m.id, "tada").await.unwrap();
             }
         }
     }

@@ -216,7 +216,7 @@ async fn no_acknowledged_write_is_lost_under_races_and_refused_batches() {
                     acked.push(message.clone());
                     if n % 10 == 0 {
                         let _ = app.edit_message(caller, message.id, &format!("{i}:{n} edited")).await;
-                        let _ = app.react(caller, message.id, "tada", true).await;
+                        let _ = app.add_reaction(caller, message.id, "tada").await;
                     }
                 }
                 tokio::task::yield_now().await;
