@@ -175,6 +175,7 @@ pub async fn serve_app(config: Config, app: App, store: Arc<dyn Store>) -> anyho
             Err(e) => tracing::warn!(error = %e, "cannot serve metrics on {at} (server.metrics_listen)"),
         }
     }
+    map_large_allocations();
     tokio::spawn(return_freed_memory());
     let service = router(app, &config).into_make_service_with_connect_info::<SocketAddr>();
     // Frames are written as they come (no write buffer): without TCP_NODELAY, Nagle
@@ -197,6 +198,26 @@ pub async fn serve_app(config: Config, app: App, store: Arc<dyn Store>) -> anyho
 /// sign-ups or connections the process stayed tens of MiB larger than what it still
 /// had allocated (see docs/benchmarks.md, idle connections). `malloc_trim` releases
 /// the free pages of every arena; it is cheap when there is nothing to release.
+/// Makes every allocation of 1 MiB or more its own mapping, returned to the system
+/// when freed.
+///
+/// glibc raises its mmap threshold each time a large mapped block is freed (up to 32
+/// MiB), after which argon2's 19 MiB working memory came from the per-thread arenas
+/// of the blocking pool and stayed there: a flood of log-ins and sign-ups left the
+/// process hundreds of MiB larger (docs/benchmarks.md, hostile clients). Fixing the
+/// threshold keeps such buffers out of the arenas.
+fn map_large_allocations() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        #[allow(unsafe_code)]
+        // SAFETY: mallopt only changes the allocator's tuning parameters; it is called
+        // before the server allocates for requests.
+        unsafe {
+            libc::mallopt(libc::M_MMAP_THRESHOLD, 1 << 20);
+        }
+    }
+}
+
 async fn return_freed_memory() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     {

@@ -247,7 +247,10 @@ async fn connection(app: App, socket: WebSocket) {
         }
     };
     let Subscription { id: conn, events, lagged, revoked } = subscription;
-    let (direct, direct_rx) = mpsc::channel::<Message>(ws_config.direct_queue_frames.max(1));
+    // Room for the ack of every send in flight on top of the other replies: a client
+    // that reads is never closed because its acks arrived together.
+    let reply_slots = ws_config.direct_queue_frames.max(1) + ws_config.max_inflight_sends.max(1);
+    let (direct, direct_rx) = mpsc::channel::<Message>(reply_slots);
     let write_timeout = Duration::from_secs(ws_config.write_timeout_secs.max(1));
     let mut watermarks: HashMap<WorkspaceId, u64> = HashMap::new();
     for w in &hello.workspaces {

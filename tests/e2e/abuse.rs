@@ -11,6 +11,7 @@ use serde_json::json;
 use tokio_tungstenite::tungstenite::Message;
 
 crate::cases!(
+    a_reader_whose_acks_arrive_together_is_not_closed,
     a_repeated_resume_list_replays_each_workspace_once,
     a_replay_past_the_byte_budget_gets_resync,
     a_resume_flood_that_never_reads_keeps_memory_bounded,
@@ -496,4 +497,36 @@ async fn log_ins_do_not_wait_behind_queued_sign_ups() {
         behind < alone * 5 + Duration::from_millis(400),
         "a log-in took {behind:?} behind 48 sign-ups, {alone:?} alone"
     );
+}
+
+/// A client that reads everything, with many sends in flight whose acks are released
+/// together by one flush, is never closed for a full reply queue: acks have room of
+/// their own. (Before, acks shared the `direct_queue_frames` slots and the benchmark's
+/// legitimate sender was closed with 4000.)
+async fn a_reader_whose_acks_arrive_together_is_not_closed() {
+    let server = TestServer::start_with(&[
+        ("CONFAB_WEBSOCKET_DIRECT_QUEUE_FRAMES", "2"),
+        ("CONFAB_WEBSOCKET_MAX_INFLIGHT_SENDS", "64"),
+        ("CONFAB_LIMITS_MESSAGES_PER_SECOND", "100000"),
+        ("CONFAB_LIMITS_MESSAGE_BURST", "100000"),
+        ("CONFAB_LIMITS_FRAMES_PER_SECOND", "100000"),
+        ("CONFAB_LIMITS_FRAME_BURST", "100000"),
+    ]);
+    let (ada, _) = server.user("ada").await;
+    let (_, general) = confab_tests::workspace(&ada, "W").await;
+    let mut live = ada.connect(&[]).await.unwrap();
+    for round in 0..5 {
+        // 64 sends written before any ack is read: their acks leave in bursts.
+        for n in 0..64 {
+            live.send_message(&format!("{round}-{n}"), general, "burst").await.unwrap();
+        }
+        let mut acked = 0;
+        while acked < 64 {
+            match live.next(WAIT).await.unwrap() {
+                ServerFrame::Ack { .. } => acked += 1,
+                ServerFrame::Closed { code, reason } => panic!("closed {code:?} {reason} after {acked} acks"),
+                _ => {}
+            }
+        }
+    }
 }

@@ -238,8 +238,8 @@ pub struct WebSocketConfig {
     /// Bytes of replayed events one connection is sent on resume, over all its
     /// workspaces; a workspace past it gets `resync` instead.
     pub replay_budget_bytes: usize,
-    /// Replies (acks, errors, pongs) queued for one connection before it is closed
-    /// with the resume code.
+    /// Replies (errors, pongs, and acks beyond one per send in flight, which always
+    /// have room) queued for one connection before it is closed with the resume code.
     pub direct_queue_frames: usize,
     /// Seconds one write to the socket may make no progress before the connection is
     /// dropped.
