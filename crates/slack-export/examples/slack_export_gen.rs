@@ -47,6 +47,7 @@
 //! * **Day files** are UTC days; `ts` is the corpus second plus a unique microsecond
 //!   part, so `ts` are unique per conversation.
 
+use confab_test_support::rng::Rng;
 use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
 use std::io::{BufWriter, Read, Write};
@@ -59,39 +60,6 @@ use serde_json::{Value, json};
 use zip::write::SimpleFileOptions;
 
 type Res<T> = Result<T, Box<dyn std::error::Error>>;
-
-/// SplitMix64: small, seeded, stable across platforms and crate versions.
-struct Rng(u64);
-
-impl Rng {
-    fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut x = self.0;
-        x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        x ^ (x >> 31)
-    }
-    fn unit(&mut self) -> f64 {
-        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
-    }
-    fn chance(&mut self, p: f64) -> bool {
-        self.unit() < p
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (((self.next_u64() >> 32) * n as u64) >> 32) as usize
-    }
-    fn zipf(&mut self, n: usize, s: f64) -> usize {
-        let total: f64 = (1..=n).map(|i| (i as f64).powf(-s)).sum();
-        let mut x = self.unit() * total;
-        for i in 0..n {
-            x -= ((i + 1) as f64).powf(-s);
-            if x <= 0.0 {
-                return i;
-            }
-        }
-        n - 1
-    }
-}
 
 #[derive(Deserialize)]
 struct CorpusConversation {
@@ -286,7 +254,7 @@ fn generate(args: &Args, out: &Path) -> Res<usize> {
         }
     }
     let n_users = senders.len();
-    let mut rng = Rng(args.seed);
+    let mut rng = Rng::new(args.seed);
     let uid = |i: usize| format!("U{i:07}");
     let handle = |i: usize| format!("user{i}");
 
