@@ -2,7 +2,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-crate::cases!(dependency_rules_hold);
+crate::cases!(dependency_rules_hold, the_architecture_document_matches_the_crates);
 
 /// The workspace's crates and, for each, the workspace crates it depends on
 /// (normal and build dependencies; dev-dependencies are for tests only).
@@ -55,12 +55,12 @@ async fn dependency_rules_hold() {
         let uses = deps(name);
         assert!(!uses.contains("confab-app") && !uses.contains("confab-server"), "{name} uses {uses:?}");
     }
-    if graph.contains_key("confab-training") {
-        assert!(
-            !deps("confab-training").contains("confab-store"),
-            "training reads data only through consent"
-        );
+    // Named, so that renaming a crate fails here instead of passing vacuously.
+    for name in ["confab-training", "confab-consent", "confab-store", "confab-app", "confab-client"] {
+        assert!(graph.contains_key(name), "{name} is a crate of the workspace: update these rules with it");
     }
+    assert!(!deps("confab-training").contains("confab-store"), "training reads data only through consent");
+    assert!(deps("confab-training").contains("confab-consent"), "training reads data through consent");
     test_support_stays_out_of_product_code(&meta);
     // Only the server and the client speak HTTP/WebSocket: check the external crates.
     for p in meta["packages"].as_array().expect("packages") {
@@ -120,4 +120,65 @@ fn test_support_stays_out_of_product_code(meta: &serde_json::Value) {
             _ => assert!(links.is_empty(), "{name} is product code and must not depend on {SUPPORT}"),
         }
     }
+}
+
+/// ARCHITECTURE.md's crate table names every workspace crate (and nothing that is
+/// not one, but for the web client's folder), and every arrow of its graph
+/// (`a ← b`: b depends on a) is a real dependency.
+async fn the_architecture_document_matches_the_crates() {
+    let meta = metadata();
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..").canonicalize().expect("root");
+    let doc = std::fs::read_to_string(root.join("ARCHITECTURE.md")).expect("ARCHITECTURE.md");
+    let mut crate_dirs = BTreeMap::new();
+    for p in meta["packages"].as_array().expect("packages") {
+        let manifest = std::path::Path::new(p["manifest_path"].as_str().expect("manifest path"));
+        let dir = manifest.parent().expect("crate dir").strip_prefix(&root).expect("inside the workspace");
+        crate_dirs
+            .insert(format!("{}/", dir.display()).replace("//", "/"), p["name"].as_str().unwrap_or_default());
+    }
+    let table: BTreeSet<String> = doc
+        .lines()
+        .filter_map(|l| l.strip_prefix("| `"))
+        .filter_map(|l| l.split('`').next())
+        .filter(|cell| cell.ends_with('/') || cell.starts_with("crates/"))
+        .map(|cell| if cell.ends_with('/') { cell.to_string() } else { format!("{cell}/") })
+        .collect();
+    for (dir, name) in &crate_dirs {
+        assert!(table.contains(dir), "{name} ({dir}) has no row in ARCHITECTURE.md's crate table");
+    }
+    for row in &table {
+        assert!(
+            crate_dirs.contains_key(row) || row == "client-web/",
+            "ARCHITECTURE.md's crate table names {row}, which is not a workspace crate"
+        );
+    }
+    // The graph: the first fenced block, lines of `a ← b ← c` with comma-separated names.
+    let graph = workspace_graph(&meta);
+    let block = doc.split("```").nth(1).expect("the crate graph");
+    let package = |short: &str| match short {
+        "server" => "confab-server".to_string(),
+        other => format!("confab-{other}"),
+    };
+    let mut arrows = 0;
+    for line in block.lines() {
+        let drawing = line.split("  (").next().unwrap_or(line);
+        let groups: Vec<Vec<String>> = drawing
+            .split('←')
+            .map(|g| g.split(',').map(str::trim).filter(|n| !n.is_empty()).map(package).collect())
+            .collect();
+        for pair in groups.windows(2) {
+            for used in &pair[0] {
+                for user in &pair[1] {
+                    let deps =
+                        graph.get(user).unwrap_or_else(|| panic!("{user} in the graph is not a crate"));
+                    assert!(
+                        deps.contains(used),
+                        "ARCHITECTURE.md draws {user} depending on {used}; it does not"
+                    );
+                    arrows += 1;
+                }
+            }
+        }
+    }
+    assert!(arrows >= 10, "the graph was read: {arrows} arrows");
 }
