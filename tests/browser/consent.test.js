@@ -1,7 +1,6 @@
 // consent.test.js — the Privacy & AI page: an owner opts in to one purpose with an
 // explicit, never pre-ticked agreement, previews the data, withdraws, and the server's
-// signed history records both; a member cannot change the workspace's consent. Skips
-// when the server has no consent endpoints yet.
+// signed history records both; a member cannot change the workspace's consent.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -11,12 +10,9 @@ const env = serverAndBrowser();
 
 const PURPOSE = 'emoji_suggestions';
 
-test('the owner opts in, previews, withdraws; the history shows both', async (t) => {
+test('the owner opts in, previews, withdraws; the history shows both', async () => {
   const { alice, bob, ws, general } = await teamOfTwo(env.server);
-  if (!(await hasEndpoint(env.server, '/consent/policies', alice.token)) || !(await hasEndpoint(env.server, `/workspaces/${ws.id}/consent`, alice.token))) {
-    t.skip('consent endpoints are not on this server yet (404 not_found)');
-    return;
-  }
+  assert.ok(await hasEndpoint(env.server, `/workspaces/${ws.id}/consent`, alice.token), 'the server serves consent');
   const m = await apiOk(env.server, 'POST', `/channels/${general.id}/messages`, { text: 'ship it today' }, bob.token);
   await apiOk(env.server, 'PUT', `/messages/${m.id}/reactions/rocket`, undefined, alice.token);
 
@@ -67,12 +63,9 @@ test('the owner opts in, previews, withdraws; the history shows both', async (t)
   await a.context().close();
 });
 
-test('a member sees the state but cannot change the workspace consent', async (t) => {
+test('a member sees the state but cannot change the workspace consent', async () => {
   const { alice, bob, ws } = await teamOfTwo(env.server);
-  if (!(await hasEndpoint(env.server, '/consent/policies', bob.token)) || !(await hasEndpoint(env.server, `/workspaces/${ws.id}/consent`, bob.token))) {
-    t.skip('consent endpoints are not on this server yet (404 not_found)');
-    return;
-  }
+  assert.ok(await hasEndpoint(env.server, `/workspaces/${ws.id}/consent`, bob.token), 'the server serves consent');
   const b = await openPage(env.browser, env.server, { user: bob, hash: `#/w/${ws.id}/privacy` });
   const card = b.locator(`article.purpose[data-purpose="${PURPOSE}"]`);
   await card.waitFor();
@@ -91,25 +84,9 @@ test('a member sees the state but cannot change the workspace consent', async (t
   await b.context().close();
 });
 
-test('without consent endpoints the page says so', async (t) => {
-  const { alice, ws } = await teamOfTwo(env.server);
-  if (await hasEndpoint(env.server, '/consent/policies', alice.token)) {
-    t.skip('this server has consent endpoints');
-    return;
-  }
-  const a = await openPage(env.browser, env.server, { user: alice, hash: `#/w/${ws.id}/privacy` });
-  await a.getByRole('heading', { name: 'Not available on this server' }).waitFor();
-  await shot(a, 'consent-unavailable');
-  assert.deepEqual(a.problems, []);
-  await a.context().close();
-});
-
-test('the history labels a member’s sealed key: "a member changed their own key" for others, their choice for themselves', async (t) => {
+test('the history labels a member’s sealed key: "a member changed their own key" for others, their choice for themselves', async () => {
   const { alice, bob, ws } = await teamOfTwo(env.server);
-  if (!(await hasEndpoint(env.server, '/consent/policies', alice.token)) || !(await hasEndpoint(env.server, `/workspaces/${ws.id}/consent`, alice.token))) {
-    t.skip('consent endpoints are not on this server yet (404 not_found)');
-    return;
-  }
+  assert.ok(await hasEndpoint(env.server, `/workspaces/${ws.id}/consent`, alice.token), 'the server serves consent');
   const policy = (await apiOk(env.server, 'GET', '/consent/policies', undefined, alice.token)).policies.find((p) => p.purpose === PURPOSE);
   await apiOk(env.server, 'PUT', `/workspaces/${ws.id}/consent/${PURPOSE}`, {
     granted: true, scope: 'workspace', categories: policy.categories, members: 'opt_in', policy_version: policy.version, policy_sha256: policy.sha256, accept: true,

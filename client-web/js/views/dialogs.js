@@ -4,7 +4,7 @@
 
 import { icon } from '../icons.js';
 import { h, clear, field, fullTime } from '../dom.js';
-import { state, channelTitle } from '../store.js';
+import { state, channelTitle, on } from '../store.js';
 import * as api from '../api.js';
 import * as app from '../app.js';
 import { presenceDot } from './message.js';
@@ -124,6 +124,9 @@ export function newDmDialog() {
     };
     filter.addEventListener('input', render);
     render();
+    // Someone who joins while the dialog is open appears in it.
+    const stop = on('members', render);
+    body.closest('dialog')?.addEventListener('close', stop);
     const form = h('form.stack', {
       on: {
         submit: async (e) => {
