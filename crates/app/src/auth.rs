@@ -456,28 +456,7 @@ impl App {
 
     /// The caller a bearer token stands for, or `unauthenticated`.
     pub fn authenticate(&self, token: &str) -> Result<Caller> {
-        let unauthenticated =
-            || Error::new(ErrorCode::Unauthenticated, "missing, invalid or expired session token");
-        if token.is_empty() || token.len() > 128 {
-            return Err(unauthenticated().into());
-        }
-        let session = self.store().session(&hash_token(token))?.ok_or_else(unauthenticated)?;
-        if session.expires_at <= now_ms() {
-            // Expired: delete it now, off the caller's path.
-            let (app, token_hash) = (self.clone(), hash_token(token));
-            if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-                runtime.spawn(async move {
-                    let mut batch = Batch::new();
-                    batch.push(Op::DeleteSession { token_hash });
-                    if let Err(e) = app.write_global(batch).await {
-                        tracing::warn!(error = %e, "deleting an expired session failed");
-                    }
-                });
-            }
-            return Err(unauthenticated().into());
-        }
-        let record = self.store().user(session.user)?.ok_or_else(unauthenticated)?;
-        Ok(Caller { user: record.user.id, instance_admin: record.user.instance_admin })
+        self.authenticate_session(token).map(|grant| grant.caller)
     }
 
     pub fn me(&self, caller: Caller) -> Result<User> {

@@ -40,14 +40,31 @@ impl std::fmt::Debug for ChangePassword {
 }
 
 impl App {
-    /// The session a bearer token stands for, or `unauthenticated`.
+    /// The session a bearer token stands for, or `unauthenticated`. An expired one
+    /// is refused and deleted, off the caller's path.
     pub fn authenticate_session(&self, token: &str) -> Result<SessionGrant> {
-        let caller = self.authenticate(token)?;
+        let unauthenticated =
+            || Error::new(ErrorCode::Unauthenticated, "missing, invalid or expired session token");
+        if token.is_empty() || token.len() > 128 {
+            return Err(unauthenticated().into());
+        }
         let token_hash = hash_token(token);
-        let session =
-            self.store().session(&token_hash)?.filter(|s| s.user == caller.user).ok_or_else(|| {
-                Error::new(ErrorCode::Unauthenticated, "missing, invalid or expired session token")
-            })?;
+        let session = self.store().session(&token_hash)?.ok_or_else(unauthenticated)?;
+        if session.expires_at <= now_ms() {
+            if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+                let app = self.clone();
+                runtime.spawn(async move {
+                    let mut batch = Batch::new();
+                    batch.push(Op::DeleteSession { token_hash });
+                    if let Err(e) = app.write_global(batch).await {
+                        tracing::warn!(error = %e, "deleting an expired session failed");
+                    }
+                });
+            }
+            return Err(unauthenticated().into());
+        }
+        let record = self.store().user(session.user)?.ok_or_else(unauthenticated)?;
+        let caller = Caller { user: record.user.id, instance_admin: record.user.instance_admin };
         Ok(SessionGrant { caller, token_hash, expires_at: session.expires_at })
     }
 
