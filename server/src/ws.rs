@@ -395,12 +395,16 @@ impl SessionEnd {
     }
 }
 
-/// Sends in flight: each resolves to its `req` and the post's outcome.
-type Inflight = FuturesUnordered<
-    std::pin::Pin<
-        Box<dyn std::future::Future<Output = (String, Result<confab_core::Message, AppError>)> + Send>,
-    >,
->;
+/// A `send` frame, posted: resolves to its `req` and the post's outcome.
+async fn post(
+    app: App,
+    caller: Caller,
+    frame: SendFrame,
+) -> (String, Result<confab_core::Message, AppError>) {
+    let post =
+        PostMessage { text: frame.text, thread_root: frame.thread_root, client_msg_id: frame.client_msg_id };
+    (frame.req, app.post_message(caller, frame.channel, post).await)
+}
 
 /// Reads the peer's frames until it leaves, its session ends or the writer stops.
 async fn read_loop(
@@ -417,12 +421,19 @@ async fn read_loop(
     let ping_every = Duration::from_secs(config.ping_interval_secs.max(1));
     let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + ping_every, ping_every);
     let mut connection = Connection::new(app, caller, conn, direct, config);
-    let mut inflight = Inflight::new();
+    // Unboxed: one task node per send, nothing more.
+    let mut inflight = FuturesUnordered::new();
     loop {
         let can_read = inflight.len() < config.max_inflight_sends.max(1);
         let flow = tokio::select! {
             incoming = stream.next(), if can_read => match incoming {
-                Some(Ok(message)) => connection.on_message(message, &mut inflight),
+                Some(Ok(message)) => {
+                    let flow = connection.on_message(message);
+                    if let Some(frame) = connection.to_post.take() {
+                        inflight.push(post(app.clone(), caller, frame));
+                    }
+                    flow
+                }
                 _ => ControlFlow::Break(()),
             },
             Some((req, result)) = inflight.next(), if !inflight.is_empty() => connection.on_sent(req, result),
@@ -453,6 +464,8 @@ struct Connection<'a> {
     last_active: Instant,
     away: bool,
     last_rate_error: Option<Instant>,
+    /// A `send` frame just read, for the loop to post.
+    to_post: Option<SendFrame>,
 }
 
 impl<'a> Connection<'a> {
@@ -480,6 +493,7 @@ impl<'a> Connection<'a> {
             last_active: Instant::now(),
             away: false,
             last_rate_error: None,
+            to_post: None,
         }
     }
 
@@ -497,9 +511,9 @@ impl<'a> Connection<'a> {
     }
 
     /// One WebSocket message from the peer.
-    fn on_message(&mut self, message: Message, inflight: &mut Inflight) -> ControlFlow<()> {
+    fn on_message(&mut self, message: Message) -> ControlFlow<()> {
         match message {
-            Message::Text(raw) => self.on_frame(&raw, inflight),
+            Message::Text(raw) => self.on_frame(&raw),
             Message::Binary(_) => {
                 let e = Error::new(ErrorCode::InvalidRequest, "frames are JSON text, not binary");
                 self.reply(error_frame(None, e))
@@ -516,7 +530,7 @@ impl<'a> Connection<'a> {
     }
 
     /// One JSON frame: rate-checked, its envelope checked, then handled by type.
-    fn on_frame(&mut self, raw: &str, inflight: &mut Inflight) -> ControlFlow<()> {
+    fn on_frame(&mut self, raw: &str) -> ControlFlow<()> {
         if self.frame_limiter.check().is_err() {
             // One error a second at most, so a flood is not echoed back.
             if self.last_rate_error.is_none_or(|t| t.elapsed() >= Duration::from_secs(1)) {
@@ -551,15 +565,7 @@ impl<'a> Connection<'a> {
         match envelope.r#type.as_str() {
             "send" => match parse::<SendFrame>(raw) {
                 Ok(frame) => {
-                    let app = app.clone();
-                    inflight.push(Box::pin(async move {
-                        let post = PostMessage {
-                            text: frame.text,
-                            thread_root: frame.thread_root,
-                            client_msg_id: frame.client_msg_id,
-                        };
-                        (frame.req, app.post_message(caller, frame.channel, post).await)
-                    }));
+                    self.to_post = Some(frame);
                     ControlFlow::Continue(())
                 }
                 Err(e) => self.reply(error_frame(envelope.req, e)),

@@ -51,9 +51,10 @@ enum ReactionChange {
     Remove,
 }
 
-/// What a post came to.
+/// What a post came to. Not boxed: it lives for one post, on the hot path.
+#[allow(clippy::large_enum_variant)]
 enum Posted {
-    New(Box<Message>),
+    New(Message),
     /// An earlier post with the same idempotency key made this message.
     Earlier(MessageId),
 }
@@ -156,13 +157,13 @@ impl App {
             if let Some(ch) = state.channels.get_mut(&channel) {
                 ch.last_seq = seq;
             }
-            Ok(Posted::New(Box::new(message)))
+            Ok(Posted::New(message))
         })?;
         durable.wait().await?;
         match message {
             Posted::New(message) => {
                 metrics::counter!("confab_messages_posted_total").increment(1);
-                Ok(*message)
+                Ok(message)
             }
             Posted::Earlier(earlier) => {
                 self.store().message(earlier)?.ok_or_else(Error::internal).map_err(AppError::from)
