@@ -254,7 +254,7 @@ impl App {
         let config = &self.config().search;
         let oldest_kept = now_ms() - i64::from(config.log_max_age_days) * 86_400_000;
         // Keys are query ids, ULIDs: in time order, with their time inside.
-        let keys: Vec<Vec<u8>> = self.store().blobs(ws, SEARCH_LOG)?.into_iter().map(|(k, _)| k).collect();
+        let keys = self.store().blob_keys(ws, SEARCH_LOG)?;
         let too_many = keys.len().saturating_sub(config.log_max_queries);
         let expired = keys.iter().take_while(|k| logged_at(k).is_none_or(|at| at < oldest_kept)).count();
         let doomed = &keys[..too_many.max(expired)];

@@ -241,6 +241,8 @@ pub trait Store: Send + Sync + 'static {
     fn blob(&self, workspace: WorkspaceId, namespace: &str, key: &[u8]) -> Result<Option<Vec<u8>>>;
     /// Every `(key, value)` of a namespace, in key order.
     fn blobs(&self, workspace: WorkspaceId, namespace: &str) -> Result<Vec<(Vec<u8>, Vec<u8>)>>;
+    /// Every key of a namespace, in order, without copying the values.
+    fn blob_keys(&self, workspace: WorkspaceId, namespace: &str) -> Result<Vec<Vec<u8>>>;
 
     /// Every message of every channel of a workspace in (channel, seq) order; for
     /// rebuilding derived data. Stops early when `visit` returns false.

@@ -676,6 +676,11 @@ impl Store for SledStore {
             .collect()
     }
 
+    fn blob_keys(&self, workspace: WorkspaceId, namespace: &str) -> Result<Vec<Vec<u8>>> {
+        let prefix = keys::blob_prefix(workspace, namespace);
+        self.tree.scan_prefix(&prefix).keys().map(|k| Ok(k?[prefix.len()..].to_vec())).collect()
+    }
+
     fn scan_messages(&self, workspace: WorkspaceId, visit: &mut dyn FnMut(Message) -> bool) -> Result<()> {
         for channel in self.channels(workspace)? {
             let prefix = keys::messages_prefix(channel.id);

@@ -143,6 +143,9 @@ impl Store for FaultyStore {
     fn blobs(&self, workspace: WorkspaceId, namespace: &str) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
         self.inner.blobs(workspace, namespace)
     }
+    fn blob_keys(&self, workspace: WorkspaceId, namespace: &str) -> Result<Vec<Vec<u8>>> {
+        self.inner.blob_keys(workspace, namespace)
+    }
     fn scan_messages(&self, workspace: WorkspaceId, visit: &mut dyn FnMut(Message) -> bool) -> Result<()> {
         self.inner.scan_messages(workspace, visit)
     }
