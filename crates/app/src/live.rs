@@ -72,6 +72,11 @@ impl App {
         let user = self.me(caller)?;
         let workspace_ids = self.store().workspaces_of(caller.user)?;
         let (subscription, came_online) = self.hub().connect(caller.user, session.token_hash, &workspace_ids);
+        // A sign-out that landed between authenticating and registering found no
+        // connection to close: check again now that the hub knows this one.
+        if self.store().session(&session.token_hash)?.is_none() {
+            subscription.revoked.notify_one();
+        }
         let mut workspaces = Vec::with_capacity(workspace_ids.len());
         for id in &workspace_ids {
             let state = self.workspace(*id)?;

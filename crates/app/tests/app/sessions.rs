@@ -33,3 +33,28 @@ async fn an_expired_session_is_deleted_when_presented() {
     }
     assert!(deleted, "the expired session is deleted from the store");
 }
+
+/// A sign-out that lands between a socket's authentication and its registration with
+/// the hub still closes it: the connection is told at once.
+#[tokio::test]
+async fn a_sign_out_between_authenticating_and_connecting_still_ends_the_socket() {
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn Store> =
+        Arc::new(SledStore::open(&dir.path().join("store"), &Default::default()).unwrap());
+    let app = crate::support::open(store, crate::support::config(), dir.path());
+    let outcome = app
+        .signup(confab_app::SignupRequest {
+            email: "ada@example.com".into(),
+            password: "a long enough password".into(),
+            display_name: "Ada".into(),
+            username: None,
+            invite: None,
+        })
+        .await
+        .unwrap();
+    let grant = app.authenticate_session(&outcome.token).unwrap();
+    app.logout(&outcome.token).await.unwrap();
+    let (_, subscription) = app.connect(&grant).unwrap();
+    let told = tokio::time::timeout(Duration::from_secs(1), subscription.revoked.notified()).await;
+    assert!(told.is_ok(), "the connection of an ended session is told to close");
+}
