@@ -2,7 +2,8 @@
 # Runs the browser tests of the web client against a built `confab` binary.
 #   CONFAB_BIN   server binary (default: ../../target/debug/confab, relative to this script)
 #   CHROMIUM     browser binary (default: /usr/bin/chromium; Debian's chromium package)
-# Builds nothing: build the server first (cargo build -p confab-server).
+# Builds nothing: build the server first (cargo build -p confab-server). scripts/test
+# points CONFAB_BIN at the e2e test binary, which runs the same command line.
 set -euo pipefail
 cd "$(dirname "$0")"
 export CONFAB_BIN="${CONFAB_BIN:-$PWD/../../target/debug/confab}"
