@@ -32,6 +32,7 @@ pub enum AdminRequest {
     Train { purpose: Option<String>, dry_run: bool },
     ModelsList { workspace: Option<WorkspaceId> },
     ModelsShow { id: String },
+    User(crate::lifecycle::UserRequest),
 }
 
 #[derive(Serialize, Deserialize)]
@@ -88,6 +89,7 @@ pub async fn execute(app: &App, request: AdminRequest) -> Result<Value, Error> {
             as_json(serde_json::to_value(app.model_records(workspace)?))
         }
         AdminRequest::ModelsShow { id } => as_json(serde_json::to_value(app.model_record(&id)?)),
+        AdminRequest::User(request) => crate::lifecycle::execute_user(app, request).await,
     }
 }
 

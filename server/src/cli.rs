@@ -58,6 +58,9 @@ pub enum Command {
     /// Trained models and their manifests.
     #[command(subcommand)]
     Models(ModelsCommand),
+    /// Accounts, by email: list, create, disable, enable, reset-password, make-admin.
+    #[command(subcommand)]
+    User(crate::lifecycle::UserCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -223,9 +226,21 @@ pub fn main_with_args(args: impl IntoIterator<Item = std::ffi::OsString>) -> any
         Command::Train { purpose, dry_run } => AdminRequest::Train { purpose, dry_run },
         Command::Models(ModelsCommand::List { workspace }) => AdminRequest::ModelsList { workspace },
         Command::Models(ModelsCommand::Show { id }) => AdminRequest::ModelsShow { id },
+        Command::User(command) => AdminRequest::User(command.request()?),
     };
     let verify = matches!(request, AdminRequest::ConsentVerify { .. });
+    let reset = matches!(request, AdminRequest::User(crate::lifecycle::UserRequest::ResetPassword { .. }));
     let answer = runtime.block_on(admin::run(&config, request))?;
+    if reset {
+        // The link alone on standard output; when it expires on standard error.
+        let token = answer["token"].as_str().unwrap_or_default();
+        println!("{}", crate::lifecycle::reset_link(&config, token));
+        eprintln!(
+            "one-time link for {}, valid until {} (ms since the epoch)",
+            answer["email"], answer["expires_at"]
+        );
+        return Ok(());
+    }
     println!("{}", serde_json::to_string_pretty(&answer)?);
     if verify && !answer["first_bad"].is_null() {
         anyhow::bail!("the consent ledger does not verify: {}", answer["first_bad"]);

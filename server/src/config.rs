@@ -108,7 +108,8 @@ impl Default for StoreSection {
 }
 
 /// The sections a `CONFAB_<SECTION>_<KEY>` variable may name: every section.
-const SECTIONS: &[&str] = &["server", "store", "auth", "limits", "events", "websocket", "training", "search"];
+const SECTIONS: &[&str] =
+    &["server", "store", "auth", "limits", "events", "websocket", "training", "search", "lifecycle"];
 
 impl Config {
     /// Loads the configuration from an optional file and the process environment.

@@ -17,6 +17,7 @@ pub mod demo;
 pub mod error;
 pub mod extract;
 pub mod layers;
+pub mod lifecycle;
 pub mod web;
 pub mod ws;
 
@@ -25,7 +26,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use axum::Router;
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::serve::ListenerExt;
 use confab_app::App;
 use confab_store::{SledConfig, SledStore, Store};
@@ -37,6 +38,7 @@ use crate::config::Config;
 /// Builds the whole HTTP service over an app.
 pub fn router(app: App, config: &Config) -> Router {
     let api = api::routes()
+        .route("/auth/reset_password", post(lifecycle::reset_password))
         .route("/ws", get(ws::upgrade))
         .route("/healthz", get(healthz))
         .fallback(api::not_found)

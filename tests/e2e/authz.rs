@@ -498,6 +498,7 @@ const NOT_IN_THE_TABLE: &[(&str, &str, &str)] = &[
     ("GET", "/features", "public feature list"),
     ("GET", "/ws", "the WebSocket: live tests"),
     ("GET", "/healthz", "public health check"),
+    ("POST", "/auth/reset_password", "anyone holding a reset link: lifecycle::a_reset_link_works_once"),
 ];
 
 /// The routes the server registers, as (method, path template), read from the

@@ -11,6 +11,7 @@ mod deps;
 mod durability;
 mod features;
 mod integrity;
+mod lifecycle;
 mod live;
 mod revocation;
 
@@ -36,7 +37,7 @@ macro_rules! cases {
 fn main() {
     confab_tests::run_as_server_if_asked();
     let args = Arguments::from_args();
-    let modules: [(&str, Vec<Case>); 12] = [
+    let modules: Vec<(&str, Vec<Case>)> = vec![
         ("abuse", abuse::cases()),
         ("authz", authz::cases()),
         ("bad_input", bad_input::cases()),
@@ -47,6 +48,7 @@ fn main() {
         ("durability", durability::cases()),
         ("features", features::cases()),
         ("integrity", integrity::cases()),
+        ("lifecycle", lifecycle::cases()),
         ("live", live::cases()),
         ("revocation", revocation::cases()),
     ];

@@ -312,7 +312,7 @@ fn new_token() -> String {
 }
 
 /// A username from the email's local part: lower-cased, only allowed characters.
-fn username_from_email(email: &str) -> String {
+pub(crate) fn username_from_email(email: &str) -> String {
     let local = email.split('@').next().unwrap_or_default().to_ascii_lowercase();
     let mut name: String = local
         .chars()
@@ -434,7 +434,7 @@ impl App {
         let record = self.store().user_by_email(&email)?;
         // Verify against a real hash even for unknown emails, so timing does not tell
         // which emails have accounts.
-        let stored_hash = record.as_ref().map(|r| r.password_hash.clone());
+        let stored_hash = record.as_ref().map(|r| r.unlocked_hash().to_string());
         let ok = self.verify_password(password.to_string(), stored_hash).await?;
         let Some(record) = record.filter(|_| ok) else {
             if let Some(secs) = auth.record_failure(account, addr) {
@@ -443,6 +443,9 @@ impl App {
             return Err(Error::new(ErrorCode::InvalidCredentials, "wrong email or password").into());
         };
         auth.record_success(account, addr);
+        if record.is_disabled() {
+            return Err(Error::new(ErrorCode::Forbidden, "this account is disabled").into());
+        }
         let token = new_token();
         let now = now_ms();
         let mut batch = Batch::new();

@@ -13,6 +13,7 @@ pub struct AppConfig {
     pub websocket: WebSocketConfig,
     pub training: TrainingSettings,
     pub search: SearchLogConfig,
+    pub lifecycle: crate::lifecycle::LifecycleConfig,
 }
 
 /// `[search]`: how long the log of searches and clicks (the `search_interactions`

@@ -26,6 +26,7 @@ pub mod directory;
 pub mod error;
 mod housekeeping;
 pub mod hub;
+pub mod lifecycle;
 mod live;
 mod messages;
 pub mod models;
@@ -97,6 +98,7 @@ struct Inner {
     derived: Arc<derived::Derived>,
     ledger: Ledger<consent::StoreLedger>,
     serving: models::Serving,
+    lifecycle: lifecycle::Lifecycle,
 }
 
 impl App {
@@ -108,6 +110,7 @@ impl App {
         let index_dir = data_dir.join("index");
         let registry = confab_training::ModelRegistry::open(data_dir.join("models"))
             .map_err(|e| format!("model registry: {e}"))?;
+        let lifecycle = lifecycle::Lifecycle::open(data_dir)?;
         let directory = Arc::new(Directory::default());
         let hub = Arc::new(Hub::new(config.websocket.queue_frames));
         let (search, outcome) = SearchIndex::open(&index_dir, SearchConfig::default())
@@ -145,6 +148,7 @@ impl App {
                 derived,
                 ledger: Ledger::new(consent::StoreLedger { store: store.clone() }),
                 serving: models::Serving::new(registry),
+                lifecycle,
                 limits: config.limits.validation(),
                 auth: auth::AuthState::new(&config.auth),
                 message_limiter: DefaultKeyedRateLimiter::keyed(message_quota),

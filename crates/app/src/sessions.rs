@@ -64,6 +64,10 @@ impl App {
             return Err(unauthenticated().into());
         }
         let record = self.store().user(session.user)?.ok_or_else(unauthenticated)?;
+        if record.is_disabled() {
+            // A session that raced `confab user disable` ends here.
+            return Err(unauthenticated().into());
+        }
         let caller = Caller { user: record.user.id, instance_admin: record.user.instance_admin };
         Ok(SessionGrant { caller, token_hash, expires_at: session.expires_at })
     }
@@ -106,7 +110,7 @@ impl App {
     }
 
     /// Deletes every session of `user` but `keep`, then closes their WebSockets.
-    async fn end_sessions(&self, user: UserId, keep: Option<SessionHash>) -> Result<usize> {
+    pub(crate) async fn end_sessions(&self, user: UserId, keep: Option<SessionHash>) -> Result<usize> {
         let ended: Vec<SessionHash> = self
             .store()
             .sessions_of(user)?

@@ -63,6 +63,31 @@ pub struct UserRecord {
     pub password_hash: String,
 }
 
+impl UserRecord {
+    /// What a disabled account's `password_hash` starts with. As `passwd -l` locks a
+    /// Unix account by prefixing its hash in `/etc/shadow`, no password verifies
+    /// against a prefixed hash, and enabling the account removes the prefix, which
+    /// gives back the password it had.
+    pub const DISABLED_MARK: char = '!';
+
+    /// Whether an operator disabled the account (`confab user disable`).
+    pub fn is_disabled(&self) -> bool {
+        self.password_hash.starts_with(Self::DISABLED_MARK)
+    }
+
+    /// The hash a password is checked against, whether the account is disabled or not.
+    pub fn unlocked_hash(&self) -> &str {
+        self.password_hash.trim_start_matches(Self::DISABLED_MARK)
+    }
+
+    /// The record disabled (`true`) or enabled again.
+    pub fn with_disabled(self, disabled: bool) -> UserRecord {
+        let hash = self.unlocked_hash().to_string();
+        let password_hash = if disabled { format!("{}{hash}", Self::DISABLED_MARK) } else { hash };
+        UserRecord { password_hash, ..self }
+    }
+}
+
 /// A log-in session; only the SHA-256 of its token is stored.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Session {
@@ -194,6 +219,8 @@ pub trait Store: Send + Sync + 'static {
     fn user_by_email(&self, email: &str) -> Result<Option<UserRecord>>;
     fn user_by_username(&self, username: &str) -> Result<Option<UserRecord>>;
     fn user_count(&self) -> Result<u64>;
+    /// Every account, in id order (for the operator's `confab user list`).
+    fn users(&self) -> Result<Vec<UserRecord>>;
     fn session(&self, token_hash: &[u8; 32]) -> Result<Option<Session>>;
     /// Every session of a user, with its token hash.
     fn sessions_of(&self, user: UserId) -> Result<Vec<([u8; 32], Session)>>;

@@ -443,6 +443,10 @@ impl Store for SledStore {
         Ok(self.tree.scan_prefix([keys::USER]).keys().count() as u64)
     }
 
+    fn users(&self) -> Result<Vec<UserRecord>> {
+        self.scan(&[keys::USER])
+    }
+
     fn session(&self, token_hash: &[u8; 32]) -> Result<Option<Session>> {
         self.get(&keys::session(token_hash))
     }

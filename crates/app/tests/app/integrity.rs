@@ -60,6 +60,9 @@ impl Store for FaultyStore {
     fn user_count(&self) -> Result<u64> {
         self.inner.user_count()
     }
+    fn users(&self) -> Result<Vec<UserRecord>> {
+        self.inner.users()
+    }
     fn session(&self, token_hash: &[u8; 32]) -> Result<Option<Session>> {
         self.inner.session(token_hash)
     }

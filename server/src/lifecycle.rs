@@ -1,0 +1,127 @@
+//! The data lifecycle at the edge: the operator's `confab user …` commands (parsed
+//! here, run by [`execute_user`] through the admin socket or on the data dir, like
+//! every operator command in [`crate::admin`]) and the HTTP routes of the lifecycle
+//! (`POST /auth/reset_password`, which the one-time link's page calls; registered in
+//! [`crate::router`] with the others).
+
+use std::io::Read;
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use clap::Subcommand;
+use confab_app::App;
+use confab_app::lifecycle::{CreateAccount, ResetPassword};
+use confab_core::Error;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::config::Config;
+use crate::error::ApiResult;
+use crate::extract::Body;
+
+/// `confab user …`: accounts, by email.
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Every account, with whether it is disabled and how many workspaces it is in.
+    List,
+    /// Creates an account (whatever `auth.signup` says). The password comes from
+    /// `--password` or, without it, from standard input.
+    Create {
+        email: String,
+        #[arg(long)]
+        password: Option<String>,
+        /// Display name (default: the email's local part).
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// Disables an account: its sessions end and its WebSockets close at once, and
+    /// log-in is refused until it is enabled.
+    Disable { email: String },
+    /// Enables a disabled account again, with the password it had.
+    Enable { email: String },
+    /// Prints a one-time link that sets a new password, valid for
+    /// `lifecycle.password_reset_ttl_secs`.
+    ResetPassword { email: String },
+    /// Makes the account an instance admin.
+    MakeAdmin { email: String },
+}
+
+/// A user command as sent over the admin socket.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum UserRequest {
+    List,
+    Create(CreateAccount),
+    Disable { email: String },
+    Enable { email: String },
+    ResetPassword { email: String },
+    MakeAdmin { email: String },
+}
+
+impl UserCommand {
+    /// The request to send; `create` without `--password` reads it from standard input.
+    pub fn request(self) -> anyhow::Result<UserRequest> {
+        Ok(match self {
+            UserCommand::List => UserRequest::List,
+            UserCommand::Create { email, password, name } => {
+                let password = match password {
+                    Some(p) => p,
+                    None => {
+                        let mut text = String::new();
+                        std::io::stdin().take(4096).read_to_string(&mut text)?;
+                        text.trim_end_matches(['\r', '\n']).to_string()
+                    }
+                };
+                UserRequest::Create(CreateAccount { email, password, display_name: name })
+            }
+            UserCommand::Disable { email } => UserRequest::Disable { email },
+            UserCommand::Enable { email } => UserRequest::Enable { email },
+            UserCommand::ResetPassword { email } => UserRequest::ResetPassword { email },
+            UserCommand::MakeAdmin { email } => UserRequest::MakeAdmin { email },
+        })
+    }
+}
+
+/// Runs a user command against the app.
+pub async fn execute_user(app: &App, request: UserRequest) -> Result<Value, Error> {
+    let as_json = |v: Result<Value, serde_json::Error>| v.map_err(|_| Error::internal());
+    let client = |e: confab_app::AppError| {
+        e.log();
+        e.to_client()
+    };
+    match request {
+        UserRequest::List => as_json(serde_json::to_value(app.accounts().map_err(client)?)),
+        UserRequest::Create(req) => {
+            as_json(serde_json::to_value(app.create_account(req).await.map_err(client)?))
+        }
+        UserRequest::Disable { email } => {
+            as_json(serde_json::to_value(app.set_account_disabled(&email, true).await.map_err(client)?))
+        }
+        UserRequest::Enable { email } => {
+            as_json(serde_json::to_value(app.set_account_disabled(&email, false).await.map_err(client)?))
+        }
+        UserRequest::MakeAdmin { email } => {
+            as_json(serde_json::to_value(app.make_instance_admin(&email).await.map_err(client)?))
+        }
+        UserRequest::ResetPassword { email } => {
+            as_json(serde_json::to_value(app.password_reset_token(&email).map_err(client)?))
+        }
+    }
+}
+
+/// The link a reset token is handed over as: the web client's reset page, with the
+/// token in the fragment so that it never reaches a server log or a `Referer`.
+pub fn reset_link(config: &Config, token: &str) -> String {
+    let base = match config.app.lifecycle.public_url.trim_end_matches('/') {
+        "" => format!("http://{}", config.server.listen),
+        url => url.to_string(),
+    };
+    format!("{base}/reset.html#token={token}")
+}
+
+/// `POST /auth/reset_password {token, new_password}`: the one-time link's page sets
+/// the new password with it.
+pub async fn reset_password(State(app): State<App>, Body(req): Body<ResetPassword>) -> ApiResult<StatusCode> {
+    app.reset_password(req).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

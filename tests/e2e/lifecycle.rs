@@ -1,0 +1,194 @@
+//! The data lifecycle an operator runs: `confab user …` through a running server's
+//! admin socket and on a stopped one's data dir, disabling that cuts an account off
+//! at once, and one-time password-reset links.
+
+use std::time::Duration;
+
+use confab_client::ServerFrame;
+use confab_tests::TestServer;
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+crate::cases!(
+    user_commands_manage_accounts_online_and_offline,
+    a_reset_link_works_once,
+    a_reset_link_past_its_time_is_refused,
+);
+
+const WAIT: Duration = Duration::from_secs(5);
+const PASSWORD: &str = "correct horse battery";
+
+fn stdout_json(output: &std::process::Output) -> Value {
+    assert!(output.status.success(), "stderr: {}", String::from_utf8_lossy(&output.stderr));
+    serde_json::from_slice(&output.stdout).expect("the command prints JSON")
+}
+
+fn failed_with(output: &std::process::Output, code: &str) {
+    assert!(!output.status.success(), "expected a failure, got {}", String::from_utf8_lossy(&output.stdout));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains(code), "expected {code} in {stderr}");
+}
+
+/// The account of `email` in `confab user list`.
+fn listed(server: &TestServer, email: &str) -> Value {
+    let list = stdout_json(&server.cli(&["user", "list"]));
+    list.as_array().unwrap().iter().find(|a| a["email"] == email).cloned().unwrap_or(Value::Null)
+}
+
+/// Runs `confab user reset-password EMAIL` and returns the token of the printed link.
+fn reset_token(server: &TestServer, email: &str) -> String {
+    let output = server.cli(&["user", "reset-password", email]);
+    assert!(output.status.success(), "stderr: {}", String::from_utf8_lossy(&output.stderr));
+    let link = String::from_utf8(output.stdout).unwrap();
+    let link = link.trim();
+    assert!(link.starts_with("http://") && link.contains("/reset.html#token="), "{link}");
+    link.split_once("#token=").unwrap().1.to_string()
+}
+
+async fn user_commands_manage_accounts_online_and_offline() {
+    let mut server = TestServer::start();
+    let (ada, _) = server.user("ada").await;
+    let (ws, general) = confab_tests::workspace(&ada, "W").await;
+
+    // create: with --password, and with the password on standard input (through the
+    // running server's admin socket).
+    let bob = stdout_json(&server.cli(&["user", "create", "bob@example.com", "--password", PASSWORD]));
+    assert_eq!(bob["email"], "bob@example.com");
+    assert_eq!(bob["disabled"], false);
+    assert_eq!(bob["instance_admin"], false, "only the first account administers the instance");
+    let exe = std::env::current_exe().unwrap();
+    let mut piped = std::process::Command::new(exe)
+        .env("CONFAB_E2E_SERVER", "1")
+        .args(["--", "user", "create", "cy@example.com", "--name", "Cy Young", "--data-dir"])
+        .arg(server.data_dir())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::Write;
+        piped.stdin.take().unwrap().write_all(format!("{PASSWORD}\n").as_bytes()).unwrap();
+    }
+    let cy = stdout_json(&piped.wait_with_output().unwrap());
+    assert_eq!(cy["display_name"], "Cy Young");
+    let cy_client = server.client();
+    cy_client.login("cy@example.com", PASSWORD).await.expect("the password came from standard input");
+    failed_with(&server.cli(&["user", "create", "bob@example.com", "--password", PASSWORD]), "email_taken");
+    failed_with(&server.cli(&["user", "create", "dee@example.com", "--password", "short"]), "invalid_field");
+    failed_with(&server.cli(&["user", "disable", "nobody@example.com"]), "user_not_found");
+
+    // disable: the open socket closes with 4001, the session is refused, log-in too.
+    let bob_client =
+        server.client().with_token(&server.client().login("bob@example.com", PASSWORD).await.unwrap().token);
+    confab_tests::join(&ada, ws, &bob_client).await;
+    let mut socket = bob_client.connect(&[]).await.unwrap();
+    let disabled = stdout_json(&server.cli(&["user", "disable", "bob@example.com"]));
+    assert_eq!(disabled["disabled"], true);
+    match socket.wait_for(WAIT, "close", |f| matches!(f, ServerFrame::Closed { .. })).await {
+        Ok(ServerFrame::Closed { code, .. }) => assert_eq!(code, Some(4001)),
+        other => panic!("the disabled account's socket must close: {other:?}"),
+    }
+    let (status, _) = bob_client.raw(Method::GET, "/me", None).await.unwrap();
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "the session ended");
+    let login = json!({"email": "bob@example.com", "password": PASSWORD}).to_string();
+    let (status, body) = server.client().raw(Method::POST, "/auth/login", Some(&login)).await.unwrap();
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (StatusCode::FORBIDDEN, Some("forbidden")),
+        "{body}"
+    );
+    let wrong = json!({"email": "bob@example.com", "password": "not the password"}).to_string();
+    let (status, _) = server.client().raw(Method::POST, "/auth/login", Some(&wrong)).await.unwrap();
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "a wrong password does not learn that it is disabled");
+    assert_eq!(listed(&server, "bob@example.com")["disabled"], true);
+    failed_with(&server.cli(&["user", "reset-password", "bob@example.com"]), "forbidden");
+
+    // enable: the old password works again.
+    assert_eq!(stdout_json(&server.cli(&["user", "enable", "bob@example.com"]))["disabled"], false);
+    let bob_again = server.client().login("bob@example.com", PASSWORD).await.expect("enabled again");
+    let bob_again = server.client().with_token(&bob_again.token);
+    bob_again.post(general, "back").await.unwrap();
+
+    // make-admin.
+    assert_eq!(bob_again.raw(Method::GET, "/me", None).await.unwrap().1["instance_admin"], false);
+    assert_eq!(stdout_json(&server.cli(&["user", "make-admin", "bob@example.com"]))["instance_admin"], true);
+    assert_eq!(bob_again.raw(Method::GET, "/me", None).await.unwrap().1["instance_admin"], true);
+
+    // Offline, on the stopped server's data dir: the same commands.
+    server.stop();
+    let dee = stdout_json(&server.cli(&["user", "create", "dee@example.com", "--password", PASSWORD]));
+    assert_eq!(dee["email"], "dee@example.com");
+    stdout_json(&server.cli(&["user", "disable", "ada@example.com"]));
+    let list = stdout_json(&server.cli(&["user", "list"]));
+    let emails: Vec<&str> = list.as_array().unwrap().iter().map(|a| a["email"].as_str().unwrap()).collect();
+    assert_eq!(emails, ["ada@example.com", "bob@example.com", "cy@example.com", "dee@example.com"]);
+    assert_eq!(list[0]["disabled"], true);
+    assert_eq!(list[0]["workspaces"], 1);
+    let token = reset_token(&server, "dee@example.com");
+    server.restart();
+    let (status, _) =
+        server.client().raw(Method::POST, "/auth/login", Some(&login.replace("bob", "ada"))).await.unwrap();
+    assert_eq!(status, StatusCode::FORBIDDEN, "disabled offline, refused online");
+    let body = json!({"token": token, "new_password": "a brand new password"}).to_string();
+    let (status, _) = server.client().raw(Method::POST, "/auth/reset_password", Some(&body)).await.unwrap();
+    assert_eq!(status, StatusCode::NO_CONTENT, "a link printed offline works once the server runs");
+    server.client().login("dee@example.com", "a brand new password").await.unwrap();
+}
+
+async fn a_reset_link_works_once() {
+    let server = TestServer::start();
+    let (ada, _) = server.user("ada").await;
+    let mut socket = ada.connect(&[]).await.unwrap();
+    let token = reset_token(&server, "ada@example.com");
+    let reset = |token: &str, password: &str| json!({"token": token, "new_password": password}).to_string();
+    let anyone = server.client();
+
+    // Refused: a bad password, a forged or altered token, unknown fields.
+    let (status, body) =
+        anyone.raw(Method::POST, "/auth/reset_password", Some(&reset(&token, "x"))).await.unwrap();
+    assert_eq!((status, body["error"]["code"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_field")));
+    let mut altered = token.clone().into_bytes();
+    altered[30] = if altered[30] == b'A' { b'B' } else { b'A' };
+    let altered = String::from_utf8(altered).unwrap();
+    for bad in [altered.as_str(), "", "not-a-token", &"A".repeat(5000)] {
+        let (status, body) = anyone
+            .raw(Method::POST, "/auth/reset_password", Some(&reset(bad, "a new password here")))
+            .await
+            .unwrap();
+        assert_eq!(
+            (status, body["error"]["code"].as_str()),
+            (StatusCode::UNAUTHORIZED, Some("invalid_credentials")),
+            "{bad:.40}: {body}"
+        );
+    }
+
+    // Used once: the password changes, every session ends, the link is spent.
+    let (status, _) = anyone
+        .raw(Method::POST, "/auth/reset_password", Some(&reset(&token, "a new password here")))
+        .await
+        .unwrap();
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    match socket.wait_for(WAIT, "close", |f| matches!(f, ServerFrame::Closed { .. })).await {
+        Ok(ServerFrame::Closed { code, .. }) => assert_eq!(code, Some(4001)),
+        other => panic!("the reset ends every session: {other:?}"),
+    }
+    assert!(anyone.login("ada@example.com", PASSWORD).await.is_err(), "the old password is gone");
+    anyone.login("ada@example.com", "a new password here").await.unwrap();
+    let (status, _) = anyone
+        .raw(Method::POST, "/auth/reset_password", Some(&reset(&token, "yet another password")))
+        .await
+        .unwrap();
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "a link works once");
+}
+
+async fn a_reset_link_past_its_time_is_refused() {
+    // Links that expire as they are made.
+    let server = TestServer::start_with(&[("CONFAB_LIFECYCLE_PASSWORD_RESET_TTL_SECS", "0")]);
+    server.user("ada").await;
+    let token = reset_token(&server, "ada@example.com");
+    let body = json!({"token": token, "new_password": "a new password here"}).to_string();
+    let (status, _) = server.client().raw(Method::POST, "/auth/reset_password", Some(&body)).await.unwrap();
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "an expired link is refused");
+    server.client().login("ada@example.com", PASSWORD).await.expect("the password is unchanged");
+}
