@@ -32,6 +32,7 @@ pub enum AdminRequest {
     Train { purpose: Option<String>, dry_run: bool },
     ModelsList { workspace: Option<WorkspaceId> },
     ModelsShow { id: String },
+    ImportSlack(confab_app::slack_import::SlackImport),
     User(crate::lifecycle::UserRequest),
 }
 
@@ -89,6 +90,9 @@ pub async fn execute(app: &App, request: AdminRequest) -> Result<Value, Error> {
             as_json(serde_json::to_value(app.model_records(workspace)?))
         }
         AdminRequest::ModelsShow { id } => as_json(serde_json::to_value(app.model_record(&id)?)),
+        AdminRequest::ImportSlack(import) => {
+            as_json(serde_json::to_value(app.import_slack(import, Box::new(|_| {})).await?))
+        }
         AdminRequest::User(request) => crate::lifecycle::execute_user(app, request).await,
     }
 }
@@ -110,6 +114,13 @@ pub async fn serve_socket(app: App, data_dir: PathBuf) -> anyhow::Result<()> {
             let mut lines = BufReader::new(read).lines();
             while let Ok(Some(line)) = lines.next_line().await {
                 let response = match serde_json::from_str::<AdminRequest>(&line) {
+                    // An import streams its progress before its answer.
+                    Ok(AdminRequest::ImportSlack(import)) => {
+                        if !crate::slack::import::serve(&app, import, &mut write).await {
+                            break;
+                        }
+                        continue;
+                    }
                     Ok(request) => match execute(&app, request).await {
                         Ok(v) => AdminResponse::Ok(v),
                         Err(e) => AdminResponse::Error(e),

@@ -58,6 +58,10 @@ pub enum Command {
     /// Trained models and their manifests.
     #[command(subcommand)]
     Models(ModelsCommand),
+    /// Import another chat's export: `confab import slack EXPORT.zip --workspace NAME`
+    /// (through a running server's admin socket, or on the data dir).
+    #[command(subcommand)]
+    Import(crate::slack::import::ImportCommand),
     /// Accounts, by email: list, create, disable, enable, reset-password, make-admin.
     #[command(subcommand)]
     User(crate::lifecycle::UserCommand),
@@ -226,6 +230,7 @@ pub fn main_with_args(args: impl IntoIterator<Item = std::ffi::OsString>) -> any
         Command::Train { purpose, dry_run } => AdminRequest::Train { purpose, dry_run },
         Command::Models(ModelsCommand::List { workspace }) => AdminRequest::ModelsList { workspace },
         Command::Models(ModelsCommand::Show { id }) => AdminRequest::ModelsShow { id },
+        Command::Import(command) => return crate::slack::import::main(&runtime, &config, command),
         Command::User(command) => AdminRequest::User(command.request()?),
     };
     let verify = matches!(request, AdminRequest::ConsentVerify { .. });

@@ -109,7 +109,7 @@ impl Default for StoreSection {
 
 /// The sections a `CONFAB_<SECTION>_<KEY>` variable may name: every section.
 const SECTIONS: &[&str] =
-    &["server", "store", "auth", "limits", "events", "websocket", "training", "search", "lifecycle"];
+    &["server", "store", "auth", "limits", "events", "websocket", "training", "search", "lifecycle", "slack"];
 
 impl Config {
     /// Loads the configuration from an optional file and the process environment.

@@ -18,6 +18,7 @@ pub mod error;
 pub mod extract;
 pub mod layers;
 pub mod lifecycle;
+pub mod slack;
 pub mod web;
 pub mod ws;
 

@@ -14,6 +14,7 @@ mod integrity;
 mod lifecycle;
 mod live;
 mod revocation;
+mod slack_import;
 
 use std::future::Future;
 
@@ -51,6 +52,7 @@ fn main() {
         ("lifecycle", lifecycle::cases()),
         ("live", live::cases()),
         ("revocation", revocation::cases()),
+        ("slack_import", slack_import::cases()),
     ];
     let trials = modules
         .into_iter()

@@ -172,7 +172,12 @@ impl App {
     }
 
     /// Stages a new channel with its first members.
-    fn stage_new_channel(state: &mut WorkspaceState, tx: &mut Tx, channel: &Channel, members: &[UserId]) {
+    pub(crate) fn stage_new_channel(
+        state: &mut WorkspaceState,
+        tx: &mut Tx,
+        channel: &Channel,
+        members: &[UserId],
+    ) {
         tx.op(Op::PutChannel(channel.clone()));
         if channel.kind == ChannelKind::Dm {
             state.dms.insert(dm_key(members), channel.id);

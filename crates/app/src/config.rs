@@ -13,6 +13,7 @@ pub struct AppConfig {
     pub websocket: WebSocketConfig,
     pub training: TrainingSettings,
     pub search: SearchLogConfig,
+    pub slack: crate::slack_import::SlackConfig,
     pub lifecycle: crate::lifecycle::LifecycleConfig,
 }
 

@@ -138,7 +138,7 @@ impl Derived {
 
     /// Feeds a workspace's channels, memberships and messages (oldest first) to the
     /// recommender, which keeps statistics in memory only.
-    fn rebuild_recommender(&self, ws: WorkspaceId) -> Result<(), String> {
+    pub(crate) fn rebuild_recommender(&self, ws: WorkspaceId) -> Result<(), String> {
         let store = &self.store;
         self.recommender.forget_workspace(ws);
         for channel in store.channels(ws).map_err(|e| e.to_string())? {

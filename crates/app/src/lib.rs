@@ -32,6 +32,7 @@ mod messages;
 pub mod models;
 pub mod search;
 pub mod sessions;
+pub mod slack_import;
 pub mod suggest;
 mod workspaces;
 
