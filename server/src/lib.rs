@@ -27,7 +27,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use axum::Router;
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use axum::serve::ListenerExt;
 use confab_app::App;
 use confab_store::{SledConfig, SledStore, Store};
@@ -40,6 +40,8 @@ use crate::config::Config;
 pub fn router(app: App, config: &Config) -> Router {
     let api = api::routes()
         .route("/auth/reset_password", post(lifecycle::reset_password))
+        .route("/me", delete(lifecycle::delete_me))
+        .route("/workspaces/{ws}/erasure", get(lifecycle::erasure_policy).put(lifecycle::set_erasure_policy))
         .route("/ws", get(ws::upgrade))
         .route("/healthz", get(healthz))
         .fallback(api::not_found)

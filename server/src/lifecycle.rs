@@ -1,23 +1,24 @@
 //! The data lifecycle at the edge: the operator's `confab user …` commands (parsed
 //! here, run by [`execute_user`] through the admin socket or on the data dir, like
 //! every operator command in [`crate::admin`]) and the HTTP routes of the lifecycle
-//! (`POST /auth/reset_password`, which the one-time link's page calls; registered in
-//! [`crate::router`] with the others).
+//! (`POST /auth/reset_password`, which the one-time link's page calls; `DELETE /me`;
+//! `GET/PUT /workspaces/{ws}/erasure`), registered in [`crate::router`].
 
 use std::io::Read;
 
+use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use clap::Subcommand;
 use confab_app::App;
-use confab_app::lifecycle::{CreateAccount, ResetPassword};
+use confab_app::lifecycle::{CreateAccount, DeleteAccount, ErasurePolicy, ErasureReport, ResetPassword};
 use confab_core::Error;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::config::Config;
 use crate::error::ApiResult;
-use crate::extract::Body;
+use crate::extract::{Auth, Body, Path, id};
 
 /// `confab user …`: accounts, by email.
 #[derive(Debug, Subcommand)]
@@ -44,6 +45,15 @@ pub enum UserCommand {
     ResetPassword { email: String },
     /// Makes the account an instance admin.
     MakeAdmin { email: String },
+    /// Erases the account: its sessions end, the consent ledger excludes it, every
+    /// model that used its data is retired and rebuilt without it, and its messages
+    /// are deleted or kept as "deleted user" as each workspace's erasure policy says.
+    Delete {
+        email: String,
+        /// Confirms: an erasure cannot be undone.
+        #[arg(long)]
+        yes: bool,
+    },
 }
 
 /// A user command as sent over the admin socket.
@@ -56,6 +66,7 @@ pub enum UserRequest {
     Enable { email: String },
     ResetPassword { email: String },
     MakeAdmin { email: String },
+    Delete { email: String },
 }
 
 impl UserCommand {
@@ -78,6 +89,10 @@ impl UserCommand {
             UserCommand::Enable { email } => UserRequest::Enable { email },
             UserCommand::ResetPassword { email } => UserRequest::ResetPassword { email },
             UserCommand::MakeAdmin { email } => UserRequest::MakeAdmin { email },
+            UserCommand::Delete { yes: false, email } => {
+                anyhow::bail!("erasing {email} cannot be undone: add --yes to do it")
+            }
+            UserCommand::Delete { yes: true, email } => UserRequest::Delete { email },
         })
     }
 }
@@ -103,6 +118,9 @@ pub async fn execute_user(app: &App, request: UserRequest) -> Result<Value, Erro
         UserRequest::MakeAdmin { email } => {
             as_json(serde_json::to_value(app.make_instance_admin(&email).await.map_err(client)?))
         }
+        UserRequest::Delete { email } => {
+            as_json(serde_json::to_value(app.erase_account(&email).await.map_err(client)?))
+        }
         UserRequest::ResetPassword { email } => {
             as_json(serde_json::to_value(app.password_reset_token(&email).map_err(client)?))
         }
@@ -117,6 +135,35 @@ pub fn reset_link(config: &Config, token: &str) -> String {
         url => url.to_string(),
     };
     format!("{base}/reset.html#token={token}")
+}
+
+/// `DELETE /me {password}`: the caller erases their own account.
+pub async fn delete_me(
+    State(app): State<App>,
+    auth: Auth,
+    Body(req): Body<DeleteAccount>,
+) -> ApiResult<Json<ErasureReport>> {
+    Ok(Json(app.delete_own_account(auth.caller, req).await?))
+}
+
+/// `GET /workspaces/{ws}/erasure`: what happens to a member's messages when they
+/// delete their account (any member may read it first).
+pub async fn erasure_policy(
+    State(app): State<App>,
+    auth: Auth,
+    Path(ws): Path<String>,
+) -> ApiResult<Json<ErasurePolicy>> {
+    Ok(Json(app.erasure_policy(auth.caller, id(&ws)?)?))
+}
+
+/// `PUT /workspaces/{ws}/erasure {messages: "delete" | "keep"}` (owners and admins).
+pub async fn set_erasure_policy(
+    State(app): State<App>,
+    auth: Auth,
+    Path(ws): Path<String>,
+    Body(policy): Body<ErasurePolicy>,
+) -> ApiResult<Json<ErasurePolicy>> {
+    Ok(Json(app.set_erasure_policy(auth.caller, id(&ws)?, policy).await?))
 }
 
 /// `POST /auth/reset_password {token, new_password}`: the one-time link's page sets

@@ -389,6 +389,18 @@ async fn every_endpoint_checks_who_is_asking() {
         ),
         (
             Method::GET,
+            format!("{w}/erasure"),
+            None,
+            [Expect::Ok, Expect::Ok, Expect::Ok, Expect::Ok, NO_WS, UNAUTH],
+        ),
+        (
+            Method::PUT,
+            format!("{w}/erasure"),
+            Some(json!({"messages": "keep"}).to_string()),
+            [Expect::Ok, Expect::Ok, FORBIDDEN, FORBIDDEN, NO_WS, UNAUTH],
+        ),
+        (
+            Method::GET,
             format!("{w}/consent/history"),
             None,
             [Expect::Ok, Expect::Ok, Expect::Ok, Expect::Ok, NO_WS, UNAUTH],
@@ -499,6 +511,7 @@ const NOT_IN_THE_TABLE: &[(&str, &str, &str)] = &[
     ("GET", "/ws", "the WebSocket: live tests"),
     ("GET", "/healthz", "public health check"),
     ("POST", "/auth/reset_password", "anyone holding a reset link: lifecycle::a_reset_link_works_once"),
+    ("DELETE", "/me", "erases the caller's own account: lifecycle::erasure_reaches_everything"),
 ];
 
 /// The routes the server registers, as (method, path template), read from the

@@ -13,6 +13,7 @@ crate::cases!(
     user_commands_manage_accounts_online_and_offline,
     a_reset_link_works_once,
     a_reset_link_past_its_time_is_refused,
+    erasure_reaches_everything,
 );
 
 const WAIT: Duration = Duration::from_secs(5);
@@ -191,4 +192,72 @@ async fn a_reset_link_past_its_time_is_refused() {
     let (status, _) = server.client().raw(Method::POST, "/auth/reset_password", Some(&body)).await.unwrap();
     assert_eq!(status, StatusCode::UNAUTHORIZED, "an expired link is refused");
     server.client().login("ada@example.com", PASSWORD).await.expect("the password is unchanged");
+}
+
+async fn erasure_reaches_everything() {
+    let server = TestServer::start();
+    let (ada, _) = server.user("ada").await;
+    let (bob, bob_s) = server.user("bob").await;
+    let (cy, _) = server.user("cy").await;
+    let (ws, general) = confab_tests::workspace(&ada, "W").await;
+    confab_tests::join(&ada, ws, &bob).await;
+    confab_tests::join(&ada, ws, &cy).await;
+    let w = format!("/workspaces/{ws}");
+    let (_, policy) = bob.raw(Method::GET, &format!("{w}/erasure"), None).await.unwrap();
+    assert_eq!(policy["messages"], "delete", "a member reads the policy before deleting");
+    let (status, _) =
+        ada.raw(Method::PUT, &format!("{w}/erasure"), Some(r#"{"messages": "sometimes"}"#)).await.unwrap();
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let zeppelin = bob.post(general, "the zeppelin leaves at noon").await.unwrap();
+    ada.raw(Method::PUT, &format!("/messages/{}/reactions/tada", zeppelin.id), None).await.unwrap();
+    let search = format!("{w}/search?q=zeppelin");
+    for _ in 0..200 {
+        if ada.raw(Method::GET, &search, None).await.unwrap().1["total"] == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert_eq!(ada.raw(Method::GET, &search, None).await.unwrap().1["total"], 1, "indexed");
+    let mut socket = bob.connect(&[]).await.unwrap();
+
+    // A wrong password erases nothing.
+    let (status, body) = bob.raw(Method::DELETE, "/me", Some(r#"{"password": "not it"}"#)).await.unwrap();
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (StatusCode::UNAUTHORIZED, Some("invalid_credentials"))
+    );
+    let body = json!({"password": PASSWORD}).to_string();
+    let (status, report) = bob.raw(Method::DELETE, "/me", Some(&body)).await.unwrap();
+    assert_eq!(status, StatusCode::OK, "{report}");
+    assert_eq!(report["messages_deleted"], 1);
+    match socket.wait_for(WAIT, "close", |f| matches!(f, ServerFrame::Closed { .. })).await {
+        Ok(ServerFrame::Closed { code, .. }) => assert_eq!(code, Some(4001)),
+        other => panic!("the erased account's socket must close: {other:?}"),
+    }
+    assert_eq!(bob.raw(Method::GET, "/me", None).await.unwrap().0, StatusCode::UNAUTHORIZED);
+    assert!(server.client().login("bob@example.com", PASSWORD).await.is_err());
+    let (_, members) = ada.raw(Method::GET, &format!("{w}/members"), None).await.unwrap();
+    let members = members.to_string();
+    assert!(!members.contains(&bob_s.user.id.to_string()) && !members.contains("bob"), "{members}");
+    let (_, message) = ada.raw(Method::GET, &format!("/messages/{}", zeppelin.id), None).await.unwrap();
+    assert!(!message.to_string().contains("zeppelin"), "the message is deleted: {message}");
+    let mut total = Value::Null;
+    for _ in 0..200 {
+        total = ada.raw(Method::GET, &search, None).await.unwrap().1["total"].clone();
+        if total == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert_eq!(total, 0, "gone from the search index");
+    assert!(listed(&server, "bob@example.com").is_null(), "the email is gone from the accounts");
+
+    // The operator's way: only with --yes, and not the last owner of a workspace
+    // others are still in.
+    failed_with(&server.cli(&["user", "delete", "ada@example.com", "--yes"]), "last_owner");
+    failed_with(&server.cli(&["user", "delete", "cy@example.com"]), "--yes");
+    assert_eq!(cy.raw(Method::GET, "/me", None).await.unwrap().0, StatusCode::OK, "nothing happened");
+    let report = stdout_json(&server.cli(&["user", "delete", "cy@example.com", "--yes"]));
+    assert_eq!(report["workspaces"], 1);
+    assert_eq!(cy.raw(Method::GET, "/me", None).await.unwrap().0, StatusCode::UNAUTHORIZED);
 }

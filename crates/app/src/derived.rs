@@ -159,6 +159,11 @@ impl Derived {
                 true
             })
             .map_err(|e| e.to_string())?;
+        // Messages an erased account's tombstone still authors (kept by the workspace's
+        // erasure policy) teach the suggestions nothing.
+        let erased =
+            crate::lifecycle::erasure::erased_among(store.as_ref(), messages.iter().map(|m| m.author));
+        messages.retain(|m| !erased.get(&m.author).copied().unwrap_or(false));
         messages.sort_by_key(|m| (m.created_at, m.id));
         let authors: std::collections::HashMap<_, _> = messages.iter().map(|m| (m.id, m.author)).collect();
         for m in &messages {

@@ -80,6 +80,15 @@ impl UserRecord {
         self.password_hash.trim_start_matches(Self::DISABLED_MARK)
     }
 
+    /// The `password_hash` of an erased account's tombstone: disabled, and no
+    /// password at all behind the mark.
+    pub const ERASED: &str = "!erased";
+
+    /// Whether the account was erased (only its id is left).
+    pub fn is_erased(&self) -> bool {
+        self.password_hash == Self::ERASED
+    }
+
     /// The record disabled (`true`) or enabled again.
     pub fn with_disabled(self, disabled: bool) -> UserRecord {
         let hash = self.unlocked_hash().to_string();

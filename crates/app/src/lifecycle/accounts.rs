@@ -110,6 +110,9 @@ impl App {
     pub async fn set_account_disabled(&self, email: &str, disabled: bool) -> Result<AccountView> {
         let record = self.account_by_email(email)?;
         let user = record.user.id;
+        if record.is_erased() {
+            return Err(Error::new(ErrorCode::UserNotFound, "the account was erased").into());
+        }
         if record.is_disabled() != disabled {
             let mut batch = Batch::new();
             batch.push(Op::PutUser(record.with_disabled(disabled)));

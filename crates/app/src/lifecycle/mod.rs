@@ -1,10 +1,12 @@
 //! The data lifecycle an operator is answerable for: accounts as the operator manages
-//! them ([`accounts`]: `confab user …`, disabling, one-time password-reset links).
+//! them ([`accounts`]: `confab user …`, disabling, one-time password-reset links), and
+//! erasure that reaches the models too ([`erasure`]).
 //!
 //! Its settings are the `[lifecycle]` section ([`LifecycleConfig`]); its state is one
 //! [`Lifecycle`] per app, holding the key that signs password-reset links.
 
 pub mod accounts;
+pub mod erasure;
 mod reset;
 
 use std::path::Path;
@@ -12,6 +14,7 @@ use std::path::Path;
 use serde::Deserialize;
 
 pub use accounts::{AccountView, CreateAccount};
+pub use erasure::{DeleteAccount, ErasedMessages, ErasurePolicy, ErasureReport};
 pub use reset::{PasswordReset, ResetPassword};
 
 /// `[lifecycle]`: password resets (and, later, retention and erasure).

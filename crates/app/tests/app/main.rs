@@ -2,6 +2,7 @@
 //! index and model registry in a temporary data dir. One binary, topic modules.
 
 mod consent_models;
+mod erasure;
 mod housekeeping;
 mod integrity;
 mod sessions;
