@@ -8,75 +8,18 @@ use std::io::Write;
 use std::path::PathBuf;
 
 use confab_core::validate::{self, Limits};
-use confab_core::{ChannelId, MessageId, WorkspaceId, emoji, mention};
-use serde::{Deserialize, Serialize};
+use confab_core::{emoji, mention};
+use confab_protocol::http;
+use confab_protocol::ws::ClientFrame;
+use serde::Serialize;
 
 fn text(data: &[u8]) -> Option<&str> {
     std::str::from_utf8(data).ok()
 }
 
 // ---------------------------------------------------------------------------------
-// WebSocket client frames: the shapes server/src/ws.rs accepts.
-
-/// Every frame is first read as this envelope.
-#[derive(Deserialize)]
-pub struct Envelope {
-    pub r#type: String,
-    #[serde(default)]
-    pub req: Option<serde_json::Value>,
-}
-
-#[derive(Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct AuthFrame {
-    pub r#type: String,
-    pub token: String,
-    #[serde(default)]
-    pub resume: Vec<ResumeFrom>,
-}
-
-#[derive(Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ResumeFrom {
-    pub workspace: WorkspaceId,
-    pub after: u64,
-}
-
-#[derive(Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SendFrame {
-    pub r#type: String,
-    pub req: String,
-    pub channel: ChannelId,
-    pub text: String,
-    #[serde(default)]
-    pub thread_root: Option<MessageId>,
-    #[serde(default)]
-    pub client_msg_id: Option<String>,
-}
-
-#[derive(Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct TypingFrame {
-    pub r#type: String,
-    pub channel: ChannelId,
-    #[serde(default)]
-    pub thread_root: Option<MessageId>,
-}
-
-#[derive(Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PresenceFrame {
-    pub r#type: String,
-    pub status: PresenceStatus,
-}
-
-#[derive(Debug, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum PresenceStatus {
-    Online,
-    Away,
-}
+// WebSocket client frames: `confab_protocol::ws::ClientFrame`, which server/src/ws.rs
+// parses every frame into.
 
 /// Parses a value, then checks that writing it back and reading that again gives the
 /// same value (what the server accepted, it understood one way only).
@@ -92,37 +35,22 @@ where
 }
 
 /// Target `ws_frame`: client frames as the server decodes them. Invariants: no panic;
-/// every accepted frame round-trips; a frame typed `send` that decodes carries a text
-/// that the message rules then accept or reject without panicking, and its shortcode
-/// expansion and mentions keep their own invariants.
+/// every accepted frame round-trips and has one of the documented types; a `send`
+/// frame's text is then accepted or rejected by the message rules without panicking,
+/// and its shortcode expansion and mentions keep their own invariants.
 pub fn ws_frame(data: &[u8]) {
     let Some(raw) = text(data) else { return };
-    let Ok(envelope) = serde_json::from_str::<Envelope>(raw) else { return };
-    match envelope.r#type.as_str() {
-        "auth" => {
-            let _ = round_trips::<AuthFrame>(raw);
+    let Some(frame) = round_trips::<ClientFrame>(raw) else { return };
+    assert!(ClientFrame::TYPES.contains(&frame.type_name()), "undocumented frame type in {raw}");
+    if let ClientFrame::Send(send) = frame {
+        if let Ok(t) = Limits::default().message_text(&send.text) {
+            expansion_invariants(t);
         }
-        "send" => {
-            if let Some(frame) = round_trips::<SendFrame>(raw) {
-                assert_eq!(frame.r#type, "send");
-                if let Ok(t) = Limits::default().message_text(&frame.text) {
-                    expansion_invariants(t);
-                }
-            }
-        }
-        "typing" => {
-            let _ = round_trips::<TypingFrame>(raw);
-        }
-        "presence" => {
-            let _ = round_trips::<PresenceFrame>(raw);
-        }
-        _ => {}
     }
-    let _ = envelope.req;
 }
 
 // ---------------------------------------------------------------------------------
-// HTTP request bodies.
+// HTTP request bodies: `confab_protocol::http`, which the server's handlers read.
 
 /// Target `request_bodies`: the first byte picks a request type, the rest is its
 /// JSON body (or, for `HistoryQuery`, its query string). Invariants: no panic, and a
@@ -134,7 +62,7 @@ pub fn request_bodies(data: &[u8]) {
     let limits = Limits::default();
     match which % 5 {
         0 => {
-            if let Ok(r) = serde_json::from_str::<confab_app::SignupRequest>(raw) {
+            if let Ok(r) = serde_json::from_str::<http::SignupRequest>(raw) {
                 validate_email(&r.email);
                 let _ = limits.password(&r.password);
                 display_name_invariants(&limits, &r.display_name);
@@ -147,13 +75,13 @@ pub fn request_bodies(data: &[u8]) {
             }
         }
         1 => {
-            if let Ok(r) = serde_json::from_str::<confab_app::CreateChannel>(raw) {
+            if let Ok(r) = serde_json::from_str::<http::CreateChannel>(raw) {
                 channel_name_invariants(&r.name);
                 let _ = limits.topic(&r.topic);
             }
         }
         2 => {
-            if let Ok(r) = serde_json::from_str::<confab_app::PostMessage>(raw) {
+            if let Ok(r) = serde_json::from_str::<http::PostMessage>(raw) {
                 if let Ok(t) = limits.message_text(&r.text) {
                     message_text_invariants(&limits, &r.text, t);
                     expansion_invariants(t);
@@ -164,11 +92,11 @@ pub fn request_bodies(data: &[u8]) {
             }
         }
         3 => {
-            let _ = serde_json::from_str::<confab_app::CreateInvite>(raw);
+            let _ = serde_json::from_str::<http::CreateInvite>(raw);
         }
         _ => {
-            let _ = serde_urlencoded::from_str::<confab_app::HistoryQuery>(raw);
-            let _ = serde_json::from_str::<confab_app::HistoryQuery>(raw);
+            let _ = serde_urlencoded::from_str::<http::HistoryQuery>(raw);
+            let _ = serde_json::from_str::<http::HistoryQuery>(raw);
         }
     }
 }

@@ -1,14 +1,19 @@
 //! The HTTP API under `/api/v1`: thin handlers that parse a request, call one `App`
-//! method and shape its answer. Authorisation and validation live in the app.
+//! method and shape its answer. Authorisation and validation live in the app. The
+//! bodies are the types of `confab_protocol::http` (or records of `confab_core`).
 
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{delete, get, patch, post, put};
 use axum::{Json, Router};
 use confab_app::{App, CreateChannel, CreateInvite, HistoryQuery, PostMessage, SignupRequest, UpdateChannel};
-use confab_core::{ChannelId, MessageId, Presence, Role, UserId};
-use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use confab_core::{ChannelId, MessageId};
+use confab_protocol::http::{
+    ChannelMembers, Channels, DmRequest, Features, IncludedBody, Invites, LimitParams, LoginRequest, Members,
+    Messages, Models, NameBody, Policies, PolicyWithCategories, PresenceEntry, PresenceList, PurposeParams,
+    ReadMarker, RoleBody, Runs, Session, SessionsEnded, Suggestions, TextBody, TrainRequest, UserBody,
+    Workspaces,
+};
 
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{Auth, Body, ClientAddr, OptionalBody, Path, Query, id};
@@ -81,15 +86,8 @@ async fn suggest_emoji(
     auth: Auth,
     Path(ws): Path<String>,
     Query(params): Query<confab_app::suggest::EmojiParams>,
-) -> ApiResult<Json<Value>> {
-    Ok(Json(json!({ "suggestions": app.suggest_emoji(auth.caller, id(&ws)?, params)? })))
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct LimitParams {
-    #[serde(default)]
-    limit: Option<usize>,
+) -> ApiResult<Json<Suggestions<confab_recommend::EmojiSuggestion>>> {
+    Ok(Json(Suggestions { suggestions: app.suggest_emoji(auth.caller, id(&ws)?, params)? }))
 }
 
 async fn suggest_channels(
@@ -97,67 +95,61 @@ async fn suggest_channels(
     auth: Auth,
     Path(ws): Path<String>,
     Query(params): Query<LimitParams>,
-) -> ApiResult<Json<Value>> {
-    Ok(Json(json!({ "suggestions": app.suggest_channels(auth.caller, id(&ws)?, params.limit)? })))
+) -> ApiResult<Json<Suggestions<confab_app::suggest::ChannelSuggestionView>>> {
+    Ok(Json(Suggestions { suggestions: app.suggest_channels(auth.caller, id(&ws)?, params.limit)? }))
 }
 
-async fn consent_policies(State(app): State<App>) -> Json<Value> {
-    let policies: Vec<Value> = app
+/// Each policy with the data categories its purpose may read.
+type PolicyBody = PolicyWithCategories<confab_consent::Policy, confab_consent::Category>;
+
+async fn consent_policies(State(app): State<App>) -> Json<Policies<PolicyBody>> {
+    let policies = app
         .consent_policies()
         .into_iter()
-        .map(|p| {
-            let categories = p.purpose.allowed_categories();
-            let mut v = json!(p);
-            v["categories"] = json!(categories);
-            v
+        .map(|policy| {
+            let categories = policy.purpose.allowed_categories().to_vec();
+            PolicyWithCategories { policy, categories }
         })
         .collect();
-    Json(json!({ "policies": policies }))
+    Json(Policies { policies })
 }
 
-async fn models(State(app): State<App>, auth: Auth, Path(ws): Path<String>) -> ApiResult<Json<Value>> {
-    Ok(Json(json!({ "models": app.models(auth.caller, id(&ws)?)? })))
-}
-
-#[derive(Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct TrainBody {
-    #[serde(default)]
-    purpose: Option<String>,
-    #[serde(default)]
-    dry_run: bool,
+async fn models(
+    State(app): State<App>,
+    auth: Auth,
+    Path(ws): Path<String>,
+) -> ApiResult<Json<Models<confab_app::models::ModelView>>> {
+    Ok(Json(Models { models: app.models(auth.caller, id(&ws)?)? }))
 }
 
 async fn train(
     State(app): State<App>,
     auth: Auth,
-    OptionalBody(req): OptionalBody<TrainBody>,
-) -> ApiResult<Json<Value>> {
-    Ok(Json(json!({ "runs": app.train(auth.caller, req.purpose.as_deref(), req.dry_run).await? })))
+    OptionalBody(req): OptionalBody<TrainRequest>,
+) -> ApiResult<Json<Runs<confab_app::models::TrainOutcome>>> {
+    Ok(Json(Runs { runs: app.train(auth.caller, req.purpose.as_deref(), req.dry_run).await? }))
 }
 
 /// What this server offers, so a client can show or hide whole features without
 /// probing endpoints.
-async fn features() -> Json<Value> {
-    Json(json!({ "search": true, "emoji_suggest": true, "channel_suggest": true, "consent": true }))
+async fn features() -> Json<Features> {
+    Json(Features { search: true, emoji_suggest: true, channel_suggest: true, consent: true })
 }
 
-async fn consent(State(app): State<App>, auth: Auth, Path(ws): Path<String>) -> ApiResult<Json<Value>> {
-    Ok(Json(json!(app.consent(auth.caller, id(&ws)?)?)))
+async fn consent(
+    State(app): State<App>,
+    auth: Auth,
+    Path(ws): Path<String>,
+) -> ApiResult<Json<confab_app::consent::ConsentView>> {
+    Ok(Json(app.consent(auth.caller, id(&ws)?)?))
 }
 
 async fn consent_history(
     State(app): State<App>,
     auth: Auth,
     Path(ws): Path<String>,
-) -> ApiResult<Json<Value>> {
-    Ok(Json(json!(app.consent_history(auth.caller, id(&ws)?)?)))
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct PurposeParams {
-    purpose: String,
+) -> ApiResult<Json<confab_consent::LedgerExport>> {
+    Ok(Json(app.consent_history(auth.caller, id(&ws)?)?))
 }
 
 async fn consent_preview(
@@ -165,8 +157,8 @@ async fn consent_preview(
     auth: Auth,
     Path(ws): Path<String>,
     Query(params): Query<PurposeParams>,
-) -> ApiResult<Json<Value>> {
-    Ok(Json(json!(app.consent_preview(auth.caller, id(&ws)?, &params.purpose)?)))
+) -> ApiResult<Json<confab_consent::Snapshot>> {
+    Ok(Json(app.consent_preview(auth.caller, id(&ws)?, &params.purpose)?))
 }
 
 async fn change_consent(
@@ -174,14 +166,8 @@ async fn change_consent(
     auth: Auth,
     Path((ws, purpose)): Path<(String, String)>,
     Body(req): Body<confab_app::consent::ConsentChangeRequest>,
-) -> ApiResult<Json<Value>> {
-    Ok(Json(json!(app.change_consent(auth.caller, id(&ws)?, &purpose, req).await?)))
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct IncludedBody {
-    included: bool,
+) -> ApiResult<Json<confab_app::consent::ConsentView>> {
+    Ok(Json(app.change_consent(auth.caller, id(&ws)?, &purpose, req).await?))
 }
 
 async fn set_own_consent(
@@ -189,39 +175,26 @@ async fn set_own_consent(
     auth: Auth,
     Path((ws, purpose)): Path<(String, String)>,
     Body(req): Body<IncludedBody>,
-) -> ApiResult<Json<Value>> {
-    Ok(Json(json!(app.set_own_consent(auth.caller, id(&ws)?, &purpose, req.included).await?)))
-}
-
-#[derive(Serialize)]
-struct SessionBody {
-    user: confab_core::User,
-    token: String,
+) -> ApiResult<Json<confab_app::consent::ConsentView>> {
+    Ok(Json(app.set_own_consent(auth.caller, id(&ws)?, &purpose, req.included).await?))
 }
 
 async fn signup(
     State(app): State<App>,
     ClientAddr(addr): ClientAddr,
     Body(req): Body<SignupRequest>,
-) -> ApiResult<(StatusCode, Json<SessionBody>)> {
+) -> ApiResult<(StatusCode, Json<Session>)> {
     let out = app.signup_from(req, Some(addr)).await?;
-    Ok((StatusCode::CREATED, Json(SessionBody { user: out.user, token: out.token })))
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct LoginBody {
-    email: String,
-    password: String,
+    Ok((StatusCode::CREATED, Json(Session { user: out.user, token: out.token })))
 }
 
 async fn login(
     State(app): State<App>,
     ClientAddr(addr): ClientAddr,
-    Body(req): Body<LoginBody>,
-) -> ApiResult<Json<SessionBody>> {
+    Body(req): Body<LoginRequest>,
+) -> ApiResult<Json<Session>> {
     let out = app.login(&req.email, &req.password, Some(addr)).await?;
-    Ok(Json(SessionBody { user: out.user, token: out.token }))
+    Ok(Json(Session { user: out.user, token: out.token }))
 }
 
 async fn logout(State(app): State<App>, auth: Auth) -> ApiResult<StatusCode> {
@@ -229,8 +202,8 @@ async fn logout(State(app): State<App>, auth: Auth) -> ApiResult<StatusCode> {
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn logout_all(State(app): State<App>, auth: Auth) -> ApiResult<Json<Value>> {
-    Ok(Json(json!({ "sessions_ended": app.logout_all(auth.caller).await? })))
+async fn logout_all(State(app): State<App>, auth: Auth) -> ApiResult<Json<SessionsEnded>> {
+    Ok(Json(SessionsEnded { sessions_ended: app.logout_all(auth.caller).await? }))
 }
 
 async fn change_password(
@@ -246,23 +219,16 @@ async fn me(State(app): State<App>, auth: Auth) -> ApiResult<Json<confab_core::U
     Ok(Json(app.me(auth.caller)?))
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct NameBody {
-    name: String,
-}
-
 async fn create_workspace(
     State(app): State<App>,
     auth: Auth,
     Body(req): Body<NameBody>,
-) -> ApiResult<(StatusCode, Json<Value>)> {
-    let ws = app.create_workspace(auth.caller, &req.name).await?;
-    Ok((StatusCode::CREATED, Json(json!(ws))))
+) -> ApiResult<(StatusCode, Json<confab_core::WorkspaceView>)> {
+    Ok((StatusCode::CREATED, Json(app.create_workspace(auth.caller, &req.name).await?)))
 }
 
-async fn list_workspaces(State(app): State<App>, auth: Auth) -> ApiResult<Json<Value>> {
-    Ok(Json(json!({ "workspaces": app.list_workspaces(auth.caller)? })))
+async fn list_workspaces(State(app): State<App>, auth: Auth) -> ApiResult<Json<Workspaces>> {
+    Ok(Json(Workspaces { workspaces: app.list_workspaces(auth.caller)? }))
 }
 
 async fn create_invite(
@@ -279,18 +245,16 @@ async fn accept_invite(
     State(app): State<App>,
     auth: Auth,
     Path(code): Path<String>,
-) -> ApiResult<Json<Value>> {
-    Ok(Json(json!(app.accept_invite(auth.caller, &code).await?)))
+) -> ApiResult<Json<confab_core::WorkspaceView>> {
+    Ok(Json(app.accept_invite(auth.caller, &code).await?))
 }
 
-async fn list_members(State(app): State<App>, auth: Auth, Path(ws): Path<String>) -> ApiResult<Json<Value>> {
-    Ok(Json(json!({ "members": app.members(auth.caller, id(&ws)?)? })))
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RoleBody {
-    role: Role,
+async fn list_members(
+    State(app): State<App>,
+    auth: Auth,
+    Path(ws): Path<String>,
+) -> ApiResult<Json<Members>> {
+    Ok(Json(Members { members: app.members(auth.caller, id(&ws)?)? }))
 }
 
 async fn set_role(
@@ -299,8 +263,7 @@ async fn set_role(
     Path((ws, user)): Path<(String, String)>,
     Body(req): Body<RoleBody>,
 ) -> ApiResult<Json<confab_core::MemberView>> {
-    let user: UserId = id(&user)?;
-    Ok(Json(app.set_role(auth.caller, id(&ws)?, user, req.role).await?))
+    Ok(Json(app.set_role(auth.caller, id(&ws)?, id(&user)?, req.role).await?))
 }
 
 async fn rename_workspace(
@@ -324,8 +287,8 @@ async fn channel_members(
     State(app): State<App>,
     auth: Auth,
     Path(ch): Path<String>,
-) -> ApiResult<Json<Value>> {
-    Ok(Json(json!({ "members": app.channel_members(auth.caller, id(&ch)?)? })))
+) -> ApiResult<Json<ChannelMembers>> {
+    Ok(Json(ChannelMembers { members: app.channel_members(auth.caller, id(&ch)?)? }))
 }
 
 async fn remove_channel_member(
@@ -346,8 +309,12 @@ async fn remove_member(
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn list_invites(State(app): State<App>, auth: Auth, Path(ws): Path<String>) -> ApiResult<Json<Value>> {
-    Ok(Json(json!({ "invites": app.invites(auth.caller, id(&ws)?)? })))
+async fn list_invites(
+    State(app): State<App>,
+    auth: Auth,
+    Path(ws): Path<String>,
+) -> ApiResult<Json<Invites>> {
+    Ok(Json(Invites { invites: app.invites(auth.caller, id(&ws)?)? }))
 }
 
 async fn revoke_invite(
@@ -359,23 +326,25 @@ async fn revoke_invite(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Serialize)]
-struct PresenceEntry {
-    user: UserId,
-    status: Presence,
-}
-
-async fn presence(State(app): State<App>, auth: Auth, Path(ws): Path<String>) -> ApiResult<Json<Value>> {
-    let entries: Vec<PresenceEntry> = app
+async fn presence(
+    State(app): State<App>,
+    auth: Auth,
+    Path(ws): Path<String>,
+) -> ApiResult<Json<PresenceList>> {
+    let presence = app
         .presences(auth.caller, id(&ws)?)?
         .into_iter()
         .map(|(user, status)| PresenceEntry { user, status })
         .collect();
-    Ok(Json(json!({ "presence": entries })))
+    Ok(Json(PresenceList { presence }))
 }
 
-async fn list_channels(State(app): State<App>, auth: Auth, Path(ws): Path<String>) -> ApiResult<Json<Value>> {
-    Ok(Json(json!({ "channels": app.list_channels(auth.caller, id(&ws)?)? })))
+async fn list_channels(
+    State(app): State<App>,
+    auth: Auth,
+    Path(ws): Path<String>,
+) -> ApiResult<Json<Channels>> {
+    Ok(Json(Channels { channels: app.list_channels(auth.caller, id(&ws)?)? }))
 }
 
 async fn create_channel(
@@ -387,17 +356,11 @@ async fn create_channel(
     Ok((StatusCode::CREATED, Json(app.create_channel(auth.caller, id(&ws)?, req).await?)))
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct DmBody {
-    users: Vec<UserId>,
-}
-
 async fn open_dm(
     State(app): State<App>,
     auth: Auth,
     Path(ws): Path<String>,
-    Body(req): Body<DmBody>,
+    Body(req): Body<DmRequest>,
 ) -> ApiResult<Json<confab_core::Channel>> {
     Ok(Json(app.open_dm(auth.caller, id(&ws)?, &req.users).await?))
 }
@@ -432,12 +395,6 @@ async fn leave_channel(State(app): State<App>, auth: Auth, Path(ch): Path<String
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct UserBody {
-    user: UserId,
-}
-
 async fn add_channel_member(
     State(app): State<App>,
     auth: Auth,
@@ -453,9 +410,9 @@ async fn history(
     auth: Auth,
     Path(ch): Path<String>,
     Query(query): Query<HistoryQuery>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Messages>> {
     let channel: ChannelId = id(&ch)?;
-    Ok(Json(json!({ "messages": app.history(auth.caller, channel, query)? })))
+    Ok(Json(Messages { messages: app.history(auth.caller, channel, query)? }))
 }
 
 async fn post_message(
@@ -467,20 +424,13 @@ async fn post_message(
     Ok((StatusCode::CREATED, Json(app.post_message(auth.caller, id(&ch)?, req).await?)))
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ReadBody {
-    seq: u64,
-}
-
 async fn mark_read(
     State(app): State<App>,
     auth: Auth,
     Path(ch): Path<String>,
-    Body(req): Body<ReadBody>,
-) -> ApiResult<Json<Value>> {
-    let seq = app.mark_read(auth.caller, id(&ch)?, req.seq).await?;
-    Ok(Json(json!({ "seq": seq })))
+    Body(req): Body<ReadMarker>,
+) -> ApiResult<Json<ReadMarker>> {
+    Ok(Json(ReadMarker { seq: app.mark_read(auth.caller, id(&ch)?, req.seq).await? }))
 }
 
 async fn get_message(
@@ -489,12 +439,6 @@ async fn get_message(
     Path(m): Path<String>,
 ) -> ApiResult<Json<confab_core::Message>> {
     Ok(Json(app.message(auth.caller, id(&m)?)?))
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct TextBody {
-    text: String,
 }
 
 async fn edit_message(
@@ -512,8 +456,12 @@ async fn delete_message(State(app): State<App>, auth: Auth, Path(m): Path<String
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn thread(State(app): State<App>, auth: Auth, Path(m): Path<String>) -> ApiResult<Json<Value>> {
-    Ok(Json(json!(app.thread(auth.caller, id(&m)?)?)))
+async fn thread(
+    State(app): State<App>,
+    auth: Auth,
+    Path(m): Path<String>,
+) -> ApiResult<Json<confab_core::Thread>> {
+    Ok(Json(app.thread(auth.caller, id(&m)?)?))
 }
 
 async fn add_reaction(

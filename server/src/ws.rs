@@ -1,4 +1,7 @@
 //! The WebSocket endpoint (`GET /api/v1/ws`): the framing of design.md section 5.
+//! The frames are the types of `confab_protocol::ws`: each client frame is parsed
+//! once, straight into a [`ClientFrame`]; only a refused one is read again, leniently,
+//! to say why and echo its `req` ([`RefusedFrame`]).
 //!
 //! Each connection runs two tasks. The reader authenticates the first frame, replays
 //! what a resuming client missed, then handles client frames (`send`, `typing`,
@@ -27,12 +30,14 @@ use axum::response::Response;
 use confab_app::AppError;
 use confab_app::hub::{Outbound, Subscription};
 use confab_app::{App, Caller, PostMessage, Replay};
-use confab_core::{ChannelId, Error, ErrorCode, MessageId, WorkspaceId};
+use confab_core::{Error, ErrorCode, WorkspaceId};
+use confab_protocol::ws::{
+    ClientFrame, PingFrame, PresenceStatus, Req, ResumeFrom, SendFrame, ServerFrame, encode_ack,
+};
 use futures_util::SinkExt;
 use futures_util::stream::{FuturesUnordered, SplitSink, StreamExt};
 use governor::{DefaultDirectRateLimiter, Quota};
 use serde::Deserialize;
-use serde_json::json;
 use tokio::sync::{Notify, mpsc};
 
 /// Close code telling the client to reconnect and resume from its last `event_seq`.
@@ -57,112 +62,68 @@ pub async fn upgrade(State(app): State<App>, ws: WebSocketUpgrade) -> Response {
         .on_upgrade(move |socket| connection(app, socket))
 }
 
+/// What the server can still tell of a frame that is not a [`ClientFrame`]: its
+/// `type` and `req`, read leniently to explain the refusal. Only a refused frame is
+/// read this way; a good one is parsed once, straight into its variant.
 #[derive(Deserialize)]
-struct Envelope {
+struct RefusedFrame {
     r#type: String,
     #[serde(default)]
     req: Option<serde_json::Value>,
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct AuthFrame {
-    #[allow(dead_code)]
-    r#type: String,
-    token: String,
-    #[serde(default)]
-    resume: Vec<ResumeFrom>,
+impl RefusedFrame {
+    fn read(raw: &str) -> Option<RefusedFrame> {
+        serde_json::from_str(raw).ok()
+    }
+
+    /// The `req` to echo, if it has the documented shape (checked by the caller).
+    fn req(&self) -> Option<Req> {
+        match &self.req {
+            Some(serde_json::Value::String(r)) => Some(Req::Text(r.clone())),
+            Some(serde_json::Value::Number(n)) => Some(Req::Number(n.clone())),
+            _ => None,
+        }
+    }
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ResumeFrom {
-    workspace: WorkspaceId,
-    after: u64,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct SendFrame {
-    #[allow(dead_code)]
-    r#type: String,
-    req: String,
-    channel: ChannelId,
-    text: String,
-    #[serde(default)]
-    thread_root: Option<MessageId>,
-    #[serde(default)]
-    client_msg_id: Option<String>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct TypingFrame {
-    #[allow(dead_code)]
-    r#type: String,
-    channel: ChannelId,
-    #[serde(default)]
-    thread_root: Option<MessageId>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct PresenceFrame {
-    #[allow(dead_code)]
-    r#type: String,
-    status: PresenceStatus,
-}
-
-#[derive(Deserialize, PartialEq)]
-#[serde(rename_all = "snake_case")]
-enum PresenceStatus {
-    Online,
-    Away,
-}
-
-/// `{"type":"ack","req":…,"message":…}`, serialised straight from the message.
+/// The `ack` of a send, serialised straight from the message.
 fn ack_frame(req: &str, message: &confab_core::Message) -> Message {
-    #[derive(serde::Serialize)]
-    struct Ack<'a> {
-        r#type: &'static str,
-        req: &'a str,
-        message: &'a confab_core::Message,
-    }
-    match serde_json::to_string(&Ack { r#type: "ack", req, message }) {
-        Ok(bytes) => Message::Text(Utf8Bytes::from(bytes)),
-        Err(e) => error_frame(Some(serde_json::Value::String(req.to_string())), AppError::from(e)),
+    match encode_ack(req, message) {
+        Ok(text) => Message::Text(Utf8Bytes::from(text)),
+        Err(e) => error_frame(Some(Req::from(req)), AppError::from(e)),
     }
 }
 
-fn text(value: serde_json::Value) -> Message {
-    Message::Text(Utf8Bytes::from(value.to_string()))
+/// A frame as a text message.
+fn text(frame: &ServerFrame) -> Message {
+    match serde_json::to_string(frame) {
+        Ok(text) => Message::Text(Utf8Bytes::from(text)),
+        Err(e) => {
+            AppError::from(e).log();
+            Message::Text(Utf8Bytes::from_static(UNENCODABLE))
+        }
+    }
 }
+
+/// Sent instead of a frame that could not be encoded (its cause is logged).
+const UNENCODABLE: &str = r#"{"type":"error","error":{"code":"internal","message":"internal error; the server log has the cause"}}"#;
 
 /// An `error` frame; a server failure's cause is logged here, once.
-fn error_frame(req: Option<serde_json::Value>, error: impl Into<AppError>) -> Message {
+fn error_frame(req: Option<Req>, error: impl Into<AppError>) -> Message {
     let error: AppError = error.into();
     error.log();
-    let error = error.to_client();
-    let mut frame = json!({ "type": "error", "error": { "code": error.code, "message": error.message } });
-    if let Some(req) = req {
-        frame["req"] = req;
-    }
-    text(frame)
+    text(&ServerFrame::error(req, error.to_client()))
 }
 
 fn close(code: u16, reason: &'static str) -> Message {
     Message::Close(Some(CloseFrame { code, reason: Utf8Bytes::from_static(reason) }))
 }
 
-/// Parses a JSON frame into `T`, answering bad shapes with `invalid_request`. serde's
-/// message may quote the input: it is cut short.
-fn parse<T: serde::de::DeserializeOwned>(raw: &str) -> Result<T, Error> {
-    serde_json::from_str(raw).map_err(|e| {
-        Error::new(
-            ErrorCode::InvalidRequest,
-            format!("bad frame: {}", clip(&e.to_string(), PARSE_ERROR_CHARS)),
-        )
-    })
+/// The answer to a frame that is not JSON of a known shape. serde's message may
+/// quote the input: it is cut short.
+fn bad_frame(e: &serde_json::Error) -> Error {
+    Error::new(ErrorCode::InvalidRequest, format!("bad frame: {}", clip(&e.to_string(), PARSE_ERROR_CHARS)))
 }
 
 /// At most `max` characters of `s`, with `…` when cut.
@@ -221,12 +182,13 @@ async fn connection(app: App, socket: WebSocket) {
             return;
         }
     };
-    let auth = match parse::<Envelope>(&raw) {
-        Ok(env) if env.r#type == "auth" => {
-            parse::<AuthFrame>(&raw).and_then(|a| Ok((app.authenticate_session(&a.token)?, a)))
-        }
-        Ok(_) => Err(Error::new(ErrorCode::NotAuthenticatedYet, "the first frame must be `auth`")),
-        Err(e) => Err(e),
+    let auth = match serde_json::from_str::<ClientFrame>(&raw) {
+        Ok(ClientFrame::Auth(auth)) => app.authenticate_session(&auth.token).map(|session| (session, auth)),
+        Ok(_) => Err(not_authenticated_yet().into()),
+        Err(e) => match RefusedFrame::read(&raw) {
+            Some(frame) if frame.r#type != "auth" => Err(not_authenticated_yet().into()),
+            _ => Err(bad_frame(&e).into()),
+        },
     };
     let (session, auth) = match auth {
         Ok(ok) => ok,
@@ -258,7 +220,7 @@ async fn connection(app: App, socket: WebSocket) {
     }
     // The hello and the replay go out before anything live, in order; live events
     // meanwhile wait in the connection's hub queue.
-    let hello = text(json!({ "type": "hello", "user": hello.user, "workspaces": hello.workspaces }));
+    let hello = text(&ServerFrame::Hello { user: hello.user, workspaces: hello.workspaces });
     let replayed = match send_timed(&mut sink, hello, write_timeout).await {
         true => replay(&app, caller, auth.resume, &watermarks, &mut sink, &ws_config).await,
         false => false,
@@ -372,8 +334,20 @@ async fn replay(
     true
 }
 
-fn resync_frame(ws: WorkspaceId) -> Message {
-    text(json!({ "type": "resync", "workspace": ws }))
+fn resync_frame(workspace: WorkspaceId) -> Message {
+    text(&ServerFrame::Resync { workspace })
+}
+
+fn bad_req() -> Error {
+    Error::invalid_field("req", "1 to 64 printable ASCII characters, or a number")
+}
+
+fn already_authenticated() -> Error {
+    Error::new(ErrorCode::InvalidRequest, "already authenticated")
+}
+
+fn not_authenticated_yet() -> Error {
+    Error::new(ErrorCode::NotAuthenticatedYet, "the first frame must be `auth`")
 }
 
 /// What ends a connection's session: the hub's signal that it was signed out (or
@@ -529,7 +503,8 @@ impl<'a> Connection<'a> {
         }
     }
 
-    /// One JSON frame: rate-checked, its envelope checked, then handled by type.
+    /// One JSON frame: rate-checked, parsed into a [`ClientFrame`], its `req`
+    /// checked, then handled by type.
     fn on_frame(&mut self, raw: &str) -> ControlFlow<()> {
         if self.frame_limiter.check().is_err() {
             // One error a second at most, so a flood is not echoed back.
@@ -539,72 +514,76 @@ impl<'a> Connection<'a> {
             }
             return ControlFlow::Continue(());
         }
-        let envelope = match parse::<Envelope>(raw) {
-            Ok(env) => env,
-            Err(e) => return self.reply(error_frame(None, e)),
+        let frame = match serde_json::from_str::<ClientFrame>(raw) {
+            Ok(frame) => frame,
+            Err(e) => return self.on_refused(raw, &e),
         };
         // `req` is echoed back: hold it to the documented shape.
-        let req_ok = match &envelope.req {
-            None => true,
+        let req = match &frame {
+            ClientFrame::Send(f) => Some(f.req.as_str()),
+            ClientFrame::Ping(PingFrame { req: Some(Req::Text(r)) }) => Some(r.as_str()),
+            _ => None,
+        };
+        if req.is_some_and(|r| self.app.limits_check_client_id("req", r).is_err()) {
+            return self.reply(error_frame(None, bad_req()));
+        }
+        if !matches!(frame, ClientFrame::Ping(_)) {
+            self.heard_from_user();
+        }
+        let (app, caller) = (self.app, self.caller);
+        match frame {
+            ClientFrame::Send(frame) => {
+                self.to_post = Some(frame);
+                ControlFlow::Continue(())
+            }
+            ClientFrame::Typing(frame) => match app.typing(caller, frame.channel, frame.thread_root) {
+                Ok(()) => ControlFlow::Continue(()),
+                Err(e) => self.reply(error_frame(None, e)),
+            },
+            ClientFrame::Presence(frame) => {
+                self.away = frame.status == PresenceStatus::Away;
+                app.set_away(caller, self.conn, self.away);
+                ControlFlow::Continue(())
+            }
+            ClientFrame::Ping(PingFrame { req }) => self.reply(text(&ServerFrame::Pong { req })),
+            ClientFrame::Auth(_) => self.reply(error_frame(None, already_authenticated())),
+        }
+    }
+
+    /// A frame that is not a [`ClientFrame`]: says why, echoing its `req` if it has
+    /// a usable one, as it would for a good frame of its type.
+    fn on_refused(&mut self, raw: &str, error: &serde_json::Error) -> ControlFlow<()> {
+        let Some(frame) = RefusedFrame::read(raw) else {
+            return self.reply(error_frame(None, bad_frame(error)));
+        };
+        let req_ok = match &frame.req {
+            None | Some(serde_json::Value::Number(_)) => true,
             Some(serde_json::Value::String(r)) => self.app.limits_check_client_id("req", r).is_ok(),
-            Some(serde_json::Value::Number(_)) => true,
             Some(_) => false,
         };
         if !req_ok {
-            let e = Error::invalid_field("req", "1 to 64 printable ASCII characters, or a number");
-            return self.reply(error_frame(None, e));
+            return self.reply(error_frame(None, bad_req()));
         }
-        if envelope.r#type != "ping" {
-            self.last_active = Instant::now();
-            if self.away {
-                self.away = false;
-                self.app.set_away(self.caller, self.conn, false);
-            }
+        if frame.r#type != "ping" {
+            self.heard_from_user();
         }
-        let (app, caller) = (self.app, self.caller);
-        match envelope.r#type.as_str() {
-            "send" => match parse::<SendFrame>(raw) {
-                Ok(frame) => {
-                    self.to_post = Some(frame);
-                    ControlFlow::Continue(())
-                }
-                Err(e) => self.reply(error_frame(envelope.req, e)),
-            },
-            "typing" => {
-                let result = parse::<TypingFrame>(raw)
-                    .map_err(AppError::from)
-                    .and_then(|f| app.typing(caller, f.channel, f.thread_root));
-                match result {
-                    Ok(()) => ControlFlow::Continue(()),
-                    Err(e) => self.reply(error_frame(envelope.req, e)),
-                }
-            }
-            "presence" => match parse::<PresenceFrame>(raw) {
-                Ok(frame) => {
-                    self.away = frame.status == PresenceStatus::Away;
-                    app.set_away(caller, self.conn, self.away);
-                    ControlFlow::Continue(())
-                }
-                Err(e) => self.reply(error_frame(envelope.req, e)),
-            },
-            "ping" => {
-                let mut pong = json!({ "type": "pong" });
-                if let Some(req) = envelope.req {
-                    pong["req"] = req;
-                }
-                self.reply(text(pong))
-            }
-            "auth" => {
-                let e = Error::new(ErrorCode::InvalidRequest, "already authenticated");
-                self.reply(error_frame(envelope.req, e))
-            }
-            other => {
-                let e = Error::new(
-                    ErrorCode::UnknownFrame,
-                    format!("unknown frame type {:?}", clip(other, ECHO_CHARS)),
-                );
-                self.reply(error_frame(envelope.req, e))
-            }
+        let e = match frame.r#type.as_str() {
+            "auth" => already_authenticated(),
+            known if ClientFrame::TYPES.contains(&known) => bad_frame(error),
+            other => Error::new(
+                ErrorCode::UnknownFrame,
+                format!("unknown frame type {:?}", clip(other, ECHO_CHARS)),
+            ),
+        };
+        self.reply(error_frame(frame.req(), e))
+    }
+
+    /// A frame other than `ping` arrived: the user is active, so no longer away.
+    fn heard_from_user(&mut self) {
+        self.last_active = Instant::now();
+        if self.away {
+            self.away = false;
+            self.app.set_away(self.caller, self.conn, false);
         }
     }
 
@@ -612,7 +591,7 @@ impl<'a> Connection<'a> {
     fn on_sent(&self, req: String, result: Result<confab_core::Message, AppError>) -> ControlFlow<()> {
         let frame = match result {
             Ok(message) => ack_frame(&req, &message),
-            Err(e) => error_frame(Some(serde_json::Value::String(req)), e),
+            Err(e) => error_frame(Some(Req::Text(req)), e),
         };
         self.reply(frame)
     }

@@ -514,33 +514,6 @@ const NOT_IN_THE_TABLE: &[(&str, &str, &str)] = &[
     ("DELETE", "/me", "erases the caller's own account: lifecycle::erasure_reaches_everything"),
 ];
 
-/// The routes the server registers, as (method, path template), read from the
-/// router's source so that a new route cannot be added without a row here.
-fn registered_routes() -> Vec<(String, String)> {
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let mut routes = Vec::new();
-    for file in ["server/src/api.rs", "server/src/lib.rs"] {
-        let source = std::fs::read_to_string(root.join(file)).expect("router source");
-        for line in source.lines().map(str::trim).filter(|l| l.starts_with(".route(\"/")) {
-            let path = line.split('"').nth(1).expect("a quoted path").to_string();
-            if path == "/" || path.starts_with("/{*") {
-                continue; // the web client's pages, not the API
-            }
-            let handlers = line.split_once(',').map_or("", |(_, h)| h);
-            for method in ["get", "post", "put", "patch", "delete"] {
-                let called = handlers.match_indices(&format!("{method}(")).any(|(i, _)| {
-                    i == 0 || !handlers[..i].ends_with(|c: char| c.is_alphanumeric() || c == '_')
-                });
-                if called {
-                    routes.push((method.to_uppercase(), path.clone()));
-                }
-            }
-        }
-    }
-    assert!(routes.len() > 40, "the router source was read: {routes:?}");
-    routes
-}
-
 /// A path with every id, code, emoji and purpose in it replaced by `{}`.
 fn template_of(path: &str, codes: &[&str]) -> String {
     let path = path.split('?').next().unwrap_or(path);
@@ -562,7 +535,7 @@ fn template_of(path: &str, codes: &[&str]) -> String {
 fn every_route_has_a_row(table: &[(Method, String, Option<String>, [Expect; 6])], codes: &[&str]) {
     let covered: std::collections::HashSet<(String, String)> =
         table.iter().map(|(m, path, _, _)| (m.to_string(), template_of(path, codes))).collect();
-    let routes = registered_routes();
+    let routes = confab_tests::registered_routes();
     let mut missing = Vec::new();
     for (method, path) in &routes {
         let template =

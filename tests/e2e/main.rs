@@ -8,6 +8,7 @@ mod chat;
 mod cli;
 mod consent_attacks;
 mod deps;
+mod docs;
 mod durability;
 mod features;
 mod integrity;
@@ -46,6 +47,7 @@ fn main() {
         ("cli", cli::cases()),
         ("consent_attacks", consent_attacks::cases()),
         ("deps", deps::cases()),
+        ("docs", docs::cases()),
         ("durability", durability::cases()),
         ("features", features::cases()),
         ("integrity", integrity::cases()),

@@ -199,3 +199,32 @@ pub async fn workspace(owner: &Client, name: &str) -> (confab_core::WorkspaceId,
     let general = owner.channel_named(ws, "general").await.expect("#general").channel.id;
     (ws, general)
 }
+
+/// The routes the server registers, as (method, path template), read from the
+/// router's source (`server/src/api.rs`, `server/src/lib.rs`), so that a new route
+/// cannot be added without a row in the authorisation table (`e2e/authz.rs`) and in
+/// docs/api.md (`e2e/docs.rs`).
+pub fn registered_routes() -> Vec<(String, String)> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let mut routes = Vec::new();
+    for file in ["server/src/api.rs", "server/src/lib.rs"] {
+        let source = std::fs::read_to_string(root.join(file)).expect("router source");
+        for line in source.lines().map(str::trim).filter(|l| l.starts_with(".route(\"/")) {
+            let path = line.split('"').nth(1).expect("a quoted path").to_string();
+            if path == "/" || path.starts_with("/{*") {
+                continue; // the web client's pages, not the API
+            }
+            let handlers = line.split_once(',').map_or("", |(_, h)| h);
+            for method in ["get", "post", "put", "patch", "delete"] {
+                let called = handlers.match_indices(&format!("{method}(")).any(|(i, _)| {
+                    i == 0 || !handlers[..i].ends_with(|c: char| c.is_alphanumeric() || c == '_')
+                });
+                if called {
+                    routes.push((method.to_uppercase(), path.clone()));
+                }
+            }
+        }
+    }
+    assert!(routes.len() > 40, "the router source was read: {routes:?}");
+    routes
+}

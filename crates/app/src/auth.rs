@@ -33,7 +33,6 @@ use confab_core::{Error, ErrorCode, User, UserId, validate};
 use confab_store::{Batch, Op, Session, UserRecord};
 use parking_lot::Mutex;
 use rand::RngCore;
-use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use tokio::sync::Semaphore;
 
@@ -48,19 +47,7 @@ pub struct Caller {
     pub instance_admin: bool,
 }
 
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SignupRequest {
-    pub email: String,
-    pub password: String,
-    pub display_name: String,
-    /// The `@handle`; derived from the email if absent.
-    #[serde(default)]
-    pub username: Option<String>,
-    /// Required when sign-up is `invite_only`: the invite is accepted on sign-up.
-    #[serde(default)]
-    pub invite: Option<String>,
-}
+pub use confab_protocol::http::SignupRequest;
 
 /// A new session.
 #[derive(Clone, Debug)]

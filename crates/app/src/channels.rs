@@ -8,7 +8,6 @@ use confab_core::{
     WorkspaceId, validate,
 };
 use confab_store::Op;
-use serde::Deserialize;
 
 use crate::directory::{ChannelState, WorkspaceState, dm_key};
 use crate::error::{AppError, Result};
@@ -17,39 +16,12 @@ use crate::{App, Caller, Tx, new_ulid};
 /// Most people in one DM, the caller included.
 const MAX_DM_MEMBERS: usize = 9;
 
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct CreateChannel {
-    pub name: String,
-    #[serde(default)]
-    pub private: bool,
-    #[serde(default)]
-    pub topic: String,
-}
+pub use confab_protocol::http::{ChannelMemberView, CreateChannel, UpdateChannel};
 
 /// What opening a DM came to.
 enum OpenedDm {
     Created(Channel),
     Existing(ChannelId),
-}
-
-/// A member of a channel, as its member list shows them.
-#[derive(Clone, Debug, serde::Serialize)]
-pub struct ChannelMemberView {
-    #[serde(flatten)]
-    pub profile: UserProfile,
-    pub joined_at: confab_core::Millis,
-}
-
-#[derive(Clone, Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct UpdateChannel {
-    #[serde(default)]
-    pub name: Option<String>,
-    #[serde(default)]
-    pub topic: Option<String>,
-    #[serde(default)]
-    pub archived: Option<bool>,
 }
 
 fn not_found() -> Error {

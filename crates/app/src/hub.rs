@@ -16,8 +16,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use bytes::Bytes;
 use confab_core::{EventRecord, Presence, UserId, WorkspaceId};
+use confab_protocol::ws::encode_event;
 use parking_lot::RwLock;
-use serde::Serialize;
 use tokio::sync::{Notify, mpsc};
 
 use crate::directory::WorkspaceState;
@@ -75,26 +75,11 @@ pub struct Hub {
     queue_frames: usize,
 }
 
-#[derive(Serialize)]
-struct EventFrame<'a> {
-    r#type: &'static str,
-    workspace: WorkspaceId,
-    event_seq: u64,
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
-    ephemeral: bool,
-    event: &'a confab_core::Event,
-}
-
-/// Serialises an event as the frame every receiver gets.
+/// Serialises an event as the frame every receiver gets (`ServerFrame::Event` of
+/// `confab_protocol::ws`).
 pub fn event_frame(record: &EventRecord, ephemeral: bool) -> Bytes {
-    let frame = EventFrame {
-        r#type: "event",
-        workspace: record.workspace,
-        event_seq: record.event_seq,
-        ephemeral,
-        event: &record.event,
-    };
-    Bytes::from(serde_json::to_vec(&frame).unwrap_or_default())
+    let frame = encode_event(record.workspace, record.event_seq, ephemeral, &record.event);
+    Bytes::from(frame.unwrap_or_default())
 }
 
 impl Hub {

@@ -21,11 +21,7 @@ use crate::{App, Caller, SessionGrant};
 /// this is told to resync.
 const MAX_REPLAY: usize = 10_000;
 
-#[derive(Clone, Debug, Serialize)]
-pub struct HelloWorkspace {
-    pub id: WorkspaceId,
-    pub event_seq: u64,
-}
+pub use confab_protocol::ws::HelloWorkspace;
 
 #[derive(Clone, Debug, Serialize)]
 pub struct Hello {

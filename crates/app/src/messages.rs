@@ -6,7 +6,6 @@ use confab_core::{
     validate,
 };
 use confab_store::{Direction, Op};
-use serde::Deserialize;
 
 use crate::directory::WorkspaceState;
 use crate::error::{AppError, Result};
@@ -18,28 +17,7 @@ pub const MAX_PAGE: usize = 200;
 /// Most `@mentions` of one message that are resolved and counted.
 const MAX_MENTIONS: usize = 50;
 
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PostMessage {
-    pub text: String,
-    #[serde(default)]
-    pub thread_root: Option<MessageId>,
-    #[serde(default)]
-    pub client_msg_id: Option<String>,
-}
-
-#[derive(Clone, Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct HistoryQuery {
-    /// Messages with `seq` below this one, newest first.
-    #[serde(default)]
-    pub before: Option<u64>,
-    /// Messages with `seq` above this one, oldest first.
-    #[serde(default)]
-    pub after: Option<u64>,
-    #[serde(default)]
-    pub limit: Option<usize>,
-}
+pub use confab_protocol::http::{HistoryQuery, PostMessage};
 
 fn message_not_found() -> Error {
     Error::new(ErrorCode::MessageNotFound, "no such message")

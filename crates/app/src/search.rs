@@ -8,9 +8,7 @@
 use std::collections::BTreeMap;
 
 use confab_consent::SearchInteraction;
-use confab_core::{
-    ChannelId, ChannelKind, Error, ErrorCode, Message, MessageId, UserId, UserProfile, WorkspaceId,
-};
+use confab_core::{ChannelId, ChannelKind, Error, ErrorCode, Message, UserId, UserProfile, WorkspaceId};
 use confab_search::{Affinity, RankingWeights, Resolver, SearchRequest, SnippetPart, SortOrder};
 use confab_store::{Batch, Op};
 use serde::{Deserialize, Serialize};
@@ -62,12 +60,7 @@ pub struct SearchAnswer {
     pub hits: Vec<SearchHitView>,
 }
 
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SearchClick {
-    pub query_id: String,
-    pub message: MessageId,
-}
+pub use confab_protocol::http::SearchClick;
 
 /// Resolves `from:@name` and `in:#name` within one workspace.
 struct WorkspaceNames<'a> {

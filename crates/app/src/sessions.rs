@@ -8,7 +8,6 @@
 
 use confab_core::{Error, ErrorCode, Millis, UserId};
 use confab_store::{Batch, Op, UserRecord};
-use serde::Deserialize;
 
 use crate::auth::hash_token;
 use crate::error::Result;
@@ -26,18 +25,7 @@ pub struct SessionGrant {
     pub expires_at: Millis,
 }
 
-#[derive(Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ChangePassword {
-    pub current_password: String,
-    pub new_password: String,
-}
-
-impl std::fmt::Debug for ChangePassword {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("ChangePassword { .. }")
-    }
-}
+pub use confab_protocol::http::ChangePassword;
 
 impl App {
     /// The session a bearer token stands for, or `unauthenticated`. An expired one

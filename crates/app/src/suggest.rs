@@ -1,30 +1,13 @@
 //! Suggestions as use cases: emoji for `:` autocomplete and the reaction picker, and
 //! public channels a member may want to join, each with why.
 
-use confab_core::{Channel, ChannelKind, Error, Role, WorkspaceId};
+use confab_core::{ChannelKind, Error, Role, WorkspaceId};
 use confab_recommend::{EmojiQuery, EmojiSuggestion, ScoringWeights};
-use serde::{Deserialize, Serialize};
 
 use crate::error::Result;
 use crate::{App, Caller, now_ms};
 
-#[derive(Clone, Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct EmojiParams {
-    #[serde(default)]
-    pub prefix: Option<String>,
-    #[serde(default)]
-    pub text: Option<String>,
-    #[serde(default)]
-    pub limit: Option<usize>,
-}
-
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct ChannelSuggestionView {
-    pub channel: Channel,
-    pub reason: String,
-    pub score: f32,
-}
+pub use confab_protocol::http::{ChannelSuggestion as ChannelSuggestionView, EmojiParams};
 
 impl App {
     pub fn suggest_emoji(

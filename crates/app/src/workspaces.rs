@@ -9,7 +9,6 @@ use confab_core::{
 };
 use confab_store::Op;
 use rand::RngCore;
-use serde::Deserialize;
 
 use crate::directory::{ChannelState, WorkspaceState};
 use crate::error::Result;
@@ -18,33 +17,7 @@ use crate::{App, Caller, Tx, new_ulid, now_ms};
 /// The channel every new workspace starts with and every new member joins.
 pub const DEFAULT_CHANNEL: &str = "general";
 
-/// An invite as its holder sees it before accepting.
-#[derive(Clone, Debug, serde::Serialize)]
-pub struct InvitePreview {
-    pub workspace: WorkspaceRef,
-    pub role: Role,
-    pub expires_at: confab_core::Millis,
-}
-
-#[derive(Clone, Debug, serde::Serialize)]
-pub struct WorkspaceRef {
-    pub id: WorkspaceId,
-    pub name: String,
-}
-
-#[derive(Clone, Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct CreateInvite {
-    /// How many people may use it (default 1 for a guest invite, 50 otherwise).
-    #[serde(default)]
-    pub max_uses: Option<u32>,
-    /// Hours until it expires (default 7 days).
-    #[serde(default)]
-    pub expires_in_hours: Option<u32>,
-    /// `member` (default) or `guest`.
-    #[serde(default)]
-    pub role: Option<Role>,
-}
+pub use confab_protocol::http::{CreateInvite, InvitePreview, WorkspaceRef};
 
 impl App {
     pub async fn create_workspace(&self, caller: Caller, name: &str) -> Result<WorkspaceView> {

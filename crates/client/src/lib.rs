@@ -19,12 +19,15 @@ use confab_core::{
     Channel, ChannelId, ChannelView, Invite, MemberView, Message, MessageId, Role, Thread, User, UserId,
     WorkspaceId, WorkspaceView,
 };
+use confab_protocol::http;
 use reqwest::{Method, StatusCode};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde_json::Value;
 
-pub use live::{Live, ServerFrame};
+pub use confab_protocol::http::Session;
+pub use confab_protocol::ws::{ClientFrame, HelloWorkspace, Req, ServerFrame};
+pub use live::Live;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
@@ -54,19 +57,10 @@ impl ClientError {
 
 pub type Result<T, E = ClientError> = std::result::Result<T, E>;
 
-/// A session returned by sign-up and log-in.
-#[derive(Clone, Debug, Deserialize)]
-pub struct Session {
-    pub user: User,
-    pub token: String,
-}
-
-/// Options of a post.
-#[derive(Clone, Debug, Default, Serialize)]
+/// Options of a post: the fields of [`http::PostMessage`] besides its text.
+#[derive(Clone, Debug, Default)]
 pub struct PostOptions {
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub thread_root: Option<MessageId>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub client_msg_id: Option<String>,
 }
 
@@ -78,6 +72,7 @@ pub struct Client {
     token: Option<String>,
 }
 
+/// The body of every error answer.
 #[derive(Deserialize)]
 struct ErrorBody {
     error: confab_core::Error,
@@ -149,8 +144,14 @@ impl Client {
     }
 
     pub async fn signup(&self, email: &str, password: &str, display_name: &str) -> Result<Session> {
-        let body = json!({ "email": email, "password": password, "display_name": display_name });
-        self.call(Method::POST, "/auth/signup", Some(body)).await
+        let request = http::SignupRequest {
+            email: email.to_string(),
+            password: password.to_string(),
+            display_name: display_name.to_string(),
+            username: None,
+            invite: None,
+        };
+        self.call(Method::POST, "/auth/signup", Some(body(&request)?)).await
     }
 
     /// Sign-up with every field given explicitly (username, invite).
@@ -159,7 +160,8 @@ impl Client {
     }
 
     pub async fn login(&self, email: &str, password: &str) -> Result<Session> {
-        self.call(Method::POST, "/auth/login", Some(json!({ "email": email, "password": password }))).await
+        let request = http::LoginRequest { email: email.to_string(), password: password.to_string() };
+        self.call(Method::POST, "/auth/login", Some(body(&request)?)).await
     }
 
     pub async fn logout(&self) -> Result<()> {
@@ -171,15 +173,11 @@ impl Client {
     }
 
     pub async fn create_workspace(&self, name: &str) -> Result<WorkspaceView> {
-        self.call(Method::POST, "/workspaces", Some(json!({ "name": name }))).await
+        self.call(Method::POST, "/workspaces", Some(body(&http::NameBody { name: name.to_string() })?)).await
     }
 
     pub async fn workspaces(&self) -> Result<Vec<WorkspaceView>> {
-        #[derive(Deserialize)]
-        struct Body {
-            workspaces: Vec<WorkspaceView>,
-        }
-        Ok(self.call::<Body>(Method::GET, "/workspaces", None).await?.workspaces)
+        Ok(self.call::<http::Workspaces>(Method::GET, "/workspaces", None).await?.workspaces)
     }
 
     /// Creates an invite; `options` may set `max_uses`, `expires_in_hours`, `role`.
@@ -192,24 +190,19 @@ impl Client {
     }
 
     pub async fn members(&self, ws: WorkspaceId) -> Result<Vec<MemberView>> {
-        #[derive(Deserialize)]
-        struct Body {
-            members: Vec<MemberView>,
-        }
-        Ok(self.call::<Body>(Method::GET, &format!("/workspaces/{ws}/members"), None).await?.members)
+        Ok(self.call::<http::Members>(Method::GET, &format!("/workspaces/{ws}/members"), None).await?.members)
     }
 
     pub async fn set_role(&self, ws: WorkspaceId, user: UserId, role: Role) -> Result<MemberView> {
-        self.call(Method::PATCH, &format!("/workspaces/{ws}/members/{user}"), Some(json!({ "role": role })))
-            .await
+        let path = format!("/workspaces/{ws}/members/{user}");
+        self.call(Method::PATCH, &path, Some(body(&http::RoleBody { role })?)).await
     }
 
     pub async fn channels(&self, ws: WorkspaceId) -> Result<Vec<ChannelView>> {
-        #[derive(Deserialize)]
-        struct Body {
-            channels: Vec<ChannelView>,
-        }
-        Ok(self.call::<Body>(Method::GET, &format!("/workspaces/{ws}/channels"), None).await?.channels)
+        Ok(self
+            .call::<http::Channels>(Method::GET, &format!("/workspaces/{ws}/channels"), None)
+            .await?
+            .channels)
     }
 
     /// The channel of `ws` named `name` in the caller's list.
@@ -222,8 +215,8 @@ impl Client {
     }
 
     pub async fn create_channel(&self, ws: WorkspaceId, name: &str, private: bool) -> Result<Channel> {
-        let body = json!({ "name": name, "private": private });
-        self.call(Method::POST, &format!("/workspaces/{ws}/channels"), Some(body)).await
+        let request = http::CreateChannel { name: name.to_string(), private, topic: String::new() };
+        self.call(Method::POST, &format!("/workspaces/{ws}/channels"), Some(body(&request)?)).await
     }
 
     pub async fn update_channel(&self, channel: ChannelId, changes: Value) -> Result<Channel> {
@@ -239,12 +232,15 @@ impl Client {
     }
 
     pub async fn add_member(&self, channel: ChannelId, user: UserId) -> Result<()> {
-        let body = json!({ "user": user });
-        self.call::<Value>(Method::POST, &format!("/channels/{channel}/members"), Some(body)).await.map(drop)
+        let request = body(&http::UserBody { user })?;
+        self.call::<Value>(Method::POST, &format!("/channels/{channel}/members"), Some(request))
+            .await
+            .map(drop)
     }
 
     pub async fn open_dm(&self, ws: WorkspaceId, users: &[UserId]) -> Result<Channel> {
-        self.call(Method::POST, &format!("/workspaces/{ws}/dms"), Some(json!({ "users": users }))).await
+        let request = http::DmRequest { users: users.to_vec() };
+        self.call(Method::POST, &format!("/workspaces/{ws}/dms"), Some(body(&request)?)).await
     }
 
     pub async fn post(&self, channel: ChannelId, text: &str) -> Result<Message> {
@@ -252,9 +248,9 @@ impl Client {
     }
 
     pub async fn post_with(&self, channel: ChannelId, text: &str, options: PostOptions) -> Result<Message> {
-        let mut body = serde_json::to_value(&options).map_err(|e| ClientError::Protocol(e.to_string()))?;
-        body["text"] = Value::String(text.to_string());
-        self.call(Method::POST, &format!("/channels/{channel}/messages"), Some(body)).await
+        let PostOptions { thread_root, client_msg_id } = options;
+        let request = http::PostMessage { text: text.to_string(), thread_root, client_msg_id };
+        self.call(Method::POST, &format!("/channels/{channel}/messages"), Some(body(&request)?)).await
     }
 
     /// A page of history: `before`/`after` are `seq`s (newest first unless `after`).
@@ -265,10 +261,6 @@ impl Client {
         after: Option<u64>,
         limit: usize,
     ) -> Result<Vec<Message>> {
-        #[derive(Deserialize)]
-        struct Body {
-            messages: Vec<Message>,
-        }
         let mut query = format!("?limit={limit}");
         if let Some(b) = before {
             query.push_str(&format!("&before={b}"));
@@ -277,7 +269,7 @@ impl Client {
             query.push_str(&format!("&after={a}"));
         }
         Ok(self
-            .call::<Body>(Method::GET, &format!("/channels/{channel}/messages{query}"), None)
+            .call::<http::Messages>(Method::GET, &format!("/channels/{channel}/messages{query}"), None)
             .await?
             .messages)
     }
@@ -291,7 +283,8 @@ impl Client {
     }
 
     pub async fn edit(&self, id: MessageId, text: &str) -> Result<Message> {
-        self.call(Method::PATCH, &format!("/messages/{id}"), Some(json!({ "text": text }))).await
+        let request = http::TextBody { text: text.to_string() };
+        self.call(Method::PATCH, &format!("/messages/{id}"), Some(body(&request)?)).await
     }
 
     pub async fn delete(&self, id: MessageId) -> Result<()> {
@@ -307,12 +300,9 @@ impl Client {
     }
 
     pub async fn mark_read(&self, channel: ChannelId, seq: u64) -> Result<u64> {
-        #[derive(Deserialize)]
-        struct Body {
-            seq: u64,
-        }
+        let path = format!("/channels/{channel}/read");
         Ok(self
-            .call::<Body>(Method::POST, &format!("/channels/{channel}/read"), Some(json!({ "seq": seq })))
+            .call::<http::ReadMarker>(Method::POST, &path, Some(body(&http::ReadMarker { seq })?))
             .await?
             .seq)
     }
@@ -322,6 +312,11 @@ impl Client {
         let token = self.token.as_deref().ok_or_else(|| ClientError::Protocol("log in first".into()))?;
         Live::connect(&self.base, token, resume).await
     }
+}
+
+/// A request body as JSON.
+fn body<T: Serialize>(request: &T) -> Result<Value> {
+    serde_json::to_value(request).map_err(|e| ClientError::Protocol(e.to_string()))
 }
 
 /// Percent-encodes a path segment (emoji are multi-byte UTF-8).

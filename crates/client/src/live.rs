@@ -1,104 +1,17 @@
-//! The WebSocket side of the client: one authenticated connection, typed server
-//! frames, and helpers to wait for a frame.
+//! The WebSocket side of the client: one authenticated connection, the frames of
+//! `confab_protocol::ws`, and helpers to wait for a frame.
 
 use std::time::Duration;
 
-use confab_core::{ChannelId, Event, Message as ChatMessage, User, WorkspaceId};
+use confab_core::{ChannelId, Event, User, WorkspaceId};
+use confab_protocol::ws::{AuthFrame, ClientFrame, HelloWorkspace, ResumeFrom, SendFrame, ServerFrame};
 use futures_util::{SinkExt, StreamExt};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::Value;
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 use crate::{ClientError, Result};
-
-#[derive(Clone, Debug, Deserialize, PartialEq)]
-pub struct HelloWorkspace {
-    pub id: WorkspaceId,
-    pub event_seq: u64,
-}
-
-/// A frame from the server.
-#[derive(Clone, Debug, PartialEq)]
-pub enum ServerFrame {
-    Hello {
-        user: User,
-        workspaces: Vec<HelloWorkspace>,
-    },
-    Event {
-        workspace: WorkspaceId,
-        event_seq: u64,
-        ephemeral: bool,
-        event: Event,
-    },
-    Ack {
-        req: String,
-        message: ChatMessage,
-    },
-    Error {
-        req: Option<Value>,
-        error: confab_core::Error,
-    },
-    Pong {
-        req: Option<Value>,
-    },
-    Resync {
-        workspace: WorkspaceId,
-    },
-    /// The server closed the connection with this code.
-    Closed {
-        code: Option<u16>,
-        reason: String,
-    },
-}
-
-#[derive(Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
-enum Wire {
-    Hello {
-        user: User,
-        workspaces: Vec<HelloWorkspace>,
-    },
-    Event {
-        workspace: WorkspaceId,
-        event_seq: u64,
-        #[serde(default)]
-        ephemeral: bool,
-        event: Event,
-    },
-    Ack {
-        req: String,
-        message: ChatMessage,
-    },
-    Error {
-        #[serde(default)]
-        req: Option<Value>,
-        error: confab_core::Error,
-    },
-    Pong {
-        #[serde(default)]
-        req: Option<Value>,
-    },
-    Resync {
-        workspace: WorkspaceId,
-    },
-}
-
-impl From<Wire> for ServerFrame {
-    fn from(w: Wire) -> Self {
-        match w {
-            Wire::Hello { user, workspaces } => ServerFrame::Hello { user, workspaces },
-            Wire::Event { workspace, event_seq, ephemeral, event } => {
-                ServerFrame::Event { workspace, event_seq, ephemeral, event }
-            }
-            Wire::Ack { req, message } => ServerFrame::Ack { req, message },
-            Wire::Error { req, error } => ServerFrame::Error { req, error },
-            Wire::Pong { req } => ServerFrame::Pong { req },
-            Wire::Resync { workspace } => ServerFrame::Resync { workspace },
-        }
-    }
-}
 
 /// One live connection.
 pub struct Live {
@@ -114,9 +27,8 @@ impl Live {
         let (socket, _) = Self::open(base).await?;
         let mut live =
             Live { socket, user: placeholder_user(), workspaces: Vec::new(), backlog: Default::default() };
-        let resume: Vec<Value> =
-            resume.iter().map(|(w, after)| json!({ "workspace": w, "after": after })).collect();
-        live.send_json(&json!({ "type": "auth", "token": token, "resume": resume })).await?;
+        let resume = resume.iter().map(|&(workspace, after)| ResumeFrom { workspace, after }).collect();
+        live.send_frame(&ClientFrame::Auth(AuthFrame { token: token.to_string(), resume })).await?;
         match live.next(Duration::from_secs(10)).await? {
             ServerFrame::Hello { user, workspaces } => {
                 live.user = user;
@@ -140,8 +52,16 @@ impl Live {
         Ok(tokio_tungstenite::connect_async(url).await?)
     }
 
+    /// Sends any JSON as a text frame (for tests of what the server refuses).
     pub async fn send_json(&mut self, value: &Value) -> Result<()> {
         self.socket.send(Message::text(value.to_string())).await?;
+        Ok(())
+    }
+
+    /// Sends a client frame.
+    pub async fn send_frame(&mut self, frame: &ClientFrame) -> Result<()> {
+        let text = serde_json::to_string(frame).map_err(|e| ClientError::Protocol(e.to_string()))?;
+        self.socket.send(Message::text(text)).await?;
         Ok(())
     }
 
@@ -153,7 +73,14 @@ impl Live {
 
     /// Sends a `send` frame; the answer is an `Ack` or `Error` with the same `req`.
     pub async fn send_message(&mut self, req: &str, channel: ChannelId, text: &str) -> Result<()> {
-        self.send_json(&json!({ "type": "send", "req": req, "channel": channel, "text": text })).await
+        let frame = SendFrame {
+            req: req.to_string(),
+            channel,
+            text: text.to_string(),
+            thread_root: None,
+            client_msg_id: None,
+        };
+        self.send_frame(&ClientFrame::Send(frame)).await
     }
 
     /// The next frame, waiting at most `timeout`.
@@ -169,9 +96,8 @@ impl Live {
                 None => return Ok(ServerFrame::Closed { code: None, reason: String::new() }),
                 Some(Err(e)) => return Err(e.into()),
                 Some(Ok(Message::Text(text))) => {
-                    let wire: Wire = serde_json::from_str(&text)
-                        .map_err(|e| ClientError::Protocol(format!("bad frame {text}: {e}")))?;
-                    return Ok(wire.into());
+                    return serde_json::from_str(&text)
+                        .map_err(|e| ClientError::Protocol(format!("bad frame {text}: {e}")));
                 }
                 Some(Ok(Message::Close(frame))) => {
                     return Ok(ServerFrame::Closed {

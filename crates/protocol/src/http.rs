@@ -1,0 +1,365 @@
+//! The bodies of the HTTP API under `/api/v1` (docs/api.md, "Endpoints"): what each
+//! route reads (request bodies and query strings, which refuse unknown fields) and
+//! what it answers. Routes whose answer is a record of `confab_core` (`Message`,
+//! `Channel`, `User`, …) answer it as it is and have no type here.
+
+use confab_core::{
+    ChannelView, Invite, MemberView, Message, MessageId, Millis, Presence, Role, User, UserId, UserProfile,
+    WorkspaceId, WorkspaceView,
+};
+use serde::{Deserialize, Serialize};
+
+// ---------------------------------------------------------------------------------
+// Accounts and sessions.
+
+/// `POST /auth/signup`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SignupRequest {
+    pub email: String,
+    pub password: String,
+    pub display_name: String,
+    /// The `@handle`; derived from the email if absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+    /// Required when sign-up is `invite_only`: the invite is accepted on sign-up.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub invite: Option<String>,
+}
+
+/// `POST /auth/login`.
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LoginRequest {
+    pub email: String,
+    pub password: String,
+}
+
+impl std::fmt::Debug for LoginRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoginRequest").field("email", &self.email).finish_non_exhaustive()
+    }
+}
+
+/// The answer to sign-up and log-in.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Session {
+    pub user: User,
+    pub token: String,
+}
+
+/// `POST /auth/password`.
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChangePassword {
+    pub current_password: String,
+    pub new_password: String,
+}
+
+impl std::fmt::Debug for ChangePassword {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ChangePassword { .. }")
+    }
+}
+
+/// The answer to `POST /auth/logout_all`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionsEnded {
+    pub sessions_ended: usize,
+}
+
+// ---------------------------------------------------------------------------------
+// Workspaces, invites, members.
+
+/// `POST /workspaces` and `PATCH /workspaces/{ws}`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NameBody {
+    pub name: String,
+}
+
+/// The answer to `GET /workspaces`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Workspaces {
+    pub workspaces: Vec<WorkspaceView>,
+}
+
+/// `POST /workspaces/{ws}/invites` (the body is optional).
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateInvite {
+    /// How many people may use it (default 1 for a guest invite, 50 otherwise).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_uses: Option<u32>,
+    /// Hours until it expires (default 7 days).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_in_hours: Option<u32>,
+    /// `member` (default) or `guest`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<Role>,
+}
+
+/// The answer to `GET /workspaces/{ws}/invites`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Invites {
+    pub invites: Vec<Invite>,
+}
+
+/// The answer to `GET /invites/{code}`: where an invite leads, before accepting.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct InvitePreview {
+    pub workspace: WorkspaceRef,
+    pub role: Role,
+    pub expires_at: Millis,
+}
+
+/// A workspace named, without the rest of it.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct WorkspaceRef {
+    pub id: WorkspaceId,
+    pub name: String,
+}
+
+/// The answer to `GET /workspaces/{ws}/members`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Members {
+    pub members: Vec<MemberView>,
+}
+
+/// `PATCH /workspaces/{ws}/members/{user}`.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RoleBody {
+    pub role: Role,
+}
+
+/// One entry of `GET /workspaces/{ws}/presence`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PresenceEntry {
+    pub user: UserId,
+    pub status: Presence,
+}
+
+/// The answer to `GET /workspaces/{ws}/presence`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct PresenceList {
+    pub presence: Vec<PresenceEntry>,
+}
+
+// ---------------------------------------------------------------------------------
+// Channels.
+
+/// The answer to `GET /workspaces/{ws}/channels`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Channels {
+    pub channels: Vec<ChannelView>,
+}
+
+/// `POST /workspaces/{ws}/channels`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateChannel {
+    pub name: String,
+    #[serde(default)]
+    pub private: bool,
+    #[serde(default)]
+    pub topic: String,
+}
+
+/// `PATCH /channels/{ch}`: each field given is changed.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateChannel {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub topic: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub archived: Option<bool>,
+}
+
+/// `POST /workspaces/{ws}/dms`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DmRequest {
+    pub users: Vec<UserId>,
+}
+
+/// `POST /channels/{ch}/members`.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserBody {
+    pub user: UserId,
+}
+
+/// A member of a channel, as its member list shows them.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ChannelMemberView {
+    #[serde(flatten)]
+    pub profile: UserProfile,
+    pub joined_at: Millis,
+}
+
+/// The answer to `GET /channels/{ch}/members`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ChannelMembers {
+    pub members: Vec<ChannelMemberView>,
+}
+
+// ---------------------------------------------------------------------------------
+// Messages.
+
+/// `POST /channels/{ch}/messages`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PostMessage {
+    pub text: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub thread_root: Option<MessageId>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_msg_id: Option<String>,
+}
+
+/// The query string of `GET /channels/{ch}/messages`.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HistoryQuery {
+    /// Messages with `seq` below this one, newest first.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub before: Option<u64>,
+    /// Messages with `seq` above this one, oldest first.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<usize>,
+}
+
+/// The answer to `GET /channels/{ch}/messages`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Messages {
+    pub messages: Vec<Message>,
+}
+
+/// `PATCH /messages/{id}`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TextBody {
+    pub text: String,
+}
+
+/// `POST /channels/{ch}/read`, and its answer: the caller's read marker.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReadMarker {
+    pub seq: u64,
+}
+
+// ---------------------------------------------------------------------------------
+// Search and suggestions.
+
+/// `POST /workspaces/{ws}/search/clicks`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SearchClick {
+    pub query_id: String,
+    pub message: MessageId,
+}
+
+/// The query string of `GET /workspaces/{ws}/emoji/suggest`.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EmojiParams {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prefix: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<usize>,
+}
+
+/// The query string of `GET /workspaces/{ws}/channels/suggested`.
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitParams {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<usize>,
+}
+
+/// The answer to both suggestion routes: emoji suggestions, or channel suggestions
+/// ([`ChannelSuggestion`]).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Suggestions<T> {
+    pub suggestions: Vec<T>,
+}
+
+/// A public channel the caller is not in, with why they may want it.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ChannelSuggestion {
+    pub channel: confab_core::Channel,
+    pub reason: String,
+    pub score: f32,
+}
+
+// ---------------------------------------------------------------------------------
+// Features, consent, models.
+
+/// The answer to `GET /features`: what this server offers, so that a client shows
+/// or hides whole features without probing routes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Features {
+    pub search: bool,
+    pub emoji_suggest: bool,
+    pub channel_suggest: bool,
+    pub consent: bool,
+}
+
+/// The answer to `GET /consent/policies`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Policies<P> {
+    pub policies: Vec<P>,
+}
+
+/// One policy of `GET /consent/policies`: the policy's own fields, and the data
+/// categories its purpose may read.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct PolicyWithCategories<P, C> {
+    #[serde(flatten)]
+    pub policy: P,
+    pub categories: Vec<C>,
+}
+
+/// The query string of `GET /workspaces/{ws}/consent/preview`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PurposeParams {
+    pub purpose: String,
+}
+
+/// `PUT /workspaces/{ws}/consent/{purpose}/me`.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IncludedBody {
+    pub included: bool,
+}
+
+/// The answer to `GET /workspaces/{ws}/models`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Models<M> {
+    pub models: Vec<M>,
+}
+
+/// `POST /admin/train` (the body is optional).
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrainRequest {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub purpose: Option<String>,
+    #[serde(default)]
+    pub dry_run: bool,
+}
+
+/// The answer to `POST /admin/train`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Runs<R> {
+    pub runs: Vec<R>,
+}
