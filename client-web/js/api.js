@@ -1,10 +1,40 @@
+// @ts-check
 // api.js — the HTTP side of the Confab API (/api/v1): the session token, JSON
-// requests, typed errors and feature detection for endpoints a server may not have.
+// requests, typed errors, what the server offers (`GET /features`), and one typed
+// call per route. The shapes are declared once, in protocol.js.
+
+/**
+ * @typedef {import('./protocol.js').Session} Session
+ * @typedef {import('./protocol.js').User} User
+ * @typedef {import('./protocol.js').WorkspaceView} WorkspaceView
+ * @typedef {import('./protocol.js').Workspace} Workspace
+ * @typedef {import('./protocol.js').Invite} Invite
+ * @typedef {import('./protocol.js').InvitePreview} InvitePreview
+ * @typedef {import('./protocol.js').MemberView} MemberView
+ * @typedef {import('./protocol.js').PresenceEntry} PresenceEntry
+ * @typedef {import('./protocol.js').Channel} Channel
+ * @typedef {import('./protocol.js').ChannelView} ChannelView
+ * @typedef {import('./protocol.js').ChannelMemberView} ChannelMemberView
+ * @typedef {import('./protocol.js').Message} Message
+ * @typedef {import('./protocol.js').Thread} Thread
+ * @typedef {import('./protocol.js').SearchAnswer} SearchAnswer
+ * @typedef {import('./protocol.js').EmojiSuggestion} EmojiSuggestion
+ * @typedef {import('./protocol.js').ChannelSuggestion} ChannelSuggestion
+ * @typedef {import('./protocol.js').Features} Features
+ * @typedef {import('./protocol.js').Policy} Policy
+ * @typedef {import('./protocol.js').ConsentView} ConsentView
+ */
 
 const BASE = '/api/v1';
 const TOKEN_KEY = 'confab.token';
 
 export class ApiError extends Error {
+  /**
+   * @param {number} status
+   * @param {string} code
+   * @param {string} message
+   * @param {string | null} [retryAfter]
+   */
   constructor(status, code, message, retryAfter) {
     super(message || code || `HTTP ${status}`);
     this.status = status;
@@ -16,15 +46,27 @@ export class ApiError extends Error {
 export function getToken() {
   return localStorage.getItem(TOKEN_KEY);
 }
+/** @param {string | null} token */
 export function setToken(token) {
   if (token) localStorage.setItem(TOKEN_KEY, token);
   else localStorage.removeItem(TOKEN_KEY);
 }
 
-/** Handlers the app installs: called when the token stops working. */
+/**
+ * Handlers the app installs: called when the token stops working.
+ * @type {{onUnauthenticated: (e: ApiError) => void}}
+ */
 export const hooks = { onUnauthenticated: () => {} };
 
+/**
+ * @param {string} method
+ * @param {string} path
+ * @param {unknown} [body]
+ * @param {{signal?: AbortSignal, noAuthHook?: boolean}} [opts]
+ * @returns {Promise<any>}
+ */
 export async function request(method, path, body, opts = {}) {
+  /** @type {Record<string, string>} */
   const headers = { Accept: 'application/json' };
   const token = getToken();
   if (token) headers.Authorization = `Bearer ${token}`;
@@ -38,7 +80,7 @@ export async function request(method, path, body, opts = {}) {
       signal: opts.signal,
     });
   } catch (e) {
-    if (e.name === 'AbortError') throw e;
+    if (e instanceof Error && e.name === 'AbortError') throw e;
     throw new ApiError(0, 'network', 'Cannot reach the server');
   }
   if (res.status === 204) return null;
@@ -60,13 +102,20 @@ export async function request(method, path, body, opts = {}) {
   return data;
 }
 
+/** @typedef {{signal?: AbortSignal, noAuthHook?: boolean}} Opts */
+/** @type {(path: string, opts?: Opts) => Promise<any>} */
 export const get = (path, opts) => request('GET', path, undefined, opts);
+/** @type {(path: string, body?: unknown, opts?: Opts) => Promise<any>} */
 export const post = (path, body, opts) => request('POST', path, body === undefined ? {} : body, opts);
+/** @type {(path: string, body?: unknown, opts?: Opts) => Promise<any>} */
 export const put = (path, body, opts) => request('PUT', path, body, opts);
+/** @type {(path: string, body?: unknown, opts?: Opts) => Promise<any>} */
 export const patch = (path, body, opts) => request('PATCH', path, body, opts);
+/** @type {(path: string, opts?: Opts) => Promise<any>} */
 export const del = (path, opts) => request('DELETE', path, undefined, opts);
 
 const enc = encodeURIComponent;
+/** @param {Record<string, string | number | undefined | null>} params */
 export function qs(params) {
   const parts = [];
   for (const [k, v] of Object.entries(params)) {
@@ -76,112 +125,154 @@ export function qs(params) {
   return parts.length ? `?${parts.join('&')}` : '';
 }
 
-/** An endpoint the server does not have answers 404 with the generic `not_found` code. */
-export function isMissingEndpoint(err) {
-  return err instanceof ApiError && err.status === 404 && err.code === 'not_found';
-}
-
 /**
- * Optional features (search, suggestions, consent): `undefined` until the first call
- * says, then true or false. Views hide their UI when a feature is false.
+ * What this server offers, from `GET /features` ([`loadFeatures`]): each flag is
+ * `undefined` until then. Views hide a feature's UI while it is false.
+ * @type {{search?: boolean, emojiSuggest?: boolean, channelSuggest?: boolean, consent?: boolean}}
  */
 export const features = {};
+/** @typedef {keyof typeof features} FeatureName */
+/** @type {Set<(name: FeatureName, value: boolean) => void>} */
 const featureListeners = new Set();
+/** @param {(name: FeatureName, value: boolean) => void} fn */
 export function onFeatureChange(fn) {
   featureListeners.add(fn);
   return () => featureListeners.delete(fn);
 }
+/**
+ * @param {FeatureName} name
+ * @param {boolean} value
+ */
 function setFeature(name, value) {
   if (features[name] === value) return;
   features[name] = value;
   for (const fn of featureListeners) fn(name, value);
 }
 
-/** Calls an optional endpoint; resolves to null (and marks the feature absent) on 404 `not_found`. */
-export async function optional(feature, promise) {
-  try {
-    const r = await promise;
-    setFeature(feature, true);
-    return r;
-  } catch (e) {
-    if (isMissingEndpoint(e)) {
-      setFeature(feature, false);
-      return null;
-    }
-    // Any other answer (a 400 for a bad query, a 403) means the endpoint exists.
-    if (e instanceof ApiError && e.status >= 400 && e.status < 500) setFeature(feature, true);
-    throw e;
-  }
+/** Asks the server what it offers; the flags change (and listeners hear) once. */
+export async function loadFeatures() {
+  /** @type {Features} */
+  const f = await get('/features');
+  setFeature('search', f.search);
+  setFeature('emojiSuggest', f.emoji_suggest);
+  setFeature('channelSuggest', f.channel_suggest);
+  setFeature('consent', f.consent);
+  return features;
 }
 
 // ---- Typed calls -------------------------------------------------------------
 
 export const auth = {
+  /** @type {(b: {email: string, password: string, display_name: string, username?: string, invite?: string}) => Promise<Session>} */
   signup: (b) => post('/auth/signup', b, { noAuthHook: true }),
+  /** @type {(b: {email: string, password: string}) => Promise<Session>} */
   login: (b) => post('/auth/login', b, { noAuthHook: true }),
+  /** @type {() => Promise<null>} */
   logout: () => post('/auth/logout', undefined, { noAuthHook: true }),
+  /** @type {() => Promise<User>} */
   me: () => get('/me'),
 };
 
 export const workspaces = {
+  /** @type {() => Promise<WorkspaceView[]>} */
   list: () => get('/workspaces').then((r) => r.workspaces),
+  /** @type {(name: string) => Promise<WorkspaceView>} */
   create: (name) => post('/workspaces', { name }),
+  /** @type {(ws: string, body?: {max_uses?: number, expires_in_hours?: number, role?: 'member' | 'guest'}) => Promise<Invite>} */
   invite: (ws, body) => post(`/workspaces/${ws}/invites`, body || {}),
+  /** @type {(ws: string, name: string) => Promise<Workspace>} */
   rename: (ws, name) => patch(`/workspaces/${ws}`, { name }),
-  /** Where an invite leads ({workspace: {id, name}, role, expires_at}), before accepting it. */
+  /** @type {(code: string) => Promise<InvitePreview>} Where an invite leads, before accepting it. */
   preview: (code) => get(`/invites/${enc(code)}`),
+  /** @type {(code: string) => Promise<WorkspaceView>} */
   accept: (code) => post(`/invites/${enc(code)}/accept`),
+  /** @type {(ws: string) => Promise<MemberView[]>} */
   members: (ws) => get(`/workspaces/${ws}/members`).then((r) => r.members),
+  /** @type {(ws: string, user: string, role: string) => Promise<MemberView>} */
   setRole: (ws, user, role) => patch(`/workspaces/${ws}/members/${user}`, { role }),
+  /** @type {(ws: string, user: string) => Promise<null>} */
   removeMember: (ws, user) => del(`/workspaces/${ws}/members/${user}`),
+  /** @type {(ws: string) => Promise<Invite[]>} */
   invites: (ws) => get(`/workspaces/${ws}/invites`).then((r) => r.invites),
+  /** @type {(ws: string, code: string) => Promise<null>} */
   revokeInvite: (ws, code) => del(`/workspaces/${ws}/invites/${enc(code)}`),
+  /** @type {(ws: string) => Promise<PresenceEntry[]>} */
   presence: (ws) => get(`/workspaces/${ws}/presence`).then((r) => r.presence),
 };
 
 export const channels = {
+  /** @type {(ws: string) => Promise<ChannelView[]>} */
   list: (ws) => get(`/workspaces/${ws}/channels`).then((r) => r.channels),
+  /** @type {(ws: string, body: {name: string, private?: boolean, topic?: string}) => Promise<Channel>} */
   create: (ws, body) => post(`/workspaces/${ws}/channels`, body),
+  /** @type {(ws: string, users: string[]) => Promise<Channel>} */
   dm: (ws, users) => post(`/workspaces/${ws}/dms`, { users }),
+  /** @type {(ch: string) => Promise<Channel>} */
   get: (ch) => get(`/channels/${ch}`),
+  /** @type {(ch: string, body: {name?: string, topic?: string, archived?: boolean}) => Promise<Channel>} */
   update: (ch, body) => patch(`/channels/${ch}`, body),
+  /** @type {(ch: string) => Promise<Channel>} */
   join: (ch) => post(`/channels/${ch}/join`),
+  /** @type {(ch: string) => Promise<null>} */
   leave: (ch) => post(`/channels/${ch}/leave`),
+  /** @type {(ch: string, user: string) => Promise<null>} */
   addMember: (ch, user) => post(`/channels/${ch}/members`, { user }),
+  /** @type {(ch: string) => Promise<ChannelMemberView[]>} */
   members: (ch) => get(`/channels/${ch}/members`).then((r) => r.members),
+  /** @type {(ch: string, user: string) => Promise<null>} */
   removeMember: (ch, user) => del(`/channels/${ch}/members/${user}`),
+  /** @type {(ch: string, params: {before?: number, after?: number, limit?: number}) => Promise<Message[]>} */
   history: (ch, params) => get(`/channels/${ch}/messages${qs(params)}`).then((r) => r.messages),
+  /** @type {(ch: string, body: {text: string, thread_root?: string, client_msg_id?: string}) => Promise<Message>} */
   post: (ch, body) => post(`/channels/${ch}/messages`, body),
+  /** @type {(ch: string, seq: number) => Promise<{seq: number}>} */
   read: (ch, seq) => post(`/channels/${ch}/read`, { seq }),
 };
 
 export const messages = {
+  /** @type {(id: string) => Promise<Message>} */
   get: (id) => get(`/messages/${id}`),
+  /** @type {(id: string) => Promise<Thread>} */
   thread: (id) => get(`/messages/${id}/thread`),
+  /** @type {(id: string, text: string) => Promise<Message>} */
   edit: (id, text) => patch(`/messages/${id}`, { text }),
+  /** @type {(id: string) => Promise<null>} */
   remove: (id) => del(`/messages/${id}`),
+  /** @type {(id: string, emoji: string) => Promise<Message>} */
   react: (id, emoji) => put(`/messages/${id}/reactions/${enc(emoji)}`),
+  /** @type {(id: string, emoji: string) => Promise<Message>} */
   unreact: (id, emoji) => del(`/messages/${id}/reactions/${enc(emoji)}`),
 };
 
 export const search = {
-  query: (ws, q, limit = 20, signal) => optional('search', get(`/workspaces/${ws}/search${qs({ q, limit })}`, { signal })),
-  click: (ws, body) => optional('searchClicks', post(`/workspaces/${ws}/search/clicks`, body)),
+  /** @type {(ws: string, q: string, limit?: number, signal?: AbortSignal) => Promise<SearchAnswer>} */
+  query: (ws, q, limit = 20, signal) => get(`/workspaces/${ws}/search${qs({ q, limit })}`, { signal }),
+  /** @type {(ws: string, body: {query_id: string, message: string}) => Promise<null>} */
+  click: (ws, body) => post(`/workspaces/${ws}/search/clicks`, body),
 };
 
 export const suggest = {
+  /** @type {(ws: string, prefix: string, limit?: number) => Promise<EmojiSuggestion[]>} */
   emojiPrefix: (ws, prefix, limit = 8) =>
-    optional('emojiSuggest', get(`/workspaces/${ws}/emoji/suggest${qs({ prefix, limit })}`)),
+    get(`/workspaces/${ws}/emoji/suggest${qs({ prefix, limit })}`).then((r) => r.suggestions),
+  /** @type {(ws: string, text: string, limit?: number) => Promise<EmojiSuggestion[]>} */
   emojiText: (ws, text, limit = 8) =>
-    optional('emojiSuggest', get(`/workspaces/${ws}/emoji/suggest${qs({ text: text.slice(0, 500), limit })}`)),
-  channels: (ws, limit = 5) => optional('channelSuggest', get(`/workspaces/${ws}/channels/suggested${qs({ limit })}`)),
+    get(`/workspaces/${ws}/emoji/suggest${qs({ text: text.slice(0, 500), limit })}`).then((r) => r.suggestions),
+  /** @type {(ws: string, limit?: number) => Promise<ChannelSuggestion[]>} */
+  channels: (ws, limit = 5) => get(`/workspaces/${ws}/channels/suggested${qs({ limit })}`).then((r) => r.suggestions),
 };
 
 export const consent = {
-  policies: () => optional('consent', get('/consent/policies')),
-  state: (ws) => optional('consent', get(`/workspaces/${ws}/consent`)),
-  preview: (ws, purpose) => optional('consentPreview', get(`/workspaces/${ws}/consent/preview${qs({ purpose })}`)),
-  history: (ws) => optional('consentHistory', get(`/workspaces/${ws}/consent/history`)),
+  /** @type {() => Promise<Policy[]>} Every purpose's policy, with the categories it may read. */
+  policies: () => get('/consent/policies').then((r) => r.policies),
+  /** @type {(ws: string) => Promise<ConsentView>} */
+  state: (ws) => get(`/workspaces/${ws}/consent`),
+  /** @type {(ws: string, purpose: string) => Promise<any>} Exactly the records a run would read now. */
+  preview: (ws, purpose) => get(`/workspaces/${ws}/consent/preview${qs({ purpose })}`),
+  /** @type {(ws: string) => Promise<any>} The ledger entries and their verification. */
+  history: (ws) => get(`/workspaces/${ws}/consent/history`),
+  /** @type {(ws: string, purpose: string, body: object) => Promise<ConsentView>} */
   set: (ws, purpose, body) => put(`/workspaces/${ws}/consent/${enc(purpose)}`, body),
+  /** @type {(ws: string, purpose: string, included: boolean) => Promise<ConsentView>} */
   setMine: (ws, purpose, included) => put(`/workspaces/${ws}/consent/${enc(purpose)}/me`, { included }),
 };

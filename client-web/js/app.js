@@ -1,3 +1,4 @@
+// @ts-check
 // app.js — the controller: loading workspaces, channels, members, presence and
 // history over HTTP into the store, paging (older/newer/around a message), read
 // markers, navigation, and toasts. Views call these; they never fetch directly.
@@ -82,7 +83,7 @@ export async function selectWorkspace(wsId) {
   ]);
   if (token !== wsLoadToken) return;
   state.members = new Map(members.map((m) => [m.id, m]));
-  state.presence = new Map(presence.map((p) => [p.user, p.status]));
+  state.presence = new Map(presence.map((p) => /** @type {const} */ ([p.user, p.status])));
   setChannels(channels);
   emit('members');
   emit('presence');
@@ -112,19 +113,10 @@ export const suggestions = { channels: [] };
 export async function loadSuggestedChannels() {
   if (!state.wsId || api.features.channelSuggest === false) return;
   try {
-    const r = await api.suggest.channels(state.wsId, 5);
-    if (!r) {
-      suggestions.channels = [];
-    } else {
-      const list = Array.isArray(r) ? r : r.suggestions || r.channels || [];
-      suggestions.channels = list
-        .map((s) => {
-          const ch = s.channel && typeof s.channel === 'object' ? s.channel : state.channels.get(s.channel || s.channel_id || s.id);
-          const id = ch ? ch.id : s.channel || s.channel_id;
-          return { id, channel: ch || state.channels.get(id) || null, reason: s.reason || '' };
-        })
-        .filter((s) => s.id && !(state.channels.get(s.id) || {}).is_member);
-    }
+    const list = await api.suggest.channels(state.wsId, 5);
+    suggestions.channels = list
+      .map((s) => ({ id: s.channel.id, channel: state.channels.get(s.channel.id) || s.channel, reason: s.reason }))
+      .filter((s) => !(state.channels.get(s.id) || {}).is_member);
   } catch (e) {
     console.warn('channel suggestions failed', e);
     suggestions.channels = [];

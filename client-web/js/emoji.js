@@ -1,3 +1,4 @@
+// @ts-check
 // emoji.js — emoji for the composer's ":" autocomplete and the reaction picker. Asks
 // the server's suggestion endpoint first; the small local catalogue below is used for
 // autocomplete only when that endpoint is absent, and always as the picker's grid.
@@ -59,18 +60,11 @@ export function searchLocal(query, limit = 8) {
   return starts.concat(contains).slice(0, limit);
 }
 
-function normalise(list) {
-  return (list || [])
-    .map((s) => (typeof s === 'string' ? { emoji: s, shortcode: null, name: s } : s))
-    .filter((s) => s && s.emoji);
-}
-
 /** Autocomplete for ":pre": the server's suggestions, or the local list if the endpoint is absent. */
 export async function completePrefix(ws, prefix, limit = 8) {
   if (features.emojiSuggest !== false) {
     try {
-      const r = await suggest.emojiPrefix(ws, prefix, limit);
-      if (r) return normalise(r.suggestions);
+      return await suggest.emojiPrefix(ws, prefix, limit);
     } catch (e) {
       console.warn('emoji suggestions failed', e);
       return searchLocal(prefix, limit);
@@ -83,8 +77,7 @@ export async function completePrefix(ws, prefix, limit = 8) {
 export async function suggestForText(ws, text, limit = 8) {
   if (features.emojiSuggest === false) return [];
   try {
-    const r = await suggest.emojiText(ws, text || '', limit);
-    return r ? normalise(r.suggestions) : [];
+    return await suggest.emojiText(ws, text || '', limit);
   } catch {
     return [];
   }

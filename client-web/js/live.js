@@ -1,3 +1,4 @@
+// @ts-check
 // live.js — the one WebSocket per tab: authentication, resume from the last durable
 // event_seq per workspace, reconnect with exponential backoff, send/ack of messages by
 // client_msg_id (pending sends are re-sent after a reconnect; the server dedups),
@@ -6,6 +7,10 @@
 import { getToken } from './api.js';
 import { state, emit, applyEvent, putMessage, savePending } from './store.js';
 
+/** @typedef {import('./protocol.js').ClientFrame} ClientFrame */
+/** @typedef {import('./protocol.js').ServerFrame} ServerFrame */
+
+/** @type {WebSocket | null} */
 let ws = null;
 let attempt = 0;
 let reconnectTimer = null;
@@ -44,6 +49,15 @@ function url() {
   return `${proto}//${location.host}/api/v1/ws`;
 }
 
+/**
+ * Sends a client frame on a socket.
+ * @param {WebSocket} sock
+ * @param {ClientFrame} frame
+ */
+function send(sock, frame) {
+  sock.send(JSON.stringify(frame));
+}
+
 function connect() {
   clearTimeout(reconnectTimer);
   if (stopped) return;
@@ -53,9 +67,7 @@ function connect() {
   ws = sock;
   sock.onopen = () => {
     const resume = [...state.eventSeq].map(([workspace, after]) => ({ workspace, after }));
-    const frame = { type: 'auth', token };
-    if (resume.length) frame.resume = resume;
-    sock.send(JSON.stringify(frame));
+    send(sock, resume.length ? { type: 'auth', token, resume } : { type: 'auth', token });
   };
   sock.onmessage = (e) => {
     let frame;
@@ -97,6 +109,7 @@ export function reconnectSoon() {
   connect();
 }
 
+/** @param {ServerFrame} f */
 function onFrame(f) {
   switch (f.type) {
     case 'hello': {
@@ -104,19 +117,19 @@ function onFrame(f) {
       const first = !helloSeen;
       helloSeen = true;
       const resumed = new Set(state.eventSeq.keys());
-      for (const w of f.workspaces || []) {
+      for (const w of f.workspaces) {
         // A workspace we did not resume (new, or first connection) starts at its current seq;
         // the caller refetches it over HTTP.
         if (!resumed.has(w.id)) state.eventSeq.set(w.id, w.event_seq);
       }
       setConnection('online');
-      emit('hello', { first, workspaces: f.workspaces || [], user: f.user });
+      emit('hello', { first, workspaces: f.workspaces, user: f.user });
       resendPending();
       break;
     }
     case 'event': {
-      const ev = f.event || {};
-      if (!f.ephemeral && !ev.ephemeral && typeof f.event_seq === 'number') {
+      const ev = f.event;
+      if (!f.ephemeral) {
         const last = state.eventSeq.get(f.workspace);
         if (last !== undefined && f.event_seq <= last) return; // already applied
         state.eventSeq.set(f.workspace, f.event_seq);
@@ -125,14 +138,11 @@ function onFrame(f) {
       break;
     }
     case 'resync':
-      if (f.workspace) emit('resync', f.workspace);
-      else for (const w of state.eventSeq.keys()) emit('resync', w);
+      emit('resync', f.workspace);
       break;
     case 'ack': {
-      const id = inflight.get(f.req);
       inflight.delete(f.req);
-      if (f.message) putMessage(f.message);
-      else if (id) state.pending.delete(id);
+      putMessage(f.message);
       emit('pending');
       break;
     }
@@ -141,12 +151,11 @@ function onFrame(f) {
         const id = inflight.get(f.req);
         inflight.delete(f.req);
         const p = state.pending.get(id);
-        const code = f.error && f.error.code;
-        if (p && code === 'rate_limited') {
+        if (p && f.error.code === 'rate_limited') {
           setTimeout(() => sendPending(p), 1000);
         } else if (p) {
           p.status = 'failed';
-          p.error = (f.error && f.error.message) || 'not sent';
+          p.error = f.error.message || 'not sent';
           savePending();
           emit('messages', { channel: p.channel, thread: p.thread_root });
         }
@@ -159,16 +168,17 @@ function onFrame(f) {
 }
 
 function isOpen() {
-  return ws && ws.readyState === WebSocket.OPEN && state.connection === 'online';
+  return !!ws && ws.readyState === WebSocket.OPEN && state.connection === 'online';
 }
 
 function sendPending(p) {
   if (!isOpen()) return false;
   const req = `r${++reqCounter}`;
   inflight.set(req, p.client_msg_id);
+  /** @type {ClientFrame} */
   const frame = { type: 'send', req, channel: p.channel, text: p.text, client_msg_id: p.client_msg_id };
   if (p.thread_root) frame.thread_root = p.thread_root;
-  ws.send(JSON.stringify(frame));
+  send(/** @type {WebSocket} */ (ws), frame);
   return true;
 }
 
@@ -225,11 +235,10 @@ export function typing(channel, threadRoot = null) {
   const now = Date.now();
   if (now - (lastTyping.get(key) || 0) < 3000 || !isOpen()) return;
   lastTyping.set(key, now);
-  const frame = { type: 'typing', channel };
-  if (threadRoot) frame.thread_root = threadRoot;
-  ws.send(JSON.stringify(frame));
+  send(/** @type {WebSocket} */ (ws), threadRoot ? { type: 'typing', channel, thread_root: threadRoot } : { type: 'typing', channel });
 }
 
+/** @param {'online' | 'away'} status */
 export function presence(status) {
-  if (isOpen()) ws.send(JSON.stringify({ type: 'presence', status }));
+  if (isOpen()) send(/** @type {WebSocket} */ (ws), { type: 'presence', status });
 }

@@ -73,6 +73,8 @@ async function afterSignIn({ joined = false } = {}) {
   if (prev && prev !== state.me.id) clearLocalData();
   localStorage.setItem(UID_KEY, state.me.id);
   loadPending();
+  // What the server offers (search, suggestions, consent): views hide what it lacks.
+  api.loadFeatures().catch((e) => console.warn('features unknown', e));
   const helloSeen = new Promise((resolve) => {
     const off = on('hello', () => {
       off();
@@ -399,12 +401,6 @@ function installGlobalHandlers() {
   });
   on('hello', ({ first }) => {
     if (!first && state.wsId) app.refreshMembers().catch(() => {});
-  });
-  on('workspace', () => {
-    // Find out once per workspace whether the optional endpoints exist.
-    // The search probe sends no query (a 400 when search exists), so no query is logged.
-    if (api.features.search === undefined) api.optional('search', api.get(`/workspaces/${state.wsId}/search`)).catch(() => {});
-    if (api.features.emojiSuggest === undefined) api.suggest.emojiPrefix(state.wsId, 'sm', 1).catch(() => {});
   });
   on('toast', ({ text, kind }) => {
     if (!shell) return;

@@ -1,29 +1,34 @@
+// @ts-check
 // views/privacy.js — the Privacy & AI page. For each training purpose: its state (off
 // unless an owner opted in), the policy text, a preview of exactly what a training run
 // would read, the owner's explicit opt-in (never pre-ticked) and one-click withdrawal,
 // each member's own include/exclude key, and the hash-chained consent history.
-// Everything is rendered as text; controls hide when the server lacks the endpoints.
+// Everything is rendered as text; the page says so when the server does not offer
+// consent (`GET /features`). The purposes and the categories each may read are the
+// server's (`GET /consent/policies`); only their titles and descriptions are here.
 
 import { h, clear, fullTime } from '../dom.js';
 import { state, on, myRole, userName } from '../store.js';
 import * as api from '../api.js';
 import * as app from '../app.js';
 
+/** @typedef {import('../protocol.js').Policy} Policy */
+/** @typedef {import('../protocol.js').PurposeState} PurposeState */
+/** @typedef {import('../protocol.js').ConsentView} ConsentView */
+
+/** How each purpose is shown; a purpose the server adds later shows by its name. */
 const PURPOSES = {
   search_ranking: {
     title: 'Search ranking',
     what: 'Learn which search results people open, to rank results better.',
-    categories: ['messages', 'search_interactions'],
   },
   emoji_suggestions: {
     title: 'Emoji suggestions',
     what: 'Learn which emoji people react with to which words, to suggest reactions.',
-    categories: ['messages', 'reactions'],
   },
   channel_suggestions: {
     title: 'Channel suggestions',
     what: 'Learn which channels people join together, to suggest channels.',
-    categories: ['messages', 'memberships'],
   },
 };
 const CATEGORY_LABELS = {
@@ -60,7 +65,6 @@ function whoLabel(e, type) {
   return '';
 }
 const short = (hash) => (hash ? String(hash).slice(0, 10) : '—');
-const list = (x, key) => (Array.isArray(x) ? x : x && Array.isArray(x[key]) ? x[key] : []);
 
 export function mountPrivacy(root) {
   const offs = [];
@@ -74,9 +78,12 @@ export function mountPrivacy(root) {
   async function load() {
     const ws = state.wsId;
     try {
+      if (api.features.consent === false) {
+        data = { unavailable: true };
+        return render();
+      }
       const [policies, consent] = await Promise.all([api.consent.policies(), api.consent.state(ws)]);
-      let history = null;
-      if (policies && consent) history = await api.consent.history(ws).catch((e) => ({ error: e }));
+      const history = await api.consent.history(ws).catch((e) => ({ error: e }));
       if (ws !== state.wsId) return;
       data = { policies, consent, history };
     } catch (e) {
@@ -100,7 +107,7 @@ export function mountPrivacy(root) {
       page.append(h('p.error', `Could not load consent settings: ${data.error.message}`));
       return;
     }
-    if (!data.policies || !data.consent) {
+    if (data.unavailable) {
       page.append(h('div.card.notice', h('h2', 'Not available on this server'), h('p', 'This server does not offer consent-gated training yet, so none of your workspace’s data is used to train models.')));
       return;
     }
@@ -113,8 +120,10 @@ export function mountPrivacy(root) {
           ? h('p', h('strong', 'You are an owner of this workspace. '), 'You can grant or withdraw consent for each purpose below. Every change is recorded in the signed history.')
           : h('p', h('strong', 'Only workspace owners can change these settings. '), `Owners: ${owners.map((o) => `${o.display_name} (@${o.username})`).join(', ') || 'unknown'}. `, 'You can always exclude your own data below.')),
     );
-    const policies = list(data.policies, 'policies');
-    const states = list(data.consent, 'purposes');
+    /** @type {Policy[]} */
+    const policies = data.policies;
+    /** @type {PurposeState[]} */
+    const states = data.consent.purposes;
     const names = [...new Set([...policies.map((p) => p.purpose), ...states.map((s) => s.purpose)])];
     for (const purpose of names) {
       page.append(purposeCard(purpose, policies.find((p) => p.purpose === purpose), states.find((s) => s.purpose === purpose) || { purpose, granted: false }, isOwner));
@@ -122,22 +131,21 @@ export function mountPrivacy(root) {
     page.append(historySection());
   }
 
-  function myKey(purpose, st) {
-    const c = data.consent;
-    const me = state.me.id;
-    if (st && typeof st.included === 'boolean') return st.included;
-    if (st && st.me && typeof st.me.included === 'boolean') return st.me.included;
-    for (const src of [c.me, c.mine, c.member, c.members]) {
-      if (!src) continue;
-      const arr = Array.isArray(src) ? src : Object.entries(src).map(([k, v]) => (typeof v === 'object' ? { purpose: k, ...v } : { purpose: k, included: v }));
-      const hit = arr.find((k) => k.purpose === purpose && (!k.user || k.user === me));
-      if (hit && typeof hit.included === 'boolean') return hit.included;
-    }
-    return null; // no choice made: the grant's member mode decides
+  /**
+   * Whether the caller's own data is in for a purpose: their key, or (not chosen yet)
+   * what the grant's member mode says, as the server folds it.
+   * @param {string} purpose
+   * @param {PurposeState} st
+   */
+  function ownKey(purpose, st) {
+    /** @type {ConsentView} */
+    const consent = data.consent;
+    const key = consent.me.find((k) => k.purpose === purpose);
+    return key ? key.included : st.members === 'opt_out';
   }
 
   function purposeCard(purpose, policy, st, isOwner) {
-    const info = PURPOSES[purpose] || { title: purpose, what: '', categories: [] };
+    const info = PURPOSES[purpose] || { title: purpose, what: '' };
     const granted = !!st.granted;
     const card = h('article.card.purpose', { 'aria-labelledby': `p-${purpose}`, dataset: { purpose } });
     card.append(
@@ -163,8 +171,7 @@ export function mountPrivacy(root) {
     card.append(previewBlock(purpose));
 
     // The member's own key.
-    const mine = myKey(purpose, st);
-    const effective = mine !== null ? mine : st.members === 'opt_out';
+    const effective = ownKey(purpose, st);
     const meLine = h('div.member-key',
       h('p', h('strong', 'Your data: '), granted
         ? effective ? 'included in training for this purpose.' : 'excluded from training for this purpose.'
@@ -183,7 +190,6 @@ export function mountPrivacy(root) {
   function previewBlock(purpose) {
     const p = previews.get(purpose);
     const box = h('div.preview');
-    if (api.features.consentPreview === false) return box;
     if (!p) {
       box.append(h('button.btn.small', { type: 'button', dataset: { action: 'preview' }, on: { click: () => loadPreview(purpose) } }, 'Preview what would be shared'));
       return box;
@@ -194,10 +200,6 @@ export function mountPrivacy(root) {
     }
     if (p.error) {
       box.append(h('p.error', `Preview failed: ${p.error.message}`));
-      return box;
-    }
-    if (!p.data) {
-      box.append(h('p.muted', 'Preview is not available on this server.'));
       return box;
     }
     box.append(h('h3', 'What a training run would read right now'), renderPreview(p.data),
@@ -228,10 +230,12 @@ export function mountPrivacy(root) {
     const radio = (name, value, label, checked, hint) =>
       h('div.check', h('input', { type: 'radio', name: id(name), id: id(`${name}-${value}`), value, checked }),
         h('label', { for: id(`${name}-${value}`) }, label, hint ? h('span.muted', ` — ${hint}`) : null));
-    const cats = (policy && policy.categories) || info.categories;
+    const cats = policy ? policy.categories : [];
     const catBoxes = cats.map((c) => h('div.check', h('input', { type: 'checkbox', id: id(`cat-${c}`), value: c, checked: true, name: id('cat') }), h('label', { for: id(`cat-${c}`) }, CATEGORY_LABELS[c] || c)));
-    const agree = h('input', { type: 'checkbox', id: id('agree') });
-    const confirmBtn = h('button.btn.primary', { type: 'submit', disabled: true, dataset: { action: 'confirm-grant' } }, 'Confirm opt-in');
+    const agree = /** @type {HTMLInputElement} */ (h('input', { type: 'checkbox', id: id('agree') }));
+    const confirmBtn = /** @type {HTMLButtonElement} */ (h('button.btn.primary', { type: 'submit', disabled: true, dataset: { action: 'confirm-grant' } }, 'Confirm opt-in'));
+    /** @param {string} selector */
+    const checked = (selector) => /** @type {HTMLInputElement[]} */ ([...form.querySelectorAll(`${selector}:checked`)]).map((x) => x.value);
     agree.addEventListener('change', () => {
       confirmBtn.disabled = !agree.checked;
     });
@@ -241,9 +245,9 @@ export function mountPrivacy(root) {
         submit: async (e) => {
           e.preventDefault();
           if (!agree.checked) return;
-          const scope = form.querySelector(`input[name="${id('scope')}"]:checked`).value;
-          const members = form.querySelector(`input[name="${id('members')}"]:checked`).value;
-          const categories = [...form.querySelectorAll(`input[name="${id('cat')}"]:checked`)].map((x) => x.value);
+          const [scope] = checked(`input[name="${id('scope')}"]`);
+          const [members] = checked(`input[name="${id('members')}"]`);
+          const categories = checked(`input[name="${id('cat')}"]`);
           if (!policy) {
             err.hidden = false;
             err.textContent = 'The policy could not be loaded; reload the page.';
@@ -315,15 +319,11 @@ export function mountPrivacy(root) {
   function historySection() {
     const sec = h('section.card.history', { 'aria-labelledby': 'hist-title' }, h('h2#hist-title', 'Consent history'));
     const hist = data.history;
-    if (!hist) {
-      sec.append(h('p.muted', 'History is not available on this server.'));
-      return sec;
-    }
     if (hist.error) {
       sec.append(h('p.muted', hist.error.status === 403 || hist.error.code === 'forbidden' ? 'Only owners and admins can see the full history.' : `Could not load the history: ${hist.error.message}`));
       return sec;
     }
-    const entries = list(hist, 'entries');
+    const entries = hist.entries;
     const v = hist.verification;
     if (v) {
       sec.append(v.first_bad === null || v.first_bad === undefined

@@ -1,3 +1,4 @@
+// @ts-check
 // views/search.js — search results in the side panel: runs the query (operators are
 // the server's: from:@name in:#channel before: after: on: has:link has:reaction
 // is:thread "phrase" -word), renders snippets with <mark> built from the answer's
@@ -5,7 +6,7 @@
 
 import { icon } from '../icons.js';
 import { h, clear, timeOf, fullTime } from '../dom.js';
-import { state, channelTitle, userName } from '../store.js';
+import { state, channelTitle } from '../store.js';
 import * as api from '../api.js';
 import * as app from '../app.js';
 import { avatar } from './message.js';
@@ -24,7 +25,6 @@ export const OPERATORS = [
   ['-word', 'without a word'],
 ];
 
-const idOf = (x) => (x && typeof x === 'object' ? x.id : x);
 
 export function mountSearch(root, q) {
   let ctrl = new AbortController();
@@ -47,16 +47,12 @@ export function mountSearch(root, q) {
       summary.classList.add('error');
       return;
     }
-    if (!r) {
-      summary.textContent = 'Search is not available on this server.';
-      return;
-    }
-    const hits = r.hits || [];
+    const hits = r.hits;
     summary.textContent = hits.length
-      ? `${r.total ?? hits.length} result${(r.total ?? hits.length) === 1 ? '' : 's'}${r.partial ? ' (partial: some results may be missing)' : ''}`
+      ? `${r.total} result${r.total === 1 ? '' : 's'}${r.partial ? ' (partial: some results may be missing)' : ''}`
       : 'No messages match.';
-    const queryId = r.query_id || r.id || null;
-    hits.forEach((hit, i) => results.append(renderHit(hit, i, queryId, q)));
+    const queryId = r.query_id;
+    hits.forEach((hit) => results.append(renderHit(hit, queryId)));
   })();
 
   return {
@@ -65,28 +61,28 @@ export function mountSearch(root, q) {
   };
 }
 
-function renderHit(hit, rank, queryId, q) {
-  const msg = hit.message && typeof hit.message === 'object' ? hit.message : null;
-  const messageId = idOf(hit.message) || hit.message_id || hit.id;
-  const channelId = idOf(hit.channel) || (msg && msg.channel);
-  const authorId = idOf(hit.author) || (msg && msg.author);
-  const ch = state.channels.get(channelId) || (typeof hit.channel === 'object' ? hit.channel : null);
-  const when = hit.timestamp || hit.created_at || (msg && msg.created_at);
+/**
+ * @param {import('../protocol.js').SearchHit} hit
+ * @param {string} queryId  The answer's `query_id`, which a click reports.
+ */
+function renderHit(hit, queryId) {
+  const msg = hit.message;
+  const authorId = hit.author.id;
+  const ch = state.channels.get(hit.channel.id) || hit.channel;
+  const when = msg.created_at;
   const snippet = h('p.snippet');
-  if (Array.isArray(hit.snippet) && hit.snippet.length) {
+  if (hit.snippet.length) {
     for (const part of hit.snippet) {
       if (part.highlight) snippet.append(h('mark', part.text));
       else snippet.append(document.createTextNode(part.text));
     }
-  } else if (msg) snippet.textContent = plainPreview(msg.text, 200);
-  const authorName = hit.author && typeof hit.author === 'object' ? hit.author.display_name || hit.author.username : userName(authorId);
+  } else snippet.textContent = plainPreview(msg.text, 200);
+  const authorName = hit.author.display_name || hit.author.username;
   const open = async () => {
     // The click signal for ranking: the server takes exactly these two fields.
-    const body = { message: messageId };
-    if (queryId) body.query_id = queryId;
-    api.search.click(state.wsId, body).catch((e) => console.warn('search click not recorded', e));
+    api.search.click(state.wsId, { query_id: queryId, message: msg.id }).catch((e) => console.warn('search click not recorded', e));
     try {
-      await app.jumpToMessage(msg && msg.seq !== undefined ? msg : messageId);
+      await app.jumpToMessage(msg);
       if (window.matchMedia('(max-width: 760px)').matches) app.closePanel();
     } catch (e) {
       app.reportError(e, 'Could not open the message');
@@ -97,6 +93,6 @@ function renderHit(hit, rank, queryId, q) {
       h('div.hit-meta', avatar(authorId, 'sm'), h('strong', authorName),
         h('span.muted', ch ? ` in ${ch.kind === 'dm' ? channelTitle(ch) : `#${ch.name}`}` : ''),
         when ? h('time.muted', { title: fullTime(when) }, ` · ${new Date(when).toLocaleDateString()} ${timeOf(when)}`) : null,
-        (hit.thread_root || (msg && msg.thread_root)) ? h('span.tag', 'thread') : null),
+        (hit.thread_root || msg.thread_root) ? h('span.tag', 'thread') : null),
       snippet));
 }

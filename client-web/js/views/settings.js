@@ -213,7 +213,7 @@ export function mountSettings(root) {
           clearError();
           create.disabled = true;
           try {
-            const inv = await api.workspaces.invite(/** @type {string} */ (state.wsId), { role: roleSel.value, max_uses: Number(uses.value) || undefined, expires_in_hours: Number(hours.value) || undefined });
+            const inv = await api.workspaces.invite(/** @type {string} */ (state.wsId), { role: /** @type {'member' | 'guest'} */ (roleSel.value), max_uses: Number(uses.value) || undefined, expires_in_hours: Number(hours.value) || undefined });
             lastLink = inviteLink(inv.code);
             app.toast(`Invite ${inv.code} created`);
             await loadInvites();

@@ -1,0 +1,257 @@
+// @ts-check
+// protocol.js — the shapes of the Confab API, declared once for the web client as
+// JSDoc types. They mirror the Rust types of crates/protocol (`confab_protocol::http`
+// and `confab_protocol::ws`) and the records of crates/core, as docs/api.md documents
+// them. Other modules import them with `@typedef {import('./protocol.js').Name} Name`;
+// this file has no code.
+
+// ---- Records ---------------------------------------------------------------------
+
+/**
+ * @typedef {string} Id  A ULID.
+ * @typedef {number} Millis  Milliseconds since the Unix epoch.
+ * @typedef {'owner' | 'admin' | 'member' | 'guest'} Role
+ * @typedef {'online' | 'away' | 'offline'} Presence
+ */
+
+/**
+ * An account; others see only `{id, username, display_name}` ({@link UserProfile}).
+ * @typedef {object} User
+ * @property {Id} id
+ * @property {string} email
+ * @property {string} username
+ * @property {string} display_name
+ * @property {boolean} instance_admin
+ * @property {Millis} created_at
+ */
+
+/**
+ * @typedef {object} UserProfile
+ * @property {Id} id
+ * @property {string} username
+ * @property {string} display_name
+ */
+
+/**
+ * @typedef {object} Workspace
+ * @property {Id} id
+ * @property {string} name
+ * @property {Id} created_by
+ * @property {Millis} created_at
+ */
+
+/** @typedef {Workspace & {role: Role}} WorkspaceView  A workspace as listed for one of its members. */
+
+/** @typedef {UserProfile & {role: Role, joined_at: Millis}} MemberView  `GET /workspaces/{ws}/members`. */
+
+/** @typedef {UserProfile & {joined_at: Millis}} ChannelMemberView  `GET /channels/{ch}/members`. */
+
+/**
+ * @typedef {object} Channel
+ * @property {Id} id
+ * @property {Id} workspace
+ * @property {string} name
+ * @property {'public' | 'private' | 'dm'} kind
+ * @property {string} topic
+ * @property {boolean} archived
+ * @property {Id} created_by
+ * @property {Millis} created_at
+ */
+
+/**
+ * One channel of the caller's list, with their unread state.
+ * @typedef {Channel & {
+ *   is_member: boolean, last_seq: number, last_read_seq: number, unread_count: number,
+ *   mention_count: number, member_count: number, dm_members?: UserProfile[]
+ * }} ChannelView
+ */
+
+/**
+ * @typedef {object} Reaction
+ * @property {string} emoji
+ * @property {Id[]} users
+ */
+
+/**
+ * @typedef {object} Message
+ * @property {Id} id
+ * @property {Id} workspace
+ * @property {Id} channel
+ * @property {number} seq  Gapless per channel from 1.
+ * @property {Id} author
+ * @property {string} text  Empty once deleted.
+ * @property {Millis} created_at
+ * @property {Millis} [edited_at]
+ * @property {boolean} deleted
+ * @property {Id} [thread_root]
+ * @property {number} reply_count
+ * @property {Millis} [last_reply_at]
+ * @property {Reaction[]} reactions
+ * @property {Id[]} mentions
+ * @property {string} [client_msg_id]
+ */
+
+/**
+ * @typedef {object} Thread
+ * @property {Message} root
+ * @property {Message[]} replies
+ */
+
+/**
+ * @typedef {object} Invite
+ * @property {string} code
+ * @property {Id} workspace
+ * @property {Id} created_by
+ * @property {Millis} created_at
+ * @property {Millis} expires_at
+ * @property {number} max_uses
+ * @property {number} uses
+ * @property {Role} role
+ */
+
+// ---- HTTP bodies (confab_protocol::http) -------------------------------------------
+
+/**
+ * The answer to sign-up and log-in.
+ * @typedef {object} Session
+ * @property {User} user
+ * @property {string} token
+ */
+
+/**
+ * `GET /invites/{code}`: where an invite leads, before accepting it.
+ * @typedef {object} InvitePreview
+ * @property {{id: Id, name: string}} workspace
+ * @property {Role} role
+ * @property {Millis} expires_at
+ */
+
+/**
+ * @typedef {object} PresenceEntry
+ * @property {Id} user
+ * @property {Presence} status
+ */
+
+/**
+ * `GET /features`: what this server offers.
+ * @typedef {object} Features
+ * @property {boolean} search
+ * @property {boolean} emoji_suggest
+ * @property {boolean} channel_suggest
+ * @property {boolean} consent
+ */
+
+/**
+ * @typedef {object} EmojiSuggestion
+ * @property {string} emoji
+ * @property {string | null} shortcode  Its first shortcode, if it has one.
+ * @property {string} name
+ * @property {number} score
+ */
+
+/**
+ * @typedef {object} ChannelSuggestion
+ * @property {Channel} channel
+ * @property {string} reason
+ * @property {number} score
+ */
+
+/**
+ * @typedef {object} SearchHit
+ * @property {Message} message
+ * @property {{id: Id, name: string, kind: Channel['kind']}} channel
+ * @property {UserProfile} author
+ * @property {{text: string, highlight: boolean}[]} snippet
+ * @property {number} score
+ * @property {Message} [thread_root]
+ */
+
+/**
+ * @typedef {object} SearchAnswer
+ * @property {string} query_id
+ * @property {number} total
+ * @property {boolean} partial
+ * @property {SearchHit[]} hits
+ */
+
+/**
+ * @typedef {'search_ranking' | 'emoji_suggestions' | 'channel_suggestions'} Purpose
+ * @typedef {'messages' | 'reactions' | 'memberships' | 'search_interactions'} Category
+ */
+
+/**
+ * One purpose's policy, with the data categories that purpose may read.
+ * @typedef {object} Policy
+ * @property {Purpose} purpose
+ * @property {number} version
+ * @property {string} sha256
+ * @property {string} text
+ * @property {Category[]} categories
+ */
+
+/**
+ * One purpose's grant in `GET /workspaces/{ws}/consent`; the terms are null while
+ * it is not granted.
+ * @typedef {object} PurposeState
+ * @property {Purpose} purpose
+ * @property {boolean} granted
+ * @property {'workspace' | 'shared' | null} scope
+ * @property {Category[]} categories
+ * @property {'opt_in' | 'opt_out' | null} members
+ * @property {number | null} policy_version
+ * @property {string | null} policy_sha256
+ * @property {Id | null} granted_by
+ * @property {Millis | null} granted_at
+ * @property {number | null} entry_seq  The ledger entry that set this state.
+ * @property {string | null} entry_hash
+ */
+
+/**
+ * The caller's own key for one purpose; `chosen` is false while the grant's member
+ * mode decides.
+ * @typedef {object} MemberConsent
+ * @property {Purpose} purpose
+ * @property {boolean} included
+ * @property {boolean} chosen
+ */
+
+/**
+ * `GET /workspaces/{ws}/consent`.
+ * @typedef {object} ConsentView
+ * @property {Id} workspace
+ * @property {PurposeState[]} purposes
+ * @property {number | null} head_seq
+ * @property {string | null} head_hash
+ * @property {Role} role
+ * @property {MemberConsent[]} me
+ * @property {{purpose: Purpose, opted_in: number, opted_out: number}[]} [member_counts]
+ */
+
+// ---- WebSocket frames (confab_protocol::ws) ------------------------------------------
+
+/**
+ * `{"kind": "message.created", …}`: the payload of an `event` frame; its other fields
+ * depend on the kind (docs/api.md, "WebSocket").
+ * @typedef {{kind: string, [field: string]: any}} Event
+ */
+
+/** @typedef {string | number} Req  A request id the client chose, echoed back. */
+
+/**
+ * @typedef {{type: 'auth', token: string, resume?: {workspace: Id, after: number}[]}
+ *   | {type: 'send', req: string, channel: Id, text: string, thread_root?: Id, client_msg_id?: string}
+ *   | {type: 'typing', channel: Id, thread_root?: Id}
+ *   | {type: 'presence', status: 'online' | 'away'}
+ *   | {type: 'ping', req?: Req}} ClientFrame
+ */
+
+/**
+ * @typedef {{type: 'hello', user: User, workspaces: {id: Id, event_seq: number}[]}
+ *   | {type: 'event', workspace: Id, event_seq: number, ephemeral?: boolean, event: Event}
+ *   | {type: 'ack', req: string, message: Message}
+ *   | {type: 'error', req?: Req, error: {code: string, message: string}}
+ *   | {type: 'pong', req?: Req}
+ *   | {type: 'resync', workspace: Id}} ServerFrame
+ */
+
+export {};
