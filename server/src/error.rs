@@ -7,6 +7,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use confab_app::AppError;
 use confab_core::{Error, ErrorCode};
+use confab_protocol::http::ErrorBody;
 
 /// An error on its way to the client, with its cause.
 #[derive(Debug)]
@@ -37,8 +38,7 @@ impl IntoResponse for ApiError {
         let status =
             StatusCode::from_u16(error.code.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         let retry_after = error.retry_after;
-        let body = serde_json::json!({ "error": { "code": error.code, "message": error.message } });
-        let mut response = (status, Json(body)).into_response();
+        let mut response = (status, Json(ErrorBody::new(error))).into_response();
         if let Some(secs) = retry_after
             && let Ok(value) = HeaderValue::from_str(&secs.to_string())
         {

@@ -21,8 +21,8 @@ use confab_core::{
 };
 use confab_protocol::http;
 use reqwest::{Method, StatusCode};
+use serde::Serialize;
 use serde::de::DeserializeOwned;
-use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 pub use confab_protocol::http::Session;
@@ -70,12 +70,6 @@ pub struct Client {
     http: reqwest::Client,
     base: String,
     token: Option<String>,
-}
-
-/// The body of every error answer.
-#[derive(Deserialize)]
-struct ErrorBody {
-    error: confab_core::Error,
 }
 
 impl Client {
@@ -131,7 +125,7 @@ impl Client {
         let status = response.status();
         let bytes = response.bytes().await?;
         if !status.is_success() {
-            let error = serde_json::from_slice::<ErrorBody>(&bytes).map(|b| b.error).map_err(|_| {
+            let error = serde_json::from_slice::<http::ErrorBody>(&bytes).map(|b| b.error).map_err(|_| {
                 ClientError::Protocol(format!(
                     "{status} without an error body: {}",
                     String::from_utf8_lossy(&bytes)

@@ -9,6 +9,20 @@ use confab_core::{
 };
 use serde::{Deserialize, Serialize};
 
+/// Every error answer: `{"error": {"code", "message"}}`, with the HTTP status of the
+/// code. A rate limit's wait goes in the `Retry-After` header, not in the body.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    pub error: confab_core::Error,
+}
+
+impl ErrorBody {
+    /// The body of an error answer: its code and message only.
+    pub fn new(error: confab_core::Error) -> ErrorBody {
+        ErrorBody { error: confab_core::Error { retry_after: None, ..error } }
+    }
+}
+
 // ---------------------------------------------------------------------------------
 // Accounts and sessions.
 
@@ -362,4 +376,26 @@ pub struct TrainRequest {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Runs<R> {
     pub runs: Vec<R>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_error_body_carries_code_and_message_only() {
+        let body = serde_json::to_value(ErrorBody::new(confab_core::Error::rate_limited(2))).unwrap();
+        assert_eq!(body["error"]["code"], "rate_limited");
+        assert_eq!(body["error"].as_object().unwrap().len(), 2, "the wait is a header: {body}");
+    }
+
+    #[test]
+    fn request_bodies_refuse_unknown_fields() {
+        let post = serde_json::from_str::<PostMessage>(r#"{"text":"hi","client_msg_id":"c1"}"#).unwrap();
+        assert_eq!(post.client_msg_id.as_deref(), Some("c1"));
+        assert!(serde_json::from_str::<PostMessage>(r#"{"text":"hi","txet":"x"}"#).is_err());
+        assert!(serde_json::from_str::<ReadMarker>(r#"{"seq":1,"extra":true}"#).is_err());
+        // An optional body's absent fields are absent on the wire too.
+        assert_eq!(serde_json::to_string(&CreateInvite::default()).unwrap(), "{}");
+    }
 }
