@@ -100,6 +100,13 @@ async fn every_endpoint_checks_who_is_asking() {
     let revocable = owner.create_invite(ws, json!({})).await.unwrap().code;
     let preview_code = owner.create_invite(ws, json!({})).await.unwrap().code;
     let scratch = owner.create_channel(ws, "scratch", false).await.unwrap().id;
+    let bot_path = format!("/workspaces/{ws}/bots");
+    let made = owner.raw(Method::POST, &bot_path, Some(r#"{"name":"revocable bot"}"#)).await.unwrap().1;
+    let revocable_bot = made["bot"]["id"].as_str().unwrap().to_string();
+    let hook_body = json!({"channel": general}).to_string();
+    let hook_path = format!("/workspaces/{ws}/webhooks");
+    let made = owner.raw(Method::POST, &hook_path, Some(&hook_body)).await.unwrap().1;
+    let revocable_hook = made["id"].as_str().unwrap().to_string();
     owner.add_member(scratch, extra_s.user.id).await.unwrap();
     let table: Vec<(Method, String, Option<String>, [Expect; 6])> = vec![
         (
@@ -400,6 +407,42 @@ async fn every_endpoint_checks_who_is_asking() {
             [Expect::Ok, Expect::Ok, FORBIDDEN, FORBIDDEN, NO_WS, UNAUTH],
         ),
         (
+            Method::POST,
+            format!("{w}/bots"),
+            Some(r#"{"name":"a bot"}"#.into()),
+            [Expect::Ok, Expect::Ok, FORBIDDEN, FORBIDDEN, NO_WS, UNAUTH],
+        ),
+        (
+            Method::GET,
+            format!("{w}/bots"),
+            None,
+            [Expect::Ok, Expect::Ok, FORBIDDEN, FORBIDDEN, NO_WS, UNAUTH],
+        ),
+        (
+            Method::DELETE,
+            format!("{w}/bots/{revocable_bot}"),
+            None,
+            [Expect::Ok, NO_USER, FORBIDDEN, FORBIDDEN, NO_WS, UNAUTH],
+        ),
+        (
+            Method::POST,
+            format!("{w}/webhooks"),
+            Some(json!({"channel": general}).to_string()),
+            [Expect::Ok, Expect::Ok, FORBIDDEN, FORBIDDEN, NO_WS, UNAUTH],
+        ),
+        (
+            Method::GET,
+            format!("{w}/webhooks"),
+            None,
+            [Expect::Ok, Expect::Ok, FORBIDDEN, FORBIDDEN, NO_WS, UNAUTH],
+        ),
+        (
+            Method::DELETE,
+            format!("{w}/webhooks/{revocable_hook}"),
+            None,
+            [Expect::Ok, NOT_FOUND, FORBIDDEN, FORBIDDEN, NO_WS, UNAUTH],
+        ),
+        (
             Method::GET,
             format!("{w}/consent/history"),
             None,
@@ -511,6 +554,13 @@ const NOT_IN_THE_TABLE: &[(&str, &str, &str)] = &[
     ("GET", "/ws", "the WebSocket: live tests"),
     ("GET", "/healthz", "public health check"),
     ("POST", "/auth/reset_password", "anyone holding a reset link: lifecycle::a_reset_link_works_once"),
+    (
+        "POST",
+        "/hooks/{ws}/{hook}/{secret}",
+        "anyone holding the webhook's URL: slack_api::webhooks_take_slacks_payload_until_revoked",
+    ),
+    ("GET", "/api/slack/{method}", "Slack's Web API: slack_api::slack_sdk_drives_every_method"),
+    ("POST", "/api/slack/{method}", "Slack's Web API: slack_api::slack_sdk_drives_every_method"),
     ("DELETE", "/me", "erases the caller's own account: lifecycle::erasure_reaches_everything"),
 ];
 

@@ -15,6 +15,7 @@ mod integrity;
 mod lifecycle;
 mod live;
 mod revocation;
+mod slack_api;
 mod slack_import;
 
 use std::future::Future;
@@ -54,6 +55,7 @@ fn main() {
         ("lifecycle", lifecycle::cases()),
         ("live", live::cases()),
         ("revocation", revocation::cases()),
+        ("slack_api", slack_api::cases()),
         ("slack_import", slack_import::cases()),
     ];
     let trials = modules

@@ -32,6 +32,7 @@ mod messages;
 pub mod models;
 pub mod search;
 pub mod sessions;
+pub mod slack_bots;
 pub mod slack_import;
 pub mod suggest;
 mod workspaces;
@@ -99,6 +100,8 @@ struct Inner {
     derived: Arc<derived::Derived>,
     ledger: Ledger<consent::StoreLedger>,
     serving: models::Serving,
+    /// Incoming webhooks' post rates, per webhook.
+    slack_hooks: slack_bots::HookLimiter,
     lifecycle: lifecycle::Lifecycle,
 }
 
@@ -149,6 +152,7 @@ impl App {
                 derived,
                 ledger: Ledger::new(consent::StoreLedger { store: store.clone() }),
                 serving: models::Serving::new(registry),
+                slack_hooks: slack_bots::HookLimiter::new(&config.slack),
                 lifecycle,
                 limits: config.limits.validation(),
                 auth: auth::AuthState::new(&config.auth),
