@@ -124,6 +124,11 @@ async fn documented_bodies_match_the_types() {
     let rows = endpoint_rows(&doc);
     let user: confab_core::UserId = "01ARZ3NDEKTSV4RRFFQ69G5FAV".parse().unwrap();
     let some = || Some(String::new());
+    let message: confab_core::Message = serde_json::from_value(serde_json::json!({
+        "id": user, "workspace": user, "channel": user, "seq": 1, "author": user, "text": "",
+        "created_at": 0, "deleted": false, "reply_count": 0, "reactions": [], "mentions": []
+    }))
+    .expect("a message");
     // (method, path, every field of the request or the answer, as the types write them)
     let bodies: Vec<(&str, &str, Vec<String>)> = vec![
         (
@@ -199,6 +204,46 @@ async fn documented_bodies_match_the_types() {
         ),
         ("POST", "/channels/{ch}/read", fields(http::ReadMarker { seq: 1 })),
         ("PATCH", "/messages/{id}", fields(http::TextBody { text: String::new() })),
+        (
+            "GET",
+            "/workspaces/{ws}/search",
+            fields(http::SearchParams::<()> {
+                q: String::new(),
+                limit: Some(1),
+                offset: Some(1),
+                sort: Some(()),
+            }),
+        ),
+        (
+            "GET",
+            "/workspaces/{ws}/search",
+            fields(http::SearchAnswer::<()> {
+                query_id: String::new(),
+                total: 0,
+                partial: false,
+                hits: vec![],
+            }),
+        ),
+        (
+            "GET",
+            "/workspaces/{ws}/search",
+            fields(http::SearchHit::<()> {
+                message: message.clone(),
+                channel: http::ChannelRef {
+                    id: message.channel,
+                    name: String::new(),
+                    kind: confab_core::ChannelKind::Public,
+                },
+                author: confab_core::UserProfile {
+                    id: user,
+                    username: String::new(),
+                    display_name: String::new(),
+                },
+                snippet: vec![],
+                score: 0.0,
+                thread_root: Some(message.clone()),
+            }),
+        ),
         (
             "POST",
             "/workspaces/{ws}/search/clicks",

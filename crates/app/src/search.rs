@@ -8,10 +8,9 @@
 use std::collections::BTreeMap;
 
 use confab_consent::SearchInteraction;
-use confab_core::{ChannelId, ChannelKind, Error, ErrorCode, Message, UserId, UserProfile, WorkspaceId};
+use confab_core::{ChannelId, ChannelKind, Error, ErrorCode, UserId, UserProfile, WorkspaceId};
 use confab_search::{Affinity, RankingWeights, Resolver, SearchRequest, SnippetPart, SortOrder};
 use confab_store::{Batch, Op};
-use serde::{Deserialize, Serialize};
 
 use crate::error::Result;
 use crate::{App, Caller, new_ulid, now_ms};
@@ -19,48 +18,14 @@ use crate::{App, Caller, new_ulid, now_ms};
 /// The store namespace of logged search impressions, keyed by query id.
 pub(crate) const SEARCH_LOG: &str = "search_log";
 
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SearchParams {
-    pub q: String,
-    #[serde(default)]
-    pub limit: Option<usize>,
-    #[serde(default)]
-    pub offset: Option<usize>,
-    #[serde(default)]
-    pub sort: Option<SortOrder>,
-}
+pub use confab_protocol::http::{ChannelRef, SearchClick};
 
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct ChannelRef {
-    pub id: ChannelId,
-    pub name: String,
-    pub kind: ChannelKind,
-}
-
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct SearchHitView {
-    pub message: Message,
-    pub channel: ChannelRef,
-    pub author: UserProfile,
-    /// The matched text with highlighted parts; render the parts as text.
-    pub snippet: Vec<SnippetPart>,
-    pub score: f32,
-    /// For a reply: the thread's root message.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub thread_root: Option<Message>,
-}
-
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct SearchAnswer {
-    /// Report clicks with this id.
-    pub query_id: String,
-    pub total: usize,
-    pub partial: bool,
-    pub hits: Vec<SearchHitView>,
-}
-
-pub use confab_protocol::http::SearchClick;
+/// The query string of a search (`confab_protocol::http::SearchParams`).
+pub type SearchParams = confab_protocol::http::SearchParams<SortOrder>;
+/// One hit of an answer (`confab_protocol::http::SearchHit`).
+pub type SearchHitView = confab_protocol::http::SearchHit<SnippetPart>;
+/// The answer to a search (`confab_protocol::http::SearchAnswer`).
+pub type SearchAnswer = confab_protocol::http::SearchAnswer<SearchHitView>;
 
 /// Resolves `from:@name` and `in:#name` within one workspace.
 struct WorkspaceNames<'a> {

@@ -271,6 +271,53 @@ pub struct ReadMarker {
 // ---------------------------------------------------------------------------------
 // Search and suggestions.
 
+/// The query string of `GET /workspaces/{ws}/search`; `S` is the sort order
+/// (`relevance` or `recent`, the search crate's `SortOrder`).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SearchParams<S> {
+    pub q: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<usize>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub offset: Option<usize>,
+    #[serde(default = "Option::default", skip_serializing_if = "Option::is_none")]
+    pub sort: Option<S>,
+}
+
+/// The answer to `GET /workspaces/{ws}/search`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct SearchAnswer<H> {
+    /// Report clicks with this id.
+    pub query_id: String,
+    pub total: usize,
+    pub partial: bool,
+    pub hits: Vec<H>,
+}
+
+/// One search hit; `P` is a part of its snippet (`{text, highlight}`, the search
+/// crate's `SnippetPart`).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct SearchHit<P> {
+    pub message: Message,
+    pub channel: ChannelRef,
+    pub author: UserProfile,
+    /// The matched text with highlighted parts; render the parts as text.
+    pub snippet: Vec<P>,
+    pub score: f32,
+    /// For a reply: the thread's root message.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub thread_root: Option<Message>,
+}
+
+/// A channel named, without the rest of it.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ChannelRef {
+    pub id: confab_core::ChannelId,
+    pub name: String,
+    pub kind: confab_core::ChannelKind,
+}
+
 /// `POST /workspaces/{ws}/search/clicks`.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
