@@ -230,9 +230,18 @@
 // ---- WebSocket frames (confab_protocol::ws) ------------------------------------------
 
 /**
- * `{"kind": "message.created", …}`: the payload of an `event` frame; its other fields
- * depend on the kind (docs/api.md, "WebSocket").
- * @typedef {{kind: string, [field: string]: any}} Event
+ * The payload of an `event` frame (`confab_core::Event`): its `kind` says which.
+ * @typedef {{kind: 'message.created' | 'message.updated', message: Message}
+ *   | {kind: 'message.deleted', channel: Id, message_id: Id, seq: number, thread_root?: Id}
+ *   | {kind: 'reaction.added' | 'reaction.removed', channel: Id, message_id: Id, emoji: string, user: Id}
+ *   | {kind: 'channel.created' | 'channel.updated', channel: Channel}
+ *   | {kind: 'member.joined' | 'member.left', channel?: Id, user: Id}
+ *   | {kind: 'workspace.updated', workspace: Workspace}
+ *   | {kind: 'member.updated', user: Id, role: Role}
+ *   | {kind: 'read.updated', channel: Id, user: Id, seq: number}
+ *   | {kind: 'typing', channel: Id, user: Id, thread_root?: Id}
+ *   | {kind: 'presence', user: Id, status: Presence}
+ *   | {kind: 'consent.changed', purpose: Purpose, granted: boolean, by: Id, entry_hash: string, personal?: boolean}} Event
  */
 
 /** @typedef {string | number} Req  A request id the client chose, echoed back. */

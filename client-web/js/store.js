@@ -1,3 +1,4 @@
+// @ts-check
 // store.js — the client's state (session, workspace, channels, members, presence,
 // message logs, threads, pending sends, typing) and the reducers that apply server
 // events to it. Views subscribe with `on(topic, fn)`; nothing here touches the DOM.
@@ -18,13 +19,28 @@ export function emit(topic, payload) {
   }
 }
 
+/**
+ * @typedef {import('./protocol.js').User} User
+ * @typedef {import('./protocol.js').WorkspaceView} WorkspaceView
+ * @typedef {import('./protocol.js').ChannelView} ChannelView
+ * @typedef {import('./protocol.js').MemberView} MemberView
+ * @typedef {import('./protocol.js').Presence} Presence
+ * @typedef {import('./protocol.js').Event} Event
+ */
+
 export const state = {
+  /** @type {User | null} */
   me: null,
-  workspaces: [], // [{id, name, role, ...}]
+  /** @type {WorkspaceView[]} */
+  workspaces: [],
+  /** @type {string | null} */
   wsId: null,
-  channels: new Map(), // channel id -> ChannelView (current workspace)
-  members: new Map(), // user id -> {id, username, display_name, role}
-  presence: new Map(), // user id -> online|away|offline
+  /** @type {Map<string, ChannelView>} channel id -> its view (current workspace) */
+  channels: new Map(),
+  /** @type {Map<string, MemberView>} user id -> member */
+  members: new Map(),
+  /** @type {Map<string, Presence>} user id -> presence */
+  presence: new Map(),
   logs: new Map(), // channel id -> ChannelLog
   threads: new Map(), // root id -> {root, replies: Map id -> Message}
   pending: new Map(), // client_msg_id -> {client_msg_id, channel, text, thread_root, created_at, status, error}
@@ -295,6 +311,11 @@ export function typingIn(channel, threadRoot = null) {
 // ---- Applying server events --------------------------------------------------------
 
 /** Applies one WebSocket `event` frame's payload for the current workspace. */
+/**
+ * Applies one event of workspace `ws`.
+ * @param {string} ws
+ * @param {Event} ev
+ */
 export function applyEvent(ws, ev) {
   const me0 = state.me && state.me.id;
   if (ev.kind === 'member.left' && !ev.channel && ev.user === me0) {
@@ -302,11 +323,11 @@ export function applyEvent(ws, ev) {
     emit('workspace-removed', ws);
     return;
   }
-  if (ev.kind === 'workspace.updated' && ev.workspace) {
+  if (ev.kind === 'workspace.updated') {
     // Renamed: the switcher lists every workspace, so this applies to any of them.
     // Only the name is taken: the listed record also carries the caller's role.
-    const w = state.workspaces.find((x) => x.id === (ev.workspace.id || ws));
-    if (w && typeof ev.workspace.name === 'string' && w.name !== ev.workspace.name) {
+    const w = state.workspaces.find((x) => x.id === ev.workspace.id);
+    if (w && w.name !== ev.workspace.name) {
       w.name = ev.workspace.name;
       emit('workspaces');
     }
@@ -323,12 +344,12 @@ export function applyEvent(ws, ev) {
       const isNew = putMessage(msg, { live: true });
       const c = state.channels.get(msg.channel);
       if (c) {
-        const wasKnownSeq = msg.seq <= (c.last_seq || 0);
-        c.last_seq = Math.max(c.last_seq || 0, msg.seq);
+        const wasKnownSeq = msg.seq <= c.last_seq;
+        c.last_seq = Math.max(c.last_seq, msg.seq);
         const reading = state.openChannel === msg.channel && document.visibilityState === 'visible';
         if (!wasKnownSeq && msg.author !== me && !reading && !msg.thread_root) {
-          c.unread_count = (c.unread_count || 0) + 1;
-          if ((msg.mentions || []).includes(me) || c.kind === 'dm') c.mention_count = (c.mention_count || 0) + 1;
+          c.unread_count += 1;
+          if (msg.mentions.includes(me) || c.kind === 'dm') c.mention_count += 1;
         }
         emit('channels');
       }

@@ -26,7 +26,7 @@ function modules(dir = js) {
 test('the modules that use the API shapes are type-checked against protocol.js', () => {
   const checked = modules().filter((f) => fs.readFileSync(f, 'utf8').startsWith('// @ts-check'));
   const names = checked.map((f) => path.relative(js, f)).sort();
-  for (const must of ['protocol.js', 'api.js', 'live.js', 'app.js', 'emoji.js', 'views/privacy.js', 'views/search.js']) {
+  for (const must of ['protocol.js', 'api.js', 'live.js', 'store.js', 'app.js', 'emoji.js', 'views/privacy.js', 'views/search.js']) {
     assert.ok(names.includes(must), `${must} starts with // @ts-check`);
   }
   const tsc = path.join(here, 'node_modules', 'typescript', 'bin', 'tsc');

@@ -145,7 +145,7 @@ export function mountSettings(root) {
             try {
               const updated = await api.workspaces.setRole(/** @type {string} */ (state.wsId), m.id, next);
               const cur = state.members.get(m.id);
-              if (cur) cur.role = (updated && updated.role) || next;
+              if (cur) cur.role = updated.role;
               app.toast(`${name} is now ${ROLE_LABELS[/** @type {Role} */ (next)] || next}`);
               await app.refreshMembers();
             } catch (e) {
