@@ -161,6 +161,7 @@ impl Config {
             ("auth.max_concurrent_hashes", a.max_concurrent_hashes as u64, 1, 1024),
             ("auth.session_ttl_days", a.session_ttl_days.into(), 1, 3650),
             ("auth.max_concurrent_signup_hashes", a.max_concurrent_signup_hashes as u64, 1, 1024),
+            ("auth.hash_nice", u64::try_from(a.hash_nice).unwrap_or(u64::MAX), 0, 19),
             ("auth.login_failures_per_pair", a.login_failures_per_pair.into(), 1, 1_000_000),
             ("auth.login_failures_per_account", a.login_failures_per_account.into(), 1, 1_000_000),
             ("auth.login_failures_per_address", a.login_failures_per_address.into(), 1, 1_000_000),

@@ -3,7 +3,8 @@
 //!
 //! Passwords are hashed with argon2id off the async runtime, at most
 //! `max_concurrent_hashes` log-ins and `max_concurrent_signup_hashes` sign-ups at a
-//! time, from separate permits: a queue of sign-ups never delays a log-in. A session
+//! time, from separate permits (a queue of sign-ups never delays a log-in), on
+//! dedicated lower-priority threads ([`crate::hashing`]). A session
 //! token is 256 random bits shown to the client once; the store keeps only its
 //! SHA-256. An expired session is deleted when it is next presented.
 //!
@@ -37,6 +38,7 @@ use sha2::{Digest, Sha256};
 use tokio::sync::Semaphore;
 
 use crate::config::{AuthConfig, SignupMode};
+use crate::hashing::HashPool;
 use crate::error::{AppError, Result};
 use crate::{App, new_ulid, now_ms};
 
@@ -200,6 +202,10 @@ pub(crate) struct AuthState {
     hashing: Arc<Semaphore>,
     /// Separate permits for sign-up hashes, so a log-in never queues behind them.
     signup_hashing: Arc<Semaphore>,
+    /// The threads log-in hashes run on, one per log-in permit.
+    login_hashers: HashPool,
+    /// The threads sign-up (and password change) hashes run on, one per permit.
+    signup_hashers: HashPool,
     session_ttl_ms: i64,
     throttles: Mutex<Throttles>,
 }
@@ -222,6 +228,8 @@ impl AuthState {
             hasher: Argon2::new(Algorithm::Argon2id, Version::V0x13, params),
             hashing: Arc::new(Semaphore::new(config.max_concurrent_hashes.max(1))),
             signup_hashing: Arc::new(Semaphore::new(config.max_concurrent_signup_hashes.max(1))),
+            login_hashers: HashPool::new("confab-login-hash", config.max_concurrent_hashes, config.hash_nice),
+            signup_hashers: HashPool::new("confab-signup-hash", config.max_concurrent_signup_hashes, config.hash_nice),
             session_ttl_ms,
             throttles: Mutex::new(Throttles {
                 pairs: Throttle::new(config.login_failures_per_pair, refill_ms, backoff_ms, cap),
@@ -350,7 +358,7 @@ impl App {
             return Err(Error::new(ErrorCode::EmailTaken, "an account with this email exists").into());
         }
         let account = account_key(&email);
-        let password_hash = self.hash_password_with(req.password, &self.inner.auth.signup_hashing).await?;
+        let password_hash = self.hash_password(req.password).await?;
         let now = now_ms();
         let token = new_token();
         let user = {
@@ -460,42 +468,43 @@ impl App {
     /// Hashes a new password (a change), with the sign-ups' permits so that log-ins
     /// never queue behind it.
     pub(crate) async fn hash_new_password(&self, password: String) -> Result<String> {
-        self.hash_password_with(password, &self.inner.auth.signup_hashing).await
+        self.hash_password(password).await
     }
 
-    /// Hashes a password with one of `permits` (log-ins' or sign-ups').
-    async fn hash_password_with(&self, password: String, permits: &Arc<Semaphore>) -> Result<String> {
-        let _permit =
-            permits.clone().acquire_owned().await.map_err(|e| AppError::other("password hashing", e))?;
-        let hasher = self.inner.auth.hasher.clone();
-        tokio::task::spawn_blocking(move || {
-            PasswordHasher::<PasswordHash>::hash_password(&hasher, password.as_bytes()).map(|h| h.to_string())
-        })
-        .await?
-        .map_err(|e| AppError::other("password hashing", e))
-    }
-
-    pub(crate) async fn verify_password(&self, password: String, stored: Option<String>) -> Result<bool> {
-        let _permit = self
-            .inner
-            .auth
-            .hashing
+    /// Hashes a password with the sign-ups' permits, on their hashing threads.
+    async fn hash_password(&self, password: String) -> Result<String> {
+        let auth = &self.inner.auth;
+        let _permit = auth
+            .signup_hashing
             .clone()
             .acquire_owned()
             .await
             .map_err(|e| AppError::other("password hashing", e))?;
-        let hasher = self.inner.auth.hasher.clone();
-        tokio::task::spawn_blocking(move || match stored {
-            Some(hash) => {
-                PasswordVerifier::<str>::verify_password(&hasher, password.as_bytes(), &hash).is_ok()
-            }
-            None => {
-                let _ = PasswordHasher::<PasswordHash>::hash_password(&hasher, password.as_bytes());
-                false
-            }
-        })
-        .await
-        .map_err(AppError::from)
+        let hasher = auth.hasher.clone();
+        auth.signup_hashers
+            .run(move || {
+                PasswordHasher::<PasswordHash>::hash_password(&hasher, password.as_bytes()).map(|h| h.to_string())
+            })
+            .await?
+            .map_err(|e| AppError::other("password hashing", e))
+    }
+
+    pub(crate) async fn verify_password(&self, password: String, stored: Option<String>) -> Result<bool> {
+        let auth = &self.inner.auth;
+        let _permit =
+            auth.hashing.clone().acquire_owned().await.map_err(|e| AppError::other("password hashing", e))?;
+        let hasher = auth.hasher.clone();
+        auth.login_hashers
+            .run(move || match stored {
+                Some(hash) => {
+                    PasswordVerifier::<str>::verify_password(&hasher, password.as_bytes(), &hash).is_ok()
+                }
+                None => {
+                    let _ = PasswordHasher::<PasswordHash>::hash_password(&hasher, password.as_bytes());
+                    false
+                }
+            })
+            .await
     }
 }
 

@@ -124,6 +124,9 @@ pub struct AuthConfig {
     pub max_concurrent_signup_hashes: usize,
     /// Keys each log-in/sign-up throttle map holds at most (oldest dropped first).
     pub throttle_max_entries: usize,
+    /// The nice value (0-19) of the threads that hash passwords: above 0, a flood of
+    /// log-ins the throttles admit yields the CPU to the chat.
+    pub hash_nice: i32,
 }
 
 impl Default for AuthConfig {
@@ -144,6 +147,7 @@ impl Default for AuthConfig {
             signup_refill_secs: 60,
             max_concurrent_signup_hashes: 1,
             throttle_max_entries: 100_000,
+            hash_nice: 10,
         }
     }
 }

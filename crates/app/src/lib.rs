@@ -24,6 +24,7 @@ pub mod consent;
 mod derived;
 pub mod directory;
 pub mod error;
+mod hashing;
 mod housekeeping;
 pub mod hub;
 pub mod lifecycle;

@@ -149,6 +149,12 @@ pub struct Options {
     /// X-Forwarded-For; the server trusts loopback as its proxy), at most 250.
     #[arg(long, global = true, default_value_t = 16)]
     pub attack_addresses: usize,
+    /// Hostile: nice value of the attackers' own threads (0-19). The attackers stand
+    /// for clients on other machines; at 19 their client-side work (building bodies,
+    /// reading replies) takes the shared cores only when the server leaves them idle.
+    /// 0 runs them at the server's priority.
+    #[arg(long, global = true, default_value_t = 19)]
+    pub attacker_nice: i32,
     /// Hostile: sockets flooding resume lists at once.
     #[arg(long, global = true, default_value_t = 8)]
     pub resume_sockets: usize,

@@ -466,8 +466,9 @@ async fn run_phase(
     let sampler = tokio::spawn(sample_rss(pid, stop_rx.clone()));
     let probe = tokio::spawn(login_probe(target.clone(), stop_rx.clone()));
     let started = Instant::now();
-    let attack_tasks = if attack {
-        let tasks = start_attacks(o, target, stop_rx.clone());
+    let attackers_runtime = if attack { Some(attacker_runtime(o.attacker_nice)?) } else { None };
+    let attack_tasks = if let Some(runtime) = &attackers_runtime {
+        let tasks = start_attacks(o, target, stop_rx.clone(), runtime.handle());
         tokio::time::sleep(secs(o.attack_warmup)).await;
         tasks
     } else {
@@ -488,6 +489,9 @@ async fn run_phase(
     if joined.is_err() {
         println!("  some attack tasks did not stop within 60 s; aborting them");
         attack_tasks.abort_all();
+    }
+    if let Some(runtime) = attackers_runtime {
+        runtime.shutdown_background();
     }
     // Until the last attack request was answered: the limits count admissions, and
     // requests sent before the stop may be admitted after it.
@@ -644,22 +648,44 @@ async fn enlist(
     Ok(Attacker { token: token.to_string(), message: message.id.to_string(), workspaces })
 }
 
-fn start_attacks(o: &Options, t: &Arc<Target>, stop: watch::Receiver<bool>) -> JoinSet<()> {
+/// The attackers' own runtime: two threads at nice value `nice`, so that the
+/// attackers' client-side work competes with the server only as much as `nice` says.
+fn attacker_runtime(nice: i32) -> anyhow::Result<tokio::runtime::Runtime> {
+    let nice = nice.clamp(0, 19);
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("attacker")
+        .enable_all()
+        .on_thread_start(move || {
+            // Linux: the nice value is per thread, so only the attackers' threads yield.
+            let _ = rustix::process::setpriority_process(None, nice);
+        })
+        .build()
+        .context("the attackers' runtime")
+}
+
+/// Starts every attack on `runtime` (see [`attacker_runtime`]).
+fn start_attacks(
+    o: &Options,
+    t: &Arc<Target>,
+    stop: watch::Receiver<bool>,
+    runtime: &tokio::runtime::Handle,
+) -> JoinSet<()> {
     let mut set = JoinSet::new();
     let n = t.attackers.len();
     for i in 0..o.resume_sockets {
-        set.spawn(resume_flood(t.clone(), i % n, i, stop.clone()));
+        set.spawn_on(resume_flood(t.clone(), i % n, i, stop.clone()), runtime);
     }
     for i in 0..o.stalled_sockets {
-        set.spawn(stalled_subscriber(t.clone(), i % n, stop.clone()));
+        set.spawn_on(stalled_subscriber(t.clone(), i % n, stop.clone()), runtime);
     }
     for i in 0..o.error_sockets {
-        set.spawn(error_flood(t.clone(), i % n, stop.clone()));
+        set.spawn_on(error_flood(t.clone(), i % n, stop.clone()), runtime);
     }
     let rate = o.write_flood_rate;
     for i in 0..n {
         let (tt, st) = (t.clone(), stop.clone());
-        set.spawn(paced("edit (PATCH, max_message_chars of text)", tt.clone(), rate, st, move |k| {
+        set.spawn_on(paced("edit (PATCH, max_message_chars of text)", tt.clone(), rate, st, move |k| {
             let tt = tt.clone();
             async move {
                 let a = &tt.attackers[i];
@@ -667,9 +693,9 @@ fn start_attacks(o: &Options, t: &Arc<Target>, stop: watch::Receiver<bool>) -> J
                 let path = format!("/messages/{}", a.message);
                 http(&tt, Method::PATCH, &path, Some(&a.token), None, Some(body)).await
             }
-        }));
+        }), runtime);
         let (tt, st) = (t.clone(), stop.clone());
-        set.spawn(paced("reaction (PUT/DELETE)", tt.clone(), rate, st, move |k| {
+        set.spawn_on(paced("reaction (PUT/DELETE)", tt.clone(), rate, st, move |k| {
             let tt = tt.clone();
             async move {
                 let a = &tt.attackers[i];
@@ -678,11 +704,11 @@ fn start_attacks(o: &Options, t: &Arc<Target>, stop: watch::Receiver<bool>) -> J
                 let method = if k.is_multiple_of(2) { Method::PUT } else { Method::DELETE };
                 http(&tt, method, &path, Some(&a.token), None, None).await
             }
-        }));
+        }), runtime);
     }
     let addresses = o.attack_addresses.clamp(1, 250) as u64;
     let (tt, st) = (t.clone(), stop.clone());
-    set.spawn(paced(
+    set.spawn_on(paced(
         "log-in: wrong password, the sender's email",
         tt.clone(),
         o.login_flood_rate / 2.0,
@@ -695,18 +721,18 @@ fn start_attacks(o: &Options, t: &Arc<Target>, stop: watch::Receiver<bool>) -> J
                 http(&tt, Method::POST, "/auth/login", None, Some(&xff), Some(body)).await
             }
         },
-    ));
+    ), runtime);
     let (tt, st) = (t.clone(), stop.clone());
-    set.spawn(paced("log-in: unknown emails", tt.clone(), o.login_flood_rate / 2.0, st, move |k| {
+    set.spawn_on(paced("log-in: unknown emails", tt.clone(), o.login_flood_rate / 2.0, st, move |k| {
         let tt = tt.clone();
         async move {
             let body = json!({ "email": format!("nobody-{k}@bench.test"), "password": "guess" }).to_string();
             let xff = format!("203.0.113.{}", (k + 7) % addresses + 1);
             http(&tt, Method::POST, "/auth/login", None, Some(&xff), Some(body)).await
         }
-    }));
+    }), runtime);
     let (tt, st) = (t.clone(), stop);
-    set.spawn(paced("sign-up", tt.clone(), o.signup_flood_rate, st, move |k| {
+    set.spawn_on(paced("sign-up", tt.clone(), o.signup_flood_rate, st, move |k| {
         let tt = tt.clone();
         async move {
             let body = json!({
@@ -719,7 +745,7 @@ fn start_attacks(o: &Options, t: &Arc<Target>, stop: watch::Receiver<bool>) -> J
             let xff = format!("203.0.113.{}", k % addresses + 1);
             http(&tt, Method::POST, "/auth/signup", None, Some(&xff), Some(body)).await
         }
-    }));
+    }), runtime);
     set
 }
 
