@@ -38,8 +38,8 @@ use sha2::{Digest, Sha256};
 use tokio::sync::Semaphore;
 
 use crate::config::{AuthConfig, SignupMode};
-use crate::hashing::HashPool;
 use crate::error::{AppError, Result};
+use crate::hashing::HashPool;
 use crate::{App, new_ulid, now_ms};
 
 /// Who is making a request.
@@ -229,7 +229,11 @@ impl AuthState {
             hashing: Arc::new(Semaphore::new(config.max_concurrent_hashes.max(1))),
             signup_hashing: Arc::new(Semaphore::new(config.max_concurrent_signup_hashes.max(1))),
             login_hashers: HashPool::new("confab-login-hash", config.max_concurrent_hashes, config.hash_nice),
-            signup_hashers: HashPool::new("confab-signup-hash", config.max_concurrent_signup_hashes, config.hash_nice),
+            signup_hashers: HashPool::new(
+                "confab-signup-hash",
+                config.max_concurrent_signup_hashes,
+                config.hash_nice,
+            ),
             session_ttl_ms,
             throttles: Mutex::new(Throttles {
                 pairs: Throttle::new(config.login_failures_per_pair, refill_ms, backoff_ms, cap),
@@ -483,7 +487,8 @@ impl App {
         let hasher = auth.hasher.clone();
         auth.signup_hashers
             .run(move || {
-                PasswordHasher::<PasswordHash>::hash_password(&hasher, password.as_bytes()).map(|h| h.to_string())
+                PasswordHasher::<PasswordHash>::hash_password(&hasher, password.as_bytes())
+                    .map(|h| h.to_string())
             })
             .await?
             .map_err(|e| AppError::other("password hashing", e))
