@@ -42,6 +42,8 @@ pub fn router(app: App, config: &Config) -> Router {
         .route("/auth/reset_password", post(lifecycle::reset_password))
         .route("/me", delete(lifecycle::delete_me))
         .route("/workspaces/{ws}/erasure", get(lifecycle::erasure_policy).put(lifecycle::set_erasure_policy))
+        .route("/workspaces/{ws}/retention", get(lifecycle::ws_retention).put(lifecycle::set_ws_retention))
+        .route("/channels/{ch}/retention", get(lifecycle::ch_retention).put(lifecycle::set_ch_retention))
         .route("/workspaces/{ws}/bots", get(slack::routes::list_bots).post(slack::routes::create_bot))
         .route("/workspaces/{ws}/bots/{bot}", delete(slack::routes::revoke_bot))
         .route("/workspaces/{ws}/webhooks", get(slack::routes::webhooks).post(slack::routes::new_webhook))

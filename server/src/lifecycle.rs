@@ -2,7 +2,8 @@
 //! here, run by [`execute_user`] through the admin socket or on the data dir, like
 //! every operator command in [`crate::admin`]) and the HTTP routes of the lifecycle
 //! (`POST /auth/reset_password`, which the one-time link's page calls; `DELETE /me`;
-//! `GET/PUT /workspaces/{ws}/erasure`), registered in [`crate::router`].
+//! `GET/PUT /workspaces/{ws}/erasure`; `GET/PUT /workspaces/{ws}/retention` and
+//! `/channels/{ch}/retention`), registered in [`crate::router`].
 
 use std::io::Read;
 
@@ -11,7 +12,10 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use clap::Subcommand;
 use confab_app::App;
-use confab_app::lifecycle::{CreateAccount, DeleteAccount, ErasurePolicy, ErasureReport, ResetPassword};
+use confab_app::lifecycle::{
+    ChannelRetention, CreateAccount, DeleteAccount, ErasurePolicy, ErasureReport, ResetPassword,
+    RetentionPolicy, SetRetention,
+};
 use confab_core::Error;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -164,6 +168,45 @@ pub async fn set_erasure_policy(
     Body(policy): Body<ErasurePolicy>,
 ) -> ApiResult<Json<ErasurePolicy>> {
     Ok(Json(app.set_erasure_policy(auth.caller, id(&ws)?, policy).await?))
+}
+
+/// `GET /workspaces/{ws}/retention`: `{days}` (`null`: for ever); any member.
+pub async fn ws_retention(
+    State(app): State<App>,
+    auth: Auth,
+    Path(ws): Path<String>,
+) -> ApiResult<Json<RetentionPolicy>> {
+    Ok(Json(app.workspace_retention(auth.caller, id(&ws)?)?))
+}
+
+/// `PUT /workspaces/{ws}/retention {days}` (owners and admins).
+pub async fn set_ws_retention(
+    State(app): State<App>,
+    auth: Auth,
+    Path(ws): Path<String>,
+    Body(req): Body<SetRetention>,
+) -> ApiResult<Json<RetentionPolicy>> {
+    Ok(Json(app.set_workspace_retention(auth.caller, id(&ws)?, req).await?))
+}
+
+/// `GET /channels/{ch}/retention`: `{days, set, effective_days}`; whoever may read
+/// the channel.
+pub async fn ch_retention(
+    State(app): State<App>,
+    auth: Auth,
+    Path(ch): Path<String>,
+) -> ApiResult<Json<ChannelRetention>> {
+    Ok(Json(app.channel_retention(auth.caller, id(&ch)?)?))
+}
+
+/// `PUT /channels/{ch}/retention {days}` (owners and admins of its workspace).
+pub async fn set_ch_retention(
+    State(app): State<App>,
+    auth: Auth,
+    Path(ch): Path<String>,
+    Body(req): Body<SetRetention>,
+) -> ApiResult<Json<ChannelRetention>> {
+    Ok(Json(app.set_channel_retention(auth.caller, id(&ch)?, req).await?))
 }
 
 /// `POST /auth/reset_password {token, new_password}`: the one-time link's page sets

@@ -407,6 +407,30 @@ async fn every_endpoint_checks_who_is_asking() {
             [Expect::Ok, Expect::Ok, FORBIDDEN, FORBIDDEN, NO_WS, UNAUTH],
         ),
         (
+            Method::GET,
+            format!("{w}/retention"),
+            None,
+            [Expect::Ok, Expect::Ok, Expect::Ok, Expect::Ok, NO_WS, UNAUTH],
+        ),
+        (
+            Method::PUT,
+            format!("{w}/retention"),
+            Some(json!({"days": null}).to_string()),
+            [Expect::Ok, Expect::Ok, FORBIDDEN, FORBIDDEN, NO_WS, UNAUTH],
+        ),
+        (
+            Method::GET,
+            format!("/channels/{secret}/retention"),
+            None,
+            [Expect::Ok, NO_CH, Expect::Ok, NO_CH, NO_CH, UNAUTH],
+        ),
+        (
+            Method::PUT,
+            format!("/channels/{general}/retention"),
+            Some(json!({"days": null}).to_string()),
+            [Expect::Ok, Expect::Ok, FORBIDDEN, NO_CH, NO_CH, UNAUTH],
+        ),
+        (
             Method::POST,
             format!("{w}/bots"),
             Some(r#"{"name":"a bot"}"#.into()),

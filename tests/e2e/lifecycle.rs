@@ -14,6 +14,7 @@ crate::cases!(
     a_reset_link_works_once,
     a_reset_link_past_its_time_is_refused,
     erasure_reaches_everything,
+    retention_policies_are_set_by_owners_and_admins,
 );
 
 const WAIT: Duration = Duration::from_secs(5);
@@ -260,4 +261,36 @@ async fn erasure_reaches_everything() {
     let report = stdout_json(&server.cli(&["user", "delete", "cy@example.com", "--yes"]));
     assert_eq!(report["workspaces"], 1);
     assert_eq!(cy.raw(Method::GET, "/me", None).await.unwrap().0, StatusCode::UNAUTHORIZED);
+}
+
+async fn retention_policies_are_set_by_owners_and_admins() {
+    let server = TestServer::start();
+    let (ada, _) = server.user("ada").await;
+    let (bob, _) = server.user("bob").await;
+    let (ws, general) = confab_tests::workspace(&ada, "W").await;
+    confab_tests::join(&ada, ws, &bob).await;
+    let w = format!("/workspaces/{ws}/retention");
+    let c = format!("/channels/{general}/retention");
+    assert_eq!(bob.raw(Method::GET, &w, None).await.unwrap().1, json!({"days": null}), "for ever by default");
+    for (path, body, status) in
+        [(&w, r#"{"days": 30}"#, StatusCode::FORBIDDEN), (&c, r#"{"days": 30}"#, StatusCode::FORBIDDEN)]
+    {
+        assert_eq!(bob.raw(Method::PUT, path, Some(body)).await.unwrap().0, status, "a member: {path}");
+    }
+    for body in [r#"{"days": -1}"#, r#"{"days": 0}"#, r#"{"days": "ten"}"#, r#"{"weeks": 2}"#] {
+        let (status, _) = ada.raw(Method::PUT, &w, Some(body)).await.unwrap();
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    }
+    let (status, body) = ada.raw(Method::PUT, &w, Some(r#"{"days": 30}"#)).await.unwrap();
+    assert_eq!((status, body), (StatusCode::OK, json!({"days": 30})));
+    assert_eq!(bob.raw(Method::GET, &w, None).await.unwrap().1["days"], 30);
+    assert_eq!(bob.raw(Method::GET, &c, None).await.unwrap().1["effective_days"], 30, "inherited");
+    let (_, body) = ada.raw(Method::PUT, &c, Some(r#"{"days": null}"#)).await.unwrap();
+    assert_eq!(
+        body,
+        json!({"days": null, "set": true, "effective_days": null}),
+        "the channel keeps for ever"
+    );
+    let (_, body) = ada.raw(Method::PUT, &w, Some(r#"{"days": null}"#)).await.unwrap();
+    assert_eq!(body, json!({"days": null}));
 }

@@ -77,6 +77,9 @@ impl DataSource for StoreSource {
     }
 
     fn messages(&self, ws: WorkspaceId, channel: ChannelId) -> Result<Vec<Message>, Error> {
+        // A channel's retention may be shorter than its workspace's: nothing past it.
+        let cutoff = crate::lifecycle::retention::channel_cutoff(self.store.as_ref(), ws, channel, now_ms())
+            .map_err(boundary)?;
         let mut out = Vec::new();
         let mut after = 0;
         loop {
@@ -86,9 +89,15 @@ impl DataSource for StoreSource {
                 .map_err(boundary)?;
             let Some(last) = page.last() else { break };
             after = last.seq;
-            out.extend(page.into_iter().filter(|m| m.workspace == ws));
+            out.extend(
+                page.into_iter().filter(|m| m.workspace == ws && cutoff.is_none_or(|c| m.created_at >= c)),
+            );
         }
         Ok(out)
+    }
+
+    fn retention_cutoff(&self, ws: WorkspaceId) -> Result<Option<confab_core::Millis>, Error> {
+        crate::lifecycle::retention::workspace_cutoff(self.store.as_ref(), ws, now_ms()).map_err(boundary)
     }
 
     fn memberships(&self, ws: WorkspaceId) -> Result<Vec<MembershipRecord>, Error> {

@@ -173,6 +173,7 @@ impl App {
         .inspect(|app| {
             app.start_training_schedule();
             app.start_housekeeping(HOUSEKEEPING_PERIOD);
+            app.start_retention();
         })
     }
 

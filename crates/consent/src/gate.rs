@@ -56,6 +56,12 @@ pub trait DataSource {
     fn memberships(&self, ws: WorkspaceId) -> Result<Vec<MembershipRecord>, Error>;
     /// The workspace's logged search impressions and clicks.
     fn search_interactions(&self, ws: WorkspaceId) -> Result<Vec<SearchInteraction>, Error>;
+    /// The moment before which the workspace's messages have expired under its
+    /// retention policy, or `None` if it keeps them for ever: the gate reads nothing
+    /// older, even before it is deleted.
+    fn retention_cutoff(&self, _ws: WorkspaceId) -> Result<Option<Millis>, Error> {
+        Ok(None)
+    }
 }
 
 /// A message of a public channel, as a pipeline sees it.
@@ -132,6 +138,7 @@ pub struct WorkspaceSnapshot {
     reactions: Vec<ReactionRow>,
     memberships: Vec<MembershipRecord>,
     search_interactions: Vec<SearchInteraction>,
+    retention_cutoff: Option<Millis>,
 }
 
 impl WorkspaceSnapshot {
@@ -156,6 +163,11 @@ impl WorkspaceSnapshot {
     }
     pub fn search_interactions(&self) -> &[SearchInteraction] {
         &self.search_interactions
+    }
+    /// The workspace's retention cut-off when the snapshot was taken: no message
+    /// older than it was read (`None`: it keeps messages for ever).
+    pub fn retention_cutoff(&self) -> Option<Millis> {
+        self.retention_cutoff
     }
     /// How many records of all categories it holds.
     pub fn record_count(&self) -> usize {
@@ -316,6 +328,7 @@ fn collect(
             .collect()
     };
 
+    let retention_cutoff = source.retention_cutoff(ws)?;
     let mut messages = Vec::new();
     let mut reactions = Vec::new();
     if wants(Category::Messages) || wants(Category::Reactions) {
@@ -325,6 +338,7 @@ fn collect(
                     && m.channel == channel
                     && !m.deleted
                     && m.created_at <= now
+                    && retention_cutoff.is_none_or(|cutoff| m.created_at >= cutoff)
                     && included(m.author);
                 if !readable {
                     continue;
@@ -402,5 +416,6 @@ fn collect(
         reactions,
         memberships,
         search_interactions,
+        retention_cutoff,
     })
 }

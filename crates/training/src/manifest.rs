@@ -35,6 +35,10 @@ pub struct Contributor {
     /// manifests, which then count as not covered.
     #[serde(default)]
     pub ledger_head_seq: u64,
+    /// The workspace's retention cut-off when the snapshot was taken: nothing older
+    /// was read. Absent: it kept messages for ever.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retention_cutoff: Option<Millis>,
 }
 
 fn workspace_scope() -> Scope {
@@ -54,6 +58,7 @@ impl Contributor {
             scope: g.scope,
             categories: g.categories.clone(),
             ledger_head_seq: g.head_seq,
+            retention_cutoff: w.retention_cutoff(),
         }
     }
 

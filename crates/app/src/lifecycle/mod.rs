@@ -1,6 +1,6 @@
 //! The data lifecycle an operator is answerable for: accounts as the operator manages
 //! them ([`accounts`]: `confab user …`, disabling, one-time password-reset links), and
-//! erasure that reaches the models too ([`erasure`]).
+//! erasure that reaches the models too ([`erasure`]), and retention ([`retention`]).
 //!
 //! Its settings are the `[lifecycle]` section ([`LifecycleConfig`]); its state is one
 //! [`Lifecycle`] per app, holding the key that signs password-reset links.
@@ -8,6 +8,7 @@
 pub mod accounts;
 pub mod erasure;
 mod reset;
+pub mod retention;
 
 use std::path::Path;
 
@@ -16,8 +17,9 @@ use serde::Deserialize;
 pub use accounts::{AccountView, CreateAccount};
 pub use erasure::{DeleteAccount, ErasedMessages, ErasurePolicy, ErasureReport};
 pub use reset::{PasswordReset, ResetPassword};
+pub use retention::{ChannelRetention, RetentionPolicy, RetentionReport, SetRetention};
 
-/// `[lifecycle]`: password resets (and, later, retention and erasure).
+/// `[lifecycle]`: password-reset links and the retention task.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct LifecycleConfig {
@@ -26,22 +28,35 @@ pub struct LifecycleConfig {
     /// The address members reach the server at (e.g. `https://chat.example.com`),
     /// for the links operator commands print; empty: `http://` and `server.listen`.
     pub public_url: String,
+    /// Seconds between two passes of the retention task (0: never).
+    pub retention_period_secs: u64,
+    /// Messages one retention step reads and deletes at most.
+    pub retention_batch: usize,
 }
 
 impl Default for LifecycleConfig {
     fn default() -> Self {
-        LifecycleConfig { password_reset_ttl_secs: 24 * 3600, public_url: String::new() }
+        LifecycleConfig {
+            password_reset_ttl_secs: 24 * 3600,
+            public_url: String::new(),
+            retention_period_secs: 3600,
+            retention_batch: 500,
+        }
     }
 }
 
 /// Per-app lifecycle state.
 pub(crate) struct Lifecycle {
     reset_key: reset::ResetKey,
+    retention_cursors: retention::RetentionCursors,
 }
 
 impl Lifecycle {
     /// Loads (or creates, on a fresh data dir) the key in `<data_dir>/secret.key`.
     pub(crate) fn open(data_dir: &Path) -> Result<Lifecycle, String> {
-        Ok(Lifecycle { reset_key: reset::ResetKey::open(&data_dir.join(reset::KEY_FILE))? })
+        Ok(Lifecycle {
+            reset_key: reset::ResetKey::open(&data_dir.join(reset::KEY_FILE))?,
+            retention_cursors: Default::default(),
+        })
     }
 }

@@ -5,5 +5,6 @@ mod consent_models;
 mod erasure;
 mod housekeeping;
 mod integrity;
+mod retention;
 mod sessions;
 mod support;

@@ -1,0 +1,145 @@
+//! Retention removes expired messages everywhere — the store, the search index and
+//! what training reads — in bounded batches, and a channel's own policy overrides
+//! its workspace's. The pass is run "eight days later" by giving it that time.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use confab_app::consent::ConsentChangeRequest;
+use confab_app::lifecycle::SetRetention;
+use confab_app::search::SearchParams;
+use confab_app::{App, Caller, CreateChannel, PostMessage};
+use confab_consent::{Category, MemberMode, Purpose, Scope};
+use confab_core::{ChannelId, ErrorCode, WorkspaceId};
+use confab_store::{Direction, SledStore, Store};
+use confab_training::NoiseSource;
+
+const DAY_MS: i64 = 86_400_000;
+
+async fn hits(app: &App, caller: Caller, ws: WorkspaceId, q: &str, expect: usize) -> usize {
+    let mut found = usize::MAX;
+    for _ in 0..200 {
+        let params = SearchParams { q: q.to_string(), limit: None, offset: None, sort: None };
+        found = app.search(caller, ws, params).map(|a| a.total).unwrap_or(usize::MAX);
+        if found == expect {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    found
+}
+
+fn now() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64
+}
+
+fn days(n: Option<i64>) -> SetRetention {
+    SetRetention { days: n }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retention_removes_expired_messages_everywhere_in_batches() {
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn Store> =
+        Arc::new(SledStore::open(&dir.path().join("store"), &Default::default()).unwrap());
+    let mut config = crate::support::config();
+    config.lifecycle.retention_batch = 3;
+    config.training.min_users_per_word = 2;
+    config.limits.writes_per_second = 1_000_000;
+    config.limits.write_burst = 1_000_000;
+    config.limits.searches_per_second = 1_000_000;
+    config.limits.search_burst = 1_000_000;
+    let app = crate::support::open(store.clone(), config, dir.path());
+    let (ada, _) = crate::support::person(&app, 0).await;
+    let (bob, _) = crate::support::person(&app, 1).await;
+    let ws = app.create_workspace(ada, "Retention").await.unwrap().workspace.id;
+    let invite = app.create_invite(ada, ws, Default::default()).await.unwrap();
+    app.accept_invite(bob, &invite.code).await.unwrap();
+    let general =
+        app.list_channels(ada, ws).unwrap().into_iter().find(|c| c.channel.name == "general").unwrap();
+    let general: ChannelId = general.channel.id;
+    let archive = CreateChannel { name: "archive".into(), private: false, topic: String::new() };
+    let archive = app.create_channel(ada, ws, archive).await.unwrap().id;
+
+    // Policies: owners and admins only, validated.
+    assert_eq!(app.workspace_retention(bob, ws).unwrap().days, None, "for ever by default");
+    let refused = app.set_workspace_retention(bob, ws, days(Some(7))).await.unwrap_err();
+    assert_eq!(refused.code(), ErrorCode::Forbidden);
+    for bad in [-1, 0, 36_501] {
+        let refused = app.set_workspace_retention(ada, ws, days(Some(bad))).await.unwrap_err();
+        assert_eq!(refused.code(), ErrorCode::InvalidField, "{bad}");
+    }
+    assert_eq!(app.set_workspace_retention(ada, ws, days(Some(7))).await.unwrap().days, Some(7));
+    let kept = app.set_channel_retention(ada, archive, days(Some(365))).await.unwrap();
+    assert_eq!((kept.days, kept.set, kept.effective_days), (Some(365), true, Some(365)));
+    let inherited = app.channel_retention(bob, general).unwrap();
+    assert_eq!((inherited.days, inherited.set, inherited.effective_days), (None, false, Some(7)));
+
+    let post = |author: Caller, channel: ChannelId, text: String| {
+        let app = app.clone();
+        async move {
+            let post = PostMessage { text, thread_root: None, client_msg_id: None };
+            app.post_message(author, channel, post).await.unwrap()
+        }
+    };
+    for i in 0..5 {
+        for author in [ada, bob] {
+            let m = post(author, general, format!("quokka sighting {i}")).await;
+            app.add_reaction(if author == ada { bob } else { ada }, m.id, "tada").await.unwrap();
+        }
+        post(ada, archive, format!("wombat minutes {i}")).await;
+    }
+    assert_eq!(hits(&app, bob, ws, "quokka", 10).await, 10);
+    assert_eq!(hits(&app, bob, ws, "wombat", 5).await, 5);
+
+    // Training before expiry reads them, and the manifest records the cut-off.
+    let policy = confab_consent::current_policy(Purpose::EmojiSuggestions);
+    let grant = ConsentChangeRequest {
+        granted: true,
+        scope: Some(Scope::Workspace),
+        categories: Some(vec![Category::Messages, Category::Reactions]),
+        members: Some(MemberMode::OptOut),
+        policy_version: Some(policy.version),
+        policy_sha256: Some(policy.sha256),
+        accept: Some(true),
+    };
+    app.change_consent(ada, ws, "emoji_suggestions", grant).await.unwrap();
+    let preview = app.consent_preview(ada, ws, "emoji_suggestions").unwrap();
+    assert_eq!(preview.for_workspace(ws).unwrap().messages().len(), 15);
+    let before = now();
+    let runs = app
+        .run_training(
+            confab_app::models::scheduler(),
+            &[Purpose::EmojiSuggestions],
+            false,
+            NoiseSource::Seeded(1),
+        )
+        .await
+        .unwrap();
+    let contributor = &runs[0].models[0].contributors[0];
+    let cutoff = contributor.retention_cutoff.expect("the manifest records the retention cut-off");
+    assert!((before - 7 * DAY_MS - cutoff).abs() < 60_000, "seven days before the run: {cutoff}");
+
+    // Eight days later: #general's messages have expired, #archive's have not.
+    let later = before + 8 * DAY_MS;
+    let report = app.enforce_retention(later).await.unwrap();
+    assert_eq!((report.messages_deleted, report.workspaces), (10, 1));
+    let stored = |channel| store.messages(channel, Direction::Forward { after: 0 }, 100).unwrap();
+    assert!(stored(general).iter().all(|m| m.deleted && m.text.is_empty() && m.reactions.is_empty()));
+    assert!(stored(archive).iter().all(|m| !m.deleted && m.text.starts_with("wombat")));
+    assert_eq!(hits(&app, bob, ws, "quokka", 0).await, 0, "gone from the search index");
+    assert_eq!(hits(&app, bob, ws, "wombat", 5).await, 5, "the channel's own policy keeps these");
+    let preview = app.consent_preview(ada, ws, "emoji_suggestions").unwrap();
+    assert_eq!(preview.for_workspace(ws).unwrap().messages().len(), 5, "training reads only what is kept");
+    assert!(preview.for_workspace(ws).unwrap().reactions().is_empty());
+    assert_eq!(
+        app.enforce_retention(later).await.unwrap().messages_deleted,
+        0,
+        "a second pass has nothing to do"
+    );
+
+    // For ever again: nothing more expires, however late.
+    app.set_workspace_retention(ada, ws, days(None)).await.unwrap();
+    app.set_channel_retention(ada, archive, days(None)).await.unwrap();
+    assert_eq!(app.enforce_retention(later + 1000 * DAY_MS).await.unwrap().messages_deleted, 0);
+}
