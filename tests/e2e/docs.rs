@@ -278,6 +278,19 @@ async fn documented_bodies_match_the_types() {
             }),
         ),
         ("GET", "/workspaces/{ws}/consent/preview", fields(http::PurposeParams { purpose: String::new() })),
+        (
+            "PUT",
+            "/workspaces/{ws}/consent/{purpose}",
+            fields(http::ConsentChange::<(), (), ()> {
+                granted: true,
+                scope: Some(()),
+                categories: Some(vec![]),
+                members: Some(()),
+                policy_version: Some(1),
+                policy_sha256: some(),
+                accept: Some(true),
+            }),
+        ),
         ("PUT", "/workspaces/{ws}/consent/{purpose}/me", fields(http::IncludedBody { included: true })),
     ];
     let mut wrong = Vec::new();

@@ -20,7 +20,7 @@ use confab_consent::{
 };
 use confab_core::{Channel, ChannelId, ChannelKind, Error, ErrorCode, Message, Role, WorkspaceId};
 use confab_store::{Batch, Op, Store};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use crate::error::{AppError, Result};
 use crate::search::SEARCH_LOG;
@@ -167,38 +167,11 @@ pub struct MemberCounts {
 
 /// `PUT /workspaces/{ws}/consent/{purpose}`: a grant (`granted: true` plus the grant's
 /// terms) or a withdrawal (`granted: false`).
-#[derive(Clone, Debug, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ConsentChangeRequest {
-    pub granted: bool,
-    #[serde(default)]
-    pub scope: Option<confab_consent::Scope>,
-    #[serde(default)]
-    pub categories: Option<Vec<confab_consent::Category>>,
-    #[serde(default)]
-    pub members: Option<confab_consent::MemberMode>,
-    #[serde(default)]
-    pub policy_version: Option<u32>,
-    #[serde(default)]
-    pub policy_sha256: Option<String>,
-    #[serde(default)]
-    pub accept: Option<bool>,
-}
-
-impl ConsentChangeRequest {
-    /// A withdrawal: `granted: false` and nothing else.
-    pub fn withdrawal() -> Self {
-        ConsentChangeRequest {
-            granted: false,
-            scope: None,
-            categories: None,
-            members: None,
-            policy_version: None,
-            policy_sha256: None,
-            accept: None,
-        }
-    }
-}
+pub type ConsentChangeRequest = confab_protocol::http::ConsentChange<
+    confab_consent::Scope,
+    confab_consent::Category,
+    confab_consent::MemberMode,
+>;
 
 fn parse_purpose(text: &str) -> Result<Purpose> {
     text.parse::<Purpose>()

@@ -396,6 +396,42 @@ pub struct PurposeParams {
     pub purpose: String,
 }
 
+/// `PUT /workspaces/{ws}/consent/{purpose}`: a grant (`granted: true` with the
+/// grant's terms and an explicit `accept: true`) or a withdrawal (`granted: false`).
+/// `S`, `C` and `M` are the consent crate's scope, category and member mode.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConsentChange<S, C, M> {
+    pub granted: bool,
+    #[serde(default = "Option::default", skip_serializing_if = "Option::is_none")]
+    pub scope: Option<S>,
+    #[serde(default = "Option::default", skip_serializing_if = "Option::is_none")]
+    pub categories: Option<Vec<C>>,
+    #[serde(default = "Option::default", skip_serializing_if = "Option::is_none")]
+    pub members: Option<M>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy_version: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy_sha256: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub accept: Option<bool>,
+}
+
+impl<S, C, M> ConsentChange<S, C, M> {
+    /// A withdrawal: `granted: false` and nothing else.
+    pub fn withdrawal() -> Self {
+        ConsentChange {
+            granted: false,
+            scope: None,
+            categories: None,
+            members: None,
+            policy_version: None,
+            policy_sha256: None,
+            accept: None,
+        }
+    }
+}
+
 /// `PUT /workspaces/{ws}/consent/{purpose}/me`.
 #[derive(Clone, Copy, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
