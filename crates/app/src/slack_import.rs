@@ -50,6 +50,7 @@ use confab_slack_export::{
 use confab_store::{Batch, Direction, Op, UserRecord};
 use serde::{Deserialize, Serialize};
 
+use crate::committer::Durable;
 use crate::directory::{WorkspaceState, dm_key};
 use crate::error::{AppError, Result};
 use crate::workspaces::DEFAULT_CHANNEL;
@@ -62,6 +63,9 @@ pub const NAMESPACE: &str = "slack_import";
 /// Messages per batch: a batch is applied under the workspace's write lock, so
 /// writers of the same workspace wait at most one batch.
 pub const BATCH_MESSAGES: usize = 500;
+
+/// Messages written between two waits for durability.
+const WAIT_EVERY: u64 = 50_000;
 
 /// Bytes of a batch before it is cut early (large records make large journal entries).
 const BATCH_BYTES: usize = 96 * 1024;
@@ -402,6 +406,11 @@ impl App {
         }
         let files_total: u64 = export.conversations().iter().map(|c| c.day_files.len() as u64).sum();
         let mut done = ImportProgress { files_total, ..Default::default() };
+        // Writes are applied at once and flushed together by the committer; the run
+        // waits for their durability every WAIT_EVERY messages and at the end, not per
+        // conversation (thousands of DMs would each cost a flush).
+        let mut pending: Vec<Durable> = Vec::new();
+        let mut waited_at = 0;
         for (conversation, target) in plan {
             done.files_done += conversation.day_files.len() as u64;
             let entries = match export.messages(conversation, &names) {
@@ -414,10 +423,19 @@ impl App {
                     continue;
                 }
             };
-            self.ensure_bots(rt, ws, &entries, &mut names, &mut taken_names, &mut summary)?;
-            self.import_conversation(rt, ws, conversation, target, entries, &names, &mut summary)?;
+            self.ensure_bots(rt, ws, &entries, &mut names, &mut taken_names, &mut summary, &mut pending)?;
+            self.import_conversation(ws, conversation, target, entries, &names, &mut summary, &mut pending)?;
             done.messages = summary.messages_imported;
+            if summary.messages_imported - waited_at >= WAIT_EVERY {
+                waited_at = summary.messages_imported;
+                for durable in pending.drain(..) {
+                    rt.block_on(durable.wait())?;
+                }
+            }
             progress(done);
+        }
+        for durable in pending {
+            rt.block_on(durable.wait())?;
         }
         summary.elapsed_ms = started.elapsed().as_millis() as u64;
         Ok(summary)
@@ -425,6 +443,7 @@ impl App {
 
     /// Creates (or finds from an earlier run) an account for each integration whose
     /// posts in `entries` name no user, and makes it a member of the workspace.
+    #[allow(clippy::too_many_arguments)]
     fn ensure_bots(
         &self,
         rt: &tokio::runtime::Handle,
@@ -433,6 +452,7 @@ impl App {
         names: &mut Names,
         taken: &mut HashSet<String>,
         summary: &mut ImportSummary,
+        pending: &mut Vec<Durable>,
     ) -> Result<()> {
         let mut wanted: Vec<(String, String)> = Vec::new();
         for entry in entries {
@@ -497,7 +517,7 @@ impl App {
             }
             Ok(())
         })?;
-        rt.block_on(durable.wait())?;
+        pending.push(durable);
         for id in created {
             self.hub().add_workspace(id, ws);
         }
@@ -649,13 +669,13 @@ impl App {
     #[allow(clippy::too_many_arguments)]
     fn import_conversation(
         &self,
-        rt: &tokio::runtime::Handle,
         ws: WorkspaceId,
         conversation: &Conversation,
         target: Target,
         entries: Vec<Entry>,
         names: &Names,
         summary: &mut ImportSummary,
+        pending: &mut Vec<Durable>,
     ) -> Result<()> {
         let topic = self.slack_topic(conversation, names);
         let creator = conversation.creator.as_ref().and_then(|c| names.users.get(c)).map(|(id, _)| *id);
@@ -684,7 +704,7 @@ impl App {
                     created_by: owner,
                     created_at: conversation.created_ms.unwrap_or_else(now_ms),
                 };
-                self.stage_import_channel(rt, ws, conversation, channel)?;
+                self.stage_import_channel(ws, conversation, channel, pending)?;
                 (id, members, true)
             }
             Target::Dm { existing: None, members } => {
@@ -704,7 +724,7 @@ impl App {
                     created_by: members[0],
                     created_at: conversation.created_ms.unwrap_or_else(now_ms),
                 };
-                self.stage_import_channel(rt, ws, conversation, channel)?;
+                self.stage_import_channel(ws, conversation, channel, pending)?;
                 (id, members, true)
             }
         };
@@ -733,7 +753,7 @@ impl App {
             }
             Ok(())
         })?;
-        rt.block_on(durable.wait())?;
+        pending.push(durable);
 
         // What an earlier run wrote into this channel.
         let existing = if created { Existing { keys: HashMap::new() } } else { self.existing_keys(channel)? };
@@ -799,10 +819,8 @@ impl App {
             }
             Ok(())
         })?;
-        if let Some(last) = last {
-            rt.block_on(last.wait())?;
-        }
-        rt.block_on(durable.wait())?;
+        pending.extend(last);
+        pending.push(durable);
         Ok(())
     }
 
@@ -817,17 +835,18 @@ impl App {
     /// Creates a channel for a conversation and remembers it.
     fn stage_import_channel(
         &self,
-        rt: &tokio::runtime::Handle,
         ws: WorkspaceId,
         conversation: &Conversation,
         channel: Channel,
+        pending: &mut Vec<Durable>,
     ) -> Result<()> {
         let ((), durable) = self.write(ws, |state, tx| {
             Self::stage_new_channel(state, tx, &channel, &[]);
             tx.op(remember(ws, &format!("conv:{}", conversation.id), &channel.id.to_string()));
             Ok(())
         })?;
-        rt.block_on(durable.wait())
+        pending.push(durable);
+        Ok(())
     }
 
     /// The Slack keys a channel holds already, with their message ids.
