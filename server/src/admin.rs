@@ -34,6 +34,7 @@ pub enum AdminRequest {
     ModelsShow { id: String },
     ImportSlack(confab_app::slack_import::SlackImport),
     User(crate::lifecycle::UserRequest),
+    Backup { out: PathBuf },
 }
 
 #[derive(Serialize, Deserialize)]
@@ -94,6 +95,13 @@ pub async fn execute(app: &App, request: AdminRequest) -> Result<Value, Error> {
             as_json(serde_json::to_value(app.import_slack(import, Box::new(|_| {})).await?))
         }
         AdminRequest::User(request) => crate::lifecycle::execute_user(app, request).await,
+        AdminRequest::Backup { out } => {
+            let report = app.backup(out, Box::new(|_| {})).await.map_err(|e| {
+                e.log();
+                e.to_client()
+            })?;
+            as_json(serde_json::to_value(report))
+        }
     }
 }
 

@@ -62,9 +62,23 @@ pub enum Command {
     /// (through a running server's admin socket, or on the data dir).
     #[command(subcommand)]
     Import(crate::slack::import::ImportCommand),
-    /// Accounts, by email: list, create, disable, enable, reset-password, make-admin.
+    /// Accounts, by email: list, create, disable, enable, reset-password, make-admin,
+    /// delete.
     #[command(subcommand)]
     User(crate::lifecycle::UserCommand),
+    /// A consistent copy of a running server's data (store, consent ledgers, models;
+    /// not the search index, rebuilt on restore) in DIR, absent or empty; writes wait
+    /// only for a short second phase of the copy.
+    Backup {
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+    },
+    /// Restores a backup into a new data dir (`--data-dir`, absent or empty) and
+    /// verifies every workspace's consent ledger.
+    Restore {
+        /// The backup (`confab backup --out DIR`).
+        dir: PathBuf,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -232,6 +246,16 @@ pub fn main_with_args(args: impl IntoIterator<Item = std::ffi::OsString>) -> any
         Command::Models(ModelsCommand::Show { id }) => AdminRequest::ModelsShow { id },
         Command::Import(command) => return crate::slack::import::main(&runtime, &config, command),
         Command::User(command) => AdminRequest::User(command.request()?),
+        Command::Backup { out } => AdminRequest::Backup { out: std::path::absolute(out)? },
+        Command::Restore { dir } => {
+            anyhow::ensure!(
+                cli.data_dir.is_some(),
+                "name the new data dir: confab restore DIR --data-dir NEW"
+            );
+            let restored = crate::lifecycle::restore(&dir, &config.server.data_dir)?;
+            println!("{}", serde_json::to_string_pretty(&restored)?);
+            return Ok(());
+        }
     };
     let verify = matches!(request, AdminRequest::ConsentVerify { .. });
     let reset = matches!(request, AdminRequest::User(crate::lifecycle::UserRequest::ResetPassword { .. }));

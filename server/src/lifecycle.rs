@@ -215,3 +215,39 @@ pub async fn reset_password(State(app): State<App>, Body(req): Body<ResetPasswor
     app.reset_password(req).await?;
     Ok(StatusCode::NO_CONTENT)
 }
+
+/// `confab restore DIR --data-dir NEW`: copies a backup (`confab backup --out DIR`)
+/// into a new data dir (absent or empty, created owner-only), then opens the
+/// restored store and verifies every workspace's consent ledger. The search index is
+/// not in a backup: the first server started on `NEW` rebuilds it.
+pub fn restore(backup: &std::path::Path, data_dir: &std::path::Path) -> anyhow::Result<Value> {
+    use anyhow::Context;
+    use confab_app::lifecycle::backup::{BACKUP_FORMAT, copy_tree, require_empty};
+    use confab_store::Store;
+    let manifest = std::fs::read(backup.join("backup.json"))
+        .with_context(|| format!("{} holds no backup.json: not a confab backup", backup.display()))?;
+    let manifest: confab_app::lifecycle::BackupReport = serde_json::from_slice(&manifest)?;
+    anyhow::ensure!(manifest.format == BACKUP_FORMAT, "unknown backup format {:?}", manifest.format);
+    require_empty(data_dir).context("restore into a new or empty data dir")?;
+    crate::secure_data_dir(data_dir)?;
+    copy_tree(&backup.join("store"), &data_dir.join("store")).context("copying the store")?;
+    if backup.join("models").exists() {
+        copy_tree(&backup.join("models"), &data_dir.join("models")).context("copying the models")?;
+    }
+    std::fs::copy(backup.join("secret.key"), data_dir.join("secret.key")).context("copying secret.key")?;
+    let store: std::sync::Arc<dyn Store> =
+        std::sync::Arc::new(confab_store::SledStore::open(&data_dir.join("store"), &Default::default())?);
+    let ledger = confab_consent::Ledger::new(confab_app::consent::StoreLedger { store: store.clone() });
+    let workspaces = store.workspace_ids()?;
+    for ws in &workspaces {
+        let report = ledger.verify(*ws)?;
+        anyhow::ensure!(report.first_bad.is_none(), "the consent ledger of workspace {ws} does not verify");
+    }
+    store.flush()?;
+    Ok(serde_json::json!({
+        "restored_into": data_dir,
+        "workspaces": workspaces.len(),
+        "ledgers_verified": workspaces.len(),
+        "backup": manifest,
+    }))
+}

@@ -15,6 +15,7 @@ crate::cases!(
     a_reset_link_past_its_time_is_refused,
     erasure_reaches_everything,
     retention_policies_are_set_by_owners_and_admins,
+    a_backup_under_write_load_restores_every_acknowledged_message,
 );
 
 const WAIT: Duration = Duration::from_secs(5);
@@ -293,4 +294,135 @@ async fn retention_policies_are_set_by_owners_and_admins() {
     );
     let (_, body) = ada.raw(Method::PUT, &w, Some(r#"{"days": null}"#)).await.unwrap();
     assert_eq!(body, json!({"days": null}));
+}
+
+/// Runs `confab ARGS` (no implied `--data-dir`).
+fn confab(args: &[&std::ffi::OsStr]) -> std::process::Output {
+    std::process::Command::new(std::env::current_exe().unwrap())
+        .env("CONFAB_E2E_SERVER", "1")
+        .arg("--")
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+async fn a_backup_under_write_load_restores_every_acknowledged_message() {
+    use std::sync::{Arc, Mutex};
+    let mut server = TestServer::start_creating_data_dir(&[
+        ("CONFAB_LIMITS_MESSAGES_PER_SECOND", "100000"),
+        ("CONFAB_LIMITS_MESSAGE_BURST", "100000"),
+    ]);
+    let (ada, _) = server.user("ada").await;
+    let (ws, general) = confab_tests::workspace(&ada, "W").await;
+    let (_, policies) = ada.raw(Method::GET, "/consent/policies", None).await.unwrap();
+    let policy = policies["policies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["purpose"] == "emoji_suggestions")
+        .unwrap();
+    let grant = json!({
+        "granted": true, "scope": "workspace", "categories": ["messages"], "members": "opt_in",
+        "policy_version": policy["version"], "policy_sha256": policy["sha256"], "accept": true,
+    });
+    let (status, _) = ada
+        .raw(Method::PUT, &format!("/workspaces/{ws}/consent/emoji_suggestions"), Some(&grant.to_string()))
+        .await
+        .unwrap();
+    assert_eq!(status, StatusCode::OK);
+
+    // Writers post without pause; every acknowledged message is noted.
+    let acked: Arc<Mutex<Vec<(String, String)>>> = Arc::default();
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut writers = Vec::new();
+    for w in 0..4 {
+        let (ada, acked, stop) = (ada.clone(), acked.clone(), stop.clone());
+        writers.push(tokio::spawn(async move {
+            let mut n = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let text = format!("load {w} {n}");
+                let message = ada.post(general, &text).await.expect("post");
+                acked.lock().unwrap().push((message.id.to_string(), text));
+                n += 1;
+            }
+        }));
+    }
+    while acked.lock().unwrap().len() < 200 {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let backup_dir = tempfile::tempdir().unwrap();
+    let out = backup_dir.path().join("backup");
+    let before_backup: Vec<(String, String)> = acked.lock().unwrap().clone();
+    let output = tokio::task::spawn_blocking({
+        let args = [
+            "backup".as_ref(),
+            "--out".as_ref(),
+            out.as_os_str(),
+            "--data-dir".as_ref(),
+            server.data_dir().as_os_str(),
+        ]
+        .map(std::ffi::OsStr::to_os_string);
+        move || confab(&args.iter().map(|a| a.as_os_str()).collect::<Vec<_>>())
+    })
+    .await
+    .unwrap();
+    let during = acked.lock().unwrap().len() - before_backup.len();
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    for writer in writers {
+        writer.await.unwrap();
+    }
+    let report = stdout_json(&output);
+    assert!(report["store_keys"].as_u64().unwrap() > 600, "{report}");
+    let paused = report["writes_paused_ms"].as_f64().unwrap();
+    assert!(paused < 1000.0, "writes waited {paused} ms");
+    println!("backup: {report}; {during} posts acknowledged while it ran");
+    assert!(out.join("backup.json").exists() && !out.join("index").exists(), "no search index in a backup");
+    failed_with(
+        &confab(&[
+            "backup".as_ref(),
+            "--out".as_ref(),
+            out.as_os_str(),
+            "--data-dir".as_ref(),
+            server.data_dir().as_os_str(),
+        ]),
+        "not empty",
+    );
+
+    // Restore into the stopped server's emptied data dir, and serve it again.
+    server.stop();
+    let data_dir = server.data_dir().to_path_buf();
+    std::fs::remove_dir_all(&data_dir).unwrap();
+    let restored = stdout_json(&confab(&[
+        "restore".as_ref(),
+        out.as_os_str(),
+        "--data-dir".as_ref(),
+        data_dir.as_os_str(),
+    ]));
+    assert_eq!(restored["ledgers_verified"], 1, "{restored}");
+    failed_with(
+        &confab(&["restore".as_ref(), out.as_os_str(), "--data-dir".as_ref(), data_dir.as_os_str()]),
+        "empty",
+    );
+    server.restart();
+    let ada =
+        server.client().with_token(&server.client().login("ada@example.com", PASSWORD).await.unwrap().token);
+    for (id, text) in &before_backup {
+        let (status, message) = ada.raw(Method::GET, &format!("/messages/{id}"), None).await.unwrap();
+        assert_eq!(status, StatusCode::OK, "acknowledged before the backup: {id}");
+        assert_eq!(message["message"]["text"].as_str().or(message["text"].as_str()), Some(text.as_str()));
+    }
+    let verify = stdout_json(&server.cli(&["consent", "verify", "--workspace", &ws.to_string()]));
+    assert!(verify["first_bad"].is_null() && verify["entries"] == 1, "{verify}");
+    // The search index is rebuilt from the restored store.
+    let (ws_s, probe) = (ws.to_string(), &before_backup[0].1);
+    let mut total = Value::Null;
+    for _ in 0..400 {
+        let q = format!("/workspaces/{ws_s}/search?q=%22{}%22", probe.replace(' ', "%20"));
+        total = ada.raw(Method::GET, &q, None).await.unwrap().1["total"].clone();
+        if total.as_u64().is_some_and(|t| t >= 1) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert!(total.as_u64().is_some_and(|t| t >= 1), "search works on the restored data: {total}");
 }

@@ -37,6 +37,11 @@ impl Writes {
         self.0.is_empty()
     }
 
+    /// The keys the batch writes or removes.
+    pub fn keys(&self) -> impl Iterator<Item = &IVec> {
+        self.0.iter().map(|(key, _)| key)
+    }
+
     #[cfg(test)]
     pub fn entries(&self) -> &[(IVec, Option<IVec>)] {
         &self.0

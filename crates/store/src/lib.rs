@@ -204,6 +204,19 @@ impl Batch {
     }
 }
 
+/// What a consistent copy of the store ([`Store::snapshot_to`]) did.
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize)]
+pub struct SnapshotStats {
+    /// Keys copied.
+    pub keys: u64,
+    /// Keys written while they were copied, copied again under the apply lock.
+    pub rewritten: u64,
+    /// How long writes waited for that second phase.
+    pub barrier_micros: u64,
+    /// The copy's size on disk.
+    pub bytes: u64,
+}
+
 /// Which end of a channel's history to read from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Direction {
@@ -223,6 +236,16 @@ pub trait Store: Send + Sync + 'static {
     /// Makes every batch applied before this call durable. Blocking: run it off the
     /// async runtime. A failed flush stops the store like a failed apply.
     fn flush(&self) -> Result<()>;
+    /// Copies the store as of one moment into a new database in `dest`, while writes
+    /// go on: they wait only for a short second phase (`confab backup`). `progress`
+    /// is told how many keys are copied so far. A backend that cannot says so.
+    fn snapshot_to(&self, dest: &std::path::Path, progress: &mut dyn FnMut(u64)) -> Result<SnapshotStats> {
+        let _ = (dest, progress);
+        Err(StoreError::Io(std::io::Error::new(
+            std::io::ErrorKind::Unsupported,
+            "this store cannot be copied online",
+        )))
+    }
 
     fn user(&self, id: UserId) -> Result<Option<UserRecord>>;
     fn user_by_email(&self, email: &str) -> Result<Option<UserRecord>>;

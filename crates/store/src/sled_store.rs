@@ -27,7 +27,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::journal::{JOURNAL_KEY, Writes};
 use crate::keys;
-use crate::{Batch, Direction, Op, Result, Session, Store, StoreError, UserRecord};
+use crate::{Batch, Direction, Op, Result, Session, SnapshotStats, Store, StoreError, UserRecord};
+
+mod snapshot;
 
 /// Settings of the sled backend.
 #[derive(Clone, Debug)]
@@ -53,6 +55,10 @@ pub struct SledStore {
     blobs: BlobSync,
     /// Set once a write failed half-way; see the module docs.
     stopped: AtomicBool,
+    /// While a snapshot is copied, `apply` notes the keys it writes in
+    /// `snapshot_dirty` (see [`snapshot`]). Both change only under `apply_lock`.
+    snapshot_tracking: AtomicBool,
+    snapshot_dirty: Mutex<HashSet<sled::IVec>>,
 }
 
 /// Syncs the files sled writes under `blobs/` (see the module docs).
@@ -164,6 +170,8 @@ impl SledStore {
             tree,
             apply_lock: Mutex::new(()),
             stopped: AtomicBool::new(false),
+            snapshot_tracking: AtomicBool::new(false),
+            snapshot_dirty: Mutex::new(HashSet::new()),
         };
         store.upgrade()?;
         // The files sled created on first open are named by directory entries that a
@@ -408,7 +416,14 @@ impl Store for SledStore {
             self.stop(&e);
             return Err(e.into());
         }
+        if self.snapshot_tracking.load(Ordering::Acquire) {
+            self.snapshot_dirty.lock().extend(writes.keys().cloned());
+        }
         Ok(())
+    }
+
+    fn snapshot_to(&self, dest: &Path, progress: &mut dyn FnMut(u64)) -> Result<SnapshotStats> {
+        SledStore::snapshot_to(self, dest, progress)
     }
 
     fn flush(&self) -> Result<()> {

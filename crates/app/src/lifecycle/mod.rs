@@ -1,11 +1,13 @@
 //! The data lifecycle an operator is answerable for: accounts as the operator manages
 //! them ([`accounts`]: `confab user …`, disabling, one-time password-reset links), and
-//! erasure that reaches the models too ([`erasure`]), and retention ([`retention`]).
+//! erasure that reaches the models too ([`erasure`]), retention ([`retention`]), and
+//! online backups ([`backup`]).
 //!
 //! Its settings are the `[lifecycle]` section ([`LifecycleConfig`]); its state is one
 //! [`Lifecycle`] per app, holding the key that signs password-reset links.
 
 pub mod accounts;
+pub mod backup;
 pub mod erasure;
 mod reset;
 pub mod retention;
@@ -15,6 +17,7 @@ use std::path::Path;
 use serde::Deserialize;
 
 pub use accounts::{AccountView, CreateAccount};
+pub use backup::BackupReport;
 pub use erasure::{DeleteAccount, ErasedMessages, ErasurePolicy, ErasureReport};
 pub use reset::{PasswordReset, ResetPassword};
 pub use retention::{ChannelRetention, RetentionPolicy, RetentionReport, SetRetention};
@@ -47,6 +50,7 @@ impl Default for LifecycleConfig {
 
 /// Per-app lifecycle state.
 pub(crate) struct Lifecycle {
+    data_dir: std::path::PathBuf,
     reset_key: reset::ResetKey,
     retention_cursors: retention::RetentionCursors,
 }
@@ -55,6 +59,7 @@ impl Lifecycle {
     /// Loads (or creates, on a fresh data dir) the key in `<data_dir>/secret.key`.
     pub(crate) fn open(data_dir: &Path) -> Result<Lifecycle, String> {
         Ok(Lifecycle {
+            data_dir: data_dir.to_path_buf(),
             reset_key: reset::ResetKey::open(&data_dir.join(reset::KEY_FILE))?,
             retention_cursors: Default::default(),
         })
