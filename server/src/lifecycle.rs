@@ -2,6 +2,7 @@
 //! here, run by [`execute_user`] through the admin socket or on the data dir, like
 //! every operator command in [`crate::admin`]) and the HTTP routes of the lifecycle
 //! (`POST /auth/reset_password`, which the one-time link's page calls; `DELETE /me`;
+//! `GET /me/export`;
 //! `GET/PUT /workspaces/{ws}/erasure`; `GET/PUT /workspaces/{ws}/retention` and
 //! `/channels/{ch}/retention`), registered in [`crate::router`].
 
@@ -10,6 +11,7 @@ use std::io::Read;
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
+use axum::response::IntoResponse;
 use clap::Subcommand;
 use confab_app::App;
 use confab_app::lifecycle::{
@@ -148,6 +150,76 @@ pub async fn delete_me(
     Body(req): Body<DeleteAccount>,
 ) -> ApiResult<Json<ErasureReport>> {
     Ok(Json(app.delete_own_account(auth.caller, req).await?))
+}
+
+/// `GET /me/export`: the caller's personal data export, a zip streamed as it is
+/// written (see `confab_app::lifecycle::export`). A reader that stalls for
+/// [`EXPORT_SEND_TIMEOUT`] ends it, so it cannot hold one of the few export slots.
+pub async fn export_me(State(app): State<App>, auth: Auth) -> ApiResult<axum::response::Response> {
+    use axum::http::header;
+    let export = app.personal_export(auth.caller)?;
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<bytes::Bytes, std::io::Error>>(4);
+    let runtime = tokio::runtime::Handle::current();
+    tokio::task::spawn_blocking(move || {
+        let writer = ChunkWriter { tx: tx.clone(), runtime, buf: Vec::with_capacity(CHUNK) };
+        if let Err(e) = export.write_to(writer) {
+            e.log();
+            let _ = tx.blocking_send(Err(std::io::Error::other("the export failed")));
+        }
+    });
+    let chunks =
+        futures_util::stream::unfold(rx, |mut rx| async { rx.recv().await.map(|chunk| (chunk, rx)) });
+    let headers = [
+        (header::CONTENT_TYPE, "application/zip"),
+        (header::CONTENT_DISPOSITION, "attachment; filename=\"confab-export.zip\""),
+    ];
+    Ok((headers, axum::body::Body::from_stream(chunks)).into_response())
+}
+
+/// Bytes of the export sent to the client at a time.
+const CHUNK: usize = 64 * 1024;
+/// How long the export waits for a client to take the next chunk.
+const EXPORT_SEND_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Hands what the zip writer writes to the response body, a chunk at a time.
+struct ChunkWriter {
+    tx: tokio::sync::mpsc::Sender<Result<bytes::Bytes, std::io::Error>>,
+    runtime: tokio::runtime::Handle,
+    buf: Vec<u8>,
+}
+
+impl ChunkWriter {
+    fn send(&mut self) -> std::io::Result<()> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        let chunk = bytes::Bytes::from(std::mem::replace(&mut self.buf, Vec::with_capacity(CHUNK)));
+        let sent = self.runtime.block_on(tokio::time::timeout(EXPORT_SEND_TIMEOUT, self.tx.send(Ok(chunk))));
+        match sent {
+            Ok(Ok(())) => Ok(()),
+            _ => Err(std::io::Error::new(std::io::ErrorKind::BrokenPipe, "the client stopped reading")),
+        }
+    }
+}
+
+impl std::io::Write for ChunkWriter {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        self.buf.extend_from_slice(data);
+        if self.buf.len() >= CHUNK {
+            self.send()?;
+        }
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.send()
+    }
+}
+
+impl Drop for ChunkWriter {
+    fn drop(&mut self) {
+        let _ = self.send();
+    }
 }
 
 /// `GET /workspaces/{ws}/erasure`: what happens to a member's messages when they

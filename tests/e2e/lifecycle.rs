@@ -16,6 +16,7 @@ crate::cases!(
     erasure_reaches_everything,
     retention_policies_are_set_by_owners_and_admins,
     a_backup_under_write_load_restores_every_acknowledged_message,
+    a_personal_export_holds_everything_about_them,
 );
 
 const WAIT: Duration = Duration::from_secs(5);
@@ -425,4 +426,81 @@ async fn a_backup_under_write_load_restores_every_acknowledged_message() {
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
     assert!(total.as_u64().is_some_and(|t| t >= 1), "search works on the restored data: {total}");
+}
+
+async fn a_personal_export_holds_everything_about_them() {
+    use std::io::Read;
+    let server = TestServer::start();
+    let (ada, ada_s) = server.user("ada").await;
+    let (bob, _) = server.user("bob").await;
+    let (ws, general) = confab_tests::workspace(&ada, "Exported").await;
+    confab_tests::join(&ada, ws, &bob).await;
+    let mine = ada.post(general, "my own words").await.unwrap();
+    let gone = ada.post(general, "deleted words").await.unwrap();
+    ada.raw(Method::DELETE, &format!("/messages/{}", gone.id), None).await.unwrap();
+    let theirs = bob.post(general, "bob's words").await.unwrap();
+    ada.raw(Method::PUT, &format!("/messages/{}/reactions/tada", theirs.id), None).await.unwrap();
+    ada.raw(
+        Method::PUT,
+        &format!("/workspaces/{ws}/consent/emoji_suggestions/me"),
+        Some(r#"{"included": false}"#),
+    )
+    .await
+    .unwrap();
+
+    let response = reqwest::Client::new()
+        .get(format!("{}/api/v1/me/export", server.url))
+        .bearer_auth(&ada_s.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.headers()["content-type"], "application/zip");
+    let bytes = response.bytes().await.unwrap();
+    let mut zip = zip::ZipArchive::new(std::io::Cursor::new(bytes.to_vec())).unwrap();
+    let mut file = |name: &str| {
+        let mut text = String::new();
+        zip.by_name(name).unwrap_or_else(|e| panic!("{name}: {e}")).read_to_string(&mut text).unwrap();
+        text
+    };
+    let account: Value = serde_json::from_str(&file("account.json")).unwrap();
+    assert_eq!(
+        (account["email"].as_str(), account["id"].as_str()),
+        (Some("ada@example.com"), Some(&*ada_s.user.id.to_string()))
+    );
+    let messages: Vec<Value> =
+        file("messages.jsonl").lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(messages.len(), 1, "their messages, not deleted ones, not others': {messages:?}");
+    assert_eq!(messages[0]["id"], mine.id.to_string());
+    assert_eq!(messages[0]["text"], "my own words");
+    let memberships: Value = serde_json::from_str(&file("memberships.json")).unwrap();
+    assert_eq!(memberships["workspaces"][0]["workspace"], ws.to_string());
+    assert_eq!(memberships["workspaces"][0]["role"], "owner");
+    assert!(memberships["channels"].as_array().unwrap().iter().any(|c| c["name"] == "general"));
+    let reactions: Value = serde_json::from_str(&file("reactions.json")).unwrap();
+    assert_eq!(
+        reactions,
+        json!([{"workspace": ws, "channel": general, "message": theirs.id, "emoji": "🎉"}])
+    );
+    let markers: Value = serde_json::from_str(&file("read_markers.json")).unwrap();
+    assert!(
+        markers
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m["channel"] == general.to_string() && m["last_read_seq"].as_u64() >= Some(2)),
+        "{markers}"
+    );
+    let consent: Value = serde_json::from_str(&file("consent.json")).unwrap();
+    assert_eq!(consent[0]["keys"][0]["purpose"], "emoji_suggestions");
+    assert_eq!(consent[0]["keys"][0]["included"], false);
+    let models: Value = serde_json::from_str(&file("models.json")).unwrap();
+    assert!(models.is_array());
+    let all =
+        file("account.json") + &file("memberships.json") + &file("messages.jsonl") + &file("reactions.json");
+    assert!(!all.contains("bob@example.com") && !all.contains("bob's words"), "nothing of anyone else");
+
+    // Anonymous callers get nothing.
+    let anonymous = reqwest::get(format!("{}/api/v1/me/export", server.url)).await.unwrap();
+    assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED);
 }

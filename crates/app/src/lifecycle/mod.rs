@@ -1,7 +1,7 @@
 //! The data lifecycle an operator is answerable for: accounts as the operator manages
 //! them ([`accounts`]: `confab user …`, disabling, one-time password-reset links), and
-//! erasure that reaches the models too ([`erasure`]), retention ([`retention`]), and
-//! online backups ([`backup`]).
+//! erasure that reaches the models too ([`erasure`]), retention ([`retention`]),
+//! online backups ([`backup`]) and the personal data export ([`export`]).
 //!
 //! Its settings are the `[lifecycle]` section ([`LifecycleConfig`]); its state is one
 //! [`Lifecycle`] per app, holding the key that signs password-reset links.
@@ -9,6 +9,7 @@
 pub mod accounts;
 pub mod backup;
 pub mod erasure;
+pub mod export;
 mod reset;
 pub mod retention;
 
@@ -19,6 +20,7 @@ use serde::Deserialize;
 pub use accounts::{AccountView, CreateAccount};
 pub use backup::BackupReport;
 pub use erasure::{DeleteAccount, ErasedMessages, ErasurePolicy, ErasureReport};
+pub use export::PersonalExport;
 pub use reset::{PasswordReset, ResetPassword};
 pub use retention::{ChannelRetention, RetentionPolicy, RetentionReport, SetRetention};
 
@@ -53,6 +55,8 @@ pub(crate) struct Lifecycle {
     data_dir: std::path::PathBuf,
     reset_key: reset::ResetKey,
     retention_cursors: retention::RetentionCursors,
+    /// Personal exports running ([`export::CONCURRENT_EXPORTS`] at most).
+    exports: std::sync::Arc<tokio::sync::Semaphore>,
 }
 
 impl Lifecycle {
@@ -62,6 +66,7 @@ impl Lifecycle {
             data_dir: data_dir.to_path_buf(),
             reset_key: reset::ResetKey::open(&data_dir.join(reset::KEY_FILE))?,
             retention_cursors: Default::default(),
+            exports: export::exports(),
         })
     }
 }
