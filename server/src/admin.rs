@@ -129,6 +129,13 @@ pub async fn serve_socket(app: App, data_dir: PathBuf) -> anyhow::Result<()> {
                         }
                         continue;
                     }
+                    // So does a backup.
+                    Ok(AdminRequest::Backup { out }) => {
+                        if !crate::lifecycle::serve_backup(&app, out, &mut write).await {
+                            break;
+                        }
+                        continue;
+                    }
                     Ok(request) => match execute(&app, request).await {
                         Ok(v) => AdminResponse::Ok(v),
                         Err(e) => AdminResponse::Error(e),

@@ -246,7 +246,7 @@ pub fn main_with_args(args: impl IntoIterator<Item = std::ffi::OsString>) -> any
         Command::Models(ModelsCommand::Show { id }) => AdminRequest::ModelsShow { id },
         Command::Import(command) => return crate::slack::import::main(&runtime, &config, command),
         Command::User(command) => AdminRequest::User(command.request()?),
-        Command::Backup { out } => AdminRequest::Backup { out: std::path::absolute(out)? },
+        Command::Backup { out } => return crate::lifecycle::backup_main(&runtime, &config, out),
         Command::Restore { dir } => {
             anyhow::ensure!(
                 cli.data_dir.is_some(),

@@ -294,7 +294,7 @@ pub async fn reset_password(State(app): State<App>, Body(req): Body<ResetPasswor
 /// not in a backup: the first server started on `NEW` rebuilds it.
 pub fn restore(backup: &std::path::Path, data_dir: &std::path::Path) -> anyhow::Result<Value> {
     use anyhow::Context;
-    use confab_app::lifecycle::backup::{BACKUP_FORMAT, copy_tree, require_empty};
+    use confab_app::lifecycle::backup::{BACKUP_FORMAT, copy_tree, require_empty, tree_size};
     use confab_store::Store;
     let manifest = std::fs::read(backup.join("backup.json"))
         .with_context(|| format!("{} holds no backup.json: not a confab backup", backup.display()))?;
@@ -302,10 +302,23 @@ pub fn restore(backup: &std::path::Path, data_dir: &std::path::Path) -> anyhow::
     anyhow::ensure!(manifest.format == BACKUP_FORMAT, "unknown backup format {:?}", manifest.format);
     require_empty(data_dir).context("restore into a new or empty data dir")?;
     crate::secure_data_dir(data_dir)?;
-    copy_tree(&backup.join("store"), &data_dir.join("store")).context("copying the store")?;
-    if backup.join("models").exists() {
-        copy_tree(&backup.join("models"), &data_dir.join("models")).context("copying the models")?;
+    let has_models = backup.join("models").exists();
+    let total =
+        tree_size(&backup.join("store"))? + if has_models { tree_size(&backup.join("models"))? } else { 0 };
+    let bar = indicatif::ProgressBar::new(total);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{spinner} [{elapsed_precise}] {wide_bar} {bytes}/{total_bytes} (ETA {eta})",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    let mut copied = |bytes| bar.inc(bytes);
+    copy_tree(&backup.join("store"), &data_dir.join("store"), &mut copied).context("copying the store")?;
+    if has_models {
+        copy_tree(&backup.join("models"), &data_dir.join("models"), &mut copied)
+            .context("copying the models")?;
     }
+    bar.finish_and_clear();
     std::fs::copy(backup.join("secret.key"), data_dir.join("secret.key")).context("copying secret.key")?;
     let store: std::sync::Arc<dyn Store> =
         std::sync::Arc::new(confab_store::SledStore::open(&data_dir.join("store"), &Default::default())?);
@@ -322,4 +335,101 @@ pub fn restore(backup: &std::path::Path, data_dir: &std::path::Path) -> anyhow::
         "ledgers_verified": workspaces.len(),
         "backup": manifest,
     }))
+}
+
+/// `confab backup --out DIR`, with a progress bar: through the running server's
+/// admin socket (which streams progress lines before its answer, as an import does),
+/// or on the data dir when no server runs.
+pub fn backup_main(
+    runtime: &tokio::runtime::Runtime,
+    config: &Config,
+    out: std::path::PathBuf,
+) -> anyhow::Result<()> {
+    let out = std::path::absolute(out)?;
+    let bar = indicatif::ProgressBar::new_spinner();
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{spinner} [{elapsed_precise}] {pos} store keys copied")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+    );
+    let report = runtime.block_on(run_backup(config, out, bar.clone()))?;
+    bar.finish_and_clear();
+    println!("{}", serde_json::to_string_pretty(&report)?);
+    Ok(())
+}
+
+async fn run_backup(
+    config: &Config,
+    out: std::path::PathBuf,
+    bar: indicatif::ProgressBar,
+) -> anyhow::Result<Value> {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
+    #[cfg(unix)]
+    if let Ok(stream) =
+        tokio::net::UnixStream::connect(crate::admin::socket_path(&config.server.data_dir)).await
+    {
+        let (read, mut write) = stream.into_split();
+        let mut line = serde_json::to_string(&crate::admin::AdminRequest::Backup { out })?;
+        line.push('\n');
+        write.write_all(line.as_bytes()).await?;
+        let mut lines = tokio::io::BufReader::new(read).lines();
+        while let Some(line) = lines.next_line().await? {
+            let value: Value = serde_json::from_str(&line)?;
+            if let Some(keys) = value.get("progress").and_then(Value::as_u64) {
+                bar.set_position(keys);
+            } else if let Some(ok) = value.get("ok") {
+                return Ok(ok.clone());
+            } else if let Some(e) = value.get("error") {
+                anyhow::bail!(
+                    "{}: {}",
+                    e["code"].as_str().unwrap_or("error"),
+                    e["message"].as_str().unwrap_or("")
+                );
+            }
+        }
+        anyhow::bail!("the server closed the admin socket");
+    }
+    let (app, _store) = crate::open_app(config).await?;
+    let progress = bar.clone();
+    let report = app.backup(out, Box::new(move |keys| progress.set_position(keys))).await.map_err(|e| {
+        let e = e.to_client();
+        anyhow::anyhow!("{}: {}", e.code, e.message)
+    })?;
+    Ok(serde_json::to_value(report)?)
+}
+
+/// Serves one backup on the admin socket: progress lines, then the answer.
+#[cfg(unix)]
+pub async fn serve_backup(
+    app: &App,
+    out: std::path::PathBuf,
+    write: &mut tokio::net::unix::OwnedWriteHalf,
+) -> bool {
+    use tokio::io::AsyncWriteExt;
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let backup = app.backup(
+        out,
+        Box::new(move |keys| {
+            let _ = tx.send(keys);
+        }),
+    );
+    tokio::pin!(backup);
+    let answer = loop {
+        tokio::select! {
+            Some(keys) = rx.recv() => {
+                let line = format!("{}\n", serde_json::json!({ "progress": keys }));
+                // The operator went away: the backup goes on, unwatched.
+                let _ = write.write_all(line.as_bytes()).await;
+            }
+            result = &mut backup => break result,
+        }
+    };
+    let answer = match answer {
+        Ok(report) => serde_json::json!({ "ok": report }),
+        Err(e) => {
+            e.log();
+            serde_json::json!({ "error": e.to_client() })
+        }
+    };
+    let line = format!("{answer}\n");
+    write.write_all(line.as_bytes()).await.is_ok()
 }

@@ -392,6 +392,18 @@ async fn a_backup_under_write_load_restores_every_acknowledged_message() {
     // Restore into the stopped server's emptied data dir, and serve it again.
     server.stop();
     let data_dir = server.data_dir().to_path_buf();
+    // With no server running, the command opens the data dir itself.
+    let offline = backup_dir.path().join("offline");
+    let args = [
+        "backup".as_ref(),
+        "--out".as_ref(),
+        offline.as_os_str(),
+        "--data-dir".as_ref(),
+        data_dir.as_os_str(),
+    ];
+    assert!(
+        stdout_json(&confab(&args))["store_keys"].as_u64().unwrap() > report["store_keys"].as_u64().unwrap()
+    );
     std::fs::remove_dir_all(&data_dir).unwrap();
     let restored = stdout_json(&confab(&[
         "restore".as_ref(),

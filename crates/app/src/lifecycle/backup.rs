@@ -45,8 +45,9 @@ pub struct BackupReport {
     pub took_ms: f64,
 }
 
-/// Copies every file under `from` to `to` (created), returning how many.
-pub fn copy_tree(from: &Path, to: &Path) -> std::io::Result<u64> {
+/// Copies every file under `from` to `to` (created), returning how many;
+/// `copied` is told the bytes of each file copied.
+pub fn copy_tree(from: &Path, to: &Path, copied: &mut dyn FnMut(u64)) -> std::io::Result<u64> {
     std::fs::create_dir_all(to)?;
     let mut files = 0;
     for entry in std::fs::read_dir(from)? {
@@ -54,13 +55,28 @@ pub fn copy_tree(from: &Path, to: &Path) -> std::io::Result<u64> {
         let target = to.join(entry.file_name());
         let kind = entry.file_type()?;
         if kind.is_dir() {
-            files += copy_tree(&entry.path(), &target)?;
+            files += copy_tree(&entry.path(), &target, copied)?;
         } else if kind.is_file() {
-            std::fs::copy(entry.path(), &target)?;
+            copied(std::fs::copy(entry.path(), &target)?);
             files += 1;
         }
     }
     Ok(files)
+}
+
+/// The bytes of every file under `dir` (for a progress bar's length).
+pub fn tree_size(dir: &Path) -> std::io::Result<u64> {
+    let mut bytes = 0;
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        let kind = entry.file_type()?;
+        if kind.is_dir() {
+            bytes += tree_size(&entry.path())?;
+        } else if kind.is_file() {
+            bytes += entry.metadata()?.len();
+        }
+    }
+    Ok(bytes)
 }
 
 /// A directory that does not exist or is empty (a backup or restore never mixes
@@ -97,7 +113,7 @@ impl App {
         let data_dir = &self.inner.lifecycle.data_dir;
         let models = data_dir.join("models");
         let model_files = self.inner.ledger.while_unchanged(|| match models.exists() {
-            true => copy_tree(&models, &dest.join("models")),
+            true => copy_tree(&models, &dest.join("models"), &mut |_| {}),
             false => Ok(0),
         });
         let model_files = model_files.map_err(io("copying the models"))?;
