@@ -35,6 +35,7 @@ pub enum AdminRequest {
     ImportSlack(confab_app::slack_import::SlackImport),
     User(crate::lifecycle::UserRequest),
     Backup { out: PathBuf },
+    ExportWorkspace { workspace: WorkspaceId, out: PathBuf },
 }
 
 #[derive(Serialize, Deserialize)]
@@ -95,6 +96,13 @@ pub async fn execute(app: &App, request: AdminRequest) -> Result<Value, Error> {
             as_json(serde_json::to_value(app.import_slack(import, Box::new(|_| {})).await?))
         }
         AdminRequest::User(request) => crate::lifecycle::execute_user(app, request).await,
+        AdminRequest::ExportWorkspace { workspace, out } => {
+            let report = app.export_workspace(workspace, out).await.map_err(|e| {
+                e.log();
+                e.to_client()
+            })?;
+            as_json(serde_json::to_value(report))
+        }
         AdminRequest::Backup { out } => {
             let report = app.backup(out, Box::new(|_| {})).await.map_err(|e| {
                 e.log();

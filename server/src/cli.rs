@@ -73,6 +73,9 @@ pub enum Command {
         #[arg(long, value_name = "DIR")]
         out: PathBuf,
     },
+    /// Exports a workspace (`confab export workspace WS --out FILE.zip`).
+    #[command(subcommand)]
+    Export(crate::lifecycle::ExportCommand),
     /// Restores a backup into a new data dir (`--data-dir`, absent or empty) and
     /// verifies every workspace's consent ledger.
     Restore {
@@ -247,6 +250,9 @@ pub fn main_with_args(args: impl IntoIterator<Item = std::ffi::OsString>) -> any
         Command::Import(command) => return crate::slack::import::main(&runtime, &config, command),
         Command::User(command) => AdminRequest::User(command.request()?),
         Command::Backup { out } => return crate::lifecycle::backup_main(&runtime, &config, out),
+        Command::Export(crate::lifecycle::ExportCommand::Workspace { workspace, out }) => {
+            AdminRequest::ExportWorkspace { workspace, out: std::path::absolute(out)? }
+        }
         Command::Restore { dir } => {
             anyhow::ensure!(
                 cli.data_dir.is_some(),

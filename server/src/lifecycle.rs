@@ -62,6 +62,18 @@ pub enum UserCommand {
     },
 }
 
+/// `confab export …`.
+#[derive(Debug, Subcommand)]
+pub enum ExportCommand {
+    /// A workspace as a Slack export zip (what `confab import slack` reads), with its
+    /// consent ledger and the manifests of the models its data went into.
+    Workspace {
+        workspace: confab_core::WorkspaceId,
+        #[arg(long, value_name = "FILE")]
+        out: std::path::PathBuf,
+    },
+}
+
 /// A user command as sent over the admin socket.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case")]

@@ -17,6 +17,7 @@ crate::cases!(
     retention_policies_are_set_by_owners_and_admins,
     a_backup_under_write_load_restores_every_acknowledged_message,
     a_personal_export_holds_everything_about_them,
+    a_workspace_export_imports_back_as_it_was,
 );
 
 const WAIT: Duration = Duration::from_secs(5);
@@ -515,4 +516,88 @@ async fn a_personal_export_holds_everything_about_them() {
     // Anonymous callers get nothing.
     let anonymous = reqwest::get(format!("{}/api/v1/me/export", server.url)).await.unwrap();
     assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED);
+}
+
+async fn a_workspace_export_imports_back_as_it_was() {
+    let server = TestServer::start();
+    let (ada, _) = server.user("ada").await;
+    let (bob, bob_s) = server.user("bob").await;
+    let (ws, general) = confab_tests::workspace(&ada, "Source").await;
+    confab_tests::join(&ada, ws, &bob).await;
+    let root = ada.post(general, "a thread about <tags> & things").await.unwrap();
+    let reply = json!({"text": "a reply", "thread_root": root.id}).to_string();
+    let (status, _) =
+        bob.raw(Method::POST, &format!("/channels/{general}/messages"), Some(&reply)).await.unwrap();
+    assert_eq!(status, StatusCode::CREATED);
+    let edited = bob.post(general, "first draft").await.unwrap();
+    let edit = json!({"text": "final words"}).to_string();
+    bob.raw(Method::PATCH, &format!("/messages/{}", edited.id), Some(&edit)).await.unwrap();
+    bob.raw(Method::PUT, &format!("/messages/{}/reactions/tada", root.id), None).await.unwrap();
+    let gone = ada.post(general, "deleted words").await.unwrap();
+    ada.raw(Method::DELETE, &format!("/messages/{}", gone.id), None).await.unwrap();
+    let secret = ada.create_channel(ws, "secret", true).await.unwrap().id;
+    ada.add_member(secret, bob_s.user.id).await.unwrap();
+    ada.post(secret, "private words").await.unwrap();
+    let dm = ada.open_dm(ws, &[bob_s.user.id]).await.unwrap().id;
+    bob.post(dm, "dm words").await.unwrap();
+
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("source.zip");
+    let ws_s = ws.to_string();
+    let report = stdout_json(&server.cli(&["export", "workspace", &ws_s, "--out", file.to_str().unwrap()]));
+    assert_eq!(
+        (report["messages"].as_u64(), report["conversations"].as_u64()),
+        (Some(5), Some(3)),
+        "{report}"
+    );
+    let mut zip = zip::ZipArchive::new(std::fs::File::open(&file).unwrap()).unwrap();
+    for name in ["users.json", "channels.json", "groups.json", "dms.json", "confab_consent_ledger.json"] {
+        assert!(zip.by_name(name).is_ok(), "{name}");
+    }
+
+    // Into a fresh server, where ada and bob already have accounts.
+    let copy = TestServer::start();
+    let (ada2, _) = copy.user("ada").await;
+    let (bob2, _) = copy.user("bob").await;
+    let imported =
+        stdout_json(&copy.cli(&["import", "slack", file.to_str().unwrap(), "--workspace", "Copy", "--json"]));
+    assert_eq!(imported["users_linked"], 2, "{imported}");
+    let new_ws = imported["workspace"].as_str().unwrap().to_string();
+    let (_, channels) = ada2.raw(Method::GET, &format!("/workspaces/{new_ws}/channels"), None).await.unwrap();
+    let channels = channels["channels"].as_array().unwrap().clone();
+    let id_of = |pred: &dyn Fn(&Value) -> bool| {
+        channels.iter().find(|c| pred(c)).map(|c| c["id"].as_str().unwrap().to_string())
+    };
+    let general2 = id_of(&|c| c["name"] == "general").expect("#general");
+    let secret2 = id_of(&|c| c["name"] == "secret" && c["kind"] == "private").expect("#secret, private");
+    let dm2 = id_of(&|c| c["kind"] == "dm").expect("the DM");
+    let texts = |messages: &Value| -> Vec<String> {
+        messages["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["text"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let (_, history) = ada2
+        .raw(Method::GET, &format!("/channels/{general2}/messages?after=0&limit=100"), None)
+        .await
+        .unwrap();
+    let roots: Vec<&Value> =
+        history["messages"].as_array().unwrap().iter().filter(|m| m["thread_root"].is_null()).collect();
+    let root_texts: Vec<&str> = roots.iter().map(|m| m["text"].as_str().unwrap()).collect();
+    assert_eq!(root_texts, ["a thread about <tags> & things", "final words"], "{history}");
+    assert_eq!(roots[0]["reply_count"], 1, "the thread");
+    assert!(roots[1]["edited_at"].is_number(), "the edit");
+    assert_eq!(roots[0]["reactions"][0]["emoji"], "🎉");
+    assert_eq!(roots[0]["reactions"][0]["users"].as_array().unwrap().len(), 1);
+    let root2 = roots[0]["id"].as_str().unwrap();
+    let (_, thread) = ada2.raw(Method::GET, &format!("/messages/{root2}/thread"), None).await.unwrap();
+    assert_eq!(thread["replies"][0]["text"], "a reply", "{thread}");
+    let (_, secret_history) =
+        ada2.raw(Method::GET, &format!("/channels/{secret2}/messages"), None).await.unwrap();
+    assert_eq!(texts(&secret_history), ["private words"]);
+    let (_, dm_history) = bob2.raw(Method::GET, &format!("/channels/{dm2}/messages"), None).await.unwrap();
+    assert_eq!(texts(&dm_history), ["dm words"]);
+    assert!(!history.to_string().contains("deleted words"));
 }

@@ -60,6 +60,7 @@ mod model;
 mod raw;
 mod reader;
 mod report;
+pub mod write;
 
 pub use error::Error;
 pub use markup::{Resolver, convert_markup};

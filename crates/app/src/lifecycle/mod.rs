@@ -1,7 +1,8 @@
 //! The data lifecycle an operator is answerable for: accounts as the operator manages
 //! them ([`accounts`]: `confab user …`, disabling, one-time password-reset links), and
 //! erasure that reaches the models too ([`erasure`]), retention ([`retention`]),
-//! online backups ([`backup`]) and the personal data export ([`export`]).
+//! online backups ([`backup`]), the personal data export ([`export`]) and the
+//! workspace export in Slack's layout ([`workspace_export`]).
 //!
 //! Its settings are the `[lifecycle]` section ([`LifecycleConfig`]); its state is one
 //! [`Lifecycle`] per app, holding the key that signs password-reset links.
@@ -12,6 +13,7 @@ pub mod erasure;
 pub mod export;
 mod reset;
 pub mod retention;
+pub mod workspace_export;
 
 use std::path::Path;
 
