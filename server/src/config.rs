@@ -108,8 +108,19 @@ impl Default for StoreSection {
 }
 
 /// The sections a `CONFAB_<SECTION>_<KEY>` variable may name: every section.
-const SECTIONS: &[&str] =
-    &["server", "store", "auth", "limits", "events", "websocket", "training", "search", "lifecycle", "slack"];
+const SECTIONS: &[&str] = &[
+    "server",
+    "store",
+    "auth",
+    "limits",
+    "events",
+    "websocket",
+    "training",
+    "search",
+    "lifecycle",
+    "slack",
+    "files",
+];
 
 impl Config {
     /// Loads the configuration from an optional file and the process environment.

@@ -16,6 +16,7 @@ pub mod config;
 pub mod demo;
 pub mod error;
 pub mod extract;
+pub mod files;
 pub mod layers;
 pub mod lifecycle;
 pub mod slack;
@@ -50,6 +51,9 @@ pub fn router(app: App, config: &Config) -> Router {
         .route("/workspaces/{ws}/webhooks", get(slack::routes::webhooks).post(slack::routes::new_webhook))
         .route("/workspaces/{ws}/webhooks/{hook}", delete(slack::routes::revoke_webhook))
         .route("/hooks/{ws}/{hook}/{secret}", post(slack::routes::post_webhook))
+        .route("/channels/{ch}/files", post(files::upload).layer(files::upload_body_limit(config)))
+        .route("/files/{id}", get(files::download))
+        .route("/files/{id}/thumb", get(files::thumbnail))
         .route("/ws", get(ws::upgrade))
         .route("/healthz", get(healthz))
         .fallback(api::not_found)

@@ -586,6 +586,9 @@ const NOT_IN_THE_TABLE: &[(&str, &str, &str)] = &[
     ("GET", "/api/slack/{method}", "Slack's Web API: slack_api::slack_sdk_drives_every_method"),
     ("POST", "/api/slack/{method}", "Slack's Web API: slack_api::slack_sdk_drives_every_method"),
     ("DELETE", "/me", "erases the caller's own account: lifecycle::erasure_reaches_everything"),
+    ("POST", "/channels/{ch}/files", "a multipart body: files::upload_download_and_who_may_read"),
+    ("GET", "/files/{id}", "files::upload_download_and_who_may_read"),
+    ("GET", "/files/{id}/thumb", "files::upload_download_and_who_may_read"),
     ("GET", "/me/export", "the caller's own data: lifecycle::a_personal_export_holds_everything_about_them"),
 ];
 

@@ -202,6 +202,19 @@ async fn documented_bodies_match_the_types() {
                 client_msg_id: some(),
             }),
         ),
+        (
+            "POST",
+            "/channels/{ch}/files",
+            fields(http::FilePosted {
+                file: confab_core::FileInfo {
+                    id: confab_core::FileId::from_bytes(user.to_bytes()),
+                    name: String::new(),
+                    size: 0,
+                    content_type: String::new(),
+                },
+                message: message.clone(),
+            }),
+        ),
         ("POST", "/channels/{ch}/read", fields(http::ReadMarker { seq: 1 })),
         ("PATCH", "/messages/{id}", fields(http::TextBody { text: String::new() })),
         (

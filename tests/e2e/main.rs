@@ -11,6 +11,7 @@ mod deps;
 mod docs;
 mod durability;
 mod features;
+mod files;
 mod integrity;
 mod lifecycle;
 mod live;
@@ -51,6 +52,7 @@ fn main() {
         ("docs", docs::cases()),
         ("durability", durability::cases()),
         ("features", features::cases()),
+        ("files", files::cases()),
         ("integrity", integrity::cases()),
         ("lifecycle", lifecycle::cases()),
         ("live", live::cases()),

@@ -15,6 +15,7 @@ pub struct AppConfig {
     pub search: SearchLogConfig,
     pub slack: crate::slack_import::SlackConfig,
     pub lifecycle: crate::lifecycle::LifecycleConfig,
+    pub files: crate::files::FilesConfig,
 }
 
 /// `[search]`: how long the log of searches and clicks (the `search_interactions`

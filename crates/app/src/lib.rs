@@ -24,6 +24,7 @@ pub mod consent;
 mod derived;
 pub mod directory;
 pub mod error;
+pub mod files;
 mod hashing;
 mod housekeeping;
 pub mod hub;
@@ -104,6 +105,7 @@ struct Inner {
     /// Incoming webhooks' post rates, per webhook.
     slack_hooks: slack_bots::HookLimiter,
     lifecycle: lifecycle::Lifecycle,
+    files: files::Files,
 }
 
 impl App {
@@ -116,6 +118,9 @@ impl App {
         let registry = confab_training::ModelRegistry::open(data_dir.join("models"))
             .map_err(|e| format!("model registry: {e}"))?;
         let lifecycle = lifecycle::Lifecycle::open(data_dir)?;
+        let blobs = confab_store::LocalBlobs::open(data_dir.join("files"))
+            .map_err(|e| format!("file store in {}: {e}", data_dir.join("files").display()))?;
+        let files = files::Files::new(Arc::new(blobs), &config.files);
         let directory = Arc::new(Directory::default());
         let hub = Arc::new(Hub::new(config.websocket.queue_frames));
         let (search, outcome) = SearchIndex::open(&index_dir, SearchConfig::default())
@@ -155,6 +160,7 @@ impl App {
                 serving: models::Serving::new(registry),
                 slack_hooks: slack_bots::HookLimiter::new(&config.slack),
                 lifecycle,
+                files,
                 limits: config.limits.validation(),
                 auth: auth::AuthState::new(&config.auth),
                 message_limiter: DefaultKeyedRateLimiter::keyed(message_quota),

@@ -46,7 +46,21 @@ impl App {
         channel: ChannelId,
         req: PostMessage,
     ) -> Result<Message> {
-        let text = emoji::expand_shortcodes(self.limits().message_text(&req.text)?);
+        self.post_message_with(caller, channel, req, None).await
+    }
+
+    /// Posts a message, with an uploaded file if given (then the text may be empty).
+    pub(crate) async fn post_message_with(
+        &self,
+        caller: Caller,
+        channel: ChannelId,
+        req: PostMessage,
+        attachment: Option<crate::files::Attachment>,
+    ) -> Result<Message> {
+        let text = match (&attachment, req.text.trim().is_empty()) {
+            (Some(_), true) => String::new(),
+            _ => emoji::expand_shortcodes(self.limits().message_text(&req.text)?),
+        };
         if let Some(id) = &req.client_msg_id {
             self.limits().client_id("client_msg_id", id)?;
         }
@@ -65,7 +79,7 @@ impl App {
                 mentioned.push(user.user.id);
             }
         }
-        let (message, durable) = self.write(ws, |state, tx| {
+        let ((message, placed), durable) = self.write(ws, |state, tx| {
             let ch = state.readable_channel(caller.user, channel)?;
             if !ch.members.contains(&caller.user) {
                 return Err(Error::forbidden("join the channel to post in it").into());
@@ -76,7 +90,7 @@ impl App {
             if let Some(client_id) = &req.client_msg_id {
                 let earlier = self.store().message_by_client_id(channel, caller.user, client_id)?;
                 if let Some(id) = earlier {
-                    return Ok(Posted::Earlier(id));
+                    return Ok((Posted::Earlier(id), None));
                 }
             }
             let root = match req.thread_root {
@@ -102,7 +116,7 @@ impl App {
                 .filter(|u| *u != caller.user && state.can_read(*u, channel))
                 .collect();
             let seq = ch.last_seq + 1;
-            let message = Message {
+            let mut message = Message {
                 id: MessageId::from_ulid(new_ulid()),
                 workspace: ws,
                 channel,
@@ -118,6 +132,15 @@ impl App {
                 reactions: Vec::new(),
                 mentions: mentions.clone(),
                 client_msg_id: req.client_msg_id.clone(),
+                files: Vec::new(),
+            };
+            // Last, as it places the file's content: nothing after it fails.
+            let placed = match attachment {
+                Some(attachment) => {
+                    message.files.push(attachment.id());
+                    Some(self.stage_attachment(tx, &message, attachment)?)
+                }
+                None => None,
             };
             tx.op(Op::PutMessage(message.clone()));
             for user in &mentions {
@@ -135,8 +158,11 @@ impl App {
             if let Some(ch) = state.channels.get_mut(&channel) {
                 ch.last_seq = seq;
             }
-            Ok(Posted::New(message))
+            Ok((Posted::New(message), placed))
         })?;
+        if let Some(hash) = placed {
+            self.sync_content(ws, hash).await?;
+        }
         durable.wait().await?;
         match message {
             Posted::New(message) => {
@@ -227,12 +253,14 @@ impl App {
         if message.deleted {
             return Ok(());
         }
-        let ((), durable) = self.write_as(caller, message.workspace, |state, tx| {
+        let (unused, durable) = self.write_as(caller, message.workspace, |state, tx| {
             let mut message = self.writable_message(state, caller, id)?;
             let is_admin = state.role(caller.user).is_some_and(|r| r.is_admin());
             if message.author != caller.user && !is_admin {
                 return Err(Error::forbidden("only the author or an admin deletes a message").into());
             }
+            let unused = self.stage_file_deletions(tx, &message)?;
+            message.files.clear();
             message.deleted = true;
             message.text.clear();
             message.reactions.clear();
@@ -245,9 +273,10 @@ impl App {
                 seq: message.seq,
                 thread_root: message.thread_root,
             });
-            Ok(())
+            Ok(unused)
         })?;
-        durable.wait().await
+        durable.wait().await?;
+        self.remove_contents(message.workspace, unused)
     }
 
     /// Adds the caller's reaction; reacting twice with the same emoji changes nothing.

@@ -608,6 +608,7 @@ mod tests {
             reactions: vec![],
             mentions: vec![],
             client_msg_id: None,
+            files: vec![],
         };
         assert_eq!(slack_ts(&m), "1577836810.000042");
         m.seq = 7;

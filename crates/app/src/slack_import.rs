@@ -999,6 +999,7 @@ impl App {
                     reactions,
                     mentions,
                     client_msg_id: Some(m.key.as_str().to_string()),
+                    files: Vec::new(),
                 },
                 updated_root,
             });

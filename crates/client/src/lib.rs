@@ -16,8 +16,8 @@
 mod live;
 
 use confab_core::{
-    Channel, ChannelId, ChannelView, Invite, MemberView, Message, MessageId, Role, Thread, User, UserId,
-    WorkspaceId, WorkspaceView,
+    Channel, ChannelId, ChannelView, FileId, Invite, MemberView, Message, MessageId, Role, Thread, User,
+    UserId, WorkspaceId, WorkspaceView,
 };
 use confab_protocol::http;
 use reqwest::{Method, StatusCode};
@@ -111,6 +111,49 @@ impl Client {
             serde_json::from_slice(&bytes).unwrap_or(Value::Null)
         };
         Ok((status, value))
+    }
+
+    /// Uploads a file to a channel as a multipart body (`file`, and `text` if not
+    /// empty): the message posted with it.
+    pub async fn upload(
+        &self,
+        channel: ChannelId,
+        name: &str,
+        content: &[u8],
+        text: &str,
+    ) -> Result<http::FilePosted> {
+        let (content_type, body) = multipart_body(name, content, text);
+        let mut request = self.http.post(format!("{}/api/v1/channels/{channel}/files", self.base));
+        if let Some(token) = &self.token {
+            request = request.bearer_auth(token);
+        }
+        let response = request.header("content-type", content_type).body(body).send().await?;
+        let status = response.status();
+        let bytes = response.bytes().await?;
+        answer(status, &bytes)
+    }
+
+    /// Downloads a file (`GET /files/{id}`, or its thumbnail): the response's
+    /// headers and bytes.
+    pub async fn download(
+        &self,
+        file: FileId,
+        thumbnail: bool,
+    ) -> Result<(reqwest::header::HeaderMap, Vec<u8>)> {
+        let suffix = if thumbnail { "/thumb" } else { "" };
+        let mut request = self.http.get(format!("{}/api/v1/files/{file}{suffix}", self.base));
+        if let Some(token) = &self.token {
+            request = request.bearer_auth(token);
+        }
+        let response = request.send().await?;
+        let (status, headers) = (response.status(), response.headers().clone());
+        let bytes = response.bytes().await?;
+        if !status.is_success() {
+            return Err(answer::<()>(status, &bytes)
+                .err()
+                .unwrap_or(ClientError::Protocol(format!("{status}"))));
+        }
+        Ok((headers, bytes.to_vec()))
     }
 
     async fn call<T: DeserializeOwned>(&self, method: Method, path: &str, body: Option<Value>) -> Result<T> {
@@ -324,4 +367,44 @@ fn encode_segment(s: &str) -> String {
         }
     }
     out
+}
+
+/// A `multipart/form-data` body with a `file` part and, if not empty, a `text` part:
+/// its content type and bytes.
+pub fn multipart_body(name: &str, content: &[u8], text: &str) -> (String, Vec<u8>) {
+    let nanos =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+    let boundary = format!("confab-boundary-{nanos:x}-{:x}", content.len());
+    let mut body = Vec::with_capacity(content.len() + 512);
+    if !text.is_empty() {
+        body.extend_from_slice(
+            format!("--{boundary}\r\nContent-Disposition: form-data; name=\"text\"\r\n\r\n{text}\r\n")
+                .as_bytes(),
+        );
+    }
+    let name = name.replace(['"', '\r', '\n'], "_");
+    body.extend_from_slice(
+        format!(
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{name}\"\r\n\
+             Content-Type: application/octet-stream\r\n\r\n"
+        )
+        .as_bytes(),
+    );
+    body.extend_from_slice(content);
+    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    (format!("multipart/form-data; boundary={boundary}"), body)
+}
+
+/// A JSON answer, or the API error it carries.
+fn answer<T: DeserializeOwned>(status: StatusCode, bytes: &[u8]) -> Result<T> {
+    if !status.is_success() {
+        let error = serde_json::from_slice::<http::ErrorBody>(bytes).map(|b| b.error).map_err(|_| {
+            ClientError::Protocol(format!(
+                "{status} without an error body: {}",
+                String::from_utf8_lossy(bytes)
+            ))
+        })?;
+        return Err(ClientError::Api { status: status.as_u16(), error });
+    }
+    serde_json::from_slice(bytes).map_err(|e| ClientError::Protocol(format!("unexpected body: {e}")))
 }

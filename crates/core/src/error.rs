@@ -36,6 +36,8 @@ pub enum ErrorCode {
     MessageNotFound,
     UserNotFound,
     InviteNotFound,
+    /// No such file, or the caller may not read its channel.
+    FileNotFound,
     /// The invite has expired or has no uses left.
     InviteExpired,
     /// An account with this email already exists.
@@ -92,6 +94,7 @@ impl ErrorCode {
             MessageNotFound => "message_not_found",
             UserNotFound => "user_not_found",
             InviteNotFound => "invite_not_found",
+            FileNotFound => "file_not_found",
             InviteExpired => "invite_expired",
             EmailTaken => "email_taken",
             NameTaken => "name_taken",
@@ -128,6 +131,7 @@ impl ErrorCode {
         Self::MessageNotFound,
         Self::UserNotFound,
         Self::InviteNotFound,
+        Self::FileNotFound,
         Self::InviteExpired,
         Self::EmailTaken,
         Self::NameTaken,
@@ -156,7 +160,7 @@ impl ErrorCode {
             Unauthenticated | InvalidCredentials | NotAuthenticatedYet => 401,
             Forbidden | SignupClosed | QuotaExceeded => 403,
             NotFound | WorkspaceNotFound | ChannelNotFound | MessageNotFound | UserNotFound
-            | InviteNotFound => 404,
+            | InviteNotFound | FileNotFound => 404,
             EmailTaken | NameTaken | LastOwner | ChannelArchived | Conflict => 409,
             InviteExpired => 410,
             PayloadTooLarge => 413,

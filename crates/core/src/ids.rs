@@ -100,6 +100,11 @@ define_id!(
     MessageId,
     "message id"
 );
+define_id!(
+    /// An uploaded file (one attachment of one message).
+    FileId,
+    "file id"
+);
 
 #[cfg(test)]
 mod tests {

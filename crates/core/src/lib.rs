@@ -15,5 +15,5 @@ pub mod validate;
 
 pub use error::{Error, ErrorCode, Result};
 pub use event::{Event, EventRecord};
-pub use ids::{ChannelId, MessageId, UserId, WorkspaceId};
+pub use ids::{ChannelId, FileId, MessageId, UserId, WorkspaceId};
 pub use model::*;

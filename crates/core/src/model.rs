@@ -6,7 +6,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::ids::{ChannelId, MessageId, UserId, WorkspaceId};
+use crate::ids::{ChannelId, FileId, MessageId, UserId, WorkspaceId};
 
 /// Milliseconds since the Unix epoch, UTC.
 pub type Millis = i64;
@@ -188,12 +188,27 @@ pub struct Message {
     /// The sender's idempotency key, if it gave one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_msg_id: Option<String>,
+    /// The files attached to the message (`GET /files/{id}`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub files: Vec<FileId>,
 }
 
 impl Message {
     pub fn reaction_count(&self) -> u32 {
         self.reactions.iter().map(|r| r.users.len() as u32).sum()
     }
+}
+
+/// An uploaded file, as a client sees it: its content is `GET /files/{id}`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileInfo {
+    pub id: FileId,
+    /// The name it was uploaded with, sanitised (no path, no control characters).
+    pub name: String,
+    /// Bytes.
+    pub size: u64,
+    /// Sniffed from the content, never taken from the client.
+    pub content_type: String,
 }
 
 /// A thread: its root and its replies, oldest first.

@@ -4,8 +4,8 @@
 //! `Channel`, `User`, …) answer it as it is and have no type here.
 
 use confab_core::{
-    ChannelView, Invite, MemberView, Message, MessageId, Millis, Presence, Role, User, UserId, UserProfile,
-    WorkspaceId, WorkspaceView,
+    ChannelView, FileInfo, Invite, MemberView, Message, MessageId, Millis, Presence, Role, User, UserId,
+    UserProfile, WorkspaceId, WorkspaceView,
 };
 use serde::{Deserialize, Serialize};
 
@@ -481,4 +481,14 @@ mod tests {
         // An optional body's absent fields are absent on the wire too.
         assert_eq!(serde_json::to_string(&CreateInvite::default()).unwrap(), "{}");
     }
+}
+
+// ---------------------------------------------------------------------------------
+// Files.
+
+/// `POST /channels/{ch}/files`: the file and the message posted with it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FilePosted {
+    pub file: FileInfo,
+    pub message: Message,
 }

@@ -17,10 +17,12 @@
 //! acknowledged; counters (`seq`, `event_seq`) are derived from the stored data at
 //! start-up rather than stored separately, so they cannot disagree with it.
 
+pub mod blobs;
 mod journal;
 mod keys;
 mod sled_store;
 
+pub use blobs::{BlobStore, LocalBlobs};
 pub use sled_store::{SledConfig, SledStore};
 
 use confab_core::{

@@ -25,6 +25,7 @@ fn message(workspace: WorkspaceId, channel: ChannelId, seq: u64, text: &str) -> 
         reactions: Vec::new(),
         mentions: Vec::new(),
         client_msg_id: None,
+        files: Vec::new(),
     }
 }
 

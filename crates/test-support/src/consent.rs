@@ -164,6 +164,7 @@ pub fn message(
             .collect(),
         mentions: Vec::new(),
         client_msg_id: None,
+        files: Vec::new(),
     }
 }
 

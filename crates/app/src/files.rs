@@ -1,0 +1,495 @@
+//! Files: uploads attached to messages, their download, and their deletion with the
+//! message.
+//!
+//! An upload is a message: `POST /channels/{ch}/files` posts a message (with an
+//! optional text) that lists the file's id, through the same path as any post
+//! ([`App::post_message`]), so it is delivered over the WebSocket as a
+//! `message.created` carrying the file's id. The contents live in a
+//! [`BlobStore`], content-addressed per workspace; the records live in the store
+//! as blobs of the workspace, written in the message's own batch:
+//! - `files`: file id → [`FileRecord`] (name, size, type, content hash, channel,
+//!   message);
+//! - `file_contents`: content hash → [`ContentRecord`] (size and how many files name
+//!   it): identical content is stored and counted once;
+//! - `file_usage`: the workspace's bytes stored, checked against
+//!   `files.workspace_quota_bytes`;
+//! - `file_thumbs`: file id → the PNG thumbnail of a raster image, made once at
+//!   upload in a bounded blocking pool, decoding under pixel and memory limits so
+//!   that a decompression bomb is refused instead of exhausting memory.
+//!
+//! Permissions come from the channel: whoever may read the channel may download its
+//! files, and anyone else gets `file_not_found`, as for a file that does not exist.
+//!
+//! Placing content and deleting it happen under the workspace's write lock, after
+//! reading the content records, so an upload of content that a delete is removing
+//! can never lose it. Deleting the message that holds the last reference to a
+//! content deletes the content once the deletion is durable.
+
+use std::sync::Arc;
+
+use confab_core::{
+    ChannelId, Error, ErrorCode, FileId, FileInfo, Message, MessageId, Millis, UserId, WorkspaceId,
+};
+use confab_store::blobs::{ContentHash, Sealed, Staging};
+use confab_store::{BlobStore, Op};
+use serde::{Deserialize, Serialize};
+
+use crate::directory::WorkspaceState;
+use crate::error::{AppError, Result};
+use crate::{App, Caller, Tx, new_ulid};
+
+const FILES: &str = "files";
+const CONTENTS: &str = "file_contents";
+const USAGE: &str = "file_usage";
+const THUMBS: &str = "file_thumbs";
+const USAGE_KEY: &[u8] = b"bytes";
+
+/// Longest file name kept, in characters.
+const MAX_NAME_CHARS: usize = 255;
+
+/// `[files]`: upload limits.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FilesConfig {
+    /// Largest file, in bytes (a larger upload gets `413 payload_too_large`).
+    pub max_bytes: u64,
+    /// Bytes of file content one workspace may store (identical content counts once).
+    pub workspace_quota_bytes: u64,
+    /// Seconds after which content that no message names is removed.
+    pub orphan_ttl_secs: u64,
+    /// Uploads being received at once, server-wide; more get `rate_limited`. Bounds
+    /// the disk that unfinished uploads can take to this many times `max_bytes`.
+    pub max_concurrent_uploads: usize,
+    /// Longest side of a thumbnail, in pixels.
+    pub thumbnail_px: u32,
+    /// Widest and tallest image decoded for a thumbnail; a larger one is refused.
+    pub image_max_side_px: u32,
+    /// Most memory one image's decoding may take, in bytes; a larger one is refused.
+    pub image_max_decode_bytes: u64,
+    /// Thumbnails made at once (each a blocking thread).
+    pub thumbnail_threads: usize,
+}
+
+impl Default for FilesConfig {
+    fn default() -> Self {
+        FilesConfig {
+            max_bytes: 100 * 1024 * 1024,
+            workspace_quota_bytes: 10 * 1024 * 1024 * 1024,
+            orphan_ttl_secs: 24 * 3600,
+            max_concurrent_uploads: 32,
+            thumbnail_px: 360,
+            image_max_side_px: 12_000,
+            image_max_decode_bytes: 256 * 1024 * 1024,
+            thumbnail_threads: 2,
+        }
+    }
+}
+
+/// What the store keeps about one file.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct FileRecord {
+    pub info: FileInfo,
+    pub channel: ChannelId,
+    pub message: MessageId,
+    pub uploader: UserId,
+    pub created_at: Millis,
+    /// SHA-256 of the content, hex.
+    pub hash: String,
+}
+
+/// What the store keeps about one content of a workspace.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize)]
+struct ContentRecord {
+    size: u64,
+    /// Files naming this content.
+    refs: u64,
+}
+
+/// The app's side of files: where contents live and how many uploads are running.
+pub(crate) struct Files {
+    pub(crate) blobs: Arc<dyn BlobStore>,
+    uploads: Arc<tokio::sync::Semaphore>,
+    thumbnails: Arc<tokio::sync::Semaphore>,
+}
+
+impl Files {
+    pub(crate) fn new(blobs: Arc<dyn BlobStore>, config: &FilesConfig) -> Files {
+        Files {
+            blobs,
+            uploads: Arc::new(tokio::sync::Semaphore::new(config.max_concurrent_uploads.max(1))),
+            thumbnails: Arc::new(tokio::sync::Semaphore::new(config.thumbnail_threads.max(1))),
+        }
+    }
+}
+
+/// An upload being received: write the bytes with [`Upload::write`], then hand it to
+/// [`App::post_file`]. Dropping it deletes what was written.
+pub struct Upload {
+    channel: ChannelId,
+    staging: Staging,
+    max_bytes: u64,
+    _permit: tokio::sync::OwnedSemaphorePermit,
+}
+
+impl Upload {
+    /// Appends a chunk; `payload_too_large` past `files.max_bytes`.
+    pub fn write(&mut self, bytes: &[u8]) -> Result<()> {
+        if self.staging.size() + bytes.len() as u64 > self.max_bytes {
+            return Err(too_large(self.max_bytes).into());
+        }
+        self.staging.write(bytes).map_err(io("writing an upload"))
+    }
+}
+
+/// A file ready to attach to a message (the upload sealed on disk).
+pub(crate) struct Attachment {
+    sealed: Sealed,
+    info: FileInfo,
+    /// PNG, for a raster image.
+    thumbnail: Option<Vec<u8>>,
+}
+
+impl Attachment {
+    pub(crate) fn id(&self) -> FileId {
+        self.info.id
+    }
+}
+
+fn too_large(max: u64) -> Error {
+    Error::new(ErrorCode::PayloadTooLarge, format!("a file may have at most {max} bytes"))
+}
+
+fn file_not_found() -> Error {
+    Error::new(ErrorCode::FileNotFound, "no such file")
+}
+
+/// A file name as stored: the last path component, without control characters,
+/// trimmed, at most [`MAX_NAME_CHARS`] characters; `file` if nothing is left.
+pub fn sanitize_name(name: &str) -> String {
+    let base = name.rsplit(['/', '\\']).next().unwrap_or("");
+    let clean: String = base.chars().filter(|c| !c.is_control()).take(MAX_NAME_CHARS).collect();
+    let clean = clean.trim().trim_start_matches('.').trim();
+    if clean.is_empty() { "file".to_string() } else { clean.to_string() }
+}
+
+/// The content type sniffed from the first bytes; text if they are UTF-8, else
+/// `application/octet-stream`. Never what the client said.
+pub fn sniff(head: &[u8]) -> String {
+    if let Some(kind) = infer::get(head) {
+        return kind.mime_type().to_string();
+    }
+    let text = match std::str::from_utf8(head) {
+        Ok(_) => true,
+        // A multi-byte character cut at the end of the head is still text.
+        Err(e) => e.error_len().is_none() && head.len() - e.valid_up_to() < 4,
+    };
+    if text && !head.contains(&0) {
+        "text/plain; charset=utf-8".to_string()
+    } else {
+        "application/octet-stream".to_string()
+    }
+}
+
+/// Whether a browser may show the type inline as an image: raster formats only (SVG
+/// can carry script, so it is downloaded as an attachment).
+pub fn is_inline_image(content_type: &str) -> bool {
+    matches!(content_type, "image/png" | "image/jpeg" | "image/gif" | "image/webp")
+}
+
+fn usage(app: &App, ws: WorkspaceId) -> Result<u64> {
+    let bytes = app.store().blob(ws, USAGE, USAGE_KEY)?;
+    Ok(bytes.and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or(0))
+}
+
+fn content(app: &App, ws: WorkspaceId, hash: &ContentHash) -> Result<Option<ContentRecord>> {
+    match app.store().blob(ws, CONTENTS, hash)? {
+        None => Ok(None),
+        Some(bytes) => Ok(Some(serde_json::from_slice(&bytes)?)),
+    }
+}
+
+fn parse_hash(hex: &str) -> Option<ContentHash> {
+    let mut hash = [0u8; 32];
+    if hex.len() != 64 {
+        return None;
+    }
+    for (i, byte) in hash.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(hex.get(2 * i..2 * i + 2)?, 16).ok()?;
+    }
+    Some(hash)
+}
+
+impl App {
+    /// Starts an upload to a channel the caller may post in. Counted against the
+    /// caller's write rate; refused before any byte is received if the workspace's
+    /// quota is used up or too many uploads are running.
+    pub fn begin_upload(&self, caller: Caller, channel: ChannelId) -> Result<Upload> {
+        let ws = self.channel_workspace(channel)?;
+        {
+            let state = self.workspace(ws)?;
+            let state = state.read();
+            let ch = state.readable_channel(caller.user, channel)?;
+            if !ch.members.contains(&caller.user) {
+                return Err(Error::forbidden("join the channel to post in it").into());
+            }
+            if ch.archived {
+                return Err(Error::new(ErrorCode::ChannelArchived, "the channel is archived").into());
+            }
+        }
+        self.check_write_rate(caller.user)?;
+        let config = &self.config().files;
+        if usage(self, ws)? >= config.workspace_quota_bytes {
+            return Err(quota_exceeded(config.workspace_quota_bytes).into());
+        }
+        let permit =
+            self.inner.files.uploads.clone().try_acquire_owned().map_err(|_| Error::rate_limited(1))?;
+        let staging = self.inner.files.blobs.stage().map_err(io("staging an upload"))?;
+        Ok(Upload { channel, staging, max_bytes: config.max_bytes, _permit: permit })
+    }
+
+    /// Posts a message with the uploaded file (and `text`, which may be empty).
+    pub async fn post_file(
+        &self,
+        caller: Caller,
+        upload: Upload,
+        name: &str,
+        text: String,
+    ) -> Result<(FileInfo, Message)> {
+        if upload.staging.size() == 0 {
+            return Err(Error::invalid_field("file", "the file is empty").into());
+        }
+        let channel = upload.channel;
+        let staging = upload.staging;
+        let sealed =
+            tokio::task::spawn_blocking(move || staging.seal()).await?.map_err(io("syncing an upload"))?;
+        let info = FileInfo {
+            id: FileId::from_ulid(new_ulid()),
+            name: sanitize_name(name),
+            size: sealed.size,
+            content_type: sniff(&sealed.head),
+        };
+        let (sealed, thumbnail) = if is_inline_image(&info.content_type) {
+            let (sealed, png) = self.thumbnail(sealed).await?;
+            (sealed, Some(png))
+        } else {
+            (sealed, None)
+        };
+        let req = crate::PostMessage { text, thread_root: None, client_msg_id: None };
+        let attachment = Attachment { sealed, info: info.clone(), thumbnail };
+        let message = self.post_message_with(caller, channel, req, Some(attachment)).await?;
+        Ok((info, message))
+    }
+
+    /// The PNG thumbnail of an uploaded raster image, made in the bounded pool;
+    /// `invalid_field` for an image that cannot be decoded within the limits.
+    async fn thumbnail(&self, sealed: Sealed) -> Result<(Sealed, Vec<u8>)> {
+        let _permit = self.inner.files.thumbnails.acquire().await.map_err(|_| Error::unavailable())?;
+        let config = self.config().files.clone();
+        let (sealed, made) = tokio::task::spawn_blocking(move || {
+            let made = make_thumbnail(sealed.path(), &config);
+            (sealed, made)
+        })
+        .await?;
+        let png = made.map_err(|why| Error::invalid_field("file", format!("not a readable image: {why}")))?;
+        Ok((sealed, png))
+    }
+
+    /// A file's thumbnail (PNG), if the caller may read its channel and it has one.
+    pub fn file_thumbnail(&self, caller: Caller, id: FileId) -> Result<Vec<u8>> {
+        let record = self.file(caller, id)?;
+        let ws = self.channel_workspace(record.channel)?;
+        self.store().blob(ws, THUMBS, &id.to_bytes())?.ok_or_else(|| {
+            AppError::from(Error::new(
+                ErrorCode::FileNotFound,
+                "the file has no thumbnail (not a raster image)",
+            ))
+        })
+    }
+
+    /// Stages an attachment's records in a post's batch and places its content,
+    /// under the workspace's write lock; the last step of the post that can fail.
+    /// Returns the content to sync before the post is acknowledged.
+    pub(crate) fn stage_attachment(
+        &self,
+        tx: &mut Tx,
+        message: &Message,
+        attachment: Attachment,
+    ) -> Result<ContentHash> {
+        let ws = tx.workspace;
+        let hash = attachment.sealed.hash;
+        let size = attachment.sealed.size;
+        let existing = content(self, ws, &hash)?;
+        let quota = self.config().files.workspace_quota_bytes;
+        let used = usage(self, ws)?;
+        if existing.is_none() && used.saturating_add(size) > quota {
+            return Err(quota_exceeded(quota).into());
+        }
+        if existing.is_none() {
+            self.inner.files.blobs.place(ws, attachment.sealed).map_err(io("placing an upload"))?;
+            tx.op(put_json(ws, USAGE, USAGE_KEY.to_vec(), &(used + size))?);
+        }
+        let refs = existing.map_or(0, |c| c.refs) + 1;
+        tx.op(put_json(ws, CONTENTS, hash.to_vec(), &ContentRecord { size, refs })?);
+        let record = FileRecord {
+            info: attachment.info,
+            channel: message.channel,
+            message: message.id,
+            uploader: message.author,
+            created_at: tx.now,
+            hash: confab_store::blobs::hex(&hash),
+        };
+        if let Some(png) = attachment.thumbnail {
+            tx.op(Op::PutBlob {
+                workspace: ws,
+                namespace: THUMBS,
+                key: record.info.id.to_bytes().to_vec(),
+                value: png,
+            });
+        }
+        tx.op(put_json(ws, FILES, record.info.id.to_bytes().to_vec(), &record)?);
+        Ok(hash)
+    }
+
+    /// Makes placed content durable (before its message is acknowledged).
+    pub(crate) async fn sync_content(&self, ws: WorkspaceId, hash: ContentHash) -> Result<()> {
+        let blobs = self.inner.files.blobs.clone();
+        tokio::task::spawn_blocking(move || blobs.sync(ws, &hash))
+            .await?
+            .map_err(io("syncing a file's directory"))
+    }
+
+    /// A file's record, if the caller may read its channel; `file_not_found` if not.
+    pub fn file(&self, caller: Caller, id: FileId) -> Result<FileRecord> {
+        let not_found = || AppError::from(file_not_found());
+        // Files are kept per workspace: look in the caller's workspaces only.
+        for ws in self.store().workspaces_of(caller.user)? {
+            let Some(bytes) = self.store().blob(ws, FILES, &id.to_bytes())? else { continue };
+            let record: FileRecord = serde_json::from_slice(&bytes)?;
+            if self.workspace(ws)?.read().can_read(caller.user, record.channel) {
+                return Ok(record);
+            }
+            return Err(not_found());
+        }
+        Err(not_found())
+    }
+
+    /// A file's record and its content, open for reading.
+    pub fn open_file(&self, caller: Caller, id: FileId) -> Result<(FileRecord, std::fs::File)> {
+        let record = self.file(caller, id)?;
+        let ws = self.channel_workspace(record.channel)?;
+        let hash = parse_hash(&record.hash).ok_or_else(|| AppError::Other {
+            context: "reading a file record",
+            cause: "a malformed hash".into(),
+        })?;
+        let file = self.inner.files.blobs.open(ws, &hash).map_err(io("opening file"))?;
+        Ok((record, file))
+    }
+
+    /// Stages the deletion of a message's files in its deletion's batch; returns the
+    /// contents no file names any more, to remove once the batch is durable.
+    pub(crate) fn stage_file_deletions(&self, tx: &mut Tx, message: &Message) -> Result<Vec<ContentHash>> {
+        let ws = tx.workspace;
+        let mut gone = Vec::new();
+        let mut used = usage(self, ws)?;
+        for id in &message.files {
+            let key = id.to_bytes().to_vec();
+            let Some(bytes) = self.store().blob(ws, FILES, &key)? else { continue };
+            let record: FileRecord = serde_json::from_slice(&bytes)?;
+            tx.op(Op::DeleteBlob { workspace: ws, namespace: THUMBS, key: key.clone() });
+            tx.op(Op::DeleteBlob { workspace: ws, namespace: FILES, key });
+            let Some(hash) = parse_hash(&record.hash) else { continue };
+            let Some(mut content) = content(self, ws, &hash)? else { continue };
+            content.refs = content.refs.saturating_sub(1);
+            if content.refs == 0 {
+                tx.op(Op::DeleteBlob { workspace: ws, namespace: CONTENTS, key: hash.to_vec() });
+                used = used.saturating_sub(content.size);
+                gone.push(hash);
+            } else {
+                tx.op(put_json(ws, CONTENTS, hash.to_vec(), &content)?);
+            }
+        }
+        if !gone.is_empty() {
+            tx.op(put_json(ws, USAGE, USAGE_KEY.to_vec(), &used)?);
+        }
+        Ok(gone)
+    }
+
+    /// Removes contents whose last file was deleted (durably), unless an upload named
+    /// them again since: checked under the workspace's write lock, which uploads
+    /// place content under.
+    pub(crate) fn remove_contents(&self, ws: WorkspaceId, hashes: Vec<ContentHash>) -> Result<()> {
+        if hashes.is_empty() {
+            return Ok(());
+        }
+        let state = self.workspace(ws)?;
+        let _lock: parking_lot::RwLockWriteGuard<'_, WorkspaceState> = state.write();
+        for hash in hashes {
+            if content(self, ws, &hash)?.is_none() {
+                self.inner.files.blobs.remove(ws, &hash).map_err(io("removing a file's content"))?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Decodes an image under the configured limits and scales it down to a PNG.
+fn make_thumbnail(path: &std::path::Path, config: &FilesConfig) -> Result<Vec<u8>, String> {
+    let reader = image::ImageReader::open(path).map_err(|e| e.to_string())?;
+    let mut reader = reader.with_guessed_format().map_err(|e| e.to_string())?;
+    let mut limits = image::Limits::default();
+    limits.max_image_width = Some(config.image_max_side_px);
+    limits.max_image_height = Some(config.image_max_side_px);
+    limits.max_alloc = Some(config.image_max_decode_bytes);
+    reader.limits(limits);
+    let image = reader.decode().map_err(|e| e.to_string())?;
+    let thumb = image.thumbnail(config.thumbnail_px, config.thumbnail_px);
+    let mut png = std::io::Cursor::new(Vec::new());
+    thumb.write_to(&mut png, image::ImageFormat::Png).map_err(|e| e.to_string())?;
+    Ok(png.into_inner())
+}
+
+/// A failed file-system step, with what was being done.
+fn io(context: &'static str) -> impl FnOnce(std::io::Error) -> AppError {
+    move |e| AppError::Other { context, cause: e.to_string() }
+}
+
+fn quota_exceeded(quota: u64) -> Error {
+    Error::new(ErrorCode::QuotaExceeded, format!("the workspace's files may take at most {quota} bytes"))
+}
+
+fn put_json<T: Serialize>(ws: WorkspaceId, namespace: &'static str, key: Vec<u8>, value: &T) -> Result<Op> {
+    Ok(Op::PutBlob { workspace: ws, namespace, key, value: serde_json::to_vec(value)? })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_sanitised() {
+        assert_eq!(sanitize_name("../../etc/passwd"), "passwd");
+        assert_eq!(sanitize_name("C:\\Users\\x\\report.pdf"), "report.pdf");
+        assert_eq!(sanitize_name("a\0b\nc.txt"), "abc.txt");
+        assert_eq!(sanitize_name("/"), "file");
+        assert_eq!(sanitize_name("..."), "file");
+        assert_eq!(sanitize_name(&"x".repeat(10_000)).chars().count(), MAX_NAME_CHARS);
+    }
+
+    #[test]
+    fn types_are_sniffed_from_content() {
+        assert_eq!(sniff(b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR"), "image/png");
+        assert_eq!(sniff(b"hello, world\n"), "text/plain; charset=utf-8");
+        assert_eq!(sniff(b"\0\x01\x02\x03binary"), "application/octet-stream");
+        assert_eq!(sniff("caf\u{e9}".as_bytes()), "text/plain; charset=utf-8");
+        let svg = b"<svg xmlns=\"http://www.w3.org/2000/svg\"><script>alert(1)</script></svg>";
+        assert!(!is_inline_image(&sniff(svg)));
+        assert!(is_inline_image("image/png") && !is_inline_image("image/svg+xml"));
+    }
+
+    #[test]
+    fn hashes_round_trip_through_hex() {
+        let hash: ContentHash = std::array::from_fn(|i| i as u8 * 7);
+        assert_eq!(parse_hash(&confab_store::blobs::hex(&hash)), Some(hash));
+        assert_eq!(parse_hash("zz"), None);
+    }
+}

@@ -1,0 +1,259 @@
+//! Where the contents of uploaded files live: the [`BlobStore`] trait and its
+//! local-disk implementation, [`LocalBlobs`].
+//!
+//! Contents are addressed by their SHA-256 per workspace, so identical content
+//! uploaded twice to one workspace is stored once (and never shared across
+//! workspaces: deleting a workspace's files can never touch another's). Which file
+//! names which content, in which message and channel, is not kept here but in the
+//! [`Store`](crate::Store), beside the messages, so that permissions come from the
+//! channel and a file's record is written in the same atomic batch as its message.
+//!
+//! An upload is streamed into a [`Staging`] file (never held in memory), hashed as it
+//! goes, and synced ([`Staging::seal`]); [`BlobStore::place`] then moves it to its
+//! address (a rename, cheap enough to do under the workspace's write lock) and
+//! [`BlobStore::sync`] syncs the directory, before the message is acknowledged.
+//!
+//! The trait exists because the planned cluster will keep contents on an object
+//! store or a shared volume; such a backend stages locally and uploads in `place`.
+//!
+//! Honest limits: a crash between `place` and the durable write of the file's record
+//! leaves content that no record names (an orphan); staging files left by a crash
+//! are deleted when the store is opened.
+
+use std::fs::{self, File};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use confab_core::WorkspaceId;
+use sha2::{Digest, Sha256};
+
+/// The SHA-256 of a file's content: its address in a workspace.
+pub type ContentHash = [u8; 32];
+
+/// How many leading bytes of an upload are kept for sniffing its type.
+pub const HEAD_BYTES: usize = 8192;
+
+/// File contents, per workspace, by content hash.
+pub trait BlobStore: Send + Sync + 'static {
+    /// Starts an upload: a file to stream the bytes into.
+    fn stage(&self) -> io::Result<Staging>;
+    /// Moves a sealed upload to its address in `workspace`; if the workspace already
+    /// has that content, the upload is dropped instead. Not durable until [`sync`].
+    ///
+    /// [`sync`]: BlobStore::sync
+    fn place(&self, workspace: WorkspaceId, sealed: Sealed) -> io::Result<()>;
+    /// Makes the placed content `hash` of `workspace` durable (syncs its directory).
+    fn sync(&self, workspace: WorkspaceId, hash: &ContentHash) -> io::Result<()>;
+    /// Opens a content for reading.
+    fn open(&self, workspace: WorkspaceId, hash: &ContentHash) -> io::Result<File>;
+    /// Deletes a content (nothing if it is not there).
+    fn remove(&self, workspace: WorkspaceId, hash: &ContentHash) -> io::Result<()>;
+    /// Whether the workspace holds the content (for tests and repair).
+    fn contains(&self, workspace: WorkspaceId, hash: &ContentHash) -> bool;
+}
+
+/// An upload being written. Dropping it deletes the partial file.
+pub struct Staging {
+    path: PathBuf,
+    file: Option<File>,
+    hasher: Sha256,
+    size: u64,
+    head: Vec<u8>,
+}
+
+impl Staging {
+    /// Appends bytes. Blocking, but only to the page cache: the sync is in `seal`.
+    pub fn write(&mut self, bytes: &[u8]) -> io::Result<()> {
+        let file = self.file.as_mut().ok_or_else(|| io::Error::other("upload already sealed"))?;
+        file.write_all(bytes)?;
+        self.hasher.update(bytes);
+        self.size += bytes.len() as u64;
+        let room = HEAD_BYTES.saturating_sub(self.head.len());
+        self.head.extend_from_slice(&bytes[..room.min(bytes.len())]);
+        Ok(())
+    }
+
+    /// Bytes written so far.
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// Syncs the file to disk and fixes its hash. Blocking.
+    pub fn seal(mut self) -> io::Result<Sealed> {
+        let file = self.file.take().ok_or_else(|| io::Error::other("upload already sealed"))?;
+        file.sync_all()?;
+        drop(file);
+        let hash: ContentHash = std::mem::take(&mut self.hasher).finalize().into();
+        let path = std::mem::take(&mut self.path);
+        Ok(Sealed { path, hash, size: self.size, head: std::mem::take(&mut self.head) })
+    }
+}
+
+impl Drop for Staging {
+    fn drop(&mut self) {
+        if !self.path.as_os_str().is_empty() {
+            let _ = fs::remove_file(&self.path);
+        }
+    }
+}
+
+/// A complete, synced upload not yet placed. Dropping it deletes the file.
+pub struct Sealed {
+    path: PathBuf,
+    pub hash: ContentHash,
+    pub size: u64,
+    /// The first [`HEAD_BYTES`] bytes, for sniffing the type.
+    pub head: Vec<u8>,
+}
+
+impl Sealed {
+    /// Where the sealed bytes are, until placed (for reading them, e.g. a thumbnail).
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl Drop for Sealed {
+    fn drop(&mut self) {
+        if !self.path.as_os_str().is_empty() {
+            let _ = fs::remove_file(&self.path);
+        }
+    }
+}
+
+/// Contents under a directory: `<root>/<workspace>/<first two hex digits>/<hex hash>`,
+/// staging files in `<root>/tmp`.
+pub struct LocalBlobs {
+    root: PathBuf,
+    next: AtomicU64,
+}
+
+impl LocalBlobs {
+    /// Opens (creating) the directory and deletes staging files a crash left.
+    pub fn open(root: impl Into<PathBuf>) -> io::Result<LocalBlobs> {
+        let root = root.into();
+        let tmp = root.join("tmp");
+        if tmp.exists() {
+            fs::remove_dir_all(&tmp)?;
+        }
+        fs::create_dir_all(&tmp)?;
+        Ok(LocalBlobs { root, next: AtomicU64::new(0) })
+    }
+
+    fn path(&self, workspace: WorkspaceId, hash: &ContentHash) -> PathBuf {
+        let hex = hex(hash);
+        self.root.join(workspace.to_string()).join(&hex[..2]).join(hex)
+    }
+}
+
+impl BlobStore for LocalBlobs {
+    fn stage(&self) -> io::Result<Staging> {
+        let n = self.next.fetch_add(1, Ordering::Relaxed);
+        let path = self.root.join("tmp").join(format!("{}-{n}.part", std::process::id()));
+        let file = File::options().write(true).create_new(true).open(&path)?;
+        Ok(Staging { path, file: Some(file), hasher: Sha256::new(), size: 0, head: Vec::new() })
+    }
+
+    fn place(&self, workspace: WorkspaceId, mut sealed: Sealed) -> io::Result<()> {
+        let dest = self.path(workspace, &sealed.hash);
+        if dest.exists() {
+            return Ok(()); // `sealed` deletes its copy when dropped
+        }
+        let dir = dest.parent().ok_or_else(|| io::Error::other("content path has no parent"))?;
+        if !dir.exists() {
+            fs::create_dir_all(dir)?;
+            // The new directories' entries must be durable too.
+            if let Some(ws_dir) = dir.parent() {
+                sync_dir(ws_dir)?;
+            }
+            sync_dir(&self.root)?;
+        }
+        fs::rename(&sealed.path, &dest)?;
+        sealed.path = PathBuf::new();
+        Ok(())
+    }
+
+    fn sync(&self, workspace: WorkspaceId, hash: &ContentHash) -> io::Result<()> {
+        let path = self.path(workspace, hash);
+        sync_dir(path.parent().ok_or_else(|| io::Error::other("content path has no parent"))?)
+    }
+
+    fn open(&self, workspace: WorkspaceId, hash: &ContentHash) -> io::Result<File> {
+        File::open(self.path(workspace, hash))
+    }
+
+    fn remove(&self, workspace: WorkspaceId, hash: &ContentHash) -> io::Result<()> {
+        let path = self.path(workspace, hash);
+        match fs::remove_file(&path) {
+            Ok(()) => sync_dir(path.parent().unwrap_or(&self.root)),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn contains(&self, workspace: WorkspaceId, hash: &ContentHash) -> bool {
+        self.path(workspace, hash).exists()
+    }
+}
+
+fn sync_dir(dir: &Path) -> io::Result<()> {
+    File::open(dir)?.sync_all()
+}
+
+/// Lower-case hex of a hash.
+pub fn hex(hash: &ContentHash) -> String {
+    hash.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn upload(blobs: &LocalBlobs, bytes: &[u8]) -> Sealed {
+        let mut staging = blobs.stage().unwrap();
+        for chunk in bytes.chunks(3) {
+            staging.write(chunk).unwrap();
+        }
+        staging.seal().unwrap()
+    }
+
+    #[test]
+    fn content_is_addressed_by_hash_and_stored_once_per_workspace() {
+        let dir = tempfile::tempdir().unwrap();
+        let blobs = LocalBlobs::open(dir.path()).unwrap();
+        let ws = WorkspaceId::from_ulid(ulid::Ulid::new());
+        let other = WorkspaceId::from_ulid(ulid::Ulid::new());
+        let sealed = upload(&blobs, b"hello world");
+        let hash = sealed.hash;
+        assert_eq!(hex(&hash), "b94d27b9934d3e08a52e52d7da7dabfac484efe37a5380ee9088f7ace2efcde9");
+        assert_eq!((sealed.size, sealed.head.as_slice()), (11, &b"hello world"[..]));
+        blobs.place(ws, sealed).unwrap();
+        blobs.sync(ws, &hash).unwrap();
+        blobs.place(ws, upload(&blobs, b"hello world")).unwrap();
+        assert!(blobs.contains(ws, &hash));
+        assert!(!blobs.contains(other, &hash), "contents are not shared across workspaces");
+        assert_eq!(fs::read_dir(dir.path().join("tmp")).unwrap().count(), 0, "the duplicate was dropped");
+        let mut read = String::new();
+        io::Read::read_to_string(&mut blobs.open(ws, &hash).unwrap(), &mut read).unwrap();
+        assert_eq!(read, "hello world");
+        blobs.remove(ws, &hash).unwrap();
+        assert!(!blobs.contains(ws, &hash));
+        blobs.remove(ws, &hash).unwrap();
+    }
+
+    #[test]
+    fn an_abandoned_upload_leaves_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let blobs = LocalBlobs::open(dir.path()).unwrap();
+        let mut staging = blobs.stage().unwrap();
+        staging.write(b"half").unwrap();
+        drop(staging);
+        drop(upload(&blobs, b"sealed, never placed"));
+        assert_eq!(fs::read_dir(dir.path().join("tmp")).unwrap().count(), 0);
+        // A crash's leftovers are swept when the store is opened again.
+        fs::write(dir.path().join("tmp/crashed.part"), b"x").unwrap();
+        LocalBlobs::open(dir.path()).unwrap();
+        assert_eq!(fs::read_dir(dir.path().join("tmp")).unwrap().count(), 0);
+    }
+}

@@ -1,0 +1,298 @@
+//! Files: upload, download, permissions, limits, hostile input and deletion, against
+//! a real server process and its data dir.
+
+use std::time::Duration;
+
+use confab_core::{ErrorCode, Event, FileId, WorkspaceId};
+use confab_tests::TestServer;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+crate::cases!(
+    upload_download_and_who_may_read,
+    images_get_thumbnails_and_hostile_ones_are_refused,
+    limits_and_bad_input_have_stable_codes,
+    a_huge_upload_is_refused_without_buffering_it,
+    deleting_messages_deletes_their_files,
+);
+
+const WAIT: Duration = Duration::from_secs(10);
+
+/// A 1×1 PNG.
+const PNG: &[u8] = &[
+    0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0x00, 0x00, 0x00, 0x0d, 0x49, 0x48, 0x44, 0x52, 0x00,
+    0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x01, 0x08, 0x06, 0x00, 0x00, 0x00, 0x1f, 0x15, 0xc4, 0x89, 0x00,
+    0x00, 0x00, 0x0d, 0x49, 0x44, 0x41, 0x54, 0x78, 0xda, 0x63, 0x64, 0x60, 0xf8, 0x5f, 0x0f, 0x00, 0x02,
+    0x87, 0x01, 0x80, 0xeb, 0x47, 0xba, 0x92, 0x00, 0x00, 0x00, 0x00, 0x49, 0x45, 0x4e, 0x44, 0xae, 0x42,
+    0x60, 0x82,
+];
+
+fn code(result: Result<impl std::fmt::Debug, confab_client::ClientError>) -> (u16, ErrorCode) {
+    match result {
+        Err(confab_client::ClientError::Api { status, error }) => (status, error.code),
+        other => panic!("expected an API error, got {other:?}"),
+    }
+}
+
+/// Files under `<data-dir>/files/<ws>/` (the stored contents of a workspace).
+fn stored_contents(server: &TestServer, ws: WorkspaceId) -> Vec<std::path::PathBuf> {
+    let dir = server.data_dir().join("files").join(ws.to_string());
+    let mut found = Vec::new();
+    for sub in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+        found.extend(std::fs::read_dir(sub.path()).into_iter().flatten().flatten().map(|e| e.path()));
+    }
+    found
+}
+
+fn staging_is_empty(server: &TestServer) -> bool {
+    std::fs::read_dir(server.data_dir().join("files/tmp")).map(|d| d.count() == 0).unwrap_or(true)
+}
+
+async fn upload_download_and_who_may_read() {
+    let server = TestServer::start();
+    let (owner, _) = server.user("owner").await;
+    let (member, member_s) = server.user("member").await;
+    let (outsider, _) = server.user("outsider").await;
+    let (ws, general) = confab_tests::workspace(&owner, "W").await;
+    confab_tests::join(&owner, ws, &member).await;
+    confab_tests::workspace(&outsider, "Elsewhere").await;
+    let secret = owner.create_channel(ws, "secret", true).await.unwrap().id;
+    let mut live = member.connect(&[]).await.unwrap();
+
+    let content: Vec<u8> = (0..300_000u32).flat_map(|i| i.to_le_bytes()).collect();
+    let posted = owner.upload(general, "../../etc/report.bin", &content, "the numbers").await.unwrap();
+    assert_eq!(posted.file.name, "report.bin", "path components are stripped");
+    assert_eq!(posted.file.size, content.len() as u64);
+    assert_eq!(posted.file.content_type, "application/octet-stream");
+    assert_eq!(posted.message.files, vec![posted.file.id]);
+    assert_eq!(posted.message.text, "the numbers");
+    // Delivered like any message, with the file's id.
+    let (_, event) = live.wait_event(WAIT, "message.created").await.unwrap();
+    let Event::MessageCreated { message } = event else { unreachable!() };
+    assert_eq!(message.files, vec![posted.file.id]);
+    assert_eq!(member.message(posted.message.id).await.unwrap().files, vec![posted.file.id]);
+
+    // A member of the channel downloads it byte for byte, as an attachment that
+    // cannot run in the app's origin.
+    let (headers, bytes) = member.download(posted.file.id, false).await.unwrap();
+    assert!(bytes == content, "downloaded bytes differ");
+    assert_eq!(headers["content-security-policy"], "sandbox");
+    assert_eq!(headers["x-content-type-options"], "nosniff");
+    assert!(headers["content-disposition"].to_str().unwrap().starts_with("attachment"));
+    assert_eq!(headers["content-length"], content.len().to_string().as_str());
+
+    // A file of a private channel: only its members; everyone else, another
+    // workspace's member included, gets the answer a missing file gets.
+    let hidden = owner.upload(secret, "plan.txt", b"the secret plan\n", "").await.unwrap();
+    assert_eq!(hidden.file.content_type, "text/plain; charset=utf-8");
+    assert_eq!(owner.download(hidden.file.id, false).await.unwrap().1, b"the secret plan\n");
+    let mut missing = hidden.file.id.to_bytes();
+    missing[15] ^= 1;
+    let missing = FileId::from_bytes(missing);
+    for (who, client) in [("member", &member), ("outsider", &outsider)] {
+        for thumb in [false, true] {
+            let answer = code(client.download(hidden.file.id, thumb).await);
+            assert_eq!(answer, (404, ErrorCode::FileNotFound), "{who}, thumbnail {thumb}");
+        }
+        assert_eq!(code(client.download(missing, false).await), (404, ErrorCode::FileNotFound));
+    }
+    assert_eq!(code(outsider.download(posted.file.id, false).await), (404, ErrorCode::FileNotFound));
+    assert_eq!(code(server.client().download(posted.file.id, false).await).1, ErrorCode::Unauthenticated);
+    // Uploading needs the right to post there.
+    assert_eq!(code(member.upload(secret, "x.txt", b"x", "").await), (404, ErrorCode::ChannelNotFound));
+    assert_eq!(code(outsider.upload(general, "x.txt", b"x", "").await), (404, ErrorCode::ChannelNotFound));
+    owner.add_member(secret, member_s.user.id).await.unwrap();
+    assert_eq!(member.download(hidden.file.id, false).await.unwrap().1, b"the secret plan\n");
+    assert!(staging_is_empty(&server));
+}
+
+/// A PNG chunk with its CRC.
+fn chunk(kind: &[u8; 4], data: &[u8]) -> Vec<u8> {
+    let mut crc_input = kind.to_vec();
+    crc_input.extend_from_slice(data);
+    let mut crc = 0xffff_ffffu32;
+    for byte in crc_input {
+        crc ^= u32::from(byte);
+        for _ in 0..8 {
+            crc = if crc & 1 == 1 { (crc >> 1) ^ 0xedb8_8320 } else { crc >> 1 };
+        }
+    }
+    let mut out = (data.len() as u32).to_be_bytes().to_vec();
+    out.extend_from_slice(kind);
+    out.extend_from_slice(data);
+    out.extend_from_slice(&(!crc).to_be_bytes());
+    out
+}
+
+async fn images_get_thumbnails_and_hostile_ones_are_refused() {
+    let server = TestServer::start();
+    let (owner, _) = server.user("owner").await;
+    let (ws, general) = confab_tests::workspace(&owner, "W").await;
+    let image = owner.upload(general, "dot.png", PNG, "").await.unwrap();
+    assert_eq!(image.file.content_type, "image/png");
+    let (headers, bytes) = owner.download(image.file.id, false).await.unwrap();
+    assert_eq!(bytes, PNG);
+    assert!(headers["content-disposition"].to_str().unwrap().starts_with("inline"), "{headers:?}");
+    assert_eq!(headers["content-security-policy"], "sandbox");
+    let (headers, thumb) = owner.download(image.file.id, true).await.unwrap();
+    assert_eq!(headers["content-type"], "image/png");
+    assert!(thumb.starts_with(b"\x89PNG"), "a PNG thumbnail");
+
+    // SVG is no inline image: it downloads as an attachment, sandboxed, no thumbnail.
+    let svg = br#"<svg xmlns="http://www.w3.org/2000/svg"><script>alert(document.cookie)</script></svg>"#;
+    let posted = owner.upload(general, "x.svg", svg, "").await.unwrap();
+    let (headers, _) = owner.download(posted.file.id, false).await.unwrap();
+    assert!(headers["content-disposition"].to_str().unwrap().starts_with("attachment"), "{headers:?}");
+    assert_ne!(headers["content-type"], "image/svg+xml");
+    assert_eq!(headers["content-security-policy"], "sandbox");
+    assert_eq!(code(owner.download(posted.file.id, true).await), (404, ErrorCode::FileNotFound));
+
+    // A corrupt image and a decompression bomb (a PNG declaring 100,000 × 100,000
+    // pixels) are refused with a clear error and leave nothing behind.
+    let before = stored_contents(&server, ws).len();
+    let mut corrupt = PNG[..40].to_vec();
+    corrupt.extend_from_slice(&[0x55; 64]);
+    let mut bomb = PNG[..8].to_vec();
+    let mut ihdr = 100_000u32.to_be_bytes().to_vec();
+    ihdr.extend_from_slice(&100_000u32.to_be_bytes());
+    ihdr.extend_from_slice(&[8, 6, 0, 0, 0]);
+    bomb.extend(chunk(b"IHDR", &ihdr));
+    bomb.extend(chunk(b"IDAT", &[0x78, 0xda, 0x63, 0x00, 0x00, 0x00, 0x01, 0x00, 0x01]));
+    bomb.extend(chunk(b"IEND", &[]));
+    for (what, bytes) in [("corrupt", corrupt), ("bomb", bomb)] {
+        let err = owner.upload(general, "evil.png", &bytes, "").await.unwrap_err();
+        assert_eq!(err.code(), Some(ErrorCode::InvalidField), "{what}: {err}");
+        assert!(err.to_string().contains("image"), "{what}: {err}");
+    }
+    assert_eq!(stored_contents(&server, ws).len(), before, "refused images are not stored");
+    assert!(staging_is_empty(&server));
+}
+
+async fn limits_and_bad_input_have_stable_codes() {
+    let server = TestServer::start_with(&[
+        ("CONFAB_FILES_MAX_BYTES", "1000"),
+        ("CONFAB_FILES_WORKSPACE_QUOTA_BYTES", "2500"),
+    ]);
+    let (owner, _) = server.user("owner").await;
+    let (_, general) = confab_tests::workspace(&owner, "W").await;
+    let err = owner.upload(general, "big.bin", &[7; 1001], "").await.unwrap_err();
+    assert_eq!(code(Err::<(), _>(err)), (413, ErrorCode::PayloadTooLarge));
+    assert_eq!(code(owner.upload(general, "empty.txt", b"", "").await), (400, ErrorCode::InvalidField));
+    // A name with separators and 10,000 characters is stored sanitised; a NUL in the
+    // part's header is a malformed body.
+    let name = format!("a/b\\cd{}.txt", "x".repeat(10_000));
+    let posted = owner.upload(general, &name, &[1; 1000], "").await.unwrap();
+    assert!(posted.file.name.starts_with("cdxxx") && posted.file.name.chars().count() <= 255);
+    let nul = owner.upload(general, "a\0b.txt", &[4; 10], "").await;
+    assert_eq!(code(nul), (400, ErrorCode::InvalidRequest));
+    // The same content again is stored once and counted once against the quota...
+    owner.upload(general, "again.bin", &[1; 1000], "").await.unwrap();
+    owner.upload(general, "second.bin", &[2; 1000], "").await.unwrap();
+    // ...so only now, at 2,000 of 2,500 bytes, a third content does not fit.
+    let over = owner.upload(general, "third.bin", &[3; 1000], "").await;
+    assert_eq!(code(over), (403, ErrorCode::QuotaExceeded));
+    // A body that is not multipart, and a multipart body without a `file` part.
+    let (status, body) =
+        owner.raw(reqwest::Method::POST, &format!("/channels/{general}/files"), Some("{}")).await.unwrap();
+    assert_eq!((status.as_u16(), body["error"]["code"].as_str()), (400, Some("invalid_request")));
+    let (content_type, body) = confab_client::multipart_body("x", b"y", "text only");
+    let body = String::from_utf8(body).unwrap().replace("name=\"file\"", "name=\"other\"");
+    let response = reqwest::Client::new()
+        .post(format!("{}/api/v1/channels/{general}/files", server.url))
+        .bearer_auth(owner.token().unwrap())
+        .header("content-type", content_type)
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400);
+    assert!(staging_is_empty(&server));
+}
+
+/// Peak resident memory of a process, in KiB (`VmHWM`).
+fn peak_rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("the server's status");
+    let line = status.lines().find(|l| l.starts_with("VmHWM:")).expect("VmHWM");
+    line.split_whitespace().nth(1).and_then(|n| n.parse().ok()).expect("a number")
+}
+
+async fn a_huge_upload_is_refused_without_buffering_it() {
+    const MAX: usize = 64 << 20;
+    let server = TestServer::start_with(&[("CONFAB_FILES_MAX_BYTES", &MAX.to_string())]);
+    let (owner, _) = server.user("owner").await;
+    let (_, general) = confab_tests::workspace(&owner, "W").await;
+    // Warm up the upload path, then measure the peak around one huge upload.
+    owner.upload(general, "warm.bin", &[9; 4096], "").await.unwrap();
+    let pid = server.pid().expect("the server's pid");
+    let before = peak_rss_kib(pid);
+    // 100 MiB, chunked (no length up front), against a 64 MiB limit.
+    let addr = server.url.trim_start_matches("http://").to_string();
+    let stream = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let (mut reader, mut writer) = stream.into_split();
+    let boundary = "hugeboundary";
+    let token = owner.token().unwrap().to_string();
+    let sender = tokio::spawn(async move {
+        let head = format!(
+            "POST /api/v1/channels/{general}/files HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\n\
+             Content-Type: multipart/form-data; boundary={boundary}\r\nTransfer-Encoding: chunked\r\n\r\n"
+        );
+        writer.write_all(head.as_bytes()).await?;
+        let part = format!(
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"huge.bin\"\r\n\r\n"
+        );
+        writer.write_all(format!("{:x}\r\n{part}\r\n", part.len()).as_bytes()).await?;
+        let block = vec![0xab_u8; 1 << 20];
+        for _ in 0..100 {
+            writer.write_all(format!("{:x}\r\n", block.len()).as_bytes()).await?;
+            writer.write_all(&block).await?;
+            writer.write_all(b"\r\n").await?;
+        }
+        writer.write_all(b"0\r\n\r\n").await
+    });
+    let mut answer = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !String::from_utf8_lossy(&answer).contains("payload_too_large") {
+        match tokio::time::timeout(Duration::from_secs(60), reader.read(&mut buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) | Err(_) => break,
+            Ok(Ok(n)) => answer.extend_from_slice(&buf[..n]),
+        }
+    }
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+    assert!(answer.contains("payload_too_large"), "{answer}");
+    sender.abort();
+    let grew_mib = peak_rss_kib(pid).saturating_sub(before) / 1024;
+    assert!(grew_mib < 32, "the server's peak memory grew by {grew_mib} MiB for a refused 100 MiB upload");
+    // Nothing of it stays on disk, and the server goes on.
+    let deadline = std::time::Instant::now() + WAIT;
+    while !staging_is_empty(&server) && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(staging_is_empty(&server), "the partial upload was deleted");
+    owner.upload(general, "after.txt", b"still fine", "").await.unwrap();
+}
+
+async fn deleting_messages_deletes_their_files() {
+    let server = TestServer::start();
+    let (owner, _) = server.user("owner").await;
+    let (member, _) = server.user("member").await;
+    let (ws, general) = confab_tests::workspace(&owner, "W").await;
+    confab_tests::join(&owner, ws, &member).await;
+    let first = owner.upload(general, "a.txt", b"shared content\n", "one").await.unwrap();
+    let second = member.upload(general, "b.txt", b"shared content\n", "two").await.unwrap();
+    assert_eq!(stored_contents(&server, ws).len(), 1, "identical content is stored once");
+    // Another member may not delete the message, nor so its file.
+    assert_eq!(code(member.delete(first.message.id).await), (403, ErrorCode::Forbidden));
+    owner.delete(first.message.id).await.unwrap();
+    assert_eq!(code(owner.download(first.file.id, false).await), (404, ErrorCode::FileNotFound));
+    assert!(owner.message(first.message.id).await.unwrap().files.is_empty());
+    // The other message still names the content.
+    assert_eq!(owner.download(second.file.id, false).await.unwrap().1, b"shared content\n");
+    assert_eq!(stored_contents(&server, ws).len(), 1);
+    member.delete(second.message.id).await.unwrap();
+    assert_eq!(code(member.download(second.file.id, false).await), (404, ErrorCode::FileNotFound));
+    assert!(stored_contents(&server, ws).is_empty(), "the last reference took the bytes off the disk");
+    // The quota counts it no more: a new upload of the same content stores it again.
+    let again = owner.upload(general, "c.txt", b"shared content\n", "").await.unwrap();
+    assert_eq!(owner.download(again.file.id, false).await.unwrap().1, b"shared content\n");
+    assert_eq!(stored_contents(&server, ws).len(), 1);
+}
