@@ -12,6 +12,7 @@ use tokio_tungstenite::tungstenite::Message;
 
 crate::cases!(
     a_reader_whose_acks_arrive_together_is_not_closed,
+    message_text_is_limited_in_bytes_not_only_in_writes,
     a_repeated_resume_list_replays_each_workspace_once,
     a_replay_past_the_byte_budget_gets_resync,
     a_resume_flood_that_never_reads_keeps_memory_bounded,
@@ -301,6 +302,40 @@ async fn posts_over_the_rate_are_refused_without_parsing_their_mentions() {
     }
     let took = started.elapsed();
     assert!(took < Duration::from_secs(2), "20 refused posts took {took:?}");
+}
+
+/// The writes limit counts an edit of 160 KB like one of 10 bytes; the text limit
+/// counts the bytes every member is sent and the index stores.
+async fn message_text_is_limited_in_bytes_not_only_in_writes() {
+    let server = TestServer::start_with(&[
+        ("CONFAB_LIMITS_MAX_MESSAGE_CHARS", "1000"),
+        ("CONFAB_LIMITS_TEXT_BYTES_PER_SECOND", "1"),
+        ("CONFAB_LIMITS_TEXT_BURST_BYTES", "8000"),
+    ]);
+    let (ada, _) = server.user("ada").await;
+    let (bob, _) = server.user("bob").await;
+    let (ws, general) = confab_tests::workspace(&ada, "W").await;
+    confab_tests::join(&ada, ws, &bob).await;
+    let message = ada.post(general, "short text").await.unwrap();
+    let long = "x".repeat(1000);
+    for i in 0..7 {
+        ada.edit(message.id, &long).await.unwrap_or_else(|e| panic!("edit {i} within the burst: {e}"));
+    }
+    match ada.edit(message.id, &long).await {
+        Err(confab_client::ClientError::Api { error, .. }) => {
+            assert_eq!(error.code, confab_core::ErrorCode::RateLimited)
+        }
+        other => panic!("the 8th 1,000-byte edit should be rate_limited, got {other:?}"),
+    }
+    match ada.post(general, &long).await {
+        Err(confab_client::ClientError::Api { error, .. }) => {
+            assert_eq!(error.code, confab_core::ErrorCode::RateLimited, "posts share the allowance")
+        }
+        other => panic!("a 1,000-byte post should be rate_limited, got {other:?}"),
+    }
+    // What is left of the burst still takes a short edit, and other members have their own.
+    ada.edit(message.id, "fits").await.expect("a short edit within what is left");
+    bob.post(general, &long).await.expect("another member's allowance is untouched");
 }
 
 async fn web_pages_carry_a_strict_content_security_policy() {

@@ -175,6 +175,13 @@ pub struct LimitsConfig {
     /// sustained, and in a burst.
     pub writes_per_second: u32,
     pub write_burst: u32,
+    /// Bytes of message text (posts and edits together) one user may write per
+    /// second, sustained, and in a burst. Every stored byte is indexed and sent to
+    /// every member of the channel, so the writes limits alone let one member make the
+    /// server move 10 × 160 KB a second per member; this bounds the bytes. The burst
+    /// must hold one message of `max_message_chars` (4 bytes a character at most).
+    pub text_bytes_per_second: u32,
+    pub text_burst_bytes: u32,
     /// Searches one user may run per second, sustained, and in a burst.
     pub searches_per_second: u32,
     pub search_burst: u32,
@@ -198,6 +205,8 @@ impl Default for LimitsConfig {
             invite_max_days: 90,
             writes_per_second: 10,
             write_burst: 100,
+            text_bytes_per_second: 32 * 1024,
+            text_burst_bytes: 512 * 1024,
             searches_per_second: 5,
             search_burst: 30,
             max_workspaces_per_user: 20,

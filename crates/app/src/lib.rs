@@ -92,6 +92,8 @@ struct Inner {
     message_limiter: DefaultKeyedRateLimiter<UserId>,
     /// Every other mutation, per user (`limits.writes_per_second`).
     write_limiter: DefaultKeyedRateLimiter<UserId>,
+    /// Bytes of message text posted and edited, per user (`limits.text_bytes_per_second`).
+    text_limiter: DefaultKeyedRateLimiter<UserId>,
     /// Searches, per user (`limits.searches_per_second`).
     search_limiter: DefaultKeyedRateLimiter<UserId>,
     search_log_pruning: search::SearchLogPruning,
@@ -151,6 +153,7 @@ impl App {
         let message_quota = quota(limits.messages_per_second, limits.message_burst);
         let write_quota = quota(limits.writes_per_second, limits.write_burst);
         let search_quota = quota(limits.searches_per_second, limits.search_burst);
+        let text_quota = quota(limits.text_bytes_per_second, limits.text_burst_bytes);
         Ok(App {
             inner: Arc::new(Inner {
                 search,
@@ -165,6 +168,7 @@ impl App {
                 auth: auth::AuthState::new(&config.auth),
                 message_limiter: DefaultKeyedRateLimiter::keyed(message_quota),
                 write_limiter: DefaultKeyedRateLimiter::keyed(write_quota),
+                text_limiter: DefaultKeyedRateLimiter::keyed(text_quota),
                 search_limiter: DefaultKeyedRateLimiter::keyed(search_quota),
                 search_log_pruning: Default::default(),
                 config,
@@ -365,6 +369,23 @@ impl App {
     /// Counts one mutation other than a post against `user`'s write rate.
     fn check_write_rate(&self, user: UserId) -> Result<()> {
         check_rate(&self.inner.write_limiter, user)
+    }
+
+    /// Counts `bytes` of message text (a post or an edit) against `user`'s text rate.
+    fn check_text_rate(&self, user: UserId, bytes: usize) -> Result<()> {
+        let Some(bytes) = u32::try_from(bytes).ok().and_then(std::num::NonZeroU32::new) else {
+            return Ok(());
+        };
+        match self.inner.text_limiter.check_key_n(&user, bytes) {
+            Ok(allowed) => allowed.map_err(|not_until| {
+                let wait = not_until
+                    .wait_time_from(governor::clock::Clock::now(&governor::clock::DefaultClock::default()));
+                Error::rate_limited(wait.as_secs() + 1).into()
+            }),
+            // More than the whole burst at once: never allowed (the configuration check
+            // keeps the burst above one message of the largest size).
+            Err(_) => Err(Error::rate_limited(60).into()),
+        }
     }
 
     /// Counts one search against `user`'s search rate.

@@ -67,6 +67,7 @@ impl App {
         let ws = self.channel_workspace(channel)?;
         // The rate first: a sender over it costs no mention parsing or look-ups.
         self.check_message_rate(caller.user)?;
+        self.check_text_rate(caller.user, text.len())?;
         // Resolve mentions before taking the lock: it reads the store.
         let mut mentioned: Vec<UserId> = Vec::new();
         // Parsing stops at MAX_MENTIONS names; only those that can be usernames are
@@ -232,6 +233,7 @@ impl App {
     pub async fn edit_message(&self, caller: Caller, id: MessageId, text: &str) -> Result<Message> {
         let text = emoji::expand_shortcodes(self.limits().message_text(text)?);
         let ws = self.readable_message(caller, id)?.workspace;
+        self.check_text_rate(caller.user, text.len())?;
         let (message, durable) = self.write_as(caller, ws, |state, tx| {
             let mut message = self.writable_message(state, caller, id)?;
             if message.author != caller.user {
