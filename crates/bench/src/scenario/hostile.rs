@@ -685,67 +685,87 @@ fn start_attacks(
     let rate = o.write_flood_rate;
     for i in 0..n {
         let (tt, st) = (t.clone(), stop.clone());
-        set.spawn_on(paced("edit (PATCH, max_message_chars of text)", tt.clone(), rate, st, move |k| {
-            let tt = tt.clone();
-            async move {
-                let a = &tt.attackers[i];
-                let body = json!({ "text": edit_text(k, LIMITS.max_message_chars) }).to_string();
-                let path = format!("/messages/{}", a.message);
-                http(&tt, Method::PATCH, &path, Some(&a.token), None, Some(body)).await
-            }
-        }), runtime);
+        set.spawn_on(
+            paced("edit (PATCH, max_message_chars of text)", tt.clone(), rate, st, move |k| {
+                let tt = tt.clone();
+                async move {
+                    let a = &tt.attackers[i];
+                    let body = json!({ "text": edit_text(k, LIMITS.max_message_chars) }).to_string();
+                    let path = format!("/messages/{}", a.message);
+                    http(&tt, Method::PATCH, &path, Some(&a.token), None, Some(body)).await
+                }
+            }),
+            runtime,
+        );
         let (tt, st) = (t.clone(), stop.clone());
-        set.spawn_on(paced("reaction (PUT/DELETE)", tt.clone(), rate, st, move |k| {
-            let tt = tt.clone();
-            async move {
-                let a = &tt.attackers[i];
-                let path =
-                    format!("/messages/{}/reactions/{}", a.message, EMOJI[(k / 2) as usize % EMOJI.len()]);
-                let method = if k.is_multiple_of(2) { Method::PUT } else { Method::DELETE };
-                http(&tt, method, &path, Some(&a.token), None, None).await
-            }
-        }), runtime);
+        set.spawn_on(
+            paced("reaction (PUT/DELETE)", tt.clone(), rate, st, move |k| {
+                let tt = tt.clone();
+                async move {
+                    let a = &tt.attackers[i];
+                    let path = format!(
+                        "/messages/{}/reactions/{}",
+                        a.message,
+                        EMOJI[(k / 2) as usize % EMOJI.len()]
+                    );
+                    let method = if k.is_multiple_of(2) { Method::PUT } else { Method::DELETE };
+                    http(&tt, method, &path, Some(&a.token), None, None).await
+                }
+            }),
+            runtime,
+        );
     }
     let addresses = o.attack_addresses.clamp(1, 250) as u64;
     let (tt, st) = (t.clone(), stop.clone());
-    set.spawn_on(paced(
-        "log-in: wrong password, the sender's email",
-        tt.clone(),
-        o.login_flood_rate / 2.0,
-        st,
-        move |k| {
+    set.spawn_on(
+        paced(
+            "log-in: wrong password, the sender's email",
+            tt.clone(),
+            o.login_flood_rate / 2.0,
+            st,
+            move |k| {
+                let tt = tt.clone();
+                async move {
+                    let body =
+                        json!({ "email": tt.victim_email, "password": format!("guess {k}") }).to_string();
+                    let xff = format!("203.0.113.{}", k % addresses + 1);
+                    http(&tt, Method::POST, "/auth/login", None, Some(&xff), Some(body)).await
+                }
+            },
+        ),
+        runtime,
+    );
+    let (tt, st) = (t.clone(), stop.clone());
+    set.spawn_on(
+        paced("log-in: unknown emails", tt.clone(), o.login_flood_rate / 2.0, st, move |k| {
             let tt = tt.clone();
             async move {
-                let body = json!({ "email": tt.victim_email, "password": format!("guess {k}") }).to_string();
-                let xff = format!("203.0.113.{}", k % addresses + 1);
+                let body =
+                    json!({ "email": format!("nobody-{k}@bench.test"), "password": "guess" }).to_string();
+                let xff = format!("203.0.113.{}", (k + 7) % addresses + 1);
                 http(&tt, Method::POST, "/auth/login", None, Some(&xff), Some(body)).await
             }
-        },
-    ), runtime);
-    let (tt, st) = (t.clone(), stop.clone());
-    set.spawn_on(paced("log-in: unknown emails", tt.clone(), o.login_flood_rate / 2.0, st, move |k| {
-        let tt = tt.clone();
-        async move {
-            let body = json!({ "email": format!("nobody-{k}@bench.test"), "password": "guess" }).to_string();
-            let xff = format!("203.0.113.{}", (k + 7) % addresses + 1);
-            http(&tt, Method::POST, "/auth/login", None, Some(&xff), Some(body)).await
-        }
-    }), runtime);
+        }),
+        runtime,
+    );
     let (tt, st) = (t.clone(), stop);
-    set.spawn_on(paced("sign-up", tt.clone(), o.signup_flood_rate, st, move |k| {
-        let tt = tt.clone();
-        async move {
-            let body = json!({
-                "email": format!("flood-{}-{k}@bench.test", tt.tag),
-                "password": "flood password",
-                "display_name": "Flood",
-                "username": format!("f{}-{k}", tt.tag),
-            })
-            .to_string();
-            let xff = format!("203.0.113.{}", k % addresses + 1);
-            http(&tt, Method::POST, "/auth/signup", None, Some(&xff), Some(body)).await
-        }
-    }), runtime);
+    set.spawn_on(
+        paced("sign-up", tt.clone(), o.signup_flood_rate, st, move |k| {
+            let tt = tt.clone();
+            async move {
+                let body = json!({
+                    "email": format!("flood-{}-{k}@bench.test", tt.tag),
+                    "password": "flood password",
+                    "display_name": "Flood",
+                    "username": format!("f{}-{k}", tt.tag),
+                })
+                .to_string();
+                let xff = format!("203.0.113.{}", k % addresses + 1);
+                http(&tt, Method::POST, "/auth/signup", None, Some(&xff), Some(body)).await
+            }
+        }),
+        runtime,
+    );
     set
 }
 
