@@ -11,6 +11,7 @@ import { h, clear, fullTime } from '../dom.js';
 import { state, on, myRole, userName } from '../store.js';
 import * as api from '../api.js';
 import * as app from '../app.js';
+import { accountDataCard } from './account-data.js';
 
 /** @typedef {import('../protocol.js').Policy} Policy */
 /** @typedef {import('../protocol.js').PurposeState} PurposeState */
@@ -129,6 +130,7 @@ export function mountPrivacy(root) {
       page.append(purposeCard(purpose, policies.find((p) => p.purpose === purpose), states.find((s) => s.purpose === purpose) || { purpose, granted: false }, isOwner));
     }
     page.append(historySection());
+    page.append(accountDataCard());
   }
 
   /**
