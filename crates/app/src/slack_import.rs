@@ -759,42 +759,40 @@ impl App {
         let existing = if created { Existing { keys: HashMap::new() } } else { self.existing_keys(channel)? };
         let messages = self.build_messages(ws, channel, entries, names, &existing, summary)?;
 
-        // Write in batches; wait for durability once, at the end.
+        // Write in batches, each moved into its write (no copy of a message); the
+        // caller waits for durability.
+        let total = messages.len() as u64;
         let mut last = None;
-        let mut at = 0;
-        while at < messages.len() {
-            let mut end = at;
+        let mut rest = messages.into_iter().peekable();
+        while rest.peek().is_some() {
+            let mut chunk = Vec::with_capacity(BATCH_MESSAGES);
             let mut bytes = 0;
-            while end < messages.len() && end - at < BATCH_MESSAGES && bytes < BATCH_BYTES {
-                bytes += messages[end].message.text.len() + 300;
-                end += 1;
+            while chunk.len() < BATCH_MESSAGES && bytes < BATCH_BYTES {
+                let Some(m) = rest.next() else { break };
+                bytes += m.message.text.len() + 300;
+                chunk.push(m);
             }
-            let chunk = &messages[at..end];
-            let ((), durable) = self.write(ws, |state, tx| {
+            let ((), durable) = self.write(ws, move |state, tx| {
                 let Some(ch) = state.channels.get_mut(&channel) else {
                     return Err(Error::new(ErrorCode::ChannelNotFound, "the channel is gone").into());
                 };
                 let base = ch.last_seq;
-                for (i, m) in chunk.iter().enumerate() {
-                    let mut message = m.message.clone();
+                ch.last_seq = base + chunk.len() as u64;
+                for (i, Staged { mut message, updated_root }) in chunk.into_iter().enumerate() {
                     message.seq = base + 1 + i as u64;
                     for user in &message.mentions {
                         tx.op(Op::PutMention { channel, user: *user, seq: message.seq });
                     }
                     tx.op(Op::PutMessage(message));
-                }
-                for m in chunk {
-                    if let Some(root) = &m.updated_root {
-                        tx.op(Op::PutMessage(root.clone()));
+                    if let Some(root) = updated_root {
+                        tx.op(Op::PutMessage(root));
                     }
                 }
-                ch.last_seq = base + chunk.len() as u64;
                 Ok(())
             })?;
             last = Some(durable);
-            at = end;
         }
-        summary.messages_imported += messages.len() as u64;
+        summary.messages_imported += total;
         // History arrives read; an archived Slack channel ends archived.
         let ((), durable) = self.write(ws, |state, tx| {
             let Some(ch) = state.channels.get_mut(&channel) else { return Ok(()) };
