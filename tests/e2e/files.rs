@@ -13,6 +13,7 @@ crate::cases!(
     limits_and_bad_input_have_stable_codes,
     a_huge_upload_is_refused_without_buffering_it,
     deleting_messages_deletes_their_files,
+    files_are_found_by_name_and_by_kind,
 );
 
 const WAIT: Duration = Duration::from_secs(10);
@@ -295,4 +296,49 @@ async fn deleting_messages_deletes_their_files() {
     let again = owner.upload(general, "c.txt", b"shared content\n", "").await.unwrap();
     assert_eq!(owner.download(again.file.id, false).await.unwrap().1, b"shared content\n");
     assert_eq!(stored_contents(&server, ws).len(), 1);
+}
+
+/// The ids of the messages a search finds.
+async fn search(client: &confab_client::Client, ws: WorkspaceId, q: &str) -> Vec<String> {
+    let path = format!("/workspaces/{ws}/search?q={q}");
+    let (status, found) = client.raw(reqwest::Method::GET, &path, None).await.unwrap();
+    assert_eq!(status, 200, "{q}: {found}");
+    let hits = found["hits"].as_array().cloned().unwrap_or_default();
+    hits.iter().map(|h| h["message"]["id"].as_str().unwrap().to_string()).collect()
+}
+
+async fn files_are_found_by_name_and_by_kind() {
+    let server = TestServer::start();
+    let (owner, _) = server.user("owner").await;
+    let (ws, general) = confab_tests::workspace(&owner, "W").await;
+    let report = owner.upload(general, "quarterly-figures.csv", b"a,b\n1,2\n", "").await.unwrap();
+    let image = owner.upload(general, "dot.png", PNG, "a picture").await.unwrap();
+    owner.post(general, "no files here").await.unwrap();
+    let marker = owner.post(general, "zebramarker").await.unwrap().id.to_string();
+    // The index applies events in order: once the last post is found, all are in.
+    // (Polled below the search rate, `limits.searches_per_second`.)
+    for _ in 0..100 {
+        if search(&owner, ws, "zebramarker").await.contains(&marker) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    let (report_id, image_id) = (report.message.id.to_string(), image.message.id.to_string());
+    let mut with_files = search(&owner, ws, "has:file").await;
+    with_files.sort();
+    let mut expected = vec![report_id.clone(), image_id.clone()];
+    expected.sort();
+    assert_eq!(with_files, expected);
+    assert_eq!(search(&owner, ws, "has:image").await, vec![image_id]);
+    assert_eq!(search(&owner, ws, "quarterly").await, vec![report_id.clone()], "found by its file's name");
+    let (_, found) =
+        owner.raw(reqwest::Method::GET, &format!("/workspaces/{ws}/search?q=quarterly"), None).await.unwrap();
+    assert_eq!(found["hits"][0]["message"]["files"][0], report.file.id.to_string(), "the hit lists the file");
+    // Deleted with its message, the file is no longer found.
+    owner.delete(report.message.id).await.unwrap();
+    let deadline = std::time::Instant::now() + WAIT;
+    while search(&owner, ws, "quarterly").await.contains(&report_id) && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    assert!(search(&owner, ws, "has:file").await.iter().all(|id| *id != report_id));
 }

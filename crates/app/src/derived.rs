@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use confab_core::{Event, EventRecord, Message, WorkspaceId};
 use confab_recommend::{ChannelInfo, MessageEvent, ReactionEvent, Recommender};
-use confab_search::{IndexCursor, IndexDoc, OpenOutcome, SearchIndex};
+use confab_search::{IndexCursor, OpenOutcome, SearchIndex};
 use confab_store::Store;
 use tokio::sync::mpsc;
 
@@ -128,7 +128,7 @@ impl Derived {
         let mut docs = Vec::new();
         self.store
             .scan_messages(ws, &mut |m| {
-                docs.extend(IndexDoc::from_message(&m));
+                docs.extend(crate::files::index_doc(self.store.as_ref(), &m));
                 true
             })
             .map_err(|e| e.to_string())?;
@@ -212,18 +212,20 @@ impl Derived {
     fn apply_to_index(&self, record: &EventRecord) {
         let result = match &record.event {
             Event::MessageCreated { message } | Event::MessageUpdated { message } => {
-                match IndexDoc::from_message(message) {
+                match crate::files::index_doc(self.store.as_ref(), message) {
                     Some(doc) => self.search.index_messages(&[doc]),
                     None => self.search.delete_message(message.id),
                 }
             }
             Event::MessageDeleted { message_id, .. } => self.search.delete_message(*message_id),
-            Event::ReactionAdded { message_id, .. } | Event::ReactionRemoved { message_id, .. } => {
-                match self.message(*message_id).as_ref().and_then(IndexDoc::from_message) {
-                    Some(doc) => self.search.update_counts(&doc),
-                    None => Ok(()),
-                }
-            }
+            Event::ReactionAdded { message_id, .. } | Event::ReactionRemoved { message_id, .. } => match self
+                .message(*message_id)
+                .as_ref()
+                .and_then(|m| crate::files::index_doc(self.store.as_ref(), m))
+            {
+                Some(doc) => self.search.update_counts(&doc),
+                None => Ok(()),
+            },
             _ => Ok(()),
         };
         if let Err(e) = result {

@@ -31,7 +31,7 @@ use confab_core::{
     ChannelId, Error, ErrorCode, FileId, FileInfo, Message, MessageId, Millis, UserId, WorkspaceId,
 };
 use confab_store::blobs::{ContentHash, Sealed, Staging};
-use confab_store::{BlobStore, Op};
+use confab_store::{BlobStore, Op, Store};
 use serde::{Deserialize, Serialize};
 
 use crate::directory::WorkspaceState;
@@ -446,6 +446,21 @@ fn make_thumbnail(path: &std::path::Path, config: &FilesConfig) -> Result<Vec<u8
     let mut png = std::io::Cursor::new(Vec::new());
     thumb.write_to(&mut png, image::ImageFormat::Png).map_err(|e| e.to_string())?;
     Ok(png.into_inner())
+}
+
+/// A message as the search index sees it, with its files' names and whether one is
+/// a raster image (`has:image`); `None` for a deleted message.
+pub(crate) fn index_doc(store: &dyn Store, message: &Message) -> Option<confab_search::IndexDoc> {
+    let mut doc = confab_search::IndexDoc::from_message(message)?;
+    for id in &message.files {
+        let record = store.blob(message.workspace, FILES, &id.to_bytes()).ok().flatten();
+        let Some(record) = record.and_then(|b| serde_json::from_slice::<FileRecord>(&b).ok()) else {
+            continue;
+        };
+        doc.has_image |= is_inline_image(&record.info.content_type);
+        doc.file_names.push(record.info.name);
+    }
+    Some(doc)
 }
 
 /// A failed file-system step, with what was being done.

@@ -162,6 +162,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             reply_count: 0,
             has_link: false,
             has_mention: false,
+            has_file: false,
+            has_image: false,
+            file_names: Vec::new(),
         };
         let t = Instant::now();
         index.index_messages(&[doc])?;

@@ -27,7 +27,7 @@ use crate::tokenizer;
 
 /// Bumped whenever the schema or the analyzers change: an index written by another
 /// version is recreated (and rebuilt by the caller) rather than misread.
-pub const SCHEMA_VERSION: u32 = 2;
+pub const SCHEMA_VERSION: u32 = 3;
 
 /// How far the caller's event stream has been indexed: per workspace, the last
 /// `event_seq` whose effect has been handed to this index. Opaque to this crate; it is
@@ -48,6 +48,16 @@ pub struct IndexDoc {
     pub reply_count: u32,
     pub has_link: bool,
     pub has_mention: bool,
+    /// Whether the message has files (`has:file`) and a raster image among them
+    /// (`has:image`).
+    #[serde(default)]
+    pub has_file: bool,
+    #[serde(default)]
+    pub has_image: bool,
+    /// The names of its files, searchable like its text (the caller looks them up:
+    /// a message holds only its files' ids).
+    #[serde(default)]
+    pub file_names: Vec<String>,
 }
 
 impl IndexDoc {
@@ -69,6 +79,9 @@ impl IndexDoc {
             reply_count: message.reply_count,
             has_link: text_has_link(&message.text),
             has_mention: !message.mentions.is_empty(),
+            has_file: !message.files.is_empty(),
+            has_image: false,
+            file_names: Vec::new(),
         })
     }
 }
@@ -154,6 +167,8 @@ pub(crate) struct Fields {
     pub replies: Field,
     pub has_link: Field,
     pub has_mention: Field,
+    pub has_file: Field,
+    pub has_image: Field,
     pub in_thread: Field,
     /// The text: exact forms with positions plus marked stems (see `tokenizer`);
     /// stored, as the snippet source.
@@ -185,6 +200,8 @@ fn build_schema() -> (Schema, Fields) {
     let replies = b.add_u64_field(REPLIES, FAST);
     let has_link = b.add_bool_field("has_link", INDEXED);
     let has_mention = b.add_bool_field("has_mention", INDEXED);
+    let has_file = b.add_bool_field("has_file", INDEXED);
+    let has_image = b.add_bool_field("has_image", INDEXED);
     let in_thread = b.add_bool_field("in_thread", INDEXED);
     let text = b.add_text_field(
         "text",
@@ -211,6 +228,8 @@ fn build_schema() -> (Schema, Fields) {
         replies,
         has_link,
         has_mention,
+        has_file,
+        has_image,
         in_thread,
         text,
     };
@@ -505,8 +524,15 @@ impl Inner {
         d.add_u64(f.replies, u64::from(doc.reply_count));
         d.add_bool(f.has_link, doc.has_link);
         d.add_bool(f.has_mention, doc.has_mention);
+        d.add_bool(f.has_file, doc.has_file);
+        d.add_bool(f.has_image, doc.has_image);
         d.add_bool(f.in_thread, doc.thread_root.is_some() || doc.reply_count > 0);
         d.add_text(f.text, &doc.text);
+        // File names are further values of the text: found by the same words, never
+        // part of a phrase across values, and not shown in the snippet (its first value).
+        for name in &doc.file_names {
+            d.add_text(f.text, name);
+        }
         d
     }
 }

@@ -12,7 +12,7 @@
 //! | `before:YYYY-MM-DD` | strictly before that day (UTC) |
 //! | `after:YYYY-MM-DD` | strictly after that day (UTC) |
 //! | `on:YYYY-MM-DD` | during that day (UTC) |
-//! | `has:link`, `has:reaction`, `has:mention` | messages with a link, a reaction, a mention |
+//! | `has:link`, `has:reaction`, `has:mention`, `has:file`, `has:image` | messages with a link, a reaction, a mention, a file, an image |
 //! | `is:thread` | a thread reply, or a thread root with replies |
 //!
 //! Operator names are case-insensitive. A chunk `name:value` is an operator only when
@@ -75,6 +75,10 @@ pub enum HasKind {
     Link,
     Reaction,
     Mention,
+    /// Any attached file.
+    File,
+    /// An attached raster image.
+    Image,
 }
 
 /// A malformed query: where, what, and why.
@@ -232,7 +236,11 @@ fn parse_word(word: &str, position: usize) -> Result<ClauseKind, QueryError> {
             "link" | "links" => Ok(ClauseKind::Has(HasKind::Link)),
             "reaction" | "reactions" => Ok(ClauseKind::Has(HasKind::Reaction)),
             "mention" | "mentions" => Ok(ClauseKind::Has(HasKind::Mention)),
-            _ => Err(error(format!("unknown `has:` value `{value}` (known: link, reaction, mention)"))),
+            "file" | "files" => Ok(ClauseKind::Has(HasKind::File)),
+            "image" | "images" => Ok(ClauseKind::Has(HasKind::Image)),
+            _ => Err(error(format!(
+                "unknown `has:` value `{value}` (known: link, reaction, mention, file, image)"
+            ))),
         },
         _ => match value.to_ascii_lowercase().as_str() {
             "thread" => Ok(ClauseKind::IsThread),
@@ -277,6 +285,15 @@ mod tests {
                 (true, Word("staging".into())),
                 (true, Phrase("old build".into())),
             ]
+        );
+    }
+
+    #[test]
+    fn file_operators_parse() {
+        use ClauseKind::*;
+        assert_eq!(
+            kinds("has:file -has:images HAS:Files"),
+            [(false, Has(HasKind::File)), (true, Has(HasKind::Image)), (false, Has(HasKind::File))]
         );
     }
 

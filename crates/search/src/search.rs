@@ -525,6 +525,8 @@ enum Node {
     HasReaction,
     HasLink,
     HasMention,
+    HasFile,
+    HasImage,
     InThread,
 }
 
@@ -579,6 +581,8 @@ fn plan(parsed: &ParsedQuery, resolver: &dyn Resolver) -> Result<Plan, QueryErro
             ClauseKind::Has(HasKind::Reaction) => Node::HasReaction,
             ClauseKind::Has(HasKind::Link) => Node::HasLink,
             ClauseKind::Has(HasKind::Mention) => Node::HasMention,
+            ClauseKind::Has(HasKind::File) => Node::HasFile,
+            ClauseKind::Has(HasKind::Image) => Node::HasImage,
             ClauseKind::IsThread => Node::InThread,
         };
         positive_clauses += usize::from(!clause.negated);
@@ -693,6 +697,8 @@ fn node_query(node: &Node, negated: bool, fields: &Fields) -> Box<dyn Query> {
         ))),
         Node::HasLink => filter(term_query(Term::from_field_bool(fields.has_link, true))),
         Node::HasMention => filter(term_query(Term::from_field_bool(fields.has_mention, true))),
+        Node::HasFile => filter(term_query(Term::from_field_bool(fields.has_file, true))),
+        Node::HasImage => filter(term_query(Term::from_field_bool(fields.has_image, true))),
         Node::InThread => filter(term_query(Term::from_field_bool(fields.in_thread, true))),
     }
 }

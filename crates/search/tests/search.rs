@@ -41,6 +41,9 @@ fn doc(n: u64, channel: u64, author: u64, days_ago: i64, text: &str) -> IndexDoc
         reply_count: 0,
         has_link: confab_search::text_has_link(text),
         has_mention: text.contains('@'),
+        has_file: false,
+        has_image: false,
+        file_names: Vec::new(),
     }
 }
 
@@ -706,6 +709,9 @@ fn world_docs(world: &World) -> Vec<IndexDoc> {
             reply_count: 0,
             has_link: false,
             has_mention: false,
+            has_file: false,
+            has_image: false,
+            file_names: Vec::new(),
         })
         .collect()
 }
