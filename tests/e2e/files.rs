@@ -14,6 +14,7 @@ crate::cases!(
     a_huge_upload_is_refused_without_buffering_it,
     deleting_messages_deletes_their_files,
     files_are_found_by_name_and_by_kind,
+    orphan_contents_are_swept,
 );
 
 const WAIT: Duration = Duration::from_secs(10);
@@ -341,4 +342,27 @@ async fn files_are_found_by_name_and_by_kind() {
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
     assert!(search(&owner, ws, "has:file").await.iter().all(|id| *id != report_id));
+}
+
+async fn orphan_contents_are_swept() {
+    let mut server = TestServer::start_with(&[("CONFAB_FILES_ORPHAN_TTL_SECS", "0")]);
+    let (owner, _) = server.user("owner").await;
+    let (ws, general) = confab_tests::workspace(&owner, "W").await;
+    let kept = owner.upload(general, "kept.txt", b"named by a message", "").await.unwrap();
+    server.stop();
+    // Content a crash left behind: placed, but its message never became durable.
+    let [stored] = stored_contents(&server, ws).try_into().expect("one content");
+    let shard = stored.parent().unwrap().parent().unwrap().join("ab");
+    std::fs::create_dir_all(&shard).unwrap();
+    let orphan = shard.join("ab".repeat(32));
+    std::fs::write(&orphan, b"never acknowledged").unwrap();
+    server.restart();
+    let deadline = std::time::Instant::now() + WAIT;
+    while orphan.exists() && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(!orphan.exists(), "the orphan was swept");
+    assert!(stored.exists(), "named content stays");
+    let owner = server.client().with_token(owner.token().unwrap());
+    assert_eq!(owner.download(kept.file.id, false).await.unwrap().1, b"named by a message");
 }

@@ -208,17 +208,6 @@ fn content(app: &App, ws: WorkspaceId, hash: &ContentHash) -> Result<Option<Cont
     }
 }
 
-fn parse_hash(hex: &str) -> Option<ContentHash> {
-    let mut hash = [0u8; 32];
-    if hex.len() != 64 {
-        return None;
-    }
-    for (i, byte) in hash.iter_mut().enumerate() {
-        *byte = u8::from_str_radix(hex.get(2 * i..2 * i + 2)?, 16).ok()?;
-    }
-    Some(hash)
-}
-
 impl App {
     /// Starts an upload to a channel the caller may post in. Counted against the
     /// caller's write rate; refused before any byte is received if the workspace's
@@ -377,12 +366,38 @@ impl App {
     pub fn open_file(&self, caller: Caller, id: FileId) -> Result<(FileRecord, std::fs::File)> {
         let record = self.file(caller, id)?;
         let ws = self.channel_workspace(record.channel)?;
-        let hash = parse_hash(&record.hash).ok_or_else(|| AppError::Other {
+        let hash = confab_store::blobs::parse_hex(&record.hash).ok_or_else(|| AppError::Other {
             context: "reading a file record",
             cause: "a malformed hash".into(),
         })?;
         let file = self.inner.files.blobs.open(ws, &hash).map_err(io("opening file"))?;
         Ok((record, file))
+    }
+
+    /// Removes the workspace's contents that no file names and that were written
+    /// more than `files.orphan_ttl_secs` ago (an upload cut off by a crash after its
+    /// content was placed): checked under the workspace's write lock, which uploads
+    /// place content and write their records under. Returns how many went.
+    pub async fn sweep_orphan_files(&self, ws: WorkspaceId) -> Result<usize> {
+        let ttl = std::time::Duration::from_secs(self.config().files.orphan_ttl_secs);
+        let blobs = self.inner.files.blobs.clone();
+        let listed =
+            tokio::task::spawn_blocking(move || blobs.list(ws)).await?.map_err(io("listing files"))?;
+        let now = std::time::SystemTime::now();
+        let old: Vec<ContentHash> = listed
+            .into_iter()
+            .filter(|(_, at)| now.duration_since(*at).unwrap_or_default() >= ttl)
+            .map(|(hash, _)| hash)
+            .collect();
+        let mut orphans = Vec::new();
+        for hash in old {
+            if content(self, ws, &hash)?.is_none() {
+                orphans.push(hash);
+            }
+        }
+        let count = orphans.len();
+        self.remove_contents(ws, orphans)?;
+        Ok(count)
     }
 
     /// Stages the deletion of a message's files in its deletion's batch; returns the
@@ -397,7 +412,7 @@ impl App {
             let record: FileRecord = serde_json::from_slice(&bytes)?;
             tx.op(Op::DeleteBlob { workspace: ws, namespace: THUMBS, key: key.clone() });
             tx.op(Op::DeleteBlob { workspace: ws, namespace: FILES, key });
-            let Some(hash) = parse_hash(&record.hash) else { continue };
+            let Some(hash) = confab_store::blobs::parse_hex(&record.hash) else { continue };
             let Some(mut content) = content(self, ws, &hash)? else { continue };
             content.refs = content.refs.saturating_sub(1);
             if content.refs == 0 {
@@ -499,12 +514,5 @@ mod tests {
         let svg = b"<svg xmlns=\"http://www.w3.org/2000/svg\"><script>alert(1)</script></svg>";
         assert!(!is_inline_image(&sniff(svg)));
         assert!(is_inline_image("image/png") && !is_inline_image("image/svg+xml"));
-    }
-
-    #[test]
-    fn hashes_round_trip_through_hex() {
-        let hash: ContentHash = std::array::from_fn(|i| i as u8 * 7);
-        assert_eq!(parse_hash(&confab_store::blobs::hex(&hash)), Some(hash));
-        assert_eq!(parse_hash("zz"), None);
     }
 }

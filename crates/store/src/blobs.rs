@@ -51,6 +51,9 @@ pub trait BlobStore: Send + Sync + 'static {
     fn remove(&self, workspace: WorkspaceId, hash: &ContentHash) -> io::Result<()>;
     /// Whether the workspace holds the content (for tests and repair).
     fn contains(&self, workspace: WorkspaceId, hash: &ContentHash) -> bool;
+    /// Every content of a workspace, with when it was written (for the sweep of
+    /// contents no file names).
+    fn list(&self, workspace: WorkspaceId) -> io::Result<Vec<(ContentHash, std::time::SystemTime)>>;
 }
 
 /// An upload being written. Dropping it deletes the partial file.
@@ -195,6 +198,36 @@ impl BlobStore for LocalBlobs {
     fn contains(&self, workspace: WorkspaceId, hash: &ContentHash) -> bool {
         self.path(workspace, hash).exists()
     }
+
+    fn list(&self, workspace: WorkspaceId) -> io::Result<Vec<(ContentHash, std::time::SystemTime)>> {
+        let dir = self.root.join(workspace.to_string());
+        let mut found = Vec::new();
+        let shards = match fs::read_dir(&dir) {
+            Ok(shards) => shards,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(found),
+            Err(e) => return Err(e),
+        };
+        for shard in shards {
+            for entry in fs::read_dir(shard?.path())? {
+                let entry = entry?;
+                let Some(hash) = entry.file_name().to_str().and_then(parse_hex) else { continue };
+                found.push((hash, entry.metadata()?.modified()?));
+            }
+        }
+        Ok(found)
+    }
+}
+
+/// A hash from its lower-case hex form.
+pub fn parse_hex(hex: &str) -> Option<ContentHash> {
+    if hex.len() != 64 {
+        return None;
+    }
+    let mut hash = [0u8; 32];
+    for (i, byte) in hash.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(hex.get(2 * i..2 * i + 2)?, 16).ok()?;
+    }
+    Some(hash)
 }
 
 fn sync_dir(dir: &Path) -> io::Result<()> {
@@ -232,6 +265,10 @@ mod tests {
         blobs.sync(ws, &hash).unwrap();
         blobs.place(ws, upload(&blobs, b"hello world")).unwrap();
         assert!(blobs.contains(ws, &hash));
+        let listed: Vec<ContentHash> = blobs.list(ws).unwrap().into_iter().map(|(h, _)| h).collect();
+        assert_eq!(listed, vec![hash]);
+        assert_eq!(parse_hex(&hex(&hash)), Some(hash));
+        assert!(blobs.list(other).unwrap().is_empty());
         assert!(!blobs.contains(other, &hash), "contents are not shared across workspaces");
         assert_eq!(fs::read_dir(dir.path().join("tmp")).unwrap().count(), 0, "the duplicate was dropped");
         let mut read = String::new();
