@@ -204,6 +204,7 @@ impl Config {
             ("files.max_bytes", self.app.files.max_bytes, 1, 1 << 40),
             ("files.workspace_quota_bytes", self.app.files.workspace_quota_bytes, 0, 1 << 50),
             ("files.orphan_ttl_secs", self.app.files.orphan_ttl_secs, 0, 365 * DAY),
+            ("files.upload_timeout_secs", self.app.files.upload_timeout_secs, 1, DAY),
             ("files.max_concurrent_uploads", self.app.files.max_concurrent_uploads as u64, 1, 100_000),
             ("files.thumbnail_px", self.app.files.thumbnail_px.into(), 16, 4096),
             ("files.image_max_side_px", self.app.files.image_max_side_px.into(), 16, 65_535),

@@ -15,6 +15,7 @@ crate::cases!(
     deleting_messages_deletes_their_files,
     files_are_found_by_name_and_by_kind,
     orphan_contents_are_swept,
+    a_slow_upload_has_its_own_timeout,
 );
 
 const WAIT: Duration = Duration::from_secs(10);
@@ -365,4 +366,45 @@ async fn orphan_contents_are_swept() {
     assert!(stored.exists(), "named content stays");
     let owner = server.client().with_token(owner.token().unwrap());
     assert_eq!(owner.download(kept.file.id, false).await.unwrap().1, b"named by a message");
+}
+
+/// Sends a request whose body arrives in three pieces over about 2.4 s, and returns
+/// the status line of the answer.
+async fn trickle(server: &TestServer, path: &str, token: &str, content_type: &str, body: &[u8]) -> String {
+    let addr = server.url.trim_start_matches("http://");
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let head = format!(
+        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\nContent-Type: {content_type}\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let third = body.len() / 3;
+    for (i, piece) in [&body[..third], &body[third..2 * third], &body[2 * third..]].into_iter().enumerate() {
+        if i > 0 {
+            tokio::time::sleep(Duration::from_millis(1200)).await;
+        }
+        // A server that timed out has closed the connection: stop writing then.
+        if stream.write_all(piece).await.is_err() {
+            break;
+        }
+    }
+    let mut answer = Vec::new();
+    let _ = tokio::time::timeout(WAIT, stream.read_to_end(&mut answer)).await;
+    String::from_utf8_lossy(&answer).lines().next().unwrap_or_default().to_string()
+}
+
+async fn a_slow_upload_has_its_own_timeout() {
+    // Requests get 1 s; uploads keep files.upload_timeout_secs (an hour by default).
+    let server = TestServer::start_with(&[("CONFAB_SERVER_REQUEST_TIMEOUT_SECS", "1")]);
+    let (owner, _) = server.user("owner").await;
+    let (_, general) = confab_tests::workspace(&owner, "W").await;
+    let token = owner.token().unwrap();
+    let (content_type, body) = confab_client::multipart_body("slow.txt", &[b'z'; 30_000], "");
+    let path = format!("/api/v1/channels/{general}/files");
+    let status = trickle(&server, &path, token, &content_type, &body).await;
+    assert!(status.starts_with("HTTP/1.1 201"), "a slow upload completes: {status}");
+    let path = format!("/api/v1/channels/{general}/messages");
+    let status = trickle(&server, &path, token, "application/json", br#"{"text": "slow words"}"#).await;
+    assert!(status.starts_with("HTTP/1.1 408"), "any other slow request times out: {status}");
 }

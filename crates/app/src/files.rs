@@ -57,6 +57,9 @@ pub struct FilesConfig {
     pub workspace_quota_bytes: u64,
     /// Seconds after which content that no message names is removed.
     pub orphan_ttl_secs: u64,
+    /// Seconds an upload may take, body included (other requests have
+    /// `server.request_timeout_secs`).
+    pub upload_timeout_secs: u64,
     /// Uploads being received at once, server-wide; more get `rate_limited`. Bounds
     /// the disk that unfinished uploads can take to this many times `max_bytes`.
     pub max_concurrent_uploads: usize,
@@ -76,6 +79,7 @@ impl Default for FilesConfig {
             max_bytes: 100 * 1024 * 1024,
             workspace_quota_bytes: 10 * 1024 * 1024 * 1024,
             orphan_ttl_secs: 24 * 3600,
+            upload_timeout_secs: 3600,
             max_concurrent_uploads: 32,
             thumbnail_px: 360,
             image_max_side_px: 12_000,
