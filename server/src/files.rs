@@ -94,8 +94,18 @@ pub async fn upload(
     Ok((StatusCode::CREATED, Json(FilePosted { file, message })))
 }
 
-pub async fn download(State(app): State<App>, auth: Auth, Path(file): Path<String>) -> ApiResult<Response> {
+pub async fn download(
+    State(app): State<App>,
+    auth: Auth,
+    Path(file): Path<String>,
+    request_headers: axum::http::HeaderMap,
+) -> ApiResult<Response> {
     let (record, file) = app.open_file(auth.caller, id(&file)?)?;
+    // The content's hash is its entity tag: a file's bytes never change.
+    let etag = format!("\"{}\"", record.hash);
+    if request_headers.get(header::IF_NONE_MATCH).is_some_and(|v| v.as_bytes() == etag.as_bytes()) {
+        return Ok((StatusCode::NOT_MODIFIED, [(header::ETAG, header_value(&etag))]).into_response());
+    }
     let info = record.info;
     let inline = is_inline_image(&info.content_type);
     let body = Body::from_stream(futures_util::stream::unfold(
@@ -121,6 +131,7 @@ pub async fn download(State(app): State<App>, auth: Auth, Path(file): Path<Strin
         (header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")),
         (header::CONTENT_SECURITY_POLICY, HeaderValue::from_static("sandbox")),
         (header::CACHE_CONTROL, HeaderValue::from_static("private, max-age=31536000, immutable")),
+        (header::ETAG, header_value(&etag)),
     ];
     Ok((headers, body).into_response())
 }

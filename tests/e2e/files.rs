@@ -82,6 +82,20 @@ async fn upload_download_and_who_may_read() {
     assert_eq!(headers["x-content-type-options"], "nosniff");
     assert!(headers["content-disposition"].to_str().unwrap().starts_with("attachment"));
     assert_eq!(headers["content-length"], content.len().to_string().as_str());
+    // The entity tag is the content's hash: a client holding it gets 304.
+    let etag = headers["etag"].to_str().unwrap().to_string();
+    let url = format!("{}/api/v1/files/{}", server.url, posted.file.id);
+    let again = reqwest::Client::new()
+        .get(&url)
+        .bearer_auth(member.token().unwrap())
+        .header("if-none-match", &etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!((again.status().as_u16(), again.bytes().await.unwrap().len()), (304, 0));
+    let stranger = outsider.token().unwrap();
+    let probe = reqwest::Client::new().get(&url).bearer_auth(stranger).header("if-none-match", &etag);
+    assert_eq!(probe.send().await.unwrap().status(), 404, "the tag reveals nothing to a non-reader");
 
     // A file of a private channel: only its members; everyone else, another
     // workspace's member included, gets the answer a missing file gets.
