@@ -330,6 +330,10 @@ pub fn restore(backup: &std::path::Path, data_dir: &std::path::Path) -> anyhow::
         copy_tree(&backup.join("models"), &data_dir.join("models"), &mut copied)
             .context("copying the models")?;
     }
+    if backup.join("files").exists() {
+        copy_tree(&backup.join("files"), &data_dir.join("files"), &mut copied)
+            .context("copying the files")?;
+    }
     bar.finish_and_clear();
     std::fs::copy(backup.join("secret.key"), data_dir.join("secret.key")).context("copying secret.key")?;
     let store: std::sync::Arc<dyn Store> =

@@ -8,6 +8,7 @@
 //!   phase, never for the whole copy;
 //! - `models/`: the model registry, copied while no consent change or training run
 //!   can save or retire a model (under the ledger's append lock);
+//! - `files/`: the contents of uploaded files, copied after the store;
 //! - `secret.key`: the key of password-reset links;
 //! - `backup.json`: when, by which version, and how much.
 //!
@@ -41,6 +42,9 @@ pub struct BackupReport {
     pub writes_paused_ms: f64,
     /// Files of the model registry copied.
     pub model_files: u64,
+    /// Uploaded files' contents copied.
+    #[serde(default)]
+    pub files: u64,
     /// Wall time of the whole backup, in milliseconds.
     pub took_ms: f64,
 }
@@ -117,6 +121,15 @@ impl App {
             false => Ok(0),
         });
         let model_files = model_files.map_err(io("copying the models"))?;
+        // Uploaded files' contents are immutable and named by their hash, so copying
+        // them after the store gives every content the copy of the store names, except
+        // one whose file is deleted between the two copies: that file then answers
+        // not found after a restore.
+        let uploads = data_dir.join("files");
+        let files = match uploads.exists() {
+            true => copy_tree(&uploads, &dest.join("files"), &mut |_| {}).map_err(io("copying the files"))?,
+            false => 0,
+        };
         std::fs::copy(data_dir.join(super::reset::KEY_FILE), dest.join(super::reset::KEY_FILE))
             .map_err(io("copying the reset-link key"))?;
         let report = BackupReport {
@@ -128,6 +141,7 @@ impl App {
             store_keys_rewritten: stats.rewritten,
             writes_paused_ms: stats.barrier_micros as f64 / 1000.0,
             model_files,
+            files,
             took_ms: started.elapsed().as_secs_f64() * 1000.0,
         };
         let manifest = serde_json::to_vec_pretty(&report)?;

@@ -208,22 +208,40 @@ impl App {
                 let Some(last) = page.last() else { break };
                 after = last.seq;
                 let seqs: Vec<u64> = page.iter().filter(|m| touches(m, user.id)).map(|m| m.seq).collect();
-                if !seqs.is_empty() {
-                    let (counts, durable) = self.write(ws, |_, tx| {
-                        let mut counts = ErasureReport::default();
-                        for seq in seqs {
+                let mut pending = seqs;
+                while !pending.is_empty() {
+                    let ((counts, unused, later), durable) = self.write(ws, |_, tx| {
+                        let (mut counts, mut unused, mut later) =
+                            (ErasureReport::default(), Vec::new(), Vec::new());
+                        let mut files_staged = false;
+                        for seq in std::mem::take(&mut pending) {
                             let Some(mut message) = self.store().message_at(channel.id, seq)? else {
                                 continue;
                             };
+                            let deleting = policy == ErasedMessages::Delete && message.author == user.id;
+                            if deleting && !message.deleted && !message.files.is_empty() {
+                                // Their files go with the message, as when they delete it: one
+                                // message with files per batch (file counts are read from the
+                                // store).
+                                if files_staged {
+                                    later.push(seq);
+                                    continue;
+                                }
+                                files_staged = true;
+                                unused.extend(self.stage_file_deletions(tx, &message)?);
+                                message.files.clear();
+                            }
                             let events = scrub(&mut message, user, policy, tx.now, &mut counts);
                             if !events.is_empty() {
                                 tx.op(Op::PutMessage(message));
                                 events.into_iter().for_each(|e| tx.emit(e));
                             }
                         }
-                        Ok(counts)
+                        Ok((counts, unused, later))
                     })?;
                     durable.wait().await?;
+                    self.remove_contents(ws, unused)?;
+                    pending = later;
                     report.messages_deleted += counts.messages_deleted;
                     report.messages_kept += counts.messages_kept;
                     report.mentions_rewritten += counts.mentions_rewritten;

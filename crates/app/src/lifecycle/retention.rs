@@ -6,7 +6,7 @@
 //! A background task ([`App::start_retention`], every
 //! `lifecycle.retention_period_secs`) deletes expired messages in batches of
 //! `lifecycle.retention_batch`, each one workspace write under its lock, like a
-//! deletion by their author: the text, reactions and mentions go, a
+//! deletion by their author: the text, files, reactions and mentions go, a
 //! `message.deleted` event is logged, and the search index drops them through it.
 //! The suggestion statistics of a workspace that lost messages are rebuilt from
 //! the store. The record's husk (id, author, times, `seq`) stays, so that every
@@ -258,13 +258,26 @@ impl App {
             let done = expired.len() < page.len() || page.len() < batch;
             let live: Vec<u64> =
                 page.iter().filter(|m| m.created_at < cutoff && !m.deleted).map(|m| m.seq).collect();
-            if !live.is_empty() {
-                let (n, durable) = self.write(ws, |_, tx| {
-                    let mut n = 0;
-                    for seq in live {
+            let mut pending = live;
+            while !pending.is_empty() {
+                let ((n, unused, later), durable) = self.write(ws, |_, tx| {
+                    let (mut n, mut unused, mut later) = (0, Vec::new(), Vec::new());
+                    let mut files_staged = false;
+                    for seq in std::mem::take(&mut pending) {
                         let Some(mut m) = self.store().message_at(channel, seq)? else { continue };
                         if m.deleted {
                             continue;
+                        }
+                        // Its files go with it, as when its author deletes it: one message
+                        // with files per batch, as the file counts are read from the store.
+                        if !m.files.is_empty() {
+                            if files_staged {
+                                later.push(seq);
+                                continue;
+                            }
+                            files_staged = true;
+                            unused.extend(self.stage_file_deletions(tx, &m)?);
+                            m.files.clear();
                         }
                         m.deleted = true;
                         m.text.clear();
@@ -280,10 +293,12 @@ impl App {
                         });
                         n += 1;
                     }
-                    Ok(n)
+                    Ok((n, unused, later))
                 })?;
                 durable.wait().await?;
+                self.remove_contents(ws, unused)?;
                 deleted += n;
+                pending = later;
             }
             if let Some(&last) = expired.last() {
                 after = last;

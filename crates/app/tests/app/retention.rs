@@ -89,7 +89,11 @@ async fn retention_removes_expired_messages_everywhere_in_batches() {
         }
         post(ada, archive, format!("wombat minutes {i}")).await;
     }
-    assert_eq!(hits(&app, bob, ws, "quokka", 10).await, 10);
+    let mut upload = app.begin_upload(bob, general).unwrap();
+    upload.write(b"field notes about quokkas").unwrap();
+    let (file, _) = app.post_file(bob, upload, "notes.txt", "quokka notes attached".into()).await.unwrap();
+    assert!(app.file(ada, file.id).is_ok());
+    assert_eq!(hits(&app, bob, ws, "quokka", 11).await, 11);
     assert_eq!(hits(&app, bob, ws, "wombat", 5).await, 5);
 
     // Training before expiry reads them, and the manifest records the cut-off.
@@ -105,7 +109,7 @@ async fn retention_removes_expired_messages_everywhere_in_batches() {
     };
     app.change_consent(ada, ws, "emoji_suggestions", grant).await.unwrap();
     let preview = app.consent_preview(ada, ws, "emoji_suggestions").unwrap();
-    assert_eq!(preview.for_workspace(ws).unwrap().messages().len(), 15);
+    assert_eq!(preview.for_workspace(ws).unwrap().messages().len(), 16);
     let before = now();
     let runs = app
         .run_training(
@@ -123,7 +127,10 @@ async fn retention_removes_expired_messages_everywhere_in_batches() {
     // Eight days later: #general's messages have expired, #archive's have not.
     let later = before + 8 * DAY_MS;
     let report = app.enforce_retention(later).await.unwrap();
-    assert_eq!((report.messages_deleted, report.workspaces), (10, 1));
+    assert_eq!((report.messages_deleted, report.workspaces), (11, 1));
+    assert!(app.file(ada, file.id).is_err(), "its file went with it");
+    let contents: Vec<_> = walk(&dir.path().join("files"));
+    assert!(contents.is_empty(), "and the file's content: {contents:?}");
     let stored = |channel| store.messages(channel, Direction::Forward { after: 0 }, 100).unwrap();
     assert!(stored(general).iter().all(|m| m.deleted && m.text.is_empty() && m.reactions.is_empty()));
     assert!(stored(archive).iter().all(|m| !m.deleted && m.text.starts_with("wombat")));
@@ -142,4 +149,19 @@ async fn retention_removes_expired_messages_everywhere_in_batches() {
     app.set_workspace_retention(ada, ws, days(None)).await.unwrap();
     app.set_channel_retention(ada, archive, days(None)).await.unwrap();
     assert_eq!(app.enforce_retention(later + 1000 * DAY_MS).await.unwrap().messages_deleted, 0);
+}
+
+/// Every file under `dir` (none if it does not exist).
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let Ok(entries) = std::fs::read_dir(dir) else { return Vec::new() };
+    let mut out = Vec::new();
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            out.extend(walk(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out
 }
