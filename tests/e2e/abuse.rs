@@ -108,6 +108,8 @@ async fn a_resume_flood_that_never_reads_keeps_memory_bounded() {
     let server = TestServer::start_with(&[
         ("CONFAB_LIMITS_MESSAGES_PER_SECOND", "100000"),
         ("CONFAB_LIMITS_MESSAGE_BURST", "100000"),
+        ("CONFAB_LIMITS_TEXT_BYTES_PER_SECOND", "1000000000"),
+        ("CONFAB_LIMITS_TEXT_BURST_BYTES", "1000000000"),
         // The budget is not what bounds memory here: streaming is.
         ("CONFAB_WEBSOCKET_REPLAY_BUDGET_BYTES", "1000000000"),
     ]);
@@ -546,6 +548,8 @@ async fn a_reader_whose_acks_arrive_together_is_not_closed() {
         ("CONFAB_LIMITS_MESSAGE_BURST", "100000"),
         ("CONFAB_LIMITS_FRAMES_PER_SECOND", "100000"),
         ("CONFAB_LIMITS_FRAME_BURST", "100000"),
+        ("CONFAB_LIMITS_TEXT_BYTES_PER_SECOND", "1000000000"),
+        ("CONFAB_LIMITS_TEXT_BURST_BYTES", "1000000000"),
     ]);
     let (ada, _) = server.user("ada").await;
     let (_, general) = confab_tests::workspace(&ada, "W").await;

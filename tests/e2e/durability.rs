@@ -41,6 +41,8 @@ async fn kill_during_ingest_loses_no_acknowledged_message() {
     let mut server = TestServer::start_with(&[
         ("CONFAB_LIMITS_MESSAGES_PER_SECOND", "1000000"),
         ("CONFAB_LIMITS_MESSAGE_BURST", "1000000"),
+        ("CONFAB_LIMITS_TEXT_BYTES_PER_SECOND", "1000000000"),
+        ("CONFAB_LIMITS_TEXT_BURST_BYTES", "1000000000"),
     ]);
     let (ada, _) = server.user("ada").await;
     let (_, general) = confab_tests::workspace(&ada, "W").await;

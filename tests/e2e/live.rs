@@ -94,6 +94,8 @@ async fn a_stuck_client_is_closed_with_the_resume_code_and_others_are_served() {
         ("CONFAB_WEBSOCKET_QUEUE_FRAMES", "16"),
         ("CONFAB_LIMITS_MESSAGES_PER_SECOND", "100000"),
         ("CONFAB_LIMITS_MESSAGE_BURST", "100000"),
+        ("CONFAB_LIMITS_TEXT_BYTES_PER_SECOND", "1000000000"),
+        ("CONFAB_LIMITS_TEXT_BURST_BYTES", "1000000000"),
         ("CONFAB_WEBSOCKET_CLOSE_TIMEOUT_SECS", "60"),
     ]);
     let (ada, _) = server.user("ada").await;

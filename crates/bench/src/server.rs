@@ -27,6 +27,8 @@ pub fn confab_env() -> Vec<(&'static str, String)> {
         ("CONFAB_AUTH_MAX_CONCURRENT_HASHES", "4".into()),
         ("CONFAB_LIMITS_MESSAGES_PER_SECOND", "1000000".into()),
         ("CONFAB_LIMITS_MESSAGE_BURST", "1000000".into()),
+        ("CONFAB_LIMITS_TEXT_BYTES_PER_SECOND", "1000000000".into()),
+        ("CONFAB_LIMITS_TEXT_BURST_BYTES", "1000000000".into()),
         ("CONFAB_LIMITS_FRAMES_PER_SECOND", "1000000".into()),
         ("CONFAB_LIMITS_FRAME_BURST", "1000000".into()),
         ("CONFAB_LIMITS_INVITE_MAX_USES", "1000000".into()),
