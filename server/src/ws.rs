@@ -239,7 +239,18 @@ async fn connection(app: App, socket: WebSocket) {
     read_loop(&app, caller, conn, &mut stream, &direct, &ws_config, session_end).await;
     app.disconnect(caller, conn);
     drop(direct);
-    let _ = tokio::time::timeout(Duration::from_secs(2), writer).await;
+    // Keep reading, and discarding, until the writer is done and the peer has closed
+    // (at most close_timeout_secs): a socket closed with the peer's frames still unread
+    // in its buffer is reset, and a reset makes the peer's kernel discard what it had
+    // not read yet — our close frame with its code among it.
+    // Not after a write that timed out: that peer is dropped at once.
+    let drain = async { while let Some(Ok(_)) = stream.next().await {} };
+    let _ = tokio::time::timeout(close_timeout, async {
+        if writer.await.unwrap_or(false) {
+            drain.await;
+        }
+    })
+    .await;
 }
 
 /// Replays what a resuming client missed, straight to the socket: each of the user's
@@ -662,6 +673,8 @@ fn lagged_now(lagged: &Notify) -> bool {
     notified.as_mut().poll(&mut cx).is_ready()
 }
 
+/// Writes replies and events to the socket until the connection ends. Returns
+/// whether it ended with a close (the peer may still answer it), not a stuck write.
 async fn write_loop(
     mut sink: Sink,
     mut events: mpsc::Receiver<std::sync::Arc<Outbound>>,
@@ -669,7 +682,7 @@ async fn write_loop(
     lagged: Arc<Notify>,
     mut watermarks: HashMap<WorkspaceId, u64>,
     timeouts: WriteTimeouts,
-) {
+) -> bool {
     let close_timeout = timeouts.close;
     let resume = close(CLOSE_RESUME, "too far behind: resume");
     // The hub drops the event queue when the reader ends the connection; a close
@@ -728,11 +741,12 @@ async fn write_loop(
                         // No progress for write_timeout_secs: drop the connection
                         // without waiting for a close handshake it would not read.
                         metrics::counter!("confab_ws_write_timeouts_total").increment(1);
-                        return;
+                        return false;
                     }
                 }
             }
         }
     }
     let _ = sink.close().await;
+    true
 }
