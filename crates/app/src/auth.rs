@@ -311,6 +311,39 @@ fn new_token() -> String {
 }
 
 /// A username from the email's local part: lower-cased, only allowed characters.
+/// A username made from `text` (a display name, a Slack handle): lowercase ASCII
+/// letters, digits and `_.-`, other characters as `-`, no leading punctuation, at most
+/// 28 characters; `prefix` goes in front of one shorter than 2.
+pub(crate) fn username_base(text: &str, prefix: &str) -> String {
+    let mut base: String = text
+        .to_lowercase()
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() || "_.-".contains(c) { c } else { '-' })
+        .collect();
+    while base.starts_with(['_', '.', '-']) {
+        base.remove(0);
+    }
+    base.truncate(28);
+    if base.len() < 2 {
+        base = format!("{prefix}{base}");
+    }
+    base
+}
+
+impl App {
+    /// `base`, else `base2`, `base3`, …: the first username no account has and
+    /// `taken` does not name. Callers hold `signup_lock` so that it stays free.
+    pub(crate) fn first_free_username(&self, base: &str, taken: impl Fn(&str) -> bool) -> Result<String> {
+        let mut candidate = base.to_string();
+        let mut n = 1;
+        while taken(&candidate) || self.store().user_by_username(&candidate)?.is_some() {
+            n += 1;
+            candidate = format!("{base}{n}");
+        }
+        Ok(candidate)
+    }
+}
+
 pub(crate) fn username_from_email(email: &str) -> String {
     let local = email.split('@').next().unwrap_or_default().to_ascii_lowercase();
     let mut name: String = local
@@ -376,16 +409,7 @@ impl App {
                     return Err(Error::new(ErrorCode::NameTaken, "this username is taken").into());
                 }
                 Some(u) => u,
-                None => {
-                    let base = username_from_email(&email);
-                    let mut candidate = base.clone();
-                    let mut n = 1;
-                    while store.user_by_username(&candidate)?.is_some() {
-                        n += 1;
-                        candidate = format!("{base}{n}");
-                    }
-                    candidate
-                }
+                None => self.first_free_username(&username_from_email(&email), |_| false)?,
             };
             let user = User {
                 id: UserId::from_ulid(new_ulid()),

@@ -15,11 +15,9 @@
 //! Owners and admins create, list and revoke both. Their messages are ordinary
 //! messages: the same consent rules apply to them as to any other.
 
-use std::collections::HashSet;
-
 use base64::Engine;
 use confab_core::{
-    ChannelId, ChannelKind, Error, ErrorCode, Event, Member, Message, Millis, Role, User, UserId, WorkspaceId,
+    ChannelId, ChannelKind, Error, ErrorCode, Message, Millis, Role, User, UserId, WorkspaceId,
 };
 use confab_store::{Batch, Op, UserRecord};
 use governor::{DefaultKeyedRateLimiter, Quota};
@@ -205,27 +203,10 @@ impl App {
     /// Creates a bot's account (the caller makes it a member).
     async fn create_bot_account(&self, name: &str) -> Result<User> {
         let display_name = self.limits().display_name(name)?.to_string();
-        let mut base: String = display_name
-            .to_lowercase()
-            .chars()
-            .map(|c| if c.is_ascii_alphanumeric() || "_.-".contains(c) { c } else { '-' })
-            .collect();
-        while base.starts_with(['_', '.', '-']) {
-            base.remove(0);
-        }
-        base.truncate(28);
-        if base.len() < 2 {
-            base = format!("bot{base}");
-        }
+        let base = crate::auth::username_base(&display_name, "bot");
         let user = {
             let _guard = self.inner.signup_lock.lock();
-            let mut username = base.clone();
-            let mut n = 1;
-            let mut tried = HashSet::new();
-            while !tried.insert(username.clone()) || self.store().user_by_username(&username)?.is_some() {
-                n += 1;
-                username = format!("{base}{n}");
-            }
+            let username = self.first_free_username(&base, |_| false)?;
             let id = UserId::from_ulid(new_ulid());
             let user = User {
                 id,
@@ -281,14 +262,7 @@ impl App {
                 key: bot_token_key(&token),
                 value: user.id.to_string().into_bytes(),
             });
-            tx.op(Op::PutMember(Member {
-                workspace: ws,
-                user: user.id,
-                role: Role::Member,
-                joined_at: tx.now,
-            }));
-            tx.emit(Event::MemberJoined { channel: None, user: user.id });
-            state.members.insert(user.id, Role::Member);
+            Self::stage_member_joined(state, tx, user.id, Role::Member);
             Ok(())
         })?;
         self.hub().add_workspace(user.id, ws);
@@ -414,14 +388,7 @@ impl App {
                 key: id.clone().into_bytes(),
                 value: record.clone(),
             });
-            tx.op(Op::PutMember(Member {
-                workspace: ws,
-                user: user.id,
-                role: Role::Member,
-                joined_at: tx.now,
-            }));
-            tx.emit(Event::MemberJoined { channel: None, user: user.id });
-            state.members.insert(user.id, Role::Member);
+            Self::stage_member_joined(state, tx, user.id, Role::Member);
             Self::stage_channel_join(state, tx, channel, user.id);
             Ok(())
         })?;

@@ -545,24 +545,8 @@ impl App {
 
     /// A username from a Slack handle that no account has yet.
     fn free_username(&self, handle: &str, taken: &mut HashSet<String>) -> Result<String> {
-        let mut base: String = handle
-            .to_lowercase()
-            .chars()
-            .map(|c| if c.is_ascii_alphanumeric() || "_.-".contains(c) { c } else { '-' })
-            .collect();
-        while base.starts_with(['_', '.', '-']) {
-            base.remove(0);
-        }
-        base.truncate(28);
-        if base.len() < 2 {
-            base = format!("user{base}");
-        }
-        let mut candidate = base.clone();
-        let mut n = 1;
-        while taken.contains(&candidate) || self.store().user_by_username(&candidate)?.is_some() {
-            n += 1;
-            candidate = format!("{base}{n}");
-        }
+        let base = crate::auth::username_base(handle, "user");
+        let candidate = self.first_free_username(&base, |name| taken.contains(name))?;
         taken.insert(candidate.clone());
         Ok(candidate)
     }

@@ -20,6 +20,14 @@ pub const DEFAULT_CHANNEL: &str = "general";
 pub use confab_protocol::http::{CreateInvite, InvitePreview, WorkspaceRef};
 
 impl App {
+    /// Stages `user` joining the workspace with `role`: the member record, the
+    /// `member.joined` event and the in-memory membership, in one transaction.
+    pub(crate) fn stage_member_joined(state: &mut WorkspaceState, tx: &mut Tx, user: UserId, role: Role) {
+        tx.op(Op::PutMember(Member { workspace: tx.workspace, user, role, joined_at: tx.now }));
+        tx.emit(Event::MemberJoined { channel: None, user });
+        state.members.insert(user, role);
+    }
+
     pub async fn create_workspace(&self, caller: Caller, name: &str) -> Result<WorkspaceView> {
         let name = self.limits().workspace_name(name)?.to_string();
         self.check_write_rate(caller.user)?;
@@ -247,14 +255,7 @@ impl App {
             let mut invite = self.usable_invite(code)?;
             invite.uses += 1;
             tx.op(Op::PutInvite(invite.clone()));
-            tx.op(Op::PutMember(Member {
-                workspace: ws,
-                user: caller.user,
-                role: invite.role,
-                joined_at: tx.now,
-            }));
-            tx.emit(Event::MemberJoined { channel: None, user: caller.user });
-            state.members.insert(caller.user, invite.role);
+            Self::stage_member_joined(state, tx, caller.user, invite.role);
             if invite.role != Role::Guest {
                 let general = state
                     .channels

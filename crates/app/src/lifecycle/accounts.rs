@@ -80,13 +80,7 @@ impl App {
             if store.user_by_email(&email)?.is_some() {
                 return Err(Error::new(ErrorCode::EmailTaken, "an account with this email exists").into());
             }
-            let base = crate::auth::username_from_email(&email);
-            let mut username = base.clone();
-            let mut n = 1;
-            while store.user_by_username(&username)?.is_some() {
-                n += 1;
-                username = format!("{base}{n}");
-            }
+            let username = self.first_free_username(&crate::auth::username_from_email(&email), |_| false)?;
             let user = User {
                 id: UserId::from_ulid(new_ulid()),
                 email,
