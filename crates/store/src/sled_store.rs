@@ -16,6 +16,7 @@ use std::collections::HashSet;
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 
 use confab_core::{
     Channel, ChannelId, ChannelKind, ChannelMembership, Event, EventRecord, Invite, Member, Message,
@@ -137,14 +138,51 @@ fn decode<T: DeserializeOwned>(key: &[u8], bytes: &[u8]) -> Result<T> {
     serde_json::from_slice(bytes).map_err(|source| StoreError::Corrupt { key: format!("{key:02x?}"), source })
 }
 
+/// How long [`SledStore::open`] waits for the directory's lock.
+const LOCK_WAIT: Duration = Duration::from_secs(2);
+
+/// Opens the database, waiting up to [`LOCK_WAIT`] while its lock is taken.
+///
+/// sled 0.34 releases a closed database's file lock from a background thread, a
+/// moment after the last handle is dropped (spacejam/sled#1234), so a store closed
+/// and reopened in one process (restore, tests) can find its own lock still held.
+/// A lock held by another running server is held far longer than the wait, and
+/// still fails.
+fn open_waiting_for_lock(config: &sled::Config) -> sled::Result<sled::Db> {
+    let deadline = Instant::now() + LOCK_WAIT;
+    loop {
+        match config.open() {
+            Err(sled::Error::Io(e)) if is_lock_taken(&e) && Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            result => return result,
+        }
+    }
+}
+
+/// sled reports a taken lock only as text: "could not acquire lock on …: Os { …
+/// WouldBlock … }".
+fn is_lock_taken(error: &std::io::Error) -> bool {
+    let message = error.to_string();
+    message.starts_with("could not acquire lock") && message.contains("WouldBlock")
+}
+
 impl SledStore {
+    /// Opens the bare sled database of a store in `dir`, waiting for its lock as
+    /// [`SledStore::open`] does: for tests and tools that inspect or alter the
+    /// records below the store.
+    pub fn open_raw(dir: &Path) -> sled::Result<sled::Db> {
+        open_waiting_for_lock(&sled::Config::new().path(dir))
+    }
+
     /// Opens (or creates) the store in `dir`.
     pub fn open(dir: &Path, config: &SledConfig) -> Result<Self> {
-        let db = sled::Config::new()
-            .path(dir)
-            .cache_capacity(config.cache_capacity)
-            .mode(sled::Mode::HighThroughput)
-            .open()?;
+        let db = open_waiting_for_lock(
+            &sled::Config::new()
+                .path(dir)
+                .cache_capacity(config.cache_capacity)
+                .mode(sled::Mode::HighThroughput),
+        )?;
         let tree = db.open_tree("confab")?;
         match tree.get(keys::META_SCHEMA)? {
             None => {
@@ -747,5 +785,31 @@ mod tests {
         let store = SledStore::open(dir.path(), &Default::default()).unwrap();
         let recovered = store.channel_member(channel, user).unwrap().unwrap();
         assert_eq!((recovered.joined_at, recovered.last_read_seq), (1, 9));
+    }
+
+    /// A database closed a moment ago may still hold its lock (sled releases it
+    /// from a background thread): opening waits for it rather than failing.
+    #[test]
+    fn opening_waits_for_a_lock_about_to_be_released() {
+        let dir = tempfile::tempdir().unwrap();
+        let holder = sled::open(dir.path()).unwrap();
+        let release = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(200));
+            drop(holder);
+        });
+        SledStore::open(dir.path(), &Default::default()).unwrap();
+        release.join().unwrap();
+    }
+
+    /// A lock held for longer than the wait (another server on the same data dir)
+    /// is still an error.
+    #[test]
+    fn opening_a_database_held_open_fails() {
+        let dir = tempfile::tempdir().unwrap();
+        let _holder = sled::open(dir.path()).unwrap();
+        let started = Instant::now();
+        let error = SledStore::open(dir.path(), &Default::default()).err().expect("the lock is held");
+        assert!(error.to_string().contains("lock"), "{error}");
+        assert!(started.elapsed() >= LOCK_WAIT);
     }
 }

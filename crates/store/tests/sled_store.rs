@@ -120,7 +120,7 @@ fn a_version_1_store_opens_with_its_full_events_and_is_upgraded() {
     let record = created_event(&old, 1, 5);
     {
         // Write what version 1 wrote: the schema mark and the event with its message inline.
-        let db = sled::open(dir.path()).unwrap();
+        let db = SledStore::open_raw(dir.path()).unwrap();
         let tree = db.open_tree("confab").unwrap();
         tree.insert(b"\xF0schema_version", &1u32.to_be_bytes()).unwrap();
         let mut key = vec![0x40];
@@ -135,7 +135,7 @@ fn a_version_1_store_opens_with_its_full_events_and_is_upgraded() {
     // Upgraded for good: a second open finds the current version.
     SledStore::open(dir.path(), &Default::default()).unwrap();
     {
-        let db = sled::open(dir.path()).unwrap();
+        let db = SledStore::open_raw(dir.path()).unwrap();
         let version = db.open_tree("confab").unwrap().get(b"\xF0schema_version").unwrap().unwrap();
         assert_eq!(version.as_ref(), &3u32.to_be_bytes());
         db.open_tree("confab").unwrap().insert(b"\xF0schema_version", &99u32.to_be_bytes()).unwrap();
@@ -196,7 +196,7 @@ fn upgrading_a_version_2_store_frees_the_names_of_direct_messages() {
     }
     {
         // What version 2 wrote: a name entry for the DM too.
-        let db = sled::open(dir.path()).unwrap();
+        let db = SledStore::open_raw(dir.path()).unwrap();
         let tree = db.open_tree("confab").unwrap();
         tree.insert(b"\xF0schema_version", &2u32.to_be_bytes()).unwrap();
         tree.insert(name_key(&dm), &dm.id.to_bytes()).unwrap();
@@ -254,7 +254,7 @@ fn a_logged_message_updated_event_reads_back_with_the_stored_message() {
     key.extend_from_slice(&ws.to_bytes());
     key.extend_from_slice(&2u64.to_be_bytes());
     drop(store);
-    let db = sled::open(dir.path()).unwrap();
+    let db = SledStore::open_raw(dir.path()).unwrap();
     let logged = db.open_tree("confab").unwrap().get(key).unwrap().unwrap();
     assert!(logged.len() < 100, "the log entry names the message: {} bytes", logged.len());
 }
