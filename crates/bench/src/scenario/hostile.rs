@@ -67,6 +67,8 @@ struct Limits {
     max_message_chars: usize,
     writes_per_second: u64,
     write_burst: u64,
+    text_bytes_per_second: u64,
+    text_burst_bytes: u64,
     signups_per_address: u64,
     signup_refill_secs: u64,
     queue_frames: u64,
@@ -80,6 +82,8 @@ const LIMITS: Limits = Limits {
     max_message_chars: 40_000,
     writes_per_second: 10,
     write_burst: 100,
+    text_bytes_per_second: 32 * 1024,
+    text_burst_bytes: 512 * 1024,
     signups_per_address: 10,
     signup_refill_secs: 60,
     queue_frames: 1024,
@@ -129,6 +133,8 @@ fn server_env(o: &Options) -> Vec<(String, String)> {
         ("CONFAB_LIMITS_MAX_MESSAGE_CHARS", l.max_message_chars.to_string()),
         ("CONFAB_LIMITS_WRITES_PER_SECOND", l.writes_per_second.to_string()),
         ("CONFAB_LIMITS_WRITE_BURST", l.write_burst.to_string()),
+        ("CONFAB_LIMITS_TEXT_BYTES_PER_SECOND", l.text_bytes_per_second.to_string()),
+        ("CONFAB_LIMITS_TEXT_BURST_BYTES", l.text_burst_bytes.to_string()),
         ("CONFAB_AUTH_SIGNUPS_PER_ADDRESS", l.signups_per_address.to_string()),
         ("CONFAB_AUTH_SIGNUP_REFILL_SECS", l.signup_refill_secs.to_string()),
         ("CONFAB_WEBSOCKET_QUEUE_FRAMES", l.queue_frames.to_string()),
@@ -370,6 +376,10 @@ async fn run_on(ctx: &Ctx<'_>, server: &Running, label: &str) -> anyhow::Result<
     let writes_allowed =
         accounts * (l.write_burst + (l.writes_per_second as f64 * attack_secs).ceil() as u64);
     let edit_bytes = edit_text(0, l.max_message_chars).len() as u64;
+    // Edits also draw on the per-account text allowance.
+    let text_allowed =
+        accounts * (l.text_burst_bytes + (l.text_bytes_per_second as f64 * attack_secs).ceil() as u64);
+    let edits_allowed = writes_allowed.min(text_allowed / edit_bytes + accounts);
     let addresses = o.attack_addresses.clamp(1, 250) as u64;
     let signups_allowed =
         addresses * (l.signups_per_address + (attack_secs / l.signup_refill_secs as f64).floor() as u64);
@@ -392,18 +402,20 @@ async fn run_on(ctx: &Ctx<'_>, server: &Running, label: &str) -> anyhow::Result<
     // phase's bytes per message.
     let per_message = quiet.store_growth as f64 / quiet.sent.max(1) as f64;
     let extra = attacked.store_growth.saturating_sub((per_message * attacked.sent as f64) as u64);
-    // What the limits admit: every allowed write an edit of the longest text, plus the
-    // sign-ups the per-address allowance lets through.
-    let bound = writes_allowed * edit_bytes + signups_allowed * 4096;
+    // What the limits admit: the edits of the longest text the write and text
+    // allowances let through, every other allowed write a reaction (well under 1 KB
+    // each), plus the sign-ups the per-address allowance lets through.
+    let bound = edits_allowed * edit_bytes + writes_allowed * 1024 + signups_allowed * 4096;
     r.target(
         "hostile",
         "store growth due to the attack (minus the legitimate messages) vs what the limits admit",
         format!(
-            "{:.1} MB; admitted: {} of ≤ {} writes ({} edits of {:.0} KB, {} reactions), {} of ≤ {} sign-ups: ≤ {:.1} MB",
+            "{:.1} MB; admitted: {} of ≤ {} writes ({} of ≤ {} edits of {:.0} KB, {} reactions), {} of ≤ {} sign-ups: ≤ {:.1} MB",
             mb(extra),
             thousands((edits_ok + reactions_ok) as f64),
             thousands(writes_allowed as f64),
             thousands(edits_ok as f64),
+            thousands(edits_allowed as f64),
             edit_bytes as f64 / 1000.0,
             thousands(reactions_ok as f64),
             thousands(signups_ok as f64),
@@ -411,7 +423,7 @@ async fn run_on(ctx: &Ctx<'_>, server: &Running, label: &str) -> anyhow::Result<
             mb(bound)
         ),
         "within the limits",
-        edits_ok + reactions_ok <= writes_allowed && signups_ok <= signups_allowed && extra <= bound,
+        edits_ok + reactions_ok <= writes_allowed && edits_ok <= edits_allowed && signups_ok <= signups_allowed && extra <= bound,
     );
 
     // The legitimate user's log-ins.
