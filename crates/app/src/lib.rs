@@ -336,6 +336,7 @@ impl App {
         match e {
             StoreError::Taken(_)
             | StoreError::Corrupt { .. }
+            | StoreError::CorruptText { .. }
             | StoreError::Missing { .. }
             | StoreError::Encode(_) => AppError::Store(e),
             StoreError::Engine(_)

@@ -14,6 +14,8 @@
 //! journal's batch again, which completes it: its writes are final values, and no
 //! later write survived to be overwritten.
 
+use std::collections::HashMap;
+
 use sled::{IVec, Tree};
 
 /// The key of the journal record (outside every record tag's range).
@@ -22,29 +24,44 @@ pub const JOURNAL_KEY: &[u8] = b"\xF1journal";
 /// The sled writes of one batch, in order: `(key, Some(value))` inserts, `(key, None)`
 /// removes.
 #[derive(Default, Debug, PartialEq)]
-pub struct Writes(Vec<(IVec, Option<IVec>)>);
+pub struct Writes {
+    entries: Vec<(IVec, Option<IVec>)>,
+    /// Key → index of its last write in `entries`.
+    last_write: HashMap<IVec, usize>,
+}
 
 impl Writes {
     pub fn insert(&mut self, key: impl Into<IVec>, value: impl Into<IVec>) {
-        self.0.push((key.into(), Some(value.into())));
+        self.push(key.into(), Some(value.into()));
     }
 
     pub fn remove(&mut self, key: impl Into<IVec>) {
-        self.0.push((key.into(), None));
+        self.push(key.into(), None);
+    }
+
+    fn push(&mut self, key: IVec, value: Option<IVec>) {
+        self.last_write.insert(key.clone(), self.entries.len());
+        self.entries.push((key, value));
+    }
+
+    /// What the batch has staged for `key` so far: `None` if it does not write the
+    /// key, `Some(None)` if it removes it.
+    pub fn staged(&self, key: &[u8]) -> Option<Option<&IVec>> {
+        self.last_write.get(key).map(|&i| self.entries[i].1.as_ref())
     }
 
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.entries.is_empty()
     }
 
     /// The keys the batch writes or removes.
     pub fn keys(&self) -> impl Iterator<Item = &IVec> {
-        self.0.iter().map(|(key, _)| key)
+        self.entries.iter().map(|(key, _)| key)
     }
 
     #[cfg(test)]
     pub fn entries(&self) -> &[(IVec, Option<IVec>)] {
-        &self.0
+        &self.entries
     }
 
     /// Records the batch in the journal, then applies it.
@@ -55,7 +72,7 @@ impl Writes {
 
     /// Applies the writes in order.
     pub fn apply(&self, tree: &Tree) -> sled::Result<()> {
-        for (key, value) in &self.0 {
+        for (key, value) in &self.entries {
             match value {
                 Some(value) => tree.insert(key, value.clone())?,
                 None => tree.remove(key)?,
@@ -67,10 +84,11 @@ impl Writes {
     /// `u32` count, then per write: `u32` key length, key, `0` (remove) or `1` and a
     /// `u32` value length and the value; integers little-endian.
     pub fn encode(&self) -> Vec<u8> {
-        let size: usize = self.0.iter().map(|(k, v)| 9 + k.len() + v.as_ref().map_or(0, |v| v.len())).sum();
+        let size: usize =
+            self.entries.iter().map(|(k, v)| 9 + k.len() + v.as_ref().map_or(0, |v| v.len())).sum();
         let mut out = Vec::with_capacity(4 + size);
-        out.extend_from_slice(&(self.0.len() as u32).to_le_bytes());
-        for (key, value) in &self.0 {
+        out.extend_from_slice(&(self.entries.len() as u32).to_le_bytes());
+        for (key, value) in &self.entries {
             out.extend_from_slice(&(key.len() as u32).to_le_bytes());
             out.extend_from_slice(key);
             match value {
@@ -97,7 +115,8 @@ impl Writes {
         }
         let count = take_u32(&mut bytes)?;
         // Every write takes at least 5 bytes: a corrupt count cannot allocate much.
-        let mut writes = Vec::with_capacity(count.min(bytes.len() / 5));
+        let mut writes = Writes::default();
+        writes.entries.reserve(count.min(bytes.len() / 5));
         for _ in 0..count {
             let len = take_u32(&mut bytes)?;
             let key = IVec::from(take(&mut bytes, len)?);
@@ -109,9 +128,9 @@ impl Writes {
                 }
                 _ => return None,
             };
-            writes.push((key, value));
+            writes.push(key, value);
         }
-        bytes.is_empty().then_some(Writes(writes))
+        bytes.is_empty().then_some(writes)
     }
 }
 

@@ -17,7 +17,12 @@ use confab_core::{ChannelId, MessageId, UserId, WorkspaceId};
 /// ([`SESSIONS_OF_USER`]); `message.updated` events are
 /// stored by reference like `message.created`. Opening an older store removes the
 /// DMs' name entries and builds both indexes.
-pub const SCHEMA_VERSION: u32 = 3;
+/// 4: a message's text under [`MESSAGE_TEXT`], its record under [`MESSAGE`] without
+/// it, so that a reaction, a thread's reply count or a deletion rewrites a few
+/// hundred bytes, not up to `max_message_chars` of text (an attacker's reactions
+/// on their own longest message were each a full rewrite). Records written before
+/// keep their text inline and are read as they are.
+pub const SCHEMA_VERSION: u32 = 4;
 
 pub const META_SCHEMA: &[u8] = b"\xF0schema_version";
 
@@ -42,6 +47,8 @@ pub const MESSAGE_BY_ID: u8 = 0x31;
 pub const MESSAGE_BY_CLIENT_ID: u8 = 0x32;
 pub const THREAD_REPLY: u8 = 0x33;
 pub const MENTION: u8 = 0x34;
+/// Channel, `seq` → the message's text (UTF-8), apart from its record (version 4).
+pub const MESSAGE_TEXT: u8 = 0x35;
 pub const EVENT: u8 = 0x40;
 pub const INVITE: u8 = 0x50;
 /// Workspace, invite code → `[]`.
@@ -177,6 +184,11 @@ pub fn read_marker(channel: ChannelId, user: UserId) -> Vec<u8> {
 /// Channel, `seq` → `Message`.
 pub fn message(channel: ChannelId, seq: u64) -> Vec<u8> {
     Key::new(MESSAGE).channel(channel).u64(seq).build()
+}
+
+/// Channel, `seq` → the text of that message (absent when empty).
+pub fn message_text(channel: ChannelId, seq: u64) -> Vec<u8> {
+    Key::new(MESSAGE_TEXT).channel(channel).u64(seq).build()
 }
 
 pub fn messages_prefix(channel: ChannelId) -> Vec<u8> {

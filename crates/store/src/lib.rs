@@ -38,6 +38,8 @@ pub enum StoreError {
     Engine(#[from] sled::Error),
     #[error("corrupt record under {key}: {source}")]
     Corrupt { key: String, source: serde_json::Error },
+    #[error("message text under {key} is not UTF-8")]
+    CorruptText { key: String },
     #[error("encoding a record: {0}")]
     Encode(serde_json::Error),
     #[error("data dir was written by schema version {found}, this build reads {expected}")]

@@ -223,7 +223,8 @@ impl SledStore {
 
     /// Brings an older store to [`keys::SCHEMA_VERSION`]: version 1 records read as
     /// they are; versions 1 and 2 lose the name entries of direct-message channels
-    /// and gain the indexes of invites by workspace and sessions by user.
+    /// and gain the indexes of invites by workspace and sessions by user; messages
+    /// of versions before 4 keep their text inline.
     fn upgrade(&self) -> Result<()> {
         let found = match self.tree.get(keys::META_SCHEMA)? {
             Some(v) => u32::from_be_bytes(v.as_ref().try_into().unwrap_or([0; 4])),
@@ -233,6 +234,16 @@ impl SledStore {
             return Ok(());
         }
         let mut writes = Writes::default();
+        if found < 3 {
+            self.stage_upgrade_to_3(&mut writes)?;
+        }
+        // Version 4 needs no rewrite: records with their text inline read as before.
+        writes.insert(keys::META_SCHEMA, &keys::SCHEMA_VERSION.to_be_bytes());
+        writes.apply_journaled(&self.tree)?;
+        self.flush()
+    }
+
+    fn stage_upgrade_to_3(&self, writes: &mut Writes) -> Result<()> {
         for channel in self.scan::<Channel>(&[keys::CHANNEL])? {
             if channel.kind != ChannelKind::Dm {
                 continue;
@@ -250,9 +261,37 @@ impl SledStore {
         for invite in self.scan::<Invite>(&[keys::INVITE])? {
             writes.insert(keys::invite_of_workspace(invite.workspace, &invite.code), &[]);
         }
-        writes.insert(keys::META_SCHEMA, &keys::SCHEMA_VERSION.to_be_bytes());
-        writes.apply_journaled(&self.tree)?;
-        self.flush()
+        Ok(())
+    }
+
+    /// Stages a message's text under its own key, unless the key already holds it: a
+    /// reaction, a reply count or a read of the record must not rewrite a long text.
+    fn stage_message_text(&self, key: Vec<u8>, text: String, out: &mut Writes) -> Result<()> {
+        let current = match out.staged(&key) {
+            Some(staged) => staged.cloned(),
+            None => self.tree.get(&key)?,
+        };
+        if text.is_empty() {
+            if current.is_some() {
+                out.remove(key);
+            }
+        } else if current.as_deref() != Some(text.as_bytes()) {
+            out.insert(key, text.into_bytes());
+        }
+        Ok(())
+    }
+
+    /// A message record read from `key` with its text: from its own key, or inline
+    /// in records written before schema version 4.
+    fn with_text(&self, key: &[u8], value: &[u8]) -> Result<Message> {
+        let mut message: Message = decode(key, value)?;
+        if message.text.is_empty()
+            && let Some(text) = self.tree.get(keys::message_text(message.channel, message.seq))?
+        {
+            message.text = String::from_utf8(text.to_vec())
+                .map_err(|_| StoreError::CorruptText { key: format!("{key:02x?}") })?;
+        }
+        Ok(message)
     }
 
     /// The message an event logged by reference names.
@@ -388,7 +427,10 @@ impl SledStore {
                 if let Some(root) = message.thread_root {
                     out.insert(keys::thread_reply(root, message.seq), &[]);
                 }
-                out.insert(keys::message(message.channel, message.seq), encode(&message)?);
+                let mut record = message;
+                let text = std::mem::take(&mut record.text);
+                self.stage_message_text(keys::message_text(record.channel, record.seq), text, out)?;
+                out.insert(keys::message(record.channel, record.seq), encode(&record)?);
             }
             Op::PutMention { channel, user, seq } => {
                 out.insert(keys::mention(channel, user, seq), &[]);
@@ -607,14 +649,15 @@ impl Store for SledStore {
     }
 
     fn message_at(&self, channel: ChannelId, seq: u64) -> Result<Option<Message>> {
-        self.get(&keys::message(channel, seq))
+        let key = keys::message(channel, seq);
+        self.tree.get(&key)?.map(|value| self.with_text(&key, &value)).transpose()
     }
 
     fn messages(&self, channel: ChannelId, direction: Direction, limit: usize) -> Result<Vec<Message>> {
         let key = |seq: u64| keys::message(channel, seq);
         let decode_kv = |kv: sled::Result<(sled::IVec, sled::IVec)>| -> Result<Message> {
             let (k, v) = kv?;
-            decode(&k, &v)
+            self.with_text(&k, &v)
         };
         match direction {
             Direction::Backward { before } => {
@@ -743,7 +786,7 @@ impl Store for SledStore {
             let prefix = keys::messages_prefix(channel.id);
             for kv in self.tree.scan_prefix(&prefix) {
                 let (k, v) = kv?;
-                if !visit(decode(&k, &v)?) {
+                if !visit(self.with_text(&k, &v)?) {
                     return Ok(());
                 }
             }
@@ -754,7 +797,7 @@ impl Store for SledStore {
 
 #[cfg(test)]
 mod tests {
-    use confab_core::{ChannelId, ChannelMembership, UserId};
+    use confab_core::{ChannelId, ChannelMembership, MessageId, UserId, WorkspaceId};
 
     use super::*;
 
@@ -785,6 +828,45 @@ mod tests {
         let store = SledStore::open(dir.path(), &Default::default()).unwrap();
         let recovered = store.channel_member(channel, user).unwrap().unwrap();
         assert_eq!((recovered.joined_at, recovered.last_read_seq), (1, 9));
+    }
+
+    /// A change to a message's record alone (a reaction, a reply count) writes the
+    /// record, not the text: a member's reactions on their own longest message cost
+    /// a few hundred bytes each, in the log and in the journal.
+    #[test]
+    fn a_reaction_does_not_rewrite_the_text() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SledStore::open(dir.path(), &Default::default()).unwrap();
+        let author = UserId::from_ulid(ulid::Ulid::new());
+        let mut message = Message {
+            id: MessageId::from_ulid(ulid::Ulid::new()),
+            workspace: WorkspaceId::from_ulid(ulid::Ulid::new()),
+            channel: ChannelId::from_ulid(ulid::Ulid::new()),
+            seq: 1,
+            author,
+            text: "x".repeat(40_000),
+            created_at: 1,
+            edited_at: None,
+            deleted: false,
+            thread_root: None,
+            reply_count: 0,
+            last_reply_at: None,
+            reactions: Vec::new(),
+            mentions: Vec::new(),
+            client_msg_id: None,
+            files: Vec::new(),
+        };
+        let mut posted = Writes::default();
+        store.translate(Op::PutMessage(message.clone()), &mut posted).unwrap();
+        assert!(posted.encode().len() > 40_000);
+        posted.apply(&store.tree).unwrap();
+
+        message.reactions.push(confab_core::Reaction { emoji: "👍".into(), users: vec![author] });
+        let mut reacted = Writes::default();
+        store.translate(Op::PutMessage(message.clone()), &mut reacted).unwrap();
+        assert!(reacted.encode().len() < 1_000, "{} bytes", reacted.encode().len());
+        reacted.apply(&store.tree).unwrap();
+        assert_eq!(store.message(message.id).unwrap(), Some(message));
     }
 
     /// A database closed a moment ago may still hold its lock (sled releases it

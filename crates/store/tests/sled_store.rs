@@ -1,12 +1,12 @@
 //! The sled backend's storage formats: what is written compactly on the hot path
 //! (events by reference, read markers) reads back as the full records, and a
-//! version-1 data dir opens under version 2.
+//! data dir of an older schema version opens and reads as it was written.
 
 use confab_core::{
-    Channel, ChannelId, ChannelKind, ChannelMembership, Event, EventRecord, Invite, Message, MessageId, Role,
-    UserId, WorkspaceId,
+    Channel, ChannelId, ChannelKind, ChannelMembership, Event, EventRecord, Invite, Message, MessageId,
+    Reaction, Role, UserId, WorkspaceId,
 };
-use confab_store::{Batch, Op, Session, SledStore, Store, StoreError};
+use confab_store::{Batch, Direction, Op, Session, SledStore, Store, StoreError};
 
 fn message(workspace: WorkspaceId, channel: ChannelId, seq: u64, text: &str) -> Message {
     Message {
@@ -137,13 +137,13 @@ fn a_version_1_store_opens_with_its_full_events_and_is_upgraded() {
     {
         let db = SledStore::open_raw(dir.path()).unwrap();
         let version = db.open_tree("confab").unwrap().get(b"\xF0schema_version").unwrap().unwrap();
-        assert_eq!(version.as_ref(), &3u32.to_be_bytes());
+        assert_eq!(version.as_ref(), &4u32.to_be_bytes());
         db.open_tree("confab").unwrap().insert(b"\xF0schema_version", &99u32.to_be_bytes()).unwrap();
         db.flush().unwrap();
     }
     assert!(matches!(
         SledStore::open(dir.path(), &Default::default()),
-        Err(StoreError::SchemaVersion { found: 99, expected: 3 })
+        Err(StoreError::SchemaVersion { found: 99, expected: 4 })
     ));
 }
 
@@ -316,4 +316,79 @@ fn sessions_are_listed_per_user_and_by_expiry() {
     apply(&store, vec![Op::DeleteSession { token_hash: [1; 32] }]);
     assert_eq!(hashes(alice), [2]);
     assert_eq!(store.expired_sessions(500, 10).unwrap(), vec![[3; 32]]);
+}
+
+/// A message's text lives apart from its record (schema version 4): every way of
+/// reading a message gives it back whole, a deleted message's text is gone, and a
+/// record written by version 3 with its text inline still reads.
+#[test]
+fn a_message_reads_back_whole_whatever_its_record_holds() {
+    let dir = tempfile::tempdir().unwrap();
+    let ws = WorkspaceId::from_ulid(ulid::Ulid::new());
+    let ch = channel(ws, "general", ChannelKind::Public);
+    let long = "ü".repeat(20_000);
+    let root = message(ws, ch.id, 1, &long);
+    let mut reply = message(ws, ch.id, 2, "a reply");
+    reply.thread_root = Some(root.id);
+    let old = message(ws, ch.id, 3, "written by version 3");
+    {
+        let store = SledStore::open(dir.path(), &Default::default()).unwrap();
+        apply(
+            &store,
+            vec![Op::PutChannel(ch.clone()), Op::PutMessage(root.clone()), Op::PutMessage(reply.clone())],
+        );
+        // A reaction rewrites the record; the text stays.
+        let mut reacted = root.clone();
+        reacted.reactions.push(Reaction { emoji: "🎉".into(), users: vec![reply.author] });
+        apply(&store, vec![Op::PutMessage(reacted.clone()), Op::AppendEvent(created_event(&reacted, 1, 2))]);
+        assert_eq!(store.message(root.id).unwrap(), Some(reacted.clone()));
+        assert_eq!(store.thread_replies(root.id, 10).unwrap(), vec![reply.clone()]);
+        assert_eq!(
+            store.events(ws, 0, 10).unwrap()[0].event,
+            Event::MessageCreated { message: reacted.clone() }
+        );
+        // Deleting empties the text for every reader.
+        let mut deleted = reply.clone();
+        (deleted.text, deleted.deleted) = (String::new(), true);
+        apply(&store, vec![Op::PutMessage(deleted.clone())]);
+        let history = store.messages(ch.id, Direction::Forward { after: 0 }, 10).unwrap();
+        assert_eq!(history, vec![reacted.clone(), deleted.clone()]);
+    }
+    {
+        // What version 3 wrote: the text inside the record.
+        let db = SledStore::open_raw(dir.path()).unwrap();
+        let tree = db.open_tree("confab").unwrap();
+        tree.insert(b"\xF0schema_version", &3u32.to_be_bytes()).unwrap();
+        let mut key = vec![0x30];
+        key.extend_from_slice(&ch.id.to_bytes());
+        key.extend_from_slice(&3u64.to_be_bytes());
+        tree.insert(key, serde_json::to_vec(&old).unwrap()).unwrap();
+        db.flush().unwrap();
+    }
+    let store = SledStore::open(dir.path(), &Default::default()).unwrap();
+    let mut scanned = Vec::new();
+    store
+        .scan_messages(ws, &mut |m| {
+            scanned.push(m.text.chars().count());
+            true
+        })
+        .unwrap();
+    assert_eq!(scanned, vec![20_000, 0, old.text.len()]);
+    assert_eq!(store.messages(ch.id, Direction::Backward { before: None }, 1).unwrap(), vec![old]);
+}
+
+/// One batch that changes a message's text and then puts it back ends with the
+/// text it put last, though that is what the store held before the batch.
+#[test]
+fn the_last_text_a_batch_stages_is_the_one_stored() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SledStore::open(dir.path(), &Default::default()).unwrap();
+    let ws = WorkspaceId::from_ulid(ulid::Ulid::new());
+    let ch = channel(ws, "general", ChannelKind::Public);
+    let original = message(ws, ch.id, 1, "original");
+    apply(&store, vec![Op::PutChannel(ch), Op::PutMessage(original.clone())]);
+    let mut edited = original.clone();
+    edited.text = "edited".into();
+    apply(&store, vec![Op::PutMessage(edited), Op::PutMessage(original.clone())]);
+    assert_eq!(store.message(original.id).unwrap(), Some(original));
 }
