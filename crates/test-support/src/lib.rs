@@ -13,6 +13,8 @@
 //! * [`search`]: index documents generated from the corpus, for the search crate's
 //!   tests and bench.
 //! * [`consent`]: an in-memory ledger store and data source, ids and records.
+//! * [`slack_fixture`]: a small Slack export in Slack's layout, for the Slack reader's
+//!   and the import's tests.
 //! * [`training`]: simulated workspaces as a consented data source, click logs, grants.
 
 pub mod consent;
@@ -21,4 +23,5 @@ pub mod evaluate;
 pub mod rng;
 pub mod search;
 pub mod simulate;
+pub mod slack_fixture;
 pub mod training;

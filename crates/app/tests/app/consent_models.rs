@@ -13,7 +13,7 @@ use confab_app::consent::{ConsentChangeRequest, StoreLedger};
 use confab_app::{App, Caller, PostMessage};
 use confab_consent::{Category, Ledger, MemberMode, Purpose, Scope};
 use confab_core::WorkspaceId;
-use confab_store::{SledStore, Store};
+use confab_store::Store;
 use confab_training::{ModelRegistry, NoiseSource};
 
 struct World {
@@ -27,14 +27,11 @@ struct World {
 
 async fn world() -> World {
     let dir = tempfile::tempdir().unwrap();
-    let store: Arc<dyn Store> =
-        Arc::new(SledStore::open(&dir.path().join("store"), &Default::default()).unwrap());
+    let store: Arc<dyn Store> = crate::support::sled_store(dir.path());
     let mut config = crate::support::config();
     config.training.min_users_per_word = 2;
     config.training.epsilon_cap = 1000.0;
     config.training.member_key_changes_per_hour = 1000;
-    config.limits.writes_per_second = 1_000_000;
-    config.limits.write_burst = 1_000_000;
     let app = crate::support::open(store.clone(), config, dir.path());
     let mut people = Vec::new();
     for i in 0..4 {

@@ -13,7 +13,7 @@ use confab_app::search::SearchParams;
 use confab_app::{App, Caller, CreateChannel, PostMessage};
 use confab_consent::{Category, Ledger, MemberMode, Purpose, Scope};
 use confab_core::{ChannelId, WorkspaceId};
-use confab_store::{Direction, SledStore, Store};
+use confab_store::{Direction, Store};
 use confab_training::{ModelRegistry, NoiseSource};
 
 const SEED: u64 = 7;
@@ -78,15 +78,10 @@ async fn hits(app: &App, caller: Caller, ws: WorkspaceId, q: &str, expect: usize
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn erasure_retires_the_models_and_the_rebuild_is_the_model_trained_without_them() {
     let dir = tempfile::tempdir().unwrap();
-    let store: Arc<dyn Store> =
-        Arc::new(SledStore::open(&dir.path().join("store"), &Default::default()).unwrap());
+    let store: Arc<dyn Store> = crate::support::sled_store(dir.path());
     let mut config = crate::support::config();
     config.training.min_users_per_word = 2;
     config.training.epsilon_cap = 1000.0;
-    config.limits.writes_per_second = 1_000_000;
-    config.limits.write_burst = 1_000_000;
-    config.limits.searches_per_second = 1_000_000;
-    config.limits.search_burst = 1_000_000;
     let app = crate::support::open(store.clone(), config, dir.path());
     let mut people = Vec::new();
     for i in 0..4 {
@@ -187,8 +182,7 @@ async fn erasure_retires_the_models_and_the_rebuild_is_the_model_trained_without
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_kept_message_is_attributed_to_a_deleted_user_and_the_last_owner_must_hand_over() {
     let dir = tempfile::tempdir().unwrap();
-    let store: Arc<dyn Store> =
-        Arc::new(SledStore::open(&dir.path().join("store"), &Default::default()).unwrap());
+    let store: Arc<dyn Store> = crate::support::sled_store(dir.path());
     let app = crate::support::open(store.clone(), crate::support::config(), dir.path());
     let (ada, _) = crate::support::person(&app, 0).await;
     let (bob, _) = crate::support::person(&app, 1).await;

@@ -11,7 +11,7 @@ use confab_store::{Batch, Op, Session, SledStore, Store};
 
 async fn app_with(config: AppConfig) -> (tempfile::TempDir, Arc<SledStore>, App) {
     let dir = tempfile::tempdir().unwrap();
-    let store = Arc::new(SledStore::open(&dir.path().join("store"), &Default::default()).unwrap());
+    let store = crate::support::sled_store(dir.path());
     let app = crate::support::open(store.clone(), config, dir.path());
     (dir, store, app)
 }

@@ -11,7 +11,7 @@ use confab_app::search::SearchParams;
 use confab_app::{App, Caller, CreateChannel, PostMessage};
 use confab_consent::{Category, MemberMode, Purpose, Scope};
 use confab_core::{ChannelId, ErrorCode, WorkspaceId};
-use confab_store::{Direction, SledStore, Store};
+use confab_store::{Direction, Store};
 use confab_training::NoiseSource;
 
 const DAY_MS: i64 = 86_400_000;
@@ -40,15 +40,10 @@ fn days(n: Option<i64>) -> SetRetention {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn retention_removes_expired_messages_everywhere_in_batches() {
     let dir = tempfile::tempdir().unwrap();
-    let store: Arc<dyn Store> =
-        Arc::new(SledStore::open(&dir.path().join("store"), &Default::default()).unwrap());
+    let store: Arc<dyn Store> = crate::support::sled_store(dir.path());
     let mut config = crate::support::config();
     config.lifecycle.retention_batch = 3;
     config.training.min_users_per_word = 2;
-    config.limits.writes_per_second = 1_000_000;
-    config.limits.write_burst = 1_000_000;
-    config.limits.searches_per_second = 1_000_000;
-    config.limits.search_burst = 1_000_000;
     let app = crate::support::open(store.clone(), config, dir.path());
     let (ada, _) = crate::support::person(&app, 0).await;
     let (bob, _) = crate::support::person(&app, 1).await;

@@ -4,14 +4,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use confab_core::UserId;
-use confab_store::{Batch, Op, Session, SledStore, Store};
+use confab_store::{Batch, Op, Session, Store};
 use sha2::{Digest, Sha256};
 
 #[tokio::test]
 async fn an_expired_session_is_deleted_when_presented() {
     let dir = tempfile::tempdir().unwrap();
-    let store: Arc<dyn Store> =
-        Arc::new(SledStore::open(&dir.path().join("store"), &Default::default()).unwrap());
+    let store: Arc<dyn Store> = crate::support::sled_store(dir.path());
     let app = crate::support::open(store.clone(), crate::support::config(), dir.path());
 
     let token = "an-expired-session-token";
@@ -39,8 +38,7 @@ async fn an_expired_session_is_deleted_when_presented() {
 #[tokio::test]
 async fn a_sign_out_between_authenticating_and_connecting_still_ends_the_socket() {
     let dir = tempfile::tempdir().unwrap();
-    let store: Arc<dyn Store> =
-        Arc::new(SledStore::open(&dir.path().join("store"), &Default::default()).unwrap());
+    let store: Arc<dyn Store> = crate::support::sled_store(dir.path());
     let app = crate::support::open(store, crate::support::config(), dir.path());
     let outcome = app
         .signup(confab_app::SignupRequest {

@@ -5,18 +5,27 @@ use std::sync::Arc;
 
 use confab_app::{App, AppConfig, Caller, SignupRequest};
 use confab_core::User;
-use confab_store::Store;
+use confab_store::{SledStore, Store};
 
 /// Defaults, but fast to run: no training schedule, cheap password hashing and no
-/// practical limit on posting.
+/// practical limit on posting, other writes or searching.
 pub fn config() -> AppConfig {
     let mut config = AppConfig::default();
     config.training.schedule_hours = 0;
     config.limits.messages_per_second = 1_000_000;
     config.limits.message_burst = 1_000_000;
+    config.limits.writes_per_second = 1_000_000;
+    config.limits.write_burst = 1_000_000;
+    config.limits.searches_per_second = 1_000_000;
+    config.limits.search_burst = 1_000_000;
     config.auth.argon2_memory_kib = 256;
     config.auth.argon2_iterations = 1;
     config
+}
+
+/// A sled store in `dir/store`.
+pub fn sled_store(dir: &Path) -> Arc<SledStore> {
+    Arc::new(SledStore::open(&dir.join("store"), &Default::default()).expect("open the store"))
 }
 
 /// An app over `store` with its derived data in `dir`.
