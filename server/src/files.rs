@@ -1,5 +1,6 @@
 //! File routes: `POST /channels/{ch}/files` (multipart: a `file` field and an
-//! optional `text`), `GET /files/{id}` and `GET /files/{id}/thumb`.
+//! optional `text`), `GET /files/{id}`, `GET /files/{id}/info`, `GET /files/{id}/thumb`
+//! and `DELETE /files/{id}`.
 //!
 //! An upload is streamed chunk by chunk to a staging file (`App::begin_upload`),
 //! never held whole in memory; the route's body limit is `files.max_bytes` plus room
@@ -17,7 +18,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use confab_app::App;
 use confab_app::files::is_inline_image;
-use confab_core::{Error, ErrorCode};
+use confab_core::{Error, ErrorCode, FileInfo};
 use confab_protocol::http::FilePosted;
 use tokio::io::AsyncReadExt;
 
@@ -146,6 +147,18 @@ pub async fn thumbnail(State(app): State<App>, auth: Auth, Path(file): Path<Stri
         (header::CACHE_CONTROL, HeaderValue::from_static("private, max-age=31536000, immutable")),
     ];
     Ok((headers, png).into_response())
+}
+
+/// The file's record as the API shows it (`File`): what a client needs to show a
+/// message's file without downloading it.
+pub async fn info(State(app): State<App>, auth: Auth, Path(file): Path<String>) -> ApiResult<Json<FileInfo>> {
+    Ok(Json(app.file(auth.caller, id(&file)?)?.info))
+}
+
+/// Deletes one file of a message (its author or an admin).
+pub async fn delete(State(app): State<App>, auth: Auth, Path(file): Path<String>) -> ApiResult<StatusCode> {
+    app.delete_file(auth.caller, id(&file)?).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 fn header_value(text: &str) -> HeaderValue {

@@ -31,6 +31,7 @@ const UNAUTH: Expect = Expect::Err(401, "unauthenticated");
 const NO_INVITE: Expect = Expect::Err(404, "invite_not_found");
 const NO_USER: Expect = Expect::Err(404, "user_not_found");
 const NOT_FOUND: Expect = Expect::Err(404, "not_found");
+const NO_FILE: Expect = Expect::Err(404, "file_not_found");
 /// A second channel of the same name is a name clash, whoever asks.
 const NAME_TAKEN: Expect = Expect::Err(409, "name_taken");
 
@@ -108,6 +109,13 @@ async fn every_endpoint_checks_who_is_asking() {
     let made = owner.raw(Method::POST, &hook_path, Some(&hook_body)).await.unwrap().1;
     let revocable_hook = made["id"].as_str().unwrap().to_string();
     owner.add_member(scratch, extra_s.user.id).await.unwrap();
+    // Files: one of #secret; one of #general by a member; one of a private channel
+    // that only `extra` and the member are in, so no admin may see it.
+    let secret_file = owner.upload(secret, "plan.txt", b"the plan", "").await.unwrap().file.id;
+    let general_file = member.upload(general, "note.txt", b"a note", "with a note").await.unwrap().file.id;
+    let den = extra.create_channel(ws, "den", true).await.unwrap().id;
+    extra.add_member(den, member_s.user.id).await.unwrap();
+    let den_file = extra.upload(den, "den.txt", b"den notes", "in the den").await.unwrap().file.id;
     let table: Vec<(Method, String, Option<String>, [Expect; 6])> = vec![
         (
             Method::GET,
@@ -362,6 +370,24 @@ async fn every_endpoint_checks_who_is_asking() {
             format!("/channels/{scratch}/members/{}", extra_s.user.id),
             None,
             [Expect::Ok, NO_USER, FORBIDDEN, NO_CH, NO_CH, UNAUTH],
+        ),
+        (
+            Method::GET,
+            format!("/files/{secret_file}/info"),
+            None,
+            [Expect::Ok, NO_FILE, Expect::Ok, NO_FILE, NO_FILE, UNAUTH],
+        ),
+        (
+            Method::DELETE,
+            format!("/files/{den_file}"),
+            None,
+            [NO_FILE, NO_FILE, FORBIDDEN, NO_FILE, NO_FILE, UNAUTH],
+        ),
+        (
+            Method::DELETE,
+            format!("/files/{general_file}"),
+            None,
+            [Expect::Ok, NO_FILE, NO_FILE, NO_FILE, NO_FILE, UNAUTH],
         ),
         // The machine-learning routes.
         (

@@ -13,6 +13,7 @@ crate::cases!(
     limits_and_bad_input_have_stable_codes,
     a_huge_upload_is_refused_without_buffering_it,
     deleting_messages_deletes_their_files,
+    deleting_a_file_takes_it_out_of_its_message,
     files_are_found_by_name_and_by_kind,
     orphan_contents_are_swept,
     a_slow_upload_has_its_own_timeout,
@@ -312,6 +313,80 @@ async fn deleting_messages_deletes_their_files() {
     let again = owner.upload(general, "c.txt", b"shared content\n", "").await.unwrap();
     assert_eq!(owner.download(again.file.id, false).await.unwrap().1, b"shared content\n");
     assert_eq!(stored_contents(&server, ws).len(), 1);
+}
+
+/// A request without a body, answering its status and error code (empty if none).
+async fn file_route(client: &confab_client::Client, method: reqwest::Method, path: String) -> (u16, String) {
+    let (status, body) = client.raw(method, &path, None).await.unwrap();
+    (status.as_u16(), body["error"]["code"].as_str().unwrap_or_default().to_string())
+}
+
+async fn deleting_a_file_takes_it_out_of_its_message() {
+    let server = TestServer::start();
+    let (owner, _) = server.user("owner").await;
+    let (member, _) = server.user("member").await;
+    let (other, _) = server.user("other").await;
+    let (outsider, _) = server.user("outsider").await;
+    let (ws, general) = confab_tests::workspace(&owner, "W").await;
+    confab_tests::join(&owner, ws, &member).await;
+    confab_tests::join(&owner, ws, &other).await;
+    confab_tests::workspace(&outsider, "Elsewhere").await;
+    let mut live = owner.connect(&[]).await.unwrap();
+    let commented = member.upload(general, "dot.png", PNG, "keep this text").await.unwrap();
+    let alone = member.upload(general, "copy.png", PNG, "").await.unwrap();
+    assert_eq!(stored_contents(&server, ws).len(), 1, "identical content is stored once");
+    let file = |id: FileId| format!("/files/{id}");
+
+    // The info route: the record for readers, nothing for anyone else.
+    let info = format!("/files/{}/info", commented.file.id);
+    let (_, found) = member.raw(reqwest::Method::GET, &info, None).await.unwrap();
+    assert_eq!(serde_json::from_value::<confab_core::FileInfo>(found).unwrap(), commented.file);
+    assert_eq!(file_route(&outsider, reqwest::Method::GET, info).await, (404, "file_not_found".into()));
+
+    // Neither another member nor an outsider may delete it.
+    let answer = file_route(&other, reqwest::Method::DELETE, file(commented.file.id)).await;
+    assert_eq!(answer, (403, "forbidden".into()));
+    let answer = file_route(&outsider, reqwest::Method::DELETE, file(commented.file.id)).await;
+    assert_eq!(answer, (404, "file_not_found".into()));
+    assert_eq!(member.download(commented.file.id, false).await.unwrap().1, PNG);
+
+    // Its author may: the message stays, with its text and without the file, and every
+    // reader hears of it as `message.updated`.
+    live.wait_event(WAIT, "message.created").await.unwrap();
+    live.wait_event(WAIT, "message.created").await.unwrap();
+    assert_eq!(file_route(&member, reqwest::Method::DELETE, file(commented.file.id)).await.0, 204);
+    let (_, event) = live.wait_event(WAIT, "message.updated").await.unwrap();
+    let Event::MessageUpdated { message } = event else { unreachable!() };
+    assert_eq!((message.id, message.text.as_str()), (commented.message.id, "keep this text"));
+    assert!(message.files.is_empty(), "{message:?}");
+    let stored = owner.message(commented.message.id).await.unwrap();
+    assert!(!stored.deleted && stored.files.is_empty() && stored.text == "keep this text", "{stored:?}");
+    for thumb in [false, true] {
+        assert_eq!(code(member.download(commented.file.id, thumb).await), (404, ErrorCode::FileNotFound));
+    }
+    let again = file_route(&member, reqwest::Method::DELETE, file(commented.file.id)).await;
+    assert_eq!(again, (404, "file_not_found".into()), "deleting again finds nothing");
+    // The other file still names the content.
+    assert_eq!(stored_contents(&server, ws).len(), 1);
+    assert_eq!(member.download(alone.file.id, true).await.unwrap().0["content-type"], "image/png");
+
+    // An admin may delete anyone's file; a message left with nothing is deleted, and
+    // the last reference takes the bytes off the disk.
+    assert_eq!(file_route(&owner, reqwest::Method::DELETE, file(alone.file.id)).await.0, 204);
+    let (_, event) = live.wait_event(WAIT, "message.deleted").await.unwrap();
+    let Event::MessageDeleted { message_id, .. } = event else { unreachable!() };
+    assert_eq!(message_id, alone.message.id);
+    assert!(owner.message(alone.message.id).await.unwrap().deleted);
+    assert!(stored_contents(&server, ws).is_empty(), "no file names the content any more");
+    // Search forgets the file: the message is found by its text, but not as having
+    // one. (The index applies events in order: once a later post is found, all are in.)
+    let marker = owner.post(general, "zebramarker").await.unwrap().id.to_string();
+    let deadline = std::time::Instant::now() + WAIT;
+    while !search(&owner, ws, "zebramarker").await.contains(&marker) && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    assert_eq!(search(&owner, ws, "keep").await, vec![commented.message.id.to_string()]);
+    assert!(search(&owner, ws, "has:file").await.is_empty(), "no message has a file any more");
 }
 
 /// The ids of the messages a search finds.

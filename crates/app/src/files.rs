@@ -1,5 +1,5 @@
-//! Files: uploads attached to messages, their download, and their deletion with the
-//! message.
+//! Files: uploads attached to messages, their download, and their deletion, one by
+//! one or with the message.
 //!
 //! An upload is a message: `POST /channels/{ch}/files` posts a message (with an
 //! optional text) that lists the file's id, through the same path as any post
@@ -22,8 +22,10 @@
 //!
 //! Placing content and deleting it happen under the workspace's write lock, after
 //! reading the content records, so an upload of content that a delete is removing
-//! can never lose it. Deleting the message that holds the last reference to a
-//! content deletes the content once the deletion is durable.
+//! can never lose it. Deleting the file (or the message) that holds the last
+//! reference to a content deletes the content once the deletion is durable. A file
+//! deleted on its own leaves its message (`message.updated`); a message left with
+//! neither text nor files is deleted with it.
 
 use std::sync::Arc;
 
@@ -209,6 +211,30 @@ fn content(app: &App, ws: WorkspaceId, hash: &ContentHash) -> Result<Option<Cont
     match app.store().blob(ws, CONTENTS, hash)? {
         None => Ok(None),
         Some(bytes) => Ok(Some(serde_json::from_slice(&bytes)?)),
+    }
+}
+
+fn file_record(app: &App, ws: WorkspaceId, id: FileId) -> Result<Option<FileRecord>> {
+    match app.store().blob(ws, FILES, &id.to_bytes())? {
+        None => Ok(None),
+        Some(bytes) => Ok(Some(serde_json::from_slice(&bytes)?)),
+    }
+}
+
+/// What a deletion's batch frees: the workspace's bytes stored once it is applied,
+/// and the contents no file names any more (removed once it is durable).
+struct Unused {
+    used: u64,
+    gone: Vec<ContentHash>,
+}
+
+impl Unused {
+    /// Stages the new usage, if any content went.
+    fn stage_usage(&self, tx: &mut Tx) -> Result<()> {
+        if !self.gone.is_empty() {
+            tx.op(put_json(tx.workspace, USAGE, USAGE_KEY.to_vec(), &self.used)?);
+        }
+        Ok(())
     }
 }
 
@@ -407,30 +433,64 @@ impl App {
     /// Stages the deletion of a message's files in its deletion's batch; returns the
     /// contents no file names any more, to remove once the batch is durable.
     pub(crate) fn stage_file_deletions(&self, tx: &mut Tx, message: &Message) -> Result<Vec<ContentHash>> {
-        let ws = tx.workspace;
-        let mut gone = Vec::new();
-        let mut used = usage(self, ws)?;
+        let mut unused = Unused { used: usage(self, tx.workspace)?, gone: Vec::new() };
         for id in &message.files {
-            let key = id.to_bytes().to_vec();
-            let Some(bytes) = self.store().blob(ws, FILES, &key)? else { continue };
-            let record: FileRecord = serde_json::from_slice(&bytes)?;
-            tx.op(Op::DeleteBlob { workspace: ws, namespace: THUMBS, key: key.clone() });
-            tx.op(Op::DeleteBlob { workspace: ws, namespace: FILES, key });
-            let Some(hash) = confab_store::blobs::parse_hex(&record.hash) else { continue };
-            let Some(mut content) = content(self, ws, &hash)? else { continue };
-            content.refs = content.refs.saturating_sub(1);
-            if content.refs == 0 {
-                tx.op(Op::DeleteBlob { workspace: ws, namespace: CONTENTS, key: hash.to_vec() });
-                used = used.saturating_sub(content.size);
-                gone.push(hash);
-            } else {
-                tx.op(put_json(ws, CONTENTS, hash.to_vec(), &content)?);
+            self.stage_file_deletion(tx, *id, &mut unused)?;
+        }
+        unused.stage_usage(tx)?;
+        Ok(unused.gone)
+    }
+
+    /// Stages the deletion of one file's records, and of its content's record if no
+    /// other file names it (added to `unused`).
+    fn stage_file_deletion(&self, tx: &mut Tx, id: FileId, unused: &mut Unused) -> Result<()> {
+        let ws = tx.workspace;
+        let key = id.to_bytes().to_vec();
+        let Some(record) = file_record(self, ws, id)? else { return Ok(()) };
+        tx.op(Op::DeleteBlob { workspace: ws, namespace: THUMBS, key: key.clone() });
+        tx.op(Op::DeleteBlob { workspace: ws, namespace: FILES, key });
+        let Some(hash) = confab_store::blobs::parse_hex(&record.hash) else { return Ok(()) };
+        let Some(mut content) = content(self, ws, &hash)? else { return Ok(()) };
+        content.refs = content.refs.saturating_sub(1);
+        if content.refs == 0 {
+            tx.op(Op::DeleteBlob { workspace: ws, namespace: CONTENTS, key: hash.to_vec() });
+            unused.used = unused.used.saturating_sub(content.size);
+            unused.gone.push(hash);
+        } else {
+            tx.op(put_json(ws, CONTENTS, hash.to_vec(), &content)?);
+        }
+        Ok(())
+    }
+
+    /// Deletes one file, which leaves its message: the author of the message (who
+    /// uploaded it) or an admin who may read the channel; others get `forbidden`,
+    /// and whoever may not read it `file_not_found`. The message goes on without it
+    /// (`message.updated`), unless nothing is left of it (no text, no other file):
+    /// then it is deleted (`message.deleted`). The content goes once no file names it.
+    pub async fn delete_file(&self, caller: Caller, id: FileId) -> Result<()> {
+        let ws = self.channel_workspace(self.file(caller, id)?.channel)?;
+        let (unused, durable) = self.write_as(caller, ws, |state, tx| {
+            // Read again under the lock: a concurrent deletion may have taken it.
+            let record = file_record(self, ws, id)?.ok_or_else(file_not_found)?;
+            let mut message = self.writable_message(state, caller, record.message)?;
+            let is_admin = state.role(caller.user).is_some_and(|r| r.is_admin());
+            if message.author != caller.user && record.uploader != caller.user && !is_admin {
+                return Err(Error::forbidden("only the author or an admin deletes a file").into());
             }
-        }
-        if !gone.is_empty() {
-            tx.op(put_json(ws, USAGE, USAGE_KEY.to_vec(), &used)?);
-        }
-        Ok(gone)
+            let mut unused = Unused { used: usage(self, ws)?, gone: Vec::new() };
+            self.stage_file_deletion(tx, id, &mut unused)?;
+            unused.stage_usage(tx)?;
+            message.files.retain(|f| *f != id);
+            if message.files.is_empty() && message.text.is_empty() {
+                crate::messages::stage_tombstone(tx, message);
+            } else {
+                tx.op(Op::PutMessage(message.clone()));
+                tx.emit(confab_core::Event::MessageUpdated { message });
+            }
+            Ok(unused.gone)
+        })?;
+        durable.wait().await?;
+        self.remove_contents(ws, unused)
     }
 
     /// Removes contents whose last file was deleted (durably), unless an upload named

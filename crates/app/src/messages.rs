@@ -9,7 +9,7 @@ use confab_store::{Direction, Op};
 
 use crate::directory::WorkspaceState;
 use crate::error::{AppError, Result};
-use crate::{App, Caller, new_ulid};
+use crate::{App, Caller, Tx, new_ulid};
 
 /// Largest page of history.
 pub const MAX_PAGE: usize = 200;
@@ -35,6 +35,24 @@ enum Posted {
     New(Message),
     /// An earlier post with the same idempotency key made this message.
     Earlier(MessageId),
+}
+
+/// Empties a message into its tombstone and stages it with `message.deleted`; its
+/// files must already be staged for deletion ([`App::stage_file_deletions`]).
+pub(crate) fn stage_tombstone(tx: &mut Tx, mut message: Message) {
+    message.files.clear();
+    message.deleted = true;
+    message.text.clear();
+    message.reactions.clear();
+    message.mentions.clear();
+    message.edited_at = Some(tx.now);
+    tx.op(Op::PutMessage(message.clone()));
+    tx.emit(Event::MessageDeleted {
+        channel: message.channel,
+        message_id: message.id,
+        seq: message.seq,
+        thread_root: message.thread_root,
+    });
 }
 
 impl App {
@@ -218,7 +236,12 @@ impl App {
     }
 
     /// Re-reads a message under its workspace lock and checks the caller may write it.
-    fn writable_message(&self, state: &WorkspaceState, caller: Caller, id: MessageId) -> Result<Message> {
+    pub(crate) fn writable_message(
+        &self,
+        state: &WorkspaceState,
+        caller: Caller,
+        id: MessageId,
+    ) -> Result<Message> {
         let message = self.store().message(id)?.ok_or_else(message_not_found)?;
         let ch = state.readable_channel(caller.user, message.channel).map_err(|_| message_not_found())?;
         if message.deleted {
@@ -256,25 +279,13 @@ impl App {
             return Ok(());
         }
         let (unused, durable) = self.write_as(caller, message.workspace, |state, tx| {
-            let mut message = self.writable_message(state, caller, id)?;
+            let message = self.writable_message(state, caller, id)?;
             let is_admin = state.role(caller.user).is_some_and(|r| r.is_admin());
             if message.author != caller.user && !is_admin {
                 return Err(Error::forbidden("only the author or an admin deletes a message").into());
             }
             let unused = self.stage_file_deletions(tx, &message)?;
-            message.files.clear();
-            message.deleted = true;
-            message.text.clear();
-            message.reactions.clear();
-            message.mentions.clear();
-            message.edited_at = Some(tx.now);
-            tx.op(Op::PutMessage(message.clone()));
-            tx.emit(Event::MessageDeleted {
-                channel: message.channel,
-                message_id: message.id,
-                seq: message.seq,
-                thread_root: message.thread_root,
-            });
+            stage_tombstone(tx, message);
             Ok(unused)
         })?;
         durable.wait().await?;
