@@ -141,6 +141,42 @@ fn chunk(kind: &[u8; 4], data: &[u8]) -> Vec<u8> {
     out
 }
 
+/// A PNG's width and height, from its header.
+fn png_size(png: &[u8]) -> (u32, u32) {
+    let at = |i: usize| u32::from_be_bytes(png[i..i + 4].try_into().unwrap());
+    (at(16), at(20))
+}
+
+/// A grey `width` × `height` PNG (8-bit greyscale, stored without compression).
+fn blank_png(width: u32, height: u32) -> Vec<u8> {
+    let mut ihdr = width.to_be_bytes().to_vec();
+    ihdr.extend_from_slice(&height.to_be_bytes());
+    ihdr.extend_from_slice(&[8, 0, 0, 0, 0]);
+    let row = width as usize + 1; // a filter byte, then the pixels
+    let raw: Vec<u8> = (0..height as usize * row).map(|i| if i % row == 0 { 0 } else { 128 }).collect();
+    // zlib with stored (uncompressed) blocks of at most 65,535 bytes.
+    let mut zlib = vec![0x78, 0x01];
+    let blocks: Vec<&[u8]> = raw.chunks(65_535).collect();
+    for (i, block) in blocks.iter().enumerate() {
+        zlib.push(u8::from(i + 1 == blocks.len()));
+        let len = block.len() as u16;
+        zlib.extend_from_slice(&len.to_le_bytes());
+        zlib.extend_from_slice(&(!len).to_le_bytes());
+        zlib.extend_from_slice(block);
+    }
+    let (mut a, mut b) = (1u32, 0u32);
+    for byte in &raw {
+        a = (a + u32::from(*byte)) % 65_521;
+        b = (b + a) % 65_521;
+    }
+    zlib.extend_from_slice(&((b << 16) | a).to_be_bytes());
+    let mut png = PNG[..8].to_vec();
+    png.extend(chunk(b"IHDR", &ihdr));
+    png.extend(chunk(b"IDAT", &zlib));
+    png.extend(chunk(b"IEND", &[]));
+    png
+}
+
 async fn images_get_thumbnails_and_hostile_ones_are_refused() {
     let server = TestServer::start();
     let (owner, _) = server.user("owner").await;
@@ -154,6 +190,10 @@ async fn images_get_thumbnails_and_hostile_ones_are_refused() {
     let (headers, thumb) = owner.download(image.file.id, true).await.unwrap();
     assert_eq!(headers["content-type"], "image/png");
     assert!(thumb.starts_with(b"\x89PNG"), "a PNG thumbnail");
+    assert_eq!(png_size(&thumb), (1, 1), "an image smaller than a thumbnail is not scaled up");
+    let large = owner.upload(general, "wide.png", &blank_png(800, 200), "").await.unwrap();
+    let (_, thumb) = owner.download(large.file.id, true).await.unwrap();
+    assert_eq!(png_size(&thumb), (360, 90), "a larger one is scaled down to files.thumbnail_px");
 
     // SVG is no inline image: it downloads as an attachment, sandboxed, no thumbnail.
     let svg = br#"<svg xmlns="http://www.w3.org/2000/svg"><script>alert(document.cookie)</script></svg>"#;

@@ -521,7 +521,9 @@ fn make_thumbnail(path: &std::path::Path, config: &FilesConfig) -> Result<Vec<u8
     limits.max_alloc = Some(config.image_max_decode_bytes);
     reader.limits(limits);
     let image = reader.decode().map_err(|e| e.to_string())?;
-    let thumb = image.thumbnail(config.thumbnail_px, config.thumbnail_px);
+    // `thumbnail` scales to fit, up as well as down: a small image keeps its size.
+    let px = config.thumbnail_px;
+    let thumb = if image.width() <= px && image.height() <= px { image } else { image.thumbnail(px, px) };
     let mut png = std::io::Cursor::new(Vec::new());
     thumb.write_to(&mut png, image::ImageFormat::Png).map_err(|e| e.to_string())?;
     Ok(png.into_inner())
