@@ -43,6 +43,7 @@ pub fn router(app: App, config: &Config) -> Router {
         .route("/auth/reset_password", post(lifecycle::reset_password))
         .route("/me", delete(lifecycle::delete_me))
         .route("/me/export", get(lifecycle::export_me))
+        .route("/workspaces/{ws}/export", get(lifecycle::export_workspace))
         .route("/workspaces/{ws}/erasure", get(lifecycle::erasure_policy).put(lifecycle::set_erasure_policy))
         .route("/workspaces/{ws}/retention", get(lifecycle::ws_retention).put(lifecycle::set_ws_retention))
         .route("/channels/{ch}/retention", get(lifecycle::ch_retention).put(lifecycle::set_ch_retention))

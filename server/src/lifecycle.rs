@@ -165,27 +165,47 @@ pub async fn delete_me(
 }
 
 /// `GET /me/export`: the caller's personal data export, a zip streamed as it is
-/// written (see `confab_app::lifecycle::export`). A reader that stalls for
-/// [`EXPORT_SEND_TIMEOUT`] ends it, so it cannot hold one of the few export slots.
+/// written (see `confab_app::lifecycle::export`).
 pub async fn export_me(State(app): State<App>, auth: Auth) -> ApiResult<axum::response::Response> {
-    use axum::http::header;
     let export = app.personal_export(auth.caller)?;
+    Ok(stream_zip("confab-export.zip", move |out| export.write_to(out)))
+}
+
+/// `GET /workspaces/{ws}/export`: the workspace as a Slack-export-shaped zip, as
+/// `confab export workspace` writes it, for its owners; streamed as it is written.
+pub async fn export_workspace(
+    State(app): State<App>,
+    auth: Auth,
+    Path(ws): Path<String>,
+) -> ApiResult<axum::response::Response> {
+    let export = app.owner_workspace_export(auth.caller, id(&ws)?)?;
+    Ok(stream_zip("confab-workspace-export.zip", move |out| export.write_to(out)))
+}
+
+/// A zip download written by `write` on a blocking thread as the client reads it. A
+/// reader that stalls for [`EXPORT_SEND_TIMEOUT`] ends it, so it cannot hold one of
+/// the few export slots. A failure half-way is logged and cuts the body short, which
+/// the client sees as a broken download rather than a valid, incomplete zip.
+fn stream_zip(
+    filename: &'static str,
+    write: impl FnOnce(ChunkWriter) -> Result<(), confab_app::AppError> + Send + 'static,
+) -> axum::response::Response {
+    use axum::http::header;
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<bytes::Bytes, std::io::Error>>(4);
     let runtime = tokio::runtime::Handle::current();
     tokio::task::spawn_blocking(move || {
         let writer = ChunkWriter { tx: tx.clone(), runtime, buf: Vec::with_capacity(CHUNK) };
-        if let Err(e) = export.write_to(writer) {
+        if let Err(e) = write(writer) {
             e.log();
             let _ = tx.blocking_send(Err(std::io::Error::other("the export failed")));
         }
     });
     let chunks =
         futures_util::stream::unfold(rx, |mut rx| async { rx.recv().await.map(|chunk| (chunk, rx)) });
-    let headers = [
-        (header::CONTENT_TYPE, "application/zip"),
-        (header::CONTENT_DISPOSITION, "attachment; filename=\"confab-export.zip\""),
-    ];
-    Ok((headers, axum::body::Body::from_stream(chunks)).into_response())
+    let disposition = format!("attachment; filename=\"{filename}\"");
+    let headers =
+        [(header::CONTENT_TYPE, "application/zip".to_string()), (header::CONTENT_DISPOSITION, disposition)];
+    (headers, axum::body::Body::from_stream(chunks)).into_response()
 }
 
 /// Bytes of the export sent to the client at a time.

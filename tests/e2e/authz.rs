@@ -446,6 +446,12 @@ async fn every_endpoint_checks_who_is_asking() {
         ),
         (
             Method::GET,
+            format!("{w}/export"),
+            None,
+            [Expect::Ok, FORBIDDEN, FORBIDDEN, FORBIDDEN, NO_WS, UNAUTH],
+        ),
+        (
+            Method::GET,
             format!("/channels/{secret}/retention"),
             None,
             [Expect::Ok, NO_CH, Expect::Ok, NO_CH, NO_CH, UNAUTH],

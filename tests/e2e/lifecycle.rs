@@ -518,6 +518,12 @@ async fn a_personal_export_holds_everything_about_them() {
     assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED);
 }
 
+fn zip_text<R: std::io::Read + std::io::Seek>(archive: &mut zip::ZipArchive<R>, name: &str) -> String {
+    let mut text = String::new();
+    std::io::Read::read_to_string(&mut archive.by_name(name).unwrap(), &mut text).unwrap();
+    text
+}
+
 async fn a_workspace_export_imports_back_as_it_was() {
     let server = TestServer::start();
     let (ada, _) = server.user("ada").await;
@@ -554,6 +560,29 @@ async fn a_workspace_export_imports_back_as_it_was() {
     for name in ["users.json", "channels.json", "groups.json", "dms.json", "confab_consent_ledger.json"] {
         assert!(zip.by_name(name).is_ok(), "{name}");
     }
+
+    // The owner downloads the same export over HTTP, streamed: the same files with
+    // the same contents. Other members may not.
+    let download = reqwest::Client::new()
+        .get(format!("{}/api/v1/workspaces/{ws}/export", server.url))
+        .bearer_auth(ada.token().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(download.status(), StatusCode::OK);
+    assert_eq!(download.headers()["content-type"], "application/zip");
+    let downloaded = download.bytes().await.unwrap();
+    let mut streamed = zip::ZipArchive::new(std::io::Cursor::new(downloaded.to_vec())).unwrap();
+    let mut names: Vec<String> = zip.file_names().map(|n| n.unwrap().into_owned()).collect();
+    names.sort();
+    let mut streamed_names: Vec<String> = streamed.file_names().map(|n| n.unwrap().into_owned()).collect();
+    streamed_names.sort();
+    assert_eq!(streamed_names, names);
+    for name in names.iter().filter(|n| n.ends_with(".json")) {
+        assert_eq!(zip_text(&mut streamed, name), zip_text(&mut zip, name), "{name}");
+    }
+    let (status, body) = bob.raw(Method::GET, &format!("/workspaces/{ws}/export"), None).await.unwrap();
+    assert_eq!((status, body["error"]["code"].as_str()), (StatusCode::FORBIDDEN, Some("forbidden")));
 
     // Into a fresh server, where ada and bob already have accounts.
     let copy = TestServer::start();

@@ -142,3 +142,12 @@ impl<W: Write + std::io::Seek> ExportWriter<W> {
         self.zip.finish().map_err(std::io::Error::other)
     }
 }
+
+impl<W: Write> ExportWriter<zip::write::StreamWriter<W>> {
+    /// Writes to `out` as it goes, without seeking back (an HTTP response body): each
+    /// file's sizes follow its data, as zip's data descriptors allow.
+    pub fn new_stream(out: W) -> Self {
+        let options = SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);
+        ExportWriter { zip: zip::ZipWriter::new_stream(out), options }
+    }
+}

@@ -25,6 +25,7 @@ pub use erasure::{DeleteAccount, ErasedMessages, ErasurePolicy, ErasureReport};
 pub use export::PersonalExport;
 pub use reset::{PasswordReset, ResetPassword};
 pub use retention::{ChannelRetention, RetentionPolicy, RetentionReport, SetRetention};
+pub use workspace_export::{WorkspaceExport, WorkspaceExportReport};
 
 /// `[lifecycle]`: password-reset links and the retention task.
 #[derive(Clone, Debug, Deserialize)]

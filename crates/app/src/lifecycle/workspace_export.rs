@@ -8,9 +8,11 @@
 //! model its data went into).
 //!
 //! Written as it is read: one day of one channel is in memory at a time, plus the
-//! `ts` of each thread root of the channel being written.
+//! `ts` of each thread root of the channel being written. An owner downloads the
+//! same zip over HTTP ([`App::owner_workspace_export`]), streamed as it is written.
 
 use std::collections::{BTreeSet, HashMap};
+use std::io::{Seek, Write};
 use std::path::PathBuf;
 
 use confab_core::{ChannelKind, Error, Message, MessageId, Millis, Role, UserId, WorkspaceId};
@@ -20,9 +22,10 @@ use confab_slack_export::write::{
 };
 use confab_store::Direction;
 use serde::Serialize;
+use tokio::sync::OwnedSemaphorePermit;
 
-use crate::App;
 use crate::error::{AppError, Result};
+use crate::{App, Caller};
 
 const PAGE: usize = 1000;
 
@@ -101,13 +104,39 @@ impl App {
     }
 
     fn export_workspace_blocking(&self, ws: WorkspaceId, out: PathBuf) -> Result<WorkspaceExportReport> {
-        let io = |e: std::io::Error| AppError::other("writing the workspace export", e);
         let file = std::fs::OpenOptions::new()
             .write(true)
             .create_new(true)
             .open(&out)
             .map_err(|e| Error::invalid_field("out", e.to_string()))?;
         let mut zip = ExportWriter::new(std::io::BufWriter::new(file));
+        let counts = self.write_workspace(ws, &mut zip)?;
+        zip.finish().map_err(export_io)?;
+        let bytes = std::fs::metadata(&out).map_err(export_io)?.len();
+        let ExportCounts { users, conversations, messages, day_files } = counts;
+        Ok(WorkspaceExportReport { workspace: ws, out, users, conversations, messages, day_files, bytes })
+    }
+
+    /// Starts streaming workspace `ws` to one of its owners (`GET
+    /// /workspaces/{ws}/export`), or `rate_limited` if too many exports run.
+    pub fn owner_workspace_export(&self, caller: Caller, ws: WorkspaceId) -> Result<WorkspaceExport> {
+        let role = self.workspace(ws)?.read().require_member(caller.user)?;
+        if role != Role::Owner {
+            return Err(Error::forbidden("only an owner of the workspace exports it").into());
+        }
+        self.check_write_rate(caller.user)?;
+        let permit =
+            self.inner.lifecycle.exports.clone().try_acquire_owned().map_err(|_| Error::rate_limited(5))?;
+        Ok(WorkspaceExport { app: self.clone(), ws, _permit: permit })
+    }
+
+    /// Writes every part of the export but the end of the zip.
+    fn write_workspace<W: Write + Seek>(
+        &self,
+        ws: WorkspaceId,
+        zip: &mut ExportWriter<W>,
+    ) -> Result<ExportCounts> {
+        let io = export_io;
         let store = self.store();
         let members = store.members(ws)?;
         let mut authors: BTreeSet<UserId> = members.iter().map(|m| m.user).collect();
@@ -204,17 +233,37 @@ impl App {
             .map(|r| r.manifest)
             .collect();
         zip.json("confab_model_manifests.json", &manifests).map_err(io)?;
-        zip.finish().map_err(io)?;
-        let bytes = std::fs::metadata(&out).map_err(io)?.len();
-        Ok(WorkspaceExportReport {
-            workspace: ws,
-            out,
-            users: users.len(),
-            conversations,
-            messages,
-            day_files,
-            bytes,
-        })
+        Ok(ExportCounts { users: users.len(), conversations, messages, day_files })
+    }
+}
+
+fn export_io(e: std::io::Error) -> AppError {
+    AppError::other("writing the workspace export", e)
+}
+
+struct ExportCounts {
+    users: usize,
+    conversations: usize,
+    messages: u64,
+    day_files: u64,
+}
+
+/// A workspace export on its way to an owner: it holds one of the few export slots
+/// until it is written or dropped.
+pub struct WorkspaceExport {
+    app: App,
+    ws: WorkspaceId,
+    _permit: OwnedSemaphorePermit,
+}
+
+impl WorkspaceExport {
+    /// Writes the zip to `out` as it is read from the store (blocking: run it off the
+    /// async runtime).
+    pub fn write_to<W: Write>(self, out: W) -> Result<()> {
+        let mut zip = ExportWriter::new_stream(out);
+        self.app.write_workspace(self.ws, &mut zip)?;
+        zip.finish().map_err(export_io)?;
+        Ok(())
     }
 }
 
