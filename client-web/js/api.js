@@ -23,6 +23,8 @@
  * @typedef {import('./protocol.js').Features} Features
  * @typedef {import('./protocol.js').Policy} Policy
  * @typedef {import('./protocol.js').ConsentView} ConsentView
+ * @typedef {import('./protocol.js').FileInfo} FileInfo
+ * @typedef {import('./protocol.js').FilePosted} FilePosted
  */
 
 const BASE = '/api/v1';
@@ -84,22 +86,38 @@ export async function request(method, path, body, opts = {}) {
     throw new ApiError(0, 'network', 'Cannot reach the server');
   }
   if (res.status === 204) return null;
-  const text = await res.text();
-  let data = null;
-  if (text) {
-    try {
-      data = JSON.parse(text);
-    } catch {
-      data = null;
-    }
-  }
-  if (!res.ok) {
-    const err = (data && data.error) || {};
-    const e = new ApiError(res.status, err.code || 'http_error', err.message || `HTTP ${res.status}`, res.headers.get('Retry-After'));
-    if (res.status === 401 && token && !opts.noAuthHook) hooks.onUnauthenticated(e);
-    throw e;
-  }
+  const data = parseJson(await res.text());
+  if (!res.ok) throw failure(res.status, data, res.headers.get('Retry-After'), !!token && !opts.noAuthHook);
   return data;
+}
+
+/** @param {string} text */
+function parseJson(text) {
+  if (!text) return null;
+  try {
+    return JSON.parse(text);
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * The error of a failed answer; a 401 to a request that carried the token also tells
+ * the app the session has ended.
+ * @param {number} status
+ * @param {any} data  The parsed body, if it was JSON.
+ * @param {string | null} retryAfter
+ * @param {boolean} sessionHook
+ */
+function failure(status, data, retryAfter, sessionHook) {
+  const err = (data && data.error) || {};
+  const e = new ApiError(status, err.code || 'http_error', err.message || `HTTP ${status}`, retryAfter);
+  if (status === 401 && sessionHook) hooks.onUnauthenticated(e);
+  return e;
+}
+
+function abortError() {
+  return new DOMException('The upload was cancelled', 'AbortError');
 }
 
 /** @typedef {{signal?: AbortSignal, noAuthHook?: boolean}} Opts */
@@ -242,6 +260,71 @@ export const messages = {
   react: (id, emoji) => put(`/messages/${id}/reactions/${enc(emoji)}`),
   /** @type {(id: string, emoji: string) => Promise<Message>} */
   unreact: (id, emoji) => del(`/messages/${id}/reactions/${enc(emoji)}`),
+};
+
+/**
+ * Uploads a file to a channel (`multipart/form-data`), which posts it as a message with
+ * the optional `text`. XMLHttpRequest rather than fetch: it reports upload progress.
+ * @param {string} ch
+ * @param {Blob} file
+ * @param {string} name
+ * @param {string} text
+ * @param {{onProgress?: (sent: number, total: number) => void, signal?: AbortSignal}} [opts]
+ * @returns {Promise<FilePosted>}
+ */
+function upload(ch, file, name, text, opts = {}) {
+  return new Promise((resolve, reject) => {
+    if (opts.signal && opts.signal.aborted) {
+      reject(abortError());
+      return;
+    }
+    const xhr = new XMLHttpRequest();
+    xhr.open('POST', `${BASE}/channels/${ch}/files`);
+    const token = getToken();
+    if (token) xhr.setRequestHeader('Authorization', `Bearer ${token}`);
+    xhr.setRequestHeader('Accept', 'application/json');
+    xhr.upload.onprogress = (e) => opts.onProgress && opts.onProgress(e.loaded, e.lengthComputable ? e.total : file.size);
+    xhr.onload = () => {
+      const data = parseJson(xhr.responseText);
+      if (xhr.status >= 200 && xhr.status < 300 && data) resolve(data);
+      else reject(failure(xhr.status, data, xhr.getResponseHeader('Retry-After'), !!token));
+    };
+    xhr.onerror = () => reject(new ApiError(0, 'network', 'Cannot reach the server'));
+    xhr.onabort = () => reject(abortError());
+    if (opts.signal) opts.signal.addEventListener('abort', () => xhr.abort(), { once: true });
+    const form = new FormData();
+    if (text) form.append('text', text);
+    form.append('file', file, name);
+    xhr.send(form);
+  });
+}
+
+/**
+ * A file's bytes (or its thumbnail's), fetched with the session's token: an <img src>
+ * or a link could not send it.
+ * @param {string} id
+ * @param {boolean} thumb
+ * @returns {Promise<Blob>}
+ */
+async function bytes(id, thumb) {
+  const token = getToken();
+  let res;
+  try {
+    res = await fetch(`${BASE}/files/${id}${thumb ? '/thumb' : ''}`, { headers: token ? { Authorization: `Bearer ${token}` } : {} });
+  } catch {
+    throw new ApiError(0, 'network', 'Cannot reach the server');
+  }
+  if (!res.ok) throw failure(res.status, parseJson(await res.text()), res.headers.get('Retry-After'), !!token);
+  return res.blob();
+}
+
+export const files = {
+  upload,
+  bytes,
+  /** @type {(id: string) => Promise<FileInfo>} */
+  info: (id) => get(`/files/${id}/info`),
+  /** @type {(id: string) => Promise<null>} Takes the file out of its message. */
+  remove: (id) => del(`/files/${id}`),
 };
 
 export const search = {

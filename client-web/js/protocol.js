@@ -89,6 +89,17 @@
  * @property {Reaction[]} reactions
  * @property {Id[]} mentions
  * @property {string} [client_msg_id]
+ * @property {Id[]} [files]  The ids of its files ({@link FileInfo}), if it has any.
+ */
+
+/**
+ * An uploaded file (`File` in docs/api.md): its bytes are `GET /files/{id}`, a
+ * raster image's thumbnail `GET /files/{id}/thumb`.
+ * @typedef {object} FileInfo
+ * @property {Id} id
+ * @property {string} name  Sanitised: no path, no control characters.
+ * @property {number} size  Bytes.
+ * @property {string} content_type  Sniffed from the content by the server.
  */
 
 /**
@@ -130,6 +141,13 @@
  * @typedef {object} PresenceEntry
  * @property {Id} user
  * @property {Presence} status
+ */
+
+/**
+ * `POST /channels/{ch}/files`: the uploaded file and the message posted with it.
+ * @typedef {object} FilePosted
+ * @property {FileInfo} file
+ * @property {Message} message
  */
 
 /**
