@@ -8,6 +8,7 @@
 import { h, clear, $, debounce } from './dom.js';
 import * as api from './api.js';
 import * as live from './live.js';
+import { abortUploads } from './files.js';
 import { state, on, emit, loadPending, clearLocalData, currentWorkspace, channelTitle } from './store.js';
 import * as app from './app.js';
 import { icon } from './icons.js';
@@ -137,6 +138,7 @@ async function signOut({ ended = false } = {}) {
     // The request takes the token now, before it is dropped below.
     const bye = ended ? null : api.auth.logout().catch(() => {});
     live.stop();
+    abortUploads();
     clearLocalData();
     api.setToken(null);
     localStorage.removeItem(UID_KEY);

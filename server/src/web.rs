@@ -27,8 +27,10 @@ pub async fn asset(Path(path): Path<String>) -> Response {
 }
 
 /// The web client's Content-Security-Policy. `data:` images are the inline favicon;
+/// `blob:` images are uploaded images, which the client fetches with its token and
+/// shows through object URLs (only this origin's scripts can make them);
 /// `connect-src 'self'` covers the same-origin WebSocket (CSP level 3).
-pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; img-src 'self' data:; \
+pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; img-src 'self' data: blob:; \
      object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
 
 /// Adds the web client's security headers to a response.

@@ -124,7 +124,7 @@ export function mountChannel(root, chId) {
     if (ch && ch.archived) disabled = 'This channel is archived.';
     else if (ch && !ch.is_member) disabled = 'Join the channel to post.';
     const label = ch ? (ch.kind === 'dm' ? `Message ${channelTitle(ch)}` : `Message #${ch.name}`) : 'Message';
-    composer = createComposer({ channel: chId, label, disabledReason: disabled, onUpEmpty: editLast });
+    composer = createComposer({ channel: chId, label, disabledReason: disabled, onUpEmpty: editLast, dropTarget: view });
     composer.state = want;
     clear(composerSlot).append(composer);
   }

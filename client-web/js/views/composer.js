@@ -2,16 +2,21 @@
 // are kept per channel/thread in localStorage, ":" completes emoji, "@" members and
 // "#" channels, typing frames are sent (throttled in live.js), and Up in an empty box
 // edits your last message. Drafts are kept per user (store.js draftKey) and cleared
-// on sign-out.
+// on sign-out. In a channel (not a thread: the server posts uploads at the top
+// level), files are attached by the paperclip button, by dropping them on the view
+// (`dropTarget`) or by pasting them (screenshots); they are sent with the message,
+// one message each, the text with the first (files.js).
 
 import { icon } from '../icons.js';
 import { h, clear, uid, debounce } from '../dom.js';
-import { state, channelTitle, draftKey } from '../store.js';
+import { state, on, channelTitle, draftKey } from '../store.js';
 import { completePrefix } from '../emoji.js';
 import { sendMessage, typing } from '../live.js';
 import { presenceDot } from './message.js';
+import { stageFiles, sendStaged, uploadsOf } from '../files.js';
+import { attachmentList } from './files.js';
 
-export function createComposer({ channel, threadRoot = null, label, onUpEmpty, disabledReason }) {
+export function createComposer({ channel, threadRoot = null, label, onUpEmpty, disabledReason, dropTarget = null }) {
   const taId = uid('composer');
   const listId = uid('ac');
   const ta = h('textarea.composer-input', {
@@ -25,11 +30,84 @@ export function createComposer({ channel, threadRoot = null, label, onUpEmpty, d
   });
   const list = h('ul.autocomplete', { id: listId, role: 'listbox', 'aria-label': 'Suggestions', hidden: true });
   const send = h('button.send', { type: 'submit', 'aria-label': 'Send message', title: 'Send (Enter)' }, icon('send', 18));
-  const form = h('form.composer', { 'aria-label': label }, h('label.sr-only', { for: taId }, label), list, h('div.composer-row', ta, send));
+  const files = threadRoot ? null : attachments();
+  const form = h('form.composer', { 'aria-label': label }, h('label.sr-only', { for: taId }, label), list,
+    files && files.view.list, h('div.composer-row', files && files.button, files && files.picker, ta, send));
   if (disabledReason) {
     ta.disabled = true;
     send.disabled = true;
     ta.placeholder = disabledReason;
+    if (files) files.button.disabled = true;
+  }
+
+  // ---- attachments
+  function attachments() {
+    const picker = h('input.sr-only', { type: 'file', multiple: true, tabindex: '-1', 'aria-hidden': 'true' });
+    const button = h('button.icon-btn.attach', { type: 'button', 'aria-label': 'Attach files', title: 'Attach files', on: { click: () => picker.click() } }, icon('attach', 18));
+    picker.addEventListener('change', () => {
+      stageFiles(channel, [...picker.files]);
+      picker.value = '';
+      ta.focus();
+    });
+    return { picker, button, view: attachmentList(channel) };
+  }
+  const accepting = () => files && !ta.disabled;
+  const hasFiles = (e) => !!e.dataTransfer && [...e.dataTransfer.types].includes('Files');
+  if (files) {
+    const zone = dropTarget || form;
+    let depth = 0;
+    const dropping = (on) => form.classList.toggle('dropping', on);
+    zone.addEventListener('dragenter', (e) => {
+      if (!accepting() || !hasFiles(e)) return;
+      e.preventDefault();
+      depth++;
+      dropping(true);
+    });
+    zone.addEventListener('dragover', (e) => {
+      if (!accepting() || !hasFiles(e)) return;
+      e.preventDefault();
+      e.dataTransfer.dropEffect = 'copy';
+    });
+    zone.addEventListener('dragleave', () => {
+      depth = Math.max(0, depth - 1);
+      if (!depth) dropping(false);
+    });
+    zone.addEventListener('drop', (e) => {
+      depth = 0;
+      dropping(false);
+      if (!accepting() || !hasFiles(e)) return;
+      e.preventDefault();
+      stageFiles(channel, [...e.dataTransfer.files]);
+      ta.focus();
+    });
+    ta.addEventListener('paste', (e) => {
+      const pasted = e.clipboardData ? [...e.clipboardData.files] : [];
+      if (!pasted.length || !accepting()) return;
+      e.preventDefault();
+      stageFiles(channel, pasted);
+    });
+    // Until the composer leaves the page (a new one replaces it).
+    const offs = [
+      on('uploads', (ch) => ch === channel && files.view.render()),
+      on('upload-progress', (u) => u.channel === channel && files.view.progress(u)),
+      on('draft-restored', (ch) => {
+        if (ch !== channel || ta.value) return;
+        ta.value = localStorage.getItem(key) || '';
+        autosize();
+      }),
+    ];
+    let mounted = false;
+    const stopWhenGone = new MutationObserver(() => {
+      if (form.isConnected) mounted = true;
+      else if (mounted) {
+        offs.forEach((off) => off());
+        stopWhenGone.disconnect();
+      }
+    });
+    stopWhenGone.observe(document.body, { childList: true, subtree: true });
+    requestAnimationFrame(() => {
+      mounted = mounted || form.isConnected;
+    });
   }
 
   // Drafts are the signed-in user's: the key names them, and a save that fires after
@@ -133,8 +211,10 @@ export function createComposer({ channel, threadRoot = null, label, onUpEmpty, d
 
   const submit = () => {
     const text = ta.value.trim();
-    if (!text || ta.disabled) return;
-    sendMessage(channel, text, threadRoot);
+    if (ta.disabled) return;
+    if (files && uploadsOf(channel).some((u) => u.status === 'staged')) sendStaged(channel, text);
+    else if (text) sendMessage(channel, text, threadRoot);
+    else return;
     ta.value = '';
     localStorage.removeItem(key);
     closeAc();

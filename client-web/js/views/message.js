@@ -1,6 +1,7 @@
 // views/message.js — one message as DOM: author, time, safe markdown text, edited and
-// deleted marks, reactions (count, who reacted, toggle), "N replies", pending/failed
-// state and the hover toolbar (react, reply, edit, delete). Also the inline editor.
+// deleted marks, its files (views/files.js), reactions (count, who reacted, toggle),
+// "N replies", pending/failed state and the hover toolbar (react, reply, edit,
+// delete). Also the inline editor.
 
 import { h } from '../dom.js';
 import { timeOf, fullTime } from '../dom.js';
@@ -11,6 +12,7 @@ import * as app from '../app.js';
 import { retryPending, discardPending } from '../live.js';
 import { openPicker } from './picker.js';
 import { icon } from '../icons.js';
+import { messageFiles } from './files.js';
 
 export function markdownContext() {
   const me = state.me;
@@ -51,7 +53,8 @@ export function presenceDot(userId) {
 /** A key that changes whenever the rendered output would. */
 export function messageKey(m, opts) {
   const r = (m.reactions || []).map((x) => `${x.emoji}:${x.users.join(',')}`).join('|');
-  return [m.id, m.text, m.edited_at, m.deleted, r, m.reply_count, opts.grouped, app.ui.editing === m.id, state.members.size].join('\u0001');
+  const files = (m.files || []).join(',');
+  return [m.id, m.text, m.edited_at, m.deleted, r, files, m.reply_count, opts.grouped, app.ui.editing === m.id, state.members.size].join('\u0001');
 }
 
 export function renderMessage(m, opts = {}) {
@@ -75,12 +78,13 @@ export function renderMessage(m, opts = {}) {
     body.append(h('div.msg-text.muted', h('em', 'This message was deleted.')));
   } else if (app.ui.editing === m.id) {
     body.append(editor(m));
-  } else {
+  } else if (m.text || !(m.files || []).length) {
     const text = h('div.msg-text');
     text.append(renderMarkdown(m.text, markdownContext()));
     if (m.edited_at) text.append(h('span.edited', { title: `Edited ${fullTime(m.edited_at)}` }, ' (edited)'));
     body.append(text);
   }
+  if (!m.deleted && (m.files || []).length) body.append(messageFiles(m));
   if (!m.deleted && (m.reactions || []).length) body.append(reactionsRow(m));
   if (opts.context !== 'thread-root' && opts.context !== 'thread' && m.reply_count > 0) {
     body.append(

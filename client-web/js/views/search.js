@@ -1,8 +1,9 @@
 // @ts-check
 // views/search.js — search results in the side panel: runs the query (operators are
 // the server's: from:@name in:#channel before: after: on: has:link has:reaction
-// is:thread "phrase" -word), renders snippets with <mark> built from the answer's
-// parts, opens a hit in context and reports the click for ranking.
+// has:file has:image is:thread "phrase" -word), renders snippets with <mark> built
+// from the answer's parts and the hit's files (names, thumbnails of images), opens a
+// hit in context and reports the click for ranking.
 
 import { icon } from '../icons.js';
 import { h, clear, timeOf, fullTime } from '../dom.js';
@@ -10,6 +11,7 @@ import { state, channelTitle } from '../store.js';
 import * as api from '../api.js';
 import * as app from '../app.js';
 import { avatar } from './message.js';
+import { hitFiles } from './files.js';
 import { plainPreview } from '../markdown.js';
 
 export const OPERATORS = [
@@ -20,6 +22,8 @@ export const OPERATORS = [
   ['on:2025-01-15', 'on a day'],
   ['has:link', 'with a link'],
   ['has:reaction', 'with reactions'],
+  ['has:file', 'with a file'],
+  ['has:image', 'with an image'],
   ['is:thread', 'in a thread'],
   ['"exact phrase"', 'words together'],
   ['-word', 'without a word'],
@@ -94,5 +98,6 @@ function renderHit(hit, queryId) {
         h('span.muted', ch ? ` in ${ch.kind === 'dm' ? channelTitle(ch) : `#${ch.name}`}` : ''),
         when ? h('time.muted', { title: fullTime(when) }, ` · ${new Date(when).toLocaleDateString()} ${timeOf(when)}`) : null,
         (hit.thread_root || msg.thread_root) ? h('span.tag', 'thread') : null),
-      snippet));
+      snippet,
+      (msg.files || []).length ? hitFiles(msg) : null));
 }
