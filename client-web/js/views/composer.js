@@ -9,12 +9,12 @@
 
 import { icon } from '../icons.js';
 import { h, clear, uid, debounce } from '../dom.js';
-import { state, on, channelTitle, draftKey } from '../store.js';
+import { state, channelTitle, draftKey } from '../store.js';
 import { completePrefix } from '../emoji.js';
 import { sendMessage, typing } from '../live.js';
 import { presenceDot } from './message.js';
-import { stageFiles, sendStaged, uploadsOf } from '../files.js';
-import { attachmentList } from './files.js';
+import { sendStaged, uploadsOf } from '../files.js';
+import { composerAttachments } from './files.js';
 
 export function createComposer({ channel, threadRoot = null, label, onUpEmpty, disabledReason, dropTarget = null }) {
   const taId = uid('composer');
@@ -30,83 +30,21 @@ export function createComposer({ channel, threadRoot = null, label, onUpEmpty, d
   });
   const list = h('ul.autocomplete', { id: listId, role: 'listbox', 'aria-label': 'Suggestions', hidden: true });
   const send = h('button.send', { type: 'submit', 'aria-label': 'Send message', title: 'Send (Enter)' }, icon('send', 18));
-  const files = threadRoot ? null : attachments();
+  const files = threadRoot ? null : composerAttachments(channel, ta);
   const form = h('form.composer', { 'aria-label': label }, h('label.sr-only', { for: taId }, label), list,
-    files && files.view.list, h('div.composer-row', files && files.button, files && files.picker, ta, send));
+    files && files.list, h('div.composer-row', files && files.button, files && files.picker, ta, send));
   if (disabledReason) {
     ta.disabled = true;
     send.disabled = true;
     ta.placeholder = disabledReason;
     if (files) files.button.disabled = true;
   }
-
-  // ---- attachments
-  function attachments() {
-    const picker = h('input.sr-only', { type: 'file', multiple: true, tabindex: '-1', 'aria-hidden': 'true' });
-    const button = h('button.icon-btn.attach', { type: 'button', 'aria-label': 'Attach files', title: 'Attach files', on: { click: () => picker.click() } }, icon('attach', 18));
-    picker.addEventListener('change', () => {
-      stageFiles(channel, [...picker.files]);
-      picker.value = '';
-      ta.focus();
-    });
-    return { picker, button, view: attachmentList(channel) };
-  }
-  const accepting = () => files && !ta.disabled;
-  const hasFiles = (e) => !!e.dataTransfer && [...e.dataTransfer.types].includes('Files');
   if (files) {
-    const zone = dropTarget || form;
-    let depth = 0;
-    const dropping = (on) => form.classList.toggle('dropping', on);
-    zone.addEventListener('dragenter', (e) => {
-      if (!accepting() || !hasFiles(e)) return;
-      e.preventDefault();
-      depth++;
-      dropping(true);
-    });
-    zone.addEventListener('dragover', (e) => {
-      if (!accepting() || !hasFiles(e)) return;
-      e.preventDefault();
-      e.dataTransfer.dropEffect = 'copy';
-    });
-    zone.addEventListener('dragleave', () => {
-      depth = Math.max(0, depth - 1);
-      if (!depth) dropping(false);
-    });
-    zone.addEventListener('drop', (e) => {
-      depth = 0;
-      dropping(false);
-      if (!accepting() || !hasFiles(e)) return;
-      e.preventDefault();
-      stageFiles(channel, [...e.dataTransfer.files]);
-      ta.focus();
-    });
-    ta.addEventListener('paste', (e) => {
-      const pasted = e.clipboardData ? [...e.clipboardData.files] : [];
-      if (!pasted.length || !accepting()) return;
-      e.preventDefault();
-      stageFiles(channel, pasted);
-    });
-    // Until the composer leaves the page (a new one replaces it).
-    const offs = [
-      on('uploads', (ch) => ch === channel && files.view.render()),
-      on('upload-progress', (u) => u.channel === channel && files.view.progress(u)),
-      on('draft-restored', (ch) => {
-        if (ch !== channel || ta.value) return;
-        ta.value = localStorage.getItem(key) || '';
-        autosize();
-      }),
-    ];
-    let mounted = false;
-    const stopWhenGone = new MutationObserver(() => {
-      if (form.isConnected) mounted = true;
-      else if (mounted) {
-        offs.forEach((off) => off());
-        stopWhenGone.disconnect();
-      }
-    });
-    stopWhenGone.observe(document.body, { childList: true, subtree: true });
-    requestAnimationFrame(() => {
-      mounted = mounted || form.isConnected;
+    files.plugInto(form, dropTarget || form, () => {
+      // The text of a cancelled upload came back to the draft.
+      if (ta.value) return;
+      ta.value = localStorage.getItem(key) || '';
+      autosize();
     });
   }
 

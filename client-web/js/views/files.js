@@ -7,13 +7,13 @@
 
 import { h, clear } from '../dom.js';
 import { icon } from '../icons.js';
-import { state, myRole } from '../store.js';
+import { state, myRole, on } from '../store.js';
 import * as api from '../api.js';
 import * as app from '../app.js';
 import { openDialog } from './dialogs.js';
 import {
   fileInfo, showImage, downloadFile, isInlineImage, formatSize, typeLabel,
-  uploadsOf, cancelUpload, retryUpload,
+  uploadsOf, stageFiles, cancelUpload, retryUpload,
 } from '../files.js';
 
 /**
@@ -163,11 +163,109 @@ export function hitFiles(m) {
 // ---- The composer's attachments ---------------------------------------------------
 
 /**
+ * A channel composer's files: the Attach button and its file picker, the list of
+ * staged files and uploads, and (`plugInto`) dropping files on `zone` and pasting
+ * them into the input.
+ * @param {string} channel
+ * @param {HTMLTextAreaElement} input
+ */
+export function composerAttachments(channel, input) {
+  const picker = /** @type {HTMLInputElement} */ (h('input.sr-only', { type: 'file', multiple: true, tabindex: '-1', 'aria-hidden': 'true' }));
+  const button = /** @type {HTMLButtonElement} */ (h('button.icon-btn.attach', { type: 'button', 'aria-label': 'Attach files', title: 'Attach files', on: { click: () => picker.click() } }, icon('attach', 18)));
+  picker.addEventListener('change', () => {
+    stageFiles(channel, [...picker.files]);
+    picker.value = '';
+    input.focus();
+  });
+  const view = attachmentList(channel);
+  const accepting = () => !input.disabled;
+  /**
+   * @param {HTMLElement} form  The composer, marked `.dropping` while files are dragged over.
+   * @param {HTMLElement} zone  Where files may be dropped.
+   * @param {() => void} onDraftRestored
+   */
+  const plugInto = (form, zone, onDraftRestored) => {
+    acceptDrops(zone, form, accepting, (dropped) => {
+      stageFiles(channel, dropped);
+      input.focus();
+    });
+    input.addEventListener('paste', (e) => {
+      const pasted = e.clipboardData ? [...e.clipboardData.files] : [];
+      if (!pasted.length || !accepting()) return;
+      e.preventDefault();
+      stageFiles(channel, pasted);
+    });
+    whileConnected(form, [
+      on('uploads', (ch) => ch === channel && view.render()),
+      on('upload-progress', (u) => u.channel === channel && view.progress(u)),
+      on('draft-restored', (ch) => ch === channel && onDraftRestored()),
+    ]);
+  };
+  return { picker, button, list: view.list, plugInto };
+}
+
+/**
+ * Takes files dropped on `zone`, marking `marked` while they are dragged over it.
+ * @param {HTMLElement} zone
+ * @param {HTMLElement} marked
+ * @param {() => boolean} accepting
+ * @param {(files: File[]) => void} take
+ */
+function acceptDrops(zone, marked, accepting, take) {
+  const hasFiles = (/** @type {DragEvent} */ e) => !!e.dataTransfer && [...e.dataTransfer.types].includes('Files');
+  let depth = 0; // dragenter and dragleave fire for every child crossed
+  const mark = (/** @type {boolean} */ on) => marked.classList.toggle('dropping', on);
+  zone.addEventListener('dragenter', (e) => {
+    if (!accepting() || !hasFiles(e)) return;
+    e.preventDefault();
+    depth++;
+    mark(true);
+  });
+  zone.addEventListener('dragover', (e) => {
+    if (!accepting() || !hasFiles(e)) return;
+    e.preventDefault();
+    e.dataTransfer.dropEffect = 'copy';
+  });
+  zone.addEventListener('dragleave', () => {
+    depth = Math.max(0, depth - 1);
+    if (!depth) mark(false);
+  });
+  zone.addEventListener('drop', (e) => {
+    depth = 0;
+    mark(false);
+    if (!accepting() || !hasFiles(e)) return;
+    e.preventDefault();
+    take([...e.dataTransfer.files]);
+  });
+}
+
+/**
+ * Keeps store subscriptions until `el` leaves the page (a composer is replaced by a
+ * new one, never told so).
+ * @param {HTMLElement} el
+ * @param {(() => void)[]} offs
+ */
+function whileConnected(el, offs) {
+  let mounted = false;
+  const stop = new MutationObserver(() => {
+    if (el.isConnected) mounted = true;
+    else if (mounted) {
+      offs.forEach((off) => off());
+      stop.disconnect();
+    }
+  });
+  stop.observe(document.body, { childList: true, subtree: true });
+  requestAnimationFrame(() => {
+    mounted = mounted || el.isConnected;
+  });
+}
+
+/**
  * The list of a channel's staged files and uploads; `render` brings it up to date
  * (progress only moves the bar of the element already shown).
  * @param {string} channel
  */
-export function attachmentList(channel) {
+function attachmentList(channel) {
   const list = h('ul.attachments', { 'aria-label': 'Attachments' });
   /** @type {Map<string, {status: string, error?: string, el: HTMLElement, bar: HTMLProgressElement | null}>} */
   const shown = new Map();
