@@ -9,6 +9,7 @@
 //! logs and throws the cause away.
 
 use confab_core::{Error, ErrorCode};
+use confab_recommend::ModelError;
 use confab_store::StoreError;
 
 #[derive(Debug, thiserror::Error)]
@@ -25,6 +26,9 @@ pub enum AppError {
     Encoding(#[from] serde_json::Error),
     #[error("training: {0}")]
     Training(#[from] confab_training::TrainingError),
+    /// A stored model's weights do not parse or validate.
+    #[error("stored model: {0}")]
+    Model(#[from] ModelError),
     #[error("background task: {0}")]
     Task(#[from] tokio::task::JoinError),
     /// Anything else, with what was being done.

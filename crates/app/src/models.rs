@@ -92,7 +92,13 @@ impl Serving {
             }
         }
         let loaded = match self.registry.servable_for(ws, purpose, ledger) {
-            Ok(Some(model)) => parse(purpose, &model.artifact),
+            Ok(Some(model)) => match parse(purpose, &model.artifact) {
+                Ok(weights) => Some(weights),
+                Err(e) => {
+                    tracing::error!(error = %e, model = model.manifest.id, "serving defaults");
+                    None
+                }
+            },
             Ok(None) => None,
             Err(e) => {
                 tracing::error!(error = %e, "cannot read the model registry; serving defaults");
@@ -141,23 +147,20 @@ impl Serving {
     }
 }
 
-fn parse(purpose: Purpose, artifact: &[u8]) -> Option<Weights> {
-    let parsed = match purpose {
-        Purpose::SearchRanking => std::str::from_utf8(artifact)
-            .ok()
-            .and_then(|text| RankingWeights::from_json(text).ok())
-            .map(|w| Weights::Ranking(Arc::new(w))),
-        Purpose::EmojiSuggestions => {
-            EmojiAssociationModel::from_json(artifact).ok().map(|m| Weights::Emoji(Arc::new(m)))
+/// A stored model's weights. They come from the registry on disk, never from a
+/// client, so a refusal is a server failure.
+fn parse(purpose: Purpose, artifact: &[u8]) -> Result<Weights> {
+    Ok(match purpose {
+        Purpose::SearchRanking => {
+            let text =
+                std::str::from_utf8(artifact).map_err(|e| AppError::other("stored ranking weights", e))?;
+            let weights =
+                RankingWeights::from_json(text).map_err(|e| AppError::other("stored ranking weights", e))?;
+            Weights::Ranking(Arc::new(weights))
         }
-        Purpose::ChannelSuggestions => {
-            ChannelWeights::from_json(artifact).ok().map(|w| Weights::Channels(Arc::new(w)))
-        }
-    };
-    if parsed.is_none() {
-        tracing::error!(purpose = purpose.as_str(), "a stored model does not parse; serving defaults");
-    }
-    parsed
+        Purpose::EmojiSuggestions => Weights::Emoji(Arc::new(EmojiAssociationModel::from_json(artifact)?)),
+        Purpose::ChannelSuggestions => Weights::Channels(Arc::new(ChannelWeights::from_json(artifact)?)),
+    })
 }
 
 /// What one training run did for one purpose.

@@ -39,12 +39,15 @@
 //! * [`ScoringWeights`]: the linear blend of emoji features (defaults included).
 //!
 //! Trained models are JSON; `from_json` validates them and refuses unknown versions.
+//! A refusal is a [`ModelError`] saying what is wrong in this crate's terms; whether a
+//! client sees it as its own mistake or as a server failure is the caller's decision.
 //! The seeded offline-evaluation simulator that the `recommend_eval` example drives is
 //! test support, in `confab-test-support` (`simulate`, `evaluate`).
 
 pub mod catalogue;
 pub mod channel_suggest;
 pub mod emoji_suggest;
+pub mod error;
 pub mod model;
 pub mod recommender;
 pub mod stats;
@@ -53,6 +56,7 @@ pub mod text;
 pub use catalogue::{Catalogue, EmojiId, catalogue};
 pub use channel_suggest::{ChannelCandidate, ChannelSuggestion};
 pub use emoji_suggest::{EmojiQuery, EmojiSuggestion};
+pub use error::{Format, ModelError};
 pub use model::{ChannelFeatures, ChannelWeights, EmojiAssociationModel, ScoringWeights};
 pub use recommender::Recommender;
 pub use stats::{ChannelInfo, Frecency, MessageEvent, ReactionEvent, RecommendConfig, Snapshot};

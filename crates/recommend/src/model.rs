@@ -14,10 +14,10 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::OnceLock;
 
-use confab_core::{Error, ErrorCode};
 use serde::{Deserialize, Serialize};
 
 use crate::catalogue::{EmojiId, catalogue};
+use crate::error::{Format, ModelError};
 use crate::text;
 
 /// Words that map to more emoji than this in the catalogue say nothing (`face`, `hand`).
@@ -65,52 +65,50 @@ impl EmojiAssociationModel {
     }
 
     /// Parses and validates a model file.
-    pub fn from_json(bytes: &[u8]) -> Result<Self, Error> {
+    pub fn from_json(bytes: &[u8]) -> Result<Self, ModelError> {
         let model: Self = serde_json::from_slice(bytes)
-            .map_err(|e| Error::new(ErrorCode::InvalidRequest, format!("emoji model: {e}")))?;
+            .map_err(|source| ModelError::Malformed { format: Format::EmojiModel, source })?;
         model.validate()?;
         Ok(model)
     }
 
-    pub fn to_json(&self) -> Result<Vec<u8>, Error> {
-        serde_json::to_vec(self).map_err(|_| Error::internal())
+    pub fn to_json(&self) -> Result<Vec<u8>, ModelError> {
+        serde_json::to_vec(self).map_err(|source| ModelError::Encode { format: Format::EmojiModel, source })
     }
 
     /// Checks the version, the emoji and the weights, and prepares the model for
     /// serving. Unknown versions are refused rather than guessed at.
-    pub fn validate(&self) -> Result<(), Error> {
+    pub fn validate(&self) -> Result<(), ModelError> {
         if self.format_version != Self::FORMAT_VERSION {
-            return Err(Error::new(
-                ErrorCode::InvalidRequest,
-                format!(
-                    "emoji model format {} is not supported (expected {})",
-                    self.format_version,
-                    Self::FORMAT_VERSION
-                ),
-            ));
+            return Err(ModelError::UnsupportedVersion {
+                format: Format::EmojiModel,
+                found: self.format_version,
+                expected: Self::FORMAT_VERSION,
+            });
         }
         if self.weights.len() > MAX_MODEL_WORDS {
-            return Err(Error::invalid_field("weights", "too many words"));
+            return Err(ModelError::TooManyWords { found: self.weights.len(), limit: MAX_MODEL_WORDS });
         }
         let cat = catalogue();
         let mut compiled = HashMap::with_capacity(self.weights.len());
         for (word, list) in &self.weights {
             if word.is_empty() || word.chars().any(|c| !c.is_alphanumeric() || c.is_uppercase()) {
-                return Err(Error::invalid_field("weights", format!("{word:?} is not a token")));
+                return Err(ModelError::NotAToken { word: word.clone() });
             }
             if list.len() > MAX_EMOJI_PER_WORD {
-                return Err(Error::invalid_field("weights", format!("{word:?} has too many emoji")));
+                return Err(ModelError::TooManyEmoji {
+                    word: word.clone(),
+                    found: list.len(),
+                    limit: MAX_EMOJI_PER_WORD,
+                });
             }
             let mut ids = Vec::with_capacity(list.len());
             for (emoji, weight) in list {
                 let id = cat
                     .id_of(emoji)
-                    .ok_or_else(|| Error::invalid_field("weights", format!("{emoji:?} is not an emoji")))?;
+                    .ok_or_else(|| ModelError::UnknownEmoji { word: word.clone(), emoji: emoji.clone() })?;
                 if !weight.is_finite() || !(0.0..=1.0).contains(weight) {
-                    return Err(Error::invalid_field(
-                        "weights",
-                        format!("weight {weight} for {word:?} is outside [0, 1]"),
-                    ));
+                    return Err(ModelError::WeightOutOfRange { word: word.clone(), weight: *weight });
                 }
                 ids.push((id, *weight));
             }
@@ -272,30 +270,33 @@ impl ChannelWeights {
     pub const FORMAT_VERSION: u32 = 1;
 
     /// Parses and validates trained weights.
-    pub fn from_json(bytes: &[u8]) -> Result<Self, Error> {
+    pub fn from_json(bytes: &[u8]) -> Result<Self, ModelError> {
         let weights: Self = serde_json::from_slice(bytes)
-            .map_err(|e| Error::new(ErrorCode::InvalidRequest, format!("channel weights: {e}")))?;
+            .map_err(|source| ModelError::Malformed { format: Format::ChannelWeights, source })?;
         weights.validate()?;
         Ok(weights)
     }
 
     /// Refuses unknown versions and non-finite weights.
-    pub fn validate(&self) -> Result<(), Error> {
+    pub fn validate(&self) -> Result<(), ModelError> {
         if self.format_version != Self::FORMAT_VERSION {
-            return Err(Error::new(
-                ErrorCode::InvalidRequest,
-                format!(
-                    "channel weights format {} is not supported (expected {})",
-                    self.format_version,
-                    Self::FORMAT_VERSION
-                ),
-            ));
+            return Err(ModelError::UnsupportedVersion {
+                format: Format::ChannelWeights,
+                found: self.format_version,
+                expected: Self::FORMAT_VERSION,
+            });
         }
-        let all = [self.contacts, self.activity, self.similarity, self.recency, self.popularity];
-        if all.iter().any(|w| !w.is_finite()) {
-            return Err(Error::invalid_field("weights", "weights must be finite"));
+        let named = [
+            ("contacts", self.contacts),
+            ("activity", self.activity),
+            ("similarity", self.similarity),
+            ("recency", self.recency),
+            ("popularity", self.popularity),
+        ];
+        match named.into_iter().find(|(_, w)| !w.is_finite()) {
+            Some((feature, _)) => Err(ModelError::NotFinite { feature }),
+            None => Ok(()),
         }
-        Ok(())
     }
 
     /// Each feature's weighted contribution, in the order of [`ChannelFeatures`].
@@ -334,16 +335,32 @@ mod tests {
         let ok = r#"{"format_version":1,"model_id":"m1","weights":{"ship":[["🚀",0.9]]}}"#;
         let model = EmojiAssociationModel::from_json(ok.as_bytes()).expect("valid");
         assert_eq!(model.model_id.as_deref(), Some("m1"));
-        let bad = [
-            r#"{"format_version":2,"weights":{}}"#,
-            r#"{"format_version":1,"weights":{"ship":[["notanemoji",0.9]]}}"#,
-            r#"{"format_version":1,"weights":{"Ship":[["🚀",0.9]]}}"#,
-            r#"{"format_version":1,"weights":{"ship":[["🚀",7.0]]}}"#,
-            r#"{"weights":{}}"#,
+        type Expected = fn(&ModelError) -> bool;
+        let refusals: [(&str, Expected); 6] = [
+            (r#"{"format_version":2,"weights":{}}"#, |e| {
+                matches!(
+                    e,
+                    ModelError::UnsupportedVersion { format: Format::EmojiModel, found: 2, expected: 1 }
+                )
+            }),
+            (
+                r#"{"format_version":1,"weights":{"ship":[["notanemoji",0.9]]}}"#,
+                |e| matches!(e, ModelError::UnknownEmoji { emoji, .. } if emoji == "notanemoji"),
+            ),
+            (
+                r#"{"format_version":1,"weights":{"Ship":[["🚀",0.9]]}}"#,
+                |e| matches!(e, ModelError::NotAToken { word } if word == "Ship"),
+            ),
+            (
+                r#"{"format_version":1,"weights":{"ship":[["🚀",7.0]]}}"#,
+                |e| matches!(e, ModelError::WeightOutOfRange { weight, .. } if *weight == 7.0),
+            ),
+            (r#"{"weights":{}}"#, |e| matches!(e, ModelError::Malformed { format: Format::EmojiModel, .. })),
+            ("not json", |e| matches!(e, ModelError::Malformed { format: Format::EmojiModel, .. })),
         ];
-        for json in bad {
+        for (json, expected) in refusals {
             let err = EmojiAssociationModel::from_json(json.as_bytes()).expect_err(json);
-            assert!(matches!(err.code, ErrorCode::InvalidRequest | ErrorCode::InvalidField));
+            assert!(expected(&err), "{json}: {err:?}");
         }
         let json = model.to_json().expect("serialises");
         assert_eq!(EmojiAssociationModel::from_json(&json).expect("round trip"), model);
@@ -355,6 +372,11 @@ mod tests {
         assert_eq!(ChannelWeights::from_json(&json).expect("ok"), ChannelWeights::default());
         let future =
             br#"{"format_version":9,"contacts":1,"activity":1,"similarity":1,"recency":1,"popularity":1}"#;
-        assert!(ChannelWeights::from_json(future).is_err());
+        assert!(matches!(
+            ChannelWeights::from_json(future),
+            Err(ModelError::UnsupportedVersion { format: Format::ChannelWeights, found: 9, expected: 1 })
+        ));
+        let infinite = ChannelWeights { recency: f32::INFINITY, ..ChannelWeights::default() };
+        assert!(matches!(infinite.validate(), Err(ModelError::NotFinite { feature: "recency" })));
     }
 }

@@ -8,11 +8,12 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use confab_core::{ChannelId, Error, ErrorCode, Millis, UserId, WorkspaceId};
+use confab_core::{ChannelId, Millis, UserId, WorkspaceId};
 use parking_lot::RwLock;
 
 use crate::channel_suggest::{self, ChannelCandidate, ChannelSuggestion};
 use crate::emoji_suggest::{self, EmojiQuery, EmojiSuggestion};
+use crate::error::{Format, ModelError};
 use crate::model::{ChannelWeights, EmojiAssociationModel, ScoringWeights};
 use crate::stats::{ChannelInfo, MessageEvent, ReactionEvent, RecommendConfig, Snapshot, WorkspaceStats};
 
@@ -137,19 +138,20 @@ impl Recommender {
 
     /// The workspace's statistics as JSON (an empty set for an unknown workspace), to
     /// be stored with the workspace.
-    pub fn export(&self, ws: WorkspaceId) -> Result<Vec<u8>, Error> {
+    pub fn export(&self, ws: WorkspaceId) -> Result<Vec<u8>, ModelError> {
         let snapshot = match self.get(ws) {
             Some(shared) => shared.read().to_snapshot(),
             None => WorkspaceStats::default().to_snapshot(),
         };
-        serde_json::to_vec(&snapshot).map_err(|_| Error::internal())
+        serde_json::to_vec(&snapshot)
+            .map_err(|source| ModelError::Encode { format: Format::Statistics, source })
     }
 
     /// Replaces the workspace's statistics with exported ones. Refuses malformed
     /// data and unknown format versions, leaving the current statistics in place.
-    pub fn import(&self, ws: WorkspaceId, bytes: &[u8]) -> Result<(), Error> {
+    pub fn import(&self, ws: WorkspaceId, bytes: &[u8]) -> Result<(), ModelError> {
         let snapshot: Snapshot = serde_json::from_slice(bytes)
-            .map_err(|e| Error::new(ErrorCode::InvalidRequest, format!("recommender statistics: {e}")))?;
+            .map_err(|source| ModelError::Malformed { format: Format::Statistics, source })?;
         let stats = WorkspaceStats::from_snapshot(snapshot)?;
         self.workspaces.write().insert(ws, Arc::new(RwLock::new(stats)));
         Ok(())

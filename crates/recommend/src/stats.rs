@@ -16,10 +16,11 @@
 
 use std::collections::{HashMap, HashSet};
 
-use confab_core::{ChannelId, ChannelKind, Error, ErrorCode, Millis, UserId};
+use confab_core::{ChannelId, ChannelKind, Millis, UserId};
 use serde::{Deserialize, Serialize};
 
 use crate::catalogue::{EmojiId, catalogue};
+use crate::error::{Format, ModelError};
 use crate::text;
 
 const DAY_MS: Millis = 24 * 60 * 60 * 1000;
@@ -520,16 +521,13 @@ impl WorkspaceStats {
         snapshot
     }
 
-    pub fn from_snapshot(snapshot: Snapshot) -> Result<Self, Error> {
+    pub fn from_snapshot(snapshot: Snapshot) -> Result<Self, ModelError> {
         if snapshot.format_version != Snapshot::FORMAT_VERSION {
-            return Err(Error::new(
-                ErrorCode::InvalidRequest,
-                format!(
-                    "recommender statistics format {} is not supported (expected {})",
-                    snapshot.format_version,
-                    Snapshot::FORMAT_VERSION
-                ),
-            ));
+            return Err(ModelError::UnsupportedVersion {
+                format: Format::Statistics,
+                found: snapshot.format_version,
+                expected: Snapshot::FORMAT_VERSION,
+            });
         }
         let cat = catalogue();
         // Emoji the catalogue no longer knows are dropped, not fatal: the catalogue

@@ -1,9 +1,9 @@
 //! Behaviour of the public API: suggestions, privacy, isolation and persistence.
 
-use confab_core::{ChannelId, ChannelKind, ErrorCode, UserId, WorkspaceId};
+use confab_core::{ChannelId, ChannelKind, UserId, WorkspaceId};
 use confab_recommend::{
-    ChannelInfo, ChannelWeights, EmojiAssociationModel, EmojiQuery, MessageEvent, ReactionEvent,
-    RecommendConfig, Recommender, ScoringWeights,
+    ChannelInfo, ChannelWeights, EmojiAssociationModel, EmojiQuery, Format, MessageEvent, ModelError,
+    ReactionEvent, RecommendConfig, Recommender, ScoringWeights,
 };
 
 const DAY: i64 = 24 * 60 * 60 * 1000;
@@ -331,7 +331,11 @@ fn statistics_round_trip_through_export_and_import() {
     let mut snapshot: serde_json::Value = serde_json::from_slice(&bytes).expect("json");
     snapshot["format_version"] = 99.into();
     let err = restored.import(w, &serde_json::to_vec(&snapshot).expect("json")).expect_err("refused");
-    assert_eq!(err.code, ErrorCode::InvalidRequest);
-    assert!(restored.import(w, b"not json").is_err());
+    assert!(
+        matches!(err, ModelError::UnsupportedVersion { format: Format::Statistics, found: 99, .. }),
+        "{err:?}"
+    );
+    let err = restored.import(w, b"not json").expect_err("refused");
+    assert!(matches!(err, ModelError::Malformed { format: Format::Statistics, .. }), "{err:?}");
     assert_eq!(restored.export(w).expect("still there"), bytes);
 }

@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 
 use confab_consent::Purpose;
+use confab_recommend::ModelError;
 
 /// Why a run, a budget check or a registry operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -26,6 +27,10 @@ pub enum TrainingError {
     /// A produced artifact failed its own format's validation (a bug, never served).
     #[error("invalid artifact: {0}")]
     InvalidArtifact(String),
+    /// A produced emoji model or channel weights failed their format's validation (a
+    /// bug, never served).
+    #[error("invalid model: {0}")]
+    InvalidModel(#[from] ModelError),
     /// A model id that is not one this crate makes (ids are `[a-z0-9_-]`).
     #[error("not a model id: {0:?}")]
     InvalidId(String),

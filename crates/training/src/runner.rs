@@ -118,13 +118,13 @@ impl Weights {
             Weights::Emoji(m) => {
                 m.model_id = id;
                 let bytes = serde_json::to_vec(m).map_err(|e| invalid(e.to_string()))?;
-                EmojiAssociationModel::from_json(&bytes).map_err(|e| invalid(e.message))?;
+                EmojiAssociationModel::from_json(&bytes)?;
                 bytes
             }
             Weights::Channels(w) => {
                 w.model_id = id;
                 let bytes = serde_json::to_vec(w).map_err(|e| invalid(e.to_string()))?;
-                ChannelWeights::from_json(&bytes).map_err(|e| invalid(e.message))?;
+                ChannelWeights::from_json(&bytes)?;
                 bytes
             }
             Weights::Ranking(w) => {
