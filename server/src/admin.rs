@@ -8,8 +8,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{Context, bail};
-use confab_app::App;
 use confab_app::consent::ConsentChangeRequest;
+use confab_app::lifecycle::{OnProgress, Progress};
+use confab_app::{App, AppError};
 use confab_core::{Error, WorkspaceId};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -38,6 +39,20 @@ pub enum AdminRequest {
     ExportWorkspace { workspace: WorkspaceId, out: PathBuf },
 }
 
+impl AdminRequest {
+    /// Whether the command streams its progress before its answer.
+    fn reports_progress(&self) -> bool {
+        matches!(self, AdminRequest::Backup { .. } | AdminRequest::ExportWorkspace { .. })
+    }
+}
+
+/// A line the admin socket sends while a long command runs.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ProgressLine {
+    progress: Progress,
+}
+
 #[derive(Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 enum AdminResponse {
@@ -49,9 +64,26 @@ pub fn socket_path(data_dir: &Path) -> PathBuf {
     data_dir.join("admin.sock")
 }
 
-/// Runs a command against the app.
+/// Runs a command against the app. As for an HTTP request, the cause of a failure is
+/// logged here, once, and the operator is answered what a client would be.
 pub async fn execute(app: &App, request: AdminRequest) -> Result<Value, Error> {
-    let as_json = |v: Result<Value, serde_json::Error>| v.map_err(|_| Error::internal());
+    execute_with_progress(app, request, Box::new(|_| {})).await
+}
+
+/// [`execute`], telling `progress` how a long command (a backup, an export) goes.
+async fn execute_with_progress(
+    app: &App,
+    request: AdminRequest,
+    progress: OnProgress,
+) -> Result<Value, Error> {
+    execute_app(app, request, progress).await.map_err(|e| {
+        e.log();
+        e.to_client()
+    })
+}
+
+async fn execute_app(app: &App, request: AdminRequest, progress: OnProgress) -> Result<Value, AppError> {
+    let as_json = |v: Result<Value, serde_json::Error>| v.map_err(AppError::from);
     match request {
         AdminRequest::ConsentPolicies => as_json(serde_json::to_value(app.consent_policies())),
         AdminRequest::ConsentStatus { workspace } => {
@@ -75,7 +107,7 @@ pub async fn execute(app: &App, request: AdminRequest) -> Result<Value, Error> {
         AdminRequest::Reindex { workspace } => Ok(json!({ "documents": app.reindex(workspace).await? })),
         AdminRequest::Train { purpose, dry_run } => {
             let purposes = match purpose {
-                Some(p) => vec![p.parse()?],
+                Some(p) => vec![p.parse().map_err(AppError::from)?],
                 None => confab_consent::Purpose::ALL.to_vec(),
             };
             let runs = app
@@ -95,21 +127,12 @@ pub async fn execute(app: &App, request: AdminRequest) -> Result<Value, Error> {
         AdminRequest::ImportSlack(import) => {
             as_json(serde_json::to_value(app.import_slack(import, Box::new(|_| {})).await?))
         }
-        AdminRequest::User(request) => crate::lifecycle::execute_user(app, request).await,
+        // Answered as it is: `execute_user` logs its own failures.
+        AdminRequest::User(request) => Ok(crate::lifecycle::execute_user(app, request).await?),
         AdminRequest::ExportWorkspace { workspace, out } => {
-            let report = app.export_workspace(workspace, out).await.map_err(|e| {
-                e.log();
-                e.to_client()
-            })?;
-            as_json(serde_json::to_value(report))
+            as_json(serde_json::to_value(app.export_workspace(workspace, out, progress).await?))
         }
-        AdminRequest::Backup { out } => {
-            let report = app.backup(out, Box::new(|_| {})).await.map_err(|e| {
-                e.log();
-                e.to_client()
-            })?;
-            as_json(serde_json::to_value(report))
-        }
+        AdminRequest::Backup { out } => as_json(serde_json::to_value(app.backup(out, progress).await?)),
     }
 }
 
@@ -137,9 +160,9 @@ pub async fn serve_socket(app: App, data_dir: PathBuf) -> anyhow::Result<()> {
                         }
                         continue;
                     }
-                    // So does a backup.
-                    Ok(AdminRequest::Backup { out }) => {
-                        if !crate::lifecycle::serve_backup(&app, out, &mut write).await {
+                    // So do a backup and an export.
+                    Ok(request) if request.reports_progress() => {
+                        if !serve_with_progress(&app, request, &mut write).await {
                             break;
                         }
                         continue;
@@ -163,9 +186,84 @@ pub async fn serve_socket(app: App, data_dir: PathBuf) -> anyhow::Result<()> {
     }
 }
 
+/// Serves a long command on the admin socket: `{"progress": {"done", "total"}}` lines
+/// while it runs, then its answer. `false` if the operator's end is gone.
+#[cfg(unix)]
+async fn serve_with_progress(
+    app: &App,
+    request: AdminRequest,
+    write: &mut tokio::net::unix::OwnedWriteHalf,
+) -> bool {
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let command = execute_with_progress(
+        app,
+        request,
+        Box::new(move |p| {
+            let _ = tx.send(p);
+        }),
+    );
+    tokio::pin!(command);
+    let answer = loop {
+        tokio::select! {
+            Some(progress) = rx.recv() => {
+                let line = format!("{}\n", json!({ "progress": progress }));
+                // The operator went away: the command goes on, unwatched.
+                let _ = write.write_all(line.as_bytes()).await;
+            }
+            result = &mut command => break result,
+        }
+    };
+    let answer = match answer {
+        Ok(v) => AdminResponse::Ok(v),
+        Err(e) => AdminResponse::Error(e),
+    };
+    let mut line = serde_json::to_string(&answer).unwrap_or_default();
+    line.push('\n');
+    write.write_all(line.as_bytes()).await.is_ok()
+}
+
+/// Runs a long command from the command line with a progress bar on standard error
+/// (an ETA where the total is known), then prints its answer.
+pub fn run_with_bar(
+    runtime: &tokio::runtime::Runtime,
+    config: &Config,
+    request: AdminRequest,
+) -> anyhow::Result<()> {
+    let (template, unit) = match &request {
+        AdminRequest::Backup { .. } => ("{spinner} [{elapsed_precise}] {pos} {msg}", "store keys copied"),
+        _ => ("{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} {msg} (ETA {eta})", "messages"),
+    };
+    let bar = indicatif::ProgressBar::new(0);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(template)
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    bar.set_message(unit);
+    let shown = bar.clone();
+    let show = move |p: Progress| {
+        if p.total > 0 {
+            shown.set_length(p.total);
+        }
+        shown.set_position(p.done);
+    };
+    let answer = runtime.block_on(run_with_progress(config, request, Box::new(show)));
+    bar.finish_and_clear();
+    println!("{}", serde_json::to_string_pretty(&answer?)?);
+    Ok(())
+}
+
 /// Runs a command from the command line: through a running server's socket, or by
 /// opening the data dir.
 pub async fn run(config: &Config, request: AdminRequest) -> anyhow::Result<Value> {
+    run_with_progress(config, request, Box::new(|_| {})).await
+}
+
+/// [`run`], telling `progress` how a long command goes (wherever it runs).
+async fn run_with_progress(
+    config: &Config,
+    request: AdminRequest,
+    mut progress: OnProgress,
+) -> anyhow::Result<Value> {
     let path = socket_path(&config.server.data_dir);
     #[cfg(unix)]
     if let Ok(stream) = tokio::net::UnixStream::connect(&path).await {
@@ -174,14 +272,20 @@ pub async fn run(config: &Config, request: AdminRequest) -> anyhow::Result<Value
         line.push('\n');
         write.write_all(line.as_bytes()).await?;
         let mut lines = BufReader::new(read).lines();
-        let answer = lines.next_line().await?.context("the server closed the admin socket")?;
-        return match serde_json::from_str::<AdminResponse>(&answer)? {
-            AdminResponse::Ok(v) => Ok(v),
-            AdminResponse::Error(e) => bail!("{}: {}", e.code, e.message),
-        };
+        loop {
+            let answer = lines.next_line().await?.context("the server closed the admin socket")?;
+            if let Ok(ProgressLine { progress: p }) = serde_json::from_str::<ProgressLine>(&answer) {
+                progress(p);
+                continue;
+            }
+            return match serde_json::from_str::<AdminResponse>(&answer)? {
+                AdminResponse::Ok(v) => Ok(v),
+                AdminResponse::Error(e) => bail!("{}: {}", e.code, e.message),
+            };
+        }
     }
     let (app, store) = crate::open_app(config).await?;
-    let result = execute(&app, request).await;
+    let result = execute_with_progress(&app, request, progress).await;
     let flush_store: Arc<dyn confab_store::Store> = store;
     tokio::task::spawn_blocking(move || flush_store.flush()).await??;
     result.map_err(|e| anyhow::anyhow!("{}: {}", e.code, e.message))

@@ -249,9 +249,13 @@ pub fn main_with_args(args: impl IntoIterator<Item = std::ffi::OsString>) -> any
         Command::Models(ModelsCommand::Show { id }) => AdminRequest::ModelsShow { id },
         Command::Import(command) => return crate::slack::import::main(&runtime, &config, command),
         Command::User(command) => AdminRequest::User(command.request()?),
-        Command::Backup { out } => return crate::lifecycle::backup_main(&runtime, &config, out),
+        Command::Backup { out } => {
+            let request = AdminRequest::Backup { out: std::path::absolute(out)? };
+            return admin::run_with_bar(&runtime, &config, request);
+        }
         Command::Export(crate::lifecycle::ExportCommand::Workspace { workspace, out }) => {
-            AdminRequest::ExportWorkspace { workspace, out: std::path::absolute(out)? }
+            let request = AdminRequest::ExportWorkspace { workspace, out: std::path::absolute(out)? };
+            return admin::run_with_bar(&runtime, &config, request);
         }
         Command::Restore { dir } => {
             anyhow::ensure!(

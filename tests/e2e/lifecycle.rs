@@ -18,6 +18,7 @@ crate::cases!(
     a_backup_under_write_load_restores_every_acknowledged_message,
     a_personal_export_holds_everything_about_them,
     a_workspace_export_imports_back_as_it_was,
+    an_export_streams_its_progress_to_the_operator,
 );
 
 const WAIT: Duration = Duration::from_secs(5);
@@ -629,4 +630,36 @@ async fn a_workspace_export_imports_back_as_it_was() {
     let (_, dm_history) = bob2.raw(Method::GET, &format!("/channels/{dm2}/messages"), None).await.unwrap();
     assert_eq!(texts(&dm_history), ["dm words"]);
     assert!(!history.to_string().contains("deleted words"));
+}
+
+/// `confab export workspace` and `confab backup` draw a progress bar: through the
+/// admin socket the server sends how far it got (messages of the channels' total for
+/// an export, with an ETA; store keys for a backup) before its answer.
+async fn an_export_streams_its_progress_to_the_operator() {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
+    let server = TestServer::start();
+    let (ada, _) = server.user("ada").await;
+    let (ws, general) = confab_tests::workspace(&ada, "Progress").await;
+    let project = ada.create_channel(ws, "project", false).await.unwrap().id;
+    for i in 0..12 {
+        ada.post(if i % 3 == 0 { project } else { general }, &format!("message {i}")).await.unwrap();
+    }
+    let out = server.data_dir().join("progress.zip");
+    let stream = tokio::net::UnixStream::connect(server.data_dir().join("admin.sock")).await.unwrap();
+    let (read, mut write) = stream.into_split();
+    let request = json!({"command": "export_workspace", "workspace": ws, "out": out});
+    write.write_all(format!("{request}\n").as_bytes()).await.unwrap();
+    let mut lines = tokio::io::BufReader::new(read).lines();
+    let mut progress = Vec::new();
+    let answer = loop {
+        let line: Value = serde_json::from_str(&lines.next_line().await.unwrap().unwrap()).unwrap();
+        match line.get("progress") {
+            Some(p) => progress.push((p["done"].as_u64().unwrap(), p["total"].as_u64().unwrap())),
+            None => break line,
+        }
+    };
+    assert_eq!(answer["ok"]["messages"], 12, "{answer}");
+    assert_eq!(progress.first(), Some(&(0, 12)), "{progress:?}");
+    assert_eq!(progress.last(), Some(&(12, 12)), "{progress:?}");
+    assert!(progress.windows(2).all(|w| w[0].0 <= w[1].0), "{progress:?}");
 }

@@ -16,10 +16,10 @@ use std::sync::Arc;
 
 use confab_consent::{
     ConsentChange, DataSource, Gate, GrantRequest, LedgerEntry, LedgerExport, LedgerStore, MembershipRecord,
-    Policy, Purpose, PurposeState, SearchInteraction, Snapshot,
+    Policy, Purpose, PurposeState, SearchInteraction, Snapshot, StorageError,
 };
 use confab_core::{Channel, ChannelId, ChannelKind, Error, ErrorCode, Message, Role, WorkspaceId};
-use confab_store::{Batch, Op, Store};
+use confab_store::{Batch, Op, Store, StoreError};
 use serde::Serialize;
 
 use crate::error::{AppError, Result};
@@ -36,8 +36,8 @@ pub struct StoreLedger {
 }
 
 impl LedgerStore for StoreLedger {
-    fn append(&self, entry: &LedgerEntry) -> Result<(), Error> {
-        let value = serde_json::to_vec(entry).map_err(boundary)?;
+    fn append(&self, entry: &LedgerEntry) -> Result<(), StorageError> {
+        let value = serde_json::to_vec(entry).map_err(|e| storage(StoreError::Encode(e)))?;
         let mut batch = Batch::new();
         batch.push(Op::PutBlob {
             workspace: entry.workspace,
@@ -45,16 +45,16 @@ impl LedgerStore for StoreLedger {
             key: entry.seq.to_be_bytes().to_vec(),
             value,
         });
-        self.store.apply(batch).map_err(boundary)?;
-        self.store.flush().map_err(boundary)
+        self.store.apply(batch).map_err(storage)?;
+        self.store.flush().map_err(storage)
     }
 
-    fn entries(&self, ws: WorkspaceId) -> Result<Vec<LedgerEntry>, Error> {
+    fn entries(&self, ws: WorkspaceId) -> Result<Vec<LedgerEntry>, StorageError> {
         self.store
             .blobs(ws, LEDGER)
-            .map_err(boundary)?
+            .map_err(storage)?
             .into_iter()
-            .map(|(_, v)| serde_json::from_slice(&v).map_err(boundary))
+            .map(|(key, v)| serde_json::from_slice(&v).map_err(|e| corrupt(ws, LEDGER, &key, e)))
             .collect()
     }
 }
@@ -66,27 +66,27 @@ pub struct StoreSource {
 }
 
 impl DataSource for StoreSource {
-    fn public_channels(&self, ws: WorkspaceId) -> Result<Vec<Channel>, Error> {
+    fn public_channels(&self, ws: WorkspaceId) -> Result<Vec<Channel>, StorageError> {
         Ok(self
             .store
             .channels(ws)
-            .map_err(boundary)?
+            .map_err(storage)?
             .into_iter()
             .filter(|c| c.kind == ChannelKind::Public)
             .collect())
     }
 
-    fn messages(&self, ws: WorkspaceId, channel: ChannelId) -> Result<Vec<Message>, Error> {
+    fn messages(&self, ws: WorkspaceId, channel: ChannelId) -> Result<Vec<Message>, StorageError> {
         // A channel's retention may be shorter than its workspace's: nothing past it.
         let cutoff = crate::lifecycle::retention::channel_cutoff(self.store.as_ref(), ws, channel, now_ms())
-            .map_err(boundary)?;
+            .map_err(storage)?;
         let mut out = Vec::new();
         let mut after = 0;
         loop {
             let page = self
                 .store
                 .messages(channel, confab_store::Direction::Forward { after }, 1000)
-                .map_err(boundary)?;
+                .map_err(storage)?;
             let Some(last) = page.last() else { break };
             after = last.seq;
             out.extend(
@@ -96,35 +96,46 @@ impl DataSource for StoreSource {
         Ok(out)
     }
 
-    fn retention_cutoff(&self, ws: WorkspaceId) -> Result<Option<confab_core::Millis>, Error> {
-        crate::lifecycle::retention::workspace_cutoff(self.store.as_ref(), ws, now_ms()).map_err(boundary)
+    fn retention_cutoff(&self, ws: WorkspaceId) -> Result<Option<confab_core::Millis>, StorageError> {
+        crate::lifecycle::retention::workspace_cutoff(self.store.as_ref(), ws, now_ms()).map_err(storage)
     }
 
-    fn memberships(&self, ws: WorkspaceId) -> Result<Vec<MembershipRecord>, Error> {
+    fn memberships(&self, ws: WorkspaceId) -> Result<Vec<MembershipRecord>, StorageError> {
         let mut out = Vec::new();
         for channel in self.public_channels(ws)? {
-            for (user, membership) in self.store.channel_members(channel.id).map_err(boundary)? {
+            for (user, membership) in self.store.channel_members(channel.id).map_err(storage)? {
                 out.push(MembershipRecord { channel: channel.id, user, joined_at: membership.joined_at });
             }
         }
         Ok(out)
     }
 
-    fn search_interactions(&self, ws: WorkspaceId) -> Result<Vec<SearchInteraction>, Error> {
+    fn search_interactions(&self, ws: WorkspaceId) -> Result<Vec<SearchInteraction>, StorageError> {
         let mut out = Vec::new();
-        for (_, value) in self.store.blobs(ws, SEARCH_LOG).map_err(boundary)? {
-            let log: Vec<SearchInteraction> = serde_json::from_slice(&value).map_err(boundary)?;
+        for (key, value) in self.store.blobs(ws, SEARCH_LOG).map_err(storage)? {
+            let log: Vec<SearchInteraction> =
+                serde_json::from_slice(&value).map_err(|e| corrupt(ws, SEARCH_LOG, &key, e))?;
             out.extend(log);
         }
         Ok(out)
     }
 }
 
-/// The consent crate's storage traits speak only the client-facing error, so a
-/// storage failure behind them is logged here, where its cause is still known.
-fn boundary(e: impl std::fmt::Display) -> Error {
-    tracing::error!(error = %e, "consent storage failed");
-    Error::internal()
+/// A failure behind the consent crate's storage traits, carried through it as the
+/// app's own error: `From<StorageError> for AppError` takes it back out, so it is
+/// answered (and logged, once) as it would be anywhere else.
+fn storage(e: impl Into<AppError>) -> StorageError {
+    StorageError::new(e.into())
+}
+
+/// A stored blob of `namespace` that does not parse: a corrupt record on disk.
+fn corrupt(ws: WorkspaceId, namespace: &str, key: &[u8], source: serde_json::Error) -> StorageError {
+    let key = format!("{namespace}/{ws}/{}", hex_key(key));
+    storage(StoreError::Corrupt { key, source })
+}
+
+fn hex_key(key: &[u8]) -> String {
+    key.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// A workspace's consent as one member sees it: every purpose's grant, the caller's
@@ -291,7 +302,7 @@ impl App {
             return Err(Error::forbidden("owners and admins preview what training would read").into());
         }
         let source = StoreSource { store: self.store().clone() };
-        Gate::preview(&self.inner.ledger, &source, ws, purpose, now_ms()).map_err(AppError::from)
+        Ok(Gate::preview(&self.inner.ledger, &source, ws, purpose, now_ms())?)
     }
 
     /// Logs the change as a `consent.changed` event: to the whole workspace for a

@@ -8,6 +8,7 @@
 //! log the cause, once, where they answer ([`AppError::log`]). Nothing in between
 //! logs and throws the cause away.
 
+use confab_consent::{ConsentError, StorageError};
 use confab_core::{Error, ErrorCode};
 use confab_recommend::ModelError;
 use confab_store::StoreError;
@@ -26,6 +27,9 @@ pub enum AppError {
     Encoding(#[from] serde_json::Error),
     #[error("training: {0}")]
     Training(#[from] confab_training::TrainingError),
+    /// The consent ledger failed (not a refusal: those are [`AppError::Client`]).
+    #[error("consent: {0}")]
+    Consent(ConsentError),
     /// A stored model's weights do not parse or validate.
     #[error("stored model: {0}")]
     Model(#[from] ModelError),
@@ -66,6 +70,47 @@ impl AppError {
     pub fn log(&self) {
         if !matches!(self, AppError::Client(_)) {
             tracing::error!(error = %self, "request failed");
+        }
+    }
+}
+
+impl From<ConsentError> for AppError {
+    /// Where consent's errors get their codes: a change the ledger refuses is the
+    /// caller's to fix and answered as it is; a failure of storage or encoding is the
+    /// server's.
+    fn from(e: ConsentError) -> Self {
+        let code = match &e {
+            ConsentError::NotOwner { .. } | ConsentError::NotGranted { .. } => ErrorCode::Forbidden,
+            ConsentError::NotExplicit => ErrorCode::ConsentNotExplicit,
+            ConsentError::PolicyMismatch { .. } => ErrorCode::PolicyMismatch,
+            ConsentError::NoCategories
+            | ConsentError::CategoryNotAllowed { .. }
+            | ConsentError::UnknownPurpose(_)
+            | ConsentError::InvalidSpend { .. } => ErrorCode::InvalidField,
+            ConsentError::BudgetExceeded { .. } => ErrorCode::Conflict,
+            ConsentError::Storage(_) | ConsentError::Encode(_) => return AppError::consent_failure(e),
+        };
+        AppError::Client(Error::new(code, e.to_string()))
+    }
+}
+
+impl From<StorageError> for AppError {
+    fn from(e: StorageError) -> Self {
+        AppError::consent_failure(ConsentError::Storage(e))
+    }
+}
+
+impl AppError {
+    /// A consent failure, answered as its cause would be anywhere else: the app's own
+    /// error behind the ledger's storage (a stopped store is `unavailable`) comes back
+    /// as it was.
+    fn consent_failure(e: ConsentError) -> Self {
+        match e {
+            ConsentError::Storage(storage) => match storage.downcast::<AppError>() {
+                Ok(app) => app,
+                Err(other) => AppError::Consent(ConsentError::Storage(other)),
+            },
+            e => AppError::Consent(e),
         }
     }
 }

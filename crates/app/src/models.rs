@@ -18,11 +18,13 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use confab_consent::{Gate, Ledger, Purpose, Scope};
+use confab_consent::{ConsentError, Gate, Ledger, Purpose, Scope};
 use confab_core::{Error, ErrorCode, Role, UserId, WorkspaceId};
 use confab_recommend::{ChannelWeights, EmojiAssociationModel};
 use confab_search::RankingWeights;
-use confab_training::{Manifest, ModelRegistry, NoiseSource, PlannedModel, Rebuild, Retirement};
+use confab_training::{
+    Manifest, ModelRegistry, NoiseSource, PlannedModel, Rebuild, Retirement, TrainingError,
+};
 use parking_lot::{Mutex, RwLock};
 use serde::Serialize;
 
@@ -416,14 +418,13 @@ impl App {
                     let models = models.into_iter().map(|m| m.manifest).collect();
                     Ok(TrainOutcome { models, lapsed, ..TrainOutcome::empty(purpose) })
                 }
-                Err(confab_training::TrainingError::BudgetExceeded(why)) => {
+                Err(TrainingError::BudgetExceeded(why)) => {
                     Ok(TrainOutcome { refused: Some(why), ..TrainOutcome::empty(purpose) })
                 }
                 // Recording the spend found the purpose withdrawn meanwhile: the
                 // models are dropped, nothing is saved.
-                Err(confab_training::TrainingError::Consent(e)) if e.code == ErrorCode::Forbidden => {
-                    let why =
-                        format!("consent changed while the run trained; nothing was saved ({})", e.message);
+                Err(TrainingError::Consent(e @ ConsentError::NotGranted { .. })) => {
+                    let why = format!("consent changed while the run trained; nothing was saved ({e})");
                     Ok(TrainOutcome { refused: Some(why), ..TrainOutcome::empty(purpose) })
                 }
                 Err(e) => Err(AppError::from(e)),

@@ -20,8 +20,9 @@
 //! [`Coverage::Covered`], a run saves a model retired unless it is, and every consent
 //! change retires the models that lapsed; all three use this one function.
 
-use confab_core::{Error, WorkspaceId};
+use confab_core::WorkspaceId;
 
+use crate::error::StorageError;
 use crate::gate::GrantRef;
 use crate::ledger::{Action, Ledger, LedgerStore, fold, verify_entries};
 use crate::policy::current_version_and_hash;
@@ -50,7 +51,7 @@ impl<S: LedgerStore> Ledger<S> {
         purpose: Purpose,
         model_scope: Scope,
         used: &GrantRef,
-    ) -> Result<Coverage, Error> {
+    ) -> Result<Coverage, StorageError> {
         let entries = self.store().entries(ws)?;
         Ok(coverage_of(ws, &entries, purpose, model_scope, used))
     }

@@ -12,9 +12,10 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use confab_core::{Channel, ChannelId, ChannelKind, Error, Message, MessageId, Millis, UserId, WorkspaceId};
+use confab_core::{Channel, ChannelId, ChannelKind, Message, MessageId, Millis, UserId, WorkspaceId};
 use serde::{Deserialize, Serialize};
 
+use crate::error::StorageError;
 use crate::ledger::{ConsentState, Ledger, LedgerStore, verify_entries};
 use crate::policy::current_version_and_hash;
 use crate::vocab::{Category, MemberMode, Purpose, Scope};
@@ -49,17 +50,17 @@ pub struct SearchInteraction {
 /// kinds, workspaces, channels, deletion and authorship itself.
 pub trait DataSource {
     /// The workspace's public channels.
-    fn public_channels(&self, ws: WorkspaceId) -> Result<Vec<Channel>, Error>;
+    fn public_channels(&self, ws: WorkspaceId) -> Result<Vec<Channel>, StorageError>;
     /// The messages of one channel, in any order.
-    fn messages(&self, ws: WorkspaceId, channel: ChannelId) -> Result<Vec<Message>, Error>;
+    fn messages(&self, ws: WorkspaceId, channel: ChannelId) -> Result<Vec<Message>, StorageError>;
     /// The workspace's channel memberships.
-    fn memberships(&self, ws: WorkspaceId) -> Result<Vec<MembershipRecord>, Error>;
+    fn memberships(&self, ws: WorkspaceId) -> Result<Vec<MembershipRecord>, StorageError>;
     /// The workspace's logged search impressions and clicks.
-    fn search_interactions(&self, ws: WorkspaceId) -> Result<Vec<SearchInteraction>, Error>;
+    fn search_interactions(&self, ws: WorkspaceId) -> Result<Vec<SearchInteraction>, StorageError>;
     /// The moment before which the workspace's messages have expired under its
     /// retention policy, or `None` if it keeps them for ever: the gate reads nothing
     /// older, even before it is deleted.
-    fn retention_cutoff(&self, _ws: WorkspaceId) -> Result<Option<Millis>, Error> {
+    fn retention_cutoff(&self, _ws: WorkspaceId) -> Result<Option<Millis>, StorageError> {
         Ok(None)
     }
 }
@@ -243,7 +244,7 @@ impl Gate {
         purpose: Purpose,
         workspaces: &[WorkspaceId],
         now: Millis,
-    ) -> Result<Snapshot, Error> {
+    ) -> Result<Snapshot, StorageError> {
         let wanted: BTreeSet<WorkspaceId> = workspaces.iter().copied().collect();
         let mut included = Vec::new();
         let mut excluded = Vec::new();
@@ -266,7 +267,7 @@ impl Gate {
         ws: WorkspaceId,
         purpose: Purpose,
         now: Millis,
-    ) -> Result<Snapshot, Error> {
+    ) -> Result<Snapshot, StorageError> {
         Gate::snapshot(ledger, source, purpose, &[ws], now)
     }
 }
@@ -276,7 +277,7 @@ fn admit<S: LedgerStore>(
     ledger: &Ledger<S>,
     ws: WorkspaceId,
     purpose: Purpose,
-) -> Result<Result<(ConsentState, GrantRef), ExclusionReason>, Error> {
+) -> Result<Result<(ConsentState, GrantRef), ExclusionReason>, StorageError> {
     let entries = ledger.store().entries(ws)?;
     let report = verify_entries(ws, &entries);
     if let Some((seq, detail)) = report.first_bad {
@@ -312,7 +313,7 @@ fn collect(
     ws: WorkspaceId,
     grant: GrantRef,
     now: Millis,
-) -> Result<WorkspaceSnapshot, Error> {
+) -> Result<WorkspaceSnapshot, StorageError> {
     let wants = |c: Category| grant.categories.contains(&c);
     let included = |user: UserId| state.member_included(purpose, user);
 

@@ -53,20 +53,24 @@
 //! let snap = Gate::snapshot(&ledger, &source, Purpose::EmojiSuggestions, &[ws], 0)?;
 //! assert_eq!(snap.for_workspace(ws).unwrap().allowed_by().entry_hash, change.entry.hash);
 //! assert!(ledger.verify(ws)?.is_ok());
-//! # Ok::<(), confab_core::Error>(())
+//! # Ok::<(), confab_consent::ConsentError>(())
 //! ```
 //!
 //! The app implements [`LedgerStore`] (durable appends) and [`DataSource`] (read
 //! access to one workspace's data) over its store; `confab-test-support` (`consent`)
-//! has in-memory versions for tests.
+//! has in-memory versions for tests. Their failures are [`StorageError`]s that carry
+//! the app's own error; what the ledger refuses is a [`ConsentError`]. Which code a
+//! client sees for either is the app's decision.
 
 pub mod coverage;
+pub mod error;
 pub mod gate;
 pub mod ledger;
 pub mod policy;
 pub mod vocab;
 
 pub use coverage::{Coverage, coverage_of};
+pub use error::{ConsentError, StorageError};
 pub use gate::{
     DataSource, ExcludedWorkspace, ExclusionReason, Gate, GrantRef, MembershipRecord, MessageRow,
     ReactionRow, SearchInteraction, Snapshot, WorkspaceSnapshot,

@@ -6,8 +6,9 @@
 use std::fmt;
 use std::str::FromStr;
 
-use confab_core::{Error, ErrorCode};
 use serde::{Deserialize, Serialize};
+
+use crate::error::ConsentError;
 
 /// What a training pipeline learns.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -65,16 +66,12 @@ impl fmt::Display for Purpose {
 }
 
 impl FromStr for Purpose {
-    type Err = Error;
-    fn from_str(s: &str) -> Result<Self, Error> {
-        Purpose::ALL.into_iter().find(|p| p.as_str() == s).ok_or_else(|| {
-            Error::new(
-                ErrorCode::InvalidField,
-                format!(
-                    "purpose: {s:?} is not one of search_ranking, emoji_suggestions, channel_suggestions"
-                ),
-            )
-        })
+    type Err = ConsentError;
+    fn from_str(s: &str) -> Result<Self, ConsentError> {
+        Purpose::ALL
+            .into_iter()
+            .find(|p| p.as_str() == s)
+            .ok_or_else(|| ConsentError::UnknownPurpose(s.to_owned()))
     }
 }
 
@@ -170,7 +167,7 @@ mod tests {
         assert_eq!(serde_json::to_value(Scope::Workspace).unwrap(), json!("workspace"));
         assert_eq!(serde_json::to_value(MemberMode::OptIn).unwrap(), json!("opt_in"));
         assert_eq!(serde_json::to_value(MemberMode::OptOut).unwrap(), json!("opt_out"));
-        assert_eq!("nope".parse::<Purpose>().unwrap_err().code, ErrorCode::InvalidField);
+        assert!(matches!("nope".parse::<Purpose>(), Err(ConsentError::UnknownPurpose(s)) if s == "nope"));
     }
 
     #[test]

@@ -3,10 +3,11 @@
 //! shown, the privacy budget, and concurrent appends.
 
 use confab_consent::{
-    Action, Category, ConsentChange, GENESIS_HASH, GrantRequest, Ledger, LedgerEntry, LedgerStore,
-    MemberMode, Purpose, Scope, current_policy, member_included, sealed_actor, verify_entries, verify_shown,
+    Action, Category, ConsentChange, ConsentError, GENESIS_HASH, GrantRequest, Ledger, LedgerEntry,
+    LedgerStore, MemberMode, Purpose, Scope, current_policy, member_included, sealed_actor, verify_entries,
+    verify_shown,
 };
-use confab_core::{ErrorCode, Millis, Role, UserId};
+use confab_core::{Millis, Role, UserId};
 use confab_test_support::consent::{MemoryLedgerStore, grant_request, user_id, workspace_id};
 
 const ALL_SEARCH: &[Category] = &[Category::SearchInteractions, Category::Messages];
@@ -45,13 +46,13 @@ fn only_owners_grant_and_withdraw() {
     for role in [Role::Admin, Role::Member, Role::Guest] {
         let req = grant_request(Purpose::SearchRanking, Scope::Workspace, ALL_SEARCH, MemberMode::OptIn);
         let err = l.grant(ws, user_id(2), role, req, 1).unwrap_err();
-        assert_eq!(err.code, ErrorCode::Forbidden, "{role:?}");
+        assert!(matches!(err, ConsentError::NotOwner { action: "grant" }), "{role:?}: {err:?}");
     }
     assert!(l.store().entries(ws).unwrap().is_empty());
     grant(&l, MemberMode::OptIn, 1);
     for role in [Role::Admin, Role::Member, Role::Guest] {
         let err = l.withdraw(ws, user_id(2), role, Purpose::SearchRanking, 2).unwrap_err();
-        assert_eq!(err.code, ErrorCode::Forbidden);
+        assert!(matches!(err, ConsentError::NotOwner { action: "withdraw" }), "{role:?}: {err:?}");
     }
     assert!(l.state(ws).unwrap().purpose(Purpose::SearchRanking).granted);
 }
@@ -68,7 +69,7 @@ fn a_grant_must_be_explicit() {
         );
         req.accept = accept;
         let err = l.grant(workspace_id(1), owner(), Role::Owner, req, 1).unwrap_err();
-        assert_eq!(err.code, ErrorCode::ConsentNotExplicit);
+        assert!(matches!(err, ConsentError::NotExplicit), "{err:?}");
     }
     // And the JSON body without `accept` deserialises to `None`.
     let body = serde_json::json!({
@@ -99,9 +100,10 @@ fn a_stale_policy_is_refused_naming_the_current_version() {
     upper_hash.policy_sha256 = current.sha256.to_uppercase();
     for req in [old_version, other_hash, upper_hash] {
         let err = l.grant(workspace_id(1), owner(), Role::Owner, req, 1).unwrap_err();
-        assert_eq!(err.code, ErrorCode::PolicyMismatch);
-        assert!(err.message.contains(&format!("version {}", current.version)), "{}", err.message);
-        assert!(err.message.contains(&current.sha256));
+        assert!(matches!(err, ConsentError::PolicyMismatch { .. }), "{err:?}");
+        let message = err.to_string();
+        assert!(message.contains(&format!("version {}", current.version)), "{message}");
+        assert!(message.contains(&current.sha256));
     }
     assert!(l.store().entries(workspace_id(1)).unwrap().is_empty());
 }
@@ -117,10 +119,11 @@ fn a_grant_may_name_only_its_purposes_categories() {
         MemberMode::OptIn,
     );
     let err = l.grant(ws, owner(), Role::Owner, bad, 1).unwrap_err();
-    assert_eq!(err.code, ErrorCode::InvalidField);
-    assert!(err.message.contains("reactions"), "{}", err.message);
+    assert!(matches!(err, ConsentError::CategoryNotAllowed { category: Category::Reactions, .. }), "{err:?}");
+    assert!(err.to_string().contains("reactions"), "{err}");
     let empty = grant_request(Purpose::SearchRanking, Scope::Workspace, &[], MemberMode::OptIn);
-    assert_eq!(l.grant(ws, owner(), Role::Owner, empty, 1).unwrap_err().code, ErrorCode::InvalidField);
+    let err = l.grant(ws, owner(), Role::Owner, empty, 1).unwrap_err();
+    assert!(matches!(err, ConsentError::NoCategories), "{err:?}");
     // Duplicates and order are normalised.
     let dup = grant_request(
         Purpose::SearchRanking,
@@ -271,7 +274,7 @@ fn verify_catches_a_rehashed_entry_by_its_successor() {
             purpose: Purpose::SearchRanking,
             user: None,
             included: None,
-            commitment: Some(commitment.unwrap()),
+            commitment: Some(commitment),
         };
         e[1].hash = e[1].compute_hash().unwrap();
     });
@@ -381,7 +384,7 @@ fn the_budget_cap_refuses_overspending() {
     let l = ledger();
     let ws = workspace_id(1);
     let spend = |eps: f64, run: &str| l.spend(ws, owner(), Purpose::SearchRanking, eps, 1.0, run, 5);
-    assert_eq!(spend(0.1, "r0").unwrap_err().code, ErrorCode::Forbidden, "not granted");
+    assert!(matches!(spend(0.1, "r0"), Err(ConsentError::NotGranted { .. })), "not granted");
     grant(&l, MemberMode::OptIn, 1);
     spend(0.4, "r1").unwrap();
     spend(0.4, "r2").unwrap();
@@ -389,13 +392,14 @@ fn the_budget_cap_refuses_overspending() {
     assert_eq!(l.epsilon_spent(ws, Purpose::EmojiSuggestions).unwrap(), 0.0);
     l.can_spend(ws, Purpose::SearchRanking, 0.2, 1.0).unwrap();
     let err = l.can_spend(ws, Purpose::SearchRanking, 0.3, 1.0).unwrap_err();
-    assert_eq!(err.code, ErrorCode::Conflict);
-    assert!(err.message.contains("budget exceeded") && err.message.contains("cap"), "{}", err.message);
-    assert_eq!(spend(0.3, "r3").unwrap_err().code, ErrorCode::Conflict);
+    assert!(matches!(err, ConsentError::BudgetExceeded { .. }), "{err:?}");
+    let message = err.to_string();
+    assert!(message.contains("budget exceeded") && message.contains("cap"), "{message}");
+    assert!(matches!(spend(0.3, "r3"), Err(ConsentError::BudgetExceeded { .. })));
     for bad in [0.0, -1.0, f64::NAN, f64::INFINITY] {
-        assert_eq!(spend(bad, "r4").unwrap_err().code, ErrorCode::InvalidField);
+        assert!(matches!(spend(bad, "r4"), Err(ConsentError::InvalidSpend { field: "epsilon", .. })));
     }
-    assert_eq!(spend(0.1, "").unwrap_err().code, ErrorCode::InvalidField);
+    assert!(matches!(spend(0.1, ""), Err(ConsentError::InvalidSpend { field: "run_id", .. })));
     assert_eq!(l.store().entries(ws).unwrap().len(), 3);
 }
 

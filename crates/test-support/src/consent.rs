@@ -5,13 +5,13 @@
 use std::collections::HashMap;
 
 use confab_core::{
-    Channel, ChannelId, ChannelKind, Error, Message, MessageId, Millis, Reaction, UserId, WorkspaceId,
+    Channel, ChannelId, ChannelKind, Message, MessageId, Millis, Reaction, UserId, WorkspaceId,
 };
 use parking_lot::Mutex;
 
 use confab_consent::{
     Category, DataSource, GrantRequest, LedgerEntry, LedgerStore, MemberMode, MembershipRecord, Purpose,
-    Scope, SearchInteraction, current_policy,
+    Scope, SearchInteraction, StorageError, current_policy,
 };
 
 /// A ledger store in a map. For tests only.
@@ -33,12 +33,12 @@ impl MemoryLedgerStore {
 }
 
 impl LedgerStore for MemoryLedgerStore {
-    fn append(&self, entry: &LedgerEntry) -> Result<(), Error> {
+    fn append(&self, entry: &LedgerEntry) -> Result<(), StorageError> {
         self.logs.lock().entry(entry.workspace).or_default().push(entry.clone());
         Ok(())
     }
 
-    fn entries(&self, ws: WorkspaceId) -> Result<Vec<LedgerEntry>, Error> {
+    fn entries(&self, ws: WorkspaceId) -> Result<Vec<LedgerEntry>, StorageError> {
         Ok(self.logs.lock().get(&ws).cloned().unwrap_or_default())
     }
 }
@@ -59,7 +59,7 @@ pub struct MemorySource {
 }
 
 impl DataSource for MemorySource {
-    fn public_channels(&self, ws: WorkspaceId) -> Result<Vec<Channel>, Error> {
+    fn public_channels(&self, ws: WorkspaceId) -> Result<Vec<Channel>, StorageError> {
         Ok(self
             .channels
             .iter()
@@ -68,7 +68,7 @@ impl DataSource for MemorySource {
             .collect())
     }
 
-    fn messages(&self, ws: WorkspaceId, channel: ChannelId) -> Result<Vec<Message>, Error> {
+    fn messages(&self, ws: WorkspaceId, channel: ChannelId) -> Result<Vec<Message>, StorageError> {
         Ok(self
             .messages
             .iter()
@@ -77,7 +77,7 @@ impl DataSource for MemorySource {
             .collect())
     }
 
-    fn memberships(&self, ws: WorkspaceId) -> Result<Vec<MembershipRecord>, Error> {
+    fn memberships(&self, ws: WorkspaceId) -> Result<Vec<MembershipRecord>, StorageError> {
         Ok(self
             .memberships
             .iter()
@@ -86,7 +86,7 @@ impl DataSource for MemorySource {
             .collect())
     }
 
-    fn search_interactions(&self, ws: WorkspaceId) -> Result<Vec<SearchInteraction>, Error> {
+    fn search_interactions(&self, ws: WorkspaceId) -> Result<Vec<SearchInteraction>, StorageError> {
         Ok(self
             .search_interactions
             .iter()

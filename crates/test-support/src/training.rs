@@ -211,7 +211,7 @@ pub fn grant<S: LedgerStore>(
     purpose: Purpose,
     scope: Scope,
     now: Millis,
-) -> Result<ConsentChange, confab_core::Error> {
+) -> Result<ConsentChange, confab_consent::ConsentError> {
     let request = grant_request(purpose, scope, purpose.allowed_categories(), MemberMode::OptOut);
     ledger.grant(ws, owner(), Role::Owner, request, now)
 }

@@ -67,7 +67,7 @@ fn main() -> ExitCode {
     for &ws in &ids {
         for purpose in Purpose::ALL {
             if let Err(e) = simulated::grant(&ledger, ws, purpose, Scope::Shared, 0) {
-                eprintln!("grant: {}", e.message);
+                eprintln!("grant: {e}");
                 return ExitCode::FAILURE;
             }
         }
@@ -91,7 +91,7 @@ fn main() -> ExitCode {
         let snapshot = match Gate::snapshot(&ledger, &source, purpose, &ids, now) {
             Ok(s) => s,
             Err(e) => {
-                eprintln!("snapshot: {}", e.message);
+                eprintln!("snapshot: {e}");
                 return ExitCode::FAILURE;
             }
         };

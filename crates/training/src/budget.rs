@@ -7,8 +7,8 @@
 
 use std::collections::BTreeMap;
 
-use confab_consent::{Ledger, LedgerEntry, LedgerStore, Purpose, Snapshot};
-use confab_core::{ErrorCode, Millis, UserId, WorkspaceId};
+use confab_consent::{ConsentError, Ledger, LedgerEntry, LedgerStore, Purpose, Snapshot};
+use confab_core::{Millis, UserId, WorkspaceId};
 
 use crate::config::TrainingConfig;
 use crate::error::TrainingError;
@@ -90,14 +90,13 @@ impl BudgetPlan {
     }
 }
 
-fn refusal(e: confab_core::Error, plan: &BudgetPlan) -> TrainingError {
-    if e.code == ErrorCode::Conflict {
-        TrainingError::BudgetExceeded(format!(
-            "{}; no model was trained for {} (raise `epsilon_cap`, lower `epsilon`, or wait for a new grant policy)",
-            e.message, plan.purpose
-        ))
-    } else {
-        TrainingError::Consent(e)
+fn refusal(e: ConsentError, plan: &BudgetPlan) -> TrainingError {
+    match e {
+        ConsentError::BudgetExceeded { .. } => TrainingError::BudgetExceeded(format!(
+            "{e}; no model was trained for {} (raise `epsilon_cap`, lower `epsilon`, or wait for a new grant policy)",
+            plan.purpose
+        )),
+        e => TrainingError::Consent(e),
     }
 }
 

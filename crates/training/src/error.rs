@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use confab_consent::Purpose;
+use confab_consent::{ConsentError, Purpose, StorageError};
 use confab_recommend::ModelError;
 
 /// Why a run, a budget check or a registry operation failed.
@@ -20,7 +20,7 @@ pub enum TrainingError {
     BudgetExceeded(String),
     /// The consent ledger refused or failed (for example a spend after a withdrawal).
     #[error("consent ledger: {0}")]
-    Consent(confab_core::Error),
+    Consent(#[from] ConsentError),
     /// The operating system's secure randomness failed; no noise, no model.
     #[error("secure randomness unavailable: {0}")]
     Randomness(String),
@@ -45,8 +45,8 @@ pub enum TrainingError {
     },
 }
 
-impl From<confab_core::Error> for TrainingError {
-    fn from(e: confab_core::Error) -> Self {
-        TrainingError::Consent(e)
+impl From<StorageError> for TrainingError {
+    fn from(e: StorageError) -> Self {
+        TrainingError::Consent(ConsentError::Storage(e))
     }
 }

@@ -3,7 +3,8 @@
 //! data) and its artifact (the weights JSON that serving reads).
 
 use confab_consent::{
-    Category, Coverage, GrantRef, Ledger, LedgerStore, MemberMode, Purpose, Scope, WorkspaceSnapshot,
+    Category, Coverage, GrantRef, Ledger, LedgerStore, MemberMode, Purpose, Scope, StorageError,
+    WorkspaceSnapshot,
 };
 use confab_core::{Millis, WorkspaceId};
 use serde::{Deserialize, Serialize};
@@ -149,7 +150,7 @@ impl Manifest {
 
     /// Whether every contributor's *current* consent still covers this model: the
     /// first contributor whose does not, and why, else `Covered`.
-    pub fn coverage<S: LedgerStore>(&self, ledger: &Ledger<S>) -> Result<Coverage, confab_core::Error> {
+    pub fn coverage<S: LedgerStore>(&self, ledger: &Ledger<S>) -> Result<Coverage, StorageError> {
         if self.contributors.is_empty() {
             return Ok(Coverage::Lapsed("the model names no contributor".to_owned()));
         }

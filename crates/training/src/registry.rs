@@ -270,7 +270,7 @@ impl ModelRegistry {
                 .filter(|r| r.is_served() && r.manifest.purpose == purpose && r.manifest.scope == scope)
                 .filter(|r| scope == Scope::Shared || r.manifest.workspace == Some(ws));
             for r in candidates {
-                if r.manifest.coverage(ledger).map_err(TrainingError::Consent)?.is_covered() {
+                if r.manifest.coverage(ledger)?.is_covered() {
                     return Ok(Some(r));
                 }
             }
@@ -329,7 +329,7 @@ impl ModelRegistry {
             models
                 .iter()
                 .map(|model| {
-                    let retired = match model.manifest.coverage(ledger).map_err(TrainingError::Consent)? {
+                    let retired = match model.manifest.coverage(ledger)? {
                         Coverage::Covered => None,
                         Coverage::Lapsed(why) => Some(Retirement {
                             at,
@@ -359,7 +359,7 @@ impl ModelRegistry {
             if record.retired.is_some() {
                 continue;
             }
-            let Coverage::Lapsed(why) = m.coverage(ledger).map_err(TrainingError::Consent)? else { continue };
+            let Coverage::Lapsed(why) = m.coverage(ledger)? else { continue };
             self.retire(&m.id, &Retirement { at, reason: format!("consent no longer covers it: {why}") })?;
             out.models.push(m.id.clone());
             let rebuild = Rebuild { purpose: m.purpose, scope: m.scope, workspace: m.workspace };

@@ -21,6 +21,7 @@ use std::path::{Path, PathBuf};
 use confab_core::{Error, Millis};
 use serde::{Deserialize, Serialize};
 
+use super::{OnProgress, Progress};
 use crate::error::{AppError, Result};
 use crate::{App, now_ms};
 
@@ -100,12 +101,12 @@ pub fn require_empty(dir: &Path) -> std::io::Result<()> {
 impl App {
     /// Backs the server's data up into `dest` (absent or empty); see the module docs.
     /// `progress` is told how many store keys are copied so far.
-    pub async fn backup(&self, dest: PathBuf, progress: Box<dyn FnMut(u64) + Send>) -> Result<BackupReport> {
+    pub async fn backup(&self, dest: PathBuf, progress: OnProgress) -> Result<BackupReport> {
         let app = self.clone();
         tokio::task::spawn_blocking(move || app.backup_blocking(&dest, progress)).await?
     }
 
-    fn backup_blocking(&self, dest: &Path, mut progress: Box<dyn FnMut(u64) + Send>) -> Result<BackupReport> {
+    fn backup_blocking(&self, dest: &Path, mut progress: OnProgress) -> Result<BackupReport> {
         let started = std::time::Instant::now();
         let io = |what: &'static str| move |e: std::io::Error| AppError::other(what, e);
         if !dest.is_absolute() {
@@ -113,7 +114,9 @@ impl App {
         }
         require_empty(dest).map_err(|e| Error::invalid_field("out", e.to_string()))?;
         std::fs::create_dir_all(dest).map_err(io("creating the backup dir"))?;
-        let stats = self.store().snapshot_to(&dest.join("store"), &mut *progress)?;
+        let stats = self
+            .store()
+            .snapshot_to(&dest.join("store"), &mut |keys| progress(Progress { done: keys, total: 0 }))?;
         let data_dir = &self.inner.lifecycle.data_dir;
         let models = data_dir.join("models");
         let model_files = self.inner.ledger.while_unchanged(|| match models.exists() {

@@ -17,7 +17,7 @@ pub mod workspace_export;
 
 use std::path::Path;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 pub use accounts::{AccountView, CreateAccount};
 pub use backup::BackupReport;
@@ -26,6 +26,17 @@ pub use export::PersonalExport;
 pub use reset::{PasswordReset, ResetPassword};
 pub use retention::{ChannelRetention, RetentionPolicy, RetentionReport, SetRetention};
 pub use workspace_export::{WorkspaceExport, WorkspaceExportReport};
+
+/// How far a long operator command got: `done` of `total` units (messages, store
+/// keys); `total` is 0 when it is not known in advance.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Progress {
+    pub done: u64,
+    pub total: u64,
+}
+
+/// Called as a long command goes on (from a blocking thread).
+pub type OnProgress = Box<dyn FnMut(Progress) + Send>;
 
 /// `[lifecycle]`: password-reset links and the retention task.
 #[derive(Clone, Debug, Deserialize)]

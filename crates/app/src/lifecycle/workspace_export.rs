@@ -24,6 +24,7 @@ use confab_store::Direction;
 use serde::Serialize;
 use tokio::sync::OwnedSemaphorePermit;
 
+use super::{OnProgress, Progress};
 use crate::error::{AppError, Result};
 use crate::{App, Caller};
 
@@ -93,24 +94,35 @@ fn out_message(m: &Message, roots: &HashMap<MessageId, (String, UserId)>) -> Mes
 }
 
 impl App {
-    /// Writes workspace `ws` to `out` (a new file) as a Slack export.
-    pub async fn export_workspace(&self, ws: WorkspaceId, out: PathBuf) -> Result<WorkspaceExportReport> {
+    /// Writes workspace `ws` to `out` (a new file) as a Slack export. `progress` is
+    /// told the messages read so far, of at most the channels' last `seq`s together.
+    pub async fn export_workspace(
+        &self,
+        ws: WorkspaceId,
+        out: PathBuf,
+        progress: OnProgress,
+    ) -> Result<WorkspaceExportReport> {
         self.workspace(ws)?;
         if !out.is_absolute() {
             return Err(Error::invalid_field("out", "must be an absolute path").into());
         }
         let app = self.clone();
-        tokio::task::spawn_blocking(move || app.export_workspace_blocking(ws, out)).await?
+        tokio::task::spawn_blocking(move || app.export_workspace_blocking(ws, out, progress)).await?
     }
 
-    fn export_workspace_blocking(&self, ws: WorkspaceId, out: PathBuf) -> Result<WorkspaceExportReport> {
+    fn export_workspace_blocking(
+        &self,
+        ws: WorkspaceId,
+        out: PathBuf,
+        progress: OnProgress,
+    ) -> Result<WorkspaceExportReport> {
         let file = std::fs::OpenOptions::new()
             .write(true)
             .create_new(true)
             .open(&out)
             .map_err(|e| Error::invalid_field("out", e.to_string()))?;
         let mut zip = ExportWriter::new(std::io::BufWriter::new(file));
-        let counts = self.write_workspace(ws, &mut zip)?;
+        let counts = self.write_workspace(ws, &mut zip, progress)?;
         zip.finish().map_err(export_io)?;
         let bytes = std::fs::metadata(&out).map_err(export_io)?.len();
         let ExportCounts { users, conversations, messages, day_files } = counts;
@@ -135,14 +147,21 @@ impl App {
         &self,
         ws: WorkspaceId,
         zip: &mut ExportWriter<W>,
+        mut progress: OnProgress,
     ) -> Result<ExportCounts> {
         let io = export_io;
         let store = self.store();
+        let channels = store.channels(ws)?;
+        let mut read = Progress { done: 0, total: 0 };
+        for channel in &channels {
+            read.total += store.last_seq(channel.id)?;
+        }
+        progress(read);
         let members = store.members(ws)?;
         let mut authors: BTreeSet<UserId> = members.iter().map(|m| m.user).collect();
         let (mut messages, mut day_files) = (0u64, 0u64);
         let mut lists: HashMap<&'static str, (DirectoryFile, Vec<ConversationOut>)> = HashMap::new();
-        for channel in store.channels(ws)? {
+        for channel in channels {
             let member_ids: Vec<UserId> =
                 store.channel_members(channel.id)?.into_iter().map(|(u, _)| u).collect();
             let (file, key, name) = match channel.kind {
@@ -170,6 +189,8 @@ impl App {
                 let page = store.messages(channel.id, Direction::Forward { after }, PAGE)?;
                 let Some(last) = page.last() else { break };
                 after = last.seq;
+                read.done += page.len() as u64;
+                progress(read);
                 for m in page.iter().filter(|m| !m.deleted) {
                     if m.reply_count > 0 {
                         roots.insert(m.id, (ts(m), m.author));
@@ -261,7 +282,7 @@ impl WorkspaceExport {
     /// async runtime).
     pub fn write_to<W: Write>(self, out: W) -> Result<()> {
         let mut zip = ExportWriter::new_stream(out);
-        self.app.write_workspace(self.ws, &mut zip)?;
+        self.app.write_workspace(self.ws, &mut zip, Box::new(|_| {}))?;
         zip.finish().map_err(export_io)?;
         Ok(())
     }

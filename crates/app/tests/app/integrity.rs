@@ -25,16 +25,21 @@ use confab_core::{
 use confab_store::{Batch, Direction, Result, Session, SledStore, Store, StoreError, UserRecord};
 
 /// The real sled store, refusing every `refuse_every`-th batch (0: none) the way it
-/// refuses a batch whose unique key is taken, and failing the next flush on demand.
+/// refuses a batch whose unique key is taken, failing the next flush on demand, and
+/// refusing every write once `stopped`, as a store that stopped itself does.
 struct FaultyStore {
     inner: SledStore,
     refuse_every: AtomicU64,
     applies: AtomicU64,
     fail_next_flush: AtomicBool,
+    stopped: AtomicBool,
 }
 
 impl Store for FaultyStore {
     fn apply(&self, batch: Batch) -> Result<()> {
+        if self.stopped.load(Ordering::Acquire) {
+            return Err(StoreError::Stopped);
+        }
         let n = self.applies.fetch_add(1, Ordering::Relaxed) + 1;
         let every = self.refuse_every.load(Ordering::Relaxed);
         if every != 0 && n.is_multiple_of(every) {
@@ -43,6 +48,9 @@ impl Store for FaultyStore {
         self.inner.apply(batch)
     }
     fn flush(&self) -> Result<()> {
+        if self.stopped.load(Ordering::Acquire) {
+            return Err(StoreError::Stopped);
+        }
         if self.fail_next_flush.swap(false, Ordering::AcqRel) {
             return Err(StoreError::Io(std::io::Error::other("injected flush failure")));
         }
@@ -172,6 +180,7 @@ async fn world(n: usize) -> World {
         refuse_every: AtomicU64::new(0),
         applies: AtomicU64::new(0),
         fail_next_flush: AtomicBool::new(false),
+        stopped: AtomicBool::new(false),
     });
     let app = crate::support::open(store.clone(), crate::support::config(), dir.path());
     let mut people = Vec::new();
@@ -305,6 +314,19 @@ async fn a_failed_flush_acknowledges_nothing_and_stops_every_later_write() {
     assert!(w.app.writes_stopped());
     // Reads go on.
     assert_eq!(w.app.message(alice, before.id).unwrap().text, "durable");
+}
+
+/// A consent change to a store that stopped after a failed write is refused as every
+/// other write then is, `unavailable`, not as an `internal` error: the consent
+/// ledger's storage failure reaches the responder as the store's own error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_consent_change_to_a_stopped_store_answers_unavailable() {
+    let w = world(2).await;
+    let member = w.people[1].0;
+    w.store.stopped.store(true, Ordering::Release);
+    let err = w.app.set_own_consent(member, w.ws, "emoji_suggestions", false).await.unwrap_err();
+    assert_eq!(err.code(), ErrorCode::Unavailable, "{err:?}");
+    assert!(matches!(err, confab_app::AppError::Store(StoreError::Stopped)), "{err:?}");
 }
 
 /// A public channel named like a DM neither blocks the DM nor learns about it.

@@ -3,7 +3,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use confab_core::{Error, ErrorCode, Event, Millis, Role, UserId, WorkspaceId};
+use confab_core::{Event, Millis, Role, UserId, WorkspaceId};
 use parking_lot::{Mutex, MutexGuard};
 use serde::{Deserialize, Serialize};
 
@@ -11,6 +11,7 @@ use super::LedgerStore;
 use super::entry::{Action, GENESIS_HASH, KeyOpening, LedgerEntry, sealed_actor};
 use super::fold::{ConsentState, fold, normalise};
 use super::verify::{LedgerExport, VerifyReport, verify_entries};
+use crate::error::{ConsentError, StorageError};
 use crate::policy::current_version_and_hash;
 use crate::vocab::{Category, MemberMode, Purpose, Scope};
 
@@ -116,34 +117,26 @@ impl<S: LedgerStore> Ledger<S> {
         actor_role: Role,
         req: GrantRequest,
         now: Millis,
-    ) -> Result<ConsentChange, Error> {
+    ) -> Result<ConsentChange, ConsentError> {
         require_owner(actor_role, "grant")?;
         if req.accept != Some(true) {
-            return Err(Error::new(
-                ErrorCode::ConsentNotExplicit,
-                "a grant needs an explicit \"accept\": true; consent is never implied",
-            ));
+            return Err(ConsentError::NotExplicit);
         }
         let (version, sha) = current_version_and_hash(req.purpose);
         if req.policy_version != version || req.policy_sha256 != sha {
-            return Err(Error::new(
-                ErrorCode::PolicyMismatch,
-                format!(
-                    "the {} policy you accepted (version {}, sha256 {}) is not the current one: \
-                     version {version}, sha256 {sha}; read it again at GET /api/v1/consent/policies",
-                    req.purpose, req.policy_version, req.policy_sha256
-                ),
-            ));
+            return Err(ConsentError::PolicyMismatch {
+                purpose: req.purpose,
+                accepted_version: req.policy_version,
+                accepted_sha256: req.policy_sha256,
+                current_version: version,
+                current_sha256: sha,
+            });
         }
         if req.categories.is_empty() {
-            return Err(Error::invalid_field("categories", "name at least one category"));
+            return Err(ConsentError::NoCategories);
         }
-        if let Some(bad) = req.categories.iter().find(|c| !req.purpose.may_read(**c)) {
-            let allowed: Vec<&str> = req.purpose.allowed_categories().iter().map(|c| c.as_str()).collect();
-            return Err(Error::invalid_field(
-                "categories",
-                format!("{} cannot use {bad}; it may read only {}", req.purpose, allowed.join(", ")),
-            ));
+        if let Some(&category) = req.categories.iter().find(|c| !req.purpose.may_read(**c)) {
+            return Err(ConsentError::CategoryNotAllowed { purpose: req.purpose, category });
         }
         let action = Action::Grant {
             purpose: req.purpose,
@@ -165,7 +158,7 @@ impl<S: LedgerStore> Ledger<S> {
         actor_role: Role,
         purpose: Purpose,
         now: Millis,
-    ) -> Result<Option<ConsentChange>, Error> {
+    ) -> Result<Option<ConsentChange>, ConsentError> {
         require_owner(actor_role, "withdraw")?;
         let tail = self.tail(ws)?;
         if !fold(ws, &tail.entries).purpose(purpose).granted {
@@ -184,9 +177,9 @@ impl<S: LedgerStore> Ledger<S> {
         purpose: Purpose,
         included: bool,
         now: Millis,
-    ) -> Result<ConsentChange, Error> {
+    ) -> Result<ConsentChange, ConsentError> {
         let opening = KeyOpening { user, included, nonce: hex::encode(rand::random::<[u8; 16]>()) };
-        let commitment = opening.commitment(ws, purpose)?;
+        let commitment = opening.commitment(ws, purpose);
         let action = Action::MemberSet { purpose, user: None, included: None, commitment: Some(commitment) };
         let tail = self.tail(ws)?;
         let granted = fold(ws, &tail.entries).purpose(purpose).granted;
@@ -195,17 +188,17 @@ impl<S: LedgerStore> Ledger<S> {
     }
 
     /// The workspace's current consent, folded from its entries.
-    pub fn state(&self, ws: WorkspaceId) -> Result<ConsentState, Error> {
+    pub fn state(&self, ws: WorkspaceId) -> Result<ConsentState, StorageError> {
         Ok(fold(ws, &self.store.entries(ws)?))
     }
 
     /// Recomputes the workspace's chain.
-    pub fn verify(&self, ws: WorkspaceId) -> Result<VerifyReport, Error> {
+    pub fn verify(&self, ws: WorkspaceId) -> Result<VerifyReport, StorageError> {
         Ok(verify_entries(ws, &self.store.entries(ws)?))
     }
 
     /// Every entry plus the verification of the chain.
-    pub fn export(&self, ws: WorkspaceId) -> Result<LedgerExport, Error> {
+    pub fn export(&self, ws: WorkspaceId) -> Result<LedgerExport, StorageError> {
         let entries = self.store.entries(ws)?;
         let verification = verify_entries(ws, &entries);
         Ok(LedgerExport { workspace: ws, entries, verification })
@@ -213,13 +206,19 @@ impl<S: LedgerStore> Ledger<S> {
 
     /// The privacy budget (ε) spent on the workspace for `purpose`, over its whole
     /// history (withdrawing and granting again does not reset it).
-    pub fn epsilon_spent(&self, ws: WorkspaceId, purpose: Purpose) -> Result<f64, Error> {
+    pub fn epsilon_spent(&self, ws: WorkspaceId, purpose: Purpose) -> Result<f64, StorageError> {
         Ok(epsilon_in(&self.store.entries(ws)?, purpose))
     }
 
-    /// Refuses (with `conflict`) a run that would take the workspace's spend for
-    /// `purpose` past `cap`.
-    pub fn can_spend(&self, ws: WorkspaceId, purpose: Purpose, epsilon: f64, cap: f64) -> Result<(), Error> {
+    /// Refuses ([`ConsentError::BudgetExceeded`]) a run that would take the
+    /// workspace's spend for `purpose` past `cap`.
+    pub fn can_spend(
+        &self,
+        ws: WorkspaceId,
+        purpose: Purpose,
+        epsilon: f64,
+        cap: f64,
+    ) -> Result<(), ConsentError> {
         check_budget(ws, purpose, epsilon_in(&self.store.entries(ws)?, purpose), epsilon, cap)
     }
 
@@ -236,16 +235,14 @@ impl<S: LedgerStore> Ledger<S> {
         cap: f64,
         run_id: &str,
         now: Millis,
-    ) -> Result<LedgerEntry, Error> {
+    ) -> Result<LedgerEntry, ConsentError> {
         if run_id.is_empty() {
-            return Err(Error::invalid_field("run_id", "must not be empty"));
+            return Err(ConsentError::InvalidSpend { field: "run_id", rule: "must not be empty" });
         }
         let action = Action::BudgetSpent { purpose, epsilon, run_id: run_id.to_owned() };
         let check = |state: &ConsentState, entries: &[LedgerEntry]| {
             if !state.purpose(purpose).granted {
-                return Err(Error::forbidden(format!(
-                    "{purpose} is not granted for workspace {ws}; no budget can be spent"
-                )));
+                return Err(ConsentError::NotGranted { workspace: ws, purpose });
             }
             check_budget(ws, purpose, epsilon_in(entries, purpose), epsilon, cap)
         };
@@ -255,7 +252,7 @@ impl<S: LedgerStore> Ledger<S> {
     }
 
     /// Takes the append lock and reads the workspace's entries under it.
-    fn tail(&self, ws: WorkspaceId) -> Result<Tail<'_>, Error> {
+    fn tail(&self, ws: WorkspaceId) -> Result<Tail<'_>, StorageError> {
         let lock = self.append_lock.lock();
         let entries = self.store.entries(ws)?;
         Ok(Tail { _lock: lock, ws, entries })
@@ -270,7 +267,7 @@ impl<S: LedgerStore> Ledger<S> {
         action: Action,
         now: Millis,
         opening: Option<KeyOpening>,
-    ) -> Result<LedgerEntry, Error> {
+    ) -> Result<LedgerEntry, ConsentError> {
         let ws = tail.ws;
         let (seq, prev_hash) = match tail.entries.last() {
             Some(last) => (last.seq + 1, last.hash.clone()),
@@ -290,19 +287,15 @@ impl<S: LedgerStore> Ledger<S> {
             opening,
             redacted: false,
         };
-        entry.hash = entry.compute_hash()?;
+        entry.hash = entry.compute_hash().map_err(ConsentError::Encode)?;
         self.store.append(&entry)?;
         self.generation.fetch_add(1, Ordering::SeqCst);
         Ok(entry)
     }
 }
 
-fn require_owner(role: Role, what: &str) -> Result<(), Error> {
-    if role == Role::Owner {
-        Ok(())
-    } else {
-        Err(Error::forbidden(format!("only a workspace owner can {what} consent")))
-    }
+fn require_owner(role: Role, action: &'static str) -> Result<(), ConsentError> {
+    if role == Role::Owner { Ok(()) } else { Err(ConsentError::NotOwner { action }) }
 }
 
 fn epsilon_in(entries: &[LedgerEntry], purpose: Purpose) -> f64 {
@@ -315,21 +308,27 @@ fn epsilon_in(entries: &[LedgerEntry], purpose: Purpose) -> f64 {
         .sum()
 }
 
-fn check_budget(ws: WorkspaceId, purpose: Purpose, spent: f64, epsilon: f64, cap: f64) -> Result<(), Error> {
+fn check_budget(
+    workspace: WorkspaceId,
+    purpose: Purpose,
+    spent: f64,
+    epsilon: f64,
+    cap: f64,
+) -> Result<(), ConsentError> {
     if !(epsilon.is_finite() && epsilon > 0.0) {
-        return Err(Error::invalid_field("epsilon", "must be a positive finite number"));
+        return Err(ConsentError::InvalidSpend {
+            field: "epsilon",
+            rule: "must be a positive finite number",
+        });
     }
     if !(cap.is_finite() && cap >= 0.0) {
-        return Err(Error::invalid_field("cap", "must be a non-negative finite number"));
+        return Err(ConsentError::InvalidSpend {
+            field: "cap",
+            rule: "must be a non-negative finite number",
+        });
     }
     if spent + epsilon > cap {
-        return Err(Error::new(
-            ErrorCode::Conflict,
-            format!(
-                "privacy budget exceeded for {purpose} in workspace {ws}: \
-                 spent ε={spent}, this run needs ε={epsilon}, cap is ε={cap}"
-            ),
-        ));
+        return Err(ConsentError::BudgetExceeded { workspace, purpose, spent, epsilon, cap });
     }
     Ok(())
 }

@@ -104,7 +104,7 @@ impl LedgerEntry {
             Action::MemberSet { purpose, commitment: Some(c), .. } => self
                 .opening
                 .as_ref()
-                .filter(|o| o.commitment(self.workspace, *purpose).is_ok_and(|h| h == *c))
+                .filter(|o| o.commitment(self.workspace, *purpose) == *c)
                 .map(|o| (*purpose, o.user, o.included)),
             _ => None,
         }

@@ -1,7 +1,7 @@
 //! What an entry's hash and a member key's commitment are computed over: canonical
 //! JSON (keys sorted, no whitespace), hashed with SHA-256.
 
-use confab_core::{Error, Millis, UserId, WorkspaceId};
+use confab_core::{Millis, UserId, WorkspaceId};
 use serde::Serialize;
 use serde_json::Value;
 
@@ -11,14 +11,14 @@ use crate::vocab::Purpose;
 
 impl KeyOpening {
     /// The commitment a `member_set` action carries for this opening.
-    pub fn commitment(&self, ws: WorkspaceId, purpose: Purpose) -> Result<String, Error> {
+    pub fn commitment(&self, ws: WorkspaceId, purpose: Purpose) -> String {
         let value = serde_json::json!({
             "workspace": ws, "purpose": purpose, "user": self.user,
             "included": self.included, "nonce": self.nonce,
         });
         let mut text = String::new();
         write_canonical(&value, &mut text);
-        Ok(sha256_hex(text.as_bytes()))
+        sha256_hex(text.as_bytes())
     }
 }
 
@@ -37,7 +37,7 @@ struct Hashed<'a> {
 
 impl LedgerEntry {
     /// Recomputes the hash this entry should carry.
-    pub fn compute_hash(&self) -> Result<String, Error> {
+    pub fn compute_hash(&self) -> Result<String, serde_json::Error> {
         let hashed = Hashed {
             seq: self.seq,
             workspace: self.workspace,
@@ -48,7 +48,7 @@ impl LedgerEntry {
             policy_sha256: &self.policy_sha256,
             prev_hash: &self.prev_hash,
         };
-        let value = serde_json::to_value(&hashed).map_err(|_| Error::internal())?;
+        let value = serde_json::to_value(&hashed)?;
         let mut text = String::new();
         write_canonical(&value, &mut text);
         Ok(sha256_hex(text.as_bytes()))

@@ -24,38 +24,40 @@ pub mod fold;
 pub mod hash;
 pub mod verify;
 
-use confab_core::{Error, WorkspaceId};
+use confab_core::WorkspaceId;
 
 pub use append::{ConsentChange, GrantRequest, Ledger};
 pub use entry::{Action, GENESIS_HASH, KeyOpening, LedgerEntry, sealed_actor};
 pub use fold::{ConsentState, MemberKey, PurposeState, fold, member_included};
 pub use verify::{LedgerExport, VerifyReport, verify_entries, verify_shown};
 
+use crate::error::StorageError;
+
 /// Where ledger entries live. The app implements it over its store.
 pub trait LedgerStore {
     /// Appends one entry to its workspace's log. Must be durable before returning
     /// `Ok`. [`Ledger`] calls this only with the next `seq` of that workspace, one
     /// append at a time.
-    fn append(&self, entry: &LedgerEntry) -> Result<(), Error>;
+    fn append(&self, entry: &LedgerEntry) -> Result<(), StorageError>;
     /// All entries of one workspace in append order (an empty log for a workspace
     /// never seen).
-    fn entries(&self, ws: WorkspaceId) -> Result<Vec<LedgerEntry>, Error>;
+    fn entries(&self, ws: WorkspaceId) -> Result<Vec<LedgerEntry>, StorageError>;
 }
 
 impl<T: LedgerStore + ?Sized> LedgerStore for &T {
-    fn append(&self, entry: &LedgerEntry) -> Result<(), Error> {
+    fn append(&self, entry: &LedgerEntry) -> Result<(), StorageError> {
         (**self).append(entry)
     }
-    fn entries(&self, ws: WorkspaceId) -> Result<Vec<LedgerEntry>, Error> {
+    fn entries(&self, ws: WorkspaceId) -> Result<Vec<LedgerEntry>, StorageError> {
         (**self).entries(ws)
     }
 }
 
 impl<T: LedgerStore + ?Sized> LedgerStore for std::sync::Arc<T> {
-    fn append(&self, entry: &LedgerEntry) -> Result<(), Error> {
+    fn append(&self, entry: &LedgerEntry) -> Result<(), StorageError> {
         (**self).append(entry)
     }
-    fn entries(&self, ws: WorkspaceId) -> Result<Vec<LedgerEntry>, Error> {
+    fn entries(&self, ws: WorkspaceId) -> Result<Vec<LedgerEntry>, StorageError> {
         (**self).entries(ws)
     }
 }
