@@ -194,19 +194,27 @@ async fn serve_with_progress(
     request: AdminRequest,
     write: &mut tokio::net::unix::OwnedWriteHalf,
 ) -> bool {
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-    let command = execute_with_progress(
-        app,
-        request,
-        Box::new(move |p| {
-            let _ = tx.send(p);
-        }),
-    );
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let on_progress: OnProgress = Box::new(move |p| {
+        let _ = tx.send(p);
+    });
+    stream_progress(write, rx, execute_with_progress(app, request, on_progress)).await
+}
+
+/// Writes a `{"progress": …}` line for each report of `progress` while `command`
+/// runs, then its answer (`{"ok": …}` or `{"error": …}`). `false` if the operator's
+/// end is gone.
+#[cfg(unix)]
+pub async fn stream_progress<P: Serialize>(
+    write: &mut tokio::net::unix::OwnedWriteHalf,
+    mut progress: tokio::sync::mpsc::UnboundedReceiver<P>,
+    command: impl std::future::Future<Output = Result<Value, Error>>,
+) -> bool {
     tokio::pin!(command);
     let answer = loop {
         tokio::select! {
-            Some(progress) = rx.recv() => {
-                let line = format!("{}\n", json!({ "progress": progress }));
+            Some(p) = progress.recv() => {
+                let line = format!("{}\n", json!({ "progress": p }));
                 // The operator went away: the command goes on, unwatched.
                 let _ = write.write_all(line.as_bytes()).await;
             }

@@ -838,24 +838,13 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = SledStore::open(dir.path(), &Default::default()).unwrap();
         let author = UserId::from_ulid(ulid::Ulid::new());
-        let mut message = Message {
-            id: MessageId::from_ulid(ulid::Ulid::new()),
-            workspace: WorkspaceId::from_ulid(ulid::Ulid::new()),
-            channel: ChannelId::from_ulid(ulid::Ulid::new()),
-            seq: 1,
-            author,
-            text: "x".repeat(40_000),
-            created_at: 1,
-            edited_at: None,
-            deleted: false,
-            thread_root: None,
-            reply_count: 0,
-            last_reply_at: None,
-            reactions: Vec::new(),
-            mentions: Vec::new(),
-            client_msg_id: None,
-            files: Vec::new(),
-        };
+        let mut message: Message = serde_json::from_value(serde_json::json!({
+            "id": MessageId::from_ulid(ulid::Ulid::new()),
+            "workspace": WorkspaceId::from_ulid(ulid::Ulid::new()),
+            "channel": ChannelId::from_ulid(ulid::Ulid::new()),
+            "seq": 1, "author": author, "text": "x".repeat(40_000), "created_at": 1,
+        }))
+        .unwrap();
         let mut posted = Writes::default();
         store.translate(Op::PutMessage(message.clone()), &mut posted).unwrap();
         assert!(posted.encode().len() > 40_000);

@@ -14,7 +14,7 @@ use anyhow::{Context, bail};
 use confab_app::App;
 use confab_app::slack_import::{ImportProgress, ImportSummary, SlackImport};
 use indicatif::{ProgressBar, ProgressStyle};
-use serde_json::{Value, json};
+use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
 use crate::admin::{AdminRequest, socket_path};
@@ -107,35 +107,20 @@ async fn run(config: &Config, request: SlackImport, bar: ProgressBar) -> anyhow:
 
 /// Serves one import on the admin socket: progress lines, then the answer.
 pub async fn serve(app: &App, request: SlackImport, write: &mut tokio::net::unix::OwnedWriteHalf) -> bool {
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
     let import = app.import_slack(
         request,
         Box::new(move |p| {
             let _ = tx.send(p);
         }),
     );
-    tokio::pin!(import);
-    let answer = loop {
-        tokio::select! {
-            Some(p) = rx.recv() => {
-                let mut line = json!({ "progress": p }).to_string();
-                line.push('\n');
-                // The operator went away: the import goes on, unwatched.
-                let _ = write.write_all(line.as_bytes()).await;
-            }
-            result = &mut import => break result,
-        }
-    };
-    let answer = match answer.and_then(|s| serde_json::to_value(s).map_err(Into::into)) {
-        Ok(summary) => json!({ "ok": summary }),
-        Err(e) => {
+    let answer = async {
+        import.await.and_then(|s| serde_json::to_value(s).map_err(Into::into)).map_err(|e| {
             e.log();
-            json!({ "error": e.to_client() })
-        }
+            e.to_client()
+        })
     };
-    let mut line = answer.to_string();
-    line.push('\n');
-    write.write_all(line.as_bytes()).await.is_ok()
+    crate::admin::stream_progress(write, rx, answer).await
 }
 
 /// The summary table printed at the end.
