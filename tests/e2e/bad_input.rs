@@ -9,7 +9,12 @@ use reqwest::Method;
 use serde_json::json;
 use tokio_tungstenite::tungstenite::Message;
 
-crate::cases!(http_bad_input_table, websocket_bad_frames_table, login_failures_are_throttled);
+crate::cases!(
+    http_bad_input_table,
+    websocket_bad_frames_table,
+    login_failures_are_throttled,
+    a_corrupt_file_on_the_servers_disk_is_not_bad_input,
+);
 
 /// Who sends it, method, path, body; then the expected status and error code.
 type BadRequest<'a> = (&'a confab_client::Client, Method, String, Option<String>, u16, &'static str);
@@ -301,4 +306,50 @@ async fn login_failures_are_throttled() {
     assert_eq!(response.status().as_u16(), 429);
     let retry_after: u64 = response.headers()["retry-after"].to_str().unwrap().parse().unwrap();
     assert!(retry_after >= 1);
+}
+
+/// What is broken on the server's own disk is not the client's bad input: a model
+/// manifest that does not parse answers `internal` (500) with the generic message,
+/// never the parse error or the file; a malformed request to the same routes is
+/// still the client's (400 with its code), and suggestions fall back to the defaults.
+async fn a_corrupt_file_on_the_servers_disk_is_not_bad_input() {
+    let server = TestServer::start();
+    let (ada, _) = server.user("ada").await;
+    let (ws, _) = confab_tests::workspace(&ada, "W").await;
+    let id = "emoji-suggestions-ws-1700000000000-0123456789abcdef";
+    let model = server.data_dir().join("models").join(id);
+    std::fs::create_dir_all(&model).unwrap();
+    std::fs::write(model.join("manifest.json"), br#"{"id": "emoji-sugg"#).unwrap();
+
+    let (_, policies) = ada.raw(Method::GET, "/consent/policies", None).await.unwrap();
+    let policy =
+        policies["policies"].as_array().unwrap().iter().find(|p| p["purpose"] == "emoji_suggestions");
+    let policy = policy.unwrap().clone();
+    let grant = |accept: bool| {
+        json!({
+            "granted": true, "scope": "workspace", "categories": ["messages"], "members": "opt_out",
+            "policy_version": policy["version"], "policy_sha256": policy["sha256"], "accept": accept,
+        })
+        .to_string()
+    };
+    let consent = format!("/workspaces/{ws}/consent/emoji_suggestions");
+    let (status, refused) = ada.raw(Method::PUT, &consent, Some(&grant(false))).await.unwrap();
+    assert_eq!((status.as_u16(), refused["error"]["code"].as_str()), (400, Some("consent_not_explicit")));
+
+    let models = format!("/workspaces/{ws}/models");
+    let (status, listed) = ada.raw(Method::GET, &models, None).await.unwrap();
+    assert_eq!((status.as_u16(), listed["error"]["code"].as_str()), (500, Some("internal")), "{listed}");
+    let (status, granted) = ada.raw(Method::PUT, &consent, Some(&grant(true))).await.unwrap();
+    assert_eq!((status.as_u16(), granted["error"]["code"].as_str()), (500, Some("internal")), "{granted}");
+    for body in [&listed, &granted] {
+        let message = body["error"]["message"].as_str().unwrap();
+        for cause in [id, "manifest", "EOF", "models/"] {
+            assert!(!message.contains(cause), "the client is shown the cause ({cause:?}): {message}");
+        }
+    }
+
+    let (status, picker) =
+        ada.raw(Method::GET, &format!("/workspaces/{ws}/emoji/suggest?prefix=tad"), None).await.unwrap();
+    assert!(status.is_success(), "{picker}");
+    assert!(!picker["suggestions"].as_array().unwrap().is_empty(), "{picker}");
 }

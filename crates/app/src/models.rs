@@ -268,14 +268,14 @@ impl App {
     pub(crate) fn retire_lapsed_models(&self) -> Result<()> {
         let retired = self.inner.serving.registry.retire_uncovered(&self.inner.ledger, now_ms());
         self.inner.serving.invalidate();
+        // The caller is told what holds (the change, and that nothing lapsed is served)
+        // and not the cause, which is logged here: a client never sees a cause.
         let retired = retired.map_err(|e| {
             tracing::error!(error = %e, "retiring models after a consent change failed");
             Error::new(
                 ErrorCode::Internal,
-                format!(
-                    "the consent change is recorded and no model it no longer covers is served, \
-                     but retiring them failed ({e}); it is retried at the next change or run"
-                ),
+                "the consent change is recorded and no model it no longer covers is served, \
+                 but retiring them failed; it is retried at the next change or run",
             )
         })?;
         if !retired.models.is_empty() {
@@ -468,14 +468,15 @@ impl App {
             .collect())
     }
 
+    /// One model by id (`confab models show`). An id that is not one a run makes is
+    /// simply not found; a record that cannot be read is the server's failure.
     pub fn model_record(&self, id: &str) -> Result<confab_training::ModelRecord> {
-        self.inner
-            .serving
-            .registry
-            .get(id)
-            .map_err(|e| Error::new(ErrorCode::NotFound, e.to_string()))?
-            .ok_or_else(|| Error::new(ErrorCode::NotFound, format!("no model {id}")))
-            .map_err(AppError::from)
+        let not_found = || AppError::from(Error::new(ErrorCode::NotFound, format!("no model {id}")));
+        match self.inner.serving.registry.get(id) {
+            Ok(Some(record)) => Ok(record),
+            Ok(None) | Err(TrainingError::InvalidId(_)) => Err(not_found()),
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// Counts a member's key change against the rate limit (see

@@ -3,6 +3,7 @@
 
 mod consent_models;
 mod erasure;
+mod errors;
 mod housekeeping;
 mod integrity;
 mod retention;
