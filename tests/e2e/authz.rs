@@ -4,7 +4,7 @@
 //! checked: the routes are read from the router's source, and one without a row (or
 //! a reason it is checked elsewhere) fails the test.
 
-use confab_client::Client;
+use confab_client::{Client, CreateInvite};
 use confab_tests::TestServer;
 use reqwest::Method;
 use serde_json::json;
@@ -47,10 +47,8 @@ async fn every_endpoint_checks_who_is_asking() {
     for user in [&admin, &member] {
         confab_tests::join(&owner, ws, user).await;
     }
-    guest
-        .accept_invite(&owner.create_invite(ws, json!({"role": "guest"})).await.unwrap().code)
-        .await
-        .unwrap();
+    let guest_invite = CreateInvite { role: Some(confab_core::Role::Guest), ..Default::default() };
+    guest.accept_invite(&owner.create_invite(ws, &guest_invite).await.unwrap().code).await.unwrap();
     owner.set_role(ws, admin_s.user.id, confab_core::Role::Admin).await.unwrap();
     let project = owner.create_channel(ws, "project", false).await.unwrap().id;
     owner.add_member(project, guest_s.user.id).await.unwrap();
@@ -98,8 +96,8 @@ async fn every_endpoint_checks_who_is_asking() {
     assert!(!query_id.is_empty(), "the search index caught up");
     let (extra, extra_s) = server.user("extra").await;
     confab_tests::join(&owner, ws, &extra).await;
-    let revocable = owner.create_invite(ws, json!({})).await.unwrap().code;
-    let preview_code = owner.create_invite(ws, json!({})).await.unwrap().code;
+    let revocable = owner.create_invite(ws, &CreateInvite::default()).await.unwrap().code;
+    let preview_code = owner.create_invite(ws, &CreateInvite::default()).await.unwrap().code;
     let scratch = owner.create_channel(ws, "scratch", false).await.unwrap().id;
     let bot_path = format!("/workspaces/{ws}/bots");
     let made = owner.raw(Method::POST, &bot_path, Some(r#"{"name":"revocable bot"}"#)).await.unwrap().1;

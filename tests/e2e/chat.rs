@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use confab_client::{PostOptions, ServerFrame};
+use confab_client::{CreateInvite, PostOptions, ServerFrame};
 use confab_core::{ChannelKind, ErrorCode, Event, Role};
 use confab_tests::TestServer;
 use serde_json::json;
@@ -26,7 +26,7 @@ async fn two_users_chat_in_a_channel_and_a_dm() {
     assert!(!bob_session.user.instance_admin);
 
     let ws = ada.create_workspace("Engines").await.unwrap().workspace.id;
-    let invite = ada.create_invite(ws, json!({})).await.unwrap();
+    let invite = ada.create_invite(ws, &CreateInvite::default()).await.unwrap();
     bob.accept_invite(&invite.code).await.unwrap();
     let general = bob.channel_named(ws, "general").await.unwrap();
     assert!(general.is_member, "a new member joins #general");
@@ -197,7 +197,8 @@ async fn invites_roles_and_the_last_owner() {
     let (cy, _) = server.user("cy").await;
     let ws = ada.create_workspace("W").await.unwrap().workspace.id;
 
-    let single = ada.create_invite(ws, json!({"max_uses": 1})).await.unwrap();
+    let single =
+        ada.create_invite(ws, &CreateInvite { max_uses: Some(1), ..Default::default() }).await.unwrap();
     bob.accept_invite(&single.code).await.unwrap();
     assert_eq!(cy.accept_invite(&single.code).await.unwrap_err().code(), Some(ErrorCode::InviteExpired));
     assert_eq!(cy.accept_invite("nonexistent").await.unwrap_err().code(), Some(ErrorCode::InviteNotFound));
@@ -218,7 +219,8 @@ async fn invites_roles_and_the_last_owner() {
     assert!(roles.contains(&("ada", Role::Member)) && roles.contains(&("bob", Role::Owner)), "{roles:?}");
 
     // A guest sees only the channels they are added to.
-    let guest_invite = bob.create_invite(ws, json!({"role": "guest"})).await.unwrap();
+    let guest_invite =
+        bob.create_invite(ws, &CreateInvite { role: Some(Role::Guest), ..Default::default() }).await.unwrap();
     cy.accept_invite(&guest_invite.code).await.unwrap();
     assert!(cy.channels(ws).await.unwrap().is_empty(), "a guest starts with no channels");
     let project = bob.create_channel(ws, "project", false).await.unwrap();

@@ -5,8 +5,8 @@
 
 use std::time::{Duration, Instant};
 
-use confab_client::Client;
-use confab_core::{Event, WorkspaceId};
+use confab_client::{Client, CreateInvite};
+use confab_core::{Event, Role, WorkspaceId};
 use confab_tests::TestServer;
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -191,7 +191,10 @@ async fn members_choices_are_visible_only_to_themselves() {
     let (ws, _) = confab_tests::workspace(&owner, "W").await;
     confab_tests::join(&owner, ws, &bob).await;
     confab_tests::join(&owner, ws, &carol).await;
-    let invite = owner.create_invite(ws, json!({ "role": "guest" })).await.unwrap();
+    let invite = owner
+        .create_invite(ws, &CreateInvite { role: Some(Role::Guest), ..Default::default() })
+        .await
+        .unwrap();
     guest.accept_invite(&invite.code).await.unwrap();
     grant(&owner, ws, "emoji_suggestions", "workspace", &["messages", "reactions"], "opt_out").await;
     let bob_id = bob_session.user.id.to_string();

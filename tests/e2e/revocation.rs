@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use confab_client::{Live, ServerFrame};
+use confab_client::{CreateInvite, Live, ServerFrame};
 use confab_core::Event;
 use confab_tests::TestServer;
 use reqwest::{Method, StatusCode};
@@ -163,8 +163,8 @@ async fn invites_are_listed_to_whom_they_belong_and_revoked() {
     let (stranger, _) = server.user("stranger").await;
     let (ws, _) = confab_tests::workspace(&owner, "Acme").await;
     confab_tests::join(&owner, ws, &member).await;
-    let owners = owner.create_invite(ws, json!({})).await.unwrap();
-    let members = member.create_invite(ws, json!({})).await.unwrap();
+    let owners = owner.create_invite(ws, &CreateInvite::default()).await.unwrap();
+    let members = member.create_invite(ws, &CreateInvite::default()).await.unwrap();
     let codes = |body: &serde_json::Value| -> Vec<String> {
         body["invites"].as_array().unwrap().iter().map(|i| i["code"].as_str().unwrap().to_string()).collect()
     };
@@ -252,7 +252,7 @@ async fn a_channel_creator_lists_and_removes_members_and_an_invite_shows_where_i
     let (bob, bob_s) = server.user("bob").await;
     let (ws, _) = confab_tests::workspace(&owner, "Acme").await;
     // Whoever holds an invite code sees where it leads before joining.
-    let code = owner.create_invite(ws, json!({})).await.unwrap().code;
+    let code = owner.create_invite(ws, &CreateInvite::default()).await.unwrap().code;
     let (status, preview) = bob.raw(Method::GET, &format!("/invites/{code}"), None).await.unwrap();
     assert_eq!(status, StatusCode::OK);
     assert_eq!(

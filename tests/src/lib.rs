@@ -12,7 +12,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
-use confab_client::{Client, Session};
+use confab_client::{Client, CreateInvite, Session, SignupRequest};
 
 const SERVER_ENV: &str = "CONFAB_E2E_SERVER";
 
@@ -168,12 +168,13 @@ impl TestServer {
     pub async fn user(&self, name: &str) -> (Client, Session) {
         let session = self
             .client()
-            .signup_with(serde_json::json!({
-                "email": format!("{name}@example.com"),
-                "password": "correct horse battery",
-                "display_name": name,
-                "username": name,
-            }))
+            .signup_with(&SignupRequest {
+                email: format!("{name}@example.com"),
+                password: "correct horse battery".into(),
+                display_name: name.into(),
+                username: Some(name.into()),
+                invite: None,
+            })
             .await
             .expect("sign-up");
         (self.client().with_token(&session.token), session)
@@ -189,7 +190,7 @@ impl Drop for TestServer {
 /// Invites `member` into `ws` on behalf of `inviter` (an ordinary member invite) and
 /// accepts it.
 pub async fn join(inviter: &Client, ws: confab_core::WorkspaceId, member: &Client) {
-    let invite = inviter.create_invite(ws, serde_json::json!({})).await.expect("create an invite");
+    let invite = inviter.create_invite(ws, &CreateInvite::default()).await.expect("create an invite");
     member.accept_invite(&invite.code).await.expect("accept the invite");
 }
 

@@ -4,10 +4,9 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use anyhow::Context;
-use confab_client::Client;
+use confab_client::{Client, CreateInvite, SignupRequest};
 use confab_core::{ChannelId, UserId, WorkspaceId};
 use futures_util::stream::{self, StreamExt, TryStreamExt};
-use serde_json::json;
 
 /// How many HTTP set-up requests run at once.
 const CONCURRENCY: usize = 16;
@@ -26,6 +25,11 @@ pub struct Team {
     pub people: Vec<Person>,
 }
 
+/// An invite that `max_uses` people may accept.
+pub fn invite_for(max_uses: usize) -> CreateInvite {
+    CreateInvite { max_uses: Some(u32::try_from(max_uses).unwrap_or(u32::MAX)), ..CreateInvite::default() }
+}
+
 /// A name prefix unique to this process and call, so teams never collide.
 fn unique_tag() -> String {
     static NEXT: AtomicU64 = AtomicU64::new(0);
@@ -33,16 +37,14 @@ fn unique_tag() -> String {
 }
 
 async fn signup(anon: &Client, tag: &str, i: usize, invite: Option<&str>) -> anyhow::Result<Person> {
-    let mut body = json!({
-        "email": format!("{tag}-{i}@bench.test"),
-        "password": "bench password",
-        "display_name": format!("Bench {i}"),
-        "username": format!("b{tag}-{i}"),
-    });
-    if let Some(code) = invite {
-        body["invite"] = json!(code);
-    }
-    let session = anon.signup_with(body).await.with_context(|| format!("sign-up {i}"))?;
+    let request = SignupRequest {
+        email: format!("{tag}-{i}@bench.test"),
+        password: "bench password".into(),
+        display_name: format!("Bench {i}"),
+        username: Some(format!("b{tag}-{i}")),
+        invite: invite.map(str::to_owned),
+    };
+    let session = anon.signup_with(&request).await.with_context(|| format!("sign-up {i}"))?;
     Ok(Person { client: anon.with_token(&session.token), token: session.token, id: session.user.id })
 }
 
@@ -54,11 +56,8 @@ pub async fn team(base: &str, size: usize) -> anyhow::Result<Team> {
     let owner = signup(&anon, &tag, 0, None).await?;
     let ws = owner.client.create_workspace(&format!("Bench {tag}")).await.context("create workspace")?;
     let workspace = ws.workspace.id;
-    let invite = owner
-        .client
-        .create_invite(workspace, json!({ "max_uses": size.max(1) }))
-        .await
-        .context("create invite")?;
+    let invite =
+        owner.client.create_invite(workspace, &invite_for(size.max(1))).await.context("create invite")?;
     let code = invite.code;
     let others: Vec<Person> = stream::iter(1..size.max(1))
         .map(|i| {

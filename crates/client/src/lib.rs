@@ -25,7 +25,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-pub use confab_protocol::http::Session;
+pub use confab_protocol::http::{CreateInvite, Session, SignupRequest, UpdateChannel};
 pub use confab_protocol::ws::{ClientFrame, HelloWorkspace, Req, ServerFrame};
 pub use live::Live;
 
@@ -181,19 +181,19 @@ impl Client {
     }
 
     pub async fn signup(&self, email: &str, password: &str, display_name: &str) -> Result<Session> {
-        let request = http::SignupRequest {
+        self.signup_with(&SignupRequest {
             email: email.to_string(),
             password: password.to_string(),
             display_name: display_name.to_string(),
             username: None,
             invite: None,
-        };
-        self.call(Method::POST, "/auth/signup", Some(body(&request)?)).await
+        })
+        .await
     }
 
     /// Sign-up with every field given explicitly (username, invite).
-    pub async fn signup_with(&self, body: Value) -> Result<Session> {
-        self.call(Method::POST, "/auth/signup", Some(body)).await
+    pub async fn signup_with(&self, request: &SignupRequest) -> Result<Session> {
+        self.call(Method::POST, "/auth/signup", Some(body(request)?)).await
     }
 
     pub async fn login(&self, email: &str, password: &str) -> Result<Session> {
@@ -217,9 +217,9 @@ impl Client {
         Ok(self.call::<http::Workspaces>(Method::GET, "/workspaces", None).await?.workspaces)
     }
 
-    /// Creates an invite; `options` may set `max_uses`, `expires_in_hours`, `role`.
-    pub async fn create_invite(&self, ws: WorkspaceId, options: Value) -> Result<Invite> {
-        self.call(Method::POST, &format!("/workspaces/{ws}/invites"), Some(options)).await
+    /// Creates an invite (`CreateInvite::default()` for the server's defaults).
+    pub async fn create_invite(&self, ws: WorkspaceId, options: &CreateInvite) -> Result<Invite> {
+        self.call(Method::POST, &format!("/workspaces/{ws}/invites"), Some(body(options)?)).await
     }
 
     pub async fn accept_invite(&self, code: &str) -> Result<WorkspaceView> {
@@ -256,8 +256,9 @@ impl Client {
         self.call(Method::POST, &format!("/workspaces/{ws}/channels"), Some(body(&request)?)).await
     }
 
-    pub async fn update_channel(&self, channel: ChannelId, changes: Value) -> Result<Channel> {
-        self.call(Method::PATCH, &format!("/channels/{channel}"), Some(changes)).await
+    /// Changes the fields `changes` gives of a channel (name, topic, archived).
+    pub async fn update_channel(&self, channel: ChannelId, changes: &UpdateChannel) -> Result<Channel> {
+        self.call(Method::PATCH, &format!("/channels/{channel}"), Some(body(changes)?)).await
     }
 
     pub async fn join(&self, channel: ChannelId) -> Result<Channel> {

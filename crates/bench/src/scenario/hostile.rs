@@ -268,7 +268,7 @@ async fn run_on(ctx: &Ctx<'_>, server: &Running, label: &str) -> anyhow::Result<
     let http = reqwest::Client::builder().timeout(Duration::from_secs(60)).build()?;
     let tag = format!("{:x}", rand::rng().random::<u32>());
     let invite =
-        owner.client.create_invite(team.workspace, json!({ "max_uses": 1000 })).await.context("invite")?;
+        owner.client.create_invite(team.workspace, &setup::invite_for(1000)).await.context("invite")?;
     let mut attackers = Vec::new();
     for i in 0..o.attackers.max(1) {
         attackers.push(enlist(&server.base, &http, &tag, i, &invite.code, channel).await?);
