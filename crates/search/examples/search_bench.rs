@@ -165,6 +165,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             has_file: false,
             has_image: false,
             file_names: Vec::new(),
+            file_texts: Vec::new(),
         };
         let t = Instant::now();
         index.index_messages(&[doc])?;

@@ -27,7 +27,7 @@ use crate::tokenizer;
 
 /// Bumped whenever the schema or the analyzers change: an index written by another
 /// version is recreated (and rebuilt by the caller) rather than misread.
-pub const SCHEMA_VERSION: u32 = 3;
+pub const SCHEMA_VERSION: u32 = 4;
 
 /// How far the caller's event stream has been indexed: per workspace, the last
 /// `event_seq` whose effect has been handed to this index. Opaque to this crate; it is
@@ -58,6 +58,10 @@ pub struct IndexDoc {
     /// a message holds only its files' ids).
     #[serde(default)]
     pub file_names: Vec<String>,
+    /// The text of its text-like files, searchable like its text but neither stored
+    /// nor shown in snippets (the caller reads it: the index keeps no file contents).
+    #[serde(default)]
+    pub file_texts: Vec<String>,
 }
 
 impl IndexDoc {
@@ -82,6 +86,7 @@ impl IndexDoc {
             has_file: !message.files.is_empty(),
             has_image: false,
             file_names: Vec::new(),
+            file_texts: Vec::new(),
         })
     }
 }
@@ -173,6 +178,10 @@ pub(crate) struct Fields {
     /// The text: exact forms with positions plus marked stems (see `tokenizer`);
     /// stored, as the snippet source.
     pub text: Field,
+    /// The text of the message's files, analysed like `text` but not stored: up to
+    /// `files.index_text_max_bytes` per file would bloat the document store that every
+    /// hit's snippet is read from.
+    pub file_text: Field,
 }
 
 pub(crate) const TIMESTAMP: &str = "timestamp";
@@ -203,16 +212,13 @@ fn build_schema() -> (Schema, Fields) {
     let has_file = b.add_bool_field("has_file", INDEXED);
     let has_image = b.add_bool_field("has_image", INDEXED);
     let in_thread = b.add_bool_field("in_thread", INDEXED);
-    let text = b.add_text_field(
-        "text",
-        TextOptions::default()
-            .set_indexing_options(
-                TextFieldIndexing::default()
-                    .set_tokenizer(tokenizer::INDEX_ANALYZER)
-                    .set_index_option(IndexRecordOption::WithFreqsAndPositions),
-            )
-            .set_stored(),
+    let analysed = TextOptions::default().set_indexing_options(
+        TextFieldIndexing::default()
+            .set_tokenizer(tokenizer::INDEX_ANALYZER)
+            .set_index_option(IndexRecordOption::WithFreqsAndPositions),
     );
+    let text = b.add_text_field("text", analysed.clone().set_stored());
+    let file_text = b.add_text_field("file_text", analysed);
     let fields = Fields {
         message,
         workspace,
@@ -232,6 +238,7 @@ fn build_schema() -> (Schema, Fields) {
         has_image,
         in_thread,
         text,
+        file_text,
     };
     (b.build(), fields)
 }
@@ -532,6 +539,9 @@ impl Inner {
         // part of a phrase across values, and not shown in the snippet (its first value).
         for name in &doc.file_names {
             d.add_text(f.text, name);
+        }
+        for text in &doc.file_texts {
+            d.add_text(f.file_text, text);
         }
         d
     }

@@ -667,27 +667,27 @@ fn convert_to_query(plan: &Plan, fields: &Fields) -> Compiled {
     out
 }
 
-/// One plan node as a tantivy query. Words and phrases score; a required filter scores
-/// 0 so that BM25 sees only the text.
+/// One plan node as a tantivy query. Words and phrases score, in the message's text
+/// or in its files' text; a required filter scores 0 so that BM25 sees only the text.
 fn node_query(node: &Node, negated: bool, fields: &Fields) -> Box<dyn Query> {
     let filter = |query: Box<dyn Query>| if negated { query } else { zero_score(query) };
-    let text = |t: &str| Term::from_field_text(fields.text, t);
+    let searched = [fields.text, fields.file_text];
     match node {
         Node::Word { forms, .. } => {
             let record = if negated { IndexRecordOption::Basic } else { IndexRecordOption::WithFreqs };
+            let term = |field, form: &String| -> Box<dyn Query> {
+                Box::new(TermQuery::new(Term::from_field_text(field, form), record))
+            };
             Box::new(BooleanQuery::new(
-                forms
+                searched
                     .iter()
-                    .map(|form| {
-                        (Occur::Should, Box::new(TermQuery::new(text(form), record)) as Box<dyn Query>)
-                    })
+                    .flat_map(|field| forms.iter().map(|form| (Occur::Should, term(*field, form))))
                     .collect(),
             ))
         }
-        Node::Phrase(tokens) => match tokens.as_slice() {
-            [(_, only)] => Box::new(TermQuery::new(text(only), IndexRecordOption::WithFreqs)),
-            _ => Box::new(PhraseQuery::new_with_offset(tokens.iter().map(|(o, t)| (*o, text(t))).collect())),
-        },
+        Node::Phrase(tokens) => Box::new(BooleanQuery::new(
+            searched.iter().map(|field| (Occur::Should, phrase_query(*field, tokens))).collect(),
+        )),
         Node::Author(id) => filter(term_query(Term::from_field_bytes(fields.author, &id.to_bytes()))),
         Node::Channel(id) => filter(term_query(Term::from_field_bytes(fields.channel, &id.to_bytes()))),
         Node::Time(from, to) => filter(timestamp_range(fields, *from, *to)),
@@ -700,6 +700,15 @@ fn node_query(node: &Node, negated: bool, fields: &Fields) -> Box<dyn Query> {
         Node::HasFile => filter(term_query(Term::from_field_bool(fields.has_file, true))),
         Node::HasImage => filter(term_query(Term::from_field_bool(fields.has_image, true))),
         Node::InThread => filter(term_query(Term::from_field_bool(fields.in_thread, true))),
+    }
+}
+
+/// A phrase's tokens at their offsets in one field (a single token is a term query).
+fn phrase_query(field: tantivy::schema::Field, tokens: &[(usize, String)]) -> Box<dyn Query> {
+    let term = |t: &str| Term::from_field_text(field, t);
+    match tokens {
+        [(_, only)] => Box::new(TermQuery::new(term(only), IndexRecordOption::WithFreqs)),
+        _ => Box::new(PhraseQuery::new_with_offset(tokens.iter().map(|(o, t)| (*o, term(t))).collect())),
     }
 }
 

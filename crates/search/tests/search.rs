@@ -44,6 +44,7 @@ fn doc(n: u64, channel: u64, author: u64, days_ago: i64, text: &str) -> IndexDoc
         has_file: false,
         has_image: false,
         file_names: Vec::new(),
+        file_texts: Vec::new(),
     }
 }
 
@@ -279,6 +280,35 @@ fn every_operator_filters() {
     assert_eq!(q("has:mention"), [3]);
     assert_eq!(q("is:thread"), [2, 4], "a reply and a root with replies");
     assert_eq!(q("notes -is:thread"), [1]);
+}
+
+#[test]
+fn the_text_of_files_is_searched_like_the_text() {
+    let mut with_file = doc(1, 0, 0, 1, "see the attached minutes");
+    with_file.has_file = true;
+    with_file.file_names = vec!["minutes.md".into()];
+    with_file.file_texts = vec!["Quarterly budget review\nThe zanzibar deal is signed.".into()];
+    let mut hidden = doc(2, 5, 0, 1, "private notes");
+    hidden.file_texts = vec!["the zanzibar deal, privately".into()];
+    let index = indexed(&[with_file, hidden, doc(3, 0, 0, 1, "zanzibar is an island")]);
+    let mut s = Search::new(&index);
+    s.channels = vec![channel_id(1, 0)];
+    let q = |s: &Search, query: &str| sorted(s.ids(query));
+    assert_eq!(q(&s, "zanzibar"), [1, 3], "found in a file, and only in readable channels");
+    assert_eq!(q(&s, "\"zanzibar deal\""), [1], "phrases match inside a file's text");
+    assert_eq!(q(&s, "budgets has:file"), [1], "file text is stemmed like the text");
+    assert_eq!(q(&s, "attached reviewed"), [1], "words may come from the text and the file");
+    assert_eq!(q(&s, "zanzibar -signed"), [3], "an excluded word in a file excludes its message");
+    assert_eq!(q(&s, "\"minutes quarterly\""), Vec::<u64>::new(), "no phrase across values");
+    let hit = s.run("signed").unwrap().hits.remove(0);
+    let snippet: String = hit.snippet.iter().map(|p| p.text.as_str()).collect();
+    assert_eq!(snippet, "see the attached minutes", "the snippet shows the message, not the file");
+    s.channels.push(channel_id(1, 5));
+    assert_eq!(q(&s, "privately"), [2]);
+    // A re-index without the file (it was deleted) forgets its text.
+    index.index_messages(&[doc(1, 0, 0, 1, "see the attached minutes")]).unwrap();
+    index.commit(IndexCursor::new()).unwrap();
+    assert_eq!(q(&s, "zanzibar"), [2, 3]);
 }
 
 #[test]
@@ -712,6 +742,7 @@ fn world_docs(world: &World) -> Vec<IndexDoc> {
             has_file: false,
             has_image: false,
             file_names: Vec::new(),
+            file_texts: Vec::new(),
         })
         .collect()
 }

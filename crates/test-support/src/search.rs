@@ -161,6 +161,7 @@ pub fn generate(corpus: &[Vec<CorpusMessage>], spec: &WorkspaceSpec, mut sink: i
                     has_file: false,
                     has_image: false,
                     file_names: Vec::new(),
+                    file_texts: Vec::new(),
                     text,
                     reaction_count,
                     reply_count,
