@@ -8,18 +8,20 @@
 //! as it arrives. A download is streamed from disk with headers that keep a hostile
 //! file from running in the app's origin: `Content-Security-Policy: sandbox`,
 //! `X-Content-Type-Options: nosniff`, and `Content-Disposition: attachment` for all
-//! but raster images.
+//! but raster images. It answers one `Range` (`206`, or `416` past the end), and
+//! `If-None-Match` with its entity tag (the content's SHA-256) with `304`.
 
 use axum::Json;
 use axum::body::Body;
 use axum::extract::multipart::{Field, MultipartError, MultipartRejection};
 use axum::extract::{Multipart, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use confab_app::App;
 use confab_app::files::is_inline_image;
 use confab_core::{Error, ErrorCode, FileInfo};
 use confab_protocol::http::FilePosted;
+use sha2::{Digest, Sha256};
 use tokio::io::AsyncReadExt;
 
 use crate::error::{ApiError, ApiResult};
@@ -99,53 +101,141 @@ pub async fn download(
     State(app): State<App>,
     auth: Auth,
     Path(file): Path<String>,
-    request_headers: axum::http::HeaderMap,
+    request: HeaderMap,
 ) -> ApiResult<Response> {
     let (record, file) = app.open_file(auth.caller, id(&file)?)?;
     // The content's hash is its entity tag: a file's bytes never change.
-    let etag = format!("\"{}\"", record.hash);
-    if request_headers.get(header::IF_NONE_MATCH).is_some_and(|v| v.as_bytes() == etag.as_bytes()) {
-        return Ok((StatusCode::NOT_MODIFIED, [(header::ETAG, header_value(&etag))]).into_response());
+    let etag = header_value(&format!("\"{}\"", record.hash));
+    if matches_none_of(&request, &etag) {
+        return Ok(not_modified(etag));
     }
     let info = record.info;
-    let inline = is_inline_image(&info.content_type);
-    let body = Body::from_stream(futures_util::stream::unfold(
-        tokio::fs::File::from_std(file),
-        |mut file| async move {
-            let mut buf = bytes::BytesMut::with_capacity(READ_CHUNK);
-            match file.read_buf(&mut buf).await {
-                Ok(0) => None,
-                Ok(_) => Some((Ok::<_, std::io::Error>(buf.freeze()), file)),
-                Err(e) => Some((Err(e), file)),
-            }
-        },
-    ));
-    let disposition = format!(
-        "{}; filename*=UTF-8''{}",
-        if inline { "inline" } else { "attachment" },
-        percent_encode(&info.name)
-    );
-    let headers = [
-        (header::CONTENT_TYPE, header_value(&info.content_type)),
-        (header::CONTENT_LENGTH, HeaderValue::from(info.size)),
-        (header::CONTENT_DISPOSITION, header_value(&disposition)),
-        (header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")),
-        (header::CONTENT_SECURITY_POLICY, HeaderValue::from_static("sandbox")),
-        (header::CACHE_CONTROL, HeaderValue::from_static("private, max-age=31536000, immutable")),
-        (header::ETAG, header_value(&etag)),
-    ];
-    Ok((headers, body).into_response())
+    let mut headers = file_headers(etag.clone());
+    headers.insert(header::CONTENT_TYPE, header_value(&info.content_type));
+    headers.insert(header::CONTENT_DISPOSITION, header_value(&disposition(&info)));
+    headers.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+    let size = info.size;
+    match requested_range(&request, &etag, size) {
+        Requested::Whole => {
+            headers.insert(header::CONTENT_LENGTH, HeaderValue::from(size));
+            Ok((headers, stream(file, size)).into_response())
+        }
+        Requested::Part(range) => {
+            let (start, end) = (*range.start(), *range.end());
+            let mut file = file;
+            std::io::Seek::seek(&mut file, std::io::SeekFrom::Start(start)).map_err(|e| {
+                tracing::error!(error = %e, "seeking in a file's content");
+                ApiError::from(Error::internal())
+            })?;
+            headers.insert(header::CONTENT_RANGE, header_value(&format!("bytes {start}-{end}/{size}")));
+            headers.insert(header::CONTENT_LENGTH, HeaderValue::from(end - start + 1));
+            Ok((StatusCode::PARTIAL_CONTENT, headers, stream(file, end - start + 1)).into_response())
+        }
+        Requested::Unsatisfiable => {
+            let range = header_value(&format!("bytes */{size}"));
+            Ok((StatusCode::RANGE_NOT_SATISFIABLE, [(header::CONTENT_RANGE, range)]).into_response())
+        }
+    }
 }
 
-pub async fn thumbnail(State(app): State<App>, auth: Auth, Path(file): Path<String>) -> ApiResult<Response> {
+/// What part of a file a request asks for.
+#[derive(Debug, PartialEq)]
+enum Requested {
+    Whole,
+    /// One range, inclusive, within the file.
+    Part(std::ops::RangeInclusive<u64>),
+    /// A range that starts past the end: `416` with the size.
+    Unsatisfiable,
+}
+
+/// The part a request asks for with `Range` (RFC 9110 §14). A header that does not
+/// parse, several ranges (which would need a multipart body) and an `If-Range` that
+/// is not the current tag are ignored, as the RFC allows: the whole file is sent.
+fn requested_range(request: &HeaderMap, etag: &HeaderValue, size: u64) -> Requested {
+    let Some(range) = request.get(header::RANGE).and_then(|v| v.to_str().ok()) else {
+        return Requested::Whole;
+    };
+    // A date in If-Range never matches: files have no Last-Modified.
+    if request.get(header::IF_RANGE).is_some_and(|tag| tag != etag) {
+        return Requested::Whole;
+    }
+    let Ok(parsed) = http_range_header::parse_range_header(range) else { return Requested::Whole };
+    if parsed.len() != 1 {
+        return Requested::Whole;
+    }
+    match parsed.validate(size) {
+        Ok(ranges) => ranges.into_iter().next().map_or(Requested::Whole, Requested::Part),
+        Err(_) => Requested::Unsatisfiable,
+    }
+}
+
+/// Whether `If-None-Match` names the current entity tag (or is `*`): the client's
+/// copy is current. Weak tags compare by their opaque part (RFC 9110 §13.1.2).
+fn matches_none_of(request: &HeaderMap, etag: &HeaderValue) -> bool {
+    let etag = etag.to_str().unwrap_or_default();
+    request.get_all(header::IF_NONE_MATCH).iter().filter_map(|v| v.to_str().ok()).any(|list| {
+        list.split(',').map(str::trim).any(|tag| tag == "*" || tag.trim_start_matches("W/") == etag)
+    })
+}
+
+/// `304 Not Modified`, with the headers a `200` would have had that concern caching.
+fn not_modified(etag: HeaderValue) -> Response {
+    let headers = [(header::ETAG, etag), (header::CACHE_CONTROL, HeaderValue::from_static(CACHE_CONTROL))];
+    (StatusCode::NOT_MODIFIED, headers).into_response()
+}
+
+/// How a file's bytes may be cached: by the browser only (`private`: files are
+/// permissioned), and revalidated at every use (`no-cache`), so that each use is
+/// checked against the caller's right to read the channel now. Revalidation is a
+/// `304` without the body. A long `max-age` would let a shared browser show a file to
+/// the next person signed in there without asking the server.
+const CACHE_CONTROL: &str = "private, no-cache";
+
+/// The headers every file response has: nothing in it runs in the app's origin, and
+/// how it is cached.
+fn file_headers(etag: HeaderValue) -> HeaderMap {
+    let mut headers = HeaderMap::new();
+    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    headers.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static("sandbox"));
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static(CACHE_CONTROL));
+    headers.insert(header::ETAG, etag);
+    headers
+}
+
+/// `inline` for a raster image, `attachment` for anything else, with the file's name.
+fn disposition(info: &FileInfo) -> String {
+    let kind = if is_inline_image(&info.content_type) { "inline" } else { "attachment" };
+    format!("{kind}; filename*=UTF-8''{}", percent_encode(&info.name))
+}
+
+/// A body of the next `len` bytes of `file`, read in chunks.
+fn stream(file: std::fs::File, len: u64) -> Body {
+    let reader = tokio::fs::File::from_std(file).take(len);
+    Body::from_stream(futures_util::stream::unfold(reader, |mut reader| async move {
+        let mut buf = bytes::BytesMut::with_capacity(READ_CHUNK);
+        match reader.read_buf(&mut buf).await {
+            Ok(0) => None,
+            Ok(_) => Some((Ok::<_, std::io::Error>(buf.freeze()), reader)),
+            Err(e) => Some((Err(e), reader)),
+        }
+    }))
+}
+
+/// A thumbnail, tagged by its bytes' hash: it is made once, at upload.
+pub async fn thumbnail(
+    State(app): State<App>,
+    auth: Auth,
+    Path(file): Path<String>,
+    request: HeaderMap,
+) -> ApiResult<Response> {
     let png = app.file_thumbnail(auth.caller, id(&file)?)?;
-    let headers = [
-        (header::CONTENT_TYPE, HeaderValue::from_static("image/png")),
-        (header::CONTENT_DISPOSITION, HeaderValue::from_static("inline")),
-        (header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")),
-        (header::CONTENT_SECURITY_POLICY, HeaderValue::from_static("sandbox")),
-        (header::CACHE_CONTROL, HeaderValue::from_static("private, max-age=31536000, immutable")),
-    ];
+    let etag = header_value(&format!("\"{}\"", confab_store::blobs::hex(&Sha256::digest(&png).into())));
+    if matches_none_of(&request, &etag) {
+        return Ok(not_modified(etag));
+    }
+    let mut headers = file_headers(etag);
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("image/png"));
+    headers.insert(header::CONTENT_DISPOSITION, HeaderValue::from_static("inline"));
     Ok((headers, png).into_response())
 }
 
@@ -180,8 +270,48 @@ fn percent_encode(name: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
     #[test]
     fn names_are_percent_encoded() {
-        assert_eq!(super::percent_encode("a b\"é.txt"), "a%20b%22%C3%A9.txt");
+        assert_eq!(percent_encode("a b\"é.txt"), "a%20b%22%C3%A9.txt");
+    }
+
+    fn request(pairs: &[(header::HeaderName, &str)]) -> HeaderMap {
+        pairs.iter().map(|(name, value)| (name.clone(), HeaderValue::from_str(value).unwrap())).collect()
+    }
+
+    #[test]
+    fn one_range_is_served_and_anything_else_is_the_whole_file() {
+        let etag = HeaderValue::from_static("\"abc\"");
+        let range = |pairs: &[(header::HeaderName, &str)]| requested_range(&request(pairs), &etag, 1000);
+        let asked = |value: &str| range(&[(header::RANGE, value)]);
+        assert_eq!(range(&[]), Requested::Whole);
+        assert_eq!(asked("bytes=0-99"), Requested::Part(0..=99));
+        assert_eq!(asked("bytes=990-"), Requested::Part(990..=999));
+        assert_eq!(asked("bytes=-10"), Requested::Part(990..=999));
+        assert_eq!(asked("bytes=-5000"), Requested::Part(0..=999), "a longer suffix is the whole file");
+        assert_eq!(asked("bytes=900-5000"), Requested::Part(900..=999), "the end is clipped");
+        assert_eq!(asked("bytes=1000-"), Requested::Unsatisfiable);
+        assert_eq!(asked("bytes=5000-6000"), Requested::Unsatisfiable);
+        for ignored in ["bytes=0-1,5-6", "bytes=abc", "items=0-1", "bytes=5-1"] {
+            assert_eq!(asked(ignored), Requested::Whole, "{ignored}");
+        }
+        let current = [(header::RANGE, "bytes=0-9"), (header::IF_RANGE, "\"abc\"")];
+        assert_eq!(range(&current), Requested::Part(0..=9));
+        let stale = [(header::RANGE, "bytes=0-9"), (header::IF_RANGE, "\"old\"")];
+        assert_eq!(range(&stale), Requested::Whole, "a changed entity is sent whole");
+    }
+
+    #[test]
+    fn if_none_match_compares_entity_tags() {
+        let etag = HeaderValue::from_static("\"abc\"");
+        let current = |value: &str| matches_none_of(&request(&[(header::IF_NONE_MATCH, value)]), &etag);
+        assert!(current("\"abc\""));
+        assert!(current("\"x\", W/\"abc\""));
+        assert!(current("*"));
+        assert!(!current("\"abcd\""));
+        assert!(!current("abc"));
+        assert!(!matches_none_of(&HeaderMap::new(), &etag));
     }
 }

@@ -17,6 +17,7 @@ crate::cases!(
     files_are_found_by_name_and_by_kind,
     orphan_contents_are_swept,
     a_slow_upload_has_its_own_timeout,
+    downloads_answer_ranges_and_revalidation,
 );
 
 const WAIT: Duration = Duration::from_secs(10);
@@ -536,4 +537,100 @@ async fn a_slow_upload_has_its_own_timeout() {
     let path = format!("/api/v1/channels/{general}/messages");
     let status = trickle(&server, &path, token, "application/json", br#"{"text": "slow words"}"#).await;
     assert!(status.starts_with("HTTP/1.1 408"), "any other slow request times out: {status}");
+}
+
+/// A GET of a file route with extra request headers: status, headers and body.
+async fn fetch(
+    server: &TestServer,
+    token: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> (u16, reqwest::header::HeaderMap, Vec<u8>) {
+    let mut request = reqwest::Client::new().get(format!("{}/api/v1{path}", server.url)).bearer_auth(token);
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let response = request.send().await.unwrap();
+    let (status, headers) = (response.status().as_u16(), response.headers().clone());
+    (status, headers, response.bytes().await.unwrap().to_vec())
+}
+
+async fn downloads_answer_ranges_and_revalidation() {
+    let server = TestServer::start();
+    let (owner, _) = server.user("owner").await;
+    let (outsider, _) = server.user("outsider").await;
+    let (ws, general) = confab_tests::workspace(&owner, "W").await;
+    confab_tests::workspace(&outsider, "Elsewhere").await;
+    let content: Vec<u8> = (0..800_000u32).map(|i| (i.wrapping_mul(7) % 251) as u8).collect();
+    let posted = owner.upload(general, "data.bin", &content, "").await.unwrap();
+    let path = format!("/files/{}", posted.file.id);
+    let (token, stranger) = (owner.token().unwrap(), outsider.token().unwrap());
+
+    // The whole file: ranges are offered, and the tag is the content's SHA-256.
+    let (status, headers, body) = fetch(&server, token, &path, &[]).await;
+    assert_eq!((status, body == content), (200, true));
+    assert_eq!(headers["accept-ranges"], "bytes");
+    assert_eq!(headers["cache-control"], "private, no-cache", "permissioned: revalidated at every use");
+    let [stored] = stored_contents(&server, ws).try_into().expect("one content");
+    let etag = format!("\"{}\"", stored.file_name().unwrap().to_str().unwrap());
+    assert_eq!(headers["etag"], etag.as_str());
+
+    // One range of each form: 206 with the part and where it lies, and the same
+    // security headers as the whole file.
+    let size = content.len();
+    for (range, from, to) in [
+        ("bytes=100-199", 100, 199),
+        ("bytes=799990-", 799_990, size - 1),
+        ("bytes=-10", size - 10, size - 1),
+        ("bytes=0-", 0, size - 1),
+        ("bytes=700000-900000", 700_000, size - 1),
+    ] {
+        let (status, headers, body) = fetch(&server, token, &path, &[("range", range)]).await;
+        assert_eq!(status, 206, "{range}");
+        assert_eq!(headers["content-range"], format!("bytes {from}-{to}/{size}").as_str(), "{range}");
+        assert_eq!(headers["content-length"], (to - from + 1).to_string().as_str(), "{range}");
+        assert!(body == content[from..=to], "{range}: the bytes of the range");
+        assert_eq!(headers["content-security-policy"], "sandbox", "{range}");
+        assert_eq!(headers["x-content-type-options"], "nosniff", "{range}");
+        assert!(headers["content-disposition"].to_str().unwrap().starts_with("attachment"), "{range}");
+        assert_eq!(headers["etag"], etag.as_str(), "{range}");
+    }
+    // Past the end: 416 with the size. Several ranges, or a stale If-Range: the whole file.
+    for range in ["bytes=800000-", "bytes=900000-900010"] {
+        let (status, headers, _) = fetch(&server, token, &path, &[("range", range)]).await;
+        assert_eq!((status, headers["content-range"].to_str().unwrap()), (416, "bytes */800000"), "{range}");
+    }
+    let (status, _, body) = fetch(&server, token, &path, &[("range", "bytes=0-1,5-6")]).await;
+    assert_eq!((status, body.len()), (200, size));
+    let stale = [("range", "bytes=0-9"), ("if-range", "\"0000\"")];
+    assert_eq!(fetch(&server, token, &path, &stale).await.0, 200);
+    let current = [("range", "bytes=0-9"), ("if-range", etag.as_str())];
+    assert_eq!(fetch(&server, token, &path, &current).await.2, content[..10]);
+
+    // Revalidation: the current tag answers 304 without the body; another tag, the file.
+    let (status, headers, body) = fetch(&server, token, &path, &[("if-none-match", &etag)]).await;
+    assert_eq!((status, body.len()), (304, 0));
+    assert_eq!(headers["etag"], etag.as_str());
+    assert_eq!(headers["cache-control"], "private, no-cache");
+    let listed = format!("\"other\", W/{etag}");
+    assert_eq!(fetch(&server, token, &path, &[("if-none-match", &listed)]).await.0, 304);
+    assert_eq!(fetch(&server, token, &path, &[("if-none-match", "\"other\"")]).await.0, 200);
+    // Neither a range nor a tag tells a non-reader anything.
+    for extra in [("range", "bytes=0-9"), ("if-none-match", etag.as_str())] {
+        assert_eq!(fetch(&server, stranger, &path, &[extra]).await.0, 404, "{extra:?}");
+    }
+
+    // A thumbnail has a tag of its own, and revalidates the same way.
+    let image = owner.upload(general, "dot.png", PNG, "").await.unwrap();
+    let thumb = format!("/files/{}/thumb", image.file.id);
+    let (status, headers, png) = fetch(&server, token, &thumb, &[]).await;
+    assert_eq!((status, headers["cache-control"].to_str().unwrap()), (200, "private, no-cache"));
+    let tag = headers["etag"].to_str().unwrap().to_string();
+    use sha2::Digest;
+    let digest: String = sha2::Sha256::digest(&png).iter().map(|b| format!("{b:02x}")).collect();
+    assert_eq!(tag, format!("\"{digest}\""), "the tag is the thumbnail's hash");
+    assert_eq!(headers["content-security-policy"], "sandbox");
+    let (status, _, body) = fetch(&server, token, &thumb, &[("if-none-match", &tag)]).await;
+    assert_eq!((status, body.len()), (304, 0));
+    assert_eq!(fetch(&server, stranger, &thumb, &[("if-none-match", &tag)]).await.0, 404);
 }
