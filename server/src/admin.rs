@@ -213,14 +213,16 @@ pub async fn stream_progress<P: Serialize>(
     tokio::pin!(command);
     let answer = loop {
         tokio::select! {
-            Some(p) = progress.recv() => {
-                let line = format!("{}\n", json!({ "progress": p }));
-                // The operator went away: the command goes on, unwatched.
-                let _ = write.write_all(line.as_bytes()).await;
-            }
+            // Progress first, so that what a command reported before it ended is sent
+            // before its answer.
+            biased;
+            Some(p) = progress.recv() => write_progress(write, p).await,
             result = &mut command => break result,
         }
     };
+    while let Ok(p) = progress.try_recv() {
+        write_progress(write, p).await;
+    }
     let answer = match answer {
         Ok(v) => AdminResponse::Ok(v),
         Err(e) => AdminResponse::Error(e),
@@ -228,6 +230,13 @@ pub async fn stream_progress<P: Serialize>(
     let mut line = serde_json::to_string(&answer).unwrap_or_default();
     line.push('\n');
     write.write_all(line.as_bytes()).await.is_ok()
+}
+
+#[cfg(unix)]
+async fn write_progress<P: Serialize>(write: &mut tokio::net::unix::OwnedWriteHalf, progress: P) {
+    let line = format!("{}\n", json!({ "progress": progress }));
+    // The operator went away: the command goes on, unwatched.
+    let _ = write.write_all(line.as_bytes()).await;
 }
 
 /// Runs a long command from the command line with a progress bar on standard error
