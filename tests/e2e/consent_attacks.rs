@@ -17,6 +17,7 @@ crate::cases!(
     members_choices_are_visible_only_to_themselves,
     a_shared_models_other_contributors_are_a_count,
     dm_partners_never_reach_the_search_log,
+    no_file_reaches_training_whatever_is_granted,
 );
 
 /// The current policy of a purpose.
@@ -343,4 +344,52 @@ async fn dm_partners_never_reach_the_search_log() {
             .collect()
     };
     assert_eq!(affinities(&bob_id), affinities(&carol_id));
+}
+
+/// Files are not a consent category, and no purpose may read them: with every purpose
+/// granted every category it allows, for every member, what training would read of
+/// a public channel holds the text posted with a file but nothing of the file (its
+/// name, id, or the words inside it), and a grant naming `files` is refused.
+async fn no_file_reaches_training_whatever_is_granted() {
+    let server = TestServer::start();
+    let (owner, _) = server.user("fileowner").await;
+    let (ws, general) = confab_tests::workspace(&owner, "Files").await;
+    let posted = owner
+        .upload(
+            general,
+            "quarterly-plan.txt",
+            b"the zanzibarquux initiative starts in May",
+            "here is the plan",
+        )
+        .await
+        .unwrap();
+    let file_id = posted.file.id.to_string();
+    for (purpose, categories) in [
+        ("search_ranking", ["messages", "search_interactions"]),
+        ("emoji_suggestions", ["messages", "reactions"]),
+        ("channel_suggestions", ["messages", "memberships"]),
+    ] {
+        grant(&owner, ws, purpose, "workspace", &categories, "opt_out").await;
+        let (status, preview) = owner
+            .raw(Method::GET, &format!("/workspaces/{ws}/consent/preview?purpose={purpose}"), None)
+            .await
+            .unwrap();
+        assert!(status.is_success(), "{preview}");
+        let text = preview.to_string();
+        assert!(text.contains("here is the plan"), "{purpose}: the message itself is read: {text}");
+        for secret in ["zanzibarquux", "quarterly-plan", file_id.as_str()] {
+            assert!(!text.contains(secret), "{purpose}: {secret} reached the preview: {text}");
+        }
+    }
+    let p = policy(&owner, "search_ranking").await;
+    let with_files = json!({
+        "granted": true, "scope": "workspace", "categories": ["messages", "files"], "members": "opt_out",
+        "policy_version": p["version"], "policy_sha256": p["sha256"], "accept": true,
+    })
+    .to_string();
+    let (status, answer) = owner
+        .raw(Method::PUT, &format!("/workspaces/{ws}/consent/search_ranking"), Some(&with_files))
+        .await
+        .unwrap();
+    assert_eq!(status, reqwest::StatusCode::BAD_REQUEST, "{answer}");
 }
