@@ -210,6 +210,7 @@ impl Config {
             ("files.image_max_side_px", self.app.files.image_max_side_px.into(), 16, 65_535),
             ("files.image_max_decode_bytes", self.app.files.image_max_decode_bytes, MIB, 1 << 34),
             ("files.thumbnail_threads", self.app.files.thumbnail_threads as u64, 1, 256),
+            ("files.index_text_max_bytes", self.app.files.index_text_max_bytes, 0, 64 * MIB),
             ("websocket.queue_frames", w.queue_frames as u64, 1, 1_000_000),
             ("websocket.auth_timeout_secs", w.auth_timeout_secs, 1, 3600),
             ("websocket.ping_interval_secs", w.ping_interval_secs, 1, 3600),
@@ -309,6 +310,7 @@ mod tests {
             ("CONFAB_AUTH_SESSION_TTL_DAYS", "0", "auth.session_ttl_days"),
             ("CONFAB_LIMITS_MAX_FRAME_BYTES", "10", "limits.max_frame_bytes"),
             ("CONFAB_TRAINING_EPSILON", "-1", "training.epsilon"),
+            ("CONFAB_FILES_INDEX_TEXT_MAX_BYTES", "67108865", "files.index_text_max_bytes"),
         ] {
             let e = Config::load_from(None, [(var.to_string(), value.to_string())]).unwrap_err();
             assert!(format!("{e:#}").contains(key), "{var}={value}: {e:#}");

@@ -18,6 +18,7 @@ crate::cases!(
     orphan_contents_are_swept,
     a_slow_upload_has_its_own_timeout,
     downloads_answer_ranges_and_revalidation,
+    the_text_of_text_files_is_searchable_where_the_message_is,
 );
 
 const WAIT: Duration = Duration::from_secs(10);
@@ -633,4 +634,72 @@ async fn downloads_answer_ranges_and_revalidation() {
     let (status, _, body) = fetch(&server, token, &thumb, &[("if-none-match", &tag)]).await;
     assert_eq!((status, body.len()), (304, 0));
     assert_eq!(fetch(&server, stranger, &thumb, &[("if-none-match", &tag)]).await.0, 404);
+}
+
+/// Polls a search until it finds `marker`'s message: the index applies events in
+/// order, so everything posted before it is in. Polled below the search rate.
+async fn wait_until_indexed(client: &confab_client::Client, ws: WorkspaceId, marker: &str, id: String) {
+    for _ in 0..100 {
+        if search(client, ws, marker).await.contains(&id) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    panic!("{marker} was not indexed");
+}
+
+async fn the_text_of_text_files_is_searchable_where_the_message_is() {
+    let server = TestServer::start_with(&[
+        ("CONFAB_FILES_INDEX_TEXT_MAX_BYTES", "20000"),
+        ("CONFAB_LIMITS_SEARCH_BURST", "1000"),
+    ]);
+    let (owner, _) = server.user("owner").await;
+    let (member, member_s) = server.user("member").await;
+    let (ws, general) = confab_tests::workspace(&owner, "W").await;
+    confab_tests::join(&owner, ws, &member).await;
+    let secret = owner.create_channel(ws, "secret", true).await.unwrap().id;
+
+    let notes = "# Minutes\n\nWe chose the *quokkafile* plan.\n";
+    let hidden = owner.upload(secret, "minutes.md", notes.as_bytes(), "").await.unwrap();
+    let csv = "city,animal\nPerth,wombatcsv\n";
+    let shared = owner.upload(general, "animals.csv", csv.as_bytes(), "the list").await.unwrap();
+    let code = "fn main() {\n    let narwhalcode = 1;\n}\n";
+    let source = member.upload(general, "main.rs", code.as_bytes(), "").await.unwrap();
+    // Not indexed: a binary file; a text whose head is UTF-8 but not the rest; a text
+    // over files.index_text_max_bytes (found by its name only).
+    let mut binary = b"\0\x01\x02 platypusbinary ".to_vec();
+    binary.extend_from_slice(&[0; 100]);
+    owner.upload(general, "blob.bin", &binary, "").await.unwrap();
+    let mut broken = "echidnabroken ".repeat(1000).into_bytes();
+    broken.extend_from_slice(&[0xff, 0xfe, b'x']);
+    owner.upload(general, "broken.txt", &broken, "").await.unwrap();
+    let large =
+        owner.upload(general, "dingolog.txt", "dingolarge ".repeat(2000).as_bytes(), "").await.unwrap();
+    assert_eq!(large.file.content_type, "text/plain; charset=utf-8");
+    let marker = owner.post(general, "zebramarker").await.unwrap().id.to_string();
+    wait_until_indexed(&owner, ws, "zebramarker", marker).await;
+
+    let (hidden_id, shared_id) = (hidden.message.id.to_string(), shared.message.id.to_string());
+    assert_eq!(search(&owner, ws, "quokkafile").await, vec![hidden_id.clone()], "markdown");
+    assert!(search(&member, ws, "quokkafile").await.is_empty(), "a non-member of the channel finds nothing");
+    assert_eq!(search(&member, ws, "wombatcsv").await, vec![shared_id.clone()], "CSV");
+    assert_eq!(search(&owner, ws, "narwhalcode").await, vec![source.message.id.to_string()], "source code");
+    assert_eq!(search(&member, ws, "\"chose the quokkafile\"").await, Vec::<String>::new());
+    assert_eq!(search(&owner, ws, "\"chose the quokkafile\"").await, vec![hidden_id.clone()], "phrases");
+    for word in ["platypusbinary", "echidnabroken", "dingolarge"] {
+        assert!(search(&owner, ws, word).await.is_empty(), "{word} is not indexed");
+    }
+    assert_eq!(search(&owner, ws, "dingolog").await, vec![large.message.id.to_string()]);
+
+    // Once the member joins the channel, they find it too.
+    owner.add_member(secret, member_s.user.id).await.unwrap();
+    assert_eq!(search(&member, ws, "quokkafile").await, vec![hidden_id]);
+
+    // Deleting the file takes its text out of the index; its message stays, found by its text.
+    let answer = file_route(&owner, reqwest::Method::DELETE, format!("/files/{}", shared.file.id)).await;
+    assert_eq!(answer.0, 204);
+    let marker = owner.post(general, "zebramarker again").await.unwrap().id.to_string();
+    wait_until_indexed(&owner, ws, "again", marker).await;
+    assert!(search(&owner, ws, "wombatcsv").await.is_empty(), "the deleted file's text is gone");
+    assert_eq!(search(&owner, ws, "list").await, vec![shared_id]);
 }

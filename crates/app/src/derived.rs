@@ -20,10 +20,15 @@ use tokio::sync::mpsc;
 /// Largest number of events replayed per workspace before rebuilding it instead.
 const REPLAY_LIMIT: usize = 100_000;
 
+/// Bytes of text (messages and files) a rebuild collects before handing them to the
+/// index: the text of files makes a workspace's documents far larger than its messages.
+const REBUILD_BATCH_BYTES: usize = 32 << 20;
+
 pub(crate) struct Derived {
     pub store: Arc<dyn Store>,
     pub recommender: Arc<Recommender>,
     pub search: Arc<SearchIndex>,
+    pub files: crate::files::FileIndexing,
 }
 
 pub(crate) fn start(
@@ -125,13 +130,22 @@ impl Derived {
 
     fn rebuild_index(&self, ws: WorkspaceId) -> Result<(), String> {
         self.search.delete_workspace(ws).map_err(|e| e.to_string())?;
-        let mut docs = Vec::new();
+        let (mut docs, mut bytes, mut failed) = (Vec::new(), 0, None);
         self.store
             .scan_messages(ws, &mut |m| {
-                docs.extend(crate::files::index_doc(self.store.as_ref(), &m));
-                true
+                let Some(doc) = self.files.index_doc(&m) else { return true };
+                bytes += doc.text.len() + doc.file_texts.iter().map(String::len).sum::<usize>();
+                docs.push(doc);
+                if bytes >= REBUILD_BATCH_BYTES {
+                    bytes = 0;
+                    failed = self.search.bulk_add(std::mem::take(&mut docs)).err();
+                }
+                failed.is_none()
             })
             .map_err(|e| e.to_string())?;
+        if let Some(e) = failed {
+            return Err(e.to_string());
+        }
         self.search.bulk_add(docs).map_err(|e| e.to_string())?;
         Ok(())
     }
@@ -212,20 +226,18 @@ impl Derived {
     fn apply_to_index(&self, record: &EventRecord) {
         let result = match &record.event {
             Event::MessageCreated { message } | Event::MessageUpdated { message } => {
-                match crate::files::index_doc(self.store.as_ref(), message) {
+                match self.files.index_doc(message) {
                     Some(doc) => self.search.index_messages(&[doc]),
                     None => self.search.delete_message(message.id),
                 }
             }
             Event::MessageDeleted { message_id, .. } => self.search.delete_message(*message_id),
-            Event::ReactionAdded { message_id, .. } | Event::ReactionRemoved { message_id, .. } => match self
-                .message(*message_id)
-                .as_ref()
-                .and_then(|m| crate::files::index_doc(self.store.as_ref(), m))
-            {
-                Some(doc) => self.search.update_counts(&doc),
-                None => Ok(()),
-            },
+            Event::ReactionAdded { message_id, .. } | Event::ReactionRemoved { message_id, .. } => {
+                match self.message(*message_id).as_ref().and_then(|m| self.files.index_doc(m)) {
+                    Some(doc) => self.search.update_counts(&doc),
+                    None => Ok(()),
+                }
+            }
             _ => Ok(()),
         };
         if let Err(e) = result {

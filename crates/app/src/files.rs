@@ -19,6 +19,9 @@
 //!
 //! Permissions come from the channel: whoever may read the channel may download its
 //! files, and anyone else gets `file_not_found`, as for a file that does not exist.
+//! Search follows the same rule: a file's name and, for a text file of at most
+//! `files.index_text_max_bytes`, its text are indexed with its message
+//! ([`FileIndexing`]), so they are found exactly where the message is.
 //!
 //! Placing content and deleting it happen under the workspace's write lock, after
 //! reading the content records, so an upload of content that a delete is removing
@@ -73,6 +76,9 @@ pub struct FilesConfig {
     pub image_max_decode_bytes: u64,
     /// Thumbnails made at once (each a blocking thread).
     pub thumbnail_threads: usize,
+    /// Largest text-like file whose text is searchable, in bytes; a larger one is
+    /// found by its name only, and 0 indexes no file's text.
+    pub index_text_max_bytes: u64,
 }
 
 impl Default for FilesConfig {
@@ -87,6 +93,7 @@ impl Default for FilesConfig {
             image_max_side_px: 12_000,
             image_max_decode_bytes: 256 * 1024 * 1024,
             thumbnail_threads: 2,
+            index_text_max_bytes: 1024 * 1024,
         }
     }
 }
@@ -529,19 +536,53 @@ fn make_thumbnail(path: &std::path::Path, config: &FilesConfig) -> Result<Vec<u8
     Ok(png.into_inner())
 }
 
-/// A message as the search index sees it, with its files' names and whether one is
-/// a raster image (`has:image`); `None` for a deleted message.
-pub(crate) fn index_doc(store: &dyn Store, message: &Message) -> Option<confab_search::IndexDoc> {
-    let mut doc = confab_search::IndexDoc::from_message(message)?;
-    for id in &message.files {
-        let record = store.blob(message.workspace, FILES, &id.to_bytes()).ok().flatten();
-        let Some(record) = record.and_then(|b| serde_json::from_slice::<FileRecord>(&b).ok()) else {
-            continue;
-        };
-        doc.has_image |= is_inline_image(&record.info.content_type);
-        doc.file_names.push(record.info.name);
+/// What the search index reads of files: their records in the store, and the text
+/// of text-like files from the blob store.
+pub(crate) struct FileIndexing {
+    pub store: Arc<dyn Store>,
+    pub blobs: Arc<dyn BlobStore>,
+    /// `files.index_text_max_bytes`.
+    pub text_max_bytes: u64,
+}
+
+impl FileIndexing {
+    /// A message as the search index sees it, with its files' names, the text of its
+    /// text-like files, and whether one is a raster image (`has:image`); `None` for a
+    /// deleted message.
+    pub(crate) fn index_doc(&self, message: &Message) -> Option<confab_search::IndexDoc> {
+        let mut doc = confab_search::IndexDoc::from_message(message)?;
+        for id in &message.files {
+            let record = self.store.blob(message.workspace, FILES, &id.to_bytes()).ok().flatten();
+            let Some(record) = record.and_then(|b| serde_json::from_slice::<FileRecord>(&b).ok()) else {
+                continue;
+            };
+            doc.has_image |= is_inline_image(&record.info.content_type);
+            doc.file_texts.extend(self.text_of(message.workspace, &record));
+            doc.file_names.push(record.info.name);
+        }
+        Some(doc)
     }
-    Some(doc)
+
+    /// The text of a text-like file: sniffed as text (whatever its name says), at
+    /// most `files.index_text_max_bytes`, and UTF-8 throughout (the sniff saw only
+    /// its head). `None` for any other file, or one whose content is gone.
+    fn text_of(&self, ws: WorkspaceId, record: &FileRecord) -> Option<String> {
+        if !is_text(&record.info.content_type) || record.info.size > self.text_max_bytes {
+            return None;
+        }
+        let hash = confab_store::blobs::parse_hex(&record.hash)?;
+        let file = self.blobs.open(ws, &hash).ok()?;
+        let mut bytes = Vec::new();
+        // Bounded even if the content is longer than its record says.
+        std::io::Read::read_to_end(&mut std::io::Read::take(file, self.text_max_bytes), &mut bytes).ok()?;
+        String::from_utf8(bytes).ok()
+    }
+}
+
+/// Whether a sniffed type is text: plain text (markdown, source code, CSV and any
+/// other UTF-8 without NULs) or a text type `infer` recognised (HTML, XML, scripts).
+pub fn is_text(content_type: &str) -> bool {
+    content_type.starts_with("text/")
 }
 
 /// A failed file-system step, with what was being done.
