@@ -6,7 +6,9 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{delete, get, patch, post, put};
 use axum::{Json, Router};
-use confab_app::{App, CreateChannel, CreateInvite, HistoryQuery, PostMessage, SignupRequest, UpdateChannel};
+use confab_app::{
+    App, CreateChannel, CreateInvite, HistoryQuery, PostMessage, SignupRequest, UpdateChannel, UpdateProfile,
+};
 use confab_core::{ChannelId, MessageId};
 use confab_protocol::http::{
     ChannelMembers, Channels, DmRequest, Features, IncludedBody, Invites, LimitParams, LoginRequest, Members,
@@ -25,7 +27,7 @@ pub fn routes() -> Router<App> {
         .route("/auth/logout", post(logout))
         .route("/auth/logout_all", post(logout_all))
         .route("/auth/password", post(change_password))
-        .route("/me", get(me))
+        .route("/me", get(me).patch(update_me))
         .route("/workspaces", get(list_workspaces).post(create_workspace))
         .route("/workspaces/{ws}", patch(rename_workspace))
         .route("/workspaces/{ws}/invites", get(list_invites).post(create_invite))
@@ -217,6 +219,15 @@ async fn change_password(
 
 async fn me(State(app): State<App>, auth: Auth) -> ApiResult<Json<confab_core::User>> {
     Ok(Json(app.me(auth.caller)?))
+}
+
+/// `PATCH /me`: the caller's own display name, status and time zone.
+async fn update_me(
+    State(app): State<App>,
+    auth: Auth,
+    Body(req): Body<UpdateProfile>,
+) -> ApiResult<Json<confab_core::User>> {
+    Ok(Json(app.update_profile(auth.caller, req).await?))
 }
 
 async fn create_workspace(

@@ -47,6 +47,7 @@ pub fn router(app: App, config: &Config) -> Router {
         .route("/workspaces/{ws}/erasure", get(lifecycle::erasure_policy).put(lifecycle::set_erasure_policy))
         .route("/workspaces/{ws}/retention", get(lifecycle::ws_retention).put(lifecycle::set_ws_retention))
         .route("/channels/{ch}/retention", get(lifecycle::ch_retention).put(lifecycle::set_ch_retention))
+        .route("/channels/{ch}/retention", delete(lifecycle::clear_ch_retention))
         .route("/workspaces/{ws}/bots", get(slack::routes::list_bots).post(slack::routes::create_bot))
         .route("/workspaces/{ws}/bots/{bot}", delete(slack::routes::revoke_bot))
         .route("/workspaces/{ws}/webhooks", get(slack::routes::webhooks).post(slack::routes::new_webhook))

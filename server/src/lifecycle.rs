@@ -4,7 +4,7 @@
 //! (`POST /auth/reset_password`, which the one-time link's page calls; `DELETE /me`;
 //! `GET /me/export`;
 //! `GET/PUT /workspaces/{ws}/erasure`; `GET/PUT /workspaces/{ws}/retention` and
-//! `/channels/{ch}/retention`), registered in [`crate::router`].
+//! `GET/PUT/DELETE /channels/{ch}/retention`), registered in [`crate::router`].
 
 use std::io::Read;
 
@@ -311,6 +311,16 @@ pub async fn set_ch_retention(
     Body(req): Body<SetRetention>,
 ) -> ApiResult<Json<ChannelRetention>> {
     Ok(Json(app.set_channel_retention(auth.caller, id(&ch)?, req).await?))
+}
+
+/// `DELETE /channels/{ch}/retention`: the channel follows its workspace's retention
+/// again (owners and admins of its workspace).
+pub async fn clear_ch_retention(
+    State(app): State<App>,
+    auth: Auth,
+    Path(ch): Path<String>,
+) -> ApiResult<Json<ChannelRetention>> {
+    Ok(Json(app.clear_channel_retention(auth.caller, id(&ch)?).await?))
 }
 
 /// `POST /auth/reset_password {token, new_password}`: the one-time link's page sets

@@ -122,6 +122,12 @@ async fn every_endpoint_checks_who_is_asking() {
             [Expect::Ok, Expect::Ok, Expect::Ok, Expect::Ok, Expect::Ok, UNAUTH],
         ),
         (
+            Method::PATCH,
+            "/me".into(),
+            Some(json!({"status_text": "here"}).to_string()),
+            [Expect::Ok, Expect::Ok, Expect::Ok, Expect::Ok, Expect::Ok, UNAUTH],
+        ),
+        (
             Method::GET,
             format!("{w}/members"),
             None,
@@ -458,6 +464,12 @@ async fn every_endpoint_checks_who_is_asking() {
             Method::PUT,
             format!("/channels/{general}/retention"),
             Some(json!({"days": null}).to_string()),
+            [Expect::Ok, Expect::Ok, FORBIDDEN, NO_CH, NO_CH, UNAUTH],
+        ),
+        (
+            Method::DELETE,
+            format!("/channels/{general}/retention"),
+            None,
             [Expect::Ok, Expect::Ok, FORBIDDEN, NO_CH, NO_CH, UNAUTH],
         ),
         (

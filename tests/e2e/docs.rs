@@ -149,6 +149,16 @@ async fn documented_bodies_match_the_types() {
             fields(http::ChangePassword { current_password: String::new(), new_password: String::new() }),
         ),
         ("POST", "/auth/logout_all", fields(http::SessionsEnded { sessions_ended: 0 })),
+        (
+            "PATCH",
+            "/me",
+            fields(http::UpdateProfile {
+                display_name: some(),
+                status_text: some(),
+                status_emoji: some(),
+                time_zone: some(),
+            }),
+        ),
         ("POST", "/workspaces", fields(http::NameBody { name: String::new() })),
         ("GET", "/workspaces", fields(http::Workspaces { workspaces: vec![] })),
         (
@@ -251,6 +261,7 @@ async fn documented_bodies_match_the_types() {
                     id: user,
                     username: String::new(),
                     display_name: String::new(),
+                    details: Default::default(),
                 },
                 snippet: vec![],
                 score: 0.0,

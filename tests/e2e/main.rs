@@ -15,6 +15,7 @@ mod files;
 mod integrity;
 mod lifecycle;
 mod live;
+mod profile;
 mod revocation;
 mod slack_api;
 mod slack_import;
@@ -56,6 +57,7 @@ fn main() {
         ("integrity", integrity::cases()),
         ("lifecycle", lifecycle::cases()),
         ("live", live::cases()),
+        ("profile", profile::cases()),
         ("revocation", revocation::cases()),
         ("slack_api", slack_api::cases()),
         ("slack_import", slack_import::cases()),

@@ -418,6 +418,7 @@ impl App {
                 display_name,
                 instance_admin: store.user_count()? == 0,
                 created_at: now,
+                details: Default::default(),
             };
             let mut batch = Batch::new();
             batch.push(Op::PutUser(UserRecord { user: user.clone(), password_hash }));

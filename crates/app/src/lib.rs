@@ -32,6 +32,7 @@ pub mod lifecycle;
 mod live;
 mod messages;
 pub mod models;
+mod profile;
 pub mod search;
 pub mod sessions;
 pub mod slack_bots;
@@ -56,6 +57,7 @@ pub use config::AppConfig;
 pub use error::{AppError, Result};
 pub use live::{Hello, HelloWorkspace, Replay};
 pub use messages::{HistoryQuery, PostMessage};
+pub use profile::UpdateProfile;
 pub use sessions::{ChangePassword, SessionGrant};
 pub use workspaces::{CreateInvite, InvitePreview, WorkspaceRef};
 
@@ -122,8 +124,7 @@ impl App {
         let lifecycle = lifecycle::Lifecycle::open(data_dir)?;
         let blobs = confab_store::LocalBlobs::open(data_dir.join("files"))
             .map_err(|e| format!("file store in {}: {e}", data_dir.join("files").display()))?;
-        let blobs: Arc<dyn confab_store::BlobStore> = Arc::new(blobs);
-        let files = files::Files::new(blobs.clone(), &config.files);
+        let files = files::Files::new(Arc::new(blobs), &config.files);
         let directory = Arc::new(Directory::default());
         let hub = Arc::new(Hub::new(config.websocket.queue_frames));
         let (search, outcome) = SearchIndex::open(&index_dir, SearchConfig::default())
@@ -138,11 +139,6 @@ impl App {
             store: store.clone(),
             recommender: recommender.clone(),
             search: search.clone(),
-            files: files::FileIndexing {
-                store: store.clone(),
-                blobs,
-                text_max_bytes: config.files.index_text_max_bytes,
-            },
         });
         derived::start(derived.clone(), outcome, derived_rx);
         let writes_stopped = Arc::new(AtomicBool::new(false));

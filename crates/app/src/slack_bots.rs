@@ -128,6 +128,18 @@ impl HookLimiter {
     }
 }
 
+/// A bot account's placeholder email: its own id at [`BOT_DOMAIN`].
+fn bot_email(id: UserId) -> String {
+    format!("{}@{BOT_DOMAIN}", id.to_string().to_lowercase())
+}
+
+/// Whether an account is a bot's or a webhook's (revoked or not). Its email is its own
+/// id at [`BOT_DOMAIN`], which nobody signing up can choose (the id is made after the
+/// email is given), so a person who signs up as `someone@bots.invalid` is no bot.
+pub(crate) fn is_bot_account(user: &User) -> bool {
+    user.email == bot_email(user.id)
+}
+
 fn sha256_hex(bytes: &[u8]) -> String {
     Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
 }
@@ -210,11 +222,12 @@ impl App {
             let id = UserId::from_ulid(new_ulid());
             let user = User {
                 id,
-                email: format!("{}@{BOT_DOMAIN}", id.to_string().to_lowercase()),
+                email: bot_email(id),
                 username,
                 display_name,
                 instance_admin: false,
                 created_at: now_ms(),
+                details: Default::default(),
             };
             let mut batch = Batch::new();
             batch
@@ -290,7 +303,7 @@ impl App {
     /// Whether `user` is a bot account (of a bot or a webhook) of `ws`.
     pub fn is_bot(&self, ws: WorkspaceId, user: UserId) -> Result<bool> {
         Ok(self.store().blob(ws, BOTS, format!("bot:{user}").as_bytes())?.is_some()
-            || self.store().user(user)?.is_some_and(|u| u.user.email.ends_with(BOT_DOMAIN)))
+            || self.store().user(user)?.is_some_and(|u| is_bot_account(&u.user)))
     }
 
     /// Revokes a bot: its token stops working at once (its messages stay).

@@ -311,6 +311,7 @@ impl App {
                 display_name: display,
                 instance_admin: false,
                 created_at: now_ms(),
+                details: Default::default(),
             };
             users.insert(u.id.clone(), (user.id, username));
             summary.users_created += 1;
@@ -488,6 +489,7 @@ impl App {
                         display_name,
                         instance_admin: false,
                         created_at: now_ms(),
+                        details: Default::default(),
                     };
                     summary.users_created += 1;
                     let id = user.id;

@@ -127,6 +127,7 @@ impl App {
                     profile: UserProfile::from(&record.user),
                     role: member.role,
                     joined_at: member.joined_at,
+                    is_bot: crate::slack_bots::is_bot_account(&record.user),
                 });
             }
         }
@@ -186,6 +187,7 @@ impl App {
             profile: UserProfile::from(&record.user),
             role: member.role,
             joined_at: member.joined_at,
+            is_bot: crate::slack_bots::is_bot_account(&record.user),
         })
     }
 

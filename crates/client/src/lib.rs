@@ -25,7 +25,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-pub use confab_protocol::http::{CreateInvite, Session, SignupRequest, UpdateChannel};
+pub use confab_protocol::http::{CreateInvite, Session, SignupRequest, UpdateChannel, UpdateProfile};
 pub use confab_protocol::ws::{ClientFrame, HelloWorkspace, Req, ServerFrame};
 pub use live::Live;
 
@@ -207,6 +207,11 @@ impl Client {
 
     pub async fn me(&self) -> Result<User> {
         self.call(Method::GET, "/me", None).await
+    }
+
+    /// `PATCH /me`: changes the fields given of one's own profile.
+    pub async fn update_profile(&self, req: &UpdateProfile) -> Result<User> {
+        self.call(Method::PATCH, "/me", Some(body(req)?)).await
     }
 
     pub async fn create_workspace(&self, name: &str) -> Result<WorkspaceView> {

@@ -174,5 +174,6 @@ fn placeholder_user() -> User {
         display_name: String::new(),
         instance_admin: false,
         created_at: 0,
+        details: Default::default(),
     }
 }

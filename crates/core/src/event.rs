@@ -54,6 +54,11 @@ pub enum Event {
     /// A member's role changed.
     #[serde(rename = "member.updated")]
     MemberUpdated { user: UserId, role: Role },
+    /// A member changed their profile (display name, status, time zone): clients
+    /// fetch it again. The event names only who, so the log keeps no copy of a
+    /// profile its owner may change or erase.
+    #[serde(rename = "user.updated")]
+    UserUpdated { user: UserId },
     /// The reader's own read marker moved (sent only to that user).
     #[serde(rename = "read.updated")]
     ReadUpdated { channel: ChannelId, user: UserId, seq: u64 },
@@ -106,6 +111,7 @@ impl Event {
             Event::MemberJoined { .. } => "member.joined",
             Event::MemberLeft { .. } => "member.left",
             Event::MemberUpdated { .. } => "member.updated",
+            Event::UserUpdated { .. } => "user.updated",
             Event::WorkspaceUpdated { .. } => "workspace.updated",
             Event::ReadUpdated { .. } => "read.updated",
             Event::Typing { .. } => "typing",
@@ -138,6 +144,7 @@ impl Event {
                 Audience::User(*user)
             }
             Event::MemberUpdated { .. }
+            | Event::UserUpdated { .. }
             | Event::WorkspaceUpdated { .. }
             | Event::Presence { .. }
             | Event::ConsentChanged { .. } => Audience::Workspace,
@@ -164,6 +171,7 @@ mod tests {
         let channel = ChannelId::from_ulid(ulid::Ulid::from_parts(1, 2));
         let events = [
             Event::MemberJoined { channel: None, user },
+            Event::UserUpdated { user },
             Event::ReadUpdated { channel, user, seq: 3 },
             Event::Typing { channel, user, thread_root: None },
             Event::Presence { user, status: Presence::Away },

@@ -23,6 +23,24 @@ pub struct User {
     #[serde(default)]
     pub instance_admin: bool,
     pub created_at: Millis,
+    /// What its owner says about themselves (`PATCH /me`); every field may be empty.
+    #[serde(flatten)]
+    pub details: ProfileDetails,
+}
+
+/// The parts of a profile its owner edits besides the display name: a status and a
+/// time zone. An empty field is not set (and not sent).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProfileDetails {
+    /// A short status ("In a meeting"), one line.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub status_text: String,
+    /// One emoji, stored as the character (a shortcode is normalised).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub status_emoji: String,
+    /// An IANA time zone name (`Europe/Berlin`), for others to see the owner's local time.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub time_zone: String,
 }
 
 /// An account as other members see it: no email.
@@ -31,11 +49,18 @@ pub struct UserProfile {
     pub id: UserId,
     pub username: String,
     pub display_name: String,
+    #[serde(flatten)]
+    pub details: ProfileDetails,
 }
 
 impl From<&User> for UserProfile {
     fn from(u: &User) -> Self {
-        UserProfile { id: u.id, username: u.username.clone(), display_name: u.display_name.clone() }
+        UserProfile {
+            id: u.id,
+            username: u.username.clone(),
+            display_name: u.display_name.clone(),
+            details: u.details.clone(),
+        }
     }
 }
 
@@ -88,6 +113,9 @@ pub struct MemberView {
     pub profile: UserProfile,
     pub role: Role,
     pub joined_at: Millis,
+    /// A bot's account (a bot's or an incoming webhook's), whose messages an app posts.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub is_bot: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]

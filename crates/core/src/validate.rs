@@ -13,6 +13,7 @@ pub struct Limits {
     pub max_display_name_chars: usize,
     pub max_workspace_name_chars: usize,
     pub max_topic_chars: usize,
+    pub max_status_chars: usize,
     pub min_password_chars: usize,
     pub max_password_chars: usize,
     /// Longest `client_msg_id` / `req` a client may send.
@@ -26,6 +27,7 @@ impl Default for Limits {
             max_display_name_chars: 80,
             max_workspace_name_chars: 80,
             max_topic_chars: 250,
+            max_status_chars: 100,
             min_password_chars: 8,
             max_password_chars: 1024,
             max_client_id_chars: 64,
@@ -70,6 +72,36 @@ pub fn email(email: &str) -> Result<()> {
     if ok { Ok(()) } else { Err(Error::invalid_field("email", "not an email address")) }
 }
 
+/// A status emoji: one emoji, as its character or its shortcode (`:palm_tree:`),
+/// stored as the character; empty clears it.
+pub fn status_emoji(value: &str) -> Result<String> {
+    let value = value.trim();
+    if value.is_empty() {
+        return Ok(String::new());
+    }
+    crate::emoji::normalize(value)
+        .map(str::to_string)
+        .ok_or_else(|| Error::invalid_field("status_emoji", "one emoji, or its :shortcode:"))
+}
+
+/// A time zone: an IANA name's shape (`Europe/Berlin`, `America/Argentina/Buenos_Aires`,
+/// `Etc/GMT+3`, `UTC`), at most 64 bytes; empty clears it. Whether the zone exists is
+/// for the client's time-zone database to say: an unknown one shows no local time.
+pub fn time_zone(value: &str) -> Result<&str> {
+    let value = value.trim();
+    let part_ok = |p: &str| {
+        !p.is_empty()
+            && p.bytes().next().is_some_and(|b| b.is_ascii_alphabetic())
+            && p.bytes().all(|b| b.is_ascii_alphanumeric() || b"_+-".contains(&b))
+    };
+    let ok = value.is_empty() || (value.len() <= 64 && value.split('/').all(part_ok));
+    if ok {
+        Ok(value)
+    } else {
+        Err(Error::invalid_field("time_zone", "an IANA time zone name, such as Europe/Berlin"))
+    }
+}
+
 /// A free-text field: trimmed, not empty (unless allowed), no control characters
 /// other than newlines and tabs, at most `max` characters. Returns the trimmed text.
 pub fn text_field<'a>(field: &str, value: &'a str, max: usize, allow_empty: bool) -> Result<&'a str> {
@@ -110,6 +142,15 @@ impl Limits {
 
     pub fn topic<'a>(&self, topic: &'a str) -> Result<&'a str> {
         text_field("topic", topic, self.max_topic_chars, true)
+    }
+
+    /// A status text: one line, at most `max_status_chars`; empty clears it.
+    pub fn status_text<'a>(&self, text: &'a str) -> Result<&'a str> {
+        let text = text_field("status_text", text, self.max_status_chars, true)?;
+        if text.contains(['\n', '\r', '\t']) {
+            return Err(Error::invalid_field("status_text", "must be one line"));
+        }
+        Ok(text)
     }
 
     pub fn password(&self, password: &str) -> Result<()> {
@@ -162,6 +203,30 @@ mod tests {
         assert!(limits.message_text("   ").is_err());
         assert!(limits.message_text("a\u{0}").is_err());
         assert!(Limits::default().message_text("line\nline").is_ok());
+    }
+
+    #[test]
+    fn statuses_and_time_zones() {
+        let limits = Limits { max_status_chars: 5, ..Limits::default() };
+        assert_eq!(limits.status_text("  lunch ").unwrap(), "lunch");
+        assert_eq!(limits.status_text("").unwrap(), "");
+        for bad in ["lunch!", "a\nb", "a\u{7}"] {
+            assert_eq!(limits.status_text(bad).unwrap_err().code, ErrorCode::InvalidField, "{bad:?}");
+        }
+        assert_eq!(status_emoji(":palm_tree:").unwrap(), "🌴");
+        assert_eq!(status_emoji("🌴").unwrap(), "🌴");
+        assert_eq!(status_emoji(" ").unwrap(), "");
+        for bad in ["palm", "🌴🌴", "<b>"] {
+            assert!(status_emoji(bad).is_err(), "{bad}");
+        }
+        for ok in ["", "UTC", "Europe/Berlin", "America/Argentina/Buenos_Aires", "Etc/GMT+3"] {
+            assert_eq!(time_zone(ok).unwrap(), ok);
+        }
+        for bad in
+            ["Europe/", "/Berlin", "Europe//Berlin", "1Zone", "Europe/Ber lin", "a/<b>", &"A".repeat(65)]
+        {
+            assert!(time_zone(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

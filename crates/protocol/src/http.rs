@@ -76,6 +76,24 @@ impl std::fmt::Debug for ChangePassword {
     }
 }
 
+/// `PATCH /me`: the fields to change of the caller's own profile; an absent field
+/// stays, an empty status or time zone clears it.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateProfile {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub display_name: Option<String>,
+    /// One line, at most 100 characters.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status_text: Option<String>,
+    /// One emoji, as the character or a `:shortcode:`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status_emoji: Option<String>,
+    /// An IANA time zone name (`Europe/Berlin`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time_zone: Option<String>,
+}
+
 /// The answer to `POST /auth/logout_all`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SessionsEnded {

@@ -88,6 +88,7 @@ impl App {
                 display_name,
                 instance_admin: store.user_count()? == 0,
                 created_at: now_ms(),
+                details: Default::default(),
             };
             let record = UserRecord { user, password_hash };
             let mut batch = Batch::new();

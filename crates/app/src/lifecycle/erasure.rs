@@ -409,6 +409,7 @@ fn tombstone(user: &User) -> UserRecord {
         display_name: "deleted user".to_string(),
         instance_admin: false,
         created_at: user.created_at,
+        details: Default::default(),
     };
     UserRecord { user, password_hash: UserRecord::ERASED.to_string() }
 }

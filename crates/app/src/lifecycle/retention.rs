@@ -161,6 +161,26 @@ impl App {
         channel_policy(self.store().as_ref(), ws, channel)
     }
 
+    /// Drops the channel's own retention: the workspace's applies to it again
+    /// (owners and admins of its workspace).
+    pub async fn clear_channel_retention(
+        &self,
+        caller: Caller,
+        channel: ChannelId,
+    ) -> Result<ChannelRetention> {
+        let ws = self.channel_workspace(channel)?;
+        let ((), durable) = self.write_as(caller, ws, |state, tx| {
+            state.readable_channel(caller.user, channel)?;
+            if !state.require_member(caller.user)?.is_admin() {
+                return Err(Error::forbidden("only owners and admins set retention").into());
+            }
+            tx.op(Op::DeleteBlob { workspace: ws, namespace: SETTINGS, key: channel_key(channel) });
+            Ok(())
+        })?;
+        durable.wait().await?;
+        channel_policy(self.store().as_ref(), ws, channel)
+    }
+
     async fn put_policy(
         &self,
         caller: Caller,
