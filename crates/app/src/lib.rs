@@ -124,7 +124,8 @@ impl App {
         let lifecycle = lifecycle::Lifecycle::open(data_dir)?;
         let blobs = confab_store::LocalBlobs::open(data_dir.join("files"))
             .map_err(|e| format!("file store in {}: {e}", data_dir.join("files").display()))?;
-        let files = files::Files::new(Arc::new(blobs), &config.files);
+        let blobs: Arc<dyn confab_store::BlobStore> = Arc::new(blobs);
+        let files = files::Files::new(blobs.clone(), &config.files);
         let directory = Arc::new(Directory::default());
         let hub = Arc::new(Hub::new(config.websocket.queue_frames));
         let (search, outcome) = SearchIndex::open(&index_dir, SearchConfig::default())
@@ -139,6 +140,11 @@ impl App {
             store: store.clone(),
             recommender: recommender.clone(),
             search: search.clone(),
+            files: files::FileIndexing {
+                store: store.clone(),
+                blobs,
+                text_max_bytes: config.files.index_text_max_bytes,
+            },
         });
         derived::start(derived.clone(), outcome, derived_rx);
         let writes_stopped = Arc::new(AtomicBool::new(false));
