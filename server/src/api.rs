@@ -48,6 +48,9 @@ pub fn routes() -> Router<App> {
         .route("/channels/{ch}/read", post(mark_read))
         .route("/messages/{id}", get(get_message).patch(edit_message).delete(delete_message))
         .route("/messages/{id}/thread", get(thread))
+        .route("/messages/{id}/thread/read", post(mark_thread_read))
+        .route("/workspaces/{ws}/threads", get(threads))
+        .route("/workspaces/{ws}/activity", get(activity))
         .route("/messages/{id}/reactions/{emoji}", put(add_reaction).delete(remove_reaction))
         .route("/workspaces/{ws}/search", get(search))
         .route("/workspaces/{ws}/search/clicks", post(search_click))
@@ -473,6 +476,33 @@ async fn thread(
     Path(m): Path<String>,
 ) -> ApiResult<Json<confab_core::Thread>> {
     Ok(Json(app.thread(auth.caller, id(&m)?)?))
+}
+
+async fn mark_thread_read(
+    State(app): State<App>,
+    auth: Auth,
+    Path(m): Path<String>,
+    Body(req): Body<ReadMarker>,
+) -> ApiResult<Json<ReadMarker>> {
+    Ok(Json(ReadMarker { seq: app.mark_thread_read(auth.caller, id(&m)?, req.seq).await? }))
+}
+
+async fn threads(
+    State(app): State<App>,
+    auth: Auth,
+    Path(ws): Path<String>,
+    Query(query): Query<confab_app::threads::ThreadsQuery>,
+) -> ApiResult<Json<confab_app::threads::Threads>> {
+    Ok(Json(app.threads(auth.caller, id(&ws)?, query)?))
+}
+
+async fn activity(
+    State(app): State<App>,
+    auth: Auth,
+    Path(ws): Path<String>,
+    Query(query): Query<confab_app::threads::ActivityQuery>,
+) -> ApiResult<Json<confab_app::threads::ActivityPage>> {
+    Ok(Json(app.activity(auth.caller, id(&ws)?, query)?))
 }
 
 async fn add_reaction(

@@ -280,6 +280,25 @@ async fn every_endpoint_checks_who_is_asking() {
             [Expect::Ok, NO_MSG, Expect::Ok, NO_MSG, NO_MSG, UNAUTH],
         ),
         (
+            Method::POST,
+            format!("/messages/{secret_msg}/thread/read"),
+            Some(r#"{"seq":1}"#.into()),
+            [Expect::Ok, NO_MSG, Expect::Ok, NO_MSG, NO_MSG, UNAUTH],
+        ),
+        // Activity and threads: one's own, in workspaces one is in.
+        (
+            Method::GET,
+            format!("{w}/activity"),
+            None,
+            [Expect::Ok, Expect::Ok, Expect::Ok, Expect::Ok, NO_WS, UNAUTH],
+        ),
+        (
+            Method::GET,
+            format!("{w}/threads"),
+            None,
+            [Expect::Ok, Expect::Ok, Expect::Ok, Expect::Ok, NO_WS, UNAUTH],
+        ),
+        (
             Method::GET,
             format!("/messages/{general_msg}"),
             None,

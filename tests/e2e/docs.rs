@@ -226,6 +226,35 @@ async fn documented_bodies_match_the_types() {
             }),
         ),
         ("POST", "/channels/{ch}/read", fields(http::ReadMarker { seq: 1 })),
+        ("POST", "/messages/{id}/thread/read", fields(http::ReadMarker { seq: 1 })),
+        (
+            "GET",
+            "/workspaces/{ws}/activity",
+            fields(http::ActivityQuery { before: Some(message.id), limit: Some(1) }),
+        ),
+        (
+            "GET",
+            "/workspaces/{ws}/activity",
+            fields(http::ActivityPage { items: vec![], next: Some(message.id) }),
+        ),
+        (
+            "GET",
+            "/workspaces/{ws}/activity",
+            fields(http::ActivityItem { message: message.clone(), mention: true, reply: true, unread: true }),
+        ),
+        ("GET", "/workspaces/{ws}/threads", fields(http::ThreadsQuery { limit: Some(1), offset: Some(1) })),
+        ("GET", "/workspaces/{ws}/threads", fields(http::Threads { threads: vec![], total: 0 })),
+        (
+            "GET",
+            "/workspaces/{ws}/threads",
+            fields(http::ThreadSummary {
+                root: message.clone(),
+                latest_replies: vec![],
+                last_read_seq: 0,
+                unread_replies: 0,
+                unread_mentions: 0,
+            }),
+        ),
         ("PATCH", "/messages/{id}", fields(http::TextBody { text: String::new() })),
         (
             "GET",

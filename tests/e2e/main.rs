@@ -2,6 +2,7 @@
 //! server process over real HTTP and WebSockets.
 
 mod abuse;
+mod activity;
 mod authz;
 mod bad_input;
 mod chat;
@@ -44,6 +45,7 @@ fn main() {
     let args = Arguments::from_args();
     let modules: Vec<(&str, Vec<Case>)> = vec![
         ("abuse", abuse::cases()),
+        ("activity", activity::cases()),
         ("authz", authz::cases()),
         ("bad_input", bad_input::cases()),
         ("chat", chat::cases()),

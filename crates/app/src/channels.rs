@@ -64,9 +64,12 @@ impl App {
                 true => store.channel_member(id, caller.user)?.map_or(0, |m| m.last_read_seq),
                 false => last_seq,
             };
-            let mention_count = match is_member {
-                true => store.mention_count(id, caller.user, last_read_seq)?,
-                false => 0,
+            let (mention_count, thread_mention_count) = match is_member {
+                true => {
+                    let in_threads = store.thread_mentions(caller.user, ws, id)?.len() as u64;
+                    (store.mention_count(id, caller.user, last_read_seq)? + in_threads, in_threads)
+                }
+                false => (0, 0),
             };
             let dm_members = if channel.kind == ChannelKind::Dm {
                 let mut people = Vec::new();
@@ -88,6 +91,7 @@ impl App {
                 last_read_seq,
                 unread_count: last_seq.saturating_sub(last_read_seq),
                 mention_count,
+                thread_mention_count,
                 member_count,
                 dm_members,
             });

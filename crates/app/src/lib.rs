@@ -38,6 +38,7 @@ pub mod sessions;
 pub mod slack_bots;
 pub mod slack_import;
 pub mod suggest;
+pub mod threads;
 mod workspaces;
 
 use std::net::IpAddr;

@@ -1,5 +1,6 @@
 //! Messages: posting (idempotent with `client_msg_id`), history, threads, edits,
-//! deletes, reactions, mentions and read markers.
+//! deletes, reactions, mentions and read markers. What a post means for the threads
+//! and activity of others is staged by `threads`.
 
 use confab_core::{
     ChannelId, Error, ErrorCode, Event, Message, MessageId, Reaction, Thread, UserId, emoji, mention,
@@ -40,6 +41,7 @@ enum Posted {
 /// Empties a message into its tombstone and stages it with `message.deleted`; its
 /// files must already be staged for deletion ([`App::stage_file_deletions`]).
 pub(crate) fn stage_tombstone(tx: &mut Tx, mut message: Message) {
+    App::stage_mentions_gone(tx, &message);
     message.files.clear();
     message.deleted = true;
     message.text.clear();
@@ -162,8 +164,9 @@ impl App {
                 None => None,
             };
             tx.op(Op::PutMessage(message.clone()));
-            for user in &mentions {
-                tx.op(Op::PutMention { channel, user: *user, seq });
+            match &root {
+                Some(root) => self.stage_reply_activity(state, tx, &message, root, &mentions)?,
+                None => Self::stage_mention_activity(tx, &message, &mentions),
             }
             // The author has read their own message.
             tx.op(Op::SetReadMarker { channel, user: caller.user, seq });
@@ -362,8 +365,8 @@ impl App {
         Ok(message)
     }
 
-    /// Moves the caller's read marker (never backwards past what they have read, and
-    /// never beyond the newest message).
+    /// Moves the caller's read marker, backwards too ("mark as unread"), never beyond
+    /// the newest message.
     pub async fn mark_read(&self, caller: Caller, channel: ChannelId, seq: u64) -> Result<u64> {
         let ws = self.channel_workspace(channel)?;
         let (seq, durable) = self.write_as(caller, ws, |state, tx| {
@@ -373,7 +376,7 @@ impl App {
             }
             let seq = seq.min(ch.last_seq);
             tx.op(Op::SetReadMarker { channel, user: caller.user, seq });
-            tx.emit(Event::ReadUpdated { channel, user: caller.user, seq });
+            tx.emit(Event::ReadUpdated { channel, user: caller.user, seq, thread_root: None });
             Ok(seq)
         })?;
         durable.wait().await?;

@@ -350,6 +350,31 @@ impl Client {
             .seq)
     }
 
+    /// Moves the caller's read marker in the thread of `root`.
+    pub async fn mark_thread_read(&self, root: MessageId, seq: u64) -> Result<u64> {
+        let path = format!("/messages/{root}/thread/read");
+        Ok(self
+            .call::<http::ReadMarker>(Method::POST, &path, Some(body(&http::ReadMarker { seq })?))
+            .await?
+            .seq)
+    }
+
+    /// The threads the caller is in, the most recently active first.
+    pub async fn threads(&self, ws: WorkspaceId, limit: usize, offset: usize) -> Result<http::Threads> {
+        self.call(Method::GET, &format!("/workspaces/{ws}/threads?limit={limit}&offset={offset}"), None).await
+    }
+
+    /// The caller's activity, newest first, older than `before` if given.
+    pub async fn activity(
+        &self,
+        ws: WorkspaceId,
+        before: Option<MessageId>,
+        limit: usize,
+    ) -> Result<http::ActivityPage> {
+        let before = before.map(|id| format!("&before={id}")).unwrap_or_default();
+        self.call(Method::GET, &format!("/workspaces/{ws}/activity?limit={limit}{before}"), None).await
+    }
+
     /// Opens the WebSocket, authenticates, and resumes each `(workspace, after)`.
     pub async fn connect(&self, resume: &[(WorkspaceId, u64)]) -> Result<Live> {
         let token = self.token.as_deref().ok_or_else(|| ClientError::Protocol("log in first".into()))?;

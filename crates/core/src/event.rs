@@ -59,9 +59,16 @@ pub enum Event {
     /// profile its owner may change or erase.
     #[serde(rename = "user.updated")]
     UserUpdated { user: UserId },
-    /// The reader's own read marker moved (sent only to that user).
+    /// The reader's own read marker moved (sent only to that user): in the channel,
+    /// or in the thread of `thread_root`.
     #[serde(rename = "read.updated")]
-    ReadUpdated { channel: ChannelId, user: UserId, seq: u64 },
+    ReadUpdated {
+        channel: ChannelId,
+        user: UserId,
+        seq: u64,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        thread_root: Option<MessageId>,
+    },
     #[serde(rename = "typing")]
     Typing {
         channel: ChannelId,
@@ -172,7 +179,13 @@ mod tests {
         let events = [
             Event::MemberJoined { channel: None, user },
             Event::UserUpdated { user },
-            Event::ReadUpdated { channel, user, seq: 3 },
+            Event::ReadUpdated { channel, user, seq: 3, thread_root: None },
+            Event::ReadUpdated {
+                channel,
+                user,
+                seq: 3,
+                thread_root: Some(MessageId::from_ulid(ulid::Ulid::from_parts(1, 3))),
+            },
             Event::Typing { channel, user, thread_root: None },
             Event::Presence { user, status: Presence::Away },
         ];

@@ -162,7 +162,12 @@ pub struct ChannelView {
     /// The caller's read marker.
     pub last_read_seq: u64,
     pub unread_count: u64,
+    /// Mentions of the caller not read yet: in messages after their read marker, and
+    /// in thread replies they have not read (which reading the channel leaves unread).
     pub mention_count: u64,
+    /// How many of those are in thread replies.
+    #[serde(default)]
+    pub thread_mention_count: u64,
     pub member_count: u64,
     /// For DMs: the other participants.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

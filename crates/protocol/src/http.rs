@@ -279,11 +279,75 @@ pub struct TextBody {
     pub text: String,
 }
 
-/// `POST /channels/{ch}/read`, and its answer: the caller's read marker.
+/// `POST /channels/{ch}/read` and `POST /messages/{id}/thread/read`, and their
+/// answer: the caller's read marker.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ReadMarker {
     pub seq: u64,
+}
+
+/// The query string of `GET /workspaces/{ws}/activity`.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ActivityQuery {
+    /// Activity older than this message (the `next` of the previous page).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub before: Option<MessageId>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<usize>,
+}
+
+/// One message of the caller's activity: why it is there, and whether they have
+/// read it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ActivityItem {
+    pub message: Message,
+    /// It mentions the caller.
+    pub mention: bool,
+    /// It replies in a thread the caller is in.
+    pub reply: bool,
+    pub unread: bool,
+}
+
+/// The answer to `GET /workspaces/{ws}/activity`: newest first.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ActivityPage {
+    pub items: Vec<ActivityItem>,
+    /// Pass as `before` for older activity; absent at the end.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next: Option<MessageId>,
+}
+
+/// The query string of `GET /workspaces/{ws}/threads`.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ThreadsQuery {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<usize>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub offset: Option<usize>,
+}
+
+/// A thread the caller is in, with what they have not read of it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ThreadSummary {
+    pub root: Message,
+    /// Its newest replies (at most 3), oldest first.
+    pub latest_replies: Vec<Message>,
+    /// The caller's read marker in the thread: replies up to this `seq` are read.
+    pub last_read_seq: u64,
+    pub unread_replies: u64,
+    /// Unread replies that mention the caller.
+    pub unread_mentions: u64,
+}
+
+/// The answer to `GET /workspaces/{ws}/threads`: the newest activity first.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Threads {
+    pub threads: Vec<ThreadSummary>,
+    /// How many threads the caller is in (for paging with `offset`).
+    pub total: usize,
 }
 
 // ---------------------------------------------------------------------------------

@@ -22,7 +22,12 @@ use confab_core::{ChannelId, MessageId, UserId, WorkspaceId};
 /// hundred bytes, not up to `max_message_chars` of text (an attacker's reactions
 /// on their own longest message were each a full rewrite). Records written before
 /// keep their text inline and are read as they are.
-pub const SCHEMA_VERSION: u32 = 4;
+/// 5: threads have members ([`THREAD_MEMBER`], [`THREADS_OF_USER`] with each
+/// member's read marker in the thread), members an activity feed ([`ACTIVITY`]) and
+/// their unread mentions in thread replies ([`THREAD_MENTION`]). Opening an older
+/// store makes the authors of every thread's root and replies its members, with
+/// every reply read.
+pub const SCHEMA_VERSION: u32 = 5;
 
 pub const META_SCHEMA: &[u8] = b"\xF0schema_version";
 
@@ -49,6 +54,18 @@ pub const THREAD_REPLY: u8 = 0x33;
 pub const MENTION: u8 = 0x34;
 /// Channel, `seq` → the message's text (UTF-8), apart from its record (version 4).
 pub const MESSAGE_TEXT: u8 = 0x35;
+/// Thread root, user → `[]`: who is in a thread (its root's author and those who
+/// replied), to whom its replies are activity.
+pub const THREAD_MEMBER: u8 = 0x36;
+/// User, workspace, thread root → the `seq` of the newest reply the user has read
+/// (8 bytes, big-endian): the threads a user is in.
+pub const THREADS_OF_USER: u8 = 0x37;
+/// User, workspace, message id → one byte of [`crate::Activity`] flags: mentions of
+/// the user and replies in their threads, in the order of the messages' ids (time).
+pub const ACTIVITY: u8 = 0x38;
+/// User, workspace, channel, `seq` → the thread root (16 bytes): a thread reply
+/// mentioning the user that they have not read yet.
+pub const THREAD_MENTION: u8 = 0x39;
 pub const EVENT: u8 = 0x40;
 pub const INVITE: u8 = 0x50;
 /// Workspace, invite code → `[]`.
@@ -227,6 +244,50 @@ pub fn mentions_end(channel: ChannelId, user: UserId) -> Vec<u8> {
     Key::new(MENTION).channel(channel).user(user).after_every_seq().build()
 }
 
+/// Thread root, user → `[]`.
+pub fn thread_member(root: MessageId, user: UserId) -> Vec<u8> {
+    Key::new(THREAD_MEMBER).message(root).user(user).build()
+}
+
+pub fn thread_members_prefix(root: MessageId) -> Vec<u8> {
+    Key::new(THREAD_MEMBER).message(root).build()
+}
+
+/// User, workspace, thread root → read `seq`.
+pub fn thread_of_user(user: UserId, workspace: WorkspaceId, root: MessageId) -> Vec<u8> {
+    Key::new(THREADS_OF_USER).user(user).workspace(workspace).message(root).build()
+}
+
+pub fn threads_of_user_prefix(user: UserId, workspace: WorkspaceId) -> Vec<u8> {
+    Key::new(THREADS_OF_USER).user(user).workspace(workspace).build()
+}
+
+/// User, workspace, message id → activity flags.
+pub fn activity(user: UserId, workspace: WorkspaceId, message: MessageId) -> Vec<u8> {
+    Key::new(ACTIVITY).user(user).workspace(workspace).message(message).build()
+}
+
+pub fn activity_prefix(user: UserId, workspace: WorkspaceId) -> Vec<u8> {
+    Key::new(ACTIVITY).user(user).workspace(workspace).build()
+}
+
+/// User, workspace, channel, `seq` → thread root.
+pub fn thread_mention(user: UserId, workspace: WorkspaceId, channel: ChannelId, seq: u64) -> Vec<u8> {
+    Key::new(THREAD_MENTION).user(user).workspace(workspace).channel(channel).u64(seq).build()
+}
+
+pub fn thread_mentions_prefix(user: UserId, workspace: WorkspaceId) -> Vec<u8> {
+    Key::new(THREAD_MENTION).user(user).workspace(workspace).build()
+}
+
+pub fn thread_mentions_in_channel_prefix(
+    user: UserId,
+    workspace: WorkspaceId,
+    channel: ChannelId,
+) -> Vec<u8> {
+    Key::new(THREAD_MENTION).user(user).workspace(workspace).channel(channel).build()
+}
+
 /// Workspace, `event_seq` → the stored event.
 pub fn event(workspace: WorkspaceId, event_seq: u64) -> Vec<u8> {
     Key::new(EVENT).workspace(workspace).u64(event_seq).build()
@@ -310,6 +371,13 @@ mod tests {
         assert_eq!(thread_reply(root, 7), key(THREAD_REPLY, &[&[4; 16], &seq]));
         assert_eq!(mention(ch, user, 7), key(MENTION, &[&[3; 16], &[2; 16], &seq]));
         assert_eq!(event(ws, 7), key(EVENT, &[&[1; 16], &seq]));
+        assert_eq!(thread_member(root, user), key(THREAD_MEMBER, &[&[4; 16], &[2; 16]]));
+        assert_eq!(thread_of_user(user, ws, root), key(THREADS_OF_USER, &[&[2; 16], &[1; 16], &[4; 16]]));
+        assert_eq!(activity(user, ws, root), key(ACTIVITY, &[&[2; 16], &[1; 16], &[4; 16]]));
+        assert_eq!(
+            thread_mention(user, ws, ch, 7),
+            key(THREAD_MENTION, &[&[2; 16], &[1; 16], &[3; 16], &seq])
+        );
         assert_eq!(invite_of_workspace(ws, "code"), key(INVITES_OF_WORKSPACE, &[&[1; 16], b"code"]));
         assert_eq!(blob(ws, "consent", b"k"), key(BLOB, &[&[1; 16], b"consent", &[0], b"k"]));
         assert!(messages_prefix(ch) < message(ch, 0) && message(ch, u64::MAX) < messages_end(ch));

@@ -157,6 +157,48 @@ pub enum Op {
         user: UserId,
         seq: u64,
     },
+    /// The message at `seq` no longer mentions `user` (it was deleted).
+    DeleteMention {
+        channel: ChannelId,
+        user: UserId,
+        seq: u64,
+    },
+    /// Makes `user` a member of the thread of `root` (or keeps them one) with their
+    /// read marker in it at `read_seq`.
+    PutThreadMember {
+        workspace: WorkspaceId,
+        root: MessageId,
+        user: UserId,
+        read_seq: u64,
+    },
+    /// Records that `message` is activity of `user` (see [`Store::activity`]).
+    PutActivity {
+        workspace: WorkspaceId,
+        user: UserId,
+        message: MessageId,
+        activity: Activity,
+    },
+    /// Records an unread mention of `user` by the reply at `seq` in the thread of `root`.
+    PutThreadMention {
+        workspace: WorkspaceId,
+        user: UserId,
+        channel: ChannelId,
+        seq: u64,
+        root: MessageId,
+    },
+    /// The mention is read (nothing if there is none).
+    DeleteThreadMention {
+        workspace: WorkspaceId,
+        user: UserId,
+        channel: ChannelId,
+        seq: u64,
+    },
+    /// Forgets a user's threads, activity and unread thread mentions in a workspace
+    /// (their account is erased).
+    ForgetThreadsAndActivity {
+        workspace: WorkspaceId,
+        user: UserId,
+    },
     /// Logs an event. A `message.created` or `message.updated` event is logged by
     /// reference to the message record (which must be written in the same batch):
     /// reading the log back gives the message as it is stored then, e.g. edited or
@@ -185,6 +227,25 @@ pub enum Op {
         namespace: &'static str,
         key: Vec<u8>,
     },
+}
+
+/// Why a message is in someone's activity: it mentions them, it replies in a thread
+/// they are in, or both.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Activity {
+    pub mention: bool,
+    pub reply: bool,
+}
+
+impl Activity {
+    /// The stored byte: bit 0 a mention, bit 1 a reply.
+    pub fn to_byte(self) -> u8 {
+        u8::from(self.mention) | (u8::from(self.reply) << 1)
+    }
+
+    pub fn from_byte(byte: u8) -> Activity {
+        Activity { mention: byte & 1 != 0, reply: byte & 2 != 0 }
+    }
 }
 
 /// Changes applied all together or not at all.
@@ -291,6 +352,35 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Option<MessageId>>;
     /// How many messages after `after_seq` mention `user`.
     fn mention_count(&self, channel: ChannelId, user: UserId, after_seq: u64) -> Result<u64>;
+    /// The `seq` of every reply of a thread, oldest first.
+    fn thread_reply_seqs(&self, root: MessageId) -> Result<Vec<u64>>;
+    /// The members of a thread ([`Op::PutThreadMember`]).
+    fn thread_members(&self, root: MessageId) -> Result<Vec<UserId>>;
+    /// The threads `user` is in, each with their read marker in it.
+    fn threads_of(&self, user: UserId, workspace: WorkspaceId) -> Result<Vec<(MessageId, u64)>>;
+    /// `user`'s read marker in the thread of `root`, if they are in it.
+    fn thread_read_marker(
+        &self,
+        user: UserId,
+        workspace: WorkspaceId,
+        root: MessageId,
+    ) -> Result<Option<u64>>;
+    /// `user`'s activity, newest first, below the message id `before` if given.
+    fn activity(
+        &self,
+        user: UserId,
+        workspace: WorkspaceId,
+        before: Option<MessageId>,
+        limit: usize,
+    ) -> Result<Vec<(MessageId, Activity)>>;
+    /// `user`'s unread mentions in thread replies of `channel`: each reply's `seq`
+    /// and its thread's root.
+    fn thread_mentions(
+        &self,
+        user: UserId,
+        workspace: WorkspaceId,
+        channel: ChannelId,
+    ) -> Result<Vec<(u64, MessageId)>>;
 
     /// Events with `event_seq > after`, oldest first.
     fn events(&self, workspace: WorkspaceId, after: u64, limit: usize) -> Result<Vec<EventRecord>>;

@@ -28,7 +28,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::journal::{JOURNAL_KEY, Writes};
 use crate::keys;
-use crate::{Batch, Direction, Op, Result, Session, SnapshotStats, Store, StoreError, UserRecord};
+use crate::{Activity, Batch, Direction, Op, Result, Session, SnapshotStats, Store, StoreError, UserRecord};
 
 mod snapshot;
 
@@ -238,6 +238,9 @@ impl SledStore {
             self.stage_upgrade_to_3(&mut writes)?;
         }
         // Version 4 needs no rewrite: records with their text inline read as before.
+        if found < 5 {
+            self.stage_upgrade_to_5(&mut writes)?;
+        }
         writes.insert(keys::META_SCHEMA, &keys::SCHEMA_VERSION.to_be_bytes());
         writes.apply_journaled(&self.tree)?;
         self.flush()
@@ -260,6 +263,34 @@ impl SledStore {
         }
         for invite in self.scan::<Invite>(&[keys::INVITE])? {
             writes.insert(keys::invite_of_workspace(invite.workspace, &invite.code), &[]);
+        }
+        Ok(())
+    }
+
+    /// Version 5: every thread's members are the authors of its root and its
+    /// replies, each with every reply read.
+    fn stage_upgrade_to_5(&self, writes: &mut Writes) -> Result<()> {
+        let mut replies_by_root: std::collections::BTreeMap<[u8; 16], Vec<u64>> = Default::default();
+        for key in self.tree.scan_prefix([keys::THREAD_REPLY]).keys() {
+            let key = key?;
+            let mut root = [0u8; 16];
+            root.copy_from_slice(&key[1..17]);
+            replies_by_root.entry(root).or_default().push(keys::trailing_u64(&key));
+        }
+        for (root, seqs) in replies_by_root {
+            let Some(root) = self.message(MessageId::from_bytes(root))? else { continue };
+            let newest = seqs.iter().copied().max().unwrap_or(0);
+            let mut authors = HashSet::from([root.author]);
+            for seq in seqs {
+                if let Some(reply) = self.message_at(root.channel, seq)? {
+                    authors.insert(reply.author);
+                }
+            }
+            for user in authors {
+                let op =
+                    Op::PutThreadMember { workspace: root.workspace, root: root.id, user, read_seq: newest };
+                self.translate(op, writes)?;
+            }
         }
         Ok(())
     }
@@ -434,6 +465,36 @@ impl SledStore {
             }
             Op::PutMention { channel, user, seq } => {
                 out.insert(keys::mention(channel, user, seq), &[]);
+            }
+            Op::DeleteMention { channel, user, seq } => {
+                out.remove(keys::mention(channel, user, seq));
+            }
+            Op::PutThreadMember { workspace, root, user, read_seq } => {
+                out.insert(keys::thread_member(root, user), &[]);
+                out.insert(keys::thread_of_user(user, workspace, root), &read_seq.to_be_bytes());
+            }
+            Op::PutActivity { workspace, user, message, activity } => {
+                out.insert(keys::activity(user, workspace, message), &[activity.to_byte()]);
+            }
+            Op::PutThreadMention { workspace, user, channel, seq, root } => {
+                out.insert(keys::thread_mention(user, workspace, channel, seq), &root.to_bytes());
+            }
+            Op::DeleteThreadMention { workspace, user, channel, seq } => {
+                out.remove(keys::thread_mention(user, workspace, channel, seq));
+            }
+            Op::ForgetThreadsAndActivity { workspace, user } => {
+                for key in self.tree.scan_prefix(keys::threads_of_user_prefix(user, workspace)).keys() {
+                    let key = key?;
+                    out.remove(keys::thread_member(MessageId::from_bytes(keys::trailing_id(&key)), user));
+                    out.remove(key);
+                }
+                for prefix in
+                    [keys::activity_prefix(user, workspace), keys::thread_mentions_prefix(user, workspace)]
+                {
+                    for key in self.tree.scan_prefix(prefix).keys() {
+                        out.remove(key?);
+                    }
+                }
             }
             Op::AppendEvent(record) => {
                 let key = keys::event(record.workspace, record.event_seq);
@@ -709,6 +770,76 @@ impl Store for SledStore {
         let start = keys::mention(channel, user, after_seq.saturating_add(1));
         let end = keys::mentions_end(channel, user);
         Ok(self.tree.range(start..end).keys().count() as u64)
+    }
+
+    fn thread_reply_seqs(&self, root: MessageId) -> Result<Vec<u64>> {
+        let prefix = keys::thread_replies_prefix(root);
+        self.tree.scan_prefix(&prefix).keys().map(|k| Ok(keys::trailing_u64(&k?))).collect()
+    }
+
+    fn thread_members(&self, root: MessageId) -> Result<Vec<UserId>> {
+        let prefix = keys::thread_members_prefix(root);
+        Ok(self.scan_ids(&prefix)?.into_iter().map(UserId::from_bytes).collect())
+    }
+
+    fn threads_of(&self, user: UserId, workspace: WorkspaceId) -> Result<Vec<(MessageId, u64)>> {
+        let prefix = keys::threads_of_user_prefix(user, workspace);
+        self.tree
+            .scan_prefix(&prefix)
+            .map(|kv| {
+                let (k, v) = kv?;
+                Ok((MessageId::from_bytes(keys::trailing_id(&k)), keys::trailing_u64(&v)))
+            })
+            .collect()
+    }
+
+    fn thread_read_marker(
+        &self,
+        user: UserId,
+        workspace: WorkspaceId,
+        root: MessageId,
+    ) -> Result<Option<u64>> {
+        Ok(self.tree.get(keys::thread_of_user(user, workspace, root))?.map(|v| keys::trailing_u64(&v)))
+    }
+
+    fn activity(
+        &self,
+        user: UserId,
+        workspace: WorkspaceId,
+        before: Option<MessageId>,
+        limit: usize,
+    ) -> Result<Vec<(MessageId, Activity)>> {
+        let start = keys::activity_prefix(user, workspace);
+        let end = match before {
+            Some(id) => keys::activity(user, workspace, id),
+            None => keys::activity(user, workspace, MessageId::from_bytes([0xFF; 16])),
+        };
+        self.tree
+            .range(start..end)
+            .rev()
+            .take(limit)
+            .map(|kv| {
+                let (k, v) = kv?;
+                let flags = v.first().copied().unwrap_or(0);
+                Ok((MessageId::from_bytes(keys::trailing_id(&k)), Activity::from_byte(flags)))
+            })
+            .collect()
+    }
+
+    fn thread_mentions(
+        &self,
+        user: UserId,
+        workspace: WorkspaceId,
+        channel: ChannelId,
+    ) -> Result<Vec<(u64, MessageId)>> {
+        let prefix = keys::thread_mentions_in_channel_prefix(user, workspace, channel);
+        self.tree
+            .scan_prefix(&prefix)
+            .map(|kv| {
+                let (k, v) = kv?;
+                Ok((keys::trailing_u64(&k), MessageId::from_bytes(keys::trailing_id(&v))))
+            })
+            .collect()
     }
 
     fn events(&self, workspace: WorkspaceId, after: u64, limit: usize) -> Result<Vec<EventRecord>> {

@@ -6,7 +6,7 @@ use confab_core::{
     Channel, ChannelId, ChannelKind, ChannelMembership, Event, EventRecord, Invite, Message, MessageId,
     Reaction, Role, UserId, WorkspaceId,
 };
-use confab_store::{Batch, Direction, Op, Session, SledStore, Store, StoreError};
+use confab_store::{Activity, Batch, Direction, Op, Session, SledStore, Store, StoreError};
 
 fn message(workspace: WorkspaceId, channel: ChannelId, seq: u64, text: &str) -> Message {
     Message {
@@ -59,7 +59,7 @@ fn a_logged_message_created_event_reads_back_with_the_stored_message() {
         workspace: ws,
         event_seq: 2,
         at: 6,
-        event: Event::ReadUpdated { channel, user: first.author, seq: 1 },
+        event: Event::ReadUpdated { channel, user: first.author, seq: 1, thread_root: None },
     };
     apply(
         &store,
@@ -137,13 +137,13 @@ fn a_version_1_store_opens_with_its_full_events_and_is_upgraded() {
     {
         let db = SledStore::open_raw(dir.path()).unwrap();
         let version = db.open_tree("confab").unwrap().get(b"\xF0schema_version").unwrap().unwrap();
-        assert_eq!(version.as_ref(), &4u32.to_be_bytes());
+        assert_eq!(version.as_ref(), &5u32.to_be_bytes());
         db.open_tree("confab").unwrap().insert(b"\xF0schema_version", &99u32.to_be_bytes()).unwrap();
         db.flush().unwrap();
     }
     assert!(matches!(
         SledStore::open(dir.path(), &Default::default()),
-        Err(StoreError::SchemaVersion { found: 99, expected: 4 })
+        Err(StoreError::SchemaVersion { found: 99, expected: 5 })
     ));
 }
 
@@ -391,4 +391,102 @@ fn the_last_text_a_batch_stages_is_the_one_stored() {
     edited.text = "edited".into();
     apply(&store, vec![Op::PutMessage(edited), Op::PutMessage(original.clone())]);
     assert_eq!(store.message(original.id).unwrap(), Some(original));
+}
+
+/// A thread's members, their read markers, their activity (newest first, paged by
+/// message id) and their unread thread mentions read back as written, and erasing a
+/// member forgets all of it in that workspace only.
+#[test]
+fn threads_activity_and_thread_mentions_read_back_and_are_forgotten() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SledStore::open(dir.path(), &Default::default()).unwrap();
+    let (ws, other_ws) =
+        (WorkspaceId::from_ulid(ulid::Ulid::new()), WorkspaceId::from_ulid(ulid::Ulid::new()));
+    let ch = channel(ws, "general", ChannelKind::Public);
+    let root = message(ws, ch.id, 1, "root");
+    let (ada, bob) = (root.author, UserId::from_ulid(ulid::Ulid::new()));
+    // Ids made one millisecond apart, so that their order is the replies' order.
+    let replies: Vec<Message> = (2..5)
+        .map(|seq| Message {
+            id: MessageId::from_ulid(ulid::Ulid::from_parts(1_700_000_000_000 + seq, 7)),
+            thread_root: Some(root.id),
+            ..message(ws, ch.id, seq, "reply")
+        })
+        .collect();
+    let mention = Activity { mention: true, reply: false };
+    let reply = Activity { mention: false, reply: true };
+    let mut ops = vec![Op::PutChannel(ch.clone()), Op::PutMessage(root.clone())];
+    ops.extend(replies.iter().cloned().map(Op::PutMessage));
+    ops.extend([
+        Op::PutThreadMember { workspace: ws, root: root.id, user: ada, read_seq: 0 },
+        Op::PutThreadMember { workspace: ws, root: root.id, user: bob, read_seq: 3 },
+        Op::PutThreadMember { workspace: other_ws, root: root.id, user: ada, read_seq: 0 },
+        Op::PutActivity { workspace: ws, user: ada, message: replies[0].id, activity: reply },
+        Op::PutActivity { workspace: ws, user: ada, message: replies[1].id, activity: mention },
+        Op::PutActivity { workspace: ws, user: ada, message: replies[2].id, activity: reply },
+        Op::PutActivity { workspace: other_ws, user: ada, message: root.id, activity: mention },
+        Op::PutThreadMention { workspace: ws, user: ada, channel: ch.id, seq: 3, root: root.id },
+        Op::PutThreadMention { workspace: ws, user: ada, channel: ch.id, seq: 4, root: root.id },
+    ]);
+    apply(&store, ops);
+    assert_eq!(store.thread_reply_seqs(root.id).unwrap(), [2, 3, 4]);
+    let mut members = store.thread_members(root.id).unwrap();
+    members.sort();
+    let mut both = vec![ada, bob];
+    both.sort();
+    assert_eq!(members, both);
+    assert_eq!(store.threads_of(bob, ws).unwrap(), [(root.id, 3)]);
+    assert_eq!(store.thread_read_marker(bob, ws, root.id).unwrap(), Some(3));
+    assert_eq!(store.thread_read_marker(bob, other_ws, root.id).unwrap(), None);
+
+    let newest_first: Vec<_> = replies.iter().rev().map(|m| m.id).collect();
+    let all = store.activity(ada, ws, None, 10).unwrap();
+    assert_eq!(all.iter().map(|(id, _)| *id).collect::<Vec<_>>(), newest_first);
+    assert_eq!(all[1].1, mention);
+    let page = store.activity(ada, ws, Some(replies[2].id), 1).unwrap();
+    assert_eq!(page, [(replies[1].id, mention)]);
+
+    assert_eq!(store.thread_mentions(ada, ws, ch.id).unwrap(), [(3, root.id), (4, root.id)]);
+    apply(&store, vec![Op::DeleteThreadMention { workspace: ws, user: ada, channel: ch.id, seq: 3 }]);
+    assert_eq!(store.thread_mentions(ada, ws, ch.id).unwrap(), [(4, root.id)]);
+
+    apply(&store, vec![Op::ForgetThreadsAndActivity { workspace: ws, user: ada }]);
+    assert_eq!(store.threads_of(ada, ws).unwrap(), []);
+    assert_eq!(store.thread_members(root.id).unwrap(), [bob]);
+    assert_eq!(store.activity(ada, ws, None, 10).unwrap(), []);
+    assert_eq!(store.thread_mentions(ada, ws, ch.id).unwrap(), []);
+    assert_eq!(store.activity(ada, other_ws, None, 10).unwrap().len(), 1, "other workspaces keep theirs");
+    assert_eq!(store.threads_of(ada, other_ws).unwrap(), [(root.id, 0)]);
+}
+
+/// Opening a version-4 store makes the authors of each thread's root and replies its
+/// members, with every reply already read.
+#[test]
+fn upgrading_a_version_4_store_indexes_the_threads_people_are_in() {
+    let dir = tempfile::tempdir().unwrap();
+    let ws = WorkspaceId::from_ulid(ulid::Ulid::new());
+    let ch = channel(ws, "general", ChannelKind::Public);
+    let root = message(ws, ch.id, 1, "root");
+    let lone = message(ws, ch.id, 2, "no replies");
+    let replies: Vec<Message> = (3..5)
+        .map(|seq| Message { thread_root: Some(root.id), ..message(ws, ch.id, seq, "reply") })
+        .collect();
+    {
+        let store = SledStore::open(dir.path(), &Default::default()).unwrap();
+        let mut ops =
+            vec![Op::PutChannel(ch.clone()), Op::PutMessage(root.clone()), Op::PutMessage(lone.clone())];
+        ops.extend(replies.iter().cloned().map(Op::PutMessage));
+        apply(&store, ops);
+    }
+    {
+        let db = SledStore::open_raw(dir.path()).unwrap();
+        db.open_tree("confab").unwrap().insert(b"\xF0schema_version", &4u32.to_be_bytes()).unwrap();
+        db.flush().unwrap();
+    }
+    let store = SledStore::open(dir.path(), &Default::default()).unwrap();
+    for author in [root.author, replies[0].author, replies[1].author] {
+        assert_eq!(store.threads_of(author, ws).unwrap(), [(root.id, 4)], "{author}");
+    }
+    assert_eq!(store.thread_members(root.id).unwrap().len(), 3);
+    assert_eq!(store.threads_of(lone.author, ws).unwrap(), []);
 }

@@ -14,8 +14,9 @@
 //!    reactions go, and mentions of them in others' messages are rewritten to
 //!    `@deleted-user`; the search index follows through the logged events;
 //! 4. their channel and workspace memberships (with their read markers), their
-//!    searches and the search results of theirs in the search log go, and each
-//!    workspace's suggestion statistics are rebuilt without them;
+//!    threads, activity and unread thread mentions, their searches and the search
+//!    results of theirs in the search log go, and each workspace's suggestion
+//!    statistics are rebuilt without them;
 //! 5. the account becomes a tombstone: the id stays (so kept messages have an
 //!    author), nothing else of them does — email, name and password hash are gone.
 //!
@@ -231,6 +232,12 @@ impl App {
                                 unused.extend(self.stage_file_deletions(tx, &message)?);
                                 message.files.clear();
                             }
+                            if message.author == user.id
+                                && policy == ErasedMessages::Delete
+                                && !message.deleted
+                            {
+                                Self::stage_mentions_gone(tx, &message);
+                            }
                             let events = scrub(&mut message, user, policy, tx.now, &mut counts);
                             if !events.is_empty() {
                                 tx.op(Op::PutMessage(message));
@@ -263,6 +270,7 @@ impl App {
             for channel in channels {
                 Self::stage_channel_leave(state, tx, channel, user.id);
             }
+            tx.op(Op::ForgetThreadsAndActivity { workspace: ws, user: user.id });
             if state.members.remove(&user.id).is_some() {
                 tx.op(Op::DeleteMember { workspace: ws, user: user.id });
                 tx.emit(Event::MemberLeft { channel: None, user: user.id });

@@ -299,6 +299,7 @@ impl App {
                             unused.extend(self.stage_file_deletions(tx, &m)?);
                             m.files.clear();
                         }
+                        Self::stage_mentions_gone(tx, &m);
                         m.deleted = true;
                         m.text.clear();
                         m.reactions.clear();

@@ -136,6 +136,40 @@ impl Store for FaultyStore {
     fn mention_count(&self, channel: ChannelId, user: UserId, after_seq: u64) -> Result<u64> {
         self.inner.mention_count(channel, user, after_seq)
     }
+    fn thread_reply_seqs(&self, root: MessageId) -> Result<Vec<u64>> {
+        self.inner.thread_reply_seqs(root)
+    }
+    fn thread_members(&self, root: MessageId) -> Result<Vec<UserId>> {
+        self.inner.thread_members(root)
+    }
+    fn threads_of(&self, user: UserId, workspace: WorkspaceId) -> Result<Vec<(MessageId, u64)>> {
+        self.inner.threads_of(user, workspace)
+    }
+    fn thread_read_marker(
+        &self,
+        user: UserId,
+        workspace: WorkspaceId,
+        root: MessageId,
+    ) -> Result<Option<u64>> {
+        self.inner.thread_read_marker(user, workspace, root)
+    }
+    fn activity(
+        &self,
+        user: UserId,
+        workspace: WorkspaceId,
+        before: Option<MessageId>,
+        limit: usize,
+    ) -> Result<Vec<(MessageId, confab_store::Activity)>> {
+        self.inner.activity(user, workspace, before, limit)
+    }
+    fn thread_mentions(
+        &self,
+        user: UserId,
+        workspace: WorkspaceId,
+        channel: ChannelId,
+    ) -> Result<Vec<(u64, MessageId)>> {
+        self.inner.thread_mentions(user, workspace, channel)
+    }
     fn events(&self, workspace: WorkspaceId, after: u64, limit: usize) -> Result<Vec<EventRecord>> {
         self.inner.events(workspace, after, limit)
     }
