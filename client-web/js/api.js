@@ -25,6 +25,14 @@
  * @typedef {import('./protocol.js').ConsentView} ConsentView
  * @typedef {import('./protocol.js').FileInfo} FileInfo
  * @typedef {import('./protocol.js').FilePosted} FilePosted
+ * @typedef {import('./protocol.js').UpdateProfile} UpdateProfile
+ * @typedef {import('./protocol.js').Bot} Bot
+ * @typedef {import('./protocol.js').NewBot} NewBot
+ * @typedef {import('./protocol.js').Webhook} Webhook
+ * @typedef {import('./protocol.js').NewWebhook} NewWebhook
+ * @typedef {import('./protocol.js').RetentionPolicy} RetentionPolicy
+ * @typedef {import('./protocol.js').ChannelRetention} ChannelRetention
+ * @typedef {import('./protocol.js').ErasurePolicy} ErasurePolicy
  */
 
 const BASE = '/api/v1';
@@ -189,6 +197,8 @@ export const auth = {
   logout: () => post('/auth/logout', undefined, { noAuthHook: true }),
   /** @type {() => Promise<User>} */
   me: () => get('/me'),
+  /** @type {(b: UpdateProfile) => Promise<User>} One's own display name, status and time zone. */
+  updateProfile: (b) => patch('/me', b),
 };
 
 export const workspaces = {
@@ -317,6 +327,41 @@ async function bytes(id, thumb) {
   if (!res.ok) throw failure(res.status, parseJson(await res.text()), res.headers.get('Retry-After'), !!token);
   return res.blob();
 }
+
+export const bots = {
+  /** @type {(ws: string) => Promise<Bot[]>} */
+  list: (ws) => get(`/workspaces/${ws}/bots`).then((r) => r.bots),
+  /** @type {(ws: string, name: string) => Promise<NewBot>} */
+  create: (ws, name) => post(`/workspaces/${ws}/bots`, { name }),
+  /** @type {(ws: string, bot: string) => Promise<null>} Its token stops working at once. */
+  revoke: (ws, bot) => del(`/workspaces/${ws}/bots/${bot}`),
+};
+
+export const webhooks = {
+  /** @type {(ws: string) => Promise<Webhook[]>} */
+  list: (ws) => get(`/workspaces/${ws}/webhooks`).then((r) => r.webhooks),
+  /** @type {(ws: string, channel: string) => Promise<NewWebhook>} */
+  create: (ws, channel) => post(`/workspaces/${ws}/webhooks`, { channel }),
+  /** @type {(ws: string, id: string) => Promise<null>} Its URL answers 404 at once. */
+  revoke: (ws, id) => del(`/workspaces/${ws}/webhooks/${enc(id)}`),
+};
+
+export const lifecycle = {
+  /** @type {(ws: string) => Promise<RetentionPolicy>} */
+  retention: (ws) => get(`/workspaces/${ws}/retention`),
+  /** @type {(ws: string, days: number | null) => Promise<RetentionPolicy>} */
+  setRetention: (ws, days) => put(`/workspaces/${ws}/retention`, { days }),
+  /** @type {(ch: string) => Promise<ChannelRetention>} */
+  channelRetention: (ch) => get(`/channels/${ch}/retention`),
+  /** @type {(ch: string, days: number | null) => Promise<ChannelRetention>} The channel's own policy. */
+  setChannelRetention: (ch, days) => put(`/channels/${ch}/retention`, { days }),
+  /** @type {(ch: string) => Promise<ChannelRetention>} The workspace's policy applies again. */
+  inheritRetention: (ch) => del(`/channels/${ch}/retention`),
+  /** @type {(ws: string) => Promise<ErasurePolicy>} */
+  erasure: (ws) => get(`/workspaces/${ws}/erasure`),
+  /** @type {(ws: string, messages: ErasurePolicy['messages']) => Promise<ErasurePolicy>} */
+  setErasure: (ws, messages) => put(`/workspaces/${ws}/erasure`, { messages }),
+};
 
 export const files = {
   upload,

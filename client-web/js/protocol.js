@@ -15,21 +15,31 @@
  */
 
 /**
- * An account; others see only `{id, username, display_name}` ({@link UserProfile}).
- * @typedef {object} User
- * @property {Id} id
- * @property {string} email
- * @property {string} username
- * @property {string} display_name
- * @property {boolean} instance_admin
- * @property {Millis} created_at
+ * What a member says about themselves besides their name (`PATCH /me`); each field is
+ * absent while not set.
+ * @typedef {object} ProfileDetails
+ * @property {string} [status_text]  One line, at most 100 characters.
+ * @property {string} [status_emoji]  One emoji character.
+ * @property {string} [time_zone]  An IANA name (`Europe/Berlin`): the member's local time.
  */
 
 /**
- * @typedef {object} UserProfile
- * @property {Id} id
- * @property {string} username
- * @property {string} display_name
+ * An account; others see only its {@link UserProfile}.
+ * @typedef {ProfileDetails & {
+ *   id: Id, email: string, username: string, display_name: string,
+ *   instance_admin: boolean, created_at: Millis
+ * }} User
+ */
+
+/** @typedef {ProfileDetails & {id: Id, username: string, display_name: string}} UserProfile */
+
+/**
+ * `PATCH /me`: only the fields given change; an empty string clears a status or time zone.
+ * @typedef {object} UpdateProfile
+ * @property {string} [display_name]
+ * @property {string} [status_text]
+ * @property {string} [status_emoji]  The character or a `:shortcode:`.
+ * @property {string} [time_zone]
  */
 
 /**
@@ -42,7 +52,10 @@
 
 /** @typedef {Workspace & {role: Role}} WorkspaceView  A workspace as listed for one of its members. */
 
-/** @typedef {UserProfile & {role: Role, joined_at: Millis}} MemberView  `GET /workspaces/{ws}/members`. */
+/**
+ * `GET /workspaces/{ws}/members`; `is_bot` marks a bot's or an incoming webhook's account.
+ * @typedef {UserProfile & {role: Role, joined_at: Millis, is_bot?: boolean}} MemberView
+ */
 
 /** @typedef {UserProfile & {joined_at: Millis}} ChannelMemberView  `GET /channels/{ch}/members`. */
 
@@ -118,6 +131,69 @@
  * @property {number} max_uses
  * @property {number} uses
  * @property {Role} role
+ */
+
+// ---- Bots, webhooks, retention, erasure ----------------------------------------------
+
+/**
+ * A bot of the workspace (`GET /workspaces/{ws}/bots`): its own account, posting
+ * through Slack's Web API with its token.
+ * @typedef {object} Bot
+ * @property {Id} id  The bot's account.
+ * @property {Id} workspace
+ * @property {string} name
+ * @property {string} username
+ * @property {boolean} is_bot
+ * @property {Id} created_by
+ * @property {Millis} created_at
+ */
+
+/**
+ * `POST /workspaces/{ws}/bots`: the bot and its token, shown once.
+ * @typedef {object} NewBot
+ * @property {Bot} bot
+ * @property {string} token  `xoxb-…`; stored hashed by the server.
+ */
+
+/**
+ * An incoming webhook (`GET /workspaces/{ws}/webhooks`), without its secret.
+ * @typedef {object} Webhook
+ * @property {string} id
+ * @property {Id} workspace
+ * @property {Id} channel
+ * @property {Id} bot  The account it posts as.
+ * @property {Id} created_by
+ * @property {Millis} created_at
+ */
+
+/**
+ * `POST /workspaces/{ws}/webhooks`: the URL holds the secret and is shown once.
+ * @typedef {object} NewWebhook
+ * @property {string} id
+ * @property {string} url
+ * @property {Webhook} webhook
+ */
+
+/**
+ * `GET/PUT /workspaces/{ws}/retention`: messages older than `days` days are deleted;
+ * `null` keeps them for ever.
+ * @typedef {object} RetentionPolicy
+ * @property {number | null} days
+ */
+
+/**
+ * `GET/PUT/DELETE /channels/{ch}/retention`: the channel's own policy if `set`, else
+ * the workspace's is in force (`effective_days`).
+ * @typedef {object} ChannelRetention
+ * @property {number | null} days
+ * @property {boolean} set
+ * @property {number | null} effective_days
+ */
+
+/**
+ * `GET/PUT /workspaces/{ws}/erasure`: what happens to an erased member's messages.
+ * @typedef {object} ErasurePolicy
+ * @property {'delete' | 'keep'} messages
  */
 
 // ---- HTTP bodies (confab_protocol::http) -------------------------------------------
@@ -256,6 +332,7 @@
  *   | {kind: 'member.joined' | 'member.left', channel?: Id, user: Id}
  *   | {kind: 'workspace.updated', workspace: Workspace}
  *   | {kind: 'member.updated', user: Id, role: Role}
+ *   | {kind: 'user.updated', user: Id}
  *   | {kind: 'read.updated', channel: Id, user: Id, seq: number}
  *   | {kind: 'typing', channel: Id, user: Id, thread_root?: Id}
  *   | {kind: 'presence', user: Id, status: Presence}
