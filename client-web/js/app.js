@@ -37,6 +37,7 @@ export function parseRoute(hash = location.hash) {
     const ws = parts[1];
     if (parts[2] === 'privacy') return { name: 'privacy', ws };
     if (parts[2] === 'settings') return { name: 'settings', ws };
+    if (parts[2] === 'people') return { name: 'people', ws };
     if (parts[2] === 'c' && parts[3]) return { name: 'channel', ws, channel: parts[3], message: parts[4] === 'm' ? parts[5] : null };
     return { name: 'workspace', ws };
   }
@@ -304,6 +305,14 @@ export async function deleteMessage(msg) {
   } catch (e) {
     reportError(e, 'Delete failed');
   }
+}
+
+/** Opens (creating if need be) the direct message with one member, and goes there. */
+export async function openDm(userId) {
+  const ch = await api.channels.dm(state.wsId, [userId]);
+  await refreshChannels();
+  navigate(channelHash(state.wsId, ch.id));
+  return ch;
 }
 
 export async function joinChannel(chId) {

@@ -1,7 +1,7 @@
 // main.js — start-up and routing: restores the session, connects the live socket,
 // mounts the shell (top bar, sidebar, main view, side panel, banner, toasts) and
 // switches views on hash changes (#/w/WS/c/CH, #/w/WS/privacy, #/w/WS/settings,
-// #/invite/CODE, which asks the server where the code leads, then asks before
+// #/w/WS/people, #/invite/CODE, which asks the server where the code leads, then asks before
 // joining). Every way a session ends goes through signOut(), which forgets unsent
 // texts and drafts.
 
@@ -22,6 +22,7 @@ import { closePicker } from './views/picker.js';
 import { confirmInviteDialog } from './views/dialogs.js';
 import { mountChannelDetails } from './views/details.js';
 import { mountSettings } from './views/settings.js';
+import { mountPeople } from './views/people.js';
 
 const root = document.getElementById('app');
 let shell = null; // {main, panel, sidebar, ...}
@@ -240,6 +241,7 @@ function renderTitle() {
     if (c) t = c.kind === 'dm' ? channelTitle(c) : `#${c.name}`;
   } else if (r.name === 'privacy') t = 'Privacy & AI';
   else if (r.name === 'settings') t = 'Workspace settings';
+  else if (r.name === 'people') t = 'People';
   shell.wsName.textContent = ws ? ws.name : 'Confab';
   shell.chName.textContent = t;
   document.title = `${t}${ws && t !== ws.name ? ` · ${ws.name}` : ''} · Confab`;
@@ -323,6 +325,9 @@ async function onRoute() {
   } else if (r.name === 'settings') {
     state.openChannel = null;
     mainView = mountSettings(shell.main);
+  } else if (r.name === 'people') {
+    state.openChannel = null;
+    mainView = mountPeople(shell.main);
   } else if (r.name === 'channel') {
     if (!state.channels.has(r.channel)) {
       try {
@@ -368,6 +373,15 @@ function installGlobalHandlers() {
   const refreshChannels = debounce(() => app.refreshChannels().then(app.loadSuggestedChannels).catch((e) => console.warn(e)), 150);
   on('channels-stale', refreshChannels);
   on('members-stale', debounce(() => app.refreshMembers().catch((e) => console.warn(e)), 150));
+  // One's own profile changed in another tab or device (user.updated).
+  on('me-stale', debounce(async () => {
+    try {
+      state.me = await api.auth.me();
+      emit('members');
+    } catch (e) {
+      console.warn('profile', e);
+    }
+  }, 150));
   on('resync', async (ws) => {
     if (ws !== state.wsId) return;
     try {

@@ -402,6 +402,12 @@ export function applyEvent(ws, ev) {
       emit('members');
       break;
     }
+    case 'user.updated':
+      // Someone changed their profile; the event names only who: fetch it again.
+      emit('members-stale');
+      emit('channels-stale'); // DM titles carry names too
+      if (ev.user === me) emit('me-stale');
+      break;
     case 'read.updated': {
       const c = state.channels.get(ev.channel);
       if (c && ev.user === me) {

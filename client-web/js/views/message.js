@@ -13,6 +13,7 @@ import { retryPending, discardPending } from '../live.js';
 import { openPicker } from './picker.js';
 import { icon } from '../icons.js';
 import { messageFiles } from './files.js';
+import { authorLabel, authorKey } from './profile.js';
 
 export function markdownContext() {
   const me = state.me;
@@ -54,7 +55,7 @@ export function presenceDot(userId) {
 export function messageKey(m, opts) {
   const r = (m.reactions || []).map((x) => `${x.emoji}:${x.users.join(',')}`).join('|');
   const files = (m.files || []).join(',');
-  return [m.id, m.text, m.edited_at, m.deleted, r, files, m.reply_count, opts.grouped, app.ui.editing === m.id, state.members.size].join('\u0001');
+  return [m.id, m.text, m.edited_at, m.deleted, r, files, m.reply_count, opts.grouped, app.ui.editing === m.id, state.members.size, authorKey(m.author)].join('\u0001');
 }
 
 export function renderMessage(m, opts = {}) {
@@ -71,7 +72,7 @@ export function renderMessage(m, opts = {}) {
   const body = h('div.msg-body');
   if (!opts.grouped) {
     body.append(
-      h('div.msg-meta', h('span.author', userName(m.author)), h('time', { datetime: new Date(m.created_at).toISOString(), title: fullTime(m.created_at) }, timeOf(m.created_at))),
+      h('div.msg-meta', authorLabel(m.author), h('time', { datetime: new Date(m.created_at).toISOString(), title: fullTime(m.created_at) }, timeOf(m.created_at))),
     );
   }
   if (m.deleted) {

@@ -9,6 +9,7 @@ import * as app from '../app.js';
 import { presenceDot } from './message.js';
 import { icon } from '../icons.js';
 import { createChannelDialog, browseChannelsDialog, newDmDialog, inviteDialog, workspaceDialog } from './dialogs.js';
+import { openProfileCard } from './profile.js';
 
 export function mountSidebar(root, { onSignOut }) {
   const nav = h('nav.sidebar-inner', { 'aria-label': 'Workspace navigation' });
@@ -109,8 +110,9 @@ export function mountSidebar(root, { onSignOut }) {
         ws && (ws.role === 'owner' || ws.role === 'admin')
           ? h('a.side-item', { href: `#/w/${state.wsId}/settings`, 'aria-current': app.ui.route.name === 'settings' ? 'page' : null }, h('span.side-icon', icon('settings', 16)), h('span.side-name', 'Workspace settings'))
           : null,
+        h('a.side-item', { href: `#/w/${state.wsId}/people`, 'aria-current': app.ui.route.name === 'people' ? 'page' : null }, h('span.side-icon', icon('users', 16)), h('span.side-name', 'People')),
         h('a.side-item', { href: `#/w/${state.wsId}/privacy`, 'aria-current': app.ui.route.name === 'privacy' ? 'page' : null }, h('span.side-icon', icon('shield', 16)), h('span.side-name', 'Privacy & AI')),
-        h('div.side-me', presenceDot(me.id), h('span.side-name', h('strong', me.display_name), h('span.muted', ` @${me.username}`)),
+        h('div.side-me', presenceDot(me.id), h('button.side-name.side-me-open', { type: 'button', title: 'Your profile', on: { click: () => openProfileCard(me.id) } }, h('strong', me.display_name), me.status_emoji ? h('span', { title: me.status_text || '' }, ` ${me.status_emoji}`) : null, h('span.muted', ` @${me.username}`)),
           h('button.btn.small', { type: 'button', on: { click: onSignOut } }, 'Sign out'))),
     );
     if (focusKey) {
