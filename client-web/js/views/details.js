@@ -2,10 +2,12 @@
 // views/details.js — the channel details side panel ("Channel details"), opened from
 // the channel header: name and "Rename", "Topic", "Archive"/"Unarchive", "Leave",
 // the members as the server lists them ("Add people" from the workspace's members,
-// "Remove" for the channel's creator and admins). Each control shows only to those
-// the server allows (channel members edit the topic and add people; the creator,
-// admins and owners rename and archive); the server still checks, and its refusals
-// are shown in the panel.
+// "Remove" for the channel's creator and admins; a name opens the profile card), the
+// channel's message retention (views/policies.js) and, for owners and admins, its
+// incoming webhooks (views/integrations.js). Each control shows only to those the
+// server allows (channel members edit the topic and add people; the creator, admins
+// and owners rename and archive; admins and owners set retention and webhooks); the
+// server still checks, and its refusals are shown in the panel.
 
 import { icon } from '../icons.js';
 import { h, clear, uid } from '../dom.js';
@@ -13,6 +15,9 @@ import { state, on, channelTitle, myRole, userName, updateChannel } from '../sto
 import * as api from '../api.js';
 import * as app from '../app.js';
 import { presenceDot } from './message.js';
+import { openProfileCard, botTag } from './profile.js';
+import { webhooksSection } from './integrations.js';
+import { channelRetentionSection } from './policies.js';
 
 /**
  * @typedef {{id: string, username: string, display_name?: string, role?: string}} Member
@@ -36,6 +41,7 @@ export function channelRights(/** @type {ChannelView} */ ch) {
     leave: !isDm && member,
     join: !isDm && !member && ch.kind === 'public' && !ch.archived && role !== 'guest',
     add: !isDm && !ch.archived && (member || admin),
+    webhooks: !isDm && admin,
   };
 }
 
@@ -79,6 +85,12 @@ export function mountChannelDetails(root, chId) {
     err.hidden = true;
     err.textContent = '';
   };
+  // Sections with state of their own (a webhook URL shown once, a policy being
+  // chosen) are built once and put back on each render.
+  const errors = { show: showError, clear: clearError };
+  const retention = channelRetentionSection(chId, errors);
+  const hooks = webhooksSection(chId, errors);
+  let hooksLoaded = false;
 
   async function loadMembers() {
     const ch = state.channels.get(chId);
@@ -198,7 +210,7 @@ export function mountChannelDetails(root, chId) {
         const canRemove = ch.kind !== 'dm' && m.id !== (state.me && state.me.id) && rights.archive;
         ul.append(h('li.member-row', { dataset: { user: m.id } },
           presenceDot(m.id),
-          h('span.member-name', h('strong', name), m.username ? h('span.muted', ` @${m.username}`) : null, m.id === (state.me && state.me.id) ? h('span.muted', ' (you)') : null),
+          h('span.member-name', h('button.link.member-open', { type: 'button', 'aria-label': `${name}: profile`, on: { click: () => openProfileCard(m.id) } }, h('strong', name)), botTag(m.id), m.username ? h('span.muted', ` @${m.username}`) : null, m.id === (state.me && state.me.id) ? h('span.muted', ' (you)') : null),
           canRemove ? h('button.btn.small', {
             type: 'button',
             'aria-label': `Remove ${name} from the channel`,
@@ -216,6 +228,17 @@ export function mountChannelDetails(root, chId) {
       sec.append(ul);
     }
     body.append(sec);
+
+    // ---- Retention, webhooks
+    retention.render();
+    body.append(retention.el);
+    if (rights.webhooks) {
+      if (!hooksLoaded) {
+        hooksLoaded = true;
+        hooks.load();
+      }
+      body.append(hooks.el);
+    }
 
     // ---- Actions
     const actions = h('section.details-section.details-actions', { 'aria-label': 'Channel actions' });
@@ -249,7 +272,7 @@ export function mountChannelDetails(root, chId) {
     }
 
     if (focusKey) {
-      const again = [...panel.querySelectorAll('button, input')].find((el) => (el.getAttribute('aria-label') || el.id || el.textContent) === focusKey);
+      const again = [...panel.querySelectorAll('button, input, select')].find((el) => (el.getAttribute('aria-label') || el.id || el.textContent) === focusKey);
       if (again instanceof HTMLElement) again.focus();
     }
   }
@@ -313,6 +336,7 @@ export function mountChannelDetails(root, chId) {
   }));
   render();
   loadMembers();
+  retention.load();
   return {
     destroy: () => offs.forEach((f) => f()),
     focus: () => closeBtn.focus(),

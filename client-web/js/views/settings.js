@@ -2,8 +2,11 @@
 // views/settings.js — "Workspace settings" for owners and admins (#/w/WS/settings):
 // the workspace's name ("Rename"; every member's open pages follow the
 // `workspace.updated` event), the members with their roles (change a role, remove a member), the invites by code
-// (create, "Revoke"). Only owners are offered the owner role and the removal of
-// owners; the server checks every change again and its refusals are shown here.
+// (create, "Revoke"), the bots (views/integrations.js), the message retention and
+// the erasure policy (views/policies.js). Only owners are offered the owner role and
+// the removal of owners; the server checks every change again and its refusals are
+// shown here. A member who opens the page reads the retention and erasure policies,
+// with no control to change them.
 
 import { h, clear, fullTime } from '../dom.js';
 import { state, on, emit, myRole, currentWorkspace, userName } from '../store.js';
@@ -11,6 +14,8 @@ import * as api from '../api.js';
 import * as app from '../app.js';
 import { presenceDot } from './message.js';
 import { openDialog, inviteLink } from './dialogs.js';
+import { botsCard } from './integrations.js';
+import { retentionCard, erasureCard } from './policies.js';
 
 /**
  * @typedef {'owner'|'admin'|'member'|'guest'} Role
@@ -56,6 +61,13 @@ export function mountSettings(root) {
   const clearError = () => {
     err.hidden = true;
   };
+  // Cards that keep their own state (a token shown once, a policy being chosen) are
+  // built once and put back on each render.
+  const errors = { show: showError, clear: clearError };
+  const bots = botsCard(errors);
+  const retention = retentionCard(errors);
+  const erasure = erasureCard(errors);
+  let botsLoaded = false;
 
   async function loadInvites() {
     const ws = state.wsId;
@@ -79,11 +91,17 @@ export function mountSettings(root) {
     clear(page);
     page.append(h('header.page-header', h('h1#settings-title', 'Workspace settings'), ws ? h('p.lead', ws.name) : null), err);
     if (!ws) return;
+    retention.render();
+    erasure.render();
     if (role !== 'owner' && role !== 'admin') {
-      page.append(h('div.card.notice', h('p', 'Only the workspace’s owners and admins manage its members and invites.')));
+      page.append(h('div.card.notice', h('p', 'Only the workspace’s owners and admins manage its members, invites and bots, and set its policies.')), retention.el, erasure.el);
       return;
     }
-    page.append(nameCard(ws), membersCard(role), invitesCard(role));
+    if (!botsLoaded) {
+      botsLoaded = true;
+      bots.load();
+    }
+    page.append(nameCard(ws), membersCard(role), invitesCard(role), bots.el, retention.el, erasure.el);
     if (focusKey) {
       const again = [...page.querySelectorAll('button, select, input')].find((el) => (el.getAttribute('aria-label') || el.id) === focusKey);
       if (again instanceof HTMLElement) again.focus();
@@ -278,6 +296,8 @@ export function mountSettings(root) {
   offs.push(on('workspaces', () => render()));
   render();
   loadInvites();
+  retention.load();
+  erasure.load();
   app.refreshMembers().catch(() => {});
   return {
     destroy: () => offs.forEach((f) => f()),
@@ -300,6 +320,7 @@ function messageFor(/** @type {any} */ e) {
     case 'user_not_found':
       return 'that person is no longer a member';
     case 'invalid_field':
+    case 'quota_exceeded':
       return e.message;
     case 'rate_limited':
       return `too many changes; try again in ${e.retryAfter || 'a few'} seconds`;
