@@ -404,3 +404,13 @@ export const consent = {
   /** @type {(ws: string, purpose: string, included: boolean) => Promise<ConsentView>} */
   setMine: (ws, purpose, included) => put(`/workspaces/${ws}/consent/${enc(purpose)}/me`, { included }),
 };
+
+/** What not to miss: the caller's activity, their threads and their read markers in threads. */
+export const inbox = {
+  /** @type {(ws: string, before?: string | null, limit?: number) => Promise<import('./protocol.js').ActivityPage>} */
+  activity: (ws, before, limit = 30) => get(`/workspaces/${ws}/activity${qs({ before, limit })}`),
+  /** @type {(ws: string, limit?: number, offset?: number) => Promise<import('./protocol.js').ThreadsPage>} */
+  threads: (ws, limit = 50, offset = 0) => get(`/workspaces/${ws}/threads${qs({ limit, offset })}`),
+  /** @type {(root: string, seq: number) => Promise<{seq: number}>} Moves the read marker in a thread (back too). */
+  threadRead: (root, seq) => post(`/messages/${root}/thread/read`, { seq }),
+};

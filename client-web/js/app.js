@@ -12,6 +12,9 @@ export const ui = {
   drawerOpen: false,
   flash: null, // message id to flash once rendered
   editing: null, // message id being edited
+  // Channel ids and thread roots the caller marked unread: not marked read again
+  // by being on screen until they are opened anew.
+  holdRead: new Set(),
 };
 
 // ---- Navigation ------------------------------------------------------------------
@@ -35,6 +38,8 @@ export function parseRoute(hash = location.hash) {
   if (parts[0] === 'welcome') return { name: 'welcome' };
   if (parts[0] === 'w' && parts[1]) {
     const ws = parts[1];
+    if (parts[2] === 'activity') return { name: 'activity', ws };
+    if (parts[2] === 'threads') return { name: 'threads', ws };
     if (parts[2] === 'privacy') return { name: 'privacy', ws };
     if (parts[2] === 'settings') return { name: 'settings', ws };
     if (parts[2] === 'people') return { name: 'people', ws };
@@ -74,6 +79,7 @@ export async function selectWorkspace(wsId) {
   state.logs.clear();
   state.threads.clear();
   state.typing.clear();
+  state.myThreads = new Map();
   ui.panel = null;
   localStorage.setItem('confab.ws', wsId);
   emit('workspace');
@@ -89,6 +95,7 @@ export async function selectWorkspace(wsId) {
   emit('members');
   emit('presence');
   loadSuggestedChannels();
+  loadMyThreads().catch((e) => console.warn('threads', e));
 }
 
 export async function refreshChannels() {
@@ -133,19 +140,33 @@ function fill(l, msgs) {
   for (const m of msgs) l.upsert(m);
 }
 
+/** The `seq` after which a member's unread messages start, if more are unread than a page shows with some context. */
+function farUnread(chId) {
+  const c = state.channels.get(chId);
+  if (!c || !c.is_member || !c.unread_count) return null;
+  const first = (c.last_read_seq || 0) + 1;
+  return c.last_seq - first >= PAGE - CONTEXT ? first : null;
+}
+// Messages shown above the first unread one when a channel opens there.
+const CONTEXT = 5;
+
 export async function ensureHistory(chId) {
   const l = log(chId);
   if (l.loaded || l.loading) return;
   l.loading = true;
   l.buffer = [];
   try {
-    const msgs = await api.channels.history(chId, { limit: PAGE });
+    // Many unread: open at the first of them (the view puts the "New" line there),
+    // not at the newest.
+    const first = farUnread(chId);
+    const after = first === null ? null : Math.max(0, first - 1 - CONTEXT);
+    const msgs = await api.channels.history(chId, after === null ? { limit: PAGE } : { after, limit: PAGE });
     l.clear();
     fill(l, msgs);
-    l.hasOlder = msgs.length === PAGE && l.minSeq > 1;
-    l.hasNewer = false;
+    l.hasOlder = after === null ? msgs.length === PAGE && l.minSeq > 1 : (l.minSeq || 1) > 1;
+    l.hasNewer = after !== null && msgs.length === PAGE;
     l.loaded = true;
-    for (const m of l.buffer) l.upsert(m);
+    for (const m of l.buffer) if (!l.hasNewer || l.byId.has(m.id)) l.upsert(m);
   } finally {
     l.loading = false;
     l.buffer = null;
@@ -251,15 +272,22 @@ export function closePanel() {
 // ---- Read markers ----------------------------------------------------------------------
 
 const reading = new Set();
-export async function markRead(chId) {
+/**
+ * Marks the channel read up to `upTo` (what the view has shown), or up to its newest
+ * message when the loaded window reaches it. Mentions in thread replies stay: only
+ * reading their thread reads them. Nothing while the caller holds it unread.
+ */
+export async function markRead(chId, upTo) {
   const c = state.channels.get(chId);
   const l = log(chId);
-  if (!c || !c.is_member || !l.loaded || l.hasNewer || reading.has(chId)) return;
-  const seq = l.maxSeq;
+  if (!c || !c.is_member || !l.loaded || reading.has(chId) || ui.holdRead.has(chId)) return;
+  if (upTo === undefined && l.hasNewer) return;
+  const seq = upTo === undefined ? l.maxSeq : upTo;
+  const all = seq >= (c.last_seq || 0);
   if (!seq || (c.last_read_seq || 0) >= seq) {
-    if (c.unread_count || c.mention_count) {
+    if (all && (c.unread_count || c.mention_count > (c.thread_mention_count || 0))) {
       c.unread_count = 0;
-      c.mention_count = 0;
+      c.mention_count = c.thread_mention_count || 0;
       emit('channels');
     }
     return;
@@ -267,15 +295,98 @@ export async function markRead(chId) {
   reading.add(chId);
   try {
     await api.channels.read(chId, seq);
-    c.last_read_seq = seq;
-    c.unread_count = 0;
-    c.mention_count = 0;
+    c.last_read_seq = Math.max(c.last_read_seq || 0, seq);
+    if (all) {
+      c.unread_count = 0;
+      c.mention_count = c.thread_mention_count || 0;
+    } else {
+      c.unread_count = Math.max(0, c.last_seq - c.last_read_seq);
+      emit('channels-stale'); // the exact counts of a partial read are the server's
+    }
     emit('channels');
   } catch (e) {
     console.warn('read marker', e);
   } finally {
     reading.delete(chId);
   }
+}
+
+/** "Mark as unread": the read marker goes back to just before `msg`, in its channel or its thread. */
+export async function markUnread(msg) {
+  const root = msg.thread_root;
+  try {
+    if (root) {
+      ui.holdRead.add(root);
+      await api.inbox.threadRead(root, msg.seq - 1);
+      const t = state.myThreads.get(root);
+      if (t) t.last_read_seq = Math.min(t.last_read_seq, msg.seq - 1);
+      await loadMyThreads();
+    } else {
+      ui.holdRead.add(msg.channel);
+      await api.channels.read(msg.channel, msg.seq - 1);
+      const c = state.channels.get(msg.channel);
+      if (c) c.last_read_seq = msg.seq - 1;
+      emit('unread-marked', { channel: msg.channel, seq: msg.seq - 1 });
+    }
+    await refreshChannels();
+  } catch (e) {
+    reportError(e, 'Could not mark it unread');
+  }
+}
+
+// ---- Threads the caller is in, and activity ------------------------------------------
+
+/** Loads the threads the caller is in (the newest 100) into state.myThreads. */
+export async function loadMyThreads() {
+  if (!state.wsId) return;
+  const ws = state.wsId;
+  const page = await api.inbox.threads(ws, 100);
+  if (ws !== state.wsId) return;
+  state.myThreads = new Map(page.threads.map((t) => [t.root.id, { last_read_seq: t.last_read_seq, unread: t.unread_replies, mentions: t.unread_mentions }]));
+  emit('threads-changed');
+}
+
+const threadReading = new Map(); // root -> the seq being marked
+/** Marks a thread read up to its newest reply loaded here, unless held unread or read already. */
+export async function markThreadRead(rootId) {
+  const t = state.threads.get(rootId);
+  if (!t || ui.holdRead.has(rootId) || threadReading.has(rootId)) return;
+  const seq = Math.max(0, ...[...t.replies.values()].map((r) => r.seq));
+  const mine = state.myThreads.get(rootId);
+  const c = state.channels.get(t.root.channel);
+  const mentionsHere = c && c.thread_mention_count > 0;
+  if (!seq || (t.readUpTo || 0) >= seq) return;
+  if (mine && mine.last_read_seq >= seq && !mentionsHere) {
+    t.readUpTo = seq;
+    return;
+  }
+  threadReading.set(rootId, seq);
+  try {
+    await api.inbox.threadRead(rootId, seq);
+    t.readUpTo = seq;
+    if (mine) Object.assign(mine, { last_read_seq: seq, unread: 0, mentions: 0 });
+    emit('threads-changed');
+    if (mentionsHere) await refreshChannels();
+  } catch (e) {
+    console.warn('thread read marker', e);
+  } finally {
+    threadReading.delete(rootId);
+  }
+}
+
+/** A page of the threads the caller is in, the most recently active first. */
+export function loadThreads(limit, offset) {
+  return api.inbox.threads(/** @type {string} */ (state.wsId), limit, offset);
+}
+
+/** A page of the caller's activity, newest first (older than `before`). */
+export function loadActivity(before = null) {
+  return api.inbox.activity(/** @type {string} */ (state.wsId), before, 30);
+}
+
+/** Opens an activity item or a thread: its message in its channel, in its thread panel if it is a reply. */
+export function openMessage(msg) {
+  return jumpToMessage(msg).catch((e) => reportError(e, 'Could not open the message'));
 }
 
 // ---- Messages ---------------------------------------------------------------------------

@@ -1,9 +1,9 @@
 // main.js — start-up and routing: restores the session, connects the live socket,
 // mounts the shell (top bar, sidebar, main view, side panel, banner, toasts) and
 // switches views on hash changes (#/w/WS/c/CH, #/w/WS/privacy, #/w/WS/settings,
-// #/w/WS/people, #/invite/CODE, which asks the server where the code leads, then asks before
-// joining). Every way a session ends goes through signOut(), which forgets unsent
-// texts and drafts.
+// #/w/WS/people, #/w/WS/activity, #/w/WS/threads, #/invite/CODE, which asks the
+// server where the code leads, then asks before joining). Every way a session ends
+// goes through signOut(), which forgets unsent texts and drafts.
 
 import { h, clear, $, debounce } from './dom.js';
 import * as api from './api.js';
@@ -23,6 +23,8 @@ import { confirmInviteDialog } from './views/dialogs.js';
 import { mountChannelDetails } from './views/details.js';
 import { mountSettings } from './views/settings.js';
 import { mountPeople } from './views/people.js';
+import { mountActivity } from './views/activity.js';
+import { mountThreads } from './views/threads.js';
 
 const root = document.getElementById('app');
 let shell = null; // {main, panel, sidebar, ...}
@@ -242,6 +244,8 @@ function renderTitle() {
   } else if (r.name === 'privacy') t = 'Privacy & AI';
   else if (r.name === 'settings') t = 'Workspace settings';
   else if (r.name === 'people') t = 'People';
+  else if (r.name === 'activity') t = 'Activity';
+  else if (r.name === 'threads') t = 'Threads';
   shell.wsName.textContent = ws ? ws.name : 'Confab';
   shell.chName.textContent = t;
   document.title = `${t}${ws && t !== ws.name ? ` · ${ws.name}` : ''} · Confab`;
@@ -328,6 +332,9 @@ async function onRoute() {
   } else if (r.name === 'people') {
     state.openChannel = null;
     mainView = mountPeople(shell.main);
+  } else if (r.name === 'activity' || r.name === 'threads') {
+    state.openChannel = null;
+    mainView = r.name === 'activity' ? mountActivity(shell.main) : mountThreads(shell.main);
   } else if (r.name === 'channel') {
     if (!state.channels.has(r.channel)) {
       try {
@@ -373,6 +380,7 @@ function installGlobalHandlers() {
   const refreshChannels = debounce(() => app.refreshChannels().then(app.loadSuggestedChannels).catch((e) => console.warn(e)), 150);
   on('channels-stale', refreshChannels);
   on('members-stale', debounce(() => app.refreshMembers().catch((e) => console.warn(e)), 150));
+  on('threads-stale', debounce(() => app.loadMyThreads().catch((e) => console.warn(e)), 150));
   // One's own profile changed in another tab or device (user.updated).
   on('me-stale', debounce(async () => {
     try {

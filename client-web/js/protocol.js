@@ -75,8 +75,8 @@
  * One channel of the caller's list, with their unread state.
  * @typedef {Channel & {
  *   is_member: boolean, last_seq: number, last_read_seq: number, unread_count: number,
- *   mention_count: number, member_count: number, dm_members?: UserProfile[]
- * }} ChannelView
+ *   mention_count: number, thread_mention_count: number, member_count: number, dm_members?: UserProfile[]
+ * }} ChannelView  `mention_count` counts unread mentions in thread replies too, `thread_mention_count` how many of them.
  */
 
 /**
@@ -321,6 +321,41 @@
  * @property {{purpose: Purpose, opted_in: number, opted_out: number}[]} [member_counts]
  */
 
+// ---- What not to miss: activity and threads -----------------------------------------
+
+/**
+ * One message of `GET /workspaces/{ws}/activity`: it mentions the caller, replies in
+ * a thread they are in, or both.
+ * @typedef {object} ActivityItem
+ * @property {Message} message
+ * @property {boolean} mention
+ * @property {boolean} reply
+ * @property {boolean} unread
+ */
+
+/**
+ * `GET /workspaces/{ws}/activity`: newest first; `next` is the `before` of the next page.
+ * @typedef {object} ActivityPage
+ * @property {ActivityItem[]} items
+ * @property {Id} [next]
+ */
+
+/**
+ * A thread the caller is in (`GET /workspaces/{ws}/threads`).
+ * @typedef {object} ThreadSummary
+ * @property {Message} root
+ * @property {Message[]} latest_replies  The newest (at most 3), oldest first.
+ * @property {number} last_read_seq  The caller's read marker in the thread.
+ * @property {number} unread_replies
+ * @property {number} unread_mentions
+ */
+
+/**
+ * @typedef {object} ThreadsPage
+ * @property {ThreadSummary[]} threads  The most recently replied first.
+ * @property {number} total
+ */
+
 // ---- WebSocket frames (confab_protocol::ws) ------------------------------------------
 
 /**
@@ -333,7 +368,7 @@
  *   | {kind: 'workspace.updated', workspace: Workspace}
  *   | {kind: 'member.updated', user: Id, role: Role}
  *   | {kind: 'user.updated', user: Id}
- *   | {kind: 'read.updated', channel: Id, user: Id, seq: number}
+ *   | {kind: 'read.updated', channel: Id, user: Id, seq: number, thread_root?: Id}
  *   | {kind: 'typing', channel: Id, user: Id, thread_root?: Id}
  *   | {kind: 'presence', user: Id, status: Presence}
  *   | {kind: 'consent.changed', purpose: Purpose, granted: boolean, by: Id, entry_hash: string, personal?: boolean}} Event

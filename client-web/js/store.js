@@ -48,7 +48,14 @@ export const state = {
   eventSeq: new Map(), // workspace id -> last durable event_seq seen
   connection: 'connecting', // connecting | online | offline
   openChannel: null,
+  /** @type {string | null} the root of the thread open in the side panel */
   openThread: null,
+  /**
+   * The threads the caller is in (`GET /workspaces/{ws}/threads`), kept current by
+   * live replies: root id -> their read marker and what they have not read of it.
+   * @type {Map<string, {last_read_seq: number, unread: number, mentions: number}>}
+   */
+  myThreads: new Map(),
 };
 
 export function currentWorkspace() {
@@ -308,6 +315,49 @@ export function typingIn(channel, threadRoot = null) {
   return out;
 }
 
+// ---- Threads and mentions in them ------------------------------------------------
+
+/** Whether the caller is looking at the thread of `root` now (its view marks it read). */
+export function readingThread(root) {
+  return state.openThread === root && document.visibilityState === 'visible';
+}
+
+/**
+ * A new reply in a thread: the caller's own makes them a member with all read; one
+ * of someone else's counts as unread in a thread they are in (a thread whose root is
+ * theirs counts from its first reply), and as an unread mention of them in the
+ * channel (which reading the channel leaves unread) until they read the thread.
+ * @param {import('./protocol.js').Message} msg
+ * @param {ChannelView | undefined} c
+ */
+function noteReply(msg, c) {
+  const me = state.me && state.me.id;
+  const root = /** @type {string} */ (msg.thread_root);
+  if (msg.author === me) {
+    state.myThreads.set(root, { last_read_seq: msg.seq, unread: 0, mentions: 0 });
+    emit('threads-changed');
+    return;
+  }
+  let t = state.myThreads.get(root);
+  if (!t) {
+    const r = findMessage(root);
+    if (r && r.author === me) state.myThreads.set(root, (t = { last_read_seq: 0, unread: 0, mentions: 0 }));
+  }
+  const mentioned = msg.mentions.includes(me);
+  if (t) emit('activity-changed');
+  if (readingThread(root)) return;
+  if (t && msg.seq > t.last_read_seq) {
+    t.unread += 1;
+    if (mentioned) t.mentions += 1;
+  }
+  if (mentioned && c && c.is_member) {
+    c.mention_count += 1;
+    c.thread_mention_count = (c.thread_mention_count || 0) + 1;
+    emit('channels');
+  }
+  emit('threads-changed');
+}
+
 // ---- Applying server events --------------------------------------------------------
 
 /** Applies one WebSocket `event` frame's payload for the current workspace. */
@@ -343,16 +393,19 @@ export function applyEvent(ws, ev) {
       const msg = ev.message;
       const isNew = putMessage(msg, { live: true });
       const c = state.channels.get(msg.channel);
+      // A message replayed after a reconnect may be counted already.
+      const fresh = c ? msg.seq > c.last_seq : isNew;
       if (c) {
-        const wasKnownSeq = msg.seq <= c.last_seq;
         c.last_seq = Math.max(c.last_seq, msg.seq);
         const reading = state.openChannel === msg.channel && document.visibilityState === 'visible';
-        if (!wasKnownSeq && msg.author !== me && !reading && !msg.thread_root) {
+        if (fresh && msg.author !== me && !reading && !msg.thread_root) {
           c.unread_count += 1;
           if (msg.mentions.includes(me) || c.kind === 'dm') c.mention_count += 1;
         }
         emit('channels');
       }
+      if (fresh && msg.thread_root) noteReply(msg, c);
+      if (fresh && msg.author !== me && msg.mentions.includes(me)) emit('activity-changed');
       // A message clears the author's typing indicator.
       const t = state.typing.get(msg.channel);
       if (t && t.delete(msg.author)) emit('typing', msg.channel);
@@ -409,13 +462,26 @@ export function applyEvent(ws, ev) {
       if (ev.user === me) emit('me-stale');
       break;
     case 'read.updated': {
+      if (ev.user !== me) break;
+      if (ev.thread_root) {
+        // A thread was read (or marked unread) here or in another session: its
+        // counts come from the server.
+        const t = state.myThreads.get(ev.thread_root);
+        if (t) t.last_read_seq = ev.seq;
+        emit('threads-stale');
+        emit('channels-stale');
+        break;
+      }
       const c = state.channels.get(ev.channel);
-      if (c && ev.user === me) {
-        c.last_read_seq = Math.max(c.last_read_seq || 0, ev.seq);
-        if (c.last_read_seq >= (c.last_seq || 0)) {
+      if (c) {
+        // It moves back too ("mark as unread", maybe in another session).
+        const back = ev.seq < (c.last_read_seq || 0);
+        c.last_read_seq = ev.seq;
+        if (ev.seq >= (c.last_seq || 0)) {
           c.unread_count = 0;
-          c.mention_count = 0;
+          c.mention_count = c.thread_mention_count || 0;
         }
+        if (back) emit('channels-stale');
         emit('channels');
       }
       break;

@@ -1,6 +1,9 @@
 // views/channel.js — the channel view: header (name, topic, members), the message
 // list (history paging on scroll, day separators, grouping, thread replies kept out
 // of the channel, pending sends, jump-to-message flash), the typing line and the composer.
+// A channel with unread messages opens at the first of them under a "New" line, and
+// is marked read as far as its messages have been on screen ("Mark as unread" moves
+// the line and holds it there until the channel is opened again).
 
 import { icon } from '../icons.js';
 import { h, clear, dayKey, dayLabel } from '../dom.js';
@@ -11,13 +14,27 @@ import { createComposer } from './composer.js';
 
 const GROUP_MS = 5 * 60 * 1000;
 
-/** Builds the list items (day separators, messages, pending) with keyed reuse of unchanged nodes. */
-export function renderList(container, cache, items, context) {
+/**
+ * Builds the list items (day separators, messages, pending) with keyed reuse of
+ * unchanged nodes; `newAfter` puts the "New" line before the first message after
+ * that `seq`.
+ */
+export function renderList(container, cache, items, context, newAfter = null) {
   const nodes = [];
   let prev = null;
   const seen = new Set();
+  let newLine = newAfter === null;
+  let lineBefore = false;
   for (const it of items) {
     const at = it.created_at;
+    if (!newLine && !it.pendingItem && it.seq > newAfter) {
+      newLine = true;
+      let e = cache.get('new-line');
+      if (!e) cache.set('new-line', (e = { el: h('div.new-line', { role: 'separator', 'aria-label': 'New messages' }, h('span', 'New')) }));
+      seen.add('new-line');
+      nodes.push(e.el);
+      lineBefore = true; // the first new message shows its author
+    }
     if (!prev || dayKey(prev.created_at) !== dayKey(at)) {
       const k = `day:${dayKey(at)}`;
       let sep = cache.get(k);
@@ -29,7 +46,7 @@ export function renderList(container, cache, items, context) {
       nodes.push(sep.el);
       prev = null;
     }
-    const grouped = !!(prev && prev.author === it.author && at - prev.created_at < GROUP_MS && !prev.deleted && !it.deleted && !prev.pendingItem === !it.pendingItem);
+    const grouped = !!(!lineBefore && prev && prev.author === it.author && at - prev.created_at < GROUP_MS && !prev.deleted && !it.deleted && !prev.pendingItem === !it.pendingItem);
     if (it.pendingItem) {
       const k = `p:${it.client_msg_id}:${it.status}:${grouped}:${state.connection}`;
       let e = cache.get(k);
@@ -47,6 +64,7 @@ export function renderList(container, cache, items, context) {
       nodes.push(e.el);
     }
     prev = it;
+    lineBefore = false;
   }
   for (const k of [...cache.keys()]) if (!seen.has(k)) cache.delete(k);
   // Reconcile children in order, moving only what changed.
@@ -73,11 +91,39 @@ export function typingText(users) {
   return 'Several people are typing…';
 }
 
+/** The read marker a channel opens with, if a member has unread messages in it. */
+function unreadAfter(c) {
+  return c && c.is_member && c.unread_count > 0 && c.last_read_seq < c.last_seq ? c.last_read_seq : null;
+}
+
+/** Calls `fn` at most every `ms`, the last call of a burst included. */
+function throttle(fn, ms) {
+  let last = 0;
+  let timer = null;
+  return () => {
+    const wait = last + ms - Date.now();
+    if (wait <= 0) {
+      last = Date.now();
+      fn();
+    } else if (!timer) {
+      timer = setTimeout(() => {
+        timer = null;
+        last = Date.now();
+        fn();
+      }, wait);
+    }
+  };
+}
+
 export function mountChannel(root, chId) {
   const c = state.channels.get(chId);
   const cache = new Map();
   const offs = [];
   const l = log(chId);
+  // Opened anew: what is on screen is read again, and the "New" line is where the
+  // read marker is now.
+  app.ui.holdRead.delete(chId);
+  let newAfter = unreadAfter(c);
 
   const title = h('h1.ch-title');
   const topic = h('p.ch-topic');
@@ -145,7 +191,7 @@ export function mountChannel(root, chId) {
     const prevTop = scroller.scrollTop;
     const items = l.list.filter((m) => !m.thread_root);
     const pend = l.hasNewer ? [] : pendingFor(chId).map((p) => ({ ...p, pendingItem: true }));
-    renderList(list, cache, items.concat(pend), 'channel');
+    renderList(list, cache, items.concat(pend), 'channel', newAfter);
     clear(status);
     if (!l.loaded) status.append(h('div.muted.center', 'Loading…'));
     else if (l.hasOlder) status.append(h('div.muted.center', l.loading ? 'Loading older messages…' : ''));
@@ -161,6 +207,10 @@ export function mountChannel(root, chId) {
       scroller.scrollTop = prevTop + (scroller.scrollHeight - prevHeight);
     } else if (opts.jump) {
       scrollToMessage(opts.jump);
+    } else if (opts.reset && !app.ui.flash && newLineEl()) {
+      // Open at the first unread message, under the "New" line.
+      stick = false;
+      scroller.scrollTop += newLineEl().getBoundingClientRect().top - scroller.getBoundingClientRect().top - 40;
     } else if (opts.reset && !app.ui.flash) {
       scroller.scrollTop = scroller.scrollHeight;
     } else if (wasBottom || stick) {
@@ -176,8 +226,34 @@ export function mountChannel(root, chId) {
     }
     if (opts.refocus && composer) composer.focusInput();
     maybeFill();
-    if (nearBottom()) app.markRead(chId);
+    markSeen();
   }
+
+  const newLineEl = () => /** @type {HTMLElement | null} */ (list.querySelector('.new-line'));
+
+  /**
+   * The `seq` the channel has been read up to on screen: that of the lowest message
+   * whose bottom is in view, and of the thread replies after it (the channel does
+   * not show them; their threads keep their own read markers).
+   */
+  function seenUpTo() {
+    const bottom = scroller.getBoundingClientRect().bottom;
+    let seen = null;
+    for (const el of list.querySelectorAll('.msg[data-seq]')) {
+      if (el.getBoundingClientRect().bottom <= bottom + 2) seen = Number(el.dataset.seq);
+      else break;
+    }
+    if (seen === null) return null;
+    const next = l.list.find((m) => m.seq > seen && !m.thread_root);
+    if (next) return next.seq - 1;
+    return l.hasNewer ? seen : l.maxSeq;
+  }
+
+  const markSeen = throttle(() => {
+    if (document.visibilityState !== 'visible' || !l.loaded) return;
+    const upTo = seenUpTo();
+    if (upTo) app.markRead(chId, upTo);
+  }, 700);
 
   function scrollToMessage(id) {
     const el = list.querySelector(`.msg[data-id="${id}"]`);
@@ -203,7 +279,7 @@ export function mountChannel(root, chId) {
     stick = nearBottom();
     if (scroller.scrollTop < 150 && l.hasOlder && !l.loading) app.loadOlder(chId).catch((e) => app.reportError(e, 'Could not load history'));
     if (stick && l.hasNewer && !l.loading) app.loadNewer(chId).catch((e) => app.reportError(e, 'Could not load history'));
-    if (stick) app.markRead(chId);
+    markSeen();
   });
 
   function renderTyping() {
@@ -231,8 +307,15 @@ export function mountChannel(root, chId) {
   offs.push(on('message-arrived', (m) => {
     if (m.channel === chId && m.author === state.me.id) stick = true;
   }));
+  // Replies' unread marks on their roots.
+  offs.push(on('threads-changed', () => render()));
+  offs.push(on('unread-marked', (p) => {
+    if (p.channel !== chId) return;
+    newAfter = p.seq;
+    render();
+  }));
   const onVisible = () => {
-    if (document.visibilityState === 'visible' && nearBottom()) app.markRead(chId);
+    if (document.visibilityState === 'visible') markSeen();
   };
   document.addEventListener('visibilitychange', onVisible);
 

@@ -1,7 +1,8 @@
 // views/message.js — one message as DOM: author, time, safe markdown text, edited and
 // deleted marks, its files (views/files.js), reactions (count, who reacted, toggle),
-// "N replies", pending/failed state and the hover toolbar (react, reply, edit,
-// delete). Also the inline editor.
+// "N replies" (with how many are unread in a thread the caller is in), pending,
+// waiting and failed state (with Retry), and the hover toolbar (react, reply, mark
+// as unread, edit, delete). Also the inline editor.
 
 import { h } from '../dom.js';
 import { timeOf, fullTime } from '../dom.js';
@@ -55,7 +56,9 @@ export function presenceDot(userId) {
 export function messageKey(m, opts) {
   const r = (m.reactions || []).map((x) => `${x.emoji}:${x.users.join(',')}`).join('|');
   const files = (m.files || []).join(',');
-  return [m.id, m.text, m.edited_at, m.deleted, r, files, m.reply_count, opts.grouped, app.ui.editing === m.id, state.members.size, authorKey(m.author)].join('\u0001');
+  const t = state.myThreads.get(m.id);
+  const unread = t ? `${t.unread}/${t.mentions}` : '';
+  return [m.id, m.text, m.edited_at, m.deleted, r, files, m.reply_count, opts.grouped, app.ui.editing === m.id, state.members.size, authorKey(m.author), unread].join('\u0001');
 }
 
 export function renderMessage(m, opts = {}) {
@@ -88,9 +91,12 @@ export function renderMessage(m, opts = {}) {
   if (!m.deleted && (m.files || []).length) body.append(messageFiles(m));
   if (!m.deleted && (m.reactions || []).length) body.append(reactionsRow(m));
   if (opts.context !== 'thread-root' && opts.context !== 'thread' && m.reply_count > 0) {
+    const t = state.myThreads.get(m.id);
+    const fresh = t && t.unread > 0 ? t.unread : 0;
     body.append(
-      h('button.replies', { type: 'button', on: { click: () => app.openThread(m.id) } },
+      h(`button.replies${fresh ? '.unread' : ''}${t && t.mentions ? '.mentions-me' : ''}`, { type: 'button', on: { click: () => app.openThread(m.id) } },
         `${m.reply_count} ${m.reply_count === 1 ? 'reply' : 'replies'}`,
+        fresh ? h('span.new-replies', ` · ${fresh} new`) : null,
         m.last_reply_at ? h('span.muted', ` · last ${timeOf(m.last_reply_at)}`) : null),
     );
   }
@@ -127,6 +133,9 @@ function toolbar(m, mine, opts) {
   bar.append(h('button', { type: 'button', 'aria-label': 'Add reaction', title: 'Add reaction', on: { click: (e) => openPicker(e.currentTarget, m) } }, icon('smile')));
   if (opts.context === 'channel' && !m.thread_root) {
     bar.append(h('button', { type: 'button', 'aria-label': 'Reply in thread', title: 'Reply in thread', on: { click: () => app.openThread(m.id) } }, icon('thread')));
+  }
+  if (m.seq > 0 && (opts.context === 'channel' || opts.context === 'thread')) {
+    bar.append(h('button', { type: 'button', 'aria-label': 'Mark as unread', title: 'Mark as unread', on: { click: () => app.markUnread(m) } }, icon('unread')));
   }
   if (mine) {
     bar.append(h('button', { type: 'button', 'aria-label': 'Edit message', title: 'Edit', on: { click: () => startEdit(m) } }, icon('edit')));

@@ -1,6 +1,8 @@
-// views/sidebar.js — the sidebar: workspace switcher, channels with unread and
-// mention badges, direct messages with presence, "Browse channels", "Channels you may
-// like" (when the server suggests), archived channels, and the user's own menu.
+// views/sidebar.js — the sidebar: workspace switcher, Activity (with the count of
+// unread mentions) and Threads (bold with unread replies, with the count of unread
+// mentions in threads), channels with unread and mention badges, direct messages
+// with presence, "Browse channels", "Channels you may like" (when the server
+// suggests), archived channels, and the user's own menu.
 
 import { h, clear } from '../dom.js';
 import { state, on, channelTitle, currentWorkspace } from '../store.js';
@@ -37,6 +39,24 @@ export function mountSidebar(root, { onSignOut }) {
       a.append(h('span.badge', { 'aria-label': `${c.unread_count} unread` }, String(c.unread_count)));
     }
     return h('li', a);
+  }
+
+  /** Activity and Threads: what not to miss, above the channels. */
+  function inboxLinks() {
+    const member = [...state.channels.values()].filter((c) => c.is_member && !c.archived);
+    const mentions = member.filter((c) => c.kind !== 'dm').reduce((n, c) => n + (c.mention_count || 0), 0);
+    const inThreads = member.reduce((n, c) => n + (c.thread_mention_count || 0), 0);
+    const unreadThreads = [...state.myThreads.values()].filter((t) => t.unread > 0).length;
+    const link = (name, label, iconName, unread, badge) => {
+      const active = app.ui.route.name === name;
+      return h('li', h(`a.side-item${active ? '.active' : ''}${unread ? '.unread' : ''}`, { href: `#/w/${state.wsId}/${name}`, 'aria-current': active ? 'page' : null, dataset: { inbox: name } },
+        h('span.side-icon', icon(iconName, 16)), h('span.side-name', label), badge));
+    };
+    const mentionBadge = (n) => h('span.badge.mention', { 'aria-label': `${n} mention${n === 1 ? '' : 's'}` }, String(n));
+    return h('ul.side-list.inbox',
+      link('activity', 'Activity', 'at', mentions > 0, mentions ? mentionBadge(mentions) : null),
+      link('threads', 'Threads', 'thread', unreadThreads > 0 || inThreads > 0,
+        inThreads ? mentionBadge(inThreads) : unreadThreads ? h('span.badge', { 'aria-label': `${unreadThreads} with unread replies` }, String(unreadThreads)) : null));
   }
 
   function section(title, addLabel, onAdd, items, empty) {
@@ -78,6 +98,7 @@ export function mountSidebar(root, { onSignOut }) {
     const browsable = all.filter((c) => c.kind === 'public' && !c.is_member && !c.archived);
     const canCreate = ws && ws.role !== 'guest';
 
+    nav.append(inboxLinks());
     nav.append(section('Channels', canCreate ? 'Create channel' : null, createChannelDialog, mine.map(channelLink), 'No channels yet'));
     nav.append(
       h('button.side-action', { type: 'button', on: { click: browseChannelsDialog } }, h('span.side-icon', icon('search', 16)),
@@ -123,7 +144,7 @@ export function mountSidebar(root, { onSignOut }) {
     }
   }
 
-  for (const t of ['channels', 'workspaces', 'workspace', 'presence', 'suggestions', 'route', 'members']) offs.push(on(t, render));
+  for (const t of ['channels', 'workspaces', 'workspace', 'presence', 'suggestions', 'route', 'members', 'threads-changed']) offs.push(on(t, render));
   offs.push(api.onFeatureChange(render));
   render();
   return { destroy: () => offs.forEach((f) => f()) };

@@ -1,5 +1,7 @@
 // views/thread.js — the thread side panel: the root message, its replies (live),
-// a typing line and a composer that posts replies with thread_root.
+// a typing line and a composer that posts replies with thread_root. Once its newest
+// reply has been on screen, the thread is read (its mentions of the caller too),
+// unless the caller marked it unread.
 
 import { icon } from '../icons.js';
 import { h, clear } from '../dom.js';
@@ -12,6 +14,8 @@ import { createComposer } from './composer.js';
 export function mountThread(root, rootId) {
   const offs = [];
   const cache = new Map();
+  state.openThread = rootId;
+  app.ui.holdRead.delete(rootId);
   const closeBtn = h('button.icon-btn', { type: 'button', 'aria-label': 'Close thread', title: 'Close (Esc)', on: { click: () => app.closePanel() } }, icon('close'));
   const sub = h('span.muted');
   const rootSlot = h('div.thread-root');
@@ -65,7 +69,19 @@ export function mountThread(root, rootId) {
       if (ta) ta.focus();
     }
     if (opts.refocus && composer) composer.focusInput();
+    markSeen();
   }
+
+  function markSeen() {
+    const atEnd = scroller.scrollHeight - scroller.scrollTop - scroller.clientHeight < 60;
+    if (atEnd && document.visibilityState === 'visible') app.markThreadRead(rootId);
+  }
+  scroller.addEventListener('scroll', markSeen);
+  document.addEventListener('visibilitychange', markSeen);
+  offs.push(() => document.removeEventListener('visibilitychange', markSeen));
+  offs.push(() => {
+    if (state.openThread === rootId) state.openThread = null;
+  });
   offs.push(on('messages', (p) => {
     const t = state.threads.get(rootId);
     if (!p || p.thread === rootId || (t && p.channel === t.root.channel)) render(p || {});
