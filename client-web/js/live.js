@@ -2,7 +2,11 @@
 // live.js — the one WebSocket per tab: authentication, resume from the last durable
 // event_seq per workspace, reconnect with exponential backoff, send/ack of messages by
 // client_msg_id (pending sends are re-sent after a reconnect; the server dedups),
-// throttled typing frames and presence.
+// throttled typing frames and presence. A socket can look open with the network gone:
+// the browser's offline event, a ping unanswered within PONG_WITHIN (sent every
+// PING_EVERY and right after each send) and a hello not received within HELLO_WITHIN
+// each drop it and mark the connection offline; a send not acknowledged within
+// ACK_WITHIN is marked `stalled`, so that it offers Retry instead of "Sending…".
 
 import { getToken } from './api.js';
 import { state, emit, applyEvent, putMessage, savePending } from './store.js';
@@ -19,6 +23,14 @@ let reqCounter = 0;
 const inflight = new Map(); // req -> client_msg_id
 let helloSeen = false;
 
+const PING_EVERY = 15000;
+const PONG_WITHIN = 5000;
+const HELLO_WITHIN = 8000;
+const ACK_WITHIN = 10000;
+let pingTimer = null; // the heartbeat
+let pongTimer = null; // set while a ping waits for its pong
+let helloTimer = null;
+
 function setConnection(s) {
   if (state.connection === s) return;
   state.connection = s;
@@ -33,6 +45,7 @@ export function start() {
 export function stop() {
   stopped = true;
   clearTimeout(reconnectTimer);
+  stopWatching();
   inflight.clear();
   if (ws) {
     ws.onclose = null;
@@ -68,6 +81,8 @@ function connect() {
   sock.onopen = () => {
     const resume = [...state.eventSeq].map(([workspace, after]) => ({ workspace, after }));
     send(sock, resume.length ? { type: 'auth', token, resume } : { type: 'auth', token });
+    clearTimeout(helloTimer);
+    helloTimer = setTimeout(() => ws === sock && connectionLost(), HELLO_WITHIN);
   };
   sock.onmessage = (e) => {
     let frame;
@@ -85,6 +100,7 @@ function connect() {
     if (ws !== sock) return;
     ws = null;
     inflight.clear();
+    stopWatching();
     if (stopped) return;
     if (e.code === 4001) {
       // The session ended (signed out, signed out everywhere, password changed
@@ -96,17 +112,77 @@ function connect() {
     }
     setConnection('offline');
     // 4000: we fell behind; reconnect and resume at once.
-    const delay = e.code === 4000 ? 0 : Math.min(15000, 500 * 2 ** attempt) * (0.75 + Math.random() * 0.5);
-    attempt++;
-    reconnectTimer = setTimeout(connect, delay);
+    scheduleReconnect(e.code === 4000 ? 0 : null);
   };
 }
 
-/** Reconnect now (e.g. the browser came back online). */
+function scheduleReconnect(delay = null) {
+  clearTimeout(reconnectTimer);
+  const wait = delay !== null ? delay : Math.min(15000, 500 * 2 ** attempt) * (0.75 + Math.random() * 0.5);
+  attempt++;
+  reconnectTimer = setTimeout(connect, wait);
+}
+
+/** Reconnect now (the browser came back online, or the user asked), unless a live socket is up. */
 export function reconnectSoon() {
-  if (stopped || (ws && ws.readyState <= 1)) return;
+  if (stopped || (ws && state.connection === 'online')) return;
+  if (ws) drop(ws);
   attempt = 0;
   connect();
+}
+
+/** Forgets a socket without waiting for its close (which a dead network may never bring). */
+function drop(sock) {
+  sock.onclose = null;
+  sock.onmessage = null;
+  try {
+    sock.close();
+  } catch {
+    /* closing a dead socket may throw; it is gone either way */
+  }
+  if (ws === sock) ws = null;
+}
+
+/**
+ * The connection is gone though no close came (the network went away, a ping or the
+ * hello went unanswered): drop the socket, show it, and reconnect with backoff.
+ */
+export function connectionLost() {
+  stopWatching();
+  if (ws) drop(ws);
+  inflight.clear();
+  if (stopped) return;
+  setConnection('offline');
+  stallPending();
+  scheduleReconnect();
+}
+
+function stopWatching() {
+  clearInterval(pingTimer);
+  clearTimeout(pongTimer);
+  clearTimeout(helloTimer);
+  pingTimer = pongTimer = helloTimer = null;
+}
+
+let pingCounter = 0;
+/** Pings now unless a ping is already out: no pong within PONG_WITHIN means the socket is dead. */
+function probe() {
+  if (!ws || pongTimer || ws.readyState !== WebSocket.OPEN) return;
+  send(ws, { type: 'ping', req: `hb${++pingCounter}` });
+  const sock = ws;
+  pongTimer = setTimeout(() => ws === sock && connectionLost(), PONG_WITHIN);
+}
+
+/** Every pending send offers Retry: it cannot go out now. */
+function stallPending() {
+  const touched = new Set();
+  for (const p of state.pending.values()) {
+    if (p.status === 'pending' && !p.stalled) {
+      p.stalled = true;
+      touched.add(p);
+    }
+  }
+  for (const p of touched) emit('messages', { channel: p.channel, thread: p.thread_root });
 }
 
 /** @param {ServerFrame} f */
@@ -114,6 +190,9 @@ function onFrame(f) {
   switch (f.type) {
     case 'hello': {
       attempt = 0;
+      clearTimeout(helloTimer);
+      clearInterval(pingTimer);
+      pingTimer = setInterval(probe, PING_EVERY);
       const first = !helloSeen;
       helloSeen = true;
       const resumed = new Set(state.eventSeq.keys());
@@ -146,6 +225,10 @@ function onFrame(f) {
       emit('pending');
       break;
     }
+    case 'pong':
+      clearTimeout(pongTimer);
+      pongTimer = null;
+      break;
     case 'error': {
       if (f.req && inflight.has(f.req)) {
         const id = inflight.get(f.req);
@@ -172,13 +255,28 @@ function isOpen() {
 }
 
 function sendPending(p) {
-  if (!isOpen()) return false;
+  if (!isOpen()) {
+    if (state.connection === 'offline' && !p.stalled) {
+      p.stalled = true;
+      emit('messages', { channel: p.channel, thread: p.thread_root });
+    }
+    return false;
+  }
   const req = `r${++reqCounter}`;
   inflight.set(req, p.client_msg_id);
+  p.stalled = false;
   /** @type {ClientFrame} */
   const frame = { type: 'send', req, channel: p.channel, text: p.text, client_msg_id: p.client_msg_id };
   if (p.thread_root) frame.thread_root = p.thread_root;
   send(/** @type {WebSocket} */ (ws), frame);
+  // The send tells whether the socket still works: a dead one leaves the ping unanswered.
+  probe();
+  setTimeout(() => {
+    if (state.pending.get(p.client_msg_id) === p && p.status === 'pending' && !p.stalled) {
+      p.stalled = true;
+      emit('messages', { channel: p.channel, thread: p.thread_root });
+    }
+  }, ACK_WITHIN);
   return true;
 }
 
@@ -211,14 +309,17 @@ export function sendMessage(channel, text, threadRoot = null) {
   return p;
 }
 
+/** Sends a failed or stalled message again; without a live connection, reconnects now (it goes on the hello). */
 export function retryPending(id) {
   const p = state.pending.get(id);
   if (!p) return;
   p.status = 'pending';
   p.error = null;
+  p.stalled = false;
   savePending();
   emit('messages', { channel: p.channel, thread: p.thread_root });
-  sendPending(p);
+  if (isOpen()) sendPending(p);
+  else reconnectSoon();
 }
 
 export function discardPending(id) {

@@ -9,7 +9,7 @@ import { h, clear, $, debounce } from './dom.js';
 import * as api from './api.js';
 import * as live from './live.js';
 import { abortUploads } from './files.js';
-import { state, on, emit, loadPending, clearLocalData, currentWorkspace, channelTitle } from './store.js';
+import { state, on, emit, loadPending, clearLocalData, currentWorkspace, channelTitle, attentionCount } from './store.js';
 import * as app from './app.js';
 import { icon } from './icons.js';
 import { mountAuth, mountWelcome } from './views/auth.js';
@@ -230,7 +230,14 @@ function renderBanner() {
   if (!shell) return;
   const s = state.connection;
   shell.banner.hidden = s === 'online' || s === 'connecting';
-  shell.banner.textContent = s === 'offline' ? 'Offline — reconnecting…' : '';
+  clear(shell.banner);
+  if (s !== 'offline') return;
+  const noNetwork = navigator.onLine === false;
+  shell.banner.append(
+    noNetwork ? 'Offline — no network. Messages are sent once it is back.' : 'Offline — reconnecting… Messages are sent once connected.',
+    ' ',
+    noNetwork ? null : h('button.link', { type: 'button', on: { click: () => live.reconnectSoon() } }, 'Retry now'),
+  );
 }
 
 function renderTitle() {
@@ -248,7 +255,8 @@ function renderTitle() {
   else if (r.name === 'threads') t = 'Threads';
   shell.wsName.textContent = ws ? ws.name : 'Confab';
   shell.chName.textContent = t;
-  document.title = `${t}${ws && t !== ws.name ? ` · ${ws.name}` : ''} · Confab`;
+  const waiting = attentionCount();
+  document.title = `${waiting ? `(${waiting}) ` : ''}${t}${ws && t !== ws.name ? ` · ${ws.name}` : ''} · Confab`;
 }
 
 function renderPanel() {
@@ -433,7 +441,12 @@ function installGlobalHandlers() {
     setTimeout(() => t.remove(), kind === 'error' ? 6000 : 3500);
   });
   document.addEventListener('visibilitychange', () => live.presence(document.visibilityState === 'visible' ? 'online' : 'away'));
-  window.addEventListener('online', () => live.reconnectSoon());
+  window.addEventListener('online', () => {
+    live.reconnectSoon();
+    renderBanner();
+  });
+  // The socket may look open for a while with the network gone: drop it at once.
+  window.addEventListener('offline', () => live.connectionLost());
   document.addEventListener('keydown', (e) => {
     if (e.key === 'Escape' && !e.defaultPrevented) {
       if (document.querySelector('dialog[open]')) return; // the dialog closes itself

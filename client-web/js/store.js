@@ -301,6 +301,19 @@ export function updateChannel(channel) {
   emit('channels');
 }
 
+/**
+ * What waits for the reader in this workspace, for the tab's title: unread mentions
+ * in their channels (thread replies included) and unread messages in their DMs.
+ */
+export function attentionCount() {
+  let n = 0;
+  for (const c of state.channels.values()) {
+    if (!c.is_member || c.archived) continue;
+    n += c.kind === 'dm' ? c.unread_count || 0 : c.mention_count || 0;
+  }
+  return n;
+}
+
 // ---- Typing ---------------------------------------------------------------------
 
 export function typingIn(channel, threadRoot = null) {

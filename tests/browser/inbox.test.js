@@ -177,3 +177,25 @@ test('a channel with unread messages opens at the first of them under a "New" li
   assert.deepEqual(a.problems, []);
   await a.context().close();
 });
+
+test('the tab title counts the mentions and direct messages waiting, live', async () => {
+  const { alice, bob, ws, general } = await teamOfTwo(env.server);
+  const random = await apiOk(env.server, 'POST', `/workspaces/${ws.id}/channels`, { name: 'random' }, alice.token);
+  const a = await openPage(env.browser, env.server, { user: alice, hash: `#/w/${ws.id}/c/${random.id}` });
+  await a.getByRole('textbox', { name: 'Message #random' }).waitFor();
+  assert.equal(await a.title(), '#random · Acme · Confab');
+
+  await apiOk(env.server, 'POST', `/channels/${general.id}/messages`, { text: `@${alice.username} standup?` }, bob.token);
+  await a.waitForFunction(() => document.title === '(1) #random · Acme · Confab');
+  const dm = await apiOk(env.server, 'POST', `/workspaces/${ws.id}/dms`, { users: [alice.id] }, bob.token);
+  await apiOk(env.server, 'POST', `/channels/${dm.id}/messages`, { text: 'ping' }, bob.token);
+  await apiOk(env.server, 'POST', `/channels/${dm.id}/messages`, { text: 'pong?' }, bob.token);
+  await a.waitForFunction(() => document.title === '(3) #random · Acme · Confab');
+  // Reading them takes them off.
+  await sideItem(a, 'Bob').click();
+  await a.waitForFunction(() => document.title === '(1) Bob · Acme · Confab');
+  await sideItem(a, 'general').click();
+  await a.waitForFunction(() => document.title === '#general · Acme · Confab');
+  assert.deepEqual(a.problems, []);
+  await a.context().close();
+});

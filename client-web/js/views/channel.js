@@ -48,7 +48,7 @@ export function renderList(container, cache, items, context, newAfter = null) {
     }
     const grouped = !!(!lineBefore && prev && prev.author === it.author && at - prev.created_at < GROUP_MS && !prev.deleted && !it.deleted && !prev.pendingItem === !it.pendingItem);
     if (it.pendingItem) {
-      const k = `p:${it.client_msg_id}:${it.status}:${grouped}:${state.connection}`;
+      const k = `p:${it.client_msg_id}:${it.status}:${!!it.stalled}:${grouped}:${state.connection}`;
       let e = cache.get(k);
       if (!e) cache.set(k, (e = { el: renderPending(it, grouped) }));
       seen.add(k);

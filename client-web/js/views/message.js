@@ -199,8 +199,15 @@ export function renderPending(p, grouped) {
         h('button.link', { type: 'button', on: { click: () => retryPending(p.client_msg_id) } }, 'Retry'), ' · ',
         h('button.link', { type: 'button', on: { click: () => discardPending(p.client_msg_id) } }, 'Discard')),
     );
+  } else if (p.stalled || state.connection === 'offline') {
+    // Not "Sending…" for ever: it goes out by itself once connected, or now on Retry.
+    body.append(
+      h('div.pending-status.waiting', { 'aria-live': 'polite' }, 'Not sent yet: no connection. ',
+        h('button.link', { type: 'button', on: { click: () => retryPending(p.client_msg_id) } }, 'Retry'), ' · ',
+        h('button.link', { type: 'button', on: { click: () => discardPending(p.client_msg_id) } }, 'Discard')),
+    );
   } else {
-    body.append(h('div.pending-status', { 'aria-live': 'polite' }, state.connection === 'online' ? 'Sending…' : 'Waiting for connection…'));
+    body.append(h('div.pending-status', { 'aria-live': 'polite' }, 'Sending…'));
   }
   el.append(h('div.gutter', grouped ? h('span.gutter-time') : avatar(p.author)), body);
   return el;

@@ -87,6 +87,7 @@ export function mountThread(root, rootId) {
     if (!p || p.thread === rootId || (t && p.channel === t.root.channel)) render(p || {});
   }));
   offs.push(on('pending', () => render()));
+  offs.push(on('connection', () => render()));
   offs.push(on('members', () => render()));
   offs.push(on('typing', () => {
     const t = state.threads.get(rootId);
