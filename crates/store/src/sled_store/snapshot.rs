@@ -31,12 +31,16 @@ const PROGRESS_EVERY: u64 = 10_000;
 const FINAL_PHASE_KEYS: usize = 2_000;
 /// At most this many catch-up rounds, against writers faster than the copy.
 const CATCH_UP_ROUNDS: usize = 8;
+/// The copy's page cache. sled's default is 1 GiB, which a backup of a large store
+/// filled inside the running server (a 2 GB store: RSS 1.0 → 2.1 GB); the copy is
+/// written once, in key order, and never read back here.
+const COPY_CACHE_BYTES: u64 = 64 * 1024 * 1024;
 
 impl SledStore {
     /// Copies the store, as of one moment, into a new sled database in `dest` (which
     /// must not hold one). `progress` is called with the number of keys copied so far.
     pub fn snapshot_to(&self, dest: &Path, progress: &mut dyn FnMut(u64)) -> Result<SnapshotStats> {
-        let copy = sled::Config::new().path(dest).create_new(true).open()?;
+        let copy = sled::Config::new().path(dest).create_new(true).cache_capacity(COPY_CACHE_BYTES).open()?;
         let tree = copy.open_tree("confab")?;
         {
             let _guard = self.apply_lock.lock();
