@@ -51,6 +51,9 @@ pub fn routes() -> Router<App> {
         .route("/messages/{id}/thread/read", post(mark_thread_read))
         .route("/workspaces/{ws}/threads", get(threads))
         .route("/workspaces/{ws}/activity", get(activity))
+        .route("/messages/{id}/saved", put(save_message).delete(unsave_message))
+        .route("/workspaces/{ws}/saved", get(saved))
+        .route("/channels/{ch}/notifications", put(set_notifications))
         .route("/messages/{id}/reactions/{emoji}", put(add_reaction).delete(remove_reaction))
         .route("/workspaces/{ws}/search", get(search))
         .route("/workspaces/{ws}/search/clicks", post(search_click))
@@ -503,6 +506,35 @@ async fn activity(
     Query(query): Query<confab_app::threads::ActivityQuery>,
 ) -> ApiResult<Json<confab_app::threads::ActivityPage>> {
     Ok(Json(app.activity(auth.caller, id(&ws)?, query)?))
+}
+
+async fn save_message(State(app): State<App>, auth: Auth, Path(m): Path<String>) -> ApiResult<StatusCode> {
+    app.save_message(auth.caller, id(&m)?).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn unsave_message(State(app): State<App>, auth: Auth, Path(m): Path<String>) -> ApiResult<StatusCode> {
+    app.unsave_message(auth.caller, id(&m)?).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn saved(
+    State(app): State<App>,
+    auth: Auth,
+    Path(ws): Path<String>,
+    Query(query): Query<confab_app::personal::SavedQuery>,
+) -> ApiResult<Json<confab_app::personal::SavedPage>> {
+    Ok(Json(app.saved(auth.caller, id(&ws)?, query)?))
+}
+
+async fn set_notifications(
+    State(app): State<App>,
+    auth: Auth,
+    Path(ch): Path<String>,
+    Body(req): Body<confab_app::personal::NotifyBody>,
+) -> ApiResult<Json<confab_app::personal::NotifyBody>> {
+    let level = app.set_notify_level(auth.caller, id(&ch)?, req.level).await?;
+    Ok(Json(confab_app::personal::NotifyBody { level }))
 }
 
 async fn add_reaction(

@@ -1,12 +1,12 @@
 //! What a member must not miss: mentions in thread replies count until the thread is
 //! read, the activity feed (mentions and replies in one's threads, only of channels
-//! one may read now), the threads one is in with their unread replies, and read
-//! markers that move back ("mark as unread").
+//! one may read now), the threads one is in with their unread replies, read markers
+//! that move back ("mark as unread"), saved messages and notification levels.
 
 use std::time::Duration;
 
 use confab_client::{Client, PostOptions, ServerFrame};
-use confab_core::{ChannelId, Event, Message, MessageId};
+use confab_core::{ChannelId, ErrorCode, Event, Message, MessageId, NotifyLevel};
 use confab_tests::TestServer;
 
 crate::cases!(
@@ -14,6 +14,8 @@ crate::cases!(
     activity_lists_mentions_and_replies_newest_first_and_only_what_one_may_read,
     threads_list_the_threads_one_is_in_with_their_unread_replies,
     a_read_marker_moves_back_to_mark_a_message_unread,
+    saved_messages_are_ones_own_and_only_what_one_may_read,
+    notification_levels_are_each_members_own_per_channel,
 );
 
 const WAIT: Duration = Duration::from_secs(10);
@@ -199,4 +201,78 @@ async fn a_read_marker_moves_back_to_mark_a_message_unread() {
     assert_eq!((view.last_read_seq, view.unread_count, view.mention_count), (first.seq - 1, 2, 1));
     // Never beyond the newest message.
     assert_eq!(alice.mark_read(general, 1_000).await.unwrap(), second.seq);
+}
+
+/// Saved messages: one's own list, the most recently saved first; only messages one
+/// may read now (a private channel left drops out), deleted ones left out.
+async fn saved_messages_are_ones_own_and_only_what_one_may_read() {
+    let server = TestServer::start();
+    let (alice, _) = server.user("alice").await;
+    let (bob, bob_s) = server.user("bob").await;
+    let (ws, general) = confab_tests::workspace(&alice, "W").await;
+    confab_tests::join(&alice, ws, &bob).await;
+    let secret = bob.create_channel(ws, "secret", true).await.unwrap().id;
+    let hidden = bob.post(secret, "not for alice").await.unwrap();
+    let first = bob.post(general, "keep this").await.unwrap();
+    let second = bob.post(general, "and this").await.unwrap();
+    let private = alice.create_channel(ws, "mine", true).await.unwrap().id;
+    let later = alice.post(private, "a note to self").await.unwrap();
+
+    assert_eq!(alice.set_saved(hidden.id, true).await.unwrap_err().code(), Some(ErrorCode::MessageNotFound));
+    for id in [first.id, second.id, later.id] {
+        alice.set_saved(id, true).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(3)).await;
+    }
+    alice.set_saved(first.id, true).await.unwrap(); // again: saved anew, now the newest
+    let page = alice.saved(ws, 10, 0).await.unwrap();
+    let ids: Vec<_> = page.items.iter().map(|i| i.message.id).collect();
+    assert_eq!(ids, [first.id, later.id, second.id]);
+    assert_eq!(page.total, 3);
+    assert_eq!(alice.saved(ws, 1, 1).await.unwrap().items[0].message.id, later.id);
+    assert_eq!(bob.saved(ws, 10, 0).await.unwrap().total, 0, "one's own");
+
+    alice.set_saved(second.id, false).await.unwrap();
+    bob.delete(first.id).await.unwrap();
+    alice.add_member(private, bob_s.user.id).await.unwrap();
+    alice.leave(private).await.unwrap();
+    let page = alice.saved(ws, 10, 0).await.unwrap();
+    assert!(page.items.is_empty() && page.total == 0, "unsaved, deleted and left: {page:?}");
+}
+
+/// A member's notification level per channel: a DM notifies of everything and a
+/// channel of mentions until they choose; their choice is theirs alone.
+async fn notification_levels_are_each_members_own_per_channel() {
+    let server = TestServer::start();
+    let (alice, _) = server.user("alice").await;
+    let (bob, bob_s) = server.user("bob").await;
+    let (ws, general) = confab_tests::workspace(&alice, "W").await;
+    confab_tests::join(&alice, ws, &bob).await;
+    let dm = alice.open_dm(ws, &[bob_s.user.id]).await.unwrap().id;
+    let level = |list: &[confab_core::ChannelView], id: ChannelId| {
+        list.iter().find(|c| c.channel.id == id).unwrap().notify
+    };
+
+    let list = alice.channels(ws).await.unwrap();
+    assert_eq!((level(&list, general), level(&list, dm)), (NotifyLevel::Mentions, NotifyLevel::All));
+    assert_eq!(alice.set_notify(general, NotifyLevel::Mute).await.unwrap(), NotifyLevel::Mute);
+    alice.set_notify(dm, NotifyLevel::Mentions).await.unwrap();
+    let list = alice.channels(ws).await.unwrap();
+    assert_eq!((level(&list, general), level(&list, dm)), (NotifyLevel::Mute, NotifyLevel::Mentions));
+    let list = bob.channels(ws).await.unwrap();
+    assert_eq!(
+        (level(&list, general), level(&list, dm)),
+        (NotifyLevel::Mentions, NotifyLevel::All),
+        "Bob's own"
+    );
+
+    let secret = bob.create_channel(ws, "secret", true).await.unwrap().id;
+    assert_eq!(
+        alice.set_notify(secret, NotifyLevel::All).await.unwrap_err().code(),
+        Some(ErrorCode::ChannelNotFound)
+    );
+    let (status, _) = alice
+        .raw(reqwest::Method::PUT, &format!("/channels/{general}/notifications"), Some(r#"{"level":"loud"}"#))
+        .await
+        .unwrap();
+    assert_eq!(status.as_u16(), 400);
 }

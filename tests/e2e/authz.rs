@@ -285,6 +285,30 @@ async fn every_endpoint_checks_who_is_asking() {
             Some(r#"{"seq":1}"#.into()),
             [Expect::Ok, NO_MSG, Expect::Ok, NO_MSG, NO_MSG, UNAUTH],
         ),
+        (
+            Method::PUT,
+            format!("/messages/{secret_msg}/saved"),
+            None,
+            [Expect::Ok, NO_MSG, Expect::Ok, NO_MSG, NO_MSG, UNAUTH],
+        ),
+        (
+            Method::DELETE,
+            format!("/messages/{secret_msg}/saved"),
+            None,
+            [Expect::Ok, NO_MSG, Expect::Ok, NO_MSG, NO_MSG, UNAUTH],
+        ),
+        (
+            Method::PUT,
+            format!("/channels/{secret}/notifications"),
+            Some(r#"{"level":"mute"}"#.into()),
+            [Expect::Ok, NO_CH, Expect::Ok, NO_CH, NO_CH, UNAUTH],
+        ),
+        (
+            Method::GET,
+            format!("{w}/saved"),
+            None,
+            [Expect::Ok, Expect::Ok, Expect::Ok, Expect::Ok, NO_WS, UNAUTH],
+        ),
         // Activity and threads: one's own, in workspaces one is in.
         (
             Method::GET,

@@ -242,6 +242,14 @@ async fn documented_bodies_match_the_types() {
             "/workspaces/{ws}/activity",
             fields(http::ActivityItem { message: message.clone(), mention: true, reply: true, unread: true }),
         ),
+        ("GET", "/workspaces/{ws}/saved", fields(http::SavedQuery { limit: Some(1), offset: Some(1) })),
+        ("GET", "/workspaces/{ws}/saved", fields(http::SavedPage { items: vec![], total: 0 })),
+        ("GET", "/workspaces/{ws}/saved", fields(http::SavedItem { message: message.clone(), saved_at: 0 })),
+        (
+            "PUT",
+            "/channels/{ch}/notifications",
+            fields(http::NotifyBody { level: confab_core::NotifyLevel::Mute }),
+        ),
         ("GET", "/workspaces/{ws}/threads", fields(http::ThreadsQuery { limit: Some(1), offset: Some(1) })),
         ("GET", "/workspaces/{ws}/threads", fields(http::Threads { threads: vec![], total: 0 })),
         (

@@ -71,6 +71,7 @@ impl App {
                 }
                 false => (0, 0),
             };
+            let notify = self.notify_level(ws, caller.user, id, channel.kind)?;
             let dm_members = if channel.kind == ChannelKind::Dm {
                 let mut people = Vec::new();
                 for (user, _) in store.channel_members(id)? {
@@ -92,6 +93,7 @@ impl App {
                 unread_count: last_seq.saturating_sub(last_read_seq),
                 mention_count,
                 thread_mention_count,
+                notify,
                 member_count,
                 dm_members,
             });

@@ -32,6 +32,7 @@ pub mod lifecycle;
 mod live;
 mod messages;
 pub mod models;
+pub mod personal;
 mod profile;
 pub mod search;
 pub mod sessions;

@@ -375,6 +375,29 @@ impl Client {
         self.call(Method::GET, &format!("/workspaces/{ws}/activity?limit={limit}{before}"), None).await
     }
 
+    /// Saves a message for later (`save`), or takes it out of the saved ones.
+    pub async fn set_saved(&self, message: MessageId, save: bool) -> Result<()> {
+        let method = if save { Method::PUT } else { Method::DELETE };
+        self.call::<Value>(method, &format!("/messages/{message}/saved"), None).await.map(drop)
+    }
+
+    /// The caller's saved messages, the most recently saved first.
+    pub async fn saved(&self, ws: WorkspaceId, limit: usize, offset: usize) -> Result<http::SavedPage> {
+        self.call(Method::GET, &format!("/workspaces/{ws}/saved?limit={limit}&offset={offset}"), None).await
+    }
+
+    /// Which new messages of a channel notify the caller.
+    pub async fn set_notify(
+        &self,
+        channel: ChannelId,
+        level: confab_core::NotifyLevel,
+    ) -> Result<confab_core::NotifyLevel> {
+        let request = body(&http::NotifyBody { level })?;
+        let answer: http::NotifyBody =
+            self.call(Method::PUT, &format!("/channels/{channel}/notifications"), Some(request)).await?;
+        Ok(answer.level)
+    }
+
     /// Opens the WebSocket, authenticates, and resumes each `(workspace, after)`.
     pub async fn connect(&self, resume: &[(WorkspaceId, u64)]) -> Result<Live> {
         let token = self.token.as_deref().ok_or_else(|| ClientError::Protocol("log in first".into()))?;

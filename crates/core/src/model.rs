@@ -168,6 +168,9 @@ pub struct ChannelView {
     /// How many of those are in thread replies.
     #[serde(default)]
     pub thread_mention_count: u64,
+    /// Which of the channel's new messages should notify the caller.
+    #[serde(default)]
+    pub notify: NotifyLevel,
     pub member_count: u64,
     /// For DMs: the other participants.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -269,6 +272,45 @@ pub struct Invite {
 impl Invite {
     pub fn is_usable(&self, now: Millis) -> bool {
         now < self.expires_at && self.uses < self.max_uses
+    }
+}
+
+/// Which new messages of a channel notify a member: every one, those that mention
+/// them, or none. Unless they chose, a DM notifies of every message and a channel
+/// of mentions.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NotifyLevel {
+    All,
+    #[default]
+    Mentions,
+    Mute,
+}
+
+impl NotifyLevel {
+    /// What a member who never chose gets in a channel of `kind`.
+    pub fn default_for(kind: ChannelKind) -> NotifyLevel {
+        match kind {
+            ChannelKind::Dm => NotifyLevel::All,
+            ChannelKind::Public | ChannelKind::Private => NotifyLevel::Mentions,
+        }
+    }
+
+    pub fn to_byte(self) -> u8 {
+        match self {
+            NotifyLevel::All => 1,
+            NotifyLevel::Mentions => 2,
+            NotifyLevel::Mute => 3,
+        }
+    }
+
+    pub fn from_byte(byte: u8) -> Option<NotifyLevel> {
+        match byte {
+            1 => Some(NotifyLevel::All),
+            2 => Some(NotifyLevel::Mentions),
+            3 => Some(NotifyLevel::Mute),
+            _ => None,
+        }
     }
 }
 

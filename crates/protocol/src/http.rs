@@ -350,6 +350,38 @@ pub struct Threads {
     pub total: usize,
 }
 
+/// The query string of `GET /workspaces/{ws}/saved`.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SavedQuery {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<usize>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub offset: Option<usize>,
+}
+
+/// A message the caller saved, and when.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SavedItem {
+    pub message: Message,
+    pub saved_at: Millis,
+}
+
+/// The answer to `GET /workspaces/{ws}/saved`: the most recently saved first.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct SavedPage {
+    pub items: Vec<SavedItem>,
+    /// How many saved messages the caller may read (for paging with `offset`).
+    pub total: usize,
+}
+
+/// `PUT /channels/{ch}/notifications`, and its answer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NotifyBody {
+    pub level: confab_core::NotifyLevel,
+}
+
 // ---------------------------------------------------------------------------------
 // Search and suggestions.
 

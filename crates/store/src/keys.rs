@@ -24,7 +24,8 @@ use confab_core::{ChannelId, MessageId, UserId, WorkspaceId};
 /// keep their text inline and are read as they are.
 /// 5: threads have members ([`THREAD_MEMBER`], [`THREADS_OF_USER`] with each
 /// member's read marker in the thread), members an activity feed ([`ACTIVITY`]) and
-/// their unread mentions in thread replies ([`THREAD_MENTION`]). Opening an older
+/// their unread mentions in thread replies ([`THREAD_MENTION`]), and saved messages
+/// ([`SAVED`]). Opening an older
 /// store makes the authors of every thread's root and replies its members, with
 /// every reply read.
 pub const SCHEMA_VERSION: u32 = 5;
@@ -66,6 +67,8 @@ pub const ACTIVITY: u8 = 0x38;
 /// User, workspace, channel, `seq` → the thread root (16 bytes): a thread reply
 /// mentioning the user that they have not read yet.
 pub const THREAD_MENTION: u8 = 0x39;
+/// User, workspace, message id → when the user saved it (8 bytes, big-endian millis).
+pub const SAVED: u8 = 0x3A;
 pub const EVENT: u8 = 0x40;
 pub const INVITE: u8 = 0x50;
 /// Workspace, invite code → `[]`.
@@ -288,6 +291,15 @@ pub fn thread_mentions_in_channel_prefix(
     Key::new(THREAD_MENTION).user(user).workspace(workspace).channel(channel).build()
 }
 
+/// User, workspace, message id → saved at.
+pub fn saved(user: UserId, workspace: WorkspaceId, message: MessageId) -> Vec<u8> {
+    Key::new(SAVED).user(user).workspace(workspace).message(message).build()
+}
+
+pub fn saved_prefix(user: UserId, workspace: WorkspaceId) -> Vec<u8> {
+    Key::new(SAVED).user(user).workspace(workspace).build()
+}
+
 /// Workspace, `event_seq` → the stored event.
 pub fn event(workspace: WorkspaceId, event_seq: u64) -> Vec<u8> {
     Key::new(EVENT).workspace(workspace).u64(event_seq).build()
@@ -374,6 +386,7 @@ mod tests {
         assert_eq!(thread_member(root, user), key(THREAD_MEMBER, &[&[4; 16], &[2; 16]]));
         assert_eq!(thread_of_user(user, ws, root), key(THREADS_OF_USER, &[&[2; 16], &[1; 16], &[4; 16]]));
         assert_eq!(activity(user, ws, root), key(ACTIVITY, &[&[2; 16], &[1; 16], &[4; 16]]));
+        assert_eq!(saved(user, ws, root), key(SAVED, &[&[2; 16], &[1; 16], &[4; 16]]));
         assert_eq!(
             thread_mention(user, ws, ch, 7),
             key(THREAD_MENTION, &[&[2; 16], &[1; 16], &[3; 16], &seq])

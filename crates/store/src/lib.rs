@@ -193,11 +193,26 @@ pub enum Op {
         channel: ChannelId,
         seq: u64,
     },
-    /// Forgets a user's threads, activity and unread thread mentions in a workspace
-    /// (their account is erased).
-    ForgetThreadsAndActivity {
+    /// `user` saved `message` at `at` (for later).
+    PutSaved {
         workspace: WorkspaceId,
         user: UserId,
+        message: MessageId,
+        at: Millis,
+    },
+    /// No longer saved (nothing if it was not).
+    DeleteSaved {
+        workspace: WorkspaceId,
+        user: UserId,
+        message: MessageId,
+    },
+    /// Forgets what is only a user's own in a workspace: their threads, activity,
+    /// unread thread mentions, saved messages, and the blobs of `blob_namespaces`
+    /// whose key starts with their id (their account is erased).
+    ForgetPersonalState {
+        workspace: WorkspaceId,
+        user: UserId,
+        blob_namespaces: &'static [&'static str],
     },
     /// Logs an event. A `message.created` or `message.updated` event is logged by
     /// reference to the message record (which must be written in the same batch):
@@ -373,6 +388,8 @@ pub trait Store: Send + Sync + 'static {
         before: Option<MessageId>,
         limit: usize,
     ) -> Result<Vec<(MessageId, Activity)>>;
+    /// The messages `user` saved, each with when, in message id order.
+    fn saved(&self, user: UserId, workspace: WorkspaceId) -> Result<Vec<(MessageId, Millis)>>;
     /// `user`'s unread mentions in thread replies of `channel`: each reply's `seq`
     /// and its thread's root.
     fn thread_mentions(

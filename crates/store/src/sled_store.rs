@@ -482,15 +482,25 @@ impl SledStore {
             Op::DeleteThreadMention { workspace, user, channel, seq } => {
                 out.remove(keys::thread_mention(user, workspace, channel, seq));
             }
-            Op::ForgetThreadsAndActivity { workspace, user } => {
+            Op::PutSaved { workspace, user, message, at } => {
+                out.insert(keys::saved(user, workspace, message), &at.to_be_bytes());
+            }
+            Op::DeleteSaved { workspace, user, message } => {
+                out.remove(keys::saved(user, workspace, message));
+            }
+            Op::ForgetPersonalState { workspace, user, blob_namespaces } => {
                 for key in self.tree.scan_prefix(keys::threads_of_user_prefix(user, workspace)).keys() {
                     let key = key?;
                     out.remove(keys::thread_member(MessageId::from_bytes(keys::trailing_id(&key)), user));
                     out.remove(key);
                 }
-                for prefix in
-                    [keys::activity_prefix(user, workspace), keys::thread_mentions_prefix(user, workspace)]
-                {
+                let mut prefixes = vec![
+                    keys::activity_prefix(user, workspace),
+                    keys::thread_mentions_prefix(user, workspace),
+                    keys::saved_prefix(user, workspace),
+                ];
+                prefixes.extend(blob_namespaces.iter().map(|ns| keys::blob(workspace, ns, &user.to_bytes())));
+                for prefix in prefixes {
                     for key in self.tree.scan_prefix(prefix).keys() {
                         out.remove(key?);
                     }
@@ -822,6 +832,17 @@ impl Store for SledStore {
                 let (k, v) = kv?;
                 let flags = v.first().copied().unwrap_or(0);
                 Ok((MessageId::from_bytes(keys::trailing_id(&k)), Activity::from_byte(flags)))
+            })
+            .collect()
+    }
+
+    fn saved(&self, user: UserId, workspace: WorkspaceId) -> Result<Vec<(MessageId, Millis)>> {
+        let prefix = keys::saved_prefix(user, workspace);
+        self.tree
+            .scan_prefix(&prefix)
+            .map(|kv| {
+                let (k, v) = kv?;
+                Ok((MessageId::from_bytes(keys::trailing_id(&k)), keys::trailing_u64(&v) as Millis))
             })
             .collect()
     }

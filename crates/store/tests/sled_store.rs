@@ -394,8 +394,9 @@ fn the_last_text_a_batch_stages_is_the_one_stored() {
 }
 
 /// A thread's members, their read markers, their activity (newest first, paged by
-/// message id) and their unread thread mentions read back as written, and erasing a
-/// member forgets all of it in that workspace only.
+/// message id), their unread thread mentions and saved messages read back as
+/// written, and erasing a member forgets all of it (and their blobs of the
+/// namespaces named) in that workspace only.
 #[test]
 fn threads_activity_and_thread_mentions_read_back_and_are_forgotten() {
     let dir = tempfile::tempdir().unwrap();
@@ -450,7 +451,30 @@ fn threads_activity_and_thread_mentions_read_back_and_are_forgotten() {
     apply(&store, vec![Op::DeleteThreadMention { workspace: ws, user: ada, channel: ch.id, seq: 3 }]);
     assert_eq!(store.thread_mentions(ada, ws, ch.id).unwrap(), [(4, root.id)]);
 
-    apply(&store, vec![Op::ForgetThreadsAndActivity { workspace: ws, user: ada }]);
+    apply(
+        &store,
+        vec![
+            Op::PutSaved { workspace: ws, user: ada, message: root.id, at: 42 },
+            Op::PutSaved { workspace: ws, user: bob, message: root.id, at: 43 },
+            Op::PutBlob {
+                workspace: ws,
+                namespace: "prefs",
+                key: [&ada.to_bytes()[..], b"x"].concat(),
+                value: vec![1],
+            },
+            Op::PutBlob {
+                workspace: ws,
+                namespace: "prefs",
+                key: [&bob.to_bytes()[..], b"x"].concat(),
+                value: vec![1],
+            },
+        ],
+    );
+    assert_eq!(store.saved(ada, ws).unwrap(), [(root.id, 42)]);
+    apply(&store, vec![Op::ForgetPersonalState { workspace: ws, user: ada, blob_namespaces: &["prefs"] }]);
+    assert_eq!(store.saved(ada, ws).unwrap(), []);
+    assert_eq!(store.saved(bob, ws).unwrap(), [(root.id, 43)], "only hers");
+    assert_eq!(store.blob_keys(ws, "prefs").unwrap(), [[&bob.to_bytes()[..], b"x"].concat()]);
     assert_eq!(store.threads_of(ada, ws).unwrap(), []);
     assert_eq!(store.thread_members(root.id).unwrap(), [bob]);
     assert_eq!(store.activity(ada, ws, None, 10).unwrap(), []);

@@ -14,9 +14,9 @@
 //!    reactions go, and mentions of them in others' messages are rewritten to
 //!    `@deleted-user`; the search index follows through the logged events;
 //! 4. their channel and workspace memberships (with their read markers), their
-//!    threads, activity and unread thread mentions, their searches and the search
-//!    results of theirs in the search log go, and each workspace's suggestion
-//!    statistics are rebuilt without them;
+//!    threads, activity, unread thread mentions, saved messages and notification
+//!    settings, their searches and the search results of theirs in the search log
+//!    go, and each workspace's suggestion statistics are rebuilt without them;
 //! 5. the account becomes a tombstone: the id stays (so kept messages have an
 //!    author), nothing else of them does — email, name and password hash are gone.
 //!
@@ -270,7 +270,8 @@ impl App {
             for channel in channels {
                 Self::stage_channel_leave(state, tx, channel, user.id);
             }
-            tx.op(Op::ForgetThreadsAndActivity { workspace: ws, user: user.id });
+            let blob_namespaces = crate::personal::PERSONAL_BLOBS;
+            tx.op(Op::ForgetPersonalState { workspace: ws, user: user.id, blob_namespaces });
             if state.members.remove(&user.id).is_some() {
                 tx.op(Op::DeleteMember { workspace: ws, user: user.id });
                 tx.emit(Event::MemberLeft { channel: None, user: user.id });

@@ -162,6 +162,9 @@ impl Store for FaultyStore {
     ) -> Result<Vec<(MessageId, confab_store::Activity)>> {
         self.inner.activity(user, workspace, before, limit)
     }
+    fn saved(&self, user: UserId, workspace: WorkspaceId) -> Result<Vec<(MessageId, confab_core::Millis)>> {
+        self.inner.saved(user, workspace)
+    }
     fn thread_mentions(
         &self,
         user: UserId,
