@@ -1,6 +1,7 @@
 //! `confab-bench`: measures a real `confab` server against the performance targets of
 //! the design (durable ingest, live delivery, fan-out, idle connections, start-up,
-//! crash safety) and against a bare tokio-tungstenite baseline, over loopback.
+//! crash safety, file uploads) and against a bare tokio-tungstenite baseline, over
+//! loopback.
 //!
 //! Each scenario starts its own server on a fresh temporary data dir (or uses `--url`
 //! where it can), populates it over HTTP, drives it over WebSockets, and adds rows to
@@ -47,6 +48,8 @@ enum Scenario {
     Crash,
     /// Live delivery with and without hostile clients (issue 12): latency, memory, disk.
     Hostile,
+    /// Upload throughput of 1 MiB files against the disk's fsynced write rate.
+    Files,
     /// Every scenario above, one after the other.
     All,
     /// Runs the bare baseline server (used by the bench itself).
@@ -174,6 +177,13 @@ pub struct Options {
     #[arg(long, global = true, default_value_t = 10.0)]
     pub signup_flood_rate: f64,
 
+    /// Files: 1 MiB files to upload in all (and to write for the disk's reference).
+    #[arg(long, global = true, default_value_t = 1024)]
+    pub upload_files: usize,
+    /// Files: concurrent uploaders.
+    #[arg(long, global = true, default_value_t = 8)]
+    pub uploaders: usize,
+
     /// Sled ceiling: writer threads sharing each flush.
     #[arg(long, global = true, default_value_t = 64)]
     pub sled_writers: usize,
@@ -217,6 +227,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Scenario::Baseline => scenario::baseline_only(&ctx).await?,
         Scenario::Crash => scenario::crash::run(&ctx).await?,
         Scenario::Hostile => scenario::hostile::run(&ctx).await?,
+        Scenario::Files => scenario::files::run(&ctx).await?,
         Scenario::All => {
             scenario::ingest::run(&ctx).await?;
             scenario::fanout::run(&ctx).await?;
@@ -224,6 +235,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             scenario::startup::run(&ctx).await?;
             scenario::crash::run(&ctx).await?;
             scenario::hostile::run(&ctx).await?;
+            scenario::files::run(&ctx).await?;
             scenario::sled(&ctx).await?;
         }
         Scenario::ServeBaseline { .. } => unreachable!("handled above"),

@@ -3,6 +3,7 @@
 
 pub mod crash;
 pub mod fanout;
+pub mod files;
 pub mod hostile;
 pub mod idle;
 pub mod ingest;
