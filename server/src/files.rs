@@ -1,5 +1,5 @@
 //! File routes: `POST /channels/{ch}/files` (multipart: a `file` field and an
-//! optional `text`), `GET /files/{id}`, `GET /files/{id}/info`, `GET /files/{id}/thumb`
+//! optional `text`; or the raw file as the body, named in the query), `GET /files/{id}`, `GET /files/{id}/info`, `GET /files/{id}/thumb`
 //! and `DELETE /files/{id}`.
 //!
 //! An upload is streamed chunk by chunk to a staging file (`App::begin_upload`),
@@ -59,13 +59,83 @@ async fn small_text(mut field: Field<'_>, max: usize) -> ApiResult<String> {
     String::from_utf8(bytes).map_err(|_| Error::invalid_field("text", "not UTF-8").into())
 }
 
+/// `?name=…&text=…` of an upload sent as the raw body rather than as multipart.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawUpload {
+    name: Option<String>,
+    text: Option<String>,
+}
+
+/// `POST /channels/{ch}/files`: a `multipart/form-data` body (a `file` part and an
+/// optional `text`), or the file as the whole body with its name (and the optional
+/// text) in the query, as `curl --data-binary @report.pdf` sends it.
 pub async fn upload(
     State(app): State<App>,
     auth: Auth,
     Path(ch): Path<String>,
-    multipart: Result<Multipart, MultipartRejection>,
+    axum::extract::Query(raw): axum::extract::Query<RawUpload>,
+    request: axum::extract::Request,
 ) -> ApiResult<(StatusCode, Json<FilePosted>)> {
     let channel = id(&ch)?;
+    let multipart = request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim_start().to_ascii_lowercase().starts_with("multipart/form-data"));
+    let (upload, name, text) = if multipart {
+        if raw.name.is_some() || raw.text.is_some() {
+            return Err(ApiError::new(
+                ErrorCode::InvalidRequest,
+                "a multipart upload names its file in its `file` part, not in the query",
+            ));
+        }
+        let multipart = <Multipart as axum::extract::FromRequest<()>>::from_request(request, &()).await;
+        multipart_upload(&app, auth.caller, channel, multipart).await?
+    } else {
+        raw_upload(&app, auth.caller, channel, raw, request.into_body()).await?
+    };
+    let (file, message) = app.post_file(auth.caller, upload, &name, text).await?;
+    Ok((StatusCode::CREATED, Json(FilePosted { file, message })))
+}
+
+type Received = (confab_app::files::Upload, String, String);
+
+async fn raw_upload(
+    app: &App,
+    caller: confab_app::Caller,
+    channel: confab_core::ChannelId,
+    raw: RawUpload,
+    body: Body,
+) -> ApiResult<Received> {
+    use futures_util::StreamExt;
+    let name = raw
+        .name
+        .filter(|n| !n.is_empty())
+        .ok_or_else(|| Error::invalid_field("name", "name the file: ?name=report.pdf (or send multipart)"))?;
+    let text = raw.text.unwrap_or_default();
+    let max_text = app.config().limits.max_message_chars * 4;
+    if text.len() > max_text {
+        return Err(Error::invalid_field("text", format!("at most {max_text} bytes")).into());
+    }
+    let mut receiving = app.begin_upload(caller, channel)?;
+    let mut chunks = body.into_data_stream();
+    while let Some(chunk) = chunks.next().await {
+        // The app refuses a file past `files.max_bytes` as it arrives, before the
+        // route's body limit (that and the framing) is reached.
+        let chunk = chunk
+            .map_err(|e| ApiError::new(ErrorCode::InvalidRequest, format!("reading the upload: {e}")))?;
+        receiving.write(&chunk)?;
+    }
+    Ok((receiving, name, text))
+}
+
+async fn multipart_upload(
+    app: &App,
+    caller: confab_app::Caller,
+    channel: confab_core::ChannelId,
+    multipart: Result<Multipart, MultipartRejection>,
+) -> ApiResult<Received> {
     let mut multipart = multipart.map_err(|e| {
         ApiError::new(ErrorCode::InvalidRequest, format!("send multipart/form-data: {}", e.body_text()))
     })?;
@@ -75,7 +145,7 @@ pub async fn upload(
         match field.name() {
             Some("file") if upload.is_none() => {
                 name = field.file_name().unwrap_or_default().to_string();
-                let mut receiving = app.begin_upload(auth.caller, channel)?;
+                let mut receiving = app.begin_upload(caller, channel)?;
                 while let Some(chunk) = field.chunk().await.map_err(multipart_error)? {
                     receiving.write(&chunk)?;
                 }
@@ -93,8 +163,7 @@ pub async fn upload(
     }
     let upload =
         upload.ok_or_else(|| Error::invalid_field("file", "send the file in a part named `file`"))?;
-    let (file, message) = app.post_file(auth.caller, upload, &name, text).await?;
-    Ok((StatusCode::CREATED, Json(FilePosted { file, message })))
+    Ok((upload, name, text))
 }
 
 pub async fn download(

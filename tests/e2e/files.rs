@@ -19,6 +19,7 @@ crate::cases!(
     a_slow_upload_has_its_own_timeout,
     downloads_answer_ranges_and_revalidation,
     the_text_of_text_files_is_searchable_where_the_message_is,
+    a_raw_body_upload_is_named_in_the_query,
 );
 
 const WAIT: Duration = Duration::from_secs(10);
@@ -250,10 +251,11 @@ async fn limits_and_bad_input_have_stable_codes() {
     // ...so only now, at 2,000 of 2,500 bytes, a third content does not fit.
     let over = owner.upload(general, "third.bin", &[3; 1000], "").await;
     assert_eq!(code(over), (403, ErrorCode::QuotaExceeded));
-    // A body that is not multipart, and a multipart body without a `file` part.
+    // A body that is not multipart is the raw file, which must be named; and a
+    // multipart body without a `file` part.
     let (status, body) =
         owner.raw(reqwest::Method::POST, &format!("/channels/{general}/files"), Some("{}")).await.unwrap();
-    assert_eq!((status.as_u16(), body["error"]["code"].as_str()), (400, Some("invalid_request")));
+    assert_eq!((status.as_u16(), body["error"]["code"].as_str()), (400, Some("invalid_field")));
     let (content_type, body) = confab_client::multipart_body("x", b"y", "text only");
     let body = String::from_utf8(body).unwrap().replace("name=\"file\"", "name=\"other\"");
     let response = reqwest::Client::new()
@@ -702,4 +704,60 @@ async fn the_text_of_text_files_is_searchable_where_the_message_is() {
     wait_until_indexed(&owner, ws, "again", marker).await;
     assert!(search(&owner, ws, "wombatcsv").await.is_empty(), "the deleted file's text is gone");
     assert_eq!(search(&owner, ws, "list").await, vec![shared_id]);
+}
+
+/// A file sent as the whole body (`curl --data-binary @file "…/files?name=…"`), with
+/// its name and text in the query: posted and downloaded like a multipart one; no
+/// name, or a name in the query of a multipart upload, is a clear error; past
+/// `files.max_bytes` it is refused as it arrives.
+async fn a_raw_body_upload_is_named_in_the_query() {
+    let server = TestServer::start_with(&[("CONFAB_FILES_MAX_BYTES", "100000")]);
+    let (owner, _) = server.user("owner").await;
+    let (_, general) = confab_tests::workspace(&owner, "W").await;
+    let http = reqwest::Client::new();
+    let url = |query: &str| format!("{}/api/v1/channels/{general}/files{query}", server.url);
+    let token = owner.token().unwrap().to_string();
+    let content: Vec<u8> = (0..20_000u32).flat_map(|i| i.to_be_bytes()).collect();
+    let response = http
+        .post(url("?name=..%2Fdata.bin&text=raw%20numbers"))
+        .bearer_auth(&token)
+        .header("content-type", "application/octet-stream")
+        .body(content.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), reqwest::StatusCode::CREATED);
+    let posted: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(
+        (posted["file"]["name"].as_str(), posted["message"]["text"].as_str()),
+        (Some("data.bin"), Some("raw numbers"))
+    );
+    let id = posted["file"]["id"].as_str().unwrap().parse().unwrap();
+    let (_, bytes) = owner.download(id, false).await.unwrap();
+    assert!(bytes == content, "downloaded bytes differ");
+
+    let unnamed = http.post(url("")).bearer_auth(&token).body(b"x".to_vec()).send().await.unwrap();
+    assert_eq!(unnamed.status(), reqwest::StatusCode::BAD_REQUEST);
+    let body: serde_json::Value = unnamed.json().await.unwrap();
+    assert_eq!(
+        (body["error"]["code"].as_str(), body["error"]["message"].as_str().map(|m| m.starts_with("name:"))),
+        (Some("invalid_field"), Some(true)),
+        "{body}"
+    );
+
+    let too_big =
+        http.post(url("?name=big.bin")).bearer_auth(&token).body(vec![7u8; 150_000]).send().await.unwrap();
+    assert_eq!(too_big.status(), reqwest::StatusCode::PAYLOAD_TOO_LARGE);
+
+    let form =
+        "--b\r\ncontent-disposition: form-data; name=\"file\"; filename=\"a.txt\"\r\n\r\nx\r\n--b--\r\n";
+    let mixed = http
+        .post(url("?name=b.txt"))
+        .bearer_auth(&token)
+        .header("content-type", "multipart/form-data; boundary=b")
+        .body(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(mixed.status(), reqwest::StatusCode::BAD_REQUEST);
 }
