@@ -413,4 +413,12 @@ export const inbox = {
   threads: (ws, limit = 50, offset = 0) => get(`/workspaces/${ws}/threads${qs({ limit, offset })}`),
   /** @type {(root: string, seq: number) => Promise<{seq: number}>} Moves the read marker in a thread (back too). */
   threadRead: (root, seq) => post(`/messages/${root}/thread/read`, { seq }),
+  /** @type {(id: string) => Promise<null>} Saves a message for later. */
+  save: (id) => put(`/messages/${id}/saved`),
+  /** @type {(id: string) => Promise<null>} */
+  unsave: (id) => del(`/messages/${id}/saved`),
+  /** @type {(ws: string, limit?: number, offset?: number) => Promise<import('./protocol.js').SavedPage>} */
+  saved: (ws, limit = 30, offset = 0) => get(`/workspaces/${ws}/saved${qs({ limit, offset })}`),
+  /** @type {(ch: string, level: import('./protocol.js').NotifyLevel) => Promise<{level: import('./protocol.js').NotifyLevel}>} */
+  notify: (ch, level) => put(`/channels/${ch}/notifications`, { level }),
 };

@@ -40,6 +40,7 @@ export function parseRoute(hash = location.hash) {
     const ws = parts[1];
     if (parts[2] === 'activity') return { name: 'activity', ws };
     if (parts[2] === 'threads') return { name: 'threads', ws };
+    if (parts[2] === 'saved') return { name: 'saved', ws };
     if (parts[2] === 'privacy') return { name: 'privacy', ws };
     if (parts[2] === 'settings') return { name: 'settings', ws };
     if (parts[2] === 'people') return { name: 'people', ws };
@@ -80,6 +81,7 @@ export async function selectWorkspace(wsId) {
   state.threads.clear();
   state.typing.clear();
   state.myThreads = new Map();
+  state.saved = new Set();
   ui.panel = null;
   localStorage.setItem('confab.ws', wsId);
   emit('workspace');
@@ -96,6 +98,7 @@ export async function selectWorkspace(wsId) {
   emit('presence');
   loadSuggestedChannels();
   loadMyThreads().catch((e) => console.warn('threads', e));
+  loadSavedIds().catch((e) => console.warn('saved', e));
 }
 
 export async function refreshChannels() {
@@ -382,6 +385,55 @@ export function loadThreads(limit, offset) {
 /** A page of the caller's activity, newest first (older than `before`). */
 export function loadActivity(before = null) {
   return api.inbox.activity(/** @type {string} */ (state.wsId), before, 30);
+}
+
+// ---- Saved messages and notification levels ---------------------------------------
+
+/** Which messages the caller saved (the newest 500), for the Save buttons. */
+async function loadSavedIds() {
+  const ws = state.wsId;
+  const ids = new Set();
+  for (let offset = 0; offset < 500; offset += 100) {
+    const page = await api.inbox.saved(/** @type {string} */ (ws), 100, offset);
+    page.items.forEach((i) => ids.add(i.message.id));
+    if (offset + 100 >= page.total) break;
+  }
+  if (ws !== state.wsId) return;
+  state.saved = ids;
+  emit('saved-changed');
+}
+
+/** A page of the caller's saved messages, the most recently saved first. */
+export function loadSaved(limit, offset) {
+  return api.inbox.saved(/** @type {string} */ (state.wsId), limit, offset);
+}
+
+/** Saves a message for later, or takes it out of the saved ones. */
+export async function toggleSaved(msg) {
+  const saving = !state.saved.has(msg.id);
+  try {
+    if (saving) await api.inbox.save(msg.id);
+    else await api.inbox.unsave(msg.id);
+    if (saving) state.saved.add(msg.id);
+    else state.saved.delete(msg.id);
+    emit('saved-changed');
+    emit('messages', { channel: msg.channel, thread: msg.thread_root || msg.id });
+    toast(saving ? 'Saved for later.' : 'Removed from saved items.');
+  } catch (e) {
+    reportError(e, saving ? 'Could not save it' : 'Could not remove it');
+  }
+}
+
+/** Sets which new messages of a channel notify the caller. */
+export async function setNotify(chId, level) {
+  try {
+    const r = await api.inbox.notify(chId, level);
+    const c = state.channels.get(chId);
+    if (c) c.notify = r.level;
+    emit('channels');
+  } catch (e) {
+    reportError(e, 'Could not change the notifications');
+  }
 }
 
 /** Opens an activity item or a thread: its message in its channel, in its thread panel if it is a reply. */

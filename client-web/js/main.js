@@ -1,9 +1,10 @@
 // main.js — start-up and routing: restores the session, connects the live socket,
 // mounts the shell (top bar, sidebar, main view, side panel, banner, toasts) and
 // switches views on hash changes (#/w/WS/c/CH, #/w/WS/privacy, #/w/WS/settings,
-// #/w/WS/people, #/w/WS/activity, #/w/WS/threads, #/invite/CODE, which asks the
-// server where the code leads, then asks before joining). Every way a session ends
-// goes through signOut(), which forgets unsent texts and drafts.
+// #/w/WS/people, #/w/WS/activity, #/w/WS/threads, #/w/WS/saved, #/invite/CODE,
+// which asks the server where the code leads, then asks before joining), and starts
+// desktop notifications (notify.js). Every way a session ends goes through
+// signOut(), which forgets unsent texts and drafts.
 
 import { h, clear, $, debounce } from './dom.js';
 import * as api from './api.js';
@@ -25,6 +26,8 @@ import { mountSettings } from './views/settings.js';
 import { mountPeople } from './views/people.js';
 import { mountActivity } from './views/activity.js';
 import { mountThreads } from './views/threads.js';
+import { mountSaved } from './views/saved.js';
+import { startNotifications } from './notify.js';
 
 const root = document.getElementById('app');
 let shell = null; // {main, panel, sidebar, ...}
@@ -189,11 +192,13 @@ function ensureShell() {
   const panel = h('aside.panel#panel', { hidden: true });
   const scrim = h('div.scrim', { on: { click: () => setDrawer(false) } });
   const toasts = h('div.toasts', { 'aria-live': 'polite' });
-  const el = h('div.shell', h('header.topbar', menuBtn, title, searchForm), banner, h('div.layout', sidebar, main, panel), scrim, toasts);
+  const notifySlot = h('div.notify-slot');
+  const el = h('div.shell', h('header.topbar', menuBtn, title, searchForm), h('div.bars', banner, notifySlot), h('div.layout', sidebar, main, panel), scrim, toasts);
   clear(root).append(el);
   shell = { el, main, panel, sidebar, banner, title, wsName, chName, searchForm, q, toasts, menuBtn, offs: [] };
   sidebarView = mountSidebar(sidebar, { onSignOut: signOut });
   shell.offs.push(on('panel', renderPanel));
+  shell.offs.push(startNotifications(notifySlot));
   shell.offs.push(on('connection', renderBanner));
   shell.offs.push(on('channels', renderTitle));
   shell.offs.push(on('workspaces', renderTitle));
@@ -253,6 +258,7 @@ function renderTitle() {
   else if (r.name === 'people') t = 'People';
   else if (r.name === 'activity') t = 'Activity';
   else if (r.name === 'threads') t = 'Threads';
+  else if (r.name === 'saved') t = 'Saved items';
   shell.wsName.textContent = ws ? ws.name : 'Confab';
   shell.chName.textContent = t;
   const waiting = attentionCount();
@@ -340,9 +346,10 @@ async function onRoute() {
   } else if (r.name === 'people') {
     state.openChannel = null;
     mainView = mountPeople(shell.main);
-  } else if (r.name === 'activity' || r.name === 'threads') {
+  } else if (r.name === 'activity' || r.name === 'threads' || r.name === 'saved') {
     state.openChannel = null;
-    mainView = r.name === 'activity' ? mountActivity(shell.main) : mountThreads(shell.main);
+    const mount = { activity: mountActivity, threads: mountThreads, saved: mountSaved }[r.name];
+    mainView = mount(shell.main);
   } else if (r.name === 'channel') {
     if (!state.channels.has(r.channel)) {
       try {

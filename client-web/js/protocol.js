@@ -75,8 +75,14 @@
  * One channel of the caller's list, with their unread state.
  * @typedef {Channel & {
  *   is_member: boolean, last_seq: number, last_read_seq: number, unread_count: number,
- *   mention_count: number, thread_mention_count: number, member_count: number, dm_members?: UserProfile[]
+ *   mention_count: number, thread_mention_count: number, notify: NotifyLevel, member_count: number,
+ *   dm_members?: UserProfile[]
  * }} ChannelView  `mention_count` counts unread mentions in thread replies too, `thread_mention_count` how many of them.
+ */
+
+/**
+ * Which new messages of a channel notify the caller (`PUT /channels/{ch}/notifications`).
+ * @typedef {'all' | 'mentions' | 'mute'} NotifyLevel
  */
 
 /**
@@ -353,6 +359,19 @@
 /**
  * @typedef {object} ThreadsPage
  * @property {ThreadSummary[]} threads  The most recently replied first.
+ * @property {number} total
+ */
+
+/**
+ * A message the caller saved (`GET /workspaces/{ws}/saved`).
+ * @typedef {object} SavedItem
+ * @property {Message} message
+ * @property {Millis} saved_at
+ */
+
+/**
+ * @typedef {object} SavedPage
+ * @property {SavedItem[]} items  The most recently saved first.
  * @property {number} total
  */
 

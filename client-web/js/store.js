@@ -56,6 +56,8 @@ export const state = {
    * @type {Map<string, {last_read_seq: number, unread: number, mentions: number}>}
    */
   myThreads: new Map(),
+  /** @type {Set<string>} ids of the messages the caller saved (this workspace) */
+  saved: new Set(),
 };
 
 export function currentWorkspace() {
@@ -406,8 +408,9 @@ export function applyEvent(ws, ev) {
       const msg = ev.message;
       const isNew = putMessage(msg, { live: true });
       const c = state.channels.get(msg.channel);
-      // A message replayed after a reconnect may be counted already.
-      const fresh = c ? msg.seq > c.last_seq : isNew;
+      // A message replayed after a reconnect may be counted already (in a channel
+      // not listed yet, a new DM say, it is taken as new).
+      const fresh = c ? msg.seq > c.last_seq : true;
       if (c) {
         c.last_seq = Math.max(c.last_seq, msg.seq);
         const reading = state.openChannel === msg.channel && document.visibilityState === 'visible';
@@ -419,6 +422,8 @@ export function applyEvent(ws, ev) {
       }
       if (fresh && msg.thread_root) noteReply(msg, c);
       if (fresh && msg.author !== me && msg.mentions.includes(me)) emit('activity-changed');
+      // Each new message once, for desktop notifications (notify.js).
+      if (fresh) emit('message-live', msg);
       // A message clears the author's typing indicator.
       const t = state.typing.get(msg.channel);
       if (t && t.delete(msg.author)) emit('typing', msg.channel);

@@ -66,7 +66,7 @@ test('a socket that answers nothing is found out by its ping: banner and Retry, 
   const pending = a.locator('.msg.pending', { hasText: 'into the void' });
   await pending.waitFor();
   // Unanswered, the ping gives it away within seconds.
-  await a.locator('.banner', { hasText: 'Offline — reconnecting' }).waitFor({ timeout: 10000 });
+  await a.locator('.banner', { hasText: 'Offline — reconnecting' }).waitFor({ timeout: 15000 });
   await pending.getByRole('button', { name: 'Retry' }).waitFor();
   assert.equal(await pending.getByText('Sending…').count(), 0);
   assert.equal(await delivered(env.server, alice, general.id, 'into the void'), 0);

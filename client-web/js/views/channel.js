@@ -1,6 +1,7 @@
 // views/channel.js — the channel view: header (name, topic, members), the message
 // list (history paging on scroll, day separators, grouping, thread replies kept out
 // of the channel, pending sends, jump-to-message flash), the typing line and the composer.
+// The header chooses which new messages notify the reader (all, mentions, mute).
 // A channel with unread messages opens at the first of them under a "New" line, and
 // is marked read as far as its messages have been on screen ("Mark as unread" moves
 // the line and holds it there until the channel is opened again).
@@ -91,6 +92,16 @@ export function typingText(users) {
   return 'Several people are typing…';
 }
 
+/** Which new messages of the channel notify the reader (desktop notifications). */
+function notifySelect(ch) {
+  const level = ch.notify || (ch.kind === 'dm' ? 'all' : 'mentions');
+  const sel = h('select.notify-level', { 'aria-label': 'Notifications', title: 'Notifications', on: { change: () => app.setNotify(ch.id, sel.value) } },
+    h('option', { value: 'all', selected: level === 'all' }, 'All new messages'),
+    h('option', { value: 'mentions', selected: level === 'mentions' }, 'Mentions only'),
+    h('option', { value: 'mute', selected: level === 'mute' }, 'Mute'));
+  return h('label.notify-pick', icon('bell', 16), sel);
+}
+
 /** The read marker a channel opens with, if a member has unread messages in it. */
 function unreadAfter(c) {
   return c && c.is_member && c.unread_count > 0 && c.last_read_seq < c.last_seq ? c.last_read_seq : null;
@@ -157,6 +168,7 @@ export function mountChannel(root, chId) {
     if (ch.kind !== 'dm') {
       meta.append(h('button.link.members-link', { type: 'button', title: 'Show the members', on: { click: openDetails } }, `${ch.member_count || 0} member${ch.member_count === 1 ? '' : 's'}`));
     }
+    if (ch.is_member) meta.append(notifySelect(ch));
     meta.append(h('button.icon-btn', { type: 'button', 'aria-label': 'Channel details', title: 'Channel details', on: { click: openDetails } }, icon('info', 18)));
     if (!ch.is_member && ch.kind === 'public' && !ch.archived) {
       meta.append(h('button.btn.primary.small', { type: 'button', on: { click: () => app.joinChannel(chId).then(renderComposer).catch((e) => app.reportError(e, 'Join failed')) } }, 'Join channel'));

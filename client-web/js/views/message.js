@@ -2,7 +2,7 @@
 // deleted marks, its files (views/files.js), reactions (count, who reacted, toggle),
 // "N replies" (with how many are unread in a thread the caller is in), pending,
 // waiting and failed state (with Retry), and the hover toolbar (react, reply, mark
-// as unread, edit, delete). Also the inline editor.
+// as unread, save for later, edit, delete). Also the inline editor.
 
 import { h } from '../dom.js';
 import { timeOf, fullTime } from '../dom.js';
@@ -58,7 +58,7 @@ export function messageKey(m, opts) {
   const files = (m.files || []).join(',');
   const t = state.myThreads.get(m.id);
   const unread = t ? `${t.unread}/${t.mentions}` : '';
-  return [m.id, m.text, m.edited_at, m.deleted, r, files, m.reply_count, opts.grouped, app.ui.editing === m.id, state.members.size, authorKey(m.author), unread].join('\u0001');
+  return [m.id, m.text, m.edited_at, m.deleted, r, files, m.reply_count, opts.grouped, app.ui.editing === m.id, state.members.size, authorKey(m.author), unread, state.saved.has(m.id)].join('\u0001');
 }
 
 export function renderMessage(m, opts = {}) {
@@ -137,6 +137,8 @@ function toolbar(m, mine, opts) {
   if (m.seq > 0 && (opts.context === 'channel' || opts.context === 'thread')) {
     bar.append(h('button', { type: 'button', 'aria-label': 'Mark as unread', title: 'Mark as unread', on: { click: () => app.markUnread(m) } }, icon('unread')));
   }
+  const saved = state.saved.has(m.id);
+  bar.append(h(`button${saved ? '.on' : ''}`, { type: 'button', 'aria-label': saved ? 'Remove from saved items' : 'Save for later', 'aria-pressed': saved ? 'true' : 'false', title: saved ? 'Remove from saved items' : 'Save for later', on: { click: () => app.toggleSaved(m) } }, icon('bookmark')));
   if (mine) {
     bar.append(h('button', { type: 'button', 'aria-label': 'Edit message', title: 'Edit', on: { click: () => startEdit(m) } }, icon('edit')));
     bar.append(

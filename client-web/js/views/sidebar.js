@@ -1,6 +1,7 @@
 // views/sidebar.js — the sidebar: workspace switcher, Activity (with the count of
-// unread mentions) and Threads (bold with unread replies, with the count of unread
-// mentions in threads), channels with unread and mention badges, direct messages
+// unread mentions), Threads (bold with unread replies, with the count of unread
+// mentions in threads) and Saved items, channels with unread and mention badges
+// (a muted one dimmed, never bold), direct messages
 // with presence, "Browse channels", "Channels you may like" (when the server
 // suggests), archived channels, and the user's own menu.
 
@@ -20,8 +21,10 @@ export function mountSidebar(root, { onSignOut }) {
 
   function channelLink(c) {
     const active = state.openChannel === c.id && app.ui.route.name === 'channel';
-    const unread = c.is_member && c.unread_count > 0;
-    const a = h(`a.side-item${active ? '.active' : ''}${unread ? '.unread' : ''}${c.archived ? '.archived' : ''}`, {
+    // A muted channel is not bold with unread messages; its mentions still show.
+    const muted = c.notify === 'mute';
+    const unread = c.is_member && c.unread_count > 0 && !muted;
+    const a = h(`a.side-item${active ? '.active' : ''}${unread ? '.unread' : ''}${c.archived ? '.archived' : ''}${muted ? '.muted-channel' : ''}`, {
       href: app.channelHash(state.wsId, c.id),
       'aria-current': active ? 'page' : null,
       dataset: { channel: c.id },
@@ -56,7 +59,8 @@ export function mountSidebar(root, { onSignOut }) {
     return h('ul.side-list.inbox',
       link('activity', 'Activity', 'at', mentions > 0, mentions ? mentionBadge(mentions) : null),
       link('threads', 'Threads', 'thread', unreadThreads > 0 || inThreads > 0,
-        inThreads ? mentionBadge(inThreads) : unreadThreads ? h('span.badge', { 'aria-label': `${unreadThreads} with unread replies` }, String(unreadThreads)) : null));
+        inThreads ? mentionBadge(inThreads) : unreadThreads ? h('span.badge', { 'aria-label': `${unreadThreads} with unread replies` }, String(unreadThreads)) : null),
+      link('saved', 'Saved items', 'bookmark', false, null));
   }
 
   function section(title, addLabel, onAdd, items, empty) {
