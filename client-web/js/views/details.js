@@ -16,7 +16,7 @@ import * as api from '../api.js';
 import * as app from '../app.js';
 import { presenceDot } from './message.js';
 import { openProfileCard, botTag } from './profile.js';
-import { webhooksSection } from './integrations.js';
+import { refusal, webhooksSection } from './integrations.js';
 import { channelRetentionSection } from './policies.js';
 
 /**
@@ -345,18 +345,8 @@ export function mountChannelDetails(root, chId) {
 
 /** A refusal, written for people. */
 function messageFor(/** @type {any} */ e) {
-  switch (e && e.code) {
-    case 'forbidden':
-      return `not allowed (${e.message})`;
-    case 'name_taken':
-      return 'another channel already has that name';
-    case 'channel_archived':
-      return 'the channel is archived';
-    case 'invalid_field':
-      return e.message;
-    case 'rate_limited':
-      return `too many changes; try again in ${e.retryAfter || 'a few'} seconds`;
-    default:
-      return (e && e.message) || String(e);
-  }
+  return refusal(e, {
+    name_taken: 'another channel already has that name',
+    channel_archived: 'the channel is archived',
+  });
 }

@@ -17,9 +17,16 @@ import { openDialog } from './dialogs.js';
  * @typedef {{show: (e: any, what: string) => void, clear: () => void}} Errors
  */
 
-/** A refusal, written for people. */
-export function refusal(/** @type {any} */ e) {
-  switch (e && e.code) {
+/**
+ * A refusal, written for people; `special` words the codes a screen knows better
+ * (e.g. `last_owner` in the workspace settings).
+ * @param {any} e
+ * @param {Record<string, string>} [special]
+ */
+export function refusal(e, special = {}) {
+  const code = e && e.code;
+  if (code && Object.hasOwn(special, code)) return special[code];
+  switch (code) {
     case 'forbidden':
       return `not allowed (${e.message})`;
     case 'quota_exceeded':
@@ -75,8 +82,13 @@ async function copyText(/** @type {string} */ text, /** @type {HTMLInputElement}
   }
 }
 
-/** Asks before an irreversible step; `run` does it and may throw (shown in the dialog). */
-export function confirmStep(/** @type {{title: string, text: (string | Node)[], yes: string, run: () => Promise<void>}} */ o) {
+/**
+ * Asks before an irreversible step; `run` does it and may throw (shown in the dialog,
+ * worded by `explain`, [`refusal`] unless given).
+ * @param {{title: string, text: (string | Node)[], yes: string, run: () => Promise<void>,
+ *   explain?: (e: any) => string}} o
+ */
+export function confirmStep(o) {
   openDialog(o.title, (body, close) => {
     const err = h('p.error', { role: 'alert', hidden: true });
     const yes = /** @type {HTMLButtonElement} */ (h('button.btn.danger', {
@@ -89,7 +101,7 @@ export function confirmStep(/** @type {{title: string, text: (string | Node)[], 
             close();
           } catch (e) {
             err.hidden = false;
-            err.textContent = refusal(e);
+            err.textContent = (o.explain || refusal)(e);
             yes.disabled = false;
           }
         },

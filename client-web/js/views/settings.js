@@ -13,8 +13,8 @@ import { state, on, emit, myRole, currentWorkspace, userName } from '../store.js
 import * as api from '../api.js';
 import * as app from '../app.js';
 import { presenceDot } from './message.js';
-import { openDialog, inviteLink } from './dialogs.js';
-import { botsCard } from './integrations.js';
+import { inviteLink } from './dialogs.js';
+import { botsCard, confirmStep, refusal } from './integrations.js';
 import { retentionCard, erasureCard } from './policies.js';
 
 /**
@@ -192,31 +192,16 @@ export function mountSettings(root) {
 
   function confirmRemove(/** @type {Member} */ m) {
     const name = m.display_name || m.username;
-    openDialog(`Remove ${name}?`, (body, close) => {
-      const dErr = h('p.error', { role: 'alert', hidden: true });
-      const yes = /** @type {HTMLButtonElement} */ (h('button.btn.danger', {
-        type: 'button',
-        on: {
-          click: async () => {
-            yes.disabled = true;
-            try {
-              await api.workspaces.removeMember(/** @type {string} */ (state.wsId), m.id);
-              close();
-              app.toast(`Removed ${name} from the workspace`);
-              await app.refreshMembers();
-            } catch (e) {
-              dErr.hidden = false;
-              dErr.textContent = messageFor(e);
-              yes.disabled = false;
-            }
-          },
-        },
-      }, 'Remove from workspace'));
-      const no = h('button.btn', { type: 'button', on: { click: close } }, 'Cancel');
-      body.append(
-        h('p', `${name} (@${m.username}) loses access to this workspace at once: every channel, and its messages. Their messages stay. Invite them again to bring them back.`),
-        dErr, h('div.actions', no, yes));
-      queueMicrotask(() => no.focus());
+    confirmStep({
+      title: `Remove ${name}?`,
+      text: [`${name} (@${m.username}) loses access to this workspace at once: every channel, and its messages. Their messages stay. Invite them again to bring them back.`],
+      yes: 'Remove from workspace',
+      explain: messageFor,
+      run: async () => {
+        await api.workspaces.removeMember(/** @type {string} */ (state.wsId), m.id);
+        app.toast(`Removed ${name} from the workspace`);
+        await app.refreshMembers();
+      },
     });
   }
 
@@ -310,21 +295,9 @@ export function mountSettings(root) {
 
 /** A refusal, written for people. */
 function messageFor(/** @type {any} */ e) {
-  switch (e && e.code) {
-    case 'last_owner':
-      return 'a workspace needs at least one owner';
-    case 'forbidden':
-      return `not allowed (${e.message})`;
-    case 'invite_not_found':
-      return 'that invite no longer exists';
-    case 'user_not_found':
-      return 'that person is no longer a member';
-    case 'invalid_field':
-    case 'quota_exceeded':
-      return e.message;
-    case 'rate_limited':
-      return `too many changes; try again in ${e.retryAfter || 'a few'} seconds`;
-    default:
-      return (e && e.message) || String(e);
-  }
+  return refusal(e, {
+    last_owner: 'a workspace needs at least one owner',
+    invite_not_found: 'that invite no longer exists',
+    user_not_found: 'that person is no longer a member',
+  });
 }
