@@ -7,29 +7,16 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use confab_app::consent::{ConsentChangeRequest, StoreLedger};
+use confab_app::consent::StoreLedger;
 use confab_app::lifecycle::{ErasedMessages, ErasurePolicy};
 use confab_app::search::SearchParams;
 use confab_app::{App, Caller, CreateChannel, PostMessage};
-use confab_consent::{Category, Ledger, MemberMode, Purpose, Scope};
+use confab_consent::{Ledger, Purpose};
 use confab_core::{ChannelId, WorkspaceId};
 use confab_store::{Direction, Store};
 use confab_training::{ModelRegistry, NoiseSource};
 
 const SEED: u64 = 7;
-
-fn grant() -> ConsentChangeRequest {
-    let policy = confab_consent::current_policy(Purpose::EmojiSuggestions);
-    ConsentChangeRequest {
-        granted: true,
-        scope: Some(Scope::Workspace),
-        categories: Some(vec![Category::Messages, Category::Reactions]),
-        members: Some(MemberMode::OptOut),
-        policy_version: Some(policy.version),
-        policy_sha256: Some(policy.sha256),
-        accept: Some(true),
-    }
-}
 
 async fn post(app: &App, author: Caller, channel: ChannelId, text: &str) -> confab_core::Message {
     let post = PostMessage { text: text.to_string(), thread_root: None, client_msg_id: None };
@@ -96,7 +83,7 @@ async fn erasure_retires_the_models_and_the_rebuild_is_the_model_trained_without
     let general =
         app.list_channels(ada, ws).unwrap().into_iter().find(|c| c.channel.name == "general").unwrap();
     let general = general.channel.id;
-    app.change_consent(ada, ws, "emoji_suggestions", grant()).await.unwrap();
+    app.change_consent(ada, ws, "emoji_suggestions", crate::support::emoji_grant()).await.unwrap();
 
     // Before bob: a world he never was part of.
     let mut earlier = Vec::new();

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use confab_app::consent::ConsentChangeRequest;
 use confab_app::{App, AppError, Caller};
-use confab_consent::{Category, MemberMode, Purpose, Scope};
+use confab_consent::{Category, Purpose};
 use confab_core::{Error, ErrorCode, WorkspaceId};
 use confab_store::{Batch, Op, SledStore, Store};
 
@@ -48,16 +48,7 @@ fn corrupt_model(data_dir: &Path) -> String {
 
 /// A grant of emoji suggestions accepting the current policy, with `edit` applied.
 fn grant(edit: impl FnOnce(&mut ConsentChangeRequest)) -> ConsentChangeRequest {
-    let policy = confab_consent::current_policy(Purpose::EmojiSuggestions);
-    let mut req = ConsentChangeRequest {
-        granted: true,
-        scope: Some(Scope::Workspace),
-        categories: Some(vec![Category::Messages, Category::Reactions]),
-        members: Some(MemberMode::OptOut),
-        policy_version: Some(policy.version),
-        policy_sha256: Some(policy.sha256),
-        accept: Some(true),
-    };
+    let mut req = crate::support::emoji_grant();
     edit(&mut req);
     req
 }

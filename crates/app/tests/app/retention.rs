@@ -5,11 +5,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use confab_app::consent::ConsentChangeRequest;
 use confab_app::lifecycle::SetRetention;
 use confab_app::search::SearchParams;
 use confab_app::{App, Caller, CreateChannel, PostMessage};
-use confab_consent::{Category, MemberMode, Purpose, Scope};
+use confab_consent::Purpose;
 use confab_core::{ChannelId, ErrorCode, WorkspaceId};
 use confab_store::{Direction, Store};
 use confab_training::NoiseSource;
@@ -92,16 +91,7 @@ async fn retention_removes_expired_messages_everywhere_in_batches() {
     assert_eq!(hits(&app, bob, ws, "wombat", 5).await, 5);
 
     // Training before expiry reads them, and the manifest records the cut-off.
-    let policy = confab_consent::current_policy(Purpose::EmojiSuggestions);
-    let grant = ConsentChangeRequest {
-        granted: true,
-        scope: Some(Scope::Workspace),
-        categories: Some(vec![Category::Messages, Category::Reactions]),
-        members: Some(MemberMode::OptOut),
-        policy_version: Some(policy.version),
-        policy_sha256: Some(policy.sha256),
-        accept: Some(true),
-    };
+    let grant = crate::support::emoji_grant();
     app.change_consent(ada, ws, "emoji_suggestions", grant).await.unwrap();
     let preview = app.consent_preview(ada, ws, "emoji_suggestions").unwrap();
     assert_eq!(preview.for_workspace(ws).unwrap().messages().len(), 16);

@@ -3,7 +3,9 @@
 use std::path::Path;
 use std::sync::Arc;
 
+use confab_app::consent::ConsentChangeRequest;
 use confab_app::{App, AppConfig, Caller, SignupRequest};
+use confab_consent::{Category, MemberMode, Purpose, Scope};
 use confab_core::User;
 use confab_store::{SledStore, Store};
 
@@ -46,4 +48,19 @@ pub async fn person(app: &App, i: usize) -> (Caller, User) {
         .await
         .expect("sign up");
     (app.authenticate(&outcome.token).expect("authenticate"), outcome.user)
+}
+
+/// A grant of emoji suggestions (messages and reactions, members in until they leave)
+/// accepting the current policy.
+pub fn emoji_grant() -> ConsentChangeRequest {
+    let policy = confab_consent::current_policy(Purpose::EmojiSuggestions);
+    ConsentChangeRequest {
+        granted: true,
+        scope: Some(Scope::Workspace),
+        categories: Some(vec![Category::Messages, Category::Reactions]),
+        members: Some(MemberMode::OptOut),
+        policy_version: Some(policy.version),
+        policy_sha256: Some(policy.sha256),
+        accept: Some(true),
+    }
 }
