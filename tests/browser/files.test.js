@@ -255,7 +255,8 @@ test('the author deletes one file of a message: the message stays, other members
     assert.equal(await msg.locator('.msg-text').innerText(), 'the photo and its caption');
   }
   // The thumbnail's object URL was revoked once no element showed it: it loads no more.
-  await until(async () => !(await loads(src)), { message: 'the object URL to be revoked' });
+  // (Within the grace an element built but never attached keeps it: 10 s, files.js.)
+  await until(async () => !(await loads(src)), { timeout: 25000, message: 'the object URL to be revoked' });
   assert.equal((await api(env.server, 'GET', `/files/${photo.file.id}`, undefined, alice.token)).status, 404);
 
   // A message of a file alone goes with its file.
