@@ -489,7 +489,7 @@ impl App {
             unused.stage_usage(tx)?;
             message.files.retain(|f| *f != id);
             if message.files.is_empty() && message.text.is_empty() {
-                crate::messages::stage_tombstone(tx, message);
+                crate::messages::stage_tombstone(self, tx, message)?;
             } else {
                 tx.op(Op::PutMessage(message.clone()));
                 tx.emit(confab_core::Event::MessageUpdated { message });

@@ -40,8 +40,8 @@ enum Posted {
 
 /// Empties a message into its tombstone and stages it with `message.deleted`; its
 /// files must already be staged for deletion ([`App::stage_file_deletions`]).
-pub(crate) fn stage_tombstone(tx: &mut Tx, mut message: Message) {
-    App::stage_mentions_gone(tx, &message);
+pub(crate) fn stage_tombstone(app: &App, tx: &mut Tx, mut message: Message) -> Result<()> {
+    app.stage_mentions_gone(tx, &message)?;
     message.files.clear();
     message.deleted = true;
     message.text.clear();
@@ -55,6 +55,7 @@ pub(crate) fn stage_tombstone(tx: &mut Tx, mut message: Message) {
         seq: message.seq,
         thread_root: message.thread_root,
     });
+    Ok(())
 }
 
 impl App {
@@ -288,7 +289,7 @@ impl App {
                 return Err(Error::forbidden("only the author or an admin deletes a message").into());
             }
             let unused = self.stage_file_deletions(tx, &message)?;
-            stage_tombstone(tx, message);
+            stage_tombstone(self, tx, message)?;
             Ok(unused)
         })?;
         durable.wait().await?;

@@ -103,15 +103,26 @@ impl App {
         Ok(())
     }
 
-    /// Unstages the unread mentions of a message that is deleted.
-    pub(crate) fn stage_mentions_gone(tx: &mut Tx, message: &Message) {
+    /// Unstages the unread mentions of a message that is deleted, and takes it out of
+    /// the activity of those it was staged for (the mentioned, and for a reply its
+    /// thread's members): deletion, retention and erasure leave no entry behind.
+    pub(crate) fn stage_mentions_gone(&self, tx: &mut Tx, message: &Message) -> Result<()> {
+        let (workspace, channel, seq) = (message.workspace, message.channel, message.seq);
+        let mut told: HashSet<UserId> = message.mentions.iter().copied().collect();
         for user in &message.mentions {
-            let (workspace, channel, seq, user) = (message.workspace, message.channel, message.seq, *user);
+            let user = *user;
             match message.thread_root {
                 Some(_) => tx.op(Op::DeleteThreadMention { workspace, user, channel, seq }),
                 None => tx.op(Op::DeleteMention { channel, user, seq }),
             }
         }
+        if let Some(root) = message.thread_root {
+            told.extend(self.store().thread_members(root)?);
+        }
+        for user in told {
+            tx.op(Op::DeleteActivity { workspace, user, message: message.id });
+        }
+        Ok(())
     }
 
     /// The root of the thread `id` belongs to (or is), if the caller may read it.

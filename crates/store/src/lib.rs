@@ -178,6 +178,12 @@ pub enum Op {
         message: MessageId,
         activity: Activity,
     },
+    /// Removes `message` from `user`'s activity (the message is deleted).
+    DeleteActivity {
+        workspace: WorkspaceId,
+        user: UserId,
+        message: MessageId,
+    },
     /// Records an unread mention of `user` by the reply at `seq` in the thread of `root`.
     PutThreadMention {
         workspace: WorkspaceId,

@@ -476,6 +476,9 @@ impl SledStore {
             Op::PutActivity { workspace, user, message, activity } => {
                 out.insert(keys::activity(user, workspace, message), &[activity.to_byte()]);
             }
+            Op::DeleteActivity { workspace, user, message } => {
+                out.remove(keys::activity(user, workspace, message));
+            }
             Op::PutThreadMention { workspace, user, channel, seq, root } => {
                 out.insert(keys::thread_mention(user, workspace, channel, seq), &root.to_bytes());
             }

@@ -236,7 +236,7 @@ impl App {
                                 && policy == ErasedMessages::Delete
                                 && !message.deleted
                             {
-                                Self::stage_mentions_gone(tx, &message);
+                                self.stage_mentions_gone(tx, &message)?;
                             }
                             let events = scrub(&mut message, user, policy, tx.now, &mut counts);
                             if !events.is_empty() {

@@ -20,7 +20,7 @@
 
 use std::collections::HashMap;
 
-use confab_core::{ChannelId, Error, Event, Millis, WorkspaceId};
+use confab_core::{ChannelId, Error, Millis, WorkspaceId};
 use confab_store::{Direction, Op, Store};
 use serde::{Deserialize, Serialize};
 
@@ -299,19 +299,7 @@ impl App {
                             unused.extend(self.stage_file_deletions(tx, &m)?);
                             m.files.clear();
                         }
-                        Self::stage_mentions_gone(tx, &m);
-                        m.deleted = true;
-                        m.text.clear();
-                        m.reactions.clear();
-                        m.mentions.clear();
-                        m.edited_at = Some(tx.now);
-                        tx.op(Op::PutMessage(m.clone()));
-                        tx.emit(Event::MessageDeleted {
-                            channel,
-                            message_id: m.id,
-                            seq: m.seq,
-                            thread_root: m.thread_root,
-                        });
+                        crate::messages::stage_tombstone(self, tx, m)?;
                         n += 1;
                     }
                     Ok((n, unused, later))

@@ -150,3 +150,46 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     }
     out
 }
+
+/// A deleted message leaves no entry in anyone's activity, whoever deletes it: its
+/// author (a mention, a thread reply) or the retention pass.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deletion_and_retention_leave_no_activity_behind() {
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn Store> = crate::support::sled_store(dir.path());
+    let app = crate::support::open(store.clone(), crate::support::config(), dir.path());
+    let (ada, _) = crate::support::person(&app, 0).await;
+    let (bob, bob_user) = crate::support::person(&app, 1).await;
+    let ws = app.create_workspace(ada, "Activity").await.unwrap().workspace.id;
+    let invite = app.create_invite(ada, ws, Default::default()).await.unwrap();
+    app.accept_invite(bob, &invite.code).await.unwrap();
+    let general =
+        app.list_channels(ada, ws).unwrap().into_iter().find(|c| c.channel.name == "general").unwrap();
+    let general: ChannelId = general.channel.id;
+    let post = |author: Caller, text: String, thread_root| {
+        let app = app.clone();
+        async move {
+            let post = PostMessage { text, thread_root, client_msg_id: None };
+            app.post_message(author, general, post).await.unwrap()
+        }
+    };
+    let activity = |user: Caller| store.activity(user.user, ws, None, 100).unwrap().len();
+
+    let mention = post(ada, format!("@{} look", bob_user.username), None).await;
+    let root = post(ada, "a thread".into(), None).await;
+    post(bob, "a reply".into(), Some(root.id)).await;
+    let again = post(ada, format!("@{} again", bob_user.username), Some(root.id)).await;
+    assert_eq!(
+        (activity(ada), activity(bob)),
+        (1, 2),
+        "bob's reply for ada; the mention and ada's reply for bob"
+    );
+
+    app.delete_message(ada, mention.id).await.unwrap();
+    app.delete_message(ada, again.id).await.unwrap();
+    assert_eq!(activity(bob), 0, "deleted messages left bob's activity");
+
+    app.set_workspace_retention(ada, ws, days(Some(7))).await.unwrap();
+    app.enforce_retention(now() + 8 * DAY_MS).await.unwrap();
+    assert_eq!(activity(ada), 0, "expired replies left ada's activity");
+}
