@@ -373,8 +373,8 @@ export const files = {
 };
 
 export const search = {
-  /** @type {(ws: string, q: string, limit?: number, signal?: AbortSignal) => Promise<SearchAnswer>} */
-  query: (ws, q, limit = 20, signal) => get(`/workspaces/${ws}/search${qs({ q, limit })}`, { signal }),
+  /** @type {(ws: string, q: string, limit?: number, signal?: AbortSignal, offset?: number) => Promise<SearchAnswer>} */
+  query: (ws, q, limit = 20, signal, offset = 0) => get(`/workspaces/${ws}/search${qs({ q, limit, offset: offset || undefined })}`, { signal }),
   /** @type {(ws: string, body: {query_id: string, message: string}) => Promise<null>} */
   click: (ws, body) => post(`/workspaces/${ws}/search/clicks`, body),
 };

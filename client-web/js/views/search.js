@@ -1,9 +1,11 @@
 // @ts-check
 // views/search.js — search results in the side panel: runs the query (operators are
 // the server's: from:@name in:#channel before: after: on: has:link has:reaction
-// has:file has:image is:thread "phrase" -word), renders snippets with <mark> built
-// from the answer's parts and the hit's files (names, thumbnails of images), opens a
-// hit in context and reports the click for ranking.
+// has:file has:image is:thread "phrase" -word), pages through the results with
+// "Load more" (the server's offset, as deep as it goes), renders snippets as inline
+// markdown with <mark> built from the answer's parts and the hit's files (names,
+// thumbnails of images), labels a DM hit "Direct message with …", opens a hit in
+// context and reports the click for ranking.
 
 import { icon } from '../icons.js';
 import { h, clear, timeOf, fullTime } from '../dom.js';
@@ -12,7 +14,11 @@ import * as api from '../api.js';
 import * as app from '../app.js';
 import { avatar } from './message.js';
 import { hitFiles } from './files.js';
-import { plainPreview } from '../markdown.js';
+import { plainPreview, renderHighlighted } from '../markdown.js';
+
+const PAGE = 20;
+/** How deep the server pages (`offset` at most 1000). */
+const MAX_OFFSET = 1000;
 
 export const OPERATORS = [
   ['from:@name', 'written by someone'],
@@ -41,23 +47,57 @@ export function mountSearch(root, q) {
     h('header.panel-header', h('div', h('h2', 'Search'), h('span.muted', `“${q}”`)), closeBtn),
     h('div.panel-scroll', summary, results, help)));
 
-  (async () => {
+  let offset = 0;
+  let shown = 0;
+  let total = 0;
+  let partial = false;
+  const seen = new Set();
+  const more = /** @type {HTMLButtonElement} */ (h('button.btn.load-more', { type: 'button', hidden: true, on: { click: () => loadPage() } }, 'Load more'));
+  results.after(more);
+
+  const describe = () => {
+    if (!shown) return 'No messages match.';
+    const count = `${total.toLocaleString()} result${total === 1 ? '' : 's'}`;
+    const of = shown < total ? `Showing ${shown.toLocaleString()} of ${count}` : count;
+    return `${of}${partial ? ' (partial: some results may be missing)' : ''}`;
+  };
+
+  async function loadPage() {
+    more.disabled = true;
+    const first = offset === 0;
     let r;
     try {
-      r = await api.search.query(state.wsId, q, 20, ctrl.signal);
+      r = await api.search.query(state.wsId, q, PAGE, ctrl.signal, offset);
     } catch (e) {
       if (e.name === 'AbortError') return;
       summary.textContent = e.code === 'invalid_query' ? `Invalid query: ${e.message}` : e.code === 'index_rebuilding' ? 'The search index is being rebuilt; try again in a moment.' : `Search failed: ${e.message}`;
       summary.classList.add('error');
+      more.disabled = false;
       return;
     }
-    const hits = r.hits;
-    summary.textContent = hits.length
-      ? `${r.total} result${r.total === 1 ? '' : 's'}${r.partial ? ' (partial: some results may be missing)' : ''}`
-      : 'No messages match.';
-    const queryId = r.query_id;
-    hits.forEach((hit) => results.append(renderHit(hit, queryId)));
-  })();
+    summary.classList.remove('error');
+    offset += PAGE;
+    total = r.total;
+    partial = r.partial;
+    let firstNew = null;
+    for (const hit of r.hits) {
+      // A message posted between two pages shifts the rest: never show one twice.
+      if (seen.has(hit.message.id)) continue;
+      seen.add(hit.message.id);
+      const li = renderHit(hit, r.query_id);
+      results.append(li);
+      firstNew = firstNew || li;
+    }
+    shown = seen.size;
+    summary.textContent = describe();
+    // The server pages while there are more and it goes that deep (a page may come
+    // back short where it skips a message deleted since it was indexed).
+    more.hidden = !(offset < total && offset <= MAX_OFFSET);
+    more.disabled = false;
+    // Keyboard users go on reading where the new page starts.
+    if (!first && firstNew) firstNew.querySelector('button')?.focus();
+  }
+  loadPage();
 
   return {
     destroy: () => ctrl.abort(),
@@ -74,13 +114,8 @@ function renderHit(hit, queryId) {
   const authorId = hit.author.id;
   const ch = state.channels.get(hit.channel.id) || hit.channel;
   const when = msg.created_at;
-  const snippet = h('p.snippet');
-  if (hit.snippet.length) {
-    for (const part of hit.snippet) {
-      if (part.highlight) snippet.append(h('mark', part.text));
-      else snippet.append(document.createTextNode(part.text));
-    }
-  } else snippet.textContent = plainPreview(msg.text, 200);
+  // Links in a snippet are not followed: the whole hit is one button.
+  const snippet = renderHighlighted(hit.snippet.length ? hit.snippet : [{ text: plainPreview(msg.text, 200), highlight: false }], h('p.snippet'), { noAnchors: true });
   const authorName = hit.author.display_name || hit.author.username;
   const open = async () => {
     // The click signal for ranking: the server takes exactly these two fields.
@@ -92,12 +127,23 @@ function renderHit(hit, queryId) {
       app.reportError(e, 'Could not open the message');
     }
   };
+  const where = ch.kind === 'dm' ? dmLabel(ch) : `in #${ch.name}`;
   return h('li.search-hit',
-    h('button.hit', { type: 'button', on: { click: open }, 'aria-label': `Open message by ${authorName} in ${ch ? channelTitle(ch) : 'channel'}` },
-      h('div.hit-meta', avatar(authorId, 'sm'), h('strong', authorName),
-        h('span.muted', ch ? ` in ${ch.kind === 'dm' ? channelTitle(ch) : `#${ch.name}`}` : ''),
+    h('button.hit', { type: 'button', on: { click: open }, 'aria-label': `Open message by ${authorName}, ${where}` },
+      h('div.hit-meta', avatar(authorId, 'sm'), h('strong', authorName), h('span.muted', ` ${where}`),
         when ? h('time.muted', { title: fullTime(when) }, ` · ${new Date(when).toLocaleDateString()} ${timeOf(when)}`) : null,
         (hit.thread_root || msg.thread_root) ? h('span.tag', 'thread') : null),
       snippet,
       (msg.files || []).length ? hitFiles(msg) : null));
+}
+
+/**
+ * Where a DM hit was written: "Direct message with Bob" (the channel's title names
+ * the others; one's own notes to self say so).
+ * @param {any} ch  A DM, as the channel list has it.
+ */
+function dmLabel(ch) {
+  if (!ch.dm_members) return 'Direct message';
+  const others = ch.dm_members.filter((u) => !state.me || u.id !== state.me.id);
+  return others.length ? `Direct message with ${channelTitle(ch)}` : 'Your notes to self';
 }
