@@ -4,7 +4,9 @@
 // #/w/WS/people, #/w/WS/activity, #/w/WS/threads, #/w/WS/saved, #/invite/CODE,
 // which asks the server where the code leads, then asks before joining), and starts
 // desktop notifications (notify.js). Every way a session ends goes through
-// signOut(), which forgets unsent texts and drafts.
+// signOut(), which forgets unsent texts and drafts. Global keys: Ctrl/Cmd+K the quick
+// switcher (views/switcher.js), Ctrl/Cmd+G or "/" search, Alt+Up/Down the previous or
+// next channel, Esc closes what is open; a form's error goes when a field changes.
 
 import { h, clear, $, debounce } from './dom.js';
 import * as api from './api.js';
@@ -20,6 +22,7 @@ import { mountThread } from './views/thread.js';
 import { mountSearch } from './views/search.js';
 import { mountPrivacy } from './views/privacy.js';
 import { closePicker } from './views/picker.js';
+import { openSwitcher, stepChannel } from './views/switcher.js';
 import { confirmInviteDialog } from './views/dialogs.js';
 import { mountChannelDetails } from './views/details.js';
 import { mountSettings } from './views/settings.js';
@@ -173,7 +176,7 @@ function ensureShell() {
   const wsName = h('span.topbar-ws');
   const chName = h('span.topbar-ch');
   const title = h('div.topbar-title', h('span.logo.small', icon('thread', 16)), wsName, chName);
-  const q = h('input#search-input', { type: 'search', placeholder: 'Search messages', autocomplete: 'off', 'aria-label': 'Search messages', title: 'Operators: from:@name in:#channel before: after: on: has:link has:reaction is:thread "phrase" -word' });
+  const q = h('input#search-input', { type: 'search', placeholder: 'Search messages (Ctrl+G or /)', autocomplete: 'off', 'aria-label': 'Search messages', 'aria-keyshortcuts': 'Control+G Meta+G /', title: 'Operators: from:@name in:#channel before: after: on: has:link has:reaction is:thread "phrase" -word' });
   const searchForm = h('form.search-form', {
     role: 'search',
     on: {
@@ -385,6 +388,11 @@ function showEmptyMain() {
 
 // ---- Global handlers --------------------------------------------------------------------
 
+/** Whether keys typed at `el` are text (a "/" there is a character, not a shortcut). */
+function isTyping(el) {
+  return el instanceof HTMLElement && (el.isContentEditable || /^(INPUT|TEXTAREA|SELECT)$/.test(el.tagName));
+}
+
 function installGlobalHandlers() {
   window.addEventListener('hashchange', () => onRoute().catch((e) => app.reportError(e)));
   window.addEventListener('popstate', () => {});
@@ -463,11 +471,31 @@ function installGlobalHandlers() {
         setDrawer(false);
         shell && shell.menuBtn.focus();
       }
-    } else if ((e.key === 'k' || e.key === 'K') && (e.ctrlKey || e.metaKey) && shell && !shell.searchForm.hidden) {
+      return;
+    }
+    if (!shell || e.defaultPrevented || document.querySelector('dialog[open]')) return;
+    const key = e.key.toLowerCase();
+    const mod = (e.ctrlKey || e.metaKey) && !e.altKey && !e.shiftKey;
+    if (mod && key === 'k') {
+      e.preventDefault();
+      openSwitcher();
+    } else if (((mod && key === 'g') || (e.key === '/' && !e.ctrlKey && !e.metaKey && !e.altKey && !isTyping(e.target))) && !shell.searchForm.hidden) {
       e.preventDefault();
       shell.q.focus();
+      shell.q.select();
+    } else if (e.altKey && !e.ctrlKey && !e.metaKey && !e.shiftKey && (e.key === 'ArrowUp' || e.key === 'ArrowDown')) {
+      e.preventDefault();
+      stepChannel(e.key === 'ArrowUp' ? -1 : 1);
     }
   });
+  // A form's error is about what was typed: it goes once the field changes. (The
+  // composer's own error stays until the text fits.)
+  const clearFormErrors = (e) => {
+    const form = e.target instanceof Element && e.target.closest('form:not(.composer)');
+    if (form) for (const err of form.querySelectorAll('.error[role=alert]')) err.hidden = true;
+  };
+  document.addEventListener('input', clearFormErrors);
+  document.addEventListener('change', clearFormErrors);
 }
 
 boot().catch((e) => {
