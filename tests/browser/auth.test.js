@@ -1,10 +1,11 @@
 // auth.test.js — getting in through the UI on a fresh server: the first screen says
 // how to begin, sign up, create a workspace, create a channel, invite someone by link,
-// the invitee signs up through the link and lands in the workspace, opens a DM, signs out.
+// the invitee signs up through the link and lands in the workspace, opens a DM, signs out;
+// a bad username says the rule it breaks, and form errors go once a field changes.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { serverAndBrowser, openPage, shot } from './helpers.js';
+import { serverAndBrowser, openPage, shot, signup } from './helpers.js';
 
 const env = serverAndBrowser();
 
@@ -69,4 +70,40 @@ test('sign up, create a workspace and a channel, invite by link, DM, sign out', 
   assert.deepEqual(b.problems, []);
   await a.context().close();
   await b.context().close();
+});
+
+test('a bad username says what is allowed; form errors go once a field changes', async () => {
+  const taken = await signup(env.server, 'Taken');
+  const a = await openPage(env.browser, env.server);
+  await a.getByRole('button', { name: 'Create an account' }).click();
+  await a.getByLabel('Your name').fill('Grace Hopper');
+  await a.getByLabel('Username').fill('Grace Hopper');
+  await a.getByLabel('Email').fill('grace@example.test');
+  await a.getByLabel('Password').fill('correct horse battery');
+  let signups = 0;
+  a.on('request', (r) => { if (r.url().endsWith('/auth/signup')) signups++; });
+  await a.getByRole('button', { name: 'Create account' }).click();
+  const error = a.getByRole('alert');
+  await error.waitFor();
+  const text = await error.innerText();
+  assert.match(text, /2 to 32 lowercase letters \(a–z\), digits and _ \. -, starting with a letter or digit/);
+  assert.match(text, /capitals are not allowed/);
+  assert.match(text, /spaces are not allowed/);
+  assert.equal(await a.getByLabel('Username').getAttribute('aria-invalid'), 'true');
+  assert.equal(signups, 0, 'caught before asking the server');
+  await shot(a, 'signup-bad-username');
+  // Changing the field takes the error away.
+  await a.getByLabel('Username').fill('grace');
+  await error.waitFor({ state: 'hidden' });
+  // The server's own refusal (here: a taken email) goes the same way.
+  await a.getByLabel('Email').fill(taken.email);
+  await a.getByRole('button', { name: 'Create account' }).click();
+  await a.getByRole('alert').filter({ hasText: 'already exists' }).waitFor();
+  await a.getByLabel('Email').fill('grace@example.test');
+  await a.getByRole('alert').waitFor({ state: 'hidden' });
+  await a.getByRole('button', { name: 'Create account' }).click();
+  await a.getByRole('heading', { name: 'Welcome, Grace Hopper' }).waitFor();
+  // The browser logs the refused sign-up itself; nothing else went wrong.
+  assert.deepEqual(a.problems.filter((p) => !/status of 409 .*\/auth\/signup$/.test(p)), []);
+  await a.context().close();
 });

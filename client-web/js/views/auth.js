@@ -1,5 +1,7 @@
 // views/auth.js — the screens before the chat: sign in, sign up (with an optional
-// invite), and the welcome screen for someone with no workspace yet.
+// invite), and the welcome screen for someone with no workspace yet. A username the
+// server would refuse is caught before sending, with the rule it breaks; an error
+// goes as soon as a field changes (main.js).
 
 import { icon } from '../icons.js';
 import { h, clear, field } from '../dom.js';
@@ -13,7 +15,9 @@ export function mountAuth(root, { invite, notice, onSignedIn, mode: initialMode 
     const email = h('input', { type: 'email', required: true, autocomplete: 'email' });
     const password = h('input', { type: 'password', required: true, minlength: mode === 'signup' ? 8 : null, autocomplete: mode === 'signup' ? 'new-password' : 'current-password' });
     const display = h('input', { type: 'text', required: true, autocomplete: 'name', maxlength: 80 });
-    const username = h('input', { type: 'text', autocomplete: 'username', maxlength: 32, pattern: '[a-z0-9][a-z0-9_.\\-]{1,31}', placeholder: 'optional, e.g. ada' });
+    // Checked by usernameProblem, not by a pattern attribute, whose browser bubble
+    // says only "match the requested format".
+    const username = h('input', { type: 'text', autocomplete: 'username', placeholder: 'optional, e.g. ada', spellcheck: 'false', autocapitalize: 'none' });
     const inviteInput = h('input', { type: 'text', value: invite || '', placeholder: 'optional', autocomplete: 'off' });
     const submit = h('button.btn.primary.wide', { type: 'submit' }, mode === 'signup' ? 'Create account' : 'Sign in');
     const form = h('form.stack', {
@@ -21,6 +25,15 @@ export function mountAuth(root, { invite, notice, onSignedIn, mode: initialMode 
         submit: async (e) => {
           e.preventDefault();
           err.hidden = true;
+          username.removeAttribute('aria-invalid');
+          const badName = mode === 'signup' ? usernameProblem(username.value.trim()) : null;
+          if (badName) {
+            err.textContent = badName;
+            err.hidden = false;
+            username.setAttribute('aria-invalid', 'true');
+            username.focus();
+            return;
+          }
           submit.disabled = true;
           try {
             let r;
@@ -40,12 +53,13 @@ export function mountAuth(root, { invite, notice, onSignedIn, mode: initialMode 
           } catch (e2) {
             err.hidden = false;
             err.textContent = messageFor(e2);
+            if (/^username:/.test(e2.message || '')) username.setAttribute('aria-invalid', 'true');
             submit.disabled = false;
           }
         },
       },
     });
-    if (mode === 'signup') form.append(field('Your name', display), field('Username', username, 'Used for @mentions. Leave empty to derive it from your name.'));
+    if (mode === 'signup') form.append(field('Your name', display), field('Username', username, `Used for @mentions: ${USERNAME_RULE} Leave empty to derive it from your name.`));
     form.append(field('Email', email), field('Password', password, mode === 'signup' ? 'At least 8 characters.' : null));
     if (mode === 'signup') form.append(field('Invite code', inviteInput, 'Needed if this server is invite-only; joins you to the workspace.'));
     form.append(err, submit);
@@ -81,7 +95,24 @@ export function extractCode(raw) {
   return m ? decodeURIComponent(m[1]) : v;
 }
 
+// The server's rule (confab_core::validate::username), said for people.
+const USERNAME_RULE = '2 to 32 lowercase letters (a–z), digits and _ . -, starting with a letter or digit.';
+
+/** What is wrong with a chosen username, or null if it is fine (or left empty). */
+export function usernameProblem(name) {
+  if (!name) return null;
+  if (/^[a-z0-9][a-z0-9_.-]{1,31}$/.test(name)) return null;
+  const hints = [];
+  if (name.length < 2 || name.length > 32) hints.push(`it has ${name.length} character${name.length === 1 ? '' : 's'}`);
+  if (/[A-Z]/.test(name)) hints.push('capitals are not allowed');
+  if (!/^[a-zA-Z0-9]/.test(name)) hints.push('it must start with a letter or digit');
+  const other = [...new Set(name.replace(/[a-zA-Z0-9_.-]/g, ''))].map((c) => (c === ' ' ? 'spaces' : `“${c}”`));
+  if (other.length) hints.push(`${other.join(', ')} ${other.length === 1 && other[0] !== 'spaces' ? 'is' : 'are'} not allowed`);
+  return `A username is ${USERNAME_RULE}${hints.length ? ` Here: ${hints.join('; ')}.` : ''}`;
+}
+
 function messageFor(e) {
+  if (e.code === 'invalid_field' && /^username:/.test(e.message || '')) return `A username is ${USERNAME_RULE}`;
   switch (e.code) {
     case 'invalid_credentials':
       return 'Wrong email or password.';
