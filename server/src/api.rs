@@ -53,6 +53,8 @@ pub fn routes() -> Router<App> {
         .route("/workspaces/{ws}/activity", get(activity))
         .route("/messages/{id}/saved", put(save_message).delete(unsave_message))
         .route("/workspaces/{ws}/saved", get(saved))
+        .route("/messages/{id}/pin", put(pin_message).delete(unpin_message))
+        .route("/channels/{ch}/pins", get(pins))
         .route("/channels/{ch}/notifications", put(set_notifications))
         .route("/messages/{id}/reactions/{emoji}", put(add_reaction).delete(remove_reaction))
         .route("/workspaces/{ws}/search", get(search))
@@ -511,6 +513,24 @@ async fn activity(
 async fn save_message(State(app): State<App>, auth: Auth, Path(m): Path<String>) -> ApiResult<StatusCode> {
     app.save_message(auth.caller, id(&m)?).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+async fn pin_message(State(app): State<App>, auth: Auth, Path(m): Path<String>) -> ApiResult<StatusCode> {
+    app.pin_message(auth.caller, id(&m)?).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn unpin_message(State(app): State<App>, auth: Auth, Path(m): Path<String>) -> ApiResult<StatusCode> {
+    app.unpin_message(auth.caller, id(&m)?).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn pins(
+    State(app): State<App>,
+    auth: Auth,
+    Path(ch): Path<String>,
+) -> ApiResult<Json<confab_app::pins::Pins>> {
+    Ok(Json(app.pins(auth.caller, id(&ch)?)?))
 }
 
 async fn unsave_message(State(app): State<App>, auth: Auth, Path(m): Path<String>) -> ApiResult<StatusCode> {

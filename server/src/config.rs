@@ -196,6 +196,7 @@ impl Config {
             ("limits.search_burst", l.search_burst.into(), 1, 1_000_000),
             ("limits.max_workspaces_per_user", l.max_workspaces_per_user as u64, 1, 1_000_000),
             ("limits.max_channels_per_user", l.max_channels_per_user as u64, 1, 1_000_000),
+            ("limits.max_pins_per_channel", l.max_pins_per_channel as u64, 1, 10_000),
             ("search.log_max_age_days", self.app.search.log_max_age_days.into(), 1, 3650),
             ("search.log_max_queries", self.app.search.log_max_queries as u64, 0, 100_000_000),
             ("limits.text_bytes_per_second", l.text_bytes_per_second.into(), 1, 1 << 30),

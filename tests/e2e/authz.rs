@@ -299,6 +299,24 @@ async fn every_endpoint_checks_who_is_asking() {
         ),
         (
             Method::PUT,
+            format!("/messages/{secret_msg}/pin"),
+            None,
+            [Expect::Ok, NO_MSG, Expect::Ok, NO_MSG, NO_MSG, UNAUTH],
+        ),
+        (
+            Method::GET,
+            format!("/channels/{secret}/pins"),
+            None,
+            [Expect::Ok, NO_CH, Expect::Ok, NO_CH, NO_CH, UNAUTH],
+        ),
+        (
+            Method::DELETE,
+            format!("/messages/{secret_msg}/pin"),
+            None,
+            [Expect::Ok, NO_MSG, Expect::Ok, NO_MSG, NO_MSG, UNAUTH],
+        ),
+        (
+            Method::PUT,
             format!("/channels/{secret}/notifications"),
             Some(r#"{"level":"mute"}"#.into()),
             [Expect::Ok, NO_CH, Expect::Ok, NO_CH, NO_CH, UNAUTH],

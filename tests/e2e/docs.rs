@@ -245,6 +245,12 @@ async fn documented_bodies_match_the_types() {
         ("GET", "/workspaces/{ws}/saved", fields(http::SavedQuery { limit: Some(1), offset: Some(1) })),
         ("GET", "/workspaces/{ws}/saved", fields(http::SavedPage { items: vec![], total: 0 })),
         ("GET", "/workspaces/{ws}/saved", fields(http::SavedItem { message: message.clone(), saved_at: 0 })),
+        ("GET", "/channels/{ch}/pins", fields(http::Pins { pins: vec![] })),
+        (
+            "GET",
+            "/channels/{ch}/pins",
+            fields(http::PinnedMessage { message: message.clone(), pinned_by: user, pinned_at: 0 }),
+        ),
         (
             "PUT",
             "/channels/{ch}/notifications",

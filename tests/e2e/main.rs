@@ -16,6 +16,7 @@ mod files;
 mod integrity;
 mod lifecycle;
 mod live;
+mod pins;
 mod profile;
 mod revocation;
 mod slack_api;
@@ -59,6 +60,7 @@ fn main() {
         ("integrity", integrity::cases()),
         ("lifecycle", lifecycle::cases()),
         ("live", live::cases()),
+        ("pins", pins::cases()),
         ("profile", profile::cases()),
         ("revocation", revocation::cases()),
         ("slack_api", slack_api::cases()),

@@ -189,6 +189,8 @@ pub struct LimitsConfig {
     pub max_workspaces_per_user: usize,
     /// Channels one member may create in one workspace.
     pub max_channels_per_user: usize,
+    /// Messages pinned in one channel at once.
+    pub max_pins_per_channel: usize,
 }
 
 impl Default for LimitsConfig {
@@ -211,6 +213,7 @@ impl Default for LimitsConfig {
             search_burst: 30,
             max_workspaces_per_user: 20,
             max_channels_per_user: 200,
+            max_pins_per_channel: 100,
         }
     }
 }

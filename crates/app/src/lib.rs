@@ -33,6 +33,7 @@ mod live;
 mod messages;
 pub mod models;
 pub mod personal;
+pub mod pins;
 mod profile;
 pub mod search;
 pub mod sessions;

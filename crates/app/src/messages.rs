@@ -42,6 +42,8 @@ enum Posted {
 /// files must already be staged for deletion ([`App::stage_file_deletions`]).
 pub(crate) fn stage_tombstone(app: &App, tx: &mut Tx, mut message: Message) -> Result<()> {
     app.stage_mentions_gone(tx, &message)?;
+    // Unpinned with it: clients drop the pin on `message.deleted`.
+    tx.op(Op::DeletePin { channel: message.channel, message: message.id });
     message.files.clear();
     message.deleted = true;
     message.text.clear();

@@ -30,6 +30,12 @@ pub enum Event {
     ReactionAdded { channel: ChannelId, message_id: MessageId, emoji: String, user: UserId },
     #[serde(rename = "reaction.removed")]
     ReactionRemoved { channel: ChannelId, message_id: MessageId, emoji: String, user: UserId },
+    /// A message was pinned to its channel (`by` pinned it).
+    #[serde(rename = "message.pinned")]
+    MessagePinned { channel: ChannelId, message_id: MessageId, by: UserId },
+    /// A message was unpinned: by `by`, or by its deletion (`by` deleted it).
+    #[serde(rename = "message.unpinned")]
+    MessageUnpinned { channel: ChannelId, message_id: MessageId, by: UserId },
     #[serde(rename = "channel.created")]
     ChannelCreated { channel: Channel },
     #[serde(rename = "channel.updated")]
@@ -113,6 +119,8 @@ impl Event {
             Event::MessageDeleted { .. } => "message.deleted",
             Event::ReactionAdded { .. } => "reaction.added",
             Event::ReactionRemoved { .. } => "reaction.removed",
+            Event::MessagePinned { .. } => "message.pinned",
+            Event::MessageUnpinned { .. } => "message.unpinned",
             Event::ChannelCreated { .. } => "channel.created",
             Event::ChannelUpdated { .. } => "channel.updated",
             Event::MemberJoined { .. } => "member.joined",
@@ -140,6 +148,8 @@ impl Event {
             Event::MessageDeleted { channel, .. }
             | Event::ReactionAdded { channel, .. }
             | Event::ReactionRemoved { channel, .. }
+            | Event::MessagePinned { channel, .. }
+            | Event::MessageUnpinned { channel, .. }
             | Event::Typing { channel, .. } => Audience::Channel(*channel),
             Event::ChannelCreated { channel } | Event::ChannelUpdated { channel } => {
                 Audience::Channel(channel.id)
@@ -187,6 +197,16 @@ mod tests {
                 thread_root: Some(MessageId::from_ulid(ulid::Ulid::from_parts(1, 3))),
             },
             Event::Typing { channel, user, thread_root: None },
+            Event::MessagePinned {
+                channel,
+                message_id: MessageId::from_ulid(ulid::Ulid::from_parts(1, 4)),
+                by: user,
+            },
+            Event::MessageUnpinned {
+                channel,
+                message_id: MessageId::from_ulid(ulid::Ulid::from_parts(1, 4)),
+                by: user,
+            },
             Event::Presence { user, status: Presence::Away },
         ];
         for event in events {

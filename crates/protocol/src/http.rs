@@ -375,6 +375,20 @@ pub struct SavedPage {
     pub total: usize,
 }
 
+/// A message pinned to its channel, who pinned it and when.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PinnedMessage {
+    pub message: Message,
+    pub pinned_by: UserId,
+    pub pinned_at: Millis,
+}
+
+/// The answer to `GET /channels/{ch}/pins`: the most recently pinned first.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Pins {
+    pub pins: Vec<PinnedMessage>,
+}
+
 /// `PUT /channels/{ch}/notifications`, and its answer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -486,6 +500,9 @@ pub struct Features {
     pub emoji_suggest: bool,
     pub channel_suggest: bool,
     pub consent: bool,
+    /// The longest message text the server takes, in characters (Unicode scalar
+    /// values, counted after trimming), so a client can warn before sending.
+    pub max_message_chars: usize,
 }
 
 /// The answer to `GET /consent/policies`.

@@ -25,7 +25,7 @@ use confab_core::{ChannelId, MessageId, UserId, WorkspaceId};
 /// 5: threads have members ([`THREAD_MEMBER`], [`THREADS_OF_USER`] with each
 /// member's read marker in the thread), members an activity feed ([`ACTIVITY`]) and
 /// their unread mentions in thread replies ([`THREAD_MENTION`]), and saved messages
-/// ([`SAVED`]). Opening an older
+/// ([`SAVED`]); channels have pinned messages ([`PIN`]). Opening an older
 /// store makes the authors of every thread's root and replies its members, with
 /// every reply read.
 pub const SCHEMA_VERSION: u32 = 5;
@@ -69,6 +69,9 @@ pub const ACTIVITY: u8 = 0x38;
 pub const THREAD_MENTION: u8 = 0x39;
 /// User, workspace, message id → when the user saved it (8 bytes, big-endian millis).
 pub const SAVED: u8 = 0x3A;
+/// Channel, message id → who pinned it and when (16-byte user id, 8 bytes big-endian
+/// millis): a channel's pinned messages.
+pub const PIN: u8 = 0x3B;
 pub const EVENT: u8 = 0x40;
 pub const INVITE: u8 = 0x50;
 /// Workspace, invite code → `[]`.
@@ -300,6 +303,15 @@ pub fn saved_prefix(user: UserId, workspace: WorkspaceId) -> Vec<u8> {
     Key::new(SAVED).user(user).workspace(workspace).build()
 }
 
+/// Channel, message id → pinned by, at.
+pub fn pin(channel: ChannelId, message: MessageId) -> Vec<u8> {
+    Key::new(PIN).channel(channel).message(message).build()
+}
+
+pub fn pins_prefix(channel: ChannelId) -> Vec<u8> {
+    Key::new(PIN).channel(channel).build()
+}
+
 /// Workspace, `event_seq` → the stored event.
 pub fn event(workspace: WorkspaceId, event_seq: u64) -> Vec<u8> {
     Key::new(EVENT).workspace(workspace).u64(event_seq).build()
@@ -387,6 +399,7 @@ mod tests {
         assert_eq!(thread_of_user(user, ws, root), key(THREADS_OF_USER, &[&[2; 16], &[1; 16], &[4; 16]]));
         assert_eq!(activity(user, ws, root), key(ACTIVITY, &[&[2; 16], &[1; 16], &[4; 16]]));
         assert_eq!(saved(user, ws, root), key(SAVED, &[&[2; 16], &[1; 16], &[4; 16]]));
+        assert_eq!(pin(ch, root), key(PIN, &[&[3; 16], &[4; 16]]));
         assert_eq!(
             thread_mention(user, ws, ch, 7),
             key(THREAD_MENTION, &[&[2; 16], &[1; 16], &[3; 16], &seq])

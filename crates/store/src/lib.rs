@@ -212,6 +212,18 @@ pub enum Op {
         user: UserId,
         message: MessageId,
     },
+    /// `message` is pinned in `channel` by `by` at `at` (again: the newer pin counts).
+    PutPin {
+        channel: ChannelId,
+        message: MessageId,
+        by: UserId,
+        at: Millis,
+    },
+    /// No longer pinned (nothing if it was not).
+    DeletePin {
+        channel: ChannelId,
+        message: MessageId,
+    },
     /// Forgets what is only a user's own in a workspace: their threads, activity,
     /// unread thread mentions, saved messages, and the blobs of `blob_namespaces`
     /// whose key starts with their id (their account is erased).
@@ -248,6 +260,14 @@ pub enum Op {
         namespace: &'static str,
         key: Vec<u8>,
     },
+}
+
+/// A pinned message of a channel: which, who pinned it and when.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Pin {
+    pub message: MessageId,
+    pub by: UserId,
+    pub at: Millis,
 }
 
 /// Why a message is in someone's activity: it mentions them, it replies in a thread
@@ -396,6 +416,8 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Vec<(MessageId, Activity)>>;
     /// The messages `user` saved, each with when, in message id order.
     fn saved(&self, user: UserId, workspace: WorkspaceId) -> Result<Vec<(MessageId, Millis)>>;
+    /// The messages pinned in `channel`, in message id order.
+    fn pins(&self, channel: ChannelId) -> Result<Vec<Pin>>;
     /// `user`'s unread mentions in thread replies of `channel`: each reply's `seq`
     /// and its thread's root.
     fn thread_mentions(

@@ -28,7 +28,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::journal::{JOURNAL_KEY, Writes};
 use crate::keys;
-use crate::{Activity, Batch, Direction, Op, Result, Session, SnapshotStats, Store, StoreError, UserRecord};
+use crate::{
+    Activity, Batch, Direction, Op, Pin, Result, Session, SnapshotStats, Store, StoreError, UserRecord,
+};
 
 mod snapshot;
 
@@ -491,6 +493,12 @@ impl SledStore {
             Op::DeleteSaved { workspace, user, message } => {
                 out.remove(keys::saved(user, workspace, message));
             }
+            Op::PutPin { channel, message, by, at } => {
+                out.insert(keys::pin(channel, message), [&by.to_bytes()[..], &at.to_be_bytes()].concat());
+            }
+            Op::DeletePin { channel, message } => {
+                out.remove(keys::pin(channel, message));
+            }
             Op::ForgetPersonalState { workspace, user, blob_namespaces } => {
                 for key in self.tree.scan_prefix(keys::threads_of_user_prefix(user, workspace)).keys() {
                     let key = key?;
@@ -846,6 +854,23 @@ impl Store for SledStore {
             .map(|kv| {
                 let (k, v) = kv?;
                 Ok((MessageId::from_bytes(keys::trailing_id(&k)), keys::trailing_u64(&v) as Millis))
+            })
+            .collect()
+    }
+
+    fn pins(&self, channel: ChannelId) -> Result<Vec<Pin>> {
+        self.tree
+            .scan_prefix(keys::pins_prefix(channel))
+            .map(|kv| {
+                let (k, v) = kv?;
+                let corrupt = || StoreError::CorruptText { key: format!("pin/{channel}") };
+                let by: [u8; 16] = v.get(..16).and_then(|b| b.try_into().ok()).ok_or_else(corrupt)?;
+                let at: [u8; 8] = v.get(16..24).and_then(|b| b.try_into().ok()).ok_or_else(corrupt)?;
+                Ok(Pin {
+                    message: MessageId::from_bytes(keys::trailing_id(&k)),
+                    by: UserId::from_bytes(by),
+                    at: Millis::from_be_bytes(at),
+                })
             })
             .collect()
     }

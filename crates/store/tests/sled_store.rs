@@ -394,8 +394,8 @@ fn the_last_text_a_batch_stages_is_the_one_stored() {
 }
 
 /// A thread's members, their read markers, their activity (newest first, paged by
-/// message id), their unread thread mentions and saved messages read back as
-/// written, and erasing a member forgets all of it (and their blobs of the
+/// message id), their unread thread mentions, saved messages and a channel's pins
+/// read back as written, and erasing a member forgets all of it (and their blobs of the
 /// namespaces named) in that workspace only.
 #[test]
 fn threads_activity_and_thread_mentions_read_back_and_are_forgotten() {
@@ -481,6 +481,23 @@ fn threads_activity_and_thread_mentions_read_back_and_are_forgotten() {
     assert_eq!(store.thread_mentions(ada, ws, ch.id).unwrap(), []);
     assert_eq!(store.activity(ada, other_ws, None, 10).unwrap().len(), 1, "other workspaces keep theirs");
     assert_eq!(store.threads_of(ada, other_ws).unwrap(), [(root.id, 0)]);
+
+    // A channel's pins: who and when, in message id order; pinning again keeps one.
+    let pinned_reply = replies[0].id;
+    apply(
+        &store,
+        vec![
+            Op::PutPin { channel: ch.id, message: pinned_reply, by: bob, at: 7 },
+            Op::PutPin { channel: ch.id, message: root.id, by: ada, at: 5 },
+            Op::PutPin { channel: ch.id, message: root.id, by: bob, at: 6 },
+        ],
+    );
+    let pin = |message, by, at| confab_store::Pin { message, by, at };
+    let mut expected = vec![pin(root.id, bob, 6), pin(pinned_reply, bob, 7)];
+    expected.sort_by_key(|p| p.message);
+    assert_eq!(store.pins(ch.id).unwrap(), expected);
+    apply(&store, vec![Op::DeletePin { channel: ch.id, message: root.id }]);
+    assert_eq!(store.pins(ch.id).unwrap(), [pin(pinned_reply, bob, 7)]);
 }
 
 /// Opening a version-4 store makes the authors of each thread's root and replies its

@@ -239,6 +239,10 @@ impl App {
                                 self.stage_mentions_gone(tx, &message)?;
                             }
                             let events = scrub(&mut message, user, policy, tx.now, &mut counts);
+                            if message.deleted {
+                                // Deleted as its author would: unpinned with it.
+                                tx.op(Op::DeletePin { channel: message.channel, message: message.id });
+                            }
                             if !events.is_empty() {
                                 tx.op(Op::PutMessage(message));
                                 events.into_iter().for_each(|e| tx.emit(e));

@@ -165,6 +165,9 @@ impl Store for FaultyStore {
     fn saved(&self, user: UserId, workspace: WorkspaceId) -> Result<Vec<(MessageId, confab_core::Millis)>> {
         self.inner.saved(user, workspace)
     }
+    fn pins(&self, channel: ChannelId) -> Result<Vec<confab_store::Pin>> {
+        self.inner.pins(channel)
+    }
     fn thread_mentions(
         &self,
         user: UserId,
