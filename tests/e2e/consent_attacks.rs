@@ -18,6 +18,7 @@ crate::cases!(
     a_shared_models_other_contributors_are_a_count,
     dm_partners_never_reach_the_search_log,
     no_file_reaches_training_whatever_is_granted,
+    a_member_previews_only_their_own_data,
 );
 
 /// The current policy of a purpose.
@@ -117,6 +118,8 @@ async fn narrowing_a_grant_retires_the_models_that_used_what_was_removed() {
         !model(&after, "shared")["retired"].is_null(),
         "the shared model with Acme's data is still servable to every workspace: {after:?}"
     );
+    assert_eq!(model(&after, "shared")["served"], false, "a retired model is not served: {after:?}");
+    assert!(after.iter().filter(|m| m["served"] == true).count() <= 1, "one model served per purpose");
     let acme_models = models(&acme, a).await;
     let own = acme_models.iter().find(|m| m["manifest"]["scope"] == "workspace").unwrap();
     assert!(!own["retired"].is_null(), "Acme's model trained on members who never opted in is kept: {own}");
@@ -392,4 +395,43 @@ async fn no_file_reaches_training_whatever_is_granted() {
         .await
         .unwrap();
     assert_eq!(status, reqwest::StatusCode::BAD_REQUEST, "{answer}");
+}
+
+/// A member who is not an owner or admin previews what of theirs a run would read:
+/// their own messages and reactions, never another member's text; the owner sees the
+/// workspace's.
+async fn a_member_previews_only_their_own_data() {
+    let server = TestServer::start();
+    let (owner, _) = server.user("owner").await;
+    let (bob, bob_s) = server.user("bob").await;
+    let (ws, general) = confab_tests::workspace(&owner, "W").await;
+    confab_tests::join(&owner, ws, &bob).await;
+    let owners = owner.post(general, "the owner's own words").await.unwrap();
+    let bobs = bob.post(general, "bob's own words").await.unwrap();
+    bob.react(owners.id, "🎉").await.unwrap();
+    owner.react(bobs.id, "👀").await.unwrap();
+    grant(&owner, ws, "emoji_suggestions", "workspace", &["messages", "reactions"], "opt_out").await;
+    let path = format!("/workspaces/{ws}/consent/preview?purpose=emoji_suggestions");
+
+    let (status, mine) = bob.raw(Method::GET, &path, None).await.unwrap();
+    assert!(status.is_success(), "{mine}");
+    let text = mine.to_string();
+    assert!(text.contains("bob's own words"), "{text}");
+    assert!(!text.contains("the owner's own words"), "another member's text in a member's preview: {text}");
+    let me = json!(bob_s.user.id.to_string());
+    let part = &mine["workspaces"][0];
+    assert!(part["messages"].as_array().unwrap().iter().all(|m| m["author"] == me), "{text}");
+    let reactions = part["reactions"].as_array().unwrap();
+    assert_eq!(reactions.len(), 1, "only bob's own reaction: {text}");
+    assert_eq!(reactions[0]["users"], json!([me]));
+
+    let (_, all) = owner.raw(Method::GET, &path, None).await.unwrap();
+    assert!(all.to_string().contains("the owner's own words") && all.to_string().contains("bob's own words"));
+
+    // Excluded, bob's preview holds nothing of his.
+    let key = format!("/workspaces/{ws}/consent/emoji_suggestions/me");
+    let (status, _) = bob.raw(Method::PUT, &key, Some(r#"{"included":false}"#)).await.unwrap();
+    assert!(status.is_success());
+    let (_, mine) = bob.raw(Method::GET, &path, None).await.unwrap();
+    assert_eq!(mine["workspaces"][0]["messages"], json!([]), "{mine}");
 }

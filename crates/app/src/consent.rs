@@ -294,15 +294,15 @@ impl App {
     }
 
     /// Exactly the records a training run for `purpose` would read from this
-    /// workspace now (owners and admins).
+    /// workspace now: all of them for owners and admins; for any other member, only
+    /// their own (what they wrote, their reactions, memberships and searches), so a
+    /// member sees what of theirs would be shared and nothing of anyone else's.
     pub fn consent_preview(&self, caller: Caller, ws: WorkspaceId, purpose: &str) -> Result<Snapshot> {
         let purpose = parse_purpose(purpose)?;
         let role = self.workspace(ws)?.read().require_member(caller.user)?;
-        if !role.is_admin() {
-            return Err(Error::forbidden("owners and admins preview what training would read").into());
-        }
         let source = StoreSource { store: self.store().clone() };
-        Ok(Gate::preview(&self.inner.ledger, &source, ws, purpose, now_ms())?)
+        let preview = Gate::preview(&self.inner.ledger, &source, ws, purpose, now_ms())?;
+        Ok(if role.is_admin() { preview } else { preview.only_member(caller.user) })
     }
 
     /// Logs the change as a `consent.changed` event: to the whole workspace for a

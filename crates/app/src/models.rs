@@ -197,6 +197,10 @@ pub struct ModelView {
     /// How many other workspaces' data the model holds.
     pub other_contributors: usize,
     pub retired: Option<Retirement>,
+    /// Whether this workspace is served this model now: not retired, better than the
+    /// default, every contributor's consent still covering it, and the newest such
+    /// model of its purpose (its own model before the shared one).
+    pub served: bool,
 }
 
 /// The actor recorded in the ledger for runs the server starts by itself (the nil id,
@@ -440,6 +444,12 @@ impl App {
         if !matches!(role, Role::Owner | Role::Admin) {
             return Err(Error::forbidden("owners and admins see the workspace's models").into());
         }
+        let mut served = std::collections::HashSet::new();
+        for purpose in Purpose::ALL {
+            if let Some(model) = self.inner.serving.registry.servable_for(ws, purpose, &self.inner.ledger)? {
+                served.insert(model.manifest.id);
+            }
+        }
         Ok(self
             .model_records(Some(ws))?
             .into_iter()
@@ -453,7 +463,8 @@ impl App {
                     0 => r,
                     _ => Retirement { at: r.at, reason: "consent no longer covers this model".to_owned() },
                 });
-                ModelView { manifest, other_contributors, retired }
+                let served = served.contains(&manifest.id);
+                ModelView { manifest, other_contributors, retired, served }
             })
             .collect())
     }

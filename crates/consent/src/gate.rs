@@ -229,6 +229,40 @@ impl Snapshot {
     pub fn record_count(&self) -> usize {
         self.workspaces.iter().map(WorkspaceSnapshot::record_count).sum()
     }
+
+    /// Only `user`'s own records: the messages they wrote, their reactions (each row
+    /// naming them alone), their channel memberships and their own searches. What a
+    /// member who is not an owner or admin is shown of a preview: exactly what of
+    /// theirs a run would read, and nothing of anyone else's.
+    pub fn only_member(&self, user: UserId) -> Snapshot {
+        let workspaces = self
+            .workspaces
+            .iter()
+            .map(|w| WorkspaceSnapshot {
+                messages: w.messages.iter().filter(|m| m.author == user).cloned().collect(),
+                reactions: w
+                    .reactions
+                    .iter()
+                    .filter(|r| r.users.contains(&user))
+                    .map(|r| ReactionRow { users: vec![user], ..r.clone() })
+                    .collect(),
+                memberships: w.memberships.iter().filter(|m| m.user == user).cloned().collect(),
+                search_interactions: w
+                    .search_interactions
+                    .iter()
+                    .filter(|s| s.user == user)
+                    .cloned()
+                    .collect(),
+                ..w.clone()
+            })
+            .collect();
+        Snapshot {
+            purpose: self.purpose,
+            taken_at: self.taken_at,
+            workspaces,
+            excluded: self.excluded.clone(),
+        }
+    }
 }
 
 /// Builds snapshots. Stateless: the ledger and the data source are passed in.

@@ -465,6 +465,41 @@ fn preview_is_the_snapshot_restricted_to_one_workspace() {
     }
 }
 
+/// A member's preview is their own part of the workspace's: their messages, their
+/// reactions (naming only them), their memberships and searches; nothing of the other
+/// member's, whose text is never in it.
+#[test]
+fn a_members_view_holds_only_their_own_records() {
+    let (src, ws1, _) = world();
+    let (alice, bob) = (user_id(10), user_id(11));
+    let l = ledger();
+    for purpose in Purpose::ALL {
+        grant(&l, ws1, purpose, Scope::Workspace, &all_categories(purpose), MemberMode::OptOut);
+    }
+    for purpose in Purpose::ALL {
+        let preview = Gate::preview(&l, &src, ws1, purpose, NOW).unwrap();
+        let whole = preview.for_workspace(ws1).unwrap();
+        let mine = preview.only_member(bob);
+        let mine = mine.for_workspace(ws1).unwrap();
+        assert!(mine.messages().iter().all(|m| m.author == bob));
+        assert_eq!(mine.messages().len(), whole.messages().iter().filter(|m| m.author == bob).count());
+        let json = serde_json::to_string(&preview.only_member(bob)).unwrap();
+        assert!(!json.contains("hello team"), "alice's text in bob's view: {json}");
+        assert!(mine.reactions().iter().all(|r| r.users == [bob]));
+        assert_eq!(
+            mine.reactions().len(),
+            whole.reactions().iter().filter(|r| r.users.contains(&bob)).count()
+        );
+        assert!(mine.memberships().iter().all(|m| m.user == bob));
+        assert!(mine.search_interactions().iter().all(|s| s.user == bob));
+        assert!(!json.contains(&alice.to_string()) || purpose == Purpose::SearchRanking, "{json}");
+        assert_eq!(mine.allowed_by(), whole.allowed_by());
+    }
+    // Bob's own messages are in his view when a purpose reads messages.
+    let emoji = Gate::preview(&l, &src, ws1, Purpose::EmojiSuggestions, NOW).unwrap().only_member(bob);
+    assert!(serde_json::to_string(&emoji).unwrap().contains("lunch?"));
+}
+
 // ---- Property test: random ledgers and data against an independent model ----
 
 /// One thing that happens to the ledger.
