@@ -397,6 +397,8 @@ export const consent = {
   state: (ws) => get(`/workspaces/${ws}/consent`),
   /** @type {(ws: string, purpose: string) => Promise<any>} Exactly the records a run would read now. */
   preview: (ws, purpose) => get(`/workspaces/${ws}/consent/preview${qs({ purpose })}`),
+  /** @type {(ws: string) => Promise<import('./protocol.js').ModelView[]>} The models that learned from or may serve this workspace (owners and admins). */
+  models: (ws) => get(`/workspaces/${ws}/models`).then((r) => r.models),
   /** @type {(ws: string) => Promise<any>} The ledger entries and their verification. */
   history: (ws) => get(`/workspaces/${ws}/consent/history`),
   /** @type {(ws: string, purpose: string, body: object) => Promise<ConsentView>} */
@@ -419,6 +421,12 @@ export const inbox = {
   unsave: (id) => del(`/messages/${id}/saved`),
   /** @type {(ws: string, limit?: number, offset?: number) => Promise<import('./protocol.js').SavedPage>} */
   saved: (ws, limit = 30, offset = 0) => get(`/workspaces/${ws}/saved${qs({ limit, offset })}`),
+  /** @type {(id: string) => Promise<null>} Pins a message to its channel. */
+  pin: (id) => put(`/messages/${id}/pin`),
+  /** @type {(id: string) => Promise<null>} */
+  unpin: (id) => del(`/messages/${id}/pin`),
+  /** @type {(ch: string) => Promise<import('./protocol.js').PinnedMessage[]>} The channel's pins, the most recently pinned first. */
+  pins: (ch) => get(`/channels/${ch}/pins`).then((r) => r.pins),
   /** @type {(ch: string, level: import('./protocol.js').NotifyLevel) => Promise<{level: import('./protocol.js').NotifyLevel}>} */
   notify: (ch, level) => put(`/channels/${ch}/notifications`, { level }),
 };

@@ -4,7 +4,7 @@
 // markers, navigation, and toasts. Views call these; they never fetch directly.
 
 import * as api from './api.js';
-import { state, emit, log, setChannels, putMessage } from './store.js';
+import { state, emit, log, setChannels, putMessage, isPinned } from './store.js';
 
 export const ui = {
   route: { name: 'loading' },
@@ -82,6 +82,7 @@ export async function selectWorkspace(wsId) {
   state.typing.clear();
   state.myThreads = new Map();
   state.saved = new Set();
+  state.pins = new Map();
   ui.panel = null;
   localStorage.setItem('confab.ws', wsId);
   emit('workspace');
@@ -421,6 +422,46 @@ export async function toggleSaved(msg) {
     toast(saving ? 'Saved for later.' : 'Removed from saved items.');
   } catch (e) {
     reportError(e, saving ? 'Could not save it' : 'Could not remove it');
+  }
+}
+
+/** Loads (again) a channel's pinned messages. */
+export async function loadPins(/** @type {string} */ chId) {
+  const ws = state.wsId;
+  const list = await api.inbox.pins(chId);
+  if (ws !== state.wsId) return;
+  state.pins.set(chId, list);
+  emit('pins', chId);
+  emit('messages', { channel: chId });
+}
+
+/** Pins a message to its channel, or unpins it; the channel's members see it live. */
+export async function togglePin(/** @type {import('./protocol.js').Message} */ msg) {
+  const pinning = !isPinned(msg);
+  try {
+    if (pinning) await api.inbox.pin(msg.id);
+    else await api.inbox.unpin(msg.id);
+    await loadPins(msg.channel);
+    toast(pinning ? 'Pinned to the channel.' : 'Unpinned.');
+  } catch (e) {
+    reportError(e, pinning ? 'Could not pin it' : 'Could not unpin it');
+  }
+}
+
+/** The address of a message (its permalink), as the address bar would show it. */
+export function messageLink(/** @type {{id: string, channel: string, workspace?: string}} */ msg) {
+  return `${location.origin}${location.pathname}${channelHash(msg.workspace || state.wsId, msg.channel, msg.id)}`;
+}
+
+/** Copies a message's link to the clipboard. */
+export async function copyLink(/** @type {{id: string, channel: string, workspace?: string}} */ msg) {
+  const link = messageLink(msg);
+  try {
+    await navigator.clipboard.writeText(link);
+    toast('Link copied.');
+  } catch {
+    // No clipboard (an insecure origin, or permission refused): show it to copy by hand.
+    toast(`Copy this link: ${link}`);
   }
 }
 

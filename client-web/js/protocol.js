@@ -239,6 +239,7 @@
  * @property {boolean} emoji_suggest
  * @property {boolean} channel_suggest
  * @property {boolean} consent
+ * @property {number} [max_message_chars]  The longest message text taken (characters after trimming).
  */
 
 /**
@@ -375,6 +376,60 @@
  * @property {number} total
  */
 
+/**
+ * A message pinned to its channel (`GET /channels/{ch}/pins`).
+ * @typedef {object} PinnedMessage
+ * @property {Message} message
+ * @property {Id} pinned_by
+ * @property {Millis} pinned_at
+ */
+
+/**
+ * @typedef {object} PinsPage
+ * @property {PinnedMessage[]} pins  The most recently pinned first.
+ */
+
+/**
+ * A model as an owner or admin sees it (`GET /workspaces/{ws}/models`): its manifest
+ * with only this workspace's contribution; other workspaces are a count.
+ * @typedef {object} ModelView
+ * @property {ModelManifest} manifest
+ * @property {number} other_contributors
+ * @property {{at: Millis, reason: string} | null} retired
+ * @property {boolean} served  Whether this workspace is served it now.
+ */
+
+/**
+ * @typedef {object} ModelManifest
+ * @property {string} id
+ * @property {Purpose} purpose
+ * @property {'workspace' | 'shared'} scope
+ * @property {Id | null} workspace
+ * @property {Millis} created_at
+ * @property {string} code_version
+ * @property {string} artifact_format
+ * @property {ModelContributor[]} contributors  This workspace's own contribution only.
+ * @property {Millis} data_cutoff
+ * @property {{epsilon: number, mechanism: string, sensitivity: string, min_users_per_word?: number | null, min_workspaces_per_word?: number | null, noise: string}} privacy
+ * @property {{metric: string, task: string, cases: number, trained: number, default: number, train_examples: number}} evaluation
+ * @property {boolean} servable  It beat the default on held-out data.
+ * @property {string} artifact_sha256
+ */
+
+/**
+ * @typedef {object} ModelContributor
+ * @property {Id} workspace
+ * @property {number} entry_seq
+ * @property {string} entry_hash
+ * @property {number} policy_version
+ * @property {'opt_in' | 'opt_out'} members
+ * @property {number} member_count
+ * @property {'workspace' | 'shared'} scope
+ * @property {string[]} categories
+ * @property {number} ledger_head_seq
+ * @property {Millis} [retention_cutoff]
+ */
+
 // ---- WebSocket frames (confab_protocol::ws) ------------------------------------------
 
 /**
@@ -382,6 +437,7 @@
  * @typedef {{kind: 'message.created' | 'message.updated', message: Message}
  *   | {kind: 'message.deleted', channel: Id, message_id: Id, seq: number, thread_root?: Id}
  *   | {kind: 'reaction.added' | 'reaction.removed', channel: Id, message_id: Id, emoji: string, user: Id}
+ *   | {kind: 'message.pinned' | 'message.unpinned', channel: Id, message_id: Id, by: Id}
  *   | {kind: 'channel.created' | 'channel.updated', channel: Channel}
  *   | {kind: 'member.joined' | 'member.left', channel?: Id, user: Id}
  *   | {kind: 'workspace.updated', workspace: Workspace}

@@ -58,7 +58,28 @@ export const state = {
   myThreads: new Map(),
   /** @type {Set<string>} ids of the messages the caller saved (this workspace) */
   saved: new Set(),
+  /**
+   * Each opened channel's pinned messages (`GET /channels/{ch}/pins`), the most
+   * recently pinned first, kept current by `message.pinned` / `message.unpinned`.
+   * @type {Map<string, import('./protocol.js').PinnedMessage[]>}
+   */
+  pins: new Map(),
 };
+
+/** Whether a message is pinned in its channel (as far as the channel's pins are loaded). */
+export function isPinned(/** @type {{id: string, channel: string}} */ m) {
+  const list = state.pins.get(m.channel);
+  return !!list && list.some((p) => p.message.id === m.id);
+}
+
+/** Drops a message from its channel's pins (unpinned, or deleted). */
+function dropPin(/** @type {string} */ channel, /** @type {string} */ id) {
+  const list = state.pins.get(channel);
+  if (!list || !list.some((p) => p.message.id === id)) return;
+  state.pins.set(channel, list.filter((p) => p.message.id !== id));
+  emit('pins', channel);
+  emit('messages', { channel });
+}
 
 export function currentWorkspace() {
   return state.workspaces.find((w) => w.id === state.wsId) || null;
@@ -435,6 +456,15 @@ export function applyEvent(ws, ev) {
       break;
     case 'message.deleted':
       patchMessage(ev.message_id, (m) => ({ ...m, deleted: true, text: '', reactions: [] }));
+      // Deleting a message unpins it (the server in the same write).
+      dropPin(ev.channel, ev.message_id);
+      break;
+    case 'message.pinned':
+      // The list carries the message and who pinned it: fetched again (app.js).
+      if (state.pins.has(ev.channel)) emit('pins-stale', ev.channel);
+      break;
+    case 'message.unpinned':
+      dropPin(ev.channel, ev.message_id);
       break;
     case 'reaction.added':
       setReaction(ev.message_id, ev.emoji, ev.user, true);

@@ -1,14 +1,20 @@
 // views/channel.js — the channel view: header (name, topic, members), the message
 // list (history paging on scroll, day separators, grouping, thread replies kept out
 // of the channel, pending sends, jump-to-message flash), the typing line and the composer.
-// The header chooses which new messages notify the reader (all, mentions, mute).
+// The header chooses which new messages notify the reader (all, mentions, mute) and
+// opens the channel's pinned messages (in the details panel). "X joined #channel"
+// lines come from the channel's members and when each joined (GET
+// /channels/{ch}/members, again on every `member.joined`), placed among the messages
+// by time. Up and Down move the focus from message to message; Tab then reaches the
+// focused message's actions.
 // A channel with unread messages opens at the first of them under a "New" line, and
 // is marked read as far as its messages have been on screen ("Mark as unread" moves
 // the line and holds it there until the channel is opened again).
 
 import { icon } from '../icons.js';
-import { h, clear, dayKey, dayLabel } from '../dom.js';
+import { h, clear, dayKey, dayLabel, timeOf, fullTime } from '../dom.js';
 import { state, on, emit, log, pendingFor, typingIn, userName, channelTitle } from '../store.js';
+import * as api from '../api.js';
 import * as app from '../app.js';
 import { renderMessage, renderPending, messageKey, startEdit, presenceDot } from './message.js';
 import { createComposer } from './composer.js';
@@ -46,6 +52,16 @@ export function renderList(container, cache, items, context, newAfter = null) {
       seen.add(k);
       nodes.push(sep.el);
       prev = null;
+    }
+    if (it.joinItem) {
+      const k = `join:${it.user}:${it.created_at}:${userName(it.user)}:${it.channelName}`;
+      let e = cache.get(k);
+      if (!e) cache.set(k, (e = { el: h('div.join-line', { role: 'note' }, h('span', `${userName(it.user)} joined #${it.channelName}`), h('time.muted', { datetime: new Date(at).toISOString(), title: fullTime(at) }, ` ${timeOf(at)}`)) }));
+      seen.add(k);
+      nodes.push(e.el);
+      prev = it; // no author: the next message shows its own again
+      lineBefore = false;
+      continue;
     }
     const grouped = !!(!lineBefore && prev && prev.author === it.author && at - prev.created_at < GROUP_MS && !prev.deleted && !it.deleted && !prev.pendingItem === !it.pendingItem);
     if (it.pendingItem) {
@@ -169,6 +185,18 @@ export function mountChannel(root, chId) {
       meta.append(h('button.link.members-link', { type: 'button', title: 'Show the members', on: { click: openDetails } }, `${ch.member_count || 0} member${ch.member_count === 1 ? '' : 's'}`));
     }
     if (ch.is_member) meta.append(notifySelect(ch));
+    const pins = state.pins.get(chId);
+    meta.append(h('button.link.pins-link', {
+      type: 'button',
+      'aria-label': `Pinned messages${pins ? `: ${pins.length}` : ''}`,
+      title: 'Pinned messages',
+      on: {
+        click: () => {
+          app.ui.panel = { type: 'details', channel: chId, section: 'pins', n: Date.now() };
+          emit('panel');
+        },
+      },
+    }, icon('pin', 16), pins ? String(pins.length) : ''));
     meta.append(h('button.icon-btn', { type: 'button', 'aria-label': 'Channel details', title: 'Channel details', on: { click: openDetails } }, icon('info', 18)));
     if (!ch.is_member && ch.kind === 'public' && !ch.archived) {
       meta.append(h('button.btn.primary.small', { type: 'button', on: { click: () => app.joinChannel(chId).then(renderComposer).catch((e) => app.reportError(e, 'Join failed')) } }, 'Join channel'));
@@ -201,7 +229,7 @@ export function mountChannel(root, chId) {
     const wasBottom = nearBottom();
     const prevHeight = scroller.scrollHeight;
     const prevTop = scroller.scrollTop;
-    const items = l.list.filter((m) => !m.thread_root);
+    const items = withJoins(l.list.filter((m) => !m.thread_root));
     const pend = l.hasNewer ? [] : pendingFor(chId).map((p) => ({ ...p, pendingItem: true }));
     renderList(list, cache, items.concat(pend), 'channel', newAfter);
     clear(status);
@@ -239,6 +267,42 @@ export function mountChannel(root, chId) {
     if (opts.refocus && composer) composer.focusInput();
     maybeFill();
     markSeen();
+  }
+
+  /** @type {{id: string, joined_at: number}[] | null} the channel's members, for the "joined" lines */
+  let joins = null;
+  async function loadJoins() {
+    const ch = state.channels.get(chId) || c;
+    if (!ch || ch.kind === 'dm') return;
+    try {
+      joins = await api.channels.members(chId);
+      render();
+    } catch {
+      joins = null; // e.g. left a private channel: no lines
+    }
+  }
+
+  /**
+   * The messages with a "joined" line for each member who joined within the loaded
+   * stretch of history (all of it once the start is loaded), in time order.
+   */
+  function withJoins(msgs) {
+    const ch = state.channels.get(chId) || c;
+    if (!joins || !ch || !l.loaded) return msgs;
+    const from = l.hasOlder && msgs.length ? msgs[0].created_at : -Infinity;
+    const to = l.hasNewer && msgs.length ? msgs[msgs.length - 1].created_at : Infinity;
+    const lines = joins
+      .filter((m) => m.joined_at >= from && m.joined_at <= to)
+      .map((m) => ({ joinItem: true, user: m.id, created_at: m.joined_at, channelName: ch.name }));
+    if (!lines.length) return msgs;
+    const out = [];
+    let i = 0;
+    for (const m of msgs) {
+      while (i < lines.length && lines[i].created_at <= m.created_at) out.push(lines[i++]);
+      out.push(m);
+    }
+    while (i < lines.length) out.push(lines[i++]);
+    return out;
   }
 
   const newLineEl = () => /** @type {HTMLElement | null} */ (list.querySelector('.new-line'));
@@ -287,6 +351,21 @@ export function mountChannel(root, chId) {
     }
   }
 
+  // Up and Down move the focus between messages (each shows its actions while it has
+  // the focus); from the list itself, Up starts at the newest.
+  scroller.addEventListener('keydown', (e) => {
+    if (e.key !== 'ArrowUp' && e.key !== 'ArrowDown') return;
+    const target = /** @type {HTMLElement} */ (e.target);
+    if (target !== scroller && !target.classList.contains('msg')) return;
+    const msgs = [...list.querySelectorAll('.msg[data-id]')];
+    if (!msgs.length) return;
+    const at = msgs.indexOf(target);
+    const next = at < 0 ? msgs[msgs.length - 1] : msgs[at + (e.key === 'ArrowUp' ? -1 : 1)];
+    if (!next) return;
+    e.preventDefault();
+    /** @type {HTMLElement} */ (next).focus();
+  });
+
   scroller.addEventListener('scroll', () => {
     stick = nearBottom();
     if (scroller.scrollTop < 150 && l.hasOlder && !l.loading) app.loadOlder(chId).catch((e) => app.reportError(e, 'Could not load history'));
@@ -305,6 +384,9 @@ export function mountChannel(root, chId) {
   offs.push(on('pending', () => render()));
   offs.push(on('connection', () => render()));
   offs.push(on('members', () => render()));
+  offs.push(on('pins', (ch) => ch === chId && renderHeader()));
+  offs.push(on('pins-stale', (ch) => ch === chId && app.loadPins(chId).catch((e) => console.warn('pins', e))));
+  offs.push(on('channel-members-changed', (p) => p && p.channel === chId && loadJoins()));
   let shownName = c && c.name;
   offs.push(on('channels', () => {
     renderHeader();
@@ -335,6 +417,8 @@ export function mountChannel(root, chId) {
   renderComposer();
   render({ reset: true });
   app.ensureHistory(chId).catch((e) => app.reportError(e, 'Could not load messages'));
+  app.loadPins(chId).catch((e) => console.warn('pins', e));
+  loadJoins();
 
   return {
     focus: () => composer && composer.focusInput(),

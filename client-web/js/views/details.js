@@ -2,7 +2,8 @@
 // views/details.js — the channel details side panel ("Channel details"), opened from
 // the channel header: name and "Rename", "Topic", "Archive"/"Unarchive", "Leave",
 // the members as the server lists them ("Add people" from the workspace's members,
-// "Remove" for the channel's creator and admins; a name opens the profile card), the
+// "Remove" for the channel's creator and admins; a name opens the profile card), its
+// pinned messages (views/pins.js), the
 // channel's message retention (views/policies.js) and, for owners and admins, its
 // incoming webhooks (views/integrations.js). Each control shows only to those the
 // server allows (channel members edit the topic and add people; the creator, admins
@@ -18,6 +19,7 @@ import { presenceDot } from './message.js';
 import { openProfileCard, botTag } from './profile.js';
 import { refusal, webhooksSection } from './integrations.js';
 import { channelRetentionSection } from './policies.js';
+import { pinsSection } from './pins.js';
 
 /**
  * @typedef {{id: string, username: string, display_name?: string, role?: string}} Member
@@ -229,6 +231,9 @@ export function mountChannelDetails(root, chId) {
     }
     body.append(sec);
 
+    // ---- Pinned messages
+    if (ch.kind !== 'dm' || state.pins.has(chId)) body.append(pinsSection(chId));
+
     // ---- Retention, webhooks
     retention.render();
     body.append(retention.el);
@@ -326,6 +331,7 @@ export function mountChannelDetails(root, chId) {
 
   offs.push(on('channels', () => render()));
   offs.push(on('members', () => render()));
+  offs.push(on('pins', (/** @type {any} */ ch) => ch === chId && render()));
   offs.push(on('channel-members-changed', (/** @type {any} */ p) => {
     if (!p || p.channel !== chId || members === null) return;
     // Out of a private channel (left, or removed): it is no longer readable, so
@@ -337,9 +343,17 @@ export function mountChannelDetails(root, chId) {
   render();
   loadMembers();
   retention.load();
+  if (!state.pins.has(chId)) app.loadPins(chId).catch((e) => showError(e, 'Could not load the pinned messages'));
   return {
     destroy: () => offs.forEach((f) => f()),
-    focus: () => closeBtn.focus(),
+    // Opened from the header's "Pinned messages": at the pins.
+    focus: () => {
+      const pins = app.ui.panel && app.ui.panel.section === 'pins' ? /** @type {HTMLElement | null} */ (panel.querySelector('#det-pins')) : null;
+      if (pins) {
+        pins.scrollIntoView({ block: 'start' });
+        pins.focus();
+      } else closeBtn.focus();
+    },
   };
 }
 

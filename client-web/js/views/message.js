@@ -1,13 +1,15 @@
 // views/message.js — one message as DOM: author, time, safe markdown text, edited and
 // deleted marks, its files (views/files.js), reactions (count, who reacted, toggle),
-// "N replies" (with how many are unread in a thread the caller is in), pending,
-// waiting and failed state (with Retry), and the hover toolbar (react, reply, mark
-// as unread, save for later, edit, delete). Also the inline editor.
+// "N replies" (with how many are unread in a thread the caller is in), a "Pinned"
+// mark, pending, waiting and failed state (with Retry), and the toolbar (react,
+// reply, mark as unread, save for later, copy link, pin/unpin, edit, delete), shown
+// on hover and whenever focus is inside the message, so every action is reachable
+// by keyboard. Also the inline editor.
 
 import { h } from '../dom.js';
 import { timeOf, fullTime } from '../dom.js';
 import { renderMarkdown } from '../markdown.js';
-import { state, emit, userName, memberByUsername, channelByName } from '../store.js';
+import { state, emit, userName, memberByUsername, channelByName, isPinned } from '../store.js';
 import { emojiName } from '../emoji.js';
 import * as app from '../app.js';
 import { retryPending, discardPending } from '../live.js';
@@ -58,7 +60,7 @@ export function messageKey(m, opts) {
   const files = (m.files || []).join(',');
   const t = state.myThreads.get(m.id);
   const unread = t ? `${t.unread}/${t.mentions}` : '';
-  return [m.id, m.text, m.edited_at, m.deleted, r, files, m.reply_count, opts.grouped, app.ui.editing === m.id, state.members.size, authorKey(m.author), unread, state.saved.has(m.id)].join('\u0001');
+  return [m.id, m.text, m.edited_at, m.deleted, r, files, m.reply_count, opts.grouped, app.ui.editing === m.id, state.members.size, authorKey(m.author), unread, state.saved.has(m.id), isPinned(m)].join('\u0001');
 }
 
 export function renderMessage(m, opts = {}) {
@@ -73,6 +75,8 @@ export function renderMessage(m, opts = {}) {
     ? h('span.gutter-time', { title: fullTime(m.created_at) }, timeOf(m.created_at))
     : avatar(m.author);
   const body = h('div.msg-body');
+  const pinned = !m.deleted && isPinned(m);
+  if (pinned) body.append(h('div.pinned-mark', icon('pin', 14), ' Pinned'));
   if (!opts.grouped) {
     body.append(
       h('div.msg-meta', authorLabel(m.author), h('time', { datetime: new Date(m.created_at).toISOString(), title: fullTime(m.created_at) }, timeOf(m.created_at))),
@@ -139,6 +143,12 @@ function toolbar(m, mine, opts) {
   }
   const saved = state.saved.has(m.id);
   bar.append(h(`button${saved ? '.on' : ''}`, { type: 'button', 'aria-label': saved ? 'Remove from saved items' : 'Save for later', 'aria-pressed': saved ? 'true' : 'false', title: saved ? 'Remove from saved items' : 'Save for later', on: { click: () => app.toggleSaved(m) } }, icon('bookmark')));
+  bar.append(h('button', { type: 'button', 'aria-label': 'Copy link', title: 'Copy link', on: { click: () => app.copyLink(m) } }, icon('link')));
+  const ch = state.channels.get(m.channel);
+  if (ch && ch.is_member && !ch.archived && m.seq > 0) {
+    const pinned = isPinned(m);
+    bar.append(h(`button${pinned ? '.on' : ''}`, { type: 'button', 'aria-label': pinned ? 'Unpin from channel' : 'Pin to channel', 'aria-pressed': pinned ? 'true' : 'false', title: pinned ? 'Unpin from channel' : 'Pin to channel', on: { click: () => app.togglePin(m) } }, icon('pin')));
+  }
   if (mine) {
     bar.append(h('button', { type: 'button', 'aria-label': 'Edit message', title: 'Edit', on: { click: () => startEdit(m) } }, icon('edit')));
     bar.append(
