@@ -16,7 +16,7 @@ if [ ! -x "${CHROMIUM:-/usr/bin/chromium}" ]; then
   echo "no Chromium at ${CHROMIUM:-/usr/bin/chromium}: apt-get install -y chromium, or set CHROMIUM" >&2
   exit 2
 fi
-if [ ! -d node_modules/playwright-core ] || [ ! -d node_modules/typescript ]; then
+if [ ! -d node_modules/playwright-core ] || [ ! -d node_modules/typescript ] || [ ! -d node_modules/axe-core ]; then
   npm ci --no-audit --no-fund
 fi
 mkdir -p screenshots
