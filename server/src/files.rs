@@ -59,17 +59,20 @@ async fn small_text(mut field: Field<'_>, max: usize) -> ApiResult<String> {
     String::from_utf8(bytes).map_err(|_| Error::invalid_field("text", "not UTF-8").into())
 }
 
-/// `?name=…&text=…` of an upload sent as the raw body rather than as multipart.
+/// `?name=…&text=…&thread_root=…` of an upload sent as the raw body rather than as
+/// multipart; `thread_root` may also come with a multipart upload.
 #[derive(Debug, Default, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawUpload {
     name: Option<String>,
     text: Option<String>,
+    thread_root: Option<String>,
 }
 
 /// `POST /channels/{ch}/files`: a `multipart/form-data` body (a `file` part and an
 /// optional `text`), or the file as the whole body with its name (and the optional
-/// text) in the query, as `curl --data-binary @report.pdf` sends it.
+/// text) in the query, as `curl --data-binary @report.pdf` sends it. With
+/// `?thread_root=` the message is a reply in that thread.
 pub async fn upload(
     State(app): State<App>,
     auth: Auth,
@@ -78,6 +81,7 @@ pub async fn upload(
     request: axum::extract::Request,
 ) -> ApiResult<(StatusCode, Json<FilePosted>)> {
     let channel = id(&ch)?;
+    let thread_root = raw.thread_root.as_deref().map(id).transpose()?;
     let multipart = request
         .headers()
         .get(header::CONTENT_TYPE)
@@ -95,7 +99,7 @@ pub async fn upload(
     } else {
         raw_upload(&app, auth.caller, channel, raw, request.into_body()).await?
     };
-    let (file, message) = app.post_file(auth.caller, upload, &name, text).await?;
+    let (file, message) = app.post_file(auth.caller, upload, &name, text, thread_root).await?;
     Ok((StatusCode::CREATED, Json(FilePosted { file, message })))
 }
 

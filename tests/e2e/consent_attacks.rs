@@ -17,7 +17,7 @@ crate::cases!(
     members_choices_are_visible_only_to_themselves,
     a_shared_models_other_contributors_are_a_count,
     dm_partners_never_reach_the_search_log,
-    no_file_reaches_training_whatever_is_granted,
+    no_file_reaches_training_without_the_files_category,
     a_member_previews_only_their_own_data,
 );
 
@@ -353,7 +353,7 @@ async fn dm_partners_never_reach_the_search_log() {
 /// granted every category it allows, for every member, what training would read of
 /// a public channel holds the text posted with a file but nothing of the file (its
 /// name, id, or the words inside it), and a grant naming `files` is refused.
-async fn no_file_reaches_training_whatever_is_granted() {
+async fn no_file_reaches_training_without_the_files_category() {
     let server = TestServer::start();
     let (owner, _) = server.user("fileowner").await;
     let (ws, general) = confab_tests::workspace(&owner, "Files").await;

@@ -15,11 +15,11 @@
 use std::sync::Arc;
 
 use confab_consent::{
-    ConsentChange, DataSource, Gate, GrantRequest, LedgerEntry, LedgerExport, LedgerStore, MembershipRecord,
-    Policy, Purpose, PurposeState, SearchInteraction, Snapshot, StorageError,
+    ConsentChange, DataSource, FileData, Gate, GrantRequest, LedgerEntry, LedgerExport, LedgerStore,
+    MembershipRecord, Policy, Purpose, PurposeState, SearchInteraction, Snapshot, StorageError,
 };
 use confab_core::{Channel, ChannelId, ChannelKind, Error, ErrorCode, Message, Role, WorkspaceId};
-use confab_store::{Batch, Op, Store, StoreError};
+use confab_store::{Batch, BlobStore, Op, Store, StoreError};
 use serde::Serialize;
 
 use crate::error::{AppError, Result};
@@ -63,6 +63,14 @@ impl LedgerStore for StoreLedger {
 /// asked for; the gate itself filters by consent, channel kind and member keys.
 pub struct StoreSource {
     pub store: Arc<dyn Store>,
+    /// Where files' contents are, for the text of text-like files under `files`.
+    pub blobs: Arc<dyn BlobStore>,
+}
+
+impl StoreSource {
+    pub fn new(store: Arc<dyn Store>, blobs: Arc<dyn BlobStore>) -> Self {
+        StoreSource { store, blobs }
+    }
 }
 
 impl DataSource for StoreSource {
@@ -118,6 +126,10 @@ impl DataSource for StoreSource {
             out.extend(log);
         }
         Ok(out)
+    }
+
+    fn message_files(&self, message: &Message) -> Result<Vec<FileData>, StorageError> {
+        crate::files::training_files(self.store.as_ref(), self.blobs.as_ref(), message).map_err(storage)
     }
 }
 
@@ -293,6 +305,11 @@ impl App {
         Ok(self.inner.ledger.export(ws)?.shown_to(caller.user))
     }
 
+    /// The gate's view of this server's data (see [`StoreSource`]).
+    pub(crate) fn data_source(&self) -> StoreSource {
+        StoreSource::new(self.store().clone(), self.inner.files.blobs.clone())
+    }
+
     /// Exactly the records a training run for `purpose` would read from this
     /// workspace now: all of them for owners and admins; for any other member, only
     /// their own (what they wrote, their reactions, memberships and searches), so a
@@ -300,7 +317,7 @@ impl App {
     pub fn consent_preview(&self, caller: Caller, ws: WorkspaceId, purpose: &str) -> Result<Snapshot> {
         let purpose = parse_purpose(purpose)?;
         let role = self.workspace(ws)?.read().require_member(caller.user)?;
-        let source = StoreSource { store: self.store().clone() };
+        let source = self.data_source();
         let preview = Gate::preview(&self.inner.ledger, &source, ws, purpose, now_ms())?;
         Ok(if role.is_admin() { preview } else { preview.only_member(caller.user) })
     }

@@ -32,6 +32,7 @@
 
 use std::sync::Arc;
 
+use confab_consent::{FILE_TEXT_MAX_BYTES, FileData};
 use confab_core::{
     ChannelId, Error, ErrorCode, FileId, FileInfo, Message, MessageId, Millis, UserId, WorkspaceId,
 };
@@ -273,13 +274,15 @@ impl App {
         Ok(Upload { channel, staging, max_bytes: config.max_bytes, _permit: permit })
     }
 
-    /// Posts a message with the uploaded file (and `text`, which may be empty).
+    /// Posts a message with the uploaded file (and `text`, which may be empty), as a
+    /// reply in `thread_root`'s thread if given (checked as for any reply).
     pub async fn post_file(
         &self,
         caller: Caller,
         upload: Upload,
         name: &str,
         text: String,
+        thread_root: Option<MessageId>,
     ) -> Result<(FileInfo, Message)> {
         if upload.staging.size() == 0 {
             return Err(Error::invalid_field("file", "the file is empty").into());
@@ -300,7 +303,7 @@ impl App {
         } else {
             (sealed, None)
         };
-        let req = crate::PostMessage { text, thread_root: None, client_msg_id: None };
+        let req = crate::PostMessage { text, thread_root, client_msg_id: None };
         let attachment = Attachment { sealed, info: info.clone(), thumbnail };
         let message = self.post_message_with(caller, channel, req, Some(attachment)).await?;
         Ok((info, message))
@@ -576,6 +579,59 @@ impl FileIndexing {
         // Bounded even if the content is longer than its record says.
         std::io::Read::read_to_end(&mut std::io::Read::take(file, self.text_max_bytes), &mut bytes).ok()?;
         String::from_utf8(bytes).ok()
+    }
+}
+
+/// A message's files as the consent gate reads them under `files` (through
+/// [`crate::consent::StoreSource`]): name, type and size, and the head of a
+/// text-like file's text, at most [`FILE_TEXT_MAX_BYTES`]. The content of any other
+/// file is never opened.
+pub(crate) fn training_files(
+    store: &dyn Store,
+    blobs: &dyn BlobStore,
+    message: &Message,
+) -> Result<Vec<FileData>> {
+    let mut out = Vec::new();
+    for id in &message.files {
+        let Some(bytes) = store.blob(message.workspace, FILES, &id.to_bytes())? else { continue };
+        let record: FileRecord = serde_json::from_slice(&bytes)?;
+        if record.message != message.id {
+            continue;
+        }
+        let text = if is_text(&record.info.content_type) {
+            head_text(blobs, message.workspace, &record.hash, FILE_TEXT_MAX_BYTES)
+        } else {
+            None
+        };
+        out.push(FileData {
+            id: *id,
+            message: message.id,
+            name: record.info.name,
+            content_type: record.info.content_type,
+            size: record.info.size,
+            text,
+        });
+    }
+    Ok(out)
+}
+
+/// The first `max` bytes of a content as text, ending at its last whole character;
+/// `None` if the content is gone or is not UTF-8.
+fn head_text(blobs: &dyn BlobStore, ws: WorkspaceId, hash: &str, max: usize) -> Option<String> {
+    let hash = confab_store::blobs::parse_hex(hash)?;
+    let file = blobs.open(ws, &hash).ok()?;
+    let mut bytes = Vec::new();
+    std::io::Read::read_to_end(&mut std::io::Read::take(file, max as u64), &mut bytes).ok()?;
+    match String::from_utf8(bytes) {
+        Ok(text) => Some(text),
+        // Cut inside a character by the bound: keep what comes before it.
+        Err(e) if e.utf8_error().error_len().is_none() => {
+            let valid = e.utf8_error().valid_up_to();
+            let mut bytes = e.into_bytes();
+            bytes.truncate(valid);
+            String::from_utf8(bytes).ok()
+        }
+        Err(_) => None,
     }
 }
 

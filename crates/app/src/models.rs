@@ -28,7 +28,7 @@ use confab_training::{
 use parking_lot::{Mutex, RwLock};
 use serde::Serialize;
 
-use crate::consent::{StoreLedger, StoreSource};
+use crate::consent::StoreLedger;
 use crate::error::{AppError, Result};
 use crate::{App, Caller, now_ms};
 
@@ -358,7 +358,7 @@ impl App {
                 let plan = tokio::task::spawn_blocking(move || {
                     let config = app.config().training.pipeline_config();
                     let workspaces = app.store().workspace_ids()?;
-                    let source = StoreSource { store: app.store().clone() };
+                    let source = app.data_source();
                     let snapshot =
                         Gate::snapshot(&app.inner.ledger, &source, purpose, &workspaces, now_ms())?;
                     Ok::<_, AppError>(confab_training::dry_run(&snapshot, &config))
@@ -391,7 +391,7 @@ impl App {
                 Slots::Own(ws) => vec![ws],
                 Slots::All | Slots::Shared => app.store().workspace_ids()?,
             };
-            let source = StoreSource { store: app.store().clone() };
+            let source = app.data_source();
             let now = now_ms();
             let snapshot = Gate::snapshot(&app.inner.ledger, &source, purpose, &workspaces, now)?;
             if snapshot.workspaces().is_empty() {

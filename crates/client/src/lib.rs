@@ -122,8 +122,22 @@ impl Client {
         content: &[u8],
         text: &str,
     ) -> Result<http::FilePosted> {
+        self.upload_to(channel, None, name, content, text).await
+    }
+
+    /// Uploads a file as [`Client::upload`] does, as a reply in `thread_root`'s thread
+    /// if given.
+    pub async fn upload_to(
+        &self,
+        channel: ChannelId,
+        thread_root: Option<MessageId>,
+        name: &str,
+        content: &[u8],
+        text: &str,
+    ) -> Result<http::FilePosted> {
         let (content_type, body) = multipart_body(name, content, text);
-        let mut request = self.http.post(format!("{}/api/v1/channels/{channel}/files", self.base));
+        let query = thread_root.map(|root| format!("?thread_root={root}")).unwrap_or_default();
+        let mut request = self.http.post(format!("{}/api/v1/channels/{channel}/files{query}", self.base));
         if let Some(token) = &self.token {
             request = request.bearer_auth(token);
         }

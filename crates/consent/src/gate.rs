@@ -12,7 +12,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use confab_core::{Channel, ChannelId, ChannelKind, Message, MessageId, Millis, UserId, WorkspaceId};
+use confab_core::{Channel, ChannelId, ChannelKind, FileId, Message, MessageId, Millis, UserId, WorkspaceId};
 use serde::{Deserialize, Serialize};
 
 use crate::error::StorageError;
@@ -45,6 +45,25 @@ pub struct SearchInteraction {
     pub clicked: bool,
 }
 
+/// A file attached to a message, as the data source yields it for `files`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FileData {
+    pub id: FileId,
+    /// The message it is attached to.
+    pub message: MessageId,
+    pub name: String,
+    /// Sniffed from the content.
+    pub content_type: String,
+    pub size: u64,
+    /// The head of a text-like file's text (at most [`FILE_TEXT_MAX_BYTES`] are
+    /// kept); `None` for any other file.
+    pub text: Option<String>,
+}
+
+/// How much of a text-like file's text a snapshot holds: the policy text promises
+/// "the first 16 KiB", and it bounds a run's memory whatever was uploaded.
+pub const FILE_TEXT_MAX_BYTES: usize = 16 * 1024;
+
 /// Read access to one workspace's data, implemented by the app over its store. Only
 /// the gate calls it. The gate does not trust it to filter: it re-checks channel
 /// kinds, workspaces, channels, deletion and authorship itself.
@@ -57,6 +76,9 @@ pub trait DataSource {
     fn memberships(&self, ws: WorkspaceId) -> Result<Vec<MembershipRecord>, StorageError>;
     /// The workspace's logged search impressions and clicks.
     fn search_interactions(&self, ws: WorkspaceId) -> Result<Vec<SearchInteraction>, StorageError>;
+    /// The files attached to one message (the gate asks only for messages it has
+    /// already admitted, and only when `files` is granted).
+    fn message_files(&self, message: &Message) -> Result<Vec<FileData>, StorageError>;
     /// The moment before which the workspace's messages have expired under its
     /// retention policy, or `None` if it keeps them for ever: the gate reads nothing
     /// older, even before it is deleted.
@@ -87,6 +109,24 @@ pub struct ReactionRow {
     pub emoji: String,
     /// Sorted, never empty.
     pub users: Vec<UserId>,
+}
+
+/// A file attached to an admitted message of a public channel.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct FileRow {
+    pub channel: ChannelId,
+    /// The message's seq in its channel.
+    pub seq: u64,
+    pub message: MessageId,
+    /// The message's author (who attached it).
+    pub author: UserId,
+    pub id: FileId,
+    pub name: String,
+    pub content_type: String,
+    pub size: u64,
+    /// The head of a text-like file's text, at most [`FILE_TEXT_MAX_BYTES`].
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
 }
 
 /// The grant that let a workspace into a snapshot: what a model manifest records.
@@ -128,8 +168,8 @@ pub struct ExcludedWorkspace {
     pub reason: ExclusionReason,
 }
 
-/// The consented data of one workspace. Records are sorted: messages and reactions
-/// by (channel, seq), memberships by (channel, user), search interactions by
+/// The consented data of one workspace. Records are sorted: messages, reactions and
+/// files by (channel, seq), memberships by (channel, user), search interactions by
 /// (time, user, query, message).
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct WorkspaceSnapshot {
@@ -139,6 +179,7 @@ pub struct WorkspaceSnapshot {
     reactions: Vec<ReactionRow>,
     memberships: Vec<MembershipRecord>,
     search_interactions: Vec<SearchInteraction>,
+    files: Vec<FileRow>,
     retention_cutoff: Option<Millis>,
 }
 
@@ -165,6 +206,9 @@ impl WorkspaceSnapshot {
     pub fn search_interactions(&self) -> &[SearchInteraction] {
         &self.search_interactions
     }
+    pub fn files(&self) -> &[FileRow] {
+        &self.files
+    }
     /// The workspace's retention cut-off when the snapshot was taken: no message
     /// older than it was read (`None`: it keeps messages for ever).
     pub fn retention_cutoff(&self) -> Option<Millis> {
@@ -172,7 +216,11 @@ impl WorkspaceSnapshot {
     }
     /// How many records of all categories it holds.
     pub fn record_count(&self) -> usize {
-        self.messages.len() + self.reactions.len() + self.memberships.len() + self.search_interactions.len()
+        self.messages.len()
+            + self.reactions.len()
+            + self.memberships.len()
+            + self.search_interactions.len()
+            + self.files.len()
     }
 }
 
@@ -253,6 +301,7 @@ impl Snapshot {
                     .filter(|s| s.user == user)
                     .cloned()
                     .collect(),
+                files: w.files.iter().filter(|f| f.author == user).cloned().collect(),
                 ..w.clone()
             })
             .collect();
@@ -366,7 +415,8 @@ fn collect(
     let retention_cutoff = source.retention_cutoff(ws)?;
     let mut messages = Vec::new();
     let mut reactions = Vec::new();
-    if wants(Category::Messages) || wants(Category::Reactions) {
+    let mut files = Vec::new();
+    if wants(Category::Messages) || wants(Category::Reactions) || wants(Category::Files) {
         for &channel in &public {
             for m in source.messages(ws, channel)? {
                 let readable = m.workspace == ws
@@ -393,6 +443,9 @@ fn collect(
                         }
                     }
                 }
+                if wants(Category::Files) && !m.files.is_empty() {
+                    files.extend(file_rows(source, &m)?);
+                }
                 if wants(Category::Messages) {
                     messages.push(MessageRow {
                         channel,
@@ -414,6 +467,8 @@ fn collect(
         (a.channel, a.seq, a.message, &a.emoji).cmp(&(b.channel, b.seq, b.message, &b.emoji))
     });
     reactions.dedup();
+    files.sort_by(|a, b| (a.channel, a.seq, a.id).cmp(&(b.channel, b.seq, b.id)));
+    files.dedup();
 
     let mut memberships = Vec::new();
     if wants(Category::Memberships) {
@@ -451,6 +506,41 @@ fn collect(
         reactions,
         memberships,
         search_interactions,
+        files,
         retention_cutoff,
     })
+}
+
+/// The files of an admitted message. The source's word is checked: only files the
+/// message itself names, and no more text than the policy promises.
+fn file_rows(source: &dyn DataSource, m: &Message) -> Result<Vec<FileRow>, StorageError> {
+    let rows = source
+        .message_files(m)?
+        .into_iter()
+        .filter(|f| f.message == m.id && m.files.contains(&f.id))
+        .map(|f| FileRow {
+            channel: m.channel,
+            seq: m.seq,
+            message: m.id,
+            author: m.author,
+            id: f.id,
+            name: f.name,
+            content_type: f.content_type,
+            size: f.size,
+            text: f.text.map(|t| head(t, FILE_TEXT_MAX_BYTES)),
+        })
+        .collect();
+    Ok(rows)
+}
+
+/// At most `max` bytes of `text`, cut at a character boundary.
+fn head(mut text: String, max: usize) -> String {
+    if text.len() > max {
+        let mut end = max;
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        text.truncate(end);
+    }
+    text
 }

@@ -72,8 +72,8 @@ pub mod vocab;
 pub use coverage::{Coverage, coverage_of};
 pub use error::{ConsentError, StorageError};
 pub use gate::{
-    DataSource, ExcludedWorkspace, ExclusionReason, Gate, GrantRef, MembershipRecord, MessageRow,
-    ReactionRow, SearchInteraction, Snapshot, WorkspaceSnapshot,
+    DataSource, ExcludedWorkspace, ExclusionReason, FILE_TEXT_MAX_BYTES, FileData, FileRow, Gate, GrantRef,
+    MembershipRecord, MessageRow, ReactionRow, SearchInteraction, Snapshot, WorkspaceSnapshot,
 };
 pub use ledger::{
     Action, ConsentChange, ConsentState, GENESIS_HASH, GrantRequest, KeyOpening, Ledger, LedgerEntry,

@@ -22,14 +22,16 @@ pub struct Policy {
 }
 
 const SEARCH_RANKING_V1: &str = include_str!("../policies/search_ranking-v1.md");
-const EMOJI_SUGGESTIONS_V1: &str = include_str!("../policies/emoji_suggestions-v1.md");
+// Version 2 added the `files` category; version 1 stays in `policies/` as the text
+// earlier grants accepted.
+const EMOJI_SUGGESTIONS_V2: &str = include_str!("../policies/emoji_suggestions-v2.md");
 const CHANNEL_SUGGESTIONS_V1: &str = include_str!("../policies/channel_suggestions-v1.md");
 
 /// The current (version, text) of a purpose's policy.
 fn current_text(purpose: Purpose) -> (u32, &'static str) {
     match purpose {
         Purpose::SearchRanking => (1, SEARCH_RANKING_V1),
-        Purpose::EmojiSuggestions => (1, EMOJI_SUGGESTIONS_V1),
+        Purpose::EmojiSuggestions => (2, EMOJI_SUGGESTIONS_V2),
         Purpose::ChannelSuggestions => (1, CHANNEL_SUGGESTIONS_V1),
     }
 }

@@ -49,7 +49,8 @@ impl Purpose {
     pub fn allowed_categories(self) -> &'static [Category] {
         match self {
             Purpose::SearchRanking => &[Category::Messages, Category::SearchInteractions],
-            Purpose::EmojiSuggestions => &[Category::Messages, Category::Reactions],
+            // A file is read as words of the message it is attached to.
+            Purpose::EmojiSuggestions => &[Category::Messages, Category::Reactions, Category::Files],
             Purpose::ChannelSuggestions => &[Category::Messages, Category::Memberships],
         }
     }
@@ -88,11 +89,19 @@ pub enum Category {
     Memberships,
     /// Searches and the results clicked (as ranking features, not query text).
     SearchInteractions,
+    /// The files attached to messages in public channels: their names, types and
+    /// sizes, and the head of a text-like file's text (never an image's content).
+    Files,
 }
 
 impl Category {
-    pub const ALL: [Category; 4] =
-        [Category::Messages, Category::Reactions, Category::Memberships, Category::SearchInteractions];
+    pub const ALL: [Category; 5] = [
+        Category::Messages,
+        Category::Reactions,
+        Category::Memberships,
+        Category::SearchInteractions,
+        Category::Files,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -100,6 +109,7 @@ impl Category {
             Category::Reactions => "reactions",
             Category::Memberships => "memberships",
             Category::SearchInteractions => "search_interactions",
+            Category::Files => "files",
         }
     }
 }
@@ -176,6 +186,9 @@ mod tests {
         assert!(!Purpose::SearchRanking.may_read(Category::Reactions));
         assert!(Purpose::EmojiSuggestions.may_read(Category::Reactions));
         assert!(!Purpose::EmojiSuggestions.may_read(Category::Memberships));
+        assert!(Purpose::EmojiSuggestions.may_read(Category::Files));
+        assert!(!Purpose::SearchRanking.may_read(Category::Files));
+        assert!(!Purpose::ChannelSuggestions.may_read(Category::Files));
         assert!(Purpose::ChannelSuggestions.may_read(Category::Memberships));
         assert!(!Purpose::ChannelSuggestions.may_read(Category::SearchInteractions));
         for p in Purpose::ALL {

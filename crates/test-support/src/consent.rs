@@ -5,13 +5,13 @@
 use std::collections::HashMap;
 
 use confab_core::{
-    Channel, ChannelId, ChannelKind, Message, MessageId, Millis, Reaction, UserId, WorkspaceId,
+    Channel, ChannelId, ChannelKind, FileId, Message, MessageId, Millis, Reaction, UserId, WorkspaceId,
 };
 use parking_lot::Mutex;
 
 use confab_consent::{
-    Category, DataSource, GrantRequest, LedgerEntry, LedgerStore, MemberMode, MembershipRecord, Purpose,
-    Scope, SearchInteraction, StorageError, current_policy,
+    Category, DataSource, FileData, GrantRequest, LedgerEntry, LedgerStore, MemberMode, MembershipRecord,
+    Purpose, Scope, SearchInteraction, StorageError, current_policy,
 };
 
 /// A ledger store in a map. For tests only.
@@ -54,6 +54,7 @@ pub struct MemorySource {
     pub messages: Vec<Message>,
     pub memberships: Vec<(WorkspaceId, MembershipRecord)>,
     pub search_interactions: Vec<(WorkspaceId, SearchInteraction)>,
+    pub files: Vec<FileData>,
     /// When set, returns only what was asked for, like a correct implementation.
     pub well_behaved: bool,
 }
@@ -94,6 +95,10 @@ impl DataSource for MemorySource {
             .map(|(_, s)| s.clone())
             .collect())
     }
+
+    fn message_files(&self, message: &Message) -> Result<Vec<FileData>, StorageError> {
+        Ok(self.files.iter().filter(|f| !self.well_behaved || f.message == message.id).cloned().collect())
+    }
 }
 
 /// A deterministic id: `kind` in the first byte keeps ids of different kinds apart.
@@ -118,6 +123,22 @@ pub fn channel_id(n: u64) -> ChannelId {
 
 pub fn message_id(n: u64) -> MessageId {
     MessageId::from_bytes(id_bytes(4, n))
+}
+
+pub fn file_id(n: u64) -> FileId {
+    FileId::from_bytes(id_bytes(5, n))
+}
+
+/// A text file attached to `message` (name and text as given).
+pub fn text_file(id: FileId, message: MessageId, name: &str, text: &str) -> FileData {
+    FileData {
+        id,
+        message,
+        name: name.to_owned(),
+        content_type: "text/plain; charset=utf-8".to_owned(),
+        size: text.len() as u64,
+        text: Some(text.to_owned()),
+    }
 }
 
 pub fn channel(ws: WorkspaceId, id: ChannelId, kind: ChannelKind) -> Channel {

@@ -93,13 +93,17 @@ pub(crate) fn train(
         let by_id: HashMap<MessageId, usize> =
             w.messages().iter().enumerate().map(|(i, m)| (m.id, i)).collect();
         let mut members: BTreeSet<UserId> = BTreeSet::new();
+        let file_words = file_words(w);
         let mut tokens_of: HashMap<MessageId, Vec<String>> = HashMap::new();
         let mut counted: BTreeSet<MessageId> = BTreeSet::new();
         for r in w.reactions() {
             let Some(&i) = by_id.get(&r.message) else { continue };
             let Some(emoji) = base_emoji(&r.emoji) else { continue };
             let m = &w.messages()[i];
-            let tokens = tokens_of.entry(m.id).or_insert_with(|| tokenize(&m.text));
+            let tokens = tokens_of.entry(m.id).or_insert_with(|| match file_words.get(&m.id) {
+                Some(files) => tokenize(&format!("{}\n{files}", m.text)),
+                None => tokenize(&m.text),
+            });
             if m.created_at >= split {
                 cases.push(Case { tokens: tokens.clone(), emoji: emoji.to_owned() });
                 continue;
@@ -208,6 +212,20 @@ fn hit_rate(cases: &[Case], model: &EmojiAssociationModel) -> f64 {
         })
         .count();
     hits as f64 / cases.len() as f64
+}
+
+/// The words a message's files add to it when `files` is granted (the snapshot then
+/// holds them): each file's name and the head of a text file's text.
+fn file_words(w: &WorkspaceSnapshot) -> HashMap<MessageId, String> {
+    let mut words: HashMap<MessageId, String> = HashMap::new();
+    for f in w.files() {
+        let entry = words.entry(f.message).or_default();
+        for part in std::iter::once(f.name.as_str()).chain(f.text.as_deref()) {
+            entry.push('\n');
+            entry.push_str(part);
+        }
+    }
+    words
 }
 
 #[cfg(test)]

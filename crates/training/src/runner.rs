@@ -279,6 +279,7 @@ pub fn dry_run(snapshot: &Snapshot, config: &TrainingConfig) -> Report {
                 (Category::Reactions, w.reactions().len()),
                 (Category::Memberships, w.memberships().len()),
                 (Category::SearchInteractions, w.search_interactions().len()),
+                (Category::Files, w.files().len()),
             ]);
             let models_reading = models.iter().filter(|m| m.reads.contains(&w.workspace())).count();
             IncludedWorkspace {

@@ -15,8 +15,8 @@ use confab_core::{ChannelKind, Millis, Role, UserId, WorkspaceId};
 use confab_recommend::{ChannelWeights, EmojiAssociationModel};
 use confab_search::ranking::RankingWeights;
 use confab_test_support::consent::{
-    MemoryLedgerStore, MemorySource, channel, channel_id, grant_request, message, message_id, user_id,
-    workspace_id,
+    MemoryLedgerStore, MemorySource, channel, channel_id, file_id, grant_request, message, message_id,
+    text_file, user_id, workspace_id,
 };
 use confab_test_support::training::{self as simulated, ClickConfig};
 use confab_training::{
@@ -495,13 +495,14 @@ fn served_id(registry: &ModelRegistry, w: u64, ledger: &Ledger<MemoryLedgerStore
 
 #[test]
 fn narrowing_a_grant_retires_exactly_the_models_that_used_what_was_removed() {
-    let all = [Category::Messages, Category::Reactions];
+    // What `ledger_with` grants: every category the purpose may read.
+    let all = Purpose::EmojiSuggestions.allowed_categories();
     // Scope shared → workspace: the shared model goes, A's own model stays.
     let (_, ledger, _dir, registry, models) = three_shared("narrow-scope");
     let (shared, own_a) =
         (shared_model(&models).manifest.id.clone(), own_model(&models, A).manifest.id.clone());
     assert_eq!(served_id(&registry, E, &ledger), Some(shared.clone()));
-    regrant(&ledger, Scope::Workspace, &all, MemberMode::OptOut);
+    regrant(&ledger, Scope::Workspace, all, MemberMode::OptOut);
     // Served no more at once, before any file changes (the serve-time check) ...
     assert_eq!(served_id(&registry, E, &ledger), None, "the shared model with A's data is still served");
     assert_eq!(served_id(&registry, A, &ledger), Some(own_a.clone()));
@@ -526,7 +527,7 @@ fn narrowing_a_grant_retires_exactly_the_models_that_used_what_was_removed() {
 
     // Members opt_out → opt_in: members who never answered are out now.
     let (_, ledger, _dir, registry, models) = three_shared("narrow-members");
-    regrant(&ledger, Scope::Shared, &all, MemberMode::OptIn);
+    regrant(&ledger, Scope::Shared, all, MemberMode::OptIn);
     assert_eq!(registry.retire_uncovered(&ledger, NOW + 2).expect("sweep").models.len(), 2);
     assert_eq!(served_id(&registry, A, &ledger), None);
     assert_eq!(served_id(&registry, D, &ledger), Some(own_model(&models, D).manifest.id.clone()));
@@ -552,7 +553,7 @@ fn narrowing_a_grant_retires_exactly_the_models_that_used_what_was_removed() {
     )
     .expect("train");
     registry.save(&models[0]).expect("save");
-    regrant(&ledger, Scope::Shared, &all, MemberMode::OptOut);
+    regrant(&ledger, Scope::Shared, all, MemberMode::OptOut);
     assert!(registry.retire_uncovered(&ledger, NOW + 2).expect("sweep").models.is_empty());
     assert_eq!(served_id(&registry, A, &ledger), Some(models[0].manifest.id.clone()));
 }
@@ -929,4 +930,53 @@ fn channel_weights_learn_a_preference_the_defaults_underrate() {
         let w = ChannelWeights::from_json(&m.artifact).expect("weights");
         assert!(w.recency > ChannelWeights::default().recency, "{w:?}");
     }
+}
+
+// ---------------------------------------------------------------------------------
+// Files
+// ---------------------------------------------------------------------------------
+
+const FILE_WORD: &str = "zqxfileword";
+
+/// `fixture(&[A])` with a text file holding [`FILE_WORD`] on every public message.
+fn fixture_with_files() -> MemorySource {
+    let mut source = fixture(&[A]);
+    let private = channel_id(A * 10 + 2);
+    for (n, m) in source.messages.iter_mut().enumerate().filter(|(_, m)| m.channel != private) {
+        let id = file_id(n as u64 + 1);
+        m.files = vec![id];
+        source.files.push(text_file(id, m.id, "notes.txt", &format!("{FILE_WORD} appendix")));
+    }
+    source
+}
+
+fn emoji_grant(categories: &[Category]) -> Ledger<MemoryLedgerStore> {
+    let ledger = Ledger::new(MemoryLedgerStore::new());
+    let request = grant_request(Purpose::EmojiSuggestions, Scope::Workspace, categories, MemberMode::OptOut);
+    ledger.grant(ws(A), user_id(1), Role::Owner, request, T0 - 2 * DAY).expect("grant");
+    ledger
+}
+
+/// Files are learned from only under a grant naming `files`; without it, a model is
+/// byte-identical to one trained where no file was ever uploaded.
+#[test]
+fn files_shape_a_model_only_when_granted() {
+    let with_files = fixture_with_files();
+    let no_files = fixture(&[A]);
+    let train_on = |ledger: &Ledger<MemoryLedgerStore>, source: &MemorySource| {
+        let snap = snapshot(ledger, source, Purpose::EmojiSuggestions, &[A]);
+        train(Purpose::EmojiSuggestions, &snap, &config(), SEED, NOW).expect("train")
+    };
+
+    let without_category = emoji_grant(&[Category::Messages, Category::Reactions]);
+    assert_eq!(
+        train_on(&without_category, &with_files),
+        train_on(&without_category, &no_files),
+        "files changed a model whose grant does not name them"
+    );
+
+    let with_category = emoji_grant(&[Category::Messages, Category::Reactions, Category::Files]);
+    let trained = train_on(&with_category, &with_files);
+    assert!(emoji_words(own_model(&trained, A)).iter().any(|w| w == FILE_WORD), "the files' word is learned");
+    assert!(!emoji_words(own_model(&train_on(&with_category, &no_files), A)).iter().any(|w| w == FILE_WORD));
 }

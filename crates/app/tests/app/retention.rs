@@ -85,7 +85,8 @@ async fn retention_removes_expired_messages_everywhere_in_batches() {
     }
     let mut upload = app.begin_upload(bob, general).unwrap();
     upload.write(b"field notes about quokkas").unwrap();
-    let (file, _) = app.post_file(bob, upload, "notes.txt", "quokka notes attached".into()).await.unwrap();
+    let (file, _) =
+        app.post_file(bob, upload, "notes.txt", "quokka notes attached".into(), None).await.unwrap();
     assert!(app.file(ada, file.id).is_ok());
     assert_eq!(hits(&app, bob, ws, "quokka", 11).await, 11);
     assert_eq!(hits(&app, bob, ws, "wombat", 5).await, 5);
