@@ -277,7 +277,7 @@
 
 /**
  * @typedef {'search_ranking' | 'emoji_suggestions' | 'channel_suggestions'} Purpose
- * @typedef {'messages' | 'reactions' | 'memberships' | 'search_interactions'} Category
+ * @typedef {'messages' | 'reactions' | 'memberships' | 'search_interactions' | 'files'} Category
  */
 
 /**

@@ -34,7 +34,13 @@ test('plain words first, hashes for auditors, the policy formatted; a member pre
   const { alice, bob, ws, general } = await teamOfTwo(env.server);
   await apiOk(env.server, 'POST', `/channels/${general.id}/messages`, { text: 'alice wrote the roadmap' }, alice.token);
   await apiOk(env.server, 'POST', `/channels/${general.id}/messages`, { text: 'bob likes pizza fridays' }, bob.token);
+  // A text file of bob's: under `files` (granted below: every category the purpose may read) it is shared too.
+  const uploaded = await fetch(`${env.server.apiUrl}/api/v1/channels/${general.id}/files?name=bob-recipes.txt&text=my%20recipes`, {
+    method: 'POST', headers: { Authorization: `Bearer ${bob.token}` }, body: 'margherita needs basil',
+  });
+  assert.equal(uploaded.status, 201);
   const policy = await grant(env.server, alice, ws);
+  assert.ok(policy.categories.includes('files'), 'emoji suggestions may read files');
 
   const a = await openPage(env.browser, env.server, { user: alice, hash: `#/w/${ws.id}/privacy` });
   const b = await openPage(env.browser, env.server, { user: bob, hash: `#/w/${ws.id}/privacy` });
@@ -69,6 +75,9 @@ test('plain words first, hashes for auditors, the policy formatted; a member pre
   await bCard.locator('.preview h3', { hasText: 'What of your data' }).waitFor();
   await bPreview.locator('summary', { hasText: 'Sample of messages' }).click();
   await bPreview.getByText('bob likes pizza fridays').waitFor();
+  // His file, named, with the start of its text.
+  await bPreview.locator('summary', { hasText: 'Sample of files' }).click();
+  await bPreview.getByText(/file “bob-recipes\.txt” \(text\/plain.*margherita needs basil/).waitFor();
   assert.doesNotMatch(await bPreview.innerText(), /alice wrote the roadmap/, 'another member’s text in a member’s preview');
   assert.equal(await bCard.locator('.preview .error').count(), 0);
   await shot(b, 'privacy-member-preview');

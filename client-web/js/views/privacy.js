@@ -14,7 +14,7 @@
 
 import { h, clear, fullTime } from '../dom.js';
 import { state, on, myRole, userName } from '../store.js';
-import { renderMarkdown } from '../markdown.js';
+import { renderMarkdown, plainPreview } from '../markdown.js';
 import * as api from '../api.js';
 import * as app from '../app.js';
 import { accountDataCard } from './account-data.js';
@@ -585,6 +585,7 @@ function renderPreview(d, admin) {
         if (k === 'reactions') return `${r.emoji} × ${(r.users || []).length} on message #${r.seq}`;
         if (k === 'memberships') return `${userName(r.user)} in a channel since ${fullTime(r.joined_at)}`;
         if (k === 'search_interactions') return `A search on ${fullTime(r.at)}: a result ${r.clicked ? 'opened' : 'shown'}`;
+        if (k === 'files') return `${userName(r.author)}'s file “${r.name}” (${r.content_type}, ${r.size} bytes)${r.text ? `: ${plainPreview(r.text, 80)}` : ''}`;
         return JSON.stringify(r);
       });
       samples.append(h('details', h('summary', `Sample of ${k.replace(/_/g, ' ')} (${sample.length} of ${v.length})`), h('pre.sample', sample.join('\n'))));
