@@ -386,7 +386,9 @@ export function mountChannel(root, chId) {
   offs.push(on('members', () => render()));
   offs.push(on('pins', (ch) => ch === chId && renderHeader()));
   offs.push(on('pins-stale', (ch) => ch === chId && app.loadPins(chId).catch((e) => console.warn('pins', e))));
-  offs.push(on('channel-members-changed', (p) => p && p.channel === chId && loadJoins()));
+  // Only a join adds a line (a leave would be a member one may no longer list: one's
+  // own leaving of a private channel makes its members unreadable).
+  offs.push(on('channel-members-changed', (p) => p && p.channel === chId && p.kind === 'member.joined' && loadJoins()));
   let shownName = c && c.name;
   offs.push(on('channels', () => {
     renderHeader();
