@@ -27,7 +27,9 @@ use crate::tokenizer;
 
 /// Bumped whenever the schema or the analyzers change: an index written by another
 /// version is recreated (and rebuilt by the caller) rather than misread.
-pub const SCHEMA_VERSION: u32 = 4;
+/// Version 5: `has_link` is decided by `text_has_link`'s link detection (was a
+/// substring test), so an older index's flags are rebuilt.
+pub const SCHEMA_VERSION: u32 = 5;
 
 /// How far the caller's event stream has been indexed: per workspace, the last
 /// `event_seq` whose effect has been handed to this index. Opaque to this crate; it is
@@ -91,10 +93,30 @@ impl IndexDoc {
     }
 }
 
-/// Whether the text contains something a reader would take for a link.
+/// Whether the text holds a link, as the web client renders one (`markdown.js`): an
+/// `http(s)://` URL, a bare `www.` host, or a `mailto:` address. `linkify` finds where
+/// each candidate starts and ends, so `Awwww.` or `10:30` are not links; only
+/// these schemes count because the client links nothing else (`ftp://` stays text).
 pub fn text_has_link(text: &str) -> bool {
-    let lower = text.to_ascii_lowercase();
-    lower.contains("http://") || lower.contains("https://") || lower.contains("www.")
+    // Scheme optional, so that `www.example.com` is found; the filter below drops the
+    // other scheme-less hosts (`node.js`), which the client does not link either.
+    static FINDER: std::sync::OnceLock<linkify::LinkFinder> = std::sync::OnceLock::new();
+    let finder = FINDER.get_or_init(|| {
+        let mut finder = linkify::LinkFinder::new();
+        finder.url_must_have_scheme(false);
+        finder
+    });
+    finder.links(text).any(|link| {
+        let found = link.as_str();
+        match link.kind() {
+            linkify::LinkKind::Email => text[..link.start()].to_ascii_lowercase().ends_with("mailto:"),
+            _ => ["http://", "https://", "www."].iter().any(|prefix| starts_with_ignore_case(found, prefix)),
+        }
+    })
+}
+
+fn starts_with_ignore_case(s: &str, prefix: &str) -> bool {
+    s.get(..prefix.len()).is_some_and(|head| head.eq_ignore_ascii_case(prefix))
 }
 
 /// Tuning of the index.
@@ -660,7 +682,21 @@ mod tests {
     #[test]
     fn links_are_detected() {
         assert!(text_has_link("see https://example.com"));
+        assert!(text_has_link("(HTTP://example.com/a_(b))."));
         assert!(text_has_link("WWW.example.com"));
+        assert!(text_has_link("read [the guide](https://example.com/guide)"));
+        assert!(text_has_link("[mail us](mailto:team@example.com)"));
         assert!(!text_has_link("no link here: 10:30"));
+    }
+
+    #[test]
+    fn words_that_merely_contain_link_fragments_are_not_links() {
+        // Each of these matched the substring test this replaced.
+        assert!(!text_has_link("Awwww."));
+        assert!(!text_has_link("Awwww.hmm that is sweet"));
+        assert!(!text_has_link("the string \"https://\" alone"));
+        assert!(!text_has_link("node.js and www."));
+        assert!(!text_has_link("write to team@example.com"));
+        assert!(!text_has_link("ftp://example.com/file"));
     }
 }
