@@ -3,8 +3,12 @@
 //!
 //! Candidates: with a prefix, only catalogue entries matching it; without one, what the
 //! member uses, what the workspace uses, what the text's words point to (association
-//! model and the workspace's own word → reaction table) and the configured cold-start
-//! reactions. Each candidate gets features in `[0, 1]` blended by [`ScoringWeights`].
+//! model, a few everyday chat words such as "hello" → 👋, and the workspace's own
+//! word → reaction table) and the configured cold-start reactions. Each candidate gets features in `[0, 1]` blended by [`ScoringWeights`].
+//! With a prefix, the blend orders candidates only within their match tier: an emoji
+//! whose shortcode or name starts with what was typed comes before one that merely has
+//! a word or keyword starting so, however often the latter is used (`:smi` offers 😄
+//! `smile` before a much-used 😂).
 //! Work is proportional to the candidates, never to the workspace's history.
 
 use std::collections::HashMap;
@@ -12,10 +16,35 @@ use std::collections::HashMap;
 use confab_core::{Millis, UserId};
 use serde::{Deserialize, Serialize};
 
-use crate::catalogue::{EmojiId, catalogue};
+use crate::catalogue::{EmojiId, MatchKind, catalogue};
 use crate::model::{EmojiAssociationModel, ScoringWeights};
 use crate::stats::{RecommendConfig, WorkspaceStats};
 use crate::text;
+
+/// Words of catalogue names that qualify rather than name what is shown: "first" in
+/// 🌓 `first quarter moon` says nothing about "Hello team, first message". Skipped in
+/// the text, whatever the model.
+const MODIFIER_WORDS: &[&str] = &["first", "last", "quarter", "waxing", "waning"];
+/// Everyday chat words that no catalogue name carries, and the reaction each calls for:
+/// a text association beside the model's, at the weight the built-in model gives a
+/// word that is an emoji's whole name. Tokens as `text::tokenize` makes them.
+const CHAT_WORDS: &[(&str, &str)] = &[
+    ("hello", "👋"),
+    ("hi", "👋"),
+    ("hey", "👋"),
+    ("welcome", "👋"),
+    ("bye", "👋"),
+    ("thank", "🙏"),
+    ("congrat", "🎉"),
+    ("congratulation", "🎉"),
+    ("launch", "🚀"),
+    ("shipped", "🚀"),
+    ("lol", "😂"),
+    ("haha", "😂"),
+    ("agree", "👍"),
+    ("done", "✅"),
+];
+const CHAT_WORD_WEIGHT: f32 = 0.5;
 
 /// Prior strength (in reactions) of the base rate when estimating a word's lift.
 const LIFT_PRIOR: f32 = 3.0;
@@ -49,6 +78,8 @@ pub struct EmojiSuggestion {
 
 #[derive(Default, Clone, Copy)]
 struct Features {
+    /// The prefix match's tier (see [`match_tier`]); 0 without a prefix.
+    tier: u8,
     prefix_match: f32,
     user: f32,
     workspace: f32,
@@ -65,6 +96,16 @@ impl Features {
             + w.text_model * self.text_model
             + w.text_local * self.text_local
             + w.default_prior * self.prior
+    }
+}
+
+/// Where a prefix match ranks, before any blending: 0 when the shortcode or the whole
+/// name starts with the prefix, 1 when one word of the name does, 2 for a keyword.
+fn match_tier(kind: MatchKind) -> u8 {
+    match kind {
+        MatchKind::ExactShortcode | MatchKind::Shortcode | MatchKind::Name => 0,
+        MatchKind::NameWord => 1,
+        MatchKind::Keyword => 2,
     }
 }
 
@@ -89,7 +130,9 @@ pub(crate) fn suggest(
     let restricted = prefix.is_some();
     if let Some(prefix) = &prefix {
         for (id, kind) in cat.prefix_matches(prefix) {
-            candidates.insert(id, Features { prefix_match: kind.quality(), ..Features::default() });
+            let features =
+                Features { tier: match_tier(kind), prefix_match: kind.quality(), ..Features::default() };
+            candidates.insert(id, features);
         }
         if candidates.is_empty() {
             return Vec::new();
@@ -160,11 +203,15 @@ pub(crate) fn suggest(
         let tokens = text::tokenize(text);
         let mut model_score: HashMap<EmojiId, f32> = HashMap::new();
         let compiled = model.compiled();
-        for token in &tokens {
+        for token in tokens.iter().filter(|t| !MODIFIER_WORDS.contains(&t.as_str())) {
             if let Some(list) = compiled.get(token) {
                 for &(id, w) in list {
                     *model_score.entry(cat.base_of(id)).or_default() += w;
                 }
+            }
+            let chat = CHAT_WORDS.iter().filter(|(word, _)| word == token);
+            for id in chat.filter_map(|(_, emoji)| cat.id_of(emoji)) {
+                *model_score.entry(cat.base_of(id)).or_default() += CHAT_WORD_WEIGHT;
             }
         }
         for (base, v) in model_score {
@@ -184,9 +231,12 @@ pub(crate) fn suggest(
         }
     }
 
-    let mut scored: Vec<(EmojiId, f32)> = candidates.iter().map(|(&id, f)| (id, f.score(weights))).collect();
+    let mut scored: Vec<(EmojiId, u8, f32)> =
+        candidates.iter().map(|(&id, f)| (id, f.tier, f.score(weights))).collect();
     let limit = query.limit.min(scored.len());
-    let by_rank = |a: &(EmojiId, f32), b: &(EmojiId, f32)| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0));
+    let by_rank = |a: &(EmojiId, u8, f32), b: &(EmojiId, u8, f32)| {
+        a.1.cmp(&b.1).then(b.2.total_cmp(&a.2)).then(a.0.cmp(&b.0))
+    };
     if limit < scored.len() {
         scored.select_nth_unstable_by(limit, by_rank);
         scored.truncate(limit);
@@ -194,7 +244,7 @@ pub(crate) fn suggest(
     scored.sort_unstable_by(by_rank);
     scored
         .into_iter()
-        .map(|(base, score)| {
+        .map(|(base, _, score)| {
             let shown = variant
                 .get(&base)
                 .map(|&(v, _)| v)
@@ -240,4 +290,19 @@ fn local_lift(stats: &WorkspaceStats, tokens: &[String]) -> HashMap<EmojiId, f32
         }
     }
     lift
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chat_words_are_tokens_and_their_emoji_are_catalogued() {
+        for (word, emoji) in CHAT_WORDS {
+            // As the text arrives tokenised, a word that is not its own token never matches.
+            assert_eq!(text::tokenize(word), [word.to_string()], "{word}");
+            assert!(catalogue().id_of(emoji).is_some(), "{emoji}");
+        }
+        assert_eq!(text::tokenize("Thanks! Congrats")[..], ["thank", "congrat"]);
+    }
 }

@@ -125,6 +125,46 @@ fn prefix_autocomplete_ranks_matches_and_keeps_skin_tone() {
 }
 
 #[test]
+fn prefix_autocomplete_puts_shortcodes_and_names_starting_with_the_prefix_first() {
+    let r = Recommender::default();
+    let w = ws(12);
+    channel(&r, w, chan(1), "general", ChannelKind::Public);
+    // 😂 is the workspace's favourite and the member's own, and matches `smi` only
+    // through a keyword: it used to come first.
+    for i in 0..10 {
+        react(&r, w, chan(1), "ok", user(1), "😂", T0 - i);
+        react(&r, w, chan(1), "ok", user(2), "😂", T0 - i);
+    }
+    let answer = r.suggest_emoji(
+        w,
+        &EmojiQuery { user: user(1), prefix: Some("smi"), text: None, limit: 20, now: T0 },
+        EmojiAssociationModel::builtin(),
+        &ScoringWeights::default(),
+    );
+    let starts = |s: &confab_recommend::EmojiSuggestion| {
+        s.shortcode.as_deref().is_some_and(|c| c.starts_with("smi"))
+            || s.name.to_lowercase().replace(' ', "_").starts_with("smi")
+    };
+    assert!(answer.iter().any(|s| s.emoji == "😂"), "😂 matches smi: {answer:?}");
+    let first_other = answer.iter().position(|s| !starts(s)).expect("some match only by a word");
+    assert!(first_other >= 3, "{answer:?}");
+    assert!(answer[first_other..].iter().all(|s| !starts(s)), "{answer:?}");
+    assert!(answer[..first_other].iter().any(|s| s.shortcode.as_deref() == Some("smile")), "{answer:?}");
+}
+
+#[test]
+fn a_greeting_draws_a_wave_not_moons() {
+    let r = Recommender::default();
+    let w = ws(13);
+    channel(&r, w, chan(1), "general", ChannelKind::Public);
+    let picks = emoji(&r, w, user(1), None, Some("Hello team, first message"));
+    assert_eq!(picks[0], "👋", "{picks:?}");
+    // "first" named 🌓 first quarter moon and 🌛 first quarter moon face.
+    assert!(!picks.iter().any(|e| e == "🌓" || e == "🌛"), "{picks:?}");
+    assert_eq!(emoji(&r, w, user(1), None, Some("Thanks for the review"))[0], "🙏");
+}
+
+#[test]
 fn text_suggestions_use_the_model_and_the_workspaces_own_reactions() {
     let r = Recommender::default();
     let w = ws(3);
