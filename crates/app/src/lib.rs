@@ -348,6 +348,7 @@ impl App {
             StoreError::Taken(_)
             | StoreError::Corrupt { .. }
             | StoreError::CorruptText { .. }
+            | StoreError::TextTooLong { .. }
             | StoreError::Missing { .. }
             | StoreError::Encode(_) => AppError::Store(e),
             StoreError::Engine(_)

@@ -23,6 +23,7 @@ mod keys;
 mod sled_store;
 
 pub use blobs::{BlobStore, LocalBlobs};
+pub use keys::SCHEMA_VERSION;
 pub use sled_store::{SledConfig, SledStore};
 
 use confab_core::{
@@ -40,6 +41,9 @@ pub enum StoreError {
     Corrupt { key: String, source: serde_json::Error },
     #[error("message text under {key} is not UTF-8")]
     CorruptText { key: String },
+    /// More parts than a part number holds (the app's text limits stay far below).
+    #[error("a message text of {bytes} bytes is too long to store")]
+    TextTooLong { bytes: usize },
     #[error("encoding a record: {0}")]
     Encode(serde_json::Error),
     #[error("data dir was written by schema version {found}, this build reads {expected}")]

@@ -297,21 +297,48 @@ impl SledStore {
         Ok(())
     }
 
-    /// Stages a message's text under its own key, unless the key already holds it: a
-    /// reaction, a reply count or a read of the record must not rewrite a long text.
-    fn stage_message_text(&self, key: Vec<u8>, text: String, out: &mut Writes) -> Result<()> {
-        let current = match out.staged(&key) {
-            Some(staged) => staged.cloned(),
-            None => self.tree.get(&key)?,
-        };
-        if text.is_empty() {
-            if current.is_some() {
-                out.remove(key);
+    /// Stages a message's text under its own keys, in parts of
+    /// [`keys::TEXT_PART_BYTES`], writing only the parts that change: a reaction, a
+    /// reply count or a read of the record must not rewrite a long text. Parts past
+    /// the new text's end are removed.
+    fn stage_message_text(&self, channel: ChannelId, seq: u64, text: String, out: &mut Writes) -> Result<()> {
+        let parts: Vec<&[u8]> = text.as_bytes().chunks(keys::TEXT_PART_BYTES).collect();
+        for part in 0.. {
+            let key = match u16::try_from(part) {
+                Ok(0) => keys::message_text(channel, seq),
+                Ok(n) => keys::message_text_part(channel, seq, n),
+                Err(_) => return Err(StoreError::TextTooLong { bytes: text.len() }),
+            };
+            let current = match out.staged(&key) {
+                Some(staged) => staged.cloned(),
+                None => self.tree.get(&key)?,
+            };
+            match parts.get(part) {
+                Some(&bytes) if current.as_deref() != Some(bytes) => out.insert(key, bytes),
+                Some(_) => {}
+                None if current.is_some() => out.remove(key),
+                // Parts are contiguous: past the last one there is nothing left.
+                None => break,
             }
-        } else if current.as_deref() != Some(text.as_bytes()) {
-            out.insert(key, text.into_bytes());
         }
         Ok(())
+    }
+
+    /// A message's text stored under its own keys: the concatenation of its parts
+    /// (one, for a text stored whole), or `None` if it has none.
+    fn stored_text(&self, channel: ChannelId, seq: u64, key: &[u8]) -> Result<Option<String>> {
+        let mut bytes = Vec::new();
+        let mut found = false;
+        for part in self.tree.scan_prefix(keys::message_text(channel, seq)).values() {
+            bytes.extend_from_slice(&part?);
+            found = true;
+        }
+        if !found {
+            return Ok(None);
+        }
+        let text =
+            String::from_utf8(bytes).map_err(|_| StoreError::CorruptText { key: format!("{key:02x?}") })?;
+        Ok(Some(text))
     }
 
     /// A message record read from `key` with its text: from its own key, or inline
@@ -319,10 +346,9 @@ impl SledStore {
     fn with_text(&self, key: &[u8], value: &[u8]) -> Result<Message> {
         let mut message: Message = decode(key, value)?;
         if message.text.is_empty()
-            && let Some(text) = self.tree.get(keys::message_text(message.channel, message.seq))?
+            && let Some(text) = self.stored_text(message.channel, message.seq, key)?
         {
-            message.text = String::from_utf8(text.to_vec())
-                .map_err(|_| StoreError::CorruptText { key: format!("{key:02x?}") })?;
+            message.text = text;
         }
         Ok(message)
     }
@@ -462,7 +488,7 @@ impl SledStore {
                 }
                 let mut record = message;
                 let text = std::mem::take(&mut record.text);
-                self.stage_message_text(keys::message_text(record.channel, record.seq), text, out)?;
+                self.stage_message_text(record.channel, record.seq, text, out)?;
                 out.insert(keys::message(record.channel, record.seq), encode(&record)?);
             }
             Op::PutMention { channel, user, seq } => {
@@ -1036,6 +1062,57 @@ mod tests {
         assert!(reacted.encode().len() < 1_000, "{} bytes", reacted.encode().len());
         reacted.apply(&store.tree).unwrap();
         assert_eq!(store.message(message.id).unwrap(), Some(message));
+    }
+
+    /// Long texts are stored in parts small enough that no sled page of texts grows
+    /// past the size sled writes to a blob file (which every flush must then sync):
+    /// with whole 47 KB texts, a page of 16 of them did, in every edit flood.
+    #[test]
+    fn long_texts_are_stored_in_parts_and_no_page_becomes_a_blob() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SledStore::open(dir.path(), &Default::default()).unwrap();
+        let (ws, channel) =
+            (WorkspaceId::from_ulid(ulid::Ulid::new()), ChannelId::from_ulid(ulid::Ulid::new()));
+        let author = UserId::from_ulid(ulid::Ulid::new());
+        let message = |seq: u64, text: String| -> Message {
+            serde_json::from_value(serde_json::json!({
+                "id": MessageId::from_ulid(ulid::Ulid::from_parts(seq, 1)), "workspace": ws,
+                "channel": channel, "seq": seq, "author": author, "text": text, "created_at": 1,
+            }))
+            .unwrap()
+        };
+        // 40 texts of 47 KB, each with a 2-byte character across every part boundary.
+        let long = |n: u64| format!("{n:>5}{}", "é".repeat(23_500));
+        for seq in 1..=40 {
+            let mut writes = Writes::default();
+            store.translate(Op::PutMessage(message(seq, long(seq))), &mut writes).unwrap();
+            writes.apply_journaled(&store.tree).unwrap();
+            // Edited twice, as a flood would: each edit rewrites the parts.
+            for _ in 0..2 {
+                let mut writes = Writes::default();
+                store.translate(Op::PutMessage(message(seq, long(seq + 1000))), &mut writes).unwrap();
+                writes.apply_journaled(&store.tree).unwrap();
+            }
+            store.flush().unwrap();
+        }
+        let blobs = std::fs::read_dir(dir.path().join("blobs")).map(|d| d.count()).unwrap_or(0);
+        assert_eq!(blobs, 0, "sled wrote pages of texts to blob files");
+        for part in store.tree.scan_prefix([keys::MESSAGE_TEXT]).values() {
+            assert!(part.unwrap().len() <= keys::TEXT_PART_BYTES);
+        }
+        for seq in 1..=40 {
+            assert_eq!(store.message_at(channel, seq).unwrap().unwrap().text, long(seq + 1000));
+        }
+
+        // A shorter text leaves no part of the longer one behind; no text, no part.
+        let mut writes = Writes::default();
+        store.translate(Op::PutMessage(message(7, "short now".into())), &mut writes).unwrap();
+        store.translate(Op::PutMessage(message(8, String::new())), &mut writes).unwrap();
+        writes.apply_journaled(&store.tree).unwrap();
+        assert_eq!(store.message_at(channel, 7).unwrap().unwrap().text, "short now");
+        assert_eq!(store.tree.scan_prefix(keys::message_text(channel, 7)).count(), 1);
+        assert_eq!(store.tree.scan_prefix(keys::message_text(channel, 8)).count(), 0);
+        assert_eq!(store.message_at(channel, 9).unwrap().unwrap().text, long(1009), "its neighbour is whole");
     }
 
     /// A database closed a moment ago may still hold its lock (sled releases it

@@ -137,13 +137,13 @@ fn a_version_1_store_opens_with_its_full_events_and_is_upgraded() {
     {
         let db = SledStore::open_raw(dir.path()).unwrap();
         let version = db.open_tree("confab").unwrap().get(b"\xF0schema_version").unwrap().unwrap();
-        assert_eq!(version.as_ref(), &5u32.to_be_bytes());
+        assert_eq!(version.as_ref(), &confab_store::SCHEMA_VERSION.to_be_bytes());
         db.open_tree("confab").unwrap().insert(b"\xF0schema_version", &99u32.to_be_bytes()).unwrap();
         db.flush().unwrap();
     }
     assert!(matches!(
         SledStore::open(dir.path(), &Default::default()),
-        Err(StoreError::SchemaVersion { found: 99, expected: 5 })
+        Err(StoreError::SchemaVersion { found: 99, expected: confab_store::SCHEMA_VERSION })
     ));
 }
 
