@@ -2,7 +2,8 @@
 //! data: sled lets one process open a data dir, so while a server runs on it, a
 //! command is sent over the server's local admin socket (`<data-dir>/admin.sock`,
 //! owner-only permissions; JSON lines); otherwise the command opens the data dir
-//! itself. Both paths run the same [`execute`].
+//! itself, and only what it reads (`App::open_for_command`: no catch-up of the
+//! search index and suggestions, no schedules). Both paths run the same [`execute`].
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -42,7 +43,20 @@ pub enum AdminRequest {
 impl AdminRequest {
     /// Whether the command streams its progress before its answer.
     fn reports_progress(&self) -> bool {
-        matches!(self, AdminRequest::Backup { .. } | AdminRequest::ExportWorkspace { .. })
+        matches!(
+            self,
+            AdminRequest::Backup { .. }
+                | AdminRequest::ExportWorkspace { .. }
+                | AdminRequest::Reindex { .. }
+                | AdminRequest::Train { .. }
+        )
+    }
+
+    /// Whether the command, run on a data dir no server holds, needs the search
+    /// index on disk: only those that rebuild it. The others open neither it nor
+    /// anything else only a server needs (`App::open_for_command`).
+    fn needs_search_index(&self) -> bool {
+        matches!(self, AdminRequest::Reindex { .. } | AdminRequest::ImportSlack(_))
     }
 }
 
@@ -104,18 +118,21 @@ async fn execute_app(app: &App, request: AdminRequest, progress: OnProgress) -> 
         AdminRequest::ConsentVerify { workspace } => {
             as_json(serde_json::to_value(app.admin_consent_verify(workspace)?))
         }
-        AdminRequest::Reindex { workspace } => Ok(json!({ "documents": app.reindex(workspace).await? })),
+        AdminRequest::Reindex { workspace } => {
+            Ok(json!({ "documents": app.reindex(workspace, progress).await? }))
+        }
         AdminRequest::Train { purpose, dry_run } => {
             let purposes = match purpose {
                 Some(p) => vec![p.parse().map_err(AppError::from)?],
                 None => confab_consent::Purpose::ALL.to_vec(),
             };
             let runs = app
-                .run_training(
+                .run_training_with_progress(
                     confab_app::models::scheduler(),
                     &purposes,
                     dry_run,
                     confab_training::NoiseSource::Os,
+                    progress,
                 )
                 .await?;
             as_json(serde_json::to_value(runs))
@@ -301,7 +318,7 @@ async fn run_with_progress(
             };
         }
     }
-    let (app, store) = crate::open_app(config).await?;
+    let (app, store) = crate::open_app_for_command(config, request.needs_search_index()).await?;
     let result = execute_with_progress(&app, request, progress).await;
     let flush_store: Arc<dyn confab_store::Store> = store;
     tokio::task::spawn_blocking(move || flush_store.flush()).await??;

@@ -242,9 +242,13 @@ pub fn main_with_args(args: impl IntoIterator<Item = std::ffi::OsString>) -> any
         }
         #[cfg(not(feature = "demo"))]
         Command::Demo => anyhow::bail!("this confab was built without the `demo` feature"),
-        Command::Reindex { workspace } => AdminRequest::Reindex { workspace },
+        Command::Reindex { workspace } => {
+            return admin::run_with_bar(&runtime, &config, AdminRequest::Reindex { workspace });
+        }
         Command::Consent(command) => consent_request(command)?,
-        Command::Train { purpose, dry_run } => AdminRequest::Train { purpose, dry_run },
+        Command::Train { purpose, dry_run } => {
+            return admin::run_with_bar(&runtime, &config, AdminRequest::Train { purpose, dry_run });
+        }
         Command::Models(ModelsCommand::List { workspace }) => AdminRequest::ModelsList { workspace },
         Command::Models(ModelsCommand::Show { id }) => AdminRequest::ModelsShow { id },
         Command::Import(command) => return crate::slack::import::main(&runtime, &config, command),

@@ -130,18 +130,45 @@ fn metrics_handle() -> Option<PrometheusHandle> {
     HANDLE.get_or_init(|| PrometheusBuilder::new().install_recorder().ok()).clone()
 }
 
-/// Opens the store and the app on the configured data dir.
+/// Opens the store and the app on the configured data dir, to serve.
 pub async fn open_app(config: &Config) -> anyhow::Result<(App, Arc<dyn Store>)> {
-    secure_data_dir(&config.server.data_dir)?;
-    let store_dir = config.server.data_dir.join("store");
-    let sled_config = SledConfig { cache_capacity: config.store.cache_mb * 1024 * 1024 };
-    let store = SledStore::open(&store_dir, &sled_config).with_context(|| {
-        format!("opening the store in {} (is another confab using it?)", store_dir.display())
-    })?;
-    let store: Arc<dyn Store> = Arc::new(store);
+    let store = open_store(config, config.store.cache_mb)?;
     let app = App::open(store.clone(), config.app.clone(), &config.server.data_dir)
         .map_err(|e| anyhow::anyhow!(e))?;
     Ok((app, store))
+}
+
+/// Opens the store and the app for one operator command on a data dir no server
+/// holds: no catch-up of derived data, no schedules, and the search index only if
+/// `search_index` (see `App::open_for_command`).
+pub async fn open_app_for_command(
+    config: &Config,
+    search_index: bool,
+) -> anyhow::Result<(App, Arc<dyn Store>)> {
+    // A command that does not rebuild the index reads the store once through (an
+    // export, a backup) or touches a few keys: a page cache the size of a server's
+    // would only grow its memory.
+    let cache_mb = match search_index {
+        true => config.store.cache_mb,
+        false => config.store.cache_mb.min(COMMAND_CACHE_MB),
+    };
+    let store = open_store(config, cache_mb)?;
+    let app = App::open_for_command(store.clone(), config.app.clone(), &config.server.data_dir, search_index)
+        .map_err(|e| anyhow::anyhow!(e))?;
+    Ok((app, store))
+}
+
+/// sled's page cache, in MiB, for an operator command that does not rebuild the index.
+const COMMAND_CACHE_MB: u64 = 64;
+
+fn open_store(config: &Config, cache_mb: u64) -> anyhow::Result<Arc<dyn Store>> {
+    secure_data_dir(&config.server.data_dir)?;
+    let store_dir = config.server.data_dir.join("store");
+    let sled_config = SledConfig { cache_capacity: cache_mb * 1024 * 1024 };
+    let store = SledStore::open(&store_dir, &sled_config).with_context(|| {
+        format!("opening the store in {} (is another confab using it?)", store_dir.display())
+    })?;
+    Ok(Arc::new(store))
 }
 
 /// Opens the data dir and serves until the process is told to stop.

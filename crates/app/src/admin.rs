@@ -6,6 +6,7 @@ use confab_consent::{LedgerExport, VerifyReport};
 use confab_core::{Error, ErrorCode, WorkspaceId};
 
 use crate::error::{AppError, Result};
+use crate::lifecycle::OnProgress;
 use crate::{App, Caller};
 
 impl App {
@@ -33,8 +34,9 @@ impl App {
         self.inner.ledger.state(ws).map_err(AppError::from)
     }
 
-    /// Rebuilds the search index of one workspace, or of all, from the store.
-    pub async fn reindex(&self, ws: Option<WorkspaceId>) -> Result<usize> {
+    /// Rebuilds the search index of one workspace, or of all, from the store, telling
+    /// `progress` the messages read of the channels' total (an ETA for the operator).
+    pub async fn reindex(&self, ws: Option<WorkspaceId>, mut progress: OnProgress) -> Result<usize> {
         let workspaces = match ws {
             Some(ws) => {
                 self.workspace(ws)?;
@@ -43,7 +45,7 @@ impl App {
             None => self.store().workspace_ids()?,
         };
         let derived = self.inner.derived.clone();
-        tokio::task::spawn_blocking(move || derived.reindex(&workspaces))
+        tokio::task::spawn_blocking(move || derived.reindex(&workspaces, &mut progress))
             .await?
             .map_err(|e| AppError::other("reindexing", e))
     }

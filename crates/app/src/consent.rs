@@ -65,11 +65,13 @@ pub struct StoreSource {
     pub store: Arc<dyn Store>,
     /// Where files' contents are, for the text of text-like files under `files`.
     pub blobs: Arc<dyn BlobStore>,
+    /// Told how many messages each page read held (a training run's progress).
+    pub on_read: Option<Arc<dyn Fn(u64) + Send + Sync>>,
 }
 
 impl StoreSource {
     pub fn new(store: Arc<dyn Store>, blobs: Arc<dyn BlobStore>) -> Self {
-        StoreSource { store, blobs }
+        StoreSource { store, blobs, on_read: None }
     }
 }
 
@@ -97,6 +99,9 @@ impl DataSource for StoreSource {
                 .map_err(storage)?;
             let Some(last) = page.last() else { break };
             after = last.seq;
+            if let Some(on_read) = &self.on_read {
+                on_read(page.len() as u64);
+            }
             out.extend(
                 page.into_iter().filter(|m| m.workspace == ws && cutoff.is_none_or(|c| m.created_at >= c)),
             );

@@ -13,9 +13,11 @@ use std::sync::Arc;
 
 use confab_core::{Event, EventRecord, Message, WorkspaceId};
 use confab_recommend::{ChannelInfo, MessageEvent, ReactionEvent, Recommender};
-use confab_search::{IndexCursor, OpenOutcome, SearchIndex};
+use confab_search::{IndexCursor, IndexDoc, OpenOutcome, SearchIndex};
 use confab_store::Store;
 use tokio::sync::mpsc;
+
+use crate::lifecycle::Progress;
 
 /// Largest number of events replayed per workspace before rebuilding it instead.
 const REPLAY_LIMIT: usize = 100_000;
@@ -23,6 +25,34 @@ const REPLAY_LIMIT: usize = 100_000;
 /// Bytes of text (messages and files) a rebuild collects before handing them to the
 /// index: the text of files makes a workspace's documents far larger than its messages.
 const REBUILD_BATCH_BYTES: usize = 32 << 20;
+
+/// Documents a rebuild collects at most before handing them to the index: short
+/// messages never reach [`REBUILD_BATCH_BYTES`], and each document costs far more
+/// than its text (ids, names, counts).
+const REBUILD_BATCH_DOCS: usize = 5_000;
+
+/// The documents of a rebuild on their way to the index: full at
+/// [`REBUILD_BATCH_DOCS`] documents or [`REBUILD_BATCH_BYTES`] of text, whichever
+/// comes first, so a rebuild holds a bounded part of a workspace at a time.
+#[derive(Default)]
+struct RebuildBatch {
+    docs: Vec<IndexDoc>,
+    bytes: usize,
+}
+
+impl RebuildBatch {
+    /// Adds a document; true when the batch is full and should be handed over.
+    fn push(&mut self, doc: IndexDoc) -> bool {
+        self.bytes += doc.text.len() + doc.file_texts.iter().map(String::len).sum::<usize>();
+        self.docs.push(doc);
+        self.docs.len() >= REBUILD_BATCH_DOCS || self.bytes >= REBUILD_BATCH_BYTES
+    }
+
+    fn take(&mut self) -> Vec<IndexDoc> {
+        self.bytes = 0;
+        std::mem::take(&mut self.docs)
+    }
+}
 
 pub(crate) struct Derived {
     pub store: Arc<dyn Store>,
@@ -85,7 +115,7 @@ impl Derived {
                 None => false,
             };
             if !replayed {
-                self.rebuild_index(*ws)?;
+                self.rebuild_index(*ws, &mut |_| {})?;
             }
             cursor.insert(*ws, newest);
         }
@@ -115,30 +145,46 @@ impl Derived {
     }
 
     /// Rebuilds these workspaces' part of the index from the store and commits.
-    /// Returns how many documents the index holds afterwards.
-    pub(crate) fn reindex(&self, workspaces: &[WorkspaceId]) -> Result<usize, String> {
+    /// Returns how many documents the index holds afterwards. `progress` is told the
+    /// messages read, of the channels' last `seq`s together.
+    pub(crate) fn reindex(
+        &self,
+        workspaces: &[WorkspaceId],
+        progress: &mut dyn FnMut(Progress),
+    ) -> Result<usize, String> {
+        let mut read = Progress::default();
+        for ws in workspaces {
+            for channel in self.store.channels(*ws).map_err(|e| e.to_string())? {
+                read.total += self.store.last_seq(channel.id).map_err(|e| e.to_string())?;
+            }
+        }
+        progress(read);
         let mut cursor = self.search.indexed_cursor();
         for ws in workspaces {
             // The log position first: events after it are applied again, harmlessly.
             let newest = self.store.event_bounds(*ws).map_err(|e| e.to_string())?.map_or(0, |(_, last)| last);
-            self.rebuild_index(*ws)?;
+            self.rebuild_index(*ws, &mut |messages| {
+                read.done += messages;
+                progress(read);
+            })?;
             cursor.insert(*ws, newest);
         }
         self.search.commit(cursor).map_err(|e| e.to_string())?;
         Ok(self.search.num_docs() as usize)
     }
 
-    fn rebuild_index(&self, ws: WorkspaceId) -> Result<(), String> {
+    /// Re-adds a workspace's messages to the index, a bounded batch at a time
+    /// ([`RebuildBatch`]); `read` is told how many messages each batch read.
+    fn rebuild_index(&self, ws: WorkspaceId, read: &mut dyn FnMut(u64)) -> Result<(), String> {
         self.search.delete_workspace(ws).map_err(|e| e.to_string())?;
-        let (mut docs, mut bytes, mut failed) = (Vec::new(), 0, None);
+        let (mut batch, mut messages, mut failed) = (RebuildBatch::default(), 0, None);
         self.store
             .scan_messages(ws, &mut |m| {
+                messages += 1;
                 let Some(doc) = self.files.index_doc(&m) else { return true };
-                bytes += doc.text.len() + doc.file_texts.iter().map(String::len).sum::<usize>();
-                docs.push(doc);
-                if bytes >= REBUILD_BATCH_BYTES {
-                    bytes = 0;
-                    failed = self.search.bulk_add(std::mem::take(&mut docs)).err();
+                if batch.push(doc) {
+                    failed = self.search.bulk_add(batch.take()).err();
+                    read(std::mem::take(&mut messages));
                 }
                 failed.is_none()
             })
@@ -146,7 +192,8 @@ impl Derived {
         if let Some(e) = failed {
             return Err(e.to_string());
         }
-        self.search.bulk_add(docs).map_err(|e| e.to_string())?;
+        self.search.bulk_add(batch.take()).map_err(|e| e.to_string())?;
+        read(messages);
         Ok(())
     }
 
@@ -299,5 +346,51 @@ fn message_event(m: &Message, reply_to_author: Option<confab_core::UserId>) -> M
         at: m.created_at,
         mentions: &m.mentions,
         reply_to_author,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use confab_core::{ChannelId, MessageId, UserId, WorkspaceId};
+
+    use super::*;
+
+    fn doc(text: &str) -> IndexDoc {
+        let id = ulid::Ulid::new;
+        IndexDoc::from_message(&Message {
+            id: MessageId::from_ulid(id()),
+            workspace: WorkspaceId::from_ulid(id()),
+            channel: ChannelId::from_ulid(id()),
+            seq: 1,
+            author: UserId::from_ulid(id()),
+            text: text.to_string(),
+            created_at: 0,
+            edited_at: None,
+            deleted: false,
+            thread_root: None,
+            reply_count: 0,
+            last_reply_at: None,
+            reactions: Vec::new(),
+            mentions: Vec::new(),
+            client_msg_id: None,
+            files: Vec::new(),
+        })
+        .unwrap()
+    }
+
+    /// A rebuild hands short messages over by the thousand, not once a whole
+    /// workspace's text reaches the byte bound (a million one-line messages made one
+    /// batch of every document).
+    #[test]
+    fn a_rebuild_batch_is_bounded_in_documents_and_in_bytes() {
+        let mut batch = RebuildBatch::default();
+        let full_at = (1..=REBUILD_BATCH_DOCS + 1).find(|_| batch.push(doc("a short message")));
+        assert_eq!(full_at, Some(REBUILD_BATCH_DOCS));
+        assert_eq!(batch.take().len(), REBUILD_BATCH_DOCS);
+        assert!(!batch.push(doc("one more")), "taking empties the batch");
+        assert_eq!(batch.take().len(), 1);
+        let mut large = doc("");
+        large.file_texts.push("x".repeat(REBUILD_BATCH_BYTES));
+        assert!(batch.push(large), "one large file's text fills a batch by itself");
     }
 }

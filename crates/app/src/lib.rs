@@ -113,6 +113,14 @@ struct Inner {
     slack_hooks: slack_bots::HookLimiter,
     lifecycle: lifecycle::Lifecycle,
     files: files::Files,
+    opened: Opened,
+}
+
+/// What an app was opened for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Opened {
+    Server,
+    Command { search_index: bool },
 }
 
 impl App {
@@ -121,6 +129,32 @@ impl App {
     /// starts the flusher, the task that keeps the index and suggestion statistics
     /// current (catching up from the store first) and the training schedule.
     pub fn open(store: Arc<dyn Store>, config: AppConfig, data_dir: &Path) -> Result<App, String> {
+        Self::open_as(store, config, data_dir, Opened::Server)
+    }
+
+    /// Builds the app for one operator command run on a data dir no server holds
+    /// (`confab export workspace`, `confab reindex`, …): the store, files, consent
+    /// ledgers, models and the lifecycle key, without what only a serving process
+    /// needs. Derived data is not caught up (the recommender's statistics live in
+    /// memory only, and the next server replays the log into the index after its
+    /// cursor), and no schedule starts (training, housekeeping, retention). With
+    /// `search_index` false the search index on disk is not even opened; commands
+    /// that rebuild it (`reindex`, `import slack`) ask for it.
+    pub fn open_for_command(
+        store: Arc<dyn Store>,
+        config: AppConfig,
+        data_dir: &Path,
+        search_index: bool,
+    ) -> Result<App, String> {
+        Self::open_as(store, config, data_dir, Opened::Command { search_index })
+    }
+
+    fn open_as(
+        store: Arc<dyn Store>,
+        config: AppConfig,
+        data_dir: &Path,
+        opened: Opened,
+    ) -> Result<App, String> {
         let index_dir = data_dir.join("index");
         let registry = confab_training::ModelRegistry::open(data_dir.join("models"))
             .map_err(|e| format!("model registry: {e}"))?;
@@ -131,8 +165,18 @@ impl App {
         let files = files::Files::new(blobs.clone(), &config.files);
         let directory = Arc::new(Directory::default());
         let hub = Arc::new(Hub::new(config.websocket.queue_frames));
-        let (search, outcome) = SearchIndex::open(&index_dir, SearchConfig::default())
-            .map_err(|e| format!("search index: {e}"))?;
+        let (search, outcome) = match opened {
+            Opened::Server | Opened::Command { search_index: true } => {
+                SearchIndex::open(&index_dir, SearchConfig::default())
+            }
+            // Never written to disk nor searched: a stand-in the app's types need.
+            Opened::Command { search_index: false } => {
+                let config =
+                    SearchConfig { indexing_threads: 1, commit_interval: None, ..Default::default() };
+                SearchIndex::open_in_ram(config).map(|index| (index, confab_search::OpenOutcome::Fresh))
+            }
+        }
+        .map_err(|e| format!("search index: {e}"))?;
         if let confab_search::OpenOutcome::Recreated { reason } = &outcome {
             tracing::warn!(%reason, "the search index was unusable and is rebuilt from the store");
         }
@@ -149,7 +193,11 @@ impl App {
                 text_max_bytes: config.files.index_text_max_bytes,
             },
         });
-        derived::start(derived.clone(), outcome, derived_rx);
+        match opened {
+            Opened::Server => derived::start(derived.clone(), outcome, derived_rx),
+            // The committer's hand-offs are dropped: see `open_for_command`.
+            Opened::Command { .. } => drop(derived_rx),
+        }
         let writes_stopped = Arc::new(AtomicBool::new(false));
         let committer = Committer::start(
             store.clone(),
@@ -189,13 +237,22 @@ impl App {
                 committer,
                 writes_stopped,
                 signup_lock: parking_lot::Mutex::new(()),
+                opened,
             }),
         })
         .inspect(|app| {
-            app.start_training_schedule();
-            app.start_housekeeping(HOUSEKEEPING_PERIOD);
-            app.start_retention();
+            if opened == Opened::Server {
+                app.start_training_schedule();
+                app.start_housekeeping(HOUSEKEEPING_PERIOD);
+                app.start_retention();
+            }
         })
+    }
+
+    /// Whether this app keeps the search index and suggestions current (a server),
+    /// rather than running one operator command.
+    pub(crate) fn serves(&self) -> bool {
+        self.inner.opened == Opened::Server
     }
 
     /// Runs every purpose's pipeline every `training.schedule_hours` (if not 0).

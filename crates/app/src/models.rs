@@ -28,8 +28,9 @@ use confab_training::{
 use parking_lot::{Mutex, RwLock};
 use serde::Serialize;
 
-use crate::consent::StoreLedger;
+use crate::consent::{StoreLedger, StoreSource};
 use crate::error::{AppError, Result};
+use crate::lifecycle::{OnProgress, Progress};
 use crate::{App, Caller, now_ms};
 
 /// A model's weights, parsed once.
@@ -316,7 +317,7 @@ impl App {
                 state.queued = false;
                 state.last_started = Some(Instant::now());
             }
-            let run = app.run_slots(scheduler(), slot.purpose, Slots::of(&slot), NoiseSource::Os).await;
+            let run = app.run_slots(scheduler(), slot.purpose, Slots::of(&slot), NoiseSource::Os, None).await;
             if let Err(e) = run {
                 tracing::error!(error = %e, "rebuilding a retired model failed");
             }
@@ -351,25 +352,78 @@ impl App {
         dry_run: bool,
         noise: NoiseSource,
     ) -> Result<Vec<TrainOutcome>> {
+        self.run_training_with_progress(actor, purposes, dry_run, noise, Box::new(|_| {})).await
+    }
+
+    /// [`App::run_training`], telling `progress` the messages the gate has read of
+    /// the public channels' total for every purpose (`confab train`'s bar). A
+    /// workspace the gate leaves out is read not at all: its share counts as done
+    /// when its purpose's run ends.
+    pub async fn run_training_with_progress(
+        &self,
+        actor: UserId,
+        purposes: &[Purpose],
+        dry_run: bool,
+        noise: NoiseSource,
+        progress: OnProgress,
+    ) -> Result<Vec<TrainOutcome>> {
+        let per_purpose = {
+            let app = self.clone();
+            tokio::task::spawn_blocking(move || app.public_messages()).await??
+        };
+        let counter = Arc::new(Mutex::new((
+            Progress { done: 0, total: per_purpose * purposes.len() as u64 },
+            progress,
+        )));
+        let report = |set: &dyn Fn(&mut Progress)| {
+            let mut counter = counter.lock();
+            let (progress, tell) = &mut *counter;
+            set(progress);
+            progress.done = progress.done.min(progress.total);
+            tell(*progress);
+        };
+        report(&|_| {});
+        let on_read: Arc<dyn Fn(u64) + Send + Sync> = {
+            let counter = counter.clone();
+            Arc::new(move |messages| {
+                let mut counter = counter.lock();
+                let (progress, tell) = &mut *counter;
+                progress.done = (progress.done + messages).min(progress.total);
+                tell(*progress);
+            })
+        };
         let mut out = Vec::new();
-        for &purpose in purposes {
+        for (i, &purpose) in purposes.iter().enumerate() {
             if dry_run {
-                let app = self.clone();
+                let (app, on_read) = (self.clone(), on_read.clone());
                 let plan = tokio::task::spawn_blocking(move || {
                     let config = app.config().training.pipeline_config();
                     let workspaces = app.store().workspace_ids()?;
-                    let source = app.data_source();
+                    let source = StoreSource { on_read: Some(on_read), ..app.data_source() };
                     let snapshot =
                         Gate::snapshot(&app.inner.ledger, &source, purpose, &workspaces, now_ms())?;
                     Ok::<_, AppError>(confab_training::dry_run(&snapshot, &config))
                 })
                 .await??;
                 out.push(TrainOutcome { plan: Some(plan), ..TrainOutcome::empty(purpose) });
-                continue;
+            } else {
+                out.push(self.run_slots(actor, purpose, Slots::All, noise, Some(on_read.clone())).await?);
             }
-            out.push(self.run_slots(actor, purpose, Slots::All, noise).await?);
+            report(&|p| p.done = p.done.max(per_purpose * (i as u64 + 1)));
         }
         Ok(out)
+    }
+
+    /// How many messages the public channels of every workspace hold at most (their
+    /// last `seq`s together): what a run of one purpose reads if all consent.
+    fn public_messages(&self) -> Result<u64> {
+        let mut total = 0;
+        for ws in self.store().workspace_ids()? {
+            for channel in self.store().channels(ws)?.iter().filter(|c| c.is_public()) {
+                total += self.store().last_seq(channel.id)?;
+            }
+        }
+        Ok(total)
     }
 
     /// One run of `purpose` building `slots`.
@@ -379,6 +433,7 @@ impl App {
         purpose: Purpose,
         slots: Slots,
         noise: NoiseSource,
+        on_read: Option<Arc<dyn Fn(u64) + Send + Sync>>,
     ) -> Result<TrainOutcome> {
         let app = self.clone();
         tokio::task::spawn_blocking(move || {
@@ -391,7 +446,7 @@ impl App {
                 Slots::Own(ws) => vec![ws],
                 Slots::All | Slots::Shared => app.store().workspace_ids()?,
             };
-            let source = app.data_source();
+            let source = StoreSource { on_read, ..app.data_source() };
             let now = now_ms();
             let snapshot = Gate::snapshot(&app.inner.ledger, &source, purpose, &workspaces, now)?;
             if snapshot.workspaces().is_empty() {

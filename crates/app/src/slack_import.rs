@@ -230,12 +230,17 @@ impl App {
         Ok(summary)
     }
 
-    /// Rebuilds one workspace's search index and suggestion statistics from the store.
+    /// Rebuilds one workspace's search index and suggestion statistics from the store
+    /// (the statistics only in a server: a command's die with it).
     async fn rebuild_derived(&self, ws: WorkspaceId) -> Result<()> {
         let derived = self.inner.derived.clone();
+        let serves = self.serves();
         tokio::task::spawn_blocking(move || {
-            derived.reindex(&[ws])?;
-            derived.rebuild_recommender(ws)
+            derived.reindex(&[ws], &mut |_| {})?;
+            match serves {
+                true => derived.rebuild_recommender(ws),
+                false => Ok(()),
+            }
         })
         .await?
         .map_err(|e| AppError::other("rebuilding search and suggestions", e))

@@ -93,7 +93,7 @@ async fn run(config: &Config, request: SlackImport, bar: ProgressBar) -> anyhow:
         }
         bail!("the server closed the admin socket");
     }
-    let (app, store) = crate::open_app(config).await?;
+    let (app, store) = crate::open_app_for_command(config, true).await?;
     let progress_bar = bar.clone();
     let result = app.import_slack(request, Box::new(move |p| show(&progress_bar, p))).await;
     let flush_store: Arc<dyn confab_store::Store> = store;
