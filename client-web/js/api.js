@@ -175,6 +175,13 @@ function setFeature(name, value) {
   for (const fn of featureListeners) fn(name, value);
 }
 
+/**
+ * The server's limits, from `GET /features`: undefined until then (or from a server
+ * that does not say), and the client then leaves the checking to the server.
+ * @type {{maxMessageChars?: number}}
+ */
+export const limits = {};
+
 /** Asks the server what it offers; the flags change (and listeners hear) once. */
 export async function loadFeatures() {
   /** @type {Features} */
@@ -182,6 +189,7 @@ export async function loadFeatures() {
   setFeature('search', f.search);
   setFeature('emojiSuggest', f.emoji_suggest);
   setFeature('channelSuggest', f.channel_suggest);
+  if (typeof f.max_message_chars === 'number') limits.maxMessageChars = f.max_message_chars;
   setFeature('consent', f.consent);
   return features;
 }

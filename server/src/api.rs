@@ -142,8 +142,14 @@ async fn train(
 
 /// What this server offers, so a client can show or hide whole features without
 /// probing endpoints.
-async fn features() -> Json<Features> {
-    Json(Features { search: true, emoji_suggest: true, channel_suggest: true, consent: true })
+async fn features(State(app): State<App>) -> Json<Features> {
+    Json(Features {
+        search: true,
+        emoji_suggest: true,
+        channel_suggest: true,
+        consent: true,
+        max_message_chars: app.config().limits.max_message_chars,
+    })
 }
 
 async fn consent(

@@ -342,6 +342,7 @@ async fn documented_bodies_match_the_types() {
                 emoji_suggest: true,
                 channel_suggest: true,
                 consent: true,
+                max_message_chars: 1,
             }),
         ),
         ("GET", "/workspaces/{ws}/consent/preview", fields(http::PurposeParams { purpose: String::new() })),

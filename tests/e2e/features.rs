@@ -11,6 +11,7 @@ use serde_json::{Value, json};
 crate::cases!(
     search_finds_new_messages_with_operators_and_permissions,
     search_index_is_rebuilt_from_the_store,
+    search_pages_through_every_result_and_features_name_the_message_limit,
     suggestions_stay_inside_their_workspace,
     consent_is_explicit_owner_only_recorded_and_revocable,
     training_reads_only_consented_workspaces_and_withdrawal_retires_models,
@@ -37,6 +38,49 @@ fn urlencode(s: &str) -> String {
     s.bytes()
         .map(|b| if b.is_ascii_alphanumeric() { (b as char).to_string() } else { format!("%{b:02X}") })
         .collect()
+}
+
+/// The web client's "Load more": pages by `offset` cover every hit once, the
+/// parameters are bounded, and `/features` tells a client the text limit it counts to.
+async fn search_pages_through_every_result_and_features_name_the_message_limit() {
+    let server = TestServer::start_with(&[
+        ("CONFAB_LIMITS_MAX_MESSAGE_CHARS", "300"),
+        ("CONFAB_LIMITS_MESSAGES_PER_SECOND", "1000"),
+        ("CONFAB_LIMITS_SEARCHES_PER_SECOND", "1000"),
+    ]);
+    let (ada, _) = server.user("ada").await;
+    let (ws, general) = confab_tests::workspace(&ada, "W").await;
+    let wsid = ws.to_string();
+    for i in 0..25 {
+        ada.post(general, &format!("release note number {i}")).await.unwrap();
+    }
+    search_until(&ada, &wsid, "release", |b| b["total"] == 25).await;
+    let mut seen = std::collections::BTreeSet::new();
+    for (offset, expected) in [(0, 10), (10, 10), (20, 5), (30, 0)] {
+        let path = format!("/workspaces/{wsid}/search?q=release&limit=10&offset={offset}");
+        let (status, page) = ada.raw(Method::GET, &path, None).await.unwrap();
+        assert!(status.is_success(), "{status} {page}");
+        assert_eq!(page["total"], 25);
+        assert_eq!(page["hits"].as_array().unwrap().len(), expected, "offset {offset}: {page}");
+        for text in texts(&page) {
+            assert!(seen.insert(text.clone()), "{text} shown on two pages");
+        }
+    }
+    assert_eq!(seen.len(), 25);
+    for (query, field) in [("offset=1001", "offset"), ("limit=101", "limit"), ("limit=0", "limit")] {
+        let path = format!("/workspaces/{wsid}/search?q=release&{query}");
+        let (status, err) = ada.raw(Method::GET, &path, None).await.unwrap();
+        assert_eq!(status.as_u16(), 400, "{query}: {err}");
+        assert_eq!(err["error"]["code"], "invalid_field", "{query}: {err}");
+        assert!(err["error"]["message"].as_str().unwrap().contains(field), "{query}: {err}");
+    }
+    let (status, features) = Client::new(&server.url).raw(Method::GET, "/features", None).await.unwrap();
+    assert!(status.is_success());
+    assert_eq!(features["max_message_chars"], 300, "{features}");
+    let too_long = json!({"text": "x".repeat(301)}).to_string();
+    let (status, err) =
+        ada.raw(Method::POST, &format!("/channels/{general}/messages"), Some(&too_long)).await.unwrap();
+    assert_eq!((status.as_u16(), err["error"]["code"].as_str()), (400, Some("invalid_field")));
 }
 
 /// The current policy of a purpose, as `GET /consent/policies` shows it.

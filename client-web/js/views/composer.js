@@ -5,7 +5,10 @@
 // on sign-out. In a channel (not a thread: the server posts uploads at the top
 // level), files are attached by the paperclip button, by dropping them on the view
 // (`dropTarget`) or by pasting them (screenshots); they are sent with the message,
-// one message each, the text with the first (files.js).
+// one message each, the text with the first (files.js). The emoji button opens the
+// reaction picker to insert at the cursor. Near the server's text limit
+// (`GET /features` max_message_chars) a counter shows what is left; a text past it is
+// never sent nor cleared, and says by how much it is too long until it fits.
 
 import { icon } from '../icons.js';
 import { h, clear, uid, debounce } from '../dom.js';
@@ -13,6 +16,8 @@ import { state, channelTitle, draftKey } from '../store.js';
 import { completePrefix } from '../emoji.js';
 import { sendMessage, typing } from '../live.js';
 import { presenceDot } from './message.js';
+import { limits } from '../api.js';
+import { openPicker } from './picker.js';
 import { sendStaged, uploadsOf } from '../files.js';
 import { composerAttachments } from './files.js';
 
@@ -30,12 +35,17 @@ export function createComposer({ channel, threadRoot = null, label, onUpEmpty, d
   });
   const list = h('ul.autocomplete', { id: listId, role: 'listbox', 'aria-label': 'Suggestions', hidden: true });
   const send = h('button.send', { type: 'submit', 'aria-label': 'Send message', title: 'Send (Enter)' }, icon('send', 18));
+  const emojiBtn = h('button.icon-btn.composer-emoji', { type: 'button', 'aria-label': 'Add emoji', title: 'Add emoji', on: { click: () => pickEmoji() } }, icon('smile', 18));
+  const counter = h('span.char-count', { id: uid('count'), hidden: true });
+  const tooLong = h('p.error.composer-error', { role: 'alert', hidden: true });
+  ta.setAttribute('aria-describedby', counter.id);
   const files = threadRoot ? null : composerAttachments(channel, ta);
   const form = h('form.composer', { 'aria-label': label }, h('label.sr-only', { for: taId }, label), list,
-    files && files.list, h('div.composer-row', files && files.button, files && files.picker, ta, send));
+    files && files.list, h('div.composer-row', files && files.button, files && files.picker, ta, emojiBtn, send), h('div.composer-foot', tooLong, counter));
   if (disabledReason) {
     ta.disabled = true;
     send.disabled = true;
+    emojiBtn.disabled = true;
     ta.placeholder = disabledReason;
     if (files) files.button.disabled = true;
   }
@@ -61,6 +71,40 @@ export function createComposer({ channel, threadRoot = null, label, onUpEmpty, d
   const autosize = () => {
     ta.style.height = 'auto';
     ta.style.height = `${Math.min(ta.scrollHeight, 200)}px`;
+  };
+
+  // ---- length: counted as the server counts, in characters of the trimmed text
+  const overBy = () => {
+    const max = limits.maxMessageChars;
+    return max ? [...ta.value.trim()].length - max : -Infinity;
+  };
+  /** Updates the counter, and the error once one was shown (it stays until the text fits). */
+  const checkLength = () => {
+    const max = limits.maxMessageChars;
+    const over = overBy();
+    // The counter appears in the last tenth of the limit (at most 1,000 characters).
+    const near = max ? Math.min(1000, Math.ceil(max / 10)) : 0;
+    counter.hidden = !max || over < -near;
+    if (!counter.hidden) {
+      const left = Math.max(0, -over); // not -0, which toLocaleString writes "-0"
+      counter.textContent = over > 0 ? `${over.toLocaleString()} over the limit` : `${left.toLocaleString()} character${left === 1 ? '' : 's'} left`;
+      counter.classList.toggle('over', over > 0);
+    }
+    if (over <= 0) tooLong.hidden = true;
+    else if (!tooLong.hidden) tooLong.textContent = tooLongText(over);
+    return over;
+  };
+  const tooLongText = (over) => `Your message is ${over.toLocaleString()} character${over === 1 ? '' : 's'} too long. Shorten it, or split it into several messages.`;
+
+  // ---- emoji button: the reaction picker, inserting at the cursor
+  const pickEmoji = () => {
+    const start = ta.selectionStart;
+    const end = ta.selectionEnd;
+    openPicker(emojiBtn, { text: ta.value }, (emoji) => {
+      ta.setRangeText(emoji, start, end, 'end');
+      ta.focus();
+      ta.dispatchEvent(new Event('input'));
+    }, { label: 'Choose an emoji' });
   };
 
   // ---- autocomplete
@@ -150,6 +194,13 @@ export function createComposer({ channel, threadRoot = null, label, onUpEmpty, d
   const submit = () => {
     const text = ta.value.trim();
     if (ta.disabled) return;
+    const over = checkLength();
+    if (over > 0) {
+      // Never sent, never cleared: the text stays for the writer to shorten.
+      tooLong.textContent = tooLongText(over);
+      tooLong.hidden = false;
+      return;
+    }
     if (files && uploadsOf(channel).some((u) => u.status === 'staged')) sendStaged(channel, text);
     else if (text) sendMessage(channel, text, threadRoot);
     else return;
@@ -157,6 +208,7 @@ export function createComposer({ channel, threadRoot = null, label, onUpEmpty, d
     localStorage.removeItem(key);
     closeAc();
     autosize();
+    checkLength();
   };
 
   ta.addEventListener('keydown', (e) => {
@@ -183,13 +235,14 @@ export function createComposer({ channel, threadRoot = null, label, onUpEmpty, d
     if (e.key === 'Enter' && !e.shiftKey && !e.isComposing) {
       e.preventDefault();
       submit();
-    } else if (e.key === 'ArrowUp' && !ta.value && onUpEmpty) {
+    } else if (e.key === 'ArrowUp' && !e.altKey && !ta.value && onUpEmpty) {
       if (onUpEmpty()) e.preventDefault();
     }
   });
   ta.addEventListener('input', () => {
     saveDraft();
     autosize();
+    checkLength();
     updateAc();
     if (ta.value.trim()) typing(channel, threadRoot);
   });
@@ -199,7 +252,10 @@ export function createComposer({ channel, threadRoot = null, label, onUpEmpty, d
     submit();
     ta.focus();
   });
-  requestAnimationFrame(autosize);
+  requestAnimationFrame(() => {
+    autosize();
+    checkLength(); // a kept draft may be near the limit already
+  });
 
   form.focusInput = () => ta.focus();
   form.input = ta;

@@ -1,5 +1,6 @@
-// views/picker.js — the reaction picker: suggested emoji for the message first (from
-// the server's suggestions for its text), then a searchable grid. Esc or a click
+// views/picker.js — the emoji picker, for reactions and the composer's emoji button:
+// suggested emoji for the message (or the draft) first (from the server's
+// suggestions for its text), then a searchable grid. Esc or a click
 // outside closes it; arrow keys are not needed — every emoji is a button in Tab order.
 
 import { h, clear } from '../dom.js';
@@ -19,7 +20,11 @@ export function closePicker() {
   return true;
 }
 
-export function openPicker(anchor, msg, onPick) {
+/**
+ * Opens the picker next to `anchor`. `msg` ({text}) is what the suggestions are for;
+ * `onPick(emoji)` (default: react to `msg`) gets the choice.
+ */
+export function openPicker(anchor, msg, onPick, { label = 'Choose a reaction' } = {}) {
   closePicker();
   const pick = onPick || ((emoji) => app.toggleReaction(msg, emoji));
   const choose = (emoji) => {
@@ -49,7 +54,7 @@ export function openPicker(anchor, msg, onPick) {
     }
   });
   fillGrid();
-  const el = h('div.picker', { role: 'dialog', 'aria-label': 'Choose a reaction' },
+  const el = h('div.picker', { role: 'dialog', 'aria-label': label },
     h('div.picker-label', 'Suggested'), suggested, input, grid);
   el.addEventListener('keydown', (e) => {
     if (e.key === 'Escape') {
