@@ -142,3 +142,29 @@ test('the message actions by keyboard: Up reaches a message, Tab its actions, En
   assert.deepEqual(a.problems, []);
   await a.context().close();
 });
+
+test('in a thread too: Up reaches a reply, Tab its actions, Enter saves it', async () => {
+  const { alice, bob, ws, general } = await teamOfTwo(env.server);
+  const root = await apiOk(env.server, 'POST', `/channels/${general.id}/messages`, { text: 'a thread root' }, bob.token);
+  const reply = await apiOk(env.server, 'POST', `/channels/${general.id}/messages`, { text: 'a reply to save', thread_root: root.id }, bob.token);
+  const a = await openPage(env.browser, env.server, { user: alice, hash: `#/w/${ws.id}/c/${general.id}/m/${reply.id}` });
+  const composer = a.getByRole('textbox', { name: 'Reply in thread' });
+  await composer.waitFor();
+  await a.locator(`.thread-panel .msg[data-id="${reply.id}"]`).waitFor();
+  await composer.focus();
+  const inLog = () => a.evaluate(() => document.activeElement && document.activeElement.classList.contains('thread-scroll'));
+  for (let i = 0; i < 15 && !(await inLog()); i++) await a.keyboard.press('Shift+Tab');
+  assert.ok(await inLog(), 'Shift+Tab reaches the thread’s replies');
+  await a.keyboard.press('ArrowUp');
+  assert.equal(await a.evaluate(() => document.activeElement.dataset.id), reply.id, 'Up focuses the newest reply');
+  let label = null;
+  for (let i = 0; i < 10 && label !== 'Save for later'; i++) {
+    await a.keyboard.press('Tab');
+    label = await a.evaluate(() => document.activeElement.getAttribute('aria-label'));
+  }
+  assert.equal(label, 'Save for later');
+  await a.keyboard.press('Enter');
+  await until(async () => (await apiOk(env.server, 'GET', `/workspaces/${ws.id}/saved`, undefined, alice.token)).total === 1, { message: 'saved by keyboard' });
+  assert.deepEqual(a.problems, []);
+  await a.context().close();
+});

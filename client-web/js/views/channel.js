@@ -100,6 +100,27 @@ export function renderList(container, cache, items, context, newAfter = null) {
   }
 }
 
+/**
+ * Up and Down in a message list move the focus from message to message (each shows
+ * its actions while it has the focus, and Tab reaches them); from the list itself,
+ * Up starts at the newest.
+ * @param {HTMLElement} scroller
+ */
+export function focusByArrows(scroller) {
+  scroller.addEventListener('keydown', (e) => {
+    if (e.key !== 'ArrowUp' && e.key !== 'ArrowDown') return;
+    const target = /** @type {HTMLElement} */ (e.target);
+    if (target !== scroller && !target.classList.contains('msg')) return;
+    const msgs = [...scroller.querySelectorAll('.msg[data-id]')];
+    if (!msgs.length) return;
+    const at = msgs.indexOf(target);
+    const next = at < 0 ? msgs[msgs.length - 1] : msgs[at + (e.key === 'ArrowUp' ? -1 : 1)];
+    if (!next) return;
+    e.preventDefault();
+    /** @type {HTMLElement} */ (next).focus();
+  });
+}
+
 export function typingText(users) {
   if (!users.length) return '';
   const names = users.map(userName);
@@ -351,20 +372,7 @@ export function mountChannel(root, chId) {
     }
   }
 
-  // Up and Down move the focus between messages (each shows its actions while it has
-  // the focus); from the list itself, Up starts at the newest.
-  scroller.addEventListener('keydown', (e) => {
-    if (e.key !== 'ArrowUp' && e.key !== 'ArrowDown') return;
-    const target = /** @type {HTMLElement} */ (e.target);
-    if (target !== scroller && !target.classList.contains('msg')) return;
-    const msgs = [...list.querySelectorAll('.msg[data-id]')];
-    if (!msgs.length) return;
-    const at = msgs.indexOf(target);
-    const next = at < 0 ? msgs[msgs.length - 1] : msgs[at + (e.key === 'ArrowUp' ? -1 : 1)];
-    if (!next) return;
-    e.preventDefault();
-    /** @type {HTMLElement} */ (next).focus();
-  });
+  focusByArrows(scroller);
 
   scroller.addEventListener('scroll', () => {
     stick = nearBottom();

@@ -1,14 +1,15 @@
 // views/thread.js — the thread side panel: the root message, its replies (live),
 // a typing line and a composer that posts replies with thread_root. Once its newest
 // reply has been on screen, the thread is read (its mentions of the caller too),
-// unless the caller marked it unread.
+// unless the caller marked it unread. Up and Down move the focus from message to
+// message, as in the channel.
 
 import { icon } from '../icons.js';
 import { h, clear } from '../dom.js';
 import { state, on, pendingFor, typingIn, channelTitle } from '../store.js';
 import * as app from '../app.js';
 import { renderMessage, startEdit } from './message.js';
-import { renderList, typingText } from './channel.js';
+import { renderList, typingText, focusByArrows } from './channel.js';
 import { createComposer } from './composer.js';
 
 export function mountThread(root, rootId) {
@@ -21,7 +22,8 @@ export function mountThread(root, rootId) {
   const rootSlot = h('div.thread-root');
   const count = h('div.thread-count');
   const replies = h('div.msg-list');
-  const scroller = h('div.messages.thread-scroll', { role: 'log', 'aria-label': 'Thread replies' }, rootSlot, count, replies);
+  const scroller = h('div.messages.thread-scroll', { role: 'log', 'aria-label': 'Thread replies', tabindex: '0' }, rootSlot, count, replies);
+  focusByArrows(scroller);
   const typingLine = h('div.typing', { 'aria-live': 'polite' });
   const composerSlot = h('div.composer-slot');
   const panel = h('section.thread-panel', { 'aria-label': 'Thread' },
