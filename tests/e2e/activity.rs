@@ -11,6 +11,7 @@ use confab_tests::TestServer;
 
 crate::cases!(
     a_mention_in_a_thread_reply_counts_until_the_thread_is_read,
+    thread_replies_are_unread_in_their_thread_not_in_the_channel,
     activity_lists_mentions_and_replies_newest_first_and_only_what_one_may_read,
     threads_list_the_threads_one_is_in_with_their_unread_replies,
     a_read_marker_moves_back_to_mark_a_message_unread,
@@ -68,6 +69,39 @@ async fn a_mention_in_a_thread_reply_counts_until_the_thread_is_read() {
     // A deleted reply mentions nobody any more.
     bob.delete(mention.id).await.unwrap();
     assert_eq!(alice.channel_named(ws, "general").await.unwrap().mention_count, 0);
+}
+
+/// A channel's `unread_count` counts the messages after the read marker that are
+/// not thread replies: replies are unread in their thread (the threads list counts
+/// them), so a busy thread does not make its channel look unread.
+async fn thread_replies_are_unread_in_their_thread_not_in_the_channel() {
+    let server = TestServer::start();
+    let (alice, _) = server.user("alice").await;
+    let (bob, _) = server.user("bob").await;
+    let (ws, general) = confab_tests::workspace(&alice, "W").await;
+    confab_tests::join(&alice, ws, &bob).await;
+    let root = alice.post(general, "release plan").await.unwrap();
+    alice.mark_read(general, root.seq).await.unwrap();
+
+    for i in 0..3 {
+        reply(&bob, general, root.id, &format!("reply {i}")).await;
+    }
+    let view = alice.channel_named(ws, "general").await.unwrap();
+    assert_eq!((view.unread_count, view.last_seq - view.last_read_seq), (0, 3), "{view:?}");
+    let threads = alice.threads(ws, 20, 0).await.unwrap();
+    assert_eq!(threads.threads[0].unread_replies, 3, "the replies are unread in the thread");
+
+    let top = bob.post(general, "a new topic").await.unwrap();
+    reply(&bob, general, root.id, "reply 3").await;
+    let second = bob.post(general, "and another").await.unwrap();
+    let view = alice.channel_named(ws, "general").await.unwrap();
+    assert_eq!(view.unread_count, 2, "two messages in the channel, four replies around them: {view:?}");
+
+    // Read up to the first of them: the one after it is left (and the reply between).
+    alice.mark_read(general, top.seq).await.unwrap();
+    assert_eq!(alice.channel_named(ws, "general").await.unwrap().unread_count, 1);
+    alice.mark_read(general, second.seq).await.unwrap();
+    assert_eq!(alice.channel_named(ws, "general").await.unwrap().unread_count, 0);
 }
 
 /// The activity feed: mentions and replies in one's threads, newest first, in

@@ -64,6 +64,11 @@ impl App {
                 true => store.channel_member(id, caller.user)?.map_or(0, |m| m.last_read_seq),
                 false => last_seq,
             };
+            // Thread replies share the channel's `seq`s but are unread in their thread.
+            let unread_count = match is_member {
+                true => store.unread_count(id, last_read_seq)?,
+                false => 0,
+            };
             let (mention_count, thread_mention_count) = match is_member {
                 true => {
                     let in_threads = store.thread_mentions(caller.user, ws, id)?.len() as u64;
@@ -90,7 +95,7 @@ impl App {
                 is_member,
                 last_seq,
                 last_read_seq,
-                unread_count: last_seq.saturating_sub(last_read_seq),
+                unread_count,
                 mention_count,
                 thread_mention_count,
                 notify,

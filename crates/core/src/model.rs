@@ -161,6 +161,8 @@ pub struct ChannelView {
     pub last_seq: u64,
     /// The caller's read marker.
     pub last_read_seq: u64,
+    /// Messages after the read marker that are not thread replies (a reply is
+    /// unread in its thread: `GET /workspaces/{ws}/threads`).
     pub unread_count: u64,
     /// Mentions of the caller not read yet: in messages after their read marker, and
     /// in thread replies they have not read (which reading the channel leaves unread).

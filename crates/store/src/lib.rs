@@ -397,6 +397,10 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Option<MessageId>>;
     /// How many messages after `after_seq` mention `user`.
     fn mention_count(&self, channel: ChannelId, user: UserId, after_seq: u64) -> Result<u64>;
+    /// How many messages of `channel` after `after_seq` are not thread replies: a
+    /// channel's unread count for a read marker at `after_seq` (replies are unread in
+    /// their thread). Reads each such message's record.
+    fn unread_count(&self, channel: ChannelId, after_seq: u64) -> Result<u64>;
     /// The `seq` of every reply of a thread, oldest first.
     fn thread_reply_seqs(&self, root: MessageId) -> Result<Vec<u64>>;
     /// The members of a thread ([`Op::PutThreadMember`]).

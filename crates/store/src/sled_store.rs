@@ -819,6 +819,22 @@ impl Store for SledStore {
         Ok(self.tree.range(start..end).keys().count() as u64)
     }
 
+    fn unread_count(&self, channel: ChannelId, after_seq: u64) -> Result<u64> {
+        /// What counting needs of a message record (the rest is skipped unread).
+        #[derive(Deserialize)]
+        struct Head {
+            #[serde(default)]
+            thread_root: Option<MessageId>,
+        }
+        let Some(start) = after_seq.checked_add(1) else { return Ok(0) };
+        let mut count = 0;
+        for kv in self.tree.range(keys::message(channel, start)..keys::messages_end(channel)) {
+            let (key, value) = kv?;
+            count += u64::from(decode::<Head>(&key, &value)?.thread_root.is_none());
+        }
+        Ok(count)
+    }
+
     fn thread_reply_seqs(&self, root: MessageId) -> Result<Vec<u64>> {
         let prefix = keys::thread_replies_prefix(root);
         self.tree.scan_prefix(&prefix).keys().map(|k| Ok(keys::trailing_u64(&k?))).collect()

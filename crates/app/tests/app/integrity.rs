@@ -136,6 +136,9 @@ impl Store for FaultyStore {
     fn mention_count(&self, channel: ChannelId, user: UserId, after_seq: u64) -> Result<u64> {
         self.inner.mention_count(channel, user, after_seq)
     }
+    fn unread_count(&self, channel: ChannelId, after_seq: u64) -> Result<u64> {
+        self.inner.unread_count(channel, after_seq)
+    }
     fn thread_reply_seqs(&self, root: MessageId) -> Result<Vec<u64>> {
         self.inner.thread_reply_seqs(root)
     }
