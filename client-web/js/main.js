@@ -190,9 +190,10 @@ function ensureShell() {
     },
   }, q);
   const banner = h('div.banner', { role: 'status', hidden: true });
-  const sidebar = h('aside.sidebar#sidebar');
+  // Two complementary landmarks: each needs a name of its own.
+  const sidebar = h('aside.sidebar#sidebar', { 'aria-label': 'Sidebar' });
   const main = h('main.main#main');
-  const panel = h('aside.panel#panel', { hidden: true });
+  const panel = h('aside.panel#panel', { hidden: true, 'aria-label': 'Side panel' });
   const scrim = h('div.scrim', { on: { click: () => setDrawer(false) } });
   const toasts = h('div.toasts', { 'aria-live': 'polite' });
   const notifySlot = h('div.notify-slot');
