@@ -73,7 +73,9 @@ async fn a_slack_export_imports_once_with_everything_it_carries() {
     assert!(status.is_success(), "{status} {body}");
     let (status, _) = server.client().raw(Method::POST, "/auth/reset_password", Some(&reset)).await.unwrap();
     assert_eq!(status.as_u16(), 401, "a sign-in link works once");
-    server.client().login("bob@example.com", "bob's new password").await.unwrap();
+    let bob_client = server.client();
+    let bob_client = bob_client
+        .with_token(&bob_client.login("bob@example.com", "bob's new password").await.unwrap().token);
     // old-stuff has a malformed day file: that conversation is skipped, named.
     let skipped = first["conversations_skipped"].as_array().unwrap();
     assert_eq!(skipped.len(), 1, "{first}");
@@ -158,6 +160,81 @@ async fn a_slack_export_imports_once_with_everything_it_carries() {
     let thread = get(&ann, &format!("/messages/{}/thread", root["id"].as_str().unwrap())).await;
     assert_eq!(thread["replies"].as_array().unwrap().len(), 3);
 
+    // Bots show as bots: users.json's bot user, Slackbot, and the integration known
+    // only by its bot id; people do not. A bot's email is its own id's, which nobody
+    // can sign up with.
+    let is_bot = |username: &str| {
+        members.iter().find(|m| m["username"] == username).unwrap_or_else(|| panic!("{username}"))["is_bot"]
+            == true
+    };
+    for bot in ["deploybot", "hooky", "slackbot"] {
+        assert!(is_bot(bot), "{bot} is a bot: {members:?}");
+    }
+    for person in ["ann", "bob", "carol"] {
+        assert!(!is_bot(person), "{person} is a person: {members:?}");
+    }
+    let signup = json!({"email": format!("{}@bots.invalid", deploybot.to_lowercase()),
+                        "password": "a long password", "display_name": "Not a bot"});
+    let (status, body) =
+        server.client().raw(Method::POST, "/auth/signup", Some(&signup.to_string())).await.unwrap();
+    assert_eq!((status.as_u16(), body["error"]["code"].as_str()), (409, Some("email_taken")), "{body}");
+    // Exported again, they are bots in users.json, without this server's address.
+    let out = dir.path().join("again.zip");
+    stdout_json(&server.cli(&["export", "workspace", &ws, "--out", out.to_str().unwrap()]));
+    let mut exported = zip::ZipArchive::new(std::fs::File::open(&out).unwrap()).unwrap();
+    let users: Value = serde_json::from_reader(exported.by_name("users.json").unwrap()).unwrap();
+    let user = |name: &str| users.as_array().unwrap().iter().find(|u| u["name"] == name).unwrap().clone();
+    assert_eq!(
+        (&user("deploybot")["is_bot"], &user("deploybot")["profile"]["email"]),
+        (&json!(true), &Value::Null)
+    );
+    assert_eq!(
+        (&user("bob")["is_bot"], &user("bob")["profile"]["email"]),
+        (&json!(false), &json!("bob@example.com"))
+    );
+
+    // Imported history leaves activity, read: Bob's mention in the root and the
+    // replies after his in its thread; Ann's, the replies in her thread. Nobody's
+    // unread counts move.
+    let activity_of = |page: &Value| -> Vec<(String, bool, bool, bool)> {
+        page["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| {
+                let flag = |k: &str| i[k].as_bool().unwrap();
+                (
+                    i["message"]["id"].as_str().unwrap().to_string(),
+                    flag("mention"),
+                    flag("reply"),
+                    flag("unread"),
+                )
+            })
+            .collect()
+    };
+    let id = |m: &Value| m["id"].as_str().unwrap().to_string();
+    let bobs = activity_of(&get(&bob_client, &format!("/workspaces/{ws}/activity")).await);
+    assert_eq!(
+        bobs,
+        [
+            (id(&history[9]), false, true, false),
+            (id(&history[3]), false, true, false),
+            (id(root), true, false, false)
+        ]
+    );
+    let anns = activity_of(&get(&ann, &format!("/workspaces/{ws}/activity")).await);
+    let replies = [&history[9], &history[3], &history[1]].map(|m| (id(m), false, true, false));
+    assert_eq!(anns, replies);
+    for client in [&ann, &bob_client] {
+        let threads = get(client, &format!("/workspaces/{ws}/threads")).await;
+        assert_eq!(threads["threads"].as_array().unwrap().len(), 1, "{threads}");
+        assert_eq!(threads["threads"][0]["unread_replies"], 0, "{threads}");
+        let channels = get(client, &format!("/workspaces/{ws}/channels")).await;
+        for c in channels["channels"].as_array().unwrap() {
+            assert_eq!((&c["unread_count"], &c["mention_count"]), (&json!(0), &json!(0)), "{c}");
+        }
+    }
+
     // The private channel, the DM and the group DM.
     let secret_history = all_messages(&ann, secret["id"].as_str().unwrap()).await;
     assert_eq!(secret_history.len(), 1);
@@ -195,6 +272,7 @@ async fn a_slack_export_imports_once_with_everything_it_carries() {
     assert_eq!(all_messages(&ann, general["id"].as_str().unwrap()).await.len(), 10);
     let root_again = get(&ann, &format!("/messages/{}", root["id"].as_str().unwrap())).await;
     assert_eq!(root_again["reply_count"], 3);
+    assert_eq!(activity_of(&get(&ann, &format!("/workspaces/{ws}/activity")).await), replies);
 
     // On a stopped server's data dir, the same command works offline; the table
     // names the skipped file and the process exits 0.

@@ -128,8 +128,9 @@ impl HookLimiter {
     }
 }
 
-/// A bot account's placeholder email: its own id at [`BOT_DOMAIN`].
-fn bot_email(id: UserId) -> String {
+/// A bot account's placeholder email: its own id at [`BOT_DOMAIN`] (the import
+/// gives Slack's bots and integrations theirs too, so that they show as bots).
+pub(crate) fn bot_email(id: UserId) -> String {
     format!("{}@{BOT_DOMAIN}", id.to_string().to_lowercase())
 }
 

@@ -5,8 +5,12 @@
 //! 1. **Users** match existing accounts by email (they keep their passwords); the
 //!    others become new accounts without a usable password, each with a one-time
 //!    sign-in link: a password-reset token ([`App::password_reset_token`]) whose link
-//!    the operator hands over. Users without an email (bots,
-//!    Slackbot) get an address under `slack-import.invalid` and never abort the run.
+//!    the operator hands over. Bots (users.json's `is_bot` or `is_app_user`,
+//!    Slackbot, and integrations whose messages name only a `bot_id`) become bot
+//!    accounts of this workspace, remembered per workspace: their email is their own
+//!    id at `bots.invalid`, which marks a bot ([`crate::slack_bots`]) and which nobody
+//!    signing up can take. People without an email get an address under
+//!    `slack-import.invalid` and never abort the run.
 //! 2. **The workspace** named `--workspace` is reused, or created with Slack's primary
 //!    owner as its owner. Every user not deleted in Slack becomes a member (Slack
 //!    owners and admins as admins).
@@ -47,7 +51,7 @@ use confab_slack_export::{
     Author, Conversation, ConversationId, ConversationKind, Entry, Export, MembershipChange, MessageKey,
     MessageKind, Resolver, SlackUserId,
 };
-use confab_store::{Batch, Direction, Op, UserRecord};
+use confab_store::{Activity, Batch, Direction, Op, UserRecord};
 use serde::{Deserialize, Serialize};
 
 use crate::committer::Durable;
@@ -294,11 +298,15 @@ impl App {
                 users.insert(u.id.clone(), (record.user.id, record.user.username));
                 continue;
             }
+            let id = UserId::from_ulid(new_ulid());
+            let is_bot = u.is_bot || u.is_app_user;
+            // A bot is never linked to an account by email: it is this workspace's own.
             let email = match u.email.as_deref().map(|e| e.trim().to_lowercase()) {
+                _ if is_bot => crate::slack_bots::bot_email(id),
                 Some(email) if validate::email(&email).is_ok() => email,
                 _ => placeholder_email(u.id.as_str()),
             };
-            if let Some(record) = self.store().user_by_email(&email)? {
+            if !is_bot && let Some(record) = self.store().user_by_email(&email)? {
                 summary.users_linked += 1;
                 users.insert(u.id.clone(), (record.user.id, record.user.username));
                 continue;
@@ -310,7 +318,7 @@ impl App {
                 .map(str::to_string)
                 .unwrap_or_else(|_| username.clone());
             let user = User {
-                id: UserId::from_ulid(new_ulid()),
+                id,
                 email,
                 username: username.clone(),
                 display_name: display,
@@ -335,7 +343,7 @@ impl App {
         let owner_slack = export
             .users()
             .iter()
-            .filter(|u| !u.deleted && !u.is_bot)
+            .filter(|u| !u.deleted && !u.is_bot && !u.is_app_user)
             .max_by_key(|u| (u.is_owner, u.is_admin))
             .ok_or_else(|| {
                 Error::invalid_field("path", "the export has no users who could own a workspace")
@@ -366,7 +374,11 @@ impl App {
             }
             for (u, record) in &new_records {
                 // People get a sign-in link; bots, Slackbot and deleted users do not.
-                if !(u.deleted || u.is_bot || record.user.email.ends_with(PLACEHOLDER_DOMAIN)) {
+                if !(u.deleted
+                    || u.is_bot
+                    || u.is_app_user
+                    || record.user.email.ends_with(PLACEHOLDER_DOMAIN))
+                {
                     summary.new_accounts.push(NewAccount {
                         slack_id: u.id.to_string(),
                         username: record.user.username.clone(),
@@ -477,10 +489,21 @@ impl App {
         let mut batch = Batch::new();
         let mut created = Vec::new();
         for (key, name) in wanted {
-            let email = placeholder_email(&format!("bot-{key}"));
-            let id = match self.store().user_by_email(&email)? {
-                Some(record) => record.user.id,
+            let remembered = self
+                .store()
+                .blob(ws, NAMESPACE, format!("bot:{key}").as_bytes())?
+                .and_then(|id| String::from_utf8(id).ok()?.parse::<UserId>().ok());
+            // Before bots were remembered, an earlier run found its account by this.
+            let legacy = placeholder_email(&format!("bot-{key}"));
+            let earlier = match remembered {
+                Some(id) => Some(id),
+                None => self.store().user_by_email(&legacy)?.map(|r| r.user.id),
+            };
+            let id = match earlier {
+                Some(id) => id,
                 None => {
+                    let id = UserId::from_ulid(new_ulid());
+                    let email = crate::slack_bots::bot_email(id);
                     let username = self.free_username(&name, taken)?;
                     let display_name = self
                         .limits()
@@ -488,7 +511,7 @@ impl App {
                         .map(str::to_string)
                         .unwrap_or_else(|_| username.clone());
                     let user = User {
-                        id: UserId::from_ulid(new_ulid()),
+                        id,
                         email,
                         username,
                         display_name,
@@ -502,14 +525,15 @@ impl App {
                     id
                 }
             };
-            names.bots.insert(key, id);
-            created.push(id);
+            names.bots.insert(key.clone(), id);
+            created.push((key, id));
         }
         if !batch.is_empty() {
             rt.block_on(self.write_global(batch))?;
         }
         let ((), durable) = self.write(ws, |state, tx| {
-            for id in &created {
+            for (key, id) in &created {
+                tx.op(remember(ws, &format!("bot:{key}"), &id.to_string()));
                 if state.role(*id).is_none() {
                     tx.op(Op::PutMember(Member {
                         workspace: ws,
@@ -525,7 +549,7 @@ impl App {
             Ok(())
         })?;
         pending.push(durable);
-        for id in created {
+        for (_, id) in created {
             self.hub().add_workspace(id, ws);
         }
         Ok(())
@@ -754,6 +778,7 @@ impl App {
         // caller waits for durability.
         let total = messages.len() as u64;
         let mut last = None;
+        let mut activity = ImportedActivity::default();
         let mut rest = messages.into_iter().peekable();
         while rest.peek().is_some() {
             let mut chunk = Vec::with_capacity(BATCH_MESSAGES);
@@ -763,6 +788,7 @@ impl App {
                 bytes += m.message.text.len() + 300;
                 chunk.push(m);
             }
+            let activity = &mut activity;
             let ((), durable) = self.write(ws, move |state, tx| {
                 let Some(ch) = state.channels.get_mut(&channel) else {
                     return Err(Error::new(ErrorCode::ChannelNotFound, "the channel is gone").into());
@@ -771,14 +797,13 @@ impl App {
                 ch.last_seq = base + chunk.len() as u64;
                 for (i, Staged { mut message, updated_root }) in chunk.into_iter().enumerate() {
                     message.seq = base + 1 + i as u64;
-                    for user in &message.mentions {
-                        tx.op(Op::PutMention { channel, user: *user, seq: message.seq });
-                    }
+                    activity.stage(self, state, tx, &message)?;
                     tx.op(Op::PutMessage(message));
                     if let Some(root) = updated_root {
                         tx.op(Op::PutMessage(root));
                     }
                 }
+                activity.stage_threads_read(tx);
                 Ok(())
             })?;
             last = Some(durable);
@@ -1010,6 +1035,82 @@ impl App {
             }
         }
         Ok(out)
+    }
+}
+
+/// The activity imported messages leave, staged as posting stages it
+/// ([`crate::threads`]) but read: a top-level message is activity of whom it
+/// mentions, a reply of the other members of its thread (its root's author and
+/// everyone who replied) and of whom it mentions. Imported history must not flood
+/// anyone's unread counts, and read is decided by read markers: the channel's (set to
+/// its newest message once the conversation is written) for a top-level message,
+/// the thread's for a reply, which each member of a thread gets at its newest reply
+/// (in the batch that writes it). A mention in a reply stages no unread thread
+/// mention. So the activity feed and the threads list show imported history, read.
+#[derive(Default)]
+struct ImportedActivity {
+    /// Each thread replied in so far: its members and its newest reply's `seq`.
+    threads: HashMap<MessageId, (Vec<UserId>, u64)>,
+    /// The authors of this conversation's thread roots written so far.
+    root_authors: HashMap<MessageId, UserId>,
+    /// Threads replied in since their members' read markers were last staged.
+    unstaged: HashSet<MessageId>,
+}
+
+impl ImportedActivity {
+    /// Stages the activity of one message (with its `seq`).
+    fn stage(&mut self, app: &App, state: &WorkspaceState, tx: &mut Tx, message: &Message) -> Result<()> {
+        let Some(root) = message.thread_root else {
+            if message.reply_count > 0 {
+                self.root_authors.insert(message.id, message.author);
+            }
+            App::stage_mention_activity(tx, message, &message.mentions);
+            return Ok(());
+        };
+        let (members, newest) = match self.threads.entry(root) {
+            std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+            std::collections::hash_map::Entry::Vacant(e) => {
+                let mut members = app.store().thread_members(root)?;
+                // A root of this run, or of an earlier one.
+                let root_author = match self.root_authors.get(&root) {
+                    Some(author) => Some(*author),
+                    None => app.store().message(root)?.map(|m| m.author),
+                };
+                if let Some(author) = root_author.filter(|a| !members.contains(a)) {
+                    members.push(author);
+                }
+                e.insert((members, 0))
+            }
+        };
+        let (ws, channel, author) = (message.workspace, message.channel, message.author);
+        let mut told = HashSet::new();
+        for user in members.iter().filter(|u| **u != author && state.can_read(**u, channel)) {
+            let activity = Activity { mention: message.mentions.contains(user), reply: true };
+            tx.op(Op::PutActivity { workspace: ws, user: *user, message: message.id, activity });
+            told.insert(*user);
+        }
+        for user in message.mentions.iter().filter(|u| !told.contains(*u)) {
+            let activity = Activity { mention: true, reply: false };
+            tx.op(Op::PutActivity { workspace: ws, user: *user, message: message.id, activity });
+        }
+        if !members.contains(&author) {
+            members.push(author);
+        }
+        *newest = message.seq;
+        self.unstaged.insert(root);
+        Ok(())
+    }
+
+    /// Every member of each thread replied in since the last call has read it up to
+    /// its newest reply.
+    fn stage_threads_read(&mut self, tx: &mut Tx) {
+        for root in self.unstaged.drain() {
+            let Some((members, newest)) = self.threads.get(&root) else { continue };
+            for user in members {
+                let (workspace, user, read_seq) = (tx.workspace, *user, *newest);
+                tx.op(Op::PutThreadMember { workspace, root, user, read_seq });
+            }
+        }
     }
 }
 

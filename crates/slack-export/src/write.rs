@@ -18,6 +18,8 @@ pub struct UserOut {
     pub deleted: bool,
     pub is_admin: bool,
     pub is_owner: bool,
+    /// A bot's account (whose messages an app posted); a reader takes it back as one.
+    pub is_bot: bool,
     pub profile: ProfileOut,
 }
 

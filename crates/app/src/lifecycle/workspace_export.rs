@@ -227,6 +227,9 @@ impl App {
             let Some(record) = store.user(*id)? else { continue };
             let u = record.user;
             let role = roles.get(id).copied();
+            // A bot's email is its own id's on this server: meaningless anywhere else.
+            let is_bot = crate::slack_bots::is_bot_account(&u);
+            let erased = record.password_hash.eq(confab_store::UserRecord::ERASED);
             users.push(UserOut {
                 id: u.id.to_string(),
                 name: u.username.clone(),
@@ -234,8 +237,9 @@ impl App {
                 deleted: role.is_none(),
                 is_admin: role.is_some_and(Role::is_admin),
                 is_owner: role == Some(Role::Owner),
+                is_bot,
                 profile: ProfileOut {
-                    email: (!record.password_hash.eq(confab_store::UserRecord::ERASED)).then_some(u.email),
+                    email: (!erased && !is_bot).then_some(u.email),
                     real_name: u.display_name.clone(),
                     display_name: u.username,
                 },
