@@ -212,6 +212,7 @@ impl Config {
             ("files.image_max_decode_bytes", self.app.files.image_max_decode_bytes, MIB, 1 << 34),
             ("files.thumbnail_threads", self.app.files.thumbnail_threads as u64, 1, 256),
             ("files.index_text_max_bytes", self.app.files.index_text_max_bytes, 0, 64 * MIB),
+            ("files.max_files_per_message", self.app.files.max_files_per_message as u64, 1, 100),
             ("websocket.queue_frames", w.queue_frames as u64, 1, 1_000_000),
             ("websocket.auth_timeout_secs", w.auth_timeout_secs, 1, 3600),
             ("websocket.ping_interval_secs", w.ping_interval_secs, 1, 3600),

@@ -69,10 +69,11 @@ pub struct RawUpload {
     thread_root: Option<String>,
 }
 
-/// `POST /channels/{ch}/files`: a `multipart/form-data` body (a `file` part and an
-/// optional `text`), or the file as the whole body with its name (and the optional
-/// text) in the query, as `curl --data-binary @report.pdf` sends it. With
-/// `?thread_root=` the message is a reply in that thread.
+/// `POST /channels/{ch}/files`: a `multipart/form-data` body (one or more `file`
+/// parts, up to `files.max_files_per_message`, and an optional `text`), or the file as
+/// the whole body with its name (and the optional text) in the query, as
+/// `curl --data-binary @report.pdf` sends it. Either way one message carries the
+/// files; with `?thread_root=` it is a reply in that thread.
 pub async fn upload(
     State(app): State<App>,
     auth: Auth,
@@ -87,7 +88,7 @@ pub async fn upload(
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.trim_start().to_ascii_lowercase().starts_with("multipart/form-data"));
-    let (upload, name, text) = if multipart {
+    let (uploads, text) = if multipart {
         if raw.name.is_some() || raw.text.is_some() {
             return Err(ApiError::new(
                 ErrorCode::InvalidRequest,
@@ -99,11 +100,13 @@ pub async fn upload(
     } else {
         raw_upload(&app, auth.caller, channel, raw, request.into_body()).await?
     };
-    let (file, message) = app.post_file(auth.caller, upload, &name, text, thread_root).await?;
-    Ok((StatusCode::CREATED, Json(FilePosted { file, message })))
+    let (files, message) = app.post_files(auth.caller, uploads, text, thread_root).await?;
+    let file = files.first().cloned().ok_or_else(|| ApiError::from(Error::internal()))?;
+    Ok((StatusCode::CREATED, Json(FilePosted { file, files, message })))
 }
 
-type Received = (confab_app::files::Upload, String, String);
+/// The files received (each with its name) and the message's text.
+type Received = (Vec<(confab_app::files::Upload, String)>, String);
 
 async fn raw_upload(
     app: &App,
@@ -131,7 +134,7 @@ async fn raw_upload(
             .map_err(|e| ApiError::new(ErrorCode::InvalidRequest, format!("reading the upload: {e}")))?;
         receiving.write(&chunk)?;
     }
-    Ok((receiving, name, text))
+    Ok((vec![(receiving, name)], text))
 }
 
 async fn multipart_upload(
@@ -144,30 +147,38 @@ async fn multipart_upload(
         ApiError::new(ErrorCode::InvalidRequest, format!("send multipart/form-data: {}", e.body_text()))
     })?;
     let max_text = app.config().limits.max_message_chars * 4;
-    let (mut upload, mut name, mut text) = (None, String::new(), String::new());
+    let max_files = app.config().files.max_files_per_message;
+    let (mut uploads, mut text) = (Vec::new(), String::new());
     while let Some(mut field) = multipart.next_field().await.map_err(multipart_error)? {
         match field.name() {
-            Some("file") if upload.is_none() => {
-                name = field.file_name().unwrap_or_default().to_string();
+            // Refused before its bytes are read.
+            Some("file") if uploads.len() == max_files => {
+                return Err(
+                    Error::invalid_field("file", format!("at most {max_files} files per message")).into()
+                );
+            }
+            Some("file") => {
+                let name = field.file_name().unwrap_or_default().to_string();
                 let mut receiving = app.begin_upload(caller, channel)?;
                 while let Some(chunk) = field.chunk().await.map_err(multipart_error)? {
                     receiving.write(&chunk)?;
                 }
-                upload = Some(receiving);
+                uploads.push((receiving, name));
             }
             Some("text") => text = small_text(field, max_text).await?,
             other => {
                 let what = other.unwrap_or("a part without a name");
                 return Err(ApiError::new(
                     ErrorCode::InvalidRequest,
-                    format!("unexpected part {what:?}: send one `file` and an optional `text`"),
+                    format!("unexpected part {what:?}: send `file` parts and an optional `text`"),
                 ));
             }
         }
     }
-    let upload =
-        upload.ok_or_else(|| Error::invalid_field("file", "send the file in a part named `file`"))?;
-    Ok((upload, name, text))
+    if uploads.is_empty() {
+        return Err(Error::invalid_field("file", "send the file in a part named `file`").into());
+    }
+    Ok((uploads, text))
 }
 
 pub async fn download(

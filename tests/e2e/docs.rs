@@ -222,6 +222,7 @@ async fn documented_bodies_match_the_types() {
                     size: 0,
                     content_type: String::new(),
                 },
+                files: Vec::new(),
                 message: message.clone(),
             }),
         ),

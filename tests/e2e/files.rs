@@ -22,6 +22,7 @@ crate::cases!(
     a_raw_body_upload_is_named_in_the_query,
     files_reach_training_only_under_a_grant_naming_them,
     a_file_can_be_a_thread_reply,
+    one_message_carries_several_files,
 );
 
 const WAIT: Duration = Duration::from_secs(10);
@@ -894,4 +895,49 @@ async fn a_file_can_be_a_thread_reply() {
     assert_eq!(stored_contents(&server, ws).len(), before, "a refused upload leaves no content");
     assert!(staging_is_empty(&server), "nor a staging file");
     assert_eq!(owner.thread(root.id).await.unwrap().replies.len(), 2);
+}
+
+/// Several `file` parts make one message with every file, in order; identical content
+/// twice is stored once; past `files.max_files_per_message` the upload is refused and
+/// stores nothing; the quota counts the message's files together.
+async fn one_message_carries_several_files() {
+    let server = TestServer::start_with(&[
+        ("CONFAB_FILES_MAX_FILES_PER_MESSAGE", "3"),
+        ("CONFAB_FILES_WORKSPACE_QUOTA_BYTES", "600"),
+    ]);
+    let (owner, _) = server.user("owner").await;
+    let (member, _) = server.user("member").await;
+    let (ws, general) = confab_tests::workspace(&owner, "W").await;
+    confab_tests::join(&owner, ws, &member).await;
+    let mut live = member.connect(&[]).await.unwrap();
+
+    let files: [(&str, &[u8]); 3] = [("a.txt", b"alpha"), ("b.png", PNG), ("again.txt", b"alpha")];
+    let posted = owner.upload_files(general, None, &files, "three at once").await.unwrap();
+    let names: Vec<&str> = posted.files.iter().map(|f| f.name.as_str()).collect();
+    assert_eq!(names, ["a.txt", "b.png", "again.txt"]);
+    assert_eq!(posted.file, posted.files[0]);
+    let ids: Vec<FileId> = posted.files.iter().map(|f| f.id).collect();
+    assert_eq!(posted.message.files, ids);
+    assert_eq!(posted.message.text, "three at once");
+    assert_eq!(stored_contents(&server, ws).len(), 2, "identical content is stored once");
+    for (file, (_, content)) in posted.files.iter().zip(files) {
+        assert_eq!(member.download(file.id, false).await.unwrap().1, content);
+    }
+    owner.download(posted.files[1].id, true).await.expect("the image has its thumbnail");
+    let (_, event) = live.wait_event(WAIT, "message.created").await.unwrap();
+    let Event::MessageCreated { message } = event else { unreachable!() };
+    assert_eq!((message.id, &message.files), (posted.message.id, &ids), "one message with every file");
+
+    // One file too many: refused, nothing stored.
+    let four: [(&str, &[u8]); 4] = [("1", b"one"), ("2", b"two"), ("3", b"three"), ("4", b"four")];
+    let refused = owner.upload_files(general, None, &four, "").await;
+    assert_eq!(code(refused), (400, ErrorCode::InvalidField));
+    // Over the quota together (each alone would fit): refused, nothing stored.
+    let big: [(&str, &[u8]); 2] = [("x", &[b'x'; 400]), ("y", &[b'y'; 400])];
+    let refused = owner.upload_files(general, None, &big, "").await;
+    assert_eq!(code(refused).1, ErrorCode::QuotaExceeded);
+    assert_eq!(stored_contents(&server, ws).len(), 2, "a refused upload stores nothing");
+    assert!(staging_is_empty(&server));
+    let history = owner.history(general, None, None, 10).await.unwrap();
+    assert_eq!(history.len(), 1, "refused uploads post nothing");
 }

@@ -30,6 +30,7 @@
 //! deleted on its own leaves its message (`message.updated`); a message left with
 //! neither text nor files is deleted with it.
 
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use confab_consent::{FILE_TEXT_MAX_BYTES, FileData};
@@ -80,6 +81,8 @@ pub struct FilesConfig {
     /// Largest text-like file whose text is searchable, in bytes; a larger one is
     /// found by its name only, and 0 indexes no file's text.
     pub index_text_max_bytes: u64,
+    /// Files one message may carry (one upload request).
+    pub max_files_per_message: usize,
 }
 
 impl Default for FilesConfig {
@@ -95,6 +98,7 @@ impl Default for FilesConfig {
             image_max_decode_bytes: 256 * 1024 * 1024,
             thumbnail_threads: 2,
             index_text_max_bytes: 1024 * 1024,
+            max_files_per_message: 10,
         }
     }
 }
@@ -284,10 +288,49 @@ impl App {
         text: String,
         thread_root: Option<MessageId>,
     ) -> Result<(FileInfo, Message)> {
-        if upload.staging.size() == 0 {
-            return Err(Error::invalid_field("file", "the file is empty").into());
+        let (mut files, message) =
+            self.post_files(caller, vec![(upload, name.to_owned())], text, thread_root).await?;
+        Ok((files.remove(0), message))
+    }
+
+    /// Posts one message with every uploaded file (each with the name it was sent
+    /// with), in order: at least one and at most `files.max_files_per_message`, all
+    /// received for the same channel.
+    pub async fn post_files(
+        &self,
+        caller: Caller,
+        uploads: Vec<(Upload, String)>,
+        text: String,
+        thread_root: Option<MessageId>,
+    ) -> Result<(Vec<FileInfo>, Message)> {
+        let max = self.config().files.max_files_per_message;
+        let Some(channel) = uploads.first().map(|(u, _)| u.channel) else {
+            return Err(Error::invalid_field("file", "send the file in a part named `file`").into());
+        };
+        if uploads.len() > max {
+            return Err(Error::invalid_field("file", format!("at most {max} files per message")).into());
         }
-        let channel = upload.channel;
+        if uploads.iter().any(|(u, _)| u.channel != channel) {
+            return Err(
+                Error::new(ErrorCode::InvalidRequest, "the files of one message go to one channel").into()
+            );
+        }
+        if let Some((_, name)) = uploads.iter().find(|(u, _)| u.staging.size() == 0) {
+            let name = sanitize_name(name);
+            return Err(Error::invalid_field("file", format!("the file {name:?} is empty")).into());
+        }
+        let mut attachments = Vec::with_capacity(uploads.len());
+        for (upload, name) in uploads {
+            attachments.push(self.attachment(upload, &name).await?);
+        }
+        let infos = attachments.iter().map(|a| a.info.clone()).collect();
+        let req = crate::PostMessage { text, thread_root, client_msg_id: None };
+        let message = self.post_message_with(caller, channel, req, attachments).await?;
+        Ok((infos, message))
+    }
+
+    /// Seals a received upload and makes its thumbnail if it is a raster image.
+    async fn attachment(&self, upload: Upload, name: &str) -> Result<Attachment> {
         let staging = upload.staging;
         let sealed =
             tokio::task::spawn_blocking(move || staging.seal()).await?.map_err(io("syncing an upload"))?;
@@ -303,10 +346,7 @@ impl App {
         } else {
             (sealed, None)
         };
-        let req = crate::PostMessage { text, thread_root, client_msg_id: None };
-        let attachment = Attachment { sealed, info: info.clone(), thumbnail };
-        let message = self.post_message_with(caller, channel, req, Some(attachment)).await?;
-        Ok((info, message))
+        Ok(Attachment { sealed, info, thumbnail })
     }
 
     /// The PNG thumbnail of an uploaded raster image, made in the bounded pool;
@@ -335,39 +375,81 @@ impl App {
         })
     }
 
-    /// Stages an attachment's records in a post's batch and places its content,
-    /// under the workspace's write lock; the last step of the post that can fail.
-    /// Returns the content to sync before the post is acknowledged.
-    pub(crate) fn stage_attachment(
+    /// Stages the records of a post's attachments in its batch and places their
+    /// contents, under the workspace's write lock; the last step of the post that can
+    /// fail. The quota is checked for all of them before anything is placed, and a
+    /// content attached twice is stored and counted once. Returns the contents to
+    /// sync before the post is acknowledged.
+    pub(crate) fn stage_attachments(
         &self,
         tx: &mut Tx,
         message: &Message,
-        attachment: Attachment,
-    ) -> Result<ContentHash> {
+        attachments: Vec<Attachment>,
+    ) -> Result<Vec<ContentHash>> {
+        if attachments.is_empty() {
+            return Ok(Vec::new());
+        }
         let ws = tx.workspace;
-        let hash = attachment.sealed.hash;
-        let size = attachment.sealed.size;
-        let existing = content(self, ws, &hash)?;
+        // Each content's record as it stands, and the bytes new to the workspace.
+        let mut contents: HashMap<ContentHash, ContentRecord> = HashMap::new();
+        let mut new_contents: HashSet<ContentHash> = HashSet::new();
+        for attachment in &attachments {
+            let (hash, size) = (attachment.sealed.hash, attachment.sealed.size);
+            if let std::collections::hash_map::Entry::Vacant(entry) = contents.entry(hash) {
+                let existing = content(self, ws, &hash)?;
+                if existing.is_none() {
+                    new_contents.insert(hash);
+                }
+                entry.insert(existing.unwrap_or(ContentRecord { size, refs: 0 }));
+            }
+        }
+        let added: u64 = new_contents.iter().map(|h| contents[h].size).sum();
         let quota = self.config().files.workspace_quota_bytes;
         let used = usage(self, ws)?;
-        if existing.is_none() && used.saturating_add(size) > quota {
+        if added > 0 && used.saturating_add(added) > quota {
             return Err(quota_exceeded(quota).into());
         }
-        if existing.is_none() {
-            self.inner.files.blobs.place(ws, attachment.sealed).map_err(io("placing an upload"))?;
-            tx.op(put_json(ws, USAGE, USAGE_KEY.to_vec(), &(used + size))?);
+        if added > 0 {
+            tx.op(put_json(ws, USAGE, USAGE_KEY.to_vec(), &(used + added))?);
         }
-        let refs = existing.map_or(0, |c| c.refs) + 1;
-        tx.op(put_json(ws, CONTENTS, hash.to_vec(), &ContentRecord { size, refs })?);
+        for attachment in attachments {
+            let hash = attachment.sealed.hash;
+            let record = contents.get_mut(&hash).ok_or_else(|| AppError::Other {
+                context: "staging attachments",
+                cause: "a content not looked up".into(),
+            })?;
+            if record.refs == 0 {
+                // New content, placed once; a second copy in this post is dropped.
+                self.inner.files.blobs.place(ws, attachment.sealed).map_err(io("placing an upload"))?;
+            }
+            record.refs += 1;
+            self.stage_file_record(tx, message, attachment.info, attachment.thumbnail, hash)?;
+        }
+        for (hash, record) in &contents {
+            tx.op(put_json(ws, CONTENTS, hash.to_vec(), record)?);
+        }
+        Ok(contents.into_keys().collect())
+    }
+
+    /// Stages one attached file's record (and its thumbnail).
+    fn stage_file_record(
+        &self,
+        tx: &mut Tx,
+        message: &Message,
+        info: FileInfo,
+        thumbnail: Option<Vec<u8>>,
+        hash: ContentHash,
+    ) -> Result<()> {
+        let ws = tx.workspace;
         let record = FileRecord {
-            info: attachment.info,
+            info,
             channel: message.channel,
             message: message.id,
             uploader: message.author,
             created_at: tx.now,
             hash: confab_store::blobs::hex(&hash),
         };
-        if let Some(png) = attachment.thumbnail {
+        if let Some(png) = thumbnail {
             tx.op(Op::PutBlob {
                 workspace: ws,
                 namespace: THUMBS,
@@ -376,7 +458,7 @@ impl App {
             });
         }
         tx.op(put_json(ws, FILES, record.info.id.to_bytes().to_vec(), &record)?);
-        Ok(hash)
+        Ok(())
     }
 
     /// Makes placed content durable (before its message is acknowledged).

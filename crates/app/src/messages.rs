@@ -69,19 +69,19 @@ impl App {
         channel: ChannelId,
         req: PostMessage,
     ) -> Result<Message> {
-        self.post_message_with(caller, channel, req, None).await
+        self.post_message_with(caller, channel, req, Vec::new()).await
     }
 
-    /// Posts a message, with an uploaded file if given (then the text may be empty).
+    /// Posts a message, with uploaded files if given (then the text may be empty).
     pub(crate) async fn post_message_with(
         &self,
         caller: Caller,
         channel: ChannelId,
         req: PostMessage,
-        attachment: Option<crate::files::Attachment>,
+        attachments: Vec<crate::files::Attachment>,
     ) -> Result<Message> {
-        let text = match (&attachment, req.text.trim().is_empty()) {
-            (Some(_), true) => String::new(),
+        let text = match (attachments.is_empty(), req.text.trim().is_empty()) {
+            (false, true) => String::new(),
             _ => emoji::expand_shortcodes(self.limits().message_text(&req.text)?),
         };
         if let Some(id) = &req.client_msg_id {
@@ -114,7 +114,7 @@ impl App {
             if let Some(client_id) = &req.client_msg_id {
                 let earlier = self.store().message_by_client_id(channel, caller.user, client_id)?;
                 if let Some(id) = earlier {
-                    return Ok((Posted::Earlier(id), None));
+                    return Ok((Posted::Earlier(id), Vec::new()));
                 }
             }
             let root = match req.thread_root {
@@ -158,14 +158,9 @@ impl App {
                 client_msg_id: req.client_msg_id.clone(),
                 files: Vec::new(),
             };
-            // Last, as it places the file's content: nothing after it fails.
-            let placed = match attachment {
-                Some(attachment) => {
-                    message.files.push(attachment.id());
-                    Some(self.stage_attachment(tx, &message, attachment)?)
-                }
-                None => None,
-            };
+            // Last, as it places the files' contents: nothing after it fails.
+            message.files = attachments.iter().map(|a| a.id()).collect();
+            let placed = self.stage_attachments(tx, &message, attachments)?;
             tx.op(Op::PutMessage(message.clone()));
             match &root {
                 Some(root) => self.stage_reply_activity(state, tx, &message, root, &mentions)?,
@@ -185,7 +180,7 @@ impl App {
             }
             Ok((Posted::New(message), placed))
         })?;
-        if let Some(hash) = placed {
+        for hash in placed {
             self.sync_content(ws, hash).await?;
         }
         durable.wait().await?;

@@ -135,7 +135,18 @@ impl Client {
         content: &[u8],
         text: &str,
     ) -> Result<http::FilePosted> {
-        let (content_type, body) = multipart_body(name, content, text);
+        self.upload_files(channel, thread_root, &[(name, content)], text).await
+    }
+
+    /// Uploads several files (name, content) as one message.
+    pub async fn upload_files(
+        &self,
+        channel: ChannelId,
+        thread_root: Option<MessageId>,
+        files: &[(&str, &[u8])],
+        text: &str,
+    ) -> Result<http::FilePosted> {
+        let (content_type, body) = multipart_files_body(files, text);
         let query = thread_root.map(|root| format!("?thread_root={root}")).unwrap_or_default();
         let mut request = self.http.post(format!("{}/api/v1/channels/{channel}/files{query}", self.base));
         if let Some(token) = &self.token {
@@ -440,26 +451,35 @@ fn encode_segment(s: &str) -> String {
 /// A `multipart/form-data` body with a `file` part and, if not empty, a `text` part:
 /// its content type and bytes.
 pub fn multipart_body(name: &str, content: &[u8], text: &str) -> (String, Vec<u8>) {
+    multipart_files_body(&[(name, content)], text)
+}
+
+/// [`multipart_body`] with several `file` parts, in order.
+pub fn multipart_files_body(files: &[(&str, &[u8])], text: &str) -> (String, Vec<u8>) {
     let nanos =
         std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
-    let boundary = format!("confab-boundary-{nanos:x}-{:x}", content.len());
-    let mut body = Vec::with_capacity(content.len() + 512);
+    let size: usize = files.iter().map(|(_, content)| content.len()).sum();
+    let boundary = format!("confab-boundary-{nanos:x}-{size:x}");
+    let mut body = Vec::with_capacity(size + 512 * (files.len() + 1));
     if !text.is_empty() {
         body.extend_from_slice(
             format!("--{boundary}\r\nContent-Disposition: form-data; name=\"text\"\r\n\r\n{text}\r\n")
                 .as_bytes(),
         );
     }
-    let name = name.replace(['"', '\r', '\n'], "_");
-    body.extend_from_slice(
-        format!(
-            "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{name}\"\r\n\
-             Content-Type: application/octet-stream\r\n\r\n"
-        )
-        .as_bytes(),
-    );
-    body.extend_from_slice(content);
-    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    for (name, content) in files {
+        let name = name.replace(['"', '\r', '\n'], "_");
+        body.extend_from_slice(
+            format!(
+                "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{name}\"\r\n\
+                 Content-Type: application/octet-stream\r\n\r\n"
+            )
+            .as_bytes(),
+        );
+        body.extend_from_slice(content);
+        body.extend_from_slice(b"\r\n");
+    }
+    body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
     (format!("multipart/form-data; boundary={boundary}"), body)
 }
 

@@ -620,6 +620,10 @@ mod tests {
 /// `POST /channels/{ch}/files`: the file and the message posted with it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct FilePosted {
+    /// The first file (the only one of most uploads).
     pub file: FileInfo,
+    /// Every file of the message, in the order they were sent.
+    #[serde(default)]
+    pub files: Vec<FileInfo>,
     pub message: Message,
 }
