@@ -281,16 +281,17 @@ export const messages = {
 };
 
 /**
- * Uploads a file to a channel (`multipart/form-data`), which posts it as a message with
- * the optional `text`. XMLHttpRequest rather than fetch: it reports upload progress.
+ * Uploads files to a channel (`multipart/form-data`, one `file` part each), which posts
+ * them as one message with the optional `text`. XMLHttpRequest rather than fetch: it
+ * reports upload progress.
  * @param {string} ch
- * @param {Blob} file
- * @param {string} name
+ * @param {{file: Blob, name: string}[]} parts
  * @param {string} text
  * @param {{onProgress?: (sent: number, total: number) => void, signal?: AbortSignal}} [opts]
  * @returns {Promise<FilePosted>}
  */
-function upload(ch, file, name, text, opts = {}) {
+function upload(ch, parts, text, opts = {}) {
+  const size = parts.reduce((sum, p) => sum + p.file.size, 0);
   return new Promise((resolve, reject) => {
     if (opts.signal && opts.signal.aborted) {
       reject(abortError());
@@ -301,7 +302,7 @@ function upload(ch, file, name, text, opts = {}) {
     const token = getToken();
     if (token) xhr.setRequestHeader('Authorization', `Bearer ${token}`);
     xhr.setRequestHeader('Accept', 'application/json');
-    xhr.upload.onprogress = (e) => opts.onProgress && opts.onProgress(e.loaded, e.lengthComputable ? e.total : file.size);
+    xhr.upload.onprogress = (e) => opts.onProgress && opts.onProgress(e.loaded, e.lengthComputable ? e.total : size);
     xhr.onload = () => {
       const data = parseJson(xhr.responseText);
       if (xhr.status >= 200 && xhr.status < 300 && data) resolve(data);
@@ -312,7 +313,7 @@ function upload(ch, file, name, text, opts = {}) {
     if (opts.signal) opts.signal.addEventListener('abort', () => xhr.abort(), { once: true });
     const form = new FormData();
     if (text) form.append('text', text);
-    form.append('file', file, name);
+    for (const p of parts) form.append('file', p.file, p.name);
     xhr.send(form);
   });
 }

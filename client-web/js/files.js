@@ -1,9 +1,10 @@
 // @ts-check
 // files.js — files in the web client, apart from their views (views/files.js):
-// - uploads from a channel's composer: staged until Send, then sent one at a time,
-//   each as its own message (`POST /channels/{ch}/files` posts the message: the text
-//   goes with the first file), with progress and cancel. They are kept per channel
-//   here, not in the composer, so a composer mounted again shows them;
+// - uploads from a channel's composer: staged until Send, then the files of one Send
+//   go in one request as one message with the text (`POST /channels/{ch}/files`, one
+//   `file` part each, up to the server's files.max_files_per_message), with each
+//   file's progress and cancel. They are kept per channel here, not in the composer,
+//   so a composer mounted again shows them;
 // - file records (`GET /files/{id}/info`), cached: a file never changes;
 // - bytes. The API takes a bearer token, which neither <img src> nor a link can send,
 //   so images are fetched with it and shown through object URLs, which are revoked once
@@ -191,7 +192,8 @@ export async function downloadFile(info) {
  * @property {'staged' | 'queued' | 'uploading' | 'failed'} status
  *   staged: waiting for Send; queued: sent, waiting its turn; failed: see `error`.
  * @property {number} sent  Bytes sent.
- * @property {string} text  The message's text, which goes with this file.
+ * @property {number} group  The files of one Send share it: they are one message.
+ * @property {string} text  The message's text, which goes with this file's group.
  * @property {string} [error]
  * @property {number} [tries]  Times refused with `rate_limited`.
  * @property {AbortController} [abort]
@@ -221,7 +223,7 @@ function changed(channel) {
  */
 export function stageFiles(channel, files) {
   for (const file of files) {
-    uploads.push({ id: `u${++uploadCounter}`, channel, file, name: pastedName(file), status: 'staged', sent: 0, text: '' });
+    uploads.push({ id: `u${++uploadCounter}`, channel, file, name: pastedName(file), status: 'staged', sent: 0, group: 0, text: '' });
   }
   changed(channel);
 }
@@ -235,8 +237,13 @@ function pastedName(file) {
   return `Pasted image ${stamp}.${file.name.split('.').pop()}`;
 }
 
+/** Files one message may carry: the server's `files.max_files_per_message` default. */
+const MAX_FILES_PER_MESSAGE = 10;
+let groupCounter = 0;
+
 /**
- * Sends a channel's staged files, `text` with the first: one message each.
+ * Sends a channel's staged files with `text` as one message (in messages of
+ * MAX_FILES_PER_MESSAGE files, the text with the first, if there are more).
  * @param {string} channel
  * @param {string} text
  * @returns {boolean} whether there was anything to send
@@ -245,7 +252,9 @@ export function sendStaged(channel, text) {
   const staged = uploadsOf(channel).filter((u) => u.status === 'staged');
   if (!staged.length) return false;
   staged.forEach((u, i) => {
+    if (i % MAX_FILES_PER_MESSAGE === 0) groupCounter++;
     u.status = 'queued';
+    u.group = groupCounter;
     u.text = i === 0 ? text : '';
   });
   changed(channel);
@@ -253,72 +262,94 @@ export function sendStaged(channel, text) {
   return true;
 }
 
-/** Starts the channel's next queued upload, unless one is running: one at a time keeps the order of the messages. */
+/** Starts the channel's next queued message of files, unless one is being sent: one at a time keeps the order of the messages. */
 function pump(channel) {
   const mine = uploadsOf(channel);
   if (mine.some((u) => u.status === 'uploading')) return;
   const next = mine.find((u) => u.status === 'queued');
-  if (next) run(next);
+  if (next) run(mine.filter((u) => u.status === 'queued' && u.group === next.group));
 }
 
-/** @param {Upload} u */
-async function run(u) {
-  u.status = 'uploading';
-  u.sent = 0;
-  u.error = undefined;
-  u.abort = new AbortController();
-  changed(u.channel);
+/** The text that goes with a group of files (one of them holds it). @param {Upload[]} group */
+const groupText = (group) => group.map((u) => u.text).find(Boolean) || '';
+
+/** Sends one message's files in one request. @param {Upload[]} group */
+async function run(group) {
+  const channel = group[0].channel;
+  const abort = new AbortController();
+  for (const u of group) {
+    u.status = 'uploading';
+    u.sent = 0;
+    u.error = undefined;
+    u.abort = abort;
+  }
+  changed(channel);
+  // The body holds the files in order: what is sent so far fills them one by one.
   const onProgress = (/** @type {number} */ sent) => {
-    u.sent = sent;
-    emit('upload-progress', u);
+    let before = 0;
+    for (const u of group) {
+      u.sent = Math.max(0, Math.min(u.file.size, sent - before));
+      before += u.file.size;
+      emit('upload-progress', u);
+    }
   };
+  const parts = group.map((u) => ({ file: u.file, name: u.name }));
   try {
-    const posted = await api.files.upload(u.channel, u.file, u.name, u.text, { onProgress, signal: u.abort.signal });
-    remember(posted.file);
+    const posted = await api.files.upload(channel, parts, groupText(group), { onProgress, signal: abort.signal });
+    for (const info of posted.files || [posted.file]) remember(info);
     putMessage(posted.message);
-    uploads = uploads.filter((x) => x !== u);
+    uploads = uploads.filter((x) => !group.includes(x));
   } catch (e) {
-    if (e instanceof api.ApiError && e.code === 'rate_limited' && uploads.includes(u) && (u.tries = (u.tries || 0) + 1) <= RATE_LIMIT_RETRIES) {
-      // Too many uploads or posts at once: this one waits its turn again.
-      u.status = 'queued';
-      changed(u.channel);
-      setTimeout(() => pump(u.channel), 1000 * (Number(e.retryAfter) || 1));
+    const tries = (group[0].tries || 0) + 1;
+    if (e instanceof api.ApiError && e.code === 'rate_limited' && group.every((u) => uploads.includes(u)) && tries <= RATE_LIMIT_RETRIES) {
+      // Too many uploads or posts at once: this message waits its turn again.
+      for (const u of group) {
+        u.status = 'queued';
+        u.tries = tries;
+      }
+      changed(channel);
+      setTimeout(() => pump(channel), 1000 * (Number(e.retryAfter) || 1));
       return;
     }
     if (e instanceof DOMException && e.name === 'AbortError') {
-      // Cancelled (not signed out, which forgets every upload): its text is kept.
-      if (uploads.includes(u)) passText(u);
-      uploads = uploads.filter((x) => x !== u);
+      // A file was cancelled (not signed out, which forgets every upload): the others
+      // go again, without it, with the text.
+      for (const u of group) {
+        if (!uploads.includes(u)) continue;
+        u.status = 'queued';
+        u.abort = undefined;
+      }
     } else {
-      u.status = 'failed';
-      u.error = e instanceof Error ? e.message : String(e);
+      for (const u of group) {
+        u.status = 'failed';
+        u.error = e instanceof Error ? e.message : String(e);
+      }
     }
   }
-  changed(u.channel);
-  pump(u.channel);
+  changed(channel);
+  pump(channel);
 }
 
 /**
  * Cancels an upload (or takes a staged file out). A message's text that went with it
- * goes with the next file sent, or back into the composer if none is left.
+ * goes with the rest of its message's files, or back into the composer if none is left.
  * @param {string} id
  */
 export function cancelUpload(id) {
   const u = uploads.find((x) => x.id === id);
   if (!u) return;
-  if (u.status === 'uploading' && u.abort) {
-    u.abort.abort(); // run() takes it out
-    return;
-  }
   uploads = uploads.filter((x) => x !== u);
   passText(u);
+  // The request carries the other files of its message too: run() sends them again.
+  if (u.status === 'uploading' && u.abort) u.abort.abort();
   changed(u.channel);
 }
 
 /** @param {Upload} u */
 function passText(u) {
   if (!u.text) return;
-  const next = uploadsOf(u.channel).find((x) => x !== u && x.status === 'queued');
+  const next = uploadsOf(u.channel).find((x) => x !== u && x.group === u.group && x.status !== 'failed')
+    || uploadsOf(u.channel).find((x) => x !== u && x.status === 'queued');
   if (next) {
     next.text = u.text;
     return;
@@ -331,11 +362,13 @@ function passText(u) {
   }
 }
 
-/** Sends a failed upload again. @param {string} id */
+/** Sends a failed upload again, with the other files of its message. @param {string} id */
 export function retryUpload(id) {
   const u = uploads.find((x) => x.id === id);
   if (!u || u.status !== 'failed') return;
-  u.status = 'queued';
+  for (const x of uploadsOf(u.channel)) {
+    if (x.group === u.group && x.status === 'failed') x.status = 'queued';
+  }
   changed(u.channel);
   pump(u.channel);
 }

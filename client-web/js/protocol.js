@@ -228,7 +228,8 @@
 /**
  * `POST /channels/{ch}/files`: the uploaded file and the message posted with it.
  * @typedef {object} FilePosted
- * @property {FileInfo} file
+ * @property {FileInfo} file  The first of `files`.
+ * @property {FileInfo[]} files  Every file of the message, in the order sent.
  * @property {Message} message
  */
 

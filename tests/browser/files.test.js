@@ -128,7 +128,7 @@ test('files dropped on the composer are posted with the message, shown and downl
   assert.equal(await a.locator('.msg', { hasText: 'Here are the figures' }).count(), 0, 'nothing is sent before Enter');
   await box.press('Enter');
 
-  // One message per file, the text with the first; the composer is empty again.
+  // One message with both files and the text; the composer is empty again.
   const withImage = a.locator('.channel-view .msg', { hasText: 'Here are the figures' });
   const thumb = withImage.getByRole('button', { name: 'Open image chart.png' }).locator('img');
   const shown = await loadedImage(thumb);
@@ -140,7 +140,8 @@ test('files dropped on the composer are posted with the message, shown and downl
   await attachments.waitFor({ state: 'hidden' });
   assert.equal(await box.inputValue(), '');
   const posted = (await history(env.server, bob, general.id)).filter((m) => (m.files || []).length);
-  assert.deepEqual(posted.map((m) => m.text).sort(), ['', 'Here are the figures']);
+  assert.deepEqual(posted.map((m) => [m.text, m.files.length]), [['Here are the figures', 2]], 'one message carries both files');
+  await withImage.locator('.file-card', { hasText: 'figures.bin' }).waitFor();
 
   // Bob sees both live, the thumbnail too.
   const bThumb = b.locator('.channel-view .msg', { hasText: 'Here are the figures' }).locator('img.file-thumb');
@@ -210,6 +211,21 @@ test('a pasted screenshot is posted; an upload in progress shows progress and ca
   await attachments.getByRole('button', { name: 'Cancel upload of big.bin' }).click();
   await attachments.waitFor({ state: 'hidden' });
   assert.equal(await box.inputValue(), 'about the big file', 'the text comes back to the composer');
+
+  // Two files in one message; one is cancelled on the way: the other goes, with the text.
+  await pick([
+    { name: 'big.bin', mimeType: 'application/octet-stream', buffer: big },
+    { name: 'keep.txt', mimeType: 'text/plain', buffer: Buffer.from('kept') },
+  ]);
+  await box.fill('only the small one');
+  await box.press('Enter');
+  const bigBar = attachments.getByRole('progressbar', { name: 'Uploading big.bin' });
+  await bigBar.waitFor();
+  await a.waitForFunction((el) => el.value > 0, await bigBar.elementHandle());
+  await attachments.getByRole('button', { name: 'Cancel upload of big.bin' }).click();
+  await a.locator('.channel-view .msg', { hasText: 'only the small one' }).locator('.file-card', { hasText: 'keep.txt' }).waitFor();
+  await attachments.waitFor({ state: 'hidden' });
+  assert.equal(await box.inputValue(), '');
   await cdp.send('Network.emulateNetworkConditions', { offline: false, latency: 0, downloadThroughput: -1, uploadThroughput: -1 });
   // Nothing was posted: not the file, not the text. (A later post is the barrier.)
   await box.fill('after the cancel');
@@ -217,7 +233,8 @@ test('a pasted screenshot is posted; an upload in progress shows progress and ca
   await a.locator('.msg:not(.pending)', { hasText: 'after the cancel' }).waitFor();
   const texts = (await history(env.server, alice, general.id)).map((m) => m.text);
   assert.ok(!texts.includes('about the big file'), `${texts}`);
-  assert.equal((await history(env.server, alice, general.id)).filter((m) => (m.files || []).length).length, 1, 'only the screenshot');
+  const withFiles = (await history(env.server, alice, general.id)).filter((m) => (m.files || []).length);
+  assert.deepEqual(withFiles.map((m) => [m.text, m.files.length]).sort(), [['', 1], ['only the small one', 1]], 'the screenshot, and the kept file with its text');
   assert.deepEqual(a.problems, []);
   await a.context().close();
 });
