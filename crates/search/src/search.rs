@@ -33,7 +33,8 @@ use crate::ranking::{self, Affinity, FeatureVector, RankingWeights};
 use crate::snippet::{HighlightTerms, SnippetPart, build_snippet};
 use crate::tokenizer::{self, analyze, is_compound_whole};
 
-/// Candidates re-ranked by the linear model (more if the requested page goes deeper).
+/// Candidates re-ranked by the linear model; a page that goes deeper gets the
+/// candidates past them in retrieval order (text score, or time).
 pub const RERANK_POOL: usize = 200;
 /// Deepest result reachable by pagination (`offset + limit`).
 pub const MAX_RESULT_WINDOW: usize = 1_000;
@@ -269,7 +270,12 @@ impl SearchIndex {
             ranked.push((*addr, row, (features, logged), score));
         }
         if request.sort == SortOrder::Relevance {
-            ranked.sort_by(|a, b| b.3.total_cmp(&a.3).then(b.1.timestamp.cmp(&a.1.timestamp)));
+            // Only the first RERANK_POOL candidates are re-ranked; deeper ones follow in
+            // retrieval order. Re-ranking the whole window instead would let a page that
+            // reaches past the pool reorder the hits earlier pages showed, so paging by
+            // `offset` showed some twice and others never.
+            let head = ranked.len().min(RERANK_POOL);
+            ranked[..head].sort_by(|a, b| b.3.total_cmp(&a.3).then(b.1.timestamp.cmp(&a.1.timestamp)));
         }
 
         let mut analyzer = tokenizer::index_analyzer();

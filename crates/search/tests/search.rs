@@ -373,6 +373,37 @@ fn hits_carry_ids_snippets_and_pages() {
 }
 
 #[test]
+fn paging_past_the_rerank_pool_shows_every_hit_once() {
+    // The newest 300 - RERANK_POOL hits are the ones retrieval finds first; the older
+    // ones have the reactions the ranking below goes by alone.
+    let docs: Vec<IndexDoc> = (0..300u64)
+        .map(|n| IndexDoc {
+            reaction_count: if n >= confab_search::search::RERANK_POOL as u64 { 20 } else { 0 },
+            ..doc(n, 0, 0, n as i64, "weekly agenda")
+        })
+        .collect();
+    let index = indexed(&docs);
+    let mut s = Search::new(&index);
+    s.weights = RankingWeights {
+        text: 0.0,
+        phrase: 0.0,
+        recency: 0.0,
+        reactions: 1.0,
+        thread: 0.0,
+        channel_affinity: 0.0,
+        author_affinity: 0.0,
+        ..RankingWeights::default()
+    };
+    let mut shown = Vec::new();
+    for offset in (0..300).step_by(20) {
+        s.offset = offset;
+        shown.extend(s.ids("agenda"));
+    }
+    let distinct: HashSet<u64> = shown.iter().copied().collect();
+    assert_eq!((shown.len(), distinct.len()), (300, 300), "pages repeat or miss hits");
+}
+
+#[test]
 fn rebuilding_index_answers_index_rebuilding() {
     let index = operator_fixture();
     index.set_rebuilding(true);
