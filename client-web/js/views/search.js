@@ -17,8 +17,8 @@ import { hitFiles } from './files.js';
 import { plainPreview, renderHighlighted } from '../markdown.js';
 
 const PAGE = 20;
-/** How deep the server pages (`offset` at most 1000). */
-const MAX_OFFSET = 1000;
+/** How deep the server pages: results past the first 1,000 are not reachable. */
+const MAX_DEPTH = 1000;
 
 export const OPERATORS = [
   ['from:@name', 'written by someone'],
@@ -59,7 +59,8 @@ export function mountSearch(root, q) {
     if (!shown) return 'No messages match.';
     const count = `${total.toLocaleString()} result${total === 1 ? '' : 's'}`;
     const of = shown < total ? `Showing ${shown.toLocaleString()} of ${count}` : count;
-    return `${of}${partial ? ' (partial: some results may be missing)' : ''}`;
+    const deepest = offset >= MAX_DEPTH && shown < total ? '. Add words or operators to see the others.' : '';
+    return `${of}${partial && !deepest ? ' (partial: some results may be missing)' : ''}${deepest}`;
   };
 
   async function loadPage() {
@@ -92,7 +93,7 @@ export function mountSearch(root, q) {
     summary.textContent = describe();
     // The server pages while there are more and it goes that deep (a page may come
     // back short where it skips a message deleted since it was indexed).
-    more.hidden = !(offset < total && offset <= MAX_OFFSET);
+    more.hidden = !(offset < total && offset < MAX_DEPTH);
     more.disabled = false;
     // Keyboard users go on reading where the new page starts.
     if (!first && firstNew) firstNew.querySelector('button')?.focus();
