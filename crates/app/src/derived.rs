@@ -8,10 +8,19 @@
 //! missing or corrupt, is rebuilt from the store (search answers `index_rebuilding`
 //! meanwhile). Events that arrive during the catch-up wait in the queue; applying
 //! them again is harmless because index updates are upserts.
+//!
+//! A reaction changes only its message's counts in the index, but tantivy can only
+//! replace a whole document, text and files' text included. So reactions mark their
+//! message ([`PendingCounts`]), and marked messages are re-indexed once every
+//! [`COUNT_REFRESH`]: a flood of reactions on a long message costs one re-index a
+//! second, not one per reaction. The index's cursor stays before a marked message's
+//! first reaction until it is re-indexed, so a restart replays it.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
-use confab_core::{Event, EventRecord, Message, WorkspaceId};
+use confab_core::{Event, EventRecord, Message, MessageId, WorkspaceId};
 use confab_recommend::{ChannelInfo, MessageEvent, ReactionEvent, Recommender};
 use confab_search::{IndexCursor, IndexDoc, OpenOutcome, SearchIndex};
 use confab_store::Store;
@@ -59,6 +68,53 @@ pub(crate) struct Derived {
     pub recommender: Arc<Recommender>,
     pub search: Arc<SearchIndex>,
     pub files: crate::files::FileIndexing,
+    pub pending_counts: Mutex<PendingCounts>,
+}
+
+/// How long a reaction may wait before its message's counts are re-indexed.
+const COUNT_REFRESH: Duration = Duration::from_secs(1);
+
+/// Messages whose reaction counts changed since they were last indexed.
+#[derive(Default)]
+pub(crate) struct PendingCounts {
+    /// Message → its workspace and the `event_seq` of its first reaction not indexed.
+    messages: HashMap<MessageId, (WorkspaceId, u64)>,
+    /// The newest event handed over, per workspace.
+    seen: IndexCursor,
+    /// When the oldest marked message was marked.
+    since: Option<Instant>,
+}
+
+impl PendingCounts {
+    fn mark(&mut self, ws: WorkspaceId, message: MessageId, event_seq: u64) {
+        self.messages.entry(message).or_insert((ws, event_seq));
+        self.since.get_or_insert_with(Instant::now);
+    }
+
+    /// The message was (re-)indexed whole or deleted: nothing of it is pending.
+    fn settled(&mut self, message: MessageId) {
+        self.messages.remove(&message);
+    }
+
+    fn due(&self) -> bool {
+        self.since.is_some_and(|since| since.elapsed() >= COUNT_REFRESH)
+    }
+
+    fn take(&mut self) -> Vec<MessageId> {
+        self.since = None;
+        self.messages.drain().map(|(id, _)| id).collect()
+    }
+
+    /// How far the index has applied every event: what was seen, but before the first
+    /// reaction of each marked message.
+    fn cursor(&self) -> IndexCursor {
+        let mut cursor = self.seen.clone();
+        for &(ws, first) in self.messages.values() {
+            let at = cursor.entry(ws).or_insert(0);
+            *at = (*at).min(first.saturating_sub(1));
+        }
+        cursor
+    }
 }
 
 pub(crate) fn start(
@@ -89,11 +145,20 @@ pub(crate) fn start(
         };
         derived.search.set_rebuilding(false);
         derived.search.set_catching_up(false);
-        while let Some(mut events) = rx.recv().await {
-            events.retain(|e| covered.get(&e.workspace).is_none_or(|done| e.event_seq > *done));
+        loop {
             let derived = derived.clone();
             // Index updates and store look-ups block: keep them off the async workers.
-            let _ = tokio::task::spawn_blocking(move || derived.apply_all(&events)).await;
+            match tokio::time::timeout(COUNT_REFRESH, rx.recv()).await {
+                Ok(Some(mut events)) => {
+                    events.retain(|e| covered.get(&e.workspace).is_none_or(|done| e.event_seq > *done));
+                    let _ = tokio::task::spawn_blocking(move || derived.apply_all(&events)).await;
+                }
+                Ok(None) => break,
+                // Quiet: re-index what reactions marked, if anything.
+                Err(_) => {
+                    let _ = tokio::task::spawn_blocking(move || derived.refresh_counts(false)).await;
+                }
+            }
         }
     });
 }
@@ -138,9 +203,12 @@ impl Derived {
         if events.first().is_some_and(|e| e.event_seq != after + 1) {
             return Ok(false);
         }
+        let mut pending = PendingCounts::default();
         for record in &events {
-            self.apply_to_index(record);
+            self.apply_to_index(record, &mut pending);
         }
+        // The catch-up commits its cursor next: nothing is left pending.
+        self.reindex_counts(pending.take());
         Ok(true)
     }
 
@@ -250,14 +318,18 @@ impl Derived {
     }
 
     fn apply_all(&self, events: &[EventRecord]) {
-        let mut cursor = self.search.indexed_cursor();
-        for record in events {
-            self.apply_to_index(record);
-            self.apply_to_recommender(record);
-            cursor.insert(record.workspace, record.event_seq);
+        {
+            let mut pending = self.pending();
+            if pending.seen.is_empty() {
+                pending.seen = self.search.indexed_cursor();
+            }
+            for record in events {
+                self.apply_to_index(record, &mut pending);
+                self.apply_to_recommender(record);
+                pending.seen.insert(record.workspace, record.event_seq);
+            }
         }
-        // The background committer stores the cursor with its next commit.
-        self.search.advance_cursor(cursor);
+        self.refresh_counts(true);
         if let Some(last) = events.last() {
             // How far the index and suggestions trail the log (plus up to one commit
             // interval before the index shows it).
@@ -270,20 +342,49 @@ impl Derived {
         self.store.message(id).ok().flatten()
     }
 
-    fn apply_to_index(&self, record: &EventRecord) {
+    fn pending(&self) -> std::sync::MutexGuard<'_, PendingCounts> {
+        self.pending_counts.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Re-indexes the messages reactions marked (only once [`COUNT_REFRESH`] has
+    /// passed, if `when_due`), then hands the index its cursor; the background
+    /// committer stores it with its next commit.
+    fn refresh_counts(&self, when_due: bool) {
+        let mut pending = self.pending();
+        if !when_due || pending.due() {
+            self.reindex_counts(pending.take());
+        }
+        if !pending.seen.is_empty() {
+            self.search.advance_cursor(pending.cursor());
+        }
+    }
+
+    /// Re-indexes these messages as they are now (their counts changed).
+    fn reindex_counts(&self, messages: Vec<MessageId>) {
+        for id in messages {
+            let doc = self.message(id).as_ref().and_then(|m| self.files.index_doc(m));
+            if let Some(Err(e)) = doc.map(|doc| self.search.update_counts(&doc)) {
+                tracing::error!(error = %e, message = %id, "re-indexing a message's counts failed");
+            }
+        }
+    }
+
+    fn apply_to_index(&self, record: &EventRecord, pending: &mut PendingCounts) {
         let result = match &record.event {
             Event::MessageCreated { message } | Event::MessageUpdated { message } => {
+                pending.settled(message.id);
                 match self.files.index_doc(message) {
                     Some(doc) => self.search.index_messages(&[doc]),
                     None => self.search.delete_message(message.id),
                 }
             }
-            Event::MessageDeleted { message_id, .. } => self.search.delete_message(*message_id),
+            Event::MessageDeleted { message_id, .. } => {
+                pending.settled(*message_id);
+                self.search.delete_message(*message_id)
+            }
             Event::ReactionAdded { message_id, .. } | Event::ReactionRemoved { message_id, .. } => {
-                match self.message(*message_id).as_ref().and_then(|m| self.files.index_doc(m)) {
-                    Some(doc) => self.search.update_counts(&doc),
-                    None => Ok(()),
-                }
+                pending.mark(record.workspace, *message_id, record.event_seq);
+                Ok(())
             }
             _ => Ok(()),
         };
@@ -392,5 +493,30 @@ mod tests {
         let mut large = doc("");
         large.file_texts.push("x".repeat(REBUILD_BATCH_BYTES));
         assert!(batch.push(large), "one large file's text fills a batch by itself");
+    }
+
+    /// Reactions mark their message once, however many; the cursor stays before the
+    /// first until it is re-indexed, and a whole re-index (an edit) settles it.
+    #[test]
+    fn reactions_coalesce_and_hold_the_cursor_back() {
+        let ws = WorkspaceId::from_ulid(ulid::Ulid::new());
+        let (hot, other) = (MessageId::from_ulid(ulid::Ulid::new()), MessageId::from_ulid(ulid::Ulid::new()));
+        let mut pending = PendingCounts::default();
+        pending.seen.insert(ws, 10);
+        for seq in 11..=110 {
+            pending.mark(ws, hot, seq);
+            pending.seen.insert(ws, seq);
+        }
+        pending.mark(ws, other, 111);
+        pending.seen.insert(ws, 111);
+        assert_eq!(pending.messages.len(), 2, "a hundred reactions, one message to re-index");
+        assert_eq!(pending.cursor()[&ws], 10, "not past the first reaction not indexed");
+        assert!(!pending.due(), "not before COUNT_REFRESH");
+
+        pending.settled(hot);
+        assert_eq!(pending.cursor()[&ws], 110, "the edit re-indexed it whole");
+        assert_eq!(pending.take(), vec![other]);
+        assert_eq!(pending.cursor()[&ws], 111);
+        assert!(!pending.due());
     }
 }

@@ -192,6 +192,7 @@ impl App {
                 blobs,
                 text_max_bytes: config.files.index_text_max_bytes,
             },
+            pending_counts: Default::default(),
         });
         match opened {
             Opened::Server => derived::start(derived.clone(), outcome, derived_rx),

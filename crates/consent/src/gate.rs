@@ -467,7 +467,7 @@ fn collect(
         (a.channel, a.seq, a.message, &a.emoji).cmp(&(b.channel, b.seq, b.message, &b.emoji))
     });
     reactions.dedup();
-    files.sort_by(|a, b| (a.channel, a.seq, a.id).cmp(&(b.channel, b.seq, b.id)));
+    files.sort_by_key(|f| (f.channel, f.seq, f.id));
     files.dedup();
 
     let mut memberships = Vec::new();
