@@ -287,7 +287,8 @@ export const messages = {
  * @param {string} ch
  * @param {{file: Blob, name: string}[]} parts
  * @param {string} text
- * @param {{onProgress?: (sent: number, total: number) => void, signal?: AbortSignal}} [opts]
+ * @param {{onProgress?: (sent: number, total: number) => void, signal?: AbortSignal, threadRoot?: string | null}} [opts]
+ *   `threadRoot`: the message is a reply in that thread.
  * @returns {Promise<FilePosted>}
  */
 function upload(ch, parts, text, opts = {}) {
@@ -298,7 +299,7 @@ function upload(ch, parts, text, opts = {}) {
       return;
     }
     const xhr = new XMLHttpRequest();
-    xhr.open('POST', `${BASE}/channels/${ch}/files`);
+    xhr.open('POST', `${BASE}/channels/${ch}/files${opts.threadRoot ? `?thread_root=${enc(opts.threadRoot)}` : ''}`);
     const token = getToken();
     if (token) xhr.setRequestHeader('Authorization', `Bearer ${token}`);
     xhr.setRequestHeader('Accept', 'application/json');

@@ -187,6 +187,7 @@ export async function downloadFile(info) {
  * @typedef {object} Upload
  * @property {string} id  Local.
  * @property {string} channel
+ * @property {string | null} threadRoot  The thread whose composer holds it, if not the channel's.
  * @property {Blob} file
  * @property {string} name
  * @property {'staged' | 'queued' | 'uploading' | 'failed'} status
@@ -206,9 +207,13 @@ const RATE_LIMIT_RETRIES = 3;
 let uploads = [];
 let uploadCounter = 0;
 
-/** @param {string} channel */
-export function uploadsOf(channel) {
-  return uploads.filter((u) => u.channel === channel);
+/**
+ * A composer's uploads: the channel's, or a thread's.
+ * @param {string} channel
+ * @param {string | null} [threadRoot]
+ */
+export function uploadsOf(channel, threadRoot = null) {
+  return uploads.filter((u) => u.channel === channel && u.threadRoot === threadRoot);
 }
 
 /** @param {string} channel */
@@ -217,13 +222,14 @@ function changed(channel) {
 }
 
 /**
- * Adds files to a channel's composer, to be sent with the next message.
+ * Adds files to a channel's composer (or a thread's), to be sent with the next message.
  * @param {string} channel
  * @param {Iterable<File>} files
+ * @param {string | null} [threadRoot]
  */
-export function stageFiles(channel, files) {
+export function stageFiles(channel, files, threadRoot = null) {
   for (const file of files) {
-    uploads.push({ id: `u${++uploadCounter}`, channel, file, name: pastedName(file), status: 'staged', sent: 0, group: 0, text: '' });
+    uploads.push({ id: `u${++uploadCounter}`, channel, threadRoot, file, name: pastedName(file), status: 'staged', sent: 0, group: 0, text: '' });
   }
   changed(channel);
 }
@@ -246,10 +252,11 @@ let groupCounter = 0;
  * MAX_FILES_PER_MESSAGE files, the text with the first, if there are more).
  * @param {string} channel
  * @param {string} text
+ * @param {string | null} [threadRoot]  A thread's composer: the message is a reply in it.
  * @returns {boolean} whether there was anything to send
  */
-export function sendStaged(channel, text) {
-  const staged = uploadsOf(channel).filter((u) => u.status === 'staged');
+export function sendStaged(channel, text, threadRoot = null) {
+  const staged = uploadsOf(channel, threadRoot).filter((u) => u.status === 'staged');
   if (!staged.length) return false;
   staged.forEach((u, i) => {
     if (i % MAX_FILES_PER_MESSAGE === 0) groupCounter++;
@@ -258,13 +265,18 @@ export function sendStaged(channel, text) {
     u.text = i === 0 ? text : '';
   });
   changed(channel);
-  pump(channel);
+  pump(channel, threadRoot);
   return true;
 }
 
-/** Starts the channel's next queued message of files, unless one is being sent: one at a time keeps the order of the messages. */
-function pump(channel) {
-  const mine = uploadsOf(channel);
+/**
+ * Starts a composer's next queued message of files, unless one is being sent: one at a
+ * time keeps the order of the messages.
+ * @param {string} channel
+ * @param {string | null} threadRoot
+ */
+function pump(channel, threadRoot) {
+  const mine = uploadsOf(channel, threadRoot);
   if (mine.some((u) => u.status === 'uploading')) return;
   const next = mine.find((u) => u.status === 'queued');
   if (next) run(mine.filter((u) => u.status === 'queued' && u.group === next.group));
@@ -275,7 +287,7 @@ const groupText = (group) => group.map((u) => u.text).find(Boolean) || '';
 
 /** Sends one message's files in one request. @param {Upload[]} group */
 async function run(group) {
-  const channel = group[0].channel;
+  const { channel, threadRoot } = group[0];
   const abort = new AbortController();
   for (const u of group) {
     u.status = 'uploading';
@@ -295,7 +307,7 @@ async function run(group) {
   };
   const parts = group.map((u) => ({ file: u.file, name: u.name }));
   try {
-    const posted = await api.files.upload(channel, parts, groupText(group), { onProgress, signal: abort.signal });
+    const posted = await api.files.upload(channel, parts, groupText(group), { onProgress, signal: abort.signal, threadRoot });
     for (const info of posted.files || [posted.file]) remember(info);
     putMessage(posted.message);
     uploads = uploads.filter((x) => !group.includes(x));
@@ -308,7 +320,7 @@ async function run(group) {
         u.tries = tries;
       }
       changed(channel);
-      setTimeout(() => pump(channel), 1000 * (Number(e.retryAfter) || 1));
+      setTimeout(() => pump(channel, threadRoot), 1000 * (Number(e.retryAfter) || 1));
       return;
     }
     if (e instanceof DOMException && e.name === 'AbortError') {
@@ -327,7 +339,7 @@ async function run(group) {
     }
   }
   changed(channel);
-  pump(channel);
+  pump(channel, threadRoot);
 }
 
 /**
@@ -348,14 +360,15 @@ export function cancelUpload(id) {
 /** @param {Upload} u */
 function passText(u) {
   if (!u.text) return;
-  const next = uploadsOf(u.channel).find((x) => x !== u && x.group === u.group && x.status !== 'failed')
-    || uploadsOf(u.channel).find((x) => x !== u && x.status === 'queued');
+  const mine = uploadsOf(u.channel, u.threadRoot);
+  const next = mine.find((x) => x !== u && x.group === u.group && x.status !== 'failed')
+    || mine.find((x) => x !== u && x.status === 'queued');
   if (next) {
     next.text = u.text;
     return;
   }
   // Back to the draft, where the composer shows it, unless a new one was started.
-  const key = draftKey(u.channel, null);
+  const key = draftKey(u.channel, u.threadRoot);
   if (!localStorage.getItem(key)) {
     localStorage.setItem(key, u.text);
     emit('draft-restored', u.channel);
@@ -366,11 +379,11 @@ function passText(u) {
 export function retryUpload(id) {
   const u = uploads.find((x) => x.id === id);
   if (!u || u.status !== 'failed') return;
-  for (const x of uploadsOf(u.channel)) {
+  for (const x of uploadsOf(u.channel, u.threadRoot)) {
     if (x.group === u.group && x.status === 'failed') x.status = 'queued';
   }
   changed(u.channel);
-  pump(u.channel);
+  pump(u.channel, u.threadRoot);
 }
 
 /** Cancels every upload (signing out). */

@@ -239,6 +239,29 @@ test('a pasted screenshot is posted; an upload in progress shows progress and ca
   await a.context().close();
 });
 
+test('a file attached in a thread is a reply there, with its text', async () => {
+  const { alice, bob, general } = await teamOfTwo(env.server);
+  const root = await apiOk(env.server, 'POST', `/channels/${general.id}/messages`, { text: 'Send me the notes' }, bob.token);
+  const a = await openPage(env.browser, env.server, { user: alice });
+  const rootMsg = a.locator('.channel-view .msg', { hasText: 'Send me the notes' });
+  await rootMsg.hover();
+  await rootMsg.getByRole('button', { name: 'Reply in thread' }).click();
+  const thread = a.getByRole('region', { name: 'Thread' });
+  const box = thread.getByRole('textbox', { name: 'Reply in thread' });
+  await box.waitFor();
+  const [chooser] = await Promise.all([a.waitForEvent('filechooser'), thread.getByRole('button', { name: 'Attach files' }).click()]);
+  await chooser.setFiles({ name: 'notes.txt', mimeType: 'text/plain', buffer: Buffer.from('the meeting notes') });
+  await thread.getByRole('list', { name: 'Attachments' }).getByText('notes.txt').waitFor();
+  assert.equal(await a.getByRole('list', { name: 'Attachments' }).count(), 1, 'staged in the thread, not in the channel too');
+  await box.fill('here they are');
+  await box.press('Enter');
+  await thread.locator('.msg', { hasText: 'here they are' }).locator('.file-card', { hasText: 'notes.txt' }).waitFor();
+  const replies = (await apiOk(env.server, 'GET', `/messages/${root.id}/thread`, undefined, alice.token)).replies;
+  assert.deepEqual(replies.map((m) => [m.text, (m.files || []).length]), [['here they are', 1]], 'one reply with the file');
+  assert.deepEqual(a.problems, []);
+  await a.context().close();
+});
+
 test('the author deletes one file of a message: the message stays, other members see it go', async () => {
   const { alice, bob, general } = await teamOfTwo(env.server);
   const photo = await upload(env.server, alice, general.id, 'photo.png', png(90, 60, 3), 'the photo and its caption');

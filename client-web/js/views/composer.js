@@ -2,10 +2,10 @@
 // are kept per channel/thread in localStorage, ":" completes emoji, "@" members and
 // "#" channels, typing frames are sent (throttled in live.js), and Up in an empty box
 // edits your last message. Drafts are kept per user (store.js draftKey) and cleared
-// on sign-out. In a channel (not a thread: the server posts uploads at the top
-// level), files are attached by the paperclip button, by dropping them on the view
-// (`dropTarget`) or by pasting them (screenshots); they are sent with the message,
-// one message each, the text with the first (files.js). The emoji button opens the
+// on sign-out. In a channel and in a thread, files are attached by the paperclip
+// button, by dropping them on the view (`dropTarget`, or the composer) or by pasting
+// them (screenshots); they are sent as one message with the text, a reply in a
+// thread's composer (files.js). The emoji button opens the
 // reaction picker to insert at the cursor. Near the server's text limit
 // (`GET /features` max_message_chars) a counter shows what is left; a text past it is
 // never sent nor cleared, and says by how much it is too long until it fits.
@@ -39,7 +39,7 @@ export function createComposer({ channel, threadRoot = null, label, onUpEmpty, d
   const counter = h('span.char-count', { id: uid('count'), hidden: true });
   const tooLong = h('p.error.composer-error', { role: 'alert', hidden: true });
   ta.setAttribute('aria-describedby', counter.id);
-  const files = threadRoot ? null : composerAttachments(channel, ta);
+  const files = composerAttachments(channel, ta, threadRoot);
   const form = h('form.composer', { 'aria-label': label }, h('label.sr-only', { for: taId }, label), list,
     files && files.list, h('div.composer-row', files && files.button, files && files.picker, ta, emojiBtn, send), h('div.composer-foot', tooLong, counter));
   if (disabledReason) {
@@ -201,7 +201,7 @@ export function createComposer({ channel, threadRoot = null, label, onUpEmpty, d
       tooLong.hidden = false;
       return;
     }
-    if (files && uploadsOf(channel).some((u) => u.status === 'staged')) sendStaged(channel, text);
+    if (files && uploadsOf(channel, threadRoot).some((u) => u.status === 'staged')) sendStaged(channel, text, threadRoot);
     else if (text) sendMessage(channel, text, threadRoot);
     else return;
     ta.value = '';

@@ -163,21 +163,22 @@ export function hitFiles(m) {
 // ---- The composer's attachments ---------------------------------------------------
 
 /**
- * A channel composer's files: the Attach button and its file picker, the list of
- * staged files and uploads, and (`plugInto`) dropping files on `zone` and pasting
- * them into the input.
+ * A composer's files (a channel's, or a thread's): the Attach button and its file
+ * picker, the list of staged files and uploads, and (`plugInto`) dropping files on
+ * `zone` and pasting them into the input.
  * @param {string} channel
  * @param {HTMLTextAreaElement} input
+ * @param {string | null} [threadRoot]
  */
-export function composerAttachments(channel, input) {
+export function composerAttachments(channel, input, threadRoot = null) {
   const picker = /** @type {HTMLInputElement} */ (h('input.sr-only', { type: 'file', multiple: true, tabindex: '-1', 'aria-hidden': 'true' }));
   const button = /** @type {HTMLButtonElement} */ (h('button.icon-btn.attach', { type: 'button', 'aria-label': 'Attach files', title: 'Attach files', on: { click: () => picker.click() } }, icon('attach', 18)));
   picker.addEventListener('change', () => {
-    stageFiles(channel, [...picker.files]);
+    stageFiles(channel, [...picker.files], threadRoot);
     picker.value = '';
     input.focus();
   });
-  const view = attachmentList(channel);
+  const view = attachmentList(channel, threadRoot);
   const accepting = () => !input.disabled;
   /**
    * @param {HTMLElement} form  The composer, marked `.dropping` while files are dragged over.
@@ -186,14 +187,14 @@ export function composerAttachments(channel, input) {
    */
   const plugInto = (form, zone, onDraftRestored) => {
     acceptDrops(zone, form, accepting, (dropped) => {
-      stageFiles(channel, dropped);
+      stageFiles(channel, dropped, threadRoot);
       input.focus();
     });
     input.addEventListener('paste', (e) => {
       const pasted = e.clipboardData ? [...e.clipboardData.files] : [];
       if (!pasted.length || !accepting()) return;
       e.preventDefault();
-      stageFiles(channel, pasted);
+      stageFiles(channel, pasted, threadRoot);
     });
     whileConnected(form, [
       on('uploads', (ch) => ch === channel && view.render()),
@@ -261,16 +262,17 @@ function whileConnected(el, offs) {
 }
 
 /**
- * The list of a channel's staged files and uploads; `render` brings it up to date
+ * The list of a composer's staged files and uploads; `render` brings it up to date
  * (progress only moves the bar of the element already shown).
  * @param {string} channel
+ * @param {string | null} threadRoot
  */
-function attachmentList(channel) {
+function attachmentList(channel, threadRoot) {
   const list = h('ul.attachments', { 'aria-label': 'Attachments' });
   /** @type {Map<string, {status: string, error?: string, el: HTMLElement, bar: HTMLProgressElement | null}>} */
   const shown = new Map();
   const render = () => {
-    const items = uploadsOf(channel);
+    const items = uploadsOf(channel, threadRoot);
     list.hidden = !items.length;
     const keep = new Set(items.map((u) => u.id));
     for (const [id, s] of shown) if (!keep.has(id)) { s.el.remove(); shown.delete(id); }
