@@ -399,7 +399,9 @@ pub trait Store: Send + Sync + 'static {
     fn mention_count(&self, channel: ChannelId, user: UserId, after_seq: u64) -> Result<u64>;
     /// How many messages of `channel` after `after_seq` are not thread replies: a
     /// channel's unread count for a read marker at `after_seq` (replies are unread in
-    /// their thread). Reads each such message's record.
+    /// their thread). Reads the records of the first 1,000 such messages; any later
+    /// ones count without being read, replies included, so a long backlog costs the
+    /// same as one of 1,000.
     fn unread_count(&self, channel: ChannelId, after_seq: u64) -> Result<u64>;
     /// The `seq` of every reply of a thread, oldest first.
     fn thread_reply_seqs(&self, root: MessageId) -> Result<Vec<u64>>;

@@ -140,6 +140,10 @@ fn decode<T: DeserializeOwned>(key: &[u8], bytes: &[u8]) -> Result<T> {
     serde_json::from_slice(bytes).map_err(|source| StoreError::Corrupt { key: format!("{key:02x?}"), source })
 }
 
+/// Messages after a read marker that [`Store::unread_count`] reads to tell thread
+/// replies apart; later ones are counted without being read.
+const UNREAD_COUNTED_EXACTLY: usize = 1_000;
+
 /// How long [`SledStore::open`] waits for the directory's lock.
 const LOCK_WAIT: Duration = Duration::from_secs(2);
 
@@ -828,11 +832,20 @@ impl Store for SledStore {
         }
         let Some(start) = after_seq.checked_add(1) else { return Ok(0) };
         let mut count = 0;
-        for kv in self.tree.range(keys::message(channel, start)..keys::messages_end(channel)) {
+        let mut records = self.tree.range(keys::message(channel, start)..keys::messages_end(channel));
+        for kv in records.by_ref().take(UNREAD_COUNTED_EXACTLY) {
             let (key, value) = kv?;
             count += u64::from(decode::<Head>(&key, &value)?.thread_root.is_none());
         }
-        Ok(count)
+        // Past the bound, messages are counted without reading them, replies included:
+        // listing channels must not decode a long backlog on every call.
+        let rest = match records.next_back() {
+            Some(last) => {
+                keys::trailing_u64(&last?.0).saturating_sub(after_seq + UNREAD_COUNTED_EXACTLY as u64)
+            }
+            None => 0,
+        };
+        Ok(count + rest)
     }
 
     fn thread_reply_seqs(&self, root: MessageId) -> Result<Vec<u64>> {

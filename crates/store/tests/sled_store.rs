@@ -531,3 +531,30 @@ fn upgrading_a_version_4_store_indexes_the_threads_people_are_in() {
     assert_eq!(store.thread_members(root.id).unwrap().len(), 3);
     assert_eq!(store.threads_of(lone.author, ws).unwrap(), []);
 }
+
+/// Thread replies are not a channel's unread messages; past the first 1,000 after the
+/// marker, messages count without being read (replies included), so a long backlog
+/// costs no more to count than 1,000.
+#[test]
+fn unread_counts_skip_replies_and_read_at_most_a_thousand_records() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SledStore::open(dir.path(), &Default::default()).unwrap();
+    let ws = WorkspaceId::from_ulid(ulid::Ulid::new());
+    let ch = channel(ws, "general", ChannelKind::Public);
+    let root = message(ws, ch.id, 1, "root");
+    let mut ops = vec![Op::PutChannel(ch.clone()), Op::PutMessage(root.clone())];
+    // Seqs 2..=1501: every other one a reply in root's thread.
+    for seq in 2..=1501 {
+        let mut m = message(ws, ch.id, seq, "x");
+        if seq % 2 == 0 {
+            m.thread_root = Some(root.id);
+        }
+        ops.push(Op::PutMessage(m));
+    }
+    apply(&store, ops);
+    assert_eq!(store.unread_count(ch.id, 1400).unwrap(), 51, "101 after the marker, 50 of them replies");
+    assert_eq!(store.unread_count(ch.id, 1501).unwrap(), 0);
+    // After seq 1: 1,000 read (500 replies), the other 500 counted unread.
+    assert_eq!(store.unread_count(ch.id, 1).unwrap(), 500 + 500);
+    assert_eq!(store.unread_count(ch.id, 0).unwrap(), 1 + 499 + 501);
+}
