@@ -199,6 +199,12 @@ impl Config {
             ("limits.max_pins_per_channel", l.max_pins_per_channel as u64, 1, 10_000),
             ("search.log_max_age_days", self.app.search.log_max_age_days.into(), 1, 3650),
             ("search.log_max_queries", self.app.search.log_max_queries as u64, 0, 100_000_000),
+            (
+                "search.background_nice",
+                u64::try_from(self.app.search.background_nice).unwrap_or(u64::MAX),
+                0,
+                19,
+            ),
             ("limits.text_bytes_per_second", l.text_bytes_per_second.into(), 1, 1 << 30),
             ("limits.text_burst_bytes", l.text_burst_bytes.into(), 4 * l.max_message_chars as u64, 1 << 30),
             ("events.retention", self.app.events.retention, 1, 100_000_000),

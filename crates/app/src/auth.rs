@@ -37,9 +37,9 @@ use rand::RngCore;
 use sha2::{Digest, Sha256};
 use tokio::sync::Semaphore;
 
+use crate::background::BackgroundPool;
 use crate::config::{AuthConfig, SignupMode};
 use crate::error::{AppError, Result};
-use crate::hashing::HashPool;
 use crate::{App, new_ulid, now_ms};
 
 /// Who is making a request.
@@ -203,9 +203,9 @@ pub(crate) struct AuthState {
     /// Separate permits for sign-up hashes, so a log-in never queues behind them.
     signup_hashing: Arc<Semaphore>,
     /// The threads log-in hashes run on, one per log-in permit.
-    login_hashers: HashPool,
+    login_hashers: BackgroundPool,
     /// The threads sign-up (and password change) hashes run on, one per permit.
-    signup_hashers: HashPool,
+    signup_hashers: BackgroundPool,
     session_ttl_ms: i64,
     throttles: Mutex<Throttles>,
 }
@@ -228,8 +228,12 @@ impl AuthState {
             hasher: Argon2::new(Algorithm::Argon2id, Version::V0x13, params),
             hashing: Arc::new(Semaphore::new(config.max_concurrent_hashes.max(1))),
             signup_hashing: Arc::new(Semaphore::new(config.max_concurrent_signup_hashes.max(1))),
-            login_hashers: HashPool::new("confab-login-hash", config.max_concurrent_hashes, config.hash_nice),
-            signup_hashers: HashPool::new(
+            login_hashers: BackgroundPool::new(
+                "confab-login-hash",
+                config.max_concurrent_hashes,
+                config.hash_nice,
+            ),
+            signup_hashers: BackgroundPool::new(
                 "confab-signup-hash",
                 config.max_concurrent_signup_hashes,
                 config.hash_nice,

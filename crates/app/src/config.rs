@@ -28,11 +28,15 @@ pub struct SearchLogConfig {
     /// Logged searches kept per workspace at most; the oldest go first (0: none are
     /// logged).
     pub log_max_queries: usize,
+    /// The nice value (0-19) of the threads that keep the search index and the
+    /// suggestions current (indexing, merging, committing): above 0, a burst of
+    /// indexing yields the cores to the threads that acknowledge and deliver messages.
+    pub background_nice: i32,
 }
 
 impl Default for SearchLogConfig {
     fn default() -> Self {
-        SearchLogConfig { log_max_age_days: 90, log_max_queries: 20_000 }
+        SearchLogConfig { log_max_age_days: 90, log_max_queries: 20_000, background_nice: 10 }
     }
 }
 

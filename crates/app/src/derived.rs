@@ -69,6 +69,9 @@ pub(crate) struct Derived {
     pub search: Arc<SearchIndex>,
     pub files: crate::files::FileIndexing,
     pub pending_counts: Mutex<PendingCounts>,
+    /// The thread that applies events, at `search.background_nice`: index updates and
+    /// store look-ups block, and must not take the cores from the write path.
+    pub pool: crate::background::BackgroundPool,
 }
 
 /// How long a reaction may wait before its message's counts are re-indexed.
@@ -129,7 +132,7 @@ pub(crate) fn start(
     }
     tokio::spawn(async move {
         let catch_up = derived.clone();
-        let caught_up = tokio::task::spawn_blocking(move || catch_up.catch_up(outcome)).await;
+        let caught_up = derived.pool.run(move || catch_up.catch_up(outcome)).await;
         // What the catch-up already covered: queued events up to here are skipped, so
         // nothing is counted twice.
         let covered = match caught_up {
@@ -139,25 +142,26 @@ pub(crate) fn start(
                 IndexCursor::new()
             }
             Err(e) => {
-                tracing::error!(error = %e, "catching up derived data panicked");
+                tracing::error!(error = %e, "catching up derived data did not finish");
                 IndexCursor::new()
             }
         };
         derived.search.set_rebuilding(false);
         derived.search.set_catching_up(false);
         loop {
-            let derived = derived.clone();
-            // Index updates and store look-ups block: keep them off the async workers.
-            match tokio::time::timeout(COUNT_REFRESH, rx.recv()).await {
+            let applying = derived.clone();
+            // On the pool's low-priority thread, off the async workers.
+            let applied = match tokio::time::timeout(COUNT_REFRESH, rx.recv()).await {
                 Ok(Some(mut events)) => {
                     events.retain(|e| covered.get(&e.workspace).is_none_or(|done| e.event_seq > *done));
-                    let _ = tokio::task::spawn_blocking(move || derived.apply_all(&events)).await;
+                    derived.pool.run(move || applying.apply_all(&events)).await
                 }
                 Ok(None) => break,
                 // Quiet: re-index what reactions marked, if anything.
-                Err(_) => {
-                    let _ = tokio::task::spawn_blocking(move || derived.refresh_counts(false)).await;
-                }
+                Err(_) => derived.pool.run(move || applying.refresh_counts(false)).await,
+            };
+            if let Err(e) = applied {
+                tracing::error!(error = %e, "applying events to derived data failed");
             }
         }
     });

@@ -17,6 +17,7 @@
 
 mod admin;
 pub mod auth;
+mod background;
 mod channels;
 pub mod committer;
 pub mod config;
@@ -25,7 +26,6 @@ mod derived;
 pub mod directory;
 pub mod error;
 pub mod files;
-mod hashing;
 mod housekeeping;
 pub mod hub;
 pub mod lifecycle;
@@ -167,7 +167,13 @@ impl App {
         let hub = Arc::new(Hub::new(config.websocket.queue_frames));
         let (search, outcome) = match opened {
             Opened::Server | Opened::Command { search_index: true } => {
-                SearchIndex::open(&index_dir, SearchConfig::default())
+                let nice = config.search.background_nice;
+                let thread_start =
+                    confab_search::ThreadStart(Arc::new(move || background::lower_priority(nice)));
+                SearchIndex::open(
+                    &index_dir,
+                    SearchConfig { thread_start: Some(thread_start), ..Default::default() },
+                )
             }
             // Never written to disk nor searched: a stand-in the app's types need.
             Opened::Command { search_index: false } => {
@@ -193,6 +199,7 @@ impl App {
                 text_max_bytes: config.files.index_text_max_bytes,
             },
             pending_counts: Default::default(),
+            pool: background::BackgroundPool::new("confab-derived", 1, config.search.background_nice),
         });
         match opened {
             Opened::Server => derived::start(derived.clone(), outcome, derived_rx),

@@ -70,8 +70,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let message_count = docs.len();
 
     let dir = tempfile::tempdir()?;
-    let bulk_config =
-        SearchConfig { writer_memory_bytes: 512 << 20, indexing_threads: 2, commit_interval: None };
+    let bulk_config = SearchConfig {
+        writer_memory_bytes: 512 << 20,
+        indexing_threads: 2,
+        commit_interval: None,
+        thread_start: None,
+    };
 
     // Bulk indexing, from an iterator, including the final commit.
     let (index, outcome) = SearchIndex::open(dir.path(), bulk_config.clone())?;

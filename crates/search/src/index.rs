@@ -119,6 +119,18 @@ fn starts_with_ignore_case(s: &str, prefix: &str) -> bool {
     s.get(..prefix.len()).is_some_and(|head| head.eq_ignore_ascii_case(prefix))
 }
 
+/// Run at the start of each thread the index starts (its writer's, its committer):
+/// the server lowers their CPU priority there, so that indexing never takes the
+/// cores from acknowledging and delivering messages.
+#[derive(Clone)]
+pub struct ThreadStart(pub Arc<dyn Fn() + Send + Sync>);
+
+impl std::fmt::Debug for ThreadStart {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ThreadStart")
+    }
+}
+
 /// Tuning of the index.
 #[derive(Clone, Debug)]
 pub struct SearchConfig {
@@ -131,6 +143,8 @@ pub struct SearchConfig {
     /// `None` disables it (the caller then calls [`SearchIndex::commit_if_dirty`] on a
     /// timer). This bounds how long a new message takes to become searchable.
     pub commit_interval: Option<Duration>,
+    /// Run first on every thread the index starts; see [`ThreadStart`].
+    pub thread_start: Option<ThreadStart>,
 }
 
 impl Default for SearchConfig {
@@ -139,6 +153,7 @@ impl Default for SearchConfig {
             writer_memory_bytes: 128 << 20,
             indexing_threads: std::thread::available_parallelism().map_or(1, |n| n.get().min(2)),
             commit_interval: Some(Duration::from_millis(250)),
+            thread_start: None,
         }
     }
 }
@@ -352,7 +367,25 @@ impl SearchIndex {
             .num_worker_threads(threads)
             .memory_budget_per_thread(per_thread)
             .build();
-        let writer = index.writer_with_options(options).map_err(|e| match e {
+        // Created on a thread of its own: the writer's threads (indexing, merging) start
+        // from it and inherit what `thread_start` sets. Its later indexing threads start
+        // from the thread that commits, the committer, which runs it too.
+        let thread_start = config.thread_start.clone();
+        let created = std::thread::scope(|scope| {
+            scope
+                .spawn(|| {
+                    if let Some(start) = &thread_start {
+                        (start.0)();
+                    }
+                    index.writer_with_options(options)
+                })
+                .join()
+        });
+        let created = created.map_err(|_| IndexError::Io {
+            path: PathBuf::from("<index writer>"),
+            source: std::io::Error::other("panicked"),
+        })?;
+        let writer = created.map_err(|e| match e {
             TantivyError::LockFailure(err, _) => IndexError::Locked(err.to_string()),
             other => IndexError::Tantivy(other),
         })?;
@@ -371,9 +404,15 @@ impl SearchIndex {
         if let Some(interval) = config.commit_interval {
             let (stop, stopped) = mpsc::channel();
             let weak = Arc::downgrade(&search_index.inner);
+            let thread_start = config.thread_start.clone();
             let handle = std::thread::Builder::new()
                 .name("search-committer".into())
-                .spawn(move || run_committer(weak, stopped, interval))
+                .spawn(move || {
+                    if let Some(start) = thread_start {
+                        (start.0)();
+                    }
+                    run_committer(weak, stopped, interval)
+                })
                 .map_err(|source| IndexError::Io { path: PathBuf::from("<committer thread>"), source })?;
             search_index.stop_committer = Some(stop);
             search_index.committer = Some(handle);

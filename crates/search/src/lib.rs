@@ -43,7 +43,9 @@ pub mod search;
 pub mod snippet;
 pub mod tokenizer;
 
-pub use index::{IndexCursor, IndexDoc, IndexError, OpenOutcome, SearchConfig, SearchIndex, text_has_link};
+pub use index::{
+    IndexCursor, IndexDoc, IndexError, OpenOutcome, SearchConfig, SearchIndex, ThreadStart, text_has_link,
+};
 pub use query::{ParsedQuery, QueryError};
 pub use ranking::{Affinity, FeatureVector, PrivateAffinity, RankingWeights, WeightsError};
 pub use search::{NameMap, Resolver, SearchHit, SearchRequest, SearchResults, SortOrder};

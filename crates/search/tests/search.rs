@@ -16,7 +16,12 @@ use proptest::prelude::*;
 const DAY: i64 = 86_400_000;
 
 fn test_config() -> SearchConfig {
-    SearchConfig { writer_memory_bytes: 15_000_000, indexing_threads: 1, commit_interval: None }
+    SearchConfig {
+        writer_memory_bytes: 15_000_000,
+        indexing_threads: 1,
+        commit_interval: None,
+        thread_start: None,
+    }
 }
 
 fn ram_index() -> SearchIndex {

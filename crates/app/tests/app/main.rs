@@ -6,6 +6,7 @@ mod erasure;
 mod errors;
 mod housekeeping;
 mod integrity;
+mod priority;
 mod retention;
 mod sessions;
 mod support;

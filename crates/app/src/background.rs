@@ -1,4 +1,6 @@
-//! Password hashing on a few dedicated threads at a lower CPU priority.
+//! Work that must not take the cores from the chat, on a few dedicated threads at a
+//! lower CPU priority: password hashing (`auth`) and derived data (`derived`: the
+//! search index and the suggestion statistics).
 //!
 //! An argon2id hash is expensive on purpose: tens of milliseconds of CPU and
 //! `auth.argon2_memory_kib` of memory each. Log-in and sign-up floods are answered
@@ -21,16 +23,16 @@ use crate::{AppError, Result};
 
 type Job = Box<dyn FnOnce() + Send>;
 
-/// A fixed set of threads that run hashing jobs, at a lower priority.
-pub(crate) struct HashPool {
+/// A fixed set of threads that run jobs at a lower priority.
+pub(crate) struct BackgroundPool {
     jobs: mpsc::Sender<Job>,
 }
 
-impl HashPool {
+impl BackgroundPool {
     /// Starts `threads` threads named `name`, each at nice value `nice` (Linux; where
     /// the priority cannot be lowered the threads run at the default one). The threads
     /// end when the pool is dropped.
-    pub(crate) fn new(name: &str, threads: usize, nice: i32) -> HashPool {
+    pub(crate) fn new(name: &str, threads: usize, nice: i32) -> BackgroundPool {
         let (jobs, queue) = mpsc::channel::<Job>();
         let queue = Arc::new(Mutex::new(queue));
         for i in 0..threads.max(1) {
@@ -50,10 +52,10 @@ impl HashPool {
                 }
             });
             if let Err(e) = spawned {
-                tracing::error!(error = %e, "could not start a password hashing thread");
+                tracing::error!(error = %e, name, "could not start a background thread");
             }
         }
-        HashPool { jobs }
+        BackgroundPool { jobs }
     }
 
     /// Runs `work` on one of the pool's threads and returns its result.
@@ -65,23 +67,24 @@ impl HashPool {
         let job: Job = Box::new(move || {
             let _ = done.send(work());
         });
-        self.jobs.send(job).map_err(|e| AppError::other("password hashing", e))?;
-        result.await.map_err(|e| AppError::other("password hashing", e))
+        self.jobs.send(job).map_err(|e| AppError::other("a background job", e))?;
+        result.await.map_err(|e| AppError::other("a background job", e))
     }
 }
 
 #[cfg(target_os = "linux")]
-fn lower_priority(nice: i32) {
-    // On Linux the nice value is per thread: this lowers only the calling thread.
+pub(crate) fn lower_priority(nice: i32) {
+    // On Linux the nice value is per thread: this lowers only the calling thread, and
+    // the threads it starts from then on.
     if nice > 0
         && let Err(e) = rustix::process::setpriority_process(None, nice)
     {
-        tracing::warn!(error = %e, nice, "could not lower the password hashing threads' priority");
+        tracing::warn!(error = %e, nice, "could not lower a background thread's priority");
     }
 }
 
 #[cfg(not(target_os = "linux"))]
-fn lower_priority(_nice: i32) {}
+pub(crate) fn lower_priority(_nice: i32) {}
 
 #[cfg(test)]
 mod tests {
@@ -89,7 +92,7 @@ mod tests {
 
     #[tokio::test]
     async fn jobs_run_on_the_pools_threads_at_the_lower_priority() {
-        let pool = HashPool::new("test-hash", 2, 7);
+        let pool = BackgroundPool::new("test-hash", 2, 7);
         let (name, nice) = pool
             .run(|| {
                 let name = std::thread::current().name().map(str::to_owned);
