@@ -49,4 +49,18 @@ impl App {
             .await?
             .map_err(|e| AppError::other("reindexing", e))
     }
+
+    /// Rebuilds a workspace's suggestion statistics from the store after a bulk
+    /// change (an import, an erasure, a retention pass), in a server only: they live
+    /// in memory, so an operator command's would go with it, after holding the
+    /// workspace's messages in memory for nothing.
+    pub(crate) async fn rebuild_suggestions(&self, ws: WorkspaceId) -> Result<()> {
+        if !self.serves() {
+            return Ok(());
+        }
+        let derived = self.inner.derived.clone();
+        tokio::task::spawn_blocking(move || derived.rebuild_recommender(ws))
+            .await?
+            .map_err(|e| AppError::other("rebuilding suggestion statistics", e))
+    }
 }

@@ -56,7 +56,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::committer::Durable;
 use crate::directory::{WorkspaceState, dm_key};
-use crate::error::{AppError, Result};
+use crate::error::Result;
 use crate::workspaces::DEFAULT_CHANNEL;
 use crate::{App, Tx, new_ulid, now_ms};
 
@@ -234,20 +234,10 @@ impl App {
         Ok(summary)
     }
 
-    /// Rebuilds one workspace's search index and suggestion statistics from the store
-    /// (the statistics only in a server: a command's die with it).
+    /// Rebuilds one workspace's search index and suggestion statistics from the store.
     async fn rebuild_derived(&self, ws: WorkspaceId) -> Result<()> {
-        let derived = self.inner.derived.clone();
-        let serves = self.serves();
-        tokio::task::spawn_blocking(move || {
-            derived.reindex(&[ws], &mut |_| {})?;
-            match serves {
-                true => derived.rebuild_recommender(ws),
-                false => Ok(()),
-            }
-        })
-        .await?
-        .map_err(|e| AppError::other("rebuilding search and suggestions", e))
+        self.reindex(Some(ws), Box::new(|_| {})).await?;
+        self.rebuild_suggestions(ws).await
     }
 
     fn import_blocking(

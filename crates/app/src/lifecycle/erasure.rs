@@ -34,7 +34,7 @@ use confab_core::{ChannelKind, Error, ErrorCode, Event, Message, Role, User, Use
 use confab_store::{Batch, Direction, Op, UserRecord};
 use serde::{Deserialize, Serialize};
 
-use crate::error::{AppError, Result};
+use crate::error::Result;
 use crate::search::SEARCH_LOG;
 use crate::{App, Caller, now_ms};
 
@@ -185,10 +185,7 @@ impl App {
         batch.push(Op::PutUser(tombstone(&record.user)));
         self.write_global(batch).await?;
         for ws in workspaces {
-            let derived = self.inner.derived.clone();
-            tokio::task::spawn_blocking(move || derived.rebuild_recommender(ws))
-                .await?
-                .map_err(|e| AppError::other("rebuilding suggestion statistics", e))?;
+            self.rebuild_suggestions(ws).await?;
         }
         retired?;
         tracing::info!(user = %user, ?report, "account erased");

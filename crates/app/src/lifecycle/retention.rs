@@ -25,7 +25,7 @@ use confab_store::{Direction, Op, Store};
 use serde::{Deserialize, Serialize};
 
 use super::erasure::SETTINGS;
-use crate::error::{AppError, Result};
+use crate::error::Result;
 use crate::{App, Caller, now_ms};
 
 const WORKSPACE_KEY: &[u8] = b"retention";
@@ -250,10 +250,7 @@ impl App {
             if deleted_here > 0 {
                 report.messages_deleted += deleted_here;
                 report.workspaces += 1;
-                let derived = self.inner.derived.clone();
-                tokio::task::spawn_blocking(move || derived.rebuild_recommender(ws))
-                    .await?
-                    .map_err(|e| AppError::other("rebuilding suggestion statistics", e))?;
+                self.rebuild_suggestions(ws).await?;
             }
         }
         Ok(report)
