@@ -1,7 +1,8 @@
 //! Consent under attack, over HTTP and WebSocket: an owner narrowing a grant, a member
 //! toggling their key to burn the privacy budget, members and guests reading who chose
 //! what, an owner of another workspace reading a shared model's contributors, and a
-//! search log that could tell who has DMs with whom (issue 11, defects 3, 5, 6, 7).
+//! search log that could tell who has DMs with whom (issue 11, defects 3, 5, 6, 7), and
+//! files, which training reads only under a grant naming them.
 
 use std::time::{Duration, Instant};
 
@@ -17,7 +18,7 @@ crate::cases!(
     members_choices_are_visible_only_to_themselves,
     a_shared_models_other_contributors_are_a_count,
     dm_partners_never_reach_the_search_log,
-    no_file_reaches_training_without_the_files_category,
+    files_reach_training_only_under_a_grant_naming_them,
     a_member_previews_only_their_own_data,
 );
 
@@ -349,52 +350,71 @@ async fn dm_partners_never_reach_the_search_log() {
     assert_eq!(affinities(&bob_id), affinities(&carol_id));
 }
 
-/// Files are not a consent category, and no purpose may read them: with every purpose
-/// granted every category it allows, for every member, what training would read of
-/// a public channel holds the text posted with a file but nothing of the file (its
-/// name, id, or the words inside it), and a grant naming `files` is refused.
-async fn no_file_reaches_training_without_the_files_category() {
+/// A file is data like a message: it reaches what training reads (the preview) only
+/// under a grant naming `files`, only from public channels, and a member who is not
+/// an admin sees only their own. Only a purpose whose policy names files may be
+/// granted them.
+async fn files_reach_training_only_under_a_grant_naming_them() {
     let server = TestServer::start();
-    let (owner, _) = server.user("fileowner").await;
-    let (ws, general) = confab_tests::workspace(&owner, "Files").await;
-    let posted = owner
-        .upload(
-            general,
-            "quarterly-plan.txt",
-            b"the zanzibarquux initiative starts in May",
-            "here is the plan",
-        )
-        .await
-        .unwrap();
-    let file_id = posted.file.id.to_string();
-    for (purpose, categories) in [
-        ("search_ranking", ["messages", "search_interactions"]),
-        ("emoji_suggestions", ["messages", "reactions"]),
-        ("channel_suggestions", ["messages", "memberships"]),
-    ] {
-        grant(&owner, ws, purpose, "workspace", &categories, "opt_out").await;
-        let (status, preview) = owner
-            .raw(Method::GET, &format!("/workspaces/{ws}/consent/preview?purpose={purpose}"), None)
-            .await
-            .unwrap();
-        assert!(status.is_success(), "{preview}");
-        let text = preview.to_string();
-        assert!(text.contains("here is the plan"), "{purpose}: the message itself is read: {text}");
-        for secret in ["zanzibarquux", "quarterly-plan", file_id.as_str()] {
-            assert!(!text.contains(secret), "{purpose}: {secret} reached the preview: {text}");
+    let (owner, _) = server.user("owner").await;
+    let (member, _) = server.user("member").await;
+    let (ws, general) = confab_tests::workspace(&owner, "W").await;
+    confab_tests::join(&owner, ws, &member).await;
+    let secret = owner.create_channel(ws, "secret", true).await.unwrap().id;
+    let plan_text = b"the zanzibarquux initiative starts in May";
+    let plan = owner.upload(general, "quarterly-plan.txt", plan_text, "here is the plan").await.unwrap();
+    owner.upload(secret, "hidden-okapifile.txt", b"okapisecret words", "private notes").await.unwrap();
+    member.upload(general, "member-list.csv", b"name\nwombatrow\n", "my list").await.unwrap();
+    let path = format!("/workspaces/{ws}/consent/preview?purpose=emoji_suggestions");
+    let preview = |client: &Client| {
+        let (client, path) = (client.clone(), path.clone());
+        async move {
+            let (status, preview) = client.raw(Method::GET, &path, None).await.unwrap();
+            assert!(status.is_success(), "{preview}");
+            preview
         }
+    };
+
+    grant(&owner, ws, "emoji_suggestions", "workspace", &["messages", "reactions"], "opt_out").await;
+    let text = preview(&owner).await.to_string();
+    assert!(text.contains("here is the plan"), "the message is read: {text}");
+    for unread in ["zanzibarquux", "quarterly-plan", &plan.file.id.to_string(), "wombatrow"] {
+        assert!(!text.contains(unread), "{unread} was read without `files`: {text}");
     }
-    let p = policy(&owner, "search_ranking").await;
-    let with_files = json!({
-        "granted": true, "scope": "workspace", "categories": ["messages", "files"], "members": "opt_out",
-        "policy_version": p["version"], "policy_sha256": p["sha256"], "accept": true,
-    })
-    .to_string();
-    let (status, answer) = owner
-        .raw(Method::PUT, &format!("/workspaces/{ws}/consent/search_ranking"), Some(&with_files))
-        .await
-        .unwrap();
-    assert_eq!(status, reqwest::StatusCode::BAD_REQUEST, "{answer}");
+
+    grant(&owner, ws, "emoji_suggestions", "workspace", &["messages", "reactions", "files"], "opt_out").await;
+    let all = preview(&owner).await;
+    let files = all["workspaces"][0]["files"].as_array().unwrap().clone();
+    let mut names: Vec<&str> = files.iter().map(|f| f["name"].as_str().unwrap()).collect();
+    names.sort_unstable();
+    assert_eq!(names, ["member-list.csv", "quarterly-plan.txt"], "{all}");
+    let plan_row = files.iter().find(|f| f["name"] == "quarterly-plan.txt").unwrap();
+    assert_eq!(plan_row["id"], plan.file.id.to_string());
+    assert!(plan_row["text"].as_str().unwrap().contains("zanzibarquux"), "{plan_row}");
+    assert!(!all.to_string().contains("okapi"), "a private channel's file was read: {all}");
+
+    let mine = preview(&member).await;
+    let names: Vec<&str> = mine["workspaces"][0]["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["member-list.csv"], "a member sees only their own files: {mine}");
+    assert!(!mine.to_string().contains("zanzibarquux"));
+
+    for purpose in ["search_ranking", "channel_suggestions"] {
+        let p = policy(&owner, purpose).await;
+        let body = json!({
+            "granted": true, "scope": "workspace", "categories": ["messages", "files"], "members": "opt_out",
+            "policy_version": p["version"], "policy_sha256": p["sha256"], "accept": true,
+        });
+        let path = format!("/workspaces/{ws}/consent/{purpose}");
+        let (status, answer) = owner.raw(Method::PUT, &path, Some(&body.to_string())).await.unwrap();
+        assert_eq!(status, reqwest::StatusCode::BAD_REQUEST, "{purpose}: {answer}");
+        assert_eq!(answer["error"]["code"], "invalid_field", "{answer}");
+        assert!(answer.to_string().contains("files"), "the refusal names the category: {answer}");
+    }
 }
 
 /// A member who is not an owner or admin previews what of theirs a run would read:

@@ -20,7 +20,6 @@ crate::cases!(
     downloads_answer_ranges_and_revalidation,
     the_text_of_text_files_is_searchable_where_the_message_is,
     a_raw_body_upload_is_named_in_the_query,
-    files_reach_training_only_under_a_grant_naming_them,
     a_file_can_be_a_thread_reply,
     one_message_carries_several_files,
 );
@@ -763,101 +762,6 @@ async fn a_raw_body_upload_is_named_in_the_query() {
         .await
         .unwrap();
     assert_eq!(mixed.status(), reqwest::StatusCode::BAD_REQUEST);
-}
-
-/// Grants `emoji_suggestions` for `ws` with `categories`, as its owner, accepting the
-/// current policy.
-async fn grant_emoji(owner: &confab_client::Client, ws: WorkspaceId, categories: &[&str]) {
-    let (_, policies) = owner.raw(reqwest::Method::GET, "/consent/policies", None).await.unwrap();
-    let policy = policies["policies"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["purpose"] == "emoji_suggestions")
-        .unwrap()
-        .clone();
-    let body = serde_json::json!({
-        "granted": true, "scope": "workspace", "categories": categories, "members": "opt_out",
-        "policy_version": policy["version"], "policy_sha256": policy["sha256"], "accept": true,
-    });
-    let path = format!("/workspaces/{ws}/consent/emoji_suggestions");
-    let (status, answer) = owner.raw(reqwest::Method::PUT, &path, Some(&body.to_string())).await.unwrap();
-    assert!(status.is_success(), "{answer}");
-}
-
-/// A file is data like a message: it reaches the consent preview (what a training run
-/// reads) only under a grant naming `files`, only from public channels, and a member
-/// who is not an admin sees only their own. Only a purpose whose policy names files
-/// may be granted them.
-async fn files_reach_training_only_under_a_grant_naming_them() {
-    let server = TestServer::start();
-    let (owner, _) = server.user("owner").await;
-    let (member, _) = server.user("member").await;
-    let (ws, general) = confab_tests::workspace(&owner, "W").await;
-    confab_tests::join(&owner, ws, &member).await;
-    let secret = owner.create_channel(ws, "secret", true).await.unwrap().id;
-    let plan = owner
-        .upload(
-            general,
-            "quarterly-plan.txt",
-            b"the zanzibarquux initiative starts in May",
-            "here is the plan",
-        )
-        .await
-        .unwrap();
-    owner.upload(secret, "hidden-okapifile.txt", b"okapisecret words", "private notes").await.unwrap();
-    member.upload(general, "member-list.csv", b"name\nwombatrow\n", "my list").await.unwrap();
-    let preview = |client: &confab_client::Client| {
-        let client = client.clone();
-        async move {
-            let path = format!("/workspaces/{ws}/consent/preview?purpose=emoji_suggestions");
-            let (status, preview) = client.raw(reqwest::Method::GET, &path, None).await.unwrap();
-            assert!(status.is_success(), "{preview}");
-            preview
-        }
-    };
-
-    grant_emoji(&owner, ws, &["messages", "reactions"]).await;
-    let text = preview(&owner).await.to_string();
-    assert!(text.contains("here is the plan"), "the message is read: {text}");
-    for unread in ["zanzibarquux", "quarterly-plan", &plan.file.id.to_string(), "wombatrow"] {
-        assert!(!text.contains(unread), "{unread} was read without `files`: {text}");
-    }
-
-    grant_emoji(&owner, ws, &["messages", "reactions", "files"]).await;
-    let all = preview(&owner).await;
-    let files = all["workspaces"][0]["files"].as_array().unwrap().clone();
-    let mut names: Vec<&str> = files.iter().map(|f| f["name"].as_str().unwrap()).collect();
-    names.sort_unstable();
-    assert_eq!(names, ["member-list.csv", "quarterly-plan.txt"], "{all}");
-    let plan_row = files.iter().find(|f| f["name"] == "quarterly-plan.txt").unwrap();
-    assert_eq!(plan_row["id"], plan.file.id.to_string());
-    assert!(plan_row["text"].as_str().unwrap().contains("zanzibarquux"), "{plan_row}");
-    assert!(!all.to_string().contains("okapi"), "a private channel's file was read: {all}");
-
-    let mine = preview(&member).await;
-    let names: Vec<&str> = mine["workspaces"][0]["files"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| f["name"].as_str().unwrap())
-        .collect();
-    assert_eq!(names, ["member-list.csv"], "a member sees only their own files: {mine}");
-    assert!(!mine.to_string().contains("zanzibarquux"));
-
-    let (_, policies) = owner.raw(reqwest::Method::GET, "/consent/policies", None).await.unwrap();
-    for purpose in ["search_ranking", "channel_suggestions"] {
-        let p = policies["policies"].as_array().unwrap().iter().find(|p| p["purpose"] == purpose).unwrap();
-        let body = serde_json::json!({
-            "granted": true, "scope": "workspace", "categories": ["messages", "files"], "members": "opt_out",
-            "policy_version": p["version"], "policy_sha256": p["sha256"], "accept": true,
-        });
-        let path = format!("/workspaces/{ws}/consent/{purpose}");
-        let (status, answer) = owner.raw(reqwest::Method::PUT, &path, Some(&body.to_string())).await.unwrap();
-        assert_eq!(status, reqwest::StatusCode::BAD_REQUEST, "{purpose}: {answer}");
-        assert_eq!(answer["error"]["code"], "invalid_field", "{answer}");
-        assert!(answer.to_string().contains("files"), "the refusal names the category: {answer}");
-    }
 }
 
 /// `?thread_root=` makes an upload a reply in that thread: the reply carries the file,

@@ -2,11 +2,6 @@
 //! `search.background_nice`, below the threads that acknowledge and deliver messages,
 //! so that a burst of indexing never takes the cores from the write path.
 
-use std::time::Duration;
-
-use confab_app::PostMessage;
-use confab_app::search::SearchParams;
-
 /// Each thread of this process: its name (at most 15 bytes, as the kernel keeps it)
 /// and its nice value.
 #[cfg(target_os = "linux")]
@@ -30,18 +25,7 @@ async fn derived_data_runs_below_the_chat_threads() {
     config.search.background_nice = 13;
     let dir = tempfile::tempdir().unwrap();
     let app = crate::support::open(crate::support::sled_store(dir.path()), config, dir.path());
-    let (ada, _) = crate::support::person(&app, 0).await;
-    let ws = app.create_workspace(ada, "Engines").await.unwrap().workspace.id;
-    let general = app.list_channels(ada, ws).unwrap()[0].channel.id;
-    let post = PostMessage { text: "the analytical engine".into(), thread_root: None, client_msg_id: None };
-    app.post_message(ada, general, post).await.unwrap();
-    let search =
-        || app.search(ada, ws, SearchParams { q: "engine".into(), limit: None, offset: None, sort: None });
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    while search().map(|a| a.hits.is_empty()).unwrap_or(true) {
-        assert!(tokio::time::Instant::now() < deadline, "the message became searchable");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    crate::support::searchable_post(&app, "the analytical engine", "engine").await;
     let threads = threads();
     // Other tests in this binary run apps at the default; 13 is this one's.
     for name in ["confab-derived", "search-committe", "thrd-tantivy-in"] {

@@ -4,9 +4,10 @@ use std::path::Path;
 use std::sync::Arc;
 
 use confab_app::consent::ConsentChangeRequest;
-use confab_app::{App, AppConfig, Caller, SignupRequest};
+use confab_app::search::SearchParams;
+use confab_app::{App, AppConfig, Caller, PostMessage, SignupRequest};
 use confab_consent::{Category, MemberMode, Purpose, Scope};
-use confab_core::User;
+use confab_core::{User, WorkspaceId};
 use confab_store::{SledStore, Store};
 
 /// Defaults, but fast to run: no training schedule, cheap password hashing and no
@@ -48,6 +49,23 @@ pub async fn person(app: &App, i: usize) -> (Caller, User) {
         .await
         .expect("sign up");
     (app.authenticate(&outcome.token).expect("authenticate"), outcome.user)
+}
+
+/// Signs up a person who creates a workspace and posts `text` in its #general, and
+/// waits (up to 10 s) until `query` finds it: the derived-data task has run.
+pub async fn searchable_post(app: &App, text: &str, query: &str) -> (Caller, WorkspaceId) {
+    let (ada, _) = person(app, 0).await;
+    let ws = app.create_workspace(ada, "Engines").await.expect("a workspace").workspace.id;
+    let general = app.list_channels(ada, ws).expect("channels")[0].channel.id;
+    let post = PostMessage { text: text.into(), thread_root: None, client_msg_id: None };
+    app.post_message(ada, general, post).await.expect("post");
+    let params = || SearchParams { q: query.into(), limit: None, offset: None, sort: None };
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    while app.search(ada, ws, params()).map(|a| a.hits.is_empty()).unwrap_or(true) {
+        assert!(tokio::time::Instant::now() < deadline, "the message became searchable");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    (ada, ws)
 }
 
 /// A grant of emoji suggestions (messages and reactions, members in until they leave)
