@@ -495,11 +495,14 @@ export async function toggleReaction(msg, emoji) {
   }
 }
 
+/** Edits a message; whether the server took the edit (a refusal is reported). */
 export async function editMessage(msg, text) {
   try {
     putMessage(await api.messages.edit(msg.id, text));
+    return true;
   } catch (e) {
     reportError(e, 'Edit failed');
+    return false;
   }
 }
 

@@ -55,6 +55,32 @@ test('near the limit a counter shows; a too-long message is kept, not sent, and 
   await a.context().close();
 });
 
+test('an edit past the limit is kept in its box with the error, and saved once it fits', async () => {
+  const { alice, general } = await teamOfTwo(env.server);
+  const max = (await apiOk(env.server, 'GET', '/features')).max_message_chars;
+  const posted = await apiOk(env.server, 'POST', `/channels/${general.id}/messages`, { text: 'first draft' }, alice.token);
+  const a = await openPage(env.browser, env.server, { user: alice });
+  const msg = a.locator('.channel-view .msg', { hasText: 'first draft' });
+  await msg.hover();
+  await msg.getByRole('button', { name: 'Edit message' }).click();
+  const edit = a.getByRole('textbox', { name: 'Edit message' });
+  const tooLong = 'z'.repeat(max + 5);
+  await edit.fill(tooLong);
+  await edit.press('Enter');
+  const error = a.locator('.editor [role=alert]');
+  await error.filter({ hasText: 'Your message is 5 characters too long' }).waitFor();
+  assert.equal(await edit.inputValue(), tooLong, 'the edit stays in its box');
+  const stored = await apiOk(env.server, 'GET', `/messages/${posted.id}`, undefined, alice.token);
+  assert.equal(stored.text, 'first draft', 'nothing was sent');
+  await edit.fill('second draft');
+  await error.waitFor({ state: 'hidden' });
+  await edit.press('Enter');
+  await a.locator('.channel-view .msg', { hasText: 'second draft' }).waitFor();
+  await edit.waitFor({ state: 'detached' });
+  assert.deepEqual(a.problems, []);
+  await a.context().close();
+});
+
 test('strike, links and lists render, and only safe links become links', async () => {
   const { alice, bob, general } = await teamOfTwo(env.server);
   const text = [

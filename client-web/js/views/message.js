@@ -12,6 +12,7 @@ import { renderMarkdown } from '../markdown.js';
 import { state, emit, userName, memberByUsername, channelByName, isPinned } from '../store.js';
 import { emojiName } from '../emoji.js';
 import * as app from '../app.js';
+import * as api from '../api.js';
 import { retryPending, discardPending } from '../live.js';
 import { openPicker } from './picker.js';
 import { icon } from '../icons.js';
@@ -169,15 +170,34 @@ function stopEdit(m) {
   emit('messages', { channel: m.channel, thread: m.thread_root || m.id, refocus: true });
 }
 
+/** By how many characters `text` is over the server's limit (≤ 0 when it fits or the limit is unknown). */
+function overLimit(text) {
+  const max = api.limits.maxMessageChars;
+  return max ? [...text].length - max : 0;
+}
+
 function editor(m) {
   const ta = h('textarea.edit-box', { 'aria-label': 'Edit message', rows: 2 });
+  // A too-long edit is never sent and never lost: it stays, with what is wrong.
+  const error = h('p.error.edit-error', { role: 'alert', hidden: true });
+  const showLength = () => {
+    const over = overLimit(ta.value.trim());
+    error.hidden = over <= 0;
+    error.textContent = over > 0 ? `Your message is ${over.toLocaleString()} character${over === 1 ? '' : 's'} too long. Shorten it to save.` : '';
+  };
   ta.value = app.ui.editingText != null ? app.ui.editingText : m.text;
   ta.addEventListener('input', () => {
     app.ui.editingText = ta.value;
+    if (!error.hidden) showLength();
   });
   const save = async () => {
     const text = ta.value.trim();
-    if (text && text !== m.text) await app.editMessage(m, text);
+    if (overLimit(text) > 0) {
+      showLength();
+      return;
+    }
+    // A refused edit keeps the editor open with its text (the error is reported).
+    if (text && text !== m.text && !(await app.editMessage(m, text))) return;
     stopEdit(m);
   };
   ta.addEventListener('keydown', (e) => {
@@ -190,7 +210,7 @@ function editor(m) {
       stopEdit(m);
     }
   });
-  return h('div.editor', ta,
+  return h('div.editor', ta, error,
     h('div.editor-actions',
       h('span.hint', 'Enter to save · Esc to cancel'),
       h('button.btn.small', { type: 'button', on: { click: () => stopEdit(m) } }, 'Cancel'),
