@@ -31,7 +31,6 @@ export function createComposer({ channel, threadRoot = null, label, onUpEmpty, d
     autocomplete: 'off',
     'aria-autocomplete': 'list',
     'aria-controls': listId,
-    'aria-expanded': 'false',
   });
   const list = h('ul.autocomplete', { id: listId, role: 'listbox', 'aria-label': 'Suggestions', hidden: true });
   const send = h('button.send', { type: 'submit', 'aria-label': 'Send message', title: 'Send (Enter)' }, icon('send', 18));
@@ -114,7 +113,6 @@ export function createComposer({ channel, threadRoot = null, label, onUpEmpty, d
     ac = null;
     list.hidden = true;
     clear(list);
-    ta.setAttribute('aria-expanded', 'false');
     ta.removeAttribute('aria-activedescendant');
   };
   const renderAc = () => {
@@ -139,7 +137,6 @@ export function createComposer({ channel, threadRoot = null, label, onUpEmpty, d
       list.append(li);
     });
     list.hidden = false;
-    ta.setAttribute('aria-expanded', 'true');
     ta.setAttribute('aria-activedescendant', `${listId}-${ac.index}`);
   };
   const accept = () => {
