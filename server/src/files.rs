@@ -352,6 +352,45 @@ fn percent_encode(name: &str) -> String {
     out
 }
 
+/// `PUT /me/avatar`: the image as the whole body (`curl --data-binary @me.jpg`), at
+/// most `confab_app::profile::AVATAR_MAX_BYTES`; the account as it is now.
+pub async fn set_avatar(
+    State(app): State<App>,
+    auth: Auth,
+    request: axum::extract::Request,
+) -> ApiResult<Json<confab_core::User>> {
+    let max = confab_app::profile::AVATAR_MAX_BYTES;
+    // One byte past the limit is enough to know it is too large.
+    let image = axum::body::to_bytes(request.into_body(), max + 1).await.map_err(|_| {
+        ApiError::new(ErrorCode::PayloadTooLarge, format!("a picture may have at most {max} bytes"))
+    })?;
+    Ok(Json(app.set_avatar(auth.caller, image.to_vec()).await?))
+}
+
+/// `DELETE /me/avatar`: the account without its picture.
+pub async fn remove_avatar(State(app): State<App>, auth: Auth) -> ApiResult<Json<confab_core::User>> {
+    Ok(Json(app.remove_avatar(auth.caller).await?))
+}
+
+/// `GET /users/{id}/avatar`: a member's picture (a PNG the server made), tagged by its
+/// version, for whoever shares a workspace with them.
+pub async fn avatar(
+    State(app): State<App>,
+    auth: Auth,
+    Path(user): Path<String>,
+    request: HeaderMap,
+) -> ApiResult<Response> {
+    let (png, version) = app.avatar(auth.caller, id(&user)?)?;
+    let etag = header_value(&format!("\"{version}\""));
+    if matches_none_of(&request, &etag) {
+        return Ok(not_modified(etag));
+    }
+    let mut headers = file_headers(etag);
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("image/png"));
+    headers.insert(header::CONTENT_DISPOSITION, HeaderValue::from_static("inline"));
+    Ok((headers, png).into_response())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -57,6 +57,8 @@ pub fn router(app: App, config: &Config) -> Router {
         .route("/files/{id}", get(files::download).delete(files::delete))
         .route("/files/{id}/info", get(files::info))
         .route("/files/{id}/thumb", get(files::thumbnail))
+        .route("/me/avatar", axum::routing::put(files::set_avatar).delete(files::remove_avatar))
+        .route("/users/{user}/avatar", get(files::avatar))
         .route("/ws", get(ws::upgrade))
         .route("/healthz", get(healthz))
         .fallback(api::not_found)

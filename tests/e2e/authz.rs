@@ -694,6 +694,21 @@ const NOT_IN_THE_TABLE: &[(&str, &str, &str)] = &[
     ("GET", "/files/{id}", "files::upload_download_and_who_may_read"),
     ("GET", "/files/{id}/thumb", "files::upload_download_and_who_may_read"),
     ("GET", "/me/export", "the caller's own data: lifecycle::a_personal_export_holds_everything_about_them"),
+    (
+        "PUT",
+        "/me/avatar",
+        "the caller's own picture: profile::a_picture_is_made_by_the_server_and_shown_to_workspace_members_only",
+    ),
+    (
+        "DELETE",
+        "/me/avatar",
+        "the caller's own picture: profile::a_picture_is_made_by_the_server_and_shown_to_workspace_members_only",
+    ),
+    (
+        "GET",
+        "/users/{user}/avatar",
+        "members of a shared workspace: profile::a_picture_is_made_by_the_server_and_shown_to_workspace_members_only",
+    ),
 ];
 
 /// A path with every id, code, emoji and purpose in it replaced by `{}`.

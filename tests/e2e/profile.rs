@@ -3,7 +3,9 @@
 //! member list and hear `user.updated` live, people outside them do not; bad values
 //! are refused by field; an erased account keeps none of it. Bots and webhooks show
 //! as bots in the member list; a person cannot pass for one. A channel's own
-//! retention can be dropped again (`DELETE /channels/{ch}/retention`).
+//! retention can be dropped again (`DELETE /channels/{ch}/retention`). A member's
+//! picture (`PUT /me/avatar`) is a square PNG the server makes, shown to the members
+//! of their workspaces only, and gone with the account.
 
 use std::time::Duration;
 
@@ -18,7 +20,8 @@ crate::cases!(
     bad_profile_values_are_refused_by_field,
     an_erased_account_keeps_no_status,
     bots_and_webhooks_are_marked_in_the_member_list,
-    a_channel_follows_the_workspace_retention_again
+    a_channel_follows_the_workspace_retention_again,
+    a_picture_is_made_by_the_server_and_shown_to_workspace_members_only
 );
 
 const WAIT: Duration = Duration::from_secs(5);
@@ -206,4 +209,108 @@ async fn a_channel_follows_the_workspace_retention_again() {
     assert_eq!(back, json!({"days": null, "set": false, "effective_days": 90}));
     let (_, read) = bob.raw(Method::GET, &path, None).await.unwrap();
     assert_eq!(read, back, "stored");
+}
+
+/// Sends `body` as the caller's picture: the status and the answer.
+async fn put_avatar(client: &confab_client::Client, body: Vec<u8>) -> (StatusCode, Value) {
+    let response = reqwest::Client::new()
+        .put(format!("{}/api/v1/me/avatar", client.base_url()))
+        .bearer_auth(client.token().unwrap())
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+/// Gets `user`'s picture as `client`: the status, the ETag and the bytes.
+async fn get_avatar(
+    client: &confab_client::Client,
+    user: &str,
+    etag: Option<&str>,
+) -> (StatusCode, String, Vec<u8>) {
+    let mut request = reqwest::Client::new()
+        .get(format!("{}/api/v1/users/{user}/avatar", client.base_url()))
+        .bearer_auth(client.token().unwrap());
+    if let Some(tag) = etag {
+        request = request.header("if-none-match", tag);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status();
+    let tag = response.headers().get("etag").map(|v| v.to_str().unwrap().to_owned()).unwrap_or_default();
+    (status, tag, response.bytes().await.unwrap().to_vec())
+}
+
+async fn a_picture_is_made_by_the_server_and_shown_to_workspace_members_only() {
+    let server = TestServer::start();
+    let (alice, _) = server.user("alice").await;
+    let (bob, _) = server.user("bob").await;
+    let (carol, _) = server.user("carol").await;
+    let (ws, _) = confab_tests::workspace(&alice, "Acme").await;
+    confab_tests::join(&alice, ws, &bob).await;
+    confab_tests::workspace(&carol, "Elsewhere").await;
+    let alice_id = alice.me().await.unwrap().id.to_string();
+    let mut live = bob.connect(&[]).await.unwrap();
+
+    let (status, me) = put_avatar(&alice, crate::files::PNG.to_vec()).await;
+    assert_eq!(status, StatusCode::OK, "{me}");
+    let version = me["avatar"].as_str().unwrap().to_owned();
+    assert!(!version.is_empty(), "{me}");
+    let (_, event) = live.wait_event(WAIT, "user.updated").await.unwrap();
+    assert!(matches!(event, Event::UserUpdated { user } if user.to_string() == alice_id));
+    let (_, members) = bob.raw(Method::GET, &format!("/workspaces/{ws}/members"), None).await.unwrap();
+    assert_eq!(member(&members, &alice_id)["avatar"], version.as_str(), "members see the version");
+
+    // A member gets the server's PNG: square, 256 px, whatever was sent.
+    let (status, tag, png) = get_avatar(&bob, &alice_id, None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(png.starts_with(b"\x89PNG\r\n\x1a\n"), "a PNG");
+    assert_eq!(
+        (
+            u32::from_be_bytes(png[16..20].try_into().unwrap()),
+            u32::from_be_bytes(png[20..24].try_into().unwrap())
+        ),
+        (256, 256)
+    );
+    assert_eq!(tag, format!("\"{version}\""));
+    assert_eq!(get_avatar(&bob, &alice_id, Some(&tag)).await.0, StatusCode::NOT_MODIFIED);
+    assert_eq!(get_avatar(&alice, &alice_id, None).await.0, StatusCode::OK, "one's own");
+    // Someone who shares no workspace with her learns nothing, not even that she has one.
+    assert_eq!(get_avatar(&carol, &alice_id, None).await.0, StatusCode::NOT_FOUND);
+    assert_eq!(
+        get_avatar(&bob, &carol.me().await.unwrap().id.to_string(), None).await.0,
+        StatusCode::NOT_FOUND
+    );
+
+    // Bad pictures are refused, and the one she has stays.
+    let mut corrupt = crate::files::PNG[..30].to_vec();
+    corrupt.extend_from_slice(&[0; 40]);
+    for (body, code) in [
+        (b"not an image at all".to_vec(), "invalid_field"),
+        (b"<svg xmlns='http://www.w3.org/2000/svg'><script>x</script></svg>".to_vec(), "invalid_field"),
+        (corrupt, "invalid_field"),
+        (Vec::new(), "invalid_field"),
+        (vec![0x89; 5 * 1024 * 1024 + 1], "payload_too_large"),
+    ] {
+        let (status, answer) = put_avatar(&alice, body).await;
+        assert!(status.is_client_error(), "{answer}");
+        assert_eq!(answer["error"]["code"], code, "{answer}");
+    }
+    assert_eq!(get_avatar(&bob, &alice_id, None).await.2, png, "the picture she had is kept");
+
+    // Removed: gone for everyone.
+    let (status, me) = alice.raw(Method::DELETE, "/me/avatar", None).await.unwrap();
+    assert_eq!(status, StatusCode::OK);
+    assert!(me.get("avatar").is_none(), "{me}");
+    assert_eq!(get_avatar(&bob, &alice_id, None).await.0, StatusCode::NOT_FOUND);
+
+    // An erased account keeps no picture.
+    put_avatar(&bob, crate::files::PNG.to_vec()).await;
+    let bob_id = bob.me().await.unwrap().id.to_string();
+    assert_eq!(get_avatar(&alice, &bob_id, None).await.0, StatusCode::OK);
+    let (status, _) =
+        bob.raw(Method::DELETE, "/me", Some(r#"{"password":"correct horse battery"}"#)).await.unwrap();
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(get_avatar(&alice, &bob_id, None).await.0, StatusCode::NOT_FOUND);
 }

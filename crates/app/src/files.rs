@@ -127,7 +127,7 @@ struct ContentRecord {
 pub(crate) struct Files {
     pub(crate) blobs: Arc<dyn BlobStore>,
     uploads: Arc<tokio::sync::Semaphore>,
-    thumbnails: Arc<tokio::sync::Semaphore>,
+    pub(crate) thumbnails: Arc<tokio::sync::Semaphore>,
 }
 
 impl Files {
@@ -618,6 +618,23 @@ fn make_thumbnail(path: &std::path::Path, config: &FilesConfig) -> Result<Vec<u8
     let thumb = if image.width() <= px && image.height() <= px { image } else { image.thumbnail(px, px) };
     let mut png = std::io::Cursor::new(Vec::new());
     thumb.write_to(&mut png, image::ImageFormat::Png).map_err(|e| e.to_string())?;
+    Ok(png.into_inner())
+}
+
+/// A profile picture from an uploaded image: decoded under the same limits as a
+/// thumbnail, cropped square and scaled to `px`, as a PNG.
+pub(crate) fn avatar_png(image: &[u8], px: u32, config: &FilesConfig) -> Result<Vec<u8>, String> {
+    let reader = image::ImageReader::new(std::io::Cursor::new(image));
+    let mut reader = reader.with_guessed_format().map_err(|e| e.to_string())?;
+    let mut limits = image::Limits::default();
+    limits.max_image_width = Some(config.image_max_side_px);
+    limits.max_image_height = Some(config.image_max_side_px);
+    limits.max_alloc = Some(config.image_max_decode_bytes);
+    reader.limits(limits);
+    let decoded = reader.decode().map_err(|e| e.to_string())?;
+    let square = decoded.resize_to_fill(px, px, image::imageops::FilterType::Triangle);
+    let mut png = std::io::Cursor::new(Vec::new());
+    square.write_to(&mut png, image::ImageFormat::Png).map_err(|e| e.to_string())?;
     Ok(png.into_inner())
 }
 

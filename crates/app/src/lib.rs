@@ -34,7 +34,7 @@ mod messages;
 pub mod models;
 pub mod personal;
 pub mod pins;
-mod profile;
+pub mod profile;
 pub mod search;
 pub mod sessions;
 pub mod slack_bots;

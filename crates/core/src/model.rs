@@ -41,6 +41,10 @@ pub struct ProfileDetails {
     /// An IANA time zone name (`Europe/Berlin`), for others to see the owner's local time.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub time_zone: String,
+    /// The profile picture's version (a hash of it; `GET /users/{id}/avatar`), empty
+    /// when there is none. Set only by `PUT /me/avatar`.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub avatar: String,
 }
 
 /// An account as other members see it: no email.

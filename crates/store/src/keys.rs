@@ -47,6 +47,9 @@ pub const USER_BY_USERNAME: u8 = 0x03;
 pub const SESSION: u8 = 0x04;
 /// User, token hash → `[]`: every session of a user, to sign them out everywhere.
 pub const SESSIONS_OF_USER: u8 = 0x05;
+/// User → their profile picture (a PNG the server made), apart from the account
+/// record, which is read far more often.
+pub const AVATAR: u8 = 0x06;
 pub const WORKSPACE: u8 = 0x10;
 pub const MEMBER: u8 = 0x11;
 pub const WORKSPACES_OF_USER: u8 = 0x12;
@@ -313,6 +316,10 @@ pub fn thread_mentions_in_channel_prefix(
 }
 
 /// User, workspace, message id → saved at.
+pub fn avatar(user: UserId) -> Vec<u8> {
+    Key::new(AVATAR).user(user).build()
+}
+
 pub fn saved(user: UserId, workspace: WorkspaceId, message: MessageId) -> Vec<u8> {
     Key::new(SAVED).user(user).workspace(workspace).message(message).build()
 }

@@ -203,6 +203,15 @@ pub enum Op {
         channel: ChannelId,
         seq: u64,
     },
+    /// Sets `user`'s profile picture (a PNG).
+    PutAvatar {
+        user: UserId,
+        png: Vec<u8>,
+    },
+    /// Removes it (nothing if there is none).
+    DeleteAvatar {
+        user: UserId,
+    },
     /// `user` saved `message` at `at` (for later).
     PutSaved {
         workspace: WorkspaceId,
@@ -358,6 +367,8 @@ pub trait Store: Send + Sync + 'static {
     }
 
     fn user(&self, id: UserId) -> Result<Option<UserRecord>>;
+    /// `user`'s profile picture ([`Op::PutAvatar`]).
+    fn avatar(&self, user: UserId) -> Result<Option<Vec<u8>>>;
     fn user_by_email(&self, email: &str) -> Result<Option<UserRecord>>;
     fn user_by_username(&self, username: &str) -> Result<Option<UserRecord>>;
     fn user_count(&self) -> Result<u64>;

@@ -517,6 +517,12 @@ impl SledStore {
             Op::DeleteThreadMention { workspace, user, channel, seq } => {
                 out.remove(keys::thread_mention(user, workspace, channel, seq));
             }
+            Op::PutAvatar { user, png } => {
+                out.insert(keys::avatar(user), png);
+            }
+            Op::DeleteAvatar { user } => {
+                out.remove(keys::avatar(user));
+            }
             Op::PutSaved { workspace, user, message, at } => {
                 out.insert(keys::saved(user, workspace, message), &at.to_be_bytes());
             }
@@ -900,6 +906,10 @@ impl Store for SledStore {
                 Ok((MessageId::from_bytes(keys::trailing_id(&k)), Activity::from_byte(flags)))
             })
             .collect()
+    }
+
+    fn avatar(&self, user: UserId) -> Result<Option<Vec<u8>>> {
+        Ok(self.tree.get(keys::avatar(user))?.map(|v| v.to_vec()))
     }
 
     fn saved(&self, user: UserId, workspace: WorkspaceId) -> Result<Vec<(MessageId, Millis)>> {

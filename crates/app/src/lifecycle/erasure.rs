@@ -183,6 +183,7 @@ impl App {
         // messages a tombstone wrote (kept ones included).
         let mut batch = Batch::new();
         batch.push(Op::PutUser(tombstone(&record.user)));
+        batch.push(Op::DeleteAvatar { user: record.user.id });
         self.write_global(batch).await?;
         for ws in workspaces {
             self.rebuild_suggestions(ws).await?;

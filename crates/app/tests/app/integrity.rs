@@ -165,6 +165,9 @@ impl Store for FaultyStore {
     ) -> Result<Vec<(MessageId, confab_store::Activity)>> {
         self.inner.activity(user, workspace, before, limit)
     }
+    fn avatar(&self, user: UserId) -> Result<Option<Vec<u8>>> {
+        self.inner.avatar(user)
+    }
     fn saved(&self, user: UserId, workspace: WorkspaceId) -> Result<Vec<(MessageId, confab_core::Millis)>> {
         self.inner.saved(user, workspace)
     }
