@@ -207,6 +207,10 @@ export const auth = {
   me: () => get('/me'),
   /** @type {(b: UpdateProfile) => Promise<User>} One's own display name, status and time zone. */
   updateProfile: (b) => patch('/me', b),
+  /** @type {(image: Blob) => Promise<User>} One's own picture: the server makes a square PNG of it. */
+  setAvatar: (image) => sendBody('PUT', '/me/avatar', image),
+  /** @type {() => Promise<User>} */
+  removeAvatar: () => del('/me/avatar'),
 };
 
 export const workspaces = {
@@ -327,15 +331,44 @@ function upload(ch, parts, text, opts = {}) {
  * @returns {Promise<Blob>}
  */
 async function bytes(id, thumb) {
+  return blobAt(`/files/${id}${thumb ? '/thumb' : ''}`);
+}
+
+/** A member's picture, fetched with the session's token. @param {string} user */
+export function avatarBytes(user) {
+  return blobAt(`/users/${user}/avatar`);
+}
+
+/** The body at `path`, fetched with the session's token. @param {string} path */
+async function blobAt(path) {
   const token = getToken();
   let res;
   try {
-    res = await fetch(`${BASE}/files/${id}${thumb ? '/thumb' : ''}`, { headers: token ? { Authorization: `Bearer ${token}` } : {} });
+    res = await fetch(`${BASE}${path}`, { headers: token ? { Authorization: `Bearer ${token}` } : {} });
   } catch {
     throw new ApiError(0, 'network', 'Cannot reach the server');
   }
   if (!res.ok) throw failure(res.status, parseJson(await res.text()), res.headers.get('Retry-After'), !!token);
   return res.blob();
+}
+
+/**
+ * Sends `body` as it is (not JSON) and parses the JSON answer.
+ * @param {string} method
+ * @param {string} path
+ * @param {Blob} body
+ */
+async function sendBody(method, path, body) {
+  const token = getToken();
+  let res;
+  try {
+    res = await fetch(`${BASE}${path}`, { method, body, headers: token ? { Authorization: `Bearer ${token}` } : {} });
+  } catch {
+    throw new ApiError(0, 'network', 'Cannot reach the server');
+  }
+  const data = parseJson(await res.text());
+  if (!res.ok) throw failure(res.status, data, res.headers.get('Retry-After'), !!token);
+  return data;
 }
 
 export const bots = {

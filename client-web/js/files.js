@@ -92,12 +92,30 @@ const UNATTACHED_GRACE_MS = 10000;
  * @returns {Promise<void>} settles when the image is set (rejects if it cannot be fetched)
  */
 export function showImage(img, id, { thumb = false } = {}) {
-  const key = thumb ? `${id}/thumb` : id;
+  return showBlob(img, thumb ? `${id}/thumb` : id, () => api.files.bytes(id, thumb));
+}
+
+/**
+ * Shows a member's picture in `img`, as showImage does a file's.
+ * @param {HTMLImageElement} img
+ * @param {string} user
+ * @param {string} version  The profile's `avatar`: a new one is fetched anew.
+ */
+export function showAvatar(img, user, version) {
+  return showBlob(img, `avatar/${user}/${version}`, () => api.avatarBytes(user));
+}
+
+/**
+ * @param {HTMLImageElement} img
+ * @param {string} key  What the object URL is cached by.
+ * @param {() => Promise<Blob>} fetchBlob
+ */
+function showBlob(img, key, fetchBlob) {
   let entry = shown.get(key);
   if (!entry) {
     /** @type {Shown} */
     const fresh = { url: Promise.resolve(''), ready: null, users: new Set() };
-    fresh.url = api.files.bytes(id, thumb).then((blob) => {
+    fresh.url = fetchBlob().then((blob) => {
       fresh.ready = URL.createObjectURL(blob);
       return fresh.ready;
     });

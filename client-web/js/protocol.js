@@ -21,6 +21,7 @@
  * @property {string} [status_text]  One line, at most 100 characters.
  * @property {string} [status_emoji]  One emoji character.
  * @property {string} [time_zone]  An IANA name (`Europe/Berlin`): the member's local time.
+ * @property {string} [avatar]  The picture's version (`GET /users/{id}/avatar`), if there is one.
  */
 
 /**

@@ -4,7 +4,8 @@
 // people directory lists the workspace's members (bots tagged), searched by name,
 // @username or status; editing one's own profile (display name, status emoji and
 // text, time zone) shows live on the other member's directory, and a refused value is
-// explained in the dialog.
+// explained in the dialog; a picture chosen in the profile shows beside one's messages
+// on the other member's page, live, until it is removed.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -123,4 +124,43 @@ test('the people directory: search, bots tagged; an edited profile shows live on
   assert.deepEqual(a.problems.filter((p) => !/400 \(Bad Request\)/.test(p)), [], 'only the refused emoji failed');
   assert.deepEqual(b.problems, []);
   for (const p of [a, b]) await p.context().close();
+});
+
+test('a picture chosen in one’s profile shows beside one’s messages on another member’s page, live, and goes when removed', async () => {
+  const { alice, bob, general } = await teamOfTwo(env.server);
+  await apiOk(env.server, 'POST', `/channels/${general.id}/messages`, { text: 'hello with a face' }, alice.token);
+  const b = await openPage(env.browser, env.server, { user: bob });
+  const bMsg = b.locator('.channel-view .msg', { hasText: 'hello with a face' });
+  await bMsg.waitFor();
+  assert.equal(await bMsg.locator('.avatar img').count(), 0, 'initials until there is a picture');
+
+  const a = await openPage(env.browser, env.server, { user: alice });
+  await a.getByRole('textbox', { name: 'Message #general' }).waitFor();
+  await a.locator('.side-me').getByRole('button', { name: /Alice/ }).click();
+  await a.getByRole('dialog', { name: 'Alice' }).getByRole('button', { name: 'Edit profile' }).click();
+  const edit = a.getByRole('dialog', { name: 'Edit your profile' });
+  // A 1×1 PNG: the server makes a 256 px square of it.
+  const png = Buffer.from('iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg==', 'base64');
+  const [chooser] = await Promise.all([a.waitForEvent('filechooser'), edit.getByRole('button', { name: 'Choose a picture…' }).click()]);
+  await chooser.setFiles({ name: 'me.png', mimeType: 'image/png', buffer: png });
+  const loaded = (/** @type {import('playwright-core').Locator} */ img) =>
+    img.evaluate((el) => new Promise((resolve) => {
+      const done = () => resolve(/** @type {HTMLImageElement} */ (el).naturalWidth);
+      if (/** @type {HTMLImageElement} */ (el).complete && /** @type {HTMLImageElement} */ (el).naturalWidth) done();
+      else el.addEventListener('load', done, { once: true });
+    }));
+  assert.equal(await loaded(edit.locator('.picture-preview img.avatar-picture')), 256, 'the server’s square picture');
+
+  // Bob's page follows (user.updated): the picture is beside her message.
+  const bPicture = bMsg.locator('.avatar img.avatar-picture');
+  await bPicture.waitFor();
+  assert.equal(await loaded(bPicture), 256);
+
+  await edit.getByRole('button', { name: 'Remove picture' }).click();
+  await edit.getByRole('button', { name: 'Remove picture' }).waitFor({ state: 'hidden' });
+  await bPicture.waitFor({ state: 'detached' });
+  assert.deepEqual(a.problems, []);
+  assert.deepEqual(b.problems, []);
+  await a.context().close();
+  await b.context().close();
 });

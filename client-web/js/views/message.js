@@ -17,6 +17,7 @@ import { retryPending, discardPending } from '../live.js';
 import { openPicker } from './picker.js';
 import { icon } from '../icons.js';
 import { messageFiles } from './files.js';
+import { showAvatar } from '../files.js';
 import { authorLabel, authorKey } from './profile.js';
 
 export function markdownContext() {
@@ -39,6 +40,15 @@ function hue(id) {
   return (x >>> 0) % 360;
 }
 
+/** A member's picture's version, if they have one (`avatar` in their profile). */
+export function avatarVersion(/** @type {string} */ userId) {
+  const me = /** @type {{id: string, avatar?: string} | null} */ (state.me);
+  if (me && me.id === userId) return me.avatar || '';
+  const member = /** @type {{avatar?: string} | undefined} */ (state.members.get(userId));
+  return (member && member.avatar) || '';
+}
+
+/** A member's picture, or their initials on their colour until it shows (and if they have none). */
 export function avatar(userId, size = 'md') {
   const name = userName(userId);
   const initials = name
@@ -47,7 +57,14 @@ export function avatar(userId, size = 'md') {
     .slice(0, 2)
     .map((w) => w[0].toUpperCase())
     .join('');
-  return h(`span.avatar.${size}`, { 'aria-hidden': 'true', style: { '--h': hue(userId) } }, initials || '?');
+  const el = h(`span.avatar.${size}`, { 'aria-hidden': 'true', style: { '--h': hue(userId) } }, initials || '?');
+  const version = avatarVersion(userId);
+  if (version) {
+    const img = /** @type {HTMLImageElement} */ (h('img.avatar-picture', { alt: '' }));
+    el.append(img);
+    showAvatar(img, userId, version).catch(() => img.remove());
+  }
+  return el;
 }
 
 export function presenceDot(userId) {

@@ -10,7 +10,7 @@ import { state, on, emit, userName } from '../store.js';
 import * as api from '../api.js';
 import * as app from '../app.js';
 import { openDialog } from './dialogs.js';
-import { avatar, presenceDot } from './message.js';
+import { avatar, avatarVersion, presenceDot } from './message.js';
 
 /**
  * @typedef {import('../protocol.js').MemberView} MemberView
@@ -61,7 +61,7 @@ export function statusLine(/** @type {{status_emoji?: string, status_text?: stri
 
 /** What a message's author label shows, for knowing when to render it again. */
 export function authorKey(/** @type {string} */ id) {
-  return `${userName(id)}\u0002${isBot(id)}`;
+  return `${userName(id)}\u0002${isBot(id)}\u0002${avatarVersion(id)}`;
 }
 
 /** A message's author: the name opens the profile card; a bot's carries its tag. */
@@ -200,6 +200,40 @@ export function editProfileDialog() {
         },
       },
     }, 'Clear status');
+    // The picture is sent on its own, at once: the server makes a square PNG of it.
+    const pictureSlot = h('span.picture-preview');
+    const showPicture = () => pictureSlot.replaceChildren(avatar(me.id, 'lg'));
+    showPicture();
+    const took = (/** @type {User} */ user) => {
+      state.me = user;
+      const m = state.members.get(user.id);
+      if (m) m.avatar = user.avatar;
+      Object.assign(me, { avatar: user.avatar });
+      showPicture();
+      removePicture.hidden = !user.avatar;
+      emit('members');
+    };
+    const picker = /** @type {HTMLInputElement} */ (h('input#prof-picture.sr-only', { type: 'file', accept: 'image/png,image/jpeg,image/gif,image/webp', tabindex: '-1', 'aria-hidden': 'true' }));
+    picker.addEventListener('change', async () => {
+      const file = picker.files && picker.files[0];
+      picker.value = '';
+      if (!file) return;
+      err.hidden = true;
+      try {
+        took(await api.auth.setAvatar(file));
+      } catch (e2) {
+        err.hidden = false;
+        err.textContent = e2 instanceof api.ApiError && e2.code === 'payload_too_large'
+          ? 'That picture is too large (at most 5 MB).'
+          : `That picture could not be used: ${e2 instanceof Error ? e2.message : String(e2)}`;
+      }
+    });
+    const choosePicture = h('button.btn.small', { type: 'button', on: { click: () => picker.click() } }, 'Choose a picture…');
+    const removePicture = h('button.btn.small', {
+      type: 'button',
+      hidden: !me.avatar,
+      on: { click: async () => took(await api.auth.removeAvatar()) },
+    }, 'Remove picture');
     const save = /** @type {HTMLButtonElement} */ (h('button.btn.primary', { type: 'submit' }, 'Save'));
     const form = h('form.stack', {
       on: {
@@ -227,6 +261,8 @@ export function editProfileDialog() {
         },
       },
     },
+    h('fieldset.picture-fields', h('legend', 'Picture'),
+      h('div.inline-row', pictureSlot, choosePicture, removePicture, picker)),
     h('div.field', h('label', { for: 'prof-name' }, 'Display name'), name),
     h('fieldset.status-fields',
       h('legend', 'Status'),
