@@ -456,6 +456,14 @@ async fn a_personal_export_holds_everything_about_them() {
     ada.raw(Method::DELETE, &format!("/messages/{}", gone.id), None).await.unwrap();
     let theirs = bob.post(general, "bob's words").await.unwrap();
     ada.raw(Method::PUT, &format!("/messages/{}/reactions/tada", theirs.id), None).await.unwrap();
+    let picture = reqwest::Client::new()
+        .put(format!("{}/api/v1/me/avatar", server.url))
+        .bearer_auth(&ada_s.token)
+        .body(crate::files::PNG.to_vec())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(picture.status(), StatusCode::OK);
     ada.raw(
         Method::PUT,
         &format!("/workspaces/{ws}/consent/emoji_suggestions/me"),
@@ -474,6 +482,9 @@ async fn a_personal_export_holds_everything_about_them() {
     assert_eq!(response.headers()["content-type"], "application/zip");
     let bytes = response.bytes().await.unwrap();
     let mut zip = zip::ZipArchive::new(std::io::Cursor::new(bytes.to_vec())).unwrap();
+    let mut avatar = Vec::new();
+    zip.by_name("avatar.png").expect("her picture").read_to_end(&mut avatar).unwrap();
+    assert!(avatar.starts_with(b"\x89PNG"), "the picture the server made");
     let mut file = |name: &str| {
         let mut text = String::new();
         zip.by_name(name).unwrap_or_else(|e| panic!("{name}: {e}")).read_to_string(&mut text).unwrap();

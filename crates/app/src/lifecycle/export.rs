@@ -7,8 +7,8 @@
 //! `reactions.json`, `read_markers.json`, `consent.json` (their own keys per
 //! workspace and purpose) and `models.json`: the models trained while their
 //! workspace's consent included them, from the manifests — the models their data
-//! may have gone into. At most [`CONCURRENT_EXPORTS`] run at once, and each counts
-//! against the caller's write rate.
+//! may have gone into — and `avatar.png`, their picture, if they have one. At most
+//! [`CONCURRENT_EXPORTS`] run at once, and each counts against the caller's write rate.
 
 use std::io::Write;
 use std::sync::Arc;
@@ -106,6 +106,9 @@ impl PersonalExport {
         let account =
             store.user(user)?.ok_or_else(|| Error::new(ErrorCode::Unauthenticated, "no account"))?;
         put(&mut zip, "account.json", &serde_json::to_vec_pretty(&account.user)?)?;
+        if let Some(png) = store.avatar(user)? {
+            put(&mut zip, "avatar.png", &png)?;
+        }
 
         let mut workspaces = Vec::new();
         let mut channels = Vec::new();
