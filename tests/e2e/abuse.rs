@@ -236,8 +236,13 @@ async fn flood_pings(socket: &mut RawSocket, duration: Duration) {
     let until = tokio::time::Instant::now() + duration;
     while tokio::time::Instant::now() < until {
         for _ in 0..100 {
-            if socket.send(Message::text(frame.clone())).await.is_err() {
-                return;
+            // A send blocks once the socket's buffers are full: if the server has
+            // stopped reading (it closed the connection), it would block until TCP
+            // gives up, many minutes later. The flood ends with its duration.
+            let left = until.saturating_duration_since(tokio::time::Instant::now());
+            match tokio::time::timeout(left, socket.send(Message::text(frame.clone()))).await {
+                Ok(Ok(())) => {}
+                Ok(Err(_)) | Err(_) => return,
             }
         }
         tokio::task::yield_now().await;
