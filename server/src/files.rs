@@ -313,14 +313,21 @@ pub async fn thumbnail(
     request: HeaderMap,
 ) -> ApiResult<Response> {
     let png = app.file_thumbnail(auth.caller, id(&file)?)?;
-    let etag = header_value(&format!("\"{}\"", confab_store::blobs::hex(&Sha256::digest(&png).into())));
-    if matches_none_of(&request, &etag) {
-        return Ok(not_modified(etag));
+    let tag = confab_store::blobs::hex(&Sha256::digest(&png).into());
+    Ok(png_response(&request, &tag, png))
+}
+
+/// A PNG the server made (a thumbnail, a picture) with the file headers and `tag` as
+/// its entity tag: `304` when the request already has it.
+fn png_response(request: &HeaderMap, tag: &str, png: Vec<u8>) -> Response {
+    let etag = header_value(&format!("\"{tag}\""));
+    if matches_none_of(request, &etag) {
+        return not_modified(etag);
     }
     let mut headers = file_headers(etag);
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("image/png"));
     headers.insert(header::CONTENT_DISPOSITION, HeaderValue::from_static("inline"));
-    Ok((headers, png).into_response())
+    (headers, png).into_response()
 }
 
 /// The file's record as the API shows it (`File`): what a client needs to show a
@@ -360,6 +367,8 @@ pub async fn set_avatar(
     request: axum::extract::Request,
 ) -> ApiResult<Json<confab_core::User>> {
     let max = confab_app::profile::AVATAR_MAX_BYTES;
+    // The write rate before the body: a refused caller costs no 5 MiB read.
+    app.check_avatar_rate(auth.caller)?;
     // One byte past the limit is enough to know it is too large.
     let image = axum::body::to_bytes(request.into_body(), max + 1).await.map_err(|_| {
         ApiError::new(ErrorCode::PayloadTooLarge, format!("a picture may have at most {max} bytes"))
@@ -381,14 +390,7 @@ pub async fn avatar(
     request: HeaderMap,
 ) -> ApiResult<Response> {
     let (png, version) = app.avatar(auth.caller, id(&user)?)?;
-    let etag = header_value(&format!("\"{version}\""));
-    if matches_none_of(&request, &etag) {
-        return Ok(not_modified(etag));
-    }
-    let mut headers = file_headers(etag);
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("image/png"));
-    headers.insert(header::CONTENT_DISPOSITION, HeaderValue::from_static("inline"));
-    Ok((headers, png).into_response())
+    Ok(png_response(&request, &version, png))
 }
 
 #[cfg(test)]

@@ -603,16 +603,24 @@ impl App {
     }
 }
 
-/// Decodes an image under the configured limits and scales it down to a PNG.
-fn make_thumbnail(path: &std::path::Path, config: &FilesConfig) -> Result<Vec<u8>, String> {
-    let reader = image::ImageReader::open(path).map_err(|e| e.to_string())?;
+/// Decodes an image under `files.image_max_side_px` and `image_max_decode_bytes` (a
+/// decompression bomb is refused, not decoded).
+fn decode_limited<R: std::io::BufRead + std::io::Seek>(
+    reader: image::ImageReader<R>,
+    config: &FilesConfig,
+) -> Result<image::DynamicImage, String> {
     let mut reader = reader.with_guessed_format().map_err(|e| e.to_string())?;
     let mut limits = image::Limits::default();
     limits.max_image_width = Some(config.image_max_side_px);
     limits.max_image_height = Some(config.image_max_side_px);
     limits.max_alloc = Some(config.image_max_decode_bytes);
     reader.limits(limits);
-    let image = reader.decode().map_err(|e| e.to_string())?;
+    reader.decode().map_err(|e| e.to_string())
+}
+
+/// Decodes an image under the configured limits and scales it down to a PNG.
+fn make_thumbnail(path: &std::path::Path, config: &FilesConfig) -> Result<Vec<u8>, String> {
+    let image = decode_limited(image::ImageReader::open(path).map_err(|e| e.to_string())?, config)?;
     // `thumbnail` scales to fit, up as well as down: a small image keeps its size.
     let px = config.thumbnail_px;
     let thumb = if image.width() <= px && image.height() <= px { image } else { image.thumbnail(px, px) };
@@ -624,14 +632,7 @@ fn make_thumbnail(path: &std::path::Path, config: &FilesConfig) -> Result<Vec<u8
 /// A profile picture from an uploaded image: decoded under the same limits as a
 /// thumbnail, cropped square and scaled to `px`, as a PNG.
 pub(crate) fn avatar_png(image: &[u8], px: u32, config: &FilesConfig) -> Result<Vec<u8>, String> {
-    let reader = image::ImageReader::new(std::io::Cursor::new(image));
-    let mut reader = reader.with_guessed_format().map_err(|e| e.to_string())?;
-    let mut limits = image::Limits::default();
-    limits.max_image_width = Some(config.image_max_side_px);
-    limits.max_image_height = Some(config.image_max_side_px);
-    limits.max_alloc = Some(config.image_max_decode_bytes);
-    reader.limits(limits);
-    let decoded = reader.decode().map_err(|e| e.to_string())?;
+    let decoded = decode_limited(image::ImageReader::new(std::io::Cursor::new(image)), config)?;
     let square = decoded.resize_to_fill(px, px, image::imageops::FilterType::Triangle);
     let mut png = std::io::Cursor::new(Vec::new());
     square.write_to(&mut png, image::ImageFormat::Png).map_err(|e| e.to_string())?;

@@ -46,10 +46,9 @@ impl App {
 
     /// Sets the caller's picture from an uploaded image (PNG, JPEG, GIF or WebP, at
     /// most [`AVATAR_MAX_BYTES`]): decoded in the bounded thumbnail pool under the
-    /// `files` image limits, cropped square, stored as a PNG; counted against the
-    /// write rate.
+    /// `files` image limits, cropped square, stored as a PNG. The write rate is
+    /// [`App::check_avatar_rate`]'s, which the route calls before it reads the image.
     pub async fn set_avatar(&self, caller: Caller, image: Vec<u8>) -> Result<User> {
-        self.check_write_rate(caller.user)?;
         if image.is_empty() {
             return Err(Error::invalid_field("avatar", "send an image").into());
         }
@@ -70,6 +69,12 @@ impl App {
         let version: String = Sha256::digest(&png)[..8].iter().map(|b| format!("{b:02x}")).collect();
         let ops = vec![Op::PutAvatar { user: caller.user, png }];
         self.change_own_account(caller, ops, |user| user.details.avatar = version).await
+    }
+
+    /// Counts a picture upload against the caller's write rate, refusing one over it:
+    /// called before the image is read, so a refused upload costs no body.
+    pub fn check_avatar_rate(&self, caller: Caller) -> Result<()> {
+        self.check_write_rate(caller.user)
     }
 
     /// Removes the caller's picture (nothing if there is none).
