@@ -28,6 +28,7 @@ crate::cases!(
     forwarded_for_is_believed_only_from_trusted_proxies,
     sign_ups_are_throttled_per_address,
     log_ins_do_not_wait_behind_queued_sign_ups,
+    log_ins_for_unknown_emails_compute_no_hash,
 );
 
 const WAIT: Duration = Duration::from_secs(10);
@@ -362,9 +363,7 @@ async fn web_pages_carry_a_strict_content_security_policy() {
 }
 
 async fn metrics_are_served_only_on_the_metrics_listener() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let metrics_at = format!("127.0.0.1:{port}");
-    let server = TestServer::start_with(&[("CONFAB_SERVER_METRICS_LISTEN", &metrics_at)]);
+    let (server, metrics_at) = server_with_metrics(&[]);
     let http = reqwest::Client::new();
     for path in ["/metrics", "/api/v1/metrics"] {
         let response = http.get(format!("{}{path}", server.url)).send().await.unwrap();
@@ -382,6 +381,50 @@ async fn metrics_are_served_only_on_the_metrics_listener() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert!(body.contains("confab_http_request_seconds"), "metrics served on {metrics_at}: {body:.200}");
+}
+
+/// A server whose metrics are served on a loopback port of their own, and that address.
+fn server_with_metrics(env: &[(&str, &str)]) -> (TestServer, String) {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let metrics_at = format!("127.0.0.1:{port}");
+    let mut env = env.to_vec();
+    env.push(("CONFAB_SERVER_METRICS_LISTEN", &metrics_at));
+    (TestServer::start_with(&env), metrics_at)
+}
+
+/// The value of the sample `series` (name and labels, as rendered) in the server's
+/// metrics, 0 when it has none yet.
+async fn metric(metrics_at: &str, series: &str) -> f64 {
+    let http = reqwest::Client::new();
+    let mut body = None;
+    for _ in 0..50 {
+        if let Ok(response) = http.get(format!("http://{metrics_at}/metrics")).send().await {
+            body = Some(response.text().await.unwrap());
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let body = body.unwrap_or_else(|| panic!("no metrics on {metrics_at}"));
+    body.lines()
+        .find_map(|line| line.strip_prefix(series)?.strip_prefix(' ')?.trim().parse().ok())
+        .unwrap_or(0.0)
+}
+
+async fn log_ins_for_unknown_emails_compute_no_hash() {
+    let (server, metrics_at) = server_with_metrics(&[]);
+    server.user("ada").await;
+    let hashes = r#"confab_password_hashes_total{purpose="log-in"}"#;
+    let stranger = http_from([127, 0, 0, 2]);
+    // A wrong password for a real account is checked against its hash...
+    assert_eq!(try_login(&stranger, &server, "ada@example.com", "guess").await.1, "invalid_credentials");
+    assert_eq!(metric(&metrics_at, hashes).await, 1.0);
+    // ...and made-up emails get the same answer, after as long, without one.
+    for i in 0..6 {
+        let email = format!("nobody-{i}@example.com");
+        assert_eq!(try_login(&stranger, &server, &email, "guess").await, (401, "invalid_credentials".into()));
+    }
+    assert_eq!(metric(&metrics_at, hashes).await, 1.0, "no hash for an email without an account");
+    assert_eq!(metric(&metrics_at, "confab_login_decoys_total").await, 6.0);
 }
 
 async fn the_data_dir_and_its_files_are_owner_only() {

@@ -4,7 +4,11 @@
 //! Passwords are hashed with argon2id off the async runtime, at most
 //! `max_concurrent_hashes` log-ins and `max_concurrent_signup_hashes` sign-ups at a
 //! time, from separate permits (a queue of sign-ups never delays a log-in), on
-//! dedicated lower-priority threads ([`crate::hashing`]). A session
+//! dedicated lower-priority threads ([`crate::background`]). A log-in for an email
+//! with no account computes no hash: it holds a log-in permit for as long as a recent
+//! real log-in's hash took ([`HashTimes`]), so its answer takes as long as a wrong
+//! password's without costing the CPU, and a flood of made-up emails costs nothing
+//! but timers. A session
 //! token is 256 random bits shown to the client once; the store keeps only its
 //! SHA-256. An expired session is deleted when it is next presented.
 //!
@@ -23,17 +27,18 @@
 //! Accounts are keyed by a hash of the email, never the string a client sent, and
 //! every map is pruned as it goes and capped at `throttle_max_entries`.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::hash::Hash;
 use std::net::IpAddr;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use argon2::{Algorithm, Argon2, Params, PasswordHash, PasswordHasher, PasswordVerifier, Version};
 use base64::Engine;
 use confab_core::{Error, ErrorCode, User, UserId, validate};
 use confab_store::{Batch, Op, Session, UserRecord};
 use parking_lot::Mutex;
-use rand::RngCore;
+use rand::{Rng, RngCore};
 use sha2::{Digest, Sha256};
 use tokio::sync::Semaphore;
 
@@ -206,6 +211,8 @@ pub(crate) struct AuthState {
     login_hashers: BackgroundPool,
     /// The threads sign-up (and password change) hashes run on, one per permit.
     signup_hashers: BackgroundPool,
+    /// How long recent log-in hashes took, for log-ins to unknown emails.
+    hash_times: HashTimes,
     session_ttl_ms: i64,
     throttles: Mutex<Throttles>,
 }
@@ -238,6 +245,7 @@ impl AuthState {
                 config.max_concurrent_signup_hashes,
                 config.hash_nice,
             ),
+            hash_times: HashTimes::default(),
             session_ttl_ms,
             throttles: Mutex::new(Throttles {
                 pairs: Throttle::new(config.login_failures_per_pair, refill_ms, backoff_ms, cap),
@@ -521,30 +529,94 @@ impl App {
             })
             .await?
             .map_err(|e| AppError::other("password hashing", e))
+            .inspect(|_| {
+                metrics::counter!("confab_password_hashes_total", "purpose" => "new password").increment(1)
+            })
     }
 
+    /// Checks `password` against the `stored` hash, with a log-in permit. Without a
+    /// stored hash (no such account) nothing is computed: the permit is held for as
+    /// long as a recent real check took, so both answers take as long.
     pub(crate) async fn verify_password(&self, password: String, stored: Option<String>) -> Result<bool> {
         let auth = &self.inner.auth;
         let _permit =
             auth.hashing.clone().acquire_owned().await.map_err(|e| AppError::other("password hashing", e))?;
+        if stored.is_none()
+            && let Some(took) = auth.hash_times.sample()
+        {
+            metrics::counter!("confab_login_decoys_total").increment(1);
+            tokio::time::sleep(took).await;
+            return Ok(false);
+        }
         let hasher = auth.hasher.clone();
-        auth.login_hashers
-            .run(move || match stored {
-                Some(hash) => {
-                    PasswordVerifier::<str>::verify_password(&hasher, password.as_bytes(), &hash).is_ok()
-                }
-                None => {
-                    let _ = PasswordHasher::<PasswordHash>::hash_password(&hasher, password.as_bytes());
-                    false
-                }
+        let (ok, took) = auth
+            .login_hashers
+            .run(move || {
+                let started = Instant::now();
+                let ok = match stored {
+                    Some(hash) => {
+                        PasswordVerifier::<str>::verify_password(&hasher, password.as_bytes(), &hash).is_ok()
+                    }
+                    // Only until a first real check has been timed.
+                    None => {
+                        let _ = PasswordHasher::<PasswordHash>::hash_password(&hasher, password.as_bytes());
+                        false
+                    }
+                };
+                (ok, started.elapsed())
             })
-            .await
+            .await?;
+        auth.hash_times.record(took);
+        metrics::counter!("confab_password_hashes_total", "purpose" => "log-in").increment(1);
+        Ok(ok)
+    }
+}
+
+/// The durations of the last [`HashTimes::KEPT`] log-in hashes, as they ran (on a
+/// busy machine they take longer, and so does a decoy drawn from them).
+#[derive(Default)]
+struct HashTimes {
+    recent: Mutex<VecDeque<Duration>>,
+}
+
+impl HashTimes {
+    const KEPT: usize = 32;
+
+    fn record(&self, took: Duration) {
+        let mut recent = self.recent.lock();
+        if recent.len() == Self::KEPT {
+            recent.pop_front();
+        }
+        recent.push_back(took);
+    }
+
+    /// One of the recent durations, at random; `None` before any hash was timed.
+    fn sample(&self) -> Option<Duration> {
+        let recent = self.recent.lock();
+        if recent.is_empty() {
+            return None;
+        }
+        recent.get(rand::rng().random_range(0..recent.len())).copied()
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn decoy_durations_are_drawn_from_the_last_real_hashes() {
+        let times = HashTimes::default();
+        assert_eq!(times.sample(), None, "nothing to imitate before a first hash");
+        for ms in 0..(HashTimes::KEPT as u64 + 8) {
+            times.record(Duration::from_millis(ms));
+        }
+        let oldest_kept = Duration::from_millis(8);
+        for _ in 0..200 {
+            let d = times.sample().expect("a duration");
+            assert!(d >= oldest_kept, "{d:?} was dropped from the recent ones");
+        }
+    }
 
     #[test]
     fn a_throttle_backs_off_exponentially_and_forgives_with_time() {
