@@ -33,7 +33,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use argon2::{Algorithm, Argon2, Params, PasswordHash, PasswordHasher, PasswordVerifier, Version};
+use argon2::{Algorithm, Argon2, Params, Version};
 use base64::Engine;
 use confab_core::{Error, ErrorCode, User, UserId, validate};
 use confab_store::{Batch, Op, Session, UserRecord};
@@ -523,10 +523,7 @@ impl App {
             .map_err(|e| AppError::other("password hashing", e))?;
         let hasher = auth.hasher.clone();
         auth.signup_hashers
-            .run(move || {
-                PasswordHasher::<PasswordHash>::hash_password(&hasher, password.as_bytes())
-                    .map(|h| h.to_string())
-            })
+            .run(move || crate::passwords::hash(&hasher, password.as_bytes()))
             .await?
             .map_err(|e| AppError::other("password hashing", e))
             .inspect(|_| {
@@ -554,12 +551,10 @@ impl App {
             .run(move || {
                 let started = Instant::now();
                 let ok = match stored {
-                    Some(hash) => {
-                        PasswordVerifier::<str>::verify_password(&hasher, password.as_bytes(), &hash).is_ok()
-                    }
+                    Some(hash) => crate::passwords::verify(password.as_bytes(), &hash),
                     // Only until a first real check has been timed.
                     None => {
-                        let _ = PasswordHasher::<PasswordHash>::hash_password(&hasher, password.as_bytes());
+                        let _ = crate::passwords::hash(&hasher, password.as_bytes());
                         false
                     }
                 };

@@ -32,6 +32,7 @@ pub mod lifecycle;
 mod live;
 mod messages;
 pub mod models;
+mod passwords;
 pub mod personal;
 pub mod pins;
 pub mod profile;
