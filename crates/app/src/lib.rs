@@ -418,6 +418,7 @@ impl App {
             | StoreError::Missing { .. }
             | StoreError::Encode(_) => AppError::Store(e),
             StoreError::Engine(_)
+            | StoreError::Backend(_)
             | StoreError::Io(_)
             | StoreError::Stopped
             | StoreError::SchemaVersion { .. }

@@ -37,6 +37,10 @@ use serde::{Deserialize, Serialize};
 pub enum StoreError {
     #[error("storage engine: {0}")]
     Engine(#[from] sled::Error),
+    /// A failure of a backend other than sled (PostgreSQL: a lost connection, an
+    /// error the server answered), kept with its source.
+    #[error("storage backend: {0}")]
+    Backend(Box<dyn std::error::Error + Send + Sync>),
     #[error("corrupt record under {key}: {source}")]
     Corrupt { key: String, source: serde_json::Error },
     #[error("message text under {key} is not UTF-8")]
