@@ -1,0 +1,162 @@
+//! Confab's store on PostgreSQL ([`PgStore`]): the [`confab_store::Store`] trait over
+//! real tables, so that several identical nodes can share one database.
+//!
+//! # Schema
+//!
+//! One table per kind of record (`migrations/0001_init.sql`): keys and unique keys
+//! are columns and constraints, the rest of a record is the JSON of core's serde
+//! types in a `jsonb` column. The store applies the migration files at open under an
+//! advisory lock, so that nodes started at the same moment do not race (see
+//! [`migrate`]), and refuses a database a newer build migrated
+//! ([`confab_store::StoreError::SchemaVersion`]). Tables are created in the
+//! connection's `search_path` (normally `public`).
+//!
+//! # Threads
+//!
+//! The trait is synchronous and the app calls it from tokio's worker threads, where
+//! the synchronous `postgres` client must not run (it drives a runtime of its own and
+//! would panic inside another). The store therefore owns its connections, each on a
+//! thread of its own, and a call hands its work to the first idle one and blocks for
+//! the answer ([`pool`]). That keeps the trait and its callers as they are: a read
+//! blocks its caller for one round trip, as a sled read blocks for its I/O. A pool of
+//! `tokio-postgres` clients on a private runtime would need the same hand-off (a
+//! synchronous caller cannot `block_on` it either) plus a runtime to own; threads
+//! owning plain clients are the smaller design.
+//!
+//! # Durability: `apply` and `flush`
+//!
+//! The trait splits durability in two: [`Store::apply`](confab_store::Store::apply)
+//! makes a batch visible atomically, [`Store::flush`](confab_store::Store::flush)
+//! makes every batch applied so far durable. Mapped onto PostgreSQL:
+//!
+//! - **`apply`** is one transaction committed with `synchronous_commit` off (the
+//!   connections start with it off). PostgreSQL then "returns success as soon as the
+//!   transaction is logically completed, before the WAL records it generated have
+//!   actually made their way to disk" (manual, *Asynchronous Commit*): the batch is
+//!   visible to every later statement on every connection, and not yet durable.
+//! - **`flush`** is one tiny transaction committed with `SET LOCAL synchronous_commit
+//!   = on` (the mode "depends on the value of `synchronous_commit` when transaction
+//!   commit begins"). Its commit waits for the WAL to be flushed up to its commit
+//!   record (`XLogFlush`); the WAL is one sequence (an LSN grows "monotonically with
+//!   each new record") flushed as a prefix, and the commit record of every batch
+//!   whose `apply` returned before `flush` was called precedes it. So one flush makes
+//!   them all durable — PostgreSQL's own group commit does the rest when several
+//!   nodes flush at once. Recovery replays the WAL "up to the last record that was
+//!   flushed", in commit order, so a crash loses a suffix of unflushed batches, never
+//!   an earlier one with a later one kept.
+//! - The flush transaction must write something: PostgreSQL commits a transaction
+//!   that wrote no WAL without flushing, whatever `synchronous_commit` says
+//!   (`RecordTransactionCommit` flushes only when the transaction wrote WAL and has a
+//!   transaction id). It bumps this store's row of `flush_marks`, one row per open
+//!   store, so that nodes flushing at once do not queue on one row lock.
+//! - Without a flush, PostgreSQL's WAL writer still makes asynchronous commits
+//!   durable within three times `wal_writer_delay` (600 ms by default); the app never
+//!   acknowledges a write before its flush, so that only bounds what a crash can take.
+//!
+//! # Failures: fail-stop like sled
+//!
+//! A batch PostgreSQL refuses (a unique key taken: [`write`]) rolled back whole and
+//! answers [`StoreError::Taken`](confab_store::StoreError::Taken); the store goes on.
+//! A failed flush, a commit whose outcome is unknown, or a lost connection stops the
+//! store's writes: `apply` and `flush` answer `Stopped` until the process restarts.
+//! A lost connection counts because it may mean the server crashed and restarted,
+//! taking applied but unflushed batches with it while this node's memory still holds
+//! them; restarting the node reloads what the database holds. Reads go on over new
+//! connections.
+//!
+//! # Backups
+//!
+//! `confab backup` copies a sled store; a PostgreSQL store answers
+//! [`Store::snapshot_to`](confab_store::Store::snapshot_to) with an error telling the
+//! operator to use PostgreSQL's tools (`pg_dump`, or `pg_basebackup` with WAL
+//! archiving), which copy a live database consistently.
+
+mod codec;
+pub mod migrate;
+mod pool;
+mod store;
+mod write;
+
+use std::str::FromStr;
+use std::sync::Arc;
+
+use confab_store::Result;
+use postgres::NoTls;
+
+pub use migrate::SCHEMA_VERSION;
+
+use crate::codec::{backend, backend_message};
+use crate::pool::{Pool, Shared};
+
+/// Where the database is and how many connections the store keeps.
+#[derive(Clone, Debug)]
+pub struct PgConfig {
+    /// `postgres://USER@HOST:PORT/DB` (`postgresql://` too), or libpq's
+    /// `key=value` form. A password, if any, is part of it; TLS is not supported.
+    pub url: String,
+    /// Connections (each on its own thread). Reads and batches run on any of them.
+    pub connections: usize,
+}
+
+impl PgConfig {
+    pub fn new(url: impl Into<String>) -> PgConfig {
+        PgConfig { url: url.into(), connections: 4 }
+    }
+}
+
+/// The [`confab_store::Store`] on PostgreSQL (see the crate docs).
+pub struct PgStore {
+    pool: Pool,
+    shared: Arc<Shared>,
+    /// This store's row of `flush_marks`, rewritten by every flush.
+    flush_mark: i64,
+}
+
+impl PgStore {
+    /// Connects, brings the schema up to date (waiting for another node doing the
+    /// same) and starts the connection threads. Safe to call on a tokio thread: the
+    /// work runs on threads of the store's own.
+    pub fn open(config: &PgConfig) -> Result<PgStore> {
+        let mut client_config = postgres::Config::from_str(&config.url)
+            .map_err(|e| backend_message(format!("the PostgreSQL address is not valid: {e}")))?;
+        client_config.application_name("confab");
+        let setup = client_config.clone();
+        std::thread::scope(|scope| {
+            scope
+                .spawn(move || {
+                    let mut client = setup.connect(NoTls).map_err(backend)?;
+                    migrate::migrate(&mut client)
+                })
+                .join()
+                .map_err(|_| backend_message("migrating the schema panicked".into()))?
+        })?;
+
+        // Batches commit asynchronously; a flush commits synchronously (crate docs).
+        let options = match client_config.get_options() {
+            Some(options) => format!("{options} -c synchronous_commit=off"),
+            None => "-c synchronous_commit=off".to_string(),
+        };
+        client_config.options(&options);
+        let shared = Arc::new(Shared::default());
+        let pool = Pool::start(&client_config, config.connections, shared.clone())?;
+        let flush_mark = pool.run(|connection| {
+            let row = connection
+                .client()?
+                .query_one("INSERT INTO flush_marks DEFAULT VALUES RETURNING id", &[])
+                .map_err(backend)?;
+            codec::get::<i64>(&row, 0)
+        })?;
+        Ok(PgStore { pool, shared, flush_mark })
+    }
+}
+
+impl Drop for PgStore {
+    fn drop(&mut self) {
+        // The row has no use once this store is gone (a node that was killed leaves
+        // its row behind: three columns, harmless).
+        let mark = self.flush_mark;
+        let _ = self.pool.run(move |connection| {
+            connection.client()?.execute("DELETE FROM flush_marks WHERE id = $1", &[&mark]).map_err(backend)
+        });
+    }
+}
