@@ -18,6 +18,8 @@
 //! start-up rather than stored separately, so they cannot disagree with it.
 
 pub mod blobs;
+#[cfg(feature = "conformance")]
+pub mod conformance;
 mod journal;
 mod keys;
 mod sled_store;
