@@ -9,6 +9,7 @@
 
 mod baseline;
 mod load;
+mod peer;
 mod report;
 mod scenario;
 mod server;
@@ -52,6 +53,9 @@ enum Scenario {
     Files,
     /// Every scenario above, one after the other.
     All,
+    /// Confab next to a running Synapse (Matrix) homeserver, same driver and run (not
+    /// part of `all`: start Synapse with scripts/peer-synapse.sh first).
+    Peer(peer::PeerArgs),
     /// Runs the bare baseline server (used by the bench itself).
     #[command(hide = true)]
     ServeBaseline {
@@ -238,6 +242,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             scenario::files::run(&ctx).await?;
             scenario::sled(&ctx).await?;
         }
+        Scenario::Peer(args) => peer::run(&ctx, &args).await?,
         Scenario::ServeBaseline { .. } => unreachable!("handled above"),
     }
     println!("\n{}", report.table());
