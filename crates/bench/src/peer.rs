@@ -67,6 +67,9 @@ pub struct PeerArgs {
 
 /// Receivers per server, besides the sender.
 const RECEIVERS: usize = 4;
+/// A server keeps up with an offered rate if it answers and delivers at this share of
+/// it or more.
+const KEPT_UP: f64 = 0.95;
 /// How long after a stretch's last answer its deliveries may still arrive.
 const DRAIN: Duration = Duration::from_secs(10);
 /// An open-loop sender with this many posts unanswered is not being kept up with.
@@ -530,10 +533,12 @@ impl Stretch {
     }
 
     /// Why the server did not keep up with this stretch's offered rate, or `None` if
-    /// it did: every post answered without error, answers at ≥ 95% of the offered
-    /// rate, every delivery within [`DRAIN`], no gap in a receiver's timeline, and
-    /// neither latency growing through the stretch (a backlog that would grow without
-    /// bound, see [`growth`]).
+    /// it did: every post answered without error, answers at ≥ [`KEPT_UP`] of the
+    /// offered rate, every delivery within [`DRAIN`], no gap in a receiver's
+    /// timeline, and neither latency climbing through the stretch by more than
+    /// 1 − [`KEPT_UP`] of the time it took (see [`growth`]). A backlog that grows
+    /// more slowly than that still grows without bound, but a 10 s stretch cannot
+    /// tell it from the jitter of the answers.
     fn shortfall(&self) -> Option<String> {
         let Pace::Rate(offered) = self.pace else { return None };
         if self.failed > 0 {
@@ -546,7 +551,7 @@ impl Stretch {
             return Some(format!("a receiver stopped: {why}"));
         }
         let answered = self.answered_per_second();
-        if answered < 0.95 * offered {
+        if answered < KEPT_UP * offered {
             return Some(format!("answered {answered:.1} msg/s of {offered} offered"));
         }
         let expected = self.sent.len() * RECEIVERS;
@@ -560,15 +565,15 @@ impl Stretch {
         if self.gaps > 0 {
             return Some(format!("{} sync answers left messages out", self.gaps));
         }
-        let count = self.count();
+        let (count, interval_ms) = (self.count(), 1000.0 / offered);
         let sends = self.sent.iter().map(|s| (s.seq, s.latency_us));
-        if let Some((first, last)) = growth(sends, count) {
+        if let Some((first, last)) = growth(sends, count, interval_ms) {
             return Some(format!(
                 "send latency grew from p50 {first:.1} ms (first quarter) to {last:.1} ms (last)"
             ));
         }
         let deliveries = self.deliveries.iter().map(|d| (d.seq, d.latency_us));
-        if let Some((first, last)) = growth(deliveries, count) {
+        if let Some((first, last)) = growth(deliveries, count, interval_ms) {
             return Some(format!(
                 "delivery latency grew from p50 {first:.1} ms (first quarter) to {last:.1} ms (last)"
             ));
@@ -648,12 +653,16 @@ fn quarters(samples: impl Iterator<Item = (u64, u64)>, count: u64) -> Option<(f6
     Some((median_ms(&mut first)?, median_ms(&mut last)?))
 }
 
-/// Whether a latency grows through a stretch: the last quarter's median above twice
-/// the first quarter's plus 50 ms. A server keeping up has the same latency at the
-/// end as at the start; one falling behind adds its backlog to every later message.
-/// Returns both medians (ms).
-fn growth(samples: impl Iterator<Item = (u64, u64)>, count: u64) -> Option<(f64, f64)> {
-    quarters(samples, count).filter(|&(first, last)| last > 2.0 * first + 50.0)
+/// Whether a latency climbs through a stretch of `count` messages sent `interval_ms`
+/// apart: from the first quarter's median to the last's by more than 1 − [`KEPT_UP`]
+/// of the time between them. A server that keeps up has the same latency at the end
+/// as at the start (it may step up once, when requests start to overlap and queue);
+/// one that falls behind adds its backlog to every later message, so its latency
+/// climbs by the share of the time it is short of. Returns both medians (ms).
+fn growth(samples: impl Iterator<Item = (u64, u64)>, count: u64, interval_ms: f64) -> Option<(f64, f64)> {
+    // The quarters' middles are three quarters of the stretch apart.
+    let between_ms = 0.75 * count as f64 * interval_ms;
+    quarters(samples, count).filter(|&(first, last)| last - first > (1.0 - KEPT_UP) * between_ms)
 }
 
 fn median_ms(us: &mut [u64]) -> Option<f64> {
@@ -830,15 +839,20 @@ mod tests {
 
     #[test]
     fn growth_is_a_latency_that_climbs_through_the_stretch() {
-        // Flat at 100 ms, with noise: kept up with.
+        // 40 messages 100 ms apart: the quarters' middles are 3 s apart, and a server
+        // 5% short of the rate would add 150 ms over them.
         let flat = (0..40).map(|seq| (seq, 100_000 + (seq % 3) * 10_000));
-        assert_eq!(growth(flat, 40), None);
-        // Each message waits 20 ms longer than the one before: a growing backlog.
+        assert_eq!(growth(flat, 40, 100.0), None);
+        // Each message waits 20 ms longer than the one before: 20% short.
         let climbing = (0..40).map(|seq| (seq, 100_000 + seq * 20_000));
         // Medians of messages 0–9 and 30–39: those of messages 5 and 35.
-        assert_eq!(growth(climbing, 40), Some((200.0, 800.0)));
+        assert_eq!(growth(climbing, 40, 100.0), Some((200.0, 800.0)));
+        // One step from 40 to 160 ms when requests start to queue, then flat: kept up.
+        let step = (0..40).map(|seq| (seq, if seq < 8 { 40_000 } else { 160_000 }));
+        assert_eq!(quarters(step.clone(), 40), Some((40.0, 160.0)));
+        assert_eq!(growth(step, 40, 100.0), None);
         // Too few messages to tell.
-        assert_eq!(growth((0..4).map(|seq| (seq, seq * 1_000_000)), 4), None);
+        assert_eq!(growth((0..4).map(|seq| (seq, seq * 1_000_000)), 4, 100.0), None);
     }
 
     #[test]
