@@ -228,6 +228,8 @@ struct PhaseResult {
     /// `/proc/PID/status` at the sampled peak.
     peak_detail: String,
     store_growth: u64,
+    /// The growth of each top-level entry of the data dir (`store`, `index`, …).
+    growth_by_part: BTreeMap<String, u64>,
     secs: f64,
     login: Latency,
     login_outcomes: BTreeMap<String, u64>,
@@ -429,6 +431,16 @@ async fn run_on(ctx: &Ctx<'_>, server: &Running, label: &str) -> anyhow::Result<
             attacked.secs
         ),
     );
+    let parts = attacked
+        .growth_by_part
+        .iter()
+        .filter(|(_, bytes)| **bytes > 0)
+        .map(|(part, bytes)| {
+            let quiet_bytes = quiet.growth_by_part.get(part).copied().unwrap_or(0);
+            format!("{part} {:.1} / {:.1}", mb(quiet_bytes), mb(*bytes))
+        })
+        .collect::<Vec<_>>();
+    r.info("hostile", "data dir growth by part without / with attackers (MB)", parts.join(", "));
     // The legitimate messages' share of the attack phase's growth, at the first
     // phase's bytes per message.
     let per_message = quiet.store_growth as f64 / quiet.sent.max(1) as f64;
@@ -505,6 +517,7 @@ async fn run_phase(
     println!("  -- phase {}", if attack { "with attackers" } else { "without attackers" });
     let hwm_ok = reset_peak_rss(pid).is_ok();
     let store_before = dir_size(dir);
+    let parts_before = part_sizes(dir);
     let (stop_tx, stop_rx) = watch::channel(false);
     let sampler = tokio::spawn(sample_rss(pid, stop_rx.clone()));
     let probe = tokio::spawn(login_probe(target.clone(), stop_rx.clone()));
@@ -540,6 +553,7 @@ async fn run_phase(
     // requests sent before the stop may be admitted after it.
     let secs_run = started.elapsed().as_secs_f64();
     let store_after = dir_size(dir);
+    let parts_after = part_sizes(dir);
     let (sampled, peak_detail) = sampler.await.unwrap_or_default();
     let hwm = if hwm_ok { peak_rss_kib(pid).ok() } else { None };
     let (login, login_outcomes) = probe.await.unwrap_or_default();
@@ -562,6 +576,13 @@ async fn run_phase(
         peak_kib: sampled.max(hwm),
         peak_detail,
         store_growth: store_after.saturating_sub(store_before),
+        growth_by_part: parts_after
+            .into_iter()
+            .map(|(part, after)| {
+                let before = parts_before.get(&part).copied().unwrap_or(0);
+                (part, after.saturating_sub(before))
+            })
+            .collect(),
         secs: secs_run,
         login,
         login_outcomes,
@@ -570,6 +591,22 @@ async fn run_phase(
         sender_lost: p.sender_lost,
         receivers_closed,
     })
+}
+
+/// The size of each top-level entry of `dir` (the store, the index, files, …).
+fn part_sizes(dir: &std::path::Path) -> BTreeMap<String, u64> {
+    let Ok(entries) = std::fs::read_dir(dir) else { return BTreeMap::new() };
+    entries
+        .flatten()
+        .map(|e| {
+            let size = match e.metadata() {
+                Ok(m) if m.is_dir() => dir_size(&e.path()),
+                Ok(m) => m.len(),
+                Err(_) => 0,
+            };
+            (e.file_name().to_string_lossy().into_owned(), size)
+        })
+        .collect()
 }
 
 /// The highest VmRSS seen, sampled every 100 ms until `stop`, with the
