@@ -130,7 +130,9 @@ fn channel(workspace: WorkspaceId, name: &str, kind: ChannelKind) -> Channel {
     }
 }
 
-fn message(workspace: WorkspaceId, channel: ChannelId, seq: u64, text: &str) -> Message {
+/// A plain message at `seq` of `channel`, with fresh ids (a fixture backends' own
+/// tests use too).
+pub fn message(workspace: WorkspaceId, channel: ChannelId, seq: u64, text: &str) -> Message {
     Message {
         id: message_id(),
         workspace,
@@ -151,7 +153,8 @@ fn message(workspace: WorkspaceId, channel: ChannelId, seq: u64, text: &str) -> 
     }
 }
 
-fn created_event(message: &Message, event_seq: u64, at: i64) -> EventRecord {
+/// The `message.created` event of `message` at `event_seq`.
+pub fn created_event(message: &Message, event_seq: u64, at: i64) -> EventRecord {
     EventRecord {
         workspace: message.workspace,
         event_seq,

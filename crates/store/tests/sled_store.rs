@@ -6,37 +6,8 @@ use confab_core::{
     Channel, ChannelId, ChannelKind, ChannelMembership, Event, EventRecord, Invite, Message, MessageId,
     Reaction, Role, UserId, WorkspaceId,
 };
+use confab_store::conformance::{created_event, message};
 use confab_store::{Activity, Batch, Direction, Op, Session, SledStore, Store, StoreError};
-
-fn message(workspace: WorkspaceId, channel: ChannelId, seq: u64, text: &str) -> Message {
-    Message {
-        id: MessageId::from_ulid(ulid::Ulid::new()),
-        workspace,
-        channel,
-        seq,
-        author: UserId::from_ulid(ulid::Ulid::new()),
-        text: text.to_string(),
-        created_at: 1_700_000_000_000 + seq as i64,
-        edited_at: None,
-        deleted: false,
-        thread_root: None,
-        reply_count: 0,
-        last_reply_at: None,
-        reactions: Vec::new(),
-        mentions: Vec::new(),
-        client_msg_id: None,
-        files: Vec::new(),
-    }
-}
-
-fn created_event(message: &Message, event_seq: u64, at: i64) -> EventRecord {
-    EventRecord {
-        workspace: message.workspace,
-        event_seq,
-        at,
-        event: Event::MessageCreated { message: message.clone() },
-    }
-}
 
 fn apply(store: &SledStore, ops: Vec<Op>) {
     let mut batch = Batch::new();

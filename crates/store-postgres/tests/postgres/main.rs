@@ -9,9 +9,9 @@ mod cluster;
 use std::sync::Barrier;
 
 use confab_core::{
-    Channel, ChannelId, ChannelKind, Event, EventRecord, Message, MessageId, User, UserId, Workspace,
-    WorkspaceId,
+    Channel, ChannelId, ChannelKind, Event, EventRecord, Message, User, UserId, Workspace, WorkspaceId,
 };
+use confab_store::conformance::message;
 use confab_store::{Batch, Direction, Op, Store, StoreError, UserRecord};
 use confab_store_postgres::{PgConfig, PgStore, SCHEMA_VERSION};
 
@@ -39,27 +39,6 @@ fn database_name(url: &str) -> &str {
 
 fn id<T>(make: fn(ulid::Ulid) -> T) -> T {
     make(ulid::Ulid::new())
-}
-
-fn message(workspace: WorkspaceId, channel: ChannelId, seq: u64, text: &str) -> Message {
-    Message {
-        id: id(MessageId::from_ulid),
-        workspace,
-        channel,
-        seq,
-        author: id(UserId::from_ulid),
-        text: text.to_string(),
-        created_at: 1,
-        edited_at: None,
-        deleted: false,
-        thread_root: None,
-        reply_count: 0,
-        last_reply_at: None,
-        reactions: Vec::new(),
-        mentions: Vec::new(),
-        client_msg_id: None,
-        files: Vec::new(),
-    }
 }
 
 fn workspace() -> Workspace {
