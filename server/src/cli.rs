@@ -234,6 +234,10 @@ pub fn main_with_args(args: impl IntoIterator<Item = std::ffi::OsString>) -> any
         Command::Serve => return runtime.block_on(crate::serve(config)),
         #[cfg(feature = "demo")]
         Command::Demo => {
+            anyhow::ensure!(
+                config.cluster.is_none(),
+                "confab demo seeds a fresh data dir with sled; run it without a [cluster] section"
+            );
             let mut config = config;
             if cli.data_dir.is_none() {
                 config.server.data_dir = PathBuf::from("./demo-data");
@@ -254,6 +258,12 @@ pub fn main_with_args(args: impl IntoIterator<Item = std::ffi::OsString>) -> any
         Command::Import(command) => return crate::slack::import::main(&runtime, &config, command),
         Command::User(command) => AdminRequest::User(command.request()?),
         Command::Backup { out } => {
+            anyhow::ensure!(
+                config.cluster.is_none(),
+                "confab backup copies a sled store, and this one is on PostgreSQL ([cluster] store): back \
+                 the database up with pg_dump (or pg_basebackup with WAL archiving), and copy the data \
+                 dir's models/, files/ and secret.key (docs/cluster.md)"
+            );
             let request = AdminRequest::Backup { out: std::path::absolute(out)? };
             return admin::run_with_bar(&runtime, &config, request);
         }
@@ -262,6 +272,12 @@ pub fn main_with_args(args: impl IntoIterator<Item = std::ffi::OsString>) -> any
             return admin::run_with_bar(&runtime, &config, request);
         }
         Command::Restore { dir } => {
+            anyhow::ensure!(
+                config.cluster.is_none(),
+                "confab restore brings back a sled store, and this one is on PostgreSQL ([cluster] store): \
+                 restore the database with pg_restore, and copy models/, files/ and secret.key into the \
+                 data dir (docs/cluster.md)"
+            );
             anyhow::ensure!(
                 cli.data_dir.is_some(),
                 "name the new data dir: confab restore DIR --data-dir NEW"

@@ -19,6 +19,9 @@ use serde::{Deserialize, Deserializer};
 pub struct Config {
     pub server: ServerSection,
     pub store: StoreSection,
+    /// Present: the store is on PostgreSQL (see docs/cluster.md). Absent: sled in the
+    /// data dir, as always.
+    pub cluster: Option<ClusterSection>,
     #[serde(flatten)]
     pub app: AppConfig,
 }
@@ -107,10 +110,48 @@ impl Default for StoreSection {
     }
 }
 
+/// `[cluster]`: the store on PostgreSQL instead of sled. One node per database for
+/// now: the nodes' bus is not built (docs/cluster.md).
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClusterSection {
+    /// `postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE`.
+    pub store: String,
+    /// Connections the store keeps open (each on a thread of its own).
+    #[serde(default = "default_store_connections")]
+    pub store_connections: u64,
+    /// The nodes' message bus (`nats://…`): not built yet. Read only to refuse it
+    /// with a message saying so, instead of "unknown field".
+    #[serde(default)]
+    bus: Option<String>,
+}
+
+fn default_store_connections() -> u64 {
+    8
+}
+
+impl ClusterSection {
+    pub fn new(store: impl Into<String>) -> ClusterSection {
+        ClusterSection { store: store.into(), store_connections: default_store_connections(), bus: None }
+    }
+}
+
+impl std::fmt::Debug for ClusterSection {
+    /// Without the password the store's URL may hold.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClusterSection")
+            .field("store", &confab_store_postgres::redact_password(&self.store))
+            .field("store_connections", &self.store_connections)
+            .field("bus", &self.bus)
+            .finish()
+    }
+}
+
 /// The sections a `CONFAB_<SECTION>_<KEY>` variable may name: every section.
 const SECTIONS: &[&str] = &[
     "server",
     "store",
+    "cluster",
     "auth",
     "limits",
     "events",
@@ -243,11 +284,40 @@ impl Config {
                 bail!("invalid configuration: {key} = {value} is out of range ({min} to {max})");
             }
         }
+        if let Some(cluster) = &self.cluster {
+            cluster.validate()?;
+        }
         let t = &self.app.training;
         for (key, value) in [("training.epsilon", t.epsilon), ("training.epsilon_cap", t.epsilon_cap)] {
             if !(value.is_finite() && value > 0.0 && value <= 1000.0) {
                 bail!("invalid configuration: {key} = {value} is out of range (above 0, at most 1000)");
             }
+        }
+        Ok(())
+    }
+}
+
+impl ClusterSection {
+    fn validate(&self) -> anyhow::Result<()> {
+        let store = self.store.trim();
+        if !(store.starts_with("postgres://") || store.starts_with("postgresql://")) {
+            bail!(
+                "invalid configuration: cluster.store = {:?} is not a PostgreSQL URL \
+                 (postgres://USER@HOST:PORT/DATABASE)",
+                confab_store_postgres::redact_password(store)
+            );
+        }
+        if !(1..=256).contains(&self.store_connections) {
+            bail!(
+                "invalid configuration: cluster.store_connections = {} is out of range (1 to 256)",
+                self.store_connections
+            );
+        }
+        if self.bus.is_some() {
+            bail!(
+                "invalid configuration: cluster.bus is not built yet: a node serves a PostgreSQL \
+                 database alone for now (see docs/cluster.md)"
+            );
         }
         Ok(())
     }
@@ -334,6 +404,36 @@ mod tests {
         let table: toml::Table = std::fs::read_to_string(path).unwrap().parse().unwrap();
         for section in table.keys() {
             assert!(SECTIONS.contains(&section.as_str()), "[{section}] is missing from SECTIONS");
+        }
+    }
+
+    #[test]
+    fn the_cluster_section_is_read_from_the_file_and_the_environment() {
+        assert!(Config::load_from(None, []).unwrap().cluster.is_none(), "no [cluster]: sled");
+        let url = "postgres://confab:s3cret@db.example:5432/chat";
+        let env = [("CONFAB_CLUSTER_STORE".to_string(), url.to_string())];
+        let config = Config::load_from(None, env).unwrap();
+        let cluster = config.cluster.as_ref().expect("[cluster] from the environment");
+        assert_eq!((cluster.store.as_str(), cluster.store_connections), (url, 8));
+        assert!(!format!("{config:?}").contains("s3cret"), "the password is not printed");
+
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/cluster.toml");
+        let example = Config::load_from(Some(&path), []).unwrap();
+        assert!(example.cluster.unwrap().store.starts_with("postgres://"), "config/cluster.toml");
+
+        for (var, value, says) in [
+            ("CONFAB_CLUSTER_STORE", "/var/lib/confab", "not a PostgreSQL URL"),
+            ("CONFAB_CLUSTER_NOPE", "1", "unknown field"),
+            ("CONFAB_CLUSTER_BUS", "nats://127.0.0.1:4222", "not built yet"),
+            ("CONFAB_CLUSTER_STORE_CONNECTIONS", "0", "cluster.store_connections"),
+        ] {
+            let mut env = vec![(var.to_string(), value.to_string())];
+            if var != "CONFAB_CLUSTER_STORE" {
+                env.push(("CONFAB_CLUSTER_STORE".to_string(), url.to_string()));
+            }
+            let e = Config::load_from(None, env).unwrap_err();
+            assert!(format!("{e:#}").contains(says), "{var}={value}: {e:#}");
+            assert!(!format!("{e:#}").contains("s3cret"), "{e:#}");
         }
     }
 

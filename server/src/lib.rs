@@ -7,6 +7,9 @@
 //! "off"). The data dir is owner-only: it is created `0700`, and the process creates
 //! every file with umask `077`, so the store, the index, the models and the admin
 //! socket are never readable by anyone else, not even for a moment.
+//!
+//! The store is sled in the data dir, or PostgreSQL with a `[cluster]` section
+//! ([`open_store`]; docs/cluster.md); the data dir keeps everything else either way.
 
 pub mod admin;
 pub mod api;
@@ -31,7 +34,9 @@ use axum::Router;
 use axum::routing::{delete, get, post};
 use axum::serve::ListenerExt;
 use confab_app::App;
-use confab_store::{SledConfig, SledStore, Store};
+use confab_protocol::http::{Health, HealthStatus, StoreBackend};
+use confab_store::{SledConfig, SledStore, Store, StoreError};
+use confab_store_postgres::{NodeLockHeld, PgConfig, PgStore};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use tokio::net::TcpListener;
 
@@ -70,21 +75,53 @@ pub fn router(app: App, config: &Config) -> Router {
         .route("/", get(web::index))
         .route("/{*path}", get(web::asset))
         .with_state(app)
-        .layer(axum::Extension(extract::TrustedProxies(Arc::new(config.server.trusted_proxies.clone()))));
+        .layer(axum::Extension(extract::TrustedProxies(Arc::new(config.server.trusted_proxies.clone()))))
+        .layer(axum::Extension(store_backend(config)));
     layers::apply(router, config)
 }
 
-/// `ok`, or 503 once writes have stopped after a storage failure (fail-stop): the
-/// process must be restarted, and a supervisor watching this check can do it.
+/// Where the configuration puts the store.
+pub fn store_backend(config: &Config) -> StoreBackend {
+    match config.cluster {
+        Some(_) => StoreBackend::Postgres,
+        None => StoreBackend::Sled,
+    }
+}
+
+/// How long `/healthz` waits for the store's read before it calls the store down.
+const HEALTH_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// `200` when the store answers a read (a point look-up of a user no one is) and
+/// writes go on; else `503`, with the same body saying which failed. Once writes have
+/// stopped after a storage failure (fail-stop), the process must be restarted, and a
+/// supervisor watching this check can do it.
 async fn healthz(
     axum::extract::State(app): axum::extract::State<App>,
-) -> (axum::http::StatusCode, &'static str) {
-    match app.writes_stopped() {
-        true => {
-            (axum::http::StatusCode::SERVICE_UNAVAILABLE, "writes stopped after a storage failure: restart")
+    axum::Extension(store): axum::Extension<StoreBackend>,
+) -> (axum::http::StatusCode, axum::Json<Health>) {
+    let probe = app.store().clone();
+    let read = tokio::task::spawn_blocking(move || probe.user(confab_core::UserId::from_bytes([0; 16])));
+    let store_reads = match tokio::time::timeout(HEALTH_READ_TIMEOUT, read).await {
+        Ok(Ok(Ok(_))) => true,
+        Ok(Ok(Err(e))) => {
+            tracing::warn!(error = %e, "/healthz: the store did not answer a read");
+            false
         }
-        false => (axum::http::StatusCode::OK, "ok"),
-    }
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "/healthz: the store's read panicked");
+            false
+        }
+        Err(_) => {
+            tracing::warn!("/healthz: the store did not answer a read within {HEALTH_READ_TIMEOUT:?}");
+            false
+        }
+    };
+    let writes_stopped = app.writes_stopped() || app.store().writes_stopped();
+    let (code, status) = match store_reads && !writes_stopped {
+        true => (axum::http::StatusCode::OK, HealthStatus::Ok),
+        false => (axum::http::StatusCode::SERVICE_UNAVAILABLE, HealthStatus::Unavailable),
+    };
+    (code, axum::Json(Health { status, store, store_reads, writes_stopped }))
 }
 
 /// The metrics service: `GET /metrics` in Prometheus' text format.
@@ -163,14 +200,44 @@ pub async fn open_app_for_command(
 /// sled's page cache, in MiB, for an operator command that does not rebuild the index.
 const COMMAND_CACHE_MB: u64 = 64;
 
+/// The store: on PostgreSQL with a `[cluster]` section, else sled in the data dir
+/// (which holds the search index, models, files and the admin socket either way).
 fn open_store(config: &Config, cache_mb: u64) -> anyhow::Result<Arc<dyn Store>> {
     secure_data_dir(&config.server.data_dir)?;
+    if let Some(cluster) = &config.cluster {
+        return open_postgres(cluster);
+    }
     let store_dir = config.server.data_dir.join("store");
     let sled_config = SledConfig { cache_capacity: cache_mb * 1024 * 1024 };
     let store = SledStore::open(&store_dir, &sled_config).with_context(|| {
         format!("opening the store in {} (is another confab using it?)", store_dir.display())
     })?;
     Ok(Arc::new(store))
+}
+
+/// The store on PostgreSQL, held by this process alone: a second node on the same
+/// database is refused here (the store's node lock), since nodes do not yet tell
+/// each other what they wrote.
+fn open_postgres(cluster: &config::ClusterSection) -> anyhow::Result<Arc<dyn Store>> {
+    let pg = PgConfig {
+        connections: usize::try_from(cluster.store_connections).unwrap_or(8),
+        exclusive: true,
+        ..PgConfig::new(cluster.store.clone())
+    };
+    let shown = confab_store_postgres::redact_password(&cluster.store);
+    match PgStore::open(&pg) {
+        Ok(store) => {
+            tracing::info!(database = %shown, "the store is on PostgreSQL");
+            Ok(Arc::new(store))
+        }
+        Err(StoreError::Backend(cause)) if cause.is::<NodeLockHeld>() => anyhow::bail!(
+            "{cause} at {shown}; running several nodes on one database needs [cluster] bus, which is not \
+             built yet (docs/cluster.md)"
+        ),
+        Err(e) => {
+            Err(anyhow::anyhow!(e)).with_context(|| format!("opening the store on PostgreSQL at {shown}"))
+        }
+    }
 }
 
 /// Opens the data dir and serves until the process is told to stop.

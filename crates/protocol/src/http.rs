@@ -505,6 +505,35 @@ pub struct Features {
     pub max_message_chars: usize,
 }
 
+/// The answer to `GET /healthz`: whether this node can serve, for a supervisor or a
+/// load balancer. `200` with `status: "ok"`, or `503` with `status: "unavailable"`
+/// when the store did not answer a read or writes have stopped after a storage
+/// failure (fail-stop: restart the process). No cause is given: the log has it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Health {
+    pub status: HealthStatus,
+    /// Where the store is: `sled` (the data dir) or `postgres`.
+    pub store: StoreBackend,
+    /// Whether the store answered a read just now.
+    pub store_reads: bool,
+    /// Whether writes have stopped after a storage failure.
+    pub writes_stopped: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HealthStatus {
+    Ok,
+    Unavailable,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StoreBackend {
+    Sled,
+    Postgres,
+}
+
 /// The answer to `GET /consent/policies`.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Policies<P> {

@@ -64,6 +64,14 @@
 //! them; restarting the node reloads what the database holds. Reads go on over new
 //! connections.
 //!
+//! # One node at a time, for now
+//!
+//! Nothing yet tells one node what another wrote, and a node keeps each workspace's
+//! counters and memberships in memory, so two nodes writing one database would
+//! corrupt it. A store opened with [`PgConfig::exclusive`] (as the server opens it)
+//! first takes a session-level advisory lock and holds it for its life; a second one
+//! is refused with [`NodeLockHeld`] before it touches anything ([`node_lock`]).
+//!
 //! # Backups
 //!
 //! `confab backup` copies a sled store; a PostgreSQL store answers
@@ -73,6 +81,7 @@
 
 mod codec;
 pub mod migrate;
+pub mod node_lock;
 mod pool;
 mod store;
 mod write;
@@ -84,24 +93,68 @@ use confab_store::Result;
 use postgres::NoTls;
 
 pub use migrate::SCHEMA_VERSION;
+pub use node_lock::NodeLockHeld;
 
 use crate::codec::{backend, backend_message};
+use crate::node_lock::NodeLock;
 use crate::pool::{Pool, Shared};
 
 /// Where the database is and how many connections the store keeps.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct PgConfig {
     /// `postgres://USER@HOST:PORT/DB` (`postgresql://` too), or libpq's
     /// `key=value` form. A password, if any, is part of it; TLS is not supported.
     pub url: String,
     /// Connections (each on its own thread). Reads and batches run on any of them.
     pub connections: usize,
+    /// Whether this store must be the only one open on the database: it takes the
+    /// node lock ([`node_lock`]) before anything else, and a second exclusive store
+    /// is refused with [`NodeLockHeld`]. A server sets it until nodes coordinate over
+    /// a bus; stores that are not exclusive (tests of several nodes) ignore the lock.
+    pub exclusive: bool,
 }
 
 impl PgConfig {
     pub fn new(url: impl Into<String>) -> PgConfig {
-        PgConfig { url: url.into(), connections: 4 }
+        PgConfig { url: url.into(), connections: 4, exclusive: false }
     }
+}
+
+impl std::fmt::Debug for PgConfig {
+    /// Without the password a URL may hold.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PgConfig")
+            .field("url", &redact_password(&self.url))
+            .field("connections", &self.connections)
+            .field("exclusive", &self.exclusive)
+            .finish()
+    }
+}
+
+/// `url` with the password of a `postgres://user:password@host` URL replaced by `***`
+/// (libpq's `key=value` form is returned as it is, but for a `password=` value).
+pub fn redact_password(url: &str) -> String {
+    if let Some((scheme, rest)) = url.split_once("://") {
+        let (authority, path) = rest.split_once('/').map_or((rest, None), |(a, p)| (a, Some(p)));
+        let authority = match authority.rsplit_once('@') {
+            Some((credentials, host)) => match credentials.split_once(':') {
+                Some((user, _)) => format!("{user}:***@{host}"),
+                None => authority.to_string(),
+            },
+            None => authority.to_string(),
+        };
+        return match path {
+            Some(path) => format!("{scheme}://{authority}/{path}"),
+            None => format!("{scheme}://{authority}"),
+        };
+    }
+    url.split_whitespace()
+        .map(|pair| match pair.split_once('=') {
+            Some(("password", _)) => "password=***".to_string(),
+            _ => pair.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// The [`confab_store::Store`] on PostgreSQL (see the crate docs).
@@ -110,16 +163,24 @@ pub struct PgStore {
     shared: Arc<Shared>,
     /// This store's row of `flush_marks`, rewritten by every flush.
     flush_mark: i64,
+    /// Held for the store's life when it is exclusive.
+    _node_lock: Option<NodeLock>,
 }
 
 impl PgStore {
-    /// Connects, brings the schema up to date (waiting for another node doing the
-    /// same) and starts the connection threads. Safe to call on a tokio thread: the
-    /// work runs on threads of the store's own.
+    /// Connects, takes the node lock if the store is exclusive, brings the schema up
+    /// to date (waiting for another node doing the same) and starts the connection
+    /// threads. Safe to call on a tokio thread: the work runs on threads of the
+    /// store's own.
     pub fn open(config: &PgConfig) -> Result<PgStore> {
         let mut client_config = postgres::Config::from_str(&config.url)
             .map_err(|e| backend_message(format!("the PostgreSQL address is not valid: {e}")))?;
         client_config.application_name("confab");
+        let shared = Arc::new(Shared::default());
+        let node_lock = match config.exclusive {
+            true => Some(NodeLock::take(&client_config, shared.clone())?),
+            false => None,
+        };
         let setup = client_config.clone();
         std::thread::scope(|scope| {
             scope
@@ -137,7 +198,6 @@ impl PgStore {
             None => "-c synchronous_commit=off".to_string(),
         };
         client_config.options(&options);
-        let shared = Arc::new(Shared::default());
         let pool = Pool::start(&client_config, config.connections, shared.clone())?;
         let flush_mark = pool.run(|connection| {
             let row = connection
@@ -146,7 +206,7 @@ impl PgStore {
                 .map_err(backend)?;
             codec::get::<i64>(&row, 0)
         })?;
-        Ok(PgStore { pool, shared, flush_mark })
+        Ok(PgStore { pool, shared, flush_mark, _node_lock: node_lock })
     }
 }
 

@@ -115,6 +115,10 @@ impl Store for PgStore {
         flushed
     }
 
+    fn writes_stopped(&self) -> bool {
+        self.shared.is_stopped()
+    }
+
     /// A PostgreSQL store is not copied by `confab backup`: its operator backs the
     /// database up with PostgreSQL's own tools.
     fn snapshot_to(&self, _dest: &Path, _progress: &mut dyn FnMut(u64)) -> Result<SnapshotStats> {

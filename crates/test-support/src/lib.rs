@@ -16,10 +16,14 @@
 //! * [`slack_fixture`]: a small Slack export in Slack's layout, for the Slack reader's
 //!   and the import's tests.
 //! * [`training`]: simulated workspaces as a consented data source, click logs, grants.
+//! * `postgres` (feature `postgres`): a throwaway PostgreSQL server started with
+//!   `initdb` and `pg_ctl`, one per test binary, with a fresh database per test.
 
 pub mod consent;
 pub mod corpus;
 pub mod evaluate;
+#[cfg(feature = "postgres")]
+pub mod postgres;
 pub mod rng;
 pub mod search;
 pub mod simulate;

@@ -1,10 +1,10 @@
 //! The PostgreSQL store against a throwaway server the tests start themselves
-//! (`cluster`): the conformance suite every backend passes, then what is
+//! (`confab_test_support::postgres`): the conformance suite every backend passes, then what is
 //! PostgreSQL's own — the schema and its migration by nodes starting together, the
 //! tables below the trait, refusals of a shared log's positions, durability across
 //! a server crash, fail-stop after a lost connection, and calls from tokio threads.
 
-mod cluster;
+use confab_test_support::postgres as cluster;
 
 use std::sync::Barrier;
 
@@ -13,7 +13,7 @@ use confab_core::{
 };
 use confab_store::conformance::message;
 use confab_store::{Batch, Direction, Op, Store, StoreError, UserRecord};
-use confab_store_postgres::{PgConfig, PgStore, SCHEMA_VERSION};
+use confab_store_postgres::{NodeLockHeld, PgConfig, PgStore, SCHEMA_VERSION};
 
 /// A store on a new database of the shared server, with the database's URL; `None`
 /// when the run skips PostgreSQL.
@@ -331,4 +331,46 @@ fn a_wrong_address_fails_at_open() {
         .err()
         .expect("not an address");
     assert!(garbage.to_string().contains("not valid"), "{garbage}");
+}
+
+/// An exclusive store (as a server opens it) holds the database: a second one is
+/// refused before it touches anything, naming the holder, while stores of other
+/// databases open; once the first is gone, its lock goes with its session.
+#[test]
+fn a_second_exclusive_store_on_one_database_is_refused() {
+    let Some(cluster) = cluster::shared() else { return };
+    let url = cluster.database();
+    let exclusive = |url: &str| PgConfig { connections: 1, exclusive: true, ..PgConfig::new(url) };
+    let first = PgStore::open(&exclusive(&url)).expect("the first node");
+    let refused = PgStore::open(&exclusive(&url)).err().expect("a second node is refused");
+    let StoreError::Backend(cause) = &refused else { panic!("{refused}") };
+    let held = cause.downcast_ref::<NodeLockHeld>().unwrap_or_else(|| panic!("{refused}"));
+    assert!(held.holder.contains("backend pid"), "names the holder: {held}");
+    assert!(refused.to_string().contains("another confab node is serving this database"), "{refused}");
+
+    let other = PgStore::open(&exclusive(&cluster.database())).expect("another database is free");
+    drop(other);
+    drop(first);
+    // The lock is released when the holding session ends, which the server notes a
+    // moment after the client closes.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        match PgStore::open(&exclusive(&url)) {
+            Ok(_) => break,
+            Err(e) if std::time::Instant::now() < deadline => {
+                assert!(e.to_string().contains("another confab node"), "{e}");
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+            Err(e) => panic!("the lock outlived its store: {e}"),
+        }
+    }
+}
+
+#[test]
+fn passwords_are_not_in_debug_output() {
+    let config = PgConfig::new("postgres://confab:s3cret@db.example:5432/chat");
+    let shown = format!("{config:?}");
+    assert!(!shown.contains("s3cret") && shown.contains("confab:***@db.example:5432/chat"), "{shown}");
+    let libpq = confab_store_postgres::redact_password("host=db user=confab password=s3cret dbname=chat");
+    assert_eq!(libpq, "host=db user=confab password=*** dbname=chat");
 }

@@ -1,4 +1,7 @@
-//! A throwaway PostgreSQL server for a test binary, started by the tests themselves.
+//! A throwaway PostgreSQL server for a test binary, started by the tests themselves:
+//! the PostgreSQL store's tests (`crates/store-postgres/tests`) and the end-to-end
+//! suite in its PostgreSQL mode (`tests/e2e`) both use it. Behind the `postgres`
+//! feature, so that nothing else links a PostgreSQL client for it.
 //!
 //! The first test that asks starts one server for the whole binary ([`shared`]):
 //! `initdb` in a temporary directory, then `pg_ctl start` on a free loopback port with
@@ -210,19 +213,28 @@ impl TestCluster {
         format!("postgres://{SUPERUSER}@127.0.0.1:{}/{database}", self.port)
     }
 
-    /// A connection to the `postgres` database, for creating databases and looking
-    /// below the store.
+    /// A connection to `database`, for creating databases and looking below the
+    /// store. Not on a tokio thread: see [`TestCluster::database`].
     pub fn admin(&self, database: &str) -> postgres::Client {
         postgres::Client::connect(&self.url(database), postgres::NoTls).expect("connect to the test server")
     }
 
-    /// A new, empty database; its URL.
+    /// A new, empty database; its URL. Callable from async code too: the
+    /// synchronous client runs on a thread of its own (it would panic on a thread
+    /// inside a tokio runtime).
     pub fn database(&self) -> String {
         static NEXT: AtomicU64 = AtomicU64::new(1);
         let name = format!("test_{}", NEXT.fetch_add(1, Ordering::Relaxed));
-        self.admin("postgres")
-            .batch_execute(&format!("CREATE DATABASE {name}"))
-            .expect("create a test database");
+        std::thread::scope(|scope| {
+            scope
+                .spawn(|| {
+                    self.admin("postgres")
+                        .batch_execute(&format!("CREATE DATABASE {name}"))
+                        .expect("create a test database")
+                })
+                .join()
+                .expect("creating a test database panicked")
+        });
         self.url(&name)
     }
 }
