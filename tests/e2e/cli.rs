@@ -53,9 +53,7 @@ async fn consent_cli_grants_and_verify_catches_tampering() {
     // Tamper with the stored entry while the server is down: verify names it.
     server.stop();
     {
-        let store =
-            confab_store::SledStore::open(&server.data_dir().join("store"), &Default::default()).unwrap();
-        use confab_store::Store;
+        let store = server.open_store();
         let wsid: confab_core::WorkspaceId = ws.parse().unwrap();
         let (key, value) = store.blobs(wsid, "consent_ledger").unwrap().remove(0);
         let mut entry: Value = serde_json::from_slice(&value).unwrap();

@@ -64,10 +64,9 @@ async fn user_commands_manage_accounts_online_and_offline() {
     assert_eq!(bob["email"], "bob@example.com");
     assert_eq!(bob["disabled"], false);
     assert_eq!(bob["instance_admin"], false, "only the first account administers the instance");
-    let exe = std::env::current_exe().unwrap();
-    let mut piped = std::process::Command::new(exe)
-        .env("CONFAB_E2E_SERVER", "1")
-        .args(["--", "user", "create", "cy@example.com", "--name", "Cy Young", "--data-dir"])
+    let mut piped = server
+        .command()
+        .args(["user", "create", "cy@example.com", "--name", "Cy Young", "--data-dir"])
         .arg(server.data_dir())
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())

@@ -1,5 +1,9 @@
 //! Confab's end-to-end tests: one binary, topic modules, each test against a real
 //! server process over real HTTP and WebSockets.
+//!
+//! The same tests run on either store: `CONFAB_E2E_STORE=postgres` runs every server
+//! on PostgreSQL (`confab_tests::StoreMode`). A test that holds for one store only is
+//! listed in [`only_on`] with the reason, and the other mode reports it ignored.
 
 mod abuse;
 mod activity;
@@ -7,6 +11,7 @@ mod authz;
 mod bad_input;
 mod chat;
 mod cli;
+mod cluster;
 mod consent_attacks;
 mod deps;
 mod docs;
@@ -24,6 +29,7 @@ mod slack_import;
 
 use std::future::Future;
 
+use confab_tests::StoreMode;
 use libtest_mimic::{Arguments, Failed, Trial};
 
 /// A test: a name and an async body.
@@ -41,9 +47,34 @@ macro_rules! cases {
     };
 }
 
+/// The store a test needs, and why the other mode skips it; `None` for the tests
+/// that hold on both (nearly all).
+fn only_on(module: &str, name: &str) -> Option<(StoreMode, &'static str)> {
+    match (module, name) {
+        ("lifecycle", "a_backup_under_write_load_restores_every_acknowledged_message") => Some((
+            StoreMode::Sled,
+            "confab backup and restore copy a sled store; on PostgreSQL they refuse and name pg_dump \
+             and pg_restore (cluster::sled_only_commands_point_to_postgresql_tools)",
+        )),
+        ("cluster", name) if cluster::POSTGRES_ONLY.contains(&name) => {
+            Some((StoreMode::Postgres, "about the store on PostgreSQL"))
+        }
+        _ => None,
+    }
+}
+
 fn main() {
     confab_tests::run_as_server_if_asked();
     let args = Arguments::from_args();
+    let mode = confab_tests::store_mode();
+    if mode == StoreMode::Postgres {
+        // Start the run's PostgreSQL now: one clear failure if it cannot be, rather
+        // than one per test.
+        if confab_tests::postgres().is_none() {
+            eprintln!("the end-to-end suite's PostgreSQL mode did not run");
+            return;
+        }
+    }
     let modules: Vec<(&str, Vec<Case>)> = vec![
         ("abuse", abuse::cases()),
         ("activity", activity::cases()),
@@ -51,6 +82,7 @@ fn main() {
         ("bad_input", bad_input::cases()),
         ("chat", chat::cases()),
         ("cli", cli::cases()),
+        ("cluster", cluster::cases()),
         ("consent_attacks", consent_attacks::cases()),
         ("deps", deps::cases()),
         ("docs", docs::cases()),
@@ -70,6 +102,10 @@ fn main() {
         .into_iter()
         .flat_map(|(module, cases)| {
             cases.into_iter().map(move |case| {
+                let skip = only_on(module, case.name).filter(|(needs, _)| *needs != mode);
+                if let Some((needs, why)) = skip {
+                    eprintln!("{module}::{}: ignored, runs on {needs:?} only: {why}", case.name);
+                }
                 Trial::test(format!("{module}::{}", case.name), move || {
                     let runtime = tokio::runtime::Builder::new_multi_thread()
                         .worker_threads(2)
@@ -79,6 +115,7 @@ fn main() {
                     runtime.block_on((case.run)());
                     Ok(())
                 })
+                .with_ignored_flag(skip.is_some())
             })
         })
         .collect();

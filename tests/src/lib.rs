@@ -5,6 +5,15 @@
 //! The child is the test binary itself, re-executed with `CONFAB_E2E_SERVER=1`; its
 //! `main` then runs the server's command line (see [`run_as_server_if_asked`]). That
 //! keeps the tests to one binary and needs no separately built `confab`.
+//!
+//! # Two modes: sled and PostgreSQL
+//!
+//! `CONFAB_E2E_STORE` chooses the store every server of the run uses ([`store_mode`]):
+//! `sled` (the default) in its data dir, or `postgres`. In the PostgreSQL mode the
+//! run starts one throwaway PostgreSQL server (`confab_test_support::postgres`), and
+//! each [`TestServer`] gets a database of its own (`CONFAB_CLUSTER_STORE`), kept
+//! across its restarts, so tests stay independent. Without PostgreSQL installed that
+//! mode fails, saying what to install, unless `CONFAB_SKIP_POSTGRES=1`.
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -13,8 +22,49 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use confab_client::{Client, CreateInvite, Session, SignupRequest};
+use confab_store_postgres::PgConfig;
 
 const SERVER_ENV: &str = "CONFAB_E2E_SERVER";
+
+/// The variable that chooses the store of the run's servers.
+pub const STORE_ENV: &str = "CONFAB_E2E_STORE";
+
+/// Where the run's servers keep their store.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StoreMode {
+    /// sled, in each server's data dir.
+    Sled,
+    /// PostgreSQL: a database per server on the run's throwaway PostgreSQL server.
+    Postgres,
+}
+
+/// The store of this run, from `CONFAB_E2E_STORE` (`sled` when unset). Panics on
+/// another value rather than testing something other than what was asked.
+pub fn store_mode() -> StoreMode {
+    match std::env::var(STORE_ENV).as_deref() {
+        Err(_) | Ok("") | Ok("sled") => StoreMode::Sled,
+        Ok("postgres") => StoreMode::Postgres,
+        Ok(other) => panic!("{STORE_ENV}={other:?}: expected sled or postgres"),
+    }
+}
+
+/// The run's PostgreSQL server (started on first use), in the PostgreSQL mode; `None`
+/// when the run skips PostgreSQL (`CONFAB_SKIP_POSTGRES=1`). Panics, saying what to
+/// install, when PostgreSQL cannot be started.
+pub fn postgres() -> Option<&'static confab_test_support::postgres::TestCluster> {
+    confab_test_support::postgres::shared()
+}
+
+/// `CONFAB_CLUSTER_STORE` for a new server: a fresh database in the PostgreSQL mode.
+fn store_env() -> Vec<(String, String)> {
+    match store_mode() {
+        StoreMode::Sled => Vec::new(),
+        StoreMode::Postgres => {
+            let cluster = postgres().expect("the PostgreSQL mode is skipped before any test starts");
+            vec![("CONFAB_CLUSTER_STORE".into(), cluster.database())]
+        }
+    }
+}
 
 /// In the child process, runs the server and exits; in the test runner, returns.
 pub fn run_as_server_if_asked() {
@@ -59,13 +109,10 @@ impl TestServer {
         Self::start_with(&[])
     }
 
-    /// A server on a fresh data dir with extra `CONFAB_*` settings.
+    /// A server on a fresh data dir (and, in the PostgreSQL mode, a fresh database)
+    /// with extra `CONFAB_*` settings, which win over the run's.
     pub fn start_with(env: &[(&str, &str)]) -> TestServer {
-        let temp = tempfile::tempdir().expect("temp dir");
-        let dir = temp.path().to_path_buf();
-        let mut all = base_env();
-        all.extend(env.iter().map(|(k, v)| (k.to_string(), v.to_string())));
-        let mut server = TestServer { child: None, url: String::new(), dir, _temp: Some(temp), env: all };
+        let mut server = TestServer::prepare(env, false);
         server.spawn();
         server
     }
@@ -73,31 +120,67 @@ impl TestServer {
     /// A server whose data dir does not exist yet (the server creates it), with extra
     /// `CONFAB_*` settings.
     pub fn start_creating_data_dir(env: &[(&str, &str)]) -> TestServer {
-        let temp = tempfile::tempdir().expect("temp dir");
-        let dir = temp.path().join("data");
-        let mut all = base_env();
-        all.extend(env.iter().map(|(k, v)| (k.to_string(), v.to_string())));
-        let mut server = TestServer { child: None, url: String::new(), dir, _temp: Some(temp), env: all };
+        let mut server = TestServer::prepare(env, true);
         server.spawn();
         server
+    }
+
+    /// A server not started yet: its data dir, its store and its settings.
+    fn prepare(env: &[(&str, &str)], data_dir_absent: bool) -> TestServer {
+        let temp = tempfile::tempdir().expect("temp dir");
+        let dir = match data_dir_absent {
+            true => temp.path().join("data"),
+            false => temp.path().to_path_buf(),
+        };
+        let mut all = base_env();
+        all.extend(store_env());
+        all.extend(env.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        TestServer { child: None, url: String::new(), dir, _temp: Some(temp), env: all }
     }
 
     pub fn data_dir(&self) -> &Path {
         &self.dir
     }
 
-    fn spawn(&mut self) {
+    /// The PostgreSQL URL of this server's store (`None` for sled).
+    pub fn store_url(&self) -> Option<&str> {
+        self.env.iter().rev().find(|(k, _)| k == "CONFAB_CLUSTER_STORE").map(|(_, v)| v.as_str())
+    }
+
+    /// Opens this server's store directly, as the server would (which must be
+    /// stopped): to look below the API, or change what is stored behind its back.
+    pub fn open_store(&self) -> Box<dyn confab_store::Store> {
+        match self.store_url() {
+            Some(url) => {
+                let config = PgConfig { exclusive: true, ..PgConfig::new(url) };
+                Box::new(confab_store_postgres::PgStore::open(&config).expect("open the PostgreSQL store"))
+            }
+            None => Box::new(
+                confab_store::SledStore::open(&self.dir.join("store"), &Default::default())
+                    .expect("open the sled store"),
+            ),
+        }
+    }
+
+    /// `confab ARGS` as this server's own process would run it (its settings and
+    /// store), without `--data-dir`: the caller adds what it needs.
+    pub fn command(&self) -> Command {
         let exe = std::env::current_exe().expect("test binary path");
         let mut command = Command::new(exe);
-        command
-            .env(SERVER_ENV, "1")
-            .args(["--", "serve", "--listen", "127.0.0.1:0", "--data-dir"])
-            .arg(&self.dir)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit());
+        command.env(SERVER_ENV, "1").arg("--");
         for (k, v) in &self.env {
             command.env(k, v);
         }
+        command
+    }
+
+    fn spawn(&mut self) {
+        let mut command = self.command();
+        command
+            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(&self.dir)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
         let mut child = command.spawn().expect("spawn the server");
         let stdout = child.stdout.take().expect("server stdout");
         let (tx, rx) = mpsc::channel();
@@ -146,13 +229,12 @@ impl TestServer {
     /// Runs a `confab` subcommand on this server's data dir (through the admin socket
     /// while the server runs) and returns its output.
     pub fn cli(&self, args: &[&str]) -> std::process::Output {
-        let exe = std::env::current_exe().expect("test binary path");
-        let mut command = Command::new(exe);
-        command.env(SERVER_ENV, "1").arg("--").args(args).arg("--data-dir").arg(&self.dir);
-        for (k, v) in &self.env {
-            command.env(k, v);
-        }
-        command.output().expect("run the confab command line")
+        self.command()
+            .args(args)
+            .arg("--data-dir")
+            .arg(&self.dir)
+            .output()
+            .expect("run the confab command line")
     }
 
     pub fn pid(&self) -> Option<u32> {
