@@ -76,7 +76,7 @@ pub fn router(app: App, config: &Config) -> Router {
         .route("/{*path}", get(web::asset))
         .with_state(app)
         .layer(axum::Extension(extract::TrustedProxies(Arc::new(config.server.trusted_proxies.clone()))))
-        .layer(axum::Extension(store_backend(config)));
+        .layer(axum::Extension(HealthCheck::new(store_backend(config))));
     layers::apply(router, config)
 }
 
@@ -91,37 +91,69 @@ pub fn store_backend(config: &Config) -> StoreBackend {
 /// How long `/healthz` waits for the store's read before it calls the store down.
 const HEALTH_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
-/// `200` when the store answers a read (a point look-up of a user no one is) and
-/// writes go on; else `503`, with the same body saying which failed. Once writes have
-/// stopped after a storage failure (fail-stop), the process must be restarted, and a
-/// supervisor watching this check can do it.
+/// How long one read of the store answers `/healthz`: the route is public, so a
+/// flood of checks costs the store at most one read a second.
+const HEALTH_READ_REUSED_FOR: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// What `/healthz` needs besides the app: where the store is, and its last read.
+#[derive(Clone)]
+struct HealthCheck {
+    backend: StoreBackend,
+    /// When the store was last read and whether it answered. Checks arriving while
+    /// one reads wait for its answer instead of reading again.
+    last_read: Arc<tokio::sync::Mutex<Option<(std::time::Instant, bool)>>>,
+}
+
+impl HealthCheck {
+    fn new(backend: StoreBackend) -> HealthCheck {
+        HealthCheck { backend, last_read: Arc::default() }
+    }
+
+    /// Whether the store answers a read (a point look-up of a user no one is).
+    async fn store_reads(&self, store: &Arc<dyn Store>) -> bool {
+        let mut last = self.last_read.lock().await;
+        if let Some((at, answered)) = *last
+            && at.elapsed() < HEALTH_READ_REUSED_FOR
+        {
+            return answered;
+        }
+        let probe = store.clone();
+        let read = tokio::task::spawn_blocking(move || probe.user(confab_core::UserId::from_bytes([0; 16])));
+        let answered = match tokio::time::timeout(HEALTH_READ_TIMEOUT, read).await {
+            Ok(Ok(Ok(_))) => true,
+            Ok(Ok(Err(e))) => {
+                tracing::warn!(error = %e, "/healthz: the store did not answer a read");
+                false
+            }
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "/healthz: the store's read panicked");
+                false
+            }
+            Err(_) => {
+                tracing::warn!("/healthz: the store did not answer a read within {HEALTH_READ_TIMEOUT:?}");
+                false
+            }
+        };
+        *last = Some((std::time::Instant::now(), answered));
+        answered
+    }
+}
+
+/// `200` when the store answers a read and writes go on; else `503`, with the same
+/// body saying which failed. Once writes have stopped after a storage failure
+/// (fail-stop), the process must be restarted, and a supervisor watching this check
+/// can do it.
 async fn healthz(
     axum::extract::State(app): axum::extract::State<App>,
-    axum::Extension(store): axum::Extension<StoreBackend>,
+    axum::Extension(check): axum::Extension<HealthCheck>,
 ) -> (axum::http::StatusCode, axum::Json<Health>) {
-    let probe = app.store().clone();
-    let read = tokio::task::spawn_blocking(move || probe.user(confab_core::UserId::from_bytes([0; 16])));
-    let store_reads = match tokio::time::timeout(HEALTH_READ_TIMEOUT, read).await {
-        Ok(Ok(Ok(_))) => true,
-        Ok(Ok(Err(e))) => {
-            tracing::warn!(error = %e, "/healthz: the store did not answer a read");
-            false
-        }
-        Ok(Err(e)) => {
-            tracing::warn!(error = %e, "/healthz: the store's read panicked");
-            false
-        }
-        Err(_) => {
-            tracing::warn!("/healthz: the store did not answer a read within {HEALTH_READ_TIMEOUT:?}");
-            false
-        }
-    };
+    let store_reads = check.store_reads(app.store()).await;
     let writes_stopped = app.writes_stopped() || app.store().writes_stopped();
     let (code, status) = match store_reads && !writes_stopped {
         true => (axum::http::StatusCode::OK, HealthStatus::Ok),
         false => (axum::http::StatusCode::SERVICE_UNAVAILABLE, HealthStatus::Unavailable),
     };
-    (code, axum::Json(Health { status, store, store_reads, writes_stopped }))
+    (code, axum::Json(Health { status, store: check.backend, store_reads, writes_stopped }))
 }
 
 /// The metrics service: `GET /metrics` in Prometheus' text format.

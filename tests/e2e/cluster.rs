@@ -43,6 +43,21 @@ async fn healthz_reports_the_store() {
     }
 }
 
+/// `/healthz`'s answer once `ready` holds for it, or after ten seconds.
+async fn health_until(
+    server: &TestServer,
+    ready: impl Fn(&(StatusCode, Value)) -> bool,
+) -> (StatusCode, Value) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let answer = health(server, "/healthz").await;
+        if ready(&answer) || Instant::now() > deadline {
+            return answer;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 /// Runs `confab ARGS` with `server`'s settings (and so its database) on another data
 /// dir, and returns its output once it exits: it must, within a minute.
 fn run_beside(server: &TestServer, args: &[&str]) -> std::process::Output {
@@ -114,21 +129,18 @@ async fn healthz_answers_503_when_the_database_stops_answering() {
         "ALTER DATABASE {database} ALLOW_CONNECTIONS false;
          SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{database}'"
     ));
-    // The backends end a moment after they are told to.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let mut answer = health(&server, "/healthz").await;
-    while answer.0 == StatusCode::OK && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-        answer = health(&server, "/healthz").await;
-    }
+    // The backends end a moment after they are told to, and one read of the store
+    // answers the checks of the next second: wait for the answer to change.
     let down =
         json!({"status": "unavailable", "store": "postgres", "store_reads": false, "writes_stopped": true});
+    let answer = health_until(&server, |(_, body)| body["store_reads"] == false).await;
     assert_eq!(answer, (StatusCode::SERVICE_UNAVAILABLE, down));
 
     sql(format!("ALTER DATABASE {database} ALLOW_CONNECTIONS true"));
     let stopped =
         json!({"status": "unavailable", "store": "postgres", "store_reads": true, "writes_stopped": true});
-    assert_eq!(health(&server, "/healthz").await, (StatusCode::SERVICE_UNAVAILABLE, stopped));
+    let answer = health_until(&server, |(_, body)| body["store_reads"] == true).await;
+    assert_eq!(answer, (StatusCode::SERVICE_UNAVAILABLE, stopped));
 
     server.restart();
     assert_eq!(health(&server, "/healthz").await.0, StatusCode::OK, "a restart recovers");
