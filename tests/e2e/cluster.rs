@@ -163,4 +163,22 @@ async fn sled_only_commands_point_to_postgresql_tools() {
         assert!(!done.status.success() && stderr.contains(says), "confab {args:?}: {stderr}");
     }
     assert!(!std::path::Path::new(out).exists(), "nothing was written");
+
+    // A backup asked of the running node itself (over its admin socket, as by an
+    // operator whose settings lack [cluster]) gets the same answer, not `internal`.
+    let request = json!({"command": "backup", "out": out});
+    let stream = tokio::net::UnixStream::connect(server.data_dir().join("admin.sock")).await.unwrap();
+    let (read, mut write) = stream.into_split();
+    tokio::io::AsyncWriteExt::write_all(&mut write, format!("{request}\n").as_bytes()).await.unwrap();
+    let mut lines = tokio::io::AsyncBufReadExt::lines(tokio::io::BufReader::new(read));
+    let answer: Value = loop {
+        let line = lines.next_line().await.unwrap().expect("an answer");
+        let line: Value = serde_json::from_str(&line).unwrap();
+        if line.get("progress").is_none() {
+            break line;
+        }
+    };
+    assert_eq!(answer["error"]["code"], "invalid_request", "{answer}");
+    assert!(answer["error"]["message"].as_str().unwrap().contains("pg_dump"), "{answer}");
+    assert!(!std::path::Path::new(out).exists(), "nothing was written");
 }

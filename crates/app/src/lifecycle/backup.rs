@@ -113,10 +113,22 @@ impl App {
             return Err(Error::invalid_field("out", "must be an absolute path").into());
         }
         require_empty(dest).map_err(|e| Error::invalid_field("out", e.to_string()))?;
+        let created = !dest.exists();
         std::fs::create_dir_all(dest).map_err(io("creating the backup dir"))?;
-        let stats = self
+        let stats = match self
             .store()
-            .snapshot_to(&dest.join("store"), &mut |keys| progress(Progress { done: keys, total: 0 }))?;
+            .snapshot_to(&dest.join("store"), &mut |keys| progress(Progress { done: keys, total: 0 }))
+        {
+            // A store that cannot be copied online (PostgreSQL) says which tools copy
+            // it: that is the operator's answer, not a failure.
+            Err(confab_store::StoreError::Io(e)) if e.kind() == std::io::ErrorKind::Unsupported => {
+                if created {
+                    let _ = std::fs::remove_dir(dest);
+                }
+                return Err(Error::new(confab_core::ErrorCode::InvalidRequest, e.to_string()).into());
+            }
+            copied => copied?,
+        };
         let data_dir = &self.inner.lifecycle.data_dir;
         let models = data_dir.join("models");
         let model_files = self.inner.ledger.while_unchanged(|| match models.exists() {
