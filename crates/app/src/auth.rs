@@ -42,9 +42,10 @@ use rand::{Rng, RngCore};
 use sha2::{Digest, Sha256};
 use tokio::sync::Semaphore;
 
-use crate::background::BackgroundPool;
+use crate::background::{BackgroundPool, HASH_MEMORY_KEPT_IDLE};
 use crate::config::{AuthConfig, SignupMode};
 use crate::error::{AppError, Result};
+use crate::passwords;
 use crate::{App, new_ulid, now_ms};
 
 /// Who is making a request.
@@ -235,15 +236,19 @@ impl AuthState {
             hasher: Argon2::new(Algorithm::Argon2id, Version::V0x13, params),
             hashing: Arc::new(Semaphore::new(config.max_concurrent_hashes.max(1))),
             signup_hashing: Arc::new(Semaphore::new(config.max_concurrent_signup_hashes.max(1))),
-            login_hashers: BackgroundPool::new(
+            login_hashers: BackgroundPool::with_idle_hook(
                 "confab-login-hash",
                 config.max_concurrent_hashes,
                 config.hash_nice,
+                HASH_MEMORY_KEPT_IDLE,
+                passwords::release_working_memory,
             ),
-            signup_hashers: BackgroundPool::new(
+            signup_hashers: BackgroundPool::with_idle_hook(
                 "confab-signup-hash",
                 config.max_concurrent_signup_hashes,
                 config.hash_nice,
+                HASH_MEMORY_KEPT_IDLE,
+                passwords::release_working_memory,
             ),
             hash_times: HashTimes::default(),
             session_ttl_ms,
@@ -523,7 +528,7 @@ impl App {
             .map_err(|e| AppError::other("password hashing", e))?;
         let hasher = auth.hasher.clone();
         auth.signup_hashers
-            .run(move || crate::passwords::hash(&hasher, password.as_bytes()))
+            .run(move || passwords::hash(&hasher, password.as_bytes()))
             .await?
             .map_err(|e| AppError::other("password hashing", e))
             .inspect(|_| {
@@ -551,10 +556,10 @@ impl App {
             .run(move || {
                 let started = Instant::now();
                 let ok = match stored {
-                    Some(hash) => crate::passwords::verify(password.as_bytes(), &hash),
+                    Some(hash) => passwords::verify(password.as_bytes(), &hash),
                     // Only until a first real check has been timed.
                     None => {
-                        let _ = crate::passwords::hash(&hasher, password.as_bytes());
+                        let _ = passwords::hash(&hasher, password.as_bytes());
                         false
                     }
                 };

@@ -13,9 +13,16 @@
 //!
 //! The permits (the semaphores in `auth`) bound how many jobs are queued, so each pool
 //! never holds more jobs than it has threads.
+//!
+//! A pool may run a hook on each thread once it has been idle for a while
+//! ([`BackgroundPool::with_idle_hook`]): the hashing threads keep argon2's working
+//! memory from one hash to the next (`passwords`), and hand it back when no hash has
+//! come for [`HASH_MEMORY_KEPT_IDLE`], so an idle server does not hold 19 MiB per
+//! hashing thread for hashes it computed hours ago.
 
-use std::sync::mpsc;
-use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 
 use tokio::sync::oneshot;
 
@@ -23,9 +30,21 @@ use crate::{AppError, Result};
 
 type Job = Box<dyn FnOnce() + Send>;
 
+/// How long a hashing thread keeps argon2's working memory after its last hash.
+/// Under a log-in flood hashes follow each other well within it, so the memory is
+/// mapped once per flood rather than once per hash.
+pub(crate) const HASH_MEMORY_KEPT_IDLE: Duration = Duration::from_secs(30);
+
 /// A fixed set of threads that run jobs at a lower priority.
 pub(crate) struct BackgroundPool {
-    jobs: mpsc::Sender<Job>,
+    jobs: Sender<Job>,
+}
+
+/// What a pool's thread does once it has had no job for a while.
+#[derive(Clone, Copy)]
+struct IdleHook {
+    after: Duration,
+    run: fn(),
 }
 
 impl BackgroundPool {
@@ -33,23 +52,29 @@ impl BackgroundPool {
     /// the priority cannot be lowered the threads run at the default one). The threads
     /// end when the pool is dropped.
     pub(crate) fn new(name: &str, threads: usize, nice: i32) -> BackgroundPool {
-        let (jobs, queue) = mpsc::channel::<Job>();
-        let queue = Arc::new(Mutex::new(queue));
+        Self::start(name, threads, nice, None)
+    }
+
+    /// As [`BackgroundPool::new`], and each thread runs `hook` once it has had no job
+    /// for `idle` since its last one (once per idle spell, not again until it has run
+    /// another job).
+    pub(crate) fn with_idle_hook(
+        name: &str,
+        threads: usize,
+        nice: i32,
+        idle: Duration,
+        hook: fn(),
+    ) -> BackgroundPool {
+        Self::start(name, threads, nice, Some(IdleHook { after: idle, run: hook }))
+    }
+
+    fn start(name: &str, threads: usize, nice: i32, idle: Option<IdleHook>) -> BackgroundPool {
+        let (jobs, queue) = crossbeam_channel::unbounded::<Job>();
         for i in 0..threads.max(1) {
-            let queue = Arc::clone(&queue);
+            let queue = queue.clone();
             let spawned = std::thread::Builder::new().name(format!("{name}-{i}")).spawn(move || {
                 lower_priority(nice);
-                loop {
-                    // The lock is held only while waiting for the next job, never while one runs.
-                    let job = match queue.lock() {
-                        Ok(queue) => queue.recv(),
-                        Err(_) => return,
-                    };
-                    match job {
-                        Ok(job) => job(),
-                        Err(_) => return,
-                    }
-                }
+                run_jobs(&queue, idle);
             });
             if let Err(e) = spawned {
                 tracing::error!(error = %e, name, "could not start a background thread");
@@ -72,6 +97,32 @@ impl BackgroundPool {
     }
 }
 
+/// A pool thread's loop: runs jobs until the pool is dropped, and the idle hook after
+/// each idle spell.
+fn run_jobs(queue: &Receiver<Job>, idle: Option<IdleHook>) {
+    // Nothing to hand back before the first job.
+    let mut hook_due = false;
+    loop {
+        let job = match idle.filter(|_| hook_due) {
+            Some(hook) => match queue.recv_timeout(hook.after) {
+                Ok(job) => job,
+                Err(RecvTimeoutError::Timeout) => {
+                    (hook.run)();
+                    hook_due = false;
+                    continue;
+                }
+                Err(RecvTimeoutError::Disconnected) => return,
+            },
+            None => match queue.recv() {
+                Ok(job) => job,
+                Err(_) => return,
+            },
+        };
+        job();
+        hook_due = true;
+    }
+}
+
 #[cfg(target_os = "linux")]
 pub(crate) fn lower_priority(nice: i32) {
     // On Linux the nice value is per thread: this lowers only the calling thread, and
@@ -88,7 +139,43 @@ pub(crate) fn lower_priority(_nice: i32) {}
 
 #[cfg(test)]
 mod tests {
+    use std::sync::{Arc, Condvar, Mutex};
+
     use super::*;
+
+    /// Names of the threads the idle hook ran on, in order.
+    static IDLE_RUNS: Mutex<Vec<String>> = Mutex::new(Vec::new());
+    static IDLE_RAN: Condvar = Condvar::new();
+
+    fn record_idle() {
+        let name = std::thread::current().name().unwrap_or_default().to_owned();
+        IDLE_RUNS.lock().unwrap().push(name);
+        IDLE_RAN.notify_all();
+    }
+
+    /// Waits (at most 10 s) until the hook has run `n` times; returns the runs.
+    fn wait_for_idle_runs(n: usize) -> Vec<String> {
+        let runs = IDLE_RUNS.lock().unwrap();
+        let (runs, _) =
+            IDLE_RAN.wait_timeout_while(runs, Duration::from_secs(10), |runs| runs.len() < n).unwrap();
+        runs.clone()
+    }
+
+    #[tokio::test]
+    async fn the_idle_hook_runs_on_the_thread_once_per_idle_spell() {
+        let idle = Duration::from_millis(20);
+        let pool = BackgroundPool::with_idle_hook("test-idle", 1, 0, idle, record_idle);
+        // Before any job there is nothing to hand back.
+        std::thread::sleep(idle * 5);
+        assert!(IDLE_RUNS.lock().unwrap().is_empty(), "no hook before the first job");
+        pool.run(|| ()).await.expect("the job runs");
+        assert_eq!(wait_for_idle_runs(1), ["test-idle-0"], "on the pool's thread, after the job");
+        // Idle on: the hook does not run again until another job has run.
+        std::thread::sleep(idle * 5);
+        assert_eq!(IDLE_RUNS.lock().unwrap().len(), 1, "once per idle spell");
+        pool.run(|| ()).await.expect("the job runs");
+        assert_eq!(wait_for_idle_runs(2).len(), 2, "again after the next job");
+    }
 
     #[tokio::test]
     async fn jobs_run_on_the_pools_threads_at_the_lower_priority() {

@@ -12,7 +12,8 @@
 //! tests check both ways against the crate's own functions).
 //!
 //! The kept memory is at most `argon2_memory_kib` per hashing thread, the memory the
-//! configured concurrent hashes would hold during a flood anyway. A stored hash with a
+//! configured concurrent hashes would hold during a flood anyway, and a thread hands
+//! it back once it has computed no hash for a while ([`release_working_memory`]). A stored hash with a
 //! larger memory cost than [`KEPT_BLOCKS_MAX`] (none this server made) is verified with
 //! a one-off allocation, as before.
 
@@ -38,6 +39,12 @@ fn with_working_memory<T>(blocks: usize, hash: impl FnOnce(&mut [Block]) -> T) -
         }
         hash(&mut memory[..blocks])
     })
+}
+
+/// Frees this thread's kept working memory (the hashing pools call it once a thread
+/// has been idle for `background::HASH_MEMORY_KEPT_IDLE`).
+pub(crate) fn release_working_memory() {
+    WORKING_MEMORY.with_borrow_mut(|memory| *memory = Vec::new());
 }
 
 /// A new PHC string for `password`, with a random salt and `hasher`'s parameters.
@@ -117,6 +124,17 @@ mod tests {
             assert!(verify(b"two", &stored_small));
             assert!(!verify(b"two", &stored_big));
         }
+    }
+
+    #[test]
+    fn released_memory_is_freed_and_the_next_hash_still_verifies() {
+        let stored = hash(&hasher(), b"three").unwrap();
+        let kept = || WORKING_MEMORY.with_borrow(|memory| memory.capacity());
+        assert!(kept() >= 64, "a hash keeps its blocks");
+        release_working_memory();
+        assert_eq!(kept(), 0, "released");
+        assert!(verify(b"three", &stored));
+        assert!(kept() >= 64, "allocated again for the next hash");
     }
 
     #[test]
