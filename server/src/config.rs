@@ -269,6 +269,7 @@ impl Config {
             ("websocket.replay_budget_bytes", w.replay_budget_bytes as u64, 0, 1024 * MIB),
             ("websocket.direct_queue_frames", w.direct_queue_frames as u64, 1, 1_000_000),
             ("websocket.write_timeout_secs", w.write_timeout_secs, 1, 3600),
+            ("websocket.read_buffer_bytes", w.read_buffer_bytes as u64, 256, MIB),
             ("training.schedule_hours", self.app.training.schedule_hours, 0, 24 * 366),
             ("training.min_users_per_word", self.app.training.min_users_per_word as u64, 1, 1_000_000),
             ("training.rebuild_interval_secs", self.app.training.rebuild_interval_secs, 0, 30 * DAY),

@@ -55,7 +55,7 @@ const PARSE_ERROR_CHARS: usize = 160;
 pub async fn upgrade(State(app): State<App>, ws: WebSocketUpgrade) -> Response {
     let max = app.config().limits.max_frame_bytes;
     // Small buffers keep idle connections cheap; writes go straight to the socket.
-    ws.read_buffer_size(4096)
+    ws.read_buffer_size(app.config().websocket.read_buffer_bytes)
         .write_buffer_size(0)
         .max_message_size(max)
         .max_frame_size(max)
@@ -143,14 +143,16 @@ async fn send_timed(sink: &mut Sink, message: Message, timeout: Duration) -> boo
 /// writer, in a bounded queue: when it is full the client is not reading, and the
 /// writer is told to close with the resume code.
 struct Replies {
-    tx: mpsc::Sender<Message>,
+    /// Boxed: a queue's first block of slots is allocated with it, and a boxed slot
+    /// is 8 bytes where a `Message` is 48, on every idle connection.
+    tx: mpsc::Sender<Box<Message>>,
     lagged: Arc<Notify>,
 }
 
 impl Replies {
     /// Queues a reply; false if the connection is done (queue full or writer gone).
     fn send(&self, message: Message) -> bool {
-        match self.tx.try_send(message) {
+        match self.tx.try_send(Box::new(message)) {
             Ok(()) => true,
             Err(mpsc::error::TrySendError::Full(_)) => {
                 metrics::counter!("confab_ws_reply_queue_full_total").increment(1);
@@ -162,9 +164,32 @@ impl Replies {
     }
 }
 
+/// One connection's task. Its future is most of what an idle connection costs, so
+/// the steps that run once (the `auth` frame, the hello, the replay) run in a boxed
+/// future of their own, freed before the read loop starts: what stays is the read
+/// loop's state, not the largest state any step ever needed (3.9 KB before).
 async fn connection(app: App, socket: WebSocket) {
+    if let Some(open) = Box::pin(open(app, socket)).await {
+        serve(open).await;
+    }
+}
+
+/// An authenticated connection, registered with the hub, its writer running.
+struct OpenConnection {
+    app: App,
+    caller: Caller,
+    conn: u64,
+    stream: futures_util::stream::SplitStream<WebSocket>,
+    direct: Replies,
+    writer: tokio::task::JoinHandle<bool>,
+    session_end: SessionEnd,
+}
+
+/// Authenticates the peer, registers with the hub, says hello, replays what a
+/// resuming client missed and starts the writer; `None` if the connection ended.
+async fn open(app: App, socket: WebSocket) -> Option<OpenConnection> {
     let (mut sink, mut stream) = socket.split();
-    let ws_config = app.config().websocket.clone();
+    let ws_config = &app.config().websocket;
 
     // 1. The first frame must be `auth`.
     let first = tokio::time::timeout(Duration::from_secs(ws_config.auth_timeout_secs), stream.next()).await;
@@ -174,12 +199,12 @@ async fn connection(app: App, socket: WebSocket) {
             let e = Error::new(ErrorCode::NotAuthenticatedYet, "the first frame must be a text `auth` frame");
             let _ = sink.send(error_frame(None, e)).await;
             let _ = sink.send(close(CLOSE_UNAUTHENTICATED, "authenticate first")).await;
-            return;
+            return None;
         }
-        Ok(_) => return,
+        Ok(_) => return None,
         Err(_) => {
             let _ = sink.send(close(CLOSE_UNAUTHENTICATED, "no auth frame in time")).await;
-            return;
+            return None;
         }
     };
     let auth = match serde_json::from_str::<ClientFrame>(&raw) {
@@ -195,7 +220,7 @@ async fn connection(app: App, socket: WebSocket) {
         Err(e) => {
             let _ = sink.send(error_frame(None, e)).await;
             let _ = sink.send(close(CLOSE_UNAUTHENTICATED, "authentication failed")).await;
-            return;
+            return None;
         }
     };
 
@@ -205,14 +230,14 @@ async fn connection(app: App, socket: WebSocket) {
         Ok(ok) => ok,
         Err(e) => {
             let _ = sink.send(error_frame(None, e)).await;
-            return;
+            return None;
         }
     };
     let Subscription { id: conn, events, lagged, revoked } = subscription;
     // Room for the ack of every send in flight on top of the other replies: a client
     // that reads is never closed because its acks arrived together.
     let reply_slots = ws_config.direct_queue_frames.max(1) + ws_config.max_inflight_sends.max(1);
-    let (direct, direct_rx) = mpsc::channel::<Message>(reply_slots);
+    let (direct, direct_rx) = mpsc::channel::<Box<Message>>(reply_slots);
     let write_timeout = Duration::from_secs(ws_config.write_timeout_secs.max(1));
     let mut watermarks: HashMap<WorkspaceId, u64> = HashMap::new();
     for w in &hello.workspaces {
@@ -222,21 +247,26 @@ async fn connection(app: App, socket: WebSocket) {
     // meanwhile wait in the connection's hub queue.
     let hello = text(&ServerFrame::Hello { user: hello.user, workspaces: hello.workspaces });
     let replayed = match send_timed(&mut sink, hello, write_timeout).await {
-        true => replay(&app, caller, auth.resume, &watermarks, &mut sink, &ws_config).await,
+        true => replay(&app, caller, auth.resume, &watermarks, &mut sink, ws_config).await,
         false => false,
     };
     if !replayed {
         app.disconnect(caller, conn);
-        return;
+        return None;
     }
     let close_timeout = Duration::from_secs(ws_config.close_timeout_secs.max(1));
     let direct = Replies { tx: direct, lagged: lagged.clone() };
     let timeouts = WriteTimeouts { close: close_timeout, write: write_timeout };
     let writer = tokio::spawn(write_loop(sink, events, direct_rx, lagged, watermarks, timeouts));
-
-    // 3. Handle client frames until the peer or the writer goes away.
     let session_end = SessionEnd { revoked, expires_at: session.expires_at };
-    read_loop(&app, caller, conn, &mut stream, &direct, &ws_config, session_end).await;
+    Some(OpenConnection { app, caller, conn, stream, direct, writer, session_end })
+}
+
+/// 3. Handles client frames until the peer or the writer goes away, then closes.
+async fn serve(open: OpenConnection) {
+    let OpenConnection { app, caller, conn, mut stream, direct, writer, session_end } = open;
+    let ws_config = &app.config().websocket;
+    read_loop(&app, caller, conn, &mut stream, &direct, ws_config, session_end).await;
     app.disconnect(caller, conn);
     drop(direct);
     // Keep reading, and discarding, until the writer is done and the peer has closed
@@ -244,6 +274,7 @@ async fn connection(app: App, socket: WebSocket) {
     // in its buffer is reset, and a reset makes the peer's kernel discard what it had
     // not read yet — our close frame with its code among it.
     // Not after a write that timed out: that peer is dropped at once.
+    let close_timeout = Duration::from_secs(ws_config.close_timeout_secs.max(1));
     let drain = async { while let Some(Ok(_)) = stream.next().await {} };
     let _ = tokio::time::timeout(close_timeout, async {
         if writer.await.unwrap_or(false) {
@@ -678,7 +709,7 @@ fn lagged_now(lagged: &Notify) -> bool {
 async fn write_loop(
     mut sink: Sink,
     mut events: mpsc::Receiver<std::sync::Arc<Outbound>>,
-    mut direct: mpsc::Receiver<Message>,
+    mut direct: mpsc::Receiver<Box<Message>>,
     lagged: Arc<Notify>,
     mut watermarks: HashMap<WorkspaceId, u64>,
     timeouts: WriteTimeouts,
@@ -703,7 +734,7 @@ async fn write_loop(
                 break;
             }
             m = direct.recv() => match m {
-                Some(m) => m,
+                Some(m) => *m,
                 None => break,
             },
             e = events.recv(), if events_open => match e {

@@ -267,6 +267,10 @@ pub struct WebSocketConfig {
     /// Seconds one write to the socket may make no progress before the connection is
     /// dropped.
     pub write_timeout_secs: u64,
+    /// Bytes read from a connection's socket at a time. Each connection keeps a buffer
+    /// this large for its life, so it is most of an idle connection's memory; a frame
+    /// larger than it is read in several calls.
+    pub read_buffer_bytes: usize,
 }
 
 impl Default for WebSocketConfig {
@@ -281,6 +285,7 @@ impl Default for WebSocketConfig {
             replay_budget_bytes: 8 * 1024 * 1024,
             direct_queue_frames: 256,
             write_timeout_secs: 30,
+            read_buffer_bytes: 1024,
         }
     }
 }
