@@ -182,6 +182,16 @@ impl Answers {
         self.0.lock().ok().and_then(|m| m.get(what).and_then(|o| o.get(outcome).copied())).unwrap_or(0)
     }
 
+    /// How many requests of any kind were answered with a server error (5xx).
+    fn server_errors(&self) -> u64 {
+        let Ok(m) = self.0.lock() else { return 0 };
+        m.values()
+            .flat_map(|outcomes| outcomes.iter())
+            .filter(|(o, _)| o.starts_with('5'))
+            .map(|(_, n)| n)
+            .sum()
+    }
+
     /// `kind → "outcome ×n, …"`, most frequent first.
     fn lines(&self) -> Vec<(&'static str, String)> {
         let Ok(m) = self.0.lock() else { return Vec::new() };
@@ -478,6 +488,15 @@ async fn run_on(ctx: &Ctx<'_>, server: &Running, label: &str) -> anyhow::Result<
             format!("{} [{}]", p.login.summary(), outcomes.join(", ")),
         );
     }
+    // An attack is refused (429, 4xx), never a failure of the server's own.
+    let server_errors = a.server_errors();
+    r.target(
+        "hostile",
+        "attack requests the server failed (5xx)",
+        thousands(server_errors as f64),
+        "0",
+        server_errors == 0,
+    );
     // How the attackers were answered.
     for (what, text) in a.lines() {
         r.info("hostile", &format!("attack: {what}"), text);
@@ -1148,6 +1167,10 @@ mod tests {
         a.add_n("edit", "500", 0);
         assert_eq!(a.get("edit", "429"), 5);
         assert_eq!(a.lines(), vec![("edit", "429 ×5, 200 ×1".to_string())]);
+        assert_eq!(a.server_errors(), 0, "429s are refusals, not failures");
+        a.add_n("reaction", "500", 2);
+        a.add("edit", "503");
+        assert_eq!(a.server_errors(), 3);
     }
 
     #[test]
