@@ -18,10 +18,14 @@
 //! * [`training`]: simulated workspaces as a consented data source, click logs, grants.
 //! * `postgres` (feature `postgres`): a throwaway PostgreSQL server started with
 //!   `initdb` and `pg_ctl`, one per test binary, with a fresh database per test.
+//! * `nats` (feature `nats`): a throwaway `nats-server`, one per test binary, or
+//!   one of a test's own for a test that restarts it.
 
 pub mod consent;
 pub mod corpus;
 pub mod evaluate;
+#[cfg(feature = "nats")]
+pub mod nats;
 #[cfg(feature = "postgres")]
 pub mod postgres;
 pub mod rng;
