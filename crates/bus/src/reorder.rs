@@ -631,6 +631,7 @@ mod tests {
                 gap_events in 1usize..32,
                 page in 1usize..50,
                 delivered in 0u64..3,
+                read_ticks in 0usize..4,
             ) {
                 let n = order.len() as u64;
                 let t0 = Instant::now();
@@ -645,12 +646,25 @@ mod tests {
                 // The log holds what was published so far: up to the highest
                 // event the bus has been handed.
                 let mut head = delivered.min(n);
-                let log_read = |r: &mut Reorder<u64>, now: Instant, head: u64| {
-                    while let Some(catch_up) = r.take_catch_up(now) {
-                        let read = read_log(catch_up, head);
+                // A log read takes `read_ticks` ticks: the bus goes on delivering
+                // meanwhile, so what it read may be stale by the time it is filled.
+                let mut reading: Option<(CatchUp, Vec<(u64, u64)>, bool, usize)> = None;
+                let mut log_read = |r: &mut Reorder<u64>, now: Instant, head: u64, tick: usize, out: &mut Vec<u64>| {
+                    loop {
+                        if let Some((catch_up, read, reached_end, done_at)) = reading.take() {
+                            if tick < done_at {
+                                reading = Some((catch_up, read, reached_end, done_at));
+                                return;
+                            }
+                            r.fill(catch_up, read, reached_end, now);
+                            out.extend(drain(r));
+                        }
+                        let Some(catch_up) = r.take_catch_up(now) else { return };
+                        let mut read = read_log(catch_up, head);
                         // Read in pages: the last page is short.
-                        let full = read.len() > page;
-                        r.fill(catch_up, read.into_iter().take(page), !full, now);
+                        let reached_end = read.len() <= page;
+                        read.truncate(page);
+                        reading = Some((catch_up, read, reached_end, tick + read_ticks));
                     }
                 };
                 while position < order.len() || !losses_due.is_empty() {
@@ -678,13 +692,17 @@ mod tests {
                     prop_assert!(r.pending_len() <= max_pending + 1);
                     out.extend(drain(&mut r));
                     prop_assert!(r.pending_len() <= max_pending);
-                    log_read(&mut r, now, head);
-                    out.extend(drain(&mut r));
+                    log_read(&mut r, now, head, tick, &mut out);
                 }
                 // Quiet: the timeout passes, what is due is read.
-                now += Duration::from_secs(1);
-                log_read(&mut r, now, n);
-                out.extend(drain(&mut r));
+                for _ in 0..1000 {
+                    tick += 1;
+                    now += Duration::from_millis(10);
+                    log_read(&mut r, now, n, tick, &mut out);
+                    if r.is_caught_up() {
+                        break;
+                    }
+                }
                 let expected: Vec<u64> = (delivered + 1..=n).collect();
                 prop_assert_eq!(out, expected);
                 prop_assert!(r.is_caught_up());
