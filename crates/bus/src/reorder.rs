@@ -620,6 +620,10 @@ mod tests {
             })
         }
 
+        /// A log read in flight: what it asked, what it read, whether that reached
+        /// the end, and the tick it completes at.
+        type Reading = (CatchUp, Vec<(u64, u64)>, bool, usize);
+
         proptest! {
             #![proptest_config(ProptestConfig::with_cases(512))]
 
@@ -648,7 +652,7 @@ mod tests {
                 let mut head = delivered.min(n);
                 // A log read takes `read_ticks` ticks: the bus goes on delivering
                 // meanwhile, so what it read may be stale by the time it is filled.
-                let mut reading: Option<(CatchUp, Vec<(u64, u64)>, bool, usize)> = None;
+                let mut reading: Option<Reading> = None;
                 let mut log_read = |r: &mut Reorder<u64>, now: Instant, head: u64, tick: usize, out: &mut Vec<u64>| {
                     loop {
                         if let Some((catch_up, read, reached_end, done_at)) = reading.take() {
