@@ -30,6 +30,8 @@ pub mod nats;
 pub mod postgres;
 pub mod rng;
 pub mod search;
+#[cfg(any(feature = "nats", feature = "postgres"))]
+mod service;
 pub mod simulate;
 pub mod slack_fixture;
 pub mod training;

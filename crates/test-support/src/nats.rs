@@ -41,23 +41,13 @@ struct Server {
 /// The server shared by this test binary, started on first use; `None` when the run
 /// skips NATS. Panics, saying why, when it cannot be started.
 pub fn shared() -> Option<&'static TestNats> {
-    if skipped() {
-        return None;
-    }
     static SHARED: OnceLock<Result<TestNats, String>> = OnceLock::new();
-    match SHARED.get_or_init(TestNats::start) {
-        Ok(nats) => Some(nats),
-        Err(why) => panic!("{why}"),
-    }
+    crate::service::shared(&SHARED, TestNats::start, SKIP_VARIABLE, "NATS")
 }
 
 /// Whether this run skips NATS (and says so once per test).
 pub fn skipped() -> bool {
-    let skip = std::env::var(SKIP_VARIABLE).is_ok_and(|v| v == "1");
-    if skip {
-        eprintln!("{SKIP_VARIABLE}=1: NATS test skipped");
-    }
-    skip
+    crate::service::skipped(SKIP_VARIABLE, "NATS")
 }
 
 fn find_binary() -> Result<PathBuf, String> {

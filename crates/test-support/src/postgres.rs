@@ -44,23 +44,13 @@ pub struct TestCluster {
 /// The server shared by this test binary, started on first use; `None` when the run
 /// skips PostgreSQL. Panics, saying why, when PostgreSQL cannot be started.
 pub fn shared() -> Option<&'static TestCluster> {
-    if skipped() {
-        return None;
-    }
     static SHARED: OnceLock<Result<TestCluster, String>> = OnceLock::new();
-    match SHARED.get_or_init(|| TestCluster::start(&[])) {
-        Ok(cluster) => Some(cluster),
-        Err(why) => panic!("{why}"),
-    }
+    crate::service::shared(&SHARED, || TestCluster::start(&[]), SKIP_VARIABLE, "PostgreSQL")
 }
 
 /// Whether this run skips PostgreSQL (and says so once per test).
 pub fn skipped() -> bool {
-    let skip = std::env::var(SKIP_VARIABLE).is_ok_and(|v| v == "1");
-    if skip {
-        eprintln!("{SKIP_VARIABLE}=1: PostgreSQL test skipped");
-    }
-    skip
+    crate::service::skipped(SKIP_VARIABLE, "PostgreSQL")
 }
 
 /// The directory holding `initdb`, `pg_ctl` and `postgres`.
