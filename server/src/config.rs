@@ -280,7 +280,9 @@ impl Config {
                 1_000_000,
             ),
         ];
-        for &(key, value, min, max) in checks {
+        let cluster_checks =
+            self.cluster.iter().map(|c| ("cluster.store_connections", c.store_connections, 1, 256));
+        for (key, value, min, max) in checks.iter().copied().chain(cluster_checks) {
             if !(min..=max).contains(&value) {
                 bail!("invalid configuration: {key} = {value} is out of range ({min} to {max})");
             }
@@ -306,12 +308,6 @@ impl ClusterSection {
                 "invalid configuration: cluster.store = {:?} is not a PostgreSQL URL \
                  (postgres://USER@HOST:PORT/DATABASE)",
                 confab_store_postgres::redact_password(store)
-            );
-        }
-        if !(1..=256).contains(&self.store_connections) {
-            bail!(
-                "invalid configuration: cluster.store_connections = {} is out of range (1 to 256)",
-                self.store_connections
             );
         }
         if self.bus.is_some() {

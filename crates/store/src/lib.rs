@@ -361,9 +361,6 @@ pub trait Store: Send + Sync + 'static {
     /// Makes every batch applied before this call durable. Blocking: run it off the
     /// async runtime. A failed flush stops the store like a failed apply.
     fn flush(&self) -> Result<()>;
-    /// Copies the store as of one moment into a new database in `dest`, while writes
-    /// go on: they wait only for a short second phase (`confab backup`). `progress`
-    /// is told how many keys are copied so far. A backend that cannot says so.
     /// Whether the store has stopped taking writes for a cause no `apply` or `flush`
     /// has reported yet: PostgreSQL's store stops after losing a connection, even a
     /// read's (see `confab-store-postgres`). `/healthz` reports it. sled stops only on
@@ -371,6 +368,10 @@ pub trait Store: Send + Sync + 'static {
     fn writes_stopped(&self) -> bool {
         false
     }
+
+    /// Copies the store as of one moment into a new database in `dest`, while writes
+    /// go on: they wait only for a short second phase (`confab backup`). `progress`
+    /// is told how many keys are copied so far. A backend that cannot says so.
     fn snapshot_to(&self, dest: &std::path::Path, progress: &mut dyn FnMut(u64)) -> Result<SnapshotStats> {
         let _ = (dest, progress);
         Err(StoreError::Io(std::io::Error::new(
