@@ -110,8 +110,9 @@ impl Default for StoreSection {
     }
 }
 
-/// `[cluster]`: the store on PostgreSQL instead of sled. One node per database for
-/// now: the nodes' bus is not built (docs/cluster.md).
+/// `[cluster]`: the store on PostgreSQL instead of sled. Without `bus`, one node per
+/// database; with it, several nodes share the database, each workspace sequenced by
+/// the node holding its write lease (docs/cluster.md).
 #[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ClusterSection {
@@ -120,19 +121,75 @@ pub struct ClusterSection {
     /// Connections the store keeps open (each on a thread of its own).
     #[serde(default = "default_store_connections")]
     pub store_connections: u64,
-    /// The nodes' message bus (`nats://…`): not built yet. Read only to refuse it
-    /// with a message saying so, instead of "unknown field".
+    /// The nodes' bus, `nats://HOST:PORT` (comma-separated for a NATS cluster).
+    /// Present: several nodes may serve the database.
     #[serde(default)]
-    bus: Option<String>,
+    pub bus: Option<String>,
+    /// The cluster's name on the bus (a subject token): two clusters may share a NATS.
+    #[serde(default = "default_cluster_name")]
+    pub name: String,
+    /// This node's name, shown in the lease table and in NATS's monitoring.
+    #[serde(default = "default_node_name")]
+    pub node: String,
+    /// How long a workspace's write lease lasts unrenewed: how long a killed node's
+    /// workspaces wait before another node takes them.
+    #[serde(default = "default_lease_ttl_ms")]
+    pub lease_ttl_ms: u64,
+    /// How often a node renews its leases (at most a third of `lease_ttl_ms`).
+    #[serde(default = "default_lease_renew_ms")]
+    pub lease_renew_ms: u64,
+    /// How long a node waits for the lease holder to answer a forwarded request
+    /// before it answers `503 unavailable`.
+    #[serde(default = "default_forward_timeout_ms")]
+    pub forward_timeout_ms: u64,
+    /// The largest request body forwarded to the lease holder (NATS's own limit is
+    /// 1 MiB by default); a larger one is answered `413`.
+    #[serde(default = "default_forward_max_bytes")]
+    pub forward_max_bytes: u64,
+    /// Most requests a node forwards at once; more wait for a slot.
+    #[serde(default = "default_forward_concurrency")]
+    pub forward_concurrency: u64,
 }
 
 fn default_store_connections() -> u64 {
     8
 }
+fn default_cluster_name() -> String {
+    "confab".into()
+}
+fn default_node_name() -> String {
+    "node".into()
+}
+fn default_lease_ttl_ms() -> u64 {
+    5_000
+}
+fn default_lease_renew_ms() -> u64 {
+    1_000
+}
+fn default_forward_timeout_ms() -> u64 {
+    10_000
+}
+fn default_forward_max_bytes() -> u64 {
+    1024 * 1024 - 4096
+}
+fn default_forward_concurrency() -> u64 {
+    256
+}
 
 impl ClusterSection {
     pub fn new(store: impl Into<String>) -> ClusterSection {
-        ClusterSection { store: store.into(), store_connections: default_store_connections(), bus: None }
+        ClusterSection {
+            store: store.into(),
+            store_connections: default_store_connections(),
+            bus: None,
+            name: default_cluster_name(),
+            node: default_node_name(),
+            lease_ttl_ms: default_lease_ttl_ms(),
+            lease_renew_ms: default_lease_renew_ms(),
+            forward_timeout_ms: default_forward_timeout_ms(),
+            forward_max_bytes: default_forward_max_bytes(),
+            forward_concurrency: default_forward_concurrency(),
+        }
     }
 }
 
@@ -143,6 +200,13 @@ impl std::fmt::Debug for ClusterSection {
             .field("store", &confab_store_postgres::redact_password(&self.store))
             .field("store_connections", &self.store_connections)
             .field("bus", &self.bus)
+            .field("name", &self.name)
+            .field("node", &self.node)
+            .field("lease_ttl_ms", &self.lease_ttl_ms)
+            .field("lease_renew_ms", &self.lease_renew_ms)
+            .field("forward_timeout_ms", &self.forward_timeout_ms)
+            .field("forward_max_bytes", &self.forward_max_bytes)
+            .field("forward_concurrency", &self.forward_concurrency)
             .finish()
     }
 }
@@ -280,8 +344,16 @@ impl Config {
                 1_000_000,
             ),
         ];
-        let cluster_checks =
-            self.cluster.iter().map(|c| ("cluster.store_connections", c.store_connections, 1, 256));
+        let cluster_checks = self.cluster.iter().flat_map(|c| {
+            [
+                ("cluster.store_connections", c.store_connections, 1, 256),
+                ("cluster.lease_ttl_ms", c.lease_ttl_ms, 500, 600_000),
+                ("cluster.lease_renew_ms", c.lease_renew_ms, 50, c.lease_ttl_ms / 3),
+                ("cluster.forward_timeout_ms", c.forward_timeout_ms, 100, 600_000),
+                ("cluster.forward_max_bytes", c.forward_max_bytes, 1024, 64 * MIB),
+                ("cluster.forward_concurrency", c.forward_concurrency, 1, 65_536),
+            ]
+        });
         for (key, value, min, max) in checks.iter().copied().chain(cluster_checks) {
             if !(min..=max).contains(&value) {
                 bail!("invalid configuration: {key} = {value} is out of range ({min} to {max})");
@@ -310,11 +382,18 @@ impl ClusterSection {
                 confab_store_postgres::redact_password(store)
             );
         }
-        if self.bus.is_some() {
-            bail!(
-                "invalid configuration: cluster.bus is not built yet: a node serves a PostgreSQL \
-                 database alone for now (see docs/cluster.md)"
-            );
+        if let Some(bus) = &self.bus
+            && !bus.split(',').all(|url| url.trim().starts_with("nats://"))
+        {
+            bail!("invalid configuration: cluster.bus = {bus:?} is not a NATS URL (nats://HOST:PORT)");
+        }
+        for (key, value) in [("cluster.name", &self.name), ("cluster.node", &self.node)] {
+            let valid = !value.is_empty()
+                && value.len() <= 64
+                && value.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+            if !valid {
+                bail!("invalid configuration: {key} = {value:?} must be 1 to 64 letters, digits, '-' or '_'");
+            }
         }
         Ok(())
     }
@@ -418,11 +497,32 @@ mod tests {
         let example = Config::load_from(Some(&path), []).unwrap();
         assert!(example.cluster.unwrap().store.starts_with("postgres://"), "config/cluster.toml");
 
+        let env = [
+            ("CONFAB_CLUSTER_STORE".to_string(), url.to_string()),
+            ("CONFAB_CLUSTER_BUS".to_string(), "nats://10.0.0.5:4222".to_string()),
+            ("CONFAB_CLUSTER_NODE".to_string(), "node-2".to_string()),
+            ("CONFAB_CLUSTER_LEASE_TTL_MS".to_string(), "3000".to_string()),
+        ];
+        let config = Config::load_from(None, env).unwrap();
+        let cluster = config.cluster.unwrap();
+        assert_eq!(cluster.bus.as_deref(), Some("nats://10.0.0.5:4222"));
+        assert_eq!(
+            (cluster.node.as_str(), cluster.lease_ttl_ms, cluster.lease_renew_ms),
+            ("node-2", 3000, 1000)
+        );
+
         for (var, value, says) in [
             ("CONFAB_CLUSTER_STORE", "/var/lib/confab", "not a PostgreSQL URL"),
             ("CONFAB_CLUSTER_NOPE", "1", "unknown field"),
-            ("CONFAB_CLUSTER_BUS", "nats://127.0.0.1:4222", "not built yet"),
+            ("CONFAB_CLUSTER_BUS", "redis://127.0.0.1:6379", "not a NATS URL"),
             ("CONFAB_CLUSTER_STORE_CONNECTIONS", "0", "cluster.store_connections"),
+            ("CONFAB_CLUSTER_LEASE_TTL_MS", "100", "cluster.lease_ttl_ms"),
+            ("CONFAB_CLUSTER_LEASE_RENEW_MS", "4000", "cluster.lease_renew_ms"),
+            ("CONFAB_CLUSTER_FORWARD_TIMEOUT_MS", "0", "cluster.forward_timeout_ms"),
+            ("CONFAB_CLUSTER_FORWARD_MAX_BYTES", "1", "cluster.forward_max_bytes"),
+            ("CONFAB_CLUSTER_FORWARD_CONCURRENCY", "0", "cluster.forward_concurrency"),
+            ("CONFAB_CLUSTER_NODE", "a.b", "cluster.node"),
+            ("CONFAB_CLUSTER_NAME", "a b", "cluster.name"),
         ] {
             let mut env = vec![(var.to_string(), value.to_string())];
             if var != "CONFAB_CLUSTER_STORE" {

@@ -64,13 +64,19 @@
 //! them; restarting the node reloads what the database holds. Reads go on over new
 //! connections.
 //!
-//! # One node at a time, for now
+//! # Several nodes: a write lease per workspace
 //!
-//! Nothing yet tells one node what another wrote, and a node keeps each workspace's
-//! counters and memberships in memory, so two nodes writing one database would
-//! corrupt it. A store opened with [`PgConfig::exclusive`] (as the server opens it)
-//! first takes a session-level advisory lock and holds it for its life; a second one
-//! is refused with [`NodeLockHeld`] before it touches anything ([`node_lock`]).
+//! A node keeps each workspace's counters and memberships in memory and sequences
+//! its writes alone, so two nodes must never sequence one workspace at once. A
+//! store opened with [`PgConfig::leases`] (a node of a cluster with a bus) holds
+//! per-workspace write leases ([`lease`]): the app takes a workspace's lease
+//! ([`PgStore::take_lease`]) before it writes there, and every batch that writes a
+//! workspace's messages or events checks the lease in its own transaction, so a node
+//! that lost it cannot commit (fencing).
+//!
+//! A store opened with [`PgConfig::exclusive`] instead (a node without a bus) first
+//! takes a session-level advisory lock and holds it for its life; a second one is
+//! refused with [`NodeLockHeld`] before it touches anything ([`node_lock`]).
 //!
 //! # Backups
 //!
@@ -80,6 +86,7 @@
 //! archiving), which copy a live database consistently.
 
 mod codec;
+pub mod lease;
 pub mod migrate;
 pub mod node_lock;
 mod pool;
@@ -92,10 +99,12 @@ use std::sync::Arc;
 use confab_store::Result;
 use postgres::NoTls;
 
+pub use lease::{LEASE_TAKEN, LeaseConfig, LeaseOutcome};
 pub use migrate::SCHEMA_VERSION;
 pub use node_lock::NodeLockHeld;
 
 use crate::codec::{backend, backend_message};
+use crate::lease::{Leases, Renewal};
 use crate::node_lock::NodeLock;
 use crate::pool::{Pool, Shared};
 
@@ -112,11 +121,15 @@ pub struct PgConfig {
     /// is refused with [`NodeLockHeld`]. A server sets it until nodes coordinate over
     /// a bus; stores that are not exclusive (tests of several nodes) ignore the lock.
     pub exclusive: bool,
+    /// A node of a cluster: write leases per workspace ([`lease`]) under this
+    /// node's name. Without them, batches are not fenced (one node per database,
+    /// or a test of the store alone).
+    pub leases: Option<LeaseConfig>,
 }
 
 impl PgConfig {
     pub fn new(url: impl Into<String>) -> PgConfig {
-        PgConfig { url: url.into(), connections: 4, exclusive: false }
+        PgConfig { url: url.into(), connections: 4, exclusive: false, leases: None }
     }
 }
 
@@ -127,6 +140,7 @@ impl std::fmt::Debug for PgConfig {
             .field("url", &redact_password(&self.url))
             .field("connections", &self.connections)
             .field("exclusive", &self.exclusive)
+            .field("leases", &self.leases)
             .finish()
     }
 }
@@ -165,6 +179,10 @@ pub struct PgStore {
     flush_mark: i64,
     /// Held for the store's life when it is exclusive.
     _node_lock: Option<NodeLock>,
+    /// The write leases this node holds, when it is a node of a cluster.
+    leases: Option<Arc<Leases>>,
+    /// Renews them; dropped with the store, which releases them.
+    _renewal: Option<Renewal>,
 }
 
 impl PgStore {
@@ -206,7 +224,31 @@ impl PgStore {
                 .map_err(backend)?;
             codec::get::<i64>(&row, 0)
         })?;
-        Ok(PgStore { pool, shared, flush_mark, _node_lock: node_lock })
+        let leases = config.leases.clone().map(Leases::new);
+        let renewal = match &leases {
+            Some(leases) => Some(Renewal::start(&client_config, leases.clone())?),
+            None => None,
+        };
+        Ok(PgStore { pool, shared, flush_mark, _node_lock: node_lock, leases, _renewal: renewal })
+    }
+
+    /// Takes `workspace`'s write lease for this node, unless another node holds it
+    /// (see [`lease`]). [`LeaseOutcome::Held`] costs no round trip. Answers an
+    /// error for a store opened without [`PgConfig::leases`].
+    pub fn take_lease(&self, workspace: confab_core::WorkspaceId) -> Result<LeaseOutcome> {
+        let leases =
+            self.leases.as_ref().ok_or_else(|| backend_message("this store holds no leases".into()))?;
+        leases.take(&self.pool, workspace)
+    }
+
+    /// Whether this node holds `workspace`'s lease now (no round trip).
+    pub fn holds_lease(&self, workspace: confab_core::WorkspaceId) -> bool {
+        self.leases.as_ref().is_some_and(|leases| leases.holds(workspace))
+    }
+
+    /// This node's name in the lease table, if it holds leases.
+    pub fn lease_holder_name(&self) -> Option<&str> {
+        self.leases.as_ref().map(|leases| leases.node())
     }
 }
 

@@ -21,8 +21,14 @@ pub struct Migration {
 
 /// Every migration, oldest first. Add a file and a line here for a schema change;
 /// never edit one that has shipped.
-pub const MIGRATIONS: &[Migration] =
-    &[Migration { version: 1, name: "0001_init", sql: include_str!("../migrations/0001_init.sql") }];
+pub const MIGRATIONS: &[Migration] = &[
+    Migration { version: 1, name: "0001_init", sql: include_str!("../migrations/0001_init.sql") },
+    Migration {
+        version: 2,
+        name: "0002_workspace_leases",
+        sql: include_str!("../migrations/0002_workspace_leases.sql"),
+    },
+];
 
 /// The schema version this build reads and writes.
 pub const SCHEMA_VERSION: u32 = MIGRATIONS[MIGRATIONS.len() - 1].version;

@@ -87,7 +87,8 @@ impl Store for PgStore {
         if batch.is_empty() {
             return Ok(());
         }
-        self.pool.run(move |connection| crate::write::apply(connection, &batch))
+        let leases = self.leases.clone();
+        self.pool.run(move |connection| crate::write::apply(connection, &batch, leases.as_deref()))
     }
 
     fn flush(&self) -> Result<()> {

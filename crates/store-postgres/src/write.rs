@@ -21,6 +21,7 @@ use postgres::types::ToSql;
 use postgres::{Statement, Transaction};
 
 use crate::codec::{Jsonb, backend, seq_param, taken};
+use crate::lease::Leases;
 use crate::pool::Connection;
 
 /// How many times a batch is tried when PostgreSQL aborts it for a deadlock with a
@@ -29,8 +30,16 @@ const TRIES: usize = 5;
 
 /// Applies `batch` in one transaction, committed without waiting for the WAL flush
 /// (the connection's `synchronous_commit` is off: see the crate docs).
-pub fn apply(connection: &mut Connection, batch: &Batch) -> Result<()> {
+///
+/// With `leases` (a node of a cluster), a batch that writes a workspace's messages
+/// or events commits only while this node holds that workspace's lease (see
+/// [`crate::lease`]).
+pub fn apply(connection: &mut Connection, batch: &Batch, leases: Option<&Leases>) -> Result<()> {
     let shared = connection.shared();
+    let fences = match leases {
+        Some(leases) => crate::lease::fences(leases, batch)?,
+        None => Vec::new(),
+    };
     let mut attempt = 0;
     loop {
         attempt += 1;
@@ -39,6 +48,13 @@ pub fn apply(connection: &mut Connection, batch: &Batch) -> Result<()> {
         // stopped writes (see `pool`): no batch lands on a session opened since.
         shared.check_running()?;
         let mut tx = client.transaction().map_err(backend)?;
+        if let Some(leases) = leases
+            && let Err(e) =
+                fences.iter().try_for_each(|fence| crate::lease::check_fence(&mut tx, leases, *fence))
+        {
+            drop(tx);
+            return Err(e);
+        }
         if let Err(e) = batch.ops.iter().try_for_each(|op| stage(&mut tx, statements, op)) {
             // Dropping the transaction rolls it back: nothing of the batch is visible.
             drop(tx);
