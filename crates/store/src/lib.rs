@@ -26,6 +26,7 @@ mod sled_store;
 
 pub use blobs::{BlobStore, LocalBlobs};
 pub use keys::SCHEMA_VERSION;
+pub use sled_store::export::{ExportProgress, ExportStats};
 pub use sled_store::{SledConfig, SledStore};
 
 use confab_core::{
@@ -62,6 +63,12 @@ pub enum StoreError {
     Missing { what: String },
     #[error("file system: {0}")]
     Io(#[from] std::io::Error),
+    /// A stored key or value the export ([`SledStore::export`]) cannot turn into
+    /// store operations: an unknown key tag, a key of the wrong length, a record
+    /// whose key and contents disagree. Refused rather than skipped, so that a copy
+    /// never drops data without a word.
+    #[error("cannot export the record under {key}: {why}")]
+    Unexportable { key: String, why: String },
     /// An earlier write failed half-way: the store refuses writes until reopened.
     #[error("the store stopped after a failed write; restart to recover")]
     Stopped,
@@ -340,7 +347,89 @@ pub struct SnapshotStats {
     pub barrier_micros: u64,
     /// The copy's size on disk.
     pub bytes: u64,
+    /// The bytes of the records copied, keys and values: what the store holds, apart
+    /// from how its engine lays them out on disk (sled's log keeps old versions of
+    /// pages until it reclaims their segments, so `bytes` is a multiple of this).
+    pub record_bytes: u64,
 }
+
+/// The kinds of records a store holds, as [`SledStore::export`] counts them and a
+/// backend's tables hold them (PostgreSQL: one table each). Indexes a backend keeps
+/// beside a record (an email → user entry, a message's text or id) are part of
+/// their record's kind.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RecordKind {
+    User,
+    Session,
+    Avatar,
+    Workspace,
+    Member,
+    Channel,
+    ChannelMember,
+    ReadMarker,
+    Message,
+    Mention,
+    /// A member of a thread with their read marker in it ([`Op::PutThreadMember`]).
+    ThreadMember,
+    Activity,
+    ThreadMention,
+    Saved,
+    Pin,
+    Event,
+    Invite,
+    Blob,
+}
+
+impl RecordKind {
+    pub const ALL: [RecordKind; 18] = [
+        RecordKind::User,
+        RecordKind::Session,
+        RecordKind::Avatar,
+        RecordKind::Workspace,
+        RecordKind::Member,
+        RecordKind::Channel,
+        RecordKind::ChannelMember,
+        RecordKind::ReadMarker,
+        RecordKind::Message,
+        RecordKind::Mention,
+        RecordKind::ThreadMember,
+        RecordKind::Activity,
+        RecordKind::ThreadMention,
+        RecordKind::Saved,
+        RecordKind::Pin,
+        RecordKind::Event,
+        RecordKind::Invite,
+        RecordKind::Blob,
+    ];
+
+    /// The snake_case name (as serialised), for reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            RecordKind::User => "user",
+            RecordKind::Session => "session",
+            RecordKind::Avatar => "avatar",
+            RecordKind::Workspace => "workspace",
+            RecordKind::Member => "member",
+            RecordKind::Channel => "channel",
+            RecordKind::ChannelMember => "channel_member",
+            RecordKind::ReadMarker => "read_marker",
+            RecordKind::Message => "message",
+            RecordKind::Mention => "mention",
+            RecordKind::ThreadMember => "thread_member",
+            RecordKind::Activity => "activity",
+            RecordKind::ThreadMention => "thread_mention",
+            RecordKind::Saved => "saved",
+            RecordKind::Pin => "pin",
+            RecordKind::Event => "event",
+            RecordKind::Invite => "invite",
+            RecordKind::Blob => "blob",
+        }
+    }
+}
+
+/// How many records of each kind a store holds (every kind present, zeros too).
+pub type RecordCounts = std::collections::BTreeMap<RecordKind, u64>;
 
 /// Which end of a channel's history to read from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -32,6 +32,7 @@ use crate::{
     Activity, Batch, Direction, Op, Pin, Result, Session, SnapshotStats, Store, StoreError, UserRecord,
 };
 
+pub(crate) mod export;
 mod snapshot;
 
 /// Settings of the sled backend.
