@@ -19,7 +19,6 @@ mod admin;
 pub mod auth;
 mod background;
 mod channels;
-pub mod cluster;
 pub mod committer;
 pub mod config;
 pub mod consent;
@@ -116,10 +115,6 @@ struct Inner {
     lifecycle: lifecycle::Lifecycle,
     files: files::Files,
     opened: Opened,
-    /// What this node does as one of a cluster; empty on a single node.
-    cluster: Arc<cluster::ClusterHooks>,
-    /// The derived-data task's queue, for events other nodes logged.
-    derived_tx: tokio::sync::mpsc::UnboundedSender<Vec<EventRecord>>,
 }
 
 /// What an app was opened for.
@@ -213,14 +208,12 @@ impl App {
             Opened::Command { .. } => drop(derived_rx),
         }
         let writes_stopped = Arc::new(AtomicBool::new(false));
-        let cluster = Arc::new(cluster::ClusterHooks::default());
         let committer = Committer::start(
             store.clone(),
             directory.clone(),
             hub.clone(),
-            derived_tx.clone(),
+            derived_tx,
             writes_stopped.clone(),
-            cluster.clone(),
         );
         let limits = &config.limits;
         let quota =
@@ -254,8 +247,6 @@ impl App {
                 writes_stopped,
                 signup_lock: parking_lot::Mutex::new(()),
                 opened,
-                cluster,
-                derived_tx,
             }),
         })
         .inspect(|app| {
@@ -335,7 +326,6 @@ impl App {
         self.check_writable()?;
         let state = self.workspace(ws)?;
         let mut state = state.write();
-        self.hold_lease(&mut state)?;
         let mut tx = Tx {
             workspace: ws,
             now: now_ms(),
@@ -377,11 +367,7 @@ impl App {
             }
         }
         if let Err(e) = self.inner.store.apply(tx.batch) {
-            let error = match cluster::lease_lost(&e) {
-                // Another node sequences the workspace now: this write never happened.
-                true => AppError::Client(cluster::elsewhere()),
-                false => self.store_write_failed(e),
-            };
+            let error = self.store_write_failed(e);
             // The state may already hold this write's changes. Reload it in place while
             // the lock is still held: the counters come back to exactly what the store
             // holds, and every other writer waits on this same lock, so none can write
