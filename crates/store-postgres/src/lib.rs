@@ -86,6 +86,7 @@
 //! archiving), which copy a live database consistently.
 
 mod codec;
+mod counts;
 pub mod lease;
 pub mod migrate;
 pub mod node_lock;

@@ -7,6 +7,7 @@
 use confab_test_support::postgres as cluster;
 
 mod leases;
+mod migrate;
 
 use std::sync::Barrier;
 
