@@ -82,6 +82,15 @@ pub enum Command {
         /// The backup (`confab backup --out DIR`).
         dir: PathBuf,
     },
+    /// Copies the data dir's sled store into an empty PostgreSQL database, in bounded
+    /// memory, and checks the counts of every kind of record it copied; then run the
+    /// node with `[cluster] store` and the same data dir (docs/cluster.md). The node
+    /// must be stopped.
+    Migrate {
+        /// The database: `postgres://USER[:PASSWORD]@HOST:PORT/DB`.
+        #[arg(long, value_name = "URL")]
+        to: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -286,6 +295,7 @@ pub fn main_with_args(args: impl IntoIterator<Item = std::ffi::OsString>) -> any
             println!("{}", serde_json::to_string_pretty(&restored)?);
             return Ok(());
         }
+        Command::Migrate { to } => return crate::migrate::run(&config, &to),
     };
     let verify = matches!(request, AdminRequest::ConsentVerify { .. });
     let reset = matches!(request, AdminRequest::User(crate::lifecycle::UserRequest::ResetPassword { .. }));

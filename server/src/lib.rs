@@ -22,6 +22,7 @@ pub mod extract;
 pub mod files;
 pub mod layers;
 pub mod lifecycle;
+pub mod migrate;
 pub mod slack;
 pub mod web;
 pub mod ws;

@@ -21,6 +21,7 @@ mod files;
 mod integrity;
 mod lifecycle;
 mod live;
+mod migrate;
 mod pins;
 mod profile;
 mod revocation;
@@ -56,6 +57,7 @@ fn only_on(module: &str, name: &str) -> Option<(StoreMode, &'static str)> {
             "confab backup and restore copy a sled store; on PostgreSQL they refuse and name pg_dump \
              and pg_restore (cluster::sled_only_commands_point_to_postgresql_tools)",
         )),
+        ("migrate", _) => Some((StoreMode::Postgres, "copies a sled store into the run's PostgreSQL")),
         ("cluster", name) if cluster::POSTGRES_ONLY.contains(&name) => {
             Some((StoreMode::Postgres, "about the store on PostgreSQL"))
         }
@@ -92,6 +94,7 @@ fn main() {
         ("integrity", integrity::cases()),
         ("lifecycle", lifecycle::cases()),
         ("live", live::cases()),
+        ("migrate", migrate::cases()),
         ("pins", pins::cases()),
         ("profile", profile::cases()),
         ("revocation", revocation::cases()),

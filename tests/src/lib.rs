@@ -125,6 +125,22 @@ impl TestServer {
         server
     }
 
+    /// A server on a fresh data dir with its store on sled, whatever the run's mode
+    /// (`confab migrate` starts from one).
+    pub fn start_on_sled(env: &[(&str, &str)]) -> TestServer {
+        let mut server = TestServer::prepare(env, false);
+        server.env.retain(|(k, _)| k != "CONFAB_CLUSTER_STORE");
+        server.spawn();
+        server
+    }
+
+    /// Moves the store to the PostgreSQL database at `url` from the next start on
+    /// ([`TestServer::restart`]), with the same data dir.
+    pub fn use_database(&mut self, url: &str) {
+        self.env.retain(|(k, _)| k != "CONFAB_CLUSTER_STORE");
+        self.env.push(("CONFAB_CLUSTER_STORE".into(), url.into()));
+    }
+
     /// A server not started yet: its data dir, its store and its settings.
     fn prepare(env: &[(&str, &str)], data_dir_absent: bool) -> TestServer {
         let temp = tempfile::tempdir().expect("temp dir");
