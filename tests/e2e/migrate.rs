@@ -96,8 +96,15 @@ async fn a_sled_node_moves_to_postgresql_with_its_data_dir() {
         answers(&bob, &paths(ws, &channels[..2], root.id)).await,
     );
 
-    // A running node's data dir is refused: sled's lock.
+    // A data dir without a sled store is refused, rather than copied as an empty one.
     let url = cluster.database();
+    let empty = tempfile::tempdir().unwrap();
+    let nothing =
+        server.command().args(["migrate", "--to", &url, "--data-dir"]).arg(empty.path()).output().unwrap();
+    let stderr = String::from_utf8_lossy(&nothing.stderr);
+    assert!(!nothing.status.success() && stderr.contains("no sled store"), "{stderr}");
+
+    // A running node's data dir is refused: sled's lock.
     let refused = server.cli(&["migrate", "--to", &url]);
     let stderr = String::from_utf8_lossy(&refused.stderr);
     assert!(!refused.status.success() && stderr.contains("serving this data dir"), "{stderr}");
