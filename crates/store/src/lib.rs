@@ -347,6 +347,10 @@ pub struct SnapshotStats {
     pub barrier_micros: u64,
     /// The copy's size on disk.
     pub bytes: u64,
+    /// The bytes of the records copied, keys and values: what the store holds, apart
+    /// from how its engine lays them out on disk (sled's log keeps old versions of
+    /// pages until it reclaims their segments, so `bytes` is a multiple of this).
+    pub record_bytes: u64,
 }
 
 /// The kinds of records a store holds, as [`SledStore::export`] counts them and a

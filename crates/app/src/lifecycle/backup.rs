@@ -37,6 +37,10 @@ pub struct BackupReport {
     /// Keys of the store copied.
     pub store_keys: u64,
     pub store_bytes: u64,
+    /// The bytes of the store's records (keys and values) copied: what the store
+    /// holds, apart from how sled lays it out on disk (`store_bytes`).
+    #[serde(default)]
+    pub store_record_bytes: u64,
     /// Keys written during the copy and copied again while writes waited.
     pub store_keys_rewritten: u64,
     /// How long writes waited, in milliseconds.
@@ -153,6 +157,7 @@ impl App {
             created_at: now_ms(),
             store_keys: stats.keys,
             store_bytes: stats.bytes,
+            store_record_bytes: stats.record_bytes,
             store_keys_rewritten: stats.rewritten,
             writes_paused_ms: stats.barrier_micros as f64 / 1000.0,
             model_files,

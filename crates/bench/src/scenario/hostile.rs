@@ -30,8 +30,9 @@
 //! Reported: the legitimate send→delivery latency in both phases and its ratio, the
 //! server's peak RSS in each phase (`/proc/PID/status` VmRSS sampled every 100 ms,
 //! and VmHWM after resetting it) and what the attack adds to it beyond the configured
-//! password-hashing memory, the data dir's growth
-//! in both phases next to what the limits admit, a log-in of the legitimate user
+//! password-hashing memory, the store's growth (its records, keys and values, read
+//! from a backup after each phase) in both phases next to what the limits admit, the
+//! data dir's growth, a log-in of the legitimate user
 //! every 2 s, and how every attack was answered (HTTP statuses, close codes, and the
 //! server's own counters from its metrics listener).
 
@@ -303,15 +304,21 @@ async fn run_on(ctx: &Ctx<'_>, server: &Running, label: &str) -> anyhow::Result<
     });
 
     // Phase 1: no attackers.
+    let bin = ctx.bin()?;
+    let records_at_start = record_bytes(bin, &dir).await?;
     let idle_kib = settle(pid).await;
     println!("  settled RSS before the first phase: {:.1} MiB", idle_kib as f64 / 1024.0);
     let quiet = run_phase(ctx, &target, &auths, channel, &dir, pid, false).await?;
+    let records_after_quiet = record_bytes(bin, &dir).await?;
     // Phase 2: the same, with attackers.
     let before_attack_kib = settle(pid).await;
     println!("  settled RSS before the attack: {:.1} MiB", before_attack_kib as f64 / 1024.0);
     let metrics_before = scrape_metrics(server).await;
     let attacked = run_phase(ctx, &target, &auths, channel, &dir, pid, true).await?;
     let metrics_after = scrape_metrics(server).await;
+    let records_after_attack = record_bytes(bin, &dir).await?;
+    let records_quiet = records_after_quiet.saturating_sub(records_at_start);
+    let records_attacked = records_after_attack.saturating_sub(records_after_quiet);
 
     // Latency.
     for (name, p) in [("without attackers", &quiet), ("with attackers", &attacked)] {
@@ -451,17 +458,33 @@ async fn run_on(ctx: &Ctx<'_>, server: &Running, label: &str) -> anyhow::Result<
         })
         .collect::<Vec<_>>();
     r.info("hostile", "data dir growth by part without / with attackers (MB)", parts.join(", "));
-    // The legitimate messages' share of the attack phase's growth, at the first
+    // The store is measured by its records, keys and values (from a backup): that is
+    // what the limits bound. sled's log keeps old versions of pages until it reclaims
+    // their segments, so the data dir grows by a multiple of it, and by how much
+    // depends on when segments are reclaimed; the ratio is shown for both phases.
+    let amplification = |disk: u64, records: u64| disk as f64 / records.max(1) as f64;
+    r.info(
+        "hostile",
+        "store records written without / with attackers (keys and values, from a backup)",
+        format!(
+            "{:.1} / {:.1} MB; the data dir grew {:.1}× / {:.1}× that",
+            mb(records_quiet),
+            mb(records_attacked),
+            amplification(quiet.store_growth, records_quiet),
+            amplification(attacked.store_growth, records_attacked)
+        ),
+    );
+    // The legitimate messages' share of the attack phase's records, at the first
     // phase's bytes per message.
-    let per_message = quiet.store_growth as f64 / quiet.sent.max(1) as f64;
-    let extra = attacked.store_growth.saturating_sub((per_message * attacked.sent as f64) as u64);
+    let per_message = records_quiet as f64 / quiet.sent.max(1) as f64;
+    let extra = records_attacked.saturating_sub((per_message * attacked.sent as f64) as u64);
     // What the limits admit: the edits of the longest text the write and text
     // allowances let through, every other allowed write a reaction (well under 1 KB
     // each), plus the sign-ups the per-address allowance lets through.
     let bound = edits_allowed * edit_bytes + writes_allowed * 1024 + signups_allowed * 4096;
     r.target(
         "hostile",
-        "store growth due to the attack (minus the legitimate messages) vs what the limits admit",
+        "store records added by the attack (minus the legitimate messages) vs what the limits admit",
         format!(
             "{:.1} MB; admitted: {} of ≤ {} writes ({} of ≤ {} edits of {:.0} KB, {} reactions), {} of ≤ {} sign-ups: ≤ {:.1} MB",
             mb(extra),
@@ -761,6 +784,32 @@ fn attacker_runtime(nice: i32) -> anyhow::Result<tokio::runtime::Runtime> {
         })
         .build()
         .context("the attackers' runtime")
+}
+
+/// What the store's records take (keys and values), from a backup of the running
+/// server through its admin socket (`confab backup`, whose report says so): the
+/// data dir's size also counts the old page versions sled has not reclaimed yet.
+async fn record_bytes(bin: &std::path::Path, data_dir: &std::path::Path) -> anyhow::Result<u64> {
+    let (bin, data_dir) = (bin.to_path_buf(), data_dir.to_path_buf());
+    tokio::task::spawn_blocking(move || {
+        let out = tempfile::tempdir()?;
+        let output = std::process::Command::new(&bin)
+            .arg("backup")
+            .arg("--out")
+            .arg(out.path().join("backup"))
+            .arg("--data-dir")
+            .arg(&data_dir)
+            .output()
+            .context("running confab backup")?;
+        anyhow::ensure!(
+            output.status.success(),
+            "confab backup failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let report: Value = serde_json::from_slice(&output.stdout).context("confab backup's report")?;
+        report["store_record_bytes"].as_u64().context("confab backup's report has no store_record_bytes")
+    })
+    .await?
 }
 
 /// Starts every attack on `runtime` (see [`attacker_runtime`]).
