@@ -14,6 +14,7 @@
 pub mod admin;
 pub mod api;
 pub mod cli;
+pub mod cluster;
 pub mod config;
 #[cfg(feature = "demo")]
 pub mod demo;
@@ -37,7 +38,7 @@ use axum::serve::ListenerExt;
 use confab_app::App;
 use confab_protocol::http::{Health, HealthStatus, StoreBackend};
 use confab_store::{SledConfig, SledStore, Store, StoreError};
-use confab_store_postgres::{NodeLockHeld, PgConfig, PgStore};
+use confab_store_postgres::{LeaseConfig, NodeLockHeld, PgConfig, PgStore};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use tokio::net::TcpListener;
 
@@ -45,6 +46,12 @@ use crate::config::Config;
 
 /// Builds the whole HTTP service over an app.
 pub fn router(app: App, config: &Config) -> Router {
+    router_of_node(app, config, None)
+}
+
+/// [`router`] for a node of a cluster: writes to workspaces another node sequences
+/// are forwarded there ([`cluster::forward`]).
+pub fn router_of_node(app: App, config: &Config, node: Option<Arc<cluster::Node>>) -> Router {
     let api = api::routes()
         .route("/auth/reset_password", post(lifecycle::reset_password))
         .route("/me", delete(lifecycle::delete_me))
@@ -75,7 +82,12 @@ pub fn router(app: App, config: &Config) -> Router {
         .route("/api/slack/{method}", get(slack::api::call).post(slack::api::call))
         .route("/", get(web::index))
         .route("/{*path}", get(web::asset))
-        .with_state(app)
+        .with_state(app);
+    let router = match node {
+        Some(node) => router.layer(axum::middleware::from_fn_with_state(node, cluster::forward)),
+        None => router,
+    };
+    let router = router
         .layer(axum::Extension(extract::TrustedProxies(Arc::new(config.server.trusted_proxies.clone()))))
         .layer(axum::Extension(HealthCheck::new(store_backend(config))));
     layers::apply(router, config)
@@ -210,6 +222,21 @@ pub async fn open_app(config: &Config) -> anyhow::Result<(App, Arc<dyn Store>)> 
     Ok((app, store))
 }
 
+/// Opens a node of a cluster (`[cluster] bus`): the store with write leases, the
+/// app, and the node's place on the bus.
+async fn open_node(
+    config: &Config,
+    cluster: &config::ClusterSection,
+) -> anyhow::Result<(App, Arc<dyn Store>, Arc<cluster::Node>)> {
+    secure_data_dir(&config.server.data_dir)?;
+    let pg = open_postgres(cluster, &cluster.node)?;
+    let store: Arc<dyn Store> = pg.clone();
+    let app = App::open(store.clone(), config.app.clone(), &config.server.data_dir)
+        .map_err(|e| anyhow::anyhow!(e))?;
+    let node = cluster::join(&app, pg, cluster).await?;
+    Ok((app, store, node))
+}
+
 /// Opens the store and the app for one operator command on a data dir no server
 /// holds: no catch-up of derived data, no schedules, and the search index only if
 /// `search_index` (see `App::open_for_command`).
@@ -224,6 +251,17 @@ pub async fn open_app_for_command(
         true => config.store.cache_mb,
         false => config.store.cache_mb.min(COMMAND_CACHE_MB),
     };
+    if let Some(cluster) = config.cluster.as_ref().filter(|c| c.bus.is_some()) {
+        // A command beside a cluster's nodes takes leases like one of them.
+        secure_data_dir(&config.server.data_dir)?;
+        let pg = open_postgres(cluster, &format!("{}-command", cluster.node))?;
+        let store: Arc<dyn Store> = pg.clone();
+        let app =
+            App::open_for_command(store.clone(), config.app.clone(), &config.server.data_dir, search_index)
+                .map_err(|e| anyhow::anyhow!(e))?;
+        cluster::join_for_command(&app, pg);
+        return Ok((app, store));
+    }
     let store = open_store(config, cache_mb)?;
     let app = App::open_for_command(store.clone(), config.app.clone(), &config.server.data_dir, search_index)
         .map_err(|e| anyhow::anyhow!(e))?;
@@ -238,7 +276,7 @@ const COMMAND_CACHE_MB: u64 = 64;
 fn open_store(config: &Config, cache_mb: u64) -> anyhow::Result<Arc<dyn Store>> {
     secure_data_dir(&config.server.data_dir)?;
     if let Some(cluster) = &config.cluster {
-        return open_postgres(cluster);
+        return Ok(open_postgres(cluster, &cluster.node)?);
     }
     let store_dir = config.server.data_dir.join("store");
     let sled_config = SledConfig { cache_capacity: cache_mb * 1024 * 1024 };
@@ -248,13 +286,22 @@ fn open_store(config: &Config, cache_mb: u64) -> anyhow::Result<Arc<dyn Store>> 
     Ok(Arc::new(store))
 }
 
-/// The store on PostgreSQL, held by this process alone: a second node on the same
-/// database is refused here (the store's node lock), since nodes do not yet tell
-/// each other what they wrote.
-fn open_postgres(cluster: &config::ClusterSection) -> anyhow::Result<Arc<dyn Store>> {
+/// The store on PostgreSQL. Without a bus, held by this process alone: a second
+/// node on the same database is refused here (the store's node lock). With one,
+/// shared: each workspace is written by the node holding its write lease, taken
+/// under the name `node`.
+fn open_postgres(cluster: &config::ClusterSection, node: &str) -> anyhow::Result<Arc<PgStore>> {
+    let leases = cluster.bus.as_ref().map(|_| {
+        LeaseConfig::new(
+            node,
+            std::time::Duration::from_millis(cluster.lease_ttl_ms),
+            std::time::Duration::from_millis(cluster.lease_renew_ms),
+        )
+    });
     let pg = PgConfig {
         connections: usize::try_from(cluster.store_connections).unwrap_or(8),
-        exclusive: true,
+        exclusive: leases.is_none(),
+        leases,
         ..PgConfig::new(cluster.store.clone())
     };
     let shown = confab_store_postgres::redact_password(&cluster.store);
@@ -264,8 +311,8 @@ fn open_postgres(cluster: &config::ClusterSection) -> anyhow::Result<Arc<dyn Sto
             Ok(Arc::new(store))
         }
         Err(StoreError::Backend(cause)) if cause.is::<NodeLockHeld>() => anyhow::bail!(
-            "{cause} at {shown}; running several nodes on one database needs [cluster] bus, which is not \
-             built yet (docs/cluster.md)"
+            "{cause} at {shown}; running several nodes on one database needs [cluster] bus \
+             (docs/cluster.md)"
         ),
         Err(e) => {
             Err(anyhow::anyhow!(e)).with_context(|| format!("opening the store on PostgreSQL at {shown}"))
@@ -275,12 +322,26 @@ fn open_postgres(cluster: &config::ClusterSection) -> anyhow::Result<Arc<dyn Sto
 
 /// Opens the data dir and serves until the process is told to stop.
 pub async fn serve(config: Config) -> anyhow::Result<()> {
+    if let Some(cluster) = config.cluster.clone().filter(|c| c.bus.is_some()) {
+        let (app, store, node) = open_node(&config, &cluster).await?;
+        return serve_node(config, app, store, Some(node)).await;
+    }
     let (app, store) = open_app(&config).await?;
     serve_app(config, app, store).await
 }
 
 /// Serves an opened app until the process is told to stop, then flushes the store.
 pub async fn serve_app(config: Config, app: App, store: Arc<dyn Store>) -> anyhow::Result<()> {
+    serve_node(config, app, store, None).await
+}
+
+/// [`serve_app`], as a node of a cluster when `node` is given.
+async fn serve_node(
+    config: Config,
+    app: App,
+    store: Arc<dyn Store>,
+    node: Option<Arc<cluster::Node>>,
+) -> anyhow::Result<()> {
     // The admin socket is bound inside the data dir, which is owner-only before it.
     secure_data_dir(&config.server.data_dir)?;
     #[cfg(unix)]
@@ -327,7 +388,11 @@ pub async fn serve_app(config: Config, app: App, store: Arc<dyn Store>) -> anyho
     }
     map_large_allocations();
     tokio::spawn(return_freed_memory());
-    let service = router(app, &config).into_make_service_with_connect_info::<SocketAddr>();
+    let router = router_of_node(app, &config, node.clone());
+    if let Some(node) = &node {
+        node.serve_with(router.clone());
+    }
+    let service = router.into_make_service_with_connect_info::<SocketAddr>();
     // Frames are written as they come (no write buffer): without TCP_NODELAY, Nagle
     // would hold small frames back behind an unacknowledged segment.
     let listener = listener.tap_io(|tcp| {

@@ -419,7 +419,8 @@ async fn post(
 ) -> (String, Result<confab_core::Message, AppError>) {
     let post =
         PostMessage { text: frame.text, thread_root: frame.thread_root, client_msg_id: frame.client_msg_id };
-    (frame.req, app.post_message(caller, frame.channel, post).await)
+    // On a node of a cluster, a workspace another node sequences gets the post.
+    (frame.req, app.post_message_anywhere(caller, frame.channel, post).await)
 }
 
 /// Reads the peer's frames until it leaves, its session ends or the writer stops.

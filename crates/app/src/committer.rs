@@ -6,7 +6,8 @@
 //! lock, so the queue holds each workspace's events in `event_seq` order. The
 //! flusher takes everything queued, flushes once for all of it, publishes, and wakes
 //! the writers: many concurrent writes share one flush, and nobody — neither the
-//! writer nor any other client — hears of a write before it is durable.
+//! writer nor any other client — hears of a write before it is durable. In a
+//! cluster, the other nodes hear of it next (`cluster`), after this node's hub.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -16,6 +17,7 @@ use confab_core::{Error, EventRecord};
 use confab_store::Store;
 use tokio::sync::{mpsc, oneshot};
 
+use crate::cluster::ClusterHooks;
 use crate::directory::Directory;
 use crate::hub::Hub;
 
@@ -49,9 +51,10 @@ impl Committer {
         hub: Arc<Hub>,
         derived: mpsc::UnboundedSender<Vec<EventRecord>>,
         writes_stopped: Arc<AtomicBool>,
+        cluster: Arc<ClusterHooks>,
     ) -> Self {
         let (queue, rx) = mpsc::unbounded_channel();
-        tokio::spawn(run_flusher(rx, store, directory, hub, derived, writes_stopped));
+        tokio::spawn(run_flusher(rx, store, directory, hub, derived, writes_stopped, cluster));
         Committer { queue }
     }
 
@@ -73,6 +76,7 @@ async fn run_flusher(
     hub: Arc<Hub>,
     derived: mpsc::UnboundedSender<Vec<EventRecord>>,
     writes_stopped: Arc<AtomicBool>,
+    cluster: Arc<ClusterHooks>,
 ) {
     let mut group = Vec::new();
     while rx.recv_many(&mut group, 4096).await > 0 {
@@ -104,6 +108,11 @@ async fn run_flusher(
             let _ = pending.done.send(flushed.clone());
         }
         if !durable_events.is_empty() {
+            // The other nodes of a cluster hear of them after this node's own
+            // connections (nothing to do on a single node).
+            if let Some(peers) = cluster.peers.get() {
+                let _ = peers.send(durable_events.clone());
+            }
             let _ = derived.send(durable_events);
         }
     }

@@ -140,6 +140,11 @@ impl Directory {
         Ok(Some(all.entry(id).or_insert_with(|| Arc::new(RwLock::new(state))).clone()))
     }
 
+    /// The workspace's state if it is in memory, without loading it.
+    pub fn loaded(&self, id: WorkspaceId) -> Option<Arc<RwLock<WorkspaceState>>> {
+        self.workspaces.read().get(&id).cloned()
+    }
+
     /// Like [`Directory::get`], answering `workspace_not_found` if it does not exist.
     pub fn require(&self, store: &dyn Store, id: WorkspaceId) -> Result<Arc<RwLock<WorkspaceState>>> {
         self.get(store, id)?

@@ -19,6 +19,7 @@ mod admin;
 pub mod auth;
 mod background;
 mod channels;
+pub mod cluster;
 pub mod committer;
 pub mod config;
 pub mod consent;
@@ -115,6 +116,10 @@ struct Inner {
     lifecycle: lifecycle::Lifecycle,
     files: files::Files,
     opened: Opened,
+    /// What this node does as one of a cluster; empty on a single node.
+    cluster: Arc<cluster::ClusterHooks>,
+    /// The derived-data task's queue, for events other nodes logged.
+    derived_tx: tokio::sync::mpsc::UnboundedSender<Vec<EventRecord>>,
 }
 
 /// What an app was opened for.
@@ -208,12 +213,14 @@ impl App {
             Opened::Command { .. } => drop(derived_rx),
         }
         let writes_stopped = Arc::new(AtomicBool::new(false));
+        let cluster = Arc::new(cluster::ClusterHooks::default());
         let committer = Committer::start(
             store.clone(),
             directory.clone(),
             hub.clone(),
-            derived_tx,
+            derived_tx.clone(),
             writes_stopped.clone(),
+            cluster.clone(),
         );
         let limits = &config.limits;
         let quota =
@@ -247,6 +254,8 @@ impl App {
                 writes_stopped,
                 signup_lock: parking_lot::Mutex::new(()),
                 opened,
+                cluster,
+                derived_tx,
             }),
         })
         .inspect(|app| {
@@ -326,6 +335,7 @@ impl App {
         self.check_writable()?;
         let state = self.workspace(ws)?;
         let mut state = state.write();
+        self.hold_lease(&mut state)?;
         let mut tx = Tx {
             workspace: ws,
             now: now_ms(),
@@ -367,7 +377,11 @@ impl App {
             }
         }
         if let Err(e) = self.inner.store.apply(tx.batch) {
-            let error = self.store_write_failed(e);
+            let error = match cluster::lease_lost(&e) {
+                // Another node sequences the workspace now: this write never happened.
+                true => AppError::Client(cluster::elsewhere()),
+                false => self.store_write_failed(e),
+            };
             // The state may already hold this write's changes. Reload it in place while
             // the lock is still held: the counters come back to exactly what the store
             // holds, and every other writer waits on this same lock, so none can write

@@ -605,6 +605,7 @@ impl App {
         }));
         tx.emit(Event::MemberJoined { channel: None, user: owner });
         Self::stage_new_channel(&mut state, &mut tx, &general, &[owner]);
+        self.hold_lease(&mut state)?;
         let durable = self.finish(&mut state, tx)?;
         self.inner.directory.insert(state);
         self.hub().add_workspace(owner, workspace.id);

@@ -98,6 +98,8 @@ impl App {
         let general_id = general.id;
         tx.emit(Event::ChannelCreated { channel: general });
         tx.emit(Event::MemberJoined { channel: Some(general_id), user: caller.user });
+        // In a cluster, the node that creates a workspace sequences it first.
+        self.hold_lease(&mut state)?;
         let durable = self.finish(&mut state, tx)?;
         self.inner.directory.insert(state);
         self.hub().add_workspace(caller.user, workspace.id);

@@ -2,7 +2,7 @@
 //! the node that wrote them to every other node, and forwards a write to the node
 //! that sequences its workspace.
 //!
-//! Not wired into the server yet: docs/cluster.md says how the app will use it.
+//! The server's `cluster` module uses it when `[cluster] bus` is set (docs/cluster.md).
 //!
 //! * [`Bus`]: what a node needs of the bus: publish a committed event, subscribe
 //!   to every workspace's events, request/reply per workspace with a timeout, a

@@ -1,0 +1,262 @@
+//! What the app does as one node of a cluster (docs/cluster.md): several nodes share
+//! one store, and each workspace is sequenced by the node holding its write lease.
+//!
+//! The app knows neither the bus nor how leases are kept: the server gives it
+//! [`WriteLeases`] (the store's leases) and a [`Forwarder`] (the bus), and takes the
+//! durable events the committer hands out for the other nodes
+//! ([`App::join_cluster`]). A single node (sled, or PostgreSQL without a bus) never
+//! calls it: the hooks stay empty, and the write path's only extra work is one
+//! check of an empty `OnceLock`.
+//!
+//! * **Writes.** Before a write builds its batch, under the workspace's write lock,
+//!   the node makes sure it holds the workspace's lease ([`App::write`]): held, it
+//!   goes on; just taken, it first reloads the workspace from the store (another
+//!   node may have written since this node last sequenced it) and hands its own
+//!   connections the events they missed; held elsewhere, the write answers
+//!   `unavailable` (the server forwards such writes before they get here).
+//! * **Events of other nodes** ([`App::deliver_from_peer`]): the server's bus task
+//!   passes them in `event_seq` order, each once. They update this node's copy of
+//!   the workspace (counters; members and channels are reloaded from the store when
+//!   an event changes them), go to this node's connections through the hub, and to
+//!   its search index and suggestions.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, OnceLock};
+
+use confab_core::{ChannelId, Error, ErrorCode, Event, EventRecord, Message, WorkspaceId};
+use confab_store::StoreError;
+use tokio::sync::mpsc;
+
+use crate::directory::{self, WorkspaceState};
+use crate::error::{AppError, Result};
+use crate::{App, Caller, PostMessage};
+
+/// Where a workspace's write lease is, as [`WriteLeases::take`] found it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Lease {
+    /// This node held it already.
+    Held,
+    /// This node has just taken it: its memory of the workspace may be stale.
+    Taken,
+    /// Another node holds it.
+    Elsewhere,
+}
+
+/// The store's write leases, one per workspace (see `confab_store_postgres::lease`).
+pub trait WriteLeases: Send + Sync {
+    /// Whether this node holds `workspace`'s lease now, without a round trip.
+    fn holds(&self, workspace: WorkspaceId) -> bool;
+    /// Takes `workspace`'s lease unless another node holds it.
+    fn take(&self, workspace: WorkspaceId) -> std::result::Result<Lease, StoreError>;
+}
+
+/// A future the forwarder answers with.
+pub type Forwarded<T> = Pin<Box<dyn Future<Output = Result<T>> + Send>>;
+
+/// Sends a write to the node that holds its workspace's lease.
+pub trait Forwarder: Send + Sync {
+    /// Posts a message there as `caller` (a WebSocket `send`).
+    fn post(
+        &self,
+        workspace: WorkspaceId,
+        caller: Caller,
+        channel: ChannelId,
+        req: PostMessage,
+    ) -> Forwarded<Message>;
+}
+
+/// The cluster's hooks; empty on a single node.
+#[derive(Default)]
+pub struct ClusterHooks {
+    leases: OnceLock<Arc<dyn WriteLeases>>,
+    forwarder: OnceLock<Arc<dyn Forwarder>>,
+    /// Where the committer hands each durable batch's events for the other nodes.
+    pub(crate) peers: OnceLock<mpsc::UnboundedSender<Vec<EventRecord>>>,
+}
+
+/// The reason `Taken` a store gives a batch refused for want of its workspace's
+/// lease (`confab_store_postgres::LEASE_TAKEN`).
+const LEASE_TAKEN: &str = "workspace lease";
+
+/// Whether a refused batch was refused because this node lost the lease.
+pub(crate) fn lease_lost(error: &StoreError) -> bool {
+    matches!(error, StoreError::Taken(what) if *what == LEASE_TAKEN)
+}
+
+/// The answer to a write this node may not sequence.
+pub(crate) fn elsewhere() -> Error {
+    Error::new(
+        ErrorCode::Unavailable,
+        "this workspace is served by another node of the cluster right now; try again",
+    )
+}
+
+impl App {
+    /// Makes this app one node of a cluster: writes take `leases` first, WebSocket
+    /// sends to workspaces held elsewhere go through `forwarder` (if any), and the
+    /// returned channel yields each durable batch's events, to publish for the other
+    /// nodes. Call once, before serving.
+    pub fn join_cluster(
+        &self,
+        leases: Arc<dyn WriteLeases>,
+        forwarder: Option<Arc<dyn Forwarder>>,
+    ) -> mpsc::UnboundedReceiver<Vec<EventRecord>> {
+        let hooks = &self.inner.cluster;
+        let (tx, rx) = mpsc::unbounded_channel();
+        let _ = hooks.leases.set(leases);
+        if let Some(forwarder) = forwarder {
+            let _ = hooks.forwarder.set(forwarder);
+        }
+        let _ = hooks.peers.set(tx);
+        rx
+    }
+
+    /// Whether this node sequences `ws`'s writes now, taking the lease if nobody
+    /// holds it. A workspace that does not exist is this node's to answer (with
+    /// `workspace_not_found`). Always true on a single node.
+    pub fn serves_workspace(&self, ws: WorkspaceId) -> Result<bool> {
+        let Some(leases) = self.inner.cluster.leases.get() else { return Ok(true) };
+        if leases.holds(ws) {
+            return Ok(true);
+        }
+        let Some(state) = self.inner.directory.get(self.store().as_ref(), ws)? else { return Ok(true) };
+        let mut state = state.write();
+        match self.hold_lease(&mut state) {
+            Ok(()) => Ok(true),
+            Err(AppError::Client(e)) if e.code == ErrorCode::Unavailable => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Under the workspace's write lock: makes sure this node holds its lease
+    /// before it sequences a write (see the module doc).
+    pub(crate) fn hold_lease(&self, state: &mut WorkspaceState) -> Result<()> {
+        let Some(leases) = self.inner.cluster.leases.get() else { return Ok(()) };
+        if leases.holds(state.id) {
+            return Ok(());
+        }
+        // A failed look-up is this write's failure, not the store's: writes go on.
+        match leases.take(state.id).map_err(AppError::Store)? {
+            Lease::Held => Ok(()),
+            Lease::Elsewhere => Err(elsewhere().into()),
+            Lease::Taken => {
+                let delivered = state.last_event_seq;
+                if let Some(fresh) = directory::load(self.store().as_ref(), state.id)? {
+                    *state = fresh;
+                }
+                self.deliver_from_log(state, delivered)?;
+                Ok(())
+            }
+        }
+    }
+
+    /// Hands this node's connections (and its derived data) the events another
+    /// node logged after `delivered`, up to `state`'s newest.
+    fn deliver_from_log(&self, state: &WorkspaceState, mut delivered: u64) -> Result<()> {
+        while delivered < state.last_event_seq {
+            let page = self.store().events(state.id, delivered, 256)?;
+            let Some(last) = page.last() else { break };
+            delivered = last.event_seq;
+            for record in &page {
+                self.hub().publish(state, record, false);
+            }
+            let _ = self.inner.derived_tx.send(page);
+        }
+        Ok(())
+    }
+
+    /// The WebSocket's `send`: posted here if this node sequences the channel's
+    /// workspace, else forwarded to the node that does (a cluster with a bus).
+    pub async fn post_message_anywhere(
+        &self,
+        caller: Caller,
+        channel: ChannelId,
+        req: PostMessage,
+    ) -> Result<Message> {
+        if let Some(forwarder) = self.inner.cluster.forwarder.get() {
+            let ws = self.channel_workspace(channel)?;
+            if !self.serves_workspace(ws)? {
+                return forwarder.post(ws, caller, channel, req).await;
+            }
+        }
+        self.post_message(caller, channel, req).await
+    }
+
+    /// The workspace of a channel, if there is such a channel.
+    pub fn workspace_of_channel(&self, channel: ChannelId) -> Option<WorkspaceId> {
+        self.channel_workspace(channel).ok()
+    }
+
+    /// The workspace of a message, if there is such a message.
+    pub fn workspace_of_message(&self, message: confab_core::MessageId) -> Option<WorkspaceId> {
+        self.store().message(message).ok().flatten().map(|m| m.workspace)
+    }
+
+    /// The newest event this node has delivered for `ws`, if it holds `ws` in memory
+    /// (where the bus task's reordering starts and resumes).
+    pub fn delivered(&self, ws: WorkspaceId) -> Option<u64> {
+        self.inner.directory.loaded(ws).map(|state| state.read().last_event_seq)
+    }
+
+    /// An event another node logged, in `event_seq` order, each once (see the
+    /// module doc). Events this node already has are dropped.
+    pub fn deliver_from_peer(&self, records: Vec<EventRecord>) {
+        let Some(first) = records.first() else { return };
+        let Some(state) = self.inner.directory.loaded(first.workspace) else { return };
+        let mut state = state.write();
+        let mut delivered = Vec::with_capacity(records.len());
+        for record in records {
+            if record.workspace != state.id || record.event_seq <= state.last_event_seq {
+                continue;
+            }
+            if let Err(e) = self.follow(&mut state, &record) {
+                e.log();
+            }
+            state.last_event_seq = record.event_seq;
+            self.hub().publish(&state, &record, false);
+            match &record.event {
+                Event::MemberJoined { channel: None, user } => self.hub().add_workspace(*user, state.id),
+                Event::MemberLeft { channel: None, user } => self.hub().remove_workspace(*user, state.id),
+                _ => {}
+            }
+            delivered.push(record);
+        }
+        if !delivered.is_empty() {
+            let _ = self.inner.derived_tx.send(delivered);
+        }
+    }
+
+    /// Brings this node's copy of a workspace it does not sequence up to `record`.
+    fn follow(&self, state: &mut WorkspaceState, record: &EventRecord) -> Result<()> {
+        match &record.event {
+            Event::MessageCreated { message } => {
+                if let Some(channel) = state.channels.get_mut(&message.channel) {
+                    channel.last_seq = channel.last_seq.max(message.seq);
+                }
+            }
+            Event::ChannelCreated { .. }
+            | Event::ChannelUpdated { .. }
+            | Event::MemberJoined { .. }
+            | Event::MemberLeft { .. }
+            | Event::MemberUpdated { .. }
+            | Event::WorkspaceUpdated { .. } => {
+                // Who is in what: read again (the store may already be further on,
+                // which only makes the checks more current). The counters stay this
+                // node's: what it has delivered.
+                if let Some(fresh) = directory::load(self.store().as_ref(), state.id)? {
+                    let (last_event_seq, channels) =
+                        (state.last_event_seq, std::mem::take(&mut state.channels));
+                    *state = WorkspaceState { last_event_seq, ..fresh };
+                    for (id, channel) in channels {
+                        if let Some(fresh) = state.channels.get_mut(&id) {
+                            fresh.last_seq = fresh.last_seq.max(channel.last_seq);
+                        }
+                    }
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+}

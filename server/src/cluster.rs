@@ -1,0 +1,551 @@
+//! A node of a cluster: several nodes on one PostgreSQL database, talking over NATS
+//! (`[cluster] bus`; docs/cluster.md).
+//!
+//! Each workspace is sequenced by the node holding its write lease in the store
+//! (`confab_store_postgres::lease`). This module wires the rest:
+//!
+//! * **Forwarding.** A write (any method but `GET`/`HEAD`/`OPTIONS`) whose path names
+//!   a workspace, a channel, a message, an invite or a webhook's workspace is
+//!   forwarded whole — method, path and query, headers, body, and the client's
+//!   address — to the lease holder over the bus's request/reply
+//!   (`confab.<cluster>.ws.<workspace>.requests`), when another node holds the
+//!   lease; if nobody does, this node takes it. The holder runs the request through
+//!   its own router, in-process ([`tower::ServiceExt::oneshot`]), and answers with
+//!   the status, headers and body. A WebSocket `send` is forwarded as the post it
+//!   is, with the caller, and the holder runs `App::post_message` as its own
+//!   WebSocket does ([`confab_app::cluster::Forwarder`]). Bounds: bodies of at most
+//!   `cluster.forward_max_bytes` (else `413`), `cluster.forward_concurrency`
+//!   requests forwarded and served at once, and `cluster.forward_timeout_ms` for
+//!   the answer (else `503 unavailable`). Reads are served by any node from the
+//!   shared store.
+//! * **Fan-out.** The committer hands each durable batch's events to a task that
+//!   publishes them on the workspace's subject; every node reads every workspace's
+//!   subject, puts what it hears through [`Reorders`] (in `event_seq` order, each
+//!   once, gaps filled from the store's event log) and hands it to the app
+//!   (`App::deliver_from_peer`), which updates its copy of the workspace and its
+//!   connections. A loss the bus reports (`Delivery::Lost`) makes every workspace
+//!   read the log after what it delivered.
+//!
+//! The bus is trusted like the database: a forwarded request names its caller, so
+//! NATS must be reachable by the cluster's nodes only.
+
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use axum::body::Body;
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{HeaderName, HeaderValue, Method, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use bytes::{BufMut, Bytes, BytesMut};
+use confab_app::cluster::{Forwarded, Forwarder, Lease, WriteLeases};
+use confab_app::{App, AppError, Caller, PostMessage};
+use confab_bus::{Bus, BusError, BusEvent, Delivery, NatsBus, NatsConfig, ReorderConfig, Reorders};
+use confab_core::{ChannelId, Error, ErrorCode, EventRecord, Message, UserId, WorkspaceId};
+use confab_store::{Store, StoreError};
+use confab_store_postgres::{LeaseOutcome, PgStore};
+use futures_util::StreamExt;
+use serde::{Deserialize, Serialize};
+use tokio::sync::{Semaphore, mpsc};
+use tower::ServiceExt;
+
+use crate::config::ClusterSection;
+use crate::error::ApiError;
+
+/// The header a forwarded request carries (the forwarding node's name): the holder
+/// serves it here, whatever its lease says by then, and never forwards it again.
+pub const FORWARDED_HEADER: &str = "x-confab-forwarded-by";
+
+/// Events read from the log per catch-up read.
+const CATCH_UP_PAGE: usize = 512;
+
+/// How often the bus task looks for catch-ups that are due, and a serving task
+/// checks that its node still holds the lease.
+const TICK: Duration = Duration::from_millis(100);
+
+/// One node of the cluster: what forwarding, serving and fan-out share.
+pub struct Node {
+    app: App,
+    store: Arc<PgStore>,
+    bus: Arc<NatsBus>,
+    config: ClusterSection,
+    /// Requests forwarded or served at once.
+    slots: Arc<Semaphore>,
+    /// The workspaces whose requests this node serves now.
+    serving: Mutex<HashSet<WorkspaceId>>,
+    /// The whole router, for the requests this node serves for others.
+    router: OnceLock<axum::Router>,
+}
+
+/// The store's leases as the app sees them; a lease just taken starts serving its
+/// workspace's forwarded requests.
+struct StoreLeases {
+    store: Arc<PgStore>,
+    taken: Option<mpsc::UnboundedSender<WorkspaceId>>,
+}
+
+impl WriteLeases for StoreLeases {
+    fn holds(&self, workspace: WorkspaceId) -> bool {
+        self.store.holds_lease(workspace)
+    }
+
+    fn take(&self, workspace: WorkspaceId) -> Result<Lease, StoreError> {
+        Ok(match self.store.take_lease(workspace)? {
+            LeaseOutcome::Held => Lease::Held,
+            LeaseOutcome::Taken => {
+                if let Some(taken) = &self.taken {
+                    let _ = taken.send(workspace);
+                }
+                Lease::Taken
+            }
+            LeaseOutcome::Elsewhere { .. } => Lease::Elsewhere,
+        })
+    }
+}
+
+/// Makes an operator command's app take leases like a node (its writes are fenced
+/// like any node's), without serving or hearing the bus.
+pub fn join_for_command(app: &App, store: Arc<PgStore>) {
+    drop(app.join_cluster(Arc::new(StoreLeases { store, taken: None }), None));
+}
+
+/// Connects to the bus and makes `app` a node of the cluster: leases, forwarding,
+/// fan-out. Call [`Node::serve_with`] once the router exists.
+pub async fn join(app: &App, store: Arc<PgStore>, config: &ClusterSection) -> anyhow::Result<Arc<Node>> {
+    let url = config.bus.clone().unwrap_or_default();
+    let nats =
+        NatsConfig { node_name: config.node.clone(), ..NatsConfig::new(url.clone(), config.name.clone()) };
+    let bus =
+        NatsBus::connect(nats).await.map_err(|e| anyhow::anyhow!("connecting to the bus at {url}: {e}"))?;
+    let bus = Arc::new(bus);
+    let node = Arc::new(Node {
+        app: app.clone(),
+        store: store.clone(),
+        bus: bus.clone(),
+        config: config.clone(),
+        slots: Arc::new(Semaphore::new(usize::try_from(config.forward_concurrency).unwrap_or(256))),
+        serving: Mutex::new(HashSet::new()),
+        router: OnceLock::new(),
+    });
+    let (taken_tx, taken) = mpsc::unbounded_channel();
+    let durable = app.join_cluster(
+        Arc::new(StoreLeases { store, taken: Some(taken_tx) }),
+        Some(Arc::new(PostForwarder(node.clone()))),
+    );
+    let deliveries = bus.subscribe().await.map_err(|e| anyhow::anyhow!("subscribing on the bus: {e}"))?;
+    tokio::spawn(publish(bus.clone(), durable));
+    tokio::spawn(follow(node.clone(), deliveries));
+    tokio::spawn(serve_taken(node.clone(), taken));
+    tracing::info!(bus = %url, node = %config.node, cluster = %config.name, "joined the cluster");
+    Ok(node)
+}
+
+impl Node {
+    /// The router that serves forwarded requests (the node's own, whole).
+    pub fn serve_with(&self, router: axum::Router) {
+        let _ = self.router.set(router);
+    }
+
+    fn forward_timeout(&self) -> Duration {
+        Duration::from_millis(self.config.forward_timeout_ms)
+    }
+
+    fn max_bytes(&self) -> usize {
+        usize::try_from(self.config.forward_max_bytes).unwrap_or(usize::MAX)
+    }
+
+    /// The workspace a write's path names, if it is one that is forwarded.
+    fn workspace_of(&self, path: &str) -> Option<WorkspaceId> {
+        let mut parts = path.strip_prefix("/api/v1/")?.split('/');
+        let (kind, id) = (parts.next()?, parts.next()?);
+        match kind {
+            "workspaces" | "hooks" => id.parse().ok(),
+            "channels" => self.app.workspace_of_channel(id.parse().ok()?),
+            "messages" => self.app.workspace_of_message(id.parse().ok()?),
+            "invites" => self.store.invite(id).ok().flatten().map(|invite| invite.workspace),
+            _ => None,
+        }
+    }
+
+    /// Sends `payload` to `ws`'s lease holder. `Ok(None)`: this node holds the lease
+    /// now (it was free), so the caller serves the request itself.
+    async fn request(&self, ws: WorkspaceId, payload: Bytes) -> Result<Option<Bytes>, Error> {
+        let deadline = Instant::now() + self.forward_timeout();
+        let mut pause = Duration::from_millis(20);
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(no_answer());
+            }
+            match self.bus.request(ws, payload.clone(), left).await {
+                Ok(answer) => return Ok(Some(answer)),
+                // The holder has not subscribed yet, or it died and its lease has
+                // not expired: look again, and take the lease once it is free.
+                Err(BusError::NoResponder(_)) => {
+                    tokio::time::sleep(pause.min(left)).await;
+                    pause = (pause * 2).min(Duration::from_millis(500));
+                    let app = self.app.clone();
+                    let local = tokio::task::spawn_blocking(move || app.serves_workspace(ws)).await;
+                    if let Ok(Ok(true)) = local {
+                        return Ok(None);
+                    }
+                }
+                Err(BusError::Timeout(..)) => return Err(no_answer()),
+                Err(e) => {
+                    tracing::warn!(error = %e, %ws, "forwarding a request failed");
+                    return Err(no_answer());
+                }
+            }
+        }
+    }
+
+    /// Runs a request another node forwarded and encodes the answer.
+    async fn execute(&self, payload: Bytes) -> Bytes {
+        let answer = match decode::<Envelope>(&payload) {
+            Some((Envelope::Http(head), body)) => self.execute_http(head, body).await,
+            Some((Envelope::Post { user, instance_admin, channel, post }, _)) => {
+                let caller = Caller { user, instance_admin };
+                let posted = self.app.post_message(caller, channel, post).await.map_err(|e| {
+                    e.log();
+                    e.to_client()
+                });
+                (Answer::Posted(Box::new(posted)), Bytes::new())
+            }
+            None => {
+                tracing::warn!("dropped a forwarded request that did not parse");
+                let e = Error::new(ErrorCode::InvalidRequest, "malformed forwarded request");
+                (Answer::Posted(Box::new(Err(e))), Bytes::new())
+            }
+        };
+        encode(&answer.0, &answer.1)
+    }
+
+    async fn execute_http(&self, head: HttpHead, body: Bytes) -> (Answer, Bytes) {
+        let Some(router) = self.router.get().cloned() else {
+            return http_error(Error::new(ErrorCode::Unavailable, "this node is starting"));
+        };
+        let mut request = Request::new(Body::from(body));
+        let (Ok(method), Ok(uri)) = (head.method.parse::<Method>(), head.uri.parse::<axum::http::Uri>())
+        else {
+            return http_error(Error::new(ErrorCode::InvalidRequest, "malformed forwarded request"));
+        };
+        *request.method_mut() = method;
+        *request.uri_mut() = uri;
+        for (name, value) in head.headers {
+            if let (Ok(name), Ok(value)) = (HeaderName::try_from(name), HeaderValue::try_from(value)) {
+                request.headers_mut().append(name, value);
+            }
+        }
+        request.headers_mut().insert(
+            HeaderName::from_static(FORWARDED_HEADER),
+            HeaderValue::from_str(&self.config.node).unwrap_or(HeaderValue::from_static("node")),
+        );
+        request.extensions_mut().insert(ConnectInfo(head.peer));
+        let response = match router.oneshot(request).await {
+            Ok(response) => response,
+            Err(never) => match never {},
+        };
+        let (parts, body) = response.into_parts();
+        let Ok(body) = axum::body::to_bytes(body, self.max_bytes()).await else {
+            return http_error(Error::new(ErrorCode::Unavailable, "the answer is too large to forward"));
+        };
+        let headers = copied_headers(&parts.headers);
+        (Answer::Http { status: parts.status.as_u16(), headers }, body)
+    }
+}
+
+/// The answer to a request the holder did not answer in time.
+fn no_answer() -> Error {
+    Error::new(
+        ErrorCode::Unavailable,
+        "the node serving this workspace did not answer; try again (forward_timeout)",
+    )
+}
+
+fn http_error(error: Error) -> (Answer, Bytes) {
+    let status = error.code.http_status();
+    let body = serde_json::to_vec(&confab_protocol::http::ErrorBody { error }).unwrap_or_default();
+    let headers = vec![("content-type".to_string(), "application/json".to_string())];
+    (Answer::Http { status, headers }, Bytes::from(body))
+}
+
+/// Headers worth carrying across: all but those of one connection.
+fn copied_headers(headers: &axum::http::HeaderMap) -> Vec<(String, String)> {
+    const HOP: &[&str] = &["connection", "content-length", "transfer-encoding", "keep-alive", "upgrade"];
+    headers
+        .iter()
+        .filter(|(name, _)| !HOP.contains(&name.as_str()))
+        .filter_map(|(name, value)| Some((name.as_str().to_string(), value.to_str().ok()?.to_string())))
+        .collect()
+}
+
+/// What goes to the holder: a request's head (its body follows the envelope), or
+/// a WebSocket `send`.
+#[derive(Serialize, Deserialize)]
+enum Envelope {
+    Http(HttpHead),
+    Post { user: UserId, instance_admin: bool, channel: ChannelId, post: PostMessage },
+}
+
+#[derive(Serialize, Deserialize)]
+struct HttpHead {
+    method: String,
+    /// Path and query.
+    uri: String,
+    headers: Vec<(String, String)>,
+    /// The client's address, as the forwarding node saw it.
+    peer: SocketAddr,
+}
+
+/// What comes back: a response's head (its body follows), or a post's outcome.
+#[derive(Serialize, Deserialize)]
+enum Answer {
+    Http { status: u16, headers: Vec<(String, String)> },
+    Posted(Box<Result<Message, Error>>),
+}
+
+/// `[head length: u32, big-endian][head as JSON][body]`.
+fn encode<T: Serialize>(head: &T, body: &[u8]) -> Bytes {
+    let head = serde_json::to_vec(head).unwrap_or_default();
+    let mut out = BytesMut::with_capacity(4 + head.len() + body.len());
+    out.put_u32(u32::try_from(head.len()).unwrap_or(u32::MAX));
+    out.put_slice(&head);
+    out.put_slice(body);
+    out.freeze()
+}
+
+fn decode<T: for<'de> Deserialize<'de>>(bytes: &Bytes) -> Option<(T, Bytes)> {
+    let len = usize::try_from(u32::from_be_bytes(bytes.get(..4)?.try_into().ok()?)).ok()?;
+    let head = bytes.get(4..4 + len)?;
+    Some((serde_json::from_slice(head).ok()?, bytes.slice(4 + len..)))
+}
+
+/// The forwarding layer on the node's router (see the module doc).
+pub async fn forward(State(node): State<Arc<Node>>, request: Request, next: Next) -> Response {
+    if matches!(*request.method(), Method::GET | Method::HEAD | Method::OPTIONS)
+        || request.headers().contains_key(FORWARDED_HEADER)
+    {
+        return next.run(request).await;
+    }
+    let Some(ws) = node.workspace_of(request.uri().path()) else { return next.run(request).await };
+    match node.app.serves_workspace(ws) {
+        Ok(false) => {}
+        // Here, or a failure the handler will meet and answer as it should.
+        Ok(true) | Err(_) => return next.run(request).await,
+    }
+    let Ok(_slot) = node.slots.clone().acquire_owned().await else {
+        return ApiError::from(no_answer()).into_response();
+    };
+    let (parts, body) = request.into_parts();
+    let body = match axum::body::to_bytes(body, node.max_bytes()).await {
+        Ok(body) => body,
+        Err(_) => {
+            let e = Error::new(
+                ErrorCode::PayloadTooLarge,
+                format!(
+                    "a request to a workspace served by another node carries at most {} bytes",
+                    node.max_bytes()
+                ),
+            );
+            return ApiError::from(e).into_response();
+        }
+    };
+    let peer = parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map_or(SocketAddr::from(([0, 0, 0, 0], 0)), |c| c.0);
+    let uri = parts.uri.path_and_query().map_or_else(|| parts.uri.path().to_string(), |pq| pq.to_string());
+    let head =
+        HttpHead { method: parts.method.to_string(), uri, headers: copied_headers(&parts.headers), peer };
+    match node.request(ws, encode(&Envelope::Http(head), &body)).await {
+        Ok(Some(answer)) => match decode::<Answer>(&answer) {
+            Some((Answer::Http { status, headers }, body)) => {
+                let mut response = Response::new(Body::from(body));
+                *response.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY);
+                for (name, value) in headers {
+                    if let (Ok(name), Ok(value)) = (HeaderName::try_from(name), HeaderValue::try_from(value))
+                    {
+                        response.headers_mut().append(name, value);
+                    }
+                }
+                response
+            }
+            _ => ApiError::from(no_answer()).into_response(),
+        },
+        // The lease came to this node meanwhile: serve it here.
+        Ok(None) => next.run(Request::from_parts(parts, Body::from(body))).await,
+        Err(e) => ApiError::from(e).into_response(),
+    }
+}
+
+/// WebSocket sends to workspaces held elsewhere.
+struct PostForwarder(Arc<Node>);
+
+impl Forwarder for PostForwarder {
+    fn post(
+        &self,
+        ws: WorkspaceId,
+        caller: Caller,
+        channel: ChannelId,
+        post: PostMessage,
+    ) -> Forwarded<Message> {
+        let node = self.0.clone();
+        Box::pin(async move {
+            let _slot =
+                node.slots.clone().acquire_owned().await.map_err(|_| AppError::Client(no_answer()))?;
+            let envelope = Envelope::Post {
+                user: caller.user,
+                instance_admin: caller.instance_admin,
+                channel,
+                post: post.clone(),
+            };
+            match node.request(ws, encode(&envelope, &[])).await.map_err(AppError::Client)? {
+                Some(answer) => match decode::<Answer>(&answer) {
+                    Some((Answer::Posted(posted), _)) => (*posted).map_err(AppError::Client),
+                    _ => Err(AppError::Client(no_answer())),
+                },
+                None => node.app.post_message(caller, channel, post).await,
+            }
+        })
+    }
+}
+
+/// Starts serving the forwarded requests of each workspace whose lease this node
+/// takes.
+async fn serve_taken(node: Arc<Node>, mut taken: mpsc::UnboundedReceiver<WorkspaceId>) {
+    while let Some(ws) = taken.recv().await {
+        let fresh = node.serving.lock().unwrap_or_else(|e| e.into_inner()).insert(ws);
+        if fresh {
+            tokio::spawn(serve_workspace(node.clone(), ws));
+        }
+    }
+}
+
+/// Serves `ws`'s forwarded requests while this node holds its lease.
+async fn serve_workspace(node: Arc<Node>, ws: WorkspaceId) {
+    match node.bus.serve(ws).await {
+        Ok(mut requests) => {
+            let mut check = tokio::time::interval(TICK);
+            loop {
+                tokio::select! {
+                    request = requests.next() => {
+                        let Some(request) = request else { break };
+                        let Ok(slot) = node.slots.clone().acquire_owned().await else { break };
+                        let node = node.clone();
+                        tokio::spawn(async move {
+                            let answer = node.execute(request.payload.clone()).await;
+                            if let Err(e) = request.reply(answer).await {
+                                tracing::warn!(error = %e, "answering a forwarded request failed");
+                            }
+                            drop(slot);
+                        });
+                    }
+                    _ = check.tick() => if !node.store.holds_lease(ws) { break },
+                }
+            }
+        }
+        Err(e) => tracing::error!(error = %e, %ws, "cannot serve the workspace's forwarded requests"),
+    }
+    node.serving.lock().unwrap_or_else(|e| e.into_inner()).remove(&ws);
+}
+
+/// Publishes each durable batch's events for the other nodes, in order.
+async fn publish(bus: Arc<NatsBus>, mut durable: mpsc::UnboundedReceiver<Vec<EventRecord>>) {
+    while let Some(events) = durable.recv().await {
+        for record in events {
+            let payload = match serde_json::to_vec(&record) {
+                Ok(payload) => Bytes::from(payload),
+                Err(e) => {
+                    tracing::error!(error = %e, "an event could not be encoded for the bus");
+                    continue;
+                }
+            };
+            let event = BusEvent { workspace: record.workspace, event_seq: record.event_seq, payload };
+            if let Err(e) = bus.publish(event).await {
+                // The other nodes find the gap and read the log.
+                tracing::warn!(error = %e, "publishing an event on the bus failed");
+            }
+        }
+    }
+}
+
+/// Reads every workspace's events from the bus and delivers them to this node's
+/// app, in order, each once, filling gaps from the event log.
+async fn follow(node: Arc<Node>, mut deliveries: confab_bus::Deliveries) {
+    let mut reorders: Reorders<WorkspaceId, EventRecord> = Reorders::new(ReorderConfig::default());
+    let mut tick = tokio::time::interval(TICK);
+    loop {
+        tokio::select! {
+            delivery = deliveries.next() => match delivery {
+                Some(Delivery::Event(event)) => {
+                    let Some(delivered) = node.app.delivered(event.workspace) else { continue };
+                    let Ok(record) = serde_json::from_slice::<EventRecord>(&event.payload) else {
+                        tracing::warn!(workspace = %event.workspace, "dropped an event from the bus that did not parse");
+                        continue;
+                    };
+                    let reorder = reorders.workspace(event.workspace, || delivered);
+                    // What this node delivered by itself (its own writes, a reload).
+                    reorder.skip_to(delivered);
+                    reorder.offer(event.event_seq, record, Instant::now());
+                    let ready: Vec<EventRecord> = reorder.ready().map(|(_, record)| record).collect();
+                    node.app.deliver_from_peer(ready);
+                }
+                Some(Delivery::Lost(reason)) => {
+                    tracing::warn!(?reason, "the bus may have lost events: reading the log");
+                    reorders.connection_lost();
+                }
+                Some(Delivery::Disconnected) => {}
+                None => {
+                    tracing::error!("the bus subscription ended: this node no longer hears the others");
+                    return;
+                }
+            },
+            _ = tick.tick() => catch_up(&node, &mut reorders).await,
+        }
+    }
+}
+
+/// Reads from the log what [`Reorders`] says is missing.
+async fn catch_up(node: &Node, reorders: &mut Reorders<WorkspaceId, EventRecord>) {
+    for (ws, asked) in reorders.take_catch_ups(Instant::now()) {
+        let Some(reorder) = reorders.get_mut(&ws) else { continue };
+        let want = match asked.through {
+            Some(through) => {
+                usize::try_from(through - asked.after).unwrap_or(CATCH_UP_PAGE).min(CATCH_UP_PAGE)
+            }
+            None => CATCH_UP_PAGE,
+        };
+        let store = node.app.store().clone();
+        let read = tokio::task::spawn_blocking(move || store.events(ws, asked.after, want)).await;
+        match read {
+            Ok(Ok(events)) => {
+                // The log was pruned past what this node delivered: what is gone is
+                // gone (its clients resync when they resume), the rest follows.
+                if let Some(first) = events.first()
+                    && first.event_seq > asked.after + 1
+                {
+                    reorder.skip_to(first.event_seq - 1);
+                }
+                let reached_end =
+                    events.len() < want || asked.through.is_some_and(|t| t - asked.after <= want as u64);
+                let found = events.into_iter().map(|record| (record.event_seq, record));
+                reorder.fill(asked, found, reached_end, Instant::now());
+                if let Some(delivered) = node.app.delivered(ws) {
+                    reorder.skip_to(delivered);
+                }
+                let ready: Vec<EventRecord> = reorder.ready().map(|(_, record)| record).collect();
+                node.app.deliver_from_peer(ready);
+            }
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, %ws, "reading the event log to catch up failed");
+                reorder.read_failed(asked);
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "the event log read panicked");
+                reorder.read_failed(asked);
+            }
+        }
+    }
+}
