@@ -7,6 +7,8 @@
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
+use confab_client::{Client, PostOptions, ServerFrame};
+use confab_core::{Event, WorkspaceId};
 use confab_tests::{StoreMode, TestServer};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -16,6 +18,9 @@ crate::cases!(
     a_second_node_on_one_database_is_refused,
     healthz_answers_503_when_the_database_stops_answering,
     sled_only_commands_point_to_postgresql_tools,
+    users_on_three_nodes_chat_live_in_one_order,
+    a_write_through_another_node_is_sequenced_by_the_lease_holder,
+    killing_the_lease_holder_under_load_loses_no_acknowledged_message,
 );
 
 /// The tests that need the PostgreSQL store, which the sled mode skips.
@@ -23,6 +28,9 @@ pub const POSTGRES_ONLY: &[&str] = &[
     "a_second_node_on_one_database_is_refused",
     "healthz_answers_503_when_the_database_stops_answering",
     "sled_only_commands_point_to_postgresql_tools",
+    "users_on_three_nodes_chat_live_in_one_order",
+    "a_write_through_another_node_is_sequenced_by_the_lease_holder",
+    "killing_the_lease_holder_under_load_loses_no_acknowledged_message",
 ];
 
 async fn health(server: &TestServer, path: &str) -> (StatusCode, Value) {
@@ -181,4 +189,273 @@ async fn sled_only_commands_point_to_postgresql_tools() {
     assert_eq!(answer["error"]["code"], "invalid_request", "{answer}");
     assert!(answer["error"]["message"].as_str().unwrap().contains("pg_dump"), "{answer}");
     assert!(!std::path::Path::new(out).exists(), "nothing was written");
+}
+
+/// How long a node's write lease lasts in these tests: a killed holder's
+/// workspaces are taken over after this.
+const LEASE_TTL_MS: &str = "1500";
+
+/// `n` nodes of one cluster: one database, one NATS (the test binary's), a cluster
+/// name of their own on it. `None` when the run skips NATS.
+fn nodes(n: usize) -> Option<Vec<TestServer>> {
+    let nats = confab_test_support::nats::shared()?;
+    let cluster = format!("t{}", ulid_suffix());
+    let env = |node: String| -> Vec<(String, String)> {
+        vec![
+            ("CONFAB_CLUSTER_BUS".into(), nats.url()),
+            ("CONFAB_CLUSTER_NAME".into(), cluster.clone()),
+            ("CONFAB_CLUSTER_NODE".into(), node),
+            ("CONFAB_CLUSTER_LEASE_TTL_MS".into(), LEASE_TTL_MS.into()),
+            ("CONFAB_CLUSTER_LEASE_RENEW_MS".into(), "300".into()),
+        ]
+    };
+    let first_env = env("a".into());
+    let first =
+        TestServer::start_with(&first_env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect::<Vec<_>>());
+    let store = first.store_url().expect("a PostgreSQL store").to_string();
+    let mut all = vec![first];
+    for i in 1..n {
+        let mut node_env = env(((b'a' + i as u8) as char).to_string());
+        node_env.push(("CONFAB_CLUSTER_STORE".into(), store.clone()));
+        let pairs: Vec<(&str, &str)> = node_env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        all.push(TestServer::start_with(&pairs));
+    }
+    Some(all)
+}
+
+/// A short unique token (the clock), for names on the shared NATS.
+fn ulid_suffix() -> String {
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
+    format!("{:x}{}", nanos, std::process::id())
+}
+
+/// `client`'s session on another node.
+fn on(node: &TestServer, client: &Client) -> Client {
+    Client::new(&node.url).with_token(client.token().expect("signed in"))
+}
+
+/// Which node holds `ws`'s write lease, by its configured name.
+fn lease_holder(server: &TestServer, ws: WorkspaceId) -> Option<String> {
+    let url = server.store_url()?.to_string();
+    let database = url.rsplit('/').next()?.to_string();
+    std::thread::scope(|scope| {
+        scope
+            .spawn(|| {
+                let cluster = confab_tests::postgres()?;
+                let row = cluster
+                    .admin(&database)
+                    .query_opt(
+                        "SELECT holder FROM workspace_leases WHERE workspace = $1 AND expires_at > now()",
+                        &[&ws.to_string()],
+                    )
+                    .ok()??;
+                let holder: String = row.get(0);
+                holder.split('/').next().map(str::to_string)
+            })
+            .join()
+            .unwrap()
+    })
+}
+
+/// The shared events a connection receives until `done` says it has all it
+/// waits for: (event_seq, kind, message id) of messages created and updated and
+/// of reactions added, in the order received.
+async fn shared_events(
+    live: &mut confab_client::Live,
+    done: impl Fn(&[(u64, String, String)]) -> bool,
+) -> Vec<(u64, String, String)> {
+    let mut seen: Vec<(u64, String, String)> = Vec::new();
+    while !done(&seen) {
+        let frame = live.next(Duration::from_secs(20)).await.expect("a frame within 20 s");
+        if let ServerFrame::Event { event_seq, event, .. } = frame {
+            let id = match &event {
+                Event::MessageCreated { message } | Event::MessageUpdated { message } => {
+                    message.id.to_string()
+                }
+                Event::ReactionAdded { message_id, .. } => message_id.to_string(),
+                _ => continue,
+            };
+            seen.push((event_seq, event.kind().to_string(), id));
+        }
+    }
+    seen
+}
+
+/// Three nodes, a user on each: what any of them writes (a post over HTTP or the
+/// WebSocket, a reaction, an edit) reaches all three live, in one order with no
+/// gap or duplicate, whichever node sequences the workspace.
+async fn users_on_three_nodes_chat_live_in_one_order() {
+    let Some(nodes) = nodes(3) else { return };
+    let (ada, _) = nodes[0].user("ada").await;
+    let (bob, _) = nodes[1].user("bob").await;
+    let (carol, _) = nodes[2].user("carol").await;
+    let (ws, general) = confab_tests::workspace(&ada, "W").await;
+    assert_eq!(lease_holder(&nodes[0], ws).as_deref(), Some("a"), "the creating node sequences it");
+    // Bob and Carol accept their invites on their own nodes: forwarded to A.
+    confab_tests::join(&ada, ws, &bob).await;
+    confab_tests::join(&ada, ws, &carol).await;
+
+    let mut lives = Vec::new();
+    for client in [&ada, &bob, &carol] {
+        lives.push(client.connect(&[]).await.expect("connect"));
+    }
+    const ROUNDS: usize = 5;
+    let mut posted = Vec::new();
+    for round in 0..ROUNDS {
+        posted.push(ada.post(general, &format!("ada {round}")).await.expect("ada posts on A").id);
+        posted.push(bob.post(general, &format!("bob {round}")).await.expect("bob posts through B").id);
+        // Carol over her WebSocket on C: the `send` is forwarded to A.
+        lives[2].send_message(&format!("c{round}"), general, &format!("carol {round}")).await.unwrap();
+        let ack = lives[2]
+            .wait_for(Duration::from_secs(20), "carol's ack", |f| {
+                matches!(f, ServerFrame::Ack { .. } | ServerFrame::Error { .. })
+            })
+            .await
+            .unwrap();
+        match ack {
+            ServerFrame::Ack { message, .. } => posted.push(message.id),
+            other => panic!("carol's send through C: {other:?}"),
+        }
+    }
+    bob.react(posted[0], "thumbsup").await.expect("bob reacts through B");
+    let carols = posted[2];
+    carol.edit(carols, "carol 0, edited").await.expect("carol edits through C");
+
+    let (reacted, edited) = (posted[0].to_string(), carols.to_string());
+    let complete = |seen: &[(u64, String, String)]| {
+        seen.iter().filter(|(_, kind, _)| kind == "message.created").count() == posted.len()
+            && seen.iter().any(|(_, kind, id)| kind == "reaction.added" && *id == reacted)
+            && seen.iter().any(|(_, kind, id)| kind == "message.updated" && *id == edited)
+    };
+    let mut orders = Vec::new();
+    for live in &mut lives {
+        orders.push(shared_events(live, complete).await);
+    }
+    for order in &orders {
+        let seqs: Vec<u64> = order.iter().map(|(s, _, _)| *s).collect();
+        assert!(seqs.windows(2).all(|w| w[0] < w[1]), "in event_seq order, each once: {seqs:?}");
+        let created: Vec<&String> =
+            order.iter().filter(|(_, k, _)| k == "message.created").map(|(_, _, id)| id).collect();
+        let posted: Vec<String> = posted.iter().map(|id| id.to_string()).collect();
+        assert_eq!(created, posted.iter().collect::<Vec<_>>(), "every post, in the order acknowledged");
+    }
+    assert_eq!(orders[0], orders[1], "A and B saw the same events");
+    assert_eq!(orders[0], orders[2], "A and C saw the same events");
+
+    // The channel's history is gapless, read from any node.
+    let history = on(&nodes[2], &ada).history(general, None, None, 200).await.unwrap();
+    let mut seqs: Vec<u64> = history.iter().map(|m| m.seq).collect();
+    seqs.sort();
+    assert_eq!(seqs, (1..=posted.len() as u64).collect::<Vec<_>>());
+    assert!(history.iter().any(|m| m.id == carols && m.text == "carol 0, edited"));
+}
+
+/// A write sent to a node that does not hold the workspace's lease is served by the
+/// node that does: the lease does not move, and the answer comes back whole.
+async fn a_write_through_another_node_is_sequenced_by_the_lease_holder() {
+    let Some(nodes) = nodes(2) else { return };
+    let (ada, _) = nodes[0].user("ada").await;
+    let (ws, general) = confab_tests::workspace(&ada, "W").await;
+    let ada_on_b = on(&nodes[1], &ada);
+    for i in 1..=5u64 {
+        let message = ada_on_b.post(general, &format!("via b {i}")).await.expect("posted through B");
+        assert_eq!(message.seq, i);
+    }
+    let renamed = ada_on_b.create_channel(ws, "random", false).await.expect("a channel created through B");
+    assert_eq!(lease_holder(&nodes[1], ws).as_deref(), Some("a"), "A still sequences the workspace");
+    // A refusal comes back as the holder gave it.
+    let (status, body) = ada_on_b
+        .raw(reqwest::Method::POST, &format!("/workspaces/{ws}/channels"), Some(r#"{"name":"random"}"#))
+        .await
+        .unwrap();
+    assert_eq!((status.as_u16(), body["error"]["code"].as_str()), (409, Some("name_taken")), "{body}");
+    let channels = ada.channels(ws).await.unwrap();
+    assert!(channels.iter().any(|c| c.channel.id == renamed.id), "A knows the channel B's request made");
+}
+
+/// The node holding a workspace's lease is killed (SIGKILL) while clients post
+/// through both nodes, retrying with their idempotency keys: once the lease
+/// expires the other node takes the workspace over, every acknowledged message is
+/// stored once, at its place in a gapless history, and a client of the dead node
+/// resumes on the other without a gap.
+async fn killing_the_lease_holder_under_load_loses_no_acknowledged_message() {
+    let Some(mut nodes) = nodes(2) else { return };
+    let (ada, _) = nodes[0].user("ada").await;
+    let (bob, _) = nodes[1].user("bob").await;
+    let (ws, general) = confab_tests::workspace(&ada, "W").await;
+    confab_tests::join(&ada, ws, &bob).await;
+    let mut bob_on_a = on(&nodes[0], &bob).connect(&[]).await.expect("bob connects to A");
+
+    const WRITERS: usize = 4;
+    const PER_WRITER: usize = 30;
+    let clients = [on(&nodes[0], &ada), on(&nodes[1], &ada)];
+    let fallback = on(&nodes[1], &ada);
+    let mut writers = Vec::new();
+    for w in 0..WRITERS {
+        let (client, fallback) = (clients[w % 2].clone(), fallback.clone());
+        writers.push(tokio::spawn(async move {
+            let mut acked = Vec::new();
+            for i in 0..PER_WRITER {
+                let key = format!("w{w}-{i}");
+                let options = || PostOptions { thread_root: None, client_msg_id: Some(key.clone()) };
+                let deadline = Instant::now() + Duration::from_secs(60);
+                let mut through = &client;
+                let message = loop {
+                    match through.post_with(general, &key, options()).await {
+                        Ok(message) => break message,
+                        // A dead node, or the takeover in progress: the same key
+                        // again, through the node that is left.
+                        Err(e) => {
+                            assert!(Instant::now() < deadline, "{key} never acknowledged: {e}");
+                            through = &fallback;
+                            tokio::time::sleep(Duration::from_millis(50)).await;
+                        }
+                    }
+                };
+                acked.push((key, message.id, message.seq));
+            }
+            acked
+        }));
+    }
+    // Bob follows on A until a few messages went by, then A dies.
+    let seen_before = shared_events(&mut bob_on_a, |seen| seen.len() >= 10).await;
+    nodes[0].kill();
+    let mut acked = Vec::new();
+    for writer in writers {
+        acked.extend(writer.await.unwrap());
+    }
+    assert_eq!(acked.len(), WRITERS * PER_WRITER);
+    assert_eq!(lease_holder(&nodes[1], ws).as_deref(), Some("b"), "B took the workspace over");
+
+    let survivor = on(&nodes[1], &ada);
+    let mut history = Vec::new();
+    let mut before = None;
+    loop {
+        let page = survivor.history(general, before, None, 200).await.unwrap();
+        let Some(oldest) = page.iter().map(|m| m.seq).min() else { break };
+        history.extend(page);
+        if oldest == 1 {
+            break;
+        }
+        before = Some(oldest);
+    }
+    history.sort_by_key(|m| m.seq);
+    let seqs: Vec<u64> = history.iter().map(|m| m.seq).collect();
+    assert_eq!(seqs, (1..=history.len() as u64).collect::<Vec<_>>(), "a gapless history");
+    assert_eq!(history.len(), acked.len(), "each acknowledged message once, nothing else");
+    for (key, id, seq) in &acked {
+        let stored = history.iter().find(|m| m.id == *id).unwrap_or_else(|| panic!("{key} was lost"));
+        assert_eq!((&stored.text, stored.seq), (key, *seq), "{key} at the place it was acknowledged at");
+    }
+
+    // Bob resumes on B from the last event he saw on A: every message after it, once.
+    let last = seen_before.last().map(|(seq, _, _)| *seq).unwrap();
+    let mut bob_on_b = on(&nodes[1], &bob).connect(&[(ws, last)]).await.expect("bob resumes on B");
+    let already: Vec<String> = seen_before.iter().map(|(_, _, id)| id.clone()).collect();
+    let missing = history.len() - already.len();
+    let rest = shared_events(&mut bob_on_b, |seen| seen.len() >= missing).await;
+    let mut all: Vec<String> = already;
+    all.extend(rest.iter().map(|(_, _, id)| id.clone()));
+    let stored: Vec<String> = history.iter().map(|m| m.id.to_string()).collect();
+    assert_eq!(all, stored, "bob saw every message once, in order, across the two nodes");
 }
