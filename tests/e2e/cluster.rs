@@ -21,6 +21,7 @@ crate::cases!(
     users_on_three_nodes_chat_live_in_one_order,
     a_write_through_another_node_is_sequenced_by_the_lease_holder,
     killing_the_lease_holder_under_load_loses_no_acknowledged_message,
+    events_written_while_nats_is_down_reach_the_other_node_once_it_is_back,
 );
 
 /// The tests that need the PostgreSQL store, which the sled mode skips.
@@ -31,6 +32,7 @@ pub const POSTGRES_ONLY: &[&str] = &[
     "users_on_three_nodes_chat_live_in_one_order",
     "a_write_through_another_node_is_sequenced_by_the_lease_holder",
     "killing_the_lease_holder_under_load_loses_no_acknowledged_message",
+    "events_written_while_nats_is_down_reach_the_other_node_once_it_is_back",
 ];
 
 async fn health(server: &TestServer, path: &str) -> (StatusCode, Value) {
@@ -199,6 +201,11 @@ const LEASE_TTL_MS: &str = "1500";
 /// name of their own on it. `None` when the run skips NATS.
 fn nodes(n: usize) -> Option<Vec<TestServer>> {
     let nats = confab_test_support::nats::shared()?;
+    Some(nodes_on(nats, n))
+}
+
+/// `n` nodes of one cluster on `nats`.
+fn nodes_on(nats: &confab_test_support::nats::TestNats, n: usize) -> Vec<TestServer> {
     let cluster = format!("t{}", ulid_suffix());
     let env = |node: String| -> Vec<(String, String)> {
         vec![
@@ -220,7 +227,7 @@ fn nodes(n: usize) -> Option<Vec<TestServer>> {
         let pairs: Vec<(&str, &str)> = node_env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
         all.push(TestServer::start_with(&pairs));
     }
-    Some(all)
+    all
 }
 
 /// A short unique token (the clock), for names on the shared NATS.
@@ -458,4 +465,46 @@ async fn killing_the_lease_holder_under_load_loses_no_acknowledged_message() {
     all.extend(rest.iter().map(|(_, _, id)| id.clone()));
     let stored: Vec<String> = history.iter().map(|m| m.id.to_string()).collect();
     assert_eq!(all, stored, "bob saw every message once, in order, across the two nodes");
+}
+
+/// NATS goes away while the lease holder goes on writing: the other node's clients
+/// get those events — in order, once — as soon as the bus is back, before what
+/// comes next (the node reads the event log after what it delivered; what the
+/// writer's NATS client held back and sends late is dropped as a duplicate).
+async fn events_written_while_nats_is_down_reach_the_other_node_once_it_is_back() {
+    if confab_test_support::nats::skipped() {
+        return;
+    }
+    // A NATS of this test's own: it is stopped and started again.
+    let nats = confab_test_support::nats::TestNats::start().expect("a nats-server");
+    let nodes = nodes_on(&nats, 2);
+    let (ada, _) = nodes[0].user("ada").await;
+    let (bob, _) = nodes[1].user("bob").await;
+    let (ws, general) = confab_tests::workspace(&ada, "W").await;
+    confab_tests::join(&ada, ws, &bob).await;
+    let mut bob_live = bob.connect(&[]).await.expect("bob connects to B");
+    let created = |n: usize| move |seen: &[(u64, String, String)]| seen.len() >= n;
+
+    let mut posted = Vec::new();
+    for i in 0..3 {
+        posted.push(ada.post(general, &format!("before {i}")).await.unwrap().id.to_string());
+    }
+    let mut seen = shared_events(&mut bob_live, created(3)).await;
+
+    nats.stop_server();
+    // A sequences the workspace: its writes go on without the bus.
+    for i in 0..5 {
+        posted.push(ada.post(general, &format!("during {i}")).await.unwrap().id.to_string());
+    }
+    nats.start_server().expect("NATS again");
+    // The missed events come from the log once B is reconnected; then live ones.
+    let during = shared_events(&mut bob_live, created(5)).await;
+    seen.extend(during);
+    posted.push(ada.post(general, "after").await.unwrap().id.to_string());
+    seen.extend(shared_events(&mut bob_live, created(1)).await);
+
+    let seqs: Vec<u64> = seen.iter().map(|(seq, _, _)| *seq).collect();
+    assert!(seqs.windows(2).all(|w| w[0] < w[1]), "in event_seq order, each once: {seqs:?}");
+    let ids: Vec<String> = seen.into_iter().map(|(_, _, id)| id).collect();
+    assert_eq!(ids, posted, "bob saw every message, in order, once");
 }
