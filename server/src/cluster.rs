@@ -359,7 +359,9 @@ pub async fn forward(State(node): State<Arc<Node>>, request: Request, next: Next
     let uri = parts.uri.path_and_query().map_or_else(|| parts.uri.path().to_string(), |pq| pq.to_string());
     let head =
         HttpHead { method: parts.method.to_string(), uri, headers: copied_headers(&parts.headers), peer };
-    match node.request(ws, encode(&Envelope::Http(head), &body)).await {
+    let forwarded = node.request(ws, encode(&Envelope::Http(head), &body)).await;
+    count_forwarded(&forwarded);
+    match forwarded {
         Ok(Some(answer)) => match decode::<Answer>(&answer) {
             Some((Answer::Http { status, headers }, body)) => {
                 let mut response = Response::new(Body::from(body));
@@ -378,6 +380,17 @@ pub async fn forward(State(node): State<Arc<Node>>, request: Request, next: Next
         Ok(None) => next.run(Request::from_parts(parts, Body::from(body))).await,
         Err(e) => ApiError::from(e).into_response(),
     }
+}
+
+/// Counts a forwarded request's outcome: answered by the holder, served here after
+/// all, or failed (503).
+fn count_forwarded<T>(outcome: &Result<Option<T>, Error>) {
+    let outcome = match outcome {
+        Ok(Some(_)) => "answered",
+        Ok(None) => "taken_over",
+        Err(_) => "failed",
+    };
+    metrics::counter!("confab_cluster_forwarded_total", "outcome" => outcome).increment(1);
 }
 
 /// WebSocket sends to workspaces held elsewhere.
@@ -401,7 +414,9 @@ impl Forwarder for PostForwarder {
                 channel,
                 post: post.clone(),
             };
-            match node.request(ws, encode(&envelope, &[])).await.map_err(AppError::Client)? {
+            let forwarded = node.request(ws, encode(&envelope, &[])).await;
+            count_forwarded(&forwarded);
+            match forwarded.map_err(AppError::Client)? {
                 Some(answer) => match decode::<Answer>(&answer) {
                     Some((Answer::Posted(posted), _)) => (*posted).map_err(AppError::Client),
                     _ => Err(AppError::Client(no_answer())),
@@ -434,6 +449,7 @@ async fn serve_workspace(node: Arc<Node>, ws: WorkspaceId) {
                         let Some(request) = request else { break };
                         let Ok(slot) = node.slots.clone().acquire_owned().await else { break };
                         let node = node.clone();
+                        metrics::counter!("confab_cluster_served_total").increment(1);
                         tokio::spawn(async move {
                             let answer = node.execute(request.payload.clone()).await;
                             if let Err(e) = request.reply(answer).await {
@@ -463,6 +479,7 @@ async fn publish(bus: Arc<NatsBus>, mut durable: mpsc::UnboundedReceiver<Vec<Eve
                 }
             };
             let event = BusEvent { workspace: record.workspace, event_seq: record.event_seq, payload };
+            metrics::counter!("confab_cluster_published_total").increment(1);
             if let Err(e) = bus.publish(event).await {
                 // The other nodes find the gap and read the log.
                 tracing::warn!(error = %e, "publishing an event on the bus failed");
@@ -493,6 +510,7 @@ async fn follow(node: Arc<Node>, mut deliveries: confab_bus::Deliveries) {
                     node.app.deliver_from_peer(ready);
                 }
                 Some(Delivery::Lost(reason)) => {
+                    metrics::counter!("confab_cluster_bus_losses_total").increment(1);
                     tracing::warn!(?reason, "the bus may have lost events: reading the log");
                     reorders.connection_lost();
                 }
@@ -517,6 +535,7 @@ async fn catch_up(node: &Node, reorders: &mut Reorders<WorkspaceId, EventRecord>
             }
             None => CATCH_UP_PAGE,
         };
+        metrics::counter!("confab_cluster_catch_up_reads_total").increment(1);
         let store = node.app.store().clone();
         let read = tokio::task::spawn_blocking(move || store.events(ws, asked.after, want)).await;
         match read {
