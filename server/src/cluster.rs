@@ -438,31 +438,40 @@ async fn serve_taken(node: Arc<Node>, mut taken: mpsc::UnboundedReceiver<Workspa
     }
 }
 
-/// Serves `ws`'s forwarded requests while this node holds its lease.
+/// Serves `ws`'s forwarded requests while this node holds its lease. A failure to
+/// subscribe (NATS unreachable) is retried while the lease is held: the other nodes
+/// would otherwise get no answer for as long as this node renews it.
 async fn serve_workspace(node: Arc<Node>, ws: WorkspaceId) {
-    match node.bus.serve(ws).await {
-        Ok(mut requests) => {
-            let mut check = tokio::time::interval(TICK);
-            loop {
-                tokio::select! {
-                    request = requests.next() => {
-                        let Some(request) = request else { break };
-                        let Ok(slot) = node.slots.clone().acquire_owned().await else { break };
-                        let node = node.clone();
-                        metrics::counter!("confab_cluster_served_total").increment(1);
-                        tokio::spawn(async move {
-                            let answer = node.execute(request.payload.clone()).await;
-                            if let Err(e) = request.reply(answer).await {
-                                tracing::warn!(error = %e, "answering a forwarded request failed");
-                            }
-                            drop(slot);
-                        });
-                    }
-                    _ = check.tick() => if !node.store.holds_lease(ws) { break },
+    let mut retry = Duration::from_millis(100);
+    while node.store.holds_lease(ws) {
+        let mut requests = match node.bus.serve(ws).await {
+            Ok(requests) => requests,
+            Err(e) => {
+                tracing::warn!(error = %e, %ws, "cannot serve the workspace's forwarded requests yet");
+                tokio::time::sleep(retry).await;
+                retry = (retry * 2).min(Duration::from_secs(2));
+                continue;
+            }
+        };
+        let mut check = tokio::time::interval(TICK);
+        loop {
+            tokio::select! {
+                request = requests.next() => {
+                    let Some(request) = request else { break };
+                    let Ok(slot) = node.slots.clone().acquire_owned().await else { break };
+                    let node = node.clone();
+                    metrics::counter!("confab_cluster_served_total").increment(1);
+                    tokio::spawn(async move {
+                        let answer = node.execute(request.payload.clone()).await;
+                        if let Err(e) = request.reply(answer).await {
+                            tracing::warn!(error = %e, "answering a forwarded request failed");
+                        }
+                        drop(slot);
+                    });
                 }
+                _ = check.tick() => if !node.store.holds_lease(ws) { break },
             }
         }
-        Err(e) => tracing::error!(error = %e, %ws, "cannot serve the workspace's forwarded requests"),
     }
     node.serving.lock().unwrap_or_else(|e| e.into_inner()).remove(&ws);
 }
