@@ -95,11 +95,19 @@ struct Held {
 pub struct Leases {
     config: LeaseConfig,
     held: Mutex<HashMap<WorkspaceId, Held>>,
+    /// Workspaces another node was found holding, until when that answer is reused:
+    /// a node forwarding a stream of writes asks the database at most every
+    /// [`ELSEWHERE_REUSED_FOR`] per workspace.
+    elsewhere: Mutex<HashMap<WorkspaceId, (Instant, String)>>,
 }
+
+/// How long "another node holds it" is believed without asking again (never past
+/// the lease's own expiry).
+const ELSEWHERE_REUSED_FOR: Duration = Duration::from_millis(250);
 
 impl Leases {
     pub(crate) fn new(config: LeaseConfig) -> Arc<Leases> {
-        Arc::new(Leases { config, held: Mutex::new(HashMap::new()) })
+        Arc::new(Leases { config, held: Mutex::new(HashMap::new()), elsewhere: Mutex::new(HashMap::new()) })
     }
 
     pub fn node(&self) -> &str {
@@ -132,6 +140,18 @@ impl Leases {
         if self.holds(workspace) {
             return Ok(LeaseOutcome::Held);
         }
+        {
+            let mut elsewhere = self.elsewhere.lock().unwrap_or_else(|e| e.into_inner());
+            match elsewhere.get(&workspace) {
+                Some((until, holder)) if *until > Instant::now() => {
+                    return Ok(LeaseOutcome::Elsewhere { holder: holder.clone() });
+                }
+                Some(_) => {
+                    elsewhere.remove(&workspace);
+                }
+                None => {}
+            }
+        }
         let (node, ttl_ms) = (self.config.node.clone(), duration_ms(self.config.ttl));
         let sent = Instant::now();
         let (epoch, holder) = pool.run(move |connection| {
@@ -152,11 +172,12 @@ impl Leases {
             }
             let holder = client
                 .query_opt(
-                    "SELECT holder FROM workspace_leases WHERE workspace = $1",
+                    "SELECT holder, greatest(0, extract(epoch FROM expires_at - clock_timestamp()) * 1000)::float8
+                     FROM workspace_leases WHERE workspace = $1",
                     &[&workspace.to_string()],
                 )
                 .map_err(backend)?
-                .map(|row| get::<String>(&row, 0))
+                .map(|row| Ok::<_, StoreError>((get::<String>(&row, 0)?, get::<f64>(&row, 1)?)))
                 .transpose()?;
             Ok((None, holder))
         })?;
@@ -167,8 +188,14 @@ impl Leases {
                 tracing::info!(%workspace, epoch, "took the workspace's write lease");
                 Ok(LeaseOutcome::Taken)
             }
-            // Taken by someone between the two statements and already gone: free now.
-            None => Ok(LeaseOutcome::Elsewhere { holder: holder.unwrap_or_default() }),
+            None => {
+                // (No row: taken and released between the two statements.)
+                let (holder, left_ms) = holder.unwrap_or_default();
+                let left = Duration::from_secs_f64(left_ms.max(0.0) / 1000.0).min(ELSEWHERE_REUSED_FOR);
+                let mut elsewhere = self.elsewhere.lock().unwrap_or_else(|e| e.into_inner());
+                elsewhere.insert(workspace, (sent + left, holder.clone()));
+                Ok(LeaseOutcome::Elsewhere { holder })
+            }
         }
     }
 
