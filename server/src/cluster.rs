@@ -201,8 +201,8 @@ impl Node {
         }
     }
 
-    /// Runs a request another node forwarded and encodes the answer.
-    async fn execute(&self, payload: Bytes) -> Bytes {
+    /// Runs a request for `ws` another node forwarded and encodes the answer.
+    async fn execute(&self, ws: WorkspaceId, payload: Bytes) -> Bytes {
         let answer = match decode::<Envelope>(&payload) {
             Some((Envelope::Http(head), body)) => self.execute_http(head, body).await,
             Some((Envelope::Post { user, instance_admin, channel, post }, _)) => {
@@ -212,6 +212,13 @@ impl Node {
                     e.to_client()
                 });
                 (Answer::Posted(Box::new(posted)), Bytes::new())
+            }
+            Some((Envelope::UserUpdated { user }, _)) => {
+                let logged = self.app.log_user_updated(ws, user).await.map_err(|e| {
+                    e.log();
+                    e.to_client()
+                });
+                (Answer::Done(logged), Bytes::new())
             }
             None => {
                 tracing::warn!("dropped a forwarded request that did not parse");
@@ -286,7 +293,16 @@ fn copied_headers(headers: &axum::http::HeaderMap) -> Vec<(String, String)> {
 #[derive(Serialize, Deserialize)]
 enum Envelope {
     Http(HttpHead),
-    Post { user: UserId, instance_admin: bool, channel: ChannelId, post: PostMessage },
+    Post {
+        user: UserId,
+        instance_admin: bool,
+        channel: ChannelId,
+        post: PostMessage,
+    },
+    /// A member changed their profile through another node: log `user.updated`.
+    UserUpdated {
+        user: UserId,
+    },
 }
 
 #[derive(Serialize, Deserialize)]
@@ -304,6 +320,7 @@ struct HttpHead {
 enum Answer {
     Http { status: u16, headers: Vec<(String, String)> },
     Posted(Box<Result<Message, Error>>),
+    Done(Result<(), Error>),
 }
 
 /// `[head length: u32, big-endian][head as JSON][body]`.
@@ -393,10 +410,29 @@ fn count_forwarded<T>(outcome: &Result<Option<T>, Error>) {
     metrics::counter!("confab_cluster_forwarded_total", "outcome" => outcome).increment(1);
 }
 
-/// WebSocket sends to workspaces held elsewhere.
+/// The app's writes to workspaces held elsewhere that are not HTTP requests naming
+/// them: WebSocket sends, and profile changes announced in each of a member's
+/// workspaces.
 struct PostForwarder(Arc<Node>);
 
 impl Forwarder for PostForwarder {
+    fn user_updated(&self, ws: WorkspaceId, user: UserId) -> Forwarded<()> {
+        let node = self.0.clone();
+        Box::pin(async move {
+            let _slot =
+                node.slots.clone().acquire_owned().await.map_err(|_| AppError::Client(no_answer()))?;
+            let forwarded = node.request(ws, encode(&Envelope::UserUpdated { user }, &[])).await;
+            count_forwarded(&forwarded);
+            match forwarded.map_err(AppError::Client)? {
+                Some(answer) => match decode::<Answer>(&answer) {
+                    Some((Answer::Done(done), _)) => done.map_err(AppError::Client),
+                    _ => Err(AppError::Client(no_answer())),
+                },
+                None => node.app.log_user_updated(ws, user).await,
+            }
+        })
+    }
+
     fn post(
         &self,
         ws: WorkspaceId,
@@ -462,7 +498,7 @@ async fn serve_workspace(node: Arc<Node>, ws: WorkspaceId) {
                     let node = node.clone();
                     metrics::counter!("confab_cluster_served_total").increment(1);
                     tokio::spawn(async move {
-                        let answer = node.execute(request.payload.clone()).await;
+                        let answer = node.execute(request.workspace, request.payload.clone()).await;
                         if let Err(e) = request.reply(answer).await {
                             tracing::warn!(error = %e, "answering a forwarded request failed");
                         }

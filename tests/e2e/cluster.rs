@@ -378,6 +378,16 @@ async fn a_write_through_another_node_is_sequenced_by_the_lease_holder() {
     assert_eq!((status.as_u16(), body["error"]["code"].as_str()), (409, Some("name_taken")), "{body}");
     let channels = ada.channels(ws).await.unwrap();
     assert!(channels.iter().any(|c| c.channel.id == renamed.id), "A knows the channel B's request made");
+
+    // A profile change through B names no workspace; B has A log `user.updated`
+    // in the workspace A sequences.
+    let mut ada_live = ada.connect(&[]).await.expect("ada connects to A");
+    let change = confab_client::UpdateProfile { display_name: Some("Ada L.".into()), ..Default::default() };
+    ada_on_b.update_profile(&change).await.expect("a profile change through B");
+    let (_, event) =
+        ada_live.wait_event(Duration::from_secs(10), "user.updated").await.expect("user.updated");
+    assert!(matches!(event, Event::UserUpdated { .. }), "{event:?}");
+    assert_eq!(lease_holder(&nodes[1], ws).as_deref(), Some("a"), "the lease did not move");
 }
 
 /// The node holding a workspace's lease is killed (SIGKILL) while clients post

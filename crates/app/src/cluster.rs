@@ -64,6 +64,9 @@ pub trait Forwarder: Send + Sync {
         channel: ChannelId,
         req: PostMessage,
     ) -> Forwarded<Message>;
+    /// Logs `user.updated` there (`App::log_user_updated`): a member changed their
+    /// profile through a node that does not sequence this workspace of theirs.
+    fn user_updated(&self, workspace: WorkspaceId, user: confab_core::UserId) -> Forwarded<()>;
 }
 
 /// The cluster's hooks; empty on a single node.
@@ -166,6 +169,14 @@ impl App {
         Ok(())
     }
 
+    /// The forwarder to use for a write to `ws`, if another node sequences it now.
+    pub(crate) fn forwarder_for(&self, ws: WorkspaceId) -> Result<Option<Arc<dyn Forwarder>>> {
+        match self.inner.cluster.forwarder.get() {
+            Some(forwarder) if !self.serves_workspace(ws)? => Ok(Some(forwarder.clone())),
+            _ => Ok(None),
+        }
+    }
+
     /// The WebSocket's `send`: posted here if this node sequences the channel's
     /// workspace, else forwarded to the node that does (a cluster with a bus).
     pub async fn post_message_anywhere(
@@ -174,9 +185,9 @@ impl App {
         channel: ChannelId,
         req: PostMessage,
     ) -> Result<Message> {
-        if let Some(forwarder) = self.inner.cluster.forwarder.get() {
+        if self.inner.cluster.forwarder.get().is_some() {
             let ws = self.channel_workspace(channel)?;
-            if !self.serves_workspace(ws)? {
+            if let Some(forwarder) = self.forwarder_for(ws)? {
                 return forwarder.post(ws, caller, channel, req).await;
             }
         }

@@ -5,7 +5,7 @@
 //! `user.updated` naming only who changed, and its members' clients fetch the profile
 //! again.
 
-use confab_core::{Error, ErrorCode, Event, User, UserId, validate};
+use confab_core::{Error, ErrorCode, Event, User, UserId, WorkspaceId, validate};
 pub use confab_protocol::http::UpdateProfile;
 use confab_store::Op;
 use sha2::{Digest, Sha256};
@@ -138,22 +138,42 @@ impl App {
     /// written before it).
     async fn announce_profile_change(&self, caller: Caller) -> Result<()> {
         let mut pending = Vec::new();
+        let mut elsewhere = Vec::new();
         for ws in self.store().workspaces_of(caller.user)? {
-            let ((), durable) = self.write(ws, |state, tx| {
-                if state.role(caller.user).is_some() {
-                    tx.emit(Event::UserUpdated { user: caller.user });
-                }
-                Ok(())
-            })?;
-            pending.push(durable);
+            // In a cluster, a workspace another node sequences is told by that node.
+            if let Some(forwarder) = self.forwarder_for(ws)? {
+                elsewhere.push(forwarder.user_updated(ws, caller.user));
+                continue;
+            }
+            pending.push(self.stage_user_updated(ws, caller.user)?);
         }
         if pending.is_empty() {
-            // No workspace: the record's own write still needs a flush.
-            return self.inner.committer.enqueue(Vec::new()).wait().await;
+            // No workspace here: the record's own write still needs a flush.
+            self.inner.committer.enqueue(Vec::new()).wait().await?;
         }
         for durable in pending {
             durable.wait().await?;
         }
+        for forwarded in elsewhere {
+            forwarded.await?;
+        }
         Ok(())
+    }
+
+    /// Logs `user.updated` for `user` in `ws` (if still a member).
+    fn stage_user_updated(&self, ws: WorkspaceId, user: UserId) -> Result<crate::committer::Durable> {
+        let ((), durable) = self.write(ws, |state, tx| {
+            if state.role(user).is_some() {
+                tx.emit(Event::UserUpdated { user });
+            }
+            Ok(())
+        })?;
+        Ok(durable)
+    }
+
+    /// Logs `user.updated` for `user` in `ws`, durably: what a node of a cluster runs
+    /// for another whose member changed their profile.
+    pub async fn log_user_updated(&self, ws: WorkspaceId, user: UserId) -> Result<()> {
+        self.stage_user_updated(ws, user)?.wait().await
     }
 }
