@@ -22,6 +22,7 @@ crate::cases!(
     a_write_through_another_node_is_sequenced_by_the_lease_holder,
     killing_the_lease_holder_under_load_loses_no_acknowledged_message,
     events_written_while_nats_is_down_reach_the_other_node_once_it_is_back,
+    resuming_on_another_node_from_before_the_retained_log_asks_for_resync,
 );
 
 /// The tests that need the PostgreSQL store, which the sled mode skips.
@@ -33,6 +34,7 @@ pub const POSTGRES_ONLY: &[&str] = &[
     "a_write_through_another_node_is_sequenced_by_the_lease_holder",
     "killing_the_lease_holder_under_load_loses_no_acknowledged_message",
     "events_written_while_nats_is_down_reach_the_other_node_once_it_is_back",
+    "resuming_on_another_node_from_before_the_retained_log_asks_for_resync",
 ];
 
 async fn health(server: &TestServer, path: &str) -> (StatusCode, Value) {
@@ -200,21 +202,33 @@ const LEASE_TTL_MS: &str = "1500";
 /// `n` nodes of one cluster: one database, one NATS (the test binary's), a cluster
 /// name of their own on it. `None` when the run skips NATS.
 fn nodes(n: usize) -> Option<Vec<TestServer>> {
+    nodes_with(n, &[])
+}
+
+/// [`nodes`] with more settings, the same on every node.
+fn nodes_with(n: usize, settings: &[(&str, &str)]) -> Option<Vec<TestServer>> {
     let nats = confab_test_support::nats::shared()?;
-    Some(nodes_on(nats, n))
+    Some(nodes_on(nats, n, settings))
 }
 
 /// `n` nodes of one cluster on `nats`.
-fn nodes_on(nats: &confab_test_support::nats::TestNats, n: usize) -> Vec<TestServer> {
+fn nodes_on(
+    nats: &confab_test_support::nats::TestNats,
+    n: usize,
+    settings: &[(&str, &str)],
+) -> Vec<TestServer> {
     let cluster = format!("t{}", ulid_suffix());
     let env = |node: String| -> Vec<(String, String)> {
-        vec![
-            ("CONFAB_CLUSTER_BUS".into(), nats.url()),
-            ("CONFAB_CLUSTER_NAME".into(), cluster.clone()),
-            ("CONFAB_CLUSTER_NODE".into(), node),
-            ("CONFAB_CLUSTER_LEASE_TTL_MS".into(), LEASE_TTL_MS.into()),
-            ("CONFAB_CLUSTER_LEASE_RENEW_MS".into(), "300".into()),
-        ]
+        let settings = settings.iter().map(|(k, v)| (k.to_string(), v.to_string()));
+        settings
+            .chain([
+                ("CONFAB_CLUSTER_BUS".into(), nats.url()),
+                ("CONFAB_CLUSTER_NAME".into(), cluster.clone()),
+                ("CONFAB_CLUSTER_NODE".into(), node),
+                ("CONFAB_CLUSTER_LEASE_TTL_MS".into(), LEASE_TTL_MS.into()),
+                ("CONFAB_CLUSTER_LEASE_RENEW_MS".into(), "300".into()),
+            ])
+            .collect()
     };
     let first_env = env("a".into());
     let first =
@@ -487,7 +501,7 @@ async fn events_written_while_nats_is_down_reach_the_other_node_once_it_is_back(
     }
     // A NATS of this test's own: it is stopped and started again.
     let nats = confab_test_support::nats::TestNats::start().expect("a nats-server");
-    let nodes = nodes_on(&nats, 2);
+    let nodes = nodes_on(&nats, 2, &[]);
     let (ada, _) = nodes[0].user("ada").await;
     let (bob, _) = nodes[1].user("bob").await;
     let (ws, general) = confab_tests::workspace(&ada, "W").await;
@@ -517,4 +531,26 @@ async fn events_written_while_nats_is_down_reach_the_other_node_once_it_is_back(
     assert!(seqs.windows(2).all(|w| w[0] < w[1]), "in event_seq order, each once: {seqs:?}");
     let ids: Vec<String> = seen.into_iter().map(|(_, _, id)| id).collect();
     assert_eq!(ids, posted, "bob saw every message, in order, once");
+}
+
+/// The lease holder prunes the event log past `events.retention`; a client resuming
+/// on another node from before what the log keeps is told to resync there too,
+/// rather than replayed a log with a hole in it.
+async fn resuming_on_another_node_from_before_the_retained_log_asks_for_resync() {
+    let Some(nodes) = nodes_with(2, &[("CONFAB_EVENTS_RETENTION", "10")]) else { return };
+    let (ada, _) = nodes[0].user("ada").await;
+    let (ws, general) = confab_tests::workspace(&ada, "W").await;
+    let ada_on_b = on(&nodes[1], &ada);
+    // B holds the workspace in memory from here on.
+    let live = ada_on_b.connect(&[]).await.unwrap();
+    live.close().await.unwrap();
+    for i in 0..40 {
+        ada.post(general, &format!("m{i}")).await.unwrap();
+    }
+    let mut live = ada_on_b.connect(&[(ws, 1)]).await.unwrap();
+    let frame = live
+        .wait_for(Duration::from_secs(10), "resync", |f| matches!(f, ServerFrame::Resync { .. }))
+        .await
+        .unwrap();
+    assert_eq!(frame, ServerFrame::Resync { workspace: ws });
 }

@@ -115,6 +115,11 @@ impl App {
         rx
     }
 
+    /// Whether this app is a node of a cluster (or a command beside one).
+    pub(crate) fn in_cluster(&self) -> bool {
+        self.inner.cluster.leases.get().is_some()
+    }
+
     /// Whether this node sequences `ws`'s writes now, taking the lease if nobody
     /// holds it. A workspace that does not exist is this node's to answer (with
     /// `workspace_not_found`). Always true on a single node.

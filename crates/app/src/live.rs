@@ -104,6 +104,12 @@ impl App {
             state.require_member(caller.user)?;
             state.first_event_seq
         };
+        // In a cluster, the node sequencing the workspace prunes its log: this node's
+        // memory of where the log starts may be behind.
+        let first = match self.in_cluster() {
+            true => self.store().event_bounds(ws)?.map_or(first, |(first, _)| first),
+            false => first,
+        };
         let cursor = ReplayCursor { caller, workspace: ws, after: after.min(upto), upto };
         if after >= upto {
             return Ok(Replay::Events(cursor));
