@@ -322,5 +322,7 @@ async fn run_with_progress(
     let result = execute_with_progress(&app, request, progress).await;
     let flush_store: Arc<dyn confab_store::Store> = store;
     tokio::task::spawn_blocking(move || flush_store.flush()).await??;
+    // Beside a cluster: the workspaces it wrote are the nodes' again at once.
+    tokio::task::spawn_blocking(move || app.leave_cluster()).await?;
     result.map_err(|e| anyhow::anyhow!("{}: {}", e.code, e.message))
 }

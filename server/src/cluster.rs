@@ -103,6 +103,10 @@ impl WriteLeases for StoreLeases {
             LeaseOutcome::Elsewhere { .. } => Lease::Elsewhere,
         })
     }
+
+    fn release_all(&self) {
+        self.store.release_leases();
+    }
 }
 
 /// Makes an operator command's app take leases like a node (its writes are fenced

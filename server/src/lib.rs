@@ -388,6 +388,7 @@ async fn serve_node(
     }
     map_large_allocations();
     tokio::spawn(return_freed_memory());
+    let app_for_shutdown = app.clone();
     let router = router_of_node(app, &config, node.clone());
     if let Some(node) = &node {
         node.serve_with(router.clone());
@@ -402,6 +403,9 @@ async fn serve_node(
     });
     axum::serve(listener, service).with_graceful_shutdown(shutdown_signal()).await?;
     tokio::task::spawn_blocking(move || store.flush()).await??;
+    // A node of a cluster hands its workspaces over at once.
+    let leaving = app_for_shutdown.clone();
+    tokio::task::spawn_blocking(move || leaving.leave_cluster()).await?;
     let _ = std::fs::remove_file(admin::socket_path(&config.server.data_dir));
     tracing::info!("confab stopped; store flushed");
     Ok(())

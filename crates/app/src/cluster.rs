@@ -49,6 +49,8 @@ pub trait WriteLeases: Send + Sync {
     fn holds(&self, workspace: WorkspaceId) -> bool;
     /// Takes `workspace`'s lease unless another node holds it.
     fn take(&self, workspace: WorkspaceId) -> std::result::Result<Lease, StoreError>;
+    /// Gives up every lease this node holds (it stops, or a command is done).
+    fn release_all(&self);
 }
 
 /// A future the forwarder answers with.
@@ -113,6 +115,15 @@ impl App {
         }
         let _ = hooks.peers.set(tx);
         rx
+    }
+
+    /// Gives up this node's write leases, so that other nodes take its workspaces at
+    /// once: call it when the node stops serving, or a command is done (after its
+    /// writes are durable). Nothing on a single node.
+    pub fn leave_cluster(&self) {
+        if let Some(leases) = self.inner.cluster.leases.get() {
+            leases.release_all();
+        }
     }
 
     /// Whether this app is a node of a cluster (or a command beside one).

@@ -47,7 +47,11 @@ use crate::pool::Pool;
 /// The node's name in the lease table and how long its leases last.
 #[derive(Clone, Debug)]
 pub struct LeaseConfig {
-    /// This node: its name, made unique per process (see [`LeaseConfig::new`]).
+    /// This node: its name, made unique per process (`name/pid/start`, see
+    /// [`LeaseConfig::new`]). A process of the same `name` takes the leases of a
+    /// previous one at once, without waiting for them to expire: a node restarted
+    /// after a crash gets its workspaces back (and fencing stops the previous one,
+    /// should it still run). Node names must therefore be unique in a cluster.
     pub node: String,
     /// How long a lease lasts without renewal: how long a killed holder's
     /// workspaces wait before another node takes them.
@@ -163,6 +167,7 @@ impl Leases {
                      ON CONFLICT (workspace) DO UPDATE SET holder = EXCLUDED.holder,
                          epoch = workspace_leases.epoch + 1, expires_at = EXCLUDED.expires_at
                      WHERE workspace_leases.expires_at <= clock_timestamp()
+                        OR split_part(workspace_leases.holder, '/', 1) = split_part($2, '/', 1)
                      RETURNING epoch",
                     &[&workspace.to_string(), &node, &ttl_ms],
                 )
@@ -240,12 +245,24 @@ impl Leases {
 
     /// Gives every lease of this node up, so that other nodes take them at once
     /// (a clean stop), rather than after they expire.
-    fn release(&self, client: &mut postgres::Client) {
+    fn release(&self, client: &mut impl postgres::GenericClient) {
         self.held().clear();
         if let Err(e) = client.execute(
             "UPDATE workspace_leases SET expires_at = clock_timestamp() WHERE holder = $1",
             &[&self.config.node],
         ) {
+            tracing::warn!(error = %e, "could not release this node's workspace leases; they will expire");
+        }
+    }
+
+    /// [`Leases::release`] on a connection of the pool.
+    pub(crate) fn release_on(self: &Arc<Self>, pool: &Pool) {
+        let leases = self.clone();
+        let released = pool.run(move |connection| {
+            leases.release(connection.client()?);
+            Ok(())
+        });
+        if let Err(e) = released {
             tracing::warn!(error = %e, "could not release this node's workspace leases; they will expire");
         }
     }

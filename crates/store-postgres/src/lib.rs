@@ -242,6 +242,15 @@ impl PgStore {
         leases.take(&self.pool, workspace)
     }
 
+    /// Gives up every lease this node holds, so that other nodes take those
+    /// workspaces at once: a node that stops cleanly, or an operator command that is
+    /// done. Writes to them then answer as writes to another node's workspace.
+    pub fn release_leases(&self) {
+        if let Some(leases) = &self.leases {
+            leases.release_on(&self.pool);
+        }
+    }
+
     /// Whether this node holds `workspace`'s lease now (no round trip).
     pub fn holds_lease(&self, workspace: confab_core::WorkspaceId) -> bool {
         self.leases.as_ref().is_some_and(|leases| leases.holds(workspace))

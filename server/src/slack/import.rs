@@ -98,6 +98,8 @@ async fn run(config: &Config, request: SlackImport, bar: ProgressBar) -> anyhow:
     let result = app.import_slack(request, Box::new(move |p| show(&progress_bar, p))).await;
     let flush_store: Arc<dyn confab_store::Store> = store;
     tokio::task::spawn_blocking(move || flush_store.flush()).await??;
+    // Beside a cluster: the workspace it wrote is the nodes' again at once.
+    tokio::task::spawn_blocking(move || app.leave_cluster()).await?;
     let summary = result.map_err(|e| {
         let e = e.to_client();
         anyhow::anyhow!("{}: {}", e.code, e.message)

@@ -121,3 +121,26 @@ fn a_stale_holders_commit_is_refused_by_the_database() {
     b.flush().unwrap();
     assert_eq!(a.event_bounds(ws.id).unwrap(), Some((1, 2)));
 }
+
+/// A node restarted under its name after a crash takes its workspaces back at once,
+/// rather than after their leases expire; the previous process, should it still
+/// run, is fenced off.
+#[test]
+fn a_node_restarted_under_its_name_takes_its_leases_back_at_once() {
+    let Some(cluster) = cluster::shared() else { return };
+    let url = cluster.database();
+    let long = Duration::from_secs(60);
+    let before = node(&url, "a", long, Duration::from_secs(3600));
+    let other = node(&url, "b", long, Duration::from_secs(3600));
+    let ws = workspace();
+    assert_eq!(before.take_lease(ws.id).unwrap(), LeaseOutcome::Taken);
+    before.apply(event(ws.id, 1)).unwrap();
+    assert!(
+        matches!(other.take_lease(ws.id).unwrap(), LeaseOutcome::Elsewhere { .. }),
+        "not by another name"
+    );
+    let restarted = node(&url, "a", long, Duration::from_secs(3600));
+    assert_eq!(restarted.take_lease(ws.id).unwrap(), LeaseOutcome::Taken, "at once, by its own name");
+    restarted.apply(event(ws.id, 2)).unwrap();
+    assert!(refused_for_the_lease(before.apply(event(ws.id, 3))), "the previous process is fenced off");
+}
