@@ -7,11 +7,14 @@
 //!   same per-connection queue + writer task shape Confab uses, with the same 4 KiB
 //!   read buffer and unbuffered writes;
 //! - sled on its own: how many 200-byte writes per second become durable when many
-//!   writers share each flush (group commit), the ceiling for durable ingest.
+//!   writers share each flush (group commit);
+//! - Confab's store on its own (`SledStore`), writing exactly what a post writes (the
+//!   message, the author's read marker, the `message.created` event) with the same
+//!   group commit: the ceiling for durable ingest, with no network, JSON or app.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
@@ -79,6 +82,81 @@ async fn connection(tcp: TcpStream, room: Room, id: u64) {
     writer.abort();
 }
 
+/// Group commit as the server's committer does it: writers apply, then wait for a
+/// flush that began after their apply; one flusher thread flushes whenever something
+/// was applied since its last flush, and sleeps otherwise.
+struct GroupCommit {
+    state: Mutex<CommitState>,
+    /// Wakes the flusher (something applied, or stop).
+    applied: Condvar,
+    /// Wakes the writers (a flush ended).
+    flushed: Condvar,
+}
+
+#[derive(Default)]
+struct CommitState {
+    /// Writes applied so far, and of them, those the flush in progress or an earlier
+    /// one covers.
+    applied: u64,
+    covered: u64,
+    /// Flushes started and ended (generation numbers).
+    started: u64,
+    ended: u64,
+    stop: bool,
+}
+
+impl GroupCommit {
+    fn new() -> Arc<GroupCommit> {
+        Arc::new(GroupCommit { state: Mutex::default(), applied: Condvar::new(), flushed: Condvar::new() })
+    }
+
+    fn lock(&self) -> anyhow::Result<std::sync::MutexGuard<'_, CommitState>> {
+        self.state.lock().map_err(|_| anyhow::anyhow!("poisoned"))
+    }
+
+    /// Notes `writes` applied writes and waits until they are durable.
+    fn wait_durable(&self, writes: u64) -> anyhow::Result<()> {
+        let mut state = self.lock()?;
+        state.applied += writes;
+        // The next flush to start began after these writes were applied.
+        let needed = state.started + 1;
+        self.applied.notify_one();
+        while state.ended < needed {
+            state = self.flushed.wait(state).map_err(|_| anyhow::anyhow!("poisoned"))?;
+        }
+        Ok(())
+    }
+
+    /// Runs the flusher until [`GroupCommit::stop`]; returns the number of flushes.
+    fn run_flusher(&self, flush: impl Fn() -> anyhow::Result<()>) -> anyhow::Result<u64> {
+        let mut flushes = 0;
+        loop {
+            let generation = {
+                let mut state = self.lock()?;
+                while state.applied == state.covered && !state.stop {
+                    state = self.applied.wait(state).map_err(|_| anyhow::anyhow!("poisoned"))?;
+                }
+                if state.stop {
+                    return Ok(flushes);
+                }
+                state.covered = state.applied;
+                state.started += 1;
+                state.started
+            };
+            flush()?;
+            flushes += 1;
+            self.lock()?.ended = generation;
+            self.flushed.notify_all();
+        }
+    }
+
+    fn stop(&self) -> anyhow::Result<()> {
+        self.lock()?.stop = true;
+        self.applied.notify_one();
+        Ok(())
+    }
+}
+
 /// What the raw sled measurement found.
 pub struct SledCeiling {
     pub writes: u64,
@@ -93,60 +171,28 @@ pub fn sled_ceiling(writers: usize, total: u64, max_time: Duration) -> anyhow::R
     let dir = tempfile::tempdir()?;
     let db = sled::Config::new().path(dir.path()).mode(sled::Mode::HighThroughput).open()?;
     let tree = db.open_tree("ceiling")?;
-
-    struct Gate {
-        started: AtomicU64,
-        done: Mutex<u64>,
-        flushed: Condvar,
-        stop: AtomicBool,
-        writes: AtomicU64,
-    }
-    let gate = Arc::new(Gate {
-        started: AtomicU64::new(0),
-        done: Mutex::new(0),
-        flushed: Condvar::new(),
-        stop: AtomicBool::new(false),
-        writes: AtomicU64::new(0),
-    });
+    let commit = GroupCommit::new();
+    let flusher = {
+        let (db, commit) = (db.clone(), commit.clone());
+        std::thread::spawn(move || commit.run_flusher(|| Ok(db.flush().map(drop)?)))
+    };
     let began = Instant::now();
     let deadline = began + max_time;
-
-    let flusher = {
-        let (db, gate) = (db.clone(), gate.clone());
-        std::thread::spawn(move || -> anyhow::Result<u64> {
-            let mut flushes = 0;
-            while !gate.stop.load(Ordering::SeqCst) {
-                let generation = gate.started.fetch_add(1, Ordering::SeqCst) + 1;
-                db.flush()?;
-                flushes += 1;
-                let mut done = gate.done.lock().map_err(|_| anyhow::anyhow!("poisoned"))?;
-                *done = generation;
-                gate.flushed.notify_all();
-            }
-            Ok(flushes)
-        })
-    };
+    let written = Arc::new(AtomicU64::new(0));
     let value = [0x5a_u8; 200];
     let threads: Vec<_> = (0..writers.max(1))
         .map(|w| {
-            let (tree, gate) = (tree.clone(), gate.clone());
+            let (tree, commit, written) = (tree.clone(), commit.clone(), written.clone());
             std::thread::spawn(move || -> anyhow::Result<()> {
-                let mut n = 0u64;
-                loop {
-                    let total_so_far = gate.writes.fetch_add(1, Ordering::SeqCst);
-                    if total_so_far >= total || Instant::now() >= deadline {
+                for n in 0u64.. {
+                    if written.fetch_add(1, Ordering::SeqCst) >= total || Instant::now() >= deadline {
                         break;
                     }
                     let mut key = [0u8; 16];
                     key[..8].copy_from_slice(&(w as u64).to_be_bytes());
                     key[8..].copy_from_slice(&n.to_be_bytes());
                     tree.insert(key, &value[..])?;
-                    n += 1;
-                    let after = gate.started.load(Ordering::SeqCst) + 1;
-                    let mut done = gate.done.lock().map_err(|_| anyhow::anyhow!("poisoned"))?;
-                    while *done < after {
-                        done = gate.flushed.wait(done).map_err(|_| anyhow::anyhow!("poisoned"))?;
-                    }
+                    commit.wait_durable(1)?;
                 }
                 Ok(())
             })
@@ -156,8 +202,119 @@ pub fn sled_ceiling(writers: usize, total: u64, max_time: Duration) -> anyhow::R
         t.join().map_err(|_| anyhow::anyhow!("writer panicked"))??;
     }
     let elapsed = began.elapsed();
-    gate.stop.store(true, Ordering::SeqCst);
+    commit.stop()?;
     let flushes = flusher.join().map_err(|_| anyhow::anyhow!("flusher panicked"))??;
     let writes = tree.len() as u64;
     Ok(SledCeiling { writes, flushes, elapsed })
+}
+
+/// What the store-alone measurement found.
+pub struct StoreCeiling {
+    pub posts: u64,
+    pub flushes: u64,
+    pub elapsed: Duration,
+    /// CPU time of this process (every thread) during the run.
+    pub cpu: Duration,
+}
+
+/// This process's CPU time so far (user and system), from `/proc/self/stat`.
+fn process_cpu() -> anyhow::Result<Duration> {
+    let stat = std::fs::read_to_string("/proc/self/stat")?;
+    // The fields after the command, which is in parentheses and may hold spaces:
+    // utime and stime are the 12th and 13th of them.
+    let fields: Vec<&str> = stat.rsplit_once(')').map_or("", |(_, rest)| rest).split_whitespace().collect();
+    let ticks = |i: usize| -> anyhow::Result<u64> { Ok(fields.get(i).copied().unwrap_or("").parse()?) };
+    let ticks_per_second = rustix::param::clock_ticks_per_second();
+    Ok(Duration::from_secs_f64((ticks(11)? + ticks(12)?) as f64 / ticks_per_second as f64))
+}
+
+/// `writers` threads each post into a channel of their own in one workspace, through
+/// `SledStore::apply` with the operations the server's post writes, `window` posts at
+/// a time (as a sender keeps `window` sends awaiting their ack), each time waiting for
+/// a flush that began after them (group commit, as the server's committer does),
+/// until `total` posts are durable or `max_time` passes.
+pub fn store_ceiling(
+    writers: usize,
+    window: usize,
+    total: u64,
+    max_time: Duration,
+) -> anyhow::Result<StoreCeiling> {
+    use confab_core::{ChannelId, Event, EventRecord, Message, MessageId, UserId, WorkspaceId};
+    use confab_store::{Batch, Op, SledStore, Store};
+
+    let dir = tempfile::tempdir()?;
+    let store = Arc::new(SledStore::open(dir.path(), &Default::default())?);
+    let workspace = WorkspaceId::from_bytes(rand::random());
+    let (event_seq, posted) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+    let commit = GroupCommit::new();
+    let flusher = {
+        let (store, commit) = (store.clone(), commit.clone());
+        std::thread::spawn(move || commit.run_flusher(|| Ok(store.flush()?)))
+    };
+    let cpu_before = process_cpu()?;
+    let began = Instant::now();
+    let deadline = began + max_time;
+    let threads: Vec<_> = (0..writers.max(1))
+        .map(|_| {
+            let (store, event_seq, posted, commit) =
+                (store.clone(), event_seq.clone(), posted.clone(), commit.clone());
+            std::thread::spawn(move || -> anyhow::Result<()> {
+                let (channel, author) =
+                    (ChannelId::from_bytes(rand::random()), UserId::from_bytes(rand::random()));
+                let mut seq = 0;
+                loop {
+                    let mut applied = 0;
+                    while applied < window as u64 {
+                        if posted.fetch_add(1, Ordering::SeqCst) >= total || Instant::now() >= deadline {
+                            break;
+                        }
+                        seq += 1;
+                        let message = Message {
+                            id: MessageId::from_bytes(rand::random()),
+                            workspace,
+                            channel,
+                            seq,
+                            author,
+                            text: format!("m{seq}"),
+                            created_at: 1_700_000_000_000,
+                            edited_at: None,
+                            deleted: false,
+                            thread_root: None,
+                            reply_count: 0,
+                            last_reply_at: None,
+                            reactions: Vec::new(),
+                            mentions: Vec::new(),
+                            client_msg_id: None,
+                            files: Vec::new(),
+                        };
+                        let event = EventRecord {
+                            workspace,
+                            event_seq: event_seq.fetch_add(1, Ordering::SeqCst) + 1,
+                            at: message.created_at,
+                            event: Event::MessageCreated { message: message.clone() },
+                        };
+                        let ops = vec![
+                            Op::PutMessage(message),
+                            Op::SetReadMarker { channel, user: author, seq },
+                            Op::AppendEvent(event),
+                        ];
+                        store.apply(Batch { ops })?;
+                        applied += 1;
+                    }
+                    if applied == 0 {
+                        return Ok(());
+                    }
+                    commit.wait_durable(applied)?;
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().map_err(|_| anyhow::anyhow!("writer panicked"))??;
+    }
+    let elapsed = began.elapsed();
+    commit.stop()?;
+    let flushes = flusher.join().map_err(|_| anyhow::anyhow!("flusher panicked"))??;
+    let cpu = process_cpu()?.saturating_sub(cpu_before);
+    Ok(StoreCeiling { posts: event_seq.load(Ordering::SeqCst), flushes, elapsed, cpu })
 }

@@ -241,6 +241,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             scenario::hostile::run(&ctx).await?;
             scenario::files::run(&ctx).await?;
             scenario::sled(&ctx).await?;
+            scenario::store(&ctx).await?;
         }
         Scenario::Peer(args) => peer::run(&ctx, &args).await?,
         Scenario::ServeBaseline { .. } => unreachable!("handled above"),

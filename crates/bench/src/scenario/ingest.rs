@@ -93,6 +93,14 @@ pub async fn run(ctx: &Ctx<'_>) -> anyhow::Result<()> {
             &format!("Confab / baseline p99 at {} msg/s", ctx.o.rate),
             format!("{:.1}×", p99 / base.paced_latency.quantile_ms(0.99).max(0.001)),
         );
+        // The store alone, writing what the posts wrote: how much of the gap to the
+        // target is the storage engine's.
+        let store = super::store(ctx).await?;
+        r.info(
+            "ingest",
+            "Confab / store alone throughput",
+            format!("{:.2}×", confab.throughput / store.max(1.0)),
+        );
     }
     Ok(())
 }

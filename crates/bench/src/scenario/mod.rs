@@ -124,7 +124,8 @@ pub async fn baseline_only(ctx: &Ctx<'_>) -> anyhow::Result<()> {
     ingest::run_baseline(ctx).await?;
     fanout::run_baseline_only(ctx).await?;
     idle::run_baseline_only(ctx).await?;
-    sled(ctx).await
+    sled(ctx).await?;
+    store(ctx).await.map(drop)
 }
 
 /// sled's raw group-committed durable write rate.
@@ -147,4 +148,27 @@ pub async fn sled(ctx: &Ctx<'_>) -> anyhow::Result<()> {
         ),
     );
     Ok(())
+}
+
+/// Confab's store alone, posting as the server does, group-committed: the ceiling of
+/// durable ingest without network, JSON or the app. Returns the posts/s.
+pub async fn store(ctx: &Ctx<'_>) -> anyhow::Result<f64> {
+    let (writers, window, total) = (ctx.o.senders, ctx.o.window, ctx.o.sled_writes);
+    println!("\n== store ceiling: {writers} writers × window {window}, a channel each, group commit");
+    let c = tokio::task::spawn_blocking(move || {
+        crate::baseline::store_ceiling(writers, window, total, Duration::from_secs(60))
+    })
+    .await??;
+    let rate = c.posts as f64 / c.elapsed.as_secs_f64();
+    ctx.report.info(
+        "baseline",
+        &format!("store alone: durable posts/s ({writers} writers × window {window}, group commit)"),
+        format!(
+            "{} ({:.0} posts/flush; {:.1} µs of CPU per post)",
+            thousands(rate),
+            c.posts as f64 / c.flushes.max(1) as f64,
+            c.cpu.as_secs_f64() * 1e6 / c.posts.max(1) as f64
+        ),
+    );
+    Ok(rate)
 }
