@@ -2,11 +2,12 @@
 //! empty PostgreSQL database, so that a node run on sled can move to the PostgreSQL
 //! store (docs/cluster.md).
 //!
-//! The copy is the sled store's export ([`SledStore::export`]): every record as the
-//! store operation that writes it, in chunks applied to PostgreSQL as they come.
-//! Memory is bounded by the chunk ([`CHUNK_BYTES`] of records, held as operations
-//! while one transaction writes them) and by sled's page cache for the read
-//! ([`SOURCE_CACHE_BYTES`]), whatever the size of the store.
+//! The copy is the sled store's export ([`SledStore::export_dir`]): every record as
+//! the store operation that writes it, in chunks applied to PostgreSQL as they come.
+//! Memory is bounded whatever the size of the store: by the chunk ([`EXPORT`]'s
+//! `chunk_bytes` of records, held as operations while one transaction writes them),
+//! and by what sled keeps of the pages it reads, which the export frees by closing
+//! and opening the store again after every part of `part_bytes` or `part_keys`.
 //!
 //! What it refuses, before writing anything:
 //! - a data dir a running node serves: sled's own lock on `<data-dir>/store`;
@@ -22,16 +23,18 @@ use std::path::Path;
 use std::time::Instant;
 
 use anyhow::Context;
-use confab_store::{RecordCounts, RecordKind, SledConfig, SledStore, Store, StoreError};
+use confab_store::{ExportOptions, RecordCounts, RecordKind, SledConfig, SledStore, Store, StoreError};
 use confab_store_postgres::{NodeLockHeld, PgConfig, PgStore, redact_password};
 use serde::Serialize;
 
 use crate::config::Config;
 
-/// The records handed to PostgreSQL per transaction, by their size in sled.
-pub const CHUNK_BYTES: usize = 4 * 1024 * 1024;
-/// sled's page cache while the store is read once, in key order.
-pub const SOURCE_CACHE_BYTES: u64 = 64 * 1024 * 1024;
+/// The records handed to PostgreSQL per transaction (by their size in sled), and
+/// the parts the store is read in, each with the store opened anew.
+pub const EXPORT: ExportOptions =
+    ExportOptions { chunk_bytes: 4 * 1024 * 1024, part_bytes: 32 * 1024 * 1024, part_keys: 50_000 };
+/// sled's page cache while the store is read, once, in key order.
+pub const SOURCE_CACHE_BYTES: u64 = 16 * 1024 * 1024;
 
 /// What the command prints when the copy is done and checked.
 #[derive(Debug, Serialize)]
@@ -59,7 +62,8 @@ pub fn run(config: &Config, url: &str) -> anyhow::Result<()> {
     let started = Instant::now();
     let data_dir = &config.server.data_dir;
     let store_dir = data_dir.join("store");
-    let source = open_source(&store_dir)?;
+    // Opened once to check it, then read part by part by the export.
+    drop(open_source(&store_dir)?);
     let database = redact_password(url);
     let target = open_target(url, &database)?;
 
@@ -83,7 +87,8 @@ pub fn run(config: &Config, url: &str) -> anyhow::Result<()> {
         )
         .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
     );
-    let exported = source.export(CHUNK_BYTES, &mut |batch, progress| {
+    let source = SledConfig { cache_capacity: SOURCE_CACHE_BYTES };
+    let exported = SledStore::export_dir(&store_dir, &source, EXPORT, &mut |batch, progress| {
         target.apply(batch)?;
         bar.set_length(progress.keys_total);
         bar.set_position(progress.keys_read);

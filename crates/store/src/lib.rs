@@ -26,7 +26,7 @@ mod sled_store;
 
 pub use blobs::{BlobStore, LocalBlobs};
 pub use keys::SCHEMA_VERSION;
-pub use sled_store::export::{ExportProgress, ExportStats};
+pub use sled_store::export::{ExportOptions, ExportProgress, ExportStats};
 pub use sled_store::{SledConfig, SledStore};
 
 use confab_core::{
