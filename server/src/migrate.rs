@@ -12,7 +12,10 @@
 //! What it refuses, before writing anything:
 //! - a data dir a running node serves: sled's own lock on `<data-dir>/store`;
 //! - a database a node serves: the PostgreSQL store's node lock, which the copy
-//!   also holds until it ends, so no node starts on the database half-copied;
+//!   also holds until it ends, so no node starts on the database half-copied; and
+//!   any node or operator command connected to it (a node with a bus takes no node
+//!   lock), seen by the `application_name` of its sessions, which the copy's own
+//!   do not share;
 //! - a database that holds any record already: the copy neither merges nor
 //!   overwrites.
 //!
@@ -67,6 +70,12 @@ pub fn run(config: &Config, url: &str) -> anyhow::Result<()> {
     let database = redact_password(url);
     let target = open_target(url, &database)?;
 
+    let connected = target.node_sessions()?;
+    anyhow::ensure!(
+        connected == 0,
+        "a confab node or operator command is connected to {database} ({connected} sessions); stop it \
+         before copying into this database"
+    );
     let held = target.record_counts()?;
     let nonempty: Vec<String> = held
         .iter()
@@ -155,7 +164,12 @@ fn open_source(store_dir: &Path) -> anyhow::Result<SledStore> {
 /// The database, held with the node lock for the length of the copy: a node serving
 /// it is refused, and none can start on it until the copy ends.
 fn open_target(url: &str, database: &str) -> anyhow::Result<PgStore> {
-    let config = PgConfig { connections: 2, exclusive: true, ..PgConfig::new(url) };
+    let config = PgConfig {
+        connections: 2,
+        exclusive: true,
+        application_name: "confab migrate",
+        ..PgConfig::new(url)
+    };
     match PgStore::open(&config) {
         Ok(store) => Ok(store),
         Err(StoreError::Backend(cause)) if cause.is::<NodeLockHeld>() => {

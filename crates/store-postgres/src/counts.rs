@@ -1,11 +1,12 @@
 //! How many records of each kind the database holds ([`PgStore::record_counts`]):
 //! `confab migrate` refuses a database that holds any, and checks what it copied
-//! against what the sled export counted.
+//! against what the sled export counted. It also refuses a database a node or an
+//! operator command is connected to ([`PgStore::node_sessions`]).
 
 use confab_store::{RecordCounts, RecordKind, Result};
 
-use crate::PgStore;
 use crate::codec::{backend, get};
+use crate::{PgConfig, PgStore};
 
 /// The table that holds each kind's records, one row per record. A thread's
 /// members are counted by their side of it (`user_threads`, which holds each
@@ -47,6 +48,24 @@ impl PgStore {
                 .enumerate()
                 .map(|(column, &kind)| Ok((kind, u64::try_from(get::<i64>(&row, column)?).unwrap_or(0))))
                 .collect()
+        })
+    }
+
+    /// Sessions on this database of nodes and operator commands: those whose
+    /// `application_name` is [`PgConfig::NODE`]. A store opened under another name
+    /// (as `confab migrate` opens its own) sees every node, those with a bus too,
+    /// which take no node lock.
+    pub fn node_sessions(&self) -> Result<u64> {
+        self.pool.run(|connection| {
+            let row = connection
+                .client()?
+                .query_one(
+                    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()
+                     AND application_name = $1",
+                    &[&PgConfig::NODE],
+                )
+                .map_err(backend)?;
+            Ok(u64::try_from(get::<i64>(&row, 0)?).unwrap_or(0))
         })
     }
 }

@@ -126,11 +126,23 @@ pub struct PgConfig {
     /// node's name. Without them, batches are not fenced (one node per database,
     /// or a test of the store alone).
     pub leases: Option<LeaseConfig>,
+    /// The `application_name` of the store's sessions, by which PostgreSQL shows
+    /// who is connected: [`PgConfig::NODE`] for nodes and operator commands.
+    pub application_name: &'static str,
 }
 
 impl PgConfig {
+    /// The `application_name` of a node's (or an operator command's) sessions.
+    pub const NODE: &'static str = "confab";
+
     pub fn new(url: impl Into<String>) -> PgConfig {
-        PgConfig { url: url.into(), connections: 4, exclusive: false, leases: None }
+        PgConfig {
+            url: url.into(),
+            connections: 4,
+            exclusive: false,
+            leases: None,
+            application_name: PgConfig::NODE,
+        }
     }
 }
 
@@ -142,6 +154,7 @@ impl std::fmt::Debug for PgConfig {
             .field("connections", &self.connections)
             .field("exclusive", &self.exclusive)
             .field("leases", &self.leases)
+            .field("application_name", &self.application_name)
             .finish()
     }
 }
@@ -194,7 +207,7 @@ impl PgStore {
     pub fn open(config: &PgConfig) -> Result<PgStore> {
         let mut client_config = postgres::Config::from_str(&config.url)
             .map_err(|e| backend_message(format!("the PostgreSQL address is not valid: {e}")))?;
-        client_config.application_name("confab");
+        client_config.application_name(config.application_name);
         let shared = Arc::new(Shared::default());
         let node_lock = match config.exclusive {
             true => Some(NodeLock::take(&client_config, shared.clone())?),
