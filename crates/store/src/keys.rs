@@ -216,6 +216,10 @@ pub fn read_marker(channel: ChannelId, user: UserId) -> Vec<u8> {
     Key::new(READ_MARKER).channel(channel).user(user).build()
 }
 
+pub fn read_markers_prefix(channel: ChannelId) -> Vec<u8> {
+    Key::new(READ_MARKER).channel(channel).build()
+}
+
 /// Channel, `seq` → `Message`.
 pub fn message(channel: ChannelId, seq: u64) -> Vec<u8> {
     Key::new(MESSAGE).channel(channel).u64(seq).build()

@@ -493,6 +493,8 @@ pub trait Store: Send + Sync + 'static {
     fn channels(&self, workspace: WorkspaceId) -> Result<Vec<Channel>>;
     fn channel_by_name(&self, workspace: WorkspaceId, name: &str) -> Result<Option<ChannelId>>;
     fn channel_member(&self, channel: ChannelId, user: UserId) -> Result<Option<ChannelMembership>>;
+    /// Every membership of the channel, by user id, each with its read marker as
+    /// [`Store::channel_member`] reports it.
     fn channel_members(&self, channel: ChannelId) -> Result<Vec<(UserId, ChannelMembership)>>;
 
     fn message(&self, id: MessageId) -> Result<Option<Message>>;

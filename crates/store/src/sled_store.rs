@@ -12,7 +12,7 @@
 //! `apply` and `flush` with [`StoreError::Stopped`]; restarting the process reopens
 //! it from what is durable (completing the journal's batch).
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -758,12 +758,23 @@ impl Store for SledStore {
     }
 
     fn channel_members(&self, channel: ChannelId) -> Result<Vec<(UserId, ChannelMembership)>> {
-        let prefix = keys::channel_members_prefix(channel);
+        // The read markers override the records' `last_read_seq`, as in
+        // `channel_member`: one scan of the channel's markers, not a read per member.
+        let mut markers = HashMap::new();
+        for kv in self.tree.scan_prefix(keys::read_markers_prefix(channel)) {
+            let (k, v) = kv?;
+            markers.insert(keys::trailing_id(&k), keys::trailing_u64(&v));
+        }
         self.tree
-            .scan_prefix(&prefix)
+            .scan_prefix(keys::channel_members_prefix(channel))
             .map(|kv| {
                 let (k, v) = kv?;
-                Ok((UserId::from_bytes(keys::trailing_id(&k)), decode(&k, &v)?))
+                let user = keys::trailing_id(&k);
+                let mut membership: ChannelMembership = decode(&k, &v)?;
+                if let Some(&seq) = markers.get(&user) {
+                    membership.last_read_seq = seq;
+                }
+                Ok((UserId::from_bytes(user), membership))
             })
             .collect()
     }
