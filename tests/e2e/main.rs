@@ -76,6 +76,10 @@ fn main() {
             eprintln!("the end-to-end suite's PostgreSQL mode did not run");
             return;
         }
+        if confab_tests::bus_mode() && confab_tests::nats().is_none() {
+            eprintln!("the end-to-end suite's bus mode did not run");
+            return;
+        }
     }
     let modules: Vec<(&str, Vec<Case>)> = vec![
         ("abuse", abuse::cases()),

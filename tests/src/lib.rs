@@ -14,6 +14,11 @@
 //! each [`TestServer`] gets a database of its own (`CONFAB_CLUSTER_STORE`), kept
 //! across its restarts, so tests stay independent. Without PostgreSQL installed that
 //! mode fails, saying what to install, unless `CONFAB_SKIP_POSTGRES=1`.
+//!
+//! With `CONFAB_E2E_BUS=1` as well ([`bus_mode`]), every server of the PostgreSQL
+//! mode is a node of a cluster of its own on the run's throwaway `nats-server`
+//! (`[cluster] bus`): the whole suite then runs through the cluster's write path
+//! (leases, fencing, publishing on the bus), which must behave as a single node.
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -48,6 +53,21 @@ pub fn store_mode() -> StoreMode {
     }
 }
 
+/// The variable that makes every PostgreSQL server of the run a node of a cluster.
+pub const BUS_ENV: &str = "CONFAB_E2E_BUS";
+
+/// Whether every server of this run is a node of a cluster of its own (the
+/// PostgreSQL mode with `CONFAB_E2E_BUS=1`): see the crate doc.
+pub fn bus_mode() -> bool {
+    store_mode() == StoreMode::Postgres && std::env::var(BUS_ENV).is_ok_and(|v| v == "1")
+}
+
+/// The run's NATS server in the bus mode (started on first use); `None` when the run
+/// skips NATS (`CONFAB_SKIP_NATS=1`).
+pub fn nats() -> Option<&'static confab_test_support::nats::TestNats> {
+    confab_test_support::nats::shared()
+}
+
 /// The run's PostgreSQL server (started on first use), in the PostgreSQL mode; `None`
 /// when the run skips PostgreSQL (`CONFAB_SKIP_POSTGRES=1`). Panics, saying what to
 /// install, when PostgreSQL cannot be started.
@@ -61,7 +81,15 @@ fn store_env() -> Vec<(String, String)> {
         StoreMode::Sled => Vec::new(),
         StoreMode::Postgres => {
             let cluster = postgres().expect("the PostgreSQL mode is skipped before any test starts");
-            vec![("CONFAB_CLUSTER_STORE".into(), cluster.database())]
+            let mut env = vec![("CONFAB_CLUSTER_STORE".into(), cluster.database())];
+            if let Some(nats) = nats().filter(|_| bus_mode()) {
+                // A cluster of its own: the servers of a run do not hear each other.
+                static SERVERS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+                let n = SERVERS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                env.push(("CONFAB_CLUSTER_BUS".into(), nats.url()));
+                env.push(("CONFAB_CLUSTER_NAME".into(), format!("e2e-{}-{n}", std::process::id())));
+            }
+            env
         }
     }
 }
@@ -129,7 +157,8 @@ impl TestServer {
     /// (`confab migrate` starts from one).
     pub fn start_on_sled(env: &[(&str, &str)]) -> TestServer {
         let mut server = TestServer::prepare(env, false);
-        server.env.retain(|(k, _)| k != "CONFAB_CLUSTER_STORE");
+        // No [cluster] at all (in the bus mode, the run gives it a bus too).
+        server.env.retain(|(k, _)| !k.starts_with("CONFAB_CLUSTER_"));
         server.spawn();
         server
     }
