@@ -13,7 +13,8 @@
 //!   its own router, in-process ([`tower::ServiceExt::oneshot`]), and answers with
 //!   the status, headers and body. A WebSocket `send` is forwarded as the post it
 //!   is, with the caller, and the holder runs `App::post_message` as its own
-//!   WebSocket does ([`confab_app::cluster::Forwarder`]). Bounds: bodies of at most
+//!   WebSocket does; a profile change has each holder of the member's workspaces
+//!   log its `user.updated` ([`confab_app::cluster::Forwarder`]). Bounds: bodies of at most
 //!   `cluster.forward_max_bytes` (else `413`), `cluster.forward_concurrency`
 //!   requests forwarded and served at once, and `cluster.forward_timeout_ms` for
 //!   the answer (else `503 unavailable`). Reads are served by any node from the
@@ -136,7 +137,7 @@ pub async fn join(app: &App, store: Arc<PgStore>, config: &ClusterSection) -> an
     let (taken_tx, taken) = mpsc::unbounded_channel();
     let durable = app.join_cluster(
         Arc::new(StoreLeases { store, taken: Some(taken_tx) }),
-        Some(Arc::new(PostForwarder(node.clone()))),
+        Some(Arc::new(AppForwarder(node.clone()))),
     );
     let deliveries = bus.subscribe().await.map_err(|e| anyhow::anyhow!("subscribing on the bus: {e}"))?;
     tokio::spawn(publish(bus.clone(), durable));
@@ -417,9 +418,9 @@ fn count_forwarded<T>(outcome: &Result<Option<T>, Error>) {
 /// The app's writes to workspaces held elsewhere that are not HTTP requests naming
 /// them: WebSocket sends, and profile changes announced in each of a member's
 /// workspaces.
-struct PostForwarder(Arc<Node>);
+struct AppForwarder(Arc<Node>);
 
-impl Forwarder for PostForwarder {
+impl Forwarder for AppForwarder {
     fn user_updated(&self, ws: WorkspaceId, user: UserId) -> Forwarded<()> {
         let node = self.0.clone();
         Box::pin(async move {
