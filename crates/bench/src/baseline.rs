@@ -127,7 +127,7 @@ impl GroupCommit {
         Ok(())
     }
 
-    /// Runs the flusher until [`GroupCommit::stop`]; returns the number of flushes.
+    /// Runs the flusher until [`GroupCommit::finish`]; returns the number of flushes.
     fn run_flusher(&self, flush: impl Fn() -> anyhow::Result<()>) -> anyhow::Result<u64> {
         let mut flushes = 0;
         loop {
@@ -150,10 +150,22 @@ impl GroupCommit {
         }
     }
 
-    fn stop(&self) -> anyhow::Result<()> {
+    /// Waits for the writers, then stops the flusher: how long the writers took since
+    /// `began`, and how many flushes there were.
+    fn finish(
+        &self,
+        writers: Vec<std::thread::JoinHandle<anyhow::Result<()>>>,
+        flusher: std::thread::JoinHandle<anyhow::Result<u64>>,
+        began: Instant,
+    ) -> anyhow::Result<(Duration, u64)> {
+        for writer in writers {
+            writer.join().map_err(|_| anyhow::anyhow!("writer panicked"))??;
+        }
+        let elapsed = began.elapsed();
         self.lock()?.stop = true;
         self.applied.notify_one();
-        Ok(())
+        let flushes = flusher.join().map_err(|_| anyhow::anyhow!("flusher panicked"))??;
+        Ok((elapsed, flushes))
     }
 }
 
@@ -198,12 +210,7 @@ pub fn sled_ceiling(writers: usize, total: u64, max_time: Duration) -> anyhow::R
             })
         })
         .collect();
-    for t in threads {
-        t.join().map_err(|_| anyhow::anyhow!("writer panicked"))??;
-    }
-    let elapsed = began.elapsed();
-    commit.stop()?;
-    let flushes = flusher.join().map_err(|_| anyhow::anyhow!("flusher panicked"))??;
+    let (elapsed, flushes) = commit.finish(threads, flusher, began)?;
     let writes = tree.len() as u64;
     Ok(SledCeiling { writes, flushes, elapsed })
 }
@@ -309,12 +316,7 @@ pub fn store_ceiling(
             })
         })
         .collect();
-    for t in threads {
-        t.join().map_err(|_| anyhow::anyhow!("writer panicked"))??;
-    }
-    let elapsed = began.elapsed();
-    commit.stop()?;
-    let flushes = flusher.join().map_err(|_| anyhow::anyhow!("flusher panicked"))??;
+    let (elapsed, flushes) = commit.finish(threads, flusher, began)?;
     let cpu = process_cpu()?.saturating_sub(cpu_before);
     Ok(StoreCeiling { posts: event_seq.load(Ordering::SeqCst), flushes, elapsed, cpu })
 }

@@ -5,16 +5,16 @@
 //! search entries go too.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use confab_app::consent::StoreLedger;
 use confab_app::lifecycle::{ErasedMessages, ErasurePolicy};
-use confab_app::search::SearchParams;
 use confab_app::{App, Caller, CreateChannel, PostMessage};
 use confab_consent::{Ledger, Purpose};
 use confab_core::{ChannelId, WorkspaceId};
 use confab_store::{Direction, Store};
 use confab_training::{ModelRegistry, NoiseSource};
+
+use crate::support::hits;
 
 const SEED: u64 = 7;
 
@@ -46,20 +46,6 @@ fn without_own_id(artifact: &[u8], id: &str) -> Vec<u8> {
     let text = String::from_utf8(artifact.to_vec()).expect("a JSON artifact");
     assert_eq!(text.matches(id).count(), 1, "the artifact names its id once: {text}");
     text.replace(id, "").into_bytes()
-}
-
-/// Search hits for `q`, once the index has caught up with everything posted so far.
-async fn hits(app: &App, caller: Caller, ws: WorkspaceId, q: &str, expect: usize) -> usize {
-    let mut found = usize::MAX;
-    for _ in 0..200 {
-        let params = SearchParams { q: q.to_string(), limit: None, offset: None, sort: None };
-        found = app.search(caller, ws, params).map(|a| a.total).unwrap_or(usize::MAX);
-        if found == expect {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    found
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -3,30 +3,17 @@
 //! its workspace's. The pass is run "eight days later" by giving it that time.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use confab_app::lifecycle::SetRetention;
-use confab_app::search::SearchParams;
-use confab_app::{App, Caller, CreateChannel, PostMessage};
+use confab_app::{Caller, CreateChannel, PostMessage};
 use confab_consent::Purpose;
-use confab_core::{ChannelId, ErrorCode, WorkspaceId};
+use confab_core::{ChannelId, ErrorCode};
 use confab_store::{Direction, Store};
 use confab_training::NoiseSource;
 
-const DAY_MS: i64 = 86_400_000;
+use crate::support::hits;
 
-async fn hits(app: &App, caller: Caller, ws: WorkspaceId, q: &str, expect: usize) -> usize {
-    let mut found = usize::MAX;
-    for _ in 0..200 {
-        let params = SearchParams { q: q.to_string(), limit: None, offset: None, sort: None };
-        found = app.search(caller, ws, params).map(|a| a.total).unwrap_or(usize::MAX);
-        if found == expect {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    found
-}
+const DAY_MS: i64 = 86_400_000;
 
 fn now() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64

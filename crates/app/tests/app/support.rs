@@ -53,6 +53,21 @@ pub async fn person(app: &App, i: usize) -> (Caller, User) {
 
 /// Signs up a person who creates a workspace and posts `text` in its #general, and
 /// waits (up to 10 s) until `query` finds it: the derived-data task has run.
+/// The hits of `q` once they are `expect` (indexing is asynchronous), or what they are
+/// after 60 s: a loaded machine (CI on 2 cores) took longer than the 5 s this once
+/// waited.
+pub async fn hits(app: &App, caller: Caller, ws: WorkspaceId, q: &str, expect: usize) -> usize {
+    let params = || SearchParams { q: q.to_string(), limit: None, offset: None, sort: None };
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let found = app.search(caller, ws, params()).map(|a| a.total).unwrap_or(usize::MAX);
+        if found == expect || tokio::time::Instant::now() >= deadline {
+            return found;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+}
+
 pub async fn searchable_post(app: &App, text: &str, query: &str) -> (Caller, WorkspaceId) {
     let (ada, _) = person(app, 0).await;
     let ws = app.create_workspace(ada, "Engines").await.expect("a workspace").workspace.id;
@@ -60,7 +75,7 @@ pub async fn searchable_post(app: &App, text: &str, query: &str) -> (Caller, Wor
     let post = PostMessage { text: text.into(), thread_root: None, client_msg_id: None };
     app.post_message(ada, general, post).await.expect("post");
     let params = || SearchParams { q: query.into(), limit: None, offset: None, sort: None };
-    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
     while app.search(ada, ws, params()).map(|a| a.hits.is_empty()).unwrap_or(true) {
         assert!(tokio::time::Instant::now() < deadline, "the message became searchable");
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
