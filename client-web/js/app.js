@@ -425,11 +425,17 @@ export async function toggleSaved(msg) {
   }
 }
 
+/** The number of the latest load of each channel's pins: an older load's answer
+ * that arrives after a newer one's (a pin made meanwhile) must not overwrite it. */
+const pinLoads = new Map();
+
 /** Loads (again) a channel's pinned messages. */
 export async function loadPins(/** @type {string} */ chId) {
   const ws = state.wsId;
+  const n = (pinLoads.get(chId) || 0) + 1;
+  pinLoads.set(chId, n);
   const list = await api.inbox.pins(chId);
-  if (ws !== state.wsId) return;
+  if (ws !== state.wsId || pinLoads.get(chId) !== n) return;
   state.pins.set(chId, list);
   emit('pins', chId);
   emit('messages', { channel: chId });
