@@ -518,7 +518,7 @@ async fn serve_workspace(node: Arc<Node>, ws: WorkspaceId) {
 }
 
 /// Publishes each durable batch's events for the other nodes, in order.
-async fn publish(bus: Arc<NatsBus>, mut durable: mpsc::UnboundedReceiver<Vec<EventRecord>>) {
+async fn publish(bus: Arc<NatsBus>, mut durable: mpsc::Receiver<Vec<EventRecord>>) {
     while let Some(events) = durable.recv().await {
         for record in events {
             let payload = match serde_json::to_vec(&record) {

@@ -77,7 +77,7 @@ pub struct ClusterHooks {
     leases: OnceLock<Arc<dyn WriteLeases>>,
     forwarder: OnceLock<Arc<dyn Forwarder>>,
     /// Where the committer hands each durable batch's events for the other nodes.
-    pub(crate) peers: OnceLock<mpsc::UnboundedSender<Vec<EventRecord>>>,
+    pub(crate) peers: OnceLock<mpsc::Sender<Vec<EventRecord>>>,
 }
 
 /// The reason `Taken` a store gives a batch refused for want of its workspace's
@@ -97,6 +97,12 @@ pub(crate) fn elsewhere() -> Error {
     )
 }
 
+/// Durable batches waiting to be published for the other nodes. While NATS is slow or
+/// away the publisher waits, and a batch that finds the queue full is not published:
+/// the other nodes find the gap and read it from the event log, as after any loss on
+/// the bus. (Unbounded, the queue grew with every write for as long as NATS was away.)
+pub const PUBLISH_QUEUE_BATCHES: usize = 1024;
+
 impl App {
     /// Makes this app one node of a cluster: writes take `leases` first, WebSocket
     /// sends to workspaces held elsewhere go through `forwarder` (if any), and the
@@ -106,9 +112,9 @@ impl App {
         &self,
         leases: Arc<dyn WriteLeases>,
         forwarder: Option<Arc<dyn Forwarder>>,
-    ) -> mpsc::UnboundedReceiver<Vec<EventRecord>> {
+    ) -> mpsc::Receiver<Vec<EventRecord>> {
         let hooks = &self.inner.cluster;
-        let (tx, rx) = mpsc::unbounded_channel();
+        let (tx, rx) = mpsc::channel(PUBLISH_QUEUE_BATCHES);
         let _ = hooks.leases.set(leases);
         if let Some(forwarder) = forwarder {
             let _ = hooks.forwarder.set(forwarder);

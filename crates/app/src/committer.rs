@@ -110,8 +110,11 @@ async fn run_flusher(
         if !durable_events.is_empty() {
             // The other nodes of a cluster hear of them after this node's own
             // connections (nothing to do on a single node).
-            if let Some(peers) = cluster.peers.get() {
-                let _ = peers.send(durable_events.clone());
+            if let Some(peers) = cluster.peers.get()
+                && peers.try_send(durable_events.clone()).is_err()
+            {
+                // Full (see `cluster::PUBLISH_QUEUE_BATCHES`): the peers read the log.
+                metrics::counter!("confab_cluster_publish_dropped_total").increment(1);
             }
             let _ = derived.send(durable_events);
         }
