@@ -28,6 +28,9 @@ pub struct Writes {
     entries: Vec<(IVec, Option<IVec>)>,
     /// Key → index of its last write in `entries`.
     last_write: HashMap<IVec, usize>,
+    /// Whether the batch changes a key of a value spread over several keys (a long
+    /// text's parts past the first): see [`Writes::touch_multi_key_value`].
+    touches_multi_key_value: bool,
 }
 
 impl Writes {
@@ -48,6 +51,17 @@ impl Writes {
     /// key, `Some(None)` if it removes it.
     pub fn staged(&self, key: &[u8]) -> Option<Option<&IVec>> {
         self.last_write.get(key).map(|&i| self.entries[i].1.as_ref())
+    }
+
+    /// Notes that the batch changes a part of a value spread over several keys, so
+    /// that applying it must keep readers of such values out (one key's write is
+    /// atomic on its own; several are not).
+    pub fn touch_multi_key_value(&mut self) {
+        self.touches_multi_key_value = true;
+    }
+
+    pub fn touches_multi_key_value(&self) -> bool {
+        self.touches_multi_key_value
     }
 
     pub fn is_empty(&self) -> bool {

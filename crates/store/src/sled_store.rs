@@ -57,9 +57,11 @@ pub struct SledStore {
     /// short; durability is `flush`'s job.
     apply_lock: Mutex<()>,
     /// A batch's writes reach sled one key at a time. Reads of a value spread over
-    /// several keys (a long text's parts) hold this for reading and `apply` holds it
-    /// for writing while it writes, so such a read sees one version whole, never the
-    /// parts of two.
+    /// several keys (a long text's parts) hold this for reading, and `apply` holds it
+    /// for writing while it writes a batch that changes such a value's parts past
+    /// the first, so such a read sees one version whole, never the parts of two. A
+    /// batch that changes only first parts (every short text) changes one key per
+    /// value, which sled makes atomic, and does not wait for readers of long texts.
     multi_key_values: RwLock<()>,
     blobs: BlobSync,
     /// Set once a write failed half-way; see the module docs.
@@ -311,7 +313,8 @@ impl SledStore {
     /// Stages a message's text under its own keys, in parts of
     /// [`keys::TEXT_PART_BYTES`], writing only the parts that change: a reaction, a
     /// reply count or a read of the record must not rewrite a long text. Parts past
-    /// the new text's end are removed.
+    /// the new text's end are removed. Changing any part past the first marks the
+    /// batch as one that readers must not see half-applied.
     fn stage_message_text(&self, channel: ChannelId, seq: u64, text: String, out: &mut Writes) -> Result<()> {
         let parts: Vec<&[u8]> = text.as_bytes().chunks(keys::TEXT_PART_BYTES).collect();
         for part in 0.. {
@@ -324,12 +327,21 @@ impl SledStore {
                 Some(staged) => staged.cloned(),
                 None => self.tree.get(&key)?,
             };
-            match parts.get(part) {
-                Some(&bytes) if current.as_deref() != Some(bytes) => out.insert(key, bytes),
-                Some(_) => {}
-                None if current.is_some() => out.remove(key),
+            let changed = match parts.get(part) {
+                Some(&bytes) if current.as_deref() != Some(bytes) => {
+                    out.insert(key, bytes);
+                    true
+                }
+                Some(_) => false,
+                None if current.is_some() => {
+                    out.remove(key);
+                    true
+                }
                 // Parts are contiguous: past the last one there is nothing left.
                 None => break,
+            };
+            if changed && part > 0 {
+                out.touch_multi_key_value();
             }
         }
         Ok(())
@@ -618,7 +630,7 @@ impl Store for SledStore {
         }
         if !writes.is_empty()
             && let Err(e) = {
-                let _writing = self.multi_key_values.write();
+                let _writing = writes.touches_multi_key_value().then(|| self.multi_key_values.write());
                 writes.apply_journaled(&self.tree)
             }
         {
@@ -1185,9 +1197,12 @@ mod tests {
         let store = std::sync::Arc::new(SledStore::open(dir.path(), &Default::default()).unwrap());
         let (ws, channel) =
             (WorkspaceId::from_ulid(ulid::Ulid::new()), ChannelId::from_ulid(ulid::Ulid::new()));
-        // Two versions of the same length that differ in every part, each part
-        // ending inside a 2-byte character.
-        let versions = [format!("a{}", "é".repeat(20_000)), format!("b{}", "è".repeat(20_000))];
+        // Versions of the same length that differ in every part, each part ending
+        // inside a 2-byte character; one that differs from the first in its first
+        // part only (an edit that changes one key, written without the lock); and a
+        // short one (an edit that removes parts).
+        let long = |first: char, rest: &str| format!("{first}{}", rest.repeat(20_000));
+        let versions = [long('a', "é"), long('b', "è"), long('c', "è"), "short".to_string()];
         let message = |text: &str| {
             let mut message = crate::conformance::message(ws, channel, 1, text);
             message.id = MessageId::from_ulid(ulid::Ulid::from_parts(1, 1));
@@ -1207,7 +1222,8 @@ mod tests {
             })
         };
         for i in 0..400 {
-            store.apply(Batch { ops: vec![Op::PutMessage(message(&versions[(i + 1) % 2]))] }).unwrap();
+            let text = &versions[(i + 1) % versions.len()];
+            store.apply(Batch { ops: vec![Op::PutMessage(message(text))] }).unwrap();
         }
         done.store(true, Ordering::Relaxed);
         reader.join().expect("every read was one whole version");
