@@ -19,6 +19,16 @@
 //! mode is a node of a cluster of its own on the run's throwaway `nats-server`
 //! (`[cluster] bus`): the whole suite then runs through the cluster's write path
 //! (leases, fencing, publishing on the bus), which must behave as a single node.
+//!
+//! # Three nodes
+//!
+//! In the bus mode with `CONFAB_E2E_NODES=N`, each [`TestServer`] is a cluster of
+//! [`nodes`] nodes: one database, one cluster name on the run's
+//! NATS, a data dir per node. [`TestServer::url`] is the first node; every
+//! [`TestServer::client`] and [`TestServer::user`] takes the next node in turn, so
+//! the users of a test sit on different nodes and the whole suite checks that a
+//! cluster behaves as one server. Stopping, killing or restarting the server does it
+//! to every node.
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -94,6 +104,25 @@ fn store_env() -> Vec<(String, String)> {
     }
 }
 
+/// The variable that sets how many nodes each server of the bus mode has.
+pub const NODES_ENV: &str = "CONFAB_E2E_NODES";
+
+/// How many nodes each server of this run has: 1 outside the bus mode, else
+/// `CONFAB_E2E_NODES` (1 when unset).
+pub fn nodes() -> usize {
+    if !bus_mode() {
+        return 1;
+    }
+    match std::env::var(NODES_ENV) {
+        Err(_) => 1,
+        Ok(n) => n
+            .parse()
+            .ok()
+            .filter(|n| (1..=26).contains(n))
+            .unwrap_or_else(|| panic!("{NODES_ENV}={n:?}: expected a number of nodes from 1 to 26")),
+    }
+}
+
 /// In the child process, runs the server and exits; in the test runner, returns.
 pub fn run_as_server_if_asked() {
     if std::env::var_os(SERVER_ENV).is_none() {
@@ -110,7 +139,8 @@ pub fn run_as_server_if_asked() {
     std::process::exit(code);
 }
 
-/// A confab server process for one test.
+/// A confab server process for one test (in the bus mode, the first node of a
+/// cluster of [`nodes`]: see the crate doc).
 pub struct TestServer {
     child: Option<Child>,
     /// `http://127.0.0.1:PORT`
@@ -118,6 +148,17 @@ pub struct TestServer {
     dir: PathBuf,
     _temp: Option<tempfile::TempDir>,
     env: Vec<(String, String)>,
+    /// The cluster's other nodes, with the same settings but their node name.
+    peers: Vec<Peer>,
+    /// Which node the next [`TestServer::client`] talks to.
+    next_node: std::sync::atomic::AtomicUsize,
+}
+
+/// Another node of a [`TestServer`]'s cluster.
+struct Peer {
+    child: Option<Child>,
+    url: String,
+    dir: tempfile::TempDir,
 }
 
 /// Settings every test server gets: cheap password hashing (the real cost is a
@@ -159,6 +200,7 @@ impl TestServer {
         let mut server = TestServer::prepare(env, false);
         // No [cluster] at all (in the bus mode, the run gives it a bus too).
         server.env.retain(|(k, _)| !k.starts_with("CONFAB_CLUSTER_"));
+        server.peers.clear();
         server.spawn();
         server
     }
@@ -180,7 +222,27 @@ impl TestServer {
         let mut all = base_env();
         all.extend(store_env());
         all.extend(env.iter().map(|(k, v)| (k.to_string(), v.to_string())));
-        TestServer { child: None, url: String::new(), dir, _temp: Some(temp), env: all }
+        // A test that names its node builds its own cluster (tests/e2e/cluster.rs).
+        let own_cluster = env.iter().any(|(k, _)| *k == "CONFAB_CLUSTER_NODE");
+        let peers = match all.iter().any(|(k, _)| k == "CONFAB_CLUSTER_BUS") && !own_cluster {
+            true => (1..nodes())
+                .map(|_| Peer {
+                    child: None,
+                    url: String::new(),
+                    dir: tempfile::tempdir().expect("temp dir"),
+                })
+                .collect(),
+            false => Vec::new(),
+        };
+        TestServer {
+            child: None,
+            url: String::new(),
+            dir,
+            _temp: Some(temp),
+            env: all,
+            peers,
+            next_node: Default::default(),
+        }
     }
 
     pub fn data_dir(&self) -> &Path {
@@ -219,11 +281,29 @@ impl TestServer {
         command
     }
 
+    /// Starts every node: the first, then the others (which find the schema made).
     fn spawn(&mut self) {
+        let (child, url) = self.spawn_node(None, &self.dir);
+        (self.child, self.url) = (Some(child), url);
+        for i in 0..self.peers.len() {
+            let name = ((b'b' + i as u8) as char).to_string();
+            let (child, url) = self.spawn_node(Some(&name), self.peers[i].dir.path());
+            (self.peers[i].child, self.peers[i].url) = (Some(child), url);
+        }
+    }
+
+    /// Starts one node on `dir`: the first (`node` `None`, named `a` when it has
+    /// peers) or the peer named `node`. Returns it and its URL once it listens.
+    fn spawn_node(&self, node: Option<&str>, dir: &Path) -> (Child, String) {
         let mut command = self.command();
+        match node {
+            Some(name) => command.env("CONFAB_CLUSTER_NODE", name),
+            None if !self.peers.is_empty() => command.env("CONFAB_CLUSTER_NODE", "a"),
+            None => &mut command,
+        };
         command
             .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-            .arg(&self.dir)
+            .arg(dir)
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit());
         let mut child = command.spawn().expect("spawn the server");
@@ -245,22 +325,31 @@ impl TestServer {
             }
         });
         let addr = rx.recv_timeout(Duration::from_secs(60)).expect("the server did not say where it listens");
-        self.url = format!("http://{addr}");
-        self.child = Some(child);
+        (child, format!("http://{addr}"))
     }
 
-    /// Kills the process without warning (SIGKILL), as a crash would.
+    /// Every node's process, the first first.
+    fn children(&mut self) -> impl Iterator<Item = &mut Option<Child>> {
+        std::iter::once(&mut self.child).chain(self.peers.iter_mut().map(|peer| &mut peer.child))
+    }
+
+    /// Kills the process (every node) without warning (SIGKILL), as a crash would.
     pub fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
+        for child in self.children() {
+            if let Some(mut child) = child.take() {
+                let _ = child.kill();
+                let _ = child.wait();
+            }
         }
     }
 
-    /// Stops the process gracefully (SIGTERM) and waits for it.
+    /// Stops the process (every node) gracefully (SIGTERM) and waits for it.
     pub fn stop(&mut self) {
-        if let Some(mut child) = self.child.take() {
+        let mut stopping: Vec<Child> = self.children().filter_map(Option::take).collect();
+        for child in &stopping {
             let _ = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
+        }
+        for child in &mut stopping {
             let _ = child.wait();
         }
     }
@@ -286,15 +375,30 @@ impl TestServer {
         self.child.as_ref().map(Child::id)
     }
 
+    /// A client of the server: of its next node in turn, in the bus mode.
     pub fn client(&self) -> Client {
-        Client::new(&self.url)
+        Client::new(self.next_url())
+    }
+
+    /// The URL of the next node in turn (always the first outside the bus mode).
+    pub fn next_url(&self) -> &str {
+        let n = self.next_node.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % (1 + self.peers.len());
+        match n {
+            0 => &self.url,
+            n => &self.peers[n - 1].url,
+        }
+    }
+
+    /// Every node's URL, the first first.
+    pub fn node_urls(&self) -> Vec<&str> {
+        std::iter::once(self.url.as_str()).chain(self.peers.iter().map(|peer| peer.url.as_str())).collect()
     }
 
     /// Signs up a user named `name` (email `name@example.com`) and returns a client
     /// acting as them.
     pub async fn user(&self, name: &str) -> (Client, Session) {
-        let session = self
-            .client()
+        let node = Client::new(self.next_url());
+        let session = node
             .signup_with(&SignupRequest {
                 email: format!("{name}@example.com"),
                 password: "correct horse battery".into(),
@@ -304,7 +408,7 @@ impl TestServer {
             })
             .await
             .expect("sign-up");
-        (self.client().with_token(&session.token), session)
+        (node.with_token(&session.token), session)
     }
 }
 
