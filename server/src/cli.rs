@@ -271,7 +271,7 @@ pub fn main_with_args(args: impl IntoIterator<Item = std::ffi::OsString>) -> any
                 config.cluster.is_none(),
                 "confab backup copies a sled store, and this one is on PostgreSQL ([cluster] store): back \
                  the database up with pg_dump (or pg_basebackup with WAL archiving), and copy the data \
-                 dir's models/, files/ and secret.key (docs/cluster.md)"
+                 dir's models/ and files/ (docs/cluster.md)"
             );
             let request = AdminRequest::Backup { out: std::path::absolute(out)? };
             return admin::run_with_bar(&runtime, &config, request);
@@ -284,8 +284,8 @@ pub fn main_with_args(args: impl IntoIterator<Item = std::ffi::OsString>) -> any
             anyhow::ensure!(
                 config.cluster.is_none(),
                 "confab restore brings back a sled store, and this one is on PostgreSQL ([cluster] store): \
-                 restore the database with pg_restore, and copy models/, files/ and secret.key into the \
-                 data dir (docs/cluster.md)"
+                 restore the database with pg_restore, and copy models/ and files/ into the data dir \
+                 (docs/cluster.md)"
             );
             anyhow::ensure!(
                 cli.data_dir.is_some(),

@@ -365,7 +365,11 @@ pub fn restore(backup: &std::path::Path, data_dir: &std::path::Path) -> anyhow::
             .context("copying the files")?;
     }
     bar.finish_and_clear();
-    std::fs::copy(backup.join("secret.key"), data_dir.join("secret.key")).context("copying secret.key")?;
+    // Backups made before the reset-link key moved into the store carry it as a file.
+    if backup.join("secret.key").exists() {
+        std::fs::copy(backup.join("secret.key"), data_dir.join("secret.key"))
+            .context("copying secret.key")?;
+    }
     let store: std::sync::Arc<dyn Store> =
         std::sync::Arc::new(confab_store::SledStore::open(&data_dir.join("store"), &Default::default())?);
     let ledger = confab_consent::Ledger::new(confab_app::consent::StoreLedger { store: store.clone() });

@@ -164,7 +164,7 @@ impl App {
         let index_dir = data_dir.join("index");
         let registry = confab_training::ModelRegistry::open(data_dir.join("models"))
             .map_err(|e| format!("model registry: {e}"))?;
-        let lifecycle = lifecycle::Lifecycle::open(data_dir)?;
+        let lifecycle = lifecycle::Lifecycle::open(store.as_ref(), data_dir)?;
         let blobs = confab_store::LocalBlobs::open(data_dir.join("files"))
             .map_err(|e| format!("file store in {}: {e}", data_dir.join("files").display()))?;
         let blobs: Arc<dyn confab_store::BlobStore> = Arc::new(blobs);

@@ -9,7 +9,8 @@
 //! - `models/`: the model registry, copied while no consent change or training run
 //!   can save or retire a model (under the ledger's append lock);
 //! - `files/`: the contents of uploaded files, copied after the store;
-//! - `secret.key`: the key of password-reset links;
+//! - `secret.key`, only from a data dir made before the key of password-reset links
+//!   moved into the store (so a restore also brings back what a server reads then);
 //! - `backup.json`: when, by which version, and how much.
 //!
 //! Not the search index: it is derived from the store and is rebuilt when a server
@@ -149,8 +150,13 @@ impl App {
             true => copy_tree(&uploads, &dest.join("files"), &mut |_| {}).map_err(io("copying the files"))?,
             false => 0,
         };
-        std::fs::copy(data_dir.join(super::reset::KEY_FILE), dest.join(super::reset::KEY_FILE))
-            .map_err(io("copying the reset-link key"))?;
+        // The reset-link key is in the store; a data dir from before keeps its old
+        // file, which a restore then brings back along with it.
+        let old_key = data_dir.join(super::reset::KEY_FILE);
+        if old_key.exists() {
+            std::fs::copy(&old_key, dest.join(super::reset::KEY_FILE))
+                .map_err(io("copying the reset-link key"))?;
+        }
         let report = BackupReport {
             format: BACKUP_FORMAT.to_string(),
             confab_version: env!("CARGO_PKG_VERSION").to_string(),

@@ -67,18 +67,17 @@ impl Default for LifecycleConfig {
 /// Per-app lifecycle state.
 pub(crate) struct Lifecycle {
     data_dir: std::path::PathBuf,
-    reset_key: reset::ResetKey,
     retention_cursors: retention::RetentionCursors,
     /// Personal exports running ([`export::CONCURRENT_EXPORTS`] at most).
     exports: std::sync::Arc<tokio::sync::Semaphore>,
 }
 
 impl Lifecycle {
-    /// Loads (or creates, on a fresh data dir) the key in `<data_dir>/secret.key`.
-    pub(crate) fn open(data_dir: &Path) -> Result<Lifecycle, String> {
+    /// Makes sure the store holds the password-reset key (see [`reset`]).
+    pub(crate) fn open(store: &dyn confab_store::Store, data_dir: &Path) -> Result<Lifecycle, String> {
+        reset::ResetKey::ensure(store, data_dir)?;
         Ok(Lifecycle {
             data_dir: data_dir.to_path_buf(),
-            reset_key: reset::ResetKey::open(&data_dir.join(reset::KEY_FILE))?,
             retention_cursors: Default::default(),
             exports: export::exports(),
         })

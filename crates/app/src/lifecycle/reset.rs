@@ -3,18 +3,18 @@
 //! member, who sets a new password with it (`POST /auth/reset_password`).
 //!
 //! A token is the account id and an expiry, signed with HMAC-SHA256 under a key
-//! kept in the data dir. The signature also covers the account's current password
+//! kept in the store, so that every node of a cluster signs and checks links with
+//! the same key (a link printed by one node works on any). The signature also covers the account's current password
 //! hash (as Django's reset tokens do), so a token stops working the moment it is
 //! used, or the password changes, or the account is disabled, enabled or erased —
 //! one-time without storing anything. A forged or altered token costs the server one
 //! HMAC, never a password hash.
 
-use std::io::Write;
 use std::path::Path;
 
 use base64::Engine;
-use confab_core::{Error, ErrorCode, Millis, UserId};
-use confab_store::{Batch, Op, UserRecord};
+use confab_core::{Error, ErrorCode, Millis, UserId, WorkspaceId};
+use confab_store::{Batch, Op, Store, UserRecord};
 use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
@@ -22,8 +22,18 @@ use sha2::Sha256;
 use crate::error::{AppError, Result};
 use crate::{App, now_ms};
 
-/// The key's file in the data dir.
+/// Where data dirs made before the key moved into the store kept it: read once,
+/// when the store has no key yet, so that links printed before an upgrade still work.
 pub(crate) const KEY_FILE: &str = "secret.key";
+
+/// Where the store keeps the key: a blob of no workspace (the all-zero id, which no
+/// workspace has).
+const KEY_NAMESPACE: &str = "server";
+const KEY_NAME: &[u8] = b"password_reset_key";
+
+fn key_owner() -> WorkspaceId {
+    WorkspaceId::from_bytes([0; 16])
+}
 
 const DOMAIN: &[u8] = b"confab password reset v1";
 /// Account id (16 bytes), expiry (8), signature (32).
@@ -31,30 +41,40 @@ const TOKEN_BYTES: usize = 16 + 8 + 32;
 
 type HmacSha256 = Hmac<Sha256>;
 
-/// The HMAC key of reset links: 32 random bytes, created owner-only on first use.
+/// The HMAC key of reset links: 32 random bytes, in the store.
 pub(crate) struct ResetKey([u8; 32]);
 
 impl ResetKey {
-    pub(crate) fn open(path: &Path) -> Result<ResetKey, String> {
-        let describe = |e: std::io::Error| format!("{}: {e}", path.display());
-        match std::fs::read(path) {
-            Ok(bytes) => {
-                let key: [u8; 32] =
-                    bytes.try_into().map_err(|_| format!("{}: not a 32-byte key", path.display()))?;
-                Ok(ResetKey(key))
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                let key: [u8; 32] = rand::random();
-                let mut options = std::fs::OpenOptions::new();
-                options.write(true).create_new(true);
-                #[cfg(unix)]
-                std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-                let mut file = options.open(path).map_err(describe)?;
-                file.write_all(&key).and_then(|()| file.sync_all()).map_err(describe)?;
-                Ok(ResetKey(key))
-            }
-            Err(e) => Err(describe(e)),
+    /// Makes sure the store holds a key: the data dir's old key file if there is
+    /// one, else 32 random bytes. Two nodes of a new cluster starting at once may
+    /// both write one; the last write wins, and since every use reads the key from
+    /// the store ([`ResetKey::current`]), all nodes then agree.
+    pub(crate) fn ensure(store: &dyn Store, data_dir: &Path) -> Result<(), String> {
+        let describe = |e: confab_store::StoreError| format!("the password-reset key in the store: {e}");
+        if ResetKey::current(store).map_err(describe)?.is_some() {
+            return Ok(());
         }
+        let path = data_dir.join(KEY_FILE);
+        let key: [u8; 32] = match std::fs::read(&path) {
+            Ok(bytes) => bytes.try_into().map_err(|_| format!("{}: not a 32-byte key", path.display()))?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => rand::random(),
+            Err(e) => return Err(format!("{}: {e}", path.display())),
+        };
+        let mut batch = Batch::new();
+        batch.push(Op::PutBlob {
+            workspace: key_owner(),
+            namespace: KEY_NAMESPACE,
+            key: KEY_NAME.to_vec(),
+            value: key.to_vec(),
+        });
+        store.apply(batch).and_then(|()| store.flush()).map_err(describe)
+    }
+
+    /// The key the store holds now (`None` only before [`ResetKey::ensure`]).
+    fn current(store: &dyn Store) -> confab_store::Result<Option<ResetKey>> {
+        let value = store.blob(key_owner(), KEY_NAMESPACE, KEY_NAME)?;
+        // A value of another length is not a key this code wrote: no link verifies.
+        Ok(value.and_then(|v| <[u8; 32]>::try_from(v).ok()).map(ResetKey))
     }
 
     fn mac(&self, payload: &[u8], record: &UserRecord) -> HmacSha256 {
@@ -108,7 +128,8 @@ impl App {
         let mut token = Vec::with_capacity(TOKEN_BYTES);
         token.extend_from_slice(&record.user.id.to_bytes());
         token.extend_from_slice(&expires_at.to_be_bytes());
-        let signature = self.inner.lifecycle.reset_key.mac(&token, &record).finalize().into_bytes();
+        let key = ResetKey::current(self.store().as_ref())?.ok_or_else(Error::internal)?;
+        let signature = key.mac(&token, &record).finalize().into_bytes();
         token.extend_from_slice(&signature);
         Ok(PasswordReset {
             user: record.user.id,
@@ -137,7 +158,7 @@ impl App {
             return Err(invalid_token());
         }
         let record = self.store().user(user)?.ok_or_else(invalid_token)?;
-        let key = &self.inner.lifecycle.reset_key;
+        let key = ResetKey::current(self.store().as_ref())?.ok_or_else(invalid_token)?;
         key.mac(payload, &record).verify_slice(signature).map_err(|_| invalid_token())?;
         self.limits().password(&req.new_password)?;
         let password_hash = self.hash_new_password(req.new_password).await?;
