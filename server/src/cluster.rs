@@ -162,7 +162,7 @@ impl Node {
     }
 
     /// The workspace a write's path names, if it is one that is forwarded.
-    fn workspace_of(&self, path: &str) -> Option<WorkspaceId> {
+    fn workspace_of(&self, path: &str, headers: &axum::http::HeaderMap) -> Option<WorkspaceId> {
         let mut parts = path.strip_prefix("/api/v1/")?.split('/');
         let (kind, id) = (parts.next()?, parts.next()?);
         match kind {
@@ -170,6 +170,15 @@ impl Node {
             "channels" => self.app.workspace_of_channel(id.parse().ok()?),
             "messages" => self.app.workspace_of_message(id.parse().ok()?),
             "invites" => self.store.invite(id).ok().flatten().map(|invite| invite.workspace),
+            // Files are kept per workspace and found through the caller's
+            // workspaces (as the handler finds them): no caller, nothing to forward,
+            // and the handler answers as it should.
+            "files" => {
+                let token = headers.get(axum::http::header::AUTHORIZATION)?.to_str().ok()?;
+                let caller = self.app.authenticate(token.strip_prefix("Bearer ")?.trim()).ok()?;
+                let file = self.app.file(caller, id.parse().ok()?).ok()?;
+                self.app.workspace_of_channel(file.channel)
+            }
             _ => None,
         }
     }
@@ -351,7 +360,9 @@ pub async fn forward(State(node): State<Arc<Node>>, request: Request, next: Next
     {
         return next.run(request).await;
     }
-    let Some(ws) = node.workspace_of(request.uri().path()) else { return next.run(request).await };
+    let Some(ws) = node.workspace_of(request.uri().path(), request.headers()) else {
+        return next.run(request).await;
+    };
     match node.app.serves_workspace(ws) {
         Ok(false) => {}
         // Here, or a failure the handler will meet and answer as it should.
