@@ -61,8 +61,11 @@ async fn kill_during_ingest_loses_no_acknowledged_message() {
     for round in 0..3u64 {
         let url = server.url.clone();
         let mut senders = Vec::new();
+        // Acknowledgements so far this round: the kill waits for the first.
+        let (acks_tx, mut acks) = tokio::sync::watch::channel(0usize);
         for s in 0..3 {
             let client = confab_client::Client::new(&url).with_token(&token);
+            let acks_tx = acks_tx.clone();
             senders.push(tokio::spawn(async move {
                 let mut acked = Vec::new();
                 let Ok(mut live) = client.connect(&[]).await else { return acked };
@@ -82,15 +85,23 @@ async fn kill_during_ingest_loses_no_acknowledged_message() {
                         })
                         .await
                     {
-                        Ok(ServerFrame::Ack { message, .. }) => acked.push((message.seq, message.text)),
+                        Ok(ServerFrame::Ack { message, .. }) => {
+                            acked.push((message.seq, message.text));
+                            acks_tx.send_modify(|n| *n += 1);
+                        }
                         _ => break,
                     }
                 }
                 acked
             }));
         }
-        // Kill at a pseudo-random moment (seeded by the round) while they post.
-        tokio::time::sleep(Duration::from_millis(150 + (round * 137) % 300)).await;
+        // Kill at a pseudo-random moment (seeded by the round) once they post: a
+        // loaded machine may take a while for the first acknowledgement.
+        tokio::time::timeout(Duration::from_secs(60), acks.wait_for(|n| *n > 0))
+            .await
+            .expect("a first acknowledgement within a minute")
+            .expect("a sender is running");
+        tokio::time::sleep(Duration::from_millis(50 + (round * 137) % 300)).await;
         server.kill();
         let mut acked = Vec::new();
         for s in senders {
