@@ -258,7 +258,7 @@ async fn open(app: App, socket: WebSocket) -> Option<OpenConnection> {
     let direct = Replies { tx: direct, lagged: lagged.clone() };
     let timeouts = WriteTimeouts { close: close_timeout, write: write_timeout };
     let writer = tokio::spawn(write_loop(sink, events, direct_rx, lagged, watermarks, timeouts));
-    let session_end = SessionEnd { revoked, expires_at: session.expires_at };
+    let session_end = SessionEnd { revoked, expires_at: session.expires_at, token_hash: session.token_hash };
     Some(OpenConnection { app, caller, conn, stream, direct, writer, session_end })
 }
 
@@ -397,9 +397,18 @@ fn not_authenticated_yet() -> Error {
 struct SessionEnd {
     revoked: Arc<Notify>,
     expires_at: confab_core::Millis,
+    token_hash: confab_app::hub::SessionHash,
 }
 
 impl SessionEnd {
+    /// Whether the session still stands, as the store says. Asked at every ping on
+    /// a node of a cluster: the word that another node ended it travels on a lossy
+    /// bus, and this bounds what a lost one costs to a ping interval. A failed read
+    /// is not an ending.
+    fn still_current(&self, app: &App) -> bool {
+        !app.sessions_end_elsewhere() || app.session_is_current(&self.token_hash).unwrap_or(true)
+    }
+
     /// When the session expires, as a deadline of the runtime's clock.
     fn deadline(&self) -> tokio::time::Instant {
         let now_ms = std::time::SystemTime::now()
@@ -454,7 +463,10 @@ async fn read_loop(
                 _ => ControlFlow::Break(()),
             },
             Some((req, result)) = inflight.next(), if !inflight.is_empty() => connection.on_sent(req, result),
-            _ = ping.tick() => connection.on_tick(ping_every),
+            _ = ping.tick() => match session_end.still_current(app) {
+                true => connection.on_tick(ping_every),
+                false => connection.close(CLOSE_UNAUTHENTICATED, "signed out"),
+            },
             () = session_end.revoked.notified() => connection.close(CLOSE_UNAUTHENTICATED, "signed out"),
             () = &mut expiry => connection.close(CLOSE_UNAUTHENTICATED, "session expired"),
             () = direct.tx.closed() => ControlFlow::Break(()),

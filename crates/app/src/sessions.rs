@@ -60,6 +60,25 @@ impl App {
         Ok(SessionGrant { caller, token_hash, expires_at: session.expires_at })
     }
 
+    /// Whether the session of `token_hash` still lets its connections in: it
+    /// exists, has not expired, and its account is not disabled. A node of a cluster
+    /// asks this of its open connections now and then, in case it missed another
+    /// node's word that the session ended (see `ws.rs`).
+    pub fn session_is_current(&self, token_hash: &SessionHash) -> Result<bool> {
+        let Some(session) = self.store().session(token_hash)? else { return Ok(false) };
+        if session.expires_at <= now_ms() {
+            return Ok(false);
+        }
+        Ok(self.store().user(session.user)?.is_some_and(|record| !record.is_disabled()))
+    }
+
+    /// Whether this node's connections should check their sessions now and then
+    /// ([`App::session_is_current`]): only a node of a cluster, where another node
+    /// can end a session; on one node, every ending reaches the hub directly.
+    pub fn sessions_end_elsewhere(&self) -> bool {
+        self.in_cluster()
+    }
+
     /// Ends the session of `token` and closes its WebSockets.
     pub async fn logout(&self, token: &str) -> Result<()> {
         let token_hash = hash_token(token);
