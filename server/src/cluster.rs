@@ -27,6 +27,12 @@
 //!   connections. A loss the bus reports (`Delivery::Lost`) makes every workspace
 //!   read the log after what it delivered.
 //!
+//! * **Typing and presence** ([`confab_app::relay`]): what a node's connections say
+//!   goes out on the cluster's ephemeral subject, with a heartbeat; every node
+//!   delivers what it hears to its own connections. Lossy and bounded: a queue that
+//!   is never waited on, and at most `cluster.relay_typing_per_sec` typing
+//!   indicators published, and as many delivered, per second per node.
+//!
 //! The bus is trusted like the database: a forwarded request names its caller, so
 //! NATS must be reachable by the cluster's nodes only.
 
@@ -42,6 +48,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use bytes::{BufMut, Bytes, BytesMut};
 use confab_app::cluster::{Forwarded, Forwarder, Lease, WriteLeases};
+use confab_app::relay::Ephemeral;
 use confab_app::{App, AppError, Caller, PostMessage};
 use confab_bus::{Bus, BusError, BusEvent, Delivery, NatsBus, NatsConfig, ReorderConfig, Reorders};
 use confab_core::{ChannelId, Error, ErrorCode, EventRecord, Message, UserId, WorkspaceId};
@@ -143,6 +150,14 @@ pub async fn join(app: &App, store: Arc<PgStore>, config: &ClusterSection) -> an
     tokio::spawn(publish(bus.clone(), durable));
     tokio::spawn(follow(node.clone(), deliveries));
     tokio::spawn(serve_taken(node.clone(), taken));
+    let ephemeral =
+        bus.subscribe_ephemeral().await.map_err(|e| anyhow::anyhow!("subscribing on the bus: {e}"))?;
+    // A restarted node is a new one to the others: what its previous process said
+    // of its users expires with that process.
+    let origin = format!("{}/{:x}", config.node, process_nonce());
+    let outbox = app.relay_ephemeral(RELAY_QUEUE);
+    tokio::spawn(relay_out(node.clone(), outbox, origin.clone()));
+    tokio::spawn(relay_in(node.clone(), ephemeral, origin));
     tracing::info!(bus = %url, node = %config.node, cluster = %config.name, "joined the cluster");
     Ok(node)
 }
@@ -626,6 +641,121 @@ async fn catch_up(node: &Node, reorders: &mut Reorders<WorkspaceId, EventRecord>
                 tracing::warn!(error = %e, "the event log read panicked");
                 reorder.read_failed(asked);
             }
+        }
+    }
+}
+
+/// Ephemeral messages waiting for the relay task; more are dropped.
+const RELAY_QUEUE: usize = 4096;
+
+/// How often a node says it is alive on the ephemeral subject.
+const ALIVE_EVERY: Duration = Duration::from_secs(2);
+
+/// How long a node may stay silent before what it said of its users' presence is
+/// forgotten.
+const PEER_SILENCE: Duration = Duration::from_secs(7);
+
+/// An ephemeral message on the bus: who sent it (the node's name and a per-process
+/// nonce) and what it says.
+#[derive(Serialize, Deserialize)]
+struct EphemeralEnvelope {
+    from: String,
+    message: Ephemeral,
+}
+
+/// A number that differs between two processes of one node.
+fn process_nonce() -> u64 {
+    let nanos =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64);
+    nanos ^ (u64::from(std::process::id()) << 32)
+}
+
+/// At most `per_sec` takes in any second (a fixed window: a burst at a window's
+/// edge may pass twice as many, which is fine for a cap on lossy traffic).
+struct Budget {
+    per_sec: u64,
+    window: Instant,
+    used: u64,
+}
+
+impl Budget {
+    fn new(per_sec: u64) -> Self {
+        Budget { per_sec, window: Instant::now(), used: 0 }
+    }
+
+    fn take(&mut self) -> bool {
+        if self.window.elapsed() >= Duration::from_secs(1) {
+            self.window = Instant::now();
+            self.used = 0;
+        }
+        self.used += 1;
+        self.used <= self.per_sec
+    }
+}
+
+async fn publish_ephemeral(bus: &NatsBus, from: &str, message: Ephemeral) {
+    let envelope = EphemeralEnvelope { from: from.to_string(), message };
+    let Ok(payload) = serde_json::to_vec(&envelope) else { return };
+    match bus.publish_ephemeral(Bytes::from(payload)).await {
+        Ok(()) => metrics::counter!("confab_cluster_ephemeral_published_total").increment(1),
+        Err(e) => tracing::debug!(error = %e, "publishing an ephemeral message failed"),
+    }
+}
+
+/// Publishes this node's typing and presence for the others, and that it is alive.
+async fn relay_out(node: Arc<Node>, mut outbox: mpsc::Receiver<Ephemeral>, origin: String) {
+    let mut typing = Budget::new(node.config.relay_typing_per_sec);
+    let mut alive = tokio::time::interval(ALIVE_EVERY);
+    loop {
+        tokio::select! {
+            message = outbox.recv() => {
+                let Some(message) = message else { return };
+                if matches!(message, Ephemeral::Typing { .. }) && !typing.take() {
+                    metrics::counter!("confab_cluster_ephemeral_dropped_total", "reason" => "cap").increment(1);
+                    continue;
+                }
+                publish_ephemeral(&node.bus, &origin, message).await;
+            }
+            _ = alive.tick() => publish_ephemeral(&node.bus, &origin, Ephemeral::Alive).await,
+        }
+    }
+}
+
+/// Delivers the other nodes' typing and presence to this node's connections, and
+/// forgets what silent nodes said.
+async fn relay_in(node: Arc<Node>, mut messages: confab_bus::EphemeralMessages, origin: String) {
+    let mut typing = Budget::new(node.config.relay_typing_per_sec);
+    let mut sweep = tokio::time::interval(ALIVE_EVERY);
+    loop {
+        tokio::select! {
+            payload = messages.next() => {
+                let Some(payload) = payload else {
+                    tracing::error!("the bus's ephemeral subscription ended: no typing or presence from other nodes");
+                    return;
+                };
+                let Ok(envelope) = serde_json::from_slice::<EphemeralEnvelope>(&payload) else {
+                    tracing::warn!("dropped an ephemeral message from the bus that did not parse");
+                    continue;
+                };
+                if envelope.from == origin {
+                    continue;
+                }
+                if matches!(envelope.message, Ephemeral::Typing { .. }) && !typing.take() {
+                    metrics::counter!("confab_cluster_ephemeral_dropped_total", "reason" => "cap").increment(1);
+                    continue;
+                }
+                metrics::counter!("confab_cluster_ephemeral_received_total").increment(1);
+                if node.app.deliver_ephemeral_from_peer(&envelope.from, envelope.message) {
+                    // A node this one did not know: tell everyone who is here.
+                    let (node, origin) = (node.clone(), origin.clone());
+                    tokio::spawn(async move {
+                        for message in node.app.local_presences() {
+                            publish_ephemeral(&node.bus, &origin, message).await;
+                        }
+                    });
+                }
+            }
+            _ = sweep.tick() => node.app.forget_silent_peers(PEER_SILENCE),
         }
     }
 }

@@ -149,6 +149,10 @@ pub struct ClusterSection {
     /// Most requests a node forwards at once; more wait for a slot.
     #[serde(default = "default_forward_concurrency")]
     pub forward_concurrency: u64,
+    /// Most typing indicators a node relays to the others per second, and delivers
+    /// from them; more are dropped (typing is lossy).
+    #[serde(default = "default_relay_typing_per_sec")]
+    pub relay_typing_per_sec: u64,
 }
 
 fn default_store_connections() -> u64 {
@@ -175,6 +179,9 @@ fn default_forward_max_bytes() -> u64 {
 fn default_forward_concurrency() -> u64 {
     256
 }
+fn default_relay_typing_per_sec() -> u64 {
+    2_000
+}
 
 impl ClusterSection {
     pub fn new(store: impl Into<String>) -> ClusterSection {
@@ -189,6 +196,7 @@ impl ClusterSection {
             forward_timeout_ms: default_forward_timeout_ms(),
             forward_max_bytes: default_forward_max_bytes(),
             forward_concurrency: default_forward_concurrency(),
+            relay_typing_per_sec: default_relay_typing_per_sec(),
         }
     }
 }
@@ -207,6 +215,7 @@ impl std::fmt::Debug for ClusterSection {
             .field("forward_timeout_ms", &self.forward_timeout_ms)
             .field("forward_max_bytes", &self.forward_max_bytes)
             .field("forward_concurrency", &self.forward_concurrency)
+            .field("relay_typing_per_sec", &self.relay_typing_per_sec)
             .finish()
     }
 }
@@ -352,6 +361,7 @@ impl Config {
                 ("cluster.forward_timeout_ms", c.forward_timeout_ms, 100, 600_000),
                 ("cluster.forward_max_bytes", c.forward_max_bytes, 1024, 64 * MIB),
                 ("cluster.forward_concurrency", c.forward_concurrency, 1, 65_536),
+                ("cluster.relay_typing_per_sec", c.relay_typing_per_sec, 1, 1_000_000),
             ]
         });
         for (key, value, min, max) in checks.iter().copied().chain(cluster_checks) {
@@ -521,6 +531,7 @@ mod tests {
             ("CONFAB_CLUSTER_FORWARD_TIMEOUT_MS", "0", "cluster.forward_timeout_ms"),
             ("CONFAB_CLUSTER_FORWARD_MAX_BYTES", "1", "cluster.forward_max_bytes"),
             ("CONFAB_CLUSTER_FORWARD_CONCURRENCY", "0", "cluster.forward_concurrency"),
+            ("CONFAB_CLUSTER_RELAY_TYPING_PER_SEC", "0", "cluster.relay_typing_per_sec"),
             ("CONFAB_CLUSTER_NODE", "a.b", "cluster.node"),
             ("CONFAB_CLUSTER_NAME", "a b", "cluster.name"),
         ] {

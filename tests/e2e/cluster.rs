@@ -8,7 +8,7 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use confab_client::{Client, PostOptions, ServerFrame};
-use confab_core::{Event, WorkspaceId};
+use confab_core::{ChannelId, Event, Presence, UserId, WorkspaceId};
 use confab_tests::{StoreMode, TestServer};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -23,6 +23,7 @@ crate::cases!(
     killing_the_lease_holder_under_load_loses_no_acknowledged_message,
     events_written_while_nats_is_down_reach_the_other_node_once_it_is_back,
     resuming_on_another_node_from_before_the_retained_log_asks_for_resync,
+    typing_and_presence_reach_users_on_other_nodes,
 );
 
 /// The tests that need the PostgreSQL store, which the sled mode skips.
@@ -35,6 +36,7 @@ pub const POSTGRES_ONLY: &[&str] = &[
     "killing_the_lease_holder_under_load_loses_no_acknowledged_message",
     "events_written_while_nats_is_down_reach_the_other_node_once_it_is_back",
     "resuming_on_another_node_from_before_the_retained_log_asks_for_resync",
+    "typing_and_presence_reach_users_on_other_nodes",
 ];
 
 async fn health(server: &TestServer, path: &str) -> (StatusCode, Value) {
@@ -559,3 +561,91 @@ async fn resuming_on_another_node_from_before_the_retained_log_asks_for_resync()
         .unwrap();
     assert_eq!(frame, ServerFrame::Resync { workspace: ws });
 }
+
+/// Ada's presence as the next presence frame about her says.
+async fn next_presence_of(live: &mut confab_client::Live, user: UserId) -> Presence {
+    let frame = live
+        .wait_for(
+            Duration::from_secs(10),
+            "a presence frame",
+            |f| matches!(f, ServerFrame::Event { event: Event::Presence { user: u, .. }, .. } if *u == user),
+        )
+        .await
+        .expect("a presence frame");
+    match frame {
+        ServerFrame::Event { event: Event::Presence { status, .. }, .. } => status,
+        _ => unreachable!(),
+    }
+}
+
+/// `user`'s presence in `ws` as `GET /workspaces/{ws}/presence` through `client` says.
+async fn presence_listed(client: &Client, ws: WorkspaceId, user: UserId) -> Value {
+    let (status, body) =
+        client.raw(reqwest::Method::GET, &format!("/workspaces/{ws}/presence"), None).await.unwrap();
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let entries = body["presence"].as_array().expect("a list");
+    let entry = entries.iter().find(|e| e["user"] == user.to_string().as_str()).expect("the user");
+    entry["status"].clone()
+}
+
+/// Typing and presence are not in the event log, but they cross nodes like events,
+/// under the same rules as on one node: a typing indicator in a private channel
+/// reaches its members on other nodes and nobody else; presence reaches the user's
+/// DM partners on other nodes. Presence is the union of the nodes: a user who
+/// leaves one node while connected to another stays online everywhere.
+async fn typing_and_presence_reach_users_on_other_nodes() {
+    let Some(nodes) = nodes(3) else { return };
+    let (ada, ada_s) = nodes[0].user("ada").await;
+    let (bob, bob_s) = nodes[1].user("bob").await;
+    let (carol, _) = nodes[2].user("carol").await;
+    let (ws, general) = confab_tests::workspace(&ada, "W").await;
+    confab_tests::join(&ada, ws, &bob).await;
+    confab_tests::join(&ada, ws, &carol).await;
+    let private = ada.create_channel(ws, "secret", true).await.unwrap();
+    ada.add_member(private.id, bob_s.user.id).await.unwrap();
+    // Presence goes to the people one has DMs with: Bob, not Carol.
+    ada.open_dm(ws, &[bob_s.user.id]).await.unwrap();
+    let ada_id = ada_s.user.id;
+
+    let mut bob_live = bob.connect(&[]).await.expect("bob connects to B");
+    let mut carol_live = carol.connect(&[]).await.expect("carol connects to C");
+    let mut ada_live = ada.connect(&[]).await.expect("ada connects to A");
+    assert_eq!(next_presence_of(&mut bob_live, ada_id).await, Presence::Online, "B hears A's arrival");
+    assert_eq!(presence_listed(&on(&nodes[2], &carol), ws, ada_id).await, "online", "C knows it too");
+
+    // Typing in the private channel reaches Bob on B; Carol on C, not a member,
+    // gets only the typing in #general that follows it.
+    ada_live.send_json(&json!({"type": "typing", "channel": private.id})).await.unwrap();
+    let typing = |channel: ChannelId| {
+        move |f: &ServerFrame| {
+            matches!(f, ServerFrame::Event { event: Event::Typing { channel: c, user, .. }, .. }
+                if *c == channel && *user == ada_id)
+        }
+    };
+    bob_live.wait_for(Duration::from_secs(10), "typing in #secret", typing(private.id)).await.unwrap();
+    ada_live.send_json(&json!({"type": "typing", "channel": general})).await.unwrap();
+    let first = carol_live
+        .wait_for(Duration::from_secs(10), "typing", |f| {
+            matches!(f, ServerFrame::Event { event: Event::Typing { .. }, .. })
+        })
+        .await
+        .unwrap();
+    assert!(typing(general)(&first), "Carol's first typing frame is #general's: {first:?}");
+
+    // Ada connects to C as well and leaves A: she is still online, and nobody is
+    // told otherwise.
+    let ada_on_c = on(&nodes[2], &ada).connect(&[]).await.expect("ada connects to C");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    ada_live.close().await.unwrap();
+    let quiet = bob_live
+        .wait_for(Duration::from_secs(2), "no presence change", |f| {
+            matches!(f, ServerFrame::Event { event: Event::Presence { user, .. }, .. } if *user == ada_id)
+        })
+        .await;
+    assert!(quiet.is_err(), "Ada is still connected to C: {quiet:?}");
+    assert_eq!(presence_listed(&bob, ws, ada_id).await, "online", "B counts her connection on C");
+    ada_on_c.close().await.unwrap();
+    assert_eq!(next_presence_of(&mut bob_live, ada_id).await, Presence::Offline, "gone from every node");
+    assert_eq!(presence_listed(&on(&nodes[0], &carol), ws, ada_id).await, "offline");
+}
+

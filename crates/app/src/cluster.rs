@@ -78,6 +78,8 @@ pub struct ClusterHooks {
     forwarder: OnceLock<Arc<dyn Forwarder>>,
     /// Where the committer hands each durable batch's events for the other nodes.
     pub(crate) peers: OnceLock<mpsc::Sender<Vec<EventRecord>>>,
+    /// Typing and presence to and from the other nodes.
+    pub(crate) relay: crate::relay::Relay,
 }
 
 /// The reason `Taken` a store gives a batch refused for want of its workspace's

@@ -134,9 +134,9 @@ impl Hub {
         told
     }
 
-    /// Removes a connection. Returns the user's presence if it changed (offline, or
-    /// away when the connections left are all away).
-    pub fn disconnect(&self, user: UserId, id: ConnId) -> Option<Presence> {
+    /// Removes a connection. Returns the user's presence before and after if it
+    /// changed (offline, or away when the connections left are all away).
+    pub fn disconnect(&self, user: UserId, id: ConnId) -> Option<(Presence, Presence)> {
         let mut inner = self.inner.write();
         let conns = inner.by_user.get_mut(&user)?;
         let before = presence_of(conns.values().map(|(s, _)| s));
@@ -153,7 +153,7 @@ impl Hub {
                 }
             }
         }
-        (before != after).then_some(after)
+        (before != after).then_some((before, after))
     }
 
     /// Starts delivering a workspace's events to every connection of a user who just
@@ -185,14 +185,32 @@ impl Hub {
         }
     }
 
-    /// Marks one connection away or active; returns the user's presence if it changed.
-    pub fn set_away(&self, user: UserId, id: ConnId, away: bool) -> Option<Presence> {
+    /// Marks one connection away or active; returns the user's presence before and
+    /// after if it changed.
+    pub fn set_away(&self, user: UserId, id: ConnId, away: bool) -> Option<(Presence, Presence)> {
         let inner = self.inner.read();
         let conns = inner.by_user.get(&user)?;
         let before = presence_of(conns.values().map(|(s, _)| s));
         conns.get(&id)?.0.away.store(away, Ordering::Relaxed);
         let after = presence_of(conns.values().map(|(s, _)| s));
-        (before != after).then_some(after)
+        (before != after).then_some((before, after))
+    }
+
+    /// Every user connected to this node: their presence here and the workspaces
+    /// their connections receive.
+    pub fn local_presences(&self) -> Vec<(UserId, Presence, Vec<WorkspaceId>)> {
+        let inner = self.inner.read();
+        inner
+            .by_user
+            .iter()
+            .map(|(user, conns)| {
+                let mut workspaces: Vec<WorkspaceId> =
+                    conns.values().flat_map(|(_, ws)| ws.iter().copied()).collect();
+                workspaces.sort_unstable();
+                workspaces.dedup();
+                (*user, presence_of(conns.values().map(|(s, _)| s)), workspaces)
+            })
+            .collect()
     }
 
     pub fn presence(&self, user: UserId) -> Presence {

@@ -37,6 +37,7 @@ mod passwords;
 pub mod personal;
 pub mod pins;
 pub mod profile;
+pub mod relay;
 pub mod search;
 pub mod sessions;
 pub mod slack_bots;

@@ -1,5 +1,6 @@
 //! The live side of a WebSocket connection: registering with the hub, the `hello`,
-//! replaying missed events from the log, typing and presence.
+//! replaying missed events from the log, typing and presence (and across the nodes
+//! of a cluster: [`crate::relay`]).
 //!
 //! A connection registers with the hub *before* reading how far each workspace's log
 //! goes, so no event falls between the replay and the live stream; the connection
@@ -79,7 +80,7 @@ impl App {
             workspaces.push(HelloWorkspace { id: *id, event_seq: state.read().last_event_seq });
         }
         if came_online {
-            self.broadcast_presence(caller.user, Presence::Online, &workspace_ids);
+            self.local_presence_changed(caller.user, Presence::Offline, Presence::Online, &workspace_ids);
         }
         metrics::gauge!("confab_ws_connections").increment(1.0);
         Ok((Hello { user, workspaces }, subscription))
@@ -87,10 +88,10 @@ impl App {
 
     pub fn disconnect(&self, caller: Caller, conn: ConnId) {
         metrics::gauge!("confab_ws_connections").decrement(1.0);
-        if let Some(presence) = self.hub().disconnect(caller.user, conn)
+        if let Some((before, after)) = self.hub().disconnect(caller.user, conn)
             && let Ok(workspaces) = self.store().workspaces_of(caller.user)
         {
-            self.broadcast_presence(caller.user, presence, &workspaces);
+            self.local_presence_changed(caller.user, before, after, &workspaces);
         }
     }
 
@@ -157,16 +158,17 @@ impl App {
             }
         }
         self.publish_ephemeral(ws, Event::Typing { channel, user: caller.user, thread_root });
+        self.relay_typing(ws, channel, caller.user, thread_root);
         Ok(())
     }
 
     /// Marks one connection away or back; tells the workspaces if the user's presence
     /// changed.
     pub fn set_away(&self, caller: Caller, conn: ConnId, away: bool) {
-        if let Some(presence) = self.hub().set_away(caller.user, conn, away)
+        if let Some((before, after)) = self.hub().set_away(caller.user, conn, away)
             && let Ok(workspaces) = self.store().workspaces_of(caller.user)
         {
-            self.broadcast_presence(caller.user, presence, &workspaces);
+            self.local_presence_changed(caller.user, before, after, &workspaces);
         }
     }
 
@@ -175,30 +177,6 @@ impl App {
         let state = self.workspace(ws)?;
         let state = state.read();
         state.require_member(caller.user)?;
-        Ok(state.members.keys().map(|u| (*u, self.hub().presence(*u))).collect())
-    }
-
-    /// Tells the people a user has DMs with (and the user's own other connections)
-    /// that their presence changed. Everyone else can ask
-    /// `GET /workspaces/{ws}/presence` when they need it.
-    fn broadcast_presence(&self, user: UserId, status: Presence, workspaces: &[WorkspaceId]) {
-        for ws in workspaces {
-            let Ok(state) = self.workspace(*ws) else { continue };
-            let state = state.read();
-            let mut audience: std::collections::HashSet<UserId> = state
-                .channels
-                .values()
-                .filter(|c| c.kind == confab_core::ChannelKind::Dm && c.members.contains(&user))
-                .flat_map(|c| c.members.iter().copied())
-                .collect();
-            audience.insert(user);
-            let record = confab_core::EventRecord {
-                workspace: *ws,
-                event_seq: state.last_event_seq,
-                at: crate::now_ms(),
-                event: Event::Presence { user, status },
-            };
-            self.hub().publish_to_users(&record, &audience);
-        }
+        Ok(state.members.keys().map(|u| (*u, self.presence_of(*u))).collect())
     }
 }

@@ -12,6 +12,9 @@
 //! * [`Delivery`]: what a subscription yields: an event, or word that events may
 //!   have been lost (the bus never swallows a loss: the node then catches up from
 //!   the store's event log).
+//! * Ephemeral messages ([`Bus::publish_ephemeral`]): typing and presence, which
+//!   are not in the event log. Lossy: nothing tells a subscriber what it missed,
+//!   and a slow subscriber loses them rather than slowing anyone.
 //! * [`subject`]: the subjects and the envelope on the wire.
 //! * [`reorder`]: pure logic that turns deliveries (out of order, duplicated, with
 //!   gaps) into each workspace's events in `event_seq` order, each once, and says
@@ -118,6 +121,10 @@ impl fmt::Debug for Request {
 /// The requests for one workspace; dropping it stops serving them.
 pub type Requests = BoxStream<'static, Request>;
 
+/// A subscription to every node's ephemeral messages (not this node's own). It
+/// ends when the bus is closed for good.
+pub type EphemeralMessages = BoxStream<'static, Bytes>;
+
 /// Counters for `/metrics`; each only grows.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct BusStats {
@@ -176,6 +183,13 @@ pub trait Bus: Send + Sync {
     /// Serves `workspace`'s requests (while this node holds its write lease). One
     /// node serves a workspace at a time: that is the lease's job, not the bus's.
     fn serve(&self, workspace: WorkspaceId) -> BoxFuture<'_, Result<Requests, BusError>>;
+
+    /// Publishes an ephemeral message (typing, presence) for every other node, at
+    /// most once: it may be lost, and nobody is told.
+    fn publish_ephemeral(&self, payload: Bytes) -> BoxFuture<'_, Result<(), BusError>>;
+
+    /// Subscribes to the ephemeral messages of every other node.
+    fn subscribe_ephemeral(&self) -> BoxFuture<'_, Result<EphemeralMessages, BusError>>;
 
     /// Whether the bus is connected now.
     fn is_connected(&self) -> bool;

@@ -16,7 +16,8 @@ use futures_util::{FutureExt, StreamExt, stream};
 use tokio::sync::{broadcast, mpsc, oneshot};
 
 use crate::{
-    Bus, BusError, BusEvent, BusStats, Counters, Deliveries, Delivery, LossReason, Reply, Request, Requests,
+    Bus, BusError, BusEvent, BusStats, Counters, Deliveries, Delivery, EphemeralMessages, LossReason, Reply,
+    Request, Requests,
 };
 
 /// How many requests may wait for a serving node before a request waits too.
@@ -33,6 +34,7 @@ pub struct LocalBus {
 
 struct Shared {
     events: broadcast::Sender<(u64, BusEvent)>,
+    ephemeral: broadcast::Sender<(u64, Bytes)>,
     servers: Mutex<HashMap<WorkspaceId, mpsc::Sender<Request>>>,
     next_node: AtomicU64,
 }
@@ -43,6 +45,7 @@ impl LocalBus {
     pub fn new(capacity: usize) -> Self {
         let shared = Arc::new(Shared {
             events: broadcast::channel(capacity.max(1)).0,
+            ephemeral: broadcast::channel(capacity.max(1)).0,
             servers: Mutex::new(HashMap::new()),
             next_node: AtomicU64::new(1),
         });
@@ -117,6 +120,27 @@ impl Bus for LocalBus {
         futures_util::future::ready(Ok(requests.boxed())).boxed()
     }
 
+    fn publish_ephemeral(&self, payload: Bytes) -> BoxFuture<'_, Result<(), BusError>> {
+        let _ = self.shared.ephemeral.send((self.node, payload));
+        futures_util::future::ready(Ok(())).boxed()
+    }
+
+    fn subscribe_ephemeral(&self) -> BoxFuture<'_, Result<EphemeralMessages, BusError>> {
+        let state = (self.shared.ephemeral.subscribe(), self.node);
+        let messages = stream::unfold(state, |(mut rx, node)| async move {
+            loop {
+                match rx.recv().await {
+                    Ok((from, _)) if from == node => continue,
+                    Ok((_, payload)) => return Some((payload, (rx, node))),
+                    // Lossy by design: what fell behind is gone.
+                    Err(broadcast::error::RecvError::Lagged(_)) => continue,
+                    Err(broadcast::error::RecvError::Closed) => return None,
+                }
+            }
+        });
+        futures_util::future::ready(Ok(messages.boxed())).boxed()
+    }
+
     fn is_connected(&self) -> bool {
         true
     }
@@ -154,6 +178,21 @@ mod tests {
         assert_eq!(at_a.next().await, Some(Delivery::Event(event(workspace(2), 1))), "not its own");
         assert_eq!(a.stats().published, 3);
         assert_eq!(b.stats().received, 3);
+    }
+
+    #[tokio::test]
+    async fn ephemeral_messages_reach_the_other_nodes_and_a_slow_one_loses_them() {
+        let a = LocalBus::new(2);
+        let b = a.node();
+        let mut at_a = a.subscribe_ephemeral().await.unwrap();
+        let mut at_b = b.subscribe_ephemeral().await.unwrap();
+        for n in 1..=5u8 {
+            a.publish_ephemeral(Bytes::from(vec![n])).await.unwrap();
+        }
+        b.publish_ephemeral(Bytes::from_static(b"b")).await.unwrap();
+        // B fell behind: the oldest are gone, silently.
+        assert_eq!(at_b.next().await, Some(Bytes::from(vec![5u8])));
+        assert_eq!(at_a.next().await, Some(Bytes::from_static(b"b")), "not its own");
     }
 
     #[tokio::test]

@@ -31,7 +31,8 @@ use tokio::sync::{broadcast, mpsc};
 
 use crate::subject::{EVENT_SEQ_HEADER, Subjects, WORKSPACE_HEADER};
 use crate::{
-    Bus, BusError, BusEvent, BusStats, Counters, Deliveries, Delivery, LossReason, Reply, Request, Requests,
+    Bus, BusError, BusEvent, BusStats, Counters, Deliveries, Delivery, EphemeralMessages, LossReason, Reply,
+    Request, Requests,
 };
 
 /// How to reach NATS.
@@ -312,6 +313,29 @@ impl Bus for NatsBus {
                 futures_util::future::ready(request)
             });
             Ok(requests.boxed())
+        }
+        .boxed()
+    }
+
+    fn publish_ephemeral(&self, payload: Bytes) -> BoxFuture<'_, Result<(), BusError>> {
+        async move {
+            self.client
+                .publish(self.subjects.ephemeral(), payload)
+                .await
+                .map_err(|e| BusError::Publish(e.to_string()))
+        }
+        .boxed()
+    }
+
+    fn subscribe_ephemeral(&self) -> BoxFuture<'_, Result<EphemeralMessages, BusError>> {
+        async move {
+            let messages = self
+                .client
+                .subscribe(self.subjects.ephemeral())
+                .await
+                .map_err(|e| BusError::Subscribe(e.to_string()))?;
+            round_trip(&self.client, ROUND_TRIP_TIMEOUT).await.map_err(BusError::Subscribe)?;
+            Ok(messages.map(|message| message.payload).boxed())
         }
         .boxed()
     }

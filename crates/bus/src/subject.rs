@@ -7,6 +7,9 @@
 //!   `confab.<cluster>.ws.*.events`.
 //! * `confab.<cluster>.ws.<workspace>.requests`: writes forwarded to the node that
 //!   holds the workspace's write lease, which alone subscribes to it.
+//! * `confab.<cluster>.ephemeral`: what nodes tell each other that is not in the
+//!   event log (typing, presence, that a node is alive): lossy, unordered, never
+//!   replayed; every node publishes and subscribes. Its payload is the app's.
 //!
 //! `<workspace>` is the workspace id's text form (a ULID). An event's message
 //! carries the event's bytes as its payload, untouched, and two headers:
@@ -56,6 +59,12 @@ impl Subjects {
     pub fn requests(&self, workspace: WorkspaceId) -> String {
         format!("{}.{workspace}.requests", self.prefix)
     }
+
+    /// Typing, presence and liveness, for every node (one subject: presence is not
+    /// a workspace's).
+    pub fn ephemeral(&self) -> String {
+        format!("{}.ephemeral", self.prefix.strip_suffix(".ws").unwrap_or(&self.prefix))
+    }
 }
 
 #[cfg(test)]
@@ -69,6 +78,7 @@ mod tests {
         assert_eq!(subjects.events(ws), format!("confab.prod-1.ws.{ws}.events"));
         assert_eq!(subjects.all_events(), "confab.prod-1.ws.*.events");
         assert_eq!(subjects.requests(ws), format!("confab.prod-1.ws.{ws}.requests"));
+        assert_eq!(subjects.ephemeral(), "confab.prod-1.ephemeral");
     }
 
     #[test]

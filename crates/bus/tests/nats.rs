@@ -1,7 +1,8 @@
 //! `NatsBus` against a real `nats-server` (`confab_test_support::nats`): two nodes
 //! see each other's events in order, forward requests to each other, and a restart
 //! of NATS during publishing is reported to the subscriber, whose `Reorder` then
-//! closes the gap from a (simulated) event log without a duplicate.
+//! closes the gap from a (simulated) event log without a duplicate; ephemeral
+//! messages (typing, presence) reach the other nodes of the cluster only.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -89,6 +90,22 @@ async fn two_nodes_see_each_others_events_in_order_per_workspace() {
     let mut at_other = other.subscribe().await.unwrap();
     a.publish(event(ws1, 201)).await.unwrap();
     assert_eq!(next(&mut at_b, "one more event at b").await, Delivery::Event(event(ws1, 201)));
+    assert!(tokio::time::timeout(Duration::from_millis(200), at_other.next()).await.is_err());
+}
+
+#[tokio::test]
+async fn ephemeral_messages_reach_the_other_nodes_of_the_cluster_only() {
+    let Some(server) = nats::shared() else { return };
+    let a = node(&server.url(), "ephemeral", "a").await;
+    let b = node(&server.url(), "ephemeral", "b").await;
+    let other = node(&server.url(), "ephemeral-elsewhere", "c").await;
+    let mut at_a = a.subscribe_ephemeral().await.unwrap();
+    let mut at_b = b.subscribe_ephemeral().await.unwrap();
+    let mut at_other = other.subscribe_ephemeral().await.unwrap();
+    a.publish_ephemeral(Bytes::from_static(b"typing")).await.unwrap();
+    let heard = tokio::time::timeout(PATIENCE, at_b.next()).await.expect("b hears a");
+    assert_eq!(heard, Some(Bytes::from_static(b"typing")));
+    assert!(tokio::time::timeout(Duration::from_millis(200), at_a.next()).await.is_err(), "not its own");
     assert!(tokio::time::timeout(Duration::from_millis(200), at_other.next()).await.is_err());
 }
 
