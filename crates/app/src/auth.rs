@@ -305,6 +305,15 @@ impl AuthState {
         t.known.insert((account, addr), now_ms());
     }
 
+    /// A log-in's outcome on another node of the cluster, counted as if it had
+    /// happened here.
+    pub(crate) fn count_log_in(&self, account: AccountKey, addr: Option<IpAddr>, ok: bool) {
+        match ok {
+            true => self.record_success(account, addr),
+            false => drop(self.record_failure(account, addr)),
+        }
+    }
+
     /// Counts a sign-up attempt from `addr`; the seconds to wait if over the limit.
     fn signup_attempt(&self, addr: IpAddr) -> Option<u64> {
         let now = now_ms();
@@ -478,12 +487,14 @@ impl App {
         let stored_hash = record.as_ref().map(|r| r.unlocked_hash().to_string());
         let ok = self.verify_password(password.to_string(), stored_hash).await?;
         let Some(record) = record.filter(|_| ok) else {
+            self.relay_log_in(account, addr, false);
             if let Some(secs) = auth.record_failure(account, addr) {
                 return Err(Error::rate_limited(secs).into());
             }
             return Err(Error::new(ErrorCode::InvalidCredentials, "wrong email or password").into());
         };
         auth.record_success(account, addr);
+        self.relay_log_in(account, addr, true);
         if record.is_disabled() {
             return Err(Error::new(ErrorCode::Forbidden, "this account is disabled").into());
         }

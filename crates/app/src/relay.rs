@@ -41,6 +41,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
 use crate::App;
+use crate::hub::SessionHash;
 
 /// What one node tells the others that is not in the event log.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -54,6 +55,15 @@ pub enum Ephemeral {
     Presence { user: UserId, status: Presence, workspaces: Vec<WorkspaceId> },
     /// The sending node is alive (sent every few seconds).
     Alive,
+    /// Sessions of `user` ended (signed out, signed out everywhere, password changed
+    /// or reset, account disabled or erased): every node closes their connections.
+    /// The word may be lost; each node also checks its connections' sessions in the
+    /// store at every ping (`ws.rs`), which bounds a loss to a ping interval.
+    SessionsEnded { user: UserId, sessions: Vec<SessionHash> },
+    /// A log-in failed or succeeded on the sending node: every node counts it in its
+    /// throttles as its own (`auth.rs`), so that spreading guesses over the nodes
+    /// buys no more of them. `account` is the throttles' key (a hash of the email).
+    LogIn { account: [u8; 16], addr: Option<std::net::IpAddr>, ok: bool },
 }
 
 /// What the relay remembers of other nodes; empty on a single node.
@@ -147,6 +157,19 @@ impl App {
         self.relay_out(Ephemeral::Typing { workspace, channel, user, thread_root });
     }
 
+    /// Sessions of `user` ended here: tells the other nodes, which close their
+    /// connections.
+    pub(crate) fn relay_sessions_ended(&self, user: UserId, sessions: Vec<SessionHash>) {
+        if !sessions.is_empty() {
+            self.relay_out(Ephemeral::SessionsEnded { user, sessions });
+        }
+    }
+
+    /// A log-in's outcome here, for the other nodes' throttles.
+    pub(crate) fn relay_log_in(&self, account: [u8; 16], addr: Option<std::net::IpAddr>, ok: bool) {
+        self.relay_out(Ephemeral::LogIn { account, addr, ok });
+    }
+
     /// Delivers what node `from` said to this node's connections (see the module
     /// doc). Returns true when `from` is a node this one did not know: the caller then
     /// publishes [`App::local_presences`], so that they agree again.
@@ -167,6 +190,10 @@ impl App {
         };
         match message {
             Ephemeral::Alive => {}
+            Ephemeral::SessionsEnded { user, sessions } => {
+                self.hub().revoke_sessions(user, |s| sessions.contains(s));
+            }
+            Ephemeral::LogIn { account, addr, ok } => self.inner.auth.count_log_in(account, addr, ok),
             Ephemeral::Typing { workspace, channel, user, thread_root } => {
                 let Some(state) = self.inner.directory.loaded(workspace) else { return new_peer };
                 let state = state.read();

@@ -88,6 +88,7 @@ impl App {
         self.write_global(batch).await?;
         if let Some(user) = user {
             self.hub().revoke_sessions(user, |s| *s == token_hash);
+            self.relay_sessions_ended(user, vec![token_hash]);
         }
         Ok(())
     }
@@ -133,6 +134,7 @@ impl App {
             self.write_global(batch).await?;
         }
         self.hub().revoke_sessions(user, |s| Some(*s) != keep);
+        self.relay_sessions_ended(user, ended.clone());
         Ok(ended.len())
     }
 
