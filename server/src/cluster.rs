@@ -370,9 +370,19 @@ fn decode<T: for<'de> Deserialize<'de>>(bytes: &Bytes) -> Option<(T, Bytes)> {
 
 /// The forwarding layer on the node's router (see the module doc).
 pub async fn forward(State(node): State<Arc<Node>>, request: Request, next: Next) -> Response {
-    if matches!(*request.method(), Method::GET | Method::HEAD | Method::OPTIONS)
-        || request.headers().contains_key(FORWARDED_HEADER)
-    {
+    if matches!(*request.method(), Method::GET | Method::HEAD) {
+        // A read sees what any node acknowledged before it (see `catch_up_for_read`).
+        // A file's download needs no more than its record, which the store has.
+        let path = request.uri().path();
+        if !path.starts_with("/api/v1/files/")
+            && let Some(ws) = node.workspace_of(path, request.headers())
+            && let Err(e) = node.app.catch_up_for_read(ws)
+        {
+            e.log();
+        }
+        return next.run(request).await;
+    }
+    if *request.method() == Method::OPTIONS || request.headers().contains_key(FORWARDED_HEADER) {
         return next.run(request).await;
     }
     let Some(ws) = node.workspace_of(request.uri().path(), request.headers()) else {

@@ -234,6 +234,29 @@ impl App {
         self.inner.directory.loaded(ws).map(|state| state.read().last_event_seq)
     }
 
+    /// Before a read of `ws` on a node that does not sequence it: delivers what the
+    /// event log holds past what this node has, so that a client reads what any
+    /// node acknowledged before (its own write through another node, an admin's
+    /// change), not only what the bus has brought so far. One read of the log,
+    /// usually empty; nothing on the node that holds the lease, or on one node.
+    pub fn catch_up_for_read(&self, ws: WorkspaceId) -> Result<()> {
+        let Some(leases) = self.inner.cluster.leases.get() else { return Ok(()) };
+        if leases.holds(ws) {
+            return Ok(());
+        }
+        // A workspace this node does not hold in memory is read from the store.
+        let Some(state) = self.inner.directory.loaded(ws) else { return Ok(()) };
+        loop {
+            let delivered = state.read().last_event_seq;
+            let page = self.store().events(ws, delivered, 256)?;
+            let full = page.len() == 256;
+            self.deliver_from_peer(page);
+            if !full {
+                return Ok(());
+            }
+        }
+    }
+
     /// An event another node logged, in `event_seq` order, each once (see the
     /// module doc). Events this node already has are dropped.
     pub fn deliver_from_peer(&self, records: Vec<EventRecord>) {
