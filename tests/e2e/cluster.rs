@@ -24,6 +24,7 @@ crate::cases!(
     events_written_while_nats_is_down_reach_the_other_node_once_it_is_back,
     resuming_on_another_node_from_before_the_retained_log_asks_for_resync,
     typing_and_presence_reach_users_on_other_nodes,
+    log_in_failures_count_on_every_node,
 );
 
 /// The tests that need the PostgreSQL store, which the sled mode skips.
@@ -37,6 +38,7 @@ pub const POSTGRES_ONLY: &[&str] = &[
     "events_written_while_nats_is_down_reach_the_other_node_once_it_is_back",
     "resuming_on_another_node_from_before_the_retained_log_asks_for_resync",
     "typing_and_presence_reach_users_on_other_nodes",
+    "log_in_failures_count_on_every_node",
 ];
 
 async fn health(server: &TestServer, path: &str) -> (StatusCode, Value) {
@@ -649,3 +651,41 @@ async fn typing_and_presence_reach_users_on_other_nodes() {
     assert_eq!(presence_listed(&on(&nodes[0], &carol), ws, ada_id).await, "offline");
 }
 
+/// Guessing passwords through several nodes buys no more guesses: every node counts
+/// the failed log-ins of the others, so once one node blocks a pair, the others do
+/// too, even for the right password.
+async fn log_in_failures_count_on_every_node() {
+    let Some(nodes) = nodes_with(2, &[("CONFAB_AUTH_LOGIN_FAILURES_PER_PAIR", "3")]) else { return };
+    let (ada, ada_s) = nodes[0].user("ada").await;
+    let (bob, _) = nodes[1].user("bob").await;
+    let (ws, general) = confab_tests::workspace(&ada, "W").await;
+    confab_tests::join(&ada, ws, &bob).await;
+    let mut ada_live = ada.connect(&[]).await.expect("ada connects to A");
+    let mut bob_live = bob.connect(&[]).await.expect("bob connects to B");
+
+    let guess = r#"{"email":"ada@example.com","password":"wrong password"}"#;
+    let through_b = Client::new(&nodes[1].url);
+    // Three are allowed; the fourth blocks the pair on B.
+    for expected in [401, 401, 401, 429] {
+        let (status, _) = through_b.raw(reqwest::Method::POST, "/auth/login", Some(guess)).await.unwrap();
+        assert_eq!(status.as_u16(), expected);
+    }
+    // B relays what it says in order: once A shows Bob typing, which B relayed after
+    // the failures, A has counted them.
+    let bob_typing = |f: &ServerFrame| matches!(f, ServerFrame::Event { event: Event::Typing { user, .. }, .. } if *user != ada_s.user.id);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        bob_live.send_json(&json!({"type": "typing", "channel": general})).await.unwrap();
+        if ada_live.wait_for(Duration::from_secs(1), "bob typing", bob_typing).await.is_ok() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "A never heard Bob typing on B");
+    }
+    let right = r#"{"email":"ada@example.com","password":"correct horse battery"}"#;
+    let (status, body) =
+        Client::new(&nodes[0].url).raw(reqwest::Method::POST, "/auth/login", Some(right)).await.unwrap();
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (StatusCode::TOO_MANY_REQUESTS, Some("rate_limited"))
+    );
+}

@@ -44,6 +44,10 @@ async fn restart_keeps_everything() {
     assert!(live.workspaces[0].event_seq > event_seq_before);
 }
 
+/// Acknowledgements a round of [`kill_during_ingest_loses_no_acknowledged_message`]
+/// waits for before it picks its moment to kill.
+const ACKS_BEFORE_THE_KILL: usize = 12;
+
 /// Posts over several WebSockets, kills the server at a random moment, restarts it
 /// and checks that every acknowledged message is there once, in order, with no gap
 /// in `seq`. Repeated a few times here; `confab-bench crash` runs it at scale.
@@ -57,7 +61,6 @@ async fn kill_during_ingest_loses_no_acknowledged_message() {
     let (ada, _) = server.user("ada").await;
     let (_, general) = confab_tests::workspace(&ada, "W").await;
     let token = ada.token().unwrap().to_string();
-    let mut acknowledged_total = 0;
     for round in 0..3u64 {
         let url = server.url.clone();
         let mut senders = Vec::new();
@@ -96,12 +99,12 @@ async fn kill_during_ingest_loses_no_acknowledged_message() {
             }));
         }
         // Kill at a pseudo-random moment (seeded by the round) once they post: a
-        // loaded machine may take a while for the first acknowledgement.
-        tokio::time::timeout(Duration::from_secs(60), acks.wait_for(|n| *n > 0))
+        // loaded machine may take a while for the first acknowledgements.
+        tokio::time::timeout(Duration::from_secs(60), acks.wait_for(|n| *n >= ACKS_BEFORE_THE_KILL))
             .await
-            .expect("a first acknowledgement within a minute")
+            .expect("acknowledgements within a minute")
             .expect("a sender is running");
-        tokio::time::sleep(Duration::from_millis(50 + (round * 137) % 300)).await;
+        tokio::time::sleep(Duration::from_millis((round * 137) % 300)).await;
         server.kill();
         let mut acked = Vec::new();
         for s in senders {
@@ -126,9 +129,7 @@ async fn kill_during_ingest_loses_no_acknowledged_message() {
         for (seq, text) in &acked {
             assert_eq!(texts.get(text), Some(seq), "acknowledged {text} at seq {seq} survived the crash");
         }
-        acknowledged_total += acked.len();
     }
-    assert!(acknowledged_total > 30, "the test exercised real load: {acknowledged_total} acks");
 }
 
 /// The bytes of small upload `i` of uploader `u`: 256 KiB, distinct for every (u, i).
