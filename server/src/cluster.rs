@@ -7,7 +7,8 @@
 //! * **Forwarding.** A write (any method but `GET`/`HEAD`/`OPTIONS`) whose path names
 //!   a workspace, a channel, a message, an invite or a webhook's workspace is
 //!   forwarded whole — method, path and query, headers, body, and the client's
-//!   address — to the lease holder over the bus's request/reply
+//!   address — to the lease holder (and so is a call of a writing method of Slack's
+//!   API, `/api/slack/…`, whose workspace is its channel's or its caller's) over the bus's request/reply
 //!   (`confab.<cluster>.ws.<workspace>.requests`), when another node holds the
 //!   lease; if nobody does, this node takes it. The holder runs the request through
 //!   its own router, in-process ([`tower::ServiceExt::oneshot`]), and answers with
@@ -370,6 +371,35 @@ fn decode<T: for<'de> Deserialize<'de>>(bytes: &Bytes) -> Option<(T, Bytes)> {
 
 /// The forwarding layer on the node's router (see the module doc).
 pub async fn forward(State(node): State<Arc<Node>>, request: Request, next: Next) -> Response {
+    if request.headers().contains_key(FORWARDED_HEADER) {
+        return next.run(request).await;
+    }
+    // Slack's API names its method in the path and its workspace in its arguments,
+    // and writes over `GET` too.
+    if let Some(method) = request.uri().path().strip_prefix("/api/slack/") {
+        if !crate::slack::api::WRITES.contains(&method) {
+            return next.run(request).await;
+        }
+        let method = method.to_string();
+        let Ok(slot) = node.slots.clone().acquire_owned().await else {
+            return ApiError::from(no_answer()).into_response();
+        };
+        let (parts, body) = request.into_parts();
+        let body = match read_body(&node, body).await {
+            Ok(body) => body,
+            Err(too_large) => return too_large,
+        };
+        let ws =
+            crate::slack::api::write_workspace(&node.app, &method, parts.uri.query(), &parts.headers, &body);
+        let here = ws.is_none_or(|ws| !matches!(node.app.serves_workspace(ws), Ok(false)));
+        match (ws, here) {
+            (Some(ws), false) => return send_to_holder(&node, ws, parts, body, next).await,
+            _ => {
+                drop(slot);
+                return next.run(Request::from_parts(parts, Body::from(body))).await;
+            }
+        }
+    }
     if matches!(*request.method(), Method::GET | Method::HEAD) {
         // A read sees what any node acknowledged before it (see `catch_up_for_read`).
         // A file's download needs no more than its record, which the store has.
@@ -382,7 +412,7 @@ pub async fn forward(State(node): State<Arc<Node>>, request: Request, next: Next
         }
         return next.run(request).await;
     }
-    if *request.method() == Method::OPTIONS || request.headers().contains_key(FORWARDED_HEADER) {
+    if *request.method() == Method::OPTIONS {
         return next.run(request).await;
     }
     let Some(ws) = node.workspace_of(request.uri().path(), request.headers()) else {
@@ -397,19 +427,36 @@ pub async fn forward(State(node): State<Arc<Node>>, request: Request, next: Next
         return ApiError::from(no_answer()).into_response();
     };
     let (parts, body) = request.into_parts();
-    let body = match axum::body::to_bytes(body, node.max_bytes()).await {
+    let body = match read_body(&node, body).await {
         Ok(body) => body,
-        Err(_) => {
-            let e = Error::new(
-                ErrorCode::PayloadTooLarge,
-                format!(
-                    "a request to a workspace served by another node carries at most {} bytes",
-                    node.max_bytes()
-                ),
-            );
-            return ApiError::from(e).into_response();
-        }
+        Err(too_large) => return too_large,
     };
+    send_to_holder(&node, ws, parts, body, next).await
+}
+
+/// A request's body, up to what may be forwarded (else the `413` to answer).
+async fn read_body(node: &Node, body: Body) -> Result<Bytes, Response> {
+    axum::body::to_bytes(body, node.max_bytes()).await.map_err(|_| {
+        let e = Error::new(
+            ErrorCode::PayloadTooLarge,
+            format!(
+                "a request to a workspace served by another node carries at most {} bytes",
+                node.max_bytes()
+            ),
+        );
+        ApiError::from(e).into_response()
+    })
+}
+
+/// Sends a request to `ws`'s lease holder (the caller holds a slot) and answers
+/// with what it answered; runs it here if the lease came to this node meanwhile.
+async fn send_to_holder(
+    node: &Node,
+    ws: WorkspaceId,
+    parts: axum::http::request::Parts,
+    body: Bytes,
+    next: Next,
+) -> Response {
     let peer = parts
         .extensions
         .get::<ConnectInfo<SocketAddr>>()

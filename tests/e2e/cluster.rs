@@ -25,6 +25,7 @@ crate::cases!(
     resuming_on_another_node_from_before_the_retained_log_asks_for_resync,
     typing_and_presence_reach_users_on_other_nodes,
     log_in_failures_count_on_every_node,
+    slack_api_writes_through_another_node_are_sequenced_by_the_lease_holder,
 );
 
 /// The tests that need the PostgreSQL store, which the sled mode skips.
@@ -39,6 +40,7 @@ pub const POSTGRES_ONLY: &[&str] = &[
     "resuming_on_another_node_from_before_the_retained_log_asks_for_resync",
     "typing_and_presence_reach_users_on_other_nodes",
     "log_in_failures_count_on_every_node",
+    "slack_api_writes_through_another_node_are_sequenced_by_the_lease_holder",
 ];
 
 async fn health(server: &TestServer, path: &str) -> (StatusCode, Value) {
@@ -688,4 +690,82 @@ async fn log_in_failures_count_on_every_node() {
         (status, body["error"]["code"].as_str()),
         (StatusCode::TOO_MANY_REQUESTS, Some("rate_limited"))
     );
+}
+
+/// Slack's API names its workspace in its arguments, not its path: its writes
+/// through a node that does not sequence the workspace reach the one that does (a
+/// session's form `POST`, and a bot's `GET`, which Slack's API allows for writes
+/// too), and a client of a third node sees them live.
+async fn slack_api_writes_through_another_node_are_sequenced_by_the_lease_holder() {
+    let Some(nodes) = nodes(3) else { return };
+    let (ada, _) = nodes[0].user("ada").await;
+    let (carol, _) = nodes[2].user("carol").await;
+    let (ws, general) = confab_tests::workspace(&ada, "W").await;
+    confab_tests::join(&ada, ws, &carol).await;
+    let (_, bot) = ada
+        .raw(reqwest::Method::POST, &format!("/workspaces/{ws}/bots"), Some(r#"{"name":"Deploy Bot"}"#))
+        .await
+        .unwrap();
+    let bot_token = bot["token"].as_str().expect("a bot token").to_string();
+    let mut carol_live = carol.connect(&[]).await.expect("carol connects to C");
+
+    let http = reqwest::Client::new();
+    let b = &nodes[1].url;
+    let by_session: Value = http
+        .post(format!("{b}/api/slack/chat.postMessage"))
+        .bearer_auth(ada.token().unwrap())
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("channel={general}&text=from+a+script+through+B"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(by_session["ok"], true, "{by_session}");
+    let joined: Value = http
+        .post(format!("{b}/api/slack/conversations.join"))
+        .bearer_auth(&bot_token)
+        .json(&json!({"channel": general}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(joined["ok"], true, "{joined}");
+    let by_bot: Value = http
+        .get(format!("{b}/api/slack/chat.postMessage?token={bot_token}&channel={general}&text=deployed"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(by_bot["ok"], true, "{by_bot}");
+    let created: Value = http
+        .post(format!("{b}/api/slack/conversations.create"))
+        .bearer_auth(&bot_token)
+        .json(&json!({"name": "deploys"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(created["ok"], true, "a write naming no channel goes to the caller's workspace: {created}");
+
+    for text in ["from a script through B", "deployed"] {
+        carol_live
+            .wait_for(Duration::from_secs(10), text, |f| {
+                matches!(f, ServerFrame::Event { event: Event::MessageCreated { message }, .. } if message.text == text)
+            })
+            .await
+            .expect("carol on C sees the post");
+    }
+    let history = carol.history(general, None, None, 10).await.unwrap();
+    let mut seqs: Vec<u64> = history.iter().map(|m| m.seq).collect();
+    seqs.sort();
+    assert_eq!(seqs, [1, 2], "sequenced once each, by one node");
+    assert_eq!(lease_holder(&nodes[1], ws).as_deref(), Some("a"), "A still sequences the workspace");
 }

@@ -251,6 +251,39 @@ pub const METHODS: &[&str] = &[
     "search.messages",
 ];
 
+/// The methods that write: in a cluster, the node that sequences their workspace
+/// runs them ([`write_workspace`]).
+pub const WRITES: &[&str] = &[
+    "conversations.create",
+    "conversations.join",
+    "chat.postMessage",
+    "chat.update",
+    "chat.delete",
+    "reactions.add",
+    "reactions.remove",
+];
+
+/// The workspace a call of a writing method writes, for forwarding it to the node
+/// that sequences it: its `channel`'s, or else (`conversations.create`) the
+/// caller's. `None` for a read, or a call that will fail wherever it runs (it is
+/// then answered here).
+pub fn write_workspace(
+    app: &App,
+    method: &str,
+    query: Option<&str>,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Option<WorkspaceId> {
+    if !WRITES.contains(&method) {
+        return None;
+    }
+    let args = Args::parse(query, headers, body).ok()?;
+    if args.str("channel").is_some() {
+        return app.workspace_of_channel(args.channel().ok()?);
+    }
+    authenticate(app, headers, &args).ok().map(|who| who.ws)
+}
+
 async fn dispatch(app: &App, who: &Who, method: &str, args: &Args, headers: &HeaderMap) -> SlackResult {
     match method {
         "api.test" => Ok(json!({ "args": Value::Object(args.0.clone()) })),
