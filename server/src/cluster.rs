@@ -15,7 +15,8 @@
 //!   the status, headers and body. A WebSocket `send` is forwarded as the post it
 //!   is, with the caller, and the holder runs `App::post_message` as its own
 //!   WebSocket does; a profile change has each holder of the member's workspaces
-//!   log its `user.updated` ([`confab_app::cluster::Forwarder`]). Bounds: bodies of at most
+//!   log its `user.updated`, and an account's erasure has each of them erase the
+//!   member's data there ([`confab_app::cluster::Forwarder`]). Bounds: bodies of at most
 //!   `cluster.forward_max_bytes` (else `413`), `cluster.forward_concurrency`
 //!   requests forwarded and served at once, and `cluster.forward_timeout_ms` for
 //!   the answer (else `503 unavailable`). Reads are served by any node from the
@@ -49,6 +50,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use bytes::{BufMut, Bytes, BytesMut};
 use confab_app::cluster::{Forwarded, Forwarder, Lease, WriteLeases};
+use confab_app::lifecycle::ErasureReport;
 use confab_app::relay::Ephemeral;
 use confab_app::{App, AppError, Caller, PostMessage};
 use confab_bus::{Bus, BusError, BusEvent, Delivery, NatsBus, NatsConfig, ReorderConfig, Reorders};
@@ -66,6 +68,10 @@ use crate::error::ApiError;
 /// The header a forwarded request carries (the forwarding node's name): the holder
 /// serves it here, whatever its lease says by then, and never forwards it again.
 pub const FORWARDED_HEADER: &str = "x-confab-forwarded-by";
+
+/// How long a node waits for another to erase a member's data from a workspace it
+/// sequences (at least `forward_timeout_ms`).
+const ERASE_TIMEOUT: Duration = Duration::from_secs(600);
 
 /// Events read from the log per catch-up read.
 const CATCH_UP_PAGE: usize = 512;
@@ -202,7 +208,17 @@ impl Node {
     /// Sends `payload` to `ws`'s lease holder. `Ok(None)`: this node holds the lease
     /// now (it was free), so the caller serves the request itself.
     async fn request(&self, ws: WorkspaceId, payload: Bytes) -> Result<Option<Bytes>, Error> {
-        let deadline = Instant::now() + self.forward_timeout();
+        self.request_within(ws, payload, self.forward_timeout()).await
+    }
+
+    /// [`Node::request`], waiting at most `timeout` for the answer.
+    async fn request_within(
+        &self,
+        ws: WorkspaceId,
+        payload: Bytes,
+        timeout: Duration,
+    ) -> Result<Option<Bytes>, Error> {
+        let deadline = Instant::now() + timeout;
         let mut pause = Duration::from_millis(20);
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
@@ -242,6 +258,13 @@ impl Node {
                     e.to_client()
                 });
                 (Answer::Posted(Box::new(posted)), Bytes::new())
+            }
+            Some((Envelope::EraseMember { user }, _)) => {
+                let erased = self.app.erase_member_here(ws, user).await.map_err(|e| {
+                    e.log();
+                    e.to_client()
+                });
+                (Answer::Erased(Box::new(erased)), Bytes::new())
             }
             Some((Envelope::UserUpdated { user }, _)) => {
                 let logged = self.app.log_user_updated(ws, user).await.map_err(|e| {
@@ -333,6 +356,11 @@ enum Envelope {
     UserUpdated {
         user: UserId,
     },
+    /// A member's account is being erased through another node: erase their data
+    /// from the workspace.
+    EraseMember {
+        user: UserId,
+    },
 }
 
 #[derive(Serialize, Deserialize)]
@@ -351,6 +379,7 @@ enum Answer {
     Http { status: u16, headers: Vec<(String, String)> },
     Posted(Box<Result<Message, Error>>),
     Done(Result<(), Error>),
+    Erased(Box<Result<ErasureReport, Error>>),
 }
 
 /// `[head length: u32, big-endian][head as JSON][body]`.
@@ -517,6 +546,27 @@ impl Forwarder for AppForwarder {
                     _ => Err(AppError::Client(no_answer())),
                 },
                 None => node.app.log_user_updated(ws, user).await,
+            }
+        })
+    }
+
+    fn erase_member(&self, ws: WorkspaceId, user: UserId) -> Forwarded<ErasureReport> {
+        let node = self.0.clone();
+        Box::pin(async move {
+            let _slot =
+                node.slots.clone().acquire_owned().await.map_err(|_| AppError::Client(no_answer()))?;
+            // A workspace's erasure rewrites every message of the member's: it may take
+            // far longer than a forwarded request usually does.
+            let timeout = node.forward_timeout().max(ERASE_TIMEOUT);
+            let envelope = encode(&Envelope::EraseMember { user }, &[]);
+            let forwarded = node.request_within(ws, envelope, timeout).await;
+            count_forwarded(&forwarded);
+            match forwarded.map_err(AppError::Client)? {
+                Some(answer) => match decode::<Answer>(&answer) {
+                    Some((Answer::Erased(erased), _)) => (*erased).map_err(AppError::Client),
+                    _ => Err(AppError::Client(no_answer())),
+                },
+                None => node.app.erase_member_here(ws, user).await,
             }
         })
     }

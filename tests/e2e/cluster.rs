@@ -26,6 +26,7 @@ crate::cases!(
     typing_and_presence_reach_users_on_other_nodes,
     log_in_failures_count_on_every_node,
     slack_api_writes_through_another_node_are_sequenced_by_the_lease_holder,
+    erasing_an_account_through_another_node_erases_it_where_each_workspace_is_sequenced,
 );
 
 /// The tests that need the PostgreSQL store, which the sled mode skips.
@@ -41,6 +42,7 @@ pub const POSTGRES_ONLY: &[&str] = &[
     "typing_and_presence_reach_users_on_other_nodes",
     "log_in_failures_count_on_every_node",
     "slack_api_writes_through_another_node_are_sequenced_by_the_lease_holder",
+    "erasing_an_account_through_another_node_erases_it_where_each_workspace_is_sequenced",
 ];
 
 async fn health(server: &TestServer, path: &str) -> (StatusCode, Value) {
@@ -769,3 +771,52 @@ async fn slack_api_writes_through_another_node_are_sequenced_by_the_lease_holder
     assert_eq!(seqs, [1, 2], "sequenced once each, by one node");
     assert_eq!(lease_holder(&nodes[1], ws).as_deref(), Some("a"), "A still sequences the workspace");
 }
+
+/// `DELETE /me` names no workspace but writes every workspace of the member's:
+/// through B, a workspace A sequences is erased by A (and one B sequences by B),
+/// and the other members see it on A at once.
+async fn erasing_an_account_through_another_node_erases_it_where_each_workspace_is_sequenced() {
+    let Some(nodes) = nodes(2) else { return };
+    let (ada, _) = nodes[0].user("ada").await;
+    let (bob, bob_s) = nodes[1].user("bob").await;
+    let (carol, _) = nodes[1].user("carol").await;
+    let (ws, general) = confab_tests::workspace(&ada, "W").await;
+    confab_tests::join(&ada, ws, &bob).await;
+    confab_tests::join(&ada, ws, &carol).await;
+    carol.post(general, "carol was here").await.unwrap();
+    let (own_ws, _) = confab_tests::workspace(&bob, "Bob's").await;
+    for i in 0..3 {
+        bob.post(general, &format!("bob {i}")).await.expect("bob posts through B");
+    }
+    let mut ada_live = ada.connect(&[]).await.expect("ada connects to A");
+    assert_eq!(lease_holder(&nodes[0], ws).as_deref(), Some("a"));
+    assert_eq!(lease_holder(&nodes[1], own_ws).as_deref(), Some("b"));
+
+    let (status, report) = bob
+        .raw(reqwest::Method::DELETE, "/me", Some(r#"{"password":"correct horse battery"}"#))
+        .await
+        .unwrap();
+    assert_eq!(status, StatusCode::OK, "{report}");
+    assert_eq!(
+        (report["workspaces"].as_u64(), report["messages_deleted"].as_u64()),
+        (Some(2), Some(3)),
+        "{report}"
+    );
+
+    ada_live
+        .wait_for(Duration::from_secs(10), "bob leaves", |f| {
+            matches!(f, ServerFrame::Event { event: Event::MemberLeft { channel: None, user }, .. }
+                if *user == bob_s.user.id)
+        })
+        .await
+        .expect("ada hears bob leave");
+    let history = ada.history(general, None, None, 10).await.unwrap();
+    assert!(
+        history.iter().all(|m| m.author != bob_s.user.id || m.deleted),
+        "bob's messages are gone: {history:?}"
+    );
+    let members = ada.members(ws).await.unwrap();
+    assert!(members.iter().all(|m| m.profile.id != bob_s.user.id), "bob is no longer a member");
+    assert_eq!(lease_holder(&nodes[0], ws).as_deref(), Some("a"), "A sequenced its workspace throughout");
+}
+

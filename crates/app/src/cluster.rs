@@ -69,6 +69,13 @@ pub trait Forwarder: Send + Sync {
     /// Logs `user.updated` there (`App::log_user_updated`): a member changed their
     /// profile through a node that does not sequence this workspace of theirs.
     fn user_updated(&self, workspace: WorkspaceId, user: confab_core::UserId) -> Forwarded<()>;
+    /// Erases a member's data from the workspace there (`App::erase_member_here`):
+    /// their account is being erased through a node that does not sequence it.
+    fn erase_member(
+        &self,
+        workspace: WorkspaceId,
+        user: confab_core::UserId,
+    ) -> Forwarded<crate::lifecycle::ErasureReport>;
 }
 
 /// The cluster's hooks; empty on a single node.

@@ -21,7 +21,9 @@
 //!    author), nothing else of them does — email, name and password hash are gone.
 //!
 //! Messages are rewritten in batches of [`BATCH`], each under the workspace's write
-//! lock and re-read under it, so concurrent reactions or edits are not lost.
+//! lock and re-read under it, so concurrent reactions or edits are not lost. In a
+//! cluster, steps 3 and 4 of a workspace run on the node that sequences it
+//! ([`App::erase_member_here`], through the cluster's forwarder).
 //!
 //! Honest limits: a DM keeps its member list (DMs are found by their members), so
 //! the deleted user's read position in a DM stays; a workspace whose last owner
@@ -79,7 +81,7 @@ impl std::fmt::Debug for DeleteAccount {
 }
 
 /// What an erasure did.
-#[derive(Clone, Debug, Default, Serialize)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct ErasureReport {
     pub user: Option<UserId>,
     pub workspaces: usize,
@@ -174,9 +176,13 @@ impl App {
             }
         }
         let retired = self.retire_lapsed_models();
-        // 3 and 4, one workspace at a time.
+        // 3 and 4, one workspace at a time; in a cluster, each by the node that
+        // sequences it.
         for ws in &workspaces {
-            self.erase_from_workspace(*ws, &record.user, &mut report).await?;
+            match self.forwarder_for(*ws)? {
+                Some(forwarder) => report.add(&forwarder.erase_member(*ws, user).await?),
+                None => self.erase_from_workspace(*ws, &record.user, &mut report).await?,
+            }
             report.workspaces += 1;
         }
         // 5. The tombstone; then the suggestion statistics, rebuilt without the
@@ -190,6 +196,19 @@ impl App {
         }
         retired?;
         tracing::info!(user = %user, ?report, "account erased");
+        Ok(report)
+    }
+
+    /// Steps 3 and 4 of an erasure for one workspace: what a node of a cluster runs
+    /// for another on which the erasure runs (the account is locked already).
+    pub async fn erase_member_here(&self, ws: WorkspaceId, user: UserId) -> Result<ErasureReport> {
+        let record =
+            self.store().user(user)?.ok_or_else(|| Error::new(ErrorCode::UserNotFound, "no such user"))?;
+        if !record.is_disabled() {
+            return Err(Error::new(ErrorCode::InvalidRequest, "the account is not being erased").into());
+        }
+        let mut report = ErasureReport::default();
+        self.erase_from_workspace(ws, &record.user, &mut report).await?;
         Ok(report)
     }
 
@@ -315,6 +334,17 @@ impl App {
             self.write_global(batch).await?;
         }
         Ok(removed)
+    }
+}
+
+impl ErasureReport {
+    /// Adds what another workspace's erasure did.
+    fn add(&mut self, other: &ErasureReport) {
+        self.messages_deleted += other.messages_deleted;
+        self.messages_kept += other.messages_kept;
+        self.mentions_rewritten += other.mentions_rewritten;
+        self.reactions_removed += other.reactions_removed;
+        self.search_log_entries_removed += other.search_log_entries_removed;
     }
 }
 
