@@ -6,7 +6,6 @@
 //! search index and suggestions, no schedules). Both paths run the same [`execute`].
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use anyhow::{Context, bail};
 use confab_app::consent::ConsentChangeRequest;
@@ -318,11 +317,8 @@ async fn run_with_progress(
             };
         }
     }
-    let (app, store) = crate::open_app_for_command(config, request.needs_search_index()).await?;
-    let result = execute_with_progress(&app, request, progress).await;
-    let flush_store: Arc<dyn confab_store::Store> = store;
-    tokio::task::spawn_blocking(move || flush_store.flush()).await??;
-    // Beside a cluster: the workspaces it wrote are the nodes' again at once.
-    tokio::task::spawn_blocking(move || app.leave_cluster()).await?;
+    let command = crate::open_app_for_command(config, request.needs_search_index()).await?;
+    let result = execute_with_progress(&command.app, request, progress).await;
+    command.finish().await?;
     result.map_err(|e| anyhow::anyhow!("{}: {}", e.code, e.message))
 }

@@ -124,10 +124,47 @@ impl WriteLeases for StoreLeases {
     }
 }
 
+/// An operator command's link to the cluster's bus (see [`join_for_command`]).
+pub struct CommandBus {
+    stop: tokio::sync::oneshot::Sender<()>,
+    publisher: tokio::task::JoinHandle<()>,
+}
+
+impl CommandBus {
+    /// Publishes what the command wrote that is still queued, and waits until NATS
+    /// has it. Call once the command's writes are durable.
+    pub async fn finish(self) {
+        let _ = self.stop.send(());
+        let _ = self.publisher.await;
+    }
+}
+
 /// Makes an operator command's app take leases like a node (its writes are fenced
-/// like any node's), without serving or hearing the bus.
-pub fn join_for_command(app: &App, store: Arc<PgStore>) {
-    drop(app.join_cluster(Arc::new(StoreLeases { store, taken: None }), None));
+/// like any node's). With the bus reachable, the command also forwards what a node
+/// would forward (an account's erasure in a workspace another node sequences) and
+/// publishes the events it writes, so that the nodes' clients see them live; it
+/// serves nothing. Without it, the command writes only the workspaces whose lease
+/// is free, and the nodes' clients see its writes on their next read of the log.
+pub async fn join_for_command(app: &App, store: Arc<PgStore>, config: &ClusterSection) -> Option<CommandBus> {
+    let leases = Arc::new(StoreLeases { store: store.clone(), taken: None });
+    let url = config.bus.clone().unwrap_or_default();
+    let nats = NatsConfig {
+        node_name: format!("{}-command", config.node),
+        ..NatsConfig::new(url.clone(), config.name.clone())
+    };
+    let bus = match NatsBus::connect(nats).await {
+        Ok(bus) => Arc::new(bus),
+        Err(e) => {
+            tracing::warn!(error = %e, bus = %url, "the bus is unreachable: this command neither forwards nor publishes");
+            drop(app.join_cluster(leases, None));
+            return None;
+        }
+    };
+    let node = Node::new(app, store, bus.clone(), config);
+    let durable = app.join_cluster(leases, Some(Arc::new(AppForwarder(node))));
+    let (stop, stopped) = tokio::sync::oneshot::channel();
+    let publisher = tokio::spawn(publish_until(bus, durable, stopped));
+    Some(CommandBus { stop, publisher })
 }
 
 /// Connects to the bus and makes `app` a node of the cluster: leases, forwarding,
@@ -139,15 +176,7 @@ pub async fn join(app: &App, store: Arc<PgStore>, config: &ClusterSection) -> an
     let bus =
         NatsBus::connect(nats).await.map_err(|e| anyhow::anyhow!("connecting to the bus at {url}: {e}"))?;
     let bus = Arc::new(bus);
-    let node = Arc::new(Node {
-        app: app.clone(),
-        store: store.clone(),
-        bus: bus.clone(),
-        config: config.clone(),
-        slots: Arc::new(Semaphore::new(usize::try_from(config.forward_concurrency).unwrap_or(256))),
-        serving: Mutex::new(HashSet::new()),
-        router: OnceLock::new(),
-    });
+    let node = Node::new(app, store.clone(), bus.clone(), config);
     let (taken_tx, taken) = mpsc::unbounded_channel();
     let durable = app.join_cluster(
         Arc::new(StoreLeases { store, taken: Some(taken_tx) }),
@@ -170,6 +199,18 @@ pub async fn join(app: &App, store: Arc<PgStore>, config: &ClusterSection) -> an
 }
 
 impl Node {
+    fn new(app: &App, store: Arc<PgStore>, bus: Arc<NatsBus>, config: &ClusterSection) -> Arc<Node> {
+        Arc::new(Node {
+            app: app.clone(),
+            store,
+            bus,
+            config: config.clone(),
+            slots: Arc::new(Semaphore::new(usize::try_from(config.forward_concurrency).unwrap_or(256))),
+            serving: Mutex::new(HashSet::new()),
+            router: OnceLock::new(),
+        })
+    }
+
     /// The router that serves forwarded requests (the node's own, whole).
     pub fn serve_with(&self, router: axum::Router) {
         let _ = self.router.set(router);
@@ -653,20 +694,49 @@ async fn serve_workspace(node: Arc<Node>, ws: WorkspaceId) {
 /// Publishes each durable batch's events for the other nodes, in order.
 async fn publish(bus: Arc<NatsBus>, mut durable: mpsc::Receiver<Vec<EventRecord>>) {
     while let Some(events) = durable.recv().await {
-        for record in events {
-            let payload = match serde_json::to_vec(&record) {
-                Ok(payload) => Bytes::from(payload),
-                Err(e) => {
-                    tracing::error!(error = %e, "an event could not be encoded for the bus");
-                    continue;
-                }
-            };
-            let event = BusEvent { workspace: record.workspace, event_seq: record.event_seq, payload };
-            metrics::counter!("confab_cluster_published_total").increment(1);
-            if let Err(e) = bus.publish(event).await {
-                // The other nodes find the gap and read the log.
-                tracing::warn!(error = %e, "publishing an event on the bus failed");
+        publish_batch(&bus, events).await;
+    }
+}
+
+/// [`publish`] until `stop`, then what is still queued, and waits until NATS has
+/// it (an operator command, before it exits).
+async fn publish_until(
+    bus: Arc<NatsBus>,
+    mut durable: mpsc::Receiver<Vec<EventRecord>>,
+    mut stop: tokio::sync::oneshot::Receiver<()>,
+) {
+    loop {
+        tokio::select! {
+            biased;
+            events = durable.recv() => match events {
+                Some(events) => publish_batch(&bus, events).await,
+                None => break,
+            },
+            _ = &mut stop => break,
+        }
+    }
+    while let Ok(events) = durable.try_recv() {
+        publish_batch(&bus, events).await;
+    }
+    if let Err(e) = bus.flush().await {
+        tracing::warn!(error = %e, "the command's events may not have reached the bus");
+    }
+}
+
+async fn publish_batch(bus: &NatsBus, events: Vec<EventRecord>) {
+    for record in events {
+        let payload = match serde_json::to_vec(&record) {
+            Ok(payload) => Bytes::from(payload),
+            Err(e) => {
+                tracing::error!(error = %e, "an event could not be encoded for the bus");
+                continue;
             }
+        };
+        let event = BusEvent { workspace: record.workspace, event_seq: record.event_seq, payload };
+        metrics::counter!("confab_cluster_published_total").increment(1);
+        if let Err(e) = bus.publish(event).await {
+            // The other nodes find the gap and read the log.
+            tracing::warn!(error = %e, "publishing an event on the bus failed");
         }
     }
 }

@@ -237,13 +237,35 @@ async fn open_node(
     Ok((app, store, node))
 }
 
+/// An operator command's app, on a data dir no server holds.
+pub struct CommandApp {
+    pub app: App,
+    pub store: Arc<dyn Store>,
+    /// Beside a cluster, with its bus reachable.
+    bus: Option<cluster::CommandBus>,
+}
+
+impl CommandApp {
+    /// Makes what the command wrote durable, publishes its events for a cluster's
+    /// nodes, and gives its write leases back so that the nodes take its workspaces
+    /// at once.
+    pub async fn finish(self) -> anyhow::Result<()> {
+        let store = self.store.clone();
+        tokio::task::spawn_blocking(move || store.flush()).await??;
+        if let Some(bus) = self.bus {
+            bus.finish().await;
+        }
+        let app = self.app;
+        tokio::task::spawn_blocking(move || app.leave_cluster()).await?;
+        Ok(())
+    }
+}
+
 /// Opens the store and the app for one operator command on a data dir no server
 /// holds: no catch-up of derived data, no schedules, and the search index only if
-/// `search_index` (see `App::open_for_command`).
-pub async fn open_app_for_command(
-    config: &Config,
-    search_index: bool,
-) -> anyhow::Result<(App, Arc<dyn Store>)> {
+/// `search_index` (see `App::open_for_command`). Call [`CommandApp::finish`] when the
+/// command is done.
+pub async fn open_app_for_command(config: &Config, search_index: bool) -> anyhow::Result<CommandApp> {
     // A command that does not rebuild the index reads the store once through (an
     // export, a backup) or touches a few keys: a page cache the size of a server's
     // would only grow its memory.
@@ -259,13 +281,13 @@ pub async fn open_app_for_command(
         let app =
             App::open_for_command(store.clone(), config.app.clone(), &config.server.data_dir, search_index)
                 .map_err(|e| anyhow::anyhow!(e))?;
-        cluster::join_for_command(&app, pg);
-        return Ok((app, store));
+        let bus = cluster::join_for_command(&app, pg, cluster).await;
+        return Ok(CommandApp { app, store, bus });
     }
     let store = open_store(config, cache_mb)?;
     let app = App::open_for_command(store.clone(), config.app.clone(), &config.server.data_dir, search_index)
         .map_err(|e| anyhow::anyhow!(e))?;
-    Ok((app, store))
+    Ok(CommandApp { app, store, bus: None })
 }
 
 /// sled's page cache, in MiB, for an operator command that does not rebuild the index.

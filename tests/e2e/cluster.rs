@@ -27,6 +27,7 @@ crate::cases!(
     log_in_failures_count_on_every_node,
     slack_api_writes_through_another_node_are_sequenced_by_the_lease_holder,
     erasing_an_account_through_another_node_erases_it_where_each_workspace_is_sequenced,
+    an_operator_command_beside_the_cluster_publishes_what_it_wrote,
 );
 
 /// The tests that need the PostgreSQL store, which the sled mode skips.
@@ -43,6 +44,7 @@ pub const POSTGRES_ONLY: &[&str] = &[
     "log_in_failures_count_on_every_node",
     "slack_api_writes_through_another_node_are_sequenced_by_the_lease_holder",
     "erasing_an_account_through_another_node_erases_it_where_each_workspace_is_sequenced",
+    "an_operator_command_beside_the_cluster_publishes_what_it_wrote",
 ];
 
 async fn health(server: &TestServer, path: &str) -> (StatusCode, Value) {
@@ -774,12 +776,13 @@ async fn slack_api_writes_through_another_node_are_sequenced_by_the_lease_holder
 
 /// `DELETE /me` names no workspace but writes every workspace of the member's:
 /// through B, a workspace A sequences is erased by A (and one B sequences by B),
-/// and the other members see it on A at once.
+/// and the other members see it on A at once; and so does `confab user delete`
+/// run beside the cluster.
 async fn erasing_an_account_through_another_node_erases_it_where_each_workspace_is_sequenced() {
     let Some(nodes) = nodes(2) else { return };
     let (ada, _) = nodes[0].user("ada").await;
     let (bob, bob_s) = nodes[1].user("bob").await;
-    let (carol, _) = nodes[1].user("carol").await;
+    let (carol, carol_s) = nodes[1].user("carol").await;
     let (ws, general) = confab_tests::workspace(&ada, "W").await;
     confab_tests::join(&ada, ws, &bob).await;
     confab_tests::join(&ada, ws, &carol).await;
@@ -818,5 +821,46 @@ async fn erasing_an_account_through_another_node_erases_it_where_each_workspace_
     let members = ada.members(ws).await.unwrap();
     assert!(members.iter().all(|m| m.profile.id != bob_s.user.id), "bob is no longer a member");
     assert_eq!(lease_holder(&nodes[0], ws).as_deref(), Some("a"), "A sequenced its workspace throughout");
+
+    // The operator's `confab user delete`, run beside the cluster (no node on its
+    // machine), forwards the same way.
+    let out = run_beside(&nodes[1], &["user", "delete", "carol@example.com", "--yes"]);
+    assert!(out.status.success(), "confab user delete: {}", String::from_utf8_lossy(&out.stderr));
+    ada_live
+        .wait_for(Duration::from_secs(10), "carol leaves", |f| {
+            matches!(f, ServerFrame::Event { event: Event::MemberLeft { channel: None, user }, .. }
+                if *user == carol_s.user.id)
+        })
+        .await
+        .expect("ada hears carol leave");
+    let history = ada.history(general, None, None, 10).await.unwrap();
+    assert!(history.iter().all(|m| m.author != carol_s.user.id || m.deleted), "{history:?}");
+    assert_eq!(lease_holder(&nodes[0], ws).as_deref(), Some("a"), "the command did not take the lease");
 }
 
+/// An operator command beside the cluster that sequences a workspace itself (its
+/// lease was free) publishes the events it wrote before it exits: a client of a
+/// node sees them live, not only on its next read of the log.
+async fn an_operator_command_beside_the_cluster_publishes_what_it_wrote() {
+    let Some(mut nodes) = nodes(2) else { return };
+    let (ada, _) = nodes[0].user("ada").await;
+    let (bob, _) = nodes[1].user("bob").await;
+    let (carol, carol_s) = nodes[1].user("carol").await;
+    let (ws, _) = confab_tests::workspace(&ada, "W").await;
+    confab_tests::join(&ada, ws, &bob).await;
+    confab_tests::join(&ada, ws, &carol).await;
+    let mut bob_live = bob.connect(&[]).await.expect("bob connects to B");
+    // A stops cleanly and gives its lease back; nobody writes the workspace after.
+    nodes[0].stop();
+    assert_eq!(lease_holder(&nodes[1], ws), None);
+
+    let out = run_beside(&nodes[1], &["user", "delete", "carol@example.com", "--yes"]);
+    assert!(out.status.success(), "confab user delete: {}", String::from_utf8_lossy(&out.stderr));
+    bob_live
+        .wait_for(Duration::from_secs(10), "carol leaves", |f| {
+            matches!(f, ServerFrame::Event { event: Event::MemberLeft { channel: None, user }, .. }
+                if *user == carol_s.user.id)
+        })
+        .await
+        .expect("bob on B hears the command's write live");
+}

@@ -100,16 +100,17 @@ async fn run_flusher(
         metrics::histogram!("confab_flush_seconds").record(started.elapsed().as_secs_f64());
         metrics::histogram!("confab_flush_group_size").record(group.len() as f64);
         let mut durable_events = Vec::new();
-        for pending in group.drain(..) {
-            if flushed.is_ok() {
+        if flushed.is_ok() {
+            for pending in &mut group {
                 publish(&store, &directory, &hub, &pending.events);
-                durable_events.extend(pending.events);
+                durable_events.extend(std::mem::take(&mut pending.events));
             }
-            let _ = pending.done.send(flushed.clone());
         }
         if !durable_events.is_empty() {
             // The other nodes of a cluster hear of them after this node's own
-            // connections (nothing to do on a single node).
+            // connections (nothing to do on a single node), and before the writers
+            // are told: once a write returns, its events are queued for the bus (an
+            // operator command publishes what is queued before it exits).
             if let Some(peers) = cluster.peers.get()
                 && peers.try_send(durable_events.clone()).is_err()
             {
@@ -117,6 +118,9 @@ async fn run_flusher(
                 metrics::counter!("confab_cluster_publish_dropped_total").increment(1);
             }
             let _ = derived.send(durable_events);
+        }
+        for pending in group.drain(..) {
+            let _ = pending.done.send(flushed.clone());
         }
     }
 }

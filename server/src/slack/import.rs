@@ -8,7 +8,6 @@
 //! so the bar moves while a running server imports.
 
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use anyhow::{Context, bail};
 use confab_app::App;
@@ -93,13 +92,10 @@ async fn run(config: &Config, request: SlackImport, bar: ProgressBar) -> anyhow:
         }
         bail!("the server closed the admin socket");
     }
-    let (app, store) = crate::open_app_for_command(config, true).await?;
+    let command = crate::open_app_for_command(config, true).await?;
     let progress_bar = bar.clone();
-    let result = app.import_slack(request, Box::new(move |p| show(&progress_bar, p))).await;
-    let flush_store: Arc<dyn confab_store::Store> = store;
-    tokio::task::spawn_blocking(move || flush_store.flush()).await??;
-    // Beside a cluster: the workspace it wrote is the nodes' again at once.
-    tokio::task::spawn_blocking(move || app.leave_cluster()).await?;
+    let result = command.app.import_slack(request, Box::new(move |p| show(&progress_bar, p))).await;
+    command.finish().await?;
     let summary = result.map_err(|e| {
         let e = e.to_client();
         anyhow::anyhow!("{}: {}", e.code, e.message)
