@@ -451,9 +451,8 @@ pub async fn forward(State(node): State<Arc<Node>>, request: Request, next: Next
             return next.run(request).await;
         }
         let method = method.to_string();
-        let Ok(slot) = node.slots.clone().acquire_owned().await else {
-            return ApiError::from(no_answer()).into_response();
-        };
+        // The body is read before a forwarding slot is taken: a slow client holds
+        // its own connection only, never a slot other writes wait for.
         let (parts, body) = request.into_parts();
         let body = match read_body(&node, body).await {
             Ok(body) => body,
@@ -461,14 +460,14 @@ pub async fn forward(State(node): State<Arc<Node>>, request: Request, next: Next
         };
         let ws =
             crate::slack::api::write_workspace(&node.app, &method, parts.uri.query(), &parts.headers, &body);
-        let here = ws.is_none_or(|ws| !matches!(node.app.serves_workspace(ws), Ok(false)));
-        match (ws, here) {
-            (Some(ws), false) => return send_to_holder(&node, ws, parts, body, next).await,
-            _ => {
-                drop(slot);
-                return next.run(Request::from_parts(parts, Body::from(body))).await;
-            }
-        }
+        let elsewhere = ws.filter(|ws| matches!(node.app.serves_workspace(*ws), Ok(false)));
+        let Some(ws) = elsewhere else {
+            return next.run(Request::from_parts(parts, Body::from(body))).await;
+        };
+        let Ok(_slot) = node.slots.clone().acquire_owned().await else {
+            return ApiError::from(no_answer()).into_response();
+        };
+        return send_to_holder(&node, ws, parts, body, next).await;
     }
     if matches!(*request.method(), Method::GET | Method::HEAD) {
         // A read sees what any node acknowledged before it (see `catch_up_for_read`).
