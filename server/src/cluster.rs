@@ -55,6 +55,7 @@ use confab_app::relay::Ephemeral;
 use confab_app::{App, AppError, Caller, PostMessage};
 use confab_bus::{Bus, BusError, BusEvent, Delivery, NatsBus, NatsConfig, ReorderConfig, Reorders};
 use confab_core::{ChannelId, Error, ErrorCode, EventRecord, Message, UserId, WorkspaceId};
+use confab_protocol::http::BusHealth;
 use confab_store::{Store, StoreError};
 use confab_store_postgres::{LeaseOutcome, PgStore};
 use futures_util::StreamExt;
@@ -92,6 +93,9 @@ pub struct Node {
     serving: Mutex<HashSet<WorkspaceId>>,
     /// The whole router, for the requests this node serves for others.
     router: OnceLock<axum::Router>,
+    /// The bus connection as `/healthz` reports it: connected or not, since when
+    /// (kept by [`watch`], so that a health check never waits on the bus).
+    bus_health: Mutex<BusHealth>,
 }
 
 /// The store's leases as the app sees them; a lease just taken starts serving its
@@ -194,12 +198,41 @@ pub async fn join(app: &App, store: Arc<PgStore>, config: &ClusterSection) -> an
     let outbox = app.relay_ephemeral(RELAY_QUEUE);
     tokio::spawn(relay_out(node.clone(), outbox, origin.clone()));
     tokio::spawn(relay_in(node.clone(), ephemeral, origin));
+    tokio::spawn(watch(node.clone()));
     tracing::info!(bus = %url, node = %config.node, cluster = %config.name, "joined the cluster");
     Ok(node)
 }
 
+/// How often [`watch`] looks at the bus connection and the leases held.
+const WATCH_EVERY: Duration = Duration::from_millis(250);
+
+fn now_millis() -> i64 {
+    let since_epoch = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
+    since_epoch.map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+/// Keeps the node's bus state for `/healthz` (with the time of each change) and
+/// the gauges `confab_cluster_bus_connected` and `confab_cluster_leases_held`.
+async fn watch(node: Arc<Node>) {
+    let mut ticks = tokio::time::interval(WATCH_EVERY);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        let connected = node.bus.is_connected();
+        {
+            let mut health = node.bus_health.lock().unwrap_or_else(|e| e.into_inner());
+            if health.connected != connected {
+                *health = BusHealth { connected, since: now_millis() };
+            }
+        }
+        metrics::gauge!("confab_cluster_bus_connected").set(if connected { 1.0 } else { 0.0 });
+        metrics::gauge!("confab_cluster_leases_held").set(node.store.leases_held() as f64);
+    }
+}
+
 impl Node {
     fn new(app: &App, store: Arc<PgStore>, bus: Arc<NatsBus>, config: &ClusterSection) -> Arc<Node> {
+        let bus_health = Mutex::new(BusHealth { connected: bus.is_connected(), since: now_millis() });
         Arc::new(Node {
             app: app.clone(),
             store,
@@ -208,7 +241,13 @@ impl Node {
             slots: Arc::new(Semaphore::new(usize::try_from(config.forward_concurrency).unwrap_or(256))),
             serving: Mutex::new(HashSet::new()),
             router: OnceLock::new(),
+            bus_health,
         })
+    }
+
+    /// The bus connection as `/healthz` reports it (no wait: kept by [`watch`]).
+    pub fn bus_health(&self) -> BusHealth {
+        *self.bus_health.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// The router that serves forwarded requests (the node's own, whole).

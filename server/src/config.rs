@@ -153,6 +153,12 @@ pub struct ClusterSection {
     /// from them; more are dropped (typing is lossy).
     #[serde(default = "default_relay_typing_per_sec")]
     pub relay_typing_per_sec: u64,
+    /// A directory every node of the cluster shares (a shared filesystem, mounted
+    /// at the same place or not), holding the contents of uploaded files instead
+    /// of each node's `<data-dir>/files`. Required with `bus`: see
+    /// [`ClusterSection::validate`].
+    #[serde(default)]
+    pub blobs: Option<PathBuf>,
 }
 
 fn default_store_connections() -> u64 {
@@ -197,7 +203,14 @@ impl ClusterSection {
             forward_max_bytes: default_forward_max_bytes(),
             forward_concurrency: default_forward_concurrency(),
             relay_typing_per_sec: default_relay_typing_per_sec(),
+            blobs: None,
         }
+    }
+
+    /// Where the app keeps file contents: the shared directory, if set.
+    pub fn shared_files(&self, node: &str) -> Option<confab_app::files::SharedFiles> {
+        let dir = self.blobs.clone()?;
+        Some(confab_app::files::SharedFiles { dir, node: node.to_string() })
     }
 }
 
@@ -216,6 +229,7 @@ impl std::fmt::Debug for ClusterSection {
             .field("forward_max_bytes", &self.forward_max_bytes)
             .field("forward_concurrency", &self.forward_concurrency)
             .field("relay_typing_per_sec", &self.relay_typing_per_sec)
+            .field("blobs", &self.blobs)
             .finish()
     }
 }
@@ -397,6 +411,21 @@ impl ClusterSection {
         {
             bail!("invalid configuration: cluster.bus = {bus:?} is not a NATS URL (nats://HOST:PORT)");
         }
+        // Several nodes without a shared directory would each keep the files uploaded
+        // through them, and the others would answer `file_not_found` for them: a
+        // silent loss to every user on another node. Refused, rather than documented:
+        // a node cannot know at start whether it will be alone.
+        match &self.blobs {
+            None if self.bus.is_some() => bail!(
+                "invalid configuration: cluster.bus needs cluster.blobs, a directory every node \
+                 shares (uploaded files are stored there, so that any node serves them)"
+            ),
+            Some(dir) if !dir.is_absolute() => bail!(
+                "invalid configuration: cluster.blobs = {:?} must be an absolute path",
+                dir.display().to_string()
+            ),
+            _ => {}
+        }
         for (key, value) in [("cluster.name", &self.name), ("cluster.node", &self.node)] {
             let valid = !value.is_empty()
                 && value.len() <= 64
@@ -512,10 +541,12 @@ mod tests {
             ("CONFAB_CLUSTER_BUS".to_string(), "nats://10.0.0.5:4222".to_string()),
             ("CONFAB_CLUSTER_NODE".to_string(), "node-2".to_string()),
             ("CONFAB_CLUSTER_LEASE_TTL_MS".to_string(), "3000".to_string()),
+            ("CONFAB_CLUSTER_BLOBS".to_string(), "/srv/confab-files".to_string()),
         ];
         let config = Config::load_from(None, env).unwrap();
         let cluster = config.cluster.unwrap();
         assert_eq!(cluster.bus.as_deref(), Some("nats://10.0.0.5:4222"));
+        assert_eq!(cluster.blobs.as_deref(), Some(Path::new("/srv/confab-files")));
         assert_eq!(
             (cluster.node.as_str(), cluster.lease_ttl_ms, cluster.lease_renew_ms),
             ("node-2", 3000, 1000)
@@ -534,6 +565,8 @@ mod tests {
             ("CONFAB_CLUSTER_RELAY_TYPING_PER_SEC", "0", "cluster.relay_typing_per_sec"),
             ("CONFAB_CLUSTER_NODE", "a.b", "cluster.node"),
             ("CONFAB_CLUSTER_NAME", "a b", "cluster.name"),
+            ("CONFAB_CLUSTER_BUS", "nats://10.0.0.5:4222", "cluster.bus needs cluster.blobs"),
+            ("CONFAB_CLUSTER_BLOBS", "shared/files", "cluster.blobs = \"shared/files\" must be an absolute"),
         ] {
             let mut env = vec![(var.to_string(), value.to_string())];
             if var != "CONFAB_CLUSTER_STORE" {

@@ -83,13 +83,14 @@ pub fn router_of_node(app: App, config: &Config, node: Option<Arc<cluster::Node>
         .route("/", get(web::index))
         .route("/{*path}", get(web::asset))
         .with_state(app);
+    let health = HealthCheck::new(store_backend(config), node.clone());
     let router = match node {
         Some(node) => router.layer(axum::middleware::from_fn_with_state(node, cluster::forward)),
         None => router,
     };
     let router = router
         .layer(axum::Extension(extract::TrustedProxies(Arc::new(config.server.trusted_proxies.clone()))))
-        .layer(axum::Extension(HealthCheck::new(store_backend(config))));
+        .layer(axum::Extension(health));
     layers::apply(router, config)
 }
 
@@ -108,18 +109,20 @@ const HEALTH_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(
 /// flood of checks costs the store at most one read a second.
 const HEALTH_READ_REUSED_FOR: std::time::Duration = std::time::Duration::from_secs(1);
 
-/// What `/healthz` needs besides the app: where the store is, and its last read.
+/// What `/healthz` needs besides the app: where the store is, its last read, and
+/// on a node of a cluster, the node (whose bus state it reports).
 #[derive(Clone)]
 struct HealthCheck {
     backend: StoreBackend,
     /// When the store was last read and whether it answered. Checks arriving while
     /// one reads wait for its answer instead of reading again.
     last_read: Arc<tokio::sync::Mutex<Option<(std::time::Instant, bool)>>>,
+    node: Option<Arc<cluster::Node>>,
 }
 
 impl HealthCheck {
-    fn new(backend: StoreBackend) -> HealthCheck {
-        HealthCheck { backend, last_read: Arc::default() }
+    fn new(backend: StoreBackend, node: Option<Arc<cluster::Node>>) -> HealthCheck {
+        HealthCheck { backend, last_read: Arc::default(), node }
     }
 
     /// Whether the store answers a read (a point look-up of a user no one is).
@@ -155,7 +158,9 @@ impl HealthCheck {
 /// `200` when the store answers a read and writes go on; else `503`, with the same
 /// body saying which failed. Once writes have stopped after a storage failure
 /// (fail-stop), the process must be restarted, and a supervisor watching this check
-/// can do it.
+/// can do it. A node of a cluster also says whether it is connected to the bus,
+/// and since when: read from memory, so that the public check costs nothing more,
+/// and not part of the status (a restart would not bring NATS back).
 async fn healthz(
     axum::extract::State(app): axum::extract::State<App>,
     axum::Extension(check): axum::Extension<HealthCheck>,
@@ -166,7 +171,8 @@ async fn healthz(
         true => (axum::http::StatusCode::OK, HealthStatus::Ok),
         false => (axum::http::StatusCode::SERVICE_UNAVAILABLE, HealthStatus::Unavailable),
     };
-    (code, axum::Json(Health { status, store: check.backend, store_reads, writes_stopped }))
+    let bus = check.node.as_ref().map(|node| node.bus_health());
+    (code, axum::Json(Health { status, store: check.backend, store_reads, writes_stopped, bus }))
 }
 
 /// The metrics service: `GET /metrics` in Prometheus' text format.
@@ -217,9 +223,18 @@ fn metrics_handle() -> Option<PrometheusHandle> {
 /// Opens the store and the app on the configured data dir, to serve.
 pub async fn open_app(config: &Config) -> anyhow::Result<(App, Arc<dyn Store>)> {
     let store = open_store(config, config.store.cache_mb)?;
-    let app = App::open(store.clone(), config.app.clone(), &config.server.data_dir)
+    let node = config.cluster.as_ref().map(|c| c.node.as_str()).unwrap_or_default();
+    let app = App::open(store.clone(), app_config(config, node), &config.server.data_dir)
         .map_err(|e| anyhow::anyhow!(e))?;
     Ok((app, store))
+}
+
+/// The app's settings, with where file contents live: the directory the nodes of a
+/// cluster share (`[cluster] blobs`), staged under `node`'s name, if set.
+fn app_config(config: &Config, node: &str) -> confab_app::AppConfig {
+    let mut app = config.app.clone();
+    app.shared_files = config.cluster.as_ref().and_then(|c| c.shared_files(node));
+    app
 }
 
 /// Opens a node of a cluster (`[cluster] bus`): the store with write leases, the
@@ -231,7 +246,7 @@ async fn open_node(
     secure_data_dir(&config.server.data_dir)?;
     let pg = open_postgres(cluster, &cluster.node)?;
     let store: Arc<dyn Store> = pg.clone();
-    let app = App::open(store.clone(), config.app.clone(), &config.server.data_dir)
+    let app = App::open(store.clone(), app_config(config, &cluster.node), &config.server.data_dir)
         .map_err(|e| anyhow::anyhow!(e))?;
     let node = cluster::join(&app, pg, cluster).await?;
     Ok((app, store, node))
@@ -276,17 +291,28 @@ pub async fn open_app_for_command(config: &Config, search_index: bool) -> anyhow
     if let Some(cluster) = config.cluster.as_ref().filter(|c| c.bus.is_some()) {
         // A command beside a cluster's nodes takes leases like one of them.
         secure_data_dir(&config.server.data_dir)?;
-        let pg = open_postgres(cluster, &format!("{}-command", cluster.node))?;
+        let name = format!("{}-command", cluster.node);
+        let pg = open_postgres(cluster, &name)?;
         let store: Arc<dyn Store> = pg.clone();
-        let app =
-            App::open_for_command(store.clone(), config.app.clone(), &config.server.data_dir, search_index)
-                .map_err(|e| anyhow::anyhow!(e))?;
+        let app = App::open_for_command(
+            store.clone(),
+            app_config(config, &name),
+            &config.server.data_dir,
+            search_index,
+        )
+        .map_err(|e| anyhow::anyhow!(e))?;
         let bus = cluster::join_for_command(&app, pg, cluster).await;
         return Ok(CommandApp { app, store, bus });
     }
     let store = open_store(config, cache_mb)?;
-    let app = App::open_for_command(store.clone(), config.app.clone(), &config.server.data_dir, search_index)
-        .map_err(|e| anyhow::anyhow!(e))?;
+    let node = config.cluster.as_ref().map(|c| format!("{}-command", c.node)).unwrap_or_default();
+    let app = App::open_for_command(
+        store.clone(),
+        app_config(config, &node),
+        &config.server.data_dir,
+        search_index,
+    )
+    .map_err(|e| anyhow::anyhow!(e))?;
     Ok(CommandApp { app, store, bus: None })
 }
 

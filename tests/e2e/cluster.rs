@@ -28,6 +28,8 @@ crate::cases!(
     slack_api_writes_through_another_node_are_sequenced_by_the_lease_holder,
     erasing_an_account_through_another_node_erases_it_where_each_workspace_is_sequenced,
     an_operator_command_beside_the_cluster_publishes_what_it_wrote,
+    files_uploaded_through_one_node_are_served_by_every_node_until_deleted,
+    a_node_reports_its_bus_and_leases,
 );
 
 /// The tests that need the PostgreSQL store, which the sled mode skips.
@@ -45,6 +47,8 @@ pub const POSTGRES_ONLY: &[&str] = &[
     "slack_api_writes_through_another_node_are_sequenced_by_the_lease_holder",
     "erasing_an_account_through_another_node_erases_it_where_each_workspace_is_sequenced",
     "an_operator_command_beside_the_cluster_publishes_what_it_wrote",
+    "files_uploaded_through_one_node_are_served_by_every_node_until_deleted",
+    "a_node_reports_its_bus_and_leases",
 ];
 
 async fn health(server: &TestServer, path: &str) -> (StatusCode, Value) {
@@ -61,7 +65,13 @@ async fn healthz_reports_the_store() {
     };
     let healthy = json!({"status": "ok", "store": store, "store_reads": true, "writes_stopped": false});
     for path in ["/healthz", "/api/v1/healthz"] {
-        assert_eq!(health(&server, path).await, (StatusCode::OK, healthy.clone()), "{path}");
+        let (status, mut body) = health(&server, path).await;
+        if confab_tests::bus_mode() {
+            // A node of a cluster reports its bus too (`a_node_reports_its_bus_and_leases`).
+            let bus = body.as_object_mut().unwrap().remove("bus").expect("a node reports its bus");
+            assert_eq!(bus["connected"], true, "{bus}");
+        }
+        assert_eq!((status, body), (StatusCode::OK, healthy.clone()), "{path}");
     }
 }
 
@@ -232,10 +242,22 @@ fn nodes_on(
     n: usize,
     settings: &[(&str, &str)],
 ) -> Vec<TestServer> {
+    nodes_on_with(nats, n, settings, |_| Vec::new())
+}
+
+/// [`nodes_on`], with settings of each node's own too (`per_node(i)` for the i-th).
+fn nodes_on_with(
+    nats: &confab_test_support::nats::TestNats,
+    n: usize,
+    settings: &[(&str, &str)],
+    per_node: impl Fn(usize) -> Vec<(String, String)>,
+) -> Vec<TestServer> {
     let cluster = format!("t{}", ulid_suffix());
     let env = |node: String| -> Vec<(String, String)> {
+        let i = usize::from(node.as_bytes()[0] - b'a');
         let settings = settings.iter().map(|(k, v)| (k.to_string(), v.to_string()));
         settings
+            .chain(per_node(i))
             .chain([
                 ("CONFAB_CLUSTER_BUS".into(), nats.url()),
                 ("CONFAB_CLUSTER_NAME".into(), cluster.clone()),
@@ -249,10 +271,13 @@ fn nodes_on(
     let first =
         TestServer::start_with(&first_env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect::<Vec<_>>());
     let store = first.store_url().expect("a PostgreSQL store").to_string();
+    // The first node's shared files directory is every node's.
+    let files = first.files_dir().display().to_string();
     let mut all = vec![first];
     for i in 1..n {
         let mut node_env = env(((b'a' + i as u8) as char).to_string());
         node_env.push(("CONFAB_CLUSTER_STORE".into(), store.clone()));
+        node_env.push(("CONFAB_CLUSTER_BLOBS".into(), files.clone()));
         let pairs: Vec<(&str, &str)> = node_env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
         all.push(TestServer::start_with(&pairs));
     }
@@ -863,4 +888,119 @@ async fn an_operator_command_beside_the_cluster_publishes_what_it_wrote() {
         })
         .await
         .expect("bob on B hears the command's write live");
+/// A file uploaded through the node sequencing its workspace, and one uploaded
+/// through another node (forwarded), are downloaded byte for byte through all three
+/// nodes, which share one files directory; once deleted (through a third node), no
+/// node serves it and its content is gone from the shared directory.
+async fn files_uploaded_through_one_node_are_served_by_every_node_until_deleted() {
+    use sha2::Digest;
+    let Some(nodes) = nodes(3) else { return };
+    let (ada, _) = nodes[0].user("ada").await;
+    let (bob, _) = nodes[1].user("bob").await;
+    let (ws, general) = confab_tests::workspace(&ada, "W").await;
+    confab_tests::join(&ada, ws, &bob).await;
+    assert_eq!(lease_holder(&nodes[0], ws).as_deref(), Some("a"));
+
+    // 300 KB that are no text and compress badly, through A (the holder), and a
+    // small one through B (forwarded to A).
+    let big: Vec<u8> = (0..300_000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
+    let from_a = ada.upload(general, "big.bin", &big, "").await.expect("uploaded through A");
+    let small = b"uploaded through B".to_vec();
+    let from_b = bob.upload(general, "small.txt", &small, "").await.expect("uploaded through B");
+
+    for (i, node) in nodes.iter().enumerate() {
+        for (client, posted, bytes) in [(&ada, &from_a, &big), (&bob, &from_b, &small)] {
+            let (_, got) = on(node, client)
+                .download(posted.file.id, false)
+                .await
+                .unwrap_or_else(|e| panic!("{} downloaded through node {i}: {e:?}", posted.file.name));
+            assert!(got == *bytes, "{} is byte for byte the same through node {i}", posted.file.name);
+        }
+    }
+
+    // Deleted through C, forwarded to A: then no node serves it, and A removed the
+    // content from the shared directory.
+    let (status, body) = on(&nodes[2], &ada)
+        .raw(reqwest::Method::DELETE, &format!("/files/{}", from_a.file.id), None)
+        .await
+        .unwrap();
+    assert!(status.is_success(), "deleted through C: {status} {body}");
+    for (i, node) in nodes.iter().enumerate() {
+        match on(node, &ada).download(from_a.file.id, false).await {
+            Err(confab_client::ClientError::Api { status: 404, error }) => {
+                assert_eq!(error.code, confab_core::ErrorCode::FileNotFound, "node {i}")
+            }
+            other => panic!("node {i} still answers for the deleted file: {:?}", other.map(|(h, _)| h)),
+        }
+    }
+    let hex: String = sha2::Sha256::digest(&big).iter().map(|b| format!("{b:02x}")).collect();
+    let content = nodes[0].files_dir().join(ws.to_string()).join(&hex[..2]).join(&hex);
+    assert!(!content.exists(), "the content is removed from the shared directory");
+    let (_, got) = on(&nodes[2], &bob).download(from_b.file.id, false).await.expect("the other file stays");
+    assert!(got == small);
+}
+
+/// The value of the gauge `name` in the metrics served at `metrics_at`, once it is
+/// `wanted` (or whatever it is after ten seconds; `NaN` if it is not there).
+async fn gauge_until(metrics_at: &str, name: &str, wanted: f64) -> f64 {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let body = match reqwest::get(format!("http://{metrics_at}/metrics")).await {
+            Ok(answer) => answer.text().await.unwrap_or_default(),
+            Err(_) => String::new(),
+        };
+        let value = body
+            .lines()
+            .find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.trim().parse::<f64>().ok())
+            .unwrap_or(f64::NAN);
+        if value == wanted || Instant::now() > deadline {
+            return value;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// `/healthz` of a node says whether it is connected to the bus and since when,
+/// staying `200` while NATS is away (a restart would not bring it back), and
+/// `/metrics` counts the leases each node holds.
+async fn a_node_reports_its_bus_and_leases() {
+    if confab_tests::nats().is_none() {
+        return;
+    }
+    let nats = confab_test_support::nats::TestNats::start().expect("a nats-server");
+    let ports: Vec<String> = (0..2)
+        .map(|_| {
+            let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+            format!("127.0.0.1:{port}")
+        })
+        .collect();
+    let nodes = nodes_on_with(&nats, 2, &[], |i| {
+        vec![("CONFAB_SERVER_METRICS_LISTEN".to_string(), ports[i].clone())]
+    });
+    let connected = |answer: &(StatusCode, Value)| answer.1["bus"]["connected"] == true;
+    let (status, before) = health_until(&nodes[1], connected).await;
+    assert_eq!(status, StatusCode::OK, "{before}");
+    assert_eq!(before["bus"]["connected"], true, "{before}");
+    let since = before["bus"]["since"].as_i64().expect("since, in milliseconds");
+
+    let (ada, _) = nodes[0].user("ada").await;
+    for name in ["W1", "W2"] {
+        confab_tests::workspace(&ada, name).await;
+    }
+    assert_eq!(gauge_until(&ports[0], "confab_cluster_leases_held", 2.0).await, 2.0, "A holds both");
+    assert_eq!(gauge_until(&ports[1], "confab_cluster_leases_held", 0.0).await, 0.0, "B holds none");
+    assert_eq!(gauge_until(&ports[1], "confab_cluster_bus_connected", 1.0).await, 1.0);
+
+    nats.stop_server();
+    let (status, lost) = health_until(&nodes[1], |a| a.1["bus"]["connected"] == false).await;
+    assert_eq!((status, &lost["bus"]["connected"]), (StatusCode::OK, &json!(false)), "{lost}");
+    assert_eq!(lost["store_reads"], true, "{lost}");
+    let lost_since = lost["bus"]["since"].as_i64().unwrap();
+    assert!(lost_since > since, "since the loss: {lost}");
+    assert_eq!(gauge_until(&ports[1], "confab_cluster_bus_connected", 0.0).await, 0.0);
+
+    nats.start_server().expect("NATS again");
+    let (_, back) = health_until(&nodes[1], connected).await;
+    assert_eq!(back["bus"]["connected"], true, "{back}");
+    assert!(back["bus"]["since"].as_i64().unwrap() >= lost_since, "{back}");
 }

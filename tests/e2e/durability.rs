@@ -186,7 +186,7 @@ async fn start_large_upload(
         part.len() + SIZE + end.len()
     );
     stream.write_all(head.as_bytes()).await.unwrap();
-    let tmp = server.data_dir().join("files/tmp");
+    let tmp = server.files_dir().join("tmp");
     let largest_staged =
         || files_under(&tmp).iter().filter_map(|p| p.metadata().ok()).map(|m| m.len()).max().unwrap_or(0);
     let block = vec![0x5a_u8; 1 << 20];
@@ -246,7 +246,7 @@ async fn kill_during_uploads_keeps_every_acknowledged_file_and_no_partial_one() 
     for uploader in uploaders {
         acked.extend(uploader.await.unwrap());
     }
-    let tmp = server.data_dir().join("files/tmp");
+    let tmp = server.files_dir().join("tmp");
     assert!(
         files_under(&tmp).iter().any(|p| p.metadata().is_ok_and(|m| m.len() >= 8 << 20)),
         "the kill left the large upload half-written"
@@ -275,7 +275,7 @@ async fn kill_during_uploads_keeps_every_acknowledged_file_and_no_partial_one() 
     assert!(named.len() >= acked.len(), "{} named, {} acknowledged", named.len(), acked.len());
     // On disk: exactly those, each complete (its bytes hash to its name), once the
     // start-up sweep has removed any content placed but never committed.
-    let contents = server.data_dir().join("files").join(ws.to_string());
+    let contents = server.files_dir().join(ws.to_string());
     let stored = || -> BTreeSet<String> {
         files_under(&contents).iter().map(|p| p.file_name().unwrap().to_string_lossy().into_owned()).collect()
     };

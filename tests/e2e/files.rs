@@ -44,7 +44,7 @@ fn code(result: Result<impl std::fmt::Debug, confab_client::ClientError>) -> (u1
 
 /// Files under `<data-dir>/files/<ws>/` (the stored contents of a workspace).
 fn stored_contents(server: &TestServer, ws: WorkspaceId) -> Vec<std::path::PathBuf> {
-    let dir = server.data_dir().join("files").join(ws.to_string());
+    let dir = server.files_dir().join(ws.to_string());
     let mut found = Vec::new();
     for sub in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
         found.extend(std::fs::read_dir(sub.path()).into_iter().flatten().flatten().map(|e| e.path()));
@@ -52,8 +52,13 @@ fn stored_contents(server: &TestServer, ws: WorkspaceId) -> Vec<std::path::PathB
     found
 }
 
+/// Whether no upload is staged (in `tmp/`, or `tmp/<node>/` in a shared directory).
 fn staging_is_empty(server: &TestServer) -> bool {
-    std::fs::read_dir(server.data_dir().join("files/tmp")).map(|d| d.count() == 0).unwrap_or(true)
+    fn files_in(dir: &std::path::Path) -> usize {
+        let entries = std::fs::read_dir(dir).into_iter().flatten().flatten();
+        entries.map(|e| if e.path().is_dir() { files_in(&e.path()) } else { 1 }).sum()
+    }
+    files_in(&server.files_dir().join("tmp")) == 0
 }
 
 async fn upload_download_and_who_may_read() {

@@ -222,6 +222,14 @@ impl TestServer {
         let mut all = base_env();
         all.extend(store_env());
         all.extend(env.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        let setting = |key: &str| all.iter().any(|(k, _)| k == key);
+        if setting("CONFAB_CLUSTER_BUS") && !setting("CONFAB_CLUSTER_BLOBS") {
+            // A node of a cluster keeps file contents in a directory the nodes share
+            // (which must exist): this one's, unless the test names another.
+            let blobs = temp.path().join("shared-files");
+            std::fs::create_dir(&blobs).expect("the shared files directory");
+            all.push(("CONFAB_CLUSTER_BLOBS".into(), blobs.display().to_string()));
+        }
         // A test that names its node builds its own cluster (tests/e2e/cluster.rs).
         let own_cluster = env.iter().any(|(k, _)| *k == "CONFAB_CLUSTER_NODE");
         let peers = match all.iter().any(|(k, _)| k == "CONFAB_CLUSTER_BUS") && !own_cluster {
@@ -247,6 +255,15 @@ impl TestServer {
 
     pub fn data_dir(&self) -> &Path {
         &self.dir
+    }
+
+    /// Where this server keeps the contents of uploaded files: the cluster's shared
+    /// directory (`CONFAB_CLUSTER_BLOBS`) if it has one, else `<data-dir>/files`.
+    pub fn files_dir(&self) -> PathBuf {
+        match self.env.iter().rev().find(|(k, _)| k == "CONFAB_CLUSTER_BLOBS") {
+            Some((_, dir)) => PathBuf::from(dir),
+            None => self.dir.join("files"),
+        }
     }
 
     /// The PostgreSQL URL of this server's store (`None` for sled).

@@ -16,6 +16,10 @@ pub struct AppConfig {
     pub slack: crate::slack_import::SlackConfig,
     pub lifecycle: crate::lifecycle::LifecycleConfig,
     pub files: crate::files::FilesConfig,
+    /// Where file contents live when the nodes of a cluster share them (the server
+    /// sets it from `[cluster] blobs`); `None`: `<data-dir>/files`, this node's own.
+    #[serde(skip)]
+    pub shared_files: Option<crate::files::SharedFiles>,
 }
 
 /// `[search]`: how long the log of searches and clicks (the `search_interactions`

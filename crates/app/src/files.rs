@@ -103,6 +103,14 @@ impl Default for FilesConfig {
     }
 }
 
+/// A directory of file contents that the nodes of a cluster share (`[cluster]
+/// blobs`), and this node's name there (its staging directory's).
+#[derive(Clone, Debug)]
+pub struct SharedFiles {
+    pub dir: std::path::PathBuf,
+    pub node: String,
+}
+
 /// What the store keeps about one file.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct FileRecord {
@@ -517,9 +525,7 @@ impl App {
                 orphans.push(hash);
             }
         }
-        let count = orphans.len();
-        self.remove_contents(ws, orphans)?;
-        Ok(count)
+        self.remove_contents(ws, orphans)
     }
 
     /// Stages the deletion of a message's files in its deletion's batch; returns the
@@ -582,24 +588,41 @@ impl App {
             Ok(unused.gone)
         })?;
         durable.wait().await?;
-        self.remove_contents(ws, unused)
+        self.remove_contents(ws, unused).map(drop)
     }
 
     /// Removes contents whose last file was deleted (durably), unless an upload named
     /// them again since: checked under the workspace's write lock, which uploads
-    /// place content under.
-    pub(crate) fn remove_contents(&self, ws: WorkspaceId, hashes: Vec<ContentHash>) -> Result<()> {
+    /// place content under. Returns how many went.
+    ///
+    /// In a cluster whose nodes share the contents, uploads to a workspace are placed
+    /// by the node holding its lease, under that node's lock: so only that node
+    /// removes them, holding the lease (taken if it is free, as for any write). When
+    /// another node holds it, they are left: no record names them, so no node serves
+    /// them, and the holder's sweep removes them after `files.orphan_ttl_secs`.
+    pub(crate) fn remove_contents(&self, ws: WorkspaceId, hashes: Vec<ContentHash>) -> Result<usize> {
         if hashes.is_empty() {
-            return Ok(());
+            return Ok(0);
         }
         let state = self.workspace(ws)?;
-        let _lock: parking_lot::RwLockWriteGuard<'_, WorkspaceState> = state.write();
+        let mut lock: parking_lot::RwLockWriteGuard<'_, WorkspaceState> = state.write();
+        match self.hold_lease(&mut lock) {
+            Ok(()) => {}
+            Err(AppError::Client(e)) if e.code == ErrorCode::Unavailable => {
+                tracing::info!(workspace = %ws, contents = hashes.len(),
+                    "another node sequences the workspace: its unused contents are left to its sweep");
+                return Ok(0);
+            }
+            Err(e) => return Err(e),
+        }
+        let mut removed = 0;
         for hash in hashes {
             if content(self, ws, &hash)?.is_none() {
                 self.inner.files.blobs.remove(ws, &hash).map_err(io("removing a file's content"))?;
+                removed += 1;
             }
         }
-        Ok(())
+        Ok(removed)
     }
 }
 

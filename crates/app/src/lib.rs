@@ -166,8 +166,12 @@ impl App {
         let registry = confab_training::ModelRegistry::open(data_dir.join("models"))
             .map_err(|e| format!("model registry: {e}"))?;
         let lifecycle = lifecycle::Lifecycle::open(store.as_ref(), data_dir)?;
-        let blobs = confab_store::LocalBlobs::open(data_dir.join("files"))
-            .map_err(|e| format!("file store in {}: {e}", data_dir.join("files").display()))?;
+        let blobs = match &config.shared_files {
+            Some(shared) => confab_store::LocalBlobs::open_shared(&shared.dir, &shared.node)
+                .map_err(|e| format!("shared file store in {}: {e}", shared.dir.display()))?,
+            None => confab_store::LocalBlobs::open(data_dir.join("files"))
+                .map_err(|e| format!("file store in {}: {e}", data_dir.join("files").display()))?,
+        };
         let blobs: Arc<dyn confab_store::BlobStore> = Arc::new(blobs);
         let files = files::Files::new(blobs.clone(), &config.files);
         let directory = Arc::new(Directory::default());

@@ -290,7 +290,7 @@ impl App {
             Ok(unused)
         })?;
         durable.wait().await?;
-        self.remove_contents(message.workspace, unused)
+        self.remove_contents(message.workspace, unused).map(drop)
     }
 
     /// Adds the caller's reaction; reacting twice with the same emoji changes nothing.

@@ -518,6 +518,22 @@ pub struct Health {
     pub store_reads: bool,
     /// Whether writes have stopped after a storage failure.
     pub writes_stopped: bool,
+    /// A node of a cluster: its connection to the bus. Absent on a single node. A
+    /// lost bus does not make the status `unavailable` (see [`BusHealth`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bus: Option<BusHealth>,
+}
+
+/// A node's connection to the cluster's bus, in `/healthz`. Without it the node
+/// still serves reads and the writes of the workspaces it sequences, and the client
+/// reconnects by itself: restarting the node would not bring NATS back, so it is
+/// reported, not counted against the node's health.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BusHealth {
+    /// Whether the node is connected to NATS now.
+    pub connected: bool,
+    /// Since when (milliseconds since the epoch): the last change, or the node's start.
+    pub since: Millis,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

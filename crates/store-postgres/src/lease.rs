@@ -204,6 +204,12 @@ impl Leases {
         }
     }
 
+    /// How many leases this node counts as its own now.
+    pub(crate) fn count_held(&self) -> usize {
+        let now = Instant::now();
+        self.held().values().filter(|h| h.valid_until > now).count()
+    }
+
     /// Renews every lease this node holds; those the database no longer gives it
     /// are forgotten (and logged).
     fn renew(&self, client: &mut postgres::Client) -> Result<()> {

@@ -269,6 +269,11 @@ impl PgStore {
         self.leases.as_ref().is_some_and(|leases| leases.holds(workspace))
     }
 
+    /// How many workspaces' leases this node holds now (no round trip).
+    pub fn leases_held(&self) -> usize {
+        self.leases.as_ref().map_or(0, |leases| leases.count_held())
+    }
+
     /// This node's name in the lease table, if it holds leases.
     pub fn lease_holder_name(&self) -> Option<&str> {
         self.leases.as_ref().map(|leases| leases.node())

@@ -13,12 +13,26 @@
 //! address (a rename, cheap enough to do under the workspace's write lock) and
 //! [`BlobStore::sync`] syncs the directory, before the message is acknowledged.
 //!
-//! The trait exists because the planned cluster will keep contents on an object
-//! store or a shared volume; such a backend stages locally and uploads in `place`.
+//! The nodes of a cluster share one directory ([`LocalBlobs::open_shared`], on a
+//! shared filesystem), so that a file uploaded through one node is downloaded
+//! through any. What a shared directory needs that a node's own did not:
+//! - each node stages in a directory of its own (`tmp/<node>/`), and clears only
+//!   that one when it opens: another node's uploads in flight are not touched;
+//! - two nodes placing the same content at once both rename a complete, synced file
+//!   onto the same address (a rename is atomic, and the bytes are the same), so a
+//!   reader sees either no file or the whole content;
+//! - a node that deletes a content while another streams it: the reader keeps the
+//!   file it opened (POSIX unlink semantics; the filesystem must keep them);
+//! - directories are synced after every entry created or removed, on whichever node.
+//!
+//! Which node may place or remove a workspace's contents is the app's rule (the node
+//! sequencing the workspace, under its write lock), not this module's. An object
+//! store would be another implementation of the trait that stages locally and
+//! uploads in `place`.
 //!
 //! Honest limits: a crash between `place` and the durable write of the file's record
 //! leaves content that no record names (an orphan); staging files left by a crash
-//! are deleted when the store is opened.
+//! are deleted when the store (or, shared, that node's part of it) is opened.
 
 use std::fs::{self, File};
 use std::io::{self, Write};
@@ -126,22 +140,58 @@ impl Drop for Sealed {
 }
 
 /// Contents under a directory: `<root>/<workspace>/<first two hex digits>/<hex hash>`,
-/// staging files in `<root>/tmp`.
+/// staging files in `<root>/tmp` (one node's own directory) or `<root>/tmp/<node>`
+/// (a directory the nodes of a cluster share).
 pub struct LocalBlobs {
     root: PathBuf,
+    /// Where this process stages uploads: on the same filesystem as `root`, so that
+    /// placing one is a rename.
+    staging: PathBuf,
     next: AtomicU64,
 }
 
 impl LocalBlobs {
-    /// Opens (creating) the directory and deletes staging files a crash left.
+    /// Opens (creating) one node's own directory and deletes staging files a crash
+    /// left.
     pub fn open(root: impl Into<PathBuf>) -> io::Result<LocalBlobs> {
         let root = root.into();
-        let tmp = root.join("tmp");
-        if tmp.exists() {
-            fs::remove_dir_all(&tmp)?;
+        let staging = root.join("tmp");
+        Self::open_staging(root, staging)
+    }
+
+    /// Opens a directory that the nodes of a cluster share, as the node `node` (a
+    /// name unique in the cluster: a file-name component). The directory must exist
+    /// already: it is the shared mount, and creating it would give this node a
+    /// directory of its own that no other node reads. Deletes the staging files a
+    /// crash of this node left, and no other node's.
+    pub fn open_shared(root: impl Into<PathBuf>, node: &str) -> io::Result<LocalBlobs> {
+        let root = root.into();
+        let valid_node =
+            !node.is_empty() && node.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        if !valid_node {
+            return Err(io::Error::new(io::ErrorKind::InvalidInput, format!("bad node name {node:?}")));
         }
-        fs::create_dir_all(&tmp)?;
-        Ok(LocalBlobs { root, next: AtomicU64::new(0) })
+        if !root.is_dir() {
+            return Err(io::Error::new(
+                io::ErrorKind::NotFound,
+                "the shared directory does not exist (is the shared filesystem mounted?)",
+            ));
+        }
+        let tmp = root.join("tmp");
+        if !tmp.exists() {
+            fs::create_dir_all(&tmp)?;
+            sync_dir(&root)?;
+        }
+        let staging = tmp.join(node);
+        Self::open_staging(root, staging)
+    }
+
+    fn open_staging(root: PathBuf, staging: PathBuf) -> io::Result<LocalBlobs> {
+        if staging.exists() {
+            fs::remove_dir_all(&staging)?;
+        }
+        fs::create_dir_all(&staging)?;
+        Ok(LocalBlobs { root, staging, next: AtomicU64::new(0) })
     }
 
     fn path(&self, workspace: WorkspaceId, hash: &ContentHash) -> PathBuf {
@@ -153,7 +203,7 @@ impl LocalBlobs {
 impl BlobStore for LocalBlobs {
     fn stage(&self) -> io::Result<Staging> {
         let n = self.next.fetch_add(1, Ordering::Relaxed);
-        let path = self.root.join("tmp").join(format!("{}-{n}.part", std::process::id()));
+        let path = self.staging.join(format!("{}-{n}.part", std::process::id()));
         let file = File::options().write(true).create_new(true).open(&path)?;
         Ok(Staging { path, file: Some(file), hasher: Sha256::new(), size: 0, head: Vec::new() })
     }
@@ -165,6 +215,8 @@ impl BlobStore for LocalBlobs {
         }
         let dir = dest.parent().ok_or_else(|| io::Error::other("content path has no parent"))?;
         if !dir.exists() {
+            // Another node of a shared directory may create it at the same time:
+            // `create_dir_all` takes a directory that appeared meanwhile.
             fs::create_dir_all(dir)?;
             // The new directories' entries must be durable too.
             if let Some(ws_dir) = dir.parent() {
@@ -172,6 +224,8 @@ impl BlobStore for LocalBlobs {
             }
             sync_dir(&self.root)?;
         }
+        // If another node placed the same content meanwhile, this replaces its
+        // complete, synced copy with an identical one, atomically.
         fs::rename(&sealed.path, &dest)?;
         sealed.path = PathBuf::new();
         Ok(())
@@ -277,6 +331,49 @@ mod tests {
         blobs.remove(ws, &hash).unwrap();
         assert!(!blobs.contains(ws, &hash));
         blobs.remove(ws, &hash).unwrap();
+    }
+
+    #[test]
+    fn nodes_sharing_a_directory_stage_apart_and_read_each_others_contents() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("not-mounted");
+        assert!(LocalBlobs::open_shared(&missing, "a").is_err(), "a missing mount is not created");
+        assert!(!missing.exists());
+        assert!(LocalBlobs::open_shared(dir.path(), "../x").is_err());
+        let a = LocalBlobs::open_shared(dir.path(), "a").unwrap();
+        let b = LocalBlobs::open_shared(dir.path(), "b").unwrap();
+        let ws = WorkspaceId::from_ulid(ulid::Ulid::new());
+
+        // B's upload in flight survives A restarting (opening the directory again).
+        let mut in_flight = b.stage().unwrap();
+        in_flight.write(b"still being uploaded").unwrap();
+        drop(a);
+        let a = LocalBlobs::open_shared(dir.path(), "a").unwrap();
+        let sealed = in_flight.seal().unwrap();
+
+        // Both place the same content at once: one complete content, no staging left.
+        let hash = sealed.hash;
+        let from_a = upload(&a, b"still being uploaded");
+        std::thread::scope(|s| {
+            s.spawn(|| a.place(ws, from_a).unwrap());
+            s.spawn(|| b.place(ws, sealed).unwrap());
+        });
+        a.sync(ws, &hash).unwrap();
+        let mut read = String::new();
+        io::Read::read_to_string(&mut b.open(ws, &hash).unwrap(), &mut read).unwrap();
+        assert_eq!(read, "still being uploaded");
+        assert_eq!(a.list(ws).unwrap().len(), 1);
+        for node in ["a", "b"] {
+            assert_eq!(fs::read_dir(dir.path().join("tmp").join(node)).unwrap().count(), 0, "{node}");
+        }
+
+        // A reader that opened the content keeps it while another node removes it.
+        let mut open = b.open(ws, &hash).unwrap();
+        a.remove(ws, &hash).unwrap();
+        assert!(!b.contains(ws, &hash), "no node finds it any more");
+        let mut read = String::new();
+        io::Read::read_to_string(&mut open, &mut read).unwrap();
+        assert_eq!(read, "still being uploaded");
     }
 
     #[test]
