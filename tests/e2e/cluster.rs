@@ -65,14 +65,21 @@ async fn healthz_reports_the_store() {
     };
     let healthy = json!({"status": "ok", "store": store, "store_reads": true, "writes_stopped": false});
     for path in ["/healthz", "/api/v1/healthz"] {
-        let (status, mut body) = health(&server, path).await;
+        let answer = health(&server, path).await;
         if confab_tests::bus_mode() {
-            // A node of a cluster reports its bus too (`a_node_reports_its_bus_and_leases`).
-            let bus = body.as_object_mut().unwrap().remove("bus").expect("a node reports its bus");
-            assert_eq!(bus["connected"], true, "{bus}");
+            assert_eq!(answer.1["bus"]["connected"], true, "a node reports its bus: {}", answer.1);
         }
-        assert_eq!((status, body), (StatusCode::OK, healthy.clone()), "{path}");
+        assert_eq!(without_bus(answer), (StatusCode::OK, healthy.clone()), "{path}");
     }
+}
+
+/// A `/healthz` answer without what a node of a cluster adds about its bus (in the
+/// bus mode), which `a_node_reports_its_bus_and_leases` checks.
+fn without_bus((status, mut body): (StatusCode, Value)) -> (StatusCode, Value) {
+    if let Some(body) = body.as_object_mut() {
+        body.remove("bus");
+    }
+    (status, body)
 }
 
 /// `/healthz`'s answer once `ready` holds for it, or after ten seconds.
@@ -171,13 +178,13 @@ async fn healthz_answers_503_when_the_database_stops_answering() {
     let down =
         json!({"status": "unavailable", "store": "postgres", "store_reads": false, "writes_stopped": true});
     let answer = health_until(&server, |(_, body)| body["store_reads"] == false).await;
-    assert_eq!(answer, (StatusCode::SERVICE_UNAVAILABLE, down));
+    assert_eq!(without_bus(answer), (StatusCode::SERVICE_UNAVAILABLE, down));
 
     sql(format!("ALTER DATABASE {database} ALLOW_CONNECTIONS true"));
     let stopped =
         json!({"status": "unavailable", "store": "postgres", "store_reads": true, "writes_stopped": true});
     let answer = health_until(&server, |(_, body)| body["store_reads"] == true).await;
-    assert_eq!(answer, (StatusCode::SERVICE_UNAVAILABLE, stopped));
+    assert_eq!(without_bus(answer), (StatusCode::SERVICE_UNAVAILABLE, stopped));
 
     server.restart();
     assert_eq!(health(&server, "/healthz").await.0, StatusCode::OK, "a restart recovers");
@@ -984,11 +991,18 @@ async fn a_node_reports_its_bus_and_leases() {
     let since = before["bus"]["since"].as_i64().expect("since, in milliseconds");
 
     let (ada, _) = nodes[0].user("ada").await;
-    for name in ["W1", "W2"] {
-        confab_tests::workspace(&ada, name).await;
+    let (ws1, _) = confab_tests::workspace(&ada, "W1").await;
+    let (ws2, _) = confab_tests::workspace(&ada, "W2").await;
+    // A created both, so it holds both leases, unless a loaded machine let one lapse
+    // and another node took it: each node's gauge is what the lease table says.
+    let held_by = |name: &str| {
+        [ws1, ws2].iter().filter(|ws| lease_holder(&nodes[0], **ws).as_deref() == Some(name)).count() as f64
+    };
+    for (port, name) in ports.iter().zip(["a", "b"]) {
+        let held = held_by(name);
+        assert_eq!(gauge_until(port, "confab_cluster_leases_held", held).await, held, "node {name}");
     }
-    assert_eq!(gauge_until(&ports[0], "confab_cluster_leases_held", 2.0).await, 2.0, "A holds both");
-    assert_eq!(gauge_until(&ports[1], "confab_cluster_leases_held", 0.0).await, 0.0, "B holds none");
+    assert!(held_by("a") + held_by("b") >= 1.0, "the leases are counted somewhere");
     assert_eq!(gauge_until(&ports[1], "confab_cluster_bus_connected", 1.0).await, 1.0);
 
     nats.stop_server();
