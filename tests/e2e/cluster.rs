@@ -895,6 +895,8 @@ async fn an_operator_command_beside_the_cluster_publishes_what_it_wrote() {
         })
         .await
         .expect("bob on B hears the command's write live");
+}
+
 /// A file uploaded through the node sequencing its workspace, and one uploaded
 /// through another node (forwarded), are downloaded byte for byte through all three
 /// nodes, which share one files directory; once deleted (through a third node), no
