@@ -117,6 +117,7 @@ pub fn taken(error: &postgres::Error) -> Option<StoreError> {
         Some("messages_id_key") => "message id",
         Some("messages_client_id_key") => "client message id",
         Some("events_pkey") => "event seq",
+        Some("blobs_pkey") => "consent ledger entry",
         _ => "unique key",
     };
     Some(StoreError::Taken(what))

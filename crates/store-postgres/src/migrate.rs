@@ -28,6 +28,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "0002_workspace_leases",
         sql: include_str!("../migrations/0002_workspace_leases.sql"),
     },
+    Migration {
+        version: 3,
+        name: "0003_consent_generation",
+        sql: include_str!("../migrations/0003_consent_generation.sql"),
+    },
 ];
 
 /// The schema version this build reads and writes.

@@ -523,6 +523,12 @@ impl Store for PgStore {
 
     /// Reads each channel's messages a page at a time, so neither side holds a whole
     /// workspace in memory and no transaction stays open while `visit` runs.
+    fn consent_generation(&self) -> Result<u64> {
+        // One row by its primary key: what serving a model costs on top of its cache
+        // (see `confab_app::models`).
+        self.query_count("SELECT generation FROM consent_generation WHERE id = 1", params![])
+    }
+
     fn scan_messages(&self, workspace: WorkspaceId, visit: &mut dyn FnMut(Message) -> bool) -> Result<()> {
         for channel in self.channels(workspace)? {
             let mut after = 0i64;

@@ -388,6 +388,17 @@ fn stage(tx: &mut Transaction<'_>, statements: &mut HashMap<&'static str, Statem
                 &[&workspace.to_string(), namespace, key],
             )?;
         }
+        Op::AppendConsent { workspace, namespace, key, value } => {
+            // No upsert: an entry already at this place is refused (`blobs_pkey`),
+            // so two nodes can never both append at one place of a chain.
+            run(
+                "WITH generation AS (
+                     UPDATE consent_generation SET generation = generation + 1 WHERE id = 1
+                 )
+                 INSERT INTO blobs (workspace, namespace, key, value) VALUES ($1, $2, $3, $4)",
+                &[&workspace.to_string(), namespace, key, value],
+            )?;
+        }
     }
     Ok(())
 }

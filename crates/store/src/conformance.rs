@@ -58,6 +58,7 @@ macro_rules! conformance_tests {
             logged_messages_read_back_as_stored_now,
             invites_are_listed_per_workspace_and_revoked,
             blobs_are_kept_per_namespace_in_key_order,
+            consent_appends_move_the_generation_and_never_overwrite,
             scanning_visits_every_message_in_order_and_can_stop,
             a_refused_batch_writes_nothing,
             a_batch_is_visible_before_it_is_flushed,
@@ -863,6 +864,32 @@ pub fn blobs_are_kept_per_namespace_in_key_order(store: &dyn Store) {
     assert_eq!(store.blob(ws, "stats", b"b").unwrap(), Some(b"3".to_vec()));
     assert_eq!(store.blob_keys(ws, "stats").unwrap().len(), 3);
     assert_eq!(store.blob(other, "stats", b"a").unwrap(), Some(b"other workspace".to_vec()));
+}
+
+/// A consent ledger append is an insert that refuses an entry already at its place
+/// (whole: nothing of the batch lands) and moves the consent generation, which
+/// nothing else moves; a plain blob write does not.
+pub fn consent_appends_move_the_generation_and_never_overwrite(store: &dyn Store) {
+    let (ws, other) = (workspace_id(), workspace_id());
+    let append = |workspace, key: u8, value: &[u8]| Op::AppendConsent {
+        workspace,
+        namespace: "ledger",
+        key: vec![key],
+        value: value.to_vec(),
+    };
+    let start = store.consent_generation().unwrap();
+    apply(store, vec![append(ws, 1, b"first")]);
+    assert_eq!(store.consent_generation().unwrap(), start + 1);
+    apply(store, vec![append(other, 1, b"other's first"), append(ws, 2, b"second")]);
+    assert_eq!(store.consent_generation().unwrap(), start + 3, "one move per append");
+    apply(store, vec![Op::PutBlob { workspace: ws, namespace: "stats", key: vec![1], value: vec![1] }]);
+    assert_eq!(store.consent_generation().unwrap(), start + 3, "other writes do not move it");
+
+    let refused = store.apply(Batch { ops: vec![append(ws, 3, b"third"), append(ws, 2, b"a rival second")] });
+    assert!(matches!(refused, Err(StoreError::Taken(_))), "{refused:?}");
+    assert_eq!(store.blob(ws, "ledger", &[2]).unwrap(), Some(b"second".to_vec()), "not overwritten");
+    assert_eq!(store.blob(ws, "ledger", &[3]).unwrap(), None, "the refused batch wrote nothing");
+    assert_eq!(store.consent_generation().unwrap(), start + 3, "nor moved the generation");
 }
 
 pub fn scanning_visits_every_message_in_order_and_can_stop(store: &dyn Store) {

@@ -286,6 +286,17 @@ pub enum Op {
         namespace: &'static str,
         key: Vec<u8>,
     },
+    /// Appends one entry to a workspace's consent ledger: a blob of `namespace` under
+    /// `key` that must not exist yet (else [`StoreError::Taken`], so that two writers
+    /// can never put two entries at one place of a chain), and, in the same atomic
+    /// write, a move of the store's consent generation
+    /// ([`Store::consent_generation`]).
+    AppendConsent {
+        workspace: WorkspaceId,
+        namespace: &'static str,
+        key: Vec<u8>,
+        value: Vec<u8>,
+    },
 }
 
 /// A pinned message of a channel: which, who pinned it and when.
@@ -571,4 +582,11 @@ pub trait Store: Send + Sync + 'static {
     /// Every message of every channel of a workspace in (channel, seq) order; for
     /// rebuilding derived data. Stops early when `visit` returns false.
     fn scan_messages(&self, workspace: WorkspaceId, visit: &mut dyn FnMut(Message) -> bool) -> Result<()>;
+
+    /// A number that moves with every [`Op::AppendConsent`] this store commits, and
+    /// never goes back while the store is open: anything derived from consent and
+    /// cached (which model serves a workspace) is stale once it has moved. On a store
+    /// several nodes share it counts every node's appends, and a read that starts
+    /// after an append's `apply` returned, on any node, sees that append's move.
+    fn consent_generation(&self) -> Result<u64>;
 }

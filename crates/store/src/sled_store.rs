@@ -15,7 +15,7 @@
 use std::collections::{HashMap, HashSet};
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use confab_core::{
@@ -70,6 +70,9 @@ pub struct SledStore {
     /// `snapshot_dirty` (see [`snapshot`]). Both change only under `apply_lock`.
     snapshot_tracking: AtomicBool,
     snapshot_dirty: Mutex<HashSet<sled::IVec>>,
+    /// [`Store::consent_generation`]: only this process opens the store (sled's
+    /// lock), so a count kept in memory since it opened is enough.
+    consent_generation: AtomicU64,
 }
 
 /// Syncs the files sled writes under `blobs/` (see the module docs).
@@ -224,6 +227,7 @@ impl SledStore {
             multi_key_values: RwLock::new(()),
             stopped: AtomicBool::new(false),
             snapshot_tracking: AtomicBool::new(false),
+            consent_generation: AtomicU64::new(0),
             snapshot_dirty: Mutex::new(HashSet::new()),
         };
         store.upgrade()?;
@@ -614,6 +618,13 @@ impl SledStore {
             Op::DeleteBlob { workspace, namespace, key } => {
                 out.remove(keys::blob(workspace, namespace, &key));
             }
+            Op::AppendConsent { workspace, namespace, key, value } => {
+                let key = keys::blob(workspace, namespace, &key);
+                if self.tree.get(&key)?.is_some() {
+                    return Err(StoreError::Taken("consent ledger entry"));
+                }
+                out.insert(key, value);
+            }
         }
         Ok(())
     }
@@ -624,6 +635,7 @@ impl Store for SledStore {
         let _guard = self.apply_lock.lock();
         self.check_running()?;
         let mut writes = Writes::default();
+        let consent_appends = batch.ops.iter().filter(|op| matches!(op, Op::AppendConsent { .. })).count();
         // A refusal here (a unique key taken, a corrupt record) has written nothing.
         for op in batch.ops {
             self.translate(op, &mut writes)?;
@@ -640,6 +652,7 @@ impl Store for SledStore {
         if self.snapshot_tracking.load(Ordering::Acquire) {
             self.snapshot_dirty.lock().extend(writes.keys().cloned());
         }
+        self.consent_generation.fetch_add(consent_appends as u64, Ordering::SeqCst);
         Ok(())
     }
 
@@ -1058,6 +1071,10 @@ impl Store for SledStore {
     fn blob_keys(&self, workspace: WorkspaceId, namespace: &str) -> Result<Vec<Vec<u8>>> {
         let prefix = keys::blob_prefix(workspace, namespace);
         self.tree.scan_prefix(&prefix).keys().map(|k| Ok(k?[prefix.len()..].to_vec())).collect()
+    }
+
+    fn consent_generation(&self) -> Result<u64> {
+        Ok(self.consent_generation.load(Ordering::SeqCst))
     }
 
     fn scan_messages(&self, workspace: WorkspaceId, visit: &mut dyn FnMut(Message) -> bool) -> Result<()> {

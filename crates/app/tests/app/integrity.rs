@@ -56,6 +56,9 @@ impl Store for FaultyStore {
         }
         self.inner.flush()
     }
+    fn consent_generation(&self) -> Result<u64> {
+        self.inner.consent_generation()
+    }
     fn user(&self, id: UserId) -> Result<Option<UserRecord>> {
         self.inner.user(id)
     }

@@ -144,3 +144,32 @@ fn a_node_restarted_under_its_name_takes_its_leases_back_at_once() {
     restarted.apply(event(ws.id, 2)).unwrap();
     assert!(refused_for_the_lease(before.apply(event(ws.id, 3))), "the previous process is fenced off");
 }
+
+/// The consent generation is one row of the database: an append to a consent ledger
+/// through one node has moved what every other node reads by the time its `apply`
+/// returns, without waiting for a flush; and two nodes appending at one place of a
+/// workspace's chain cannot both succeed, whichever holds the lease.
+#[test]
+fn a_consent_append_on_one_node_moves_the_generation_every_node_reads() {
+    let Some(server) = cluster::shared() else { return };
+    let url = server.database();
+    let (ttl, renew) = (Duration::from_secs(5), Duration::from_secs(1));
+    let (a, b) = (node(&url, "a", ttl, renew), node(&url, "b", ttl, renew));
+    let ws = workspace().id;
+    let append = |key: u8| Batch {
+        ops: vec![Op::AppendConsent {
+            workspace: ws,
+            namespace: "consent_ledger",
+            key: vec![key],
+            value: vec![key],
+        }],
+    };
+    let start = b.consent_generation().unwrap();
+    assert_eq!(a.consent_generation().unwrap(), start);
+    a.apply(append(1)).unwrap();
+    assert_eq!(b.consent_generation().unwrap(), start + 1, "B sees A's append at once");
+    b.apply(append(2)).unwrap();
+    assert_eq!(a.consent_generation().unwrap(), start + 2, "and A sees B's");
+    assert!(matches!(a.apply(append(2)), Err(StoreError::Taken(_))), "a second entry at one place");
+    assert_eq!(b.consent_generation().unwrap(), start + 2, "a refused append moves nothing");
+}
