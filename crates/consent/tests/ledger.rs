@@ -432,3 +432,55 @@ fn concurrent_appends_never_fork_the_chain() {
     assert_eq!(report.entries, 201);
     assert!(report.is_ok(), "{:?}", report.first_bad);
 }
+
+/// One store two `Ledger`s share, as the nodes of a cluster share one database: it
+/// keeps a generation of its own, moved by every append whichever ledger made it.
+#[derive(Default)]
+struct SharedStore {
+    inner: MemoryLedgerStore,
+    generation: std::sync::atomic::AtomicU64,
+}
+
+impl LedgerStore for SharedStore {
+    fn append(&self, entry: &LedgerEntry) -> Result<(), confab_consent::StorageError> {
+        self.inner.append(entry)?;
+        self.generation.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Ok(())
+    }
+    fn entries(
+        &self,
+        ws: confab_core::WorkspaceId,
+    ) -> Result<Vec<LedgerEntry>, confab_consent::StorageError> {
+        self.inner.entries(ws)
+    }
+    fn generation(&self) -> Result<Option<u64>, confab_consent::StorageError> {
+        Ok(Some(self.generation.load(std::sync::atomic::Ordering::SeqCst)))
+    }
+}
+
+#[test]
+fn the_generation_moves_with_every_change_whoever_appended_it() {
+    // A store that keeps none: the ledger counts its own appends.
+    let l = ledger();
+    assert_eq!(l.generation().unwrap(), 0);
+    grant(&l, MemberMode::OptOut, 1);
+    assert_eq!(l.generation().unwrap(), 1);
+    assert!(l.withdraw(workspace_id(1), owner(), Role::Owner, Purpose::SearchRanking, 2).unwrap().is_some());
+    assert_eq!(l.generation().unwrap(), 2);
+    // A refused change and a withdrawal of nothing append nothing, and move nothing.
+    assert!(l.withdraw(workspace_id(1), owner(), Role::Owner, Purpose::SearchRanking, 3).unwrap().is_none());
+    assert_eq!(l.generation().unwrap(), 2);
+
+    // Two ledgers on one shared store (two nodes): a change through one moves the
+    // generation the other reads, though the other appended nothing.
+    let store = std::sync::Arc::new(SharedStore::default());
+    let (on_a, on_b) = (Ledger::new(store.clone()), Ledger::new(store.clone()));
+    let before = on_b.generation().unwrap();
+    let req = grant_request(Purpose::SearchRanking, Scope::Workspace, ALL_SEARCH, MemberMode::OptOut);
+    on_a.grant(workspace_id(1), owner(), Role::Owner, req, 1).unwrap();
+    let granted = on_b.generation().unwrap();
+    assert!(granted > before, "B sees A's grant");
+    on_a.withdraw(workspace_id(1), owner(), Role::Owner, Purpose::SearchRanking, 2).unwrap();
+    assert!(on_b.generation().unwrap() > granted, "and A's withdrawal");
+    assert_eq!(on_a.generation().unwrap(), on_b.generation().unwrap());
+}

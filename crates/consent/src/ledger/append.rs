@@ -68,8 +68,8 @@ impl ConsentChange {
 pub struct Ledger<S> {
     store: S,
     append_lock: Mutex<()>,
-    /// Bumped after every append: anything derived from consent (served models) and
-    /// cached is stale once this moves.
+    /// Bumped after every append this `Ledger` makes: its [`Ledger::generation`]
+    /// over a store that keeps none (one process).
     generation: AtomicU64,
 }
 
@@ -87,10 +87,17 @@ impl<S: LedgerStore> Ledger<S> {
         Ledger { store, append_lock: Mutex::new(()), generation: AtomicU64::new(0) }
     }
 
-    /// How many entries this `Ledger` has appended since it was opened: a cache of
-    /// anything derived from consent is valid only while this has not moved.
-    pub fn generation(&self) -> u64 {
-        self.generation.load(Ordering::SeqCst)
+    /// A number that moves with every consent change: a cache of anything derived
+    /// from consent (which model serves a workspace) is valid only while this has not
+    /// moved. The store's own ([`LedgerStore::generation`]) where it keeps one, which
+    /// counts every writer's appends (every node of a cluster); else how many entries
+    /// this `Ledger` has appended since it was opened. A change whose append returned
+    /// before this is called has moved it, wherever it was appended.
+    pub fn generation(&self) -> Result<u64, StorageError> {
+        match self.store.generation()? {
+            Some(generation) => Ok(generation),
+            None => Ok(self.generation.load(Ordering::SeqCst)),
+        }
     }
 
     /// Runs `f` holding the append lock: no consent change can be appended until it

@@ -42,6 +42,14 @@ pub trait LedgerStore {
     /// All entries of one workspace in append order (an empty log for a workspace
     /// never seen).
     fn entries(&self, ws: WorkspaceId) -> Result<Vec<LedgerEntry>, StorageError>;
+    /// A number that moves with every append to any workspace's log, whoever
+    /// appended: other processes too, for a store several nodes share. A read that
+    /// starts after an `append` returned (anywhere) must see that append's move.
+    /// `None` (the default) for a store only this process appends to: the ledger then
+    /// counts its own appends ([`Ledger::generation`]).
+    fn generation(&self) -> Result<Option<u64>, StorageError> {
+        Ok(None)
+    }
 }
 
 impl<T: LedgerStore + ?Sized> LedgerStore for &T {
@@ -51,6 +59,9 @@ impl<T: LedgerStore + ?Sized> LedgerStore for &T {
     fn entries(&self, ws: WorkspaceId) -> Result<Vec<LedgerEntry>, StorageError> {
         (**self).entries(ws)
     }
+    fn generation(&self) -> Result<Option<u64>, StorageError> {
+        (**self).generation()
+    }
 }
 
 impl<T: LedgerStore + ?Sized> LedgerStore for std::sync::Arc<T> {
@@ -59,5 +70,8 @@ impl<T: LedgerStore + ?Sized> LedgerStore for std::sync::Arc<T> {
     }
     fn entries(&self, ws: WorkspaceId) -> Result<Vec<LedgerEntry>, StorageError> {
         (**self).entries(ws)
+    }
+    fn generation(&self) -> Result<Option<u64>, StorageError> {
+        (**self).generation()
     }
 }
