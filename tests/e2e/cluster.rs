@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use confab_client::{Client, PostOptions, ServerFrame};
 use confab_core::{ChannelId, Event, Presence, UserId, WorkspaceId};
 use confab_tests::{StoreMode, TestServer};
-use reqwest::StatusCode;
+use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
 crate::cases!(
@@ -30,6 +30,7 @@ crate::cases!(
     an_operator_command_beside_the_cluster_publishes_what_it_wrote,
     files_uploaded_through_one_node_are_served_by_every_node_until_deleted,
     a_node_reports_its_bus_and_leases,
+    a_withdrawal_on_one_node_stops_every_node_serving_the_models_it_lapsed,
 );
 
 /// The tests that need the PostgreSQL store, which the sled mode skips.
@@ -49,6 +50,7 @@ pub const POSTGRES_ONLY: &[&str] = &[
     "an_operator_command_beside_the_cluster_publishes_what_it_wrote",
     "files_uploaded_through_one_node_are_served_by_every_node_until_deleted",
     "a_node_reports_its_bus_and_leases",
+    "a_withdrawal_on_one_node_stops_every_node_serving_the_models_it_lapsed",
 ];
 
 async fn health(server: &TestServer, path: &str) -> (StatusCode, Value) {
@@ -1019,4 +1021,88 @@ async fn a_node_reports_its_bus_and_leases() {
     let (_, back) = health_until(&nodes[1], connected).await;
     assert_eq!(back["bus"]["connected"], true, "{back}");
     assert!(back["bus"]["since"].as_i64().unwrap() >= lost_since, "{back}");
+}
+
+/// A workspace opts in and a model is trained from it on node B and on node C, each
+/// serving its own; the owner withdraws through node A, which sequences the
+/// workspace, while NATS is down (so that nothing but the shared database can tell
+/// B and C). The moment A's call returns, neither B nor C serves a model built from
+/// the workspace (`served` in `GET …/models` is the look-up their suggestions and
+/// search make). Each then retires its model in its own registry: serving saw the
+/// generation move and asked for the sweep, and the `consent.changed` event comes
+/// from the bus once it is back.
+async fn a_withdrawal_on_one_node_stops_every_node_serving_the_models_it_lapsed() {
+    use crate::consent_attacks::{grant, models, train};
+    if confab_test_support::nats::skipped() {
+        return;
+    }
+    // A NATS of this test's own: it is stopped and started again.
+    let nats = confab_test_support::nats::TestNats::start().expect("a nats-server");
+    let nodes = nodes_on(&nats, 3, &[("CONFAB_TRAINING_MIN_USERS_PER_WORD", "2")]);
+    let (admin, _) = nodes[0].user("root").await;
+    let (owner, _) = nodes[0].user("owner").await;
+    let (ws, general) = confab_tests::workspace(&owner, "acme").await;
+    let mut members = vec![owner.clone()];
+    for i in 0..3 {
+        let (member, _) = nodes[0].user(&format!("member{i}")).await;
+        confab_tests::join(&owner, ws, &member).await;
+        members.push(member);
+    }
+    // A habit the built-in model does not know (a made-up word, a giraffe), so that
+    // the model trained from it beats the default and is served.
+    for (i, author) in members.iter().enumerate() {
+        for j in 0..4 {
+            let message = author.post(general, &format!("zorblax standup {i}{j}")).await.unwrap();
+            for reactor in members.iter().filter(|r| r.token() != author.token()) {
+                reactor.react(message.id, "🦒").await.unwrap();
+            }
+        }
+    }
+    assert_eq!(lease_holder(&nodes[0], ws).as_deref(), Some("a"), "A sequences the workspace");
+    grant(&owner, ws, "emoji_suggestions", "workspace", &["messages", "reactions"], "opt_out").await;
+    let followers = [&nodes[1], &nodes[2]];
+    for node in followers {
+        let run = train(&on(node, &admin), "emoji_suggestions").await;
+        assert_eq!(run["runs"][0]["models"].as_array().unwrap().len(), 1, "{run}");
+        // The node serves its model: suggestions there are made with it.
+        let listed = models(&on(node, &owner), ws).await;
+        assert!(listed.iter().any(|m| m["served"] == true), "{} serves its model: {listed:?}", node.url);
+        let (status, _) = on(node, &owner)
+            .raw(Method::GET, &format!("/workspaces/{ws}/emoji/suggest?limit=5"), None)
+            .await
+            .unwrap();
+        assert!(status.is_success());
+    }
+
+    nats.stop_server();
+    let (status, answer) = owner
+        .raw(
+            Method::PUT,
+            &format!("/workspaces/{ws}/consent/emoji_suggestions"),
+            Some(r#"{"granted":false}"#),
+        )
+        .await
+        .unwrap();
+    assert!(status.is_success(), "{answer}");
+    for node in followers {
+        let listed = models(&on(node, &owner), ws).await;
+        assert!(
+            listed.iter().all(|m| m["served"] == false),
+            "{} still serves a model built from a workspace that withdrew: {listed:?}",
+            node.url
+        );
+    }
+    // The change reaches each node once the bus is back, and retires its model there.
+    nats.start_server().expect("NATS again");
+    for node in followers {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let listed = models(&on(node, &owner), ws).await;
+            if listed.iter().all(|m| !m["retired"].is_null()) {
+                break;
+            }
+            assert!(Instant::now() < deadline, "{} did not retire its model: {listed:?}", node.url);
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
 }

@@ -29,7 +29,7 @@ async fn policy(client: &Client, purpose: &str) -> Value {
 }
 
 /// Grants `purpose` for `ws` with these terms, as its owner; panics unless accepted.
-async fn grant(
+pub(crate) async fn grant(
     owner: &Client,
     ws: WorkspaceId,
     purpose: &str,
@@ -50,7 +50,7 @@ async fn grant(
 
 /// A workspace of an owner and three members who post and react to each other in
 /// #general (enough for an emoji model with k = 2).
-async fn team(server: &TestServer, name: &str) -> (Client, WorkspaceId, Vec<Client>) {
+pub(crate) async fn team(server: &TestServer, name: &str) -> (Client, WorkspaceId, Vec<Client>) {
     let (owner, _) = server.user(&format!("{name}owner")).await;
     let (ws, general) = confab_tests::workspace(&owner, name).await;
     let mut members = vec![owner.clone()];
@@ -70,14 +70,14 @@ async fn team(server: &TestServer, name: &str) -> (Client, WorkspaceId, Vec<Clie
     (owner, ws, members)
 }
 
-async fn train(admin: &Client, purpose: &str) -> Value {
+pub(crate) async fn train(admin: &Client, purpose: &str) -> Value {
     let body = json!({ "purpose": purpose }).to_string();
     let (status, run) = admin.raw(Method::POST, "/admin/train", Some(&body)).await.unwrap();
     assert!(status.is_success(), "{run}");
     run
 }
 
-async fn models(owner: &Client, ws: WorkspaceId) -> Vec<Value> {
+pub(crate) async fn models(owner: &Client, ws: WorkspaceId) -> Vec<Value> {
     let (status, listed) = owner.raw(Method::GET, &format!("/workspaces/{ws}/models"), None).await.unwrap();
     assert!(status.is_success(), "{listed}");
     listed["models"].as_array().unwrap().clone()

@@ -18,7 +18,10 @@
 //!   passes them in `event_seq` order, each once. They update this node's copy of
 //!   the workspace (counters; members and channels are reloaded from the store when
 //!   an event changes them), go to this node's connections through the hub, and to
-//!   its search index and suggestions.
+//!   its search index and suggestions. A `consent.changed` among them retires the
+//!   models it lapsed in this node's registry, as on the node that sequenced it
+//!   (serving had already stopped using them, and would have asked for the sweep
+//!   itself: `models.rs`).
 
 use std::future::Future;
 use std::pin::Pin;
@@ -267,6 +270,11 @@ impl App {
     /// An event another node logged, in `event_seq` order, each once (see the
     /// module doc). Events this node already has are dropped.
     pub fn deliver_from_peer(&self, records: Vec<EventRecord>) {
+        // A consent change retires the models it lapsed here too, whether or not
+        // this node holds the workspace in memory (a repeat retires nothing more).
+        if records.iter().any(|r| matches!(r.event, Event::ConsentChanged { .. })) {
+            self.sweep_lapsed_models_soon();
+        }
         let Some(first) = records.first() else { return };
         let Some(state) = self.inner.directory.loaded(first.workspace) else { return };
         let mut state = state.write();

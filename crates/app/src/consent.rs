@@ -30,7 +30,10 @@ use crate::{App, Caller, now_ms};
 const LEDGER: &str = "consent_ledger";
 
 /// The consent ledger's storage: entries are blobs of their workspace, flushed before
-/// `append` returns.
+/// `append` returns. Each append moves the store's consent generation in the same
+/// write ([`Op::AppendConsent`]), which is the ledger's generation: on PostgreSQL one
+/// row every node of a cluster reads, so a change any node appends reaches what
+/// every node serves.
 pub struct StoreLedger {
     pub store: Arc<dyn Store>,
 }
@@ -39,7 +42,7 @@ impl LedgerStore for StoreLedger {
     fn append(&self, entry: &LedgerEntry) -> Result<(), StorageError> {
         let value = serde_json::to_vec(entry).map_err(|e| storage(StoreError::Encode(e)))?;
         let mut batch = Batch::new();
-        batch.push(Op::PutBlob {
+        batch.push(Op::AppendConsent {
             workspace: entry.workspace,
             namespace: LEDGER,
             key: entry.seq.to_be_bytes().to_vec(),
@@ -56,6 +59,10 @@ impl LedgerStore for StoreLedger {
             .into_iter()
             .map(|(key, v)| serde_json::from_slice(&v).map_err(|e| corrupt(ws, LEDGER, &key, e)))
             .collect()
+    }
+
+    fn generation(&self) -> Result<Option<u64>, StorageError> {
+        self.store.consent_generation().map(Some).map_err(storage)
     }
 }
 

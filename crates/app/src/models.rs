@@ -5,8 +5,21 @@
 //! shared one — from the registry in `<data-dir>/models`, and only one that every
 //! contributing workspace's *current* consent still covers (the registry checks the
 //! ledger); with none, the hand-set defaults and the workspace's own live
-//! statistics. The choice is cached per ledger generation: any consent change makes
-//! the very next request check again.
+//! statistics. The choice is cached per consent generation
+//! ([`Ledger::generation`]), which every request that serves a model reads first: any
+//! consent change makes the very next request check again. In a cluster the
+//! generation is one row of the shared database that every node's ledger appends
+//! move in their own transaction, so a withdrawal on any node has moved it by the
+//! time its call returns, and no node serves a model it lapsed after that. This
+//! costs one read of one row per request that serves a model (a search, a
+//! suggestion), and one more when the choice is made again.
+//!
+//! Models stay in each node's data dir. A consent change another node sequenced
+//! retires the models it lapsed here as on that node
+//! ([`App::sweep_lapsed_models_soon`]): when its `consent.changed` event arrives
+//! from the bus, and in any case when serving first sees the generation past the
+//! one this node's last sweep started at (the bus may lose an event; the database
+//! does not).
 //!
 //! After every consent change the models it lapsed are retired at once and their
 //! slots queued for a rebuild, coalesced to one per slot per
@@ -16,6 +29,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use confab_consent::{ConsentError, Gate, Ledger, Purpose, Scope};
@@ -41,12 +55,19 @@ enum Weights {
     Channels(Arc<ChannelWeights>),
 }
 
-/// What is served per (workspace, purpose), valid only for the ledger generation it
+/// A model being served: its id and its parsed weights.
+#[derive(Clone)]
+struct ServedModel {
+    id: String,
+    weights: Weights,
+}
+
+/// What is served per (workspace, purpose), valid only for the consent generation it
 /// was computed at: any consent change makes every entry stale.
 #[derive(Default)]
 struct ServedCache {
     generation: u64,
-    served: HashMap<(WorkspaceId, Purpose), Option<Weights>>,
+    served: HashMap<(WorkspaceId, Purpose), Option<ServedModel>>,
 }
 
 /// One model slot's rebuilds: when the last one started and whether one is queued.
@@ -66,6 +87,12 @@ pub(crate) struct Serving {
     builtin_emoji: Arc<EmojiAssociationModel>,
     rebuilds: Mutex<HashMap<(Purpose, Option<WorkspaceId>), RebuildSlot>>,
     key_changes: Mutex<HashMap<(WorkspaceId, UserId), VecDeque<Instant>>>,
+    /// A retirement sweep is queued and has not started yet: more changes meanwhile
+    /// add nothing (the sweep reads the ledger when it starts).
+    sweep_queued: AtomicBool,
+    /// The consent generation the newest retirement sweep started at: serving a
+    /// newer one queues a sweep.
+    swept_generation: AtomicU64,
 }
 
 impl Serving {
@@ -76,6 +103,8 @@ impl Serving {
             builtin_emoji: Arc::new(EmojiAssociationModel::builtin().clone()),
             rebuilds: Mutex::default(),
             key_changes: Mutex::default(),
+            sweep_queued: AtomicBool::new(false),
+            swept_generation: AtomicU64::new(0),
         }
     }
 
@@ -83,20 +112,33 @@ impl Serving {
         self.cache.write().served.clear();
     }
 
-    /// The weights `ws` is served for `purpose`: only a model every contributor's
-    /// current consent covers (the registry checks the ledger), cached until the
-    /// ledger next changes.
-    fn weights(&self, ledger: &Ledger<StoreLedger>, ws: WorkspaceId, purpose: Purpose) -> Option<Weights> {
-        let generation = ledger.generation();
+    /// The model `ws` is served for `purpose`: only one every contributor's current
+    /// consent covers (the registry checks the ledger), cached until the consent
+    /// generation next moves. The generation is read first, every time: a consent
+    /// change whose call returned before this one began, on any node, is seen. If it
+    /// cannot be read, nothing trained is served. Returns the generation read too.
+    fn model(
+        &self,
+        ledger: &Ledger<StoreLedger>,
+        ws: WorkspaceId,
+        purpose: Purpose,
+    ) -> (Option<u64>, Option<ServedModel>) {
+        let generation = match ledger.generation() {
+            Ok(generation) => generation,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot read the consent generation; serving defaults");
+                return (None, None);
+            }
+        };
         {
             let cache = self.cache.read();
             if let Some(hit) = cache.served.get(&(ws, purpose)).filter(|_| cache.generation == generation) {
-                return hit.clone();
+                return (Some(generation), hit.clone());
             }
         }
         let loaded = match self.registry.servable_for(ws, purpose, ledger) {
             Ok(Some(model)) => match parse(purpose, &model.artifact) {
-                Ok(weights) => Some(weights),
+                Ok(weights) => Some(ServedModel { id: model.manifest.id, weights }),
                 Err(e) => {
                     tracing::error!(error = %e, model = model.manifest.id, "serving defaults");
                     None
@@ -109,16 +151,16 @@ impl Serving {
             }
         };
         // Cache only if no consent change landed meanwhile (else the next call checks
-        // again).
+        // again). Generations only grow, so a cache of a newer one is kept as it is.
         let mut cache = self.cache.write();
-        if ledger.generation() == generation {
+        if ledger.generation().is_ok_and(|now| now == generation) && cache.generation <= generation {
             if cache.generation != generation {
                 cache.served.clear();
                 cache.generation = generation;
             }
             cache.served.insert((ws, purpose), loaded.clone());
         }
-        loaded
+        (Some(generation), loaded)
     }
 
     /// Counts a member's key change against `per_hour`, refusing it with
@@ -239,8 +281,26 @@ impl Slots {
 }
 
 impl App {
+    /// The model `ws` is served for `purpose` now (see [`Serving::model`]). A
+    /// generation past this node's last retirement sweep means a consent change this
+    /// node has not swept for (another node's): a sweep is queued.
+    fn served_model(&self, ws: WorkspaceId, purpose: Purpose) -> Option<ServedModel> {
+        let serving = &self.inner.serving;
+        let (generation, model) = serving.model(&self.inner.ledger, ws, purpose);
+        if generation.is_some_and(|g| g > serving.swept_generation.load(Ordering::Acquire)) {
+            self.sweep_lapsed_models_soon();
+        }
+        model
+    }
+
     fn served(&self, ws: WorkspaceId, purpose: Purpose) -> Option<Weights> {
-        self.inner.serving.weights(&self.inner.ledger, ws, purpose)
+        self.served_model(ws, purpose).map(|model| model.weights)
+    }
+
+    /// The id of the model `ws` is served for `purpose` now, by the very look-up
+    /// serving makes (so `GET …/models` reports what suggestions and search use).
+    fn served_model_id(&self, ws: WorkspaceId, purpose: Purpose) -> Option<String> {
+        self.served_model(ws, purpose).map(|model| model.id)
     }
 
     pub(crate) fn served_ranking_weights(&self, ws: WorkspaceId) -> Option<RankingWeights> {
@@ -271,8 +331,14 @@ impl App {
     /// every look-up. A failure is returned, not just logged; the sweep is idempotent
     /// and runs again at the next change or run.
     pub(crate) fn retire_lapsed_models(&self) -> Result<()> {
+        let generation = self.inner.ledger.generation();
         let retired = self.inner.serving.registry.retire_uncovered(&self.inner.ledger, now_ms());
         self.inner.serving.invalidate();
+        // Swept up to here, even on a failure: serving does not queue sweep after
+        // sweep while the registry fails; the next change or run tries again.
+        if let Ok(generation) = generation {
+            self.inner.serving.swept_generation.fetch_max(generation, Ordering::AcqRel);
+        }
         // The caller is told what holds (the change, and that nothing lapsed is served)
         // and not the cause, which is logged here: a client never sees a cause.
         let retired = retired.map_err(|e| {
@@ -290,6 +356,31 @@ impl App {
             self.queue_rebuild(slot);
         }
         Ok(())
+    }
+
+    /// A consent change another node sequenced (its `consent.changed` event came
+    /// from the bus, or serving saw the generation move): the models it lapsed here
+    /// are retired and their rebuilds queued, as on that node. Serving stopped using
+    /// them already (the generation moved); this brings the registry's records in
+    /// line. The sweep runs on a blocking thread, and sweeps asked for while one
+    /// waits to start are one.
+    pub(crate) fn sweep_lapsed_models_soon(&self) {
+        let sweep = |app: &App| {
+            app.inner.serving.sweep_queued.store(false, Ordering::Release);
+            if let Err(e) = app.retire_lapsed_models() {
+                e.log();
+            }
+        };
+        if self.inner.serving.sweep_queued.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => {
+                let app = self.clone();
+                runtime.spawn_blocking(move || sweep(&app));
+            }
+            Err(_) => sweep(self),
+        }
     }
 
     /// Queues a rebuild of one model slot (a purpose and a workspace's own model, or
@@ -499,12 +590,8 @@ impl App {
         if !matches!(role, Role::Owner | Role::Admin) {
             return Err(Error::forbidden("owners and admins see the workspace's models").into());
         }
-        let mut served = std::collections::HashSet::new();
-        for purpose in Purpose::ALL {
-            if let Some(model) = self.inner.serving.registry.servable_for(ws, purpose, &self.inner.ledger)? {
-                served.insert(model.manifest.id);
-            }
-        }
+        let served: std::collections::HashSet<String> =
+            Purpose::ALL.into_iter().filter_map(|purpose| self.served_model_id(ws, purpose)).collect();
         Ok(self
             .model_records(Some(ws))?
             .into_iter()
