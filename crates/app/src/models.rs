@@ -556,8 +556,17 @@ impl App {
             );
             match trained {
                 Ok(models) => {
+                    let before = app.inner.ledger.generation().ok();
                     let saved = app.inner.serving.registry.save_run(&models, &app.inner.ledger, now_ms());
                     app.inner.serving.invalidate();
+                    // This node's append lock does not hold off another node's change:
+                    // one that landed while the models were saved may have lapsed one
+                    // saved servable (never served: serving checks), so sweep again.
+                    if (before.is_none() || before != app.inner.ledger.generation().ok())
+                        && let Err(e) = app.retire_lapsed_models()
+                    {
+                        e.log();
+                    }
                     let saved = saved?;
                     let lapsed = models
                         .iter()
