@@ -37,7 +37,7 @@ use confab_core::{Error, ErrorCode, Role, UserId, WorkspaceId};
 use confab_recommend::{ChannelWeights, EmojiAssociationModel};
 use confab_search::RankingWeights;
 use confab_training::{
-    Manifest, ModelRegistry, NoiseSource, PlannedModel, Rebuild, Retirement, TrainingError,
+    Manifest, ModelRegistry, NoiseSource, PlannedModel, Rebuild, Retired, Retirement, TrainingError,
 };
 use parking_lot::{Mutex, RwLock};
 use serde::Serialize;
@@ -93,6 +93,9 @@ pub(crate) struct Serving {
     /// The consent generation the newest retirement sweep started at: serving a
     /// newer one queues a sweep.
     swept_generation: AtomicU64,
+    /// Held by every retirement sweep: two sweeps retiring one model at once would
+    /// race on its tombstone's temporary file, and one would fail.
+    sweeping: Mutex<()>,
 }
 
 impl Serving {
@@ -105,11 +108,18 @@ impl Serving {
             key_changes: Mutex::default(),
             sweep_queued: AtomicBool::new(false),
             swept_generation: AtomicU64::new(0),
+            sweeping: Mutex::new(()),
         }
     }
 
     fn invalidate(&self) {
         self.cache.write().served.clear();
+    }
+
+    /// [`ModelRegistry::retire_uncovered`], one sweep at a time.
+    fn retire_uncovered(&self, ledger: &Ledger<StoreLedger>) -> Result<Retired, TrainingError> {
+        let _one_at_a_time = self.sweeping.lock();
+        self.registry.retire_uncovered(ledger, now_ms())
     }
 
     /// The model `ws` is served for `purpose`: only one every contributor's current
@@ -332,7 +342,7 @@ impl App {
     /// and runs again at the next change or run.
     pub(crate) fn retire_lapsed_models(&self) -> Result<()> {
         let generation = self.inner.ledger.generation();
-        let retired = self.inner.serving.registry.retire_uncovered(&self.inner.ledger, now_ms());
+        let retired = self.inner.serving.retire_uncovered(&self.inner.ledger);
         self.inner.serving.invalidate();
         // Swept up to here, even on a failure: serving does not queue sweep after
         // sweep while the registry fails; the next change or run tries again.
@@ -529,7 +539,7 @@ impl App {
         let app = self.clone();
         tokio::task::spawn_blocking(move || {
             // Retry any retirement a failed sweep left undone.
-            if let Err(e) = app.inner.serving.registry.retire_uncovered(&app.inner.ledger, now_ms()) {
+            if let Err(e) = app.inner.serving.retire_uncovered(&app.inner.ledger) {
                 tracing::error!(error = %e, "retiring lapsed models before a run failed");
             }
             let config = app.config().training.pipeline_config();
