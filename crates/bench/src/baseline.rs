@@ -246,11 +246,57 @@ pub fn store_ceiling(
     total: u64,
     max_time: Duration,
 ) -> anyhow::Result<StoreCeiling> {
-    use confab_core::{ChannelId, Event, EventRecord, Message, MessageId, UserId, WorkspaceId};
-    use confab_store::{Batch, Op, SledStore, Store};
-
     let dir = tempfile::tempdir()?;
-    let store = Arc::new(SledStore::open(dir.path(), &Default::default())?);
+    let store = Arc::new(confab_store::SledStore::open(dir.path(), &Default::default())?);
+    store_ceiling_on(store, writers, window, total, max_time)
+}
+
+/// A post's batch as the server writes it: the message, the author's read marker and
+/// the `message.created` event.
+pub fn post_batch(
+    workspace: confab_core::WorkspaceId,
+    channel: confab_core::ChannelId,
+    author: confab_core::UserId,
+    seq: u64,
+    event_seq: u64,
+) -> confab_store::Batch {
+    use confab_core::{Event, EventRecord, Message, MessageId};
+    use confab_store::{Batch, Op};
+    let message = Message {
+        id: MessageId::from_bytes(rand::random()),
+        workspace,
+        channel,
+        seq,
+        author,
+        text: format!("m{seq}"),
+        created_at: 1_700_000_000_000,
+        edited_at: None,
+        deleted: false,
+        thread_root: None,
+        reply_count: 0,
+        last_reply_at: None,
+        reactions: Vec::new(),
+        mentions: Vec::new(),
+        client_msg_id: None,
+        files: Vec::new(),
+    };
+    let event =
+        EventRecord { workspace, event_seq, at: message.created_at, event: Event::MessageCreated { message: message.clone() } };
+    Batch {
+        ops: vec![Op::PutMessage(message), Op::SetReadMarker { channel, user: author, seq }, Op::AppendEvent(event)],
+    }
+}
+
+/// [`store_ceiling`] on any store (the PostgreSQL one for `services`).
+pub fn store_ceiling_on(
+    store: Arc<dyn confab_store::Store>,
+    writers: usize,
+    window: usize,
+    total: u64,
+    max_time: Duration,
+) -> anyhow::Result<StoreCeiling> {
+    use confab_core::{ChannelId, UserId, WorkspaceId};
+
     let workspace = WorkspaceId::from_bytes(rand::random());
     let (event_seq, posted) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
     let commit = GroupCommit::new();
@@ -276,36 +322,8 @@ pub fn store_ceiling(
                             break;
                         }
                         seq += 1;
-                        let message = Message {
-                            id: MessageId::from_bytes(rand::random()),
-                            workspace,
-                            channel,
-                            seq,
-                            author,
-                            text: format!("m{seq}"),
-                            created_at: 1_700_000_000_000,
-                            edited_at: None,
-                            deleted: false,
-                            thread_root: None,
-                            reply_count: 0,
-                            last_reply_at: None,
-                            reactions: Vec::new(),
-                            mentions: Vec::new(),
-                            client_msg_id: None,
-                            files: Vec::new(),
-                        };
-                        let event = EventRecord {
-                            workspace,
-                            event_seq: event_seq.fetch_add(1, Ordering::SeqCst) + 1,
-                            at: message.created_at,
-                            event: Event::MessageCreated { message: message.clone() },
-                        };
-                        let ops = vec![
-                            Op::PutMessage(message),
-                            Op::SetReadMarker { channel, user: author, seq },
-                            Op::AppendEvent(event),
-                        ];
-                        store.apply(Batch { ops })?;
+                        let event_seq = event_seq.fetch_add(1, Ordering::SeqCst) + 1;
+                        store.apply(post_batch(workspace, channel, author, seq, event_seq))?;
                         applied += 1;
                     }
                     if applied == 0 {

@@ -8,6 +8,7 @@
 //! one results table printed at the end. See docs/benchmarks.md.
 
 mod baseline;
+mod cluster;
 mod load;
 mod peer;
 mod report;
@@ -51,6 +52,10 @@ enum Scenario {
     Hostile,
     /// Upload throughput of 1 MiB files against the disk's fsynced write rate.
     Files,
+    /// What a cluster stands on: PostgreSQL's synchronous commits/s (small
+    /// transactions, and the post batches the nodes' store commits) and NATS's
+    /// event-sized messages/s (publish and delivery to every other node).
+    Services,
     /// Every scenario above, one after the other.
     All,
     /// Confab next to a running Synapse (Matrix) homeserver, same driver and run (not
@@ -82,6 +87,28 @@ pub struct Options {
     /// Skip the baseline comparisons.
     #[arg(long, global = true)]
     pub no_baseline: bool,
+
+    /// Ingest, fanout, crash: run on a cluster (a throwaway PostgreSQL and
+    /// nats-server, `--nodes` nodes) next to one node on sled and one on PostgreSQL,
+    /// in the same run. On one machine this shows the cluster's overhead, not scaling.
+    #[arg(long, global = true)]
+    pub cluster: bool,
+    /// Cluster: nodes.
+    #[arg(long, global = true, default_value_t = 3)]
+    pub nodes: usize,
+    /// Crash --cluster: a write lease's life without renewal, in ms (how long the
+    /// killed node's workspace waits before another node takes it over).
+    #[arg(long, global = true, default_value_t = 1500)]
+    pub lease_ttl_ms: u64,
+    /// Services: connections committing small transactions at once (also runs 1).
+    #[arg(long, global = true, default_value_t = 16)]
+    pub pg_clients: usize,
+    /// Services: event-sized messages to publish on NATS.
+    #[arg(long, global = true, default_value_t = 200_000)]
+    pub nats_messages: u64,
+    /// Services: subscribers each message is delivered to (the other nodes).
+    #[arg(long, global = true, default_value_t = 2)]
+    pub nats_subscribers: usize,
 
     /// Ingest: sender connections for the throughput run.
     #[arg(long, global = true, default_value_t = 32)]
@@ -232,6 +259,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Scenario::Crash => scenario::crash::run(&ctx).await?,
         Scenario::Hostile => scenario::hostile::run(&ctx).await?,
         Scenario::Files => scenario::files::run(&ctx).await?,
+        Scenario::Services => scenario::services::run(&ctx).await?,
         Scenario::All => {
             scenario::ingest::run(&ctx).await?;
             scenario::fanout::run(&ctx).await?;

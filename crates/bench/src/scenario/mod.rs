@@ -7,15 +7,18 @@ pub mod files;
 pub mod hostile;
 pub mod idle;
 pub mod ingest;
+pub mod services;
 pub mod startup;
 
 use std::path::PathBuf;
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use anyhow::Context;
 use futures_util::stream::{self, StreamExt, TryStreamExt};
 
 use crate::Options;
+use crate::cluster::Services;
 use crate::report::{Report, thousands};
 use crate::server::{ServerProcess, default_confab_bin};
 use crate::wire::{self, Socket};
@@ -29,6 +32,8 @@ pub struct Ctx<'a> {
     pub report: &'a Report,
     /// The confab binary (unset when `--url` is given and no binary is around).
     bin: Option<PathBuf>,
+    /// PostgreSQL and NATS, started by the first scenario that needs them.
+    services: OnceLock<Services>,
 }
 
 impl<'a> Ctx<'a> {
@@ -38,7 +43,16 @@ impl<'a> Ctx<'a> {
             (Some(_), Err(_)) => None,
             (None, Err(e)) => return Err(e),
         };
-        Ok(Ctx { o, report, bin })
+        Ok(Ctx { o, report, bin, services: OnceLock::new() })
+    }
+
+    /// The throwaway PostgreSQL and nats-server of this run, started on first use.
+    pub fn services(&self) -> anyhow::Result<&Services> {
+        if let Some(services) = self.services.get() {
+            return Ok(services);
+        }
+        let started = Services::start()?;
+        Ok(self.services.get_or_init(move || started))
     }
 
     pub fn bin(&self) -> anyhow::Result<&std::path::Path> {
@@ -103,6 +117,16 @@ impl Running {
         }
         Ok(())
     }
+}
+
+/// Opens one authenticated connection per `(base, auth frame)`, a few at a time, in
+/// order.
+pub async fn connect_each(targets: Vec<(String, String)>) -> anyhow::Result<Vec<Socket>> {
+    stream::iter(targets)
+        .map(|(base, frame)| async move { wire::connect(&base, frame).await })
+        .buffered(CONNECT_CONCURRENCY)
+        .try_collect()
+        .await
 }
 
 /// Opens one authenticated connection per auth frame, a few at a time, in order.
