@@ -280,10 +280,18 @@ pub fn post_batch(
         client_msg_id: None,
         files: Vec::new(),
     };
-    let event =
-        EventRecord { workspace, event_seq, at: message.created_at, event: Event::MessageCreated { message: message.clone() } };
+    let event = EventRecord {
+        workspace,
+        event_seq,
+        at: message.created_at,
+        event: Event::MessageCreated { message: message.clone() },
+    };
     Batch {
-        ops: vec![Op::PutMessage(message), Op::SetReadMarker { channel, user: author, seq }, Op::AppendEvent(event)],
+        ops: vec![
+            Op::PutMessage(message),
+            Op::SetReadMarker { channel, user: author, seq },
+            Op::AppendEvent(event),
+        ],
     }
 }
 

@@ -75,7 +75,6 @@ impl LeaseTiming {
 
 /// One node of a cluster; `process` is `None` once it was killed.
 pub struct Node {
-    pub name: String,
     pub base: String,
     pub pid: u32,
     process: Option<ServerProcess>,
@@ -94,6 +93,7 @@ impl Cluster {
         services: &Services,
         n: usize,
         leases: LeaseTiming,
+        extra_env: &[(String, String)],
     ) -> anyhow::Result<Cluster> {
         static NEXT: AtomicU64 = AtomicU64::new(0);
         let name = format!("bench{}x{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed));
@@ -109,13 +109,13 @@ impl Cluster {
                 ("CONFAB_CLUSTER_LEASE_TTL_MS".to_string(), leases.ttl_ms.to_string()),
                 ("CONFAB_CLUSTER_LEASE_RENEW_MS".to_string(), leases.renew_ms.to_string()),
             ]);
+            env.extend(extra_env.iter().cloned());
             let dir = tempfile::Builder::new().prefix("confab-bench-node-").tempdir()?;
             let process = ServerProcess::start_confab(bin, dir.path(), &env)
                 .await
                 .with_context(|| format!("starting {node}"))?;
             println!("  started {node} pid {} at {}", process.pid, process.base);
             nodes.push(Node {
-                name: node,
                 base: process.base.clone(),
                 pid: process.pid,
                 process: Some(process),

@@ -6,12 +6,15 @@
 //!   then `--fan-rate` messages/s for `--fan-duration` seconds.
 //!
 //! Each case runs against Confab and then, with the same clients, against the bare
-//! baseline broadcast server, so the report can give Confab as a ratio of it.
+//! baseline broadcast server, so the report can give Confab as a ratio of it. With
+//! `--cluster`, both cases run on one node (sled, then PostgreSQL) and on a cluster
+//! of `--nodes` nodes, the sender on the first node and the receivers spread over
+//! all of them, in one run, with their ratios ([`run_cluster`]).
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::bail;
+use anyhow::{Context, bail};
 use futures_util::stream::{self, StreamExt, TryStreamExt};
 use tokio::sync::watch;
 use tokio::time::Instant;
@@ -50,6 +53,9 @@ pub(super) struct Figures {
 }
 
 pub async fn run(ctx: &Ctx<'_>) -> anyhow::Result<()> {
+    if ctx.o.cluster {
+        return run_cluster(ctx).await;
+    }
     live(ctx, false).await?;
     large(ctx, false).await
 }
@@ -246,6 +252,21 @@ pub(super) async fn measure(
     channel: String,
     phases: Vec<Phase>,
 ) -> anyhow::Result<Figures> {
+    measure_on(&[base.to_string()], receiver_auths, in_channel, sender_auth, channel, phases).await
+}
+
+/// [`measure`] over several nodes: the sender on `bases[0]`, receiver `i` on
+/// `bases[(i + 1) % len]` (so that with several nodes most receivers are on another
+/// node than the sender).
+async fn measure_on(
+    bases: &[String],
+    receiver_auths: Vec<String>,
+    in_channel: usize,
+    sender_auth: String,
+    channel: String,
+    phases: Vec<Phase>,
+) -> anyhow::Result<Figures> {
+    let base = bases.first().context("no server to measure")?.as_str();
     let times: Arc<Vec<Arc<PhaseTimes>>> = Arc::new(
         phases.iter().enumerate().map(|(i, p)| PhaseTimes::new(i as u64, p.count as usize + 1)).collect(),
     );
@@ -255,11 +276,12 @@ pub(super) async fn measure(
     let deadline = Instant::now() + secs(total_time + 600.0);
 
     let connect_started = Instant::now();
-    let receivers: Vec<_> = stream::iter(receiver_auths)
-        .map(|auth| {
+    let receivers: Vec<_> = stream::iter(receiver_auths.into_iter().enumerate())
+        .map(|(i, auth)| {
             let (times, tally, stop_rx) = (times.clone(), tally.clone(), stop_rx.clone());
+            let node = &bases[(i + 1) % bases.len()];
             async move {
-                let socket = wire::connect(base, auth).await?;
+                let socket = wire::connect(node, auth).await?;
                 Ok::<_, anyhow::Error>(tokio::spawn(run_receiver(socket, times, tally, stop_rx, deadline)))
             }
         })
@@ -347,4 +369,139 @@ pub(super) async fn measure(
         bail!("the sender's connection broke");
     }
     Ok(figures)
+}
+
+/// What `fanout --cluster` runs on.
+enum Deployment {
+    One(Box<super::Running>),
+    Cluster(crate::cluster::Cluster),
+}
+
+impl Deployment {
+    fn bases(&self) -> Vec<String> {
+        match self {
+            Deployment::One(server) => vec![server.base.clone()],
+            Deployment::Cluster(cluster) => cluster.bases(),
+        }
+    }
+
+    async fn stop(self) -> anyhow::Result<()> {
+        match self {
+            Deployment::One(server) => server.stop().await,
+            Deployment::Cluster(cluster) => cluster.stop().await,
+        }
+    }
+}
+
+/// `fanout --cluster`: the live and the large case on one node on sled, one node on
+/// PostgreSQL and a cluster of `--nodes` nodes, in this order, in one run. Each
+/// workspace is created through the first node, which sequences it: the sender
+/// posts there, and the cluster's other nodes hear each message over NATS.
+async fn run_cluster(ctx: &Ctx<'_>) -> anyhow::Result<()> {
+    let n = ctx.o.nodes.max(1);
+    let (clients, members) = (ctx.o.clients.max(2), ctx.o.members.clamp(2, ctx.o.clients.max(2)));
+    let live_label = format!("1 sender → 4 receivers at {} msg/s", ctx.o.live_rate);
+    let large_label = format!("{clients} clients, {members}-member channel, {} msg/s", ctx.o.fan_rate);
+    println!(
+        "\n== fanout --cluster: {live_label}; {large_label}; one node on sled, one on PostgreSQL, {n} nodes \
+         (receivers spread over the nodes)"
+    );
+    let services = ctx.services()?;
+    let mut results = Vec::new();
+    for label in ["one node, sled".to_string(), "one node, PostgreSQL".into(), format!("{n} nodes")] {
+        println!("  -- {label}");
+        let deployment = match results.len() {
+            0 => Deployment::One(Box::new(ctx.fresh_confab(&[]).await?)),
+            1 => Deployment::One(Box::new(
+                ctx.fresh_confab(&crate::cluster::single_node_env(&services.database())).await?,
+            )),
+            _ => Deployment::Cluster(
+                crate::cluster::Cluster::start(
+                    ctx.bin()?,
+                    services,
+                    n,
+                    crate::cluster::LeaseTiming::DEFAULT,
+                    &[],
+                )
+                .await?,
+            ),
+        };
+        let bases = deployment.bases();
+        let team = setup::team(&bases[0], 5).await?;
+        let channel = setup::channel_with(&team, "live", &team.people).await?;
+        let auths = team.people.iter().map(|p| wire::auth_frame(&p.token)).collect::<Vec<_>>();
+        let live = measure_on(
+            &bases,
+            auths[1..].to_vec(),
+            4,
+            auths[0].clone(),
+            channel.to_string(),
+            live_phases(ctx),
+        )
+        .await?;
+        let team = setup::team(&bases[0], clients).await?;
+        let channel = setup::channel_with(&team, "fan", &team.people[..members]).await?;
+        let auths = team.people.iter().map(|p| wire::auth_frame(&p.token)).collect::<Vec<_>>();
+        let large = measure_on(
+            &bases,
+            auths[1..].to_vec(),
+            members - 1,
+            auths[0].clone(),
+            channel.to_string(),
+            large_phases(ctx),
+        )
+        .await?;
+        deployment.stop().await?;
+        results.push((label, live, large));
+    }
+
+    let r = ctx.report;
+    r.info(
+        "fanout",
+        "cluster runs: all processes on this machine's cores",
+        "the cluster's overhead, not its scaling (docs/scaling.md)",
+    );
+    let delivered = |p: &PhaseFigures| format!("{} of {}", p.deliveries, p.expected);
+    for (label, live, large) in &results {
+        let (l, g) = (&live.phases[0], &large.phases[1]);
+        r.info(
+            "fanout",
+            &format!("{label}: live, {live_label}"),
+            format!("{}, {}", l.latency.summary(), delivered(l)),
+        );
+        r.info(
+            "fanout",
+            &format!("{label}: {large_label}"),
+            format!("{}, {}", g.latency.summary(), delivered(g)),
+        );
+    }
+    let (sled, pg) = (&results[0], &results[1]);
+    for (label, live, large) in &results[2..] {
+        let ratio = |a: &PhaseFigures, b: &PhaseFigures, q: f64| {
+            a.latency.quantile_ms(q) / b.latency.quantile_ms(q).max(0.001)
+        };
+        r.info(
+            "fanout",
+            &format!("{label} / one node (sled, PostgreSQL): live p50, p99"),
+            format!(
+                "{:.2}×, {:.2}× (sled); {:.2}×, {:.2}× (PostgreSQL)",
+                ratio(&live.phases[0], &sled.1.phases[0], 0.5),
+                ratio(&live.phases[0], &sled.1.phases[0], 0.99),
+                ratio(&live.phases[0], &pg.1.phases[0], 0.5),
+                ratio(&live.phases[0], &pg.1.phases[0], 0.99)
+            ),
+        );
+        r.info(
+            "fanout",
+            &format!("{label} / one node (sled, PostgreSQL): large p50, p99"),
+            format!(
+                "{:.2}×, {:.2}× (sled); {:.2}×, {:.2}× (PostgreSQL)",
+                ratio(&large.phases[1], &sled.2.phases[1], 0.5),
+                ratio(&large.phases[1], &sled.2.phases[1], 0.99),
+                ratio(&large.phases[1], &pg.2.phases[1], 0.5),
+                ratio(&large.phases[1], &pg.2.phases[1], 0.99)
+            ),
+        );
+    }
+    Ok(())
 }

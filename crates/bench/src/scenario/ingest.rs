@@ -342,7 +342,7 @@ async fn run_cluster(ctx: &Ctx<'_>) -> anyhow::Result<()> {
     ));
     one.stop().await?;
 
-    let cluster = crate::cluster::Cluster::start(ctx.bin()?, services, n, LeaseTiming::DEFAULT).await?;
+    let cluster = crate::cluster::Cluster::start(ctx.bin()?, services, n, LeaseTiming::DEFAULT, &[]).await?;
     for (route, label) in [
         (Route::Holder, format!("{n} nodes, senders on their workspace's node")),
         (Route::Forwarded, format!("{n} nodes, every send forwarded")),

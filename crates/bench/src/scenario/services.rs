@@ -207,7 +207,8 @@ async fn nats(url: &str, messages: u64, subscribers: usize) -> anyhow::Result<Na
             }
         }
         let workspace = workspaces[i as usize % NATS_WORKSPACES];
-        let event = BusEvent { workspace, event_seq: i / NATS_WORKSPACES as u64 + 1, payload: payload.clone() };
+        let event =
+            BusEvent { workspace, event_seq: i / NATS_WORKSPACES as u64 + 1, payload: payload.clone() };
         publisher.publish(event).await?;
     }
     publisher.flush().await?;
