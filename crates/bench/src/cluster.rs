@@ -45,6 +45,11 @@ impl Services {
         Ok(Services { pg, nats, pg_data })
     }
 
+    /// PostgreSQL's data directory.
+    pub fn pg_data(&self) -> &Path {
+        &self.pg_data
+    }
+
     /// The PostgreSQL server's processes now (backends come and go with connections).
     pub fn postgres_pids(&self) -> Vec<u32> {
         postgres_pids(&self.pg_data)
@@ -109,6 +114,8 @@ impl Cluster {
                 ("CONFAB_CLUSTER_LEASE_TTL_MS".to_string(), leases.ttl_ms.to_string()),
                 ("CONFAB_CLUSTER_LEASE_RENEW_MS".to_string(), leases.renew_ms.to_string()),
             ]);
+            // Each node its own metrics port (the default one is taken by the first).
+            env.push(("CONFAB_SERVER_METRICS_LISTEN".to_string(), "127.0.0.1:0".to_string()));
             env.extend(extra_env.iter().cloned());
             let dir = tempfile::Builder::new().prefix("confab-bench-node-").tempdir()?;
             let process = ServerProcess::start_confab(bin, dir.path(), &env)

@@ -38,6 +38,9 @@ use crate::{setup, wire};
 
 const WINDOW: usize = 32;
 
+/// `crash --cluster`: how long a forwarded send waits for the node it went to.
+const FORWARD_TIMEOUT_MS: u64 = 3000;
+
 /// What one run found.
 #[derive(Default, Debug)]
 struct Tally {
@@ -194,11 +197,16 @@ fn check(acked: &[Acked], stored: &[Message], tally: &mut Tally) {
         }
     }
     tally.unacked_present += (stored.len() as u64).saturating_sub(found);
-    // Send order is marker order; their seqs must increase with it.
+    tally.out_of_order += out_of_order(acked);
+}
+
+/// Acknowledged messages whose `seq` is not above that of the one sent before them
+/// (send order is marker order).
+fn out_of_order(acked: &[Acked]) -> u64 {
     let mut in_send_order: Vec<(u64, u64)> =
         acked.iter().filter_map(|a| Some((a.marker.trim_start_matches('m').parse().ok()?, a.seq))).collect();
     in_send_order.sort_unstable();
-    tally.out_of_order += in_send_order.windows(2).filter(|w| w[1].1 <= w[0].1).count() as u64;
+    in_send_order.windows(2).filter(|w| w[1].1 <= w[0].1).count() as u64
 }
 
 /// What the follower of a cluster run saw, against what is stored.
@@ -223,6 +231,11 @@ struct ClusterTally {
     reconnects: u64,
     /// Sends answered by an error (a write during the takeover: allowed, not acked).
     errors: u64,
+    /// Acknowledged messages of one connection stored in another order than sent,
+    /// on connections to the first node (which sequenced the workspace until it was
+    /// killed) and on connections to the others (forwarded, or after the takeover).
+    out_of_order_direct: u64,
+    out_of_order_forwarded: u64,
 }
 
 /// `crash --cluster`: `--runs` runs of [`one_cluster_run`].
@@ -265,6 +278,8 @@ async fn run_cluster(ctx: &Ctx<'_>) -> anyhow::Result<()> {
         total.follower.resumes += f.resumes;
         total.reconnects += t.reconnects;
         total.errors += t.errors;
+        total.out_of_order_direct += t.out_of_order_direct;
+        total.out_of_order_forwarded += t.out_of_order_forwarded;
     }
     let r = ctx.report;
     let s = &total.stored;
@@ -277,10 +292,18 @@ async fn run_cluster(ctx: &Ctx<'_>) -> anyhow::Result<()> {
     r.target("crash", "cluster: acknowledged messages lost", s.lost.to_string(), "0", s.lost == 0);
     r.target(
         "crash",
-        "cluster: wrong seq / duplicates / seq gaps / out of order",
-        format!("{} / {} / {} / {}", s.wrong_seq, s.duplicates, s.gaps, s.out_of_order),
-        "0 / 0 / 0 / 0",
-        s.wrong_seq + s.duplicates + s.gaps + s.out_of_order == 0,
+        "cluster: wrong seq / duplicates / seq gaps",
+        format!("{} / {} / {}", s.wrong_seq, s.duplicates, s.gaps),
+        "0 / 0 / 0",
+        s.wrong_seq + s.duplicates + s.gaps == 0,
+    );
+    r.target(
+        "crash",
+        "cluster: one connection's acked messages stored out of send order: to the sequencing node / \
+         through another",
+        format!("{} / {}", total.out_of_order_direct, total.out_of_order_forwarded),
+        "0 / 0",
+        total.out_of_order_direct + total.out_of_order_forwarded == 0,
     );
     let f = &total.follower;
     r.target(
@@ -309,7 +332,7 @@ async fn one_cluster_run(
     let leases = crate::cluster::LeaseTiming { ttl_ms: ttl, renew_ms: (ttl / 5).max(20) };
     // A forwarded send the dead node never answers fails after this, before a
     // sender gives up on a silent connection (`load::STALL`).
-    let env = [("CONFAB_CLUSTER_FORWARD_TIMEOUT_MS".to_string(), "5000".to_string())];
+    let env = [("CONFAB_CLUSTER_FORWARD_TIMEOUT_MS".to_string(), FORWARD_TIMEOUT_MS.to_string())];
     let mut cluster = crate::cluster::Cluster::start(ctx.bin()?, services, nodes, leases, &env).await?;
     let bases = cluster.bases();
     let senders = ctx.o.crash_senders.max(1);
@@ -334,8 +357,12 @@ async fn one_cluster_run(
     tokio::time::sleep(Duration::from_millis(200)).await;
 
     let kill_after = Duration::from_millis(rand::rng().random_range(300..2500));
-    // Long enough for the takeover and writes after it.
-    let deadline = Instant::now() + kill_after + Duration::from_millis(ttl) + Duration::from_secs(3);
+    // Long enough for the sends forwarded to the dead node to time out, the
+    // takeover, and writes after it.
+    let deadline = Instant::now()
+        + kill_after
+        + Duration::from_millis(ttl.max(FORWARD_TIMEOUT_MS))
+        + Duration::from_secs(4);
     let times = PhaseTimes::new(0, 2_000_000);
     let tasks: Vec<_> = writers
         .iter()
@@ -358,10 +385,19 @@ async fn one_cluster_run(
     let mut tally = ClusterTally::default();
     let mut acked_by_channel = Vec::new();
     for t in tasks {
-        let (acks, reconnects, errors) = t.await??;
+        let (segments, reconnects, errors) = t.await??;
         tally.reconnects += reconnects;
         tally.errors += errors;
-        acked_by_channel.push(acks);
+        // Order within one connection: sends to the node that sequenced the
+        // workspace, and sends another node forwarded.
+        for segment in &segments {
+            let inversions = out_of_order(&segment.acks);
+            match segment.node {
+                0 => tally.out_of_order_direct += inversions,
+                _ => tally.out_of_order_forwarded += inversions,
+            }
+        }
+        acked_by_channel.push(segments.into_iter().flat_map(|s| s.acks).collect::<Vec<_>>());
     }
 
     // Through a survivor: every channel's history.
@@ -404,11 +440,18 @@ struct KeepPosting {
     times: Arc<PhaseTimes>,
 }
 
-/// Runs a [`KeepPosting`] until its deadline; returns its acks, how often it
-/// reconnected, and the error answers it got.
-async fn keep_posting(plan: KeepPosting) -> anyhow::Result<(Vec<Acked>, u64, u64)> {
+/// What one connection of a [`KeepPosting`] got acknowledged, and through which
+/// node.
+struct Segment {
+    node: usize,
+    acks: Vec<Acked>,
+}
+
+/// Runs a [`KeepPosting`] until its deadline; returns its acks per connection, how
+/// often it reconnected, and the error answers it got.
+async fn keep_posting(plan: KeepPosting) -> anyhow::Result<(Vec<Segment>, u64, u64)> {
     let mut node = plan.first_node;
-    let (mut acks, mut reconnects, mut errors) = (Vec::new(), 0, 0);
+    let (mut segments, mut reconnects, mut errors) = (Vec::new(), 0, 0);
     while Instant::now() < plan.deadline {
         let socket = match wire::connect(&plan.bases[node], plan.auth.clone()).await {
             Ok(socket) => socket,
@@ -429,7 +472,7 @@ async fn keep_posting(plan: KeepPosting) -> anyhow::Result<(Vec<Acked>, u64, u64
             keep_acks: true,
         };
         let (result, _) = run_sender(socket, sender).await;
-        acks.extend(result.acks.iter().filter_map(|a| parse_ack(a)));
+        segments.push(Segment { node, acks: result.acks.iter().filter_map(|a| parse_ack(a)).collect() });
         errors += result.errors;
         if !(result.broken || result.stalled) {
             break;
@@ -437,7 +480,7 @@ async fn keep_posting(plan: KeepPosting) -> anyhow::Result<(Vec<Acked>, u64, u64
         reconnects += 1;
         node = (node + 1) % plan.bases.len();
     }
-    Ok((acks, reconnects, errors))
+    Ok((segments, reconnects, errors))
 }
 
 /// Reads the workspace's events from the first node, and after a lost connection
@@ -465,8 +508,10 @@ async fn follow(
                 continue;
             }
         };
-        if last.is_some() {
-            resumes += 1;
+        match last {
+            Some(_) => resumes += 1,
+            // The first connection starts from the workspace's event_seq at hello.
+            None => last = live.workspaces.iter().find(|w| w.id == workspace).map(|w| w.event_seq),
         }
         loop {
             if stop.load(Ordering::Relaxed) {

@@ -61,9 +61,14 @@ pub async fn run(ctx: &Ctx<'_>) -> anyhow::Result<()> {
             connections: 8,
             ..confab_store_postgres::PgConfig::new(services.database())
         };
-        let c = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
+        let pg_data = services.pg_data().to_path_buf();
+        let (c, pg_ticks) = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
             let store = Arc::new(confab_store_postgres::PgStore::open(&config)?);
-            crate::baseline::store_ceiling_on(store, writers, window, u64::MAX, duration)
+            // PostgreSQL's processes while the store's connections are open.
+            let pids = crate::cluster::postgres_pids(&pg_data);
+            let before = crate::cluster::cpu_ticks_of(&pids);
+            let c = crate::baseline::store_ceiling_on(store, writers, window, u64::MAX, duration)?;
+            Ok((c, crate::cluster::cpu_ticks_of(&pids).saturating_sub(before)))
         })
         .await??;
         let seconds = c.elapsed.as_secs_f64().max(1e-3);
@@ -71,10 +76,12 @@ pub async fn run(ctx: &Ctx<'_>) -> anyhow::Result<()> {
             "services",
             &format!("PgStore: durable posts/s ({writers} writers × window {window}, group commit)"),
             format!(
-                "{} ({} synchronous flushes/s, {:.1} posts per flush; {:.0} µs of the bench's CPU per post)",
+                "{} ({} synchronous flushes/s, {:.1} posts per flush; per post, {:.0} µs of PostgreSQL's \
+                 CPU and {:.0} µs of the store's)",
                 thousands(c.posts as f64 / seconds),
                 thousands(c.flushes as f64 / seconds),
                 c.posts as f64 / c.flushes.max(1) as f64,
+                pg_ticks as f64 * 10_000.0 / c.posts.max(1) as f64,
                 c.cpu.as_secs_f64() * 1e6 / c.posts.max(1) as f64
             ),
         );
