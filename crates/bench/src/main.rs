@@ -1,7 +1,9 @@
 //! `confab-bench`: measures a real `confab` server against the performance targets of
 //! the design (durable ingest, live delivery, fan-out, idle connections, start-up,
 //! crash safety, file uploads) and against a bare tokio-tungstenite baseline, over
-//! loopback.
+//! loopback. With `--cluster`, ingest, fan-out and crash also run on several nodes
+//! sharing a throwaway PostgreSQL and `nats-server` (`cluster`), next to one node in
+//! the same run; `services` measures PostgreSQL and NATS alone.
 //!
 //! Each scenario starts its own server on a fresh temporary data dir (or uses `--url`
 //! where it can), populates it over HTTP, drives it over WebSockets, and adds rows to
@@ -56,7 +58,7 @@ enum Scenario {
     /// transactions, and the post batches the nodes' store commits) and NATS's
     /// event-sized messages/s (publish and delivery to every other node).
     Services,
-    /// Every scenario above, one after the other.
+    /// Every scenario above but `services`, one after the other (on one node).
     All,
     /// Confab next to a running Synapse (Matrix) homeserver, same driver and run (not
     /// part of `all`: start Synapse with scripts/peer-synapse.sh first).
