@@ -163,7 +163,13 @@ impl App {
         opened: Opened,
     ) -> Result<App, String> {
         let index_dir = data_dir.join("index");
-        let registry = confab_training::ModelRegistry::open(data_dir.join("models"))
+        // On a cluster, models live beside the shared files, so that a model trained
+        // on one node is served by every node (and retired on every node at once).
+        let models_dir = match &config.shared_files {
+            Some(shared) => shared.dir.join("models"),
+            None => data_dir.join("models"),
+        };
+        let registry = confab_training::ModelRegistry::open(models_dir)
             .map_err(|e| format!("model registry: {e}"))?;
         let lifecycle = lifecycle::Lifecycle::open(store.as_ref(), data_dir)?;
         let blobs = match &config.shared_files {

@@ -302,7 +302,13 @@ impl ModelRegistry {
         let dir = self.dir(id)?;
         let bytes = serde_json::to_vec_pretty(retirement)
             .map_err(|e| TrainingError::Corrupt(format!("{id}: retirement: {e}")))?;
-        let tmp = dir.join(format!(".{RETIRED}.tmp"));
+        // Named per process and call: on a directory several nodes share, two may
+        // retire the same model at once, and each must rename its own whole file.
+        let tmp = dir.join(format!(
+            ".{RETIRED}.tmp-{}-{}",
+            std::process::id(),
+            STAGING_COUNTER.fetch_add(1, Ordering::Relaxed)
+        ));
         write_synced(&tmp, &bytes)?;
         let target = dir.join(RETIRED);
         fs::rename(&tmp, &target).map_err(io(&target))?;
