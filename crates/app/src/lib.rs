@@ -169,8 +169,8 @@ impl App {
             Some(shared) => shared.dir.join("models"),
             None => data_dir.join("models"),
         };
-        let registry = confab_training::ModelRegistry::open(models_dir)
-            .map_err(|e| format!("model registry: {e}"))?;
+        let registry =
+            confab_training::ModelRegistry::open(models_dir).map_err(|e| format!("model registry: {e}"))?;
         let lifecycle = lifecycle::Lifecycle::open(store.as_ref(), data_dir)?;
         let blobs = match &config.shared_files {
             Some(shared) => confab_store::LocalBlobs::open_shared(&shared.dir, &shared.node)
