@@ -425,11 +425,13 @@ async fn post(
     app: App,
     caller: Caller,
     frame: SendFrame,
+    in_order: Arc<tokio::sync::Mutex<()>>,
 ) -> (String, Result<confab_core::Message, AppError>) {
     let post =
         PostMessage { text: frame.text, thread_root: frame.thread_root, client_msg_id: frame.client_msg_id };
-    // On a node of a cluster, a workspace another node sequences gets the post.
-    (frame.req, app.post_message_anywhere(caller, frame.channel, post).await)
+    // On a node of a cluster, a workspace another node sequences gets the post, in
+    // the connection's send order.
+    (frame.req, app.post_message_anywhere(caller, frame.channel, post, &in_order).await)
 }
 
 /// Reads the peer's frames until it leaves, its session ends or the writer stops.
@@ -447,8 +449,11 @@ async fn read_loop(
     let ping_every = Duration::from_secs(config.ping_interval_secs.max(1));
     let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + ping_every, ping_every);
     let mut connection = Connection::new(app, caller, conn, direct, config);
-    // Unboxed: one task node per send, nothing more.
+    // Unboxed: one task node per send, nothing more. FuturesUnordered polls new
+    // futures in the order they were pushed, so forwarded sends queue for their
+    // turn in send order.
     let mut inflight = FuturesUnordered::new();
+    let forwarded_in_order = Arc::new(tokio::sync::Mutex::new(()));
     loop {
         let can_read = inflight.len() < config.max_inflight_sends.max(1);
         let flow = tokio::select! {
@@ -456,7 +461,7 @@ async fn read_loop(
                 Some(Ok(message)) => {
                     let flow = connection.on_message(message);
                     if let Some(frame) = connection.to_post.take() {
-                        inflight.push(post(app.clone(), caller, frame));
+                        inflight.push(post(app.clone(), caller, frame, forwarded_in_order.clone()));
                     }
                     flow
                 }

@@ -25,6 +25,7 @@ crate::cases!(
     resuming_on_another_node_from_before_the_retained_log_asks_for_resync,
     typing_and_presence_reach_users_on_other_nodes,
     log_in_failures_count_on_every_node,
+    sends_through_another_node_are_stored_in_send_order,
     slack_api_writes_through_another_node_are_sequenced_by_the_lease_holder,
     erasing_an_account_through_another_node_erases_it_where_each_workspace_is_sequenced,
     an_operator_command_beside_the_cluster_publishes_what_it_wrote,
@@ -45,6 +46,7 @@ pub const POSTGRES_ONLY: &[&str] = &[
     "resuming_on_another_node_from_before_the_retained_log_asks_for_resync",
     "typing_and_presence_reach_users_on_other_nodes",
     "log_in_failures_count_on_every_node",
+    "sends_through_another_node_are_stored_in_send_order",
     "slack_api_writes_through_another_node_are_sequenced_by_the_lease_holder",
     "erasing_an_account_through_another_node_erases_it_where_each_workspace_is_sequenced",
     "an_operator_command_beside_the_cluster_publishes_what_it_wrote",
@@ -1105,4 +1107,43 @@ async fn a_withdrawal_on_one_node_stops_every_node_serving_the_models_it_lapsed(
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
+}
+
+/// A client that sends many messages at once over a WebSocket of a node that does
+/// not sequence the workspace sees them stored in the order it sent them, as on the
+/// node that does: forwarded sends of one connection go one at a time.
+async fn sends_through_another_node_are_stored_in_send_order() {
+    let Some(nodes) = nodes(2) else { return };
+    let (ada, _) = nodes[0].user("ada").await;
+    let (bob, _) = nodes[1].user("bob").await;
+    let (ws, general) = confab_tests::workspace(&ada, "W").await;
+    confab_tests::join(&ada, ws, &bob).await;
+    assert_eq!(lease_holder(&nodes[0], ws).as_deref(), Some("a"));
+    let mut live = bob.connect(&[]).await.expect("bob connects to B");
+    const SENDS: usize = 40;
+    for i in 0..SENDS {
+        live.send_message(&format!("r{i}"), general, &format!("in order {i}")).await.unwrap();
+    }
+    let mut acked = 0;
+    while acked < SENDS {
+        let frame = live
+            .wait_for(Duration::from_secs(20), "acks", |f| {
+                matches!(f, ServerFrame::Ack { .. } | ServerFrame::Error { .. })
+            })
+            .await
+            .unwrap();
+        assert!(matches!(frame, ServerFrame::Ack { .. }), "{frame:?}");
+        acked += 1;
+    }
+    let history = ada.history(general, None, None, 100).await.unwrap();
+    let mut texts: Vec<String> = history
+        .into_iter()
+        .filter(|m| m.text.starts_with("in order"))
+        .map(|m| (m.seq, m.text))
+        .collect::<std::collections::BTreeMap<_, _>>()
+        .into_values()
+        .collect();
+    texts.dedup();
+    let sent: Vec<String> = (0..SENDS).map(|i| format!("in order {i}")).collect();
+    assert_eq!(texts, sent, "stored in seq order");
 }

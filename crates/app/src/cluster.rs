@@ -213,15 +213,23 @@ impl App {
 
     /// The WebSocket's `send`: posted here if this node sequences the channel's
     /// workspace, else forwarded to the node that does (a cluster with a bus).
+    ///
+    /// `in_order` is the connection's: its forwarded sends go one at a time, each
+    /// once the one before is answered, so that they are stored in the order they
+    /// were sent. (Sends posted here keep their order by taking the workspace's lock
+    /// in turn; forwarded ones would race over the bus.) Call it in send order: the
+    /// turn is taken before the first await.
     pub async fn post_message_anywhere(
         &self,
         caller: Caller,
         channel: ChannelId,
         req: PostMessage,
+        in_order: &tokio::sync::Mutex<()>,
     ) -> Result<Message> {
         if self.inner.cluster.forwarder.get().is_some() {
             let ws = self.channel_workspace(channel)?;
             if let Some(forwarder) = self.forwarder_for(ws)? {
+                let _turn = in_order.lock().await;
                 return forwarder.post(ws, caller, channel, req).await;
             }
         }
