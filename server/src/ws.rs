@@ -247,7 +247,7 @@ async fn open(app: App, socket: WebSocket) -> Option<OpenConnection> {
     // meanwhile wait in the connection's hub queue.
     let hello = text(&ServerFrame::Hello { user: hello.user, workspaces: hello.workspaces });
     let replayed = match send_timed(&mut sink, hello, write_timeout).await {
-        true => replay(&app, caller, auth.resume, &watermarks, &mut sink, ws_config).await,
+        true => replay(&app, caller, auth.resume, &mut watermarks, &mut sink, ws_config).await,
         false => false,
     };
     if !replayed {
@@ -293,7 +293,7 @@ async fn replay(
     app: &App,
     caller: Caller,
     resume: Vec<ResumeFrom>,
-    watermarks: &HashMap<WorkspaceId, u64>,
+    watermarks: &mut HashMap<WorkspaceId, u64>,
     sink: &mut Sink,
     config: &confab_app::config::WebSocketConfig,
 ) -> bool {
@@ -329,6 +329,13 @@ async fn replay(
     let mut budget = config.replay_budget_bytes;
     for (ws, after) in wanted {
         let upto = watermarks.get(&ws).copied().unwrap_or(0);
+        // A client resuming from further on than this node has delivered (it was on
+        // the node that sequences the workspace, and this one has not heard all of
+        // it yet) has what lies between: those events, when they reach this node,
+        // are not sent again.
+        if after > upto {
+            watermarks.insert(ws, after);
+        }
         let mut cursor = match app.replay(caller, ws, after, upto) {
             Ok(Replay::Events(cursor)) => cursor,
             Ok(Replay::Resync) => {
