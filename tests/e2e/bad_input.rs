@@ -319,7 +319,7 @@ async fn a_corrupt_file_on_the_servers_disk_is_not_bad_input() {
     let (ada, _) = server.user("ada").await;
     let (ws, _) = confab_tests::workspace(&ada, "W").await;
     let id = "emoji-suggestions-ws-1700000000000-0123456789abcdef";
-    let model = server.data_dir().join("models").join(id);
+    let model = server.models_dir().join(id);
     std::fs::create_dir_all(&model).unwrap();
     std::fs::write(model.join("manifest.json"), br#"{"id": "emoji-sugg"#).unwrap();
 

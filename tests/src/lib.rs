@@ -266,6 +266,15 @@ impl TestServer {
         }
     }
 
+    /// Where this server keeps its trained models: beside the cluster's shared files
+    /// (`CONFAB_CLUSTER_BLOBS`) if it has them, else `<data-dir>/models`.
+    pub fn models_dir(&self) -> PathBuf {
+        match self.env.iter().rev().find(|(k, _)| k == "CONFAB_CLUSTER_BLOBS") {
+            Some((_, dir)) => PathBuf::from(dir).join("models"),
+            None => self.dir.join("models"),
+        }
+    }
+
     /// The PostgreSQL URL of this server's store (`None` for sled).
     pub fn store_url(&self) -> Option<&str> {
         self.env.iter().rev().find(|(k, _)| k == "CONFAB_CLUSTER_STORE").map(|(_, v)| v.as_str())
