@@ -544,21 +544,36 @@ async fn killing_the_lease_holder_under_load_loses_no_acknowledged_message() {
     assert_eq!(all, stored, "bob saw every message once, in order, across the two nodes");
 }
 
-/// NATS goes away while the lease holder goes on writing: the other node's clients
-/// get those events — in order, once — as soon as the bus is back, before what
-/// comes next (the node reads the event log after what it delivered; what the
-/// writer's NATS client held back and sends late is dropped as a duplicate).
-async fn events_written_while_nats_is_down_reach_the_other_node_once_it_is_back() {
+/// Two nodes on a NATS of the test's own (to stop and start), Ada on A and Bob on B
+/// in a workspace A sequences.
+struct Pair {
+    nats: confab_test_support::nats::TestNats,
+    nodes: Vec<TestServer>,
+    ada: Client,
+    bob: Client,
+    ws: WorkspaceId,
+    general: confab_core::ChannelId,
+}
+
+async fn pair_on_own_nats() -> Option<Pair> {
     if confab_test_support::nats::skipped() {
-        return;
+        return None;
     }
-    // A NATS of this test's own: it is stopped and started again.
     let nats = confab_test_support::nats::TestNats::start().expect("a nats-server");
     let nodes = nodes_on(&nats, 2, &[]);
     let (ada, _) = nodes[0].user("ada").await;
     let (bob, _) = nodes[1].user("bob").await;
     let (ws, general) = confab_tests::workspace(&ada, "W").await;
     confab_tests::join(&ada, ws, &bob).await;
+    Some(Pair { nats, nodes, ada, bob, ws, general })
+}
+
+/// NATS goes away while the lease holder goes on writing: the other node's clients
+/// get those events — in order, once — as soon as the bus is back, before what
+/// comes next (the node reads the event log after what it delivered; what the
+/// writer's NATS client held back and sends late is dropped as a duplicate).
+async fn events_written_while_nats_is_down_reach_the_other_node_once_it_is_back() {
+    let Some(Pair { nats, nodes: _nodes, ada, bob, general, .. }) = pair_on_own_nats().await else { return };
     let mut bob_live = bob.connect(&[]).await.expect("bob connects to B");
     let created = |n: usize| move |seen: &[(u64, String, String)]| seen.len() >= n;
 
@@ -1156,15 +1171,7 @@ async fn sends_through_another_node_are_stored_in_send_order() {
 /// connection does not send them twice (the cluster crash bench saw a resumed
 /// client get up to 26 messages twice).
 async fn resuming_on_a_node_that_has_not_heard_everything_sends_nothing_twice() {
-    if confab_test_support::nats::skipped() {
-        return;
-    }
-    let nats = confab_test_support::nats::TestNats::start().expect("a nats-server");
-    let nodes = nodes_on(&nats, 2, &[]);
-    let (ada, _) = nodes[0].user("ada").await;
-    let (bob, _) = nodes[1].user("bob").await;
-    let (ws, general) = confab_tests::workspace(&ada, "W").await;
-    confab_tests::join(&ada, ws, &bob).await;
+    let Some(Pair { nats, nodes, ada, bob, ws, general }) = pair_on_own_nats().await else { return };
     // B holds the workspace in memory (so it follows it on the bus).
     let on_b = bob.connect(&[]).await.expect("bob connects to B");
     on_b.close().await.unwrap();
