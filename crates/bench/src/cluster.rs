@@ -89,6 +89,8 @@ pub struct Node {
 /// Nodes of one cluster: one database, one NATS, a cluster name of their own.
 pub struct Cluster {
     pub nodes: Vec<Node>,
+    /// The directory the nodes share for files and models (`[cluster] blobs`).
+    _shared: tempfile::TempDir,
 }
 
 impl Cluster {
@@ -103,6 +105,7 @@ impl Cluster {
         static NEXT: AtomicU64 = AtomicU64::new(0);
         let name = format!("bench{}x{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed));
         let database = services.database();
+        let shared = tempfile::Builder::new().prefix("confab-bench-shared-").tempdir()?;
         let mut nodes = Vec::new();
         for i in 0..n.max(1) {
             let node = format!("node-{}", i + 1);
@@ -113,6 +116,7 @@ impl Cluster {
                 ("CONFAB_CLUSTER_NODE".to_string(), node.clone()),
                 ("CONFAB_CLUSTER_LEASE_TTL_MS".to_string(), leases.ttl_ms.to_string()),
                 ("CONFAB_CLUSTER_LEASE_RENEW_MS".to_string(), leases.renew_ms.to_string()),
+                ("CONFAB_CLUSTER_BLOBS".to_string(), shared.path().display().to_string()),
             ]);
             // Each node its own metrics port (the default one is taken by the first).
             env.push(("CONFAB_SERVER_METRICS_LISTEN".to_string(), "127.0.0.1:0".to_string()));
@@ -129,7 +133,7 @@ impl Cluster {
                 _dir: dir,
             });
         }
-        Ok(Cluster { nodes })
+        Ok(Cluster { nodes, _shared: shared })
     }
 
     pub fn bases(&self) -> Vec<String> {
