@@ -768,48 +768,32 @@ async fn slack_api_writes_through_another_node_are_sequenced_by_the_lease_holder
 
     let http = reqwest::Client::new();
     let b = &nodes[1].url;
-    let by_session: Value = http
-        .post(format!("{b}/api/slack/chat.postMessage"))
-        .bearer_auth(ada.token().unwrap())
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(format!("channel={general}&text=from+a+script+through+B"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let by_session = slack_answer(
+        http.post(format!("{b}/api/slack/chat.postMessage"))
+            .bearer_auth(ada.token().unwrap())
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(format!("channel={general}&text=from+a+script+through+B")),
+    )
+    .await;
     assert_eq!(by_session["ok"], true, "{by_session}");
-    let joined: Value = http
-        .post(format!("{b}/api/slack/conversations.join"))
-        .bearer_auth(&bot_token)
-        .json(&json!({"channel": general}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let joined = slack_answer(
+        http.post(format!("{b}/api/slack/conversations.join"))
+            .bearer_auth(&bot_token)
+            .json(&json!({"channel": general})),
+    )
+    .await;
     assert_eq!(joined["ok"], true, "{joined}");
-    let by_bot: Value = http
-        .get(format!("{b}/api/slack/chat.postMessage?token={bot_token}&channel={general}&text=deployed"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let by_bot = slack_answer(
+        http.get(format!("{b}/api/slack/chat.postMessage?token={bot_token}&channel={general}&text=deployed")),
+    )
+    .await;
     assert_eq!(by_bot["ok"], true, "{by_bot}");
-    let created: Value = http
-        .post(format!("{b}/api/slack/conversations.create"))
-        .bearer_auth(&bot_token)
-        .json(&json!({"name": "deploys"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let created = slack_answer(
+        http.post(format!("{b}/api/slack/conversations.create"))
+            .bearer_auth(&bot_token)
+            .json(&json!({"name": "deploys"})),
+    )
+    .await;
     assert_eq!(created["ok"], true, "a write naming no channel goes to the caller's workspace: {created}");
 
     for text in ["from a script through B", "deployed"] {
@@ -1199,4 +1183,9 @@ async fn resuming_on_a_node_that_has_not_heard_everything_sends_nothing_twice() 
     );
     let ids: Vec<&String> = seen.iter().map(|(_, _, id)| id).collect();
     assert_eq!(ids, [&after], "then what followed, once");
+}
+
+/// The JSON answer of a call of the Slack-compatible API.
+async fn slack_answer(request: reqwest::RequestBuilder) -> Value {
+    request.send().await.unwrap().json().await.unwrap()
 }
