@@ -325,6 +325,9 @@ test('search results show the files of a hit', async () => {
     return r.status === 200 && r.data.hits.some((hit) => hit.message.id === chart.message.id);
   }, { message: 'the uploads to be searchable' });
   const a = await openPage(env.browser, env.server, { user: alice });
+  // As a user would: search once the workspace is on screen (a CI run once searched
+  // before the page had loaded it, and the results never came).
+  await a.locator('.channel-view .msg', { hasText: 'and a chart' }).waitFor();
   const search = a.getByRole('searchbox', { name: 'Search messages' });
   await search.fill('quarterly');
   await search.press('Enter');
