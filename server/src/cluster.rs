@@ -226,7 +226,10 @@ async fn watch(node: Arc<Node>) {
             }
         }
         metrics::gauge!("confab_cluster_bus_connected").set(if connected { 1.0 } else { 0.0 });
-        metrics::gauge!("confab_cluster_leases_held").set(node.store.leases_held() as f64);
+        // Workspaces' leases: the training schedule's is not one.
+        let schedule = usize::from(node.store.holds_lease(confab_app::cluster::training_schedule_lease()));
+        let held = node.store.leases_held().saturating_sub(schedule);
+        metrics::gauge!("confab_cluster_leases_held").set(held as f64);
     }
 }
 

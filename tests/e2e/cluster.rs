@@ -33,6 +33,7 @@ crate::cases!(
     files_uploaded_through_one_node_are_served_by_every_node_until_deleted,
     a_node_reports_its_bus_and_leases,
     a_withdrawal_on_one_node_stops_every_node_serving_the_models_it_lapsed,
+    one_node_at_a_time_runs_the_training_schedule,
 );
 
 /// The tests that need the PostgreSQL store, which the sled mode skips.
@@ -55,6 +56,7 @@ pub const POSTGRES_ONLY: &[&str] = &[
     "files_uploaded_through_one_node_are_served_by_every_node_until_deleted",
     "a_node_reports_its_bus_and_leases",
     "a_withdrawal_on_one_node_stops_every_node_serving_the_models_it_lapsed",
+    "one_node_at_a_time_runs_the_training_schedule",
 ];
 
 async fn health(server: &TestServer, path: &str) -> (StatusCode, Value) {
@@ -959,19 +961,24 @@ async fn files_uploaded_through_one_node_are_served_by_every_node_until_deleted(
 async fn gauge_until(metrics_at: &str, name: &str, wanted: f64) -> f64 {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        let body = match reqwest::get(format!("http://{metrics_at}/metrics")).await {
-            Ok(answer) => answer.text().await.unwrap_or_default(),
-            Err(_) => String::new(),
-        };
-        let value = body
-            .lines()
-            .find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.trim().parse::<f64>().ok())
-            .unwrap_or(f64::NAN);
+        let value = gauge(metrics_at, name).await;
         if value == wanted || Instant::now() > deadline {
             return value;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+/// The value of the gauge `name` in the metrics served at `metrics_at` now (`NaN` if
+/// it is not there, or the node does not answer).
+async fn gauge(metrics_at: &str, name: &str) -> f64 {
+    let body = match reqwest::get(format!("http://{metrics_at}/metrics")).await {
+        Ok(answer) => answer.text().await.unwrap_or_default(),
+        Err(_) => String::new(),
+    };
+    body.lines()
+        .find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.trim().parse::<f64>().ok())
+        .unwrap_or(f64::NAN)
 }
 
 /// `/healthz` of a node says whether it is connected to the bus and since when,
@@ -1188,4 +1195,69 @@ async fn resuming_on_a_node_that_has_not_heard_everything_sends_nothing_twice() 
 /// The JSON answer of a call of the Slack-compatible API.
 async fn slack_answer(request: reqwest::RequestBuilder) -> Value {
     request.send().await.unwrap().json().await.unwrap()
+}
+
+/// The lease of the training schedule, as the lease table names it: a ULID of time 0
+/// (`confab_app::cluster::training_schedule_lease`).
+fn training_schedule_lease() -> WorkspaceId {
+    let mut bytes = [0; 16];
+    bytes[15] = 1;
+    WorkspaceId::from_bytes(bytes)
+}
+
+/// Each node's `confab_training_schedule_held`, once every node reports it and
+/// exactly one of them reports 1 (or as they are after ten seconds).
+async fn schedule_gauges(ports: &[String]) -> Vec<f64> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let mut values = Vec::new();
+        for port in ports {
+            values.push(gauge(port, "confab_training_schedule_held").await);
+        }
+        let ones = values.iter().filter(|v| **v == 1.0).count();
+        let reported = values.iter().all(|v| *v == 0.0 || *v == 1.0);
+        if (reported && ones == 1) || Instant::now() > deadline {
+            return values;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Scheduled training spends each workspace's ε once per run, not once per node: one
+/// node of three holds the schedule's lease and runs it (its gauge says so, and the
+/// lease table agrees), and when that node is killed another takes it over.
+async fn one_node_at_a_time_runs_the_training_schedule() {
+    if confab_test_support::nats::skipped() {
+        return;
+    }
+    let ports: Vec<String> = (0..3)
+        .map(|_| {
+            let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+            format!("127.0.0.1:{port}")
+        })
+        .collect();
+    let nats = confab_test_support::nats::shared().expect("NATS");
+    let mut nodes =
+        nodes_on_with(nats, 3, &[], |i| vec![("CONFAB_SERVER_METRICS_LISTEN".to_string(), ports[i].clone())]);
+    let names = ["a", "b", "c"];
+    let gauges = schedule_gauges(&ports).await;
+    assert_eq!(gauges.iter().filter(|v| **v == 0.0).count(), 2, "one node runs the schedule: {gauges:?}");
+    let first = gauges.iter().position(|v| *v == 1.0).unwrap();
+    // The node that says so holds the lease (while it renews it; a loaded machine
+    // may let it lapse and pass, so ask until the table and a gauge agree).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut holder = lease_holder(&nodes[0], training_schedule_lease());
+    while holder.as_deref() != Some(names[first]) && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        holder = lease_holder(&nodes[0], training_schedule_lease());
+    }
+    assert_eq!(holder.as_deref(), Some(names[first]), "the lease table names the node that runs it");
+    // Workspaces count their own leases: the schedule's is not one of them.
+    assert_eq!(gauge_until(&ports[first], "confab_cluster_leases_held", 0.0).await, 0.0);
+
+    nodes[first].kill();
+    let left: Vec<String> = (0..3).filter(|i| *i != first).map(|i| ports[i].clone()).collect();
+    let after = schedule_gauges(&left).await;
+    assert_eq!(after.iter().filter(|v| **v == 0.0).count(), 1, "another node took it over: {after:?}");
+    assert_eq!(after.iter().filter(|v| **v == 1.0).count(), 1, "another node took it over: {after:?}");
 }

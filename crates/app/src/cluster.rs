@@ -101,6 +101,14 @@ pub(crate) fn lease_lost(error: &StoreError) -> bool {
     matches!(error, StoreError::Taken(what) if *what == LEASE_TAKEN)
 }
 
+/// The lease of the training schedule (see [`App::runs_training_schedule`]): a ULID
+/// of time 0, which no workspace has (theirs are made from the clock).
+pub fn training_schedule_lease() -> WorkspaceId {
+    let mut bytes = [0; 16];
+    bytes[15] = 1;
+    WorkspaceId::from_bytes(bytes)
+}
+
 /// The answer to a write this node may not sequence.
 pub(crate) fn elsewhere() -> Error {
     Error::new(
@@ -163,6 +171,27 @@ impl App {
             Ok(()) => Ok(true),
             Err(AppError::Client(e)) if e.code == ErrorCode::Unavailable => Ok(false),
             Err(e) => Err(e),
+        }
+    }
+
+    /// Whether this node runs the training schedule now, taking the schedule's
+    /// lease if nobody holds it. Always true on a single node. The lease is a row of
+    /// the workspace lease table under an id no workspace has
+    /// ([`training_schedule_lease`]), renewed with this node's other leases: one
+    /// node of a cluster at a time holds it, and another takes it once it lapses.
+    pub(crate) fn runs_training_schedule(&self) -> bool {
+        let Some(leases) = self.inner.cluster.leases.get() else { return true };
+        let id = training_schedule_lease();
+        if leases.holds(id) {
+            return true;
+        }
+        match leases.take(id) {
+            Ok(Lease::Held | Lease::Taken) => true,
+            Ok(Lease::Elsewhere) => false,
+            Err(e) => {
+                tracing::warn!(error = %e, "could not look up the training schedule's lease");
+                false
+            }
         }
     }
 

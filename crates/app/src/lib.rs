@@ -284,28 +284,6 @@ impl App {
         self.inner.opened == Opened::Server
     }
 
-    /// Runs every purpose's pipeline every `training.schedule_hours` (if not 0).
-    fn start_training_schedule(&self) {
-        let hours = self.config().training.schedule_hours;
-        if hours == 0 {
-            return;
-        }
-        let app = self.clone();
-        tokio::spawn(async move {
-            let period = std::time::Duration::from_secs(hours * 3600);
-            let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
-            loop {
-                ticks.tick().await;
-                let purposes = confab_consent::Purpose::ALL;
-                let run =
-                    app.run_training(models::scheduler(), &purposes, false, confab_training::NoiseSource::Os);
-                if let Err(e) = run.await {
-                    tracing::error!(error = %e, "scheduled training failed");
-                }
-            }
-        });
-    }
-
     pub fn config(&self) -> &AppConfig {
         &self.inner.config
     }

@@ -2,9 +2,9 @@
 //!
 //! Which model serves which workspace: for each (workspace, purpose), the newest
 //! servable model that workspace may use — its own `workspace`-scoped model, else the
-//! shared one — from the registry in `<data-dir>/models`, and only one that every
-//! contributing workspace's *current* consent still covers (the registry checks the
-//! ledger); with none, the hand-set defaults and the workspace's own live
+//! shared one — from the registry in `<data-dir>/models` (`<[cluster] blobs>/models`
+//! on a cluster), and only one that every contributing workspace's *current* consent
+//! still covers (the registry checks the ledger); with none, the hand-set defaults and the workspace's own live
 //! statistics. The choice is cached per consent generation
 //! ([`Ledger::generation`]), which every request that serves a model reads first: any
 //! consent change makes the very next request check again. In a cluster the
@@ -14,12 +14,17 @@
 //! costs one read of one row per request that serves a model (a search, a
 //! suggestion), and one more when the choice is made again.
 //!
-//! Models stay in each node's data dir. A consent change another node sequenced
+//! On a cluster the registry is in the shared files directory, so a model trained
+//! on one node is served by every node. A consent change another node sequenced
 //! retires the models it lapsed here as on that node
 //! ([`App::sweep_lapsed_models_soon`]): when its `consent.changed` event arrives
 //! from the bus, and in any case when serving first sees the generation past the
 //! one this node's last sweep started at (the bus may lose an event; the database
 //! does not).
+//!
+//! Scheduled runs fall on fixed times (multiples of `training.schedule_hours` since
+//! the Unix epoch), and on a cluster only the node holding the schedule's lease runs
+//! them ([`App::start_training_schedule`]): a run spends ε once, not once per node.
 //!
 //! After every consent change the models it lapsed are retired at once and their
 //! slots queued for a rebuild, coalesced to one per slot per
@@ -262,6 +267,18 @@ pub fn scheduler() -> UserId {
     UserId::from_ulid(ulid::Ulid::nil())
 }
 
+/// How often a node checks whether it runs the training schedule (in a cluster, one
+/// node at a time does: see [`App::start_training_schedule`]).
+const SCHEDULE_CHECK: Duration = Duration::from_secs(2);
+
+/// The first scheduled run after `now`: runs fall on the multiples of `period_ms`
+/// since the Unix epoch (each midnight UTC for 24 hours), so that every node of a
+/// cluster agrees on when one is due, and a restart does not postpone it.
+fn next_training_slot(now: confab_core::Millis, period_ms: u64) -> confab_core::Millis {
+    let period = i64::try_from(period_ms).unwrap_or(i64::MAX).max(1);
+    (now.div_euclid(period) + 1).saturating_mul(period)
+}
+
 /// Which model slots a run builds.
 #[derive(Clone, Copy, Debug)]
 enum Slots {
@@ -421,6 +438,47 @@ impl App {
             let run = app.run_slots(scheduler(), slot.purpose, Slots::of(&slot), NoiseSource::Os, None).await;
             if let Err(e) = run {
                 tracing::error!(error = %e, "rebuilding a retired model failed");
+            }
+        });
+    }
+
+    /// Runs every purpose's pipeline at each multiple of `training.schedule_hours`
+    /// since the Unix epoch (if not 0). In a cluster only the node that holds the
+    /// schedule's lease runs it ([`App::runs_training_schedule`]), so that a run
+    /// spends each workspace's ε once, not once per node; the lease moves to another
+    /// node when its holder dies, and since every node agrees on when a run is due,
+    /// the move never runs a slot twice. (A holder that dies less than the lease's
+    /// lifetime before a slot makes the cluster skip that one slot.) The gauge
+    /// `confab_training_schedule_held` says which node it is.
+    pub(crate) fn start_training_schedule(&self) {
+        let hours = self.config().training.schedule_hours;
+        if hours == 0 {
+            return;
+        }
+        let period_ms = hours.saturating_mul(3_600_000);
+        let app = self.clone();
+        tokio::spawn(async move {
+            let mut due = next_training_slot(now_ms(), period_ms);
+            let mut checks = tokio::time::interval(SCHEDULE_CHECK);
+            loop {
+                checks.tick().await;
+                let mine = {
+                    let app = app.clone();
+                    tokio::task::spawn_blocking(move || app.runs_training_schedule()).await.unwrap_or(false)
+                };
+                metrics::gauge!("confab_training_schedule_held").set(if mine { 1.0 } else { 0.0 });
+                let now = now_ms();
+                if now < due {
+                    continue;
+                }
+                due = next_training_slot(now, period_ms);
+                if !mine {
+                    continue;
+                }
+                let run = app.run_training(scheduler(), &Purpose::ALL, false, NoiseSource::Os);
+                if let Err(e) = run.await {
+                    tracing::error!(error = %e, "scheduled training failed");
+                }
             }
         });
     }
@@ -656,5 +714,27 @@ impl App {
     pub(crate) fn count_key_change(&self, ws: WorkspaceId, user: UserId, leaving: bool) -> Result<()> {
         let per_hour = self.config().training.member_key_changes_per_hour;
         self.inner.serving.count_key_change(ws, user, per_hour, leaving)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DAY_MS: u64 = 24 * 3_600_000;
+
+    #[test]
+    fn scheduled_runs_fall_on_the_multiples_of_the_period_since_the_epoch() {
+        // 2026-12-03 12:14:56 UTC: the next daily run is at midnight UTC.
+        let now = 1_796_300_096_000;
+        let next = next_training_slot(now, DAY_MS);
+        assert_eq!(next, 1_796_342_400_000);
+        assert_eq!(next % DAY_MS as i64, 0);
+        // A run due exactly now is the one after (it was just run or just skipped).
+        assert_eq!(next_training_slot(next, DAY_MS), next + DAY_MS as i64);
+        // Every six hours: 18:00 UTC.
+        assert_eq!(next_training_slot(now, DAY_MS / 4), 1_796_320_800_000);
+        // Nodes that start at different moments agree on the next run.
+        assert_eq!(next_training_slot(now + 3_600_000, DAY_MS), next);
     }
 }
