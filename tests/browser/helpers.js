@@ -28,6 +28,7 @@ fs.mkdirSync(SHOTS, { recursive: true });
 /** Starts `confab serve` on a free port. `dataDir` reuses a directory (for restarts). */
 export async function startServer({ dataDir, port = 0, noProxy = false } = {}) {
   const dir = dataDir || fs.mkdtempSync(path.join(os.tmpdir(), 'confab-browser-'));
+  const ownsDir = !dataDir;
   const proc = spawn(BIN, ['serve', '--listen', `127.0.0.1:${port}`, '--data-dir', dir], {
     // Cheap password hashes, and room for every test file's sign-ups (all from 127.0.0.1)
     // within the sign-up throttle's burst.
@@ -77,6 +78,8 @@ export async function startServer({ dataDir, port = 0, noProxy = false } = {}) {
         await new Promise((r) => server.proxy.close(() => r()));
         server.proxy = null;
       }
+      // The data dir this call made goes with the server (a restart reuses it).
+      if (ownsDir) fs.rmSync(dir, { recursive: true, force: true });
     },
     /** Stops the server, runs `between` while it is down, then starts it again on the same data dir and port. */
     async restart({ between } = {}) {
