@@ -26,9 +26,16 @@
 //! - directories are synced after every entry created or removed, on whichever node.
 //!
 //! Which node may place or remove a workspace's contents is the app's rule (the node
-//! sequencing the workspace, under its write lock), not this module's. An object
-//! store would be another implementation of the trait that stages locally and
-//! uploads in `place`.
+//! sequencing the workspace, under its write lock), not this module's. An upload
+//! received by another node of the cluster is handed over to that node through the
+//! directory: the receiving node moves its sealed upload to
+//! `handoff/<workspace>/<file id>` ([`BlobStore::hand_off`]) and tells the holder
+//! the file's id; the holder takes it ([`BlobStore::claim`]: a rename into its own
+//! staging, so a handoff is taken once, then read through for its hash and size)
+//! and places it as its own upload. Handoffs nobody claimed (the holder never got
+//! the request, or a node died in between) are deleted by
+//! [`BlobStore::sweep_handoffs`]. An object store would be another implementation
+//! of the trait that stages locally and uploads in `place`.
 //!
 //! Honest limits: a crash between `place` and the durable write of the file's record
 //! leaves content that no record names (an orphan); staging files left by a crash
@@ -39,7 +46,7 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use confab_core::WorkspaceId;
+use confab_core::{FileId, WorkspaceId};
 use sha2::{Digest, Sha256};
 
 /// The SHA-256 of a file's content: its address in a workspace.
@@ -68,6 +75,18 @@ pub trait BlobStore: Send + Sync + 'static {
     /// Every content of a workspace, with when it was written (for the sweep of
     /// contents no file names).
     fn list(&self, workspace: WorkspaceId) -> io::Result<Vec<(ContentHash, std::time::SystemTime)>>;
+    /// Hands a sealed upload over to the node that sequences `workspace` (in a
+    /// directory the nodes of a cluster share): moves it where every node finds it,
+    /// under the id of the file it will be. Blocking.
+    fn hand_off(&self, workspace: WorkspaceId, file: FileId, sealed: Sealed) -> io::Result<()>;
+    /// Takes the upload handed off for `workspace` as `file`: moves it into this
+    /// process's staging (so that it is taken once, and no sweep removes it
+    /// meanwhile), then reads it through for its hash, size and head, as if it had
+    /// been uploaded here. `NotFound` if there is no such handoff. Blocking.
+    fn claim(&self, workspace: WorkspaceId, file: FileId) -> io::Result<Sealed>;
+    /// Deletes the handoffs of `workspace` older than `age` (never claimed: the
+    /// holder never got the request, or a node died in between). Returns how many.
+    fn sweep_handoffs(&self, workspace: WorkspaceId, age: std::time::Duration) -> io::Result<usize>;
 }
 
 /// An upload being written. Dropping it deletes the partial file.
@@ -198,12 +217,23 @@ impl LocalBlobs {
         let hex = hex(hash);
         self.root.join(workspace.to_string()).join(&hex[..2]).join(hex)
     }
+
+    /// Where uploads handed off for `workspace` wait: `<root>/handoff/<workspace>`
+    /// (beside the workspaces' directories, whose names are ids, and outside every
+    /// node's staging, which its node clears when it starts).
+    fn handoffs(&self, workspace: WorkspaceId) -> PathBuf {
+        self.root.join("handoff").join(workspace.to_string())
+    }
+
+    fn staging_file(&self) -> PathBuf {
+        let n = self.next.fetch_add(1, Ordering::Relaxed);
+        self.staging.join(format!("{}-{n}.part", std::process::id()))
+    }
 }
 
 impl BlobStore for LocalBlobs {
     fn stage(&self) -> io::Result<Staging> {
-        let n = self.next.fetch_add(1, Ordering::Relaxed);
-        let path = self.staging.join(format!("{}-{n}.part", std::process::id()));
+        let path = self.staging_file();
         let file = File::options().write(true).create_new(true).open(&path)?;
         Ok(Staging { path, file: Some(file), hasher: Sha256::new(), size: 0, head: Vec::new() })
     }
@@ -269,6 +299,67 @@ impl BlobStore for LocalBlobs {
             }
         }
         Ok(found)
+    }
+
+    fn hand_off(&self, workspace: WorkspaceId, file: FileId, mut sealed: Sealed) -> io::Result<()> {
+        let dir = self.handoffs(workspace);
+        if !dir.exists() {
+            fs::create_dir_all(&dir)?;
+        }
+        // Durable only once the holder has placed it (and synced its address); a
+        // handoff lost in a crash is an upload that was never acknowledged.
+        fs::rename(&sealed.path, dir.join(file.to_string()))?;
+        sealed.path = PathBuf::new();
+        Ok(())
+    }
+
+    fn claim(&self, workspace: WorkspaceId, file: FileId) -> io::Result<Sealed> {
+        let path = self.staging_file();
+        fs::rename(self.handoffs(workspace).join(file.to_string()), &path)?;
+        // From here on the file is this process's: dropping `sealed` deletes it.
+        let mut sealed = Sealed { path, hash: [0; 32], size: 0, head: Vec::new() };
+        let mut reader = File::open(&sealed.path)?;
+        let (mut hasher, mut buf) = (Sha256::new(), vec![0u8; 64 * 1024]);
+        loop {
+            let n = io::Read::read(&mut reader, &mut buf)?;
+            if n == 0 {
+                break;
+            }
+            hasher.update(&buf[..n]);
+            sealed.size += n as u64;
+            let room = HEAD_BYTES.saturating_sub(sealed.head.len());
+            sealed.head.extend_from_slice(&buf[..room.min(n)]);
+        }
+        sealed.hash = hasher.finalize().into();
+        Ok(sealed)
+    }
+
+    fn sweep_handoffs(&self, workspace: WorkspaceId, age: std::time::Duration) -> io::Result<usize> {
+        let entries = match fs::read_dir(self.handoffs(workspace)) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(0),
+            Err(e) => return Err(e),
+        };
+        let now = std::time::SystemTime::now();
+        let mut removed = 0;
+        for entry in entries {
+            let entry = entry?;
+            let modified = match entry.metadata().and_then(|m| m.modified()) {
+                Ok(modified) => modified,
+                // Claimed or swept by another node meanwhile.
+                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(e),
+            };
+            if now.duration_since(modified).unwrap_or_default() < age {
+                continue;
+            }
+            match fs::remove_file(entry.path()) {
+                Ok(()) => removed += 1,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(removed)
     }
 }
 
@@ -374,6 +465,49 @@ mod tests {
         let mut read = String::new();
         io::Read::read_to_string(&mut open, &mut read).unwrap();
         assert_eq!(read, "still being uploaded");
+    }
+
+    #[test]
+    fn an_upload_handed_off_is_claimed_once_by_another_node() {
+        let dir = tempfile::tempdir().unwrap();
+        let receiver = LocalBlobs::open_shared(dir.path(), "a").unwrap();
+        let holder = LocalBlobs::open_shared(dir.path(), "b").unwrap();
+        let ws = WorkspaceId::from_ulid(ulid::Ulid::new());
+        let other = WorkspaceId::from_ulid(ulid::Ulid::new());
+        let file = FileId::from_ulid(ulid::Ulid::new());
+        let sealed = upload(&receiver, b"received by a, placed by b");
+        let (hash, size) = (sealed.hash, sealed.size);
+        receiver.hand_off(ws, file, sealed).unwrap();
+        assert_eq!(fs::read_dir(dir.path().join("tmp/a")).unwrap().count(), 0, "no longer a's");
+
+        // Only under its own workspace, and only once.
+        assert_eq!(holder.claim(other, file).err().map(|e| e.kind()), Some(io::ErrorKind::NotFound));
+        let claimed = holder.claim(ws, file).unwrap();
+        assert_eq!((claimed.hash, claimed.size), (hash, size), "hashed again by the holder");
+        assert_eq!(claimed.head, b"received by a, placed by b");
+        assert_eq!(holder.claim(ws, file).err().map(|e| e.kind()), Some(io::ErrorKind::NotFound));
+        holder.place(ws, claimed).unwrap();
+        assert!(receiver.contains(ws, &hash));
+
+        // A claimed handoff that is refused is deleted with it.
+        let refused = FileId::from_ulid(ulid::Ulid::new());
+        receiver.hand_off(ws, refused, upload(&receiver, b"refused")).unwrap();
+        drop(holder.claim(ws, refused).unwrap());
+        for staging in ["tmp/a", "tmp/b", &format!("handoff/{ws}")] {
+            assert_eq!(fs::read_dir(dir.path().join(staging)).unwrap().count(), 0, "{staging}");
+        }
+
+        // One nobody claims is swept once it is old enough, not before.
+        let abandoned = FileId::from_ulid(ulid::Ulid::new());
+        receiver.hand_off(ws, abandoned, upload(&receiver, b"abandoned")).unwrap();
+        let hour = std::time::Duration::from_secs(3600);
+        assert_eq!(holder.sweep_handoffs(ws, hour).unwrap(), 0);
+        let path = dir.path().join(format!("handoff/{ws}/{abandoned}"));
+        let old = std::time::SystemTime::now() - 2 * hour;
+        File::options().write(true).open(&path).unwrap().set_modified(old).unwrap();
+        assert_eq!(holder.sweep_handoffs(other, hour).unwrap(), 0);
+        assert_eq!(holder.sweep_handoffs(ws, hour).unwrap(), 1);
+        assert!(!path.exists());
     }
 
     #[test]
