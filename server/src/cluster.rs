@@ -16,7 +16,11 @@
 //!   is, with the caller, and the holder runs `App::post_message` as its own
 //!   WebSocket does; a profile change has each holder of the member's workspaces
 //!   log its `user.updated`, and an account's erasure has each of them erase the
-//!   member's data there ([`confab_app::cluster::Forwarder`]). Bounds: bodies of at most
+//!   member's data there ([`confab_app::cluster::Forwarder`]). An upload
+//!   (`POST /channels/{ch}/files`) is not forwarded whole: the node that receives
+//!   it streams it into the directory the nodes share, hands it off there, and
+//!   forwards only the files' records (`App::post_files`), so that its size is
+//!   `files.max_bytes`'s business, not the bus's. Bounds: bodies of at most
 //!   `cluster.forward_max_bytes` (else `413`), `cluster.forward_concurrency`
 //!   requests forwarded and served at once, and `cluster.forward_timeout_ms` for
 //!   the answer (else `503 unavailable`). Reads are served by any node from the
@@ -50,11 +54,14 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use bytes::{BufMut, Bytes, BytesMut};
 use confab_app::cluster::{Forwarded, Forwarder, Lease, WriteLeases};
+use confab_app::files::HandedOff;
 use confab_app::lifecycle::ErasureReport;
 use confab_app::relay::Ephemeral;
 use confab_app::{App, AppError, Caller, PostMessage};
 use confab_bus::{Bus, BusError, BusEvent, Delivery, NatsBus, NatsConfig, ReorderConfig, Reorders};
-use confab_core::{ChannelId, Error, ErrorCode, EventRecord, Message, UserId, WorkspaceId};
+use confab_core::{
+    ChannelId, Error, ErrorCode, EventRecord, FileInfo, Message, MessageId, UserId, WorkspaceId,
+};
 use confab_protocol::http::BusHealth;
 use confab_store::{Store, StoreError};
 use confab_store_postgres::{LeaseOutcome, PgStore};
@@ -342,6 +349,15 @@ impl Node {
                 });
                 (Answer::Posted(Box::new(posted)), Bytes::new())
             }
+            Some((Envelope::PostFiles { user, instance_admin, channel, files, text, thread_root }, _)) => {
+                let caller = Caller { user, instance_admin };
+                let posted =
+                    self.app.post_handed_off(caller, channel, files, text, thread_root).await.map_err(|e| {
+                        e.log();
+                        e.to_client()
+                    });
+                (Answer::FilesPosted(Box::new(posted)), Bytes::new())
+            }
             Some((Envelope::EraseMember { user }, _)) => {
                 let erased = self.app.erase_member_here(ws, user).await.map_err(|e| {
                     e.log();
@@ -435,6 +451,16 @@ enum Envelope {
         channel: ChannelId,
         post: PostMessage,
     },
+    /// An upload received by another node, whose files wait in the shared
+    /// directory: post them (`App::post_handed_off`).
+    PostFiles {
+        user: UserId,
+        instance_admin: bool,
+        channel: ChannelId,
+        files: Vec<HandedOff>,
+        text: String,
+        thread_root: Option<MessageId>,
+    },
     /// A member changed their profile through another node: log `user.updated`.
     UserUpdated {
         user: UserId,
@@ -461,6 +487,7 @@ struct HttpHead {
 enum Answer {
     Http { status: u16, headers: Vec<(String, String)> },
     Posted(Box<Result<Message, Error>>),
+    FilesPosted(Box<Result<(Vec<FileInfo>, Message), Error>>),
     Done(Result<(), Error>),
     Erased(Box<Result<ErasureReport, Error>>),
 }
@@ -526,6 +553,18 @@ pub async fn forward(State(node): State<Arc<Node>>, request: Request, next: Next
     if *request.method() == Method::OPTIONS {
         return next.run(request).await;
     }
+    if is_upload(request.method(), request.uri().path()) {
+        // Received here whichever node sequences the workspace: the content goes to
+        // the shared directory and only the records are forwarded (`App::post_files`).
+        // What this node checks before it reads the body (membership, the quota)
+        // sees what any node acknowledged, as a read does.
+        if let Some(ws) = node.workspace_of(request.uri().path(), request.headers())
+            && let Err(e) = node.app.catch_up_for_read(ws)
+        {
+            e.log();
+        }
+        return next.run(request).await;
+    }
     let Some(ws) = node.workspace_of(request.uri().path(), request.headers()) else {
         return next.run(request).await;
     };
@@ -543,6 +582,12 @@ pub async fn forward(State(node): State<Arc<Node>>, request: Request, next: Next
         Err(too_large) => return too_large,
     };
     send_to_holder(&node, ws, parts, body, next).await
+}
+
+/// Whether a request is an upload (`POST /api/v1/channels/{ch}/files`).
+fn is_upload(method: &Method, path: &str) -> bool {
+    let parts: Option<Vec<&str>> = path.strip_prefix("/api/v1/").map(|p| p.split('/').collect());
+    *method == Method::POST && matches!(parts.as_deref(), Some(["channels", _, "files"]))
 }
 
 /// A request's body, up to what may be forwarded (else the `413` to answer).
@@ -628,6 +673,40 @@ impl Forwarder for AppForwarder {
                     _ => Err(AppError::Client(no_answer())),
                 },
                 None => node.app.log_user_updated(ws, user).await,
+            }
+        })
+    }
+
+    fn post_files(
+        &self,
+        ws: WorkspaceId,
+        caller: Caller,
+        channel: ChannelId,
+        files: Vec<HandedOff>,
+        text: String,
+        thread_root: Option<MessageId>,
+    ) -> Forwarded<(Vec<FileInfo>, Message)> {
+        let node = self.0.clone();
+        Box::pin(async move {
+            let _slot =
+                node.slots.clone().acquire_owned().await.map_err(|_| AppError::Client(no_answer()))?;
+            let envelope = Envelope::PostFiles {
+                user: caller.user,
+                instance_admin: caller.instance_admin,
+                channel,
+                files: files.clone(),
+                text: text.clone(),
+                thread_root,
+            };
+            let forwarded = node.request(ws, encode(&envelope, &[])).await;
+            count_forwarded(&forwarded);
+            match forwarded.map_err(AppError::Client)? {
+                Some(answer) => match decode::<Answer>(&answer) {
+                    Some((Answer::FilesPosted(posted), _)) => (*posted).map_err(AppError::Client),
+                    _ => Err(AppError::Client(no_answer())),
+                },
+                // The lease came here meanwhile: take the handoffs back and post here.
+                None => node.app.post_handed_off(caller, channel, files, text, thread_root).await,
             }
         })
     }

@@ -69,6 +69,17 @@ pub trait Forwarder: Send + Sync {
         channel: ChannelId,
         req: PostMessage,
     ) -> Forwarded<Message>;
+    /// Posts there, as `caller`, a message with the files this node received and
+    /// handed off through the shared directory (`App::post_handed_off`).
+    fn post_files(
+        &self,
+        workspace: WorkspaceId,
+        caller: Caller,
+        channel: ChannelId,
+        files: Vec<crate::files::HandedOff>,
+        text: String,
+        thread_root: Option<confab_core::MessageId>,
+    ) -> Forwarded<(Vec<confab_core::FileInfo>, Message)>;
     /// Logs `user.updated` there (`App::log_user_updated`): a member changed their
     /// profile through a node that does not sequence this workspace of theirs.
     fn user_updated(&self, workspace: WorkspaceId, user: confab_core::UserId) -> Forwarded<()>;

@@ -25,7 +25,16 @@
 //!
 //! Placing content and deleting it happen under the workspace's write lock, after
 //! reading the content records, so an upload of content that a delete is removing
-//! can never lose it. Deleting the file (or the message) that holds the last
+//! can never lose it.
+//!
+//! In a cluster, an upload is received by whichever node the client reached, and
+//! placed by the node that sequences the workspace (under that lock). The receiving
+//! node streams and seals it, hands it off through the directory the nodes share
+//! (`BlobStore::hand_off`) and forwards only a [`HandedOff`] record per file; the
+//! holder takes each handoff (`BlobStore::claim`), hashes it again, and posts it as
+//! if it had been uploaded there ([`App::post_handed_off`]). So the bytes never
+//! cross the bus, the limits and the quota answer as on one node, and a record can
+//! only name a handoff of its own workspace, which is taken once. Deleting the file (or the message) that holds the last
 //! reference to a content deletes the content once the deletion is durable. A file
 //! deleted on its own leaves its message (`message.updated`); a message left with
 //! neither text nor files is deleted with it.
@@ -53,6 +62,11 @@ const USAGE_KEY: &[u8] = b"bytes";
 
 /// Longest file name kept, in characters.
 const MAX_NAME_CHARS: usize = 255;
+
+/// The least age at which an upload handed off to another node and never claimed
+/// is deleted, whatever `files.orphan_ttl_secs` says: far past any forwarded
+/// request's timeout, so that a holder slow to answer never finds it gone.
+const HANDOFF_MIN_AGE: std::time::Duration = std::time::Duration::from_secs(3600);
 
 /// `[files]`: upload limits.
 #[derive(Clone, Debug, Deserialize)]
@@ -165,6 +179,21 @@ impl Upload {
         }
         self.staging.write(bytes).map_err(io("writing an upload"))
     }
+}
+
+/// An upload a node of a cluster received for a workspace another node sequences,
+/// handed off through the shared directory: what the receiving node forwards to the
+/// holder in its place ([`App::post_handed_off`]).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct HandedOff {
+    /// The file's id, under which its content waits for the holder.
+    pub file: FileId,
+    /// The name it was sent with (sanitised by the holder).
+    pub name: String,
+    /// The content's SHA-256 (hex) and size as the receiving node found them; the
+    /// holder hashes the content again and refuses it if they differ.
+    pub hash: String,
+    pub size: u64,
 }
 
 /// A file ready to attach to a message (the upload sealed on disk).
@@ -327,27 +356,105 @@ impl App {
             let name = sanitize_name(name);
             return Err(Error::invalid_field("file", format!("the file {name:?} is empty")).into());
         }
+        let ws = self.channel_workspace(channel)?;
+        if let Some(forwarder) = self.forwarder_for(ws)? {
+            let handed = self.hand_off(ws, uploads).await?;
+            return forwarder.post_files(ws, caller, channel, handed, text, thread_root).await;
+        }
         let mut attachments = Vec::with_capacity(uploads.len());
         for (upload, name) in uploads {
-            attachments.push(self.attachment(upload, &name).await?);
+            let sealed = seal(upload).await?;
+            attachments.push(self.attachment(sealed, FileId::from_ulid(new_ulid()), &name).await?);
         }
+        self.post_attachments(caller, channel, attachments, text, thread_root).await
+    }
+
+    async fn post_attachments(
+        &self,
+        caller: Caller,
+        channel: ChannelId,
+        attachments: Vec<Attachment>,
+        text: String,
+        thread_root: Option<MessageId>,
+    ) -> Result<(Vec<FileInfo>, Message)> {
         let infos = attachments.iter().map(|a| a.info.clone()).collect();
         let req = crate::PostMessage { text, thread_root, client_msg_id: None };
         let message = self.post_message_with(caller, channel, req, attachments).await?;
         Ok((infos, message))
     }
 
-    /// Seals a received upload and makes its thumbnail if it is a raster image.
-    async fn attachment(&self, upload: Upload, name: &str) -> Result<Attachment> {
-        let staging = upload.staging;
-        let sealed =
-            tokio::task::spawn_blocking(move || staging.seal()).await?.map_err(io("syncing an upload"))?;
-        let info = FileInfo {
-            id: FileId::from_ulid(new_ulid()),
-            name: sanitize_name(name),
-            size: sealed.size,
-            content_type: sniff(&sealed.head),
-        };
+    /// Seals uploads received for `ws`, which another node sequences, and hands
+    /// them off to it through the shared directory; returns what to forward.
+    async fn hand_off(&self, ws: WorkspaceId, uploads: Vec<(Upload, String)>) -> Result<Vec<HandedOff>> {
+        let mut sealed = Vec::with_capacity(uploads.len());
+        for (upload, name) in uploads {
+            sealed.push((seal(upload).await?, name));
+        }
+        let blobs = self.inner.files.blobs.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut handed = Vec::with_capacity(sealed.len());
+            for (sealed, name) in sealed {
+                let file = FileId::from_ulid(new_ulid());
+                let (hash, size) = (confab_store::blobs::hex(&sealed.hash), sealed.size);
+                // One that fails leaves those before it to the sweep of handoffs.
+                blobs.hand_off(ws, file, sealed)?;
+                handed.push(HandedOff { file, name: sanitize_name(&name), hash, size });
+            }
+            Ok(handed)
+        })
+        .await?
+        .map_err(io("handing off an upload"))
+    }
+
+    /// Posts the files another node of the cluster received for this node's
+    /// workspace and handed off (see the module doc), as [`App::post_files`] posts
+    /// uploads received here: each handoff is taken from the channel's workspace
+    /// only, once, and hashed again; then the same checks (type, image, quota,
+    /// permission to post) answer as they would have on one node. Whatever is
+    /// refused is deleted.
+    pub async fn post_handed_off(
+        &self,
+        caller: Caller,
+        channel: ChannelId,
+        files: Vec<HandedOff>,
+        text: String,
+        thread_root: Option<MessageId>,
+    ) -> Result<(Vec<FileInfo>, Message)> {
+        let ws = self.channel_workspace(channel)?;
+        let blobs = self.inner.files.blobs.clone();
+        let wanted: Vec<FileId> = files.iter().map(|f| f.file).collect();
+        // Every one is taken, even after a failure, so that a refusal deletes them all.
+        let claimed: Vec<std::io::Result<Sealed>> = tokio::task::spawn_blocking(move || {
+            wanted.into_iter().map(|file| blobs.claim(ws, file)).collect()
+        })
+        .await?;
+        let mut sealed = Vec::with_capacity(claimed.len());
+        for (claim, record) in claimed.into_iter().zip(&files) {
+            let claim = claim.map_err(io("taking an upload another node handed off"))?;
+            if confab_store::blobs::hex(&claim.hash) != record.hash || claim.size != record.size {
+                return Err(AppError::Other {
+                    context: "taking an upload another node handed off",
+                    cause: format!("file {} is not the content its record names", record.file),
+                });
+            }
+            sealed.push(claim);
+        }
+        let max = self.config().files.max_files_per_message;
+        if sealed.is_empty() || sealed.len() > max || sealed.iter().any(|s| s.size == 0) {
+            return Err(Error::invalid_field("file", format!("from 1 to {max} files, none empty")).into());
+        }
+        let mut attachments = Vec::with_capacity(sealed.len());
+        for (sealed, record) in sealed.into_iter().zip(files) {
+            attachments.push(self.attachment(sealed, record.file, &record.name).await?);
+        }
+        self.post_attachments(caller, channel, attachments, text, thread_root).await
+    }
+
+    /// A sealed upload as a file named `name`, with its thumbnail if it is a raster
+    /// image.
+    async fn attachment(&self, sealed: Sealed, id: FileId, name: &str) -> Result<Attachment> {
+        let info =
+            FileInfo { id, name: sanitize_name(name), size: sealed.size, content_type: sniff(&sealed.head) };
         let (sealed, thumbnail) = if is_inline_image(&info.content_type) {
             let (sealed, png) = self.thumbnail(sealed).await?;
             (sealed, Some(png))
@@ -508,8 +615,21 @@ impl App {
     /// more than `files.orphan_ttl_secs` ago (an upload cut off by a crash after its
     /// content was placed): checked under the workspace's write lock, which uploads
     /// place content and write their records under. Returns how many went.
+    ///
+    /// Uploads handed off to this workspace's holder by another node and never taken
+    /// (see the module doc) are deleted too, after the same time but at least
+    /// [`HANDOFF_MIN_AGE`], by whichever node sweeps first: the holder takes a handoff
+    /// with a rename, so it either has it or finds it gone.
     pub async fn sweep_orphan_files(&self, ws: WorkspaceId) -> Result<usize> {
         let ttl = std::time::Duration::from_secs(self.config().files.orphan_ttl_secs);
+        let blobs = self.inner.files.blobs.clone();
+        let abandoned =
+            tokio::task::spawn_blocking(move || blobs.sweep_handoffs(ws, ttl.max(HANDOFF_MIN_AGE)))
+                .await?
+                .map_err(io("sweeping handed-off uploads"))?;
+        if abandoned > 0 {
+            tracing::info!(workspace = %ws, uploads = abandoned, "deleted uploads handed off and never taken");
+        }
         let blobs = self.inner.files.blobs.clone();
         let listed =
             tokio::task::spawn_blocking(move || blobs.list(ws)).await?.map_err(io("listing files"))?;
@@ -762,6 +882,12 @@ fn head_text(blobs: &dyn BlobStore, ws: WorkspaceId, hash: &str, max: usize) -> 
 /// other UTF-8 without NULs) or a text type `infer` recognised (HTML, XML, scripts).
 pub fn is_text(content_type: &str) -> bool {
     content_type.starts_with("text/")
+}
+
+/// Syncs a received upload to disk (its hash and size are then fixed).
+async fn seal(upload: Upload) -> Result<Sealed> {
+    let staging = upload.staging;
+    tokio::task::spawn_blocking(move || staging.seal()).await?.map_err(io("syncing an upload"))
 }
 
 /// A failed file-system step, with what was being done.
