@@ -22,6 +22,7 @@ crate::cases!(
     a_raw_body_upload_is_named_in_the_query,
     a_file_can_be_a_thread_reply,
     one_message_carries_several_files,
+    a_large_upload_works_through_any_node,
 );
 
 const WAIT: Duration = Duration::from_secs(10);
@@ -59,6 +60,12 @@ fn staging_is_empty(server: &TestServer) -> bool {
         entries.map(|e| if e.path().is_dir() { files_in(&e.path()) } else { 1 }).sum()
     }
     files_in(&server.files_dir().join("tmp")) == 0
+}
+
+/// Whether no upload waits handed off for another node (`handoff/<ws>/`).
+fn handoffs_are_empty(server: &TestServer) -> bool {
+    let workspaces = std::fs::read_dir(server.files_dir().join("handoff")).into_iter().flatten().flatten();
+    workspaces.map(|ws| std::fs::read_dir(ws.path()).into_iter().flatten().count()).sum::<usize>() == 0
 }
 
 async fn upload_download_and_who_may_read() {
@@ -497,12 +504,25 @@ async fn orphan_contents_are_swept() {
     std::fs::create_dir_all(&shard).unwrap();
     let orphan = shard.join("ab".repeat(32));
     std::fs::write(&orphan, b"never acknowledged").unwrap();
+    // Uploads a node handed off to the workspace's holder through the shared
+    // directory, never taken: one two hours old is swept, one just written is left
+    // (its holder may still be taking it).
+    let handoffs = server.files_dir().join("handoff").join(ws.to_string());
+    std::fs::create_dir_all(&handoffs).unwrap();
+    let abandoned = handoffs.join("01JABCDEFGHJKMNPQRSTVWXYZ0");
+    std::fs::write(&abandoned, b"handed off, never taken").unwrap();
+    let two_hours_ago = std::time::SystemTime::now() - Duration::from_secs(7200);
+    std::fs::File::options().write(true).open(&abandoned).unwrap().set_modified(two_hours_ago).unwrap();
+    let in_flight = handoffs.join("01JABCDEFGHJKMNPQRSTVWXYZ1");
+    std::fs::write(&in_flight, b"handed off a moment ago").unwrap();
     server.restart();
     let deadline = std::time::Instant::now() + WAIT;
-    while orphan.exists() && std::time::Instant::now() < deadline {
+    while (orphan.exists() || abandoned.exists()) && std::time::Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     assert!(!orphan.exists(), "the orphan was swept");
+    assert!(!abandoned.exists(), "the abandoned handoff was swept");
+    assert!(in_flight.exists(), "a recent handoff stays");
     assert!(stored.exists(), "named content stays");
     let owner = server.client().with_token(owner.token().unwrap());
     assert_eq!(owner.download(kept.file.id, false).await.unwrap().1, b"named by a message");
@@ -849,4 +869,58 @@ async fn one_message_carries_several_files() {
     assert!(staging_is_empty(&server));
     let history = owner.history(general, None, None, 10).await.unwrap();
     assert_eq!(history.len(), 1, "refused uploads post nothing");
+}
+
+/// An upload larger than a cluster's bus carries (`cluster.forward_max_bytes`, 1 MiB),
+/// sent through a node that does not sequence its workspace, is received there and
+/// only its record goes to the holder: it is downloaded byte for byte through every
+/// node, and the size limit and the quota answer through that node as on one node
+/// (the quota checked by the holder against what every node stored), leaving
+/// nothing staged or handed off. On one node, the same through the only node.
+async fn a_large_upload_works_through_any_node() {
+    const MIB: usize = 1 << 20;
+    let server = TestServer::start_with(&[
+        ("CONFAB_FILES_MAX_BYTES", &(4 * MIB).to_string()),
+        ("CONFAB_FILES_WORKSPACE_QUOTA_BYTES", &(8 * MIB).to_string()),
+    ]);
+    let urls = server.node_urls();
+    let (owner, _) = server.user("owner").await;
+    // Created through the first node, which takes the workspace's lease.
+    let owner = confab_client::Client::new(urls[0]).with_token(owner.token().unwrap());
+    let (ws, general) = confab_tests::workspace(&owner, "W").await;
+    let (bob, _) = server.user("bob").await;
+    confab_tests::join(&owner, ws, &bob).await;
+    // The last node: with several, not the one that sequences the workspace.
+    let far = confab_client::Client::new(urls[urls.len() - 1]).with_token(bob.token().unwrap());
+    let content = |seed: u32, len: usize| -> Vec<u8> {
+        (0..len as u32).map(|i| (i.wrapping_add(seed).wrapping_mul(2_654_435_761) >> 13) as u8).collect()
+    };
+
+    let big = content(1, 3 * MIB);
+    let posted =
+        far.upload(general, "big.bin", &big, "three MiB").await.expect("uploaded through the far node");
+    assert_eq!((posted.file.size, posted.file.name.as_str()), (big.len() as u64, "big.bin"));
+    assert_eq!(posted.message.files, vec![posted.file.id]);
+    assert_eq!(posted.message.text, "three MiB");
+    for (i, url) in urls.iter().enumerate() {
+        let reader = confab_client::Client::new(url).with_token(owner.token().unwrap());
+        let (_, got) =
+            reader.download(posted.file.id, false).await.unwrap_or_else(|e| panic!("node {i}: {e}"));
+        assert!(got == big, "byte for byte through node {i}");
+    }
+
+    // Past files.max_bytes: refused as it arrives, by the node that receives it.
+    let too_big = far.upload(general, "too-big.bin", &content(2, 4 * MIB + 1), "").await;
+    assert_eq!(code(too_big), (413, ErrorCode::PayloadTooLarge));
+    // 3 MiB more fits the 8 MiB quota; 3 MiB more again would not (9 MiB): the
+    // receiving node saw room left when it began, the holder refuses it at the end.
+    far.upload(general, "second.bin", &content(3, 3 * MIB), "").await.expect("6 of 8 MiB");
+    let over = far.upload(general, "third.bin", &content(4, 3 * MIB), "").await;
+    assert_eq!(code(over), (403, ErrorCode::QuotaExceeded));
+    // The same content again is stored and counted once, as on one node.
+    let again = far.upload(general, "again.bin", &big, "").await.expect("known content fits");
+    let (_, got) = owner.download(again.file.id, false).await.unwrap();
+    assert!(got == big);
+    assert!(staging_is_empty(&server), "nothing stays staged");
+    assert!(handoffs_are_empty(&server), "nothing stays handed off");
 }
