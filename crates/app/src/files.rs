@@ -32,7 +32,8 @@
 //! node streams and seals it, hands it off through the directory the nodes share
 //! (`BlobStore::hand_off`) and forwards only a [`HandedOff`] record per file; the
 //! holder takes each handoff (`BlobStore::claim`), hashes it again, and posts it as
-//! if it had been uploaded there ([`App::post_handed_off`]). So the bytes never
+//! if it had been uploaded there ([`App::post_handed_off`]); what the holder did
+//! not take when the forward fails, the receiving node deletes. So the bytes never
 //! cross the bus, the limits and the quota answer as on one node, and a record can
 //! only name a handoff of its own workspace, which is taken once. Deleting the file (or the message) that holds the last
 //! reference to a content deletes the content once the deletion is durable. A file
@@ -359,7 +360,14 @@ impl App {
         let ws = self.channel_workspace(channel)?;
         if let Some(forwarder) = self.forwarder_for(ws)? {
             let handed = self.hand_off(ws, uploads).await?;
-            return forwarder.post_files(ws, caller, channel, handed, text, thread_root).await;
+            let files: Vec<FileId> = handed.iter().map(|h| h.file).collect();
+            let posted = forwarder.post_files(ws, caller, channel, handed, text, thread_root).await;
+            if posted.is_err() {
+                // The holder refused (and deleted what it took), or did not answer
+                // in time: what it has not taken yet, it never will.
+                self.discard_handoffs(ws, files).await;
+            }
+            return posted;
         }
         let mut attachments = Vec::with_capacity(uploads.len());
         for (upload, name) in uploads {
@@ -404,6 +412,19 @@ impl App {
         })
         .await?
         .map_err(io("handing off an upload"))
+    }
+
+    /// Deletes handoffs not taken (see [`App::post_files`]); a failure is logged,
+    /// and the sweep of handoffs deletes them later.
+    async fn discard_handoffs(&self, ws: WorkspaceId, files: Vec<FileId>) {
+        let blobs = self.inner.files.blobs.clone();
+        let discarded = tokio::task::spawn_blocking(move || {
+            files.into_iter().try_for_each(|file| blobs.discard_handoff(ws, file))
+        })
+        .await;
+        if let Ok(Err(e)) = discarded {
+            tracing::warn!(error = %e, workspace = %ws, "deleting uploads handed off and not taken failed");
+        }
     }
 
     /// Posts the files another node of the cluster received for this node's

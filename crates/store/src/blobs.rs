@@ -32,8 +32,9 @@
 //! `handoff/<workspace>/<file id>` ([`BlobStore::hand_off`]) and tells the holder
 //! the file's id; the holder takes it ([`BlobStore::claim`]: a rename into its own
 //! staging, so a handoff is taken once, then read through for its hash and size)
-//! and places it as its own upload. Handoffs nobody claimed (the holder never got
-//! the request, or a node died in between) are deleted by
+//! and places it as its own upload. A handoff the holder did not answer for is
+//! deleted by the node that made it ([`BlobStore::discard_handoff`]), and those
+//! nobody claimed or discarded (a node died in between) by
 //! [`BlobStore::sweep_handoffs`]. An object store would be another implementation
 //! of the trait that stages locally and uploads in `place`.
 //!
@@ -84,6 +85,9 @@ pub trait BlobStore: Send + Sync + 'static {
     /// meanwhile), then reads it through for its hash, size and head, as if it had
     /// been uploaded here. `NotFound` if there is no such handoff. Blocking.
     fn claim(&self, workspace: WorkspaceId, file: FileId) -> io::Result<Sealed>;
+    /// Deletes the upload handed off for `workspace` as `file`, unless it was taken
+    /// already (nothing then). Blocking.
+    fn discard_handoff(&self, workspace: WorkspaceId, file: FileId) -> io::Result<()>;
     /// Deletes the handoffs of `workspace` older than `age` (never claimed: the
     /// holder never got the request, or a node died in between). Returns how many.
     fn sweep_handoffs(&self, workspace: WorkspaceId, age: std::time::Duration) -> io::Result<usize>;
@@ -334,6 +338,13 @@ impl BlobStore for LocalBlobs {
         Ok(sealed)
     }
 
+    fn discard_handoff(&self, workspace: WorkspaceId, file: FileId) -> io::Result<()> {
+        match fs::remove_file(self.handoffs(workspace).join(file.to_string())) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+            _ => Ok(()),
+        }
+    }
+
     fn sweep_handoffs(&self, workspace: WorkspaceId, age: std::time::Duration) -> io::Result<usize> {
         let entries = match fs::read_dir(self.handoffs(workspace)) {
             Ok(entries) => entries,
@@ -496,6 +507,14 @@ mod tests {
         for staging in ["tmp/a", "tmp/b", &format!("handoff/{ws}")] {
             assert_eq!(fs::read_dir(dir.path().join(staging)).unwrap().count(), 0, "{staging}");
         }
+
+        // One its node takes back (its holder did not answer) is deleted, unless the
+        // holder took it first.
+        let withdrawn = FileId::from_ulid(ulid::Ulid::new());
+        receiver.hand_off(ws, withdrawn, upload(&receiver, b"withdrawn")).unwrap();
+        receiver.discard_handoff(ws, withdrawn).unwrap();
+        assert_eq!(holder.claim(ws, withdrawn).err().map(|e| e.kind()), Some(io::ErrorKind::NotFound));
+        receiver.discard_handoff(ws, withdrawn).unwrap();
 
         // One nobody claims is swept once it is old enough, not before.
         let abandoned = FileId::from_ulid(ulid::Ulid::new());
