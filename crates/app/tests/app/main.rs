@@ -4,6 +4,7 @@
 mod consent_models;
 mod erasure;
 mod errors;
+mod handoffs;
 mod housekeeping;
 mod integrity;
 mod priority;
