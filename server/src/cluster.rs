@@ -284,12 +284,13 @@ impl Node {
             "invites" => self.store.invite(id).ok().flatten().map(|invite| invite.workspace),
             // Files are kept per workspace and found through the caller's
             // workspaces (as the handler finds them): no caller, nothing to forward,
-            // and the handler answers as it should.
+            // and the handler answers as it should. Whether they may read it is the
+            // handler's question, asked once this node's copy of the workspace is
+            // current (or by the holder).
             "files" => {
                 let token = headers.get(axum::http::header::AUTHORIZATION)?.to_str().ok()?;
                 let caller = self.app.authenticate(token.strip_prefix("Bearer ")?.trim()).ok()?;
-                let file = self.app.file(caller, id.parse().ok()?).ok()?;
-                self.app.workspace_of_channel(file.channel)
+                self.app.workspace_of_file(caller, id.parse().ok()?)
             }
             _ => None,
         }
@@ -539,11 +540,10 @@ pub async fn forward(State(node): State<Arc<Node>>, request: Request, next: Next
         return send_to_holder(&node, ws, parts, body, next).await;
     }
     if matches!(*request.method(), Method::GET | Method::HEAD) {
-        // A read sees what any node acknowledged before it (see `catch_up_for_read`).
-        // A file's download needs no more than its record, which the store has.
+        // A read sees what any node acknowledged before it (see `catch_up_for_read`);
+        // a file's too, whose reader may just have been added to its channel.
         let path = request.uri().path();
-        if !path.starts_with("/api/v1/files/")
-            && let Some(ws) = node.workspace_of(path, request.headers())
+        if let Some(ws) = node.workspace_of(path, request.headers())
             && let Err(e) = node.app.catch_up_for_read(ws)
         {
             e.log();

@@ -620,6 +620,15 @@ impl App {
         Err(not_found())
     }
 
+    /// The workspace of a file in one of the caller's workspaces, whether or not
+    /// they may read its channel: where a node of a cluster sends a write naming the
+    /// file, and which workspace's log it reads before a read of it (its copy of the
+    /// channel's members may be behind). `None` if no workspace of theirs has it.
+    pub fn workspace_of_file(&self, caller: Caller, id: FileId) -> Option<WorkspaceId> {
+        let workspaces = self.store().workspaces_of(caller.user).ok()?;
+        workspaces.into_iter().find(|ws| matches!(self.store().blob(*ws, FILES, &id.to_bytes()), Ok(Some(_))))
+    }
+
     /// A file's record and its content, open for reading.
     pub fn open_file(&self, caller: Caller, id: FileId) -> Result<(FileRecord, std::fs::File)> {
         let record = self.file(caller, id)?;
