@@ -436,8 +436,8 @@ async fn post(
 ) -> (String, Result<confab_core::Message, AppError>) {
     let post =
         PostMessage { text: frame.text, thread_root: frame.thread_root, client_msg_id: frame.client_msg_id };
-    // On a node of a cluster, a workspace another node sequences gets the post, in
-    // the connection's send order.
+    // On a node of a cluster, each send takes the connection's turn, in send order,
+    // and goes where its workspace is sequenced then.
     (frame.req, app.post_message_anywhere(caller, frame.channel, post, &in_order).await)
 }
 
@@ -457,8 +457,8 @@ async fn read_loop(
     let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + ping_every, ping_every);
     let mut connection = Connection::new(app, caller, conn, direct, config);
     // Unboxed: one task node per send, nothing more. FuturesUnordered polls new
-    // futures in the order they were pushed, so forwarded sends queue for their
-    // turn in send order.
+    // futures in the order they were pushed, so on a node of a cluster sends queue
+    // for their turn in send order.
     let mut inflight = FuturesUnordered::new();
     let forwarded_in_order = Arc::new(tokio::sync::Mutex::new(()));
     loop {

@@ -26,6 +26,7 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, OnceLock};
+use std::task::Poll;
 
 use confab_core::{ChannelId, Error, ErrorCode, Event, EventRecord, Message, WorkspaceId};
 use confab_store::StoreError;
@@ -254,11 +255,15 @@ impl App {
     /// The WebSocket's `send`: posted here if this node sequences the channel's
     /// workspace, else forwarded to the node that does (a cluster with a bus).
     ///
-    /// `in_order` is the connection's: its forwarded sends go one at a time, each
-    /// once the one before is answered, so that they are stored in the order they
-    /// were sent. (Sends posted here keep their order by taking the workspace's lock
-    /// in turn; forwarded ones would race over the bus.) Call it in send order: the
-    /// turn is taken before the first await.
+    /// `in_order` is the connection's: on a node of a cluster every send takes its
+    /// turn there, in send order, and decides in its turn where it goes. A forwarded
+    /// send keeps the turn until it is answered (several in flight would race over
+    /// the bus); a send posted here keeps it only until it is sequenced, so that the
+    /// sends posted here are still several in flight at once, in order of their
+    /// `seq`. Deciding before the turn let a send that found the lease here, just
+    /// after this node took it over from a dead holder, be stored before the earlier
+    /// sends still queued to be forwarded. Call it in send order: the turn is taken
+    /// before the first await.
     pub async fn post_message_anywhere(
         &self,
         caller: Caller,
@@ -266,14 +271,23 @@ impl App {
         req: PostMessage,
         in_order: &tokio::sync::Mutex<()>,
     ) -> Result<Message> {
-        if self.inner.cluster.forwarder.get().is_some() {
-            let ws = self.channel_workspace(channel)?;
-            if let Some(forwarder) = self.forwarder_for(ws)? {
-                let _turn = in_order.lock().await;
-                return forwarder.post(ws, caller, channel, req).await;
-            }
+        if self.inner.cluster.forwarder.get().is_none() {
+            return self.post_message(caller, channel, req).await;
         }
-        self.post_message(caller, channel, req).await
+        let ws = self.channel_workspace(channel)?;
+        let turn = in_order.lock().await;
+        if let Some(forwarder) = self.forwarder_for(ws)? {
+            return forwarder.post(ws, caller, channel, req).await;
+        }
+        // The post's first poll sequences it: everything before the store's apply
+        // (under the workspace's write lock) runs without awaiting. Only the wait for
+        // durability comes after, and the next send need not wait for that.
+        let mut post = std::pin::pin!(self.post_message(caller, channel, req));
+        if let Poll::Ready(posted) = std::future::poll_fn(|cx| Poll::Ready(post.as_mut().poll(cx))).await {
+            return posted;
+        }
+        drop(turn);
+        post.await
     }
 
     /// The workspace of a channel, if there is such a channel.
