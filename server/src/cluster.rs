@@ -42,8 +42,9 @@
 //! The bus is trusted like the database: a forwarded request names its caller, so
 //! NATS must be reachable by the cluster's nodes only.
 
-use std::collections::HashSet;
+use std::collections::{HashSet, VecDeque};
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -103,6 +104,9 @@ pub struct Node {
     /// The bus connection as `/healthz` reports it: connected or not, since when
     /// (kept by [`watch`], so that a health check never waits on the bus).
     bus_health: Mutex<BusHealth>,
+    /// The longest delay, in ms, of an event this node delivered from another node
+    /// since [`watch`] last looked (see [`Node::note_delivered`]).
+    bus_lag_ms: AtomicU64,
 }
 
 /// The store's leases as the app sees them; a lease just taken starts serving its
@@ -213,18 +217,32 @@ pub async fn join(app: &App, store: Arc<PgStore>, config: &ClusterSection) -> an
 /// How often [`watch`] looks at the bus connection and the leases held.
 const WATCH_EVERY: Duration = Duration::from_millis(250);
 
+/// How long `confab_cluster_bus_lag_seconds` keeps the longest delay it saw: longer
+/// than a scrape interval, so that a scrape does not miss a late burst.
+const BUS_LAG_WINDOW: Duration = Duration::from_secs(30);
+
 fn now_millis() -> i64 {
     let since_epoch = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
     since_epoch.map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
 /// Keeps the node's bus state for `/healthz` (with the time of each change) and
-/// the gauges `confab_cluster_bus_connected` and `confab_cluster_leases_held`.
+/// the gauges `confab_cluster_bus_connected`, `confab_cluster_leases_held` and
+/// `confab_cluster_bus_lag_seconds` (the longest delay of an event delivered here
+/// from another node within the last [`BUS_LAG_WINDOW`], 0 if none was).
 async fn watch(node: Arc<Node>) {
     let mut ticks = tokio::time::interval(WATCH_EVERY);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let window = usize::try_from(BUS_LAG_WINDOW.as_millis() / WATCH_EVERY.as_millis()).unwrap_or(1);
+    let mut lags: VecDeque<u64> = VecDeque::with_capacity(window + 1);
     loop {
         ticks.tick().await;
+        lags.push_back(node.bus_lag_ms.swap(0, Ordering::Relaxed));
+        if lags.len() > window {
+            lags.pop_front();
+        }
+        let lag_ms = lags.iter().copied().max().unwrap_or(0);
+        metrics::gauge!("confab_cluster_bus_lag_seconds").set(lag_ms as f64 / 1000.0);
         let connected = node.bus.is_connected();
         {
             let mut health = node.bus_health.lock().unwrap_or_else(|e| e.into_inner());
@@ -252,7 +270,17 @@ impl Node {
             serving: Mutex::new(HashSet::new()),
             router: OnceLock::new(),
             bus_health,
+            bus_lag_ms: AtomicU64::new(0),
         })
+    }
+
+    /// Notes how late `records` (events of other nodes, about to be delivered here)
+    /// arrive: the time since their writer sequenced them (`at`). Nodes' clocks are
+    /// assumed to agree (NTP) to well under the delays this is for.
+    fn note_delivered(&self, records: &[EventRecord]) {
+        let Some(oldest) = records.iter().map(|r| r.at).min() else { return };
+        let lag = u64::try_from(now_millis().saturating_sub(oldest)).unwrap_or(0);
+        self.bus_lag_ms.fetch_max(lag, Ordering::Relaxed);
     }
 
     /// The bus connection as `/healthz` reports it (no wait: kept by [`watch`]).
@@ -880,6 +908,7 @@ async fn follow(node: Arc<Node>, mut deliveries: confab_bus::Deliveries) {
                     reorder.skip_to(delivered);
                     reorder.offer(event.event_seq, record, Instant::now());
                     let ready: Vec<EventRecord> = reorder.ready().map(|(_, record)| record).collect();
+                    node.note_delivered(&ready);
                     node.app.deliver_from_peer(ready);
                 }
                 Some(Delivery::Lost(reason)) => {
@@ -928,6 +957,7 @@ async fn catch_up(node: &Node, reorders: &mut Reorders<WorkspaceId, EventRecord>
                     reorder.skip_to(delivered);
                 }
                 let ready: Vec<EventRecord> = reorder.ready().map(|(_, record)| record).collect();
+                node.note_delivered(&ready);
                 node.app.deliver_from_peer(ready);
             }
             Ok(Err(e)) => {

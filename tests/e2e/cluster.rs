@@ -32,6 +32,7 @@ crate::cases!(
     an_operator_command_beside_the_cluster_publishes_what_it_wrote,
     files_uploaded_through_one_node_are_served_by_every_node_until_deleted,
     a_node_reports_its_bus_and_leases,
+    a_node_reports_how_late_the_bus_brings_events,
     a_withdrawal_on_one_node_stops_every_node_serving_the_models_it_lapsed,
     one_node_at_a_time_runs_the_training_schedule,
 );
@@ -55,6 +56,7 @@ pub const POSTGRES_ONLY: &[&str] = &[
     "an_operator_command_beside_the_cluster_publishes_what_it_wrote",
     "files_uploaded_through_one_node_are_served_by_every_node_until_deleted",
     "a_node_reports_its_bus_and_leases",
+    "a_node_reports_how_late_the_bus_brings_events",
     "a_withdrawal_on_one_node_stops_every_node_serving_the_models_it_lapsed",
     "one_node_at_a_time_runs_the_training_schedule",
 ];
@@ -959,10 +961,16 @@ async fn files_uploaded_through_one_node_are_served_by_every_node_until_deleted(
 /// The value of the gauge `name` in the metrics served at `metrics_at`, once it is
 /// `wanted` (or whatever it is after ten seconds; `NaN` if it is not there).
 async fn gauge_until(metrics_at: &str, name: &str, wanted: f64) -> f64 {
+    gauge_where(metrics_at, name, |value| value == wanted).await
+}
+
+/// A gauge of the node whose metrics listen at `metrics_at`, once `ready` holds for
+/// it, or after ten seconds.
+async fn gauge_where(metrics_at: &str, name: &str, ready: impl Fn(f64) -> bool) -> f64 {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let value = gauge(metrics_at, name).await;
-        if value == wanted || Instant::now() > deadline {
+        if ready(value) || Instant::now() > deadline {
             return value;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -1031,6 +1039,49 @@ async fn a_node_reports_its_bus_and_leases() {
     let (_, back) = health_until(&nodes[1], connected).await;
     assert_eq!(back["bus"]["connected"], true, "{back}");
     assert!(back["bus"]["since"].as_i64().unwrap() >= lost_since, "{back}");
+}
+
+/// `/metrics` of a node says how late the events of other nodes reach it
+/// (`confab_cluster_bus_lag_seconds`): an event written while NATS was away reaches
+/// the other node once NATS is back, at least as late as NATS was away, and its gauge
+/// says so; the lease holder, which delivers no other node's events, says 0.
+async fn a_node_reports_how_late_the_bus_brings_events() {
+    if confab_tests::nats().is_none() {
+        return;
+    }
+    const LAG: &str = "confab_cluster_bus_lag_seconds";
+    let nats = confab_test_support::nats::TestNats::start().expect("a nats-server");
+    let ports: Vec<String> = (0..2)
+        .map(|_| {
+            let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+            format!("127.0.0.1:{port}")
+        })
+        .collect();
+    let nodes = nodes_on_with(&nats, 2, &[], |i| {
+        vec![("CONFAB_SERVER_METRICS_LISTEN".to_string(), ports[i].clone())]
+    });
+    let (ada, _) = nodes[0].user("ada").await;
+    let (bob, _) = nodes[1].user("bob").await;
+    let (ws, general) = confab_tests::workspace(&ada, "W").await;
+    confab_tests::join(&ada, ws, &bob).await;
+    let mut bob_live = bob.connect(&[]).await.expect("bob connects to B");
+    ada.post(general, "before").await.unwrap();
+    shared_events(&mut bob_live, |seen| !seen.is_empty()).await;
+
+    nats.stop_server();
+    ada.post(general, "while B is deaf").await.unwrap();
+    let deaf = Duration::from_secs(2);
+    tokio::time::sleep(deaf).await;
+    nats.start_server().expect("NATS again");
+    let seen = shared_events(&mut bob_live, |seen| !seen.is_empty()).await;
+    assert_eq!(seen.len(), 1, "B delivered the message written while it was deaf: {seen:?}");
+    let lag = gauge_where(&ports[1], LAG, |lag| lag >= deaf.as_secs_f64()).await;
+    assert!(lag >= deaf.as_secs_f64(), "B got it at least {deaf:?} after A wrote it, and says {lag} s");
+    // A created the workspace, so it sequences it, unless a loaded machine let the
+    // lease lapse and B took it.
+    if lease_holder(&nodes[0], ws).as_deref() == Some("a") {
+        assert_eq!(gauge_until(&ports[0], LAG, 0.0).await, 0.0, "the holder delivers no other node's events");
+    }
 }
 
 /// A workspace opts in and a model is trained from it on node B and on node C, each
