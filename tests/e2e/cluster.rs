@@ -301,6 +301,23 @@ fn nodes_on_with(
     all
 }
 
+/// `n` nodes on `nats`, each serving `/metrics` on a port of its own; with those
+/// addresses, in the same order.
+fn nodes_with_metrics(
+    nats: &confab_test_support::nats::TestNats,
+    n: usize,
+) -> (Vec<TestServer>, Vec<String>) {
+    let ports: Vec<String> = (0..n)
+        .map(|_| {
+            let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+            format!("127.0.0.1:{port}")
+        })
+        .collect();
+    let nodes =
+        nodes_on_with(nats, n, &[], |i| vec![("CONFAB_SERVER_METRICS_LISTEN".to_string(), ports[i].clone())]);
+    (nodes, ports)
+}
+
 /// A short unique token (the clock), for names on the shared NATS.
 fn ulid_suffix() -> String {
     let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
@@ -997,15 +1014,7 @@ async fn a_node_reports_its_bus_and_leases() {
         return;
     }
     let nats = confab_test_support::nats::TestNats::start().expect("a nats-server");
-    let ports: Vec<String> = (0..2)
-        .map(|_| {
-            let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-            format!("127.0.0.1:{port}")
-        })
-        .collect();
-    let nodes = nodes_on_with(&nats, 2, &[], |i| {
-        vec![("CONFAB_SERVER_METRICS_LISTEN".to_string(), ports[i].clone())]
-    });
+    let (nodes, ports) = nodes_with_metrics(&nats, 2);
     let connected = |answer: &(StatusCode, Value)| answer.1["bus"]["connected"] == true;
     let (status, before) = health_until(&nodes[1], connected).await;
     assert_eq!(status, StatusCode::OK, "{before}");
@@ -1051,15 +1060,7 @@ async fn a_node_reports_how_late_the_bus_brings_events() {
     }
     const LAG: &str = "confab_cluster_bus_lag_seconds";
     let nats = confab_test_support::nats::TestNats::start().expect("a nats-server");
-    let ports: Vec<String> = (0..2)
-        .map(|_| {
-            let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-            format!("127.0.0.1:{port}")
-        })
-        .collect();
-    let nodes = nodes_on_with(&nats, 2, &[], |i| {
-        vec![("CONFAB_SERVER_METRICS_LISTEN".to_string(), ports[i].clone())]
-    });
+    let (nodes, ports) = nodes_with_metrics(&nats, 2);
     let (ada, _) = nodes[0].user("ada").await;
     let (bob, _) = nodes[1].user("bob").await;
     let (ws, general) = confab_tests::workspace(&ada, "W").await;
@@ -1281,15 +1282,8 @@ async fn one_node_at_a_time_runs_the_training_schedule() {
     if confab_test_support::nats::skipped() {
         return;
     }
-    let ports: Vec<String> = (0..3)
-        .map(|_| {
-            let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-            format!("127.0.0.1:{port}")
-        })
-        .collect();
     let nats = confab_test_support::nats::shared().expect("NATS");
-    let mut nodes =
-        nodes_on_with(nats, 3, &[], |i| vec![("CONFAB_SERVER_METRICS_LISTEN".to_string(), ports[i].clone())]);
+    let (mut nodes, ports) = nodes_with_metrics(nats, 3);
     let names = ["a", "b", "c"];
     let gauges = schedule_gauges(&ports).await;
     assert_eq!(gauges.iter().filter(|v| **v == 0.0).count(), 2, "one node runs the schedule: {gauges:?}");

@@ -91,6 +91,33 @@ impl Forwarder for StalledHolder {
     }
 }
 
+/// A node of a cluster on a sled store, with ada's workspace and its #general: the
+/// lease is elsewhere until a test moves it here, and forwards go to `forwarder`.
+struct Node {
+    _dir: tempfile::TempDir,
+    app: App,
+    ada: Caller,
+    general: ChannelId,
+    leases: Arc<MovingLease>,
+    forwarder: Arc<StalledHolder>,
+    _published: tokio::sync::mpsc::Receiver<Vec<confab_core::EventRecord>>,
+}
+
+impl Node {
+    async fn start() -> Node {
+        let dir = tempfile::tempdir().unwrap();
+        let app = support::open(support::sled_store(dir.path()), support::config(), dir.path());
+        let (ada, _) = support::person(&app, 0).await;
+        let ws = app.create_workspace(ada, "W").await.unwrap().workspace.id;
+        let general = app.list_channels(ada, ws).unwrap()[0].channel.id;
+        let leases = Arc::new(MovingLease::default());
+        let forwarder = Arc::new(StalledHolder::default());
+        let _ = forwarder.app.set(app.clone());
+        let _published = app.join_cluster(leases.clone(), Some(forwarder.clone()));
+        Node { _dir: dir, app, ada, general, leases, forwarder, _published }
+    }
+}
+
 /// Polls a future once, as the connection's loop does when the send arrives.
 fn poll_once<F: Future>(future: Pin<&mut F>) -> Poll<F::Output> {
     future.poll(&mut Context::from_waker(Waker::noop()))
@@ -105,18 +132,10 @@ fn text(t: &str) -> PostMessage {
 /// behind the one the dead holder never answered.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_send_after_a_takeover_waits_for_the_sends_forwarded_before_it() {
-    let dir = tempfile::tempdir().unwrap();
-    let app = support::open(support::sled_store(dir.path()), support::config(), dir.path());
-    let (ada, _) = support::person(&app, 0).await;
-    let ws = app.create_workspace(ada, "W").await.unwrap().workspace.id;
-    let general = app.list_channels(ada, ws).unwrap()[0].channel.id;
-
-    let leases = Arc::new(MovingLease::default());
-    let forwarder = Arc::new(StalledHolder::default());
+    let node = Node::start().await;
+    let (app, ada, general, leases) = (&node.app, node.ada, node.general, &node.leases);
     let (release, gate) = oneshot::channel();
-    *forwarder.release.lock().unwrap() = Some(gate);
-    let _ = forwarder.app.set(app.clone());
-    let _published = app.join_cluster(leases.clone(), Some(forwarder.clone()));
+    *node.forwarder.release.lock().unwrap() = Some(gate);
 
     // One connection's turn, as `ws.rs` keeps it.
     let in_order = tokio::sync::Mutex::new(());
@@ -148,16 +167,9 @@ async fn a_send_after_a_takeover_waits_for_the_sends_forwarded_before_it() {
 /// until it is durable.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sends_posted_here_give_up_the_turn_once_sequenced() {
-    let dir = tempfile::tempdir().unwrap();
-    let app = support::open(support::sled_store(dir.path()), support::config(), dir.path());
-    let (ada, _) = support::person(&app, 0).await;
-    let ws = app.create_workspace(ada, "W").await.unwrap().workspace.id;
-    let general = app.list_channels(ada, ws).unwrap()[0].channel.id;
-    let leases = Arc::new(MovingLease::default());
-    leases.here.store(true, Ordering::SeqCst);
-    let forwarder = Arc::new(StalledHolder::default());
-    let _ = forwarder.app.set(app.clone());
-    let _published = app.join_cluster(leases, Some(forwarder));
+    let node = Node::start().await;
+    let (app, ada, general) = (&node.app, node.ada, node.general);
+    node.leases.here.store(true, Ordering::SeqCst);
 
     let in_order = tokio::sync::Mutex::new(());
     let mut first = pin!(app.post_message_anywhere(ada, general, text("first"), &in_order));
