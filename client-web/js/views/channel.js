@@ -245,6 +245,15 @@ export function mountChannel(root, chId) {
 
   const nearBottom = () => scroller.scrollHeight - scroller.scrollTop - scroller.clientHeight < 60;
   let stick = true;
+  /**
+   * The message this view jumped to (a permalink, a search hit, a mention): a history
+   * load that lands after the jump (the view's own, started when it mounted) keeps
+   * it in view instead of opening at the bottom, until the reader moves.
+   */
+  let openedAt = null;
+  for (const event of ['wheel', 'touchstart', 'keydown', 'mousedown']) {
+    scroller.addEventListener(event, () => { openedAt = null; }, { passive: true });
+  }
 
   function render(opts = {}) {
     const wasBottom = nearBottom();
@@ -268,6 +277,8 @@ export function mountChannel(root, chId) {
       scroller.scrollTop = prevTop + (scroller.scrollHeight - prevHeight);
     } else if (opts.jump) {
       scrollToMessage(opts.jump);
+    } else if (opts.reset && openedAt && l.byId.has(openedAt)) {
+      scrollToMessage(openedAt);
     } else if (opts.reset && !app.ui.flash && newLineEl()) {
       // Open at the first unread message, under the "New" line.
       stick = false;
@@ -356,6 +367,7 @@ export function mountChannel(root, chId) {
     const el = list.querySelector(`.msg[data-id="${id}"]`);
     if (!el) return;
     stick = false;
+    openedAt = id;
     el.scrollIntoView({ block: 'center' });
     if (app.ui.flash === id) {
       app.ui.flash = null;
