@@ -93,13 +93,34 @@ pub trait BlobStore: Send + Sync + 'static {
     fn sweep_handoffs(&self, workspace: WorkspaceId, age: std::time::Duration) -> io::Result<usize>;
 }
 
+/// What an upload's bytes say as they go by: their hash, their size and their
+/// first [`HEAD_BYTES`] (received, or read again when another node hands it off).
+#[derive(Default)]
+struct BytesSeen {
+    hasher: Sha256,
+    size: u64,
+    head: Vec<u8>,
+}
+
+impl BytesSeen {
+    fn update(&mut self, bytes: &[u8]) {
+        self.hasher.update(bytes);
+        self.size += bytes.len() as u64;
+        let room = HEAD_BYTES.saturating_sub(self.head.len());
+        self.head.extend_from_slice(&bytes[..room.min(bytes.len())]);
+    }
+
+    /// The sealed upload at `path`, with what the bytes said.
+    fn seal(self, path: PathBuf) -> Sealed {
+        Sealed { path, hash: self.hasher.finalize().into(), size: self.size, head: self.head }
+    }
+}
+
 /// An upload being written. Dropping it deletes the partial file.
 pub struct Staging {
     path: PathBuf,
     file: Option<File>,
-    hasher: Sha256,
-    size: u64,
-    head: Vec<u8>,
+    seen: BytesSeen,
 }
 
 impl Staging {
@@ -107,16 +128,13 @@ impl Staging {
     pub fn write(&mut self, bytes: &[u8]) -> io::Result<()> {
         let file = self.file.as_mut().ok_or_else(|| io::Error::other("upload already sealed"))?;
         file.write_all(bytes)?;
-        self.hasher.update(bytes);
-        self.size += bytes.len() as u64;
-        let room = HEAD_BYTES.saturating_sub(self.head.len());
-        self.head.extend_from_slice(&bytes[..room.min(bytes.len())]);
+        self.seen.update(bytes);
         Ok(())
     }
 
     /// Bytes written so far.
     pub fn size(&self) -> u64 {
-        self.size
+        self.seen.size
     }
 
     /// Syncs the file to disk and fixes its hash. Blocking.
@@ -124,9 +142,8 @@ impl Staging {
         let file = self.file.take().ok_or_else(|| io::Error::other("upload already sealed"))?;
         file.sync_all()?;
         drop(file);
-        let hash: ContentHash = std::mem::take(&mut self.hasher).finalize().into();
         let path = std::mem::take(&mut self.path);
-        Ok(Sealed { path, hash, size: self.size, head: std::mem::take(&mut self.head) })
+        Ok(std::mem::take(&mut self.seen).seal(path))
     }
 }
 
@@ -239,7 +256,7 @@ impl BlobStore for LocalBlobs {
     fn stage(&self) -> io::Result<Staging> {
         let path = self.staging_file();
         let file = File::options().write(true).create_new(true).open(&path)?;
-        Ok(Staging { path, file: Some(file), hasher: Sha256::new(), size: 0, head: Vec::new() })
+        Ok(Staging { path, file: Some(file), seen: BytesSeen::default() })
     }
 
     fn place(&self, workspace: WorkspaceId, mut sealed: Sealed) -> io::Result<()> {
@@ -321,21 +338,17 @@ impl BlobStore for LocalBlobs {
         let path = self.staging_file();
         fs::rename(self.handoffs(workspace).join(file.to_string()), &path)?;
         // From here on the file is this process's: dropping `sealed` deletes it.
-        let mut sealed = Sealed { path, hash: [0; 32], size: 0, head: Vec::new() };
+        let mut sealed = BytesSeen::default().seal(path);
         let mut reader = File::open(&sealed.path)?;
-        let (mut hasher, mut buf) = (Sha256::new(), vec![0u8; 64 * 1024]);
+        let (mut digest, mut buf) = (BytesSeen::default(), vec![0u8; 64 * 1024]);
         loop {
             let n = io::Read::read(&mut reader, &mut buf)?;
             if n == 0 {
                 break;
             }
-            hasher.update(&buf[..n]);
-            sealed.size += n as u64;
-            let room = HEAD_BYTES.saturating_sub(sealed.head.len());
-            sealed.head.extend_from_slice(&buf[..room.min(n)]);
+            digest.update(&buf[..n]);
         }
-        sealed.hash = hasher.finalize().into();
-        Ok(sealed)
+        Ok(digest.seal(std::mem::take(&mut sealed.path)))
     }
 
     fn discard_handoff(&self, workspace: WorkspaceId, file: FileId) -> io::Result<()> {
