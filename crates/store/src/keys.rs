@@ -34,7 +34,15 @@ use confab_core::{ChannelId, MessageId, UserId, WorkspaceId};
 /// page holds up to 16 keys and one larger than about 128 KiB goes to a blob file that
 /// every flush must sync: 16 texts of 47 KB made an edit flood stall everyone's
 /// acknowledgements; 16 parts of 4 KiB never get near it.)
+///
+/// Within version 6, a text of at most [`INLINE_TEXT_BYTES`] is kept in its record, as
+/// before version 4 (readers of every version since read such records as they are):
+/// a post then writes one key and reads none fewer, and a reaction rewrites at most
+/// that much text.
 pub const SCHEMA_VERSION: u32 = 6;
+
+/// The longest text kept in its message's record rather than under [`MESSAGE_TEXT`].
+pub const INLINE_TEXT_BYTES: usize = 512;
 
 /// The size of a stored text's parts (see version 6 above).
 pub const TEXT_PART_BYTES: usize = 4096;
@@ -225,8 +233,8 @@ pub fn message(channel: ChannelId, seq: u64) -> Vec<u8> {
     Key::new(MESSAGE).channel(channel).u64(seq).build()
 }
 
-/// Channel, `seq` → the text of that message (absent when empty), or its first
-/// [`TEXT_PART_BYTES`]: the key is also the prefix of the other parts' keys.
+/// Channel, `seq` → the text of that message (absent when empty or kept in its record:
+/// see [`INLINE_TEXT_BYTES`]), or its first [`TEXT_PART_BYTES`]: the key is also the prefix of the other parts' keys.
 pub fn message_text(channel: ChannelId, seq: u64) -> Vec<u8> {
     Key::new(MESSAGE_TEXT).channel(channel).u64(seq).build()
 }

@@ -317,11 +317,17 @@ impl SledStore {
     /// Stages a message's text under its own keys, in parts of
     /// [`keys::TEXT_PART_BYTES`], writing only the parts that change: a reaction, a
     /// reply count or a read of the record must not rewrite a long text. Parts past
-    /// the new text's end are removed. Changing any part past the first marks the
-    /// batch as one that readers must not see half-applied.
+    /// the new text's end are removed (all of them for an empty `text`). Changing any
+    /// part past the first marks the batch as one that readers must not see
+    /// half-applied.
     fn stage_message_text(&self, channel: ChannelId, seq: u64, text: String, out: &mut Writes) -> Result<()> {
         let parts: Vec<&[u8]> = text.as_bytes().chunks(keys::TEXT_PART_BYTES).collect();
+        // Parts are contiguous: past a part that was not stored, none was.
+        let mut previous_stored = true;
         for part in 0.. {
+            if part >= parts.len() && !previous_stored {
+                break;
+            }
             let key = match u16::try_from(part) {
                 Ok(0) => keys::message_text(channel, seq),
                 Ok(n) => keys::message_text_part(channel, seq, n),
@@ -331,6 +337,7 @@ impl SledStore {
                 Some(staged) => staged.cloned(),
                 None => self.tree.get(&key)?,
             };
+            previous_stored = current.is_some();
             let changed = match parts.get(part) {
                 Some(&bytes) if current.as_deref() != Some(bytes) => {
                     out.insert(key, bytes);
@@ -369,16 +376,28 @@ impl SledStore {
         Ok(Some(text))
     }
 
-    /// A message record read from `key` with its text: from its own key, or inline
-    /// in records written before schema version 4.
+    /// A message record read from `key` with its text: inline in the record (a short
+    /// text, or any text written before schema version 4), or from its own keys.
     fn with_text(&self, key: &[u8], value: &[u8]) -> Result<Message> {
-        let mut message: Message = decode(key, value)?;
-        if message.text.is_empty()
-            && let Some(text) = self.stored_text(message.channel, message.seq, key)?
-        {
-            message.text = text;
+        let mut value = sled::IVec::from(value);
+        for reread in 0.. {
+            let mut message: Message = decode(key, &value)?;
+            if !message.text.is_empty() {
+                return Ok(message);
+            }
+            if let Some(text) = self.stored_text(message.channel, message.seq, key)? {
+                message.text = text;
+                return Ok(message);
+            }
+            // No text apart: the message has none, or an edit to a short text
+            // replaced this record and then removed the text apart since the record
+            // was read. The edit's record preceded the removal, so it is there now.
+            match self.tree.get(key)? {
+                Some(now) if now != value && reread < 2 => value = now,
+                _ => return Ok(message),
+            }
         }
-        Ok(message)
+        unreachable!("the loop returns")
     }
 
     /// The message an event logged by reference names.
@@ -515,9 +534,21 @@ impl SledStore {
                     out.insert(keys::thread_reply(root, message.seq), &[]);
                 }
                 let mut record = message;
-                let text = std::mem::take(&mut record.text);
-                self.stage_message_text(record.channel, record.seq, text, out)?;
-                out.insert(keys::message(record.channel, record.seq), encode(&record)?);
+                let (channel, seq) = (record.channel, record.seq);
+                if (1..=keys::INLINE_TEXT_BYTES).contains(&record.text.len()) {
+                    // A short text stays in the record: no key of its own to write.
+                    // The record goes first, then any text stored apart goes: a
+                    // reader who finds no text apart reads the record again and finds
+                    // this one (see `with_text`).
+                    out.insert(keys::message(channel, seq), encode(&record)?);
+                    self.stage_message_text(channel, seq, String::new(), out)?;
+                } else {
+                    // The parts go first: a reader of the record before this one
+                    // (which may hold a short text) reads that version whole.
+                    let text = std::mem::take(&mut record.text);
+                    self.stage_message_text(channel, seq, text, out)?;
+                    out.insert(keys::message(channel, seq), encode(&record)?);
+                }
             }
             Op::PutMention { channel, user, seq } => {
                 out.insert(keys::mention(channel, user, seq), &[]);
@@ -1200,9 +1231,53 @@ mod tests {
         store.translate(Op::PutMessage(message(8, String::new())), &mut writes).unwrap();
         writes.apply_journaled(&store.tree).unwrap();
         assert_eq!(store.message_at(channel, 7).unwrap().unwrap().text, "short now");
-        assert_eq!(store.tree.scan_prefix(keys::message_text(channel, 7)).count(), 1);
+        assert_eq!(store.tree.scan_prefix(keys::message_text(channel, 7)).count(), 0, "kept in its record");
         assert_eq!(store.tree.scan_prefix(keys::message_text(channel, 8)).count(), 0);
         assert_eq!(store.message_at(channel, 9).unwrap().unwrap().text, long(1009), "its neighbour is whole");
+    }
+
+    /// A short text is kept in its message's record: a post writes no key for it and
+    /// reads none. An edit between short and long moves it, and a reader holding the
+    /// record from before an edit to a short text still finds the text.
+    #[test]
+    fn a_short_text_is_kept_in_its_record() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SledStore::open(dir.path(), &Default::default()).unwrap();
+        let channel = ChannelId::from_ulid(ulid::Ulid::new());
+        let message = |text: String| -> Message {
+            serde_json::from_value(serde_json::json!({
+                "id": MessageId::from_ulid(ulid::Ulid::from_parts(1, 1)),
+                "workspace": WorkspaceId::from_ulid(ulid::Ulid::new()), "channel": channel, "seq": 1,
+                "author": UserId::from_ulid(ulid::Ulid::new()), "text": text, "created_at": 1,
+            }))
+            .unwrap()
+        };
+        let put = |text: &str| {
+            let mut writes = Writes::default();
+            store.translate(Op::PutMessage(message(text.into())), &mut writes).unwrap();
+            writes.apply_journaled(&store.tree).unwrap();
+            writes
+        };
+        let parts = || store.tree.scan_prefix(keys::message_text(channel, 1)).count();
+        let key = keys::message(channel, 1);
+
+        let posted = put("hello");
+        assert!(posted.staged(&keys::message_text(channel, 1)).is_none(), "a post writes no text key");
+        assert_eq!((store.message_at(channel, 1).unwrap().unwrap().text, parts()), ("hello".into(), 0));
+
+        let long = "é".repeat(5_000);
+        put(&long);
+        let long_record = store.tree.get(&key).unwrap().unwrap();
+        assert_eq!((store.message_at(channel, 1).unwrap().unwrap().text, parts()), (long.clone(), 3));
+
+        // Read the record, then let an edit to a short text land before the text is.
+        put("short again");
+        assert_eq!(parts(), 0, "no part of the long text is left");
+        assert_eq!(store.with_text(&key, &long_record).unwrap().text, "short again");
+        assert_eq!(store.message_at(channel, 1).unwrap().unwrap().text, "short again");
+
+        put("");
+        assert_eq!((store.message_at(channel, 1).unwrap().unwrap().text, parts()), (String::new(), 0));
     }
 
     /// A text in parts is read whole while it is edited: never some parts of one
