@@ -10,7 +10,7 @@
 //! cluster, the other nodes hear of it next (`cluster`), after this node's hub.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Instant;
 
 use confab_core::{Error, EventRecord};
@@ -29,6 +29,8 @@ struct Pending {
 #[derive(Clone)]
 pub struct Committer {
     queue: mpsc::UnboundedSender<Pending>,
+    /// How many groups have been flushed: whether anything was written lately.
+    groups_flushed: Arc<AtomicU64>,
 }
 
 /// Resolves once the write it was returned for is durable.
@@ -54,8 +56,24 @@ impl Committer {
         cluster: Arc<ClusterHooks>,
     ) -> Self {
         let (queue, rx) = mpsc::unbounded_channel();
-        tokio::spawn(run_flusher(rx, store, directory, hub, derived, writes_stopped, cluster));
-        Committer { queue }
+        let groups_flushed = Arc::new(AtomicU64::new(0));
+        let flusher = Flusher {
+            store,
+            directory,
+            hub,
+            derived,
+            writes_stopped,
+            cluster,
+            groups_flushed: groups_flushed.clone(),
+        };
+        tokio::spawn(flusher.run(rx));
+        Committer { queue, groups_flushed }
+    }
+
+    /// How many groups of writes have been flushed since the start: it changes
+    /// whenever anything is written.
+    pub fn groups_flushed(&self) -> u64 {
+        self.groups_flushed.load(Ordering::Relaxed)
     }
 
     /// Queues an applied batch's events. Call while still holding the workspace's
@@ -69,58 +87,64 @@ impl Committer {
     }
 }
 
-async fn run_flusher(
-    mut rx: mpsc::UnboundedReceiver<Pending>,
+struct Flusher {
     store: Arc<dyn Store>,
     directory: Arc<Directory>,
     hub: Arc<Hub>,
     derived: mpsc::UnboundedSender<Vec<EventRecord>>,
     writes_stopped: Arc<AtomicBool>,
     cluster: Arc<ClusterHooks>,
-) {
-    let mut group = Vec::new();
-    while rx.recv_many(&mut group, 4096).await > 0 {
-        let started = Instant::now();
-        let flush_store = store.clone();
-        let flushed = match tokio::task::spawn_blocking(move || flush_store.flush()).await {
-            // Once stopped, nothing more is acknowledged, even if a later flush works.
-            Ok(Ok(())) if writes_stopped.load(Ordering::Acquire) => Err(Error::unavailable()),
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(e)) => {
-                tracing::error!(error = %e, "flush failed: writes stop until a restart");
-                writes_stopped.store(true, Ordering::Release);
-                Err(Error::unavailable())
+    groups_flushed: Arc<AtomicU64>,
+}
+
+impl Flusher {
+    async fn run(self, mut rx: mpsc::UnboundedReceiver<Pending>) {
+        let Flusher { store, directory, hub, derived, writes_stopped, cluster, groups_flushed } = self;
+        let mut group = Vec::new();
+        while rx.recv_many(&mut group, 4096).await > 0 {
+            let started = Instant::now();
+            let flush_store = store.clone();
+            let flushed = match tokio::task::spawn_blocking(move || flush_store.flush()).await {
+                // Once stopped, nothing more is acknowledged, even if a later flush works.
+                Ok(Ok(())) if writes_stopped.load(Ordering::Acquire) => Err(Error::unavailable()),
+                Ok(Ok(())) => Ok(()),
+                Ok(Err(e)) => {
+                    tracing::error!(error = %e, "flush failed: writes stop until a restart");
+                    writes_stopped.store(true, Ordering::Release);
+                    Err(Error::unavailable())
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "flush task failed: writes stop until a restart");
+                    writes_stopped.store(true, Ordering::Release);
+                    Err(Error::unavailable())
+                }
+            };
+            metrics::histogram!("confab_flush_seconds").record(started.elapsed().as_secs_f64());
+            metrics::histogram!("confab_flush_group_size").record(group.len() as f64);
+            let mut durable_events = Vec::new();
+            if flushed.is_ok() {
+                for pending in &mut group {
+                    publish(&store, &directory, &hub, &pending.events);
+                    durable_events.extend(std::mem::take(&mut pending.events));
+                }
             }
-            Err(e) => {
-                tracing::error!(error = %e, "flush task failed: writes stop until a restart");
-                writes_stopped.store(true, Ordering::Release);
-                Err(Error::unavailable())
+            if !durable_events.is_empty() {
+                // The other nodes of a cluster hear of them after this node's own
+                // connections (nothing to do on a single node), and before the writers
+                // are told: once a write returns, its events are queued for the bus (an
+                // operator command publishes what is queued before it exits).
+                if let Some(peers) = cluster.peers.get()
+                    && peers.try_send(durable_events.clone()).is_err()
+                {
+                    // Full (see `cluster::PUBLISH_QUEUE_BATCHES`): the peers read the log.
+                    metrics::counter!("confab_cluster_publish_dropped_total").increment(1);
+                }
+                let _ = derived.send(durable_events);
             }
-        };
-        metrics::histogram!("confab_flush_seconds").record(started.elapsed().as_secs_f64());
-        metrics::histogram!("confab_flush_group_size").record(group.len() as f64);
-        let mut durable_events = Vec::new();
-        if flushed.is_ok() {
-            for pending in &mut group {
-                publish(&store, &directory, &hub, &pending.events);
-                durable_events.extend(std::mem::take(&mut pending.events));
+            for pending in group.drain(..) {
+                let _ = pending.done.send(flushed.clone());
             }
-        }
-        if !durable_events.is_empty() {
-            // The other nodes of a cluster hear of them after this node's own
-            // connections (nothing to do on a single node), and before the writers
-            // are told: once a write returns, its events are queued for the bus (an
-            // operator command publishes what is queued before it exits).
-            if let Some(peers) = cluster.peers.get()
-                && peers.try_send(durable_events.clone()).is_err()
-            {
-                // Full (see `cluster::PUBLISH_QUEUE_BATCHES`): the peers read the log.
-                metrics::counter!("confab_cluster_publish_dropped_total").increment(1);
-            }
-            let _ = derived.send(durable_events);
-        }
-        for pending in group.drain(..) {
-            let _ = pending.done.send(flushed.clone());
+            groups_flushed.fetch_add(1, Ordering::Relaxed);
         }
     }
 }

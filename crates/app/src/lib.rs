@@ -387,6 +387,12 @@ impl App {
         Ok(self.inner.committer.enqueue(tx.events))
     }
 
+    /// Changes whenever writes are flushed: two equal readings some time apart mean
+    /// the server wrote nothing in between.
+    pub fn write_activity(&self) -> u64 {
+        self.inner.committer.groups_flushed()
+    }
+
     /// Applies a batch that touches no workspace (accounts, sessions) and waits until
     /// it is durable.
     async fn write_global(&self, batch: Batch) -> Result<()> {

@@ -87,14 +87,15 @@ pub async fn run_baseline_only(ctx: &Ctx<'_>) -> anyhow::Result<Option<f64>> {
     Ok(Some(per_conn))
 }
 
-/// How long to wait before reading RSS: longer than the server's interval for
-/// returning freed memory to the system (`server/src/lib.rs`, `return_freed_memory`).
-const SETTLE: Duration = Duration::from_secs(12);
+/// How long to wait before reading RSS: longer than the server takes to return freed
+/// memory to the system once it writes nothing (two of the 10 s ticks of
+/// `return_freed_memory` in `server/src/lib.rs`).
+const SETTLE: Duration = Duration::from_secs(22);
 
 /// Opens and holds the connections; returns the server's RSS (KiB) before and with
 /// them, and how long connecting took.
 async fn hold(server: &Running, auths: Vec<String>) -> anyhow::Result<(Option<u64>, Option<u64>, Duration)> {
-    // The server hands freed memory back every 10 s: read its settled size.
+    // The server hands freed memory back once quiet: read its settled size.
     tokio::time::sleep(SETTLE).await;
     let before = server.rss_kib();
     let tally = Arc::new(Tally::default());
