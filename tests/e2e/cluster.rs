@@ -1258,9 +1258,10 @@ fn training_schedule_lease() -> WorkspaceId {
 }
 
 /// Each node's `confab_training_schedule_held`, once every node reports it and
-/// exactly one of them reports 1 (or as they are after ten seconds).
+/// exactly one of them reports 1 (or as they are after 30 seconds: the whole suite
+/// may be loading the machine).
 async fn schedule_gauges(ports: &[String]) -> Vec<f64> {
-    let deadline = Instant::now() + Duration::from_secs(10);
+    let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let mut values = Vec::new();
         for port in ports {

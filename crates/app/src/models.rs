@@ -457,6 +457,9 @@ impl App {
         }
         let period_ms = hours.saturating_mul(3_600_000);
         let app = self.clone();
+        // Not held until the first check says so: a node whose first check is slow
+        // reports 0, not nothing.
+        metrics::gauge!("confab_training_schedule_held").set(0.0);
         tokio::spawn(async move {
             let mut due = next_training_slot(now_ms(), period_ms);
             let mut checks = tokio::time::interval(SCHEDULE_CHECK);
