@@ -379,25 +379,28 @@ impl SledStore {
     /// A message record read from `key` with its text: inline in the record (a short
     /// text, or any text written before schema version 4), or from its own keys.
     fn with_text(&self, key: &[u8], value: &[u8]) -> Result<Message> {
-        let mut value = sled::IVec::from(value);
-        for reread in 0.. {
-            let mut message: Message = decode(key, &value)?;
-            if !message.text.is_empty() {
-                return Ok(message);
-            }
-            if let Some(text) = self.stored_text(message.channel, message.seq, key)? {
-                message.text = text;
-                return Ok(message);
-            }
-            // No text apart: the message has none, or an edit to a short text
-            // replaced this record and then removed the text apart since the record
-            // was read. The edit's record preceded the removal, so it is there now.
-            match self.tree.get(key)? {
-                Some(now) if now != value && reread < 2 => value = now,
-                _ => return Ok(message),
-            }
+        let message = self.with_stored_text(key, decode(key, value)?)?;
+        if !message.text.is_empty() || message.deleted {
+            return Ok(message);
         }
-        unreachable!("the loop returns")
+        // No text anywhere: the message has none, or an edit to a short text replaced
+        // this record and then removed the text apart since the record was read. The
+        // edit's record preceded the removal, so it is there now. (A deleted message
+        // is never edited again.)
+        match self.tree.get(key)? {
+            Some(now) if now != value => self.with_stored_text(key, decode(key, &now)?),
+            _ => Ok(message),
+        }
+    }
+
+    /// `message` with its text read from its own keys, if its record holds none.
+    fn with_stored_text(&self, key: &[u8], mut message: Message) -> Result<Message> {
+        if message.text.is_empty()
+            && let Some(text) = self.stored_text(message.channel, message.seq, key)?
+        {
+            message.text = text;
+        }
+        Ok(message)
     }
 
     /// The message an event logged by reference names.
