@@ -141,10 +141,11 @@ impl Flusher {
                 }
                 let _ = derived.send(durable_events);
             }
+            // Counted before the writers hear: a write that has returned has moved it.
+            groups_flushed.fetch_add(1, Ordering::Relaxed);
             for pending in group.drain(..) {
                 let _ = pending.done.send(flushed.clone());
             }
-            groups_flushed.fetch_add(1, Ordering::Relaxed);
         }
     }
 }

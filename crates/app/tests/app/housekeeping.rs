@@ -59,3 +59,20 @@ async fn expired_sessions_are_swept_and_live_ones_kept() {
     let left: Vec<[u8; 32]> = store.sessions_of(user).unwrap().into_iter().map(|(h, _)| h).collect();
     assert_eq!(left, vec![[3; 32]]);
 }
+
+/// The server gives freed memory back only after a tick with no write in it
+/// (`return_freed_memory`): every write has moved `App::write_activity` by the time
+/// it returns, so a tick never takes a writing server for a quiet one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_write_has_moved_the_write_activity_when_it_returns() {
+    let (_dir, _store, app) = app_with(config()).await;
+    let (ada, _) = crate::support::person(&app, 0).await;
+    let ws = app.create_workspace(ada, "W").await.unwrap().workspace.id;
+    let general = app.list_channels(ada, ws).unwrap()[0].channel.id;
+    for i in 0..20 {
+        let before = app.write_activity();
+        let text = confab_app::PostMessage { text: format!("m{i}"), thread_root: None, client_msg_id: None };
+        app.post_message(ada, general, text).await.unwrap();
+        assert!(app.write_activity() > before, "post {i} returned before the activity moved");
+    }
+}
