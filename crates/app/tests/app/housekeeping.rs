@@ -76,3 +76,29 @@ async fn every_write_has_moved_the_write_activity_when_it_returns() {
         assert!(app.write_activity() > before, "post {i} returned before the activity moved");
     }
 }
+
+/// The event log is pruned past `events.retention` a few events at a time: the
+/// removals run inside the write that carries them, and one that removed thousands
+/// held every acknowledgement behind it for tens of milliseconds (issue 18).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_event_log_is_pruned_a_small_step_per_write() {
+    let mut config = config();
+    config.events.retention = 1_000;
+    let (_dir, store, app) = app_with(config).await;
+    let (ada, _) = crate::support::person(&app, 0).await;
+    let ws = app.create_workspace(ada, "W").await.unwrap().workspace.id;
+    let general = app.list_channels(ada, ws).unwrap()[0].channel.id;
+    let step = confab_app::MAX_PRUNE_STEP;
+    let mut first_before = store.event_bounds(ws).unwrap().unwrap().0;
+    let mut pruned = 0;
+    for i in 0..1_200 {
+        let text = confab_app::PostMessage { text: format!("m{i}"), thread_root: None, client_msg_id: None };
+        app.post_message(ada, general, text).await.unwrap();
+        let (first, last) = store.event_bounds(ws).unwrap().unwrap();
+        assert!(first - first_before <= step, "post {i} pruned {} events at once", first - first_before);
+        assert!(last - first < 1_000 + step + 1, "post {i} left {} events in the log", last - first + 1);
+        pruned += first - first_before;
+        first_before = first;
+    }
+    assert!(pruned >= 150, "the log was pruned as it grew ({pruned} events)");
+}
