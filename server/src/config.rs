@@ -333,6 +333,7 @@ impl Config {
                 0,
                 19,
             ),
+            ("search.indexing_threads", self.app.search.indexing_threads as u64, 1, 16),
             ("limits.text_bytes_per_second", l.text_bytes_per_second.into(), 1, 1 << 30),
             ("limits.text_burst_bytes", l.text_burst_bytes.into(), 4 * l.max_message_chars as u64, 1 << 30),
             ("events.retention", self.app.events.retention, 1, 100_000_000),

@@ -36,11 +36,21 @@ pub struct SearchLogConfig {
     /// suggestions current (indexing, merging, committing): above 0, a burst of
     /// indexing yields the cores to the threads that acknowledge and deliver messages.
     pub background_nice: i32,
+    /// Threads that index new messages. Each commit writes one segment per thread, and
+    /// every segment is merged again later: on two cores, two threads cost the write
+    /// path more than they gain (send→ack p99 at 2,000 msg/s 4.8–5.1 ms with two, 3.1–3.3
+    /// with one; see docs/benchmarks.md). Raise it on a server with spare cores.
+    pub indexing_threads: usize,
 }
 
 impl Default for SearchLogConfig {
     fn default() -> Self {
-        SearchLogConfig { log_max_age_days: 90, log_max_queries: 20_000, background_nice: 10 }
+        SearchLogConfig {
+            log_max_age_days: 90,
+            log_max_queries: 20_000,
+            background_nice: 10,
+            indexing_threads: 1,
+        }
     }
 }
 

@@ -192,7 +192,11 @@ impl App {
                     confab_search::ThreadStart(Arc::new(move || background::lower_priority(nice)));
                 SearchIndex::open(
                     &index_dir,
-                    SearchConfig { thread_start: Some(thread_start), ..Default::default() },
+                    SearchConfig {
+                        thread_start: Some(thread_start),
+                        indexing_threads: config.search.indexing_threads.max(1),
+                        ..Default::default()
+                    },
                 )
             }
             // Never written to disk nor searched: a stand-in the app's types need.

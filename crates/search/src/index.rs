@@ -137,7 +137,7 @@ pub struct SearchConfig {
     /// Memory the writer buffers before it flushes a segment, over all its threads.
     /// Tantivy needs at least 15 MB per thread; less is raised to that.
     pub writer_memory_bytes: usize,
-    /// Indexing threads of the writer (1 or 2 suits a 2-core server).
+    /// Indexing threads of the writer (the server passes `search.indexing_threads`).
     pub indexing_threads: usize,
     /// How often the background committer commits when there are uncommitted changes;
     /// `None` disables it (the caller then calls [`SearchIndex::commit_if_dirty`] on a
