@@ -459,12 +459,6 @@ async fn serve_node(
     Ok(())
 }
 
-/// Hands memory that the server freed back to the system every few seconds.
-///
-/// glibc's allocator keeps freed memory in its per-thread arenas; after a burst of
-/// sign-ups or connections the process stayed tens of MiB larger than what it still
-/// had allocated (see docs/benchmarks.md, idle connections). `malloc_trim` releases
-/// the free pages of every arena; it is cheap when there is nothing to release.
 /// Makes every allocation of 1 MiB or more its own mapping, returned to the system
 /// when freed.
 ///
@@ -486,9 +480,16 @@ fn map_large_allocations() {
 }
 
 /// Gives the memory glibc keeps in its free lists back to the system, every 10 s in
-/// which nothing was written. `malloc_trim` holds each arena's lock while it
+/// which nothing was written.
+///
+/// glibc's allocator keeps freed memory in its per-thread arenas; after a burst of
+/// sign-ups or connections the process stayed tens of MiB larger than what it still
+/// had allocated (see docs/benchmarks.md, idle connections). `malloc_trim` releases
+/// the free pages of every arena; it is cheap when there is nothing to release.
+///
+/// Only when nothing is written: `malloc_trim` holds each arena's lock while it
 /// `madvise`s the arena's free pages, and every thread allocating from that arena
-/// waits: after a burst, one `madvise` was measured taking 14 s, and the whole write
+/// waits. After a burst, one `madvise` was measured taking 14 s, and the whole write
 /// path stopped with it. A server that is writing reuses those pages anyway.
 async fn return_freed_memory(app: App) {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
