@@ -43,7 +43,7 @@ impl Durable {
 }
 
 impl Committer {
-    /// Starts the flusher task on the current runtime.
+    /// Starts the flusher on a thread of its own (see [`Flusher::run`]).
     /// Durable events are also handed to `derived` (the search index and suggestion
     /// statistics). A failed flush sets `writes_stopped` (fail-stop): what was applied
     /// may not be durable, so nothing more is acknowledged until a restart.
@@ -66,7 +66,12 @@ impl Committer {
             cluster,
             groups_flushed: groups_flushed.clone(),
         };
-        tokio::spawn(flusher.run(rx));
+        // Without the thread the queue is closed, and every write answers an error.
+        let spawned =
+            std::thread::Builder::new().name("confab-flusher".into()).spawn(move || flusher.run(rx));
+        if let Err(e) = spawned {
+            tracing::error!(error = %e, "could not start the flusher: writes cannot be acknowledged");
+        }
         Committer { queue, groups_flushed }
     }
 
@@ -97,14 +102,28 @@ struct Flusher {
     groups_flushed: Arc<AtomicU64>,
 }
 
+/// The most writes one flush makes durable.
+const MAX_GROUP: usize = 4096;
+
 impl Flusher {
-    async fn run(self, mut rx: mpsc::UnboundedReceiver<Pending>) {
+    /// Flushes, publishes and acknowledges until every [`Committer`] is gone.
+    ///
+    /// On a thread of its own, not a task: every acknowledgement and delivery waits
+    /// for this loop, and a task would wait for a runtime worker twice per flush
+    /// (to start the blocking flush, then to resume after it), behind whatever the
+    /// workers are running.
+    fn run(self, mut rx: mpsc::UnboundedReceiver<Pending>) {
         let Flusher { store, directory, hub, derived, writes_stopped, cluster, groups_flushed } = self;
         let mut group = Vec::new();
-        while rx.recv_many(&mut group, 4096).await > 0 {
+        while let Some(first) = rx.blocking_recv() {
+            group.push(first);
+            while group.len() < MAX_GROUP
+                && let Ok(pending) = rx.try_recv()
+            {
+                group.push(pending);
+            }
             let started = Instant::now();
-            let flush_store = store.clone();
-            let flushed = match tokio::task::spawn_blocking(move || flush_store.flush()).await {
+            let flushed = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| store.flush())) {
                 // Once stopped, nothing more is acknowledged, even if a later flush works.
                 Ok(Ok(())) if writes_stopped.load(Ordering::Acquire) => Err(Error::unavailable()),
                 Ok(Ok(())) => Ok(()),
@@ -113,8 +132,8 @@ impl Flusher {
                     writes_stopped.store(true, Ordering::Release);
                     Err(Error::unavailable())
                 }
-                Err(e) => {
-                    tracing::error!(error = %e, "flush task failed: writes stop until a restart");
+                Err(_) => {
+                    tracing::error!("flush panicked: writes stop until a restart");
                     writes_stopped.store(true, Ordering::Release);
                     Err(Error::unavailable())
                 }
