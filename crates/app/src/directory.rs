@@ -93,6 +93,20 @@ impl WorkspaceState {
         self.channels.keys().copied().filter(|&c| self.can_read(user, c)).collect()
     }
 
+    /// Everyone who may receive `event`, when that is some of one channel's members
+    /// ([`WorkspaceState::may_receive`] still decides for each); `None` when the
+    /// audience is wider or not a channel's.
+    pub fn channel_recipients(&self, event: &Event) -> Option<&HashSet<UserId>> {
+        match event {
+            // Also those who may read the channel, or the member who left it.
+            Event::ChannelCreated { .. } | Event::ChannelUpdated { .. } | Event::MemberLeft { .. } => None,
+            _ => match event.audience() {
+                Audience::Channel(channel) => self.channels.get(&channel).map(|c| &c.members),
+                Audience::Workspace | Audience::User(_) => None,
+            },
+        }
+    }
+
     /// Whether `user` receives `event` live or on replay. Channel events go to the
     /// channel's members (plus, for a public channel's creation or update, everyone who
     /// may read it); a member leaving a channel, or removed from the workspace, is

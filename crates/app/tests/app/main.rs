@@ -3,6 +3,7 @@
 
 mod cluster_order;
 mod consent_models;
+mod delivery;
 mod erasure;
 mod errors;
 mod handoffs;
