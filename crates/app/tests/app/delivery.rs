@@ -5,22 +5,8 @@
 use std::sync::Arc;
 
 use confab_app::hub::Subscription;
-use confab_app::{App, Caller, CreateChannel, PostMessage, SessionGrant, SignupRequest};
+use confab_app::{App, Caller, CreateChannel, PostMessage};
 use confab_store::Store;
-
-async fn sign_up(app: &App, i: usize) -> SessionGrant {
-    let outcome = app
-        .signup(SignupRequest {
-            email: format!("listener{i}@example.com"),
-            password: "a long enough password".into(),
-            display_name: format!("Listener {i}"),
-            username: None,
-            invite: None,
-        })
-        .await
-        .unwrap();
-    app.authenticate_session(&outcome.token).unwrap()
-}
 
 /// The frames queued for a connection so far.
 fn queued(subscription: &mut Subscription) -> Vec<String> {
@@ -46,7 +32,8 @@ async fn a_channel_message_reaches_every_connection_of_its_members_and_no_other(
     let app = crate::support::open(store, crate::support::config(), dir.path());
     let mut people = Vec::new();
     for i in 0..4 {
-        people.push(sign_up(&app, i).await);
+        let outcome = crate::support::sign_up(&app, i).await;
+        people.push(app.authenticate_session(&outcome.token).unwrap());
     }
     let owner = people[0].caller;
     let ws = app.create_workspace(owner, "Deliveries").await.unwrap().workspace.id;

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use confab_app::consent::ConsentChangeRequest;
 use confab_app::search::SearchParams;
-use confab_app::{App, AppConfig, Caller, PostMessage, SignupRequest};
+use confab_app::{App, AppConfig, AuthOutcome, Caller, PostMessage, SignupRequest};
 use confab_consent::{Category, MemberMode, Purpose, Scope};
 use confab_core::{User, WorkspaceId};
 use confab_store::{SledStore, Store};
@@ -36,18 +36,22 @@ pub fn open(store: Arc<dyn Store>, config: AppConfig, dir: &Path) -> App {
     App::open(store, config, dir).expect("open the app")
 }
 
+/// Signs up `person{i}@example.com`.
+pub async fn sign_up(app: &App, i: usize) -> AuthOutcome {
+    app.signup(SignupRequest {
+        email: format!("person{i}@example.com"),
+        password: "a long enough password".into(),
+        display_name: format!("Person {i}"),
+        username: None,
+        invite: None,
+    })
+    .await
+    .expect("sign up")
+}
+
 /// Signs up `person{i}@example.com` and returns them as a caller.
 pub async fn person(app: &App, i: usize) -> (Caller, User) {
-    let outcome = app
-        .signup(SignupRequest {
-            email: format!("person{i}@example.com"),
-            password: "a long enough password".into(),
-            display_name: format!("Person {i}"),
-            username: None,
-            invite: None,
-        })
-        .await
-        .expect("sign up");
+    let outcome = sign_up(app, i).await;
     (app.authenticate(&outcome.token).expect("authenticate"), outcome.user)
 }
 
