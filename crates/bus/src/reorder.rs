@@ -147,10 +147,7 @@ impl<E> Reorder<E> {
         if event_seq != self.next && self.pending.len() >= self.config.max_pending {
             self.overflows += 1;
             self.pending.clear();
-            self.due = Some(match self.due {
-                Some(None) => None,
-                _ => Some(self.highest),
-            });
+            self.widen_due(Some(self.highest));
             self.gap_since.get_or_insert(now);
             return Offered::Overflowed;
         }
@@ -208,10 +205,21 @@ impl<E> Reorder<E> {
     pub fn read_failed(&mut self, catch_up: CatchUp) {
         if self.asked == Some(catch_up) {
             self.asked = None;
-            if self.due.is_none() {
-                self.due = Some(catch_up.through);
-            }
+            self.widen_due(catch_up.through);
         }
+    }
+
+    /// Makes a read through `through` (`None`: to the log's end) due, on top of any
+    /// read already due: the wider of the two, so that neither is lost. (An
+    /// open-ended read left unfinished while an overflow made a bounded one due
+    /// was once narrowed to the bounded one: the tail the bus dropped after a
+    /// connection loss was never read.)
+    fn widen_due(&mut self, through: Option<u64>) {
+        self.due = Some(match (self.due, through) {
+            (Some(None), _) | (_, None) => None,
+            (Some(Some(due)), Some(through)) => Some(due.max(through)),
+            (None, Some(through)) => Some(through),
+        });
     }
 
     /// Takes what a log read for `catch_up` found, in any order, at `now`.
@@ -244,9 +252,9 @@ impl<E> Reorder<E> {
             }
             self.pending.insert(event_seq, event);
         }
-        if !reached_end && self.due.is_none() {
+        if !reached_end {
             // The read stopped early: what is left is due at once.
-            self.due = Some(catch_up.through);
+            self.widen_due(catch_up.through);
         }
     }
 
@@ -538,6 +546,36 @@ mod tests {
         assert_eq!(drain(&mut r), vec![1, 2, 3]);
         let rest = r.take_catch_up(t0).expect("the rest is due");
         assert_eq!(rest, CatchUp { after: 3, through: None });
+    }
+
+    /// Found by the property below on a CI run: an open-ended read cut at a page,
+    /// while an overflow during it made a bounded read due, went on bounded, and the
+    /// events the bus dropped after the lost connection were never read.
+    #[test]
+    fn a_short_page_of_an_open_ended_read_stays_open_ended_past_an_overflow() {
+        let t0 = Instant::now();
+        let mut r = Reorder::new(0, config(1, 64));
+        r.connection_lost();
+        let open = r.take_catch_up(t0).unwrap();
+        assert_eq!(open, CatchUp { after: 0, through: None });
+        assert_eq!(r.offer(5, 5, t0), Offered::Accepted);
+        assert_eq!(r.offer(7, 7, t0), Offered::Overflowed);
+        r.fill(open, [(1, 1), (2, 2)], false, t0);
+        assert_eq!(drain(&mut r), vec![1, 2]);
+        assert_eq!(r.take_catch_up(t0), Some(CatchUp { after: 2, through: None }));
+    }
+
+    /// The same for a failed open-ended read.
+    #[test]
+    fn a_failed_open_ended_read_stays_open_ended_past_an_overflow() {
+        let t0 = Instant::now();
+        let mut r = Reorder::new(0, config(1, 64));
+        r.connection_lost();
+        let open = r.take_catch_up(t0).unwrap();
+        assert_eq!(r.offer(5, 5, t0), Offered::Accepted);
+        assert_eq!(r.offer(7, 7, t0), Offered::Overflowed);
+        r.read_failed(open);
+        assert_eq!(r.take_catch_up(t0), Some(open));
     }
 
     #[test]
