@@ -233,22 +233,10 @@ impl Hub {
     pub fn publish_to_users(&self, record: &EventRecord, users: &std::collections::HashSet<UserId>) {
         let inner = self.inner.read();
         let Some(subs) = inner.by_workspace.get(&record.workspace) else { return };
-        let frame = Arc::new(Outbound {
-            workspace: record.workspace,
-            event_seq: record.event_seq,
-            ephemeral: true,
-            frame: event_frame(record, true),
-        });
-        for user in users {
-            let Some(conns) = inner.by_user.get(user) else { continue };
-            for id in conns.keys() {
-                if let Some(sub) = subs.get(id)
-                    && !sub.lagging.load(Ordering::Relaxed)
-                    && sub.tx.try_send(frame.clone()).is_err()
-                {
-                    sub.lagging.store(true, Ordering::Relaxed);
-                    sub.lagged.notify_one();
-                }
+        let frame = outbound(record, true);
+        for sub in inner.connections_of(subs, users) {
+            if !sub.lagging.load(Ordering::Relaxed) {
+                sub.offer(frame.clone());
             }
         }
     }
@@ -263,38 +251,56 @@ impl Hub {
         let inner = self.inner.read();
         let Some(subs) = inner.by_workspace.get(&record.workspace) else { return };
         let mut frame: Option<Arc<Outbound>> = None;
-        let mut deliver = |sub: &Subscriber| {
-            if sub.lagging.load(Ordering::Relaxed) || !state.may_receive(sub.user, &record.event) {
-                return;
-            }
-            let out = frame
-                .get_or_insert_with(|| {
-                    Arc::new(Outbound {
-                        workspace: record.workspace,
-                        event_seq: record.event_seq,
-                        ephemeral,
-                        frame: event_frame(record, ephemeral),
-                    })
-                })
-                .clone();
-            if sub.tx.try_send(out).is_err() {
-                // Full (or closing): this connection must resume from the log.
-                sub.lagging.store(true, Ordering::Relaxed);
-                sub.lagged.notify_one();
-                metrics::counter!("confab_ws_lagged_total").increment(1);
+        let deliver = |sub: &Arc<Subscriber>| {
+            if !sub.lagging.load(Ordering::Relaxed) && state.may_receive(sub.user, &record.event) {
+                sub.offer(frame.get_or_insert_with(|| outbound(record, ephemeral)).clone());
             }
         };
         match state.channel_recipients(&record.event) {
             Some(members) if members.len() < subs.len() => {
-                for user in members {
-                    let Some(conns) = inner.by_user.get(user) else { continue };
-                    // Only the connections that receive this workspace's events.
-                    conns.keys().filter_map(|id| subs.get(id)).for_each(|sub| deliver(sub));
-                }
+                inner.connections_of(subs, members).for_each(deliver)
             }
-            _ => subs.values().for_each(|sub| deliver(sub)),
+            _ => subs.values().for_each(deliver),
         }
     }
+}
+
+impl HubInner {
+    /// The connections of `users` among `subs`, the connections that receive one
+    /// workspace's events.
+    fn connections_of<'a>(
+        &'a self,
+        subs: &'a HashMap<ConnId, Arc<Subscriber>>,
+        users: impl IntoIterator<Item = &'a UserId> + 'a,
+    ) -> impl Iterator<Item = &'a Arc<Subscriber>> + 'a {
+        users
+            .into_iter()
+            .filter_map(|user| self.by_user.get(user))
+            .flat_map(|conns| conns.keys())
+            .filter_map(|id| subs.get(id))
+    }
+}
+
+impl Subscriber {
+    /// Queues a frame; a full (or closing) queue marks the connection lagging: it
+    /// must resume from the log.
+    fn offer(&self, frame: Arc<Outbound>) {
+        if self.tx.try_send(frame).is_err() {
+            self.lagging.store(true, Ordering::Relaxed);
+            self.lagged.notify_one();
+            metrics::counter!("confab_ws_lagged_total").increment(1);
+        }
+    }
+}
+
+/// An event's frame, shared by every connection it goes to.
+fn outbound(record: &EventRecord, ephemeral: bool) -> Arc<Outbound> {
+    Arc::new(Outbound {
+        workspace: record.workspace,
+        event_seq: record.event_seq,
+        ephemeral,
+        frame: event_frame(record, ephemeral),
+    })
 }
 
 fn presence_of<'a>(mut conns: impl Iterator<Item = &'a Arc<Subscriber>>) -> Presence {
