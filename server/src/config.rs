@@ -334,6 +334,8 @@ impl Config {
                 19,
             ),
             ("search.indexing_threads", self.app.search.indexing_threads as u64, 1, 16),
+            // At most a second: design section 8 promises a new message searchable within 1 s.
+            ("search.commit_interval_ms", self.app.search.commit_interval_ms, 50, 1000),
             ("limits.text_bytes_per_second", l.text_bytes_per_second.into(), 1, 1 << 30),
             ("limits.text_burst_bytes", l.text_burst_bytes.into(), 4 * l.max_message_chars as u64, 1 << 30),
             ("events.retention", self.app.events.retention, 1, 100_000_000),
@@ -505,6 +507,9 @@ mod tests {
             ("CONFAB_LIMITS_MAX_FRAME_BYTES", "10", "limits.max_frame_bytes"),
             ("CONFAB_TRAINING_EPSILON", "-1", "training.epsilon"),
             ("CONFAB_FILES_INDEX_TEXT_MAX_BYTES", "67108865", "files.index_text_max_bytes"),
+            // Past a second, a new message would not be searchable within design section 8's 1 s.
+            ("CONFAB_SEARCH_COMMIT_INTERVAL_MS", "1001", "search.commit_interval_ms"),
+            ("CONFAB_SEARCH_COMMIT_INTERVAL_MS", "0", "search.commit_interval_ms"),
         ] {
             let e = Config::load_from(None, [(var.to_string(), value.to_string())]).unwrap_err();
             assert!(format!("{e:#}").contains(key), "{var}={value}: {e:#}");

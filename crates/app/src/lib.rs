@@ -195,6 +195,9 @@ impl App {
                     SearchConfig {
                         thread_start: Some(thread_start),
                         indexing_threads: config.search.indexing_threads,
+                        commit_interval: Some(std::time::Duration::from_millis(
+                            config.search.commit_interval_ms,
+                        )),
                         ..Default::default()
                     },
                 )

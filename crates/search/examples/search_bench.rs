@@ -91,7 +91,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     // Reopen as a server would at start-up, with the background committer on.
     let t = Instant::now();
-    let live_config = SearchConfig { commit_interval: Some(Duration::from_millis(250)), ..bulk_config };
+    let live_config =
+        SearchConfig { commit_interval: SearchConfig::default().commit_interval, ..bulk_config };
+    let interval = live_config.commit_interval.unwrap_or_default();
+    let interval_ms = u64::try_from(interval.as_millis()).unwrap_or(u64::MAX).max(1);
     let (index, outcome) = SearchIndex::open(dir.path(), live_config)?;
     let reopen = t.elapsed();
     assert!(matches!(outcome, OpenOutcome::Existing { .. }), "{outcome:?}");
@@ -195,7 +198,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             std::thread::sleep(Duration::from_millis(5));
         }
         visible.push(t.elapsed());
-        std::thread::sleep(Duration::from_millis(rng.random_range(0..250)));
+        // Posts fall anywhere in the committer's cycle.
+        std::thread::sleep(Duration::from_millis(rng.random_range(0..interval_ms)));
     }
 
     println!(
@@ -215,7 +219,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("| index size on disk | {:.0} MiB |", disk_bytes as f64 / (1 << 20) as f64);
     println!("| reopen existing index | {:.0?} |", reopen);
     println!(
-        "| post → searchable (20 posts, committer every 250 ms) | p50 {:.0?}, max {:.0?} |",
+        "| post → searchable (20 posts, committer every {} ms) | p50 {:.0?}, max {:.0?} |",
+        interval.as_millis(),
         pct(&mut visible, 50.0),
         pct(&mut visible, 100.0)
     );

@@ -141,7 +141,10 @@ pub struct SearchConfig {
     pub indexing_threads: usize,
     /// How often the background committer commits when there are uncommitted changes;
     /// `None` disables it (the caller then calls [`SearchIndex::commit_if_dirty`] on a
-    /// timer). This bounds how long a new message takes to become searchable.
+    /// timer). This bounds how long a new message takes to become searchable. Each
+    /// commit writes a segment that is merged again later, so a shorter interval costs
+    /// the threads that acknowledge writes more (the server passes
+    /// `search.commit_interval_ms`).
     pub commit_interval: Option<Duration>,
     /// Run first on every thread the index starts; see [`ThreadStart`].
     pub thread_start: Option<ThreadStart>,
@@ -152,7 +155,7 @@ impl Default for SearchConfig {
         SearchConfig {
             writer_memory_bytes: 128 << 20,
             indexing_threads: std::thread::available_parallelism().map_or(1, |n| n.get().min(2)),
-            commit_interval: Some(Duration::from_millis(250)),
+            commit_interval: Some(Duration::from_millis(500)),
             thread_start: None,
         }
     }

@@ -31,8 +31,8 @@
 //!   (marking it with [`SearchIndex::set_rebuilding`] meanwhile, during which `search`
 //!   answers `IndexRebuilding`).
 //! - **Lag.** A change is searchable after the next commit: the background committer
-//!   (every [`SearchConfig::commit_interval`], 250 ms by default) commits and reloads
-//!   when anything changed, so a new message is searchable within ~0.3 s plus commit
+//!   (every [`SearchConfig::commit_interval`], 500 ms by default) commits and reloads
+//!   when anything changed, so a new message is searchable within ~0.5 s plus commit
 //!   time. After a crash, the index holds at least everything up to the stored cursor;
 //!   replaying events after it (upserts and deletes are idempotent) closes the gap.
 
