@@ -730,16 +730,6 @@ struct WriteTimeouts {
     write: Duration,
 }
 
-/// Whether the hub has already signalled lag (consumes the signal).
-fn lagged_now(lagged: &Notify) -> bool {
-    use std::future::Future;
-    let notified = lagged.notified();
-    let mut notified = std::pin::pin!(notified);
-    let waker = futures_util::task::noop_waker();
-    let mut cx = std::task::Context::from_waker(&waker);
-    notified.as_mut().poll(&mut cx).is_ready()
-}
-
 /// Writes replies and events to the socket until the connection ends. Returns
 /// whether it ended with a close (the peer may still answer it), not a stuck write.
 async fn write_loop(
@@ -755,15 +745,17 @@ async fn write_loop(
     // The hub drops the event queue when the reader ends the connection; a close
     // frame the reader queued must still go out, so replies drain until they end.
     let mut events_open = true;
+    // One wait on the lag signal for the connection's life, registered once: a fresh
+    // `notified()` per frame took the signal's lock four times more per delivery.
+    let lag = lagged.notified();
+    let mut lag = std::pin::pin!(lag);
+    lag.as_mut().enable();
     loop {
-        // The lag signal first; then replies and events fairly, so that a client with
-        // many sends in flight does not starve its own event queue into overflowing.
-        if lagged_now(&lagged) {
-            let _ = tokio::time::timeout(close_timeout, sink.send(resume)).await;
-            break;
-        }
+        // The lag signal, replies and events in random order: a client with many
+        // sends in flight does not starve its own event queue into overflowing, and a
+        // signalled lag is taken within a frame or two.
         let message = tokio::select! {
-            () = lagged.notified() => {
+            () = &mut lag => {
                 // The close frame queues behind what the socket already holds: a slow
                 // client that reads again soon still learns to resume.
                 let _ = tokio::time::timeout(close_timeout, sink.send(resume)).await;
@@ -794,12 +786,10 @@ async fn write_loop(
             },
         };
         let is_close = matches!(message, Message::Close(_));
+        // The write first: most finish at once, and the lag signal only matters to a
+        // write the client is not reading.
         tokio::select! {
             biased;
-            () = lagged.notified() => {
-                let _ = tokio::time::timeout(close_timeout, sink.send(resume)).await;
-                break;
-            }
             sent = tokio::time::timeout(timeouts.write, sink.send(message)) => {
                 match sent {
                     Ok(Ok(())) if !is_close => {}
@@ -811,6 +801,10 @@ async fn write_loop(
                         return false;
                     }
                 }
+            }
+            () = &mut lag => {
+                let _ = tokio::time::timeout(close_timeout, sink.send(resume)).await;
+                break;
             }
         }
     }
