@@ -746,7 +746,7 @@ async fn write_loop(
     // frame the reader queued must still go out, so replies drain until they end.
     let mut events_open = true;
     // One wait on the lag signal for the connection's life, registered once: a fresh
-    // `notified()` per frame took the signal's lock four times more per delivery.
+    // `notified()` for each of three looks per frame took the signal's lock six times.
     let lag = lagged.notified();
     let mut lag = std::pin::pin!(lag);
     lag.as_mut().enable();

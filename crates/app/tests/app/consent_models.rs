@@ -38,11 +38,7 @@ async fn world() -> World {
         people.push(crate::support::person(&app, i).await.0);
     }
     let owner = people[0];
-    let ws = app.create_workspace(owner, "Races").await.unwrap().workspace.id;
-    let invite = app.create_invite(owner, ws, Default::default()).await.unwrap();
-    for caller in &people[1..] {
-        app.accept_invite(*caller, &invite.code).await.unwrap();
-    }
+    let ws = crate::support::workspace_with(&app, owner, "Races", &people[1..]).await;
     let general = app
         .list_channels(owner, ws)
         .unwrap()

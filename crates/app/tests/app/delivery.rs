@@ -36,11 +36,8 @@ async fn a_channel_message_reaches_every_connection_of_its_members_and_no_other(
         people.push(app.authenticate_session(&outcome.token).unwrap());
     }
     let owner = people[0].caller;
-    let ws = app.create_workspace(owner, "Deliveries").await.unwrap().workspace.id;
-    let invite = app.create_invite(owner, ws, Default::default()).await.unwrap();
-    for person in &people[1..] {
-        app.accept_invite(person.caller, &invite.code).await.unwrap();
-    }
+    let others: Vec<_> = people[1..].iter().map(|p| p.caller).collect();
+    let ws = crate::support::workspace_with(&app, owner, "Deliveries", &others).await;
     let general = app.list_channels(owner, ws).unwrap()[0].channel.id;
     let inner = CreateChannel { name: "inner".into(), private: true, topic: String::new() };
     let inner = app.create_channel(owner, ws, inner).await.unwrap().id;

@@ -30,9 +30,7 @@ async fn world() -> World {
     let app = crate::support::open(store.clone(), crate::support::config(), dir.path());
     let owner = crate::support::person(&app, 0).await.0;
     let member = crate::support::person(&app, 1).await.0;
-    let ws = app.create_workspace(owner, "Errors").await.unwrap().workspace.id;
-    let invite = app.create_invite(owner, ws, Default::default()).await.unwrap();
-    app.accept_invite(member, &invite.code).await.unwrap();
+    let ws = crate::support::workspace_with(&app, owner, "Errors", &[member]).await;
     let path = dir.path().to_path_buf();
     World { _dir: dir, dir: path, store, app, owner, member, ws }
 }

@@ -49,6 +49,16 @@ pub async fn sign_up(app: &App, i: usize) -> AuthOutcome {
     .expect("sign up")
 }
 
+/// A workspace of `owner`'s named `name`, which `members` join through one invite.
+pub async fn workspace_with(app: &App, owner: Caller, name: &str, members: &[Caller]) -> WorkspaceId {
+    let ws = app.create_workspace(owner, name).await.expect("a workspace").workspace.id;
+    let invite = app.create_invite(owner, ws, Default::default()).await.expect("an invite");
+    for &member in members {
+        app.accept_invite(member, &invite.code).await.expect("join");
+    }
+    ws
+}
+
 /// Signs up `person{i}@example.com` and returns them as a caller.
 pub async fn person(app: &App, i: usize) -> (Caller, User) {
     let outcome = sign_up(app, i).await;
